@@ -1,0 +1,53 @@
+//! `edgectl`, the engineer's tool: validate Margo documents and packages today;
+//! the app store, deployments, status and the live TUI as the suite grows.
+//!
+//! The binary is a thin shell over [`run`], so tests can call it in-process.
+//! Arguments are parsed once (`cli`), each subcommand lives in its own file
+//! under `cmd/`, and everything meant for stdout goes through the one
+//! `Printer`. Exit codes: 0 success, 1 the operation failed (for example an
+//! invalid document), 2 usage error.
+
+mod cli;
+mod cmd;
+mod printer;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+pub use cli::Cli;
+use printer::Printer;
+
+/// Exit code when the operation failed.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for usage errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Parse `args` and run the command; returns the process exit code.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version to stdout and errors to stderr.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let printer = Printer::new(cli.output);
+    match cmd::dispatch(cli.command, &printer) {
+        Ok(code) => code,
+        Err(e) => {
+            printer.error(&format!("{e:#}"));
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The one place that writes to stdout (results) and stderr (errors).
+//!
+//! Commands hand the printer lines for people or a serializable value for
+//! scripts; the printer picks what the chosen output format wants. A closed
+//! pipe (`edgectl … | head`) is not an error.
+
+use std::io::Write as _;
+
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+
+/// Writes command output in the chosen format.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Printer {
+    format: OutputFormat,
+}
+
+impl Printer {
+    pub(crate) fn new(format: OutputFormat) -> Self {
+        Self { format }
+    }
+
+    /// Whether the output is for people.
+    pub(crate) fn is_human(self) -> bool {
+        self.format == OutputFormat::Table
+    }
+
+    /// One line for people (ignored for machine formats).
+    pub(crate) fn line(self, text: &str) {
+        if self.is_human() {
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+        }
+    }
+
+    /// Raw text, whatever the format (completion scripts).
+    pub(crate) fn raw(self, text: &[u8]) {
+        let _ = std::io::stdout().lock().write_all(text);
+    }
+
+    /// A value for scripts (ignored for the table format).
+    pub(crate) fn data<T: Serialize>(self, value: &T) {
+        let text = match self.format {
+            OutputFormat::Table => return,
+            OutputFormat::Json => serde_json::to_string_pretty(value)
+                .map(|s| s + "\n")
+                .map_err(|e| e.to_string()),
+            OutputFormat::Yaml => yaml_serde::to_string(value).map_err(|e| e.to_string()),
+        };
+        match text {
+            Ok(text) => self.raw(text.as_bytes()),
+            Err(e) => self.error(&format!("cannot serialize the output: {e}")),
+        }
+    }
+
+    /// An error for people, on stderr.
+    pub(crate) fn error(self, text: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "error: {text}");
+    }
+}
