@@ -102,6 +102,14 @@ pub struct ComponentStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentStatusManifest {
+    /// Schema version of drafts before rc.3; kept only while
+    /// `adoptedManifestVersion` is missing, since then the report cannot be
+    /// expressed in the rc.3 form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Document kind of drafts before rc.3; kept as `api_version` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// The deployment.
     pub deployment_id: DeploymentId,
     /// The child device reporting, below a gateway.
@@ -208,8 +216,10 @@ impl MargoDocument for DeploymentStatusManifest {
     }
 
     fn normalize(mut m: Map<String, Value>) -> Map<String, Value> {
-        m.remove("apiVersion");
-        m.remove("kind");
+        if m.contains_key("adoptedManifestVersion") {
+            m.remove("apiVersion");
+            m.remove("kind");
+        }
         m
     }
 }
