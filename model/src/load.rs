@@ -120,7 +120,35 @@ fn json_error(e: &serde_json::Error) -> LoadError {
     }
 }
 
+/// Whether flow collections (`[`, `{`) nest deeper than `limit`. The YAML
+/// parser slows down sharply on very deep flow nesting, so this cheap scan runs
+/// first. Text after `#` on a line is skipped (a comment, or quoted text where
+/// brackets do not nest); brackets inside quotes elsewhere are counted, which
+/// can only make the check stricter.
+fn flow_too_deep(text: &str, limit: usize) -> bool {
+    let mut depth = 0usize;
+    for line in text.lines() {
+        for b in line.bytes() {
+            match b {
+                b'#' => break,
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > limit {
+                        return true;
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    false
+}
+
 fn parse_yaml(text: &str) -> Result<Value, LoadError> {
+    if flow_too_deep(text, MAX_DEPTH) {
+        return Err(LoadError::TooDeep { limit: MAX_DEPTH });
+    }
     let yaml: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| {
         let message = e.to_string();
         if message.contains("recursion limit") {
@@ -298,6 +326,14 @@ mod tests {
             parse_value(obj.as_bytes()).unwrap_err(),
             LoadError::TooDeep { .. }
         ));
+    }
+
+    #[test]
+    fn flow_depth_scan_skips_comments_and_counts_brackets() {
+        assert!(!flow_too_deep("a: [1, [2]] # [[[[[[", 2));
+        assert!(flow_too_deep("a: [[[1]]]", 2));
+        assert!(!flow_too_deep("a: [[1]]\nb: [[2]]", 2));
+        assert!(flow_too_deep("a: {b: [c, {d: 1}]}", 2));
     }
 
     #[test]

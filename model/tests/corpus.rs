@@ -3,6 +3,8 @@
 //! name the offending field, and every valid one must survive conversion to
 //! the rc.3 form and back.
 
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,8 @@
 //! Property tests: every document type survives serialize → parse unchanged
 //! (YAML and JSON), and no parser panics on arbitrary input.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 
 use edge_model::app::{AppMetadata, Catalog, CatalogApplication, DeploymentProfile, Organization};

@@ -1,0 +1,285 @@
+//! Black-box tests of the `edgectl` binary: exit codes, output forms, bad
+//! input, and whether the committed completions and man pages are current.
+
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use clap::CommandFactory as _;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn edgectl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgectl"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0() {
+    assert_eq!(edgectl(&[]).status.code(), Some(2));
+    assert_eq!(edgectl(&["validate"]).status.code(), Some(2));
+    assert_eq!(
+        edgectl(&["validate", "--bogus", "x"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        edgectl(&["-o", "xml", "validate", "x"]).status.code(),
+        Some(2)
+    );
+    let help = edgectl(&["validate", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(stdout(&help).contains("FILE: field.path: message"));
+    assert_eq!(edgectl(&["--version"]).status.code(), Some(0));
+}
+
+#[test]
+fn fixture_packages_are_valid() {
+    let o = edgectl(&[
+        "validate",
+        "fixtures/packages/hello-wasm",
+        "fixtures/packages/hello-process",
+        "fixtures/packages/hello-compose",
+        "fixtures/packages/hello-helm",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert_eq!(out.matches("valid application package").count(), 4, "{out}");
+    assert!(
+        out.contains(
+            "note: deploymentProfiles[0].type: profile type `wasm` is an edgectl extension"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn invalid_fixtures_fail_naming_their_field() {
+    let dir = root().join("fixtures/invalid");
+    let mut seen = 0;
+    for entry in fs::read_dir(&dir).unwrap() {
+        let case = entry.unwrap().path();
+        let field = fs::read_to_string(case.join("expected-field")).unwrap();
+        let rel = case
+            .strip_prefix(root())
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let o = edgectl(&["validate", &rel]);
+        let want = format!("{rel}/margo.yaml: {}: ", field.trim());
+        assert_eq!(o.status.code(), Some(1), "{rel}");
+        assert!(
+            stdout(&o).contains(&want),
+            "{rel}: want `{want}` in\n{}",
+            stdout(&o)
+        );
+        seen += 1;
+    }
+    assert!(seen >= 15, "only {seen} invalid fixtures");
+}
+
+#[test]
+fn corpus_folders_via_the_cli() {
+    let o = edgectl(&["validate", "../shared/margo-spec/examples/valid"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let o = edgectl(&["validate", "-q", "../shared/margo-spec/examples/invalid"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("17 file(s) checked, 17 invalid"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn json_output_is_stable_and_machine_readable() {
+    let o = edgectl(&[
+        "-o",
+        "json",
+        "validate",
+        "fixtures/invalid/timeout-format",
+        "fixtures/packages/hello-wasm",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    let bad = &v["files"][0];
+    assert_eq!(bad["file"], "fixtures/invalid/timeout-format/margo.yaml");
+    assert_eq!(bad["valid"], false);
+    assert_eq!(
+        bad["errors"][0]["path"],
+        "deploymentProfiles[0].components[0].properties.timeout"
+    );
+    assert_eq!(bad["errors"][0]["rule"], "pattern");
+    assert!(
+        bad["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("5m0s")
+    );
+    assert_eq!(v["files"][1]["valid"], true);
+    assert_eq!(v["files"][1]["notes"][0]["rule"], "extension");
+    let y = edgectl(&["-o", "yaml", "validate", "fixtures/packages/hello-wasm"]);
+    assert_eq!(y.status.code(), Some(0));
+    assert!(stdout(&y).starts_with("valid: true\n"), "{}", stdout(&y));
+}
+
+#[test]
+fn hostile_and_broken_input_gets_one_clear_sentence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = tmp.path().join(name);
+        fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let mut laughs = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        laughs.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let cases = [
+        (
+            write("binary.yaml", &[0x7f, b'E', b'L', b'F', 0, 0, 1]),
+            "binary file",
+        ),
+        (write("empty.yaml", b""), "document is empty"),
+        (write("bomb.yaml", laughs.as_bytes()), "alias bomb"),
+        (
+            write(
+                "deep.json",
+                format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).as_bytes(),
+            ),
+            "nests deeper",
+        ),
+        (
+            write(
+                "deep.yaml",
+                format!("a: {}", "[".repeat(100_000)).as_bytes(),
+            ),
+            "nests deeper",
+        ),
+        (
+            write("huge.yaml", &vec![b'#'; 3 * 1024 * 1024]),
+            "documents are limited to",
+        ),
+        (write("list.yaml", b"- a\n- b\n"), "must be a mapping"),
+        (
+            write("unknown.yaml", b"hello: world\n"),
+            "cannot tell which Margo document",
+        ),
+        (write("syntax.yaml", b"kind: [unclosed\n"), "not valid YAML"),
+        (
+            tmp.path().join("missing.yaml").to_str().unwrap().to_owned(),
+            "cannot read",
+        ),
+    ];
+    for (file, want) in &cases {
+        let o = edgectl(&["validate", file]);
+        let out = stdout(&o);
+        assert_eq!(o.status.code(), Some(1), "{file}: {out}");
+        assert!(out.contains(want), "{file}: want `{want}` in {out}");
+        assert!(
+            o.stderr.is_empty(),
+            "{file}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let empty_dir = tempfile::tempdir().unwrap();
+    let o = edgectl(&["validate", empty_dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("no Margo documents"));
+}
+
+#[test]
+fn package_checks_refuse_links_leaving_the_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("pkg");
+    let src = root().join("fixtures/packages/hello-compose");
+    for rel in [
+        "margo.yaml",
+        "resources/description.md",
+        "resources/icon.png",
+    ] {
+        fs::create_dir_all(pkg.join(rel).parent().unwrap()).unwrap();
+        fs::copy(src.join(rel), pkg.join(rel)).unwrap();
+    }
+    fs::create_dir_all(pkg.join("components/hello")).unwrap();
+    fs::copy(
+        src.join("components/hello/compose.yaml"),
+        pkg.join("components/hello/compose.yaml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", pkg.join("components/hello/secret")).unwrap();
+    let o = edgectl(&["validate", pkg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("is a link that leads outside the folder"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// The committed completion scripts and man pages, regenerated in memory.
+/// Run with `EDGECTL_BLESS=1` to rewrite them.
+fn generated() -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (shell, name) in [
+        (clap_complete::Shell::Bash, "edgectl.bash"),
+        (clap_complete::Shell::Zsh, "_edgectl"),
+        (clap_complete::Shell::Fish, "edgectl.fish"),
+    ] {
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut edgectl::Cli::command(), "edgectl", &mut buf);
+        out.push((root().join("completions").join(name), buf));
+    }
+    let cmd = edgectl::Cli::command();
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut buf).unwrap();
+    out.push((root().join("man/edgectl.1"), buf));
+    for sub in cmd.get_subcommands() {
+        let name = format!("edgectl-{}", sub.get_name());
+        let mut buf = Vec::new();
+        let leaked: &'static str = Box::leak(name.clone().into_boxed_str());
+        clap_mangen::Man::new(sub.clone().name(leaked))
+            .render(&mut buf)
+            .unwrap();
+        out.push((root().join("man").join(format!("{name}.1")), buf));
+    }
+    out
+}
+
+#[test]
+fn completions_and_man_pages_are_current() {
+    let bless = std::env::var_os("EDGECTL_BLESS").is_some();
+    for (path, bytes) in generated() {
+        if bless {
+            fs::write(&path, &bytes).unwrap();
+        } else {
+            let committed = fs::read(&path).unwrap_or_default();
+            assert!(
+                committed == bytes,
+                "{} is stale: run `EDGECTL_BLESS=1 cargo test -p edgectl --test cli`",
+                path.display()
+            );
+        }
+    }
+    let o = edgectl(&["completions", "bash"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        o.stdout,
+        fs::read(root().join("completions/edgectl.bash")).unwrap()
+    );
+}
