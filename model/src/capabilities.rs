@@ -11,7 +11,7 @@ use crate::check::{
     req_number, req_obj, req_str, req_text, string,
 };
 use crate::document::{DocumentKind, MargoDocument};
-use crate::id::{DEVICE_ID, DeviceId, MEMORY, STORAGE};
+use crate::id::{DeviceId, MEMORY, STORAGE};
 use crate::issue::{Report, Rule, field, index};
 use crate::profile::Extensions;
 
@@ -206,7 +206,7 @@ impl MargoDocument for DeviceCapabilitiesManifest {
         };
         let at = "properties";
         if let Some(id) = req_str(r, p, at, "id") {
-            pattern(r, id, "properties.id", &DEVICE_ID, DeviceId::RULE);
+            crate::check::valid_id(r, id, "properties.id", DeviceId::is_valid(id), DeviceId::RULE);
         }
         for k in ["vendor", "modelNumber", "serialNumber"] {
             req_text(r, p, at, k);

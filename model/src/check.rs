@@ -194,6 +194,14 @@ pub(crate) fn pattern(r: &mut Report, s: &str, path: &str, re: &Regex, rule_text
     false
 }
 
+/// Record a pattern error unless `valid` (for identifiers with rules beyond a regex).
+pub(crate) fn valid_id(r: &mut Report, s: &str, path: &str, valid: bool, rule_text: &str) -> bool {
+    if !valid {
+        r.error(path, Rule::Pattern, format!("`{}` is not valid: {rule_text}", shorten(s)));
+    }
+    valid
+}
+
 /// Record an enum error unless `s` is one of `allowed`.
 pub(crate) fn one_of(r: &mut Report, s: &str, path: &str, allowed: &[&str]) -> bool {
     if allowed.contains(&s) {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::check::{Obj, keys, opt, opt_obj, opt_str, pattern, req_obj, req_str, req_text, string};
 use crate::document::{DocumentKind, MargoDocument};
-use crate::id::{APP_ID, AppId, DEVICE_TARGET, DeploymentId, DeviceTarget, UUID};
+use crate::id::{APP_ID, AppId, DeploymentId, DeviceTarget, UUID};
 use crate::issue::{Report, Rule, field};
 use crate::profile::{
     Component, DeviceConstraints, Extensions, Parameter, ProfileType, check_components,
@@ -133,7 +133,7 @@ impl MargoDocument for ApplicationDeployment {
             req_text(r, meta, "metadata", "namespace");
             match opt_str(r, meta, "metadata", "deviceId") {
                 Some(d) => {
-                    pattern(r, d, "metadata.deviceId", &DEVICE_TARGET, DeviceTarget::RULE);
+                    crate::check::valid_id(r, d, "metadata.deviceId", DeviceTarget::is_valid(d), DeviceTarget::RULE);
                 }
                 None => r.note("metadata.deviceId", Rule::Era, "Margo rc.3 names the target device in `metadata.deviceId`; this deployment has none"),
             }

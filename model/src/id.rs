@@ -65,8 +65,21 @@ pub struct InvalidId {
     pub value: String,
 }
 
+/// Extra rule of identifiers with `/`-separated segments: no `.` or `..`
+/// segment (they would name other places when used in paths).
+fn segments_ok(value: &str) -> bool {
+    value.split('/').all(|s| s != "." && s != "..")
+}
+
+fn any_ok(_: &str) -> bool {
+    true
+}
+
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $re:ident, $what:literal, $rule:literal) => {
+        string_id!($(#[$doc])* $name, $re, any_ok, $what, $rule);
+    };
+    ($(#[$doc:meta])* $name:ident, $re:ident, $extra:ident, $what:literal, $rule:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -81,7 +94,7 @@ macro_rules! string_id {
             /// Check `value` and wrap it.
             pub fn new(value: impl Into<String>) -> Result<Self, InvalidId> {
                 let value = value.into();
-                if $re.is_match(&value) {
+                if $re.is_match(&value) && $extra(&value) {
                     Ok(Self(value))
                 } else {
                     Err(InvalidId {
@@ -102,7 +115,7 @@ macro_rules! string_id {
             /// Whether `value` would be accepted by [`Self::new`].
             #[must_use]
             pub fn is_valid(value: &str) -> bool {
-                $re.is_match(value)
+                $re.is_match(value) && $extra(value)
             }
 
             /// The identifier as a string slice.
@@ -164,13 +177,15 @@ string_id!(
     /// A device id; `/` separates the levels below a gateway.
     DeviceId,
     DEVICE_ID,
+    segments_ok,
     "device id",
-    "use letters, digits and `._~-`, with `/` between gateway levels"
+    "use letters, digits and `._~-`, with `/` between gateway levels (no `.` or `..` level)"
 );
 string_id!(
     /// The device a deployment targets: a device id, or `gateway/*` for any child.
     DeviceTarget,
     DEVICE_TARGET,
+    segments_ok,
     "device target",
     "use a device id, optionally ending in `/*`"
 );
@@ -226,6 +241,10 @@ mod tests {
         assert!(DeviceId::new("gateway1/*").is_err());
         assert!(DeviceTarget::new("gateway1/*").is_ok());
         assert!(DeviceId::new("a b").is_err());
+        assert!(DeviceId::new("..").is_err());
+        assert!(DeviceId::new("gw/../x").is_err());
+        assert!(DeviceTarget::new("./*").is_err());
+        assert!(DeviceId::new("a.b/c..d").is_ok());
     }
 
     #[test]

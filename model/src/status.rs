@@ -8,7 +8,7 @@ use crate::check::{
     Obj, keys, obj, opt, opt_obj, opt_str, pattern, req, req_list, req_obj, req_str, string,
 };
 use crate::document::{DocumentKind, MargoDocument};
-use crate::id::{DEVICE_ID, DeploymentId, DeviceId, UUID};
+use crate::id::{DeploymentId, DeviceId, UUID};
 use crate::issue::{Report, Rule, field, index};
 
 /// Deployment and component states.
@@ -178,7 +178,7 @@ impl MargoDocument for DeploymentStatusManifest {
             pattern(r, id, "deploymentId", &UUID, DeploymentId::RULE);
         }
         if let Some(d) = opt_str(r, m, "", "deviceId") {
-            pattern(r, d, "deviceId", &DEVICE_ID, DeviceId::RULE);
+            crate::check::valid_id(r, d, "deviceId", DeviceId::is_valid(d), DeviceId::RULE);
         }
         match opt(m, "adoptedManifestVersion") {
             Some(v) if v.as_u64().is_none_or(|n| n < 1) => {
