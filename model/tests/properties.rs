@@ -428,3 +428,12 @@ deploymentProfiles:
         assert!(paths.contains(&want), "missing {want} in {paths:?}");
     }
 }
+
+#[test]
+fn floats_survive_json_exactly() {
+    // Found by fuzzing: without serde_json's exact float parsing, this number
+    // came back one step off through JSON (but not through YAML).
+    let doc = b"type: about:blank\ntitle: T\nstatus: 400\nx: 0.09144338512092887\n";
+    let p = ProblemDetail::from_slice(doc).unwrap().document;
+    round_trips(&p).unwrap();
+}
