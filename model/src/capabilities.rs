@@ -206,7 +206,13 @@ impl MargoDocument for DeviceCapabilitiesManifest {
         };
         let at = "properties";
         if let Some(id) = req_str(r, p, at, "id") {
-            crate::check::valid_id(r, id, "properties.id", DeviceId::is_valid(id), DeviceId::RULE);
+            crate::check::valid_id(
+                r,
+                id,
+                "properties.id",
+                DeviceId::is_valid(id),
+                DeviceId::RULE,
+            );
         }
         for k in ["vendor", "modelNumber", "serialNumber"] {
             req_text(r, p, at, k);

@@ -197,7 +197,11 @@ pub(crate) fn pattern(r: &mut Report, s: &str, path: &str, re: &Regex, rule_text
 /// Record a pattern error unless `valid` (for identifiers with rules beyond a regex).
 pub(crate) fn valid_id(r: &mut Report, s: &str, path: &str, valid: bool, rule_text: &str) -> bool {
     if !valid {
-        r.error(path, Rule::Pattern, format!("`{}` is not valid: {rule_text}", shorten(s)));
+        r.error(
+            path,
+            Rule::Pattern,
+            format!("`{}` is not valid: {rule_text}", shorten(s)),
+        );
     }
     valid
 }
