@@ -1,11 +1,16 @@
-//! The workspace on disk: application packages today; site repositories,
-//! deployments and their Git history as the orchestrator grows.
+//! The workspace on disk and the places application packages come from.
 //!
-//! This is the only crate that reads application packages from the file system
-//! and, later, the only one that touches Git. Its API is blocking and works on
-//! paths it is given; async callers wrap it in `spawn_blocking`. It never
-//! reads the environment or the current directory, and never talks to a server.
+//! `package` checks a package folder, `archive` packs and safely unpacks
+//! uploads, `git` is the CO's Git-backed workspace (commit, log) and fetches
+//! packages from Git URLs, and `oci` pulls and pushes Margo package artifacts.
+//! This is the only crate that imports gix and oci-client. Its API works on
+//! paths it is given and is blocking, except `oci`, which is async (oci-client
+//! is); async callers wrap the blocking parts in `spawn_blocking`. It never
+//! reads the environment or the current directory.
 
+pub mod archive;
+pub mod git;
+pub mod oci;
 pub mod package;
 
 pub use package::{PackageCheck, check_package, read_bounded};

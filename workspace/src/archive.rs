@@ -1,0 +1,307 @@
+//! Package folders as tar archives: how `edgectl` uploads a local package to
+//! the CO, and how the CO unpacks untrusted uploads safely.
+//!
+//! Packing keeps regular files and folders with their executable bit; links
+//! and special files are refused. Unpacking accepts only relative paths
+//! without `..`, only regular files and folders, applies 0644/0755 modes (never
+//! setuid, setgid or sticky), and stops at size and entry limits before
+//! writing past them. On any error nothing is left behind in the destination.
+
+use std::fs;
+use std::io::{Read, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Component, Path, PathBuf};
+
+/// Limits for unpacking an untrusted archive.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest total of file sizes.
+    pub max_bytes: u64,
+    /// Most entries.
+    pub max_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 * 1024 * 1024,
+            max_entries: 10_000,
+        }
+    }
+}
+
+/// Why packing or unpacking failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// I/O on a named path.
+    #[error("cannot {action} `{path}`: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The archive is not a (gzip) tar.
+    #[error("the upload is not a tar archive: {0}")]
+    Format(String),
+    /// An entry is not allowed.
+    #[error("`{path}` in the package is not allowed: {why}")]
+    Entry {
+        /// The entry.
+        path: String,
+        /// Why.
+        why: &'static str,
+    },
+    /// Over a limit.
+    #[error("the package is too large: {0}")]
+    TooLarge(String),
+}
+
+fn io<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> ArchiveError + 'a {
+    move |source| ArchiveError::Io {
+        action,
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Pack the folder `dir` as a gzip-compressed tar whose root is the folder's content.
+pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, ArchiveError> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let full = dir.join(&rel);
+        let mut entries: Vec<_> = fs::read_dir(&full)
+            .map_err(io("read", &full))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io("read", &full))?;
+        entries.sort_by_key(fs::DirEntry::file_name);
+        for e in entries {
+            let rel_child = rel.join(e.file_name());
+            let path = e.path();
+            let meta = fs::symlink_metadata(&path).map_err(io("read", &path))?;
+            if meta.is_dir() {
+                stack.push(rel_child);
+            } else if meta.is_file() {
+                let mut header = tar::Header::new_gnu();
+                header.set_size(meta.len());
+                header.set_mode(if meta.permissions().mode() & 0o111 != 0 {
+                    0o755
+                } else {
+                    0o644
+                });
+                header.set_entry_type(tar::EntryType::Regular);
+                let file = fs::File::open(&path).map_err(io("read", &path))?;
+                tar.append_data(&mut header, &rel_child, file)
+                    .map_err(io("pack", &path))?;
+            } else {
+                return Err(ArchiveError::Entry {
+                    path: rel_child.display().to_string(),
+                    why: "only regular files and folders can be uploaded (no links)",
+                });
+            }
+        }
+    }
+    let gz = tar.into_inner().map_err(io("pack", dir))?;
+    gz.finish().map_err(io("pack", dir))
+}
+
+/// Unpack an untrusted (optionally gzip-compressed) tar into `dest`, which
+/// must not exist yet.
+pub fn unpack(bytes: &[u8], dest: &Path, limits: Limits) -> Result<(), ArchiveError> {
+    fs::create_dir_all(dest).map_err(io("create", dest))?;
+    let result = unpack_into(bytes, dest, limits);
+    if result.is_err() {
+        let _ = fs::remove_dir_all(dest);
+    }
+    result
+}
+
+fn unpack_into(bytes: &[u8], dest: &Path, limits: Limits) -> Result<(), ArchiveError> {
+    let reader: Box<dyn Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::GzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
+    let mut archive = tar::Archive::new(reader);
+    let mut total = 0u64;
+    let entries = archive
+        .entries()
+        .map_err(|e| ArchiveError::Format(e.to_string()))?;
+    for (count, entry) in entries.enumerate() {
+        if count >= limits.max_entries {
+            return Err(ArchiveError::TooLarge(format!(
+                "more than {} entries",
+                limits.max_entries
+            )));
+        }
+        let mut entry = entry.map_err(|e| ArchiveError::Format(e.to_string()))?;
+        let raw = entry
+            .path()
+            .map_err(|e| ArchiveError::Format(e.to_string()))?
+            .into_owned();
+        let shown = raw.display().to_string();
+        let rel = safe_relative(&raw).ok_or(ArchiveError::Entry {
+            path: shown.clone(),
+            why: "paths must be relative and stay inside the package",
+        })?;
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let target = dest.join(&rel);
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => {
+                fs::create_dir_all(&target).map_err(io("create", &target))?;
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let size = entry
+                    .header()
+                    .size()
+                    .map_err(|e| ArchiveError::Format(e.to_string()))?;
+                total = total.saturating_add(size);
+                if total > limits.max_bytes {
+                    return Err(ArchiveError::TooLarge(format!(
+                        "more than {} bytes",
+                        limits.max_bytes
+                    )));
+                }
+                if let Some(parent) = target.parent() {
+                    fs::create_dir_all(parent).map_err(io("create", parent))?;
+                }
+                if target.exists() {
+                    return Err(ArchiveError::Entry {
+                        path: shown,
+                        why: "it appears twice",
+                    });
+                }
+                let mode = entry.header().mode().unwrap_or(0o644);
+                let mut out = fs::File::create(&target).map_err(io("write", &target))?;
+                let copied = std::io::copy(&mut (&mut entry).take(size), &mut out)
+                    .map_err(io("write", &target))?;
+                if copied != size {
+                    return Err(ArchiveError::Format(format!("`{shown}` is truncated")));
+                }
+                out.flush().map_err(io("write", &target))?;
+                let perm = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
+                fs::set_permissions(&target, fs::Permissions::from_mode(perm))
+                    .map_err(io("write", &target))?;
+            }
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => {}
+            _ => {
+                return Err(ArchiveError::Entry {
+                    path: shown,
+                    why: "only regular files and folders are allowed (no links or devices)",
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn safe_relative(p: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(s) => out.push(s),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_keeps_files_and_exec_bit() {
+        let src = tempfile::tempdir().unwrap();
+        fs::create_dir_all(src.path().join("a/b")).unwrap();
+        fs::write(src.path().join("a/b/x.txt"), b"hello").unwrap();
+        fs::write(src.path().join("run.sh"), b"#!/bin/sh\n").unwrap();
+        fs::set_permissions(src.path().join("run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+        let bytes = pack_dir(src.path()).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("pkg");
+        unpack(&bytes, &dest, Limits::default()).unwrap();
+        assert_eq!(fs::read(dest.join("a/b/x.txt")).unwrap(), b"hello");
+        let mode = fs::metadata(dest.join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+    }
+
+    fn tar_with(path: &str, kind: tar::EntryType, data: &[u8]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o4755);
+        // `set_path` refuses `..`; write the raw name to build hostile archives.
+        let name = path.as_bytes();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        if kind == tar::EntryType::Symlink {
+            h.set_link_name("/etc/passwd").unwrap();
+        }
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn refuses_traversal_links_and_oversize_leaving_nothing() {
+        let out = tempfile::tempdir().unwrap();
+        for (name, kind) in [
+            ("../evil", tar::EntryType::Regular),
+            ("/abs", tar::EntryType::Regular),
+            ("link", tar::EntryType::Symlink),
+        ] {
+            let dest = out.path().join("d");
+            let err = unpack(&tar_with(name, kind, b"x"), &dest, Limits::default()).unwrap_err();
+            assert!(matches!(err, ArchiveError::Entry { .. }), "{name}: {err}");
+            assert!(!dest.exists());
+        }
+        let dest = out.path().join("big");
+        let err = unpack(
+            &tar_with("f", tar::EntryType::Regular, &[0; 100]),
+            &dest,
+            Limits {
+                max_bytes: 10,
+                max_entries: 10,
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, ArchiveError::TooLarge(_)));
+        let err = unpack(
+            b"not a tar at all, just text that is long enough to fill a header? no",
+            &out.path().join("x"),
+            Limits::default(),
+        );
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn setuid_bits_are_dropped() {
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("d");
+        unpack(
+            &tar_with("tool", tar::EntryType::Regular, b"x"),
+            &dest,
+            Limits::default(),
+        )
+        .unwrap();
+        let mode = fs::metadata(dest.join("tool"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o755);
+    }
+}
