@@ -1,6 +1,20 @@
-//! The REST contract shared by `edgectl` (client) and `edged` (server).
+//! The north REST contract shared by `edgectl` (client) and `edged` (server).
 //!
-//! This crate will hold route paths, request and response bodies that are not
-//! plain Margo model types, and a typed async client that decodes every error
-//! into a Margo `ProblemDetail`. It depends only on `edge-model`. It must never
-//! link the HTTP server (axum lives in `edged`), so that `edgectl` stays small.
+//! `routes` names every path once, `types` holds the request and response
+//! bodies that are not plain Margo documents, and `client` is a small blocking
+//! client that turns every error body (a Margo `ProblemDetail`) back into one
+//! readable sentence. This crate depends only on `edge-model`; it never links
+//! the HTTP server (axum lives in `edged`), so `edgectl` stays small.
+//!
+//! Endpoints (all JSON, bearer token except health and the OpenAPI document):
+//! `GET /api/health`, `GET /api/openapi.json`, `GET /api/status`, `GET /metrics`,
+//! `GET|POST /api/apps`, `POST /api/apps/upload`, `GET|DELETE /api/apps/{app}`,
+//! `GET|POST /api/sites`, `GET /api/sites/{site}`, `PUT /api/sites/{site}/labels`,
+//! `GET|POST /api/devices`, `GET /api/devices/{device}`,
+//! `PUT /api/devices/{device}/labels`.
+
+pub mod client;
+pub mod routes;
+pub mod types;
+
+pub use client::{Client, ClientError};

@@ -1,0 +1,222 @@
+//! A small blocking client for the north API.
+//!
+//! Every failure becomes one [`ClientError`] whose message is a sentence a
+//! person can act on: server down, token refused, or the server's problem
+//! detail (with each field error). No HTTP internals leak to the user.
+
+use std::time::Duration;
+
+use edge_model::ProblemDetail;
+use reqwest::blocking::{RequestBuilder, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No connection (refused, DNS, timeout).
+    #[error("cannot reach the server at {server}: {reason} (is `edged --mode co` running there?)")]
+    Unreachable {
+        /// The server URL.
+        server: String,
+        /// Why, shortly.
+        reason: String,
+    },
+    /// 401 from the server.
+    #[error(
+        "the server at {server} refused the token: run `edgectl login`, or pass `--token` or `EDGE_TOKEN`"
+    )]
+    Unauthorized {
+        /// The server URL.
+        server: String,
+    },
+    /// The server answered with a problem detail.
+    #[error("{}", problem_sentence(.0))]
+    Problem(Box<ProblemDetail>),
+    /// The server answered something unexpected.
+    #[error("unexpected answer from the server ({status}): {body}")]
+    Unexpected {
+        /// HTTP status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
+    /// The server URL is not usable.
+    #[error("`{0}` is not a server URL; use something like http://127.0.0.1:7070")]
+    BadServer(String),
+}
+
+impl ClientError {
+    /// The problem detail, when the server sent one.
+    #[must_use]
+    pub fn problem(&self) -> Option<&ProblemDetail> {
+        match self {
+            Self::Problem(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+fn problem_sentence(p: &ProblemDetail) -> String {
+    let mut s = match &p.detail {
+        Some(d) => d.clone(),
+        None => p.title.clone(),
+    };
+    for e in &p.errors {
+        s.push_str(&format!("\n  {}: {}", e.field, e.message));
+    }
+    s
+}
+
+/// A client of one server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::blocking::Client,
+}
+
+impl Client {
+    /// A client for `server` (such as `http://127.0.0.1:7070`).
+    pub fn new(server: &str, token: Option<String>) -> Result<Self, ClientError> {
+        let base = server.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::BadServer(server.to_owned()));
+        }
+        let http = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(600))
+            .user_agent(concat!("edgectl/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Unreachable {
+                server: base.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self { base, token, http })
+    }
+
+    /// The server URL.
+    #[must_use]
+    pub fn server(&self) -> &str {
+        &self.base
+    }
+
+    fn send(&self, req: RequestBuilder) -> Result<Response, ClientError> {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().map_err(|e| ClientError::Unreachable {
+            server: self.base.clone(),
+            reason: short_reason(&e),
+        })?;
+        let status = resp.status().as_u16();
+        if status == 401 {
+            return Err(ClientError::Unauthorized {
+                server: self.base.clone(),
+            });
+        }
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let body = resp.bytes().unwrap_or_default();
+        match serde_json::from_slice::<ProblemDetail>(&body) {
+            Ok(p) => Err(ClientError::Problem(Box::new(p))),
+            Err(_) => Err(ClientError::Unexpected {
+                status,
+                body: String::from_utf8_lossy(&body).chars().take(200).collect(),
+            }),
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(&self, resp: Response) -> Result<T, ClientError> {
+        let status = resp.status().as_u16();
+        let body = resp.bytes().map_err(|e| ClientError::Unreachable {
+            server: self.base.clone(),
+            reason: short_reason(&e),
+        })?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Unexpected {
+            status,
+            body: format!(
+                "{e}: {}",
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ),
+        })
+    }
+
+    /// `GET path` and decode the JSON answer.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let resp = self.send(self.http.get(format!("{}{path}", self.base)))?;
+        self.decode(resp)
+    }
+
+    /// `GET path`, the body as text (metrics).
+    pub fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        let resp = self.send(self.http.get(format!("{}{path}", self.base)))?;
+        resp.text().map_err(|e| ClientError::Unreachable {
+            server: self.base.clone(),
+            reason: short_reason(&e),
+        })
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let resp = self.send(self.http.post(format!("{}{path}", self.base)).json(body))?;
+        self.decode(resp)
+    }
+
+    /// `POST path` with raw bytes.
+    pub fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(bytes);
+        let resp = self.send(req)?;
+        self.decode(resp)
+    }
+
+    /// `PUT path` with a JSON body.
+    pub fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let resp = self.send(self.http.put(format!("{}{path}", self.base)).json(body))?;
+        self.decode(resp)
+    }
+
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str) -> Result<(), ClientError> {
+        self.send(self.http.delete(format!("{}{path}", self.base)))?;
+        Ok(())
+    }
+}
+
+fn short_reason(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    if e.is_connect() {
+        return "connection refused or host unreachable".into();
+    }
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    let mut last = e.to_string();
+    while let Some(s) = source {
+        last = s.to_string();
+        source = s.source();
+    }
+    last
+}

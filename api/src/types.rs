@@ -1,0 +1,173 @@
+//! Request and response bodies of the north API that are not Margo documents.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `GET /api/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServerStatus {
+    /// Server version.
+    pub version: String,
+    /// `ok` when the database and workspace answer.
+    pub health: String,
+    /// Seconds since start.
+    pub uptime_seconds: u64,
+    /// Applications in the store.
+    pub apps: u64,
+    /// Application versions in the store.
+    pub app_versions: u64,
+    /// Sites.
+    pub sites: u64,
+    /// Devices.
+    pub devices: u64,
+    /// Deployments.
+    pub deployments: u64,
+}
+
+/// Where an application package comes from (`POST /api/apps`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddAppRequest {
+    /// `git` or `oci`.
+    pub source: SourceKind,
+    /// Git URL (`https://…`) or OCI reference (`registry/repo:tag`, `oci://` optional).
+    pub url: String,
+    /// Git branch or tag (Git sources only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// Folder of the package inside a Git repository, or the expected app id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Kinds of remote package source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// A Git repository holding `margo.yaml`.
+    Git,
+    /// A Margo package OCI artifact.
+    Oci,
+}
+
+/// One line of `GET /api/apps`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppSummary {
+    /// Application id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Newest version.
+    pub latest: String,
+    /// Every version, oldest first.
+    pub versions: Vec<String>,
+    /// Profile types of the newest version.
+    pub profiles: Vec<String>,
+    /// Short description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One version of an app, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppVersion {
+    /// Version (`metadata.version`).
+    pub version: String,
+    /// Where it came from: `upload:<name>`, a Git URL or an OCI reference.
+    pub source: String,
+    /// Workspace commit that added it.
+    pub commit: String,
+    /// When it was added (RFC 3339).
+    pub added_at: String,
+    /// sha256 of its `margo.yaml`.
+    pub digest: String,
+}
+
+/// `GET /api/apps/{app}`: metadata, profiles, parameters and schema, versions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppDetail {
+    /// Application id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Every version, oldest first.
+    pub versions: Vec<AppVersion>,
+    /// The newest version's ApplicationDescription (rc.3 form).
+    #[schema(value_type = Object)]
+    pub description: serde_json::Value,
+}
+
+/// `POST /api/sites`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateSite {
+    /// Site id: letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Site {
+    /// Site id.
+    pub name: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Devices at the site.
+    pub devices: u64,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+}
+
+/// `POST /api/devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateDevice {
+    /// Device id (Margo DeviceId).
+    pub id: String,
+    /// Site it belongs to.
+    pub site: String,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Device {
+    /// Device id.
+    pub id: String,
+    /// Site.
+    pub site: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Last reported capabilities (DeviceCapabilitiesManifest), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub capabilities: Option<serde_json::Value>,
+    /// When the device was last heard from (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_heard: Option<String>,
+    /// Deployments on the device.
+    pub deployments: Vec<String>,
+    /// When it was registered (RFC 3339).
+    pub created_at: String,
+}
+
+/// `PUT …/labels`: the complete new label set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Labels {
+    /// Labels, replacing the old ones.
+    pub labels: BTreeMap<String, String>,
+}
