@@ -1,0 +1,67 @@
+//! The `edged` command line. Every flag also reads an `EDGED_…` variable;
+//! values missing from both come from `edged.toml`, then from defaults (see
+//! `settings`).
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// The edge orchestration daemon.
+///
+/// Start a central orchestrator that keeps its state in ./co-data and serves
+/// the north API on a free port:
+///
+///   edged --mode co --data ./co-data --listen 127.0.0.1:0
+#[derive(Debug, Parser)]
+#[command(name = "edged", version, max_term_width = 100)]
+pub struct Args {
+    /// Which components to run.
+    #[arg(long, env = "EDGED_MODE", value_enum)]
+    pub mode: Option<Mode>,
+
+    /// Data directory: workspace, database, token. Created on first start.
+    #[arg(long, env = "EDGED_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    /// Address of the north API; port 0 picks a free port.
+    #[arg(long, env = "EDGED_LISTEN", value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+
+    /// Configuration file [default: DATA/edged.toml when it exists].
+    #[arg(long, env = "EDGED_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// OCI registries reached over plain HTTP (host:port), comma-separated.
+    #[arg(
+        long,
+        env = "EDGED_INSECURE_REGISTRIES",
+        value_delimiter = ',',
+        value_name = "HOST:PORT"
+    )]
+    pub insecure_registries: Option<Vec<String>>,
+
+    /// Log filter, such as `info` or `edged=debug`.
+    #[arg(long, env = "EDGED_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+/// Daemon modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Central Orchestrator: app store, sites, devices, north API.
+    Co,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Args::command().debug_assert();
+    }
+}

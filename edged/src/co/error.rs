@@ -1,0 +1,138 @@
+//! `ApiError`: every failure of the north API, rendered as an RFC 9457
+//! problem (`application/problem+json`) with a Margo type where one applies.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use edge_model::ProblemDetail;
+use edge_model::issue::Issue;
+use edge_model::problem::{FieldError, MARGO_PROBLEM_BASE};
+
+/// A failed request.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    problem: Box<ProblemDetail>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, margo_type: Option<&str>, detail: impl Into<String>) -> Self {
+        let title = status.canonical_reason().unwrap_or("Error");
+        let ty = margo_type.map_or_else(
+            || "about:blank".to_owned(),
+            |t| format!("{MARGO_PROBLEM_BASE}{t}"),
+        );
+        let title = match margo_type {
+            Some("invalid-request") => "Invalid Request",
+            Some("semantic-error") => "Semantic Error",
+            _ => title,
+        };
+        Self {
+            status,
+            problem: Box::new(ProblemDetail::new(&ty, title, status.as_u16()).with_detail(detail)),
+        }
+    }
+
+    /// 400, malformed request.
+    pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, Some("invalid-request"), detail)
+    }
+
+    /// 401, missing or wrong token.
+    pub(crate) fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            None,
+            "a valid bearer token is required (see `admin.token` in the data directory)",
+        )
+    }
+
+    /// 404.
+    pub(crate) fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, None, detail)
+    }
+
+    /// 409.
+    pub(crate) fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, None, detail)
+    }
+
+    /// 413.
+    pub(crate) fn too_large(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, None, detail)
+    }
+
+    /// 422 with every field problem.
+    pub(crate) fn invalid(detail: impl Into<String>, issues: &[Issue], file: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("semantic-error"),
+            detail,
+        );
+        e.problem.errors = issues
+            .iter()
+            .map(|i| FieldError {
+                field: if i.path.is_empty() {
+                    file.to_owned()
+                } else {
+                    format!("{file}: {}", i.path)
+                },
+                message: i.message.clone(),
+            })
+            .collect();
+        e
+    }
+
+    /// 422 without field list.
+    pub(crate) fn unprocessable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("semantic-error"),
+            detail,
+        )
+    }
+
+    /// 502: a remote source (Git, registry) failed.
+    pub(crate) fn upstream(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, None, detail)
+    }
+
+    /// 500; the cause is logged, not sent.
+    pub(crate) fn internal(err: &anyhow::Error) -> Self {
+        tracing::error!(error = format!("{err:#}"), "internal error");
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "internal error; the server log has the details",
+        );
+        e.problem.retryable = Some(true);
+        e
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::internal(&e)
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::internal(&anyhow::Error::new(e).context("database"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.problem).unwrap_or_default();
+        let mut resp = (self.status, body).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}

@@ -1,0 +1,355 @@
+//! Sites and devices: create, list, show and label them. Each change is
+//! written to the workspace (`sites/<site>/site.toml`,
+//! `sites/<site>/devices/<device>.toml`), committed, and indexed.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::response::Response;
+use edge_api::types::{CreateDevice, CreateSite, Device, Labels, Site};
+use edge_model::DeviceId;
+use serde::{Deserialize, Serialize};
+
+use super::db::{self, DeviceRow, SiteRow};
+use super::error::ApiError;
+use super::http::{JsonBody, blocking, created};
+use super::store::Store;
+
+#[derive(Serialize)]
+struct SiteFile<'a> {
+    name: &'a str,
+    labels: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct DeviceFile<'a> {
+    id: &'a str,
+    site: &'a str,
+    labels: &'a BTreeMap<String, String>,
+}
+
+fn check_site_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "`{name}` is not a site name: use 1 to 64 letters, digits, `-`, `_` and `.`, not starting with `.`"
+        )))
+    }
+}
+
+fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    for (k, v) in labels {
+        let key_ok = !k.is_empty()
+            && k.len() <= 253
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'));
+        if !key_ok {
+            return Err(ApiError::bad_request(format!(
+                "label key `{k}` is not valid: use letters, digits, `-`, `_`, `.` and `/`"
+            )));
+        }
+        if v.len() > 1024 || v.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(format!(
+                "label `{k}` has a value that is too long or holds control characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn write_toml<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension("toml.tmp");
+    fs::write(&tmp, toml::to_string(value)?)?;
+    fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn site_view(r: SiteRow) -> Site {
+    Site {
+        name: r.name,
+        labels: r.labels,
+        devices: r.devices,
+        created_at: r.created_at,
+    }
+}
+
+fn device_view(store: &Store, r: DeviceRow) -> Result<Device, ApiError> {
+    let deployments = db::device_deployments(&store.db(), &r.id)?;
+    Ok(Device {
+        capabilities: r
+            .capabilities
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok()),
+        id: r.id,
+        site: r.site,
+        labels: r.labels,
+        last_heard: r.last_heard,
+        deployments,
+        created_at: r.created_at,
+    })
+}
+
+/// List sites.
+#[utoipa::path(get, path = "/api/sites", responses((status = 200, body = Vec<Site>)))]
+pub(crate) async fn list_sites(
+    State(store): State<Arc<Store>>,
+) -> Result<axum::Json<Vec<Site>>, ApiError> {
+    blocking(move || {
+        Ok(axum::Json(
+            db::sites(&store.db())?.into_iter().map(site_view).collect(),
+        ))
+    })
+    .await
+}
+
+/// Create a site.
+#[utoipa::path(post, path = "/api/sites", request_body = CreateSite,
+    responses((status = 201, body = Site), (status = 400, description = "Bad name or labels"), (status = 409, description = "Exists")))]
+pub(crate) async fn create_site(
+    State(store): State<Arc<Store>>,
+    JsonBody(req): JsonBody<CreateSite>,
+) -> Result<Response, ApiError> {
+    check_site_name(&req.name)?;
+    check_labels(&req.labels)?;
+    blocking(move || {
+        let _w = store.write_lock();
+        let conn = store.db();
+        if db::site(&conn, &req.name)?.is_some() {
+            return Err(ApiError::conflict(format!(
+                "site `{}` exists already",
+                req.name
+            )));
+        }
+        let file = store
+            .workspace()
+            .join("sites")
+            .join(&req.name)
+            .join("site.toml");
+        write_toml(
+            &file,
+            &SiteFile {
+                name: &req.name,
+                labels: &req.labels,
+            },
+        )?;
+        if let Err(e) = store.commit(&format!("add site {}", req.name)) {
+            let _ = fs::remove_dir_all(store.workspace().join("sites").join(&req.name));
+            return Err(e.into());
+        }
+        db::insert_site(&conn, &req.name, &req.labels, &super::clock::now())?;
+        let row =
+            db::site(&conn, &req.name)?.ok_or_else(|| ApiError::not_found("the site vanished"))?;
+        Ok(created(&site_view(row)))
+    })
+    .await
+}
+
+/// Show a site.
+#[utoipa::path(get, path = "/api/sites/{site}", params(("site" = String, Path, description = "Site name")),
+    responses((status = 200, body = Site), (status = 404, description = "No such site")))]
+pub(crate) async fn show_site(
+    State(store): State<Arc<Store>>,
+    UrlPath(site): UrlPath<String>,
+) -> Result<axum::Json<Site>, ApiError> {
+    blocking(move || {
+        db::site(&store.db(), &site)?
+            .map(|r| axum::Json(site_view(r)))
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no site `{site}`; `edgectl co list sites` lists them"
+                ))
+            })
+    })
+    .await
+}
+
+/// Replace a site's labels.
+#[utoipa::path(put, path = "/api/sites/{site}/labels", params(("site" = String, Path, description = "Site name")), request_body = Labels,
+    responses((status = 200, body = Site), (status = 404, description = "No such site")))]
+pub(crate) async fn label_site(
+    State(store): State<Arc<Store>>,
+    UrlPath(site): UrlPath<String>,
+    JsonBody(req): JsonBody<Labels>,
+) -> Result<axum::Json<Site>, ApiError> {
+    check_labels(&req.labels)?;
+    blocking(move || {
+        let _w = store.write_lock();
+        let conn = store.db();
+        if db::site(&conn, &site)?.is_none() {
+            return Err(ApiError::not_found(format!("no site `{site}`")));
+        }
+        write_toml(
+            &store
+                .workspace()
+                .join("sites")
+                .join(&site)
+                .join("site.toml"),
+            &SiteFile {
+                name: &site,
+                labels: &req.labels,
+            },
+        )?;
+        store.commit(&format!("label site {site}"))?;
+        db::set_site_labels(&conn, &site, &req.labels)?;
+        let row =
+            db::site(&conn, &site)?.ok_or_else(|| ApiError::not_found("the site vanished"))?;
+        Ok(axum::Json(site_view(row)))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeviceQuery {
+    /// Only devices of this site.
+    site: Option<String>,
+}
+
+/// List devices.
+#[utoipa::path(get, path = "/api/devices", params(DeviceQuery), responses((status = 200, body = Vec<Device>)))]
+pub(crate) async fn list_devices(
+    State(store): State<Arc<Store>>,
+    Query(q): Query<DeviceQuery>,
+) -> Result<axum::Json<Vec<Device>>, ApiError> {
+    blocking(move || {
+        let rows = db::devices(&store.db(), q.site.as_deref())?;
+        rows.into_iter()
+            .map(|r| device_view(&store, r))
+            .collect::<Result<Vec<_>, _>>()
+            .map(axum::Json)
+    })
+    .await
+}
+
+/// Register a device at a site.
+#[utoipa::path(post, path = "/api/devices", request_body = CreateDevice,
+    responses((status = 201, body = Device), (status = 400, description = "Bad id or labels"), (status = 404, description = "No such site"),
+              (status = 409, description = "Exists")))]
+pub(crate) async fn create_device(
+    State(store): State<Arc<Store>>,
+    JsonBody(req): JsonBody<CreateDevice>,
+) -> Result<Response, ApiError> {
+    if !DeviceId::is_valid(&req.id) {
+        return Err(ApiError::bad_request(format!(
+            "`{}` is not a device id: {}",
+            req.id,
+            DeviceId::RULE
+        )));
+    }
+    check_labels(&req.labels)?;
+    blocking(move || {
+        let _w = store.write_lock();
+        let conn = store.db();
+        if db::site(&conn, &req.site)?.is_none() {
+            return Err(ApiError::not_found(format!(
+                "no site `{}`; create it with `edgectl co add site {}`",
+                req.site, req.site
+            )));
+        }
+        if let Some(d) = db::device(&conn, &req.id)? {
+            return Err(ApiError::conflict(format!(
+                "device `{}` exists already (at site `{}`)",
+                req.id, d.site
+            )));
+        }
+        let file = store
+            .workspace()
+            .join("sites")
+            .join(&req.site)
+            .join("devices")
+            .join(format!("{}.toml", req.id));
+        write_toml(
+            &file,
+            &DeviceFile {
+                id: &req.id,
+                site: &req.site,
+                labels: &req.labels,
+            },
+        )?;
+        if let Err(e) = store.commit(&format!("add device {} to site {}", req.id, req.site)) {
+            let _ = fs::remove_file(&file);
+            return Err(e.into());
+        }
+        let row = DeviceRow {
+            id: req.id.clone(),
+            site: req.site.clone(),
+            labels: req.labels.clone(),
+            capabilities: None,
+            last_heard: None,
+            created_at: super::clock::now(),
+        };
+        db::insert_device(&conn, &row)?;
+        drop(conn);
+        Ok(created(&device_view(&store, row)?))
+    })
+    .await
+}
+
+/// Show a device.
+#[utoipa::path(get, path = "/api/devices/{device}", params(("device" = String, Path, description = "Device id")),
+    responses((status = 200, body = Device), (status = 404, description = "No such device")))]
+pub(crate) async fn show_device(
+    State(store): State<Arc<Store>>,
+    UrlPath(device): UrlPath<String>,
+) -> Result<axum::Json<Device>, ApiError> {
+    blocking(move || {
+        let row = db::device(&store.db(), &device)?.ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no device `{device}`; `edgectl co list devices` lists them"
+            ))
+        })?;
+        device_view(&store, row).map(axum::Json)
+    })
+    .await
+}
+
+/// Replace a device's labels.
+#[utoipa::path(put, path = "/api/devices/{device}/labels", params(("device" = String, Path, description = "Device id")), request_body = Labels,
+    responses((status = 200, body = Device), (status = 404, description = "No such device")))]
+pub(crate) async fn label_device(
+    State(store): State<Arc<Store>>,
+    UrlPath(device): UrlPath<String>,
+    JsonBody(req): JsonBody<Labels>,
+) -> Result<axum::Json<Device>, ApiError> {
+    check_labels(&req.labels)?;
+    blocking(move || {
+        let _w = store.write_lock();
+        let conn = store.db();
+        let row = db::device(&conn, &device)?
+            .ok_or_else(|| ApiError::not_found(format!("no device `{device}`")))?;
+        let file = store
+            .workspace()
+            .join("sites")
+            .join(&row.site)
+            .join("devices")
+            .join(format!("{device}.toml"));
+        write_toml(
+            &file,
+            &DeviceFile {
+                id: &device,
+                site: &row.site,
+                labels: &req.labels,
+            },
+        )?;
+        store.commit(&format!("label device {device}"))?;
+        db::set_device_labels(&conn, &device, &req.labels)?;
+        let row = db::device(&conn, &device)?
+            .ok_or_else(|| ApiError::not_found("the device vanished"))?;
+        drop(conn);
+        device_view(&store, row).map(axum::Json)
+    })
+    .await
+}

@@ -1,0 +1,248 @@
+//! The CO's state: data directory layout, the Git workspace, the database and
+//! the admin token, opened (and repaired) once at start.
+//!
+//! Writes to the workspace are serialized by one lock, so concurrent requests
+//! cannot interleave half-written changes. After a crash, start-up reconciles
+//! the database with the workspace: the workspace (Git) is the truth.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use edge_model::MargoDocument as _;
+use edge_model::app::ApplicationDescription;
+use edge_workspace::git::{Author, Repo};
+use edge_workspace::oci::Registries;
+use rusqlite::Connection;
+
+use super::db;
+use super::metrics::Metrics;
+use crate::settings::Settings;
+
+/// The CO's state, shared by all requests.
+pub(crate) struct Store {
+    workspace: PathBuf,
+    staging: PathBuf,
+    db: Mutex<Connection>,
+    write: Mutex<()>,
+    pub(crate) token: String,
+    pub(crate) started: Instant,
+    pub(crate) registries: Registries,
+    pub(crate) metrics: Metrics,
+}
+
+/// The author of commits the CO makes on behalf of the admin token.
+pub(crate) fn author() -> Author {
+    Author {
+        name: "edged co".into(),
+        email: "edged@localhost".into(),
+    }
+}
+
+impl Store {
+    /// Open the data directory, creating it on first start.
+    pub(crate) fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let data = &settings.data;
+        fs::create_dir_all(data)
+            .with_context(|| format!("cannot create the data directory `{}`", data.display()))?;
+        let workspace = data.join("workspace");
+        Repo::init_or_open(&workspace)
+            .with_context(|| format!("cannot open the workspace `{}`", workspace.display()))?;
+        let staging = data.join("staging");
+        if staging.exists() {
+            fs::remove_dir_all(&staging)
+                .with_context(|| format!("cannot clean `{}`", staging.display()))?;
+        }
+        fs::create_dir_all(&staging)?;
+        let token = token(&data.join("admin.token"))?;
+        let conn = db::open(&data.join("edged.db"))?;
+        let store = Self {
+            workspace,
+            staging,
+            db: Mutex::new(conn),
+            write: Mutex::new(()),
+            token,
+            started: Instant::now(),
+            registries: Registries {
+                insecure: settings.insecure_registries.clone(),
+            },
+            metrics: Metrics::default(),
+        };
+        store.reconcile()?;
+        Ok(store)
+    }
+
+    /// The database connection.
+    pub(crate) fn db(&self) -> MutexGuard<'_, Connection> {
+        self.db
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Hold this while changing the workspace.
+    pub(crate) fn write_lock(&self) -> MutexGuard<'_, ()> {
+        self.write
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The workspace root.
+    pub(crate) fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    /// A fresh, empty staging folder (removed by the caller).
+    pub(crate) fn staging_dir(&self) -> PathBuf {
+        self.staging.join(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// Commit the work tree; returns the commit id (the previous head when
+    /// nothing changed).
+    pub(crate) fn commit(&self, message: &str) -> anyhow::Result<String> {
+        let repo = Repo::init_or_open(&self.workspace)?;
+        match repo.commit_all(message, &author())? {
+            Some(c) => Ok(c.id),
+            None => Ok(repo.head()?.unwrap_or_default()),
+        }
+    }
+
+    /// Make the database agree with the workspace after a crash: versions on
+    /// disk without a row get one, rows without a folder are dropped, and
+    /// uncommitted changes are committed.
+    fn reconcile(&self) -> anyhow::Result<()> {
+        let _w = self.write_lock();
+        let apps_dir = self.workspace.join("apps");
+        // Half-copied packages of an interrupted add are dropped, not committed.
+        for app in fs::read_dir(&apps_dir).into_iter().flatten().flatten() {
+            for v in fs::read_dir(app.path()).into_iter().flatten().flatten() {
+                if v.file_name().to_string_lossy().ends_with(".incoming") {
+                    let _ = fs::remove_dir_all(v.path());
+                }
+            }
+        }
+        let repo = Repo::init_or_open(&self.workspace)?;
+        let has_files = fs::read_dir(&self.workspace)?
+            .flatten()
+            .any(|e| e.file_name() != ".git");
+        let commit = if repo.head()?.is_some() || has_files {
+            self.commit("recover changes left uncommitted by an interrupted operation")?
+        } else {
+            String::new()
+        };
+        let db = self.db();
+        let known = db::all_versions(&db)?;
+        for row in &known {
+            if !apps_dir
+                .join(&row.app_id)
+                .join(&row.version)
+                .join("margo.yaml")
+                .is_file()
+            {
+                tracing::warn!(
+                    app = row.app_id,
+                    version = row.version,
+                    "dropping an index entry whose files are gone"
+                );
+                db::delete_versions(&db, &row.app_id, Some(&row.version))?;
+            }
+        }
+        let Ok(ids) = fs::read_dir(&apps_dir) else {
+            return Ok(());
+        };
+        for id in ids.flatten() {
+            let Ok(versions) = fs::read_dir(id.path()) else {
+                continue;
+            };
+            for v in versions.flatten() {
+                let (app, version) = (
+                    id.file_name().to_string_lossy().into_owned(),
+                    v.file_name().to_string_lossy().into_owned(),
+                );
+                if known
+                    .iter()
+                    .any(|r| r.app_id == app && r.version == version)
+                {
+                    continue;
+                }
+                let bytes = fs::read(v.path().join("margo.yaml")).unwrap_or_default();
+                let Ok(app_doc) = ApplicationDescription::from_slice(&bytes) else {
+                    continue;
+                };
+                tracing::warn!(app, version, "indexing a version found in the workspace");
+                db::insert_version(
+                    &db,
+                    &version_row(&app_doc.document, &bytes, "workspace", &commit),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The index row of a stored description.
+pub(crate) fn version_row(
+    app: &ApplicationDescription,
+    margo_yaml: &[u8],
+    source: &str,
+    commit: &str,
+) -> db::VersionRow {
+    db::VersionRow {
+        app_id: app.metadata.id.to_string(),
+        version: app.metadata.version.clone(),
+        name: app.metadata.name.clone(),
+        organization: app
+            .metadata
+            .catalog
+            .organization
+            .first()
+            .map(|o| o.name.clone())
+            .unwrap_or_default(),
+        description: app.metadata.description.clone(),
+        profiles: app
+            .deployment_profiles
+            .iter()
+            .map(|p| p.profile_type.to_string())
+            .collect(),
+        source: source.to_owned(),
+        commit_id: commit.to_owned(),
+        added_at: super::clock::now(),
+        digest: edge_model::digest::sha256(margo_yaml).to_string(),
+    }
+}
+
+/// Read the admin token, creating it (mode 0600) on first start.
+fn token(path: &Path) -> anyhow::Result<String> {
+    if path.exists() {
+        let mode = fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the admin token is readable by others; run `chmod 600` on it");
+        }
+        let t = fs::read_to_string(path)
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        let t = t.trim().to_owned();
+        anyhow::ensure!(
+            t.len() >= 32,
+            "`{}` holds no usable token; delete it to make a new one",
+            path.display()
+        );
+        return Ok(t);
+    }
+    let t = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create `{}`", path.display()))?;
+    writeln!(f, "{t}")?;
+    f.sync_all()?;
+    Ok(t)
+}

@@ -1,0 +1,108 @@
+//! Effective settings, resolved once at start: flag > `EDGED_…` variable >
+//! `edged.toml` > default. Nothing else in the daemon reads the environment
+//! or configuration files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{Args, Mode};
+
+/// Default north API address.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+/// Default data directory (relative to where `edged` starts).
+pub(crate) const DEFAULT_DATA: &str = "edged-data";
+
+/// The configuration file's shape; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    mode: Option<Mode>,
+    data: Option<PathBuf>,
+    listen: Option<String>,
+    insecure_registries: Option<Vec<String>>,
+    log: Option<String>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Which components run.
+    pub mode: Mode,
+    /// Data directory.
+    pub data: PathBuf,
+    /// North API address.
+    pub listen: String,
+    /// OCI registries reached over plain HTTP.
+    pub insecure_registries: Vec<String>,
+    /// Log filter.
+    pub log: String,
+}
+
+impl Settings {
+    /// Resolve from parsed arguments (clap has already applied `EDGED_…`
+    /// variables) and the configuration file.
+    pub fn resolve(args: &Args) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => {
+                let data = args
+                    .data
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+                let candidate = data.join("edged.toml");
+                if candidate.is_file() {
+                    read_file(&candidate)?
+                } else {
+                    File::default()
+                }
+            }
+        };
+        let listen = args
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        listen.parse::<std::net::SocketAddr>().with_context(|| {
+            format!(
+                "`{listen}` is not an address to listen on; use HOST:PORT such as 127.0.0.1:7070"
+            )
+        })?;
+        Ok(Self {
+            mode: args.mode.or(file.mode).unwrap_or(Mode::Co),
+            data: args
+                .data
+                .clone()
+                .or(file.data)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
+            listen,
+            insecure_registries: args
+                .insecure_registries
+                .clone()
+                .or(file.insecure_registries)
+                .unwrap_or_default(),
+            log: args
+                .log
+                .clone()
+                .or(file.log)
+                .unwrap_or_else(|| "info".to_owned()),
+        })
+    }
+
+    /// The settings as an `edged.toml`.
+    #[must_use]
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string(self).unwrap_or_default();
+        format!(
+            "# effective edged configuration (flags > EDGED_* variables > edged.toml > defaults)\n{body}"
+        )
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<File> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    toml::from_str(&text)
+        .with_context(|| format!("`{}` is not a valid edged configuration", path.display()))
+}
