@@ -12,16 +12,25 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///
 ///   edgectl validate ./my-app
 #[derive(Debug, Parser)]
-#[command(
-    name = "edgectl",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "edgectl", version, max_term_width = 100)]
 pub struct Cli {
     /// Output format: `table` for people, `json` or `yaml` for scripts.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+
+    /// Central orchestrator URL [default: the one saved by `edgectl login`].
+    #[arg(long, global = true, env = "EDGE_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// API token [default: the one saved by `edgectl login`].
+    #[arg(
+        long,
+        global = true,
+        env = "EDGE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 
     /// The command to run.
     #[command(subcommand)]
@@ -60,6 +69,19 @@ pub enum Command {
     ///   edgectl validate deployment.yaml capabilities.json -o json
     Validate(ValidateArgs),
 
+    /// Work with a central orchestrator: app store, sites, devices.
+    #[command(subcommand)]
+    Co(CoCommand),
+
+    /// Save the server URL and its token for later commands.
+    ///
+    /// The token is the content of `admin.token` in the CO's data directory.
+    /// It is kept in the kernel keyring, or in a 0600 file when no keyring is
+    /// usable. Without `--token` the token is read from standard input.
+    ///
+    /// Example: `edgectl login --server http://127.0.0.1:7070 < co-data/admin.token`
+    Login,
+
     /// Print a shell completion script.
     ///
     /// Example: `edgectl completions bash > ~/.local/share/bash-completion/completions/edgectl`
@@ -79,4 +101,162 @@ pub struct ValidateArgs {
     /// Do not print notes (extensions used, older Margo forms converted).
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// `edgectl co …` commands.
+#[derive(Debug, Subcommand)]
+pub enum CoCommand {
+    /// Server version, counts and health.
+    Status,
+    /// Add an app, a site or a device.
+    #[command(subcommand)]
+    Add(AddCommand),
+    /// List apps, sites or devices.
+    List(ListArgs),
+    /// Show one app, site or device.
+    Show(ShowArgs),
+    /// Remove an app (or one of its versions).
+    #[command(subcommand)]
+    Remove(RemoveCommand),
+    /// Set or remove labels of a site or device (`key=value` sets, `key-` removes).
+    #[command(subcommand)]
+    Label(LabelCommand),
+}
+
+/// What to add.
+#[derive(Debug, Subcommand)]
+pub enum AddCommand {
+    /// Add an application package to the app store.
+    ///
+    /// SRC is a package folder (with `margo.yaml`), a Git URL
+    /// (`https://host/repo.git`, the package at its root or in the folder
+    /// given by `--name`), or an OCI reference to a Margo package artifact
+    /// (`oci://registry/repo:tag`).
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co add app --artifact ./hello-wasm
+    ///
+    ///   edgectl co add app --artifact https://git.example.com/apps.git --name digitron
+    ///
+    ///   edgectl co add app --artifact oci://registry.example.com/apps/hello:1.0.0
+    App {
+        /// Package folder, Git URL or OCI reference.
+        #[arg(long, value_name = "SRC")]
+        artifact: String,
+        /// Folder of the package in a Git repository, or the expected app id.
+        #[arg(long)]
+        name: Option<String>,
+        /// Git branch or tag.
+        #[arg(long = "ref", value_name = "REF")]
+        reference: Option<String>,
+    },
+    /// Add a site.
+    Site {
+        /// Site name: letters, digits, `-`, `_`, `.`.
+        name: String,
+        /// Labels, `key=value` (repeatable).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+    },
+    /// Register a device at a site.
+    Device {
+        /// Device id (Margo DeviceId).
+        id: String,
+        /// The site it belongs to.
+        #[arg(long)]
+        site: String,
+        /// Labels, `key=value` (repeatable).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+    },
+}
+
+/// What to list.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// `apps`, `sites` or `devices`.
+    #[arg(value_enum)]
+    pub what: ListWhat,
+    /// Only devices of this site.
+    #[arg(long)]
+    pub site: Option<String>,
+}
+
+/// Listable things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListWhat {
+    /// Apps in the store.
+    Apps,
+    /// Sites.
+    Sites,
+    /// Devices.
+    Devices,
+}
+
+/// What to show.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// `app`, `site` or `device`.
+    #[arg(value_enum)]
+    pub what: ShowWhat,
+    /// Id (apps also by display name, such as "Digitron orchestrator").
+    pub id: String,
+}
+
+/// Showable things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowWhat {
+    /// An app.
+    App,
+    /// A site.
+    Site,
+    /// A device.
+    Device,
+}
+
+/// What to remove.
+#[derive(Debug, Subcommand)]
+pub enum RemoveCommand {
+    /// Remove an app from the store (refused while deployed, unless `--force`).
+    App {
+        /// App id or display name.
+        id: String,
+        /// Remove only this version.
+        #[arg(long)]
+        version: Option<String>,
+        /// Remove even while deployed.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// What to label.
+#[derive(Debug, Subcommand)]
+pub enum LabelCommand {
+    /// Label a site.
+    Site {
+        /// Site name.
+        name: String,
+        /// `key=value` to set, `key-` to remove.
+        #[arg(required = true, value_name = "KEY=VALUE|KEY-")]
+        labels: Vec<String>,
+    },
+    /// Label a device.
+    Device {
+        /// Device id.
+        id: String,
+        /// `key=value` to set, `key-` to remove.
+        #[arg(required = true, value_name = "KEY=VALUE|KEY-")]
+        labels: Vec<String>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -9,6 +9,7 @@
 
 mod cli;
 mod cmd;
+mod credentials;
 mod printer;
 
 use std::ffi::OsString;
@@ -43,7 +44,7 @@ where
         }
     };
     let printer = Printer::new(cli.output);
-    match cmd::dispatch(cli.command, &printer) {
+    match cmd::dispatch(cli, &printer) {
         Ok(code) => code,
         Err(e) => {
             printer.error(&format!("{e:#}"));

@@ -53,6 +53,51 @@ impl Printer {
         }
     }
 
+    /// A table for people: a header row and aligned columns.
+    pub(crate) fn table(self, headers: &[&str], rows: &[Vec<String>]) {
+        if !self.is_human() {
+            return;
+        }
+        let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+        for row in rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let render = |cells: Vec<&str>| {
+            let mut line = String::new();
+            for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+                if i + 1 == cells.len() {
+                    line.push_str(cell);
+                } else {
+                    line.push_str(&format!("{cell:<w$}  "));
+                }
+            }
+            line.trim_end().to_owned()
+        };
+        let mut out = String::new();
+        out.push_str(&render(headers.to_vec()));
+        out.push('\n');
+        for row in rows {
+            out.push_str(&render(row.iter().map(String::as_str).collect()));
+            out.push('\n');
+        }
+        self.raw(out.as_bytes());
+    }
+
+    /// A progress note for people, on stderr, only when stderr is a terminal.
+    pub(crate) fn warn_progress(self, text: &str) {
+        use std::io::IsTerminal as _;
+        if std::io::stderr().is_terminal() {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        }
+    }
+
+    /// A warning for people, on stderr.
+    pub(crate) fn warn(self, text: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "warning: {text}");
+    }
+
     /// An error for people, on stderr.
     pub(crate) fn error(self, text: &str) {
         let _ = writeln!(std::io::stderr().lock(), "error: {text}");

@@ -245,20 +245,23 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
         clap_complete::generate(shell, &mut edgectl::Cli::command(), "edgectl", &mut buf);
         out.push((root().join("completions").join(name), buf));
     }
-    let cmd = edgectl::Cli::command();
-    let mut buf = Vec::new();
-    clap_mangen::Man::new(cmd.clone()).render(&mut buf).unwrap();
-    out.push((root().join("man/edgectl.1"), buf));
-    for sub in cmd.get_subcommands() {
-        let name = format!("edgectl-{}", sub.get_name());
-        let mut buf = Vec::new();
-        let leaked: &'static str = Box::leak(name.clone().into_boxed_str());
-        clap_mangen::Man::new(sub.clone().name(leaked))
-            .render(&mut buf)
-            .unwrap();
-        out.push((root().join("man").join(format!("{name}.1")), buf));
-    }
+    let mut cmd = edgectl::Cli::command();
+    cmd.build();
+    man_pages(&cmd, "edgectl", &mut out);
     out
+}
+
+/// One man page per command and subcommand: `edgectl.1`, `edgectl-co-add-app.1`, …
+fn man_pages(cmd: &clap::Command, name: &str, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd.clone().name(leaked))
+        .render(&mut buf)
+        .unwrap();
+    out.push((root().join("man").join(format!("{name}.1")), buf));
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        man_pages(sub, &format!("{name}-{}", sub.get_name()), out);
+    }
 }
 
 #[test]
@@ -272,6 +275,23 @@ fn completions_and_man_pages_are_current() {
             assert!(
                 committed == bytes,
                 "{} is stale: run `EDGECTL_BLESS=1 cargo test -p edgectl --test cli`",
+                path.display()
+            );
+        }
+    }
+    let expected: std::collections::BTreeSet<PathBuf> = generated()
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.starts_with(root().join("man")))
+        .collect();
+    for entry in fs::read_dir(root().join("man")).unwrap() {
+        let path = entry.unwrap().path();
+        if bless && !expected.contains(&path) {
+            fs::remove_file(&path).unwrap();
+        } else {
+            assert!(
+                expected.contains(&path),
+                "{} belongs to no command: remove it (or bless)",
                 path.display()
             );
         }

@@ -1,0 +1,420 @@
+//! `edgectl co …`: the central orchestrator's app store, sites and devices,
+//! through the north API.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use edge_api::routes::{self, fill};
+use edge_api::types::{
+    AddAppRequest, AppDetail, AppSummary, CreateDevice, CreateSite, Device, Labels, ServerStatus,
+    Site, SourceKind,
+};
+use edge_api::{Client, ClientError};
+
+use crate::cli::{AddCommand, CoCommand, LabelCommand, ListWhat, RemoveCommand, ShowWhat};
+use crate::printer::Printer;
+
+/// Run one `co` command against `client`.
+pub(crate) fn co(
+    command: CoCommand,
+    client: &Client,
+    printer: Printer,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        CoCommand::Status => status(client, printer)?,
+        CoCommand::Add(AddCommand::App {
+            artifact,
+            name,
+            reference,
+        }) => add_app(client, printer, &artifact, name, reference)?,
+        CoCommand::Add(AddCommand::Site { name, labels }) => {
+            let site: Site = client.post(
+                routes::SITES,
+                &CreateSite {
+                    name,
+                    labels: parse_labels(&labels)?,
+                },
+            )?;
+            printer.line(&format!("site `{}` added", site.name));
+            printer.data(&site);
+        }
+        CoCommand::Add(AddCommand::Device { id, site, labels }) => {
+            let d: Device = client.post(
+                routes::DEVICES,
+                &CreateDevice {
+                    id,
+                    site,
+                    labels: parse_labels(&labels)?,
+                },
+            )?;
+            printer.line(&format!("device `{}` added to site `{}`", d.id, d.site));
+            printer.data(&d);
+        }
+        CoCommand::List(args) => match args.what {
+            ListWhat::Apps => list_apps(client, printer)?,
+            ListWhat::Sites => {
+                let sites: Vec<Site> = client.get(routes::SITES)?;
+                printer.data(&sites);
+                let rows = sites
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.name.clone(),
+                            s.devices.to_string(),
+                            labels_text(&s.labels),
+                            s.created_at.clone(),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                printer.table(&["SITE", "DEVICES", "LABELS", "CREATED"], &rows);
+            }
+            ListWhat::Devices => {
+                let path = match &args.site {
+                    Some(s) => format!("{}?site={}", routes::DEVICES, routes::encode(s)),
+                    None => routes::DEVICES.to_owned(),
+                };
+                let devices: Vec<Device> = client.get(&path)?;
+                printer.data(&devices);
+                let rows = devices
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            d.id.clone(),
+                            d.site.clone(),
+                            d.deployments.len().to_string(),
+                            d.last_heard.clone().unwrap_or_else(|| "never".into()),
+                            labels_text(&d.labels),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                printer.table(
+                    &["DEVICE", "SITE", "DEPLOYMENTS", "LAST HEARD", "LABELS"],
+                    &rows,
+                );
+            }
+        },
+        CoCommand::Show(args) => match args.what {
+            ShowWhat::App => show_app(client, printer, &args.id)?,
+            ShowWhat::Site => {
+                let s: Site = client.get(&fill(routes::SITE, &args.id))?;
+                printer.data(&s);
+                printer.line(&format!(
+                    "site:     {}\ndevices:  {}\nlabels:   {}\ncreated:  {}",
+                    s.name,
+                    s.devices,
+                    labels_text(&s.labels),
+                    s.created_at
+                ));
+            }
+            ShowWhat::Device => {
+                let d: Device = client.get(&fill(routes::DEVICE, &args.id))?;
+                printer.data(&d);
+                printer.line(&format!(
+                    "device:       {}\nsite:         {}\nlabels:       {}\nlast heard:   {}\ndeployments:  {}\ncapabilities: {}\nregistered:   {}",
+                    d.id,
+                    d.site,
+                    labels_text(&d.labels),
+                    d.last_heard.as_deref().unwrap_or("never"),
+                    if d.deployments.is_empty() { "none".to_owned() } else { d.deployments.join(", ") },
+                    if d.capabilities.is_some() { "reported" } else { "not reported yet" },
+                    d.created_at
+                ));
+            }
+        },
+        CoCommand::Remove(RemoveCommand::App { id, version, force }) => {
+            let mut path = fill(routes::APP, &id);
+            let mut query = Vec::new();
+            if let Some(v) = &version {
+                query.push(format!("version={}", routes::encode(v)));
+            }
+            if force {
+                query.push("force=true".to_owned());
+            }
+            if !query.is_empty() {
+                path = format!("{path}?{}", query.join("&"));
+            }
+            client.delete(&path)?;
+            let what = version.map_or_else(
+                || format!("app `{id}`"),
+                |v| format!("app `{id}` version `{v}`"),
+            );
+            printer.line(&format!("{what} removed"));
+            printer.data(&serde_json::json!({ "removed": id }));
+        }
+        CoCommand::Label(LabelCommand::Site { name, labels }) => {
+            let current: Site = client.get(&fill(routes::SITE, &name))?;
+            let next = apply_labels(current.labels, &labels)?;
+            let s: Site =
+                client.put(&fill(routes::SITE_LABELS, &name), &Labels { labels: next })?;
+            printer.line(&format!(
+                "site `{}` labels: {}",
+                s.name,
+                labels_text(&s.labels)
+            ));
+            printer.data(&s);
+        }
+        CoCommand::Label(LabelCommand::Device { id, labels }) => {
+            let current: Device = client.get(&fill(routes::DEVICE, &id))?;
+            let next = apply_labels(current.labels, &labels)?;
+            let d: Device =
+                client.put(&fill(routes::DEVICE_LABELS, &id), &Labels { labels: next })?;
+            printer.line(&format!(
+                "device `{}` labels: {}",
+                d.id,
+                labels_text(&d.labels)
+            ));
+            printer.data(&d);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(client: &Client, printer: Printer) -> Result<(), ClientError> {
+    let s: ServerStatus = client.get(routes::STATUS)?;
+    printer.data(&s);
+    printer.line(&format!(
+        "server:       {} (edged {})\nhealth:       {}\nuptime:       {}s\napps:         {} ({} versions)\nsites:        {}\ndevices:      {}\ndeployments:  {}",
+        client.server(),
+        s.version,
+        s.health,
+        s.uptime_seconds,
+        s.apps,
+        s.app_versions,
+        s.sites,
+        s.devices,
+        s.deployments
+    ));
+    Ok(())
+}
+
+fn list_apps(client: &Client, printer: Printer) -> Result<(), ClientError> {
+    let apps: Vec<AppSummary> = client.get(routes::APPS)?;
+    printer.data(&apps);
+    let rows = apps
+        .iter()
+        .map(|a| {
+            vec![
+                a.id.clone(),
+                a.name.clone(),
+                a.latest.clone(),
+                a.versions.len().to_string(),
+                a.profiles.join(","),
+            ]
+        })
+        .collect::<Vec<_>>();
+    printer.table(&["ID", "NAME", "LATEST", "VERSIONS", "PROFILES"], &rows);
+    Ok(())
+}
+
+fn show_app(client: &Client, printer: Printer, id: &str) -> Result<(), ClientError> {
+    let a: AppDetail = client.get(&fill(routes::APP, id))?;
+    printer.data(&a);
+    if !printer.is_human() {
+        return Ok(());
+    }
+    let d = &a.description;
+    let meta = &d["metadata"];
+    let mut out = vec![
+        format!("id:          {}", a.id),
+        format!("name:        {}", a.name),
+        format!(
+            "description: {}",
+            meta["description"].as_str().unwrap_or("-")
+        ),
+        format!(
+            "publisher:   {}",
+            meta["catalog"]["organization"]
+                .as_array()
+                .map_or("-".into(), |o| o
+                    .iter()
+                    .filter_map(|x| x["name"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+        ),
+        "profiles:".to_owned(),
+    ];
+    for p in d["deploymentProfiles"].as_array().into_iter().flatten() {
+        let comps: Vec<String> = p["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                format!(
+                    "{} ({} {})",
+                    c["name"].as_str().unwrap_or("?"),
+                    c["properties"]["repository"].as_str().unwrap_or("-"),
+                    c["properties"]["revision"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        out.push(format!(
+            "  - {} {}: {}",
+            p["type"].as_str().unwrap_or("?"),
+            p["id"].as_str().unwrap_or(""),
+            comps.join(", ")
+        ));
+    }
+    out.push("parameters:".to_owned());
+    let schema: BTreeMap<String, &serde_json::Value> = d["configuration"]["schema"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some((e["name"].as_str()?.to_owned(), e)))
+        .collect();
+    let settings: BTreeMap<String, &serde_json::Value> = d["configuration"]["sections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["settings"].as_array().into_iter().flatten())
+        .filter_map(|s| Some((s["parameter"].as_str()?.to_owned(), s)))
+        .collect();
+    for (name, p) in d["parameters"].as_object().into_iter().flatten() {
+        let default = p
+            .get("value")
+            .map_or_else(|| "(no default)".to_owned(), ToString::to_string);
+        let rule = settings
+            .get(name)
+            .and_then(|s| s["schema"].as_str())
+            .and_then(|s| schema.get(s))
+            .map(|e| {
+                let mut parts = vec![e["dataType"].as_str().unwrap_or("?").to_owned()];
+                for key in [
+                    "minLength",
+                    "maxLength",
+                    "minValue",
+                    "maxValue",
+                    "regexMatch",
+                ] {
+                    if let Some(v) = e.get(key) {
+                        parts.push(format!("{key} {v}"));
+                    }
+                }
+                if e["allowEmpty"].as_bool() != Some(true) {
+                    parts.push("required".into());
+                }
+                parts.join(", ")
+            })
+            .unwrap_or_else(|| "not configurable".into());
+        out.push(format!("  - {name} = {default} [{rule}]"));
+    }
+    out.push("versions:".to_owned());
+    for v in &a.versions {
+        out.push(format!(
+            "  - {}  added {}  from {}  commit {}",
+            v.version,
+            v.added_at,
+            v.source,
+            &v.commit[..v.commit.len().min(12)]
+        ));
+    }
+    printer.line(&out.join("\n"));
+    Ok(())
+}
+
+fn add_app(
+    client: &Client,
+    printer: Printer,
+    artifact: &str,
+    name: Option<String>,
+    reference: Option<String>,
+) -> anyhow::Result<()> {
+    let path = Path::new(artifact);
+    let detail: AppDetail = if path.is_dir() {
+        if !path.join("margo.yaml").is_file() {
+            bail!(
+                "`{artifact}` has no `margo.yaml`: an application package is a folder with `margo.yaml` and `resources/`"
+            );
+        }
+        let bytes = edge_workspace::archive::pack_dir(path)
+            .with_context(|| format!("cannot pack `{artifact}`"))?;
+        let folder = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        let upload = format!("{}?name={}", routes::APPS_UPLOAD, routes::encode(&folder));
+        client.post_bytes(&upload, "application/gzip", bytes)?
+    } else {
+        let source = if artifact.starts_with("oci://") {
+            SourceKind::Oci
+        } else if artifact.starts_with("https://") || artifact.starts_with("http://") {
+            SourceKind::Git
+        } else if artifact.contains('/')
+            && !path.exists()
+            && artifact
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.contains(':'))
+        {
+            SourceKind::Oci
+        } else {
+            bail!(
+                "`{artifact}` is not a package folder, a Git URL (https://…) or an OCI reference (oci://registry/repo:tag)"
+            );
+        };
+        if printer.is_human() {
+            printer.warn_progress(&format!("fetching `{artifact}` on the server…"));
+        }
+        client.post(
+            routes::APPS,
+            &AddAppRequest {
+                source,
+                url: artifact.to_owned(),
+                reference,
+                name,
+            },
+        )?
+    };
+    let version = detail
+        .versions
+        .last()
+        .map(|v| v.version.clone())
+        .unwrap_or_default();
+    printer.line(&format!(
+        "added app `{}` (\"{}\") version {version}",
+        detail.id, detail.name
+    ));
+    printer.data(&detail);
+    Ok(())
+}
+
+fn parse_labels(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|i| match i.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => bail!("`{i}` is not a label; use key=value"),
+        })
+        .collect()
+}
+
+fn apply_labels(
+    mut labels: BTreeMap<String, String>,
+    changes: &[String],
+) -> anyhow::Result<BTreeMap<String, String>> {
+    for c in changes {
+        if let Some(key) = c.strip_suffix('-').filter(|k| !k.contains('=')) {
+            labels.remove(key);
+        } else {
+            let (k, v) = c
+                .split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .with_context(|| format!("`{c}` is not a label change; use key=value or key-"))?;
+            labels.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    Ok(labels)
+}
+
+fn labels_text(labels: &BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        return "-".to_owned();
+    }
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}

@@ -1,0 +1,56 @@
+//! `edgectl login`: check a server URL and token, then remember them.
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use edge_api::routes;
+use edge_api::types::ServerStatus;
+
+use crate::credentials::{self, Saved};
+use crate::printer::Printer;
+
+/// Verify `server` + `token` against `/api/status` and save them.
+pub(crate) fn login(
+    server: Option<String>,
+    token: Option<String>,
+    printer: Printer,
+) -> anyhow::Result<ExitCode> {
+    let server = server
+        .or_else(credentials::stored_server)
+        .context("give the server: `edgectl login --server http://HOST:PORT`")?;
+    let token = match token {
+        Some(t) => t,
+        None => {
+            if std::io::stdin().is_terminal() {
+                printer.warn_progress("paste the token (the content of `admin.token` in the CO's data directory), then press Enter:");
+            }
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("cannot read the token from standard input")?;
+            line.trim().to_owned()
+        }
+    };
+    anyhow::ensure!(
+        !token.is_empty(),
+        "no token given: pass `--token`, set `EDGE_TOKEN`, or pipe it on standard input"
+    );
+    let client = edge_api::Client::new(&server, Some(token.clone()))?;
+    let status: ServerStatus = client.get(routes::STATUS)?;
+    match credentials::save(client.server(), &token)? {
+        Saved::Keyring => {}
+        Saved::File(path) => printer.warn(&format!(
+            "no usable kernel keyring (run inside `keyctl session` to use one); the token is in `{}` (mode 0600)",
+            path.display()
+        )),
+    }
+    printer.line(&format!(
+        "logged in to {} (edged {})",
+        client.server(),
+        status.version
+    ));
+    printer.data(&serde_json::json!({ "server": client.server(), "version": status.version }));
+    Ok(ExitCode::SUCCESS)
+}
