@@ -4,3 +4,7 @@
 //! `fixtures/`, daemons started on `127.0.0.1` port 0, an `edgectl` runner that
 //! captures output) and the end-to-end scenarios built on it. It is a dev-only
 //! crate: nothing ships from here, and it must never reach beyond loopback.
+
+pub mod co;
+pub mod git_http;
+pub mod registry;

@@ -1,0 +1,205 @@
+//! A real `edged --mode co` process on 127.0.0.1 port 0, and an `edgectl`
+//! runner pointed at it.
+//!
+//! The daemon's readiness line gives the port; its stderr is kept for
+//! diagnostics; dropping the handle kills the process. Binaries are the ones
+//! cargo built for this workspace (built on first use when missing).
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+#[must_use]
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Path of a workspace binary (`edged`, `edgectl`), building it once if needed.
+///
+/// # Panics
+/// When the binary cannot be built.
+#[must_use]
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo_root().join("target"), PathBuf::from);
+    let path = target.join("debug").join(name);
+    let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
+    let mut built = built
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !built.iter().any(|b| b == name) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--bin", name])
+            .current_dir(repo_root())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build `{name}`: {e}"));
+        assert!(status.success(), "building `{name}` failed");
+        built.push(name.to_owned());
+    }
+    path
+}
+
+/// A running central orchestrator.
+pub struct Co {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The admin token.
+    pub token: String,
+    /// The data directory.
+    pub data: PathBuf,
+    /// Where `edgectl login` keeps its files in these tests.
+    pub config_home: tempfile::TempDir,
+    child: Option<Child>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Co {
+    /// Start `edged --mode co --data DATA --listen 127.0.0.1:0` with `extra` arguments.
+    ///
+    /// # Panics
+    /// When the daemon does not report ready within 60 seconds.
+    #[must_use]
+    pub fn start(data: &Path, extra: &[&str]) -> Co {
+        Self::start_with(data, extra, &bin("edged"))
+    }
+
+    /// As [`Co::start`], with a given `edged` binary (benchmarks use release builds).
+    ///
+    /// # Panics
+    /// When the daemon does not report ready within 60 seconds.
+    #[must_use]
+    pub fn start_with(data: &Path, extra: &[&str], edged: &Path) -> Co {
+        let mut child = Command::new(edged)
+            .args(["--mode", "co", "--data"])
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("EDGED_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start edged: {e}"));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        if let Some(mut err) = child.stderr.take() {
+            let sink = stderr.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = err.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+        let (tx, rx) = mpsc::channel();
+        if let Some(out) = child.stdout.take() {
+            std::thread::spawn(move || {
+                let mut lines = BufReader::new(out).lines();
+                if let Some(Ok(line)) = lines.next() {
+                    let _ = tx.send(line);
+                }
+                for _ in lines {}
+            });
+        }
+        let line = match rx.recv_timeout(Duration::from_secs(300)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let err = String::from_utf8_lossy(
+                    &stderr
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                )
+                .into_owned();
+                panic!("edged did not report ready:\n{err}");
+            }
+        };
+        let url = line
+            .strip_prefix("edged co listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_owned();
+        let token = std::fs::read_to_string(data.join("admin.token"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let config_home = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        Co {
+            url,
+            token,
+            data: data.to_path_buf(),
+            config_home,
+            child: Some(child),
+            stderr,
+        }
+    }
+
+    /// Run `edgectl` with this server and token in its environment.
+    #[must_use]
+    pub fn edgectl(&self, args: &[&str]) -> Output {
+        Command::new(bin("edgectl"))
+            .args(args)
+            .current_dir(repo_root())
+            .env("EDGE_SERVER", &self.url)
+            .env("EDGE_TOKEN", &self.token)
+            .env("XDG_CONFIG_HOME", self.config_home.path())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run edgectl: {e}"))
+    }
+
+    /// What the daemon wrote to stderr so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .stderr
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned()
+    }
+
+    /// Send SIGTERM and wait (up to 30 s) for the exit status.
+    ///
+    /// # Panics
+    /// When the daemon does not exit in time.
+    #[must_use]
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self
+            .child
+            .take()
+            .unwrap_or_else(|| panic!("already stopped"));
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("edged did not stop after SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Co {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Debian's `docker-registry` (CNCF distribution v2) on loopback for tests.
+//!
+//! [`start`] runs `/usr/bin/docker-registry` with a generated configuration:
+//! filesystem storage in a fresh temporary folder, `127.0.0.1` on a port picked
+//! by the kernel, no authentication. It returns once `GET /v2/` answers 200 and
+//! fails with the registry's own error output when it exits or does not answer
+//! in time. Dropping the [`Registry`] kills and reaps the process and deletes
+//! its storage. It must never listen beyond loopback, never read or write
+//! outside its temporary folder, and never outlive the test that started it.
+
+use std::fs;
+use std::io::{self, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The Debian package's registry binary.
+const BINARY: &str = "/usr/bin/docker-registry";
+
+/// How long the registry may take to answer `GET /v2/`.
+const READY_WITHIN: Duration = Duration::from_secs(15);
+
+/// Pause between two readiness probes.
+const PROBE_EVERY: Duration = Duration::from_millis(20);
+
+/// Attempts when the picked port was taken between picking and binding.
+const ATTEMPTS: usize = 3;
+
+/// A running registry; killed and reaped on drop.
+#[derive(Debug)]
+pub struct Registry {
+    /// `127.0.0.1:PORT`, usable as the registry part of a reference.
+    pub addr: String,
+    /// The storage root (`storage.filesystem.rootdirectory`).
+    pub root: PathBuf,
+    child: Child,
+    // Dropped after `child` is reaped (see `Drop`), deleting config and storage.
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Where the registry keeps the blob with this `sha256:` digest; tests
+    /// overwrite it to simulate a registry serving tampered bytes.
+    #[must_use]
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        let prefix = hex.get(..2).unwrap_or(hex);
+        self.root
+            .join("docker/registry/v2/blobs/sha256")
+            .join(prefix)
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        // The process may already have exited; either way reap it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start a registry on `127.0.0.1` and wait until it answers.
+pub fn start() -> io::Result<Registry> {
+    if !Path::new(BINARY).is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "`{BINARY}` is missing; install Debian's docker-registry package \
+                 (`apt-get install docker-registry`)"
+            ),
+        ));
+    }
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        match start_once() {
+            Ok(registry) => return Ok(registry),
+            Err(Failure::PortTaken(e)) => last = Some(e),
+            Err(Failure::Other(e)) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("the registry did not start")))
+}
+
+enum Failure {
+    PortTaken(io::Error),
+    Other(io::Error),
+}
+
+fn start_once() -> Result<Registry, Failure> {
+    let dir = tempfile::tempdir().map_err(Failure::Other)?;
+    let root = dir.path().join("storage");
+    fs::create_dir(&root).map_err(Failure::Other)?;
+    let addr = free_port().map_err(Failure::Other)?;
+    let config = dir.path().join("config.yml");
+    fs::write(
+        &config,
+        format!(
+            "version: 0.1\n\
+             log:\n  level: warn\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n\
+             http:\n  addr: {addr}\n",
+            root = root.display()
+        ),
+    )
+    .map_err(Failure::Other)?;
+    let log_path = dir.path().join("registry.log");
+    let log = fs::File::create(&log_path).map_err(Failure::Other)?;
+    let log_err = log.try_clone().map_err(Failure::Other)?;
+    let child = Command::new(BINARY)
+        .arg("serve")
+        .arg(&config)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .map_err(Failure::Other)?;
+    let mut registry = Registry {
+        addr: addr.to_string(),
+        root,
+        child,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + READY_WITHIN;
+    loop {
+        if probe(addr) {
+            return Ok(registry);
+        }
+        let log = || fs::read_to_string(&log_path).unwrap_or_default();
+        if let Ok(Some(status)) = registry.child.try_wait() {
+            let text = log();
+            let e = io::Error::other(format!(
+                "`docker-registry` exited with {status} before answering on {addr}:\n{text}"
+            ));
+            return Err(if text.contains("address already in use") {
+                Failure::PortTaken(e)
+            } else {
+                Failure::Other(e)
+            });
+        }
+        if Instant::now() >= deadline {
+            return Err(Failure::Other(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "`docker-registry` did not answer `GET /v2/` on {addr} within {}s:\n{}",
+                    READY_WITHIN.as_secs(),
+                    log()
+                ),
+            )));
+        }
+        thread::sleep(PROBE_EVERY);
+    }
+}
+
+/// A loopback port the kernel considers free right now.
+fn free_port() -> io::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    listener.local_addr()
+}
+
+/// Whether `GET /v2/` answers 200.
+fn probe(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /v2/ HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    if stream.read_exact(&mut head).is_err() {
+        return false;
+    }
+    head.starts_with(b"HTTP/1.") && &head[8..12] == b" 200"
+}
