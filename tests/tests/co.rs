@@ -400,6 +400,8 @@ fn remove_is_a_commit_and_names_work() {
         "--artifact",
         "fixtures/packages/hello-wasm",
     ]));
+    // List first, so the server's cached list must be refreshed by the removal.
+    assert!(ok(&co.edgectl(&["co", "list", "apps"])).contains("com-northstartida-hello-world"));
     ok(&co.edgectl(&["co", "remove", "app", "Hello World"]));
     fails(
         &co.edgectl(&["co", "remove", "app", "hello-wasm", "--version", "9.9.9"]),
@@ -451,6 +453,14 @@ fn sites_and_devices() {
     ]));
     ok(&co.edgectl(&["co", "label", "device", "gw1/cam-1", "zone-", "line=3"]));
     ok(&co.edgectl(&["co", "label", "site", "plant-1", "region=eu"]));
+    ok(&co.edgectl(&["co", "add", "device", "edge-2", "--site", "plant-1"]));
+    insta::assert_snapshot!(
+        "list_devices_table",
+        ok(&co.edgectl(&["co", "list", "devices", "--site", "plant-1"]))
+    );
+    insta::with_settings!({filters => vec![(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[time]")]}, {
+        insta::assert_snapshot!("list_sites_table", ok(&co.edgectl(&["co", "list", "sites"])));
+    });
     let d: serde_json::Value = serde_json::from_str(&ok(&co.edgectl(&[
         "-o",
         "json",
@@ -464,7 +474,7 @@ fn sites_and_devices() {
     assert_eq!(d["site"], "plant-1");
     let yaml = ok(&co.edgectl(&["-o", "yaml", "co", "show", "site", "plant-1"]));
     assert!(
-        yaml.contains("devices: 1") && yaml.contains("region: eu"),
+        yaml.contains("devices: 2") && yaml.contains("region: eu"),
         "{yaml}"
     );
     let ws = co.data.join("workspace/sites/plant-1");
@@ -608,4 +618,54 @@ fn configuration_precedence_and_print_config() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(err(&bad).contains("not an address"), "{}", err(&bad));
+}
+
+#[test]
+fn login_keeps_the_token_in_the_keyring_or_a_private_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    let token_file = co.data.join("admin.token");
+    let config = co.config_home.path().join("edgectl");
+
+    // Inside a session keyring (as on a desktop or an SSH login) the token goes
+    // to the kernel keyring and no file holds it.
+    let script = format!(
+        "{edgectl} login --server {url} < {token} && {edgectl} co status",
+        edgectl = bin("edgectl").display(),
+        url = co.url,
+        token = token_file.display()
+    );
+    let o = Command::new("keyctl")
+        .args(["session", "-", "sh", "-c", &script])
+        .env("XDG_CONFIG_HOME", co.config_home.path())
+        .output()
+        .expect("keyctl (Debian keyutils; scripts/test installs it)");
+    let text = ok(&o);
+    assert!(
+        text.contains("logged in to") && text.contains("health:       ok"),
+        "{text}"
+    );
+    assert!(
+        fs::read_to_string(config.join("config.toml"))
+            .unwrap()
+            .contains(&co.url)
+    );
+    let files: Vec<_> = fs::read_dir(&config)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        ["config.toml"],
+        "the token must not be written to a file when the keyring works"
+    );
+
+    // A wrong token is checked before anything is saved.
+    let o = Command::new(bin("edgectl"))
+        .args(["login", "--server", &co.url, "--token", "wrong"])
+        .env("XDG_CONFIG_HOME", dir.path().join("other"))
+        .output()
+        .unwrap();
+    fails(&o, "refused the token");
+    assert!(!dir.path().join("other/edgectl").exists());
 }

@@ -33,6 +33,8 @@ pub(crate) struct Store {
     pub(crate) started: Instant,
     pub(crate) registries: Registries,
     pub(crate) metrics: Metrics,
+    /// The serialized app list and the store generation it was built at.
+    apps_list: Mutex<(u64, Option<axum::body::Bytes>)>,
 }
 
 /// The author of commits the CO makes on behalf of the admin token.
@@ -71,6 +73,7 @@ impl Store {
                 insecure: settings.insecure_registries.clone(),
             },
             metrics: Metrics::default(),
+            apps_list: Mutex::new((0, None)),
         };
         store.reconcile()?;
         Ok(store)
@@ -81,6 +84,36 @@ impl Store {
         self.db
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cached app list, or the generation to build one for.
+    pub(crate) fn cached_apps(&self) -> Result<axum::body::Bytes, u64> {
+        let c = self
+            .apps_list
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        c.1.clone().ok_or(c.0)
+    }
+
+    /// Cache an app list built at `generation`, unless the store changed since.
+    pub(crate) fn cache_apps(&self, generation: u64, list: axum::body::Bytes) {
+        let mut c = self
+            .apps_list
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if c.0 == generation {
+            c.1 = Some(list);
+        }
+    }
+
+    /// Forget the cached app list (after any change to the apps).
+    pub(crate) fn apps_changed(&self) {
+        let mut c = self
+            .apps_list
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        c.0 += 1;
+        c.1 = None;
     }
 
     /// Hold this while changing the workspace.
