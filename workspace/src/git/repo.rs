@@ -1,0 +1,575 @@
+//! [`Repo`]: the orchestrator's workspace repository. Commits snapshot the
+//! whole work tree as it is on disk (reusing the previous index for files that
+//! have provably not changed), and `log` and `head` read the history back.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use gix::bstr::{BString, ByteSlice};
+
+use super::{Author, CommitInfo, GitError, describe, open_options};
+
+/// A non-bare Git repository whose work tree is the orchestrator's workspace.
+///
+/// Every change is a commit of the whole work tree on branch
+/// [`BRANCH`](super::BRANCH). The value is only a checked path: each call
+/// opens the repository afresh (a few small file reads), so it is cheap to
+/// clone and share between threads, and it always sees commits made by other
+/// `Repo` values.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    work_tree: PathBuf,
+}
+
+/// Commits in this process happen one at a time: the index and `HEAD` are
+/// updated through lock files that fail rather than wait.
+static COMMIT_LOCK: Mutex<()> = Mutex::new(());
+
+impl Repo {
+    /// Open the repository in `dir`, or create `dir` and initialize one there.
+    ///
+    /// Files already in `dir` are left alone; the first [`Repo::commit_all`]
+    /// records them.
+    pub fn init_or_open(dir: &Path) -> Result<Repo, GitError> {
+        let failed = |err: gix::Error| GitError::Open {
+            path: dir.to_owned(),
+            detail: describe(&err),
+        };
+        let repo = if dir.join(gix::discover::DOT_GIT_DIR).exists() {
+            gix::ThreadSafeRepository::open_opts(dir, open_options()).map_err(failed)?
+        } else {
+            fs::create_dir_all(dir).map_err(|source| GitError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+            gix::ThreadSafeRepository::init_opts(
+                dir,
+                gix::create::Kind::WithWorktree,
+                gix::create::Options::default(),
+                open_options(),
+            )
+            .map_err(failed)?
+        };
+        let work_tree = repo
+            .work_dir()
+            .map(Path::to_owned)
+            .ok_or_else(|| GitError::Bare {
+                path: dir.to_owned(),
+            })?;
+        Ok(Repo { work_tree })
+    }
+
+    fn open(&self) -> Result<gix::Repository, GitError> {
+        gix::open_opts(&self.work_tree, open_options()).map_err(|err| GitError::Open {
+            path: self.work_tree.clone(),
+            detail: describe(&err),
+        })
+    }
+
+    /// The work tree: the directory holding the workspace files.
+    pub fn work_tree(&self) -> &Path {
+        &self.work_tree
+    }
+
+    fn failed(&self, action: &'static str) -> impl FnOnce(gix::Error) -> GitError + '_ {
+        move |err| GitError::Repository {
+            action,
+            path: self.work_tree.clone(),
+            detail: describe(&err),
+        }
+    }
+
+    /// Commit the whole work tree as it is on disk, on top of `HEAD`.
+    ///
+    /// Every file except those in `.git` directories is recorded, executable
+    /// files as `100755`, symbolic links as links; empty directories and special
+    /// files are skipped. The index is rewritten to match, so `git status` is
+    /// clean afterwards. Returns `Ok(None)` without committing when the tree is
+    /// the same as `HEAD`'s.
+    pub fn commit_all(
+        &self,
+        message: &str,
+        author: &Author,
+    ) -> Result<Option<CommitInfo>, GitError> {
+        check_author(author)?;
+        let _serial = COMMIT_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+        let repo = self.open()?;
+        let files = scan_work_tree(&self.work_tree)?;
+        // The index from the last commit lets unchanged files skip hashing.
+        let previous = if repo.index_path().is_file() {
+            repo.open_index().ok()
+        } else {
+            None
+        };
+
+        let mut editor = repo
+            .edit_tree(gix::ObjectId::empty_tree(repo.object_hash()))
+            .map_err(self.failed("start a tree"))?;
+        let mut index = gix::index::State::new(repo.object_hash());
+        for file in &files {
+            let (kind, mode) = if file.meta.is_symlink() {
+                (
+                    gix::objs::tree::EntryKind::Link,
+                    gix::index::entry::Mode::SYMLINK,
+                )
+            } else if file.meta.is_executable() {
+                (
+                    gix::objs::tree::EntryKind::BlobExecutable,
+                    gix::index::entry::Mode::FILE_EXECUTABLE,
+                )
+            } else {
+                (
+                    gix::objs::tree::EntryKind::Blob,
+                    gix::index::entry::Mode::FILE,
+                )
+            };
+            // Stat data from before the read: if the file changes while we
+            // read it, git sees the difference instead of trusting the index.
+            let stat = gix::index::entry::Stat::from_fs(&file.meta).unwrap_or_default();
+            let id = match unchanged(&repo, previous.as_ref(), file, mode, &stat) {
+                Some(id) => id,
+                None => repo
+                    .write_blob(read_content(file)?)
+                    .map_err(self.failed("write a file into the object database"))?
+                    .detach(),
+            };
+            editor
+                .upsert(file.rela.as_bstr(), kind, id)
+                .map_err(self.failed("add a file to the tree"))?;
+            index.dangerously_push_entry(
+                stat,
+                id,
+                gix::index::entry::Flags::empty(),
+                mode,
+                file.rela.as_bstr(),
+            );
+        }
+        let tree = editor
+            .write()
+            .map_err(self.failed("write the tree"))?
+            .detach();
+        index.sort_entries();
+        gix::index::File::from_state(index, repo.index_path())
+            .write(gix::index::write::Options::default())
+            .map_err(self.failed("write the index"))?;
+
+        let head = repo.head().map_err(self.failed("read `HEAD`"))?;
+        let parent = head.id().map(gix::Id::detach);
+        if let Some(parent) = parent {
+            let parent_tree = repo
+                .find_commit(parent)
+                .and_then(|commit| commit.tree_id())
+                .map_err(self.failed("read the `HEAD` commit"))?;
+            if parent_tree == tree {
+                return Ok(None);
+            }
+        }
+
+        let signature = gix::actor::Signature {
+            name: author.name.as_str().into(),
+            email: author.email.as_str().into(),
+            time: gix::date::Time::now_local_or_utc(),
+        };
+        let mut time = gix::date::parse::TimeBuf::default();
+        let signature = signature.to_ref(&mut time);
+        let mut message = message.trim_end().to_owned();
+        message.push('\n');
+        let id = repo
+            .commit_as(signature, signature, "HEAD", message, tree, parent)
+            .map_err(self.failed("write the commit"))?
+            .detach();
+        let commit = repo
+            .find_commit(id)
+            .map_err(self.failed("read back the new commit"))?;
+        self.info(&commit).map(Some)
+    }
+
+    /// Up to `limit` commits from `HEAD`, newest first, following first parents.
+    /// Empty before the first commit.
+    pub fn log(&self, limit: usize) -> Result<Vec<CommitInfo>, GitError> {
+        let repo = self.open()?;
+        let head = repo.head().map_err(self.failed("read `HEAD`"))?;
+        let Some(mut next) = head.id().map(gix::Id::detach) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let commit = repo
+                .find_commit(next)
+                .map_err(self.failed("read a commit"))?;
+            out.push(self.info(&commit)?);
+            match commit.parent_ids().next() {
+                Some(parent) => next = parent.detach(),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The commit `HEAD` points to, as full hex, or `None` before the first commit.
+    pub fn head(&self) -> Result<Option<String>, GitError> {
+        let repo = self.open()?;
+        let head = repo.head().map_err(self.failed("read `HEAD`"))?;
+        Ok(head.id().map(|id| id.to_string()))
+    }
+
+    fn info(&self, commit: &gix::Commit<'_>) -> Result<CommitInfo, GitError> {
+        let decoded = commit.decode().map_err(self.failed("decode a commit"))?;
+        let author = decoded
+            .author()
+            .map_err(self.failed("read a commit's author"))?;
+        let time = author
+            .time()
+            .map_err(self.failed("read a commit's author time"))?;
+        Ok(CommitInfo {
+            id: commit.id().to_string(),
+            message: decoded
+                .message
+                .to_str_lossy()
+                .trim_end_matches(['\n', '\r'])
+                .to_owned(),
+            author: author.name.to_str_lossy().into_owned(),
+            email: author.email.to_str_lossy().into_owned(),
+            time: time.seconds,
+        })
+    }
+}
+
+fn check_author(author: &Author) -> Result<(), GitError> {
+    let bad = |s: &str| s.trim().is_empty() || s.contains(['<', '>', '\n', '\r', '\0']);
+    if bad(&author.name) || bad(&author.email) {
+        return Err(GitError::InvalidAuthor {
+            name: author.name.clone(),
+            email: author.email.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// How git compares stat data (`core.trustctime` and nanosecond times on).
+const STAT_OPTIONS: gix::index::entry::stat::Options = gix::index::entry::stat::Options {
+    trust_ctime: true,
+    check_stat: true,
+    use_nsec: true,
+    use_stdev: false,
+};
+
+/// The blob id recorded for `file` in the previous index, if the file has
+/// provably not changed since: same mode, same stat data, not racy (modified
+/// after the index was written), and the object is present.
+fn unchanged(
+    repo: &gix::Repository,
+    previous: Option<&gix::index::File>,
+    file: &WorkFile,
+    mode: gix::index::entry::Mode,
+    stat: &gix::index::entry::Stat,
+) -> Option<gix::ObjectId> {
+    let previous = previous?;
+    let entry = previous.entry_by_path(file.rela.as_bstr())?;
+    let same = entry.mode == mode
+        && entry.stat.matches(stat, STAT_OPTIONS)
+        && !entry.stat.is_racy(previous.timestamp(), STAT_OPTIONS)
+        && repo.has_object(entry.id);
+    same.then_some(entry.id)
+}
+
+/// The bytes git stores for `file`: its content, or a link's target.
+fn read_content(file: &WorkFile) -> Result<Vec<u8>, GitError> {
+    let failed = |source| GitError::ReadWorkTree {
+        path: file.path.clone(),
+        source,
+    };
+    if !file.meta.is_symlink() {
+        return fs::read(&file.path).map_err(failed);
+    }
+    let target = fs::read_link(&file.path).map_err(failed)?;
+    let target = gix::path::os_str_into_bstr(target.as_os_str()).map_err(|_| {
+        failed(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the link target is not valid UTF-8",
+        ))
+    })?;
+    Ok(target.to_vec())
+}
+
+/// A file or symbolic link found in the work tree.
+struct WorkFile {
+    /// Slash-separated path relative to the work tree.
+    rela: BString,
+    /// Absolute (or caller-relative) path on disk.
+    path: PathBuf,
+    /// `lstat` data, as git records it in the index.
+    meta: gix::index::fs::Metadata,
+}
+
+/// Every regular file and symbolic link under `root`, skipping `.git`
+/// directories at any depth (nested repositories are not recorded).
+fn scan_work_tree(root: &Path) -> Result<Vec<WorkFile>, GitError> {
+    let mut out = Vec::new();
+    let mut dirs = vec![(root.to_owned(), BString::default())];
+    while let Some((dir, rela_dir)) = dirs.pop() {
+        let read = |source| GitError::ReadWorkTree {
+            path: dir.clone(),
+            source,
+        };
+        for entry in fs::read_dir(&dir).map_err(read)? {
+            let entry = entry.map_err(read)?;
+            let name = entry.file_name();
+            if name == gix::discover::DOT_GIT_DIR {
+                continue;
+            }
+            let path = entry.path();
+            let mut rela = rela_dir.clone();
+            if !rela.is_empty() {
+                rela.push(b'/');
+            }
+            let name = gix::path::os_str_into_bstr(&name).map_err(|_| GitError::ReadWorkTree {
+                path: path.clone(),
+                source: io::Error::new(io::ErrorKind::InvalidData, "the name is not valid UTF-8"),
+            })?;
+            rela.extend_from_slice(name);
+            let meta = gix::index::fs::Metadata::from_path_no_follow(&path).map_err(|source| {
+                GitError::ReadWorkTree {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            if meta.is_dir() {
+                dirs.push((path, rela));
+            } else if meta.is_file() || meta.is_symlink() {
+                out.push(WorkFile { rela, path, meta });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::testkit::{author, git, populate, write};
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::time::Duration;
+
+    #[test]
+    fn first_commit_records_modes_links_and_author_as_git_sees_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ws");
+        let repo = Repo::init_or_open(&dir).unwrap();
+        assert_eq!(repo.head().unwrap(), None);
+        assert!(repo.log(10).unwrap().is_empty());
+        populate(&dir);
+
+        let info = repo
+            .commit_all("add hello\n\nbody", &author())
+            .unwrap()
+            .unwrap();
+
+        assert_eq!(repo.head().unwrap().as_deref(), Some(info.id.as_str()));
+        assert_eq!(git(&dir, &["rev-parse", "HEAD"]).trim(), info.id);
+        assert_eq!(
+            git(&dir, &["symbolic-ref", "HEAD"]).trim(),
+            "refs/heads/main"
+        );
+        let tree = git(&dir, &["ls-tree", "-r", "HEAD"]);
+        let entries: Vec<(&str, &str)> = tree
+            .lines()
+            .map(|line| {
+                let (meta, path) = line.split_once('\t').unwrap();
+                (meta.split(' ').next().unwrap(), path)
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            vec![
+                ("100644", "apps/hello/1.0.0/margo.yaml"),
+                ("100755", "scripts/run.sh"),
+                ("120000", "sites/s1/current"),
+                ("100644", "sites/s1/site.toml"),
+            ]
+        );
+        assert_eq!(
+            git(&dir, &["cat-file", "-p", "HEAD:sites/s1/current"]),
+            "site.toml"
+        );
+        let log = git(&dir, &["log", "--format=%H%x00%an%x00%ae%x00%at%x00%B"]);
+        let fields: Vec<&str> = log.trim_end().split('\0').collect();
+        assert_eq!(
+            fields,
+            vec![
+                info.id.as_str(),
+                "Edge Test",
+                "edge@example.org",
+                info.time.to_string().as_str(),
+                "add hello\n\nbody"
+            ]
+        );
+        assert_eq!(info.message, "add hello\n\nbody");
+        assert_eq!(
+            git(&dir, &["status", "--porcelain", "--untracked-files=all"]),
+            ""
+        );
+        git(&dir, &["fsck", "--strict", "--no-progress"]);
+    }
+
+    #[test]
+    fn unchanged_tree_makes_no_commit_and_changes_make_a_child() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let repo = Repo::init_or_open(dir).unwrap();
+        populate(dir);
+        let first = repo.commit_all("one", &author()).unwrap().unwrap();
+        assert_eq!(repo.commit_all("again", &author()).unwrap(), None);
+        assert_eq!(repo.head().unwrap().as_deref(), Some(first.id.as_str()));
+
+        // Only the mode changes: that is a change.
+        fs::set_permissions(
+            dir.join("scripts/run.sh"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let second = repo
+            .commit_all("not executable", &author())
+            .unwrap()
+            .unwrap();
+        write(dir, "sites/s2/site.toml", "name = \"s2\"\n");
+        fs::remove_file(dir.join("apps/hello/1.0.0/margo.yaml")).unwrap();
+        let third = repo
+            .commit_all("s2, drop hello", &author())
+            .unwrap()
+            .unwrap();
+
+        let log = repo.log(10).unwrap();
+        let ids: Vec<&str> = log.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![third.id.as_str(), second.id.as_str(), first.id.as_str()]
+        );
+        assert_eq!(log[0], third);
+        assert_eq!(repo.log(2).unwrap().len(), 2);
+        assert_eq!(repo.log(0).unwrap(), vec![]);
+        let cli: Vec<String> = git(dir, &["log", "--format=%H"])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(cli, ids);
+        assert_eq!(
+            git(dir, &["ls-tree", "-r", "--name-only", "HEAD"]),
+            "scripts/run.sh\nsites/s1/current\nsites/s1/site.toml\nsites/s2/site.toml\n"
+        );
+        assert!(git(dir, &["ls-tree", "HEAD", "scripts/run.sh"]).starts_with("100644 "));
+        assert_eq!(
+            git(dir, &["status", "--porcelain", "--untracked-files=all"]),
+            ""
+        );
+    }
+
+    #[test]
+    fn reopening_sees_the_same_history_and_nested_git_dirs_are_skipped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        write(dir, "sites/s1/site.toml", "x = 1\n");
+        write(dir, "vendor/lib/.git/HEAD", "ref: refs/heads/main\n");
+        write(dir, "vendor/lib/file", "data\n");
+        let first = Repo::init_or_open(dir)
+            .unwrap()
+            .commit_all("existing files", &author())
+            .unwrap()
+            .unwrap();
+        let repo = Repo::init_or_open(dir).unwrap();
+        assert_eq!(repo.head().unwrap(), Some(first.id.clone()));
+        assert_eq!(repo.log(5).unwrap(), vec![first]);
+        assert_eq!(
+            git(dir, &["ls-tree", "-r", "--name-only", "HEAD"]),
+            "sites/s1/site.toml\nvendor/lib/file\n"
+        );
+    }
+
+    fn set_mtime(path: &Path, time: std::time::SystemTime) {
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
+
+    #[test]
+    fn unchanged_files_reuse_the_index_and_changed_ones_are_rehashed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let repo = Repo::init_or_open(dir).unwrap();
+        write(dir, "a.txt", "aaaa");
+        write(dir, "b/c.txt", "cccc");
+        // Old enough not to be racy against the index written next.
+        let past = std::time::SystemTime::now() - Duration::from_secs(3600);
+        set_mtime(&dir.join("a.txt"), past);
+        set_mtime(&dir.join("b/c.txt"), past);
+        let first = repo.commit_all("one", &author()).unwrap().unwrap();
+
+        let handle = repo.open().unwrap();
+        let index = handle.open_index().unwrap();
+        for file in scan_work_tree(dir).unwrap() {
+            let stat = gix::index::entry::Stat::from_fs(&file.meta).unwrap();
+            let mode = gix::index::entry::Mode::FILE;
+            assert!(unchanged(&handle, Some(&index), &file, mode, &stat).is_some());
+        }
+
+        // Same size, same mtime, new content: the changed ctime gives it away.
+        write(dir, "a.txt", "AAAA");
+        set_mtime(&dir.join("a.txt"), past);
+        let second = repo.commit_all("two", &author()).unwrap().unwrap();
+        assert_ne!(first.id, second.id);
+        assert_eq!(git(dir, &["show", "HEAD:a.txt"]), "AAAA");
+        assert_eq!(git(dir, &["status", "--porcelain"]), "");
+    }
+
+    #[test]
+    fn a_shared_repo_takes_commits_from_many_threads() {
+        fn shareable<T: Send + Sync>(_: &T) {}
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = Repo::init_or_open(tmp.path()).unwrap();
+        shareable(&repo);
+        std::thread::scope(|scope| {
+            for n in 0..4 {
+                let repo = &repo;
+                scope.spawn(move || {
+                    write(repo.work_tree(), &format!("sites/s{n}/site.toml"), "x");
+                    repo.commit_all(&format!("site {n}"), &author()).unwrap();
+                });
+            }
+        });
+        // Each thread's commit saw at least its own file; none failed.
+        let log = repo.log(10).unwrap();
+        assert!(!log.is_empty() && log.len() <= 4, "{log:?}");
+        assert_eq!(
+            git(tmp.path(), &["ls-tree", "-r", "--name-only", "HEAD"])
+                .lines()
+                .count(),
+            4
+        );
+    }
+
+    #[test]
+    fn authors_that_would_corrupt_a_commit_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = Repo::init_or_open(tmp.path()).unwrap();
+        write(tmp.path(), "a", "a");
+        for (name, email) in [
+            ("", "a@b"),
+            ("a<b", "a@b"),
+            ("ok", "x>y"),
+            ("two\nlines", "a@b"),
+        ] {
+            let author = Author {
+                name: name.into(),
+                email: email.into(),
+            };
+            let err = repo.commit_all("m", &author).unwrap_err();
+            assert!(matches!(err, GitError::InvalidAuthor { .. }), "{err}");
+        }
+        assert_eq!(repo.head().unwrap(), None);
+    }
+}
