@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::check::{
-    Obj, keys, obj, opt, opt_list, opt_obj, opt_str, pattern, req_list, req_obj, req_str, req_text,
-    string, unique,
+    Obj, keys, obj, opt, opt_list, opt_obj, opt_str, pattern, req_list, req_obj, req_text, string,
+    unique,
 };
 use crate::document::{DocumentKind, MargoDocument};
 use crate::id::{APP_ID, AppId};
@@ -198,15 +198,7 @@ impl MargoDocument for ApplicationDescription {
             ],
         );
         req_text(r, m, "", "apiVersion");
-        if let Some(kind) = req_str(r, m, "", "kind")
-            && kind != "ApplicationDescription"
-        {
-            r.error(
-                "kind",
-                Rule::Kind,
-                format!("`{kind}` is not `ApplicationDescription`"),
-            );
-        }
+        crate::check::kind(r, m, &["ApplicationDescription"], true);
         let top_id = opt_str(r, m, "", "id");
         if let Some(id) = top_id {
             pattern(r, id, "id", &APP_ID, AppId::RULE);

@@ -169,16 +169,12 @@ impl MargoDocument for DeviceCapabilitiesManifest {
     fn check(r: &mut Report, m: &Obj) {
         keys(r, m, "", &["apiVersion", "kind", "properties", "labels"]);
         let old = opt(m, "apiVersion").is_some() || opt(m, "kind").is_some();
-        if let Some(kind) = opt_str(r, m, "", "kind")
-            && kind != "DeviceCapabilitiesManifest"
-            && kind != "DeviceCapabilities"
-        {
-            r.error(
-                "kind",
-                Rule::Kind,
-                format!("`{kind}` is not `DeviceCapabilitiesManifest`"),
-            );
-        }
+        crate::check::kind(
+            r,
+            m,
+            &["DeviceCapabilitiesManifest", "DeviceCapabilities"],
+            false,
+        );
         if old {
             r.note(
                 "apiVersion",

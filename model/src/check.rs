@@ -206,16 +206,41 @@ pub(crate) fn valid_id(r: &mut Report, s: &str, path: &str, valid: bool, rule_te
     valid
 }
 
+/// Check `kind` against the names accepted for a document (the first is the
+/// one used in messages).
+pub(crate) fn kind(r: &mut Report, m: &Obj, accepted: &[&str], required: bool) {
+    let found = if required {
+        req_str(r, m, "", "kind")
+    } else {
+        opt_str(r, m, "", "kind")
+    };
+    if let Some(k) = found
+        && !accepted.contains(&k)
+    {
+        let want = accepted.first().copied().unwrap_or_default();
+        r.error(
+            "kind",
+            Rule::Kind,
+            format!("`{}` is not `{want}`", shorten(k)),
+        );
+    }
+}
+
+/// `a`, `b`, `c` for messages.
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Record an enum error unless `s` is one of `allowed`.
 pub(crate) fn one_of(r: &mut Report, s: &str, path: &str, allowed: &[&str]) -> bool {
     if allowed.contains(&s) {
         return true;
     }
-    let list = allowed
-        .iter()
-        .map(|a| format!("`{a}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = quoted(allowed);
     r.error(
         path,
         Rule::Enum,
@@ -234,11 +259,7 @@ pub(crate) fn keys(r: &mut Report, m: &Obj, path: &str, allowed: &[&str]) {
         if key.starts_with("x-") {
             extension(r, key, value, path);
         } else {
-            let list = allowed
-                .iter()
-                .map(|a| format!("`{a}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = quoted(allowed);
             r.error(
                 field(path, key),
                 Rule::UnknownField,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::check::{Obj, keys, opt, opt_obj, opt_str, pattern, req_obj, req_str, req_text, string};
+use crate::check::{Obj, keys, opt, opt_obj, opt_str, pattern, req_obj, req_text, string};
 use crate::document::{DocumentKind, MargoDocument};
 use crate::id::{APP_ID, AppId, DeploymentId, DeviceTarget, UUID};
 use crate::issue::{Report, Rule, field};
@@ -113,15 +113,7 @@ impl MargoDocument for ApplicationDeployment {
     fn check(r: &mut Report, m: &Obj) {
         keys(r, m, "", &["apiVersion", "kind", "id", "metadata", "spec"]);
         req_text(r, m, "", "apiVersion");
-        if let Some(kind) = req_str(r, m, "", "kind")
-            && kind != "ApplicationDeployment"
-        {
-            r.error(
-                "kind",
-                Rule::Kind,
-                format!("`{kind}` is not `ApplicationDeployment`"),
-            );
-        }
+        crate::check::kind(r, m, &["ApplicationDeployment"], true);
         let top_id = opt_str(r, m, "", "id");
         if let Some(id) = top_id {
             pattern(r, id, "id", &UUID, DeploymentId::RULE);

@@ -156,16 +156,12 @@ impl MargoDocument for DeploymentStatusManifest {
             ],
         );
         let old = opt(m, "apiVersion").is_some() || opt(m, "kind").is_some();
-        if let Some(kind) = opt_str(r, m, "", "kind")
-            && kind != "DeploymentStatusManifest"
-            && kind != "DeploymentStatus"
-        {
-            r.error(
-                "kind",
-                Rule::Kind,
-                format!("`{kind}` is not `DeploymentStatusManifest`"),
-            );
-        }
+        crate::check::kind(
+            r,
+            m,
+            &["DeploymentStatusManifest", "DeploymentStatus"],
+            false,
+        );
         if old {
             r.note(
                 "apiVersion",
