@@ -145,9 +145,39 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
     git(&repo, &["init", "-q", "-b", "main"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "package"]);
+    // A second repository holds a package in a folder, picked with --name.
+    let registry_repo = repos.join("registry.git");
+    copy_tree(
+        &repo_root().join("fixtures/packages/hello-helm"),
+        &registry_repo.join("helm-hello"),
+    );
+    fs::write(
+        registry_repo.join("README.md"),
+        "packages, one per folder\n",
+    )
+    .unwrap();
+    git(&registry_repo, &["init", "-q", "-b", "main"]);
+    git(&registry_repo, &["add", "-A"]);
+    git(&registry_repo, &["commit", "-q", "-m", "registry"]);
     let server = GitHttpServer::start(&repos).unwrap();
     let url = format!("{}/hello-process.git", server.url);
     ok(&co.edgectl(&["co", "add", "app", "--artifact", &url]));
+    let registry_url = format!("{}/registry.git", server.url);
+    fails(
+        &co.edgectl(&["co", "add", "app", "--artifact", &registry_url]),
+        "no `margo.yaml`",
+    );
+    ok(&co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        &registry_url,
+        "--name",
+        "helm-hello",
+        "--ref",
+        "main",
+    ]));
 
     // An OCI reference to a Margo package artifact.
     let reference = format!("{}/apps/hello-compose:1.0.0", reg.addr);
@@ -180,7 +210,15 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
         .iter()
         .map(|a| a["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["hello-compose", "hello-process", "hello-wasm"]);
+    assert_eq!(
+        ids,
+        [
+            "com-northstartida-hello-world",
+            "hello-compose",
+            "hello-process",
+            "hello-wasm"
+        ]
+    );
     let yaml = ok(&co.edgectl(&["-o", "yaml", "co", "list", "apps"]));
     assert!(yaml.contains("- id: hello-compose\n"), "{yaml}");
 
@@ -228,7 +266,7 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o111, 0o111, "the process artifact stays executable");
-    assert_eq!(commits(&co), 3);
+    assert_eq!(commits(&co), 4);
 }
 
 #[test]
