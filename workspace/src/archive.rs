@@ -70,7 +70,8 @@ fn io<'a>(
     }
 }
 
-/// Pack the folder `dir` as a gzip-compressed tar whose root is the folder's content.
+/// Pack the folder `dir` as a gzip-compressed tar whose root is the folder's
+/// content (a `.git` folder is left out).
 pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, ArchiveError> {
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
@@ -87,7 +88,10 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, ArchiveError> {
             let path = e.path();
             let meta = fs::symlink_metadata(&path).map_err(io("read", &path))?;
             if meta.is_dir() {
-                stack.push(rel_child);
+                // A package kept in Git is uploaded without its history.
+                if e.file_name() != ".git" {
+                    stack.push(rel_child);
+                }
             } else if meta.is_file() {
                 let mut header = tar::Header::new_gnu();
                 header.set_size(meta.len());
@@ -226,6 +230,8 @@ mod tests {
         fs::create_dir_all(src.path().join("a/b")).unwrap();
         fs::write(src.path().join("a/b/x.txt"), b"hello").unwrap();
         fs::write(src.path().join("run.sh"), b"#!/bin/sh\n").unwrap();
+        fs::create_dir_all(src.path().join(".git/objects")).unwrap();
+        fs::write(src.path().join(".git/HEAD"), b"ref: refs/heads/main\n").unwrap();
         fs::set_permissions(src.path().join("run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
         let bytes = pack_dir(src.path()).unwrap();
         let out = tempfile::tempdir().unwrap();
@@ -237,6 +243,7 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o755);
+        assert!(!dest.join(".git").exists(), "history is not uploaded");
     }
 
     fn tar_with(path: &str, kind: tar::EntryType, data: &[u8]) -> Vec<u8> {
