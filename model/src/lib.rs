@@ -27,8 +27,10 @@ pub mod id;
 pub mod issue;
 pub mod load;
 pub mod manifest;
+pub mod placement;
 pub mod problem;
 pub mod profile;
+pub mod render;
 pub mod schema;
 pub mod status;
 

@@ -1,0 +1,243 @@
+//! Device eligibility (DIGEST §10): does a device's reported capabilities and
+//! labels satisfy a profile's `deviceConstraints`?
+//!
+//! Capacity is checked first (cores, architecture, memory, storage); rules
+//! only when capacity passes. Expressions within a selector are AND, a rule
+//! with both selectors needs both, and the list of rules is OR. Strings are
+//! compared exactly. The answer names the first constraint that fails.
+
+use serde_json::Value;
+
+use crate::capabilities::DeviceCapabilitiesManifest;
+use crate::profile::{DeviceConstraints, MatchExpression, Operator, Selector};
+
+/// Bytes of a binary quantity such as `512Mi`.
+#[must_use]
+pub fn quantity_bytes(q: &str) -> Option<u128> {
+    let units = [
+        ("Ki", 10u32),
+        ("Mi", 20),
+        ("Gi", 30),
+        ("Ti", 40),
+        ("Pi", 50),
+        ("Ei", 60),
+    ];
+    let (unit, shift) = units.iter().find(|(u, _)| q.ends_with(u))?;
+    let n: u128 = q.strip_suffix(unit)?.parse().ok()?;
+    n.checked_mul(1u128 << shift)
+}
+
+/// `Ok` when the device fits, else the failing constraint in a sentence.
+pub fn fits(c: &DeviceConstraints, caps: &DeviceCapabilitiesManifest) -> Result<(), String> {
+    let p = &caps.properties;
+    if let Some(cap) = &c.capacity_requirements {
+        if let Some(cpu) = &cap.cpu {
+            let cores: f64 = p.cpus.iter().map(|c| c.cores).sum();
+            if cores < cpu.cores {
+                return Err(format!(
+                    "capacityRequirements.cpu.cores: needs {} cores, has {cores}",
+                    cpu.cores
+                ));
+            }
+            if !cpu.architectures.is_empty()
+                && !p
+                    .cpus
+                    .iter()
+                    .filter_map(|c| c.architecture.as_deref())
+                    .any(|a| cpu.architectures.iter().any(|w| w == a))
+            {
+                return Err(format!(
+                    "capacityRequirements.cpu.architectures: needs one of {}",
+                    cpu.architectures.join(", ")
+                ));
+            }
+        }
+        for (what, need, has) in [
+            ("memory", &cap.memory, &p.memory),
+            ("storage", &cap.storage, &p.storage),
+        ] {
+            let Some(need) = need else { continue };
+            let ok = match (
+                quantity_bytes(need),
+                has.as_deref().and_then(quantity_bytes),
+            ) {
+                (Some(n), Some(h)) => h >= n,
+                _ => false,
+            };
+            if !ok {
+                return Err(format!(
+                    "capacityRequirements.{what}: needs {need}, has {}",
+                    has.as_deref().unwrap_or("none reported")
+                ));
+            }
+        }
+    }
+    if c.eligibility_rules.is_empty() {
+        return Ok(());
+    }
+    let props = serde_json::to_value(p).unwrap_or(Value::Null);
+    let labels = serde_json::to_value(&caps.labels).unwrap_or(Value::Null);
+    let any = c.eligibility_rules.iter().any(|rule| {
+        rule.property_selector
+            .as_ref()
+            .is_none_or(|s| selector(s, &props, true))
+            && rule
+                .label_selector
+                .as_ref()
+                .is_none_or(|s| selector(s, &labels, false))
+    });
+    if any {
+        Ok(())
+    } else {
+        Err("eligibilityRules: no rule matches the device's properties and labels".into())
+    }
+}
+
+fn selector(s: &Selector, target: &Value, pointer: bool) -> bool {
+    s.match_expressions
+        .iter()
+        .all(|e| expression(e, target, pointer))
+}
+
+fn lookup<'a>(target: &'a Value, key: &str, pointer: bool) -> Option<&'a Value> {
+    if pointer {
+        target.pointer(key)
+    } else {
+        target.get(key)
+    }
+}
+
+fn scalar_in(v: &Value, values: &[Value]) -> bool {
+    match v {
+        Value::Array(items) => items.iter().any(|i| values.contains(i)),
+        other => values.contains(other),
+    }
+}
+
+fn expression(e: &MatchExpression, target: &Value, pointer: bool) -> bool {
+    let found = lookup(target, &e.key, pointer);
+    let values = e.values.as_deref().unwrap_or(&[]);
+    match e.operator {
+        Operator::Exists => found.is_some(),
+        Operator::DoesNotExist => found.is_none(),
+        Operator::In => found.is_some_and(|v| scalar_in(v, values)),
+        Operator::NotIn => found.is_some_and(|v| !scalar_in(v, values)),
+        Operator::Gt | Operator::Lt => {
+            let (Some(have), Some(limit)) = (
+                found.and_then(Value::as_f64),
+                values.first().and_then(Value::as_f64),
+            ) else {
+                return false;
+            };
+            if e.operator == Operator::Gt {
+                have > limit
+            } else {
+                have < limit
+            }
+        }
+        Operator::ContainsAll | Operator::ContainsAny => {
+            let (Some(Value::Array(items)), Some(item)) = (found, &e.item_selector) else {
+                return false;
+            };
+            items.iter().any(|el| {
+                let mut exprs = item
+                    .match_expressions
+                    .iter()
+                    .map(|x| expression(x, el, true));
+                if e.operator == Operator::ContainsAll {
+                    exprs.all(|b| b)
+                } else {
+                    exprs.any(|b| b)
+                }
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MargoDocument as _;
+
+    fn caps() -> DeviceCapabilitiesManifest {
+        let json = br#"{"properties": {"id": "d1", "vendor": "Acme", "modelNumber": "m", "serialNumber": "s",
+            "cpus": [{"cores": 2, "architecture": "arm64"}, {"cores": 2, "architecture": "arm64"}],
+            "memory": "4Gi", "storage": "32Gi", "peripherals": [{"type": "gpu", "manufacturer": "NVIDIA"}],
+            "supportedRuntimes": ["oci"], "supportedDeploymentTypes": ["compose"]},
+            "labels": {"site.zone": "a", "tier": 2}}"#;
+        DeviceCapabilitiesManifest::from_slice(json)
+            .unwrap()
+            .document
+    }
+
+    fn constraints(json: serde_json::Value) -> DeviceConstraints {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(quantity_bytes("512Mi"), Some(512 << 20));
+        assert_eq!(quantity_bytes("1Ti"), Some(1 << 40));
+        assert_eq!(quantity_bytes("12GB"), None);
+    }
+
+    #[test]
+    fn capacity_is_checked_first_and_named() {
+        let c = caps();
+        assert!(fits(&constraints(serde_json::json!({"capacityRequirements": {"cpu": {"cores": 4, "architectures": ["arm64"]}, "memory": "4Gi"}})), &c).is_ok());
+        let e = fits(
+            &constraints(serde_json::json!({"capacityRequirements": {"cpu": {"cores": 4.5}}})),
+            &c,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("capacityRequirements.cpu.cores"), "{e}");
+        let e = fits(&constraints(serde_json::json!({"capacityRequirements": {"cpu": {"cores": 1, "architectures": ["amd64"]}}})), &c).unwrap_err();
+        assert!(e.contains("architectures"), "{e}");
+        let e = fits(
+            &constraints(serde_json::json!({"capacityRequirements": {"storage": "1Ti"}})),
+            &c,
+        )
+        .unwrap_err();
+        assert!(e.contains("storage: needs 1Ti, has 32Gi"), "{e}");
+    }
+
+    #[test]
+    fn rules_are_or_of_and() {
+        let c = caps();
+        let gpu = serde_json::json!({"propertySelector": {"matchExpressions": [
+            {"key": "/peripherals", "operator": "ContainsAll", "itemSelector": {"matchExpressions": [
+                {"key": "/type", "operator": "In", "values": ["gpu"]},
+                {"key": "/manufacturer", "operator": "In", "values": ["NVIDIA"]}]}}]}});
+        let zone_b = serde_json::json!({"labelSelector": {"matchExpressions": [{"key": "site.zone", "operator": "In", "values": ["b"]}]}});
+        let tier = serde_json::json!({"labelSelector": {"matchExpressions": [{"key": "tier", "operator": "Gt", "values": [1]}, {"key": "gone", "operator": "DoesNotExist"}]}});
+        assert!(
+            fits(
+                &constraints(serde_json::json!({"eligibilityRules": [gpu]})),
+                &c
+            )
+            .is_ok()
+        );
+        assert!(
+            fits(
+                &constraints(serde_json::json!({"eligibilityRules": [zone_b.clone()]})),
+                &c
+            )
+            .is_err()
+        );
+        assert!(
+            fits(
+                &constraints(serde_json::json!({"eligibilityRules": [zone_b, tier]})),
+                &c
+            )
+            .is_ok()
+        );
+        let vendor = serde_json::json!({"propertySelector": {"matchExpressions": [{"key": "/vendor", "operator": "NotIn", "values": ["Acme"]}]}});
+        assert!(
+            fits(
+                &constraints(serde_json::json!({"eligibilityRules": [vendor]})),
+                &c
+            )
+            .is_err()
+        );
+    }
+}
