@@ -34,8 +34,14 @@ _edgectl() {
             edgectl__subcmd__co,add)
                 cmd="edgectl__subcmd__co__subcmd__add"
                 ;;
+            edgectl__subcmd__co,deploy)
+                cmd="edgectl__subcmd__co__subcmd__deploy"
+                ;;
             edgectl__subcmd__co,help)
                 cmd="edgectl__subcmd__co__subcmd__help"
+                ;;
+            edgectl__subcmd__co,history)
+                cmd="edgectl__subcmd__co__subcmd__history"
                 ;;
             edgectl__subcmd__co,label)
                 cmd="edgectl__subcmd__co__subcmd__label"
@@ -51,6 +57,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co,status)
                 cmd="edgectl__subcmd__co__subcmd__status"
+                ;;
+            edgectl__subcmd__co,undeploy)
+                cmd="edgectl__subcmd__co__subcmd__undeploy"
                 ;;
             edgectl__subcmd__co__subcmd__add,app)
                 cmd="edgectl__subcmd__co__subcmd__add__subcmd__app"
@@ -79,8 +88,14 @@ _edgectl() {
             edgectl__subcmd__co__subcmd__help,add)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__add"
                 ;;
+            edgectl__subcmd__co__subcmd__help,deploy)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__deploy"
+                ;;
             edgectl__subcmd__co__subcmd__help,help)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__help"
+                ;;
+            edgectl__subcmd__co__subcmd__help,history)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__history"
                 ;;
             edgectl__subcmd__co__subcmd__help,label)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__label"
@@ -96,6 +111,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co__subcmd__help,status)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__status"
+                ;;
+            edgectl__subcmd__co__subcmd__help,undeploy)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__undeploy"
                 ;;
             edgectl__subcmd__co__subcmd__help__subcmd__add,app)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__add__subcmd__app"
@@ -163,6 +181,12 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__co,add)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__add"
                 ;;
+            edgectl__subcmd__help__subcmd__co,deploy)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__deploy"
+                ;;
+            edgectl__subcmd__help__subcmd__co,history)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__history"
+                ;;
             edgectl__subcmd__help__subcmd__co,label)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__label"
                 ;;
@@ -177,6 +201,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__help__subcmd__co,status)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__status"
+                ;;
+            edgectl__subcmd__help__subcmd__co,undeploy)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__undeploy"
                 ;;
             edgectl__subcmd__help__subcmd__co__subcmd__add,app)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__add__subcmd__app"
@@ -233,7 +260,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co)
-            opts="-o -h --output --server --token --help status add list show remove label help"
+            opts="-o -h --output --server --token --help status add list show remove label deploy undeploy history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -476,8 +503,66 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__deploy)
+            opts="-o -h --app --app-version --site --device --selector --set --deploytype --output --server --token --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --app-version)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --site)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --device)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --selector)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --deploytype)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__help)
-            opts="status add list show remove label help"
+            opts="status add list show remove label deploy undeploy history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -546,7 +631,35 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__deploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__history)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -665,6 +778,58 @@ _edgectl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__undeploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__history)
+            opts="-o -h --site --limit --output --server --token --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --site)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -819,7 +984,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__list)
-            opts="-o -h --site --output --server --token --help apps sites devices"
+            opts="-o -h --site --output --server --token --help apps sites devices deployments"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1018,6 +1183,36 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__undeploy)
+            opts="-o -h --output --server --token --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__completions)
             opts="-o -h --output --server --token --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1063,7 +1258,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co)
-            opts="status add list show remove label"
+            opts="status add list show remove label deploy undeploy history"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1121,6 +1316,34 @@ _edgectl() {
         edgectl__subcmd__help__subcmd__co__subcmd__add__subcmd__site)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__deploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1231,6 +1454,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__undeploy)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

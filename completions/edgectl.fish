@@ -43,19 +43,22 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l server -d '
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -s q -l quiet -d 'Do not print notes (extensions used, older Margo forms converted)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy history help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label help" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label help" -f -a "status" -d 'Server version, counts and health'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label help" -f -a "add" -d 'Add an app, a site or a device'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label help" -f -a "list" -d 'List apps, sites or devices'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label help" -f -a "show" -d 'Show one app, site or device'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label help" -f -a "remove" -d 'Remove an app (or one of its versions)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label help" -f -a "label" -d 'Set or remove labels of a site or device (`key=value` sets, `key-` removes)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy history help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy history help" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy history help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy history help" -f -a "status" -d 'Server version, counts and health'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy history help" -f -a "add" -d 'Add an app, a site or a device'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy history help" -f -a "list" -d 'List apps, sites or devices'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy history help" -f -a "show" -d 'Show one app, site or device'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy history help" -f -a "remove" -d 'Remove an app (or one of its versions)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy history help" -f -a "label" -d 'Set or remove labels of a site or device (`key=value` sets, `key-` removes)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy history help" -f -a "deploy" -d 'Deploy an app to devices of a site (one commit to the site\'s desired state)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy history help" -f -a "undeploy" -d 'Remove a deployment from its site\'s desired state (a new commit)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy history help" -f -a "history" -d 'The commits of a site\'s desired state, newest first'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy history help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
@@ -72,7 +75,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -f -a "site" -d 'Add a site'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -f -a "device" -d 'Register a device at a site'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l site -d 'Only devices of this site' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l site -d 'Only devices or deployments of this site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
@@ -102,12 +105,42 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -f -a "site" -d 'Label a site'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -f -a "device" -d 'Label a device'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l app -d 'App id or display name' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l app-version -d 'App version [default: the newest]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l site -d 'The site' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l device -d 'One device of the site' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l selector -d 'Only devices with these labels, `key=value` (repeatable)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l set -d 'A parameter value, `NAME=VALUE` (repeatable)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l deploytype -d 'Which profile to deploy: helm, compose, wasm or process [default: the app\'s first]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l site -d 'The site' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l limit -d 'Most commits to show' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "status" -d 'Server version, counts and health'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add an app, a site or a device'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "list" -d 'List apps, sites or devices'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one app, site or device'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove an app (or one of its versions)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "label" -d 'Set or remove labels of a site or device (`key=value` sets, `key-` removes)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "deploy" -d 'Deploy an app to devices of a site (one commit to the site\'s desired state)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "undeploy" -d 'Remove a deployment from its site\'s desired state (a new commit)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "history" -d 'The commits of a site\'s desired state, newest first'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
@@ -132,3 +165,6 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_su
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "show" -d 'Show one app, site or device'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "remove" -d 'Remove an app (or one of its versions)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "label" -d 'Set or remove labels of a site or device (`key=value` sets, `key-` removes)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "deploy" -d 'Deploy an app to devices of a site (one commit to the site\'s desired state)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "undeploy" -d 'Remove a deployment from its site\'s desired state (a new commit)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "history" -d 'The commits of a site\'s desired state, newest first'

@@ -14,6 +14,12 @@ pub const APPS: &str = "/api/apps";
 pub const APPS_UPLOAD: &str = "/api/apps/upload";
 /// One app (router pattern).
 pub const APP: &str = "/api/apps/{app}";
+/// Deployments.
+pub const DEPLOYMENTS: &str = "/api/deployments";
+/// One deployment (router pattern).
+pub const DEPLOYMENT: &str = "/api/deployments/{deployment}";
+/// The commits of a site's repository (router pattern).
+pub const SITE_HISTORY: &str = "/api/sites/{site}/history";
 /// Sites.
 pub const SITES: &str = "/api/sites";
 /// One site (router pattern).

@@ -171,3 +171,64 @@ pub struct Labels {
     /// Labels, replacing the old ones.
     pub labels: BTreeMap<String, String>,
 }
+
+/// `POST /api/deployments`: deploy an app to devices of one site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeployRequest {
+    /// App id or display name.
+    pub app: String,
+    /// Version (default: the newest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Site.
+    pub site: String,
+    /// One device (default: every device of the site that fits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Only devices with all these labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub selector: BTreeMap<String, String>,
+    /// Parameter values, as text; converted to their schema's type.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, String>,
+    /// Profile type (`helm`, `compose`, `wasm`, `process`); default: the first profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_type: Option<String>,
+}
+
+/// A deployment as the CO records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeploymentSummary {
+    /// Deployment id (UUID).
+    pub id: String,
+    /// App id.
+    pub app: String,
+    /// App version.
+    pub version: String,
+    /// Site.
+    pub site: String,
+    /// Device.
+    pub device: String,
+    /// Profile type.
+    pub profile: String,
+    /// Site repository commit that added it.
+    pub commit: String,
+    /// When it was made (RFC 3339).
+    pub created_at: String,
+}
+
+/// One commit of a site repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Commit {
+    /// Commit id.
+    pub id: String,
+    /// Message.
+    pub message: String,
+    /// Author.
+    pub author: String,
+    /// When (RFC 3339).
+    pub time: String,
+}

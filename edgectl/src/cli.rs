@@ -121,6 +121,59 @@ pub enum CoCommand {
     /// Set or remove labels of a site or device (`key=value` sets, `key-` removes).
     #[command(subcommand)]
     Label(LabelCommand),
+    /// Deploy an app to devices of a site (one commit to the site's desired state).
+    ///
+    /// Without `--device` or `--selector`, every device of the site that fits
+    /// the profile's constraints gets the app. Values given with `--set` are
+    /// checked against the app's configuration schema; every problem is listed
+    /// and nothing is deployed while any remains.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co deploy --app hello-wasm --site plant-1
+    ///
+    ///   edgectl co deploy --app "Digitron orchestrator" --site plant-1 --selector zone=a --set pollFrequency=60
+    Deploy(DeployArgs),
+    /// Remove a deployment from its site's desired state (a new commit).
+    Undeploy {
+        /// Deployment id (see `edgectl co list deployments`).
+        id: String,
+    },
+    /// The commits of a site's desired state, newest first.
+    History {
+        /// The site.
+        #[arg(long)]
+        site: String,
+        /// Most commits to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+/// Arguments of `edgectl co deploy`.
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    /// App id or display name.
+    #[arg(long)]
+    pub app: String,
+    /// App version [default: the newest].
+    #[arg(long = "app-version", value_name = "VERSION")]
+    pub version: Option<String>,
+    /// The site.
+    #[arg(long)]
+    pub site: String,
+    /// One device of the site.
+    #[arg(long, conflicts_with = "selector")]
+    pub device: Option<String>,
+    /// Only devices with these labels, `key=value` (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub selector: Vec<String>,
+    /// A parameter value, `NAME=VALUE` (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// Which profile to deploy: helm, compose, wasm or process [default: the app's first].
+    #[arg(long = "deploytype", value_name = "TYPE")]
+    pub deploy_type: Option<String>,
 }
 
 /// What to add.
@@ -178,7 +231,7 @@ pub struct ListArgs {
     /// `apps`, `sites` or `devices`.
     #[arg(value_enum)]
     pub what: ListWhat,
-    /// Only devices of this site.
+    /// Only devices or deployments of this site.
     #[arg(long)]
     pub site: Option<String>,
 }
@@ -192,6 +245,8 @@ pub enum ListWhat {
     Sites,
     /// Devices.
     Devices,
+    /// Deployments.
+    Deployments,
 }
 
 /// What to show.

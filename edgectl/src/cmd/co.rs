@@ -8,12 +8,14 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use edge_api::routes::{self, fill};
 use edge_api::types::{
-    AddAppRequest, AppDetail, AppSummary, CreateDevice, CreateSite, Device, Labels, ServerStatus,
-    Site, SourceKind,
+    AddAppRequest, AppDetail, AppSummary, Commit, CreateDevice, CreateSite, DeployRequest,
+    DeploymentSummary, Device, Labels, ServerStatus, Site, SourceKind,
 };
 use edge_api::{Client, ClientError};
 
-use crate::cli::{AddCommand, CoCommand, LabelCommand, ListWhat, RemoveCommand, ShowWhat};
+use crate::cli::{
+    AddCommand, CoCommand, DeployArgs, LabelCommand, ListWhat, RemoveCommand, ShowWhat,
+};
 use crate::printer::Printer;
 
 /// Run one `co` command against `client`.
@@ -69,6 +71,18 @@ pub(crate) fn co(
                     })
                     .collect::<Vec<_>>();
                 printer.table(&["SITE", "DEVICES", "LABELS", "CREATED"], &rows);
+            }
+            ListWhat::Deployments => {
+                let path = match &args.site {
+                    Some(s) => format!("{}?site={}", routes::DEPLOYMENTS, routes::encode(s)),
+                    None => routes::DEPLOYMENTS.to_owned(),
+                };
+                let list: Vec<DeploymentSummary> = client.get(&path)?;
+                printer.data(&list);
+                printer.table(
+                    &["DEPLOYMENT", "APP", "VERSION", "SITE", "DEVICE", "PROFILE"],
+                    &deployment_rows(&list),
+                );
             }
             ListWhat::Devices => {
                 let path = match &args.site {
@@ -142,6 +156,32 @@ pub(crate) fn co(
             );
             printer.line(&format!("{what} removed"));
             printer.data(&serde_json::json!({ "removed": id }));
+        }
+        CoCommand::Deploy(args) => deploy(client, printer, args)?,
+        CoCommand::Undeploy { id } => {
+            client.delete(&fill(routes::DEPLOYMENT, &id))?;
+            printer.line(&format!(
+                "deployment `{id}` removed from its site's desired state"
+            ));
+            printer.data(&serde_json::json!({ "undeployed": id }));
+        }
+        CoCommand::History { site, limit } => {
+            let commits: Vec<Commit> = client.get(&format!(
+                "{}?limit={limit}",
+                fill(routes::SITE_HISTORY, &site)
+            ))?;
+            printer.data(&commits);
+            let rows = commits
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.id[..c.id.len().min(12)].to_owned(),
+                        c.time.clone(),
+                        c.message.lines().next().unwrap_or_default().to_owned(),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            printer.table(&["COMMIT", "TIME", "CHANGE"], &rows);
         }
         CoCommand::Label(LabelCommand::Site { name, labels }) => {
             let current: Site = client.get(&fill(routes::SITE, &name))?;
@@ -377,6 +417,59 @@ fn add_app(
         detail.id, detail.name
     ));
     printer.data(&detail);
+    Ok(())
+}
+
+fn deployment_rows(list: &[DeploymentSummary]) -> Vec<Vec<String>> {
+    list.iter()
+        .map(|d| {
+            vec![
+                d.id.clone(),
+                d.app.clone(),
+                d.version.clone(),
+                d.site.clone(),
+                d.device.clone(),
+                d.profile.clone(),
+            ]
+        })
+        .collect()
+}
+
+fn deploy(client: &Client, printer: Printer, args: DeployArgs) -> anyhow::Result<()> {
+    let set = args
+        .set
+        .iter()
+        .map(|s| match s.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => bail!("`{s}` is not a parameter value; use NAME=VALUE"),
+        })
+        .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
+    let request = DeployRequest {
+        app: args.app,
+        version: args.version,
+        site: args.site,
+        device: args.device,
+        selector: parse_labels(&args.selector)?,
+        set,
+        deploy_type: args.deploy_type,
+    };
+    let list: Vec<DeploymentSummary> = client.post(routes::DEPLOYMENTS, &request)?;
+    printer.data(&list);
+    if let Some(first) = list.first() {
+        printer.line(&format!(
+            "deployed {} {} ({}) to {} device(s) at site {} in commit {}",
+            first.app,
+            first.version,
+            first.profile,
+            list.len(),
+            first.site,
+            &first.commit[..first.commit.len().min(12)]
+        ));
+    }
+    printer.table(
+        &["DEPLOYMENT", "APP", "VERSION", "SITE", "DEVICE", "PROFILE"],
+        &deployment_rows(&list),
+    );
     Ok(())
 }
 

@@ -213,7 +213,7 @@ pub(crate) async fn remove_app(
 }
 
 /// The id of the app named by `key`: an id, else a unique display name.
-fn resolve(store: &Store, key: &str) -> Result<String, ApiError> {
+pub(crate) fn resolve(store: &Store, key: &str) -> Result<String, ApiError> {
     let conn = store.db();
     if !db::versions_of(&conn, key)?.is_empty() {
         return Ok(key.to_owned());

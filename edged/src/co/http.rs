@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::store::Store;
-use super::{apps, db, sites};
+use super::{apps, db, deployments, sites};
 
 /// Largest JSON body.
 pub(crate) const MAX_JSON_BYTES: usize = 64 * 1024;
@@ -66,6 +66,9 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
         .routes(routes!(apps::list_apps, apps::add_app))
         .routes((s, p, upload.layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))))
         .routes(routes!(apps::show_app, apps::remove_app))
+        .routes(routes!(deployments::list_deployments, deployments::deploy))
+        .routes(routes!(deployments::undeploy))
+        .routes(routes!(deployments::history))
         .routes(routes!(sites::list_sites, sites::create_site))
         .routes(routes!(sites::show_site))
         .routes(routes!(sites::label_site))

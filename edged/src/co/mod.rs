@@ -8,6 +8,7 @@
 mod apps;
 mod clock;
 mod db;
+mod deployments;
 mod error;
 mod http;
 mod metrics;

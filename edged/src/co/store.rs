@@ -26,6 +26,7 @@ use crate::settings::Settings;
 /// The CO's state, shared by all requests.
 pub(crate) struct Store {
     workspace: PathBuf,
+    sites: PathBuf,
     staging: PathBuf,
     db: Mutex<Connection>,
     write: Mutex<()>,
@@ -62,8 +63,11 @@ impl Store {
         fs::create_dir_all(&staging)?;
         let token = token(&data.join("admin.token"))?;
         let conn = db::open(&data.join("edged.db"))?;
+        let sites = data.join("sites");
+        fs::create_dir_all(&sites)?;
         let store = Self {
             workspace,
+            sites,
             staging,
             db: Mutex::new(conn),
             write: Mutex::new(()),
@@ -126,6 +130,11 @@ impl Store {
     /// The workspace root.
     pub(crate) fn workspace(&self) -> &Path {
         &self.workspace
+    }
+
+    /// The repository of a site's desired state (one per site, served to its LO).
+    pub(crate) fn site_repo(&self, site: &str) -> PathBuf {
+        self.sites.join(site)
     }
 
     /// A fresh, empty staging folder (removed by the caller).

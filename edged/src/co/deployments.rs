@@ -1,0 +1,318 @@
+//! Deployments: `deploy` turns an app, a site and the user's choices into one
+//! ApplicationDeployment per device, committed to the site's repository (the
+//! desired state its Local Orchestrator will fetch); `undeploy` removes one in
+//! a new commit; the site's history is its commit log.
+//!
+//! Everything is checked before anything is written: the app and version, the
+//! profile, the parameter values against the app's schema (all problems
+//! listed), and placement (explicit device, label selector, and the profile's
+//! `deviceConstraints` against reported capabilities, naming the constraint a
+//! device fails). Writes to one site are serialized by the store's write lock.
+
+use std::fs;
+use std::sync::Arc;
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use edge_api::types::{Commit, DeployRequest, DeploymentSummary};
+use edge_model::app::ApplicationDescription;
+use edge_model::capabilities::DeviceCapabilitiesManifest;
+use edge_model::{DeploymentId, DeviceTarget, MargoDocument as _, ProfileType, placement, render};
+use edge_workspace::git::Repo;
+use serde::Deserialize;
+
+use super::apps::resolve;
+use super::db::{self, DeploymentRow, DeviceRow};
+use super::error::ApiError;
+use super::http::{JsonBody, blocking, created};
+use super::store::{Store, author};
+
+fn summary(r: DeploymentRow) -> DeploymentSummary {
+    DeploymentSummary {
+        id: r.id,
+        app: r.app_id,
+        version: r.version,
+        site: r.site,
+        device: r.device,
+        profile: r.profile,
+        commit: r.commit_id,
+        created_at: r.created_at,
+    }
+}
+
+/// Deploy an app to devices of a site: one ApplicationDeployment per device, one commit.
+#[utoipa::path(post, path = "/api/deployments", request_body = DeployRequest,
+    responses((status = 201, body = Vec<DeploymentSummary>), (status = 404, description = "No such app, version, site or device"),
+              (status = 422, description = "Invalid values, or no device fits")))]
+pub(crate) async fn deploy(
+    State(store): State<Arc<Store>>,
+    JsonBody(req): JsonBody<DeployRequest>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let app_id = resolve(&store, &req.app)?;
+        let versions = db::versions_of(&store.db(), &app_id)?;
+        let version = match &req.version {
+            Some(v) => versions.iter().find(|r| &r.version == v).map(|r| r.version.clone()).ok_or_else(|| {
+                let known = versions.iter().map(|r| r.version.as_str()).collect::<Vec<_>>().join(", ");
+                ApiError::not_found(format!("app `{app_id}` has no version `{v}` (it has {known})"))
+            })?,
+            None => versions.last().map(|r| r.version.clone()).ok_or_else(|| ApiError::not_found(format!("no app `{app_id}`")))?,
+        };
+        let file = store.workspace().join("apps").join(&app_id).join(&version).join("margo.yaml");
+        let bytes = fs::read(&file).map_err(|e| ApiError::internal(&anyhow::anyhow!("cannot read `{}`: {e}", file.display())))?;
+        let app = ApplicationDescription::from_slice(&bytes)
+            .map_err(|e| ApiError::internal(&anyhow::anyhow!("stored description `{}` does not read: {e}", file.display())))?
+            .document;
+        let profile = match &req.deploy_type {
+            Some(t) => {
+                let want = ProfileType::parse(t).ok_or_else(|| ApiError::bad_request(format!("`{t}` is not a deployment type; use helm, compose, wasm or process")))?;
+                app.profile(want).ok_or_else(|| {
+                    let has = app.deployment_profiles.iter().map(|p| p.profile_type.as_str()).collect::<Vec<_>>().join(", ");
+                    ApiError::unprocessable(format!("app `{app_id}` has no `{want}` profile (it has {has})"))
+                })?
+            }
+            None => app.deployment_profiles.first().ok_or_else(|| ApiError::unprocessable("the app has no deployment profile"))?,
+        };
+        let parameters = render::parameters(&app, profile, &req.set)
+            .map_err(|issues| ApiError::invalid(format!("{} parameter problem(s); nothing was deployed", issues.len()), &issues, "parameters"))?;
+        let targets = place(&store, &req, profile)?;
+
+        let _w = store.write_lock();
+        let repo_dir = store.site_repo(&req.site);
+        let repo = Repo::init_or_open(&repo_dir).map_err(|e| ApiError::internal(&e.into()))?;
+        let dir = repo_dir.join("deployments");
+        fs::create_dir_all(&dir).map_err(|e| ApiError::internal(&e.into()))?;
+        let mut written = Vec::new();
+        for device in &targets {
+            let id = DeploymentId::new(uuid::Uuid::new_v4().to_string()).map_err(|e| ApiError::internal(&e.into()))?;
+            let target = DeviceTarget::new(device.id.clone()).map_err(|e| ApiError::internal(&e.into()))?;
+            let doc = render::deployment(&app, profile, parameters.clone(), id.clone(), target, &req.site);
+            let path = dir.join(format!("{id}.yaml"));
+            if let Err(e) = fs::write(&path, doc.to_yaml()) {
+                for (p, _, _) in &written {
+                    let _ = fs::remove_file(p);
+                }
+                return Err(ApiError::internal(&e.into()));
+            }
+            written.push((path, id, device.id.clone()));
+        }
+        let devices = targets.iter().map(|d| d.id.as_str()).collect::<Vec<_>>().join(", ");
+        let ids = written.iter().map(|(_, id, _)| id.to_string()).collect::<Vec<_>>().join("\n  ");
+        let message = format!(
+            "deploy {app_id} {version} ({}) to {devices} at site {}\n\nby: admin token\ndeployments:\n  {ids}",
+            profile.profile_type, req.site
+        );
+        let commit = match repo.commit_all(&message, &author()) {
+            Ok(Some(c)) => c.id,
+            Ok(None) => String::new(),
+            Err(e) => {
+                for (p, _, _) in &written {
+                    let _ = fs::remove_file(p);
+                }
+                return Err(ApiError::internal(&e.into()));
+            }
+        };
+        let conn = store.db();
+        let now = super::clock::now();
+        let mut out = Vec::new();
+        for (_, id, device) in written {
+            let row = DeploymentRow {
+                id: id.to_string(),
+                app_id: app_id.clone(),
+                version: version.clone(),
+                site: req.site.clone(),
+                device,
+                profile: profile.profile_type.to_string(),
+                commit_id: commit.clone(),
+                created_at: now.clone(),
+            };
+            db::insert_deployment(&conn, &row)?;
+            out.push(summary(row));
+        }
+        tracing::info!(app = app_id, version, site = req.site, devices, commit, "deployed");
+        Ok(created(&out))
+    })
+    .await
+}
+
+/// The devices a deployment goes to, or why none fits.
+fn place(
+    store: &Store,
+    req: &DeployRequest,
+    profile: &edge_model::app::DeploymentProfile,
+) -> Result<Vec<DeviceRow>, ApiError> {
+    let conn = store.db();
+    if db::site(&conn, &req.site)?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "no site `{}`; `edgectl co list sites` lists them",
+            req.site
+        )));
+    }
+    let mut candidates = db::devices(&conn, Some(&req.site))?;
+    drop(conn);
+    if let Some(d) = &req.device {
+        candidates.retain(|c| &c.id == d);
+        if candidates.is_empty() {
+            return Err(ApiError::not_found(format!(
+                "no device `{d}` at site `{}`",
+                req.site
+            )));
+        }
+    }
+    if candidates.is_empty() {
+        return Err(ApiError::unprocessable(format!(
+            "no device fits: site `{}` has no devices; add one with `edgectl co add device ID --site {}`",
+            req.site, req.site
+        )));
+    }
+    if !req.selector.is_empty() {
+        candidates.retain(|c| req.selector.iter().all(|(k, v)| c.labels.get(k) == Some(v)));
+        if candidates.is_empty() {
+            let sel = req
+                .selector
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            return Err(ApiError::unprocessable(format!(
+                "no device fits: no device at site `{}` has the labels {sel}",
+                req.site
+            )));
+        }
+    }
+    let Some(constraints) = &profile.device_constraints else {
+        return Ok(candidates);
+    };
+    let mut reasons = Vec::new();
+    candidates.retain(|c| {
+        let verdict = match c
+            .capabilities
+            .as_deref()
+            .map(|t| DeviceCapabilitiesManifest::from_slice(t.as_bytes()))
+        {
+            Some(Ok(caps)) => placement::fits(constraints, &caps.document),
+            Some(Err(_)) => Err("its stored capabilities do not read".to_owned()),
+            None => Err("it has not reported its capabilities yet".to_owned()),
+        };
+        match verdict {
+            Ok(()) => true,
+            Err(why) => {
+                reasons.push(format!("`{}`: {why}", c.id));
+                false
+            }
+        }
+    });
+    if candidates.is_empty() {
+        return Err(ApiError::unprocessable(format!(
+            "no device fits the profile's deviceConstraints: {}",
+            reasons.join("; ")
+        )));
+    }
+    Ok(candidates)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    /// Only deployments of this site.
+    site: Option<String>,
+}
+
+/// List deployments.
+#[utoipa::path(get, path = "/api/deployments", params(ListQuery), responses((status = 200, body = Vec<DeploymentSummary>)))]
+pub(crate) async fn list_deployments(
+    State(store): State<Arc<Store>>,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::Json<Vec<DeploymentSummary>>, ApiError> {
+    blocking(move || {
+        Ok(axum::Json(
+            db::deployments(&store.db(), q.site.as_deref())?
+                .into_iter()
+                .map(summary)
+                .collect(),
+        ))
+    })
+    .await
+}
+
+/// Remove a deployment from its site's desired state (a new commit).
+#[utoipa::path(delete, path = "/api/deployments/{deployment}", params(("deployment" = String, Path, description = "Deployment id")),
+    responses((status = 204, description = "Removed from the desired state"), (status = 404, description = "No such deployment")))]
+pub(crate) async fn undeploy(
+    State(store): State<Arc<Store>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let _w = store.write_lock();
+        let row = db::deployment(&store.db(), &id)?.ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no deployment `{id}`; `edgectl co list deployments` lists them"
+            ))
+        })?;
+        let repo_dir = store.site_repo(&row.site);
+        let path = repo_dir
+            .join("deployments")
+            .join(format!("{}.yaml", row.id));
+        let saved = fs::read(&path).ok();
+        if saved.is_some() {
+            fs::remove_file(&path).map_err(|e| ApiError::internal(&e.into()))?;
+        }
+        let repo = Repo::init_or_open(&repo_dir).map_err(|e| ApiError::internal(&e.into()))?;
+        let message = format!(
+            "undeploy {} {} from {} at site {}\n\nby: admin token\ndeployment: {}",
+            row.app_id, row.version, row.device, row.site, row.id
+        );
+        if let Err(e) = repo.commit_all(&message, &author()) {
+            if let Some(bytes) = saved {
+                let _ = fs::write(&path, bytes);
+            }
+            return Err(ApiError::internal(&e.into()));
+        }
+        db::delete_deployment(&store.db(), &row.id)?;
+        tracing::info!(deployment = row.id, site = row.site, "undeployed");
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HistoryQuery {
+    /// Most commits to return (default 50).
+    limit: Option<usize>,
+}
+
+/// The commits of a site's desired-state repository, newest first.
+#[utoipa::path(get, path = "/api/sites/{site}/history", params(("site" = String, Path, description = "Site name"), HistoryQuery),
+    responses((status = 200, body = Vec<Commit>), (status = 404, description = "No such site")))]
+pub(crate) async fn history(
+    State(store): State<Arc<Store>>,
+    UrlPath(site): UrlPath<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<axum::Json<Vec<Commit>>, ApiError> {
+    blocking(move || {
+        if db::site(&store.db(), &site)?.is_none() {
+            return Err(ApiError::not_found(format!("no site `{site}`")));
+        }
+        let dir = store.site_repo(&site);
+        if !dir.join(".git").exists() {
+            return Ok(axum::Json(Vec::new()));
+        }
+        let repo = Repo::init_or_open(&dir).map_err(|e| ApiError::internal(&e.into()))?;
+        let log = repo
+            .log(q.limit.unwrap_or(50).min(1000))
+            .map_err(|e| ApiError::internal(&e.into()))?;
+        Ok(axum::Json(
+            log.into_iter()
+                .map(|c| Commit {
+                    id: c.id,
+                    message: c.message,
+                    author: c.author,
+                    time: super::clock::format_unix(c.time),
+                })
+                .collect(),
+        ))
+    })
+    .await
+}
