@@ -1,0 +1,327 @@
+//! Deploying at the CO: `edgectl co deploy` becomes one commit in the site's
+//! repository with one Margo ApplicationDeployment per device; values are
+//! checked against the app's schema; placement explains why no device fits;
+//! concurrent deploys to one site serialize cleanly.
+
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use edge_model::{ApplicationDeployment, MargoDocument as _};
+use edge_tests::co::{Co, repo_root};
+
+fn ok(o: &Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout:\n{out}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+fn fails(o: &Output, want: &str) {
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.starts_with("error: ") && e.contains(want),
+        "want `{want}` in:\n{e}"
+    );
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn site_with_devices(co: &Co) {
+    ok(&co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        "fixtures/packages/hello-wasm",
+    ]));
+    ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
+    ok(&co.edgectl(&[
+        "co", "add", "device", "edge-1", "--site", "plant-1", "--label", "zone=a",
+    ]));
+    ok(&co.edgectl(&[
+        "co", "add", "device", "edge-2", "--site", "plant-1", "--label", "zone=b",
+    ]));
+}
+
+fn deployments(co: &Co) -> Vec<serde_json::Value> {
+    serde_json::from_str::<serde_json::Value>(&ok(&co.edgectl(&[
+        "-o",
+        "json",
+        "co",
+        "list",
+        "deployments",
+        "--site",
+        "plant-1",
+    ])))
+    .unwrap()
+    .as_array()
+    .unwrap()
+    .clone()
+}
+
+#[test]
+fn deploy_is_a_commit_of_margo_documents_and_undeploy_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    site_with_devices(&co);
+
+    let out = ok(&co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "Hello Wasm",
+        "--site",
+        "plant-1",
+        "--set",
+        "greeting=hi there",
+    ]));
+    assert!(out.contains("to 2 device(s) at site plant-1"), "{out}");
+    let list = deployments(&co);
+    assert_eq!(list.len(), 2);
+    let repo = co.data.join("sites/plant-1");
+    let log = git(&repo, &["log", "--format=%s%n%b"]);
+    assert!(
+        log.starts_with("deploy hello-wasm 1.0.0 (wasm) to edge-1, edge-2 at site plant-1"),
+        "{log}"
+    );
+    assert!(git(&repo, &["status", "--porcelain"]).is_empty());
+    for d in &list {
+        let id = d["id"].as_str().unwrap();
+        let bytes = fs::read(repo.join("deployments").join(format!("{id}.yaml"))).unwrap();
+        let doc = ApplicationDeployment::from_slice(&bytes).unwrap().document;
+        assert_eq!(doc.id().as_str(), id);
+        assert_eq!(
+            doc.metadata.device_id.as_ref().unwrap().as_str(),
+            d["device"].as_str().unwrap()
+        );
+        assert_eq!(
+            doc.spec.parameters["greeting"].value,
+            Some(serde_json::json!("hi there"))
+        );
+        assert!(log.contains(id), "the commit names its deployments");
+    }
+
+    // One device by label, one by name.
+    ok(&co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--selector",
+        "zone=b",
+    ]));
+    ok(&co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--device",
+        "edge-1",
+    ]));
+    let list = deployments(&co);
+    assert_eq!(list.len(), 4);
+    assert_eq!(list[2]["device"], "edge-2");
+    assert_eq!(list[3]["device"], "edge-1");
+
+    // Removing a deployed app is refused, unless forced.
+    let o = co.edgectl(&["co", "remove", "app", "hello-wasm"]);
+    fails(&o, "is deployed 4 time(s)");
+
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    ok(&co.edgectl(&["co", "undeploy", &id]));
+    assert!(!repo.join("deployments").join(format!("{id}.yaml")).exists());
+    assert_eq!(deployments(&co).len(), 3);
+    fails(&co.edgectl(&["co", "undeploy", &id]), "no deployment");
+    let history = ok(&co.edgectl(&["co", "history", "--site", "plant-1"]));
+    assert_eq!(history.lines().count(), 5, "{history}");
+    assert!(
+        history
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("undeploy hello-wasm 1.0.0 from edge-1"),
+        "{history}"
+    );
+    ok(&co.edgectl(&["co", "remove", "app", "hello-wasm", "--force"]));
+}
+
+#[test]
+fn bad_values_and_impossible_placements_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    site_with_devices(&co);
+    ok(&co.edgectl(&["co", "add", "site", "empty"]));
+
+    let long = format!("greeting={}", "x".repeat(100));
+    let o = co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--set",
+        &long,
+        "--set",
+        "colour=red",
+    ]);
+    fails(&o, "2 parameter problem(s)");
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        e.contains("at most 80 characters") && e.contains("no parameter `colour`"),
+        "{e}"
+    );
+    fails(
+        &co.edgectl(&[
+            "co",
+            "deploy",
+            "--app",
+            "hello-wasm",
+            "--site",
+            "plant-1",
+            "--set",
+            "greeting=",
+        ]),
+        "a value is required",
+    );
+    fails(
+        &co.edgectl(&["co", "deploy", "--app", "hello-wasm", "--site", "empty"]),
+        "site `empty` has no devices",
+    );
+    fails(
+        &co.edgectl(&[
+            "co",
+            "deploy",
+            "--app",
+            "hello-wasm",
+            "--site",
+            "plant-1",
+            "--selector",
+            "zone=z",
+        ]),
+        "has the labels zone=z",
+    );
+    fails(
+        &co.edgectl(&[
+            "co",
+            "deploy",
+            "--app",
+            "hello-wasm",
+            "--site",
+            "plant-1",
+            "--device",
+            "edge-9",
+        ]),
+        "no device `edge-9`",
+    );
+    fails(
+        &co.edgectl(&["co", "deploy", "--app", "hello-wasm", "--site", "nowhere"]),
+        "no site `nowhere`",
+    );
+    fails(
+        &co.edgectl(&[
+            "co",
+            "deploy",
+            "--app",
+            "hello-wasm",
+            "--site",
+            "plant-1",
+            "--deploytype",
+            "helm",
+        ]),
+        "has no `helm` profile",
+    );
+    fails(
+        &co.edgectl(&[
+            "co",
+            "deploy",
+            "--app",
+            "hello-wasm",
+            "--app-version",
+            "9.0.0",
+            "--site",
+            "plant-1",
+        ]),
+        "no version `9.0.0`",
+    );
+
+    // A profile with deviceConstraints needs devices that reported capabilities.
+    let pkg = dir.path().join("constrained");
+    fs::create_dir_all(pkg.join("resources")).unwrap();
+    fs::create_dir_all(pkg.join("components")).unwrap();
+    let src = repo_root().join("fixtures/packages/hello-wasm");
+    for f in [
+        "resources/description.md",
+        "resources/icon.png",
+        "components/hello.wat",
+    ] {
+        fs::copy(src.join(f), pkg.join(f)).unwrap();
+    }
+    let yaml = fs::read_to_string(src.join("margo.yaml")).unwrap().replace("id: hello-wasm\n", "id: hello-big\n").replace(
+        "    components:\n",
+        "    deviceConstraints:\n      capacityRequirements:\n        cpu: {cores: 2}\n        memory: 1Gi\n    components:\n",
+    );
+    fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    ok(&co.edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
+    fails(
+        &co.edgectl(&["co", "deploy", "--app", "hello-big", "--site", "plant-1"]),
+        "`edge-1`: it has not reported its capabilities yet",
+    );
+
+    assert!(deployments(&co).is_empty());
+    assert!(
+        !co.data.join("sites/plant-1/.git").exists(),
+        "nothing was committed"
+    );
+}
+
+#[test]
+fn concurrent_deploys_to_one_site_serialize() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    site_with_devices(&co);
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let (url, token) = (co.url.clone(), co.token.clone());
+            std::thread::spawn(move || {
+                let client = edge_api::Client::new(&url, Some(token)).unwrap();
+                let req = serde_json::json!({"app": "hello-wasm", "site": "plant-1", "device": "edge-1", "set": {"greeting": format!("n{i}")}});
+                client.post::<_, serde_json::Value>("/api/deployments", &req).unwrap()
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap().as_array().unwrap().len(), 1);
+    }
+    let repo = co.data.join("sites/plant-1");
+    assert_eq!(git(&repo, &["rev-list", "--count", "HEAD"]).trim(), "8");
+    assert_eq!(fs::read_dir(repo.join("deployments")).unwrap().count(), 8);
+    assert!(git(&repo, &["status", "--porcelain"]).is_empty());
+    git(&repo, &["fsck", "--strict"]);
+    assert_eq!(deployments(&co).len(), 8);
+}
