@@ -52,6 +52,9 @@ _edgectl() {
             edgectl__subcmd__co,remove)
                 cmd="edgectl__subcmd__co__subcmd__remove"
                 ;;
+            edgectl__subcmd__co,rollback)
+                cmd="edgectl__subcmd__co__subcmd__rollback"
+                ;;
             edgectl__subcmd__co,show)
                 cmd="edgectl__subcmd__co__subcmd__show"
                 ;;
@@ -105,6 +108,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co__subcmd__help,remove)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__remove"
+                ;;
+            edgectl__subcmd__co__subcmd__help,rollback)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__rollback"
                 ;;
             edgectl__subcmd__co__subcmd__help,show)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__show"
@@ -196,6 +202,9 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__co,remove)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__remove"
                 ;;
+            edgectl__subcmd__help__subcmd__co,rollback)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__rollback"
+                ;;
             edgectl__subcmd__help__subcmd__co,show)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__show"
                 ;;
@@ -260,7 +269,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co)
-            opts="-o -h --output --server --token --help status add list show remove label deploy undeploy history help"
+            opts="-o -h --output --server --token --help status add list show remove label deploy undeploy rollback history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -562,7 +571,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help)
-            opts="status add list show remove label deploy undeploy history help"
+            opts="status add list show remove label deploy undeploy rollback history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -746,6 +755,20 @@ _edgectl() {
         edgectl__subcmd__co__subcmd__help__subcmd__remove__subcmd__app)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__rollback)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1123,6 +1146,44 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__rollback)
+            opts="-o -h --site --to --output --server --token --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --site)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__show)
             opts="-o -h --output --server --token --help app site device"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1258,7 +1319,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co)
-            opts="status add list show remove label deploy undeploy history"
+            opts="status add list show remove label deploy undeploy rollback history"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1428,6 +1489,20 @@ _edgectl() {
         edgectl__subcmd__help__subcmd__co__subcmd__remove__subcmd__app)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__rollback)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

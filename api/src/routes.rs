@@ -20,6 +20,8 @@ pub const DEPLOYMENTS: &str = "/api/deployments";
 pub const DEPLOYMENT: &str = "/api/deployments/{deployment}";
 /// The commits of a site's repository (router pattern).
 pub const SITE_HISTORY: &str = "/api/sites/{site}/history";
+/// Restore a site's desired state of an earlier commit (router pattern).
+pub const SITE_ROLLBACK: &str = "/api/sites/{site}/rollback";
 /// Sites.
 pub const SITES: &str = "/api/sites";
 /// One site (router pattern).

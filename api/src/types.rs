@@ -232,3 +232,11 @@ pub struct Commit {
     /// When (RFC 3339).
     pub time: String,
 }
+
+/// `POST /api/sites/{site}/rollback`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// The commit whose desired state to restore (full or abbreviated id).
+    pub to: String,
+}

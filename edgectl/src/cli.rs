@@ -139,6 +139,17 @@ pub enum CoCommand {
         /// Deployment id (see `edgectl co list deployments`).
         id: String,
     },
+    /// Restore a site's desired state of an earlier commit, as a new commit.
+    ///
+    /// Example: `edgectl co rollback --site plant-1 --to 35a439b6`
+    Rollback {
+        /// The site.
+        #[arg(long)]
+        site: String,
+        /// The commit to go back to (see `edgectl co history`).
+        #[arg(long, value_name = "COMMIT")]
+        to: String,
+    },
     /// The commits of a site's desired state, newest first.
     History {
         /// The site.

@@ -325,3 +325,66 @@ fn concurrent_deploys_to_one_site_serialize() {
     git(&repo, &["fsck", "--strict"]);
     assert_eq!(deployments(&co).len(), 8);
 }
+
+#[test]
+fn rollback_restores_an_earlier_state_as_a_new_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    site_with_devices(&co);
+    ok(&co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--device",
+        "edge-1",
+    ]));
+    let repo = co.data.join("sites/plant-1");
+    let first = git(&repo, &["rev-parse", "HEAD"]).trim().to_owned();
+    let kept = deployments(&co)[0]["id"].as_str().unwrap().to_owned();
+    ok(&co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--device",
+        "edge-2",
+    ]));
+    ok(&co.edgectl(&["co", "undeploy", &kept]));
+    assert_eq!(deployments(&co).len(), 1);
+
+    let out = ok(&co.edgectl(&["co", "rollback", "--site", "plant-1", "--to", &first[..10]]));
+    assert!(out.contains("(1 deployment(s))"), "{out}");
+    let now = deployments(&co);
+    assert_eq!(now.len(), 1);
+    assert_eq!(
+        now[0]["id"],
+        kept.as_str(),
+        "the deployment of the first commit is back, with its id"
+    );
+    assert_eq!(now[0]["device"], "edge-1");
+    assert_eq!(
+        git(&repo, &["rev-list", "--count", "HEAD"]).trim(),
+        "4",
+        "history only grows"
+    );
+    assert_eq!(
+        git(&repo, &["rev-parse", "HEAD^{tree}"]),
+        git(&repo, &["rev-parse", &format!("{first}^{{tree}}")])
+    );
+    assert!(git(&repo, &["log", "-1", "--format=%s"]).starts_with("roll back site plant-1 to"));
+
+    fails(
+        &co.edgectl(&["co", "rollback", "--site", "plant-1", "--to", "deadbeef"]),
+        "not a commit of this repository",
+    );
+    fails(
+        &co.edgectl(&["co", "rollback", "--site", "plant-1", "--to", "HEAD~2"]),
+        "not a commit of this repository",
+    );
+    assert_eq!(git(&repo, &["rev-list", "--count", "HEAD"]).trim(), "4");
+}

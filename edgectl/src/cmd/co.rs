@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use edge_api::routes::{self, fill};
 use edge_api::types::{
     AddAppRequest, AppDetail, AppSummary, Commit, CreateDevice, CreateSite, DeployRequest,
-    DeploymentSummary, Device, Labels, ServerStatus, Site, SourceKind,
+    DeploymentSummary, Device, Labels, RollbackRequest, ServerStatus, Site, SourceKind,
 };
 use edge_api::{Client, ClientError};
 
@@ -164,6 +164,21 @@ pub(crate) fn co(
                 "deployment `{id}` removed from its site's desired state"
             ));
             printer.data(&serde_json::json!({ "undeployed": id }));
+        }
+        CoCommand::Rollback { site, to } => {
+            let list: Vec<DeploymentSummary> = client.post(
+                &fill(routes::SITE_ROLLBACK, &site),
+                &RollbackRequest { to: to.clone() },
+            )?;
+            printer.data(&list);
+            printer.line(&format!(
+                "site `{site}` is back at the desired state of {to} ({} deployment(s))",
+                list.len()
+            ));
+            printer.table(
+                &["DEPLOYMENT", "APP", "VERSION", "SITE", "DEVICE", "PROFILE"],
+                &deployment_rows(&list),
+            );
         }
         CoCommand::History { site, limit } => {
             let commits: Vec<Commit> = client.get(&format!(

@@ -15,10 +15,13 @@ use std::sync::Arc;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use edge_api::types::{Commit, DeployRequest, DeploymentSummary};
+use edge_api::types::{Commit, DeployRequest, DeploymentSummary, RollbackRequest};
 use edge_model::app::ApplicationDescription;
 use edge_model::capabilities::DeviceCapabilitiesManifest;
-use edge_model::{DeploymentId, DeviceTarget, MargoDocument as _, ProfileType, placement, render};
+use edge_model::{
+    ApplicationDeployment, DeploymentId, DeviceTarget, MargoDocument as _, ProfileType, placement,
+    render,
+};
 use edge_workspace::git::Repo;
 use serde::Deserialize;
 
@@ -313,6 +316,76 @@ pub(crate) async fn history(
                 })
                 .collect(),
         ))
+    })
+    .await
+}
+
+/// Restore the desired state of an earlier commit, as a new commit.
+#[utoipa::path(post, path = "/api/sites/{site}/rollback", params(("site" = String, Path, description = "Site name")), request_body = RollbackRequest,
+    responses((status = 200, body = Vec<DeploymentSummary>, description = "The site's deployments after the rollback"),
+              (status = 404, description = "No such site or commit")))]
+pub(crate) async fn rollback(
+    State(store): State<Arc<Store>>,
+    UrlPath(site): UrlPath<String>,
+    JsonBody(req): JsonBody<RollbackRequest>,
+) -> Result<axum::Json<Vec<DeploymentSummary>>, ApiError> {
+    blocking(move || {
+        let _w = store.write_lock();
+        if db::site(&store.db(), &site)?.is_none() {
+            return Err(ApiError::not_found(format!("no site `{site}`")));
+        }
+        let dir = store.site_repo(&site);
+        if !dir.join(".git").exists() {
+            return Err(ApiError::not_found(format!("site `{site}` has no history yet")));
+        }
+        let repo = Repo::init_or_open(&dir).map_err(|e| ApiError::internal(&e.into()))?;
+        let before = repo.head().map_err(|e| ApiError::internal(&e.into()))?.unwrap_or_default();
+        let target = repo.restore(&req.to).map_err(|e| match e {
+            edge_workspace::git::GitError::UnknownCommit { .. } => ApiError::not_found(e.to_string()),
+            other => ApiError::internal(&other.into()),
+        })?;
+        let message = format!("roll back site {site} to {}\n\nby: admin token\nrestores: {target}", &target[..12.min(target.len())]);
+        let commit = match repo.commit_all(&message, &author()) {
+            Ok(Some(c)) => c.id,
+            Ok(None) => before.clone(),
+            Err(e) => {
+                let _ = repo.restore(&before);
+                return Err(ApiError::internal(&e.into()));
+            }
+        };
+        // The index follows the repository: the site's deployments are the files now in it.
+        let conn = store.db();
+        let old: Vec<DeploymentRow> = db::deployments(&conn, Some(&site))?;
+        for row in &old {
+            db::delete_deployment(&conn, &row.id)?;
+        }
+        let mut out = Vec::new();
+        let mut files: Vec<_> = fs::read_dir(dir.join("deployments")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        files.sort();
+        for path in files {
+            let Ok(bytes) = fs::read(&path) else { continue };
+            let Ok(doc) = ApplicationDeployment::from_slice(&bytes) else {
+                tracing::warn!(path = %path.display(), "a restored deployment does not read; skipped in the index");
+                continue;
+            };
+            let d = doc.document;
+            let id = d.id().to_string();
+            let created_at = old.iter().find(|r| r.id == id).map_or_else(super::clock::now, |r| r.created_at.clone());
+            let row = DeploymentRow {
+                version: d.metadata.labels.get("app.version").cloned().unwrap_or_default(),
+                app_id: d.spec.application_id.to_string(),
+                site: site.clone(),
+                device: d.metadata.device_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+                profile: d.spec.deployment_profile.profile_type.to_string(),
+                commit_id: commit.clone(),
+                created_at,
+                id,
+            };
+            db::insert_deployment(&conn, &row)?;
+            out.push(summary(row));
+        }
+        tracing::info!(site, to = target, commit, "rolled back");
+        Ok(axum::Json(out))
     })
     .await
 }

@@ -69,6 +69,7 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
         .routes(routes!(deployments::list_deployments, deployments::deploy))
         .routes(routes!(deployments::undeploy))
         .routes(routes!(deployments::history))
+        .routes(routes!(deployments::rollback))
         .routes(routes!(sites::list_sites, sites::create_site))
         .routes(routes!(sites::show_site))
         .routes(routes!(sites::label_site))

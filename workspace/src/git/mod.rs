@@ -78,6 +78,14 @@ pub enum GitError {
         /// The email given.
         email: String,
     },
+    /// A commit to restore is not in this repository's history.
+    #[error(
+        "`{rev}` is not a commit of this repository's history; `edgectl co history` lists them"
+    )]
+    UnknownCommit {
+        /// What was asked for.
+        rev: String,
+    },
     /// Some other repository operation failed.
     #[error("git could not {action} in `{path}`: {detail}")]
     Repository {

@@ -208,6 +208,96 @@ impl Repo {
         Ok(out)
     }
 
+    /// Make the work tree hold exactly the files of `rev`, a commit id (full or
+    /// abbreviated hex) from `HEAD`'s history; returns its full id. Nothing is
+    /// committed: the caller commits the restored tree as a new change, so
+    /// history only grows.
+    pub fn restore(&self, rev: &str) -> Result<String, GitError> {
+        let unknown = || GitError::UnknownCommit {
+            rev: rev.to_owned(),
+        };
+        if rev.len() < 4 || rev.len() > 40 || !rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(unknown());
+        }
+        let repo = self.open()?;
+        let id = repo
+            .rev_parse_single(rev.as_bytes())
+            .map_err(|_| unknown())?
+            .detach();
+        let commit = repo.find_commit(id).map_err(|_| unknown())?;
+        let head = repo.head().map_err(self.failed("read `HEAD`"))?;
+        let head_id = head.id().map(gix::Id::detach).ok_or_else(unknown)?;
+        let reachable = repo
+            .rev_walk([head_id])
+            .all()
+            .map_err(self.failed("walk the history"))?
+            .filter_map(Result::ok)
+            .any(|info| info.id == id);
+        if !reachable {
+            return Err(unknown());
+        }
+        let tree = commit
+            .tree()
+            .map_err(self.failed("read the commit's tree"))?;
+        let mut recorder = gix::traverse::tree::Recorder::default();
+        tree.traverse()
+            .breadthfirst(&mut recorder)
+            .map_err(self.failed("read the commit's tree"))?;
+        let io_failed = |source: io::Error| GitError::ReadWorkTree {
+            path: self.work_tree.clone(),
+            source,
+        };
+        for entry in fs::read_dir(&self.work_tree).map_err(io_failed)? {
+            let entry = entry.map_err(io_failed)?;
+            if entry.file_name() == gix::discover::DOT_GIT_DIR {
+                continue;
+            }
+            let path = entry.path();
+            let result = if entry.file_type().map_err(io_failed)?.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            result.map_err(io_failed)?;
+        }
+        for record in recorder.records {
+            let rel = record.filepath.to_str_lossy().into_owned();
+            if rel.split('/').any(|seg| {
+                seg.is_empty() || seg == "." || seg == ".." || seg == gix::discover::DOT_GIT_DIR
+            }) {
+                continue;
+            }
+            let path = self.work_tree.join(&rel);
+            if record.mode.is_tree() {
+                fs::create_dir_all(&path).map_err(io_failed)?;
+                continue;
+            }
+            if !record.mode.is_blob_or_symlink() {
+                continue;
+            }
+            let blob = repo
+                .find_blob(record.oid)
+                .map_err(self.failed("read a file of the commit"))?;
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(io_failed)?;
+            }
+            if record.mode.is_link() {
+                std::os::unix::fs::symlink(blob.data.to_str_lossy().as_ref(), &path)
+                    .map_err(io_failed)?;
+            } else {
+                fs::write(&path, &blob.data).map_err(io_failed)?;
+                let mode = if record.mode.is_executable() {
+                    0o755
+                } else {
+                    0o644
+                };
+                use std::os::unix::fs::PermissionsExt as _;
+                fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(io_failed)?;
+            }
+        }
+        Ok(id.to_string())
+    }
+
     /// The commit `HEAD` points to, as full hex, or `None` before the first commit.
     pub fn head(&self) -> Result<Option<String>, GitError> {
         let repo = self.open()?;
@@ -571,5 +661,51 @@ mod tests {
             assert!(matches!(err, GitError::InvalidAuthor { .. }), "{err}");
         }
         assert_eq!(repo.head().unwrap(), None);
+    }
+
+    #[test]
+    fn restore_brings_back_an_old_tree_as_a_new_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::init_or_open(dir.path()).unwrap();
+        populate(dir.path());
+        let first = repo.commit_all("first", &author()).unwrap().unwrap();
+        write(dir.path(), "apps/hello/1.0.0/margo.yaml", "id: changed\n");
+        write(dir.path(), "extra.txt", "new\n");
+        fs::remove_file(dir.path().join("scripts/run.sh")).unwrap();
+        repo.commit_all("second", &author()).unwrap().unwrap();
+
+        let restored = repo.restore(&first.id[..10]).unwrap();
+        assert_eq!(restored, first.id);
+        let third = repo.commit_all("roll back", &author()).unwrap().unwrap();
+        assert_eq!(
+            git(dir.path(), &["rev-parse", "HEAD^{tree}"]),
+            git(
+                dir.path(),
+                &["rev-parse", &format!("{}^{{tree}}", first.id)]
+            )
+        );
+        assert_eq!(repo.log(10).unwrap().len(), 3, "history only grows");
+        assert_eq!(third.message, "roll back");
+        assert!(!dir.path().join("extra.txt").exists());
+        assert_eq!(
+            fs::read_to_string(dir.path().join("apps/hello/1.0.0/margo.yaml")).unwrap(),
+            "id: hello\n"
+        );
+        assert_eq!(
+            fs::metadata(dir.path().join("scripts/run.sh"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o755
+        );
+        assert!(git(dir.path(), &["status", "--porcelain"]).is_empty());
+
+        for bad in ["HEAD~1", "zz", "0000000000", "--help"] {
+            assert!(
+                matches!(repo.restore(bad), Err(GitError::UnknownCommit { .. })),
+                "{bad}"
+            );
+        }
     }
 }
