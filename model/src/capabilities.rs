@@ -168,21 +168,7 @@ impl MargoDocument for DeviceCapabilitiesManifest {
 
     fn check(r: &mut Report, m: &Obj) {
         keys(r, m, "", &["apiVersion", "kind", "properties", "labels"]);
-        let old = opt(m, "apiVersion").is_some() || opt(m, "kind").is_some();
-        crate::check::kind(
-            r,
-            m,
-            &["DeviceCapabilitiesManifest", "DeviceCapabilities"],
-            false,
-        );
-        if old {
-            r.note(
-                "apiVersion",
-                Rule::Era,
-                "`apiVersion` and `kind` are from drafts before rc.3, which drop them",
-            );
-            opt_str(r, m, "", "apiVersion");
-        }
+        crate::check::draft_header(r, m, &["DeviceCapabilitiesManifest", "DeviceCapabilities"]);
         if let Some(labels) = opt_obj(r, m, "", "labels") {
             for (k, v) in labels {
                 let ok = match v {

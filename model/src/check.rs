@@ -226,6 +226,23 @@ pub(crate) fn kind(r: &mut Report, m: &Obj, accepted: &[&str], required: bool) {
     }
 }
 
+/// The optional `apiVersion`/`kind` header that rc.3 dropped from status and
+/// capability reports: checks `kind` when present, notes the older form, and
+/// tells whether the document carries it.
+pub(crate) fn draft_header(r: &mut Report, m: &Obj, accepted: &[&str]) -> bool {
+    let old = opt(m, "apiVersion").is_some() || opt(m, "kind").is_some();
+    kind(r, m, accepted, false);
+    if old {
+        r.note(
+            "apiVersion",
+            Rule::Era,
+            "`apiVersion` and `kind` are from drafts before rc.3, which drop them",
+        );
+        opt_str(r, m, "", "apiVersion");
+    }
+    old
+}
+
 /// `a`, `b`, `c` for messages.
 fn quoted(names: &[&str]) -> String {
     names

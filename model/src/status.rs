@@ -155,21 +155,8 @@ impl MargoDocument for DeploymentStatusManifest {
                 "components",
             ],
         );
-        let old = opt(m, "apiVersion").is_some() || opt(m, "kind").is_some();
-        crate::check::kind(
-            r,
-            m,
-            &["DeploymentStatusManifest", "DeploymentStatus"],
-            false,
-        );
-        if old {
-            r.note(
-                "apiVersion",
-                Rule::Era,
-                "`apiVersion` and `kind` are from drafts before rc.3, which drop them",
-            );
-            opt_str(r, m, "", "apiVersion");
-        }
+        let old =
+            crate::check::draft_header(r, m, &["DeploymentStatusManifest", "DeploymentStatus"]);
         if let Some(id) = req_str(r, m, "", "deploymentId") {
             pattern(r, id, "deploymentId", &UUID, DeploymentId::RULE);
         }

@@ -45,6 +45,79 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Stdout of a finished command, asserting it exited 0 (stdout and stderr in the message otherwise).
+///
+/// # Panics
+/// When the command did not exit 0.
+pub fn ok(o: &Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout:\n{out}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// Assert a command failed the way users should see it: exit 1, one `error:`
+/// sentence containing `want`, no panic or backtrace.
+///
+/// # Panics
+/// When it did not.
+pub fn fails(o: &Output, want: &str) {
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "stdout:\n{}\nstderr:\n{e}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(e.starts_with("error: "), "{e}");
+    assert!(e.contains(want), "want `{want}` in:\n{e}");
+    assert!(!e.contains("panicked") && !e.contains("backtrace"), "{e}");
+}
+
+/// Run the real `git` CLI in `dir` (with a throwaway identity) and return its stdout.
+///
+/// # Panics
+/// When git fails.
+#[must_use]
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run git: {e}"));
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Copy a folder recursively.
+///
+/// # Panics
+/// On any I/O error.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
+    for e in std::fs::read_dir(from)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+    {
+        let dst = to.join(e.file_name());
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap_or_else(|err| panic!("{err}"));
+        }
+    }
+}
+
 /// A running central orchestrator.
 pub struct Co {
     /// `http://127.0.0.1:PORT`.

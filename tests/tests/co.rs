@@ -7,44 +7,14 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
 use std::process::{Command, Output};
 
-use edge_tests::co::{Co, bin, repo_root};
+use edge_tests::co::{Co, bin, copy_tree, fails, git, ok, repo_root};
 use edge_tests::git_http::GitHttpServer;
 use edge_tests::registry;
 
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 fn err(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        out(o),
-        err(o)
-    );
-    out(o)
-}
-
-/// Exit 1 with one `error:` sentence and no panic or backtrace.
-fn fails(o: &Output, want: &str) {
-    let e = err(o);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "stdout:\n{}\nstderr:\n{e}",
-        out(o)
-    );
-    assert!(e.starts_with("error: "), "{e}");
-    assert!(e.contains(want), "want `{want}` in:\n{e}");
-    assert!(!e.contains("panicked") && !e.contains("backtrace"), "{e}");
 }
 
 fn commits(co: &Co) -> usize {
@@ -58,30 +28,6 @@ fn commits(co: &Co) -> usize {
         .trim()
         .parse()
         .unwrap_or(0)
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), &dst).unwrap();
-        }
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let s = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args(args)
-        .status()
-        .unwrap();
-    assert!(s.success(), "git {args:?}");
 }
 
 #[test]
@@ -142,9 +88,9 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
     let repos = dir.path().join("repos");
     let repo = repos.join("hello-process.git");
     copy_tree(&repo_root().join("fixtures/packages/hello-process"), &repo);
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "package"]);
+    let _ = git(&repo, &["init", "-q", "-b", "main"]);
+    let _ = git(&repo, &["add", "-A"]);
+    let _ = git(&repo, &["commit", "-q", "-m", "package"]);
     // A second repository holds a package in a folder, picked with --name.
     let registry_repo = repos.join("registry.git");
     copy_tree(
@@ -156,9 +102,9 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
         "packages, one per folder\n",
     )
     .unwrap();
-    git(&registry_repo, &["init", "-q", "-b", "main"]);
-    git(&registry_repo, &["add", "-A"]);
-    git(&registry_repo, &["commit", "-q", "-m", "registry"]);
+    let _ = git(&registry_repo, &["init", "-q", "-b", "main"]);
+    let _ = git(&registry_repo, &["add", "-A"]);
+    let _ = git(&registry_repo, &["commit", "-q", "-m", "registry"]);
     let server = GitHttpServer::start(&repos).unwrap();
     let url = format!("{}/hello-process.git", server.url);
     ok(&co.edgectl(&["co", "add", "app", "--artifact", &url]));
