@@ -28,6 +28,9 @@ _edgectl() {
             edgectl,login)
                 cmd="edgectl__subcmd__login"
                 ;;
+            edgectl,package)
+                cmd="edgectl__subcmd__package"
+                ;;
             edgectl,validate)
                 cmd="edgectl__subcmd__validate"
                 ;;
@@ -181,6 +184,9 @@ _edgectl() {
             edgectl__subcmd__help,login)
                 cmd="edgectl__subcmd__help__subcmd__login"
                 ;;
+            edgectl__subcmd__help,package)
+                cmd="edgectl__subcmd__help__subcmd__package"
+                ;;
             edgectl__subcmd__help,validate)
                 cmd="edgectl__subcmd__help__subcmd__validate"
                 ;;
@@ -232,6 +238,21 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__co__subcmd__remove,app)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__remove__subcmd__app"
                 ;;
+            edgectl__subcmd__help__subcmd__package,push)
+                cmd="edgectl__subcmd__help__subcmd__package__subcmd__push"
+                ;;
+            edgectl__subcmd__package,help)
+                cmd="edgectl__subcmd__package__subcmd__help"
+                ;;
+            edgectl__subcmd__package,push)
+                cmd="edgectl__subcmd__package__subcmd__push"
+                ;;
+            edgectl__subcmd__package__subcmd__help,help)
+                cmd="edgectl__subcmd__package__subcmd__help__subcmd__help"
+                ;;
+            edgectl__subcmd__package__subcmd__help,push)
+                cmd="edgectl__subcmd__package__subcmd__help__subcmd__push"
+                ;;
             *)
                 ;;
         esac
@@ -239,7 +260,7 @@ _edgectl() {
 
     case "${cmd}" in
         edgectl)
-            opts="-o -h -V --output --server --token --help --version validate co login completions help"
+            opts="-o -h -V --output --server --token --help --version validate co package login completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1305,7 +1326,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help)
-            opts="validate co login completions help"
+            opts="validate co package login completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1598,6 +1619,34 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__help__subcmd__package)
+            opts="push"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__package__subcmd__push)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__help__subcmd__validate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1619,6 +1668,116 @@ _edgectl() {
                 return 0
             fi
             case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__package)
+            opts="-o -h --output --server --token --help push help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__package__subcmd__help)
+            opts="push help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__package__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__package__subcmd__help__subcmd__push)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__package__subcmd__push)
+            opts="-o -h --to --insecure-registry --output --server --token --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --insecure-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --output)
                     COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
                     return 0

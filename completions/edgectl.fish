@@ -33,6 +33,7 @@ complete -c edgectl -n "__fish_edgectl_needs_command" -s h -l help -d 'Print hel
 complete -c edgectl -n "__fish_edgectl_needs_command" -s V -l version -d 'Print version'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "validate" -d 'Check Margo documents and application packages'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "co" -d 'Work with a central orchestrator: app store, sites, devices'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "package" -d 'Work with application packages'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "login" -d 'Save the server URL and its token for later commands'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -152,6 +153,24 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "rollback" -d 'Restore a site\'s desired state of an earlier commit, as a new commit'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "history" -d 'The commits of a site\'s desired state, newest first'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -f -a "push" -d 'Publish a package folder to an OCI registry as a Margo package artifact'
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l to -d 'Registry and repository, optionally with `:TAG` (`oci://` optional)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l insecure-registry -d 'Reach this registry (host:port) over plain HTTP, for a local registry' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from help" -f -a "push" -d 'Publish a package folder to an OCI registry as a Margo package artifact'
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
@@ -164,11 +183,12 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co login completions help" -f -a "validate" -d 'Check Margo documents and application packages'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co login completions help" -f -a "co" -d 'Work with a central orchestrator: app store, sites, devices'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co login completions help" -f -a "login" -d 'Save the server URL and its token for later commands'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co login completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co login completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co package login completions help" -f -a "validate" -d 'Check Margo documents and application packages'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co package login completions help" -f -a "co" -d 'Work with a central orchestrator: app store, sites, devices'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co package login completions help" -f -a "package" -d 'Work with application packages'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co package login completions help" -f -a "login" -d 'Save the server URL and its token for later commands'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co package login completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co package login completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "status" -d 'Server version, counts and health'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "add" -d 'Add an app, a site or a device'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "list" -d 'List apps, sites or devices'
@@ -179,3 +199,4 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_su
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "undeploy" -d 'Remove a deployment from its site\'s desired state (a new commit)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "rollback" -d 'Restore a site\'s desired state of an earlier commit, as a new commit'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "history" -d 'The commits of a site\'s desired state, newest first'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from package" -f -a "push" -d 'Publish a package folder to an OCI registry as a Margo package artifact'

@@ -73,6 +73,10 @@ pub enum Command {
     #[command(subcommand)]
     Co(CoCommand),
 
+    /// Work with application packages.
+    #[command(subcommand)]
+    Package(PackageCommand),
+
     /// Save the server URL and its token for later commands.
     ///
     /// The token is the content of `admin.token` in the CO's data directory.
@@ -325,4 +329,28 @@ mod tests {
         use clap::CommandFactory as _;
         super::Cli::command().debug_assert();
     }
+}
+
+/// `edgectl package …` commands.
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Publish a package folder to an OCI registry as a Margo package artifact.
+    ///
+    /// The package is validated first; the tag defaults to (and must equal)
+    /// its `metadata.version`. The CO can then add it with
+    /// `edgectl co add app --artifact oci://REGISTRY/REPOSITORY:VERSION`.
+    ///
+    /// Example:
+    ///
+    ///   edgectl package push ./hello-wasm --to registry.example.com/apps/hello-wasm
+    Push {
+        /// The package folder.
+        dir: PathBuf,
+        /// Registry and repository, optionally with `:TAG` (`oci://` optional).
+        #[arg(long, value_name = "REFERENCE")]
+        to: String,
+        /// Reach this registry (host:port) over plain HTTP, for a local registry.
+        #[arg(long, value_name = "HOST:PORT")]
+        insecure_registry: Vec<String>,
+    },
 }

@@ -125,18 +125,31 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
         "main",
     ]));
 
-    // An OCI reference to a Margo package artifact.
+    // An OCI reference to a Margo package artifact, published with `edgectl package push`.
     let reference = format!("{}/apps/hello-compose:1.0.0", reg.addr);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registries = edge_workspace::oci::Registries {
-        insecure: vec![reg.addr.clone()],
-    };
-    rt.block_on(edge_workspace::oci::push_package(
-        &repo_root().join("fixtures/packages/hello-compose"),
-        &reference,
-        &registries,
-    ))
-    .unwrap();
+    let repository = format!("{}/apps/hello-compose", reg.addr);
+    let pushed = ok(&co.edgectl(&[
+        "package",
+        "push",
+        "fixtures/packages/hello-compose",
+        "--to",
+        &repository,
+        "--insecure-registry",
+        &reg.addr,
+    ]));
+    assert!(pushed.contains("sha256:"), "{pushed}");
+    fails(
+        &co.edgectl(&[
+            "package",
+            "push",
+            "fixtures/invalid/timeout-format",
+            "--to",
+            &repository,
+            "--insecure-registry",
+            &reg.addr,
+        ]),
+        "timeout",
+    );
     ok(&co.edgectl(&[
         "co",
         "add",

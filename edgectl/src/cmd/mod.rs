@@ -3,6 +3,7 @@
 mod co;
 mod completions;
 mod login;
+mod package;
 mod validate;
 
 use std::process::ExitCode;
@@ -22,6 +23,7 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Login => login::login(cli.server, cli.token, *printer),
+        Command::Package(command) => package::package(command, *printer),
         Command::Co(command) => {
             let client = client(cli.server, cli.token)?;
             co::co(command, &client, *printer)
