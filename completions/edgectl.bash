@@ -40,6 +40,9 @@ _edgectl() {
             edgectl__subcmd__co,deploy)
                 cmd="edgectl__subcmd__co__subcmd__deploy"
                 ;;
+            edgectl__subcmd__co,enroll)
+                cmd="edgectl__subcmd__co__subcmd__enroll"
+                ;;
             edgectl__subcmd__co,help)
                 cmd="edgectl__subcmd__co__subcmd__help"
                 ;;
@@ -54,6 +57,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co,remove)
                 cmd="edgectl__subcmd__co__subcmd__remove"
+                ;;
+            edgectl__subcmd__co,revoke)
+                cmd="edgectl__subcmd__co__subcmd__revoke"
                 ;;
             edgectl__subcmd__co,rollback)
                 cmd="edgectl__subcmd__co__subcmd__rollback"
@@ -97,6 +103,9 @@ _edgectl() {
             edgectl__subcmd__co__subcmd__help,deploy)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__deploy"
                 ;;
+            edgectl__subcmd__co__subcmd__help,enroll)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__enroll"
+                ;;
             edgectl__subcmd__co__subcmd__help,help)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__help"
                 ;;
@@ -111,6 +120,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co__subcmd__help,remove)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__remove"
+                ;;
+            edgectl__subcmd__co__subcmd__help,revoke)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__revoke"
                 ;;
             edgectl__subcmd__co__subcmd__help,rollback)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__rollback"
@@ -196,6 +208,9 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__co,deploy)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__deploy"
                 ;;
+            edgectl__subcmd__help__subcmd__co,enroll)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__enroll"
+                ;;
             edgectl__subcmd__help__subcmd__co,history)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__history"
                 ;;
@@ -207,6 +222,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__help__subcmd__co,remove)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__remove"
+                ;;
+            edgectl__subcmd__help__subcmd__co,revoke)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__revoke"
                 ;;
             edgectl__subcmd__help__subcmd__co,rollback)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__rollback"
@@ -290,7 +308,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co)
-            opts="-o -h --output --server --token --help status add list show remove label deploy undeploy rollback history help"
+            opts="-o -h --output --server --token --help status add list show remove label deploy undeploy enroll revoke rollback history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -591,8 +609,50 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__enroll)
+            opts="-o -h --site --lo --device --out --output --server --token --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --site)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --device)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__help)
-            opts="status add list show remove label deploy undeploy rollback history help"
+            opts="status add list show remove label deploy undeploy enroll revoke rollback history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -662,6 +722,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help__subcmd__deploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__enroll)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -776,6 +850,20 @@ _edgectl() {
         edgectl__subcmd__co__subcmd__help__subcmd__remove__subcmd__app)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1167,6 +1255,44 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__revoke)
+            opts="-o -h --site --lo --device --output --server --token --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --site)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --device)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__rollback)
             opts="-o -h --site --to --output --server --token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1340,7 +1466,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co)
-            opts="status add list show remove label deploy undeploy rollback history"
+            opts="status add list show remove label deploy undeploy enroll revoke rollback history"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1410,6 +1536,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co__subcmd__deploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__enroll)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1510,6 +1650,20 @@ _edgectl() {
         edgectl__subcmd__help__subcmd__co__subcmd__remove__subcmd__app)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

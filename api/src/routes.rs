@@ -22,6 +22,10 @@ pub const DEPLOYMENT: &str = "/api/deployments/{deployment}";
 pub const SITE_HISTORY: &str = "/api/sites/{site}/history";
 /// Restore a site's desired state of an earlier commit (router pattern).
 pub const SITE_ROLLBACK: &str = "/api/sites/{site}/rollback";
+/// Issue identities.
+pub const ENROLLMENTS: &str = "/api/enrollments";
+/// Revoke identities.
+pub const REVOCATIONS: &str = "/api/revocations";
 /// Sites.
 pub const SITES: &str = "/api/sites";
 /// One site (router pattern).

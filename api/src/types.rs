@@ -240,3 +240,53 @@ pub struct RollbackRequest {
     /// The commit whose desired state to restore (full or abbreviated id).
     pub to: String,
 }
+
+/// `POST /api/enrollments`: issue an identity for a site's LO, or for a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The site.
+    pub site: String,
+    /// The device; absent for the site's Local Orchestrator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+/// An enrolment bundle: the only time the private key is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Enrollment {
+    /// The SPIFFE ID in the certificate.
+    pub spiffe_id: String,
+    /// SHA-256 of the certificate (how the CO recognizes it).
+    pub fingerprint: String,
+    /// Expiry (RFC 3339).
+    pub not_after: String,
+    /// The identity certificate, PEM.
+    pub certificate: String,
+    /// Its private key, PEM.
+    pub private_key: String,
+    /// The CA certificate to trust, PEM.
+    pub ca_bundle: String,
+    /// The CO's south (mTLS) URL.
+    pub south_url: String,
+}
+
+/// `POST /api/revocations`: revoke the identities of a site's LO, or of a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// The site.
+    pub site: String,
+    /// The device; absent for the site's Local Orchestrator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+/// The answer to a revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Revoked {
+    /// How many identities were revoked.
+    pub revoked: u64,
+}

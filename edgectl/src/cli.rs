@@ -143,6 +143,21 @@ pub enum CoCommand {
         /// Deployment id (see `edgectl co list deployments`).
         id: String,
     },
+    /// Issue an identity for a site's Local Orchestrator or for a device, and
+    /// write its credentials folder.
+    ///
+    /// The folder holds `identity.crt`, `identity.key` (mode 0600: a secret),
+    /// `ca.crt` and `edged.toml` naming the CO. Carry it to the machine over a
+    /// protected channel.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co enroll --site plant-1 --lo --out ./plant-1-lo
+    ///
+    ///   edgectl co enroll --site plant-1 --device edge-1 --out ./edge-1
+    Enroll(IdentityArgs),
+    /// Revoke the identities of a site's LO or of a device: their next request fails.
+    Revoke(RevokeArgs),
     /// Restore a site's desired state of an earlier commit, as a new commit.
     ///
     /// Example: `edgectl co rollback --site plant-1 --to 35a439b6`
@@ -353,4 +368,35 @@ pub enum PackageCommand {
         #[arg(long, value_name = "HOST:PORT")]
         insecure_registry: Vec<String>,
     },
+}
+
+/// Whose identity.
+#[derive(Debug, clap::Args)]
+pub struct IdentityArgs {
+    /// The site.
+    #[arg(long)]
+    pub site: String,
+    /// The site's Local Orchestrator.
+    #[arg(long, conflicts_with = "device", required_unless_present = "device")]
+    pub lo: bool,
+    /// A device of the site.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Folder to write the credentials to (must not exist, or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Whose identities to revoke.
+#[derive(Debug, clap::Args)]
+pub struct RevokeArgs {
+    /// The site.
+    #[arg(long)]
+    pub site: String,
+    /// The site's Local Orchestrator.
+    #[arg(long, conflicts_with = "device", required_unless_present = "device")]
+    pub lo: bool,
+    /// A device of the site.
+    #[arg(long)]
+    pub device: Option<String>,
 }

@@ -27,6 +27,14 @@ pub struct Args {
     #[arg(long, env = "EDGED_LISTEN", value_name = "HOST:PORT")]
     pub listen: Option<String>,
 
+    /// Address of the south API (mTLS; Git serving for Local Orchestrators); port 0 picks a free port.
+    #[arg(long, env = "EDGED_SOUTH_LISTEN", value_name = "HOST:PORT")]
+    pub south_listen: Option<String>,
+
+    /// SPIFFE trust domain of the identities the CO issues [default: edge.local].
+    #[arg(long, env = "EDGED_TRUST_DOMAIN", value_name = "DOMAIN")]
+    pub trust_domain: Option<String>,
+
     /// Configuration file [default: DATA/edged.toml when it exists].
     #[arg(long, env = "EDGED_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

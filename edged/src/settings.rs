@@ -13,6 +13,10 @@ use crate::cli::{Args, Mode};
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 /// Default data directory (relative to where `edged` starts).
 pub(crate) const DEFAULT_DATA: &str = "edged-data";
+/// Default south (mTLS) address.
+pub(crate) const DEFAULT_SOUTH_LISTEN: &str = "127.0.0.1:7443";
+/// Default SPIFFE trust domain.
+pub(crate) const DEFAULT_TRUST_DOMAIN: &str = "edge.local";
 
 /// The configuration file's shape; every key optional.
 #[derive(Debug, Default, Deserialize)]
@@ -23,6 +27,8 @@ struct File {
     listen: Option<String>,
     insecure_registries: Option<Vec<String>>,
     log: Option<String>,
+    south_listen: Option<String>,
+    trust_domain: Option<String>,
 }
 
 /// Resolved settings.
@@ -38,6 +44,10 @@ pub struct Settings {
     pub insecure_registries: Vec<String>,
     /// Log filter.
     pub log: String,
+    /// Address of the south API (mTLS: Git serving for LOs).
+    pub south_listen: String,
+    /// SPIFFE trust domain of the identities the CO issues.
+    pub trust_domain: String,
 }
 
 impl Settings {
@@ -69,7 +79,29 @@ impl Settings {
                 "`{listen}` is not an address to listen on; use HOST:PORT such as 127.0.0.1:7070"
             )
         })?;
+        let south_listen = args
+            .south_listen
+            .clone()
+            .or(file.south_listen)
+            .unwrap_or_else(|| DEFAULT_SOUTH_LISTEN.to_owned());
+        south_listen.parse::<std::net::SocketAddr>().with_context(|| {
+            format!("`{south_listen}` is not an address to listen on; use HOST:PORT such as 127.0.0.1:7443")
+        })?;
+        let trust_domain = args
+            .trust_domain
+            .clone()
+            .or(file.trust_domain)
+            .unwrap_or_else(|| DEFAULT_TRUST_DOMAIN.to_owned());
+        anyhow::ensure!(
+            !trust_domain.is_empty()
+                && trust_domain.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'.' | b'-' | b'_')),
+            "`{trust_domain}` is not a SPIFFE trust domain; use lower-case letters, digits, `.`, `-` and `_`"
+        );
         Ok(Self {
+            south_listen,
+            trust_domain,
             mode: args.mode.or(file.mode).unwrap_or(Mode::Co),
             data: args
                 .data

@@ -152,6 +152,11 @@ impl Co {
             .args(["--mode", "co", "--data"])
             .arg(data)
             .args(["--listen", "127.0.0.1:0"])
+            .args(if extra.contains(&"--south-listen") {
+                &[][..]
+            } else {
+                &["--south-listen", "127.0.0.1:0"][..]
+            })
             .args(extra)
             .env("EDGED_LOG", "info")
             .stdin(Stdio::null())

@@ -9,12 +9,14 @@ use anyhow::{Context as _, bail};
 use edge_api::routes::{self, fill};
 use edge_api::types::{
     AddAppRequest, AppDetail, AppSummary, Commit, CreateDevice, CreateSite, DeployRequest,
-    DeploymentSummary, Device, Labels, RollbackRequest, ServerStatus, Site, SourceKind,
+    DeploymentSummary, Device, EnrollRequest, Enrollment, Labels, RevokeRequest, Revoked,
+    RollbackRequest, ServerStatus, Site, SourceKind,
 };
 use edge_api::{Client, ClientError};
 
 use crate::cli::{
-    AddCommand, CoCommand, DeployArgs, LabelCommand, ListWhat, RemoveCommand, ShowWhat,
+    AddCommand, CoCommand, DeployArgs, IdentityArgs, LabelCommand, ListWhat, RemoveCommand,
+    ShowWhat,
 };
 use crate::printer::Printer;
 
@@ -164,6 +166,25 @@ pub(crate) fn co(
                 "deployment `{id}` removed from its site's desired state"
             ));
             printer.data(&serde_json::json!({ "undeployed": id }));
+        }
+        CoCommand::Enroll(args) => enroll(client, printer, &args)?,
+        CoCommand::Revoke(args) => {
+            let r: Revoked = client.post(
+                routes::REVOCATIONS,
+                &RevokeRequest {
+                    site: args.site.clone(),
+                    device: args.device.clone(),
+                },
+            )?;
+            let who = args.device.map_or_else(
+                || format!("the LO of site `{}`", args.site),
+                |d| format!("device `{d}`"),
+            );
+            printer.line(&format!(
+                "revoked {} identity(ies) of {who}; their next request fails",
+                r.revoked
+            ));
+            printer.data(&r);
         }
         CoCommand::Rollback { site, to } => {
             let list: Vec<DeploymentSummary> = client.post(
@@ -432,6 +453,66 @@ fn add_app(
         detail.id, detail.name
     ));
     printer.data(&detail);
+    Ok(())
+}
+
+fn enroll(client: &Client, printer: Printer, args: &IdentityArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    if args.out.exists()
+        && std::fs::read_dir(&args.out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!(
+            "`{}` exists and is not empty; choose a new folder",
+            args.out.display()
+        );
+    }
+    let e: Enrollment = client.post(
+        routes::ENROLLMENTS,
+        &EnrollRequest {
+            site: args.site.clone(),
+            device: args.device.clone(),
+        },
+    )?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create `{}`", args.out.display()))?;
+    std::fs::set_permissions(&args.out, std::fs::Permissions::from_mode(0o700))?;
+    let write = |name: &str, text: &str, mode: u32| -> anyhow::Result<()> {
+        let path = args.out.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&path)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+        f.write_all(text.as_bytes())?;
+        Ok(())
+    };
+    write("identity.key", &e.private_key, 0o600)?;
+    write("identity.crt", &e.certificate, 0o644)?;
+    write("ca.crt", &e.ca_bundle, 0o644)?;
+    let role = if args.lo { "lo" } else { "en" };
+    let config = format!(
+        "# Credentials of {spiffe}, written by `edgectl co enroll`.\n# identity.key is a secret: keep this folder private.\nrole = \"{role}\"\nsite = \"{site}\"\nspiffe_id = \"{spiffe}\"\nserver = \"{server}\"\nnot_after = \"{not_after}\"\n",
+        spiffe = e.spiffe_id,
+        site = args.site,
+        server = e.south_url,
+        not_after = e.not_after
+    );
+    write("edged.toml", &config, 0o644)?;
+    printer.warn(&format!(
+        "`{}` holds a private key; move it to the machine over a protected channel",
+        args.out.display()
+    ));
+    printer.line(&format!(
+        "enrolled {} (valid until {}); credentials in `{}`",
+        e.spiffe_id,
+        e.not_after,
+        args.out.display()
+    ));
+    printer.data(&serde_json::json!({ "spiffeId": e.spiffe_id, "fingerprint": e.fingerprint, "notAfter": e.not_after, "out": args.out }));
     Ok(())
 }
 

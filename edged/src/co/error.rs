@@ -46,6 +46,13 @@ impl ApiError {
         )
     }
 
+    /// 403, the caller's identity may not do this (Margo `not-authorized`).
+    pub(crate) fn not_authorized(detail: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::FORBIDDEN, Some("not-authorized"), detail);
+        e.problem.title = "Not Authorized".to_owned();
+        e
+    }
+
     /// 404.
     pub(crate) fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, None, detail)

@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::store::Store;
-use super::{apps, db, deployments, sites};
+use super::{apps, db, deployments, enroll, sites};
 
 /// Largest JSON body.
 pub(crate) const MAX_JSON_BYTES: usize = 64 * 1024;
@@ -70,6 +70,8 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
         .routes(routes!(deployments::undeploy))
         .routes(routes!(deployments::history))
         .routes(routes!(deployments::rollback))
+        .routes(routes!(enroll::enroll))
+        .routes(routes!(enroll::revoke))
         .routes(routes!(sites::list_sites, sites::create_site))
         .routes(routes!(sites::show_site))
         .routes(routes!(sites::label_site))

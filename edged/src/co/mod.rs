@@ -2,17 +2,23 @@
 //! and the north REST API, served until SIGTERM or SIGINT.
 //!
 //! State lives in the data directory: `workspace/` (a Git repository with the
-//! layout of DESIGN §3, every change a commit), `edged.db` (SQLite in WAL mode:
-//! the index of apps, sites and devices) and `admin.token` (mode 0600).
+//! layout of DESIGN §3, every change a commit), `sites/<site>/` (one repository
+//! per site holding its desired state), `edged.db` (SQLite in WAL mode: the
+//! index of apps, sites, devices, deployments and identities), `ca/` (the CA
+//! key, mode 0600) and `admin.token` (mode 0600). Two listeners: the north API
+//! (bearer token) and the south one (mTLS; Git serving for LOs).
 
 mod apps;
 mod clock;
 mod db;
 mod deployments;
+mod enroll;
 mod error;
 mod http;
+mod identity;
 mod metrics;
 mod sites;
+mod south;
 mod store;
 
 use std::io::Write as _;
@@ -37,16 +43,34 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("cannot read the listening address")?;
+    let south_listener = tokio::net::TcpListener::bind(&settings.south_listen)
+        .await
+        .with_context(|| format!("cannot listen on `{}` (south)", settings.south_listen))?;
+    let south_addr = south_listener
+        .local_addr()
+        .context("cannot read the south address")?;
+    let mut names = vec!["localhost".to_owned(), south_addr.ip().to_string()];
+    if !south_addr.ip().is_loopback() {
+        names.push("127.0.0.1".to_owned());
+    }
+    let tls = south::tls_config(&store, &names)?;
+    store.set_south_url(format!("https://{south_addr}"));
+    let south_task = tokio::spawn(south::serve(store.clone(), south_listener, tls));
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "edged co listening on http://{addr}");
+        let _ = writeln!(
+            out,
+            "edged co south (mTLS) listening on https://{south_addr}"
+        );
         let _ = out.flush();
     }
-    tracing::info!(data = %settings.data.display(), %addr, "central orchestrator ready");
-    axum::serve(listener, http::router(store))
+    tracing::info!(data = %settings.data.display(), %addr, %south_addr, "central orchestrator ready");
+    let served = axum::serve(listener, http::router(store))
         .with_graceful_shutdown(shutdown())
-        .await
-        .context("the server failed")?;
+        .await;
+    south_task.abort();
+    served.context("the server failed")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -34,6 +34,9 @@ pub(crate) struct Store {
     pub(crate) started: Instant,
     pub(crate) registries: Registries,
     pub(crate) metrics: Metrics,
+    ca: super::identity::Ca,
+    trust_domain: String,
+    south_url: Mutex<String>,
     /// The serialized app list and the store generation it was built at.
     apps_list: Mutex<(u64, Option<axum::body::Bytes>)>,
 }
@@ -65,7 +68,11 @@ impl Store {
         let conn = db::open(&data.join("edged.db"))?;
         let sites = data.join("sites");
         fs::create_dir_all(&sites)?;
+        let ca = super::identity::Ca::open_or_create(&data.join("ca"), &settings.trust_domain)?;
         let store = Self {
+            ca,
+            trust_domain: settings.trust_domain.clone(),
+            south_url: Mutex::new(String::new()),
             workspace,
             sites,
             staging,
@@ -130,6 +137,32 @@ impl Store {
     /// The workspace root.
     pub(crate) fn workspace(&self) -> &Path {
         &self.workspace
+    }
+
+    /// The certificate authority.
+    pub(crate) fn ca(&self) -> &super::identity::Ca {
+        &self.ca
+    }
+
+    /// The SPIFFE trust domain.
+    pub(crate) fn trust_domain(&self) -> &str {
+        &self.trust_domain
+    }
+
+    /// The south listener's URL, once bound.
+    pub(crate) fn south_url(&self) -> String {
+        self.south_url
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Record the south listener's URL.
+    pub(crate) fn set_south_url(&self, url: String) {
+        *self
+            .south_url
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = url;
     }
 
     /// The repository of a site's desired state (one per site, served to its LO).

@@ -1,0 +1,167 @@
+//! The CO's certificate authority and the identities it issues (DESIGN §6,
+//! Margo MIAF): X.509 certificates whose URI SAN is a SPIFFE ID —
+//! `spiffe://<trust-domain>/margo/wfm/<site>` for a site's Local Orchestrator,
+//! `spiffe://<trust-domain>/margo/wfm/<site>/client/<device>` for a device,
+//! and `…/margo/wfm/co` for the CO's own south listener.
+//!
+//! Keys are generated here (central key generation, which MIAF allows) and
+//! handed out once in an enrolment bundle; the CO keeps only each certificate's
+//! SHA-256 fingerprint, by which the south listener recognizes the caller on
+//! every request, and a revocation mark that makes the next request fail.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+
+/// The CA: its certificate (PEM) and signing key.
+pub(crate) struct Ca {
+    trust_domain: String,
+    cert_pem: String,
+    key: KeyPair,
+}
+
+/// A freshly issued identity.
+pub(crate) struct Issued {
+    pub(crate) spiffe_id: String,
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
+    pub(crate) fingerprint: String,
+    pub(crate) not_after: String,
+}
+
+fn ca_params(trust_domain: &str) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, format!("edged CA for {trust_domain}"));
+    p.distinguished_name = dn;
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    p.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    p.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(3650);
+    p
+}
+
+/// Whether `s` can be one path segment of a SPIFFE ID (RFC 3986 unreserved, not `.`/`..`).
+pub(crate) fn segment_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+impl Ca {
+    /// Open the CA in `dir`, creating it (key mode 0600) on first start.
+    pub(crate) fn open_or_create(dir: &Path, trust_domain: &str) -> anyhow::Result<Self> {
+        let (cert_path, key_path) = (dir.join("ca.crt"), dir.join("ca.key"));
+        if key_path.exists() {
+            let key_pem = fs::read_to_string(&key_path)
+                .with_context(|| format!("cannot read `{}`", key_path.display()))?;
+            let key = KeyPair::from_pem(&key_pem)
+                .with_context(|| format!("`{}` is not a usable key", key_path.display()))?;
+            let cert_pem = fs::read_to_string(&cert_path)
+                .with_context(|| format!("cannot read `{}`", cert_path.display()))?;
+            return Ok(Self {
+                trust_domain: trust_domain.to_owned(),
+                cert_pem,
+                key,
+            });
+        }
+        fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+        let key = KeyPair::generate().context("cannot generate the CA key")?;
+        let cert = ca_params(trust_domain)
+            .self_signed(&key)
+            .context("cannot create the CA certificate")?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&key_path)
+            .with_context(|| format!("cannot create `{}`", key_path.display()))?;
+        f.write_all(key.serialize_pem().as_bytes())?;
+        f.sync_all()?;
+        fs::write(&cert_path, cert.pem())?;
+        Ok(Self {
+            trust_domain: trust_domain.to_owned(),
+            cert_pem: cert.pem(),
+            key,
+        })
+    }
+
+    /// The CA certificate (the trust bundle), PEM.
+    pub(crate) fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The SPIFFE ID of a site's LO, or of a device at that site.
+    pub(crate) fn spiffe_id(&self, site: &str, device: Option<&str>) -> String {
+        match device {
+            Some(d) => format!("spiffe://{}/margo/wfm/{site}/client/{d}", self.trust_domain),
+            None => format!("spiffe://{}/margo/wfm/{site}", self.trust_domain),
+        }
+    }
+
+    /// Issue a certificate for `spiffe_id`, valid for `days`, with extra DNS
+    /// names and IP addresses (for servers).
+    pub(crate) fn issue(
+        &self,
+        spiffe_id: &str,
+        days: i64,
+        names: &[String],
+    ) -> anyhow::Result<Issued> {
+        let key = KeyPair::generate().context("cannot generate a key")?;
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, spiffe_id);
+        p.distinguished_name = dn;
+        p.subject_alt_names.push(SanType::URI(
+            spiffe_id
+                .try_into()
+                .context("the SPIFFE ID is not a valid URI")?,
+        ));
+        for n in names {
+            match n.parse::<std::net::IpAddr>() {
+                Ok(ip) => p.subject_alt_names.push(SanType::IpAddress(ip)),
+                Err(_) => p.subject_alt_names.push(SanType::DnsName(
+                    n.as_str().try_into().context("not a DNS name")?,
+                )),
+            }
+        }
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ClientAuth,
+            ExtendedKeyUsagePurpose::ServerAuth,
+        ];
+        let now = time::OffsetDateTime::now_utc();
+        p.not_before = now - time::Duration::minutes(5);
+        p.not_after = now + time::Duration::days(days);
+        p.serial_number = Some(SerialNumber::from_slice(uuid::Uuid::new_v4().as_bytes()));
+        let issuer = Issuer::new(ca_params(&self.trust_domain), &self.key);
+        let cert = p
+            .signed_by(&key, &issuer)
+            .context("cannot sign the certificate")?;
+        Ok(Issued {
+            spiffe_id: spiffe_id.to_owned(),
+            fingerprint: fingerprint(cert.der()),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            not_after: super::clock::format_unix(p.not_after.unix_timestamp()),
+        })
+    }
+}
+
+/// The SHA-256 fingerprint of a certificate's DER bytes.
+pub(crate) fn fingerprint(der: &[u8]) -> String {
+    edge_model::digest::sha256(der).to_string()
+}
