@@ -308,7 +308,31 @@ fn identities_survive_a_restart_and_bad_enrolments_are_refused() {
             & 0o777,
         0o600
     );
+    fails(&co.edgectl(&["co", "add", "site", "co"]), "reserved");
     assert!(co.stop().success());
+
+    // The CA belongs to its trust domain: starting with another one is refused.
+    let other = Command::new(edge_tests::co::bin("edged"))
+        .args([
+            "--mode",
+            "co",
+            "--listen",
+            "127.0.0.1:0",
+            "--south-listen",
+            "127.0.0.1:0",
+            "--trust-domain",
+            "corp.example",
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("belongs to trust domain `edge.local`"),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
 
     // Same data, new process and port: the CA and the identity still hold.
     let co = Co::start(&data, &[]);

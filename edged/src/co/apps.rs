@@ -109,7 +109,8 @@ pub(crate) async fn add_app(
                 .map_err(|e| ApiError::upstream(e.to_string()))?;
         }
     }
-    let source = req.url.clone();
+    // Credentials in a URL are used for the fetch, never recorded or logged.
+    let source = redact(&req.url);
     let detail = blocking(move || ingest(&store, &staged, &source, req.name.as_deref())).await?;
     Ok(created(&detail))
 }
@@ -130,11 +131,15 @@ pub(crate) async fn upload_app(
     Query(q): Query<UploadQuery>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|_| {
-        ApiError::too_large(format!(
-            "packages are limited to {} MiB",
-            MAX_UPLOAD_BYTES >> 20
-        ))
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!(
+                "packages are limited to {} MiB",
+                MAX_UPLOAD_BYTES >> 20
+            ))
+        } else {
+            ApiError::bad_request(format!("the upload could not be read: {}", r.body_text()))
+        }
     })?;
     let detail = blocking(move || {
         let staged = store.staging_dir();
@@ -282,6 +287,13 @@ fn ingest(
         Some(sub) => sub,
         None => staged.to_path_buf(),
     };
+    // Links are refused before anything is read through them.
+    if let Some(link) = find_link(&root) {
+        return Err(ApiError::unprocessable(format!(
+            "`{}` in the package is a link or special file; stored packages hold plain files and folders only",
+            link.strip_prefix(&root).unwrap_or(&link).display()
+        )));
+    }
     let check = check_package(&root).map_err(ApiError::unprocessable)?;
     let Some(app) = check.description else {
         return Err(ApiError::invalid(
@@ -307,12 +319,6 @@ fn ingest(
     if !is_segment(&version) {
         return Err(ApiError::unprocessable(format!(
             "version `{version}` cannot be stored: use letters, digits, `.`, `-`, `_` and `+` (such as 1.2.0)"
-        )));
-    }
-    if let Some(link) = find_link(&root) {
-        return Err(ApiError::unprocessable(format!(
-            "`{}` in the package is a link or special file; stored packages hold plain files and folders only",
-            link.strip_prefix(&root).unwrap_or(&link).display()
         )));
     }
     let margo_yaml =
@@ -368,6 +374,22 @@ fn ingest(
     let rows = db::versions_of(&conn, &id)?;
     drop(conn);
     detail(store, &id, &rows)
+}
+
+/// A URL without its user information (`https://user:token@host/…` → `https://host/…`).
+fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            if path.is_empty() && !rest.contains('/') {
+                format!("{scheme}://{host}")
+            } else {
+                format!("{scheme}://{host}/{path}")
+            }
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// One safe path segment.
@@ -436,5 +458,25 @@ struct Cleanup(PathBuf);
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_are_redacted_from_sources() {
+        assert_eq!(
+            super::redact("https://user:tok3n@git.example.com/apps.git"),
+            "https://git.example.com/apps.git"
+        );
+        assert_eq!(
+            super::redact("https://git.example.com/apps.git"),
+            "https://git.example.com/apps.git"
+        );
+        assert_eq!(
+            super::redact("oci://u:p@reg:5000/a/b:1.0.0"),
+            "oci://reg:5000/a/b:1.0.0"
+        );
+        assert_eq!(super::redact("reg:5000/a:1"), "reg:5000/a:1");
     }
 }

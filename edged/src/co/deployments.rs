@@ -31,6 +31,19 @@ use super::error::ApiError;
 use super::http::{JsonBody, blocking, created};
 use super::store::{Store, author};
 
+/// Open a site repository with its work tree reset to `HEAD`, so that files
+/// left by an interrupted change are never committed by the next one.
+fn clean_repo(dir: &std::path::Path) -> Result<Repo, ApiError> {
+    let repo = Repo::init_or_open(dir).map_err(|e| ApiError::internal(&e.into()))?;
+    if let Some(head) = repo.head().map_err(|e| ApiError::internal(&e.into()))? {
+        repo.restore(&head)
+            .map_err(|e| ApiError::internal(&e.into()))?;
+    } else {
+        let _ = fs::remove_dir_all(dir.join("deployments"));
+    }
+    Ok(repo)
+}
+
 fn summary(r: DeploymentRow) -> DeploymentSummary {
     DeploymentSummary {
         id: r.id,
@@ -82,8 +95,12 @@ pub(crate) async fn deploy(
         let targets = place(&store, &req, profile)?;
 
         let _w = store.write_lock();
+        // The version may have been removed while values were checked.
+        if !db::versions_of(&store.db(), &app_id)?.iter().any(|r| r.version == version) {
+            return Err(ApiError::conflict(format!("app `{app_id}` version `{version}` was removed meanwhile; nothing was deployed")));
+        }
         let repo_dir = store.site_repo(&req.site);
-        let repo = Repo::init_or_open(&repo_dir).map_err(|e| ApiError::internal(&e.into()))?;
+        let repo = clean_repo(&repo_dir)?;
         let dir = repo_dir.join("deployments");
         fs::create_dir_all(&dir).map_err(|e| ApiError::internal(&e.into()))?;
         let mut written = Vec::new();
@@ -254,6 +271,7 @@ pub(crate) async fn undeploy(
             ))
         })?;
         let repo_dir = store.site_repo(&row.site);
+        let repo = clean_repo(&repo_dir)?;
         let path = repo_dir
             .join("deployments")
             .join(format!("{}.yaml", row.id));
@@ -261,7 +279,6 @@ pub(crate) async fn undeploy(
         if saved.is_some() {
             fs::remove_file(&path).map_err(|e| ApiError::internal(&e.into()))?;
         }
-        let repo = Repo::init_or_open(&repo_dir).map_err(|e| ApiError::internal(&e.into()))?;
         let message = format!(
             "undeploy {} {} from {} at site {}\n\nby: admin token\ndeployment: {}",
             row.app_id, row.version, row.device, row.site, row.id
@@ -338,12 +355,17 @@ pub(crate) async fn rollback(
         if !dir.join(".git").exists() {
             return Err(ApiError::not_found(format!("site `{site}` has no history yet")));
         }
-        let repo = Repo::init_or_open(&dir).map_err(|e| ApiError::internal(&e.into()))?;
+        let repo = clean_repo(&dir)?;
         let before = repo.head().map_err(|e| ApiError::internal(&e.into()))?.unwrap_or_default();
-        let target = repo.restore(&req.to).map_err(|e| match e {
-            edge_workspace::git::GitError::UnknownCommit { .. } => ApiError::not_found(e.to_string()),
-            other => ApiError::internal(&other.into()),
-        })?;
+        let target = match repo.restore(&req.to) {
+            Ok(t) => t,
+            Err(e @ edge_workspace::git::GitError::UnknownCommit { .. }) => return Err(ApiError::not_found(e.to_string())),
+            Err(other) => {
+                // A half-restored work tree must not be committed by the next change.
+                let _ = repo.restore(&before);
+                return Err(ApiError::internal(&other.into()));
+            }
+        };
         let message = format!("roll back site {site} to {}\n\nby: admin token\nrestores: {target}", &target[..12.min(target.len())]);
         let commit = match repo.commit_all(&message, &author()) {
             Ok(Some(c)) => c.id,

@@ -46,12 +46,13 @@ pub(crate) async fn enroll(
                 None => return Err(ApiError::not_found(format!("no device `{d}` at site `{}`; add it with `edgectl co add device`", req.site))),
             }
         }
-        if !segment_ok(&req.site) {
+        if !segment_ok(&req.site) || req.site == "co" {
             return Err(ApiError::bad_request(format!("site `{}` cannot be a SPIFFE path segment", req.site)));
         }
         let spiffe_id = store.ca().spiffe_id(&req.site, req.device.as_deref());
         let days = if req.device.is_some() { DEVICE_DAYS } else { LO_DAYS };
-        let issued = store.ca().issue(&spiffe_id, days, &[])?;
+        // An LO serves its site's devices; a device is only ever a client.
+        let issued = store.ca().issue(&spiffe_id, days, &[], req.device.is_none())?;
         db::insert_identity(
             &conn,
             &IdentityRow {

@@ -64,8 +64,19 @@ pub(crate) fn segment_ok(s: &str) -> bool {
 impl Ca {
     /// Open the CA in `dir`, creating it (key mode 0600) on first start.
     pub(crate) fn open_or_create(dir: &Path, trust_domain: &str) -> anyhow::Result<Self> {
-        let (cert_path, key_path) = (dir.join("ca.crt"), dir.join("ca.key"));
+        let (cert_path, key_path, td_path) = (
+            dir.join("ca.crt"),
+            dir.join("ca.key"),
+            dir.join("trust-domain"),
+        );
         if key_path.exists() {
+            let pinned = fs::read_to_string(&td_path).unwrap_or_default();
+            anyhow::ensure!(
+                pinned.trim() == trust_domain,
+                "this CA belongs to trust domain `{}`, not `{trust_domain}`: start with `--trust-domain {}` (identities already issued name it)",
+                pinned.trim(),
+                pinned.trim()
+            );
             let key_pem = fs::read_to_string(&key_path)
                 .with_context(|| format!("cannot read `{}`", key_path.display()))?;
             let key = KeyPair::from_pem(&key_pem)
@@ -92,6 +103,7 @@ impl Ca {
         f.write_all(key.serialize_pem().as_bytes())?;
         f.sync_all()?;
         fs::write(&cert_path, cert.pem())?;
+        fs::write(&td_path, format!("{trust_domain}\n"))?;
         Ok(Self {
             trust_domain: trust_domain.to_owned(),
             cert_pem: cert.pem(),
@@ -119,6 +131,7 @@ impl Ca {
         spiffe_id: &str,
         days: i64,
         names: &[String],
+        server: bool,
     ) -> anyhow::Result<Issued> {
         let key = KeyPair::generate().context("cannot generate a key")?;
         let mut p = CertificateParams::default();
@@ -139,10 +152,14 @@ impl Ca {
             }
         }
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        p.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ClientAuth,
-            ExtendedKeyUsagePurpose::ServerAuth,
-        ];
+        p.extended_key_usages = if server {
+            vec![
+                ExtendedKeyUsagePurpose::ClientAuth,
+                ExtendedKeyUsagePurpose::ServerAuth,
+            ]
+        } else {
+            vec![ExtendedKeyUsagePurpose::ClientAuth]
+        };
         let now = time::OffsetDateTime::now_utc();
         p.not_before = now - time::Duration::minutes(5);
         p.not_after = now + time::Duration::days(days);

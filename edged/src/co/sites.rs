@@ -32,6 +32,11 @@ struct DeviceFile<'a> {
 }
 
 fn check_site_name(name: &str) -> Result<(), ApiError> {
+    if name == "co" {
+        return Err(ApiError::bad_request(
+            "`co` is reserved (it names the central orchestrator's own identity); choose another site name",
+        ));
+    }
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')

@@ -23,8 +23,12 @@ use super::error::ApiError;
 use super::identity;
 use super::store::Store;
 
-/// Largest request body a Git client sends (fetch negotiation).
-const MAX_GIT_REQUEST: usize = 16 * 1024 * 1024;
+/// Largest request body a Git client sends (fetch negotiation); below git's
+/// own 10 MB limit, so git never dies half-way through reading it.
+const MAX_GIT_REQUEST: usize = 8 * 1024 * 1024;
+
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Who is calling, from the TLS handshake.
 #[derive(Clone, Debug)]
@@ -51,7 +55,7 @@ pub(crate) fn tls_config(
     .build()
     .context("cannot set up client certificate verification")?;
     let spiffe = format!("spiffe://{}/margo/wfm/co", store.trust_domain());
-    let issued = store.ca().issue(&spiffe, 365, names)?;
+    let issued = store.ca().issue(&spiffe, 365, names, true)?;
     let cert = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes())
         .context("the server certificate does not read")?;
     let key = PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes())
@@ -76,10 +80,14 @@ pub(crate) async fn serve(
         };
         let (acceptor, store) = (acceptor.clone(), store.clone());
         tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(tls) => tls,
-                Err(e) => {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
                     tracing::info!(%peer, error = %e, "south TLS handshake refused");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(%peer, "south TLS handshake timed out");
                     return;
                 }
             };
@@ -94,6 +102,7 @@ pub(crate) async fn serve(
             };
             let router = axum::Router::new()
                 .route("/git/{*path}", axum::routing::any(git))
+                .fallback(|| async { ApiError::not_found("no such route on the south API") })
                 .layer(DefaultBodyLimit::max(MAX_GIT_REQUEST))
                 .layer(Extension(Caller { fingerprint }))
                 .with_state(store);
@@ -138,6 +147,12 @@ async fn git(
         }
         _ => return ApiError::internal(&anyhow::anyhow!("identity lookup failed")).into_response(),
     };
+    if identity.not_after < super::clock::now() {
+        return forbidden(format!(
+            "the identity `{}` expired at {}; enrol again",
+            identity.spiffe_id, identity.not_after
+        ));
+    }
     if identity.revoked_at.is_some() {
         return forbidden(format!(
             "the identity `{}` was revoked at {}",
@@ -151,7 +166,10 @@ async fn git(
             identity.spiffe_id
         ));
     }
-    if rest.contains("git-receive-pack") || query.contains("git-receive-pack") {
+    if !path_ok(rest) {
+        return ApiError::not_found("no such path in the repository").into_response();
+    }
+    if rest.contains("receive-pack") || query.to_ascii_lowercase().contains("receive") {
         return forbidden("site repositories are read-only; the CO writes them");
     }
     let root = store.site_repo(site);
@@ -194,9 +212,11 @@ async fn run_backend(
         .env("GIT_HTTP_EXPORT_ALL", "1")
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_COUNT", "2")
         .env("GIT_CONFIG_KEY_0", "safe.directory")
         .env("GIT_CONFIG_VALUE_0", "*")
+        .env("GIT_CONFIG_KEY_1", "http.receivepack")
+        .env("GIT_CONFIG_VALUE_1", "false")
         .env("REQUEST_METHOD", method.as_str())
         .env("PATH_INFO", format!("/{site}/.git/{rest}"))
         .env("QUERY_STRING", query)
@@ -253,6 +273,14 @@ async fn run_backend(
         .context("bad CGI headers")
 }
 
+/// A repository-relative path Git clients use: no empty, `.` or `..`
+/// segment, no NUL (git would refuse them anyway, with a 500).
+fn path_ok(rest: &str) -> bool {
+    !rest
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == ".." || seg.contains('\0'))
+}
+
 /// Split CGI output into its header block (text) and body.
 fn split_cgi(out: &[u8]) -> Option<(String, &[u8])> {
     let (at, skip) = out
@@ -268,6 +296,22 @@ fn split_cgi(out: &[u8]) -> Option<(String, &[u8])> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_plain_repository_paths_pass() {
+        assert!(super::path_ok("info/refs"));
+        assert!(super::path_ok("git-upload-pack"));
+        for bad in [
+            "../other/.git/info/refs",
+            "info//refs",
+            "./info/refs",
+            "objects/..",
+            "info/refs\0",
+            "",
+        ] {
+            assert!(!super::path_ok(bad), "{bad:?}");
+        }
+    }
+
     #[test]
     fn cgi_output_splits_on_either_line_ending() {
         let (h, b) =
