@@ -351,3 +351,50 @@ fn rollback_restores_an_earlier_state_as_a_new_commit() {
     );
     assert_eq!(git(&repo, &["rev-list", "--count", "HEAD"]).trim(), "4");
 }
+
+#[test]
+fn the_index_is_rebuilt_from_the_repositories_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("co");
+    let co = Co::start(&data, &[]);
+    site_with_devices(&co);
+    ok(&co.edgectl(&["co", "deploy", "--app", "hello-wasm", "--site", "plant-1"]));
+    let before = deployments(&co);
+    assert!(co.stop().success());
+
+    // Lose the database, and leave a stray, uncommitted deployment behind.
+    for f in ["edged.db", "edged.db-wal", "edged.db-shm"] {
+        let _ = fs::remove_file(data.join(f));
+    }
+    let stray = data.join("sites/plant-1/deployments/00000000-0000-4000-8000-000000000000.yaml");
+    fs::copy(
+        data.join("sites/plant-1/deployments")
+            .join(format!("{}.yaml", before[0]["id"].as_str().unwrap())),
+        &stray,
+    )
+    .unwrap();
+
+    let co = Co::start(&data, &[]);
+    assert!(!stray.exists(), "uncommitted files are dropped at start");
+    let after = deployments(&co);
+    let ids = |v: &[serde_json::Value]| {
+        let mut ids: Vec<String> = v
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&after), ids(&before));
+    assert!(
+        ok(&co.edgectl(&["co", "list", "apps"])).contains("hello-wasm"),
+        "apps are re-indexed too"
+    );
+    let devices = ok(&co.edgectl(&["co", "list", "devices", "--site", "plant-1"]));
+    assert!(
+        devices.contains("edge-1") && devices.contains("zone=b"),
+        "sites and devices too:\n{devices}"
+    );
+    assert_eq!(after[0]["app"], "hello-wasm");
+    assert_eq!(after[0]["version"], "1.0.0");
+}

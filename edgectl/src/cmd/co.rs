@@ -469,16 +469,25 @@ fn enroll(client: &Client, printer: Printer, args: &IdentityArgs) -> anyhow::Res
             args.out.display()
         );
     }
-    let e: Enrollment = client.post(
-        routes::ENROLLMENTS,
-        &EnrollRequest {
-            site: args.site.clone(),
-            device: args.device.clone(),
-        },
-    )?;
+    // The folder is made (private) before the identity exists, so a key is
+    // never issued that cannot be written.
+    let created = !args.out.exists();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create `{}`", args.out.display()))?;
     std::fs::set_permissions(&args.out, std::fs::Permissions::from_mode(0o700))?;
+    let request = EnrollRequest {
+        site: args.site.clone(),
+        device: args.device.clone(),
+    };
+    let e: Enrollment = match client.post(routes::ENROLLMENTS, &request) {
+        Ok(e) => e,
+        Err(err) => {
+            if created {
+                let _ = std::fs::remove_dir(&args.out);
+            }
+            return Err(err.into());
+        }
+    };
     let write = |name: &str, text: &str, mode: u32| -> anyhow::Result<()> {
         let path = args.out.join(name);
         let mut f = std::fs::OpenOptions::new()

@@ -353,20 +353,30 @@ pub(crate) async fn rollback(
         }
         let dir = store.site_repo(&site);
         if !dir.join(".git").exists() {
-            return Err(ApiError::not_found(format!("site `{site}` has no history yet")));
+            return Err(ApiError::not_found(format!(
+                "site `{site}` has no history yet"
+            )));
         }
         let repo = clean_repo(&dir)?;
-        let before = repo.head().map_err(|e| ApiError::internal(&e.into()))?.unwrap_or_default();
+        let before = repo
+            .head()
+            .map_err(|e| ApiError::internal(&e.into()))?
+            .unwrap_or_default();
         let target = match repo.restore(&req.to) {
             Ok(t) => t,
-            Err(e @ edge_workspace::git::GitError::UnknownCommit { .. }) => return Err(ApiError::not_found(e.to_string())),
+            Err(e @ edge_workspace::git::GitError::UnknownCommit { .. }) => {
+                return Err(ApiError::not_found(e.to_string()));
+            }
             Err(other) => {
                 // A half-restored work tree must not be committed by the next change.
                 let _ = repo.restore(&before);
                 return Err(ApiError::internal(&other.into()));
             }
         };
-        let message = format!("roll back site {site} to {}\n\nby: admin token\nrestores: {target}", &target[..12.min(target.len())]);
+        let message = format!(
+            "roll back site {site} to {}\n\nby: admin token\nrestores: {target}",
+            &target[..12.min(target.len())]
+        );
         let commit = match repo.commit_all(&message, &author()) {
             Ok(Some(c)) => c.id,
             Ok(None) => before.clone(),
@@ -376,38 +386,73 @@ pub(crate) async fn rollback(
             }
         };
         // The index follows the repository: the site's deployments are the files now in it.
-        let conn = store.db();
-        let old: Vec<DeploymentRow> = db::deployments(&conn, Some(&site))?;
-        for row in &old {
-            db::delete_deployment(&conn, &row.id)?;
-        }
-        let mut out = Vec::new();
-        let mut files: Vec<_> = fs::read_dir(dir.join("deployments")).into_iter().flatten().flatten().map(|e| e.path()).collect();
-        files.sort();
-        for path in files {
-            let Ok(bytes) = fs::read(&path) else { continue };
-            let Ok(doc) = ApplicationDeployment::from_slice(&bytes) else {
-                tracing::warn!(path = %path.display(), "a restored deployment does not read; skipped in the index");
-                continue;
-            };
-            let d = doc.document;
-            let id = d.id().to_string();
-            let created_at = old.iter().find(|r| r.id == id).map_or_else(super::clock::now, |r| r.created_at.clone());
-            let row = DeploymentRow {
-                version: d.metadata.labels.get("app.version").cloned().unwrap_or_default(),
-                app_id: d.spec.application_id.to_string(),
-                site: site.clone(),
-                device: d.metadata.device_id.as_ref().map(ToString::to_string).unwrap_or_default(),
-                profile: d.spec.deployment_profile.profile_type.to_string(),
-                commit_id: commit.clone(),
-                created_at,
-                id,
-            };
-            db::insert_deployment(&conn, &row)?;
-            out.push(summary(row));
-        }
+        let rows = reindex_site(&mut store.db(), &site, &dir, &commit, false)?;
+        let out: Vec<DeploymentSummary> = rows.into_iter().map(summary).collect();
         tracing::info!(site, to = target, commit, "rolled back");
         Ok(axum::Json(out))
     })
     .await
+}
+
+/// Make the index of `site`'s deployments equal to the files in its repository
+/// work tree, in one transaction. Rows for deployments that are still there
+/// keep their creation time, and their commit when `keep_commits` (start-up);
+/// new rows get `commit`.
+pub(crate) fn reindex_site(
+    conn: &mut rusqlite::Connection,
+    site: &str,
+    dir: &std::path::Path,
+    commit: &str,
+    keep_commits: bool,
+) -> rusqlite::Result<Vec<DeploymentRow>> {
+    let tx = conn.transaction()?;
+    let old: Vec<DeploymentRow> = db::deployments(&tx, Some(site))?;
+    for row in &old {
+        db::delete_deployment(&tx, &row.id)?;
+    }
+    let mut files: Vec<_> = fs::read_dir(dir.join("deployments"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let Ok(bytes) = fs::read(&path) else { continue };
+        let Ok(doc) = ApplicationDeployment::from_slice(&bytes) else {
+            tracing::warn!(path = %path.display(), "a deployment in the site repository does not read; left out of the index");
+            continue;
+        };
+        let d = doc.document;
+        let id = d.id().to_string();
+        let previous = old.iter().find(|r| r.id == id);
+        let row = DeploymentRow {
+            version: d
+                .metadata
+                .labels
+                .get("app.version")
+                .cloned()
+                .unwrap_or_default(),
+            app_id: d.spec.application_id.to_string(),
+            site: site.to_owned(),
+            device: d
+                .metadata
+                .device_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            profile: d.spec.deployment_profile.profile_type.to_string(),
+            commit_id: match previous {
+                Some(p) if keep_commits => p.commit_id.clone(),
+                _ => commit.to_owned(),
+            },
+            created_at: previous.map_or_else(super::clock::now, |r| r.created_at.clone()),
+            id,
+        };
+        db::insert_deployment(&tx, &row)?;
+        out.push(row);
+    }
+    tx.commit()?;
+    Ok(out)
 }

@@ -18,6 +18,84 @@ use super::error::ApiError;
 use super::http::{JsonBody, blocking, created};
 use super::store::Store;
 
+/// A site or device file as read back at start.
+#[derive(serde::Deserialize)]
+struct StoredFile {
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+/// Index sites and devices found in the workspace but missing from the
+/// database (after the database was lost or a crash came between commit and
+/// index). Called at start, under the write lock.
+pub(crate) fn reindex(store: &Store) -> anyhow::Result<()> {
+    let conn = store.db();
+    let sites_dir = store.workspace().join("sites");
+    for entry in fs::read_dir(&sites_dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(text) = fs::read_to_string(entry.path().join("site.toml")) else {
+            continue;
+        };
+        let Ok(file) = toml::from_str::<StoredFile>(&text) else {
+            tracing::warn!(
+                site = name,
+                "site.toml does not read; left out of the index"
+            );
+            continue;
+        };
+        if db::site(&conn, &name)?.is_none() {
+            tracing::warn!(site = name, "indexing a site found in the workspace");
+            db::insert_site(&conn, &name, &file.labels, &super::clock::now())?;
+        }
+        let devices = entry.path().join("devices");
+        let mut stack = vec![devices.clone()];
+        while let Some(d) = stack.pop() {
+            for f in fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = f.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let Some(rel) = path
+                    .strip_prefix(&devices)
+                    .ok()
+                    .and_then(|r| r.to_str())
+                    .and_then(|r| r.strip_suffix(".toml"))
+                else {
+                    continue;
+                };
+                let id = rel.to_owned();
+                if !DeviceId::is_valid(&id) || db::device(&conn, &id)?.is_some() {
+                    continue;
+                }
+                let Ok(file) = fs::read_to_string(&path)
+                    .map_err(|_| ())
+                    .and_then(|t| toml::from_str::<StoredFile>(&t).map_err(|_| ()))
+                else {
+                    continue;
+                };
+                tracing::warn!(
+                    device = id,
+                    site = name,
+                    "indexing a device found in the workspace"
+                );
+                db::insert_device(
+                    &conn,
+                    &DeviceRow {
+                        id,
+                        site: name.clone(),
+                        labels: file.labels,
+                        capabilities: None,
+                        last_heard: None,
+                        created_at: super::clock::now(),
+                    },
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[derive(Serialize)]
 struct SiteFile<'a> {
     name: &'a str,

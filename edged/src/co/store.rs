@@ -225,6 +225,23 @@ impl Store {
                 db::delete_versions(&db, &row.app_id, Some(&row.version))?;
             }
         }
+        // Sites and devices, then site repositories: drop uncommitted leftovers
+        // and index what is committed.
+        drop(db);
+        super::sites::reindex(self)?;
+        for entry in fs::read_dir(&self.sites).into_iter().flatten().flatten() {
+            let dir = entry.path();
+            if !dir.join(".git").is_dir() {
+                continue;
+            }
+            let site = entry.file_name().to_string_lossy().into_owned();
+            let repo = Repo::init_or_open(&dir)?;
+            let Some(head) = repo.head()? else { continue };
+            repo.restore(&head)?;
+            let rows = super::deployments::reindex_site(&mut self.db(), &site, &dir, &head, true)?;
+            tracing::debug!(site, deployments = rows.len(), "site index checked");
+        }
+        let db = self.db();
         let Ok(ids) = fs::read_dir(&apps_dir) else {
             return Ok(());
         };
