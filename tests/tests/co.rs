@@ -518,6 +518,21 @@ fn api_auth_problems_metrics_and_openapi() {
             .contains("unknown field `colour`"),
         "{p:?}"
     );
+    // So are unknown or malformed query parameters.
+    let e = client
+        .get::<serde_json::Value>("/api/devices?colour=red")
+        .unwrap_err();
+    let p = e.problem().unwrap();
+    assert_eq!(p.status, 400);
+    assert!(
+        p.detail
+            .as_deref()
+            .unwrap()
+            .contains("unknown field `colour`"),
+        "{p:?}"
+    );
+    let e = client.delete("/api/apps/x?force=maybe").unwrap_err();
+    assert_eq!(e.problem().unwrap().status, 400, "{e}");
     // Oversized bodies are refused.
     let big = serde_json::json!({"name": "x".repeat(100_000)});
     assert_eq!(

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use edge_api::types::{AddAppRequest, AppDetail, AppSummary, AppVersion, SourceKind};
@@ -25,7 +25,7 @@ use serde::Deserialize;
 
 use super::db::{self, VersionRow};
 use super::error::ApiError;
-use super::http::{JsonBody, MAX_UPLOAD_BYTES, blocking, created};
+use super::http::{JsonBody, MAX_UPLOAD_BYTES, QueryParams, blocking, created};
 use super::store::{Store, version_row};
 
 /// List the apps in the store.
@@ -116,6 +116,7 @@ pub(crate) async fn add_app(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UploadQuery {
     /// Name of the uploaded folder (for the record), or the expected app id.
@@ -128,7 +129,7 @@ pub(crate) struct UploadQuery {
               (status = 413, description = "Over 64 MiB"), (status = 422, description = "Invalid package")))]
 pub(crate) async fn upload_app(
     State(store): State<Arc<Store>>,
-    Query(q): Query<UploadQuery>,
+    QueryParams(q): QueryParams<UploadQuery>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|r| {
@@ -169,6 +170,7 @@ pub(crate) async fn show_app(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RemoveQuery {
     /// Remove only this version.
@@ -184,7 +186,7 @@ pub(crate) struct RemoveQuery {
 pub(crate) async fn remove_app(
     State(store): State<Arc<Store>>,
     UrlPath(app): UrlPath<String>,
-    Query(q): Query<RemoveQuery>,
+    QueryParams(q): QueryParams<RemoveQuery>,
 ) -> Result<Response, ApiError> {
     blocking(move || {
         let id = resolve(&store, &app)?;

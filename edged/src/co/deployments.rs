@@ -12,7 +12,7 @@
 use std::fs;
 use std::sync::Arc;
 
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use edge_api::types::{Commit, DeployRequest, DeploymentSummary, RollbackRequest};
@@ -28,7 +28,7 @@ use serde::Deserialize;
 use super::apps::resolve;
 use super::db::{self, DeploymentRow, DeviceRow};
 use super::error::ApiError;
-use super::http::{JsonBody, blocking, created};
+use super::http::{JsonBody, QueryParams, blocking, created};
 use super::store::{Store, author};
 
 /// Open a site repository with its work tree reset to `HEAD`, so that files
@@ -233,6 +233,7 @@ fn place(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
     /// Only deployments of this site.
@@ -243,7 +244,7 @@ pub(crate) struct ListQuery {
 #[utoipa::path(get, path = "/api/deployments", params(ListQuery), responses((status = 200, body = Vec<DeploymentSummary>)))]
 pub(crate) async fn list_deployments(
     State(store): State<Arc<Store>>,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<axum::Json<Vec<DeploymentSummary>>, ApiError> {
     blocking(move || {
         Ok(axum::Json(
@@ -297,6 +298,7 @@ pub(crate) async fn undeploy(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HistoryQuery {
     /// Most commits to return (default 50).
@@ -309,7 +311,7 @@ pub(crate) struct HistoryQuery {
 pub(crate) async fn history(
     State(store): State<Arc<Store>>,
     UrlPath(site): UrlPath<String>,
-    Query(q): Query<HistoryQuery>,
+    QueryParams(q): QueryParams<HistoryQuery>,
 ) -> Result<axum::Json<Vec<Commit>>, ApiError> {
     blocking(move || {
         if db::site(&store.db(), &site)?.is_none() {

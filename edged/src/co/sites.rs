@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::{Path as UrlPath, State};
 use axum::response::Response;
 use edge_api::types::{CreateDevice, CreateSite, Device, Labels, Site};
 use edge_model::DeviceId;
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::db::{self, DeviceRow, SiteRow};
 use super::error::ApiError;
-use super::http::{JsonBody, blocking, created};
+use super::http::{JsonBody, QueryParams, blocking, created};
 use super::store::Store;
 
 /// A site or device file as read back at start.
@@ -295,6 +295,7 @@ pub(crate) async fn label_site(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeviceQuery {
     /// Only devices of this site.
@@ -305,7 +306,7 @@ pub(crate) struct DeviceQuery {
 #[utoipa::path(get, path = "/api/devices", params(DeviceQuery), responses((status = 200, body = Vec<Device>)))]
 pub(crate) async fn list_devices(
     State(store): State<Arc<Store>>,
-    Query(q): Query<DeviceQuery>,
+    QueryParams(q): QueryParams<DeviceQuery>,
 ) -> Result<axum::Json<Vec<Device>>, ApiError> {
     blocking(move || {
         let rows = db::devices(&store.db(), q.site.as_deref())?;
