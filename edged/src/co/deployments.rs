@@ -31,14 +31,18 @@ use super::error::ApiError;
 use super::http::{JsonBody, QueryParams, blocking, created};
 use super::store::{Store, author};
 
-/// Open a site repository with its work tree reset to `HEAD`, so that files
-/// left by an interrupted change are never committed by the next one.
-fn clean_repo(dir: &std::path::Path) -> Result<Repo, ApiError> {
+/// Open a site repository for a change (under the write lock). Its work tree
+/// already equals `HEAD`: start-up resets every site repository, and each
+/// change undoes its own files when it fails; so the hot path does not
+/// rewrite the tree. Before the first commit, leftovers of a failed first
+/// deploy are dropped here (start-up skips repositories without commits).
+fn open_site_repo(dir: &std::path::Path) -> Result<Repo, ApiError> {
     let repo = Repo::init_or_open(dir).map_err(|e| ApiError::internal(&e.into()))?;
-    if let Some(head) = repo.head().map_err(|e| ApiError::internal(&e.into()))? {
-        repo.restore(&head)
-            .map_err(|e| ApiError::internal(&e.into()))?;
-    } else {
+    if repo
+        .head()
+        .map_err(|e| ApiError::internal(&e.into()))?
+        .is_none()
+    {
         let _ = fs::remove_dir_all(dir.join("deployments"));
     }
     Ok(repo)
@@ -100,7 +104,7 @@ pub(crate) async fn deploy(
             return Err(ApiError::conflict(format!("app `{app_id}` version `{version}` was removed meanwhile; nothing was deployed")));
         }
         let repo_dir = store.site_repo(&req.site);
-        let repo = clean_repo(&repo_dir)?;
+        let repo = open_site_repo(&repo_dir)?;
         let dir = repo_dir.join("deployments");
         fs::create_dir_all(&dir).map_err(|e| ApiError::internal(&e.into()))?;
         let mut written = Vec::new();
@@ -272,7 +276,7 @@ pub(crate) async fn undeploy(
             ))
         })?;
         let repo_dir = store.site_repo(&row.site);
-        let repo = clean_repo(&repo_dir)?;
+        let repo = open_site_repo(&repo_dir)?;
         let path = repo_dir
             .join("deployments")
             .join(format!("{}.yaml", row.id));
@@ -359,7 +363,7 @@ pub(crate) async fn rollback(
                 "site `{site}` has no history yet"
             )));
         }
-        let repo = clean_repo(&dir)?;
+        let repo = open_site_repo(&dir)?;
         let before = repo
             .head()
             .map_err(|e| ApiError::internal(&e.into()))?
