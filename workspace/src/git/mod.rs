@@ -19,11 +19,13 @@ use std::io;
 use std::path::PathBuf;
 
 mod fetch;
+mod mirror;
 mod repo;
 #[cfg(test)]
 mod testkit;
 
 pub use fetch::{CONNECT_TIMEOUT, MAX_PACKAGE_BYTES, MAX_PACKAGE_FILES, fetch_package};
+pub use mirror::{ConfigureClient, Fetched, Mirror};
 pub use repo::Repo;
 
 /// The branch every workspace repository commits to.

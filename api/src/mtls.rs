@@ -1,0 +1,281 @@
+//! Margo identities (MIAF, DESIGN §6) on the client side: a credentials
+//! folder written by `edgectl co enroll`, and TLS 1.3 client settings that
+//! present it and recognize the server by its SPIFFE ID alone.
+//!
+//! A Margo client does not check a server's DNS name: it validates the chain
+//! against the trust bundle (`ca.crt`) and requires the server certificate's
+//! URI SAN to be exactly the SPIFFE ID it expects (`spiffe://<td>/margo/wfm/<id>`).
+//! That is what [`SpiffeServerVerifier`] does, so an LO listening on any
+//! address works without naming that address in its certificate.
+
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use serde::Deserialize;
+
+/// What went wrong reading credentials or building TLS settings.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    /// A file of the credentials folder is missing or unreadable.
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file is there but does not hold what it should.
+    #[error("`{path}` {detail}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, starting with a verb.
+        detail: String,
+    },
+    /// rustls refused the combination.
+    #[error("cannot set up TLS with these credentials: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// `edged.toml` of a credentials folder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsFile {
+    /// `lo` or `en`.
+    pub role: String,
+    /// The site the identity belongs to.
+    pub site: String,
+    /// The identity's SPIFFE ID.
+    pub spiffe_id: String,
+    /// The CO's south URL (`https://host:port`).
+    pub server: String,
+    /// Expiry, RFC 3339.
+    pub not_after: String,
+}
+
+/// A loaded credentials folder: certificate, key, trust bundle and settings.
+#[derive(Debug)]
+pub struct Identity {
+    /// The folder it came from.
+    pub dir: PathBuf,
+    /// Its `edged.toml`.
+    pub file: CredentialsFile,
+    /// `identity.crt`, DER.
+    pub cert: CertificateDer<'static>,
+    /// `identity.key`.
+    pub key: PrivateKeyDer<'static>,
+    /// `ca.crt`, the trust bundle.
+    pub roots: Arc<RootCertStore>,
+}
+
+impl Identity {
+    /// Read `identity.crt`, `identity.key`, `ca.crt` and `edged.toml` from `dir`.
+    ///
+    /// # Errors
+    /// When a file is missing or does not hold what it should, or the
+    /// certificate's SPIFFE ID differs from the one `edged.toml` names.
+    pub fn load(dir: &Path) -> Result<Self, CredentialsError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read(&path).map_err(|source| CredentialsError::Read { path, source })
+        };
+        let invalid = |name: &str, detail: String| CredentialsError::Invalid {
+            path: dir.join(name),
+            detail,
+        };
+        let toml_text = String::from_utf8(read("edged.toml")?)
+            .map_err(|_| invalid("edged.toml", "is not UTF-8".into()))?;
+        let file: CredentialsFile = toml::from_str(&toml_text)
+            .map_err(|e| invalid("edged.toml", format!("is not a credentials file: {e}")))?;
+        let cert = CertificateDer::from_pem_slice(&read("identity.crt")?)
+            .map_err(|e| invalid("identity.crt", format!("holds no certificate: {e}")))?;
+        let key = PrivateKeyDer::from_pem_slice(&read("identity.key")?)
+            .map_err(|e| invalid("identity.key", format!("holds no private key: {e}")))?;
+        let mut roots = RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(&read("ca.crt")?) {
+            let ca = ca.map_err(|e| invalid("ca.crt", format!("does not read: {e}")))?;
+            roots
+                .add(ca)
+                .map_err(|e| invalid("ca.crt", format!("holds an unusable CA: {e}")))?;
+        }
+        if roots.is_empty() {
+            return Err(invalid("ca.crt", "holds no certificate".into()));
+        }
+        match spiffe_id(&cert) {
+            Some(id) if id == file.spiffe_id => {}
+            Some(id) => {
+                return Err(invalid(
+                    "identity.crt",
+                    format!("is for `{id}`, but edged.toml names `{}`", file.spiffe_id),
+                ));
+            }
+            None => {
+                return Err(invalid("identity.crt", "has no SPIFFE ID (URI SAN)".into()));
+            }
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            file,
+            cert,
+            key,
+            roots: Arc::new(roots),
+        })
+    }
+
+    /// The trust domain of this identity (`edge.local` in `spiffe://edge.local/…`).
+    #[must_use]
+    pub fn trust_domain(&self) -> &str {
+        self.file
+            .spiffe_id
+            .strip_prefix("spiffe://")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default()
+    }
+
+    /// The SPIFFE ID of a fleet manager of this trust domain: `…/margo/wfm/<wfm>`.
+    #[must_use]
+    pub fn wfm_id(&self, wfm: &str) -> String {
+        format!("spiffe://{}/margo/wfm/{wfm}", self.trust_domain())
+    }
+
+    /// TLS 1.3 client settings presenting this identity and accepting only a
+    /// server whose certificate chains to `ca.crt` and names `expected_server`.
+    ///
+    /// # Errors
+    /// When rustls refuses the key.
+    pub fn client_config(
+        &self,
+        expected_server: &str,
+    ) -> Result<rustls::ClientConfig, CredentialsError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = SpiffeServerVerifier {
+            roots: self.roots.clone(),
+            expected: expected_server.to_owned(),
+            provider: provider.clone(),
+        };
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_client_auth_cert(vec![self.cert.clone()], self.key.clone_key())?;
+        Ok(config)
+    }
+
+    /// A blocking HTTP client over [`Identity::client_config`].
+    ///
+    /// # Errors
+    /// When the TLS settings or the client cannot be built.
+    pub fn blocking_client(
+        &self,
+        expected_server: &str,
+        timeout: std::time::Duration,
+    ) -> Result<reqwest::blocking::Client, CredentialsError> {
+        let config = self.client_config(expected_server)?;
+        reqwest::blocking::Client::builder()
+            .use_preconfigured_tls(config)
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| CredentialsError::Invalid {
+                path: self.dir.clone(),
+                detail: format!("cannot make an HTTP client: {e}"),
+            })
+    }
+}
+
+/// The SPIFFE ID (the one `spiffe://` URI SAN) of a DER certificate.
+#[must_use]
+pub fn spiffe_id(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let san = cert.subject_alternative_name().ok()??;
+    let mut ids = san.value.general_names.iter().filter_map(|n| match n {
+        x509_parser::extensions::GeneralName::URI(u) if u.starts_with("spiffe://") => {
+            Some((*u).to_owned())
+        }
+        _ => None,
+    });
+    let first = ids.next()?;
+    // An X.509-SVID carries exactly one SPIFFE ID.
+    ids.next().is_none().then_some(first)
+}
+
+/// The end of a DER certificate's validity, in seconds since the epoch.
+#[must_use]
+pub fn not_after(der: &[u8]) -> Option<i64> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
+/// Accepts a server certificate that chains to the trust bundle, is valid
+/// now, allows server authentication and carries exactly the expected SPIFFE
+/// ID; the DNS name the client dialled plays no part (MIAF).
+#[derive(Debug)]
+pub struct SpiffeServerVerifier {
+    roots: Arc<RootCertStore>,
+    expected: String,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for SpiffeServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_cert_signed_by_trust_anchor(
+            &parsed,
+            &self.roots,
+            intermediates,
+            now,
+            self.provider.signature_verification_algorithms.all,
+        )?;
+        match spiffe_id(end_entity) {
+            Some(id) if id == self.expected => Ok(ServerCertVerified::assertion()),
+            other => Err(rustls::Error::General(format!(
+                "the server is `{}`, not `{}`",
+                other.unwrap_or_else(|| "without a SPIFFE ID".into()),
+                self.expected
+            ))),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        // TLS 1.2 is never negotiated: the client config allows TLS 1.3 only.
+        Err(rustls::Error::General("TLS 1.2 is not allowed".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
