@@ -217,6 +217,62 @@ pub struct DeploymentSummary {
     pub commit: String,
     /// When it was made (RFC 3339).
     pub created_at: String,
+    /// The last state its device reported (`pending`, `installing`,
+    /// `installed`, `failed`, `removing`, `removed`); absent before any report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// When that state was reported (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_at: Option<String>,
+    /// The error message of a `failed` state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What the CO tells a waiting LO (`GET /lo/v1/watch`, south listener): the
+/// site repository's head and the fingerprints of the site's revoked device
+/// certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WatchReply {
+    /// The site repository's `main` commit; absent before the first deploy.
+    pub head: Option<String>,
+    /// SHA-256 fingerprints of revoked device certificates of the site.
+    pub revoked: Vec<String>,
+}
+
+/// What an LO forwards from its outbox (`POST /lo/v1/intake`, south listener).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IntakeBatch {
+    /// Identifies the LO's outbox; sequence numbers count within it.
+    pub epoch: String,
+    /// Entries in the order they were queued.
+    pub entries: Vec<IntakeEntry>,
+}
+
+/// One queued report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IntakeEntry {
+    /// Position in the outbox (strictly increasing).
+    pub seq: i64,
+    /// `capabilities`, `capabilities-deleted` or `status`.
+    pub kind: String,
+    /// The reporting device.
+    pub device: String,
+    /// The document as the device sent it (JSON text); empty for deletions.
+    pub body: String,
+    /// When the LO received it (RFC 3339).
+    pub received_at: String,
+}
+
+/// The CO's answer to an intake batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IntakeAck {
+    /// Every entry up to this sequence number is stored at the CO.
+    pub acked: i64,
 }
 
 /// One commit of a site repository.

@@ -12,6 +12,12 @@ use clap::{Parser, ValueEnum};
 /// the north API on a free port:
 ///
 ///   edged --mode co --data ./co-data --listen 127.0.0.1:0
+///
+/// Start a site's local orchestrator with the credentials `edgectl co enroll
+/// --site plant-1 --lo --out ./lo-creds` wrote; it serves the Margo API to
+/// the site's edge nodes on port 7443:
+///
+///   edged --mode lo --credentials ./lo-creds --data ./lo-data --listen 0.0.0.0:7443
 #[derive(Debug, Parser)]
 #[command(name = "edged", version, max_term_width = 100)]
 pub struct Args {
@@ -23,7 +29,7 @@ pub struct Args {
     #[arg(long, env = "EDGED_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
 
-    /// Address of the north API; port 0 picks a free port.
+    /// Address to serve on: the north API (co), or the Margo API for edge nodes (lo); port 0 picks a free port.
     #[arg(long, env = "EDGED_LISTEN", value_name = "HOST:PORT")]
     pub listen: Option<String>,
 
@@ -52,6 +58,18 @@ pub struct Args {
     #[arg(long, env = "EDGED_LOG", value_name = "FILTER")]
     pub log: Option<String>,
 
+    /// Credentials folder written by `edgectl co enroll` (lo): identity, CA and the CO's address.
+    #[arg(long, env = "EDGED_CREDENTIALS", value_name = "DIR")]
+    pub credentials: Option<PathBuf>,
+
+    /// Seconds between fetches of the site's desired state when no nudge arrives (lo) [default: 30].
+    #[arg(long, env = "EDGED_POLL_INTERVAL", value_name = "SECONDS")]
+    pub poll_interval: Option<u64>,
+
+    /// Most bytes of reports kept for the CO while it is unreachable (lo) [default: 67108864].
+    #[arg(long, env = "EDGED_OUTBOX_LIMIT", value_name = "BYTES")]
+    pub outbox_limit: Option<u64>,
+
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -63,6 +81,8 @@ pub struct Args {
 pub enum Mode {
     /// Central Orchestrator: app store, sites, devices, north API.
     Co,
+    /// Local Orchestrator: one site's desired state, served to its edge nodes.
+    Lo,
 }
 
 #[cfg(test)]

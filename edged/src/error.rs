@@ -98,6 +98,45 @@ impl ApiError {
         )
     }
 
+    /// 404 with a Margo type (`deployment-not-found`, `invalid-bundle`, `device-not-found`).
+    pub(crate) fn margo_not_found(margo_type: &str, detail: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::NOT_FOUND, Some(margo_type), detail);
+        e.problem.title = match margo_type {
+            "deployment-not-found" => "Deployment Not Found",
+            "invalid-bundle" => "Invalid Bundle",
+            "device-not-found" => "Device Not Found",
+            _ => "Not Found",
+        }
+        .to_owned();
+        e
+    }
+
+    /// 406, Margo `server-cannot-generate-response`.
+    pub(crate) fn not_acceptable(detail: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::NOT_ACCEPTABLE,
+            Some("server-cannot-generate-response"),
+            detail,
+        );
+        e.problem.title = "Server Cannot Generate Response".to_owned();
+        e
+    }
+
+    /// 503 with `Retry-After`: try again later (retryable, exponential back-off).
+    pub(crate) fn unavailable(detail: impl Into<String>, retry_after: u32) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, None, detail);
+        e.problem.retryable = Some(true);
+        e.problem.retry_after_seconds = Some(retry_after.into());
+        e.problem.backoff_strategy = Some("exponential".to_owned());
+        e
+    }
+
+    /// The HTTP status.
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// 502: a remote source (Git, registry) failed.
     pub(crate) fn upstream(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, None, detail)
@@ -137,6 +176,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(secs) = self.problem.retry_after_seconds
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            h.insert(header::RETRY_AFTER, v);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

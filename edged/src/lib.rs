@@ -1,15 +1,21 @@
 //! The `edged` daemon: one binary whose `--mode` decides which components run.
 //!
-//! Today it runs the Central Orchestrator (`--mode co`): the app store, sites and
-//! devices, a Git-backed workspace and the north REST API. The Local
-//! Orchestrator and Edge Node modes arrive with their issues. This crate joins
+//! `--mode co` runs the Central Orchestrator (app store, sites and devices,
+//! Git-backed desired state, the north REST API and the south mTLS listener);
+//! `--mode lo` a site's Local Orchestrator (mirror of the site repository,
+//! the Margo API for edge nodes, the outbox to the CO). The Edge Node mode
+//! arrives with its issue. This crate joins
 //! `edge-model`, `edge-workspace` and `edge-api`; it is the only crate that links
 //! the HTTP server. It prints exactly one line to stdout (the readiness line);
 //! logs go to stderr; all state lives in the data directory it is given.
 
 mod cli;
+mod clock;
 mod co;
+mod error;
+mod lo;
 mod settings;
+mod south;
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -59,7 +65,13 @@ where
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(co::run(settings)) {
+    let ran = match settings.mode {
+        cli::Mode::Co => runtime.block_on(co::run(settings)),
+        cli::Mode::Lo => runtime.block_on(lo::run(settings)),
+    };
+    // Blocking worker threads (fetches, long polls) must not hold up exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
@@ -84,4 +96,21 @@ fn init_logging(settings: &Settings) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// Wait for SIGTERM or SIGINT.
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("termination signal: draining requests");
 }

@@ -29,6 +29,9 @@ struct File {
     log: Option<String>,
     south_listen: Option<String>,
     trust_domain: Option<String>,
+    credentials: Option<PathBuf>,
+    poll_interval: Option<u64>,
+    outbox_limit: Option<u64>,
 }
 
 /// Resolved settings.
@@ -48,7 +51,19 @@ pub struct Settings {
     pub south_listen: String,
     /// SPIFFE trust domain of the identities the CO issues.
     pub trust_domain: String,
+    /// Credentials folder (lo).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<PathBuf>,
+    /// Seconds between fetches without a nudge (lo).
+    pub poll_interval: u64,
+    /// Bytes of reports the outbox may hold (lo).
+    pub outbox_limit: u64,
 }
+
+/// Default seconds between fetches (lo).
+pub(crate) const DEFAULT_POLL_INTERVAL: u64 = 30;
+/// Default outbox bound, bytes (lo).
+pub(crate) const DEFAULT_OUTBOX_LIMIT: u64 = 64 * 1024 * 1024;
 
 impl Settings {
     /// Resolve from parsed arguments (clap has already applied `EDGED_…`
@@ -99,10 +114,35 @@ impl Settings {
                     || matches!(b, b'.' | b'-' | b'_')),
             "`{trust_domain}` is not a SPIFFE trust domain; use lower-case letters, digits, `.`, `-` and `_`"
         );
+        let poll_interval = args
+            .poll_interval
+            .or(file.poll_interval)
+            .unwrap_or(DEFAULT_POLL_INTERVAL);
+        anyhow::ensure!(
+            (1..=86_400).contains(&poll_interval),
+            "a poll interval of {poll_interval} s is out of range; use 1 to 86400 seconds"
+        );
+        let outbox_limit = args
+            .outbox_limit
+            .or(file.outbox_limit)
+            .unwrap_or(DEFAULT_OUTBOX_LIMIT);
+        anyhow::ensure!(
+            outbox_limit >= 64 * 1024,
+            "an outbox limit of {outbox_limit} bytes is too small; use at least 65536"
+        );
+        let mode = args.mode.or(file.mode).unwrap_or(Mode::Co);
+        let credentials = args.credentials.clone().or(file.credentials);
+        anyhow::ensure!(
+            mode != Mode::Lo || credentials.is_some(),
+            "a local orchestrator needs its credentials: `--credentials DIR` (written by `edgectl co enroll --site SITE --lo --out DIR`)"
+        );
         Ok(Self {
+            credentials,
+            poll_interval,
+            outbox_limit,
             south_listen,
             trust_domain,
-            mode: args.mode.or(file.mode).unwrap_or(Mode::Co),
+            mode,
             data: args
                 .data
                 .clone()

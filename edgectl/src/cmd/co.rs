@@ -82,7 +82,15 @@ pub(crate) fn co(
                 let list: Vec<DeploymentSummary> = client.get(&path)?;
                 printer.data(&list);
                 printer.table(
-                    &["DEPLOYMENT", "APP", "VERSION", "SITE", "DEVICE", "PROFILE"],
+                    &[
+                        "DEPLOYMENT",
+                        "APP",
+                        "VERSION",
+                        "SITE",
+                        "DEVICE",
+                        "PROFILE",
+                        "STATE",
+                    ],
                     &deployment_rows(&list),
                 );
             }
@@ -197,7 +205,15 @@ pub(crate) fn co(
                 list.len()
             ));
             printer.table(
-                &["DEPLOYMENT", "APP", "VERSION", "SITE", "DEVICE", "PROFILE"],
+                &[
+                    "DEPLOYMENT",
+                    "APP",
+                    "VERSION",
+                    "SITE",
+                    "DEVICE",
+                    "PROFILE",
+                    "STATE",
+                ],
                 &deployment_rows(&list),
             );
         }
@@ -535,6 +551,12 @@ fn deployment_rows(list: &[DeploymentSummary]) -> Vec<Vec<String>> {
                 d.site.clone(),
                 d.device.clone(),
                 d.profile.clone(),
+                match (&d.state, &d.error) {
+                    (Some(s), Some(e)) => format!("{s}: {e}"),
+                    (Some(s), None) => s.clone(),
+                    // Desired, but its device has not said anything yet.
+                    (None, _) => "-".to_owned(),
+                },
             ]
         })
         .collect()
@@ -572,7 +594,15 @@ fn deploy(client: &Client, printer: Printer, args: DeployArgs) -> anyhow::Result
         ));
     }
     printer.table(
-        &["DEPLOYMENT", "APP", "VERSION", "SITE", "DEVICE", "PROFILE"],
+        &[
+            "DEPLOYMENT",
+            "APP",
+            "VERSION",
+            "SITE",
+            "DEVICE",
+            "PROFILE",
+            "STATE",
+        ],
         &deployment_rows(&list),
     );
     Ok(())

@@ -24,9 +24,9 @@ use edge_workspace::check_package;
 use serde::Deserialize;
 
 use super::db::{self, VersionRow};
-use super::error::ApiError;
 use super::http::{JsonBody, MAX_UPLOAD_BYTES, QueryParams, blocking, created};
 use super::store::{Store, version_row};
+use crate::error::ApiError;
 
 /// List the apps in the store.
 #[utoipa::path(get, path = "/api/apps", responses((status = 200, body = Vec<AppSummary>)))]

@@ -104,6 +104,10 @@ pub(crate) fn open(path: &Path) -> anyhow::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)
         .context("cannot create the database schema")?;
+    conn.execute_batch(crate::south::view::SCHEMA)
+        .context("cannot create the database schema")?;
+    conn.execute_batch(super::reports::SCHEMA)
+        .context("cannot create the database schema")?;
     Ok(conn)
 }
 

@@ -27,9 +27,9 @@ use serde::Deserialize;
 
 use super::apps::resolve;
 use super::db::{self, DeploymentRow, DeviceRow};
-use super::error::ApiError;
 use super::http::{JsonBody, QueryParams, blocking, created};
 use super::store::{Store, author};
+use crate::error::ApiError;
 
 /// Open a site repository for a change (under the write lock). Its work tree
 /// already equals `HEAD`: start-up resets every site repository, and each
@@ -58,6 +58,9 @@ fn summary(r: DeploymentRow) -> DeploymentSummary {
         profile: r.profile,
         commit: r.commit_id,
         created_at: r.created_at,
+        state: None,
+        state_at: None,
+        error: None,
     }
 }
 
@@ -138,7 +141,7 @@ pub(crate) async fn deploy(
             }
         };
         let conn = store.db();
-        let now = super::clock::now();
+        let now = crate::clock::now();
         let mut out = Vec::new();
         for (_, id, device) in written {
             let row = DeploymentRow {
@@ -154,6 +157,8 @@ pub(crate) async fn deploy(
             db::insert_deployment(&conn, &row)?;
             out.push(summary(row));
         }
+        drop(conn);
+        store.changed();
         tracing::info!(app = app_id, version, site = req.site, devices, commit, "deployed");
         Ok(created(&out))
     })
@@ -251,10 +256,20 @@ pub(crate) async fn list_deployments(
     QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<axum::Json<Vec<DeploymentSummary>>, ApiError> {
     blocking(move || {
+        let conn = store.db();
+        let states = super::reports::states(&conn)?;
         Ok(axum::Json(
-            db::deployments(&store.db(), q.site.as_deref())?
+            db::deployments(&conn, q.site.as_deref())?
                 .into_iter()
-                .map(summary)
+                .map(|r| {
+                    let mut s = summary(r);
+                    if let Some(st) = states.get(&s.id) {
+                        s.state = Some(st.state.clone());
+                        s.state_at = Some(st.at.clone());
+                        s.error.clone_from(&st.error);
+                    }
+                    s
+                })
                 .collect(),
         ))
     })
@@ -295,6 +310,7 @@ pub(crate) async fn undeploy(
             return Err(ApiError::internal(&e.into()));
         }
         db::delete_deployment(&store.db(), &row.id)?;
+        store.changed();
         tracing::info!(deployment = row.id, site = row.site, "undeployed");
         Ok(StatusCode::NO_CONTENT.into_response())
     })
@@ -335,7 +351,7 @@ pub(crate) async fn history(
                     id: c.id,
                     message: c.message,
                     author: c.author,
-                    time: super::clock::format_unix(c.time),
+                    time: crate::clock::format_unix(c.time),
                 })
                 .collect(),
         ))
@@ -394,6 +410,7 @@ pub(crate) async fn rollback(
         // The index follows the repository: the site's deployments are the files now in it.
         let rows = reindex_site(&mut store.db(), &site, &dir, &commit, false)?;
         let out: Vec<DeploymentSummary> = rows.into_iter().map(summary).collect();
+        store.changed();
         tracing::info!(site, to = target, commit, "rolled back");
         Ok(axum::Json(out))
     })
@@ -453,7 +470,7 @@ pub(crate) fn reindex_site(
                 Some(p) if keep_commits => p.commit_id.clone(),
                 _ => commit.to_owned(),
             },
-            created_at: previous.map_or_else(super::clock::now, |r| r.created_at.clone()),
+            created_at: previous.map_or_else(crate::clock::now, |r| r.created_at.clone()),
             id,
         };
         db::insert_deployment(&tx, &row)?;

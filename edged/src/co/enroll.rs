@@ -11,10 +11,10 @@ use edge_api::types::{EnrollRequest, Enrollment, RevokeRequest, Revoked};
 use edge_model::DeviceId;
 
 use super::db::{self, IdentityRow};
-use super::error::ApiError;
 use super::http::{JsonBody, blocking, created};
-use super::identity::segment_ok;
 use super::store::Store;
+use crate::error::ApiError;
+use crate::south::segment_ok;
 
 /// Validity of an LO identity, days.
 const LO_DAYS: i64 = 90;
@@ -60,7 +60,7 @@ pub(crate) async fn enroll(
                 spiffe_id: issued.spiffe_id.clone(),
                 site: req.site.clone(),
                 device: req.device.clone(),
-                issued_at: super::clock::now(),
+                issued_at: crate::clock::now(),
                 not_after: issued.not_after.clone(),
                 revoked_at: None,
             },
@@ -92,7 +92,7 @@ pub(crate) async fn revoke(
             &store.db(),
             &req.site,
             req.device.as_deref(),
-            &super::clock::now(),
+            &crate::clock::now(),
         )?;
         if n == 0 {
             let who = req.device.as_ref().map_or_else(
@@ -101,6 +101,7 @@ pub(crate) async fn revoke(
             );
             return Err(ApiError::not_found(format!("no active identity of {who}")));
         }
+        store.changed();
         tracing::info!(
             site = req.site,
             device = req.device,

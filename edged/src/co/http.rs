@@ -17,9 +17,9 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ApiError;
 use super::store::Store;
 use super::{apps, db, deployments, enroll, sites};
+use crate::error::ApiError;
 
 /// Largest JSON body.
 pub(crate) const MAX_JSON_BYTES: usize = 64 * 1024;

@@ -52,15 +52,6 @@ fn ca_params(trust_domain: &str) -> CertificateParams {
     p
 }
 
-/// Whether `s` can be one path segment of a SPIFFE ID (RFC 3986 unreserved, not `.`/`..`).
-pub(crate) fn segment_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
 impl Ca {
     /// Open the CA in `dir`, creating it (key mode 0600) on first start.
     pub(crate) fn open_or_create(dir: &Path, trust_domain: &str) -> anyhow::Result<Self> {
@@ -173,7 +164,7 @@ impl Ca {
             fingerprint: fingerprint(cert.der()),
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
-            not_after: super::clock::format_unix(p.not_after.unix_timestamp()),
+            not_after: crate::clock::format_unix(p.not_after.unix_timestamp()),
         })
     }
 }

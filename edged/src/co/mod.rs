@@ -9,14 +9,13 @@
 //! (bearer token) and the south one (mTLS; Git serving for LOs).
 
 mod apps;
-mod clock;
 mod db;
 mod deployments;
 mod enroll;
-mod error;
 mod http;
 mod identity;
 mod metrics;
+mod reports;
 mod sites;
 mod south;
 mod store;
@@ -67,26 +66,10 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!(data = %settings.data.display(), %addr, %south_addr, "central orchestrator ready");
     let served = axum::serve(listener, http::router(store))
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(crate::shutdown())
         .await;
     south_task.abort();
     served.context("the server failed")?;
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn shutdown() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = term => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::info!("termination signal: draining requests");
 }

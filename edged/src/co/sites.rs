@@ -14,9 +14,9 @@ use edge_model::DeviceId;
 use serde::{Deserialize, Serialize};
 
 use super::db::{self, DeviceRow, SiteRow};
-use super::error::ApiError;
 use super::http::{JsonBody, QueryParams, blocking, created};
 use super::store::Store;
+use crate::error::ApiError;
 
 /// A site or device file as read back at start.
 #[derive(serde::Deserialize)]
@@ -45,7 +45,7 @@ pub(crate) fn reindex(store: &Store) -> anyhow::Result<()> {
         };
         if db::site(&conn, &name)?.is_none() {
             tracing::warn!(site = name, "indexing a site found in the workspace");
-            db::insert_site(&conn, &name, &file.labels, &super::clock::now())?;
+            db::insert_site(&conn, &name, &file.labels, &crate::clock::now())?;
         }
         let devices = entry.path().join("devices");
         let mut stack = vec![devices.clone()];
@@ -87,7 +87,7 @@ pub(crate) fn reindex(store: &Store) -> anyhow::Result<()> {
                         labels: file.labels,
                         capabilities: None,
                         last_heard: None,
-                        created_at: super::clock::now(),
+                        created_at: crate::clock::now(),
                     },
                 )?;
             }
@@ -232,7 +232,7 @@ pub(crate) async fn create_site(
             let _ = fs::remove_dir_all(store.workspace().join("sites").join(&req.name));
             return Err(e.into());
         }
-        db::insert_site(&conn, &req.name, &req.labels, &super::clock::now())?;
+        db::insert_site(&conn, &req.name, &req.labels, &crate::clock::now())?;
         let row =
             db::site(&conn, &req.name)?.ok_or_else(|| ApiError::not_found("the site vanished"))?;
         Ok(created(&site_view(row)))
@@ -373,7 +373,7 @@ pub(crate) async fn create_device(
             labels: req.labels.clone(),
             capabilities: None,
             last_heard: None,
-            created_at: super::clock::now(),
+            created_at: crate::clock::now(),
         };
         db::insert_device(&conn, &row)?;
         drop(conn);

@@ -1,9 +1,11 @@
-//! The CO's south listener: mutual TLS 1.3 with identities from the CO's CA.
-//! Today it serves each site's desired-state repository read-only over Git
-//! smart HTTP (`/git/<site>.git/…`) by running `git http-backend`; only the
-//! enrolled, unrevoked Local Orchestrator of that site may read it, and pushes
-//! are refused. The caller is recognized by its certificate's fingerprint on
-//! every request, so a revocation takes effect at once.
+//! The CO's south listener: mutual TLS 1.3 with identities from the CO's CA
+//! (the server presents `…/margo/wfm/co`). For a site's Local Orchestrator it
+//! serves the site's desired-state repository read-only over Git smart HTTP
+//! (`/git/<site>.git/…`, through `git http-backend`; pushes refused), the
+//! nudge (`/lo/v1/watch`) and status intake (`/lo/v1/intake`); for edge nodes
+//! attached directly, the Margo API (`/api/v1/…`). The caller is recognized by
+//! its certificate's fingerprint on every request, so a revocation takes
+//! effect at once.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -13,28 +15,20 @@ use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Extension, Path as UrlPath, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::AsyncWriteExt as _;
 
-use super::db;
-use super::error::ApiError;
-use super::identity;
+use super::reports;
 use super::store::Store;
+use crate::error::ApiError;
+use crate::south::Caller;
+use crate::south::margo::Backend;
 
 /// Largest request body a Git client sends (fetch negotiation); below git's
 /// own 10 MB limit, so git never dies half-way through reading it.
 const MAX_GIT_REQUEST: usize = 8 * 1024 * 1024;
-
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Who is calling, from the TLS handshake.
-#[derive(Clone, Debug)]
-struct Caller {
-    fingerprint: String,
-}
 
 /// TLS settings: TLS 1.3 only, client certificates required and verified
 /// against the CO's CA; the server presents `…/margo/wfm/co`.
@@ -42,29 +36,18 @@ pub(crate) fn tls_config(
     store: &Store,
     names: &[String],
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.add(
         CertificateDer::from_pem_slice(store.ca().cert_pem().as_bytes())
             .context("the CA certificate does not read")?,
     )?;
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots),
-        provider.clone(),
-    )
-    .build()
-    .context("cannot set up client certificate verification")?;
     let spiffe = format!("spiffe://{}/margo/wfm/co", store.trust_domain());
     let issued = store.ca().issue(&spiffe, 365, names, true)?;
     let cert = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes())
         .context("the server certificate does not read")?;
     let key = PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes())
         .context("the server key does not read")?;
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(vec![cert], key)?;
-    Ok(Arc::new(config))
+    crate::south::server_config(Arc::new(roots), cert, key)
 }
 
 /// Accept mTLS connections until the task is dropped.
@@ -73,45 +56,20 @@ pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     config: Arc<rustls::ServerConfig>,
 ) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    loop {
-        let Ok((tcp, peer)) = listener.accept().await else {
-            continue;
-        };
-        let (acceptor, store) = (acceptor.clone(), store.clone());
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::info!(%peer, error = %e, "south TLS handshake refused");
-                    return;
-                }
-                Err(_) => {
-                    tracing::info!(%peer, "south TLS handshake timed out");
-                    return;
-                }
-            };
-            let Some(fingerprint) = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(|c| identity::fingerprint(c.as_ref()))
-            else {
-                return;
-            };
-            let router = axum::Router::new()
-                .route("/git/{*path}", axum::routing::any(git))
-                .fallback(|| async { ApiError::not_found("no such route on the south API") })
-                .layer(DefaultBodyLimit::max(MAX_GIT_REQUEST))
-                .layer(Extension(Caller { fingerprint }))
-                .with_state(store);
-            let service = hyper_util::service::TowerToHyperService::new(router);
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await;
-        });
-    }
+    let backend: Arc<dyn Backend> = Arc::new(reports::CoBackend {
+        store: store.clone(),
+    });
+    crate::south::serve(listener, config, move |caller: Caller| {
+        let lo = axum::Router::new()
+            .route("/git/{*path}", axum::routing::any(git))
+            .route("/lo/v1/watch", axum::routing::get(reports::watch))
+            .route("/lo/v1/intake", axum::routing::post(reports::intake))
+            .layer(DefaultBodyLimit::max(MAX_GIT_REQUEST))
+            .layer(Extension(caller.clone()))
+            .with_state(store.clone());
+        lo.merge(crate::south::margo::router(backend.clone(), caller))
+    })
+    .await;
 }
 
 fn forbidden(detail: impl Into<String>) -> Response {
@@ -137,33 +95,18 @@ async fn git(
     let query = uri.query().unwrap_or_default().to_owned();
     let who = {
         let store = store.clone();
-        let fp = caller.fingerprint.clone();
-        tokio::task::spawn_blocking(move || db::identity(&store.db(), &fp)).await
+        tokio::task::spawn_blocking(move || reports::lo_site(&store, &caller)).await
     };
-    let identity = match who {
-        Ok(Ok(Some(i))) => i,
-        Ok(Ok(None)) => {
-            return forbidden("this certificate is not one the CO issued to a known identity");
+    let own = match who {
+        Ok(Ok(own)) => own,
+        Ok(Err(e)) => return e.into_response(),
+        Err(_) => {
+            return ApiError::internal(&anyhow::anyhow!("identity lookup failed")).into_response();
         }
-        _ => return ApiError::internal(&anyhow::anyhow!("identity lookup failed")).into_response(),
     };
-    if identity.not_after < super::clock::now() {
+    if own != site {
         return forbidden(format!(
-            "the identity `{}` expired at {}; enrol again",
-            identity.spiffe_id, identity.not_after
-        ));
-    }
-    if identity.revoked_at.is_some() {
-        return forbidden(format!(
-            "the identity `{}` was revoked at {}",
-            identity.spiffe_id,
-            identity.revoked_at.unwrap_or_default()
-        ));
-    }
-    if identity.device.is_some() || identity.site != site {
-        return forbidden(format!(
-            "`{}` may not read the repository of site `{site}`",
-            identity.spiffe_id
+            "the LO of site `{own}` may not read the repository of site `{site}`"
         ));
     }
     if !path_ok(rest) {

@@ -39,6 +39,14 @@ pub(crate) struct Store {
     south_url: Mutex<String>,
     /// The serialized app list and the store generation it was built at.
     apps_list: Mutex<(u64, Option<axum::body::Bytes>)>,
+    /// Bumped whenever a site's desired state or revocations change; LOs
+    /// long-poll on it (the nudge).
+    changes: tokio::sync::watch::Sender<u64>,
+    /// Per-site views served to directly attached edge nodes, by site.
+    pub(crate) views:
+        Mutex<std::collections::HashMap<String, std::sync::Arc<crate::south::view::SiteViews>>>,
+    /// Serializes building those views (see `reports::CoBackend::view`).
+    pub(crate) views_building: Mutex<()>,
 }
 
 /// The author of commits the CO makes on behalf of the admin token.
@@ -85,9 +93,22 @@ impl Store {
             },
             metrics: Metrics::default(),
             apps_list: Mutex::new((0, None)),
+            changes: tokio::sync::watch::Sender::new(0),
+            views: Mutex::new(std::collections::HashMap::new()),
+            views_building: Mutex::new(()),
         };
         store.reconcile()?;
         Ok(store)
+    }
+
+    /// Tell waiting LOs that some site's desired state or revocations changed.
+    pub(crate) fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that wakes on [`Store::changed`].
+    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// The database connection.
@@ -301,7 +322,7 @@ pub(crate) fn version_row(
             .collect(),
         source: source.to_owned(),
         commit_id: commit.to_owned(),
-        added_at: super::clock::now(),
+        added_at: crate::clock::now(),
         digest: edge_model::digest::sha256(margo_yaml).to_string(),
     }
 }

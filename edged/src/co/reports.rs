@@ -1,0 +1,466 @@
+//! Observed state at the CO: device capabilities and deployment status, as
+//! they arrive from LOs in batches (`POST /lo/v1/intake`) or straight from
+//! edge nodes attached to the CO; and what the CO offers LOs and those nodes
+//! on its south listener: the nudge (`GET /lo/v1/watch`, a long poll that
+//! returns as soon as the site's desired state or revocations change) and the
+//! Margo API over the site repositories ([`CoBackend`]).
+//!
+//! Intake is exactly-once and in order: every batch carries the LO's outbox
+//! epoch and sequence numbers, the CO stores the last one it applied in the
+//! same transaction as the reports, and skips anything at or below it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Extension, State};
+use edge_api::types::{IntakeAck, IntakeBatch, WatchReply};
+use edge_model::MargoDocument as _;
+use edge_model::capabilities::DeviceCapabilitiesManifest;
+use edge_model::status::DeploymentStatusManifest;
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::Deserialize;
+
+use super::db;
+use super::http::{JsonBody, QueryParams};
+use super::store::Store;
+use crate::error::ApiError;
+use crate::south::margo::Backend;
+use crate::south::view::{self, DeviceView, MAX_FILE_BYTES, MAX_SITE_FILES};
+use crate::south::{Caller, Principal};
+
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS deployment_status (
+    deployment TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    device TEXT NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    adopted_version INTEGER,
+    report TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS intake (
+    site TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (site, epoch)
+);
+";
+
+/// Longest a watch waits before answering with the unchanged state.
+const MAX_WAIT_SECS: u64 = 60;
+
+/// The last reported state of a deployment.
+pub(crate) struct StateRow {
+    pub(crate) state: String,
+    pub(crate) at: String,
+    pub(crate) error: Option<String>,
+}
+
+/// Every deployment's last reported state, by deployment id.
+pub(crate) fn states(c: &Connection) -> rusqlite::Result<HashMap<String, StateRow>> {
+    let mut st = c.prepare("SELECT deployment, state, updated_at, error FROM deployment_status")?;
+    st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            StateRow {
+                state: r.get(1)?,
+                at: r.get(2)?,
+                error: r.get(3)?,
+            },
+        ))
+    })?
+    .collect()
+}
+
+/// Store a device's capabilities; `None` when the device is not registered
+/// at `site`, else whether it had none before.
+fn set_capabilities(
+    c: &Connection,
+    site: &str,
+    device: &str,
+    json: Option<&str>,
+    at: &str,
+) -> rusqlite::Result<Option<bool>> {
+    let before: Option<Option<String>> = c
+        .query_row(
+            "SELECT capabilities FROM devices WHERE id = ?1 AND site = ?2",
+            params![device, site],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(before) = before else {
+        return Ok(None);
+    };
+    c.execute(
+        "UPDATE devices SET capabilities = ?3, last_heard = ?4 WHERE id = ?1 AND site = ?2",
+        params![device, site, json, at],
+    )?;
+    Ok(Some(before.is_none()))
+}
+
+/// Store a status report; whether it is the first for its deployment.
+fn set_status(
+    c: &Connection,
+    site: &str,
+    device: &str,
+    doc: &DeploymentStatusManifest,
+    at: &str,
+) -> rusqlite::Result<bool> {
+    let id = doc.deployment_id.as_str();
+    let existed: bool = c
+        .query_row(
+            "SELECT 1 FROM deployment_status WHERE deployment = ?1",
+            [id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    let error = doc
+        .status
+        .error
+        .as_ref()
+        .and_then(|e| e.message.clone())
+        .or_else(|| {
+            doc.components.iter().find_map(|c| {
+                c.error
+                    .as_ref()
+                    .and_then(|e| e.message.as_ref())
+                    .map(|m| format!("{}: {m}", c.name))
+            })
+        });
+    c.execute(
+        "INSERT INTO deployment_status (deployment, site, device, state, error, adopted_version, report, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (deployment) DO UPDATE SET site = excluded.site, device = excluded.device, state = excluded.state,
+           error = excluded.error, adopted_version = excluded.adopted_version, report = excluded.report, updated_at = excluded.updated_at",
+        params![
+            id,
+            site,
+            device,
+            doc.status.state.to_string(),
+            error,
+            doc.adopted_manifest_version.and_then(|v| i64::try_from(v).ok()),
+            serde_json::to_string(doc).unwrap_or_default(),
+            at
+        ],
+    )?;
+    c.execute(
+        "UPDATE devices SET last_heard = ?3 WHERE id = ?1 AND site = ?2",
+        params![device, site, at],
+    )?;
+    Ok(!existed)
+}
+
+/// Apply one batch from the LO of `site` in one transaction; returns the
+/// last sequence number now stored.
+fn apply_batch(c: &mut Connection, site: &str, batch: &IntakeBatch) -> Result<i64, ApiError> {
+    let tx = c.transaction()?;
+    let mut last: i64 = tx
+        .query_row(
+            "SELECT last_seq FROM intake WHERE site = ?1 AND epoch = ?2",
+            params![site, batch.epoch],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    for e in &batch.entries {
+        if e.seq <= last {
+            continue; // already stored: a batch re-sent after a lost answer
+        }
+        match e.kind.as_str() {
+            "capabilities" => match DeviceCapabilitiesManifest::from_slice(e.body.as_bytes()) {
+                Ok(doc) if doc.document.properties.id.as_str() == e.device => {
+                    let json = serde_json::to_string(&doc.document).unwrap_or_default();
+                    if set_capabilities(&tx, site, &e.device, Some(&json), &e.received_at)?
+                        .is_none()
+                    {
+                        tracing::warn!(
+                            site,
+                            device = e.device,
+                            "capabilities for a device the CO does not know; dropped"
+                        );
+                    }
+                }
+                _ => tracing::warn!(
+                    site,
+                    device = e.device,
+                    seq = e.seq,
+                    "unreadable capabilities in intake; dropped"
+                ),
+            },
+            "capabilities-deleted" => {
+                set_capabilities(&tx, site, &e.device, None, &e.received_at)?;
+            }
+            "status" => match DeploymentStatusManifest::from_slice(e.body.as_bytes()) {
+                Ok(doc) => {
+                    set_status(&tx, site, &e.device, &doc.document, &e.received_at)?;
+                }
+                Err(err) => {
+                    tracing::warn!(site, device = e.device, seq = e.seq, error = %err, "unreadable status in intake; dropped");
+                }
+            },
+            other => tracing::warn!(
+                site,
+                kind = other,
+                seq = e.seq,
+                "unknown intake entry; dropped"
+            ),
+        }
+        last = e.seq;
+    }
+    tx.execute(
+        "INSERT INTO intake (site, epoch, last_seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT (site, epoch) DO UPDATE SET last_seq = excluded.last_seq",
+        params![site, batch.epoch, last],
+    )?;
+    tx.commit()?;
+    Ok(last)
+}
+
+/// The identity the CO issued for the caller's certificate, when it is
+/// still valid and not revoked; 403 otherwise.
+fn known_identity(store: &Store, caller: &Caller) -> Result<db::IdentityRow, ApiError> {
+    let identity = db::identity(&store.db(), &caller.fingerprint)?.ok_or_else(|| {
+        ApiError::not_authorized("this certificate is not one the CO issued to a known identity")
+    })?;
+    if caller.expired() || identity.not_after < crate::clock::now() {
+        return Err(ApiError::not_authorized(format!(
+            "the identity `{}` expired at {}; enrol again",
+            identity.spiffe_id, identity.not_after
+        )));
+    }
+    if let Some(at) = &identity.revoked_at {
+        return Err(ApiError::not_authorized(format!(
+            "the identity `{}` was revoked at {at}",
+            identity.spiffe_id
+        )));
+    }
+    Ok(identity)
+}
+
+/// The site whose unrevoked, unexpired LO the caller is; 403 otherwise.
+pub(crate) fn lo_site(store: &Store, caller: &Caller) -> Result<String, ApiError> {
+    let identity = known_identity(store, caller)?;
+    if identity.device.is_some() {
+        return Err(ApiError::not_authorized(format!(
+            "`{}` is a device, not a Local Orchestrator",
+            identity.spiffe_id
+        )));
+    }
+    Ok(identity.site)
+}
+
+/// Query of `GET /lo/v1/watch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WatchQuery {
+    /// The head the LO has.
+    have: Option<String>,
+    /// How many revoked fingerprints the LO knows.
+    revoked: Option<usize>,
+    /// Seconds to wait for a change (at most 60).
+    wait: Option<u64>,
+}
+
+fn watch_state(store: &Store, site: &str) -> Result<WatchReply, ApiError> {
+    // Never create the repository here: only a deploy does that.
+    let dir = store.site_repo(site);
+    let head = if dir.join(".git").is_dir() {
+        edge_workspace::git::Repo::init_or_open(&dir)
+            .map_err(|e| ApiError::internal(&e.into()))?
+            .head()
+            .map_err(|e| ApiError::internal(&e.into()))?
+    } else {
+        None
+    };
+    let revoked = {
+        let conn = store.db();
+        let mut st = conn.prepare(
+            "SELECT fingerprint FROM identities WHERE site = ?1 AND device IS NOT NULL AND revoked_at IS NOT NULL ORDER BY fingerprint",
+        )?;
+        st.query_map([site], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?
+    };
+    Ok(WatchReply { head, revoked })
+}
+
+/// The nudge: answer at once when the LO's view is stale, else when it
+/// becomes stale, or after `wait` seconds with the unchanged state.
+pub(crate) async fn watch(
+    State(store): State<Arc<Store>>,
+    Extension(caller): Extension<Caller>,
+    QueryParams(q): QueryParams<WatchQuery>,
+) -> Result<axum::Json<WatchReply>, ApiError> {
+    let mut changes = store.subscribe();
+    let s = store.clone();
+    let site = tokio::task::spawn_blocking(move || lo_site(&s, &caller))
+        .await
+        .map_err(|e| ApiError::internal(&anyhow::anyhow!("{e}")))??;
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    loop {
+        changes.borrow_and_update();
+        let (s, site2) = (store.clone(), site.clone());
+        let state = tokio::task::spawn_blocking(move || watch_state(&s, &site2))
+            .await
+            .map_err(|e| ApiError::internal(&anyhow::anyhow!("{e}")))??;
+        let stale = state.head != q.have || Some(state.revoked.len()) != q.revoked;
+        if stale || tokio::time::Instant::now() >= deadline {
+            return Ok(axum::Json(state));
+        }
+        if tokio::time::timeout_at(deadline, changes.changed())
+            .await
+            .is_err()
+        {
+            return Ok(axum::Json(state));
+        }
+    }
+}
+
+/// Status and capabilities forwarded by an LO.
+pub(crate) async fn intake(
+    State(store): State<Arc<Store>>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(batch): JsonBody<IntakeBatch>,
+) -> Result<axum::Json<IntakeAck>, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let site = lo_site(&store, &caller)?;
+        let started = std::time::Instant::now();
+        let acked = apply_batch(&mut store.db(), &site, &batch)?;
+        tracing::debug!(site, entries = batch.entries.len(), acked, took = ?started.elapsed(), "intake");
+        Ok(axum::Json(IntakeAck { acked }))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&anyhow::anyhow!("{e}")))?
+}
+
+/// The Margo API for edge nodes attached to the CO directly: views built
+/// from the site repositories, reports written straight to the database.
+pub(crate) struct CoBackend {
+    pub(crate) store: Arc<Store>,
+}
+
+impl CoBackend {
+    fn site_of(&self, device: &str) -> Result<String, ApiError> {
+        db::device(&self.store.db(), device)?
+            .map(|d| d.site)
+            .ok_or_else(|| {
+                ApiError::not_authorized(format!("device `{device}` is no longer registered"))
+            })
+    }
+
+    /// The site's views at its current head, rebuilt when the head moved.
+    fn site_views(&self, site: &str) -> Result<Arc<view::SiteViews>, ApiError> {
+        let dir = self.store.site_repo(site);
+        let head = if dir.join(".git").is_dir() {
+            edge_workspace::git::Repo::init_or_open(&dir)
+                .and_then(|r| r.head())
+                .map_err(|e| ApiError::internal(&e.into()))?
+        } else {
+            None
+        };
+        if let Some(v) = self
+            .store
+            .views
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(site)
+            && v.head == head
+        {
+            return Ok(v.clone());
+        }
+        let files = match &head {
+            Some(h) => edge_workspace::git::Mirror::at(&dir)
+                .files_at(h, "deployments", ".yaml", MAX_SITE_FILES, MAX_FILE_BYTES)
+                .map_err(|e| ApiError::internal(&e.into()))?,
+            None => Vec::new(),
+        };
+        let (views, warnings) = view::build_site(&mut self.store.db(), site, head, files)?;
+        for w in warnings {
+            tracing::warn!(site, "{w}");
+        }
+        let views = Arc::new(views);
+        self.store
+            .views
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(site.to_owned(), views.clone());
+        Ok(views)
+    }
+}
+
+impl Backend for CoBackend {
+    fn device(&self, caller: &Caller) -> Result<String, ApiError> {
+        let identity = known_identity(&self.store, caller)?;
+        let device = identity.device.clone().ok_or_else(|| {
+            ApiError::not_authorized(format!("`{}` is not a device", identity.spiffe_id))
+        })?;
+        let p = caller.spiffe_id.as_deref().and_then(Principal::parse);
+        if p.as_ref().and_then(|p| p.client.as_deref()) != Some(device.as_str()) {
+            return Err(ApiError::not_authorized(
+                "the certificate's SPIFFE ID does not name this device",
+            ));
+        }
+        Ok(device)
+    }
+
+    fn view(&self, device: &str) -> Result<Arc<DeviceView>, ApiError> {
+        let site = self.site_of(device)?;
+        // Building views and giving a new device its first version happen
+        // one at a time, so no version is assigned from views being replaced.
+        let _building = self
+            .store
+            .views_building
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let views = self.site_views(&site)?;
+        if let Some(v) = views.devices.get(device) {
+            return Ok(v.clone());
+        }
+        Ok(Arc::new(view::empty_view(&self.store.db(), &site, device)?))
+    }
+
+    fn owner(&self, device: &str, deployment: &str) -> Result<Option<String>, ApiError> {
+        let site = self.site_of(device)?;
+        Ok(view::owner(&self.store.db(), &site, deployment)?)
+    }
+
+    fn capabilities(
+        &self,
+        device: &str,
+        doc: &DeviceCapabilitiesManifest,
+    ) -> Result<bool, ApiError> {
+        let site = self.site_of(device)?;
+        let json = serde_json::to_string(doc).unwrap_or_default();
+        set_capabilities(
+            &self.store.db(),
+            &site,
+            device,
+            Some(&json),
+            &crate::clock::now(),
+        )?
+        .ok_or_else(|| {
+            ApiError::margo_not_found("device-not-found", format!("no device `{device}`"))
+        })
+    }
+
+    fn delete_capabilities(&self, device: &str) -> Result<bool, ApiError> {
+        let site = self.site_of(device)?;
+        Ok(
+            set_capabilities(&self.store.db(), &site, device, None, &crate::clock::now())?
+                .is_some_and(|first| !first),
+        )
+    }
+
+    fn status(&self, device: &str, doc: &DeploymentStatusManifest) -> Result<bool, ApiError> {
+        let site = self.site_of(device)?;
+        Ok(set_status(
+            &self.store.db(),
+            &site,
+            device,
+            doc,
+            &crate::clock::now(),
+        )?)
+    }
+}

@@ -1,0 +1,87 @@
+//! The Local Orchestrator (`--mode lo`): one site's desired state, fetched
+//! from the CO over Git (poll plus nudge) into a mirror, turned into one
+//! Margo state manifest per device and served to the site's edge nodes over
+//! mutual TLS; their status and capabilities go into a durable outbox that is
+//! forwarded to the CO. It keeps serving from its mirror while the CO is
+//! away, for as long as that takes.
+//!
+//! Data directory: `site.git` (bare mirror), `lo.db` (SQLite, WAL).
+
+mod outbox;
+mod store;
+mod sync;
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use edge_api::mtls::Identity;
+
+use crate::settings::Settings;
+use crate::south::margo::Backend;
+
+/// Run the LO until a termination signal.
+pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
+    let creds = settings
+        .credentials
+        .clone()
+        .context("a local orchestrator needs `--credentials DIR`")?;
+    let identity = Identity::load(&creds)?;
+    let tls = crate::south::server_config(
+        identity.roots.clone(),
+        identity.cert.clone(),
+        identity.key.clone_key(),
+    )?;
+    let (data, limit) = (settings.data.clone(), settings.outbox_limit);
+    let lo = tokio::task::spawn_blocking(move || store::Lo::open(&data, identity, limit))
+        .await
+        .context("the start-up task failed")??;
+    let lo = Arc::new(lo);
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on `{}`", settings.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    let (nudge, nudges) = std::sync::mpsc::channel();
+    let poll = Duration::from_secs(settings.poll_interval);
+    spawn("lo-fetch", {
+        let lo = lo.clone();
+        move || sync::fetcher(lo, nudges, poll)
+    })?;
+    spawn("lo-watch", {
+        let lo = lo.clone();
+        move || sync::watcher(lo, nudge)
+    })?;
+    spawn("lo-outbox", {
+        let lo = lo.clone();
+        move || outbox::forward(lo)
+    })?;
+    let backend: Arc<dyn Backend> = lo.clone();
+    let serving = tokio::spawn(crate::south::serve(listener, tls, move |caller| {
+        crate::south::margo::router(backend.clone(), caller)
+    }));
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "edged lo listening on https://{addr} (site {})",
+            lo.site
+        );
+        let _ = out.flush();
+    }
+    tracing::info!(site = lo.site, %addr, server = lo.identity.file.server, "local orchestrator ready");
+    crate::shutdown().await;
+    serving.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .with_context(|| format!("cannot start the {name} thread"))?;
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! The LO's state: its identity, the mirror of its site repository
+//! (`DATA/site.git`), its database (`DATA/lo.db`: manifest versions, what
+//! was served to whom, revoked device certificates, the outbox) and the
+//! per-device views it serves; and [`Lo`] as the Margo API backend.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use anyhow::Context as _;
+use edge_api::mtls::Identity;
+use edge_model::capabilities::DeviceCapabilitiesManifest;
+use edge_model::status::DeploymentStatusManifest;
+use edge_workspace::git::Mirror;
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use super::outbox::{self, Doorbell};
+use crate::error::ApiError;
+use crate::south::margo::Backend;
+use crate::south::view::{self, DeviceView, MAX_FILE_BYTES, MAX_SITE_FILES, SiteViews};
+use crate::south::{Caller, Principal};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS revoked (fingerprint TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS reported (kind TEXT NOT NULL, subject TEXT NOT NULL, PRIMARY KEY (kind, subject));
+";
+
+/// The running LO.
+pub(crate) struct Lo {
+    pub(crate) identity: Identity,
+    /// The site it serves (its SPIFFE ID's wfm segment).
+    pub(crate) site: String,
+    pub(crate) mirror: Mirror,
+    /// Identifies this outbox at the CO (made once, kept in `lo.db`).
+    pub(crate) epoch: String,
+    pub(crate) outbox_limit: u64,
+    pub(crate) doorbell: Doorbell,
+    db: Mutex<Connection>,
+    views: RwLock<Arc<SiteViews>>,
+    /// Held while views are rebuilt and swapped, and while a device missing
+    /// from them gets its first (empty) manifest, so a version is never
+    /// assigned from views that are about to be replaced.
+    building: Mutex<()>,
+    revoked: RwLock<HashSet<String>>,
+}
+
+impl Lo {
+    /// Open the data directory (creating it) for `identity`, and build the
+    /// views from what the mirror already holds, so a restart with the CO
+    /// out of reach serves at once.
+    pub(crate) fn open(data: &Path, identity: Identity, outbox_limit: u64) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            identity.file.role == "lo",
+            "`{}` holds the credentials of an edge node (role `{}`), not of a local orchestrator; enrol one with `edgectl co enroll --site SITE --lo`",
+            identity.dir.display(),
+            identity.file.role
+        );
+        let principal = Principal::parse(&identity.file.spiffe_id)
+            .filter(|p| p.client.is_none())
+            .with_context(|| {
+                format!(
+                    "`{}` is not the SPIFFE ID of a local orchestrator",
+                    identity.file.spiffe_id
+                )
+            })?;
+        std::fs::create_dir_all(data)
+            .with_context(|| format!("cannot create the data directory `{}`", data.display()))?;
+        let mirror = Mirror::open_or_init(&data.join("site.git"))?;
+        let path = data.join("lo.db");
+        let conn = Connection::open(&path)
+            .with_context(|| format!("cannot open the database `{}`", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(view::SCHEMA)?;
+        conn.execute_batch(outbox::SCHEMA)?;
+        let epoch: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let epoch = if let Some(e) = epoch {
+            e
+        } else {
+            let e = uuid::Uuid::new_v4().to_string();
+            conn.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?1)", [&e])?;
+            e
+        };
+        let revoked = {
+            let mut st = conn.prepare("SELECT fingerprint FROM revoked")?;
+            st.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<HashSet<String>>>()?
+        };
+        let lo = Self {
+            identity,
+            site: principal.wfm,
+            mirror,
+            epoch,
+            outbox_limit,
+            doorbell: Doorbell::default(),
+            db: Mutex::new(conn),
+            views: RwLock::new(Arc::new(SiteViews::default())),
+            building: Mutex::new(()),
+            revoked: RwLock::new(revoked),
+        };
+        lo.rebuild()?;
+        Ok(lo)
+    }
+
+    pub(crate) fn db(&self) -> MutexGuard<'_, Connection> {
+        self.db
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The views being served.
+    fn current(&self) -> Arc<SiteViews> {
+        self.views
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The commit the served views come from.
+    pub(crate) fn served_head(&self) -> Option<String> {
+        self.current().head.clone()
+    }
+
+    /// Rebuild the views when the mirror's head differs from the served one;
+    /// `true` when it did.
+    pub(crate) fn rebuild(&self) -> anyhow::Result<bool> {
+        let _building = self
+            .building
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let head = self.mirror.head()?;
+        if head == self.served_head() && head.is_some() {
+            return Ok(false);
+        }
+        let files = match &head {
+            Some(h) => {
+                self.mirror
+                    .files_at(h, "deployments", ".yaml", MAX_SITE_FILES, MAX_FILE_BYTES)?
+            }
+            None => Vec::new(),
+        };
+        let (views, warnings) = view::build_site(&mut self.db(), &self.site, head.clone(), files)?;
+        for w in warnings {
+            tracing::warn!(site = self.site, "{w}");
+        }
+        let devices = views.devices.len();
+        *self
+            .views
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(views);
+        tracing::info!(
+            site = self.site,
+            head = head.as_deref().unwrap_or("none"),
+            devices,
+            "serving desired state"
+        );
+        Ok(true)
+    }
+
+    /// How many revoked certificates the LO knows of.
+    pub(crate) fn revoked_count(&self) -> usize {
+        self.revoked
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// Replace the set of revoked device certificates (from the CO).
+    pub(crate) fn set_revoked(&self, list: &[String]) -> rusqlite::Result<()> {
+        {
+            let mut c = self.db();
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM revoked", [])?;
+            for f in list {
+                tx.execute(
+                    "INSERT OR IGNORE INTO revoked (fingerprint) VALUES (?1)",
+                    [f],
+                )?;
+            }
+            tx.commit()?;
+        }
+        *self
+            .revoked
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = list.iter().cloned().collect();
+        Ok(())
+    }
+
+    /// Record that `kind`/`subject` was reported; `true` the first time.
+    fn first_report(&self, c: &Connection, kind: &str, subject: &str) -> rusqlite::Result<bool> {
+        Ok(c.execute(
+            "INSERT OR IGNORE INTO reported (kind, subject) VALUES (?1, ?2)",
+            params![kind, subject],
+        )? == 1)
+    }
+
+    fn queue(&self, kind: &str, subject: &str, device: &str, body: &str) -> Result<bool, ApiError> {
+        let mut c = self.db();
+        let tx = c.transaction()?;
+        outbox::push(&tx, self.outbox_limit, kind, subject, device, body)?;
+        let first = self.first_report(&tx, kind, subject)?;
+        tx.commit()?;
+        drop(c);
+        self.doorbell.ring();
+        Ok(first)
+    }
+}
+
+impl Backend for Lo {
+    fn device(&self, caller: &Caller) -> Result<String, ApiError> {
+        let p = caller
+            .spiffe_id
+            .as_deref()
+            .and_then(Principal::parse)
+            .ok_or_else(|| {
+                ApiError::not_authorized("the certificate carries no Margo client SPIFFE ID")
+            })?;
+        let Some(device) = p.client else {
+            return Err(ApiError::not_authorized("a fleet manager is not a device"));
+        };
+        if p.trust_domain != self.identity.trust_domain() || p.wfm != self.site {
+            return Err(ApiError::not_authorized(format!(
+                "`{}` is not a client of this local orchestrator (site `{}`)",
+                caller.spiffe_id.as_deref().unwrap_or_default(),
+                self.site
+            )));
+        }
+        if caller.expired() {
+            return Err(ApiError::not_authorized(
+                "the certificate has expired; enrol the device again",
+            ));
+        }
+        if self
+            .revoked
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&caller.fingerprint)
+        {
+            return Err(ApiError::not_authorized(format!(
+                "the identity of device `{device}` was revoked"
+            )));
+        }
+        Ok(device)
+    }
+
+    fn view(&self, device: &str) -> Result<Arc<DeviceView>, ApiError> {
+        if let Some(v) = self.current().devices.get(device) {
+            return Ok(v.clone());
+        }
+        let _building = self
+            .building
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(v) = self.current().devices.get(device) {
+            return Ok(v.clone());
+        }
+        Ok(Arc::new(view::empty_view(&self.db(), &self.site, device)?))
+    }
+
+    fn owner(&self, _device: &str, deployment: &str) -> Result<Option<String>, ApiError> {
+        Ok(view::owner(&self.db(), &self.site, deployment)?)
+    }
+
+    fn capabilities(
+        &self,
+        device: &str,
+        doc: &DeviceCapabilitiesManifest,
+    ) -> Result<bool, ApiError> {
+        let body = serde_json::to_string(doc).unwrap_or_default();
+        self.queue("capabilities", device, device, &body)
+    }
+
+    fn delete_capabilities(&self, device: &str) -> Result<bool, ApiError> {
+        let had = self.db().execute(
+            "DELETE FROM reported WHERE kind = 'capabilities' AND subject = ?1",
+            [device],
+        )? == 1;
+        if had {
+            self.queue("capabilities-deleted", device, device, "")?;
+            self.db().execute(
+                "DELETE FROM reported WHERE kind = 'capabilities-deleted' AND subject = ?1",
+                [device],
+            )?;
+        }
+        Ok(had)
+    }
+
+    fn status(&self, device: &str, doc: &DeploymentStatusManifest) -> Result<bool, ApiError> {
+        let body = serde_json::to_string(doc).unwrap_or_default();
+        self.queue("status", doc.deployment_id.as_str(), device, &body)
+    }
+}

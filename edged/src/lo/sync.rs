@@ -1,0 +1,145 @@
+//! Keeping the LO current: a fetcher that pulls the site repository with gix
+//! over HTTPS (presenting the LO's certificate) every poll interval or at once
+//! when nudged, and a watcher that long-polls the CO (`GET /lo/v1/watch`) and
+//! nudges the fetcher when the site's head moves; it also keeps the list of
+//! revoked device certificates current. Both run on their own threads (gix
+//! and the HTTP client are blocking) and back off while the CO is away.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use edge_api::types::WatchReply;
+
+use super::store::Lo;
+
+/// How long one watch request may wait at the CO.
+const WATCH_WAIT_SECS: u64 = 25;
+
+/// Fetch and rebuild until the process ends.
+pub(crate) fn fetcher(lo: Arc<Lo>, nudges: Receiver<()>, poll: Duration) {
+    let url = format!(
+        "{}/git/{}.git",
+        lo.identity.file.server.trim_end_matches('/'),
+        lo.site
+    );
+    let tls = match lo.identity.client_config(&lo.identity.wfm_id("co")) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot set up TLS to the CO; serving what the mirror holds");
+            return;
+        }
+    };
+    let configure: Arc<edge_workspace::git::ConfigureClient> =
+        Arc::new(move |b: reqwest::blocking::ClientBuilder| b.use_preconfigured_tls(tls.clone()));
+    let mut down_since: Option<Instant> = None;
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let started = Instant::now();
+        match lo.mirror.fetch(&url, configure.clone()) {
+            Ok(f) => {
+                if let Some(since) = down_since.take() {
+                    tracing::info!(after = ?since.elapsed(), "the site repository is reachable again");
+                }
+                backoff = Duration::from_millis(500);
+                match lo.rebuild() {
+                    Ok(true) => {
+                        tracing::info!(objects = f.objects, took = ?started.elapsed(), "fetched a new desired state");
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(
+                        error = format!("{e:#}"),
+                        "cannot build the views of the new desired state"
+                    ),
+                }
+            }
+            Err(e) => {
+                if down_since.is_none() {
+                    tracing::warn!(error = %e, "cannot fetch the site repository; serving what the mirror holds");
+                    down_since = Some(Instant::now());
+                }
+            }
+        }
+        let wait = if down_since.is_some() {
+            backoff = (backoff * 2).min(poll);
+            backoff
+        } else {
+            poll
+        };
+        match nudges.recv_timeout(wait) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {
+                // Coalesce a burst of nudges into one fetch.
+                while nudges.try_recv().is_ok() {}
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// Long-poll the CO for changes until the process ends.
+pub(crate) fn watcher(lo: Arc<Lo>, nudge: Sender<()>) {
+    let client = match lo.identity.blocking_client(
+        &lo.identity.wfm_id("co"),
+        Duration::from_secs(WATCH_WAIT_SECS + 20),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot make the client for the CO; polling only");
+            return;
+        }
+    };
+    let base = format!(
+        "{}/lo/v1/watch",
+        lo.identity.file.server.trim_end_matches('/')
+    );
+    let mut backoff = Duration::from_millis(500);
+    // The newest head the CO told of: asking with it (rather than the head
+    // being served) keeps the watch waiting while the fetcher catches up.
+    let mut have = lo.served_head();
+    loop {
+        let mut url = format!(
+            "{base}?revoked={}&wait={WATCH_WAIT_SECS}",
+            lo.revoked_count()
+        );
+        if let Some(h) = &have {
+            url.push_str("&have=");
+            url.push_str(h);
+        }
+        let reply = client
+            .get(&url)
+            .send()
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                if r.status().is_success() {
+                    r.json::<WatchReply>().map_err(|e| e.to_string())
+                } else {
+                    Err(format!("the CO answered {}", r.status()))
+                }
+            });
+        match reply {
+            Ok(r) => {
+                backoff = Duration::from_millis(500);
+                if r.revoked.len() != lo.revoked_count() {
+                    match lo.set_revoked(&r.revoked) {
+                        Ok(()) => tracing::info!(
+                            revoked = r.revoked.len(),
+                            "revoked device certificates updated"
+                        ),
+                        Err(e) => tracing::error!(error = %e, "cannot store the revocations"),
+                    }
+                }
+                if r.head != have {
+                    if nudge.send(()).is_err() {
+                        return;
+                    }
+                    have = r.head;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = e, "watch failed");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}

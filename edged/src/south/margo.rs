@@ -1,0 +1,406 @@
+//! The Margo Workload Management API, rc.3 (DIGEST §8.3), as the LO and the
+//! CO serve it to edge nodes over mutual TLS:
+//!
+//! - `GET /api/v1/deployments`: the caller's state manifest; canonical JSON,
+//!   strong ETag = its digest, 304 on `If-None-Match`, 406 when `Accept`
+//!   admits no manifest, `Cache-Control: private`.
+//! - `GET /api/v1/deployments/{id}/{digest}` and `GET /api/v1/bundles/{digest}`:
+//!   exact bytes by digest, ETag = quoted digest, immutable.
+//! - `PUT|DELETE /api/v1/capabilities/{deviceId}`, `POST
+//!   /api/v1/deployments/{id}/status`: validated, then handed to the owner.
+//!
+//! The caller is the device its certificate names; nothing in the path or
+//! body can make it anyone else. Every error is a problem detail with the
+//! Margo type the spec registers for it.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Extension, Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use edge_model::capabilities::DeviceCapabilitiesManifest;
+use edge_model::document::DocumentError;
+use edge_model::status::DeploymentStatusManifest;
+use edge_model::{DeploymentId, DeviceId, MargoDocument};
+
+use super::Caller;
+use super::view::{BUNDLE_TYPE, DeviceView, MANIFEST_TYPE};
+use crate::error::ApiError;
+
+/// Largest capabilities or status document accepted (the model's limit).
+const MAX_BODY: usize = 1024 * 1024;
+
+/// `Cache-Control` of content-addressed bodies.
+const IMMUTABLE: &str = "private, max-age=31536000, immutable";
+
+/// What serves the API: the LO (from its mirror, into its outbox) or the CO
+/// (from its site repositories, into its database). Calls may block.
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// The device the caller is allowed to act as; 403 otherwise.
+    fn device(&self, caller: &Caller) -> Result<String, ApiError>;
+    /// What `device` is served now.
+    fn view(&self, device: &str) -> Result<Arc<DeviceView>, ApiError>;
+    /// The device a deployment was ever served to.
+    fn owner(&self, device: &str, deployment: &str) -> Result<Option<String>, ApiError>;
+    /// Take a valid capabilities report; `true` when it is the first for `device`.
+    fn capabilities(
+        &self,
+        device: &str,
+        doc: &DeviceCapabilitiesManifest,
+    ) -> Result<bool, ApiError>;
+    /// Forget `device`'s capabilities; `false` when there were none.
+    fn delete_capabilities(&self, device: &str) -> Result<bool, ApiError>;
+    /// Take a valid status report; `true` when it is the first for the deployment.
+    fn status(&self, device: &str, doc: &DeploymentStatusManifest) -> Result<bool, ApiError>;
+}
+
+type Shared = Arc<dyn Backend>;
+
+/// The API's routes for one connection's caller.
+pub(crate) fn router(backend: Shared, caller: Caller) -> axum::Router {
+    axum::Router::new()
+        .route("/api/v1/deployments", get(manifest))
+        .route("/api/v1/deployments/{id}/{digest}", get(deployment))
+        .route("/api/v1/deployments/{id}/status", post(status))
+        .route("/api/v1/bundles/{digest}", get(bundle))
+        .route(
+            "/api/v1/capabilities/{device}",
+            put(put_capabilities).delete(delete_capabilities),
+        )
+        .fallback(|| async { ApiError::not_found("no such route on the Margo API") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(Extension(caller))
+        .with_state(backend)
+}
+
+/// Run a backend call on a blocking thread.
+async fn run<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(&anyhow::anyhow!("a worker failed: {e}")))?
+}
+
+async fn who(backend: &Shared, caller: &Caller) -> Result<(String, Arc<DeviceView>), ApiError> {
+    let (b, c) = (backend.clone(), caller.clone());
+    run(move || {
+        let device = b.device(&c)?;
+        let view = b.view(&device)?;
+        Ok((device, view))
+    })
+    .await
+}
+
+/// Whether `Accept` admits the manifest type (absent admits everything).
+fn accepts_manifest(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT) else {
+        return true;
+    };
+    let Ok(accept) = accept.to_str() else {
+        return false;
+    };
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        !refused && matches!(media.as_str(), MANIFEST_TYPE | "application/*" | "*/*")
+    })
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks).
+fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+fn with_headers(
+    status: StatusCode,
+    body: Body,
+    headers: &[(header::HeaderName, &str)],
+) -> Response {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            resp.headers_mut().insert(name.clone(), v);
+        }
+    }
+    resp
+}
+
+async fn manifest(
+    State(backend): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (_, view) = who(&backend, &caller).await?;
+    if !accepts_manifest(&headers) {
+        return Err(ApiError::not_acceptable(format!(
+            "the state manifest is only available as `{MANIFEST_TYPE}`"
+        )));
+    }
+    let common = [
+        (header::ETAG, view.etag.as_str()),
+        (header::CACHE_CONTROL, "private"),
+    ];
+    if none_match(&headers, &view.etag) {
+        return Ok(with_headers(
+            StatusCode::NOT_MODIFIED,
+            Body::empty(),
+            &common,
+        ));
+    }
+    let mut list = common.to_vec();
+    list.push((header::CONTENT_TYPE, MANIFEST_TYPE));
+    Ok(with_headers(
+        StatusCode::OK,
+        Body::from(view.manifest.clone()),
+        &list,
+    ))
+}
+
+/// 403 when the deployment belongs to another device, else 404.
+async fn not_yours(backend: &Shared, device: &str, id: &str, what: &str) -> ApiError {
+    let (b, d, i) = (backend.clone(), device.to_owned(), id.to_owned());
+    match run(move || b.owner(&d, &i)).await {
+        Ok(Some(owner)) if owner != device => {
+            ApiError::not_authorized(format!("deployment `{id}` is not one of yours"))
+        }
+        Err(e) => e,
+        _ => ApiError::margo_not_found("deployment-not-found", what.to_owned()),
+    }
+}
+
+async fn deployment(
+    State(backend): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    UrlPath((id, digest)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (device, view) = who(&backend, &caller).await?;
+    let Some(doc) = view.doc(&id, &digest) else {
+        let what = format!("no deployment `{id}` with digest `{digest}` is in your manifest");
+        return Err(not_yours(&backend, &device, &id, &what).await);
+    };
+    let etag = edge_model::digest::etag(&doc.digest);
+    let list = [
+        (header::ETAG, etag.as_str()),
+        (header::CACHE_CONTROL, IMMUTABLE),
+        (header::CONTENT_TYPE, "application/yaml"),
+    ];
+    if none_match(&headers, &etag) {
+        return Ok(with_headers(StatusCode::NOT_MODIFIED, Body::empty(), &list));
+    }
+    Ok(with_headers(
+        StatusCode::OK,
+        Body::from(doc.bytes.clone()),
+        &list,
+    ))
+}
+
+async fn bundle(
+    State(backend): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(digest): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (_, view) = who(&backend, &caller).await?;
+    let Some((d, bytes)) = view.bundle.as_ref().filter(|(d, _)| d.as_str() == digest) else {
+        return Err(ApiError::margo_not_found(
+            "invalid-bundle",
+            format!("no bundle `{digest}` is in your manifest"),
+        ));
+    };
+    let etag = edge_model::digest::etag(d);
+    let list = [
+        (header::ETAG, etag.as_str()),
+        (header::CACHE_CONTROL, IMMUTABLE),
+        (header::CONTENT_TYPE, BUNDLE_TYPE),
+    ];
+    if none_match(&headers, &etag) {
+        return Ok(with_headers(StatusCode::NOT_MODIFIED, Body::empty(), &list));
+    }
+    Ok(with_headers(
+        StatusCode::OK,
+        Body::from(bytes.clone()),
+        &list,
+    ))
+}
+
+/// Read a Margo document from a request body: 400 when it is not one at all,
+/// 422 listing every rule it breaks.
+fn document<T: MargoDocument>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    match T::from_slice(body) {
+        Ok(c) => Ok(c.document),
+        Err(DocumentError::Load(e)) => Err(ApiError::bad_request(format!(
+            "the body is not a readable {what}: {e}"
+        ))),
+        Err(DocumentError::Invalid(report)) => Err(ApiError::invalid(
+            format!("the {what} breaks {} rule(s)", report.errors.len()),
+            &report.errors,
+            "body",
+        )),
+    }
+}
+
+fn created_or_ok(created: bool) -> Response {
+    if created {
+        StatusCode::CREATED.into_response()
+    } else {
+        StatusCode::OK.into_response()
+    }
+}
+
+async fn put_capabilities(
+    State(backend): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(target): UrlPath<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (device, _) = who(&backend, &caller).await?;
+    if !DeviceId::is_valid(&target) {
+        return Err(ApiError::bad_request(format!(
+            "`{target}` is not a device id"
+        )));
+    }
+    if target != device {
+        return Err(ApiError::not_authorized(format!(
+            "you are device `{device}` and may report only for it, not for `{target}`"
+        )));
+    }
+    let doc: DeviceCapabilitiesManifest = document(&body, "capabilities manifest")?;
+    if doc.properties.id.as_str() != device {
+        return Err(ApiError::unprocessable(format!(
+            "`properties.id` is `{}` but the report is for `{device}`",
+            doc.properties.id
+        )));
+    }
+    let created = run(move || backend.capabilities(&device, &doc)).await?;
+    Ok(created_or_ok(created))
+}
+
+async fn delete_capabilities(
+    State(backend): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(target): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let (device, _) = who(&backend, &caller).await?;
+    if target != device {
+        return Err(ApiError::not_authorized(format!(
+            "you are device `{device}` and may remove only its own capabilities"
+        )));
+    }
+    let existed = run(move || backend.delete_capabilities(&device)).await?;
+    if !existed {
+        return Err(ApiError::margo_not_found(
+            "device-not-found",
+            format!("device `{target}` has reported no capabilities"),
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn status(
+    State(backend): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (device, _) = who(&backend, &caller).await?;
+    if !DeploymentId::is_valid(&id) {
+        return Err(ApiError::bad_request(format!(
+            "`{id}` is not a deployment id"
+        )));
+    }
+    let doc: DeploymentStatusManifest = document(&body, "deployment status")?;
+    if doc.deployment_id.as_str() != id {
+        return Err(ApiError::unprocessable(format!(
+            "`deploymentId` is `{}` but the report was sent for `{id}`",
+            doc.deployment_id
+        )));
+    }
+    if let Some(d) = &doc.device_id
+        && d.as_str() != device
+    {
+        return Err(ApiError::not_authorized(format!(
+            "you are device `{device}` and may not report for `{d}`"
+        )));
+    }
+    let (b, dev, i) = (backend.clone(), device.clone(), id.clone());
+    match run(move || b.owner(&dev, &i)).await? {
+        Some(owner) if owner == device => {}
+        Some(_) => {
+            return Err(ApiError::not_authorized(format!(
+                "deployment `{id}` is not one of yours"
+            )));
+        }
+        None => {
+            return Err(ApiError::margo_not_found(
+                "deployment-not-found",
+                format!("deployment `{id}` was never given to you"),
+            ));
+        }
+    }
+    let created = run(move || backend.status(&device, &doc)).await?;
+    Ok(created_or_ok(created))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    fn h(name: header::HeaderName, v: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(name, HeaderValue::from_str(v).unwrap());
+        m
+    }
+
+    #[test]
+    fn accept_is_negotiated() {
+        assert!(super::accepts_manifest(&HeaderMap::new()));
+        for ok in [
+            "application/vnd.margo.manifest.v1+json",
+            "text/html, */*;q=0.1",
+            "application/*",
+            "APPLICATION/VND.MARGO.MANIFEST.V1+JSON; charset=utf-8",
+        ] {
+            assert!(super::accepts_manifest(&h(header::ACCEPT, ok)), "{ok}");
+        }
+        for bad in [
+            "text/html",
+            "application/json",
+            "application/vnd.margo.manifest.v1+json;q=0",
+        ] {
+            assert!(!super::accepts_manifest(&h(header::ACCEPT, bad)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        let tag = "\"sha256:ab\"";
+        assert!(super::none_match(&h(header::IF_NONE_MATCH, tag), tag));
+        assert!(super::none_match(
+            &h(header::IF_NONE_MATCH, "\"x\", W/\"sha256:ab\""),
+            tag
+        ));
+        assert!(super::none_match(&h(header::IF_NONE_MATCH, "*"), tag));
+        assert!(!super::none_match(
+            &h(header::IF_NONE_MATCH, "\"sha256:cd\""),
+            tag
+        ));
+        assert!(!super::none_match(&HeaderMap::new(), tag));
+    }
+}
