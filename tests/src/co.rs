@@ -128,15 +128,14 @@ pub struct Co {
     pub data: PathBuf,
     /// Where `edgectl login` keeps its files in these tests.
     pub config_home: tempfile::TempDir,
-    child: Option<Child>,
-    stderr: Arc<Mutex<Vec<u8>>>,
+    daemon: Daemon,
 }
 
 impl Co {
     /// Start `edged --mode co --data DATA --listen 127.0.0.1:0` with `extra` arguments.
     ///
     /// # Panics
-    /// When the daemon does not report ready within 60 seconds.
+    /// When the daemon does not report ready within 300 seconds.
     #[must_use]
     pub fn start(data: &Path, extra: &[&str]) -> Co {
         Self::start_with(data, extra, &bin("edged"))
@@ -145,11 +144,11 @@ impl Co {
     /// As [`Co::start`], with a given `edged` binary (benchmarks use release builds).
     ///
     /// # Panics
-    /// When the daemon does not report ready within 60 seconds.
+    /// When the daemon does not report ready within 300 seconds.
     #[must_use]
     pub fn start_with(data: &Path, extra: &[&str], edged: &Path) -> Co {
-        let mut child = Command::new(edged)
-            .args(["--mode", "co", "--data"])
+        let mut cmd = Command::new(edged);
+        cmd.args(["--mode", "co", "--data"])
             .arg(data)
             .args(["--listen", "127.0.0.1:0"])
             .args(if extra.contains(&"--south-listen") {
@@ -157,13 +156,78 @@ impl Co {
             } else {
                 &["--south-listen", "127.0.0.1:0"][..]
             })
-            .args(extra)
+            .args(extra);
+        let (daemon, url) = Daemon::spawn(cmd, "edged co listening on ");
+        let token = std::fs::read_to_string(data.join("admin.token"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let config_home = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        Co {
+            url,
+            token,
+            data: data.to_path_buf(),
+            config_home,
+            daemon,
+        }
+    }
+
+    /// Run `edgectl` with this server and token in its environment.
+    #[must_use]
+    pub fn edgectl(&self, args: &[&str]) -> Output {
+        Command::new(bin("edgectl"))
+            .args(args)
+            .current_dir(repo_root())
+            .env("EDGE_SERVER", &self.url)
+            .env("EDGE_TOKEN", &self.token)
+            .env("XDG_CONFIG_HOME", self.config_home.path())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run edgectl: {e}"))
+    }
+
+    /// What the daemon wrote to stderr so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        self.daemon.log()
+    }
+
+    /// Send SIGTERM and wait (up to 30 s) for the exit status.
+    ///
+    /// # Panics
+    /// When the daemon does not exit in time.
+    #[must_use]
+    pub fn stop(self) -> ExitStatus {
+        self.daemon.stop()
+    }
+
+    /// Kill the daemon with SIGKILL (a crash) and wait for it.
+    pub fn kill(self) {
+        self.daemon.kill();
+    }
+}
+
+/// A daemon process started by a test: its stderr is kept for diagnostics,
+/// its first stdout line is the readiness line, dropping it kills it.
+pub struct Daemon {
+    child: Option<Child>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Daemon {
+    /// Start `cmd` (with `EDGED_LOG=info`) and wait up to 300 s for a first
+    /// stdout line starting with `prefix`; returns the rest of that line.
+    ///
+    /// # Panics
+    /// When the process does not print it.
+    #[must_use]
+    pub fn spawn(mut cmd: Command, prefix: &str) -> (Daemon, String) {
+        let mut child = cmd
             .env("EDGED_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start edged: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         if let Some(mut err) = child.stderr.take() {
             let sink = stderr.clone();
@@ -189,52 +253,20 @@ impl Co {
                 for _ in lines {}
             });
         }
-        let line = match rx.recv_timeout(Duration::from_secs(300)) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                let err = String::from_utf8_lossy(
-                    &stderr
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner),
-                )
-                .into_owned();
-                panic!("edged did not report ready:\n{err}");
-            }
-        };
-        let url = line
-            .strip_prefix("edged co listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_owned();
-        let token = std::fs::read_to_string(data.join("admin.token"))
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        let config_home = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-        Co {
-            url,
-            token,
-            data: data.to_path_buf(),
-            config_home,
+        let daemon = Daemon {
             child: Some(child),
             stderr,
-        }
+        };
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(300)) else {
+            panic!("{cmd:?} did not report ready:\n{}", daemon.log());
+        };
+        let Some(rest) = line.strip_prefix(prefix) else {
+            panic!("unexpected first line: {line}\n{}", daemon.log());
+        };
+        (daemon, rest.to_owned())
     }
 
-    /// Run `edgectl` with this server and token in its environment.
-    #[must_use]
-    pub fn edgectl(&self, args: &[&str]) -> Output {
-        Command::new(bin("edgectl"))
-            .args(args)
-            .current_dir(repo_root())
-            .env("EDGE_SERVER", &self.url)
-            .env("EDGE_TOKEN", &self.token)
-            .env("XDG_CONFIG_HOME", self.config_home.path())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run edgectl: {e}"))
-    }
-
-    /// What the daemon wrote to stderr so far.
+    /// What the process wrote to stderr so far.
     #[must_use]
     pub fn log(&self) -> String {
         String::from_utf8_lossy(
@@ -249,7 +281,7 @@ impl Co {
     /// Send SIGTERM and wait (up to 30 s) for the exit status.
     ///
     /// # Panics
-    /// When the daemon does not exit in time.
+    /// When the process does not exit in time.
     #[must_use]
     pub fn stop(mut self) -> ExitStatus {
         let mut child = self
@@ -266,14 +298,22 @@ impl Co {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("edged did not stop after SIGTERM:\n{}", self.log());
+                panic!("the daemon did not stop after SIGTERM:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+
+    /// SIGKILL and wait.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
-impl Drop for Co {
+impl Drop for Daemon {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

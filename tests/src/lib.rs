@@ -7,4 +7,5 @@
 
 pub mod co;
 pub mod git_http;
+pub mod lo;
 pub mod registry;
