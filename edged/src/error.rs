@@ -155,6 +155,22 @@ impl ApiError {
     }
 }
 
+/// The problem for a request body that could not be read: 413 over `limit`
+/// bytes, 400 otherwise.
+pub(crate) fn body_rejection(
+    r: &axum::extract::rejection::BytesRejection,
+    limit: usize,
+) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large(format!("the request body is over {limit} bytes"))
+    } else {
+        ApiError::bad_request(format!(
+            "the request body could not be read: {}",
+            r.body_text()
+        ))
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         Self::internal(&e)

@@ -222,16 +222,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::too_large(format!("the request body is over {MAX_JSON_BYTES} bytes"))
-            } else {
-                ApiError::bad_request(format!(
-                    "the request body could not be read: {}",
-                    r.body_text()
-                ))
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| crate::error::body_rejection(&r, MAX_JSON_BYTES))?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))

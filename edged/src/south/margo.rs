@@ -75,6 +75,20 @@ pub(crate) fn router(backend: Shared, caller: Caller) -> axum::Router {
         .with_state(backend)
 }
 
+/// A request body within [`MAX_BODY`]; errors are problems.
+struct LimitedBody(Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for LimitedBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        <Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
+            .await
+            .map(LimitedBody)
+            .map_err(|r| crate::error::body_rejection(&r, MAX_BODY))
+    }
+}
+
 /// Run a backend call on a blocking thread.
 async fn run<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -268,7 +282,7 @@ async fn put_capabilities(
     State(backend): State<Shared>,
     Extension(caller): Extension<Caller>,
     UrlPath(target): UrlPath<String>,
-    body: Bytes,
+    LimitedBody(body): LimitedBody,
 ) -> Result<Response, ApiError> {
     let (device, _) = who(&backend, &caller).await?;
     if !DeviceId::is_valid(&target) {
@@ -317,7 +331,7 @@ async fn status(
     State(backend): State<Shared>,
     Extension(caller): Extension<Caller>,
     UrlPath(id): UrlPath<String>,
-    body: Bytes,
+    LimitedBody(body): LimitedBody,
 ) -> Result<Response, ApiError> {
     let (device, _) = who(&backend, &caller).await?;
     if !DeploymentId::is_valid(&id) {
