@@ -118,6 +118,27 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Write, under `dir`, a copy of the hello-wasm package with id `hello-big`
+/// whose profile has `deviceConstraints` (2 CPU cores, 1 GiB memory); returns its folder.
+///
+/// # Panics
+/// On any I/O error.
+#[must_use]
+pub fn constrained_package(dir: &Path) -> PathBuf {
+    let pkg = dir.join("constrained");
+    let src = repo_root().join("fixtures/packages/hello-wasm");
+    copy_tree(&src, &pkg);
+    let yaml = std::fs::read_to_string(src.join("margo.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .replace("id: hello-wasm\n", "id: hello-big\n")
+        .replace(
+            "    components:\n",
+            "    deviceConstraints:\n      capacityRequirements:\n        cpu: {cores: 2}\n        memory: 1Gi\n    components:\n",
+        );
+    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap_or_else(|e| panic!("{e}"));
+    pkg
+}
+
 /// A running central orchestrator.
 pub struct Co {
     /// `http://127.0.0.1:PORT`.

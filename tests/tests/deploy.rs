@@ -8,7 +8,7 @@
 use std::fs;
 
 use edge_model::{ApplicationDeployment, MargoDocument as _};
-use edge_tests::co::{Co, fails, git, ok, repo_root};
+use edge_tests::co::{Co, fails, git, ok};
 
 fn site_with_devices(co: &Co) {
     ok(&co.edgectl(&[
@@ -234,22 +234,7 @@ fn bad_values_and_impossible_placements_change_nothing() {
     );
 
     // A profile with deviceConstraints needs devices that reported capabilities.
-    let pkg = dir.path().join("constrained");
-    fs::create_dir_all(pkg.join("resources")).unwrap();
-    fs::create_dir_all(pkg.join("components")).unwrap();
-    let src = repo_root().join("fixtures/packages/hello-wasm");
-    for f in [
-        "resources/description.md",
-        "resources/icon.png",
-        "components/hello.wat",
-    ] {
-        fs::copy(src.join(f), pkg.join(f)).unwrap();
-    }
-    let yaml = fs::read_to_string(src.join("margo.yaml")).unwrap().replace("id: hello-wasm\n", "id: hello-big\n").replace(
-        "    components:\n",
-        "    deviceConstraints:\n      capacityRequirements:\n        cpu: {cores: 2}\n        memory: 1Gi\n    components:\n",
-    );
-    fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    let pkg = edge_tests::co::constrained_package(dir.path());
     ok(&co.edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
     fails(
         &co.edgectl(&["co", "deploy", "--app", "hello-big", "--site", "plant-1"]),

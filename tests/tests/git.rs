@@ -548,3 +548,70 @@ fn dropping_the_server_stops_it() {
     assert!(std::net::TcpStream::connect(&addr).is_err());
     drop(tmp);
 }
+
+/// The LO's mirror: a first fetch takes everything, the next one only the
+/// new commit's objects, an unchanged remote sends no pack, and a folder of
+/// any fetched commit reads back byte for byte; limits are enforced.
+#[test]
+fn a_mirror_fetches_incrementally_and_reads_folders_of_commits() {
+    let src = Source::new();
+    let mirror_dir = src.dest("mirror.git");
+    let mirror = edge_workspace::git::Mirror::open_or_init(&mirror_dir).unwrap();
+    assert_eq!(mirror.head().unwrap(), None);
+    let plain: std::sync::Arc<edge_workspace::git::ConfigureClient> = std::sync::Arc::new(|b| b);
+    let first = mirror.fetch(&src.url(), plain.clone()).unwrap();
+    let head = git(&src.repo(), &["rev-parse", "HEAD"]).trim().to_owned();
+    assert_eq!(first.head.as_deref(), Some(head.as_str()));
+    assert!(first.objects > 5, "{first:?}");
+
+    fs::write(src.repo().join("resources/extra.md"), "one more\n").unwrap();
+    git(&src.repo(), &["add", "-A"]);
+    git(&src.repo(), &["commit", "-q", "-m", "extra"]);
+    let second = mirror.fetch(&src.url(), plain.clone()).unwrap();
+    let new_head = git(&src.repo(), &["rev-parse", "HEAD"]).trim().to_owned();
+    assert_eq!(second.head.as_deref(), Some(new_head.as_str()));
+    // The new commit, its root and `resources` trees and the new blob (the
+    // pack may add a delta base): not the whole history again.
+    assert!(
+        (4..=6).contains(&second.objects) && second.objects < first.objects,
+        "{first:?} then {second:?}"
+    );
+    let third = mirror.fetch(&src.url(), plain).unwrap();
+    assert_eq!((third.objects, third.head), (0, Some(new_head.clone())));
+
+    let files = mirror
+        .files_at(&new_head, "resources", ".md", 100, 1 << 20)
+        .unwrap();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["description.md", "extra.md"]);
+    assert_eq!(files[1].1, b"one more\n");
+    assert!(
+        mirror
+            .files_at(&head, "resources", ".md", 100, 1 << 20)
+            .unwrap()
+            .len()
+            == 1
+    );
+    assert!(
+        mirror
+            .files_at(&new_head, "nothing-here", ".md", 100, 1 << 20)
+            .unwrap()
+            .is_empty()
+    );
+    let e = mirror
+        .files_at(&new_head, "resources", ".md", 1, 1 << 20)
+        .unwrap_err();
+    assert!(matches!(e, GitError::TooLarge { .. }), "{e}");
+    let e = mirror
+        .files_at(&new_head, "resources", ".md", 100, 4)
+        .unwrap_err();
+    assert!(matches!(e, GitError::TooLarge { .. }), "{e}");
+    assert!(
+        mirror
+            .files_at(&"0".repeat(40), "resources", ".md", 100, 1 << 20)
+            .is_err()
+    );
+    // Reopening keeps what was fetched.
+    let again = edge_workspace::git::Mirror::open_or_init(&mirror_dir).unwrap();
+    assert_eq!(again.head().unwrap(), Some(new_head));
+}

@@ -580,3 +580,194 @@ fn restarts_of_the_co_and_the_lo_lose_nothing() {
     check_content(&m1, &v3, "edge-1");
     drop(lo);
 }
+
+fn caps_with(id: &str, cores: u32, memory: &str) -> Value {
+    let mut c = caps_doc(id);
+    c["properties"]["cpus"][0]["cores"] = json!(cores);
+    c["properties"]["memory"] = json!(memory);
+    c
+}
+
+#[test]
+fn reported_capabilities_decide_where_device_constraints_place() {
+    let f = fleet();
+    let pkg = edge_tests::co::constrained_package(f.dir.path());
+    ok(&f
+        .co
+        .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    // edge-1 reports through the LO (forwarded from its outbox), edge-2 to the CO directly.
+    let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    let m2 = Margo::new(&f.d2, &south_url(&f.d2), "co");
+    assert_eq!(
+        m1.json(
+            "PUT",
+            "/api/v1/capabilities/edge-1",
+            &caps_with("edge-1", 4, "8Gi")
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        m2.json(
+            "PUT",
+            "/api/v1/capabilities/edge-2",
+            &caps_with("edge-2", 1, "8Gi")
+        )
+        .status,
+        201
+    );
+    until_or(
+        "edge-1's capabilities at the CO",
+        || {
+            let d: Value = serde_json::from_str(&ok(&f
+                .co
+                .edgectl(&["co", "show", "device", "edge-1", "-o", "json"])))
+            .unwrap();
+            d["capabilities"].is_object().then_some(())
+        },
+        || lo.log(),
+    );
+    edge_tests::co::fails(
+        &f.co.edgectl(&[
+            "co",
+            "deploy",
+            "--app",
+            "hello-big",
+            "--site",
+            "plant-1",
+            "--device",
+            "edge-2",
+        ]),
+        "cores",
+    );
+    let out = ok(&f.co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-big",
+        "--site",
+        "plant-1",
+        "-o",
+        "json",
+    ]));
+    let placed: Value = serde_json::from_str(&out).unwrap();
+    let devices: Vec<&str> = placed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["device"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        devices,
+        ["edge-1"],
+        "only the device whose capabilities fit"
+    );
+    let (v, _) = manifest_with(&m1, 1, || lo.log());
+    assert_eq!(v["deployments"][0]["deploymentId"], placed[0]["id"]);
+}
+
+#[test]
+fn the_lo_refuses_strangers_and_bad_input() {
+    let f = fleet();
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    // No client certificate: no TLS session at all.
+    let anonymous = reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let err = anonymous
+        .get(format!("{}/api/v1/deployments", lo.url))
+        .send();
+    assert!(err.is_err(), "a caller without a certificate got an answer");
+    // A device of another CO (another CA, same trust domain name and ids): refused too.
+    let other = Co::start(&f.dir.path().join("other-co"), &[]);
+    ok(&other.edgectl(&["co", "add", "site", "plant-1"]));
+    ok(&other.edgectl(&["co", "add", "device", "edge-1", "--site", "plant-1"]));
+    let impostor = enroll(
+        &other,
+        &f.dir.path().join("other"),
+        "plant-1",
+        Some("edge-1"),
+    );
+    let m = Margo::new(&impostor, &lo.url, "plant-1");
+    assert!(
+        m.send("GET", "/api/v1/deployments", &[], None).is_err(),
+        "a foreign CA's certificate was accepted"
+    );
+    // The device refuses a server that is not the WFM it expects.
+    let wrong = Margo::new(&f.d1, &lo.url, "plant-2");
+    let e = wrong
+        .send("GET", "/api/v1/deployments", &[], None)
+        .unwrap_err();
+    assert!(
+        e.contains("not `spiffe://edge.local/margo/wfm/plant-2`"),
+        "{e}"
+    );
+
+    // Bad bodies change nothing and get the right problem.
+    let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let r = m1
+        .send("PUT", "/api/v1/capabilities/edge-1", &[], Some(big))
+        .unwrap();
+    assert_eq!(r.status, 413);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    let r = m1
+        .send(
+            "PUT",
+            "/api/v1/capabilities/edge-1",
+            &[],
+            Some(b"\x00\x01binary".to_vec()),
+        )
+        .unwrap();
+    assert_eq!((r.status, r.problem().as_str()), (400, "invalid-request"));
+    let r = m1.json("PUT", "/api/v1/capabilities/..", &caps_doc(".."));
+    assert!(
+        r.status == 400 || r.status == 403 || r.status == 404,
+        "{}",
+        r.status
+    );
+    let r = m1.get("/api/v1/nothing-here", &[]);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        m1.send("DELETE", "/api/v1/capabilities/edge-1", &[], None)
+            .unwrap()
+            .problem(),
+        "device-not-found"
+    );
+
+    // An LO started with a device's credentials, or none, says why and exits.
+    let edged = edge_tests::co::bin("edged");
+    let o = std::process::Command::new(&edged)
+        .args(["--mode", "lo", "--listen", "127.0.0.1:0", "--credentials"])
+        .arg(&f.d1)
+        .arg("--data")
+        .arg(f.dir.path().join("lo-wrong"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("credentials of an edge node"), "{e}");
+    let o = std::process::Command::new(&edged)
+        .args(["--mode", "lo", "--data"])
+        .arg(f.dir.path().join("lo-none"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("--credentials DIR"), "{e}");
+    let o = std::process::Command::new(&edged)
+        .args(["--mode", "lo", "--credentials"])
+        .arg(f.dir.path().join("missing"))
+        .arg("--data")
+        .arg(f.dir.path().join("lo-missing"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(1) && e.contains("edged.toml"),
+        "{e}"
+    );
+}
