@@ -479,6 +479,30 @@ fn the_co_serves_the_same_api_to_directly_attached_nodes() {
         lo_client.get("/api/v1/deployments", &[]).problem(),
         "not-authorized"
     );
+    // An LO cannot write another site's state through intake.
+    let out = ok(&f.co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-2",
+        "-o",
+        "json",
+    ]));
+    let theirs_id = serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let batch = json!({"epoch": "e1", "entries": [{"seq": 1, "kind": "status", "device": "edge-9",
+        "body": status_doc(&theirs_id, "failed", 1).to_string(), "receivedAt": "2026-11-23T00:00:00Z"}]});
+    let r = lo_client.json("POST", "/lo/v1/intake", &batch);
+    assert_eq!((r.status, r.json()["acked"].as_i64()), (200, Some(1)));
+    assert_eq!(
+        co_state(&f.co, &theirs_id),
+        None,
+        "plant-1's LO wrote plant-2's state"
+    );
     let r = m1.get("/lo/v1/watch", &[]);
     assert_eq!((r.status, r.problem().as_str()), (403, "not-authorized"));
     // Capabilities make deviceConstraints placeable.

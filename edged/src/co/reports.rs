@@ -99,23 +99,37 @@ fn set_capabilities(
     Ok(Some(before.is_none()))
 }
 
-/// Store a status report; whether it is the first for its deployment.
+/// Store a status report; whether it is the first for its deployment, or
+/// `None` (nothing stored) when the deployment belongs to another site or
+/// device, so no LO can write over another site's state.
 fn set_status(
     c: &Connection,
     site: &str,
     device: &str,
     doc: &DeploymentStatusManifest,
     at: &str,
-) -> rusqlite::Result<bool> {
+) -> rusqlite::Result<Option<bool>> {
     let id = doc.deployment_id.as_str();
-    let existed: bool = c
+    let desired: Option<(String, String)> = c
         .query_row(
-            "SELECT 1 FROM deployment_status WHERE deployment = ?1",
+            "SELECT site, device FROM deployments WHERE id = ?1",
             [id],
-            |_| Ok(()),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?
-        .is_some();
+        .optional()?;
+    let reported: Option<(String, String)> = c
+        .query_row(
+            "SELECT site, device FROM deployment_status WHERE deployment = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((s, d)) = desired.as_ref().or(reported.as_ref())
+        && (s != site || d != device)
+    {
+        return Ok(None);
+    }
+    let existed = reported.is_some();
     let error = doc
         .status
         .error
@@ -149,7 +163,7 @@ fn set_status(
         "UPDATE devices SET last_heard = ?3 WHERE id = ?1 AND site = ?2",
         params![device, site, at],
     )?;
-    Ok(!existed)
+    Ok(Some(!existed))
 }
 
 /// Apply one batch from the LO of `site` in one transaction; returns the
@@ -194,7 +208,9 @@ fn apply_batch(c: &mut Connection, site: &str, batch: &IntakeBatch) -> Result<i6
             }
             "status" => match DeploymentStatusManifest::from_slice(e.body.as_bytes()) {
                 Ok(doc) => {
-                    set_status(&tx, site, &e.device, &doc.document, &e.received_at)?;
+                    if set_status(&tx, site, &e.device, &doc.document, &e.received_at)?.is_none() {
+                        tracing::warn!(site, device = e.device, deployment = %doc.document.deployment_id, "status for a deployment of another site or device; dropped");
+                    }
                 }
                 Err(err) => {
                     tracing::warn!(site, device = e.device, seq = e.seq, error = %err, "unreadable status in intake; dropped");
@@ -455,12 +471,11 @@ impl Backend for CoBackend {
 
     fn status(&self, device: &str, doc: &DeploymentStatusManifest) -> Result<bool, ApiError> {
         let site = self.site_of(device)?;
-        Ok(set_status(
-            &self.store.db(),
-            &site,
-            device,
-            doc,
-            &crate::clock::now(),
-        )?)
+        set_status(&self.store.db(), &site, device, doc, &crate::clock::now())?.ok_or_else(|| {
+            ApiError::not_authorized(format!(
+                "deployment `{}` is not one of yours",
+                doc.deployment_id
+            ))
+        })
     }
 }

@@ -278,16 +278,27 @@ impl Backend for Lo {
     }
 
     fn delete_capabilities(&self, device: &str) -> Result<bool, ApiError> {
-        let had = self.db().execute(
+        // One transaction: the deletion is queued exactly when it is recorded.
+        let mut c = self.db();
+        let tx = c.transaction()?;
+        let had = tx.execute(
             "DELETE FROM reported WHERE kind = 'capabilities' AND subject = ?1",
             [device],
         )? == 1;
         if had {
-            self.queue("capabilities-deleted", device, device, "")?;
-            self.db().execute(
-                "DELETE FROM reported WHERE kind = 'capabilities-deleted' AND subject = ?1",
-                [device],
+            outbox::push(
+                &tx,
+                self.outbox_limit,
+                "capabilities-deleted",
+                device,
+                device,
+                "",
             )?;
+        }
+        tx.commit()?;
+        drop(c);
+        if had {
+            self.doorbell.ring();
         }
         Ok(had)
     }
