@@ -795,3 +795,78 @@ fn the_lo_refuses_strangers_and_bad_input() {
         "{e}"
     );
 }
+
+#[test]
+fn an_lo_killed_during_a_burst_of_deploys_never_serves_a_version_twice_or_backwards() {
+    let f = fleet();
+    let lo_data = f.dir.path().join("lo");
+    let mut lo = Lo::start(&f.lo_creds, &lo_data, &[]);
+    let port = lo.port().to_string();
+    let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    let (url, token) = (f.co.url.clone(), f.co.token.clone());
+    let deployer = std::thread::spawn(move || {
+        let client = edge_api::Client::new(&url, Some(token)).unwrap();
+        for i in 0..8 {
+            let req = edge_api::types::DeployRequest {
+                app: "hello-wasm".into(),
+                version: None,
+                site: "plant-1".into(),
+                device: Some("edge-1".into()),
+                selector: std::collections::BTreeMap::new(),
+                set: [("greeting".to_owned(), format!("burst {i}"))].into(),
+                deploy_type: None,
+            };
+            let _: Vec<edge_api::types::DeploymentSummary> =
+                client.post(edge_api::routes::DEPLOYMENTS, &req).unwrap();
+        }
+    });
+    // version → ETag, as observed by the device across the crashes.
+    let mut seen: std::collections::BTreeMap<u64, String> = std::collections::BTreeMap::new();
+    let mut last = 0;
+    let mut kills = 0;
+    let mut killed_at = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the burst never fully arrived\n{}",
+            lo.log()
+        );
+        let Ok(r) = m1.send("GET", "/api/v1/deployments", &[], None) else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        assert_eq!(r.status, 200);
+        let v = r.json();
+        let version = v["manifestVersion"].as_u64().unwrap();
+        let etag = r.header("etag").unwrap().to_owned();
+        assert!(
+            version >= last,
+            "version went from {last} down to {version}"
+        );
+        if let Some(before) = seen.insert(version, etag.clone()) {
+            assert_eq!(
+                before, etag,
+                "version {version} was served with two different contents"
+            );
+        }
+        last = version;
+        let n = v["deployments"].as_array().unwrap().len();
+        if n == 8 {
+            break;
+        }
+        // Crash the LO each time it has taken in more of the burst (up to three times).
+        if kills < 3 && n > killed_at {
+            killed_at = n;
+            lo.kill();
+            lo = Lo::start(
+                &f.lo_creds,
+                &lo_data,
+                &["--listen", &format!("127.0.0.1:{port}")],
+            );
+            kills += 1;
+        }
+    }
+    deployer.join().unwrap();
+    assert!(kills >= 1, "the LO was never killed mid-burst");
+}
