@@ -610,7 +610,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__enroll)
-            opts="-o -h --site --lo --device --out --output --server --token --help"
+            opts="-o -h --site --lo --device --direct --out --output --server --token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

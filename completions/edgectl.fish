@@ -137,6 +137,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l lo -d 'The site\'s Local Orchestrator'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l direct -d 'The device attaches to the CO directly (a site without an LO), not to the site\'s LO'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l device -d 'A device of the site' -r

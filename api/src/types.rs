@@ -306,6 +306,10 @@ pub struct EnrollRequest {
     /// The device; absent for the site's Local Orchestrator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// The device attaches to the CO directly rather than to the site's LO:
+    /// its SPIFFE ID is `…/margo/wfm/co/client/<device>`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub direct: bool,
 }
 
 /// An enrolment bundle: the only time the private key is sent.

@@ -155,6 +155,10 @@ pub enum CoCommand {
     ///   edgectl co enroll --site plant-1 --lo --out ./plant-1-lo
     ///
     ///   edgectl co enroll --site plant-1 --device edge-1 --out ./edge-1
+    ///
+    /// A node of a site without an LO attaches to the CO itself:
+    ///
+    ///   edgectl co enroll --site plant-2 --device edge-9 --direct --out ./edge-9
     Enroll(IdentityArgs),
     /// Revoke the identities of a site's LO or of a device: their next request fails.
     Revoke(RevokeArgs),
@@ -382,6 +386,9 @@ pub struct IdentityArgs {
     /// A device of the site.
     #[arg(long)]
     pub device: Option<String>,
+    /// The device attaches to the CO directly (a site without an LO), not to the site's LO.
+    #[arg(long, requires = "device")]
+    pub direct: bool,
     /// Folder to write the credentials to (must not exist, or be empty).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

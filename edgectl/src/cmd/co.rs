@@ -494,6 +494,7 @@ fn enroll(client: &Client, printer: Printer, args: &IdentityArgs) -> anyhow::Res
     let request = EnrollRequest {
         site: args.site.clone(),
         device: args.device.clone(),
+        direct: args.direct,
     };
     let e: Enrollment = match client.post(routes::ENROLLMENTS, &request) {
         Ok(e) => e,
