@@ -58,6 +58,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, None, detail)
     }
 
+    /// 405.
+    pub(crate) fn method_not_allowed(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, None, detail)
+    }
+
     /// 409.
     pub(crate) fn conflict(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, None, detail)
@@ -125,9 +130,7 @@ impl ApiError {
     /// 503 with `Retry-After`: try again later (retryable, exponential back-off).
     pub(crate) fn unavailable(detail: impl Into<String>, retry_after: u32) -> Self {
         let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, None, detail);
-        e.problem.retryable = Some(true);
         e.problem.retry_after_seconds = Some(retry_after.into());
-        e.problem.backoff_strategy = Some("exponential".to_owned());
         e
     }
 
@@ -145,13 +148,11 @@ impl ApiError {
     /// 500; the cause is logged, not sent.
     pub(crate) fn internal(err: &anyhow::Error) -> Self {
         tracing::error!(error = format!("{err:#}"), "internal error");
-        let mut e = Self::new(
+        Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             None,
             "internal error; the server log has the details",
-        );
-        e.problem.retryable = Some(true);
-        e
+        )
     }
 }
 

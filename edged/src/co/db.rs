@@ -99,7 +99,8 @@ pub(crate) fn open(path: &Path) -> anyhow::Result<Connection> {
         .with_context(|| format!("cannot open the database `{}`", path.display()))?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .context("cannot switch the database to WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // FULL: reports acknowledged to an LO (which then forgets them) survive power loss.
+    conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)

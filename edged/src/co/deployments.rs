@@ -158,7 +158,7 @@ pub(crate) async fn deploy(
             out.push(summary(row));
         }
         drop(conn);
-        store.changed();
+        store.changed(&req.site);
         tracing::info!(app = app_id, version, site = req.site, devices, commit, "deployed");
         Ok(created(&out))
     })
@@ -310,7 +310,7 @@ pub(crate) async fn undeploy(
             return Err(ApiError::internal(&e.into()));
         }
         db::delete_deployment(&store.db(), &row.id)?;
-        store.changed();
+        store.changed(&row.site);
         tracing::info!(deployment = row.id, site = row.site, "undeployed");
         Ok(StatusCode::NO_CONTENT.into_response())
     })
@@ -410,7 +410,7 @@ pub(crate) async fn rollback(
         // The index follows the repository: the site's deployments are the files now in it.
         let rows = reindex_site(&mut store.db(), &site, &dir, &commit, false)?;
         let out: Vec<DeploymentSummary> = rows.into_iter().map(summary).collect();
-        store.changed();
+        store.changed(&site);
         tracing::info!(site, to = target, commit, "rolled back");
         Ok(axum::Json(out))
     })

@@ -49,7 +49,12 @@ pub(crate) async fn enroll(
         if !segment_ok(&req.site) || req.site == "co" {
             return Err(ApiError::bad_request(format!("site `{}` cannot be a SPIFFE path segment", req.site)));
         }
-        let spiffe_id = store.ca().spiffe_id(&req.site, req.device.as_deref());
+        if req.direct && req.device.is_none() {
+            return Err(ApiError::bad_request("`direct` applies to a device, not to an LO"));
+        }
+        // A device is the client of the WFM it attaches to: its site's LO, or the CO.
+        let wfm = if req.direct { "co" } else { req.site.as_str() };
+        let spiffe_id = store.ca().spiffe_id(wfm, req.device.as_deref());
         let days = if req.device.is_some() { DEVICE_DAYS } else { LO_DAYS };
         // An LO serves its site's devices; a device is only ever a client.
         let issued = store.ca().issue(&spiffe_id, days, &[], req.device.is_none())?;
@@ -101,7 +106,7 @@ pub(crate) async fn revoke(
             );
             return Err(ApiError::not_found(format!("no active identity of {who}")));
         }
-        store.changed();
+        store.changed(&req.site);
         tracing::info!(
             site = req.site,
             device = req.device,

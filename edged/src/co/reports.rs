@@ -21,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::Deserialize;
 
 use super::db;
-use super::http::{JsonBody, QueryParams};
+use super::http::QueryParams;
 use super::store::Store;
 use crate::error::ApiError;
 use crate::south::margo::Backend;
@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS intake (
     PRIMARY KEY (site, epoch)
 );
 ";
+
+/// Largest intake batch, bytes of JSON (an LO sends at most 2 MiB of
+/// reports, or one report of at most 1 MiB, escaped).
+pub(crate) const MAX_INTAKE: usize = 16 * 1024 * 1024;
 
 /// Longest a watch waits before answering with the unchanged state.
 const MAX_WAIT_SECS: u64 = 60;
@@ -308,11 +312,12 @@ pub(crate) async fn watch(
     Extension(caller): Extension<Caller>,
     QueryParams(q): QueryParams<WatchQuery>,
 ) -> Result<axum::Json<WatchReply>, ApiError> {
-    let mut changes = store.subscribe();
     let s = store.clone();
     let site = tokio::task::spawn_blocking(move || lo_site(&s, &caller))
         .await
         .map_err(|e| ApiError::internal(&anyhow::anyhow!("{e}")))??;
+    // Subscribed before the state is read, so no change is missed.
+    let mut changes = store.subscribe(&site);
     let deadline = tokio::time::Instant::now()
         + std::time::Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
     loop {
@@ -338,8 +343,11 @@ pub(crate) async fn watch(
 pub(crate) async fn intake(
     State(store): State<Arc<Store>>,
     Extension(caller): Extension<Caller>,
-    JsonBody(batch): JsonBody<IntakeBatch>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<axum::Json<IntakeAck>, ApiError> {
+    let body = body.map_err(|r| crate::error::body_rejection(&r, MAX_INTAKE))?;
+    let batch: IntakeBatch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the intake batch is not valid: {e}")))?;
     tokio::task::spawn_blocking(move || {
         let site = lo_site(&store, &caller)?;
         let started = std::time::Instant::now();
@@ -366,43 +374,52 @@ impl CoBackend {
             })
     }
 
-    /// The site's views at its current head, rebuilt when the head moved.
-    fn site_views(&self, site: &str) -> Result<Arc<view::SiteViews>, ApiError> {
+    /// The site's views, rebuilt when the site changed since they were
+    /// built. Building for one site happens one at a time (its cell's lock),
+    /// so no version is assigned from views that are being replaced; a site
+    /// whose files cannot be served keeps its previous views.
+    fn device_view(&self, site: &str, device: &str) -> Result<Arc<DeviceView>, ApiError> {
+        let cell = self.store.views_of(site);
+        let mut cached = cell
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let generation = self.store.generation(site);
+        if cached.0 != generation {
+            match self.build(site, &cached.1) {
+                Ok(views) => *cached = (generation, Arc::new(views)),
+                Err(e) if cached.0 != 0 => {
+                    tracing::error!(
+                        site,
+                        error = format!("{e:#}"),
+                        "cannot serve the site's new desired state; serving the previous one"
+                    );
+                }
+                Err(e) => return Err(ApiError::internal(&e)),
+            }
+        }
+        if let Some(v) = cached.1.devices.get(device) {
+            return Ok(v.clone());
+        }
+        Ok(Arc::new(view::empty_view(&self.store.db(), site, device)?))
+    }
+
+    fn build(&self, site: &str, previous: &view::SiteViews) -> anyhow::Result<view::SiteViews> {
         let dir = self.store.site_repo(site);
         let head = if dir.join(".git").is_dir() {
-            edge_workspace::git::Repo::init_or_open(&dir)
-                .and_then(|r| r.head())
-                .map_err(|e| ApiError::internal(&e.into()))?
+            edge_workspace::git::Repo::init_or_open(&dir)?.head()?
         } else {
             None
         };
-        if let Some(v) = self
-            .store
-            .views
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(site)
-            && v.head == head
-        {
-            return Ok(v.clone());
-        }
-        let files = match &head {
-            Some(h) => edge_workspace::git::Mirror::at(&dir)
-                .files_at(h, "deployments", ".yaml", MAX_SITE_FILES, MAX_FILE_BYTES)
-                .map_err(|e| ApiError::internal(&e.into()))?,
-            None => Vec::new(),
+        let mirror = edge_workspace::git::Mirror::at(&dir);
+        let (files, depth) = match &head {
+            Some(h) => (
+                mirror.files_at(h, "deployments", ".yaml", MAX_SITE_FILES, MAX_FILE_BYTES)?,
+                mirror.depth(h)?,
+            ),
+            None => (Vec::new(), 0),
         };
-        let (views, warnings) = view::build_site(&mut self.store.db(), site, head, files)?;
-        for w in warnings {
-            tracing::warn!(site, "{w}");
-        }
-        let views = Arc::new(views);
-        self.store
-            .views
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(site.to_owned(), views.clone());
-        Ok(views)
+        let staged = view::stage(head, depth, files, previous).map_err(anyhow::Error::msg)?;
+        Ok(staged.commit(&mut self.store.db(), site, previous)?)
     }
 }
 
@@ -412,29 +429,31 @@ impl Backend for CoBackend {
         let device = identity.device.clone().ok_or_else(|| {
             ApiError::not_authorized(format!("`{}` is not a device", identity.spiffe_id))
         })?;
+        // A client of the CO itself: `…/margo/wfm/co/client/<device>` of our trust domain.
         let p = caller.spiffe_id.as_deref().and_then(Principal::parse);
-        if p.as_ref().and_then(|p| p.client.as_deref()) != Some(device.as_str()) {
-            return Err(ApiError::not_authorized(
-                "the certificate's SPIFFE ID does not name this device",
-            ));
+        match p {
+            Some(p)
+                if p.trust_domain == self.store.trust_domain()
+                    && p.wfm == "co"
+                    && p.client.as_deref() == Some(device.as_str()) => {}
+            Some(p) if p.client.is_some() && p.wfm != "co" => {
+                return Err(ApiError::not_authorized(format!(
+                    "device `{device}` is a client of the LO of site `{}`; to attach it to the CO, enrol it with `--direct`",
+                    p.wfm
+                )));
+            }
+            _ => {
+                return Err(ApiError::not_authorized(
+                    "the certificate's SPIFFE ID does not name this device as a client of the CO",
+                ));
+            }
         }
         Ok(device)
     }
 
     fn view(&self, device: &str) -> Result<Arc<DeviceView>, ApiError> {
         let site = self.site_of(device)?;
-        // Building views and giving a new device its first version happen
-        // one at a time, so no version is assigned from views being replaced.
-        let _building = self
-            .store
-            .views_building
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let views = self.site_views(&site)?;
-        if let Some(v) = views.devices.get(device) {
-            return Ok(v.clone());
-        }
-        Ok(Arc::new(view::empty_view(&self.store.db(), &site, device)?))
+        self.device_view(&site, device)
     }
 
     fn owner(&self, device: &str, deployment: &str) -> Result<Option<String>, ApiError> {

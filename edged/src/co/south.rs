@@ -30,6 +30,9 @@ use crate::south::margo::Backend;
 /// own 10 MB limit, so git never dies half-way through reading it.
 const MAX_GIT_REQUEST: usize = 8 * 1024 * 1024;
 
+/// Longest a `git http-backend` run may take (it is killed after that).
+const GIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// TLS settings: TLS 1.3 only, client certificates required and verified
 /// against the CO's CA; the server presents `…/margo/wfm/co`.
 pub(crate) fn tls_config(
@@ -63,8 +66,12 @@ pub(crate) async fn serve(
         let lo = axum::Router::new()
             .route("/git/{*path}", axum::routing::any(git))
             .route("/lo/v1/watch", axum::routing::get(reports::watch))
-            .route("/lo/v1/intake", axum::routing::post(reports::intake))
             .layer(DefaultBodyLimit::max(MAX_GIT_REQUEST))
+            .route(
+                "/lo/v1/intake",
+                axum::routing::post(reports::intake)
+                    .layer(DefaultBodyLimit::max(reports::MAX_INTAKE)),
+            )
             .layer(Extension(caller.clone()))
             .with_state(store.clone());
         lo.merge(crate::south::margo::router(backend.clone(), caller))
@@ -185,9 +192,9 @@ async fn run_backend(
             .await
             .context("cannot send the request to git")?;
     }
-    let out = child
-        .wait_with_output()
+    let out = tokio::time::timeout(GIT_TIMEOUT, child.wait_with_output())
         .await
+        .context("git http-backend took too long")?
         .context("git http-backend failed")?;
     let (head, payload) = split_cgi(&out.stdout).context("git http-backend gave no headers")?;
     let mut status = StatusCode::OK;

@@ -5,11 +5,12 @@
 //! cannot interleave half-written changes. After a crash, start-up reconciles
 //! the database with the workspace: the workspace (Git) is the truth.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -39,15 +40,17 @@ pub(crate) struct Store {
     south_url: Mutex<String>,
     /// The serialized app list and the store generation it was built at.
     apps_list: Mutex<(u64, Option<axum::body::Bytes>)>,
-    /// Bumped whenever a site's desired state or revocations change; LOs
-    /// long-poll on it (the nudge).
-    changes: tokio::sync::watch::Sender<u64>,
-    /// Per-site views served to directly attached edge nodes, by site.
-    pub(crate) views:
-        Mutex<std::collections::HashMap<String, std::sync::Arc<crate::south::view::SiteViews>>>,
-    /// Serializes building those views (see `reports::CoBackend::view`).
-    pub(crate) views_building: Mutex<()>,
+    /// Per site, bumped whenever its desired state or revocations change;
+    /// its LO long-polls on it (the nudge), and cached views check it.
+    changes: Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>,
+    /// Per site: views served to directly attached edge nodes, with the
+    /// change generation they were built at; the mutex also serializes
+    /// building them (see `reports::CoBackend::device_view`).
+    views: Mutex<HashMap<String, SiteViewsCell>>,
 }
+
+/// A site's served views and the change generation they were built at.
+pub(crate) type SiteViewsCell = Arc<Mutex<(u64, Arc<crate::south::view::SiteViews>)>>;
 
 /// The author of commits the CO makes on behalf of the admin token.
 pub(crate) fn author() -> Author {
@@ -93,22 +96,45 @@ impl Store {
             },
             metrics: Metrics::default(),
             apps_list: Mutex::new((0, None)),
-            changes: tokio::sync::watch::Sender::new(0),
-            views: Mutex::new(std::collections::HashMap::new()),
-            views_building: Mutex::new(()),
+            changes: Mutex::new(HashMap::new()),
+            views: Mutex::new(HashMap::new()),
         };
         store.reconcile()?;
         Ok(store)
     }
 
-    /// Tell waiting LOs that some site's desired state or revocations changed.
-    pub(crate) fn changed(&self) {
-        self.changes.send_modify(|n| *n += 1);
+    fn changes_of(&self, site: &str) -> tokio::sync::watch::Sender<u64> {
+        self.changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(site.to_owned())
+            .or_insert_with(|| tokio::sync::watch::Sender::new(1))
+            .clone()
     }
 
-    /// A receiver that wakes on [`Store::changed`].
-    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.changes.subscribe()
+    /// Tell `site`'s waiting LO that its desired state or revocations changed.
+    pub(crate) fn changed(&self, site: &str) {
+        self.changes_of(site).send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that wakes on [`Store::changed`] for `site`.
+    pub(crate) fn subscribe(&self, site: &str) -> tokio::sync::watch::Receiver<u64> {
+        self.changes_of(site).subscribe()
+    }
+
+    /// How many changes `site` has seen in this process (starts at 1).
+    pub(crate) fn generation(&self, site: &str) -> u64 {
+        *self.changes_of(site).borrow()
+    }
+
+    /// The cell holding `site`'s served views (created empty, generation 0).
+    pub(crate) fn views_of(&self, site: &str) -> SiteViewsCell {
+        self.views
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(site.to_owned())
+            .or_default()
+            .clone()
     }
 
     /// The database connection.

@@ -28,6 +28,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         .clone()
         .context("a local orchestrator needs `--credentials DIR`")?;
     let identity = Identity::load(&creds)?;
+    check_expiry(&identity)?;
     let tls = crate::south::server_config(
         identity.roots.clone(),
         identity.cert.clone(),
@@ -75,6 +76,37 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     crate::shutdown().await;
     serving.abort();
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Refuse an expired identity (edge nodes would refuse the LO anyway) and
+/// warn when it expires within two weeks, while there is time to enrol again.
+fn check_expiry(identity: &Identity) -> anyhow::Result<()> {
+    let Some(not_after) = edge_api::mtls::not_after(&identity.cert) else {
+        anyhow::bail!(
+            "the certificate in `{}` has no readable expiry",
+            identity.dir.display()
+        );
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let again = format!(
+        "enrol it again with `edgectl co enroll --site {} --lo --out DIR`",
+        identity.file.site
+    );
+    anyhow::ensure!(
+        not_after > now,
+        "the identity in `{}` expired at {}; {again}",
+        identity.dir.display(),
+        crate::clock::format_unix(not_after)
+    );
+    if not_after - now < 14 * 86_400 {
+        tracing::warn!(
+            expires = crate::clock::format_unix(not_after),
+            "this LO's identity expires within two weeks; {again}"
+        );
+    }
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use edge_model::status::DeploymentStatusManifest;
 use edge_workspace::git::Mirror;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use super::outbox::{self, Doorbell};
+use super::outbox::{self, Doorbell, Outbox};
 use crate::error::ApiError;
 use crate::south::margo::Backend;
 use crate::south::view::{self, DeviceView, MAX_FILE_BYTES, MAX_SITE_FILES, SiteViews};
@@ -34,7 +34,7 @@ pub(crate) struct Lo {
     pub(crate) mirror: Mirror,
     /// Identifies this outbox at the CO (made once, kept in `lo.db`).
     pub(crate) epoch: String,
-    pub(crate) outbox_limit: u64,
+    pub(crate) outbox: Outbox,
     pub(crate) doorbell: Doorbell,
     db: Mutex<Connection>,
     views: RwLock<Arc<SiteViews>>,
@@ -71,7 +71,8 @@ impl Lo {
         let conn = Connection::open(&path)
             .with_context(|| format!("cannot open the database `{}`", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // FULL: a report answered 2xx, or a version served, survives power loss too.
+        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(view::SCHEMA)?;
@@ -93,12 +94,13 @@ impl Lo {
             st.query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<HashSet<String>>>()?
         };
+        let outbox = Outbox::load(&conn, outbox_limit)?;
         let lo = Self {
             identity,
             site: principal.wfm,
             mirror,
             epoch,
-            outbox_limit,
+            outbox,
             doorbell: Doorbell::default(),
             db: Mutex::new(conn),
             views: RwLock::new(Arc::new(SiteViews::default())),
@@ -136,20 +138,27 @@ impl Lo {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let head = self.mirror.head()?;
-        if head == self.served_head() && head.is_some() {
+        let previous = self.current();
+        if head == previous.head && head.is_some() {
             return Ok(false);
         }
-        let files = match &head {
-            Some(h) => {
+        let (files, depth) = match &head {
+            Some(h) => (
                 self.mirror
-                    .files_at(h, "deployments", ".yaml", MAX_SITE_FILES, MAX_FILE_BYTES)?
-            }
-            None => Vec::new(),
+                    .files_at(h, "deployments", ".yaml", MAX_SITE_FILES, MAX_FILE_BYTES)?,
+                self.mirror.depth(h)?,
+            ),
+            None => (Vec::new(), 0),
         };
-        let (views, warnings) = view::build_site(&mut self.db(), &self.site, head.clone(), files)?;
-        for w in warnings {
-            tracing::warn!(site = self.site, "{w}");
-        }
+        // Routing and bundling happen outside the database lock.
+        let staged = view::stage(head.clone(), depth, files, &previous).map_err(|e| {
+            anyhow::anyhow!(
+                "the desired state at {} cannot be served ({e}); still serving {}",
+                head.as_deref().unwrap_or("none"),
+                previous.head.as_deref().unwrap_or("nothing")
+            )
+        })?;
+        let views = staged.commit(&mut self.db(), &self.site, &previous)?;
         let devices = views.devices.len();
         *self
             .views
@@ -204,7 +213,7 @@ impl Lo {
     fn queue(&self, kind: &str, subject: &str, device: &str, body: &str) -> Result<bool, ApiError> {
         let mut c = self.db();
         let tx = c.transaction()?;
-        outbox::push(&tx, self.outbox_limit, kind, subject, device, body)?;
+        self.outbox.push(&tx, kind, subject, device, body)?;
         let first = self.first_report(&tx, kind, subject)?;
         tx.commit()?;
         drop(c);
@@ -286,14 +295,8 @@ impl Backend for Lo {
             [device],
         )? == 1;
         if had {
-            outbox::push(
-                &tx,
-                self.outbox_limit,
-                "capabilities-deleted",
-                device,
-                device,
-                "",
-            )?;
+            self.outbox
+                .push(&tx, "capabilities-deleted", device, device, "")?;
         }
         tx.commit()?;
         drop(c);

@@ -30,8 +30,13 @@ pub(crate) fn fetcher(lo: Arc<Lo>, nudges: Receiver<()>, poll: Duration) {
             return;
         }
     };
+    // A first clone of a long history can take a while: minutes, not the
+    // client's default 30 s.
     let configure: Arc<edge_workspace::git::ConfigureClient> =
-        Arc::new(move |b: reqwest::blocking::ClientBuilder| b.use_preconfigured_tls(tls.clone()));
+        Arc::new(move |b: reqwest::blocking::ClientBuilder| {
+            b.use_preconfigured_tls(tls.clone())
+                .timeout(Duration::from_secs(600))
+        });
     let mut down_since: Option<Instant> = None;
     let mut backoff = Duration::from_millis(500);
     loop {
@@ -61,7 +66,7 @@ pub(crate) fn fetcher(lo: Arc<Lo>, nudges: Receiver<()>, poll: Duration) {
             }
         }
         let wait = if down_since.is_some() {
-            backoff = (backoff * 2).min(poll);
+            backoff = (backoff * 2).min(poll).min(Duration::from_secs(30));
             backoff
         } else {
             poll
@@ -96,6 +101,7 @@ pub(crate) fn watcher(lo: Arc<Lo>, nudge: Sender<()>) {
     // The newest head the CO told of: asking with it (rather than the head
     // being served) keeps the watch waiting while the fetcher catches up.
     let mut have = lo.served_head();
+    let mut down_since: Option<Instant> = None;
     loop {
         let mut url = format!(
             "{base}?revoked={}&wait={WATCH_WAIT_SECS}",
@@ -113,11 +119,20 @@ pub(crate) fn watcher(lo: Arc<Lo>, nudge: Sender<()>) {
                 if r.status().is_success() {
                     r.json::<WatchReply>().map_err(|e| e.to_string())
                 } else {
-                    Err(format!("the CO answered {}", r.status()))
+                    let status = r.status();
+                    let detail = r
+                        .json::<serde_json::Value>()
+                        .ok()
+                        .and_then(|p| p["detail"].as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    Err(format!("the CO answered {status}: {detail}"))
                 }
             });
         match reply {
             Ok(r) => {
+                if let Some(since) = down_since.take() {
+                    tracing::info!(after = ?since.elapsed(), "the CO answers again");
+                }
                 backoff = Duration::from_millis(500);
                 if r.revoked.len() != lo.revoked_count() {
                     match lo.set_revoked(&r.revoked) {
@@ -125,7 +140,11 @@ pub(crate) fn watcher(lo: Arc<Lo>, nudge: Sender<()>) {
                             revoked = r.revoked.len(),
                             "revoked device certificates updated"
                         ),
-                        Err(e) => tracing::error!(error = %e, "cannot store the revocations"),
+                        Err(e) => {
+                            // The CO answers at once while the counts differ: do not spin.
+                            tracing::error!(error = %e, "cannot store the revocations");
+                            std::thread::sleep(Duration::from_secs(5));
+                        }
                     }
                 }
                 if r.head != have {
@@ -136,7 +155,13 @@ pub(crate) fn watcher(lo: Arc<Lo>, nudge: Sender<()>) {
                 }
             }
             Err(e) => {
-                tracing::debug!(error = e, "watch failed");
+                if down_since.is_none() {
+                    tracing::warn!(
+                        error = e,
+                        "cannot reach the CO for change notices; polling every interval meanwhile"
+                    );
+                    down_since = Some(Instant::now());
+                }
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }

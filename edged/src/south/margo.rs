@@ -70,6 +70,9 @@ pub(crate) fn router(backend: Shared, caller: Caller) -> axum::Router {
             put(put_capabilities).delete(delete_capabilities),
         )
         .fallback(|| async { ApiError::not_found("no such route on the Margo API") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::method_not_allowed("this route does not take that method")
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(Extension(caller))
         .with_state(backend)
@@ -96,6 +99,12 @@ async fn run<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(&anyhow::anyhow!("a worker failed: {e}")))?
+}
+
+/// The caller's device (403 otherwise), without building its view.
+async fn device(backend: &Shared, caller: &Caller) -> Result<String, ApiError> {
+    let (b, c) = (backend.clone(), caller.clone());
+    run(move || b.device(&c)).await
 }
 
 async fn who(backend: &Shared, caller: &Caller) -> Result<(String, Arc<DeviceView>), ApiError> {
@@ -232,7 +241,7 @@ async fn bundle(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (_, view) = who(&backend, &caller).await?;
-    let Some((d, bytes)) = view.bundle.as_ref().filter(|(d, _)| d.as_str() == digest) else {
+    let Some((d, bytes)) = view.bundle(&digest) else {
         return Err(ApiError::margo_not_found(
             "invalid-bundle",
             format!("no bundle `{digest}` is in your manifest"),
@@ -284,7 +293,7 @@ async fn put_capabilities(
     UrlPath(target): UrlPath<String>,
     LimitedBody(body): LimitedBody,
 ) -> Result<Response, ApiError> {
-    let (device, _) = who(&backend, &caller).await?;
+    let device = device(&backend, &caller).await?;
     if !DeviceId::is_valid(&target) {
         return Err(ApiError::bad_request(format!(
             "`{target}` is not a device id"
@@ -311,7 +320,7 @@ async fn delete_capabilities(
     Extension(caller): Extension<Caller>,
     UrlPath(target): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    let (device, _) = who(&backend, &caller).await?;
+    let device = device(&backend, &caller).await?;
     if target != device {
         return Err(ApiError::not_authorized(format!(
             "you are device `{device}` and may remove only its own capabilities"
@@ -333,7 +342,7 @@ async fn status(
     UrlPath(id): UrlPath<String>,
     LimitedBody(body): LimitedBody,
 ) -> Result<Response, ApiError> {
-    let (device, _) = who(&backend, &caller).await?;
+    let device = device(&backend, &caller).await?;
     if !DeploymentId::is_valid(&id) {
         return Err(ApiError::bad_request(format!(
             "`{id}` is not a deployment id"

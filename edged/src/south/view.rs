@@ -4,17 +4,26 @@
 //! ETag), each deployment's exact bytes by digest, and the bundle (a gzip tar
 //! of exactly the listed files).
 //!
-//! `manifestVersion` is per device, starts at 1, and grows by one whenever the
-//! set of (deployment, digest) pairs the device is given changes; the number
-//! and the content it stands for are stored in SQLite before a view using
-//! them is served, so a restart never hands out a smaller or reused number.
+//! Files are routed, not judged: only `metadata.annotations.id` and
+//! `metadata.deviceId` are read (the CO validated the documents when it wrote
+//! them, and a newer CO may write fields this build does not know). A file
+//! that cannot be routed fails the whole rebuild, and the previous views stay
+//! in service: leaving a deployment out of a manifest would tell its device
+//! to remove it.
+//!
+//! `manifestVersion` is per device and grows whenever what the device is
+//! served changes (its deployments, their digests, or the bundle bytes). The
+//! new number is at least one more than the stored one and at least the
+//! site history's first-parent depth plus one, so a server that lost its
+//! database never hands out a number below one it served before. Numbers are
+//! stored before a view using them is served.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use edge_model::manifest::{BundleRef, DeploymentRef, DesiredStateManifest};
-use edge_model::{ApplicationDeployment, DeploymentId, Digest, MargoDocument as _, digest};
+use edge_model::{DeploymentId, DeviceTarget, Digest, digest};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 /// The manifest's media type.
@@ -55,20 +64,23 @@ pub(crate) struct Doc {
 /// What one device is served.
 #[derive(Debug)]
 pub(crate) struct DeviceView {
+    pub(crate) version: u64,
+    /// What the version stands for (deployments, digests, bundle digest).
+    key: String,
     pub(crate) manifest: Bytes,
     /// Quoted digest of `manifest`.
     pub(crate) etag: String,
     pub(crate) docs: Vec<Doc>,
     pub(crate) bundle: Option<(Digest, Bytes)>,
+    /// The view this one replaced: its documents and bundle stay fetchable by
+    /// digest for one more change, so a device downloading during a burst of
+    /// changes is not sent 404s.
+    previous: Option<Arc<DeviceView>>,
 }
 
 impl DeviceView {
-    /// Build the view of `docs` (sorted by id) at `version`.
-    pub(crate) fn build(version: u64, docs: Vec<Doc>) -> Self {
-        let bundle = (!docs.is_empty()).then(|| {
-            let bytes = Bytes::from(bundle(&docs));
-            (digest::sha256(&bytes), bytes)
-        });
+    fn build(version: u64, prepared: Prepared, previous: Option<Arc<DeviceView>>) -> Self {
+        let Prepared { docs, bundle, key } = prepared;
         let manifest = DesiredStateManifest {
             manifest_version: version,
             bundle: bundle.as_ref().map(|(d, b)| BundleRef {
@@ -92,18 +104,56 @@ impl DeviceView {
         let manifest = Bytes::from(digest::canonical_json(&manifest));
         let etag = digest::etag(&digest::sha256(&manifest));
         Self {
+            version,
+            key,
             manifest,
             etag,
             docs,
             bundle,
+            previous: previous.map(|p| Arc::new(p.without_previous())),
         }
     }
 
-    /// The deployment `id` at `digest`, when this view lists exactly that.
+    fn without_previous(&self) -> Self {
+        Self {
+            version: self.version,
+            key: self.key.clone(),
+            manifest: self.manifest.clone(),
+            etag: self.etag.clone(),
+            docs: self.docs.clone(),
+            bundle: self.bundle.clone(),
+            previous: None,
+        }
+    }
+
+    /// The deployment `id` at `digest`, from this view or the one before.
     pub(crate) fn doc(&self, id: &str, digest: &str) -> Option<&Doc> {
-        self.docs
-            .iter()
-            .find(|d| d.id == id && d.digest.as_str() == digest)
+        let find = |v: &DeviceView| {
+            v.docs
+                .iter()
+                .position(|d| d.id == id && d.digest.as_str() == digest)
+        };
+        match find(self) {
+            Some(i) => self.docs.get(i),
+            None => {
+                let p = self.previous.as_deref()?;
+                find(p).and_then(|i| p.docs.get(i))
+            }
+        }
+    }
+
+    /// The bundle with `digest`, from this view or the one before.
+    pub(crate) fn bundle(&self, digest: &str) -> Option<&(Digest, Bytes)> {
+        self.bundle
+            .as_ref()
+            .filter(|(d, _)| d.as_str() == digest)
+            .or_else(|| {
+                self.previous
+                    .as_deref()?
+                    .bundle
+                    .as_ref()
+                    .filter(|(d, _)| d.as_str() == digest)
+            })
     }
 }
 
@@ -132,31 +182,75 @@ fn bundle(docs: &[Doc]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// The deployment files of one commit, grouped by target device (sorted by
-/// deployment id). Files that do not read as deployments are skipped and
-/// named in the returned warnings.
-pub(crate) fn by_device(
-    files: Vec<(String, Vec<u8>)>,
-) -> (BTreeMap<String, Vec<Doc>>, Vec<String>) {
+/// A device's documents with their bundle, before a version is assigned.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    docs: Vec<Doc>,
+    bundle: Option<(Digest, Bytes)>,
+    key: String,
+}
+
+impl Prepared {
+    /// Bundle `docs` (sorted by id), reusing `previous`'s bundle when it
+    /// holds exactly these documents.
+    fn new(docs: Vec<Doc>, previous: Option<&DeviceView>) -> Self {
+        let same_docs = previous.is_some_and(|p| {
+            p.docs.len() == docs.len()
+                && p.docs
+                    .iter()
+                    .zip(&docs)
+                    .all(|(a, b)| a.id == b.id && a.digest == b.digest)
+        });
+        let bundle = if docs.is_empty() {
+            None
+        } else if let (true, Some(b)) = (same_docs, previous.and_then(|p| p.bundle.clone())) {
+            Some(b)
+        } else {
+            let bytes = Bytes::from(bundle(&docs));
+            Some((digest::sha256(&bytes), bytes))
+        };
+        let mut text = String::new();
+        for d in &docs {
+            text.push_str(&d.id);
+            text.push(' ');
+            text.push_str(d.digest.as_str());
+            text.push('\n');
+        }
+        if let Some((d, _)) = &bundle {
+            text.push_str(d.as_str());
+        }
+        Self {
+            key: digest::sha256(text.as_bytes()).to_string(),
+            docs,
+            bundle,
+        }
+    }
+}
+
+/// Route the deployment files of one commit (`<id>.yaml`, as (name, bytes))
+/// to their devices. Any file that cannot be routed is an error naming it.
+pub(crate) fn route(files: Vec<(String, Vec<u8>)>) -> Result<BTreeMap<String, Vec<Doc>>, String> {
     let mut out: BTreeMap<String, Vec<Doc>> = BTreeMap::new();
-    let mut warnings = Vec::new();
     for (name, bytes) in files {
-        let parsed = match ApplicationDeployment::from_slice(&bytes) {
-            Ok(c) => c.document,
-            Err(e) => {
-                warnings.push(format!(
-                    "`deployments/{name}` is not a valid deployment: {e}"
-                ));
-                continue;
-            }
-        };
-        let Some(device) = parsed.metadata.device_id.as_ref().map(ToString::to_string) else {
-            warnings.push(format!("`deployments/{name}` names no device"));
-            continue;
-        };
-        let id = parsed.metadata.annotations.id.to_string();
-        out.entry(device).or_default().push(Doc {
-            id,
+        let fail = |why: &str| format!("`deployments/{name}` {why}");
+        let (value, _) = edge_model::load::parse_value(&bytes)
+            .map_err(|e| fail(&format!("does not read: {e}")))?;
+        let meta = &value["metadata"];
+        let id = meta["annotations"]["id"]
+            .as_str()
+            .filter(|id| DeploymentId::is_valid(id))
+            .ok_or_else(|| fail("has no valid `metadata.annotations.id`"))?;
+        if name != format!("{id}.yaml") {
+            return Err(fail(&format!(
+                "holds deployment `{id}`; its file must be `{id}.yaml`"
+            )));
+        }
+        let device = meta["deviceId"]
+            .as_str()
+            .filter(|d| DeviceTarget::is_valid(d))
+            .ok_or_else(|| fail("has no valid `metadata.deviceId`"))?;
+        out.entry(device.to_owned()).or_default().push(Doc {
+            id: id.to_owned(),
             digest: digest::sha256(&bytes),
             bytes: Bytes::from(bytes),
         });
@@ -164,26 +258,20 @@ pub(crate) fn by_device(
     for docs in out.values_mut() {
         docs.sort_by(|a, b| a.id.cmp(&b.id));
     }
-    (out, warnings)
+    Ok(out)
 }
 
-/// What a device's manifest stands for: its (id, digest) pairs.
-fn content_key(docs: &[Doc]) -> String {
-    let mut text = String::new();
-    for d in docs {
-        text.push_str(&d.id);
-        text.push(' ');
-        text.push_str(d.digest.as_str());
-        text.push('\n');
-    }
-    digest::sha256(text.as_bytes()).to_string()
-}
-
-/// The version for `device` with `docs`: the stored one when the content is
-/// unchanged, else the next one (1 for a new device), stored. Run inside the
-/// caller's transaction.
-fn version_for(c: &Connection, scope: &str, device: &str, docs: &[Doc]) -> rusqlite::Result<u64> {
-    let key = content_key(docs);
+/// The version for `device` now serving content `key`: the stored one when
+/// the content is unchanged, else the larger of stored + 1 and `floor`,
+/// stored. Run inside the caller's transaction.
+fn version_for(
+    c: &Connection,
+    scope: &str,
+    device: &str,
+    key: &str,
+    floor: u64,
+    docs: &[Doc],
+) -> rusqlite::Result<u64> {
     let row: Option<(i64, String)> = c
         .query_row(
             "SELECT version, content FROM manifest_versions WHERE scope = ?1 AND device = ?2",
@@ -191,10 +279,11 @@ fn version_for(c: &Connection, scope: &str, device: &str, docs: &[Doc]) -> rusql
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
+    let floor = i64::try_from(floor.max(1)).unwrap_or(i64::MAX);
     let version = match row {
         Some((v, k)) if k == key => return Ok(u64::try_from(v).unwrap_or(1)),
-        Some((v, _)) => v + 1,
-        None => 1,
+        Some((v, _)) => (v + 1).max(floor),
+        None => floor,
     };
     c.execute(
         "INSERT INTO manifest_versions (scope, device, version, content) VALUES (?1, ?2, ?3, ?4)
@@ -219,32 +308,75 @@ pub(crate) struct SiteViews {
     pub(crate) devices: HashMap<String, Arc<DeviceView>>,
 }
 
-/// Build the views of a site at `head` from its deployment files, storing
-/// new versions first. Devices that had deployments before and have none now
-/// get an empty manifest with the next version.
-pub(crate) fn build_site(
-    c: &mut Connection,
-    scope: &str,
+/// Views of a site at `head`, prepared (routed, bundled) without touching
+/// the database; [`Staged::commit`] assigns the versions.
+pub(crate) struct Staged {
     head: Option<String>,
+    floor: u64,
+    devices: BTreeMap<String, Prepared>,
+}
+
+/// Route and bundle a site's deployment files at `head`, whose first-parent
+/// history is `depth` commits long. Expensive; needs no lock.
+pub(crate) fn stage(
+    head: Option<String>,
+    depth: u64,
     files: Vec<(String, Vec<u8>)>,
-) -> rusqlite::Result<(SiteViews, Vec<String>)> {
-    let (mut wanted, warnings) = by_device(files);
-    let tx = c.transaction()?;
-    let known: Vec<String> = {
-        let mut st = tx.prepare("SELECT device FROM manifest_versions WHERE scope = ?1")?;
-        st.query_map([scope], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?
-    };
-    for d in known {
-        wanted.entry(d).or_default();
+    previous: &SiteViews,
+) -> Result<Staged, String> {
+    let routed = route(files)?;
+    let devices = routed
+        .into_iter()
+        .map(|(device, docs)| {
+            let prepared = Prepared::new(docs, previous.devices.get(&device).map(AsRef::as_ref));
+            (device, prepared)
+        })
+        .collect();
+    Ok(Staged {
+        head,
+        floor: depth + 1,
+        devices,
+    })
+}
+
+impl Staged {
+    /// Assign and store versions (one transaction) and build the views.
+    /// Devices known from before that have nothing now get an empty manifest.
+    pub(crate) fn commit(
+        self,
+        c: &mut Connection,
+        scope: &str,
+        previous: &SiteViews,
+    ) -> rusqlite::Result<SiteViews> {
+        let Staged {
+            head,
+            floor,
+            mut devices,
+        } = self;
+        let tx = c.transaction()?;
+        let known: Vec<String> = {
+            let mut st = tx.prepare("SELECT device FROM manifest_versions WHERE scope = ?1")?;
+            st.query_map([scope], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for d in known {
+            devices
+                .entry(d)
+                .or_insert_with(|| Prepared::new(Vec::new(), None));
+        }
+        let mut out = HashMap::new();
+        for (device, prepared) in devices {
+            let version = version_for(&tx, scope, &device, &prepared.key, floor, &prepared.docs)?;
+            let old = previous.devices.get(&device);
+            let view = match old {
+                Some(o) if o.version == version && o.key == prepared.key => o.clone(),
+                _ => Arc::new(DeviceView::build(version, prepared, old.cloned())),
+            };
+            out.insert(device, view);
+        }
+        tx.commit()?;
+        Ok(SiteViews { head, devices: out })
     }
-    let mut devices = HashMap::new();
-    for (device, docs) in wanted {
-        let version = version_for(&tx, scope, &device, &docs)?;
-        devices.insert(device, Arc::new(DeviceView::build(version, docs)));
-    }
-    tx.commit()?;
-    Ok((SiteViews { head, devices }, warnings))
 }
 
 /// The view of a device the site has never given anything (version stored).
@@ -253,8 +385,9 @@ pub(crate) fn empty_view(
     scope: &str,
     device: &str,
 ) -> rusqlite::Result<DeviceView> {
-    let version = version_for(c, scope, device, &[])?;
-    Ok(DeviceView::build(version, Vec::new()))
+    let prepared = Prepared::new(Vec::new(), None);
+    let version = version_for(c, scope, device, &prepared.key, 1, &[])?;
+    Ok(DeviceView::build(version, prepared, None))
 }
 
 /// The device a deployment was ever served to in `scope`.
@@ -283,14 +416,18 @@ mod tests {
         }
     }
 
+    fn view(version: u64, docs: Vec<Doc>) -> DeviceView {
+        DeviceView::build(version, Prepared::new(docs, None), None)
+    }
+
     #[test]
     fn an_empty_view_has_a_null_bundle_and_the_same_bytes_give_the_same_bundle() {
-        let empty = DeviceView::build(1, Vec::new());
+        let empty = view(1, Vec::new());
         let m: serde_json::Value = serde_json::from_slice(&empty.manifest).unwrap();
         assert!(m["bundle"].is_null() && m["deployments"].as_array().unwrap().is_empty());
         assert_eq!(m["manifestVersion"], 1);
-        let a = DeviceView::build(2, vec![doc("a", "x: 1\n")]);
-        let b = DeviceView::build(2, vec![doc("a", "x: 1\n")]);
+        let a = view(2, vec![doc("a", "x: 1\n")]);
+        let b = view(2, vec![doc("a", "x: 1\n")]);
         assert_eq!(a.bundle.as_ref().unwrap().1, b.bundle.as_ref().unwrap().1);
         assert_eq!(a.etag, b.etag);
         assert_eq!(a.etag, format!("\"{}\"", digest::sha256(&a.manifest)));
@@ -298,7 +435,7 @@ mod tests {
 
     #[test]
     fn the_bundle_holds_exactly_the_listed_files() {
-        let v = DeviceView::build(3, vec![doc("a", "x: 1\n"), doc("b", "y: 2\n")]);
+        let v = view(3, vec![doc("a", "x: 1\n"), doc("b", "y: 2\n")]);
         let (d, bytes) = v.bundle.clone().unwrap();
         assert_eq!(d, digest::sha256(&bytes));
         let mut names = Vec::new();
@@ -319,24 +456,117 @@ mod tests {
     }
 
     #[test]
-    fn versions_grow_only_when_the_content_changes_and_survive_reopening() {
+    fn the_replaced_view_stays_fetchable_by_digest_for_one_change() {
+        let one = Arc::new(view(1, vec![doc("a", "1")]));
+        let two = Arc::new(DeviceView::build(
+            2,
+            Prepared::new(vec![doc("a", "2")], None),
+            Some(one.clone()),
+        ));
+        let three = DeviceView::build(
+            3,
+            Prepared::new(vec![doc("a", "3")], None),
+            Some(two.clone()),
+        );
+        let d = |s: &str| digest::sha256(s.as_bytes()).to_string();
+        assert!(three.doc("a", &d("3")).is_some() && three.doc("a", &d("2")).is_some());
+        assert!(
+            three.doc("a", &d("1")).is_none(),
+            "only one generation back"
+        );
+        let old_bundle = two.bundle.as_ref().unwrap().0.to_string();
+        assert!(three.bundle(&old_bundle).is_some());
+        assert!(
+            three
+                .bundle(one.bundle.as_ref().unwrap().0.as_ref())
+                .is_none()
+        );
+    }
+
+    fn open(path: &std::path::Path) -> Connection {
+        let c = Connection::open(path).unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        c
+    }
+
+    fn yaml(id: &str, device: &str) -> (String, Vec<u8>) {
+        (
+            format!("{id}.yaml"),
+            format!("apiVersion: margo.org/v1-alpha1\nkind: ApplicationDeployment\nmetadata:\n  annotations:\n    id: {id}\n  deviceId: {device}\n  future: field\n").into_bytes(),
+        )
+    }
+
+    const A: &str = "0b0e5f0c-4a3e-4c5e-9d7e-5a1f2b3c4d5e";
+    const B: &str = "1b0e5f0c-4a3e-4c5e-9d7e-5a1f2b3c4d5e";
+
+    #[test]
+    fn versions_grow_with_content_never_below_the_history_depth_and_survive_a_lost_database() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v.db");
-        let open = || {
-            let c = Connection::open(&path).unwrap();
-            c.execute_batch(SCHEMA).unwrap();
-            c
-        };
-        let c = open();
-        assert_eq!(version_for(&c, "s", "d", &[]).unwrap(), 1);
-        assert_eq!(version_for(&c, "s", "d", &[]).unwrap(), 1);
-        assert_eq!(version_for(&c, "s", "d", &[doc("a", "1")]).unwrap(), 2);
-        assert_eq!(version_for(&c, "s", "d", &[doc("a", "2")]).unwrap(), 3);
+        let mut c = open(&dir.path().join("v.db"));
+        let none = SiteViews::default();
+        assert_eq!(empty_view(&c, "s", "d").unwrap().version, 1);
+        let v1 = stage(Some("h1".into()), 1, vec![yaml(A, "d")], &none)
+            .unwrap()
+            .commit(&mut c, "s", &none)
+            .unwrap();
+        assert_eq!(v1.devices["d"].version, 2);
+        // Unchanged content at a later commit: same version, same view.
+        let v2 = stage(Some("h2".into()), 5, vec![yaml(A, "d")], &v1)
+            .unwrap()
+            .commit(&mut c, "s", &v1)
+            .unwrap();
+        assert!(Arc::ptr_eq(&v1.devices["d"], &v2.devices["d"]));
+        // Changed content: at least depth + 1.
+        let v3 = stage(Some("h3".into()), 9, vec![yaml(A, "d"), yaml(B, "d")], &v2)
+            .unwrap()
+            .commit(&mut c, "s", &v2)
+            .unwrap();
+        assert_eq!(v3.devices["d"].version, 10);
+        // Everything removed: the device still gets the next, empty manifest.
+        let v4 = stage(Some("h4".into()), 10, vec![], &v3)
+            .unwrap()
+            .commit(&mut c, "s", &v3)
+            .unwrap();
+        assert_eq!(v4.devices["d"].version, 11);
+        assert!(v4.devices["d"].docs.is_empty());
+        assert_eq!(owner(&c, "s", B).unwrap().as_deref(), Some("d"));
+        // The database is lost: the depth floor keeps the numbers from going back.
         drop(c);
-        let c = open();
-        assert_eq!(version_for(&c, "s", "d", &[doc("a", "2")]).unwrap(), 3);
-        assert_eq!(version_for(&c, "s", "d", &[]).unwrap(), 4);
-        assert_eq!(owner(&c, "s", "a").unwrap().as_deref(), Some("d"));
-        assert_eq!(version_for(&c, "other", "d", &[]).unwrap(), 1);
+        let mut fresh = open(&dir.path().join("new.db"));
+        let v5 = stage(Some("h5".into()), 11, vec![yaml(A, "d")], &none)
+            .unwrap()
+            .commit(&mut fresh, "s", &none)
+            .unwrap();
+        assert!(v5.devices["d"].version >= 12);
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_routed_fails_the_whole_rebuild() {
+        let none = SiteViews::default();
+        let (_, good) = yaml(A, "d");
+        for (files, want) in [
+            (
+                vec![(format!("{B}.yaml"), good.clone())],
+                "its file must be",
+            ),
+            (
+                vec![(format!("{A}.yaml"), b"metadata: {deviceId: d}".to_vec())],
+                "metadata.annotations.id",
+            ),
+            (
+                vec![(
+                    format!("{A}.yaml"),
+                    format!("metadata: {{annotations: {{id: {A}}}}}").into_bytes(),
+                )],
+                "metadata.deviceId",
+            ),
+            (
+                vec![(format!("{A}.yaml"), b"\x00\x01".to_vec())],
+                "does not read",
+            ),
+        ] {
+            let e = stage(None, 0, files, &none).err().unwrap();
+            assert!(e.contains(want), "{e}");
+        }
     }
 }

@@ -103,6 +103,30 @@ impl Mirror {
         Ok(found.and_then(|r| r.target().try_id().map(|id| id.to_hex().to_string())))
     }
 
+    /// How many commits the first-parent history of `commit` holds (1 for a
+    /// root commit). It only grows as the branch moves forward.
+    ///
+    /// # Errors
+    /// When the commit is unknown or the history cannot be read.
+    pub fn depth(&self, commit: &str) -> Result<u64, GitError> {
+        let repo = self.open()?;
+        let id =
+            gix::ObjectId::from_hex(commit.as_bytes()).map_err(|_| GitError::UnknownCommit {
+                rev: commit.to_owned(),
+            })?;
+        let walk = repo
+            .rev_walk([id])
+            .first_parent_only()
+            .all()
+            .map_err(self.failed("walk the history"))?;
+        let mut n = 0;
+        for info in walk {
+            info.map_err(self.failed("walk the history"))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Fetch the remote's `main` from `url` (HTTP or HTTPS), moving only the
     /// objects the mirror lacks. `configure` adjusts the HTTP client.
     ///
