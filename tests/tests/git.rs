@@ -576,6 +576,8 @@ fn a_mirror_fetches_incrementally_and_reads_folders_of_commits() {
         (4..=6).contains(&second.objects) && second.objects < first.objects,
         "{first:?} then {second:?}"
     );
+    assert_eq!(mirror.depth(&head).unwrap(), 1);
+    assert_eq!(mirror.depth(&new_head).unwrap(), 2);
     let third = mirror.fetch(&src.url(), plain).unwrap();
     assert_eq!((third.objects, third.head), (0, Some(new_head.clone())));
 

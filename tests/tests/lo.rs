@@ -58,6 +58,23 @@ fn enroll(co: &Co, dir: &Path, site: &str, device: Option<&str>) -> PathBuf {
     out
 }
 
+/// Credentials of a device attached to the CO directly (`--direct`).
+fn enroll_direct(co: &Co, dir: &Path, site: &str, device: &str) -> PathBuf {
+    let out = dir.join(format!("direct-{device}"));
+    ok(&co.edgectl(&[
+        "co",
+        "enroll",
+        "--site",
+        site,
+        "--device",
+        device,
+        "--direct",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    out
+}
+
 fn south_url(creds: &Path) -> String {
     let text = std::fs::read_to_string(creds.join("edged.toml")).unwrap();
     let line = text.lines().find(|l| l.starts_with("server = ")).unwrap();
@@ -436,8 +453,33 @@ fn a_deploy_reaches_the_right_device_through_the_lo_and_status_comes_back() {
 fn the_co_serves_the_same_api_to_directly_attached_nodes() {
     let f = fleet();
     let south = south_url(&f.d1);
-    let m1 = Margo::new(&f.d1, &south, "co");
-    let m2 = Margo::new(&f.d2, &south, "co");
+    let (c1, c2) = (
+        enroll_direct(&f.co, f.dir.path(), "plant-1", "edge-1"),
+        enroll_direct(&f.co, f.dir.path(), "plant-1", "edge-2"),
+    );
+    let id1 = std::fs::read_to_string(c1.join("edged.toml")).unwrap();
+    assert!(
+        id1.contains("spiffe://edge.local/margo/wfm/co/client/edge-1"),
+        "{id1}"
+    );
+    let m1 = Margo::new(&c1, &south, "co");
+    let m2 = Margo::new(&c2, &south, "co");
+    // A device enrolled for its site's LO is not a client of the CO, and the
+    // other way round.
+    let via_lo = Margo::new(&f.d1, &south, "co").get("/api/v1/deployments", &[]);
+    assert_eq!(via_lo.status, 403);
+    assert!(
+        via_lo.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--direct"),
+        "{:?}",
+        via_lo.json()
+    );
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let r = Margo::new(&c1, &lo.url, "plant-1").get("/api/v1/deployments", &[]);
+    assert_eq!((r.status, r.problem().as_str()), (403, "not-authorized"));
+    drop(lo);
     let out = ok(&f.co.edgectl(&[
         "co",
         "deploy",
@@ -622,7 +664,8 @@ fn reported_capabilities_decide_where_device_constraints_place() {
     let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
     // edge-1 reports through the LO (forwarded from its outbox), edge-2 to the CO directly.
     let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
-    let m2 = Margo::new(&f.d2, &south_url(&f.d2), "co");
+    let direct2 = enroll_direct(&f.co, f.dir.path(), "plant-1", "edge-2");
+    let m2 = Margo::new(&direct2, &south_url(&f.d2), "co");
     assert_eq!(
         m1.json(
             "PUT",
@@ -714,6 +757,8 @@ fn the_lo_refuses_strangers_and_bad_input() {
         "plant-1",
         Some("edge-1"),
     );
+    // It trusts our CA (so it would accept the LO); the LO must refuse it.
+    std::fs::copy(f.d1.join("ca.crt"), impostor.join("ca.crt")).unwrap();
     let m = Margo::new(&impostor, &lo.url, "plant-1");
     assert!(
         m.send("GET", "/api/v1/deployments", &[], None).is_err(),
