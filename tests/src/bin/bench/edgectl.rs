@@ -1,49 +1,18 @@
-//! Benchmarks of the budgets in DESIGN.md §9 that concern `edgectl` and the
-//! CO (see BENCHMARKS.md): `edgectl --help`, and `edgectl co list apps` with
+//! The `edgectl` group: `edgectl --help`, and `edgectl co list apps` with
 //! 10,000 apps in the store, end to end (process start, HTTP, JSON, table).
-//!
-//! Run with `cargo run --release -p edge-tests --bin bench`. It builds the
-//! release binaries it measures, seeds a store by writing 10,000 packages into
-//! a CO workspace (the CO indexes them at start), and prints percentiles.
+//! The store is seeded by writing 10,000 packages into a CO workspace (the
+//! CO indexes them at start).
 
-// A benchmark's results are its output.
-#![allow(clippy::print_stdout)]
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use edge_tests::co::{Co, repo_root};
 
+use super::{percentiles, release_bin};
+
 const APPS: usize = 10_000;
 const RUNS: usize = 50;
-
-fn release_bin(name: &str) -> PathBuf {
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--quiet", "--release", "--bin", name])
-        .current_dir(repo_root())
-        .status()
-        .unwrap_or_else(|e| panic!("cargo: {e}"));
-    assert!(status.success(), "building {name} failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| repo_root().join("target"), PathBuf::from);
-    target.join("release").join(name)
-}
-
-fn percentiles(mut samples: Vec<Duration>) -> String {
-    samples.sort();
-    let p = |q: f64| {
-        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
-        samples[i].as_secs_f64() * 1000.0
-    };
-    format!(
-        "p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms over {} runs",
-        p(0.5),
-        p(0.95),
-        p(1.0),
-        samples.len()
-    )
-}
 
 fn time(cmd: &mut Command) -> Duration {
     let start = Instant::now();
@@ -83,7 +52,7 @@ fn seed(workspace: &Path) {
     }
 }
 
-fn main() {
+pub(crate) fn run() {
     let edgectl = release_bin("edgectl");
     let _ = release_bin("edged");
 
