@@ -122,6 +122,9 @@ pub(crate) async fn serve<F>(
                 continue;
             }
         };
+        // Small answers go out at once (Nagle would hold a reply behind the
+        // TLS session ticket, about 40 ms on every new connection).
+        let _ = tcp.set_nodelay(true);
         let (acceptor, router) = (acceptor.clone(), router.clone());
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
