@@ -227,36 +227,42 @@ impl Prepared {
     }
 }
 
+/// Route one deployment file (`<id>.yaml`): its device and the document.
+pub(crate) fn route_one(name: &str, bytes: Vec<u8>) -> Result<(String, Doc), String> {
+    let fail = |why: &str| format!("`deployments/{name}` {why}");
+    let (value, _) =
+        edge_model::load::parse_value(&bytes).map_err(|e| fail(&format!("does not read: {e}")))?;
+    let meta = &value["metadata"];
+    let id = meta["annotations"]["id"]
+        .as_str()
+        .filter(|id| DeploymentId::is_valid(id))
+        .ok_or_else(|| fail("has no valid `metadata.annotations.id`"))?;
+    if name != format!("{id}.yaml") {
+        return Err(fail(&format!(
+            "holds deployment `{id}`; its file must be `{id}.yaml`"
+        )));
+    }
+    let device = meta["deviceId"]
+        .as_str()
+        .filter(|d| DeviceTarget::is_valid(d))
+        .ok_or_else(|| fail("has no valid `metadata.deviceId`"))?;
+    Ok((
+        device.to_owned(),
+        Doc {
+            id: id.to_owned(),
+            digest: digest::sha256(&bytes),
+            bytes: Bytes::from(bytes),
+        },
+    ))
+}
+
 /// Route the deployment files of one commit (`<id>.yaml`, as (name, bytes))
 /// to their devices. Any file that cannot be routed is an error naming it.
 pub(crate) fn route(files: Vec<(String, Vec<u8>)>) -> Result<BTreeMap<String, Vec<Doc>>, String> {
     let mut out: BTreeMap<String, Vec<Doc>> = BTreeMap::new();
     for (name, bytes) in files {
-        let fail = |why: &str| format!("`deployments/{name}` {why}");
-        let (value, _) = edge_model::load::parse_value(&bytes)
-            .map_err(|e| fail(&format!("does not read: {e}")))?;
-        let meta = &value["metadata"];
-        let id = meta["annotations"]["id"]
-            .as_str()
-            .filter(|id| DeploymentId::is_valid(id))
-            .ok_or_else(|| fail("has no valid `metadata.annotations.id`"))?;
-        if name != format!("{id}.yaml") {
-            return Err(fail(&format!(
-                "holds deployment `{id}`; its file must be `{id}.yaml`"
-            )));
-        }
-        let device = meta["deviceId"]
-            .as_str()
-            .filter(|d| DeviceTarget::is_valid(d))
-            .ok_or_else(|| fail("has no valid `metadata.deviceId`"))?;
-        out.entry(device.to_owned()).or_default().push(Doc {
-            id: id.to_owned(),
-            digest: digest::sha256(&bytes),
-            bytes: Bytes::from(bytes),
-        });
-    }
-    for docs in out.values_mut() {
-        docs.sort_by(|a, b| a.id.cmp(&b.id));
+        let (device, doc) = route_one(&name, bytes)?;
+        out.entry(device).or_default().push(doc);
     }
     Ok(out)
 }
@@ -324,19 +330,29 @@ pub(crate) fn stage(
     files: Vec<(String, Vec<u8>)>,
     previous: &SiteViews,
 ) -> Result<Staged, String> {
-    let routed = route(files)?;
+    Ok(stage_routed(head, depth, route(files)?, previous))
+}
+
+/// [`stage`] for files already routed to their devices.
+pub(crate) fn stage_routed(
+    head: Option<String>,
+    depth: u64,
+    routed: BTreeMap<String, Vec<Doc>>,
+    previous: &SiteViews,
+) -> Staged {
     let devices = routed
         .into_iter()
-        .map(|(device, docs)| {
+        .map(|(device, mut docs)| {
+            docs.sort_by(|a, b| a.id.cmp(&b.id));
             let prepared = Prepared::new(docs, previous.devices.get(&device).map(AsRef::as_ref));
             (device, prepared)
         })
         .collect();
-    Ok(Staged {
+    Staged {
         head,
         floor: depth + 1,
         devices,
-    })
+    }
 }
 
 impl Staged {

@@ -32,6 +32,17 @@ pub struct Fetched {
     pub objects: usize,
 }
 
+/// One file of a folder of a commit (see [`Mirror::files_at_except`]).
+#[derive(Debug, Clone)]
+pub struct TreeFile {
+    /// Its name in the folder.
+    pub name: String,
+    /// Its blob id (hex).
+    pub blob: String,
+    /// Its content, unless the caller said it knows the blob.
+    pub bytes: Option<Vec<u8>>,
+}
+
 /// A bare repository mirroring the `main` branch of one remote.
 #[derive(Debug, Clone)]
 pub struct Mirror {
@@ -196,6 +207,28 @@ impl Mirror {
         max_files: usize,
         max_bytes: u64,
     ) -> Result<Vec<(String, Vec<u8>)>, GitError> {
+        Ok(self
+            .files_at_except(commit, folder, suffix, max_files, max_bytes, &|_| false)?
+            .into_iter()
+            .map(|f| (f.name, f.bytes.unwrap_or_default()))
+            .collect())
+    }
+
+    /// As [`Mirror::files_at`], with each file's blob id, and without reading
+    /// the content of blobs for which `known(blob id)` is true (the caller
+    /// has them already); their `bytes` are `None`.
+    ///
+    /// # Errors
+    /// When the commit is unknown or a limit is exceeded.
+    pub fn files_at_except(
+        &self,
+        commit: &str,
+        folder: &str,
+        suffix: &str,
+        max_files: usize,
+        max_bytes: u64,
+        known: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<TreeFile>, GitError> {
         let repo = self.open()?;
         let unknown = || GitError::UnknownCommit {
             rev: commit.to_owned(),
@@ -225,21 +258,27 @@ impl Mirror {
                     detail: format!("`{folder}` has more than {max_files} files"),
                 });
             }
-            let header = repo
-                .find_header(e.oid())
-                .map_err(self.failed("read an object header"))?;
-            if header.size() > max_bytes {
-                return Err(GitError::TooLarge {
-                    url: self.dir.display().to_string(),
-                    detail: format!("`{folder}/{name}` is {} bytes", header.size()),
-                });
-            }
-            let blob = repo
-                .find_blob(e.oid())
-                .map_err(self.failed("read a file"))?;
-            out.push((name, blob.data.clone()));
+            let blob = e.oid().to_hex().to_string();
+            let bytes = if known(&blob) {
+                None
+            } else {
+                let header = repo
+                    .find_header(e.oid())
+                    .map_err(self.failed("read an object header"))?;
+                if header.size() > max_bytes {
+                    return Err(GitError::TooLarge {
+                        url: self.dir.display().to_string(),
+                        detail: format!("`{folder}/{name}` is {} bytes", header.size()),
+                    });
+                }
+                let data = repo
+                    .find_blob(e.oid())
+                    .map_err(self.failed("read a file"))?;
+                Some(data.data.clone())
+            };
+            out.push(TreeFile { name, blob, bytes });
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 }

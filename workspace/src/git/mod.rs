@@ -25,7 +25,7 @@ mod repo;
 mod testkit;
 
 pub use fetch::{CONNECT_TIMEOUT, MAX_PACKAGE_BYTES, MAX_PACKAGE_FILES, fetch_package};
-pub use mirror::{ConfigureClient, Fetched, Mirror};
+pub use mirror::{ConfigureClient, Fetched, Mirror, TreeFile};
 pub use repo::Repo;
 
 /// The branch every workspace repository commits to.
