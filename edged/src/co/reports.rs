@@ -498,3 +498,62 @@ impl Backend for CoBackend {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edge_api::types::IntakeEntry;
+
+    const DEP: &str = "0b0e5f0c-4a3e-4c5e-9d7e-5a1f2b3c4d5e";
+
+    fn entry(seq: i64, state: &str) -> IntakeEntry {
+        let body = serde_json::json!({"deploymentId": DEP, "adoptedManifestVersion": 2,
+            "status": {"state": state}, "components": [{"name": "hello", "state": state}]});
+        IntakeEntry {
+            seq,
+            kind: "status".into(),
+            device: "edge-1".into(),
+            body: body.to_string(),
+            received_at: format!("2026-11-23T00:00:0{seq}Z"),
+        }
+    }
+
+    #[test]
+    fn intake_applies_each_entry_once_and_in_order_per_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = db::open(&dir.path().join("edged.db")).unwrap();
+        db::insert_site(&c, "plant-1", &Default::default(), "now").unwrap();
+        c.execute(
+            "INSERT INTO devices (id, site, labels, created_at) VALUES ('edge-1', 'plant-1', '{}', 'now')",
+            [],
+        )
+        .unwrap();
+        let state = |c: &Connection| states(c).unwrap().get(DEP).map(|s| s.state.clone());
+        let batch = |entries| IntakeBatch {
+            epoch: "e1".into(),
+            entries,
+        };
+        let first = batch(vec![
+            entry(1, "pending"),
+            entry(2, "installing"),
+            entry(3, "installed"),
+        ]);
+        assert_eq!(apply_batch(&mut c, "plant-1", &first).unwrap(), 3);
+        assert_eq!(state(&c).as_deref(), Some("installed"), "the last one wins");
+        // The same batch again (its answer was lost) plus one more: only the new one counts.
+        let mut again = first.entries.clone();
+        again.push(entry(4, "failed"));
+        assert_eq!(apply_batch(&mut c, "plant-1", &batch(again)).unwrap(), 4);
+        assert_eq!(state(&c).as_deref(), Some("failed"));
+        // A replay of old entries changes nothing.
+        assert_eq!(apply_batch(&mut c, "plant-1", &first).unwrap(), 4);
+        assert_eq!(state(&c).as_deref(), Some("failed"));
+        // Another outbox (a re-installed LO) counts on its own.
+        let other = IntakeBatch {
+            epoch: "e2".into(),
+            entries: vec![entry(1, "installed")],
+        };
+        assert_eq!(apply_batch(&mut c, "plant-1", &other).unwrap(), 1);
+        assert_eq!(state(&c).as_deref(), Some("installed"));
+    }
+}
