@@ -1,0 +1,283 @@
+//! Shared by the LO scenario tests: a fleet (CO, sites, devices,
+//! credentials), waiting with a deadline, and the checks of the fleet-manager
+//! MUSTs of the Margo desired-state API (DIGEST §15.2) a client can make.
+
+#![allow(dead_code)]
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use edge_model::digest::sha256;
+use edge_tests::co::{Co, ok};
+use edge_tests::lo::{Margo, Reply};
+use serde_json::{Value, json};
+
+pub(crate) const MANIFEST: &str = "application/vnd.margo.manifest.v1+json";
+pub(crate) const BUNDLE: &str = "application/vnd.margo.bundle.v1+tar+gzip";
+
+/// Poll `f` every 20 ms until it returns `Some`, for at most 20 s.
+pub(crate) fn until<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    until_or(what, f, String::new)
+}
+
+/// [`until`], printing `log()` when it times out.
+pub(crate) fn until_or<T>(
+    what: &str,
+    mut f: impl FnMut() -> Option<T>,
+    log: impl Fn() -> String,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub(crate) fn enroll(co: &Co, dir: &Path, site: &str, device: Option<&str>) -> PathBuf {
+    let out = dir.join(device.unwrap_or(site));
+    let mut args = vec![
+        "co",
+        "enroll",
+        "--site",
+        site,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    match device {
+        Some(d) => args.extend(["--device", d]),
+        None => args.push("--lo"),
+    }
+    ok(&co.edgectl(&args));
+    out
+}
+
+/// Credentials of a device attached to the CO directly (`--direct`).
+pub(crate) fn enroll_direct(co: &Co, dir: &Path, site: &str, device: &str) -> PathBuf {
+    let out = dir.join(format!("direct-{device}"));
+    ok(&co.edgectl(&[
+        "co",
+        "enroll",
+        "--site",
+        site,
+        "--device",
+        device,
+        "--direct",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    out
+}
+
+pub(crate) fn south_url(creds: &Path) -> String {
+    let text = std::fs::read_to_string(creds.join("edged.toml")).unwrap();
+    let line = text.lines().find(|l| l.starts_with("server = ")).unwrap();
+    line["server = ".len()..].trim_matches('"').to_owned()
+}
+
+/// A fleet: sites plant-1 (edge-1, edge-2) and plant-2 (edge-9), the
+/// hello-wasm app, the plant-1 LO's and every device's credentials.
+pub(crate) struct Fleet {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) co: Co,
+    pub(crate) lo_creds: PathBuf,
+    pub(crate) d1: PathBuf,
+    pub(crate) d2: PathBuf,
+    pub(crate) d9: PathBuf,
+}
+
+pub(crate) fn fleet() -> Fleet {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    ok(&co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        "fixtures/packages/hello-wasm",
+    ]));
+    ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
+    ok(&co.edgectl(&["co", "add", "site", "plant-2"]));
+    for (d, s) in [
+        ("edge-1", "plant-1"),
+        ("edge-2", "plant-1"),
+        ("edge-9", "plant-2"),
+    ] {
+        ok(&co.edgectl(&["co", "add", "device", d, "--site", s]));
+    }
+    let lo_creds = enroll(&co, dir.path(), "plant-1", None);
+    let d1 = enroll(&co, dir.path(), "plant-1", Some("edge-1"));
+    let d2 = enroll(&co, dir.path(), "plant-1", Some("edge-2"));
+    let d9 = enroll(&co, dir.path(), "plant-2", Some("edge-9"));
+    Fleet {
+        dir,
+        co,
+        lo_creds,
+        d1,
+        d2,
+        d9,
+    }
+}
+
+/// GET the manifest until its version reaches `version`; returns it and the reply.
+pub(crate) fn manifest_at(m: &Margo, version: u64, log: impl Fn() -> String) -> (Value, Reply) {
+    until_or(
+        &format!("manifest version {version}"),
+        || {
+            let r = m.get("/api/v1/deployments", &[]);
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            let v = r.json();
+            (v["manifestVersion"].as_u64() >= Some(version)).then_some((v, r))
+        },
+        log,
+    )
+}
+
+/// GET the manifest until it lists `n` deployments.
+pub(crate) fn manifest_with(m: &Margo, n: usize, log: impl Fn() -> String) -> (Value, Reply) {
+    until_or(
+        &format!("a manifest with {n} deployment(s)"),
+        || {
+            let r = m.get("/api/v1/deployments", &[]);
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            let v = r.json();
+            (v["deployments"].as_array().map(Vec::len) == Some(n)).then_some((v, r))
+        },
+        log,
+    )
+}
+
+/// Every fleet-manager MUST of DIGEST §15.2 a manifest reply can show.
+pub(crate) fn check_manifest(r: &Reply, v: &Value) {
+    assert_eq!(r.header("content-type"), Some(MANIFEST));
+    let digest = sha256(&r.body).to_string();
+    assert_eq!(
+        r.header("etag"),
+        Some(format!("\"{digest}\"").as_str()),
+        "strong ETag = digest of the exact body"
+    );
+    let cache = r.header("cache-control").unwrap_or_default();
+    assert!(
+        cache.contains("private") && !cache.contains("immutable") && !cache.contains("max-age"),
+        "{cache}"
+    );
+    assert!(v["manifestVersion"].as_u64().unwrap() >= 1);
+    let deployments = v["deployments"].as_array().unwrap();
+    assert!(
+        v.as_object().unwrap().contains_key("bundle"),
+        "the bundle key is always present"
+    );
+    assert_eq!(
+        v["bundle"].is_null(),
+        deployments.is_empty(),
+        "bundle null iff no deployments"
+    );
+    // Canonical JSON: what we got is exactly the sorted, compact serialization.
+    assert_eq!(r.body, edge_model::digest::canonical_json(v));
+}
+
+/// Fetch every listed deployment and the bundle, checking digests, ETags and
+/// that the bundle holds exactly the listed files; returns the YAML texts.
+pub(crate) fn check_content(m: &Margo, v: &Value, device: &str) -> Vec<String> {
+    let mut yamls = Vec::new();
+    let mut names = Vec::new();
+    for d in v["deployments"].as_array().unwrap() {
+        let (id, digest, url) = (
+            d["deploymentId"].as_str().unwrap(),
+            d["digest"].as_str().unwrap(),
+            d["url"].as_str().unwrap(),
+        );
+        assert_eq!(url, format!("/api/v1/deployments/{id}/{digest}"));
+        let r = m.get(url, &[]);
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            sha256(&r.body).to_string(),
+            digest,
+            "digest over the exact bytes"
+        );
+        assert_eq!(r.header("etag"), Some(format!("\"{digest}\"").as_str()));
+        assert!(r.header("cache-control").unwrap().contains("immutable"));
+        let yaml = String::from_utf8(r.body.clone()).unwrap();
+        assert!(
+            yaml.contains(&format!("id: {id}")),
+            "deploymentId = metadata.annotations.id:\n{yaml}"
+        );
+        assert!(yaml.contains(&format!("deviceId: {device}")), "{yaml}");
+        assert_eq!(
+            m.get(url, &[("if-none-match", &format!("\"{digest}\""))])
+                .status,
+            304
+        );
+        names.push(format!("{id}.yaml"));
+        yamls.push(yaml);
+    }
+    if let Some(b) = v["bundle"].as_object() {
+        assert_eq!(b["mediaType"], BUNDLE);
+        let r = m.get(b["url"].as_str().unwrap(), &[]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some(BUNDLE));
+        assert_eq!(sha256(&r.body).to_string(), b["digest"].as_str().unwrap());
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&r.body[..]));
+        let mut inside = Vec::new();
+        for e in tar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().display().to_string();
+            let mut text = String::new();
+            e.read_to_string(&mut text).unwrap();
+            assert!(
+                yamls.contains(&text),
+                "{name} is not byte-identical to a listed deployment"
+            );
+            inside.push(name);
+        }
+        inside.sort();
+        names.sort();
+        assert_eq!(
+            inside, names,
+            "the bundle holds exactly the listed deployments"
+        );
+    }
+    yamls
+}
+
+pub(crate) fn status_doc(id: &str, state: &str, version: u64) -> Value {
+    json!({"deploymentId": id, "adoptedManifestVersion": version,
+           "status": {"state": state}, "components": [{"name": "hello", "state": state}]})
+}
+
+pub(crate) fn caps_doc(id: &str) -> Value {
+    json!({"properties": {"id": id, "vendor": "Acme", "modelNumber": "m1", "serialNumber": "s1",
+        "cpus": [{"cores": 4, "architecture": "amd64"}], "memory": "8Gi", "storage": "64Gi",
+        "otelCollector": false, "supportedRuntimes": ["custom"], "supportedDeploymentTypes": ["custom"]}})
+}
+
+pub(crate) fn co_state(co: &Co, id: &str) -> Option<String> {
+    let list: Value = serde_json::from_str(&ok(&co.edgectl(&[
+        "co",
+        "list",
+        "deployments",
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    list.as_array()?
+        .iter()
+        .find(|d| d["id"] == id)?
+        .get("state")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+pub(crate) fn caps_with(id: &str, cores: u32, memory: &str) -> Value {
+    let mut c = caps_doc(id);
+    c["properties"]["cpus"][0]["cores"] = json!(cores);
+    c["properties"]["memory"] = json!(memory);
+    c
+}
