@@ -1,7 +1,12 @@
 //! Turns desired state into running workloads on an edge node.
 //!
-//! This crate will hold the small `Runtime` driver trait, the pure planner
-//! (desired vs observed → ordered steps) and the drivers for `wasm`, `process`,
-//! `compose`, `container` and `helm` workloads. It depends only on `edge-model`.
-//! It must never talk to the network about desired state, never touch Git and
-//! never decide placement: it is handed a deployment and reports what it observed.
+//! `plan` is the pure reconcile planner (desired vs applied → ordered steps).
+//! The small `Runtime` driver trait and the drivers for `wasm`, `process`,
+//! `compose`, `container` and `helm` workloads arrive with the edge node. The
+//! crate depends only on `edge-model`: it never talks to the network about
+//! desired state, never touches Git and never decides placement; it is handed
+//! verified deployments and reports what it observed.
+
+pub mod plan;
+
+pub use plan::{Applied, ComponentPlan, Desired, Step, plan};
