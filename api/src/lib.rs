@@ -14,6 +14,7 @@
 //! `PUT /api/devices/{device}/labels`.
 
 pub mod client;
+pub mod device;
 pub mod mtls;
 pub mod routes;
 pub mod types;

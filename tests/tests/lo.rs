@@ -354,3 +354,71 @@ fn an_lo_killed_during_a_burst_of_deploys_never_serves_a_version_twice_or_backwa
     deployer.join().unwrap();
     assert!(kills >= 1, "the LO was never killed mid-burst");
 }
+
+#[test]
+fn the_device_client_verifies_refuses_replays_and_resumes_from_its_saved_state() {
+    use edge_api::device::{Accepted, ManifestSync, Poll, SyncError, load};
+    let f = fleet();
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let id = edge_api::mtls::Identity::load(&f.d1).unwrap();
+    let client = || {
+        id.blocking_client(&id.wfm_id("plant-1"), Duration::from_secs(30))
+            .unwrap()
+    };
+    let file = f.dir.path().join("accepted.json");
+    let mut sync = ManifestSync::new(&lo.url, client(), load(&file).unwrap());
+    let Poll::Changed(first) = sync.poll().unwrap() else {
+        panic!("a first poll gives the manifest");
+    };
+    assert_eq!((first.version, first.deployments.len()), (1, 0));
+    sync.accept(&first, Some(&file)).unwrap();
+    assert_eq!(sync.poll().unwrap(), Poll::Unchanged);
+
+    let out = ok(&f.co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--device",
+        "edge-1",
+        "-o",
+        "json",
+    ]));
+    let want = serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let next = until_or(
+        "the deploy at the device client",
+        || match sync.poll().unwrap() {
+            Poll::Changed(s) => Some(s),
+            Poll::Unchanged => None,
+        },
+        || lo.log(),
+    );
+    assert_eq!(next.deployments.len(), 1, "{}", lo.log());
+    assert_eq!(next.deployments[0].id, want);
+    assert!(next.version > first.version);
+    assert_eq!(
+        edge_model::digest::sha256(&next.deployments[0].bytes),
+        next.deployments[0].digest
+    );
+    sync.accept(&next, Some(&file)).unwrap();
+
+    // After a restart it resumes from the file: nothing to do.
+    let resumed = ManifestSync::new(&lo.url, client(), load(&file).unwrap());
+    assert_eq!(resumed.poll().unwrap(), Poll::Unchanged);
+    // A device that accepted a higher version refuses this one (a replay).
+    let ahead = ManifestSync::new(
+        &lo.url,
+        client(),
+        Some(Accepted {
+            version: 99,
+            etag: "\"sha256:other\"".into(),
+        }),
+    );
+    let e = ahead.poll().unwrap_err();
+    assert!(matches!(e, SyncError::NotNewer { accepted: 99, .. }), "{e}");
+}
