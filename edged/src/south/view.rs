@@ -26,10 +26,9 @@ use edge_model::manifest::{BundleRef, DeploymentRef, DesiredStateManifest};
 use edge_model::{DeploymentId, DeviceTarget, Digest, digest};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-/// The manifest's media type.
-pub(crate) const MANIFEST_TYPE: &str = "application/vnd.margo.manifest.v1+json";
-/// The bundle's media type.
-pub(crate) const BUNDLE_TYPE: &str = "application/vnd.margo.bundle.v1+tar+gzip";
+pub(crate) use edge_model::manifest::{
+    BUNDLE_MEDIA_TYPE as BUNDLE_TYPE, MANIFEST_MEDIA_TYPE as MANIFEST_TYPE,
+};
 
 /// Most deployment files one site may hold.
 pub(crate) const MAX_SITE_FILES: usize = 100_000;
