@@ -1,0 +1,406 @@
+//! A supervised native process: started in its own process group with a
+//! clean environment, its output appended to a log file, restarted after it
+//! exits (wait `interval`, at most `limit` times in a row; a run longer than
+//! `stable_after` resets the count, as the EdgeX system-management agent
+//! did), and stopped gracefully: SIGTERM to the group, then SIGKILL after the
+//! grace period. What it observed is always available as a [`Status`].
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, kill_process_group};
+
+/// When and how often to restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// Wait between an exit and the next start.
+    pub interval: Duration,
+    /// Most restarts in a row before giving up (`Phase::Failed`).
+    pub limit: u32,
+    /// A run at least this long resets the count.
+    pub stable_after: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(1),
+            limit: 5,
+            stable_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// The program.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Its whole environment (plus `PATH`); parameters land here.
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    pub dir: PathBuf,
+    /// File its standard output and error are appended to.
+    pub log: PathBuf,
+    /// Restart policy.
+    pub restart: RestartPolicy,
+}
+
+/// Where a supervised process is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Running.
+    Running,
+    /// Exited; waiting to start again.
+    BackingOff,
+    /// Gave up: it kept exiting, or could not be started.
+    Failed,
+    /// Stopped on request.
+    Stopped,
+}
+
+/// What the supervisor observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Where it is.
+    pub phase: Phase,
+    /// The running process's id.
+    pub pid: Option<u32>,
+    /// Restarts since it was first started.
+    pub restarts: u32,
+    /// How the last run ended, or why it could not start.
+    pub last_error: Option<String>,
+}
+
+struct Shared {
+    status: Mutex<Status>,
+    stopping: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn status(&self) -> MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set(&self, f: impl FnOnce(&mut Status)) {
+        f(&mut self.status());
+        self.changed.notify_all();
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stopping.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wait up to `d` unless a stop is asked; `true` when it was.
+    fn wait_unless_stopped(&self, d: Duration) -> bool {
+        let guard = self.stopping.lock().unwrap_or_else(PoisonError::into_inner);
+        let (guard, _) = self
+            .changed
+            .wait_timeout_while(guard, d, |stopping| !*stopping)
+            .unwrap_or_else(PoisonError::into_inner);
+        *guard
+    }
+}
+
+/// A process under supervision. Dropping it stops the process (1 s grace).
+pub struct Supervisor {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn spawn(spec: &ProcessSpec) -> std::io::Result<Child> {
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&spec.log)?;
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .current_dir(&spec.dir)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .envs(&spec.env)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.spawn()
+}
+
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt as _;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => "ended".to_owned(),
+    }
+}
+
+fn run(spec: &ProcessSpec, shared: &Shared) {
+    let mut in_a_row = 0u32;
+    loop {
+        let started = Instant::now();
+        match spawn(spec) {
+            Ok(mut child) => {
+                shared.set(|s| {
+                    s.phase = Phase::Running;
+                    s.pid = Some(child.id());
+                });
+                let ended = child
+                    .wait()
+                    .map_or_else(|e| format!("could not be waited for: {e}"), describe_exit);
+                shared.set(|s| {
+                    s.pid = None;
+                    s.last_error = Some(ended);
+                });
+            }
+            Err(e) => shared.set(|s| {
+                s.pid = None;
+                s.last_error = Some(format!("cannot start `{}`: {e}", spec.program.display()));
+            }),
+        }
+        if shared.stopping() {
+            break;
+        }
+        if started.elapsed() >= spec.restart.stable_after {
+            in_a_row = 0;
+        }
+        if in_a_row >= spec.restart.limit {
+            shared.set(|s| s.phase = Phase::Failed);
+            return;
+        }
+        in_a_row += 1;
+        shared.set(|s| {
+            s.phase = Phase::BackingOff;
+            s.restarts += 1;
+        });
+        if shared.wait_unless_stopped(spec.restart.interval) {
+            break;
+        }
+    }
+    shared.set(|s| s.phase = Phase::Stopped);
+}
+
+impl Supervisor {
+    /// Start `spec` under supervision; returns at once (see [`Supervisor::status`]).
+    ///
+    /// # Errors
+    /// When the supervising thread cannot be started.
+    pub fn start(spec: ProcessSpec) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            status: Mutex::new(Status {
+                phase: Phase::Running,
+                pid: None,
+                restarts: 0,
+                last_error: None,
+            }),
+            stopping: Mutex::new(false),
+            changed: Condvar::new(),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("supervise".to_owned())
+            .spawn(move || run(&spec, &s))?;
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// What it observed now.
+    #[must_use]
+    pub fn status(&self) -> Status {
+        self.shared.status().clone()
+    }
+
+    /// Wait up to `d` for the status to change; returns the status then.
+    #[must_use]
+    pub fn wait_change(&self, d: Duration) -> Status {
+        let guard = self.shared.status();
+        let before = guard.clone();
+        let (guard, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(guard, d, |s| *s == before)
+            .unwrap_or_else(PoisonError::into_inner);
+        guard.clone()
+    }
+
+    fn signal(&self, sig: Signal) {
+        let pid = self.shared.status().pid;
+        if let Some(pid) = pid.and_then(|p| Pid::from_raw(i32::try_from(p).ok()?)) {
+            // The group: the process and anything it started.
+            let _ = kill_process_group(pid, sig);
+        }
+    }
+
+    /// Stop: SIGTERM to the process group, SIGKILL after `grace`; returns
+    /// the final status (`Stopped`, or `Failed` when it had given up).
+    #[must_use]
+    pub fn stop(mut self, grace: Duration) -> Status {
+        self.stop_inner(grace)
+    }
+
+    fn stop_inner(&mut self, grace: Duration) -> Status {
+        *self
+            .shared
+            .stopping
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = true;
+        self.shared.changed.notify_all();
+        self.signal(Signal::TERM);
+        let deadline = Instant::now() + grace;
+        loop {
+            let done = self.thread.as_ref().is_none_or(JoinHandle::is_finished);
+            if done {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.signal(Signal::KILL);
+                break;
+            }
+            let _ = self.wait_change(left.min(Duration::from_millis(50)));
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.status()
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.stop_inner(Duration::from_secs(1));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dir: &std::path::Path, script: &str, restart: RestartPolicy) -> ProcessSpec {
+        ProcessSpec {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: [("GREETING".to_owned(), "hello".to_owned())].into(),
+            dir: dir.to_owned(),
+            log: dir.join("out.log"),
+            restart,
+        }
+    }
+
+    fn until(s: &Supervisor, what: &str, f: impl Fn(&Status) -> bool) -> Status {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let st = s.status();
+            if f(&st) {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {st:?}"
+            );
+            let _ = s.wait_change(Duration::from_millis(100));
+        }
+    }
+
+    fn fast(limit: u32) -> RestartPolicy {
+        RestartPolicy {
+            interval: Duration::from_millis(20),
+            limit,
+            stable_after: Duration::from_secs(30),
+        }
+    }
+
+    #[test]
+    fn it_runs_with_its_environment_logs_and_stops_on_sigterm() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Supervisor::start(spec(
+            dir.path(),
+            "trap 'echo bye; exit 0' TERM; echo \"$GREETING\"; touch ready; while :; do sleep 0.05; done",
+            fast(3),
+        ))
+        .unwrap();
+        until(&s, "running", |st| {
+            st.phase == Phase::Running && st.pid.is_some()
+        });
+        while !dir.path().join("ready").exists() {
+            let _ = s.wait_change(Duration::from_millis(20));
+        }
+        let started = Instant::now();
+        let end = s.stop(Duration::from_secs(10));
+        assert_eq!(
+            (end.phase, end.pid, end.restarts),
+            (Phase::Stopped, None, 0)
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "SIGTERM was honoured"
+        );
+        let log = std::fs::read_to_string(dir.path().join("out.log")).unwrap();
+        assert!(log.contains("hello") && log.contains("bye"), "{log}");
+    }
+
+    #[test]
+    fn a_process_that_ignores_sigterm_is_killed_after_the_grace_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Supervisor::start(spec(
+            dir.path(),
+            "trap '' TERM; touch ready; while :; do sleep 0.05; done",
+            fast(3),
+        ))
+        .unwrap();
+        while !dir.path().join("ready").exists() {
+            let _ = s.wait_change(Duration::from_millis(20));
+        }
+        let end = s.stop(Duration::from_millis(300));
+        assert_eq!(end.phase, Phase::Stopped);
+        assert_eq!(end.last_error.as_deref(), Some("killed by signal 9"));
+    }
+
+    #[test]
+    fn a_crash_loop_gives_up_after_the_limit_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Supervisor::start(spec(dir.path(), "exit 3", fast(2))).unwrap();
+        let end = until(&s, "failed", |st| st.phase == Phase::Failed);
+        assert_eq!(end.restarts, 2);
+        assert_eq!(end.last_error.as_deref(), Some("exited with status 3"));
+        assert_eq!(s.stop(Duration::from_secs(1)).phase, Phase::Failed);
+    }
+
+    #[test]
+    fn a_crash_is_followed_by_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Supervisor::start(spec(
+            dir.path(),
+            "if [ ! -e crashed ]; then touch crashed; exit 1; fi; while :; do sleep 0.05; done",
+            fast(3),
+        ))
+        .unwrap();
+        let st = until(&s, "running again", |st| {
+            st.restarts == 1 && st.phase == Phase::Running && st.pid.is_some()
+        });
+        assert_eq!(st.last_error.as_deref(), Some("exited with status 1"));
+        let _ = s.stop(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_program_that_does_not_exist_fails_with_a_sentence() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sp = spec(dir.path(), "", fast(1));
+        sp.program = dir.path().join("missing");
+        let s = Supervisor::start(sp).unwrap();
+        let end = until(&s, "failed", |st| st.phase == Phase::Failed);
+        assert!(end.last_error.unwrap().starts_with("cannot start `"), "");
+    }
+}
