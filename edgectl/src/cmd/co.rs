@@ -81,18 +81,7 @@ pub(crate) fn co(
                 };
                 let list: Vec<DeploymentSummary> = client.get(&path)?;
                 printer.data(&list);
-                printer.table(
-                    &[
-                        "DEPLOYMENT",
-                        "APP",
-                        "VERSION",
-                        "SITE",
-                        "DEVICE",
-                        "PROFILE",
-                        "STATE",
-                    ],
-                    &deployment_rows(&list),
-                );
+                printer.table(&DEPLOYMENT_HEADER, &deployment_rows(&list));
             }
             ListWhat::Devices => {
                 let path = match &args.site {
@@ -204,18 +193,7 @@ pub(crate) fn co(
                 "site `{site}` is back at the desired state of {to} ({} deployment(s))",
                 list.len()
             ));
-            printer.table(
-                &[
-                    "DEPLOYMENT",
-                    "APP",
-                    "VERSION",
-                    "SITE",
-                    "DEVICE",
-                    "PROFILE",
-                    "STATE",
-                ],
-                &deployment_rows(&list),
-            );
+            printer.table(&DEPLOYMENT_HEADER, &deployment_rows(&list));
         }
         CoCommand::History { site, limit } => {
             let commits: Vec<Commit> = client.get(&format!(
@@ -542,6 +520,17 @@ fn enroll(client: &Client, printer: Printer, args: &IdentityArgs) -> anyhow::Res
     Ok(())
 }
 
+/// Columns of every deployment table (see [`deployment_rows`]).
+const DEPLOYMENT_HEADER: [&str; 7] = [
+    "DEPLOYMENT",
+    "APP",
+    "VERSION",
+    "SITE",
+    "DEVICE",
+    "PROFILE",
+    "STATE",
+];
+
 fn deployment_rows(list: &[DeploymentSummary]) -> Vec<Vec<String>> {
     list.iter()
         .map(|d| {
@@ -594,18 +583,7 @@ fn deploy(client: &Client, printer: Printer, args: DeployArgs) -> anyhow::Result
             &first.commit[..first.commit.len().min(12)]
         ));
     }
-    printer.table(
-        &[
-            "DEPLOYMENT",
-            "APP",
-            "VERSION",
-            "SITE",
-            "DEVICE",
-            "PROFILE",
-            "STATE",
-        ],
-        &deployment_rows(&list),
-    );
+    printer.table(&DEPLOYMENT_HEADER, &deployment_rows(&list));
     Ok(())
 }
 
