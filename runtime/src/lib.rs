@@ -2,13 +2,15 @@
 //!
 //! `plan` is the pure reconcile planner (desired vs applied → ordered steps);
 //! `process` supervises a native process (restart policy, graceful stop);
-//! `host` says what this host offers, as a Margo capabilities report. The
-//! small `Runtime` driver trait and the drivers for `wasm`, `process`,
-//! `compose`, `container` and `helm` workloads arrive with the edge node. The
+//! `host` says what this host offers, as a Margo capabilities report;
+//! `driver` is the small trait every workload type goes through, with the
+//! `process` driver. The `wasm`, `compose`, `container` and `helm` drivers
+//! arrive with the edge node. The
 //! crate depends only on `edge-model`: it never talks to the network about
 //! desired state, never touches Git and never decides placement; it is handed
 //! verified deployments and reports what it observed.
 
+pub mod driver;
 pub mod host;
 pub mod plan;
 pub mod process;

@@ -156,6 +156,11 @@ fn run(spec: &ProcessSpec, shared: &Shared) {
                 let ended = child
                     .wait()
                     .map_or_else(|e| format!("could not be waited for: {e}"), describe_exit);
+                // Whatever it started and left behind goes with it: no
+                // duplicates after the restart.
+                if let Some(group) = i32::try_from(child.id()).ok().and_then(Pid::from_raw) {
+                    let _ = kill_process_group(group, Signal::KILL);
+                }
                 shared.set(|s| {
                     s.pid = None;
                     s.last_error = Some(ended);

@@ -1,0 +1,317 @@
+//! The runtime driver trait, one small interface every workload type goes
+//! through, and the `process` driver (native programs, an edgectl extension
+//! of Margo) on top of the [`Supervisor`](crate::process::Supervisor).
+//!
+//! A driver is handed a component whose artifact is already a verified local
+//! file, starts it, and from then on reports what it observes in Margo's
+//! terms: `installed` while it runs, `failed` with a code and message while
+//! it is down (and back to `installed` when the restart policy brings it up),
+//! `removed` once stopped.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use edge_model::ProfileType;
+use edge_model::status::State;
+
+use crate::plan::ComponentPlan;
+use crate::process::{Phase, ProcessSpec, RestartPolicy, Supervisor};
+
+/// One component to run.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// Deployment id.
+    pub deployment: String,
+    /// The component and its settings.
+    pub component: ComponentPlan,
+    /// Its artifact, verified, on local disk.
+    pub artifact: PathBuf,
+    /// A folder the driver owns for this component (state, logs).
+    pub dir: PathBuf,
+    /// Restart policy.
+    pub restart: RestartPolicy,
+}
+
+/// What a driver observes of a running component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    /// Margo state.
+    pub state: State,
+    /// Error code and message when `failed`.
+    pub error: Option<(String, String)>,
+    /// Restarts so far.
+    pub restarts: u32,
+}
+
+/// Why a component could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct DriverError {
+    /// A short code for the status report (`ARTIFACT`, `START`, …).
+    pub code: String,
+    /// One sentence.
+    pub message: String,
+}
+
+/// A workload type.
+pub trait Driver: Send + Sync {
+    /// The profile type it runs.
+    fn kind(&self) -> ProfileType;
+    /// `None` when this host can run it, else why not.
+    fn unavailable(&self) -> Option<String>;
+    /// Start `w`.
+    ///
+    /// # Errors
+    /// When it cannot be started; nothing is left running then.
+    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, DriverError>;
+}
+
+/// A started component.
+pub trait Running: Send {
+    /// What it is doing now.
+    fn observe(&self) -> Observed;
+    /// Stop it (gracefully, then forcibly after `grace`).
+    fn stop(self: Box<Self>, grace: Duration) -> Observed;
+}
+
+/// Native programs.
+#[derive(Debug, Default)]
+pub struct ProcessDriver;
+
+struct RunningProcess {
+    supervisor: Supervisor,
+}
+
+fn observed(s: &crate::process::Status) -> Observed {
+    let (state, error) = match s.phase {
+        Phase::Running => (State::Installed, None),
+        Phase::BackingOff => (
+            State::Failed,
+            Some((
+                "EXITED".to_owned(),
+                format!(
+                    "{}; restarting",
+                    s.last_error.as_deref().unwrap_or("it stopped")
+                ),
+            )),
+        ),
+        Phase::Failed => (
+            State::Failed,
+            Some((
+                "GAVE_UP".to_owned(),
+                format!(
+                    "{}; gave up after {} restarts",
+                    s.last_error.as_deref().unwrap_or("it stopped"),
+                    s.restarts
+                ),
+            )),
+        ),
+        Phase::Stopped => (State::Removed, None),
+    };
+    Observed {
+        state,
+        error,
+        restarts: s.restarts,
+    }
+}
+
+impl Running for RunningProcess {
+    fn observe(&self) -> Observed {
+        observed(&self.supervisor.status())
+    }
+
+    fn stop(self: Box<Self>, grace: Duration) -> Observed {
+        let mut o = observed(&self.supervisor.stop(grace));
+        // Stopped on request, whatever state it was in: removed.
+        o.state = State::Removed;
+        o.error = None;
+        o
+    }
+}
+
+impl Driver for ProcessDriver {
+    fn kind(&self) -> ProfileType {
+        ProfileType::Process
+    }
+
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
+
+    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, DriverError> {
+        let fail = |code: &str, message: String| DriverError {
+            code: code.to_owned(),
+            message,
+        };
+        std::fs::create_dir_all(&w.dir)
+            .map_err(|e| fail("START", format!("cannot create `{}`: {e}", w.dir.display())))?;
+        // Run a private copy, executable, so the verified artifact stays untouched.
+        let program = w.dir.join("program");
+        std::fs::copy(&w.artifact, &program).map_err(|e| {
+            fail(
+                "ARTIFACT",
+                format!("cannot copy `{}`: {e}", w.artifact.display()),
+            )
+        })?;
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| fail("ARTIFACT", format!("cannot make it executable: {e}")))?;
+        }
+        let env = w
+            .component
+            .settings
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), text)
+            })
+            .collect();
+        let supervisor = Supervisor::start(ProcessSpec {
+            program,
+            args: Vec::new(),
+            env,
+            dir: w.dir.clone(),
+            log: w.dir.join("output.log"),
+            restart: w.restart,
+        })
+        .map_err(|e| fail("START", format!("cannot supervise it: {e}")))?;
+        Ok(Box::new(RunningProcess { supervisor }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn fixture() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/packages/hello-process/components/hello.sh")
+    }
+
+    fn until(r: &dyn Running, what: &str, f: impl Fn(&Observed) -> bool) -> Observed {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let o = r.observe();
+            if f(&o) {
+                return o;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {o:?}"
+            );
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn the_fixture_runs_reports_a_crash_comes_back_and_stops_as_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Workload {
+            deployment: "d".into(),
+            component: ComponentPlan {
+                name: "hello".into(),
+                kind: ProfileType::Process,
+                repository: Some("./components/hello.sh".into()),
+                revision: Some("1.0.0".into()),
+                wait: true,
+                timeout: None,
+                settings: [("GREETING".to_owned(), serde_json::Value::from("hi plant 1"))].into(),
+            },
+            artifact: fixture(),
+            dir: dir.path().join("hello"),
+            restart: RestartPolicy {
+                interval: Duration::from_millis(50),
+                limit: 3,
+                stable_after: Duration::from_secs(30),
+            },
+        };
+        let d = ProcessDriver;
+        assert!(d.unavailable().is_none());
+        let r = d.start(&w).unwrap();
+        until(r.as_ref(), "installed", |o| o.state == State::Installed);
+        let log = w.dir.join("output.log");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("hi plant 1")
+        {
+            assert!(Instant::now() < deadline, "no greeting in the log");
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+        // A crash (killed from outside): restarted, and installed again.
+        assert_eq!(r.observe().restarts, 0);
+        let status = std::process::Command::new("pkill")
+            .args(["-KILL", "-f", &w.dir.join("program").display().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let back = until(r.as_ref(), "back after a crash", |o| {
+            o.restarts == 1 && o.state == State::Installed
+        });
+        assert!(back.error.is_none());
+        let end = r.stop(Duration::from_secs(10));
+        assert_eq!((end.state, end.error), (State::Removed, None));
+        assert!(
+            std::fs::read_to_string(&log)
+                .unwrap()
+                .contains("got SIGTERM")
+        );
+    }
+
+    #[test]
+    fn a_missing_artifact_is_an_artifact_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Workload {
+            deployment: "d".into(),
+            component: ComponentPlan {
+                name: "x".into(),
+                kind: ProfileType::Process,
+                repository: None,
+                revision: None,
+                wait: true,
+                timeout: None,
+                settings: Default::default(),
+            },
+            artifact: dir.path().join("nothing"),
+            dir: dir.path().join("x"),
+            restart: RestartPolicy::default(),
+        };
+        let e = ProcessDriver.start(&w).err().unwrap();
+        assert_eq!(e.code, "ARTIFACT");
+        assert!(e.message.contains("nothing"), "{e}");
+    }
+
+    #[test]
+    fn a_crash_loop_reads_as_failed_with_the_reason() {
+        let s = crate::process::Status {
+            phase: Phase::Failed,
+            pid: None,
+            restarts: 5,
+            last_error: Some("exited with status 3".into()),
+        };
+        let down = observed(&crate::process::Status {
+            phase: Phase::BackingOff,
+            restarts: 1,
+            ..s.clone()
+        });
+        assert_eq!(
+            (down.state, down.error.map(|e| e.0)),
+            (State::Failed, Some("EXITED".to_owned())),
+            "down between restarts reads as failed"
+        );
+        let o = observed(&s);
+        assert_eq!(o.state, State::Failed);
+        assert_eq!(
+            o.error,
+            Some((
+                "GAVE_UP".into(),
+                "exited with status 3; gave up after 5 restarts".into()
+            ))
+        );
+    }
+}
