@@ -1,0 +1,416 @@
+//! The `wasm` driver (an edgectl extension of Margo): WASI preview 1 modules
+//! (`.wasm`, or `.wat` text) run by an embedded wasmtime, one thread each.
+//! Parameters become environment variables, standard output and error go to
+//! the component's log file, memory is capped, and a stop interrupts the
+//! module at its next epoch check (a ticker advances the epoch every 10 ms).
+//!
+//! A module that returns or calls `proc_exit(0)` has done its work: it stays
+//! `installed` and is not restarted. A trap or a non-zero exit is `failed`
+//! with the reason, and the restart policy runs it again, up to its limit.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use edge_model::ProfileType;
+use edge_model::status::State;
+use wasmtime::{
+    Config, Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
+};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::cli::OutputFile;
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+use crate::driver::{Driver, DriverError, Observed, Running, Workload};
+
+/// Default cap on a module's linear memory.
+pub const DEFAULT_MEMORY: usize = 64 * 1024 * 1024;
+
+/// Runs WASI modules in one shared engine.
+pub struct WasmDriver {
+    engine: Engine,
+    memory: usize,
+}
+
+struct Host {
+    wasi: WasiP1Ctx,
+    limits: StoreLimits,
+}
+
+impl WasmDriver {
+    /// An engine with epoch interruption, and its ticker thread.
+    ///
+    /// # Errors
+    /// When wasmtime cannot be set up on this host.
+    pub fn new(memory: usize) -> Result<Self, String> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| format!("cannot start wasmtime: {e}"))?;
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("wasm-epoch".to_owned())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+            .map_err(|e| format!("cannot start the epoch ticker: {e}"))?;
+        Ok(Self { engine, memory })
+    }
+}
+
+/// What one run of a module ended with.
+enum Ended {
+    Done,
+    Stopped,
+    Failed(String, String),
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    observed: Observed,
+    finished: bool,
+}
+
+struct Shared {
+    seen: Mutex<Seen>,
+    changed: Condvar,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn set(&self, f: impl FnOnce(&mut Seen)) {
+        f(&mut self.seen.lock().unwrap_or_else(PoisonError::into_inner));
+        self.changed.notify_all();
+    }
+}
+
+fn run_once(
+    engine: &Engine,
+    module: &Module,
+    w: &Workload,
+    memory: usize,
+    stop: Arc<Shared>,
+) -> Ended {
+    let log = match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(w.dir.join("output.log"))
+    {
+        Ok(f) => f,
+        Err(e) => return Ended::Failed("START".into(), format!("cannot open the log: {e}")),
+    };
+    let err_log = match log.try_clone() {
+        Ok(f) => f,
+        Err(e) => return Ended::Failed("START".into(), format!("cannot open the log: {e}")),
+    };
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(OutputFile::new(log))
+        .stderr(OutputFile::new(err_log))
+        .arg(&w.component.name);
+    for (k, v) in &w.component.settings {
+        let text = match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        wasi.env(k, text);
+    }
+    let host = Host {
+        wasi: wasi.build_p1(),
+        limits: StoreLimitsBuilder::new().memory_size(memory).build(),
+    };
+    let mut store = Store::new(engine, host);
+    store.limiter(|h| &mut h.limits);
+    store.set_epoch_deadline(1);
+    let flag = stop.clone();
+    store.epoch_deadline_callback(move |_| {
+        if flag.stop.load(Ordering::Relaxed) {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Continue(1))
+        }
+    });
+    let mut linker: Linker<Host> = Linker::new(engine);
+    if let Err(e) = wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h| &mut h.wasi) {
+        return Ended::Failed("START".into(), format!("cannot link WASI: {e}"));
+    }
+    let result = linker
+        .instantiate(&mut store, module)
+        .and_then(|i| i.get_typed_func::<(), ()>(&mut store, "_start"))
+        .and_then(|f| f.call(&mut store, ()));
+    match result {
+        Ok(()) => Ended::Done,
+        Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(x) if x.0 == 0 => Ended::Done,
+            Some(x) => Ended::Failed("EXIT".into(), format!("exited with status {}", x.0)),
+            None if stop.stop.load(Ordering::Relaxed) => Ended::Stopped,
+            None => Ended::Failed("TRAP".into(), format!("{e:#}")),
+        },
+    }
+}
+
+struct RunningModule {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running for RunningModule {
+    fn observe(&self) -> Observed {
+        self.shared
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .observed
+            .clone()
+    }
+
+    fn stop(mut self: Box<Self>, grace: Duration) -> Observed {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.changed.notify_all();
+        let deadline = Instant::now() + grace;
+        let guard = self
+            .shared
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (guard, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(
+                guard,
+                deadline.saturating_duration_since(Instant::now()),
+                |s| !s.finished,
+            )
+            .unwrap_or_else(PoisonError::into_inner);
+        let restarts = guard.observed.restarts;
+        drop(guard);
+        if let Some(t) = self.thread.take()
+            && t.is_finished()
+        {
+            let _ = t.join();
+        }
+        Observed {
+            state: State::Removed,
+            error: None,
+            restarts,
+        }
+    }
+}
+
+impl Driver for WasmDriver {
+    fn kind(&self) -> ProfileType {
+        ProfileType::Wasm
+    }
+
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
+
+    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, DriverError> {
+        let fail = |code: &str, message: String| DriverError {
+            code: code.to_owned(),
+            message,
+        };
+        std::fs::create_dir_all(&w.dir)
+            .map_err(|e| fail("START", format!("cannot create `{}`: {e}", w.dir.display())))?;
+        let module = Module::from_file(&self.engine, &w.artifact).map_err(|e| {
+            fail(
+                "ARTIFACT",
+                format!(
+                    "`{}` is not a usable WebAssembly module: {e}",
+                    w.artifact.display()
+                ),
+            )
+        })?;
+        let shared = Arc::new(Shared {
+            seen: Mutex::new(Seen {
+                observed: Observed {
+                    state: State::Installing,
+                    error: None,
+                    restarts: 0,
+                },
+                finished: false,
+            }),
+            changed: Condvar::new(),
+            stop: AtomicBool::new(false),
+        });
+        let (engine, w2, memory, s) = (self.engine.clone(), w.clone(), self.memory, shared.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("wasm-{}", w.component.name))
+            .spawn(move || {
+                let mut in_a_row = 0;
+                loop {
+                    let started = Instant::now();
+                    s.set(|seen| {
+                        seen.observed.state = State::Installed;
+                        seen.observed.error = None;
+                    });
+                    match run_once(&engine, &module, &w2, memory, s.clone()) {
+                        Ended::Done => break,
+                        Ended::Stopped => {
+                            s.set(|seen| seen.observed.state = State::Removed);
+                            break;
+                        }
+                        Ended::Failed(code, message) => {
+                            s.set(|seen| {
+                                seen.observed.state = State::Failed;
+                                seen.observed.error = Some((code, message));
+                            });
+                        }
+                    }
+                    if started.elapsed() >= w2.restart.stable_after {
+                        in_a_row = 0;
+                    }
+                    if in_a_row >= w2.restart.limit || s.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    in_a_row += 1;
+                    s.set(|seen| seen.observed.restarts += 1);
+                    let guard = s.seen.lock().unwrap_or_else(PoisonError::into_inner);
+                    let _unused = s
+                        .changed
+                        .wait_timeout_while(guard, w2.restart.interval, |_| {
+                            !s.stop.load(Ordering::Relaxed)
+                        })
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if s.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+                s.set(|seen| seen.finished = true);
+            })
+            .map_err(|e| fail("START", format!("cannot start a thread: {e}")))?;
+        Ok(Box::new(RunningModule {
+            shared,
+            thread: Some(thread),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ComponentPlan;
+    use crate::process::RestartPolicy;
+    use std::path::PathBuf;
+
+    fn workload(dir: &std::path::Path, artifact: PathBuf, greeting: Option<&str>) -> Workload {
+        Workload {
+            deployment: "d".into(),
+            component: ComponentPlan {
+                name: "hello".into(),
+                kind: ProfileType::Wasm,
+                repository: None,
+                revision: None,
+                wait: true,
+                timeout: None,
+                settings: greeting
+                    .map(|g| [("GREETING".to_owned(), serde_json::Value::from(g))].into())
+                    .unwrap_or_default(),
+            },
+            artifact,
+            dir: dir.join("hello"),
+            restart: RestartPolicy {
+                interval: Duration::from_millis(20),
+                limit: 2,
+                stable_after: Duration::from_secs(30),
+            },
+        }
+    }
+
+    fn until(r: &dyn Running, what: &str, f: impl Fn(&Observed) -> bool) -> Observed {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let o = r.observe();
+            if f(&o) {
+                return o;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {o:?}"
+            );
+            std::thread::park_timeout(Duration::from_millis(10));
+        }
+    }
+
+    fn write(dir: &std::path::Path, name: &str, wat: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, wat).unwrap();
+        p
+    }
+
+    #[test]
+    fn the_fixture_greets_with_its_parameter_and_stays_installed() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/packages/hello-wasm/components/hello.wat");
+        let d = WasmDriver::new(DEFAULT_MEMORY).unwrap();
+        let w = workload(dir.path(), fixture, Some("hello, plant 1"));
+        let r = d.start(&w).unwrap();
+        let log = w.dir.join("output.log");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::read_to_string(&log).unwrap_or_default() != "hello, plant 1\n" {
+            assert!(
+                Instant::now() < deadline,
+                "no greeting: {:?}",
+                std::fs::read_to_string(&log)
+            );
+            std::thread::park_timeout(Duration::from_millis(10));
+        }
+        let o = r.observe();
+        assert_eq!((o.state, o.restarts), (State::Installed, 0));
+        assert_eq!(r.stop(Duration::from_secs(1)).state, State::Removed);
+    }
+
+    #[test]
+    fn a_trap_is_failed_with_the_reason_and_retried_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = write(
+            dir.path(),
+            "trap.wat",
+            r#"(module (func (export "_start") unreachable))"#,
+        );
+        let d = WasmDriver::new(DEFAULT_MEMORY).unwrap();
+        let r = d.start(&workload(dir.path(), m, None)).unwrap();
+        let o = until(r.as_ref(), "gave up", |o| {
+            o.restarts == 2 && o.state == State::Failed
+        });
+        let (code, message) = o.error.unwrap();
+        assert_eq!(code, "TRAP");
+        assert!(message.contains("unreachable"), "{message}");
+    }
+
+    #[test]
+    fn an_endless_module_stops_on_request_and_memory_is_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let spin = write(
+            dir.path(),
+            "spin.wat",
+            r#"(module (func (export "_start") (loop (br 0))))"#,
+        );
+        let d = WasmDriver::new(DEFAULT_MEMORY).unwrap();
+        let r = d.start(&workload(dir.path(), spin, None)).unwrap();
+        until(r.as_ref(), "running", |o| o.state == State::Installed);
+        let started = Instant::now();
+        assert_eq!(r.stop(Duration::from_secs(5)).state, State::Removed);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "interrupted promptly"
+        );
+
+        let big = write(
+            dir.path(),
+            "big.wat",
+            r#"(module (memory 2000) (func (export "_start")))"#,
+        );
+        let small = WasmDriver::new(1024 * 1024).unwrap();
+        let r = small.start(&workload(dir.path(), big, None)).unwrap();
+        let o = until(r.as_ref(), "refused", |o| o.state == State::Failed);
+        assert_eq!(o.error.unwrap().0, "TRAP");
+        let bad = write(dir.path(), "bad.wat", "(module (func");
+        let e = d.start(&workload(dir.path(), bad, None)).err().unwrap();
+        assert_eq!(e.code, "ARTIFACT");
+    }
+}
