@@ -25,7 +25,7 @@ use super::http::QueryParams;
 use super::store::Store;
 use crate::error::ApiError;
 use crate::south::margo::Backend;
-use crate::south::view::{self, DeviceView, MAX_FILE_BYTES, MAX_SITE_FILES};
+use crate::south::view::{self, DeviceView};
 use crate::south::{Caller, Principal};
 
 pub(crate) const SCHEMA: &str = "
@@ -284,16 +284,7 @@ pub(crate) struct WatchQuery {
 }
 
 fn watch_state(store: &Store, site: &str) -> Result<WatchReply, ApiError> {
-    // Never create the repository here: only a deploy does that.
-    let dir = store.site_repo(site);
-    let head = if dir.join(".git").is_dir() {
-        edge_workspace::git::Repo::init_or_open(&dir)
-            .map_err(|e| ApiError::internal(&e.into()))?
-            .head()
-            .map_err(|e| ApiError::internal(&e.into()))?
-    } else {
-        None
-    };
+    let head = store.site_head(site)?;
     let revoked = {
         let conn = store.db();
         let mut st = conn.prepare(
@@ -384,10 +375,19 @@ impl CoBackend {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let generation = self.store.generation(site);
-        if cached.0 != generation {
-            match self.build(site, &cached.1) {
-                Ok(views) => *cached = (generation, Arc::new(views)),
-                Err(e) if cached.0 != 0 => {
+        if cached.generation != generation {
+            let built = self.store.site_head(site).and_then(|head| {
+                let previous = cached.views.clone();
+                let repo = edge_workspace::git::Mirror::at(&self.store.site_repo(site));
+                let staged = cached.routes.stage(&repo, head, &previous)?;
+                Ok(staged.commit(&mut self.store.db(), site, &previous)?)
+            });
+            match built {
+                Ok(views) => {
+                    cached.generation = generation;
+                    cached.views = Arc::new(views);
+                }
+                Err(e) if cached.generation != 0 => {
                     tracing::error!(
                         site,
                         error = format!("{e:#}"),
@@ -397,29 +397,10 @@ impl CoBackend {
                 Err(e) => return Err(ApiError::internal(&e)),
             }
         }
-        if let Some(v) = cached.1.devices.get(device) {
+        if let Some(v) = cached.views.devices.get(device) {
             return Ok(v.clone());
         }
         Ok(Arc::new(view::empty_view(&self.store.db(), site, device)?))
-    }
-
-    fn build(&self, site: &str, previous: &view::SiteViews) -> anyhow::Result<view::SiteViews> {
-        let dir = self.store.site_repo(site);
-        let head = if dir.join(".git").is_dir() {
-            edge_workspace::git::Repo::init_or_open(&dir)?.head()?
-        } else {
-            None
-        };
-        let mirror = edge_workspace::git::Mirror::at(&dir);
-        let (files, depth) = match &head {
-            Some(h) => (
-                mirror.files_at(h, "deployments", ".yaml", MAX_SITE_FILES, MAX_FILE_BYTES)?,
-                mirror.depth(h)?,
-            ),
-            None => (Vec::new(), 0),
-        };
-        let staged = view::stage(head, depth, files, previous).map_err(anyhow::Error::msg)?;
-        Ok(staged.commit(&mut self.store.db(), site, previous)?)
     }
 }
 

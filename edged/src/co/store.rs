@@ -50,7 +50,16 @@ pub(crate) struct Store {
 }
 
 /// A site's served views and the change generation they were built at.
-pub(crate) type SiteViewsCell = Arc<Mutex<(u64, Arc<crate::south::view::SiteViews>)>>;
+pub(crate) type SiteViewsCell = Arc<Mutex<SiteViewsCache>>;
+
+/// A site's served views, the change generation they were built at, and
+/// its routed deployment files.
+#[derive(Default)]
+pub(crate) struct SiteViewsCache {
+    pub(crate) generation: u64,
+    pub(crate) views: Arc<crate::south::view::SiteViews>,
+    pub(crate) routes: crate::south::view::RouteCache,
+}
 
 /// The author of commits the CO makes on behalf of the admin token.
 pub(crate) fn author() -> Author {
@@ -110,6 +119,16 @@ impl Store {
             .entry(site.to_owned())
             .or_insert_with(|| tokio::sync::watch::Sender::new(1))
             .clone()
+    }
+
+    /// The commit `main` of `site`'s repository is at; `None` before its
+    /// first deploy. Never creates the repository (only a deploy does).
+    pub(crate) fn site_head(&self, site: &str) -> anyhow::Result<Option<String>> {
+        let dir = self.site_repo(site);
+        if !dir.join(".git").is_dir() {
+            return Ok(None);
+        }
+        Ok(Repo::init_or_open(&dir)?.head()?)
     }
 
     /// Tell `site`'s waiting LO that its desired state or revocations changed.

@@ -3,7 +3,7 @@
 //! was served to whom, revoked device certificates, the outbox) and the
 //! per-device views it serves; and [`Lo`] as the Margo API backend.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use super::outbox::{self, Doorbell, Outbox};
 use crate::error::ApiError;
 use crate::south::margo::Backend;
-use crate::south::view::{self, DeviceView, MAX_FILE_BYTES, MAX_SITE_FILES, SiteViews};
+use crate::south::view::{self, DeviceView, SiteViews};
 use crate::south::{Caller, Principal};
 
 const SCHEMA: &str = "
@@ -38,9 +38,8 @@ pub(crate) struct Lo {
     pub(crate) doorbell: Doorbell,
     db: Mutex<Connection>,
     views: RwLock<Arc<SiteViews>>,
-    /// Routed deployment files by blob id, so a rebuild reads and parses only
-    /// the files that changed.
-    routed: Mutex<HashMap<String, (String, view::Doc)>>,
+    /// Deployment files routed before, by blob id.
+    routes: Mutex<view::RouteCache>,
     /// Held while views are rebuilt and swapped, and while a device missing
     /// from them gets its first (empty) manifest, so a version is never
     /// assigned from views that are about to be replaced.
@@ -107,7 +106,7 @@ impl Lo {
             doorbell: Doorbell::default(),
             db: Mutex::new(conn),
             views: RwLock::new(Arc::new(SiteViews::default())),
-            routed: Mutex::new(HashMap::new()),
+            routes: Mutex::new(view::RouteCache::default()),
             building: Mutex::new(()),
             revoked: RwLock::new(revoked),
         };
@@ -146,35 +145,19 @@ impl Lo {
         if head == previous.head && head.is_some() {
             return Ok(false);
         }
-        let mut cache = self
-            .routed
+        // Routing and bundling happen outside the database lock.
+        let staged = self
+            .routes
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (routed, next, depth) = match &head {
-            Some(h) => {
-                // Only blobs not routed before are read and parsed.
-                let files = self.mirror.files_at_except(
-                    h,
-                    "deployments",
-                    ".yaml",
-                    MAX_SITE_FILES,
-                    MAX_FILE_BYTES,
-                    &|blob| cache.contains_key(blob),
-                )?;
-                let (routed, next) = route_cached(files, &cache).map_err(|e| {
-                    anyhow::anyhow!(
-                        "the desired state at {h} cannot be served ({e}); still serving {}",
-                        previous.head.as_deref().unwrap_or("nothing")
-                    )
-                })?;
-                (routed, next, self.mirror.depth(h)?)
-            }
-            None => (BTreeMap::new(), HashMap::new(), 0),
-        };
-        // Bundling happens outside the database lock.
-        let staged = view::stage_routed(head.clone(), depth, routed, &previous);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .stage(&self.mirror, head.clone(), &previous)
+            .map_err(|e| {
+                e.context(format!(
+                    "still serving {}",
+                    previous.head.as_deref().unwrap_or("nothing")
+                ))
+            })?;
         let views = staged.commit(&mut self.db(), &self.site, &previous)?;
-        *cache = next;
         let devices = views.devices.len();
         *self
             .views
@@ -237,39 +220,6 @@ impl Lo {
         Ok(first)
     }
 }
-
-/// Route the files of a commit, taking blobs routed before from `cache`;
-/// returns the files by device and the cache for this commit.
-fn route_cached(
-    files: Vec<edge_workspace::git::TreeFile>,
-    cache: &HashMap<String, (String, view::Doc)>,
-) -> Result<RoutedFiles, String> {
-    let mut routed: BTreeMap<String, Vec<view::Doc>> = BTreeMap::new();
-    let mut next = HashMap::with_capacity(files.len());
-    for f in files {
-        let (device, doc) = match (f.bytes, cache.get(&f.blob)) {
-            (Some(bytes), _) => view::route_one(&f.name, bytes)?,
-            (None, Some((device, doc))) if f.name == format!("{}.yaml", doc.id) => {
-                (device.clone(), doc.clone())
-            }
-            // The same content under another name: route it afresh.
-            (None, _) => {
-                return Err(format!(
-                    "`deployments/{}` copies another deployment file",
-                    f.name
-                ));
-            }
-        };
-        next.insert(f.blob, (device.clone(), doc.clone()));
-        routed.entry(device).or_default().push(doc);
-    }
-    Ok((routed, next))
-}
-
-type RoutedFiles = (
-    BTreeMap<String, Vec<view::Doc>>,
-    HashMap<String, (String, view::Doc)>,
-);
 
 impl Backend for Lo {
     fn device(&self, caller: &Caller) -> Result<String, ApiError> {

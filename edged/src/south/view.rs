@@ -255,17 +255,6 @@ pub(crate) fn route_one(name: &str, bytes: Vec<u8>) -> Result<(String, Doc), Str
     ))
 }
 
-/// Route the deployment files of one commit (`<id>.yaml`, as (name, bytes))
-/// to their devices. Any file that cannot be routed is an error naming it.
-pub(crate) fn route(files: Vec<(String, Vec<u8>)>) -> Result<BTreeMap<String, Vec<Doc>>, String> {
-    let mut out: BTreeMap<String, Vec<Doc>> = BTreeMap::new();
-    for (name, bytes) in files {
-        let (device, doc) = route_one(&name, bytes)?;
-        out.entry(device).or_default().push(doc);
-    }
-    Ok(out)
-}
-
 /// The version for `device` now serving content `key`: the stored one when
 /// the content is unchanged, else the larger of stored + 1 and `floor`,
 /// stored. Run inside the caller's transaction.
@@ -321,18 +310,59 @@ pub(crate) struct Staged {
     devices: BTreeMap<String, Prepared>,
 }
 
-/// Route and bundle a site's deployment files at `head`, whose first-parent
-/// history is `depth` commits long. Expensive; needs no lock.
-pub(crate) fn stage(
-    head: Option<String>,
-    depth: u64,
-    files: Vec<(String, Vec<u8>)>,
-    previous: &SiteViews,
-) -> Result<Staged, String> {
-    Ok(stage_routed(head, depth, route(files)?, previous))
+/// Deployment files already routed, by Git blob id: a rebuild reads and
+/// parses only the files whose blob is new (a change costs what it changes,
+/// not what the site holds). The cache follows the last commit staged.
+#[derive(Debug, Default)]
+pub(crate) struct RouteCache(HashMap<String, (String, Doc)>);
+
+impl RouteCache {
+    /// Read the deployment files of `head` in `repo`, route them, and stage
+    /// the site's views (bundling without any lock). `head` is `None` for a
+    /// site without commits.
+    pub(crate) fn stage(
+        &mut self,
+        repo: &edge_workspace::git::Mirror,
+        head: Option<String>,
+        previous: &SiteViews,
+    ) -> anyhow::Result<Staged> {
+        let Some(h) = head.as_deref() else {
+            self.0.clear();
+            return Ok(stage_routed(None, 0, BTreeMap::new(), previous));
+        };
+        let files = repo.files_at_except(
+            h,
+            "deployments",
+            ".yaml",
+            MAX_SITE_FILES,
+            MAX_FILE_BYTES,
+            &|blob| self.0.contains_key(blob),
+        )?;
+        let mut routed: BTreeMap<String, Vec<Doc>> = BTreeMap::new();
+        let mut next = HashMap::with_capacity(files.len());
+        for f in files {
+            let (device, doc) = match (f.bytes, self.0.get(&f.blob)) {
+                (Some(bytes), _) => route_one(&f.name, bytes),
+                (None, Some((device, doc))) if f.name == format!("{}.yaml", doc.id) => {
+                    Ok((device.clone(), doc.clone()))
+                }
+                // The same content under another name.
+                (None, _) => Err(format!(
+                    "`deployments/{}` copies another deployment file",
+                    f.name
+                )),
+            }
+            .map_err(|e| anyhow::anyhow!("the desired state at {h} cannot be served: {e}"))?;
+            next.insert(f.blob, (device.clone(), doc.clone()));
+            routed.entry(device).or_default().push(doc);
+        }
+        self.0 = next;
+        Ok(stage_routed(head.clone(), repo.depth(h)?, routed, previous))
+    }
 }
 
-/// [`stage`] for files already routed to their devices.
+/// Stage the views of files already routed to their devices, at a commit
+/// whose first-parent history is `depth` commits long. Needs no lock.
 pub(crate) fn stage_routed(
     head: Option<String>,
     depth: u64,
@@ -422,6 +452,27 @@ pub(crate) fn owner(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Route the deployment files of one commit (`<id>.yaml`, as (name, bytes))
+    /// to their devices. Any file that cannot be routed is an error naming it.
+    fn route(files: Vec<(String, Vec<u8>)>) -> Result<BTreeMap<String, Vec<Doc>>, String> {
+        let mut out: BTreeMap<String, Vec<Doc>> = BTreeMap::new();
+        for (name, bytes) in files {
+            let (device, doc) = route_one(&name, bytes)?;
+            out.entry(device).or_default().push(doc);
+        }
+        Ok(out)
+    }
+
+    /// Route and stage `files` (what `RouteCache::stage` does from a repository).
+    fn stage(
+        head: Option<String>,
+        depth: u64,
+        files: Vec<(String, Vec<u8>)>,
+        previous: &SiteViews,
+    ) -> Result<Staged, String> {
+        Ok(stage_routed(head, depth, route(files)?, previous))
+    }
 
     fn doc(id: &str, body: &str) -> Doc {
         Doc {
