@@ -288,9 +288,15 @@ fn an_lo_killed_during_a_burst_of_deploys_never_serves_a_version_twice_or_backwa
     let port = lo.port().to_string();
     let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
     let (url, token) = (f.co.url.clone(), f.co.token.clone());
+    // Each deploy after the first waits until the device has seen the one
+    // before, so the crashes land in the middle of the burst.
+    let (go, next) = std::sync::mpsc::channel::<()>();
     let deployer = std::thread::spawn(move || {
         let client = edge_api::Client::new(&url, Some(token)).unwrap();
         for i in 0..8 {
+            if i > 0 && next.recv().is_err() {
+                return;
+            }
             let req = edge_api::types::DeployRequest {
                 app: "hello-wasm".into(),
                 version: None,
@@ -310,6 +316,7 @@ fn an_lo_killed_during_a_burst_of_deploys_never_serves_a_version_twice_or_backwa
     let mut kills = 0;
     let mut killed_at = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut sent = 0;
     loop {
         assert!(
             Instant::now() < deadline,
@@ -349,6 +356,11 @@ fn an_lo_killed_during_a_burst_of_deploys_never_serves_a_version_twice_or_backwa
                 &["--listen", &format!("127.0.0.1:{port}")],
             );
             kills += 1;
+        }
+        // The next deploy only once the device has seen the previous one.
+        if n > sent {
+            let _ = go.send(());
+            sent = n;
         }
     }
     deployer.join().unwrap();
