@@ -45,22 +45,7 @@ fn the_co_serves_the_same_api_to_directly_attached_nodes() {
     let r = Margo::new(&c1, &lo.url, "plant-1").get("/api/v1/deployments", &[]);
     assert_eq!((r.status, r.problem().as_str()), (403, "not-authorized"));
     drop(lo);
-    let out = ok(&f.co.edgectl(&[
-        "co",
-        "deploy",
-        "--app",
-        "hello-wasm",
-        "--site",
-        "plant-1",
-        "--device",
-        "edge-1",
-        "-o",
-        "json",
-    ]));
-    let id = serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = deploy_hello(&f.co, "edge-1");
     let (v, r) = manifest_with(&m1, 1, || f.co.log());
     check_manifest(&r, &v);
     assert_eq!(v["deployments"][0]["deploymentId"], id.as_str());

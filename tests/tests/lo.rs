@@ -35,20 +35,7 @@ fn a_deploy_reaches_the_right_device_through_the_lo_and_status_comes_back() {
     assert!(v["bundle"].is_null());
 
     // A deploy arrives through the nudge (the poll interval is an hour).
-    let out = ok(&f.co.edgectl(&[
-        "co",
-        "deploy",
-        "--app",
-        "hello-wasm",
-        "--site",
-        "plant-1",
-        "--device",
-        "edge-1",
-        "-o",
-        "json",
-    ]));
-    let deployed: Value = serde_json::from_str(&out).unwrap();
-    let id = deployed[0]["id"].as_str().unwrap().to_owned();
+    let id = deploy_hello(&f.co, "edge-1");
     let (v, r) = manifest_at(&m1, 2, || lo.log());
     check_manifest(&r, &v);
     assert_eq!(v["manifestVersion"], 2, "{}", lo.log());
@@ -198,22 +185,7 @@ fn restarts_of_the_co_and_the_lo_lose_nothing() {
     let lo_data = f.dir.path().join("lo");
     let lo = Lo::start(&f.lo_creds, &lo_data, &[]);
     let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
-    let out = ok(&f.co.edgectl(&[
-        "co",
-        "deploy",
-        "--app",
-        "hello-wasm",
-        "--site",
-        "plant-1",
-        "--device",
-        "edge-1",
-        "-o",
-        "json",
-    ]));
-    let id = serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = deploy_hello(&f.co, "edge-1");
     let (v, r) = manifest_with(&m1, 1, || format!("{}\n----- co\n{}", lo.log(), f.co.log()));
     let etag = r.header("etag").unwrap().to_owned();
 
@@ -386,22 +358,7 @@ fn the_device_client_verifies_refuses_replays_and_resumes_from_its_saved_state()
     sync.accept(&first, Some(&file)).unwrap();
     assert_eq!(sync.poll().unwrap(), Poll::Unchanged);
 
-    let out = ok(&f.co.edgectl(&[
-        "co",
-        "deploy",
-        "--app",
-        "hello-wasm",
-        "--site",
-        "plant-1",
-        "--device",
-        "edge-1",
-        "-o",
-        "json",
-    ]));
-    let want = serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let want = deploy_hello(&f.co, "edge-1");
     let next = until_or(
         "the deploy at the device client",
         || match sync.poll().unwrap() {

@@ -258,6 +258,26 @@ pub(crate) fn caps_doc(id: &str) -> Value {
         "otelCollector": false, "supportedRuntimes": ["custom"], "supportedDeploymentTypes": ["custom"]}})
 }
 
+/// Deploy hello-wasm to `device` of plant-1; returns the deployment id.
+pub(crate) fn deploy_hello(co: &Co, device: &str) -> String {
+    let out = ok(&co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--device",
+        device,
+        "-o",
+        "json",
+    ]));
+    serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 pub(crate) fn co_state(co: &Co, id: &str) -> Option<String> {
     let list: Value = serde_json::from_str(&ok(&co.edgectl(&[
         "co",
