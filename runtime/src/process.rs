@@ -26,6 +26,21 @@ pub struct RestartPolicy {
     pub stable_after: Duration,
 }
 
+impl RestartPolicy {
+    /// After a run that lasted `ran`: whether to start again, counting
+    /// `in_a_row` restarts (a stable run resets the count).
+    pub fn again(&self, in_a_row: &mut u32, ran: Duration) -> bool {
+        if ran >= self.stable_after {
+            *in_a_row = 0;
+        }
+        if *in_a_row >= self.limit {
+            return false;
+        }
+        *in_a_row += 1;
+        true
+    }
+}
+
 impl Default for RestartPolicy {
     fn default() -> Self {
         Self {
@@ -174,14 +189,10 @@ fn run(spec: &ProcessSpec, shared: &Shared) {
         if shared.stopping() {
             break;
         }
-        if started.elapsed() >= spec.restart.stable_after {
-            in_a_row = 0;
-        }
-        if in_a_row >= spec.restart.limit {
+        if !spec.restart.again(&mut in_a_row, started.elapsed()) {
             shared.set(|s| s.phase = Phase::Failed);
             return;
         }
-        in_a_row += 1;
         shared.set(|s| {
             s.phase = Phase::BackingOff;
             s.restarts += 1;

@@ -260,13 +260,11 @@ impl Driver for WasmDriver {
                             });
                         }
                     }
-                    if started.elapsed() >= w2.restart.stable_after {
-                        in_a_row = 0;
-                    }
-                    if in_a_row >= w2.restart.limit || s.stop.load(Ordering::Relaxed) {
+                    if s.stop.load(Ordering::Relaxed)
+                        || !w2.restart.again(&mut in_a_row, started.elapsed())
+                    {
                         break;
                     }
-                    in_a_row += 1;
                     s.set(|seen| seen.observed.restarts += 1);
                     let guard = s.seen.lock().unwrap_or_else(PoisonError::into_inner);
                     let _unused = s
