@@ -33,6 +33,7 @@ complete -c edgectl -n "__fish_edgectl_needs_command" -s h -l help -d 'Print hel
 complete -c edgectl -n "__fish_edgectl_needs_command" -s V -l version -d 'Print version'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "validate" -d 'Check Margo documents and application packages'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "co" -d 'Work with a central orchestrator: app store, sites, devices'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "en" -d 'Operate the edge node on this host: what runs, logs, stop and start'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "package" -d 'Work with application packages'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "login" -d 'Save the server URL and its token for later commands'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -177,6 +178,70 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "rollback" -d 'Restore a site\'s desired state of an earlier commit, as a new commit'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "history" -d 'The commits of a site\'s desired state, newest first'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "list" -d 'The node and its workloads: desired and running version, state, restarts, last error, and when the fleet manager was last heard from'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "start" -d 'Start a workload an operator stopped'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "stop" -d 'Stop a workload (gracefully, then killed); it stays stopped, and is reported `failed` (STOPPED) upward, until started again or the node restarts'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "restart" -d 'Stop a workload and start it again'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "logs" -d 'Print a workload\'s output (stdout and stderr)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "metrics" -d 'Memory, CPU time, restarts and log size of a workload'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Keep printing what it writes until interrupted'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "list" -d 'The node and its workloads: desired and running version, state, restarts, last error, and when the fleet manager was last heard from'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start a workload an operator stopped'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "stop" -d 'Stop a workload (gracefully, then killed); it stays stopped, and is reported `failed` (STOPPED) upward, until started again or the node restarts'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "restart" -d 'Stop a workload and start it again'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Print a workload\'s output (stdout and stderr)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "metrics" -d 'Memory, CPU time, restarts and log size of a workload'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
@@ -207,12 +272,13 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co package login completions help" -f -a "validate" -d 'Check Margo documents and application packages'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co package login completions help" -f -a "co" -d 'Work with a central orchestrator: app store, sites, devices'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co package login completions help" -f -a "package" -d 'Work with application packages'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co package login completions help" -f -a "login" -d 'Save the server URL and its token for later commands'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co package login completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co package login completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en package login completions help" -f -a "validate" -d 'Check Margo documents and application packages'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en package login completions help" -f -a "co" -d 'Work with a central orchestrator: app store, sites, devices'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en package login completions help" -f -a "en" -d 'Operate the edge node on this host: what runs, logs, stop and start'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en package login completions help" -f -a "package" -d 'Work with application packages'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en package login completions help" -f -a "login" -d 'Save the server URL and its token for later commands'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en package login completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en package login completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "status" -d 'Server version, counts and health'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "add" -d 'Add an app, a site or a device'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "list" -d 'List apps, sites or devices'
@@ -225,4 +291,10 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_su
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "revoke" -d 'Revoke the identities of a site\'s LO or of a device: their next request fails'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "rollback" -d 'Restore a site\'s desired state of an earlier commit, as a new commit'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "history" -d 'The commits of a site\'s desired state, newest first'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from en" -f -a "list" -d 'The node and its workloads: desired and running version, state, restarts, last error, and when the fleet manager was last heard from'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from en" -f -a "start" -d 'Start a workload an operator stopped'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from en" -f -a "stop" -d 'Stop a workload (gracefully, then killed); it stays stopped, and is reported `failed` (STOPPED) upward, until started again or the node restarts'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from en" -f -a "restart" -d 'Stop a workload and start it again'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from en" -f -a "logs" -d 'Print a workload\'s output (stdout and stderr)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from en" -f -a "metrics" -d 'Memory, CPU time, restarts and log size of a workload'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from package" -f -a "push" -d 'Publish a package folder to an OCI registry as a Margo package artifact'

@@ -159,7 +159,7 @@ impl ManifestSync {
         &self,
         path: &str,
         headers: &[(&str, &str)],
-    ) -> Result<(u16, Option<String>, Vec<u8>), SyncError> {
+    ) -> Result<(u16, Option<String>, Vec<u8>, bool), SyncError> {
         let url = format!("{}{path}", self.base);
         let mut req = self.client.get(&url);
         for (n, v) in headers {
@@ -176,6 +176,7 @@ impl ManifestSync {
             .get("etag")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let held = resp.headers().contains_key("preference-applied");
         if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
             return Err(SyncError::Invalid(format!(
                 "`{url}` is over {MAX_BODY} bytes"
@@ -202,7 +203,7 @@ impl ManifestSync {
                 detail: format!("{kind}: {}", p["detail"].as_str().unwrap_or_default()),
             });
         }
-        Ok((status, etag, body.to_vec()))
+        Ok((status, etag, body.to_vec(), held))
     }
 
     /// Ask for the manifest; when it is new, fetch and verify every
@@ -212,19 +213,37 @@ impl ManifestSync {
     /// When the server cannot be reached or refuses, the manifest is invalid
     /// or not newer, or a document does not match its digest.
     pub fn poll(&self) -> Result<Poll, SyncError> {
+        self.poll_within(None).map(|(p, _)| p)
+    }
+
+    /// [`ManifestSync::poll`], asking the server to hold an unchanged answer
+    /// for up to `wait` (`Prefer: wait=N`, RFC 7240) so a change arrives the
+    /// moment it is made. The flag says whether the server honoured that;
+    /// one that does not answers at once, and the caller paces its polls.
+    ///
+    /// # Errors
+    /// As [`ManifestSync::poll`].
+    pub fn poll_within(
+        &self,
+        wait: Option<std::time::Duration>,
+    ) -> Result<(Poll, bool), SyncError> {
         let mut headers = vec![("accept", MANIFEST_MEDIA_TYPE)];
         if let Some(a) = &self.accepted {
             headers.push(("if-none-match", a.etag.as_str()));
         }
-        let (status, etag, body) = self.get("/api/v1/deployments", &headers)?;
+        let prefer = wait.map(|w| format!("wait={}", w.as_secs()));
+        if let Some(p) = &prefer {
+            headers.push(("prefer", p.as_str()));
+        }
+        let (status, etag, body, held) = self.get("/api/v1/deployments", &headers)?;
         if status == 304 {
-            return Ok(Poll::Unchanged);
+            return Ok((Poll::Unchanged, held));
         }
         let m = check_manifest(&body, self.accepted.as_ref())?;
         let etag = etag.unwrap_or_else(|| digest::etag(&digest::sha256(&body)));
         let mut deployments = Vec::with_capacity(m.deployments.len());
         for d in &m.deployments {
-            let (_, _, bytes) = self.get(&d.url, &[])?;
+            let (_, _, bytes, _) = self.get(&d.url, &[])?;
             if !digest::verify(&bytes, &d.digest) {
                 return Err(SyncError::DigestMismatch {
                     url: d.url.clone(),
@@ -238,11 +257,14 @@ impl ManifestSync {
                 bytes,
             });
         }
-        Ok(Poll::Changed(NewState {
-            version: m.manifest_version,
-            etag,
-            deployments,
-        }))
+        Ok((
+            Poll::Changed(NewState {
+                version: m.manifest_version,
+                etag,
+                deployments,
+            }),
+            held,
+        ))
     }
 
     /// Record `state` as accepted (after the caller reconciled it), and keep

@@ -16,6 +16,7 @@
 pub mod client;
 pub mod device;
 pub mod mtls;
+pub mod node;
 pub mod routes;
 pub mod types;
 

@@ -73,6 +73,20 @@ pub enum Command {
     #[command(subcommand)]
     Co(CoCommand),
 
+    /// Operate the edge node on this host: what runs, logs, stop and start.
+    ///
+    /// Talks to `edged --mode en` over its socket (`DATA/en.sock`, owner
+    /// only); run it as the node's user. WORKLOAD is a deployment name from
+    /// `edgectl en list`, a deployment id or an app id, followed by
+    /// `/COMPONENT` when the deployment has several.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl en list --data ./en-data
+    ///
+    ///   edgectl en logs hello-wasm --follow
+    En(EnArgs),
+
     /// Work with application packages.
     #[command(subcommand)]
     Package(PackageCommand),
@@ -92,6 +106,61 @@ pub enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+/// Arguments of `edgectl en`.
+#[derive(Debug, clap::Args)]
+pub struct EnArgs {
+    /// The node's data directory (its socket is `DIR/en.sock`).
+    #[arg(
+        long,
+        global = true,
+        env = "EDGED_DATA",
+        value_name = "DIR",
+        default_value = "edged-data"
+    )]
+    pub data: PathBuf,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: EnCommand,
+}
+
+/// `edgectl en …` commands.
+#[derive(Debug, Subcommand)]
+pub enum EnCommand {
+    /// The node and its workloads: desired and running version, state,
+    /// restarts, last error, and when the fleet manager was last heard from.
+    List,
+    /// Start a workload an operator stopped.
+    Start {
+        /// The workload.
+        workload: String,
+    },
+    /// Stop a workload (gracefully, then killed); it stays stopped, and is
+    /// reported `failed` (STOPPED) upward, until started again or the node restarts.
+    Stop {
+        /// The workload.
+        workload: String,
+    },
+    /// Stop a workload and start it again.
+    Restart {
+        /// The workload.
+        workload: String,
+    },
+    /// Print a workload's output (stdout and stderr).
+    Logs {
+        /// The workload.
+        workload: String,
+        /// Keep printing what it writes until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Memory, CPU time, restarts and log size of a workload.
+    Metrics {
+        /// The workload.
+        workload: String,
     },
 }
 

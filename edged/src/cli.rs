@@ -18,6 +18,12 @@ use clap::{Parser, ValueEnum};
 /// the site's edge nodes on port 7443:
 ///
 ///   edged --mode lo --credentials ./lo-creds --data ./lo-data --listen 0.0.0.0:7443
+///
+/// An Edge Node runs workloads with the credentials `edgectl co enroll --site
+/// plant-1 --device edge-1 --out ./edge-1` wrote, polling its site's LO (or the
+/// CO, for a node enrolled with `--direct`); `edgectl en list` shows what runs:
+///
+///   edged --mode en --credentials ./edge-1 --data ./en-data --server https://lo-host:7443
 #[derive(Debug, Parser)]
 #[command(name = "edged", version, max_term_width = 100)]
 pub struct Args {
@@ -58,17 +64,29 @@ pub struct Args {
     #[arg(long, env = "EDGED_LOG", value_name = "FILTER")]
     pub log: Option<String>,
 
-    /// Credentials folder written by `edgectl co enroll` (lo): identity, CA and the CO's address.
+    /// Credentials folder written by `edgectl co enroll` (lo, en): identity, CA and the CO's address.
     #[arg(long, env = "EDGED_CREDENTIALS", value_name = "DIR")]
     pub credentials: Option<PathBuf>,
 
-    /// Seconds between fetches of the site's desired state when no nudge arrives (lo) [default: 30].
+    /// Seconds between fetches of the desired state when no nudge arrives (lo, en) [default: 30].
     #[arg(long, env = "EDGED_POLL_INTERVAL", value_name = "SECONDS")]
     pub poll_interval: Option<u64>,
 
     /// Most bytes of reports kept for the CO while it is unreachable (lo) [default: 67108864].
     #[arg(long, env = "EDGED_OUTBOX_LIMIT", value_name = "BYTES")]
     pub outbox_limit: Option<u64>,
+
+    /// The fleet manager an edge node polls: its site's LO, `https://HOST:PORT` (en) [default: the CO, for nodes enrolled with `--direct`].
+    #[arg(long, env = "EDGED_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Daily hours in which an edge node may poll, `HH:MM-HH:MM` UTC (en) [default: always].
+    #[arg(long, env = "EDGED_POLL_HOURS", value_name = "WINDOW")]
+    pub poll_hours: Option<String>,
+
+    /// Daily downtime window, `HH:MM-HH:MM` UTC: no polls, no reports, no retries (en).
+    #[arg(long, env = "EDGED_DOWNTIME", value_name = "WINDOW")]
+    pub downtime: Option<String>,
 
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
@@ -83,6 +101,8 @@ pub enum Mode {
     Co,
     /// Local Orchestrator: one site's desired state, served to its edge nodes.
     Lo,
+    /// Edge Node: runs the workloads its fleet manager assigns to this host.
+    En,
 }
 
 #[cfg(test)]

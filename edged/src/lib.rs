@@ -3,15 +3,18 @@
 //! `--mode co` runs the Central Orchestrator (app store, sites and devices,
 //! Git-backed desired state, the north REST API and the south mTLS listener);
 //! `--mode lo` a site's Local Orchestrator (mirror of the site repository,
-//! the Margo API for edge nodes, the outbox to the CO). The Edge Node mode
-//! arrives with its issue. This crate joins
-//! `edge-model`, `edge-workspace` and `edge-api`; it is the only crate that links
-//! the HTTP server. It prints exactly one line to stdout (the readiness line);
+//! the Margo API for edge nodes, the outbox to the CO); `--mode en` an Edge
+//! Node (the Margo device client: reconcile, runtimes, status, node
+//! operations). This crate joins `edge-model`, `edge-workspace`,
+//! `edge-runtime` and `edge-api`; it is the only crate that links the HTTP
+//! server. It prints exactly one line to stdout (the readiness line);
 //! logs go to stderr; all state lives in the data directory it is given.
 
+mod cas;
 mod cli;
 mod clock;
 mod co;
+mod en;
 mod error;
 mod lo;
 mod settings;
@@ -68,6 +71,7 @@ where
     let ran = match settings.mode {
         cli::Mode::Co => runtime.block_on(co::run(settings)),
         cli::Mode::Lo => runtime.block_on(lo::run(settings)),
+        cli::Mode::En => runtime.block_on(en::run(settings)),
     };
     // Blocking worker threads (fetches, long polls) must not hold up exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

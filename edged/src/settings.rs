@@ -32,6 +32,10 @@ struct File {
     credentials: Option<PathBuf>,
     poll_interval: Option<u64>,
     outbox_limit: Option<u64>,
+    server: Option<String>,
+    poll_hours: Option<String>,
+    downtime: Option<String>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Resolved settings.
@@ -58,6 +62,17 @@ pub struct Settings {
     pub poll_interval: u64,
     /// Bytes of reports the outbox may hold (lo).
     pub outbox_limit: u64,
+    /// The fleet manager polled (en).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Daily polling period (en).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll_hours: Option<String>,
+    /// Daily downtime window (en).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downtime: Option<String>,
+    /// Labels reported with the capabilities (en; configuration file only).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Default seconds between fetches (lo).
@@ -136,7 +151,27 @@ impl Settings {
             mode != Mode::Lo || credentials.is_some(),
             "a local orchestrator needs its credentials: `--credentials DIR` (written by `edgectl co enroll --site SITE --lo --out DIR`)"
         );
+        anyhow::ensure!(
+            mode != Mode::En || credentials.is_some(),
+            "an edge node needs its credentials: `--credentials DIR` (written by `edgectl co enroll --site SITE --device ID --out DIR`)"
+        );
+        let server = args.server.clone().or(file.server);
+        if let Some(s) = &server {
+            anyhow::ensure!(
+                s.starts_with("https://"),
+                "`{s}` is not a fleet manager address; use https://HOST:PORT"
+            );
+        }
+        let poll_hours = args.poll_hours.clone().or(file.poll_hours);
+        let downtime = args.downtime.clone().or(file.downtime);
+        for w in poll_hours.iter().chain(downtime.iter()) {
+            crate::en::window::Window::parse(w).map_err(anyhow::Error::msg)?;
+        }
         Ok(Self {
+            server,
+            poll_hours,
+            downtime,
+            labels: file.labels.unwrap_or_default(),
             credentials,
             poll_interval,
             outbox_limit,

@@ -70,6 +70,10 @@ pub trait Driver: Send + Sync {
 pub trait Running: Send {
     /// What it is doing now.
     fn observe(&self) -> Observed;
+    /// Its process id, when it is a process of its own.
+    fn pid(&self) -> Option<u32> {
+        None
+    }
     /// Stop it (gracefully, then forcibly after `grace`).
     fn stop(self: Box<Self>, grace: Duration) -> Observed;
 }
@@ -118,6 +122,10 @@ fn observed(s: &crate::process::Status) -> Observed {
 impl Running for RunningProcess {
     fn observe(&self) -> Observed {
         observed(&self.supervisor.status())
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.supervisor.status().pid
     }
 
     fn stop(self: Box<Self>, grace: Duration) -> Observed {

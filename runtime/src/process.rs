@@ -146,7 +146,40 @@ fn spawn(spec: &ProcessSpec) -> std::io::Result<Child> {
         .stdout(log.try_clone()?)
         .stderr(log);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    cmd.spawn()
+    let child = cmd.spawn()?;
+    // Remembered so that a supervisor killed with its daemon (kill -9,
+    // power loss) leaves nothing the next one cannot find and end.
+    let _ = std::fs::write(
+        spec.dir.join(PID_FILE),
+        format!("{}\n{}\n", child.id(), spec.program.display()),
+    );
+    Ok(child)
+}
+
+/// File in a process's folder naming its process group and program.
+const PID_FILE: &str = "pid";
+
+/// End what an earlier supervisor of `dir` started and left running (its
+/// daemon was killed): the process group named in `dir/pid`, when that
+/// process still runs the same program. Returns whether one was ended.
+pub fn end_leftover(dir: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join(PID_FILE)) else {
+        return false;
+    };
+    let mut lines = text.lines();
+    let (Some(pid), Some(program)) = (lines.next(), lines.next()) else {
+        return false;
+    };
+    let Some(pid) = pid.trim().parse::<i32>().ok().and_then(Pid::from_raw) else {
+        return false;
+    };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let runs_it = String::from_utf8_lossy(&cmdline)
+        .split('\0')
+        .any(|arg| arg == program);
+    let ended = runs_it && kill_process_group(pid, Signal::KILL).is_ok();
+    let _ = std::fs::remove_file(dir.join(PID_FILE));
+    ended
 }
 
 fn describe_exit(status: std::process::ExitStatus) -> String {
@@ -210,6 +243,7 @@ impl Supervisor {
     /// # Errors
     /// When the supervising thread cannot be started.
     pub fn start(spec: ProcessSpec) -> std::io::Result<Self> {
+        end_leftover(&spec.dir);
         let shared = Arc::new(Shared {
             status: Mutex::new(Status {
                 phase: Phase::Running,

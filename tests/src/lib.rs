@@ -6,6 +6,7 @@
 //! crate: nothing ships from here, and it must never reach beyond loopback.
 
 pub mod co;
+pub mod en;
 pub mod git_http;
 pub mod lo;
 pub mod registry;

@@ -73,6 +73,13 @@ fn io<'a>(
 /// Pack the folder `dir` as a gzip-compressed tar whose root is the folder's
 /// content (a `.git` folder is left out).
 pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, ArchiveError> {
+    pack_dir_as(dir, Path::new(""))
+}
+
+/// Pack the folder `dir` as a gzip-compressed tar whose entries all sit
+/// below `top` (the one top directory of a Margo compose archive). The same
+/// folder always packs to the same bytes: names sorted, times and owners zero.
+pub fn pack_dir_as(dir: &Path, top: &Path) -> Result<Vec<u8>, ArchiveError> {
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
     let mut stack = vec![PathBuf::new()];
@@ -102,7 +109,7 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, ArchiveError> {
                 });
                 header.set_entry_type(tar::EntryType::Regular);
                 let file = fs::File::open(&path).map_err(io("read", &path))?;
-                tar.append_data(&mut header, &rel_child, file)
+                tar.append_data(&mut header, top.join(&rel_child), file)
                     .map_err(io("pack", &path))?;
             } else {
                 return Err(ArchiveError::Entry {

@@ -2,6 +2,7 @@
 
 mod co;
 mod completions;
+mod en;
 mod login;
 mod package;
 mod validate;
@@ -24,6 +25,7 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
         }
         Command::Login => login::login(cli.server, cli.token, *printer),
         Command::Package(command) => package::package(command, *printer),
+        Command::En(args) => en::en(args, *printer),
         Command::Co(command) => {
             let client = client(cli.server, cli.token)?;
             co::co(command, &client, *printer)

@@ -100,6 +100,8 @@ pub(crate) async fn deploy(
         let parameters = render::parameters(&app, profile, &req.set)
             .map_err(|issues| ApiError::invalid(format!("{} parameter problem(s); nothing was deployed", issues.len()), &issues, "parameters"))?;
         let targets = place(&store, &req, profile)?;
+        let app_dir = store.workspace().join("apps").join(&app_id).join(&version);
+        let artifacts = super::artifacts::store_local(&store, &app_dir, profile)?;
 
         let _w = store.write_lock();
         // The version may have been removed while values were checked.
@@ -114,7 +116,8 @@ pub(crate) async fn deploy(
         for device in &targets {
             let id = DeploymentId::new(uuid::Uuid::new_v4().to_string()).map_err(|e| ApiError::internal(&e.into()))?;
             let target = DeviceTarget::new(device.id.clone()).map_err(|e| ApiError::internal(&e.into()))?;
-            let doc = render::deployment(&app, profile, parameters.clone(), id.clone(), target, &req.site);
+            let mut doc = render::deployment(&app, profile, parameters.clone(), id.clone(), target, &req.site);
+            super::artifacts::attach(&mut doc, &artifacts);
             let path = dir.join(format!("{id}.yaml"));
             if let Err(e) = fs::write(&path, doc.to_yaml()) {
                 for (p, _, _) in &written {

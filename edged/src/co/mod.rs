@@ -9,6 +9,7 @@
 //! (bearer token) and the south one (mTLS; Git serving for LOs).
 
 mod apps;
+mod artifacts;
 mod db;
 mod deployments;
 mod enroll;

@@ -10,10 +10,12 @@
 //! same transaction as the reports, and skips anything at or below it.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{Extension, State};
 use edge_api::types::{IntakeAck, IntakeBatch, WatchReply};
+use edge_model::Digest;
 use edge_model::MargoDocument as _;
 use edge_model::capabilities::DeviceCapabilitiesManifest;
 use edge_model::status::DeploymentStatusManifest;
@@ -477,6 +479,23 @@ impl Backend for CoBackend {
                 doc.deployment_id
             ))
         })
+    }
+
+    fn changes(&self, device: &str) -> Option<tokio::sync::watch::Receiver<u64>> {
+        let site = self.site_of(device).ok()?;
+        Some(self.store.subscribe(&site))
+    }
+
+    fn artifact(
+        &self,
+        caller: &Caller,
+        _name: &str,
+        digest: &Digest,
+    ) -> Result<Option<PathBuf>, ApiError> {
+        // Any identity the CO issued and did not revoke: an LO fills its
+        // site's cache, a directly attached node fetches for itself.
+        known_identity(&self.store, caller)?;
+        Ok(self.store.cas().get(digest))
     }
 }
 

@@ -47,6 +47,8 @@ pub(crate) struct Store {
     /// change generation they were built at; the mutex also serializes
     /// building them (see `reports::CoBackend::device_view`).
     views: Mutex<HashMap<String, SiteViewsCell>>,
+    /// Package-local artifacts of what was deployed (`artifacts/`).
+    cas: crate::cas::Cas,
 }
 
 /// A site's served views and the change generation they were built at.
@@ -89,7 +91,9 @@ impl Store {
         let sites = data.join("sites");
         fs::create_dir_all(&sites)?;
         let ca = super::identity::Ca::open_or_create(&data.join("ca"), &settings.trust_domain)?;
+        let cas = crate::cas::Cas::open(&data.join("artifacts"))?;
         let store = Self {
+            cas,
             ca,
             trust_domain: settings.trust_domain.clone(),
             south_url: Mutex::new(String::new()),
@@ -132,6 +136,12 @@ impl Store {
     }
 
     /// Tell `site`'s waiting LO that its desired state or revocations changed.
+    /// Package-local artifacts of deployed apps.
+    pub(crate) fn cas(&self) -> &crate::cas::Cas {
+        &self.cas
+    }
+
+    /// Bump a site's change generation (its LO and long polls notice).
     pub(crate) fn changed(&self, site: &str) {
         self.changes_of(site).send_modify(|n| *n += 1);
     }

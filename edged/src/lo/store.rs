@@ -4,11 +4,13 @@
 //! per-device views it serves; and [`Lo`] as the Margo API backend.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use edge_api::mtls::Identity;
+use edge_model::Digest;
 use edge_model::capabilities::DeviceCapabilitiesManifest;
 use edge_model::status::DeploymentStatusManifest;
 use edge_workspace::git::Mirror;
@@ -45,6 +47,10 @@ pub(crate) struct Lo {
     /// assigned from views that are about to be replaced.
     building: Mutex<()>,
     revoked: RwLock<HashSet<String>>,
+    /// Artifacts fetched for this site's nodes (`artifacts/`).
+    cas: crate::cas::Cas,
+    /// Bumped whenever the views are replaced (long polls wait on it).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Lo {
@@ -97,7 +103,10 @@ impl Lo {
                 .collect::<rusqlite::Result<HashSet<String>>>()?
         };
         let outbox = Outbox::load(&conn, outbox_limit)?;
+        let cas = crate::cas::Cas::open(&data.join("artifacts"))?;
         let lo = Self {
+            cas,
+            changes: tokio::sync::watch::Sender::new(0),
             identity,
             site: principal.wfm,
             mirror,
@@ -163,6 +172,7 @@ impl Lo {
             .views
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(views);
+        self.changes.send_modify(|n| *n += 1);
         tracing::info!(
             site = self.site,
             head = head.as_deref().unwrap_or("none"),
@@ -308,5 +318,45 @@ impl Backend for Lo {
     fn status(&self, device: &str, doc: &DeploymentStatusManifest) -> Result<bool, ApiError> {
         let body = serde_json::to_string(doc).unwrap_or_default();
         self.queue("status", doc.deployment_id.as_str(), device, &body)
+    }
+
+    fn changes(&self, _device: &str) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.changes.subscribe())
+    }
+
+    fn artifact(
+        &self,
+        caller: &Caller,
+        name: &str,
+        digest: &Digest,
+    ) -> Result<Option<PathBuf>, ApiError> {
+        self.device(caller)?;
+        if let Some(p) = self.cas.get(digest) {
+            return Ok(Some(p));
+        }
+        // Not cached yet: fetch it from the CO once, for every node of the site.
+        let client = self
+            .identity
+            .blocking_client(&self.identity.wfm_id("co"), Duration::from_secs(300))
+            .map_err(|e| ApiError::internal(&e.into()))?;
+        let url = format!(
+            "{}/v2/{name}/blobs/{digest}",
+            self.identity.file.server.trim_end_matches('/')
+        );
+        match self
+            .cas
+            .download(&client, &url, digest, crate::cas::MAX_ARTIFACT)
+        {
+            Ok(p) => {
+                tracing::info!(%digest, "artifact cached from the CO");
+                Ok(Some(p))
+            }
+            Err(crate::cas::CasError::Fetch { detail, .. }) if detail.contains(" 404") => Ok(None),
+            Err(e @ crate::cas::CasError::Fetch { .. }) => Err(ApiError::unavailable(
+                format!("the artifact is not cached here and the CO cannot be reached: {e}"),
+                30,
+            )),
+            Err(e) => Err(ApiError::internal(&e.into())),
+        }
     }
 }

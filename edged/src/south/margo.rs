@@ -54,9 +54,20 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn delete_capabilities(&self, device: &str) -> Result<bool, ApiError>;
     /// Take a valid status report; `true` when it is the first for the deployment.
     fn status(&self, device: &str, doc: &DeploymentStatusManifest) -> Result<bool, ApiError>;
+    /// A generation that changes whenever what `device` is served may have
+    /// changed; `None` when this server cannot tell (no long polls then).
+    fn changes(&self, device: &str) -> Option<tokio::sync::watch::Receiver<u64>>;
+    /// The file of artifact `digest` for `caller` (fetched into this
+    /// server's cache first when it has to be); `None` when unknown.
+    fn artifact(
+        &self,
+        caller: &Caller,
+        name: &str,
+        digest: &edge_model::Digest,
+    ) -> Result<Option<std::path::PathBuf>, ApiError>;
 }
 
-type Shared = Arc<dyn Backend>;
+pub(crate) type Shared = Arc<dyn Backend>;
 
 /// The API's routes for one connection's caller.
 pub(crate) fn router(backend: Shared, caller: Caller) -> axum::Router {
@@ -65,6 +76,7 @@ pub(crate) fn router(backend: Shared, caller: Caller) -> axum::Router {
         .route("/api/v1/deployments/{id}/{digest}", get(deployment))
         .route("/api/v1/deployments/{id}/status", post(status))
         .route("/api/v1/bundles/{digest}", get(bundle))
+        .route("/v2/{name}/blobs/{digest}", get(super::blobs::blob))
         .route(
             "/api/v1/capabilities/{device}",
             put(put_capabilities).delete(delete_capabilities),
@@ -93,7 +105,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for LimitedBody {
 }
 
 /// Run a backend call on a blocking thread.
-async fn run<T: Send + 'static>(
+pub(crate) async fn run<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -169,16 +181,40 @@ async fn manifest(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (_, view) = who(&backend, &caller).await?;
+    let (device, mut view) = who(&backend, &caller).await?;
     if !accepts_manifest(&headers) {
         return Err(ApiError::not_acceptable(format!(
             "the state manifest is only available as `{MANIFEST_TYPE}`"
         )));
     }
-    let common = [
+    // `Prefer: wait=N` (RFC 7240) with a matching `If-None-Match`: hold the
+    // answer until the manifest changes or N seconds pass. Plain Margo
+    // clients never send it and are answered at once.
+    let wait = prefer_wait(&headers);
+    if let Some(wait) = wait.filter(|_| none_match(&headers, &view.etag)) {
+        let (b, d) = (backend.clone(), device.clone());
+        if let Some(mut rx) = run(move || Ok(b.changes(&d))).await? {
+            let deadline = tokio::time::Instant::now() + wait;
+            while none_match(&headers, &view.etag) {
+                if tokio::time::timeout_at(deadline, rx.changed())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                let (b, d) = (backend.clone(), device.clone());
+                view = run(move || b.view(&d)).await?;
+            }
+        }
+    }
+    let applied = wait.map(|w| format!("wait={}", w.as_secs()));
+    let mut common = vec![
         (header::ETAG, view.etag.as_str()),
         (header::CACHE_CONTROL, "private"),
     ];
+    if let Some(a) = &applied {
+        common.push((header::HeaderName::from_static("preference-applied"), a));
+    }
     if none_match(&headers, &view.etag) {
         return Ok(with_headers(
             StatusCode::NOT_MODIFIED,
@@ -186,13 +222,31 @@ async fn manifest(
             &common,
         ));
     }
-    let mut list = common.to_vec();
-    list.push((header::CONTENT_TYPE, MANIFEST_TYPE));
+    common.push((header::CONTENT_TYPE, MANIFEST_TYPE));
     Ok(with_headers(
         StatusCode::OK,
         Body::from(view.manifest.clone()),
-        &list,
+        &common,
     ))
+}
+
+/// Longest long poll a client may ask for.
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `wait=N` of a `Prefer` header, capped at [`MAX_WAIT`].
+fn prefer_wait(headers: &HeaderMap) -> Option<std::time::Duration> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| {
+            let (k, v) = p.trim().split_once('=')?;
+            (k.trim().eq_ignore_ascii_case("wait"))
+                .then(|| v.trim().parse::<u64>().ok())
+                .flatten()
+        })
+        .map(|s| std::time::Duration::from_secs(s).min(MAX_WAIT))
 }
 
 /// 403 when the deployment belongs to another device, else 404.
@@ -383,6 +437,7 @@ async fn status(
 
 #[cfg(test)]
 mod tests {
+    use super::{MAX_WAIT, prefer_wait};
     use axum::http::{HeaderMap, HeaderValue, header};
 
     fn h(name: header::HeaderName, v: &str) -> HeaderMap {
@@ -409,6 +464,19 @@ mod tests {
         ] {
             assert!(!super::accepts_manifest(&h(header::ACCEPT, bad)), "{bad}");
         }
+    }
+
+    #[test]
+    fn prefer_wait_is_read_and_capped() {
+        let w = |v: &str| prefer_wait(&h(header::HeaderName::from_static("prefer"), v));
+        assert_eq!(w("wait=5"), Some(std::time::Duration::from_secs(5)));
+        assert_eq!(
+            w("respond-async, wait=7"),
+            Some(std::time::Duration::from_secs(7))
+        );
+        assert_eq!(w("wait=3600"), Some(MAX_WAIT));
+        assert_eq!(w("wait=soon"), None);
+        assert_eq!(w("return=minimal"), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! API (rc.3) that both serve to edge nodes (`margo`), built from per-device
 //! views of a site repository (`view`).
 
+mod blobs;
 pub(crate) mod margo;
 pub(crate) mod view;
 

@@ -1,0 +1,249 @@
+//! The Edge Node (`--mode en`): the Margo device client of one host. It
+//! reports its capabilities (at start and whenever they change), long-polls
+//! its fleet manager (the site's LO, or the CO for a node attached directly)
+//! for the state manifest, verifies and keeps it, reconciles it through the
+//! runtime drivers (`node`), reports every state change through a durable
+//! outbox (`sync`), and serves node operations to `edgectl en` on a Unix
+//! socket only its owner can use (`ops`). With every link down it keeps its
+//! workloads running, and after a restart it brings them back from what it
+//! kept.
+//!
+//! Data directory: `en.db` (SQLite: desired, applied, outbox), `accepted.json`
+//! (the accepted manifest version and ETag), `artifacts/` (content-addressed),
+//! `workloads/<deployment>/<component>/` (what each workload owns, its log),
+//! `en.sock` (the operations socket).
+
+mod node;
+mod ops;
+mod state;
+mod sync;
+pub(crate) mod window;
+
+use std::io::Write as _;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use edge_api::mtls::Identity;
+use edge_runtime::driver::{Driver, ProcessDriver};
+use edge_runtime::process::RestartPolicy;
+use edge_runtime::wasm::{DEFAULT_MEMORY, WasmDriver};
+
+use crate::settings::Settings;
+
+/// A wake-up call between threads: `ring` ends the current (or next) `wait`.
+#[derive(Default)]
+pub(crate) struct Bell {
+    rung: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Bell {
+    pub(crate) fn ring(&self) {
+        *self
+            .rung
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        self.cv.notify_all();
+    }
+
+    /// Wait up to `d`, or until rung.
+    pub(crate) fn wait(&self, d: Duration) {
+        let guard = self
+            .rung
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (mut guard, _) = self
+            .cv
+            .wait_timeout_while(guard, d, |rung| !*rung)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = false;
+    }
+}
+
+/// The device id and the fleet manager's SPIFFE ID of a device identity
+/// (`spiffe://TD/margo/wfm/WFM/client/DEVICE`).
+fn device_of(identity: &Identity) -> anyhow::Result<(String, String)> {
+    let p = crate::south::Principal::parse(&identity.file.spiffe_id)
+        .filter(|p| p.client.is_some())
+        .with_context(|| {
+            format!(
+                "`{}` holds the credentials of a local orchestrator (`{}`), not of an edge node; enrol one with `edgectl co enroll --site SITE --device ID`",
+                identity.dir.display(),
+                identity.file.spiffe_id
+            )
+        })?;
+    let device = p.client.unwrap_or_default();
+    Ok((device, identity.wfm_id(&p.wfm)))
+}
+
+/// Run the EN until a termination signal.
+pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
+    let creds = settings
+        .credentials
+        .clone()
+        .context("an edge node needs `--credentials DIR`")?;
+    let identity = Identity::load(&creds)?;
+    let (device, wfm) = device_of(&identity)?;
+    let direct = wfm.ends_with("/wfm/co");
+    let server = match (&settings.server, direct) {
+        (Some(s), _) => s.trim_end_matches('/').to_owned(),
+        (None, true) => identity.file.server.trim_end_matches('/').to_owned(),
+        (None, false) => anyhow::bail!(
+            "this node belongs to the local orchestrator of site `{}`: give its address with `--server https://LO-HOST:PORT`",
+            identity.file.site
+        ),
+    };
+    let data = settings.data.clone();
+    std::fs::create_dir_all(&data)
+        .with_context(|| format!("cannot create the data directory `{}`", data.display()))?;
+    let schedule = window::Schedule {
+        poll_hours: settings
+            .poll_hours
+            .as_deref()
+            .map(window::Window::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        downtime: settings
+            .downtime
+            .as_deref()
+            .map(window::Window::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+    };
+    let accepted_file = data.join("accepted.json");
+    // reqwest's blocking clients own a runtime of their own: made (and
+    // dropped) outside the async one.
+    let (node, sync, short) = {
+        let (data, accepted_file) = (data.clone(), accepted_file.clone());
+        let (device, server) = (device.clone(), server.clone());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let short = identity.blocking_client(&wfm, Duration::from_secs(300))?;
+            let long = identity.blocking_client(&wfm, Duration::from_secs(90))?;
+            let wasm = WasmDriver::new(DEFAULT_MEMORY).map_err(anyhow::Error::msg)?;
+            let drivers: Vec<Arc<dyn Driver>> = vec![Arc::new(wasm), Arc::new(ProcessDriver)];
+            let db = state::Db::open(&data.join("en.db"))?;
+            let cas = crate::cas::Cas::open(&data.join("artifacts"))?;
+            let node = node::Node::new(
+                db,
+                cas,
+                device,
+                server.clone(),
+                drivers,
+                short.clone(),
+                data.join("workloads"),
+                RestartPolicy {
+                    interval: Duration::from_secs(1),
+                    limit: 10,
+                    stable_after: Duration::from_secs(60),
+                },
+                crate::cas::MAX_ARTIFACT,
+            )?;
+            let accepted = edge_api::device::load(&accepted_file)
+                .with_context(|| format!("cannot read `{}`", accepted_file.display()))?;
+            let sync = edge_api::device::ManifestSync::new(&server, long, accepted);
+            Ok((Arc::new(node), sync, short))
+        })
+        .await
+        .context("the start-up task failed")??
+    };
+    let ops = ops::bind(&data.join("en.sock"))?;
+    // Capabilities first, then what was kept: workloads come back with no network.
+    let labels = settings.labels.clone();
+    spawn("en-main", {
+        let (node, schedule) = (node.clone(), schedule.clone());
+        let interval = Duration::from_secs(settings.poll_interval);
+        move || {
+            capabilities(&node, &data, &labels, true);
+            match node.db.desired() {
+                Ok(Some(set)) => node.reconcile(&set),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "cannot read the kept desired state"),
+            }
+            spawn("en-watch", {
+                let node = node.clone();
+                move || watch(&node, &data, &labels)
+            })
+            .ok();
+            sync::poller(&node, sync, &accepted_file, interval, &schedule);
+        }
+    })?;
+    spawn("en-report", {
+        let (node, schedule) = (node.clone(), schedule.clone());
+        move || sync::reporter(&node, &short, &schedule)
+    })?;
+    let serving = tokio::spawn(ops::serve(ops, node.clone()));
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "edged en {device} polling {server}");
+        let _ = out.flush();
+    }
+    tracing::info!(device, server, "edge node ready");
+    crate::shutdown().await;
+    serving.abort();
+    let n = node.clone();
+    let _ = tokio::task::spawn_blocking(move || n.shutdown()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Queue a capabilities report (`always`, or when this host's differs from
+/// the last one sent).
+fn capabilities(
+    node: &node::Node,
+    data: &std::path::Path,
+    labels: &std::collections::BTreeMap<String, String>,
+    always: bool,
+) {
+    let host = edge_runtime::host::detect(data);
+    let doc = match host.capabilities(&node.device, &node.driver_names(), labels) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = e, "cannot describe this host");
+            return;
+        }
+    };
+    let Ok(body) = serde_json::to_vec(&doc) else {
+        return;
+    };
+    let digest = edge_model::digest::sha256(&body).to_string();
+    if !always && node.db.meta("capabilities").as_deref() == Some(digest.as_str()) {
+        return;
+    }
+    match node
+        .db
+        .push("capabilities", &node.device, &body)
+        .and_then(|()| node.db.set_meta("capabilities", &digest))
+    {
+        Ok(()) => {
+            tracing::info!(digest, "capabilities queued");
+            node.bell.ring();
+        }
+        Err(e) => tracing::error!(error = %e, "cannot queue the capabilities report"),
+    }
+}
+
+/// Watch the workloads (twice a second) and the host (every minute).
+fn watch(
+    node: &Arc<node::Node>,
+    data: &std::path::Path,
+    labels: &std::collections::BTreeMap<String, String>,
+) {
+    let mut ticks = 0_u32;
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        node.observe();
+        ticks = ticks.wrapping_add(1);
+        if ticks.is_multiple_of(120) {
+            capabilities(node, data, labels, false);
+        }
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .with_context(|| format!("cannot start the {name} thread"))?;
+    Ok(())
+}

@@ -1,0 +1,366 @@
+//! Node operations on a Unix socket (`DATA/en.sock`, mode 0600: only the
+//! node's owner may use it), the EdgeX system-management ideas kept thin:
+//!
+//! - `GET /v1/node`: device, fleet manager, last heard from it, manifest
+//!   version, queued reports;
+//! - `GET /v1/workloads`: one row per component — desired and running
+//!   version, state, restarts, last error;
+//! - `POST /v1/workloads/{w}/stop|start|restart`: an operator's hand on one
+//!   workload (a stopped one is reported `failed`/`STOPPED` upward, since it
+//!   does not run; it stays stopped until started or the daemon restarts);
+//! - `GET /v1/workloads/{w}/logs?offset=N`: its log from `offset` (follow by
+//!   asking again from `next`);
+//! - `GET /v1/workloads/{w}/metrics`: memory, CPU time, restarts, log size.
+//!
+//! `{w}` is a deployment name, a deployment id or an app id, followed by
+//! `/component` (URL-encoded as `%2F`) when the deployment has several.
+
+use std::collections::HashMap;
+use std::io::{Read as _, Seek as _};
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::routing::{get, post};
+use edge_api::node::{LogChunk, NodeStatus, WorkloadMetrics, WorkloadRow};
+use edge_model::ApplicationDeployment;
+use edge_model::MargoDocument as _;
+use edge_model::status::State as Margo;
+
+use super::node::{GRACE, Node};
+use crate::error::ApiError;
+
+/// Largest piece of log in one answer.
+const MAX_LOG_CHUNK: u64 = 256 * 1024;
+
+/// Bind the socket (replacing a stale one), owner-only.
+pub(crate) fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        anyhow::bail!(
+            "another edge node already serves `{}`; one node per data directory",
+            path.display()
+        );
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .map_err(|e| anyhow::anyhow!("cannot listen on `{}`: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serve until dropped.
+pub(crate) async fn serve(listener: std::os::unix::net::UnixListener, node: Arc<Node>) {
+    let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
+        tracing::error!("cannot serve the operations socket");
+        return;
+    };
+    let app = axum::Router::new()
+        .route("/v1/node", get(status))
+        .route("/v1/workloads", get(list))
+        .route("/v1/workloads/{w}/logs", get(logs))
+        .route("/v1/workloads/{w}/metrics", get(metrics))
+        .route("/v1/workloads/{w}/{action}", post(act))
+        .fallback(|| async { ApiError::not_found("no such operation") })
+        .with_state(node);
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "the operations socket stopped");
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(&anyhow::anyhow!("a worker failed: {e}")))?
+}
+
+async fn status(State(node): State<Arc<Node>>) -> Result<axum::Json<NodeStatus>, ApiError> {
+    blocking(move || {
+        let heard = node.last_heard();
+        let now = crate::clock::unix_now();
+        Ok(axum::Json(NodeStatus {
+            device: node.device.clone(),
+            server: node.server.clone(),
+            last_heard: heard.map(crate::clock::format_unix),
+            last_heard_seconds: heard.map(|h| u64::try_from(now - h).unwrap_or(0)),
+            manifest_version: node.db.meta("desired_version").and_then(|v| v.parse().ok()),
+            queued_reports: node.db.queued(),
+        }))
+    })
+    .await
+}
+
+/// App version the kept manifest asks for, by deployment id.
+fn desired_versions(node: &Node) -> HashMap<String, String> {
+    let Ok(Some(set)) = node.db.desired() else {
+        return HashMap::new();
+    };
+    set.docs
+        .iter()
+        .filter_map(|d| {
+            let p = ApplicationDeployment::from_slice(&d.bytes).ok()?;
+            let v = p.document.metadata.labels.get("app.version")?.clone();
+            Some((d.id.clone(), v))
+        })
+        .collect()
+}
+
+fn rows(node: &Node) -> Vec<WorkloadRow> {
+    let desired = desired_versions(node);
+    let runs = node.lock();
+    let mut out = Vec::new();
+    for (id, run) in runs.iter() {
+        let several = run.comps.len() > 1;
+        for c in &run.comps {
+            let running = c
+                .running
+                .as_ref()
+                .is_some_and(|_| c.state == Margo::Installed);
+            out.push(WorkloadRow {
+                workload: if several {
+                    format!("{}/{}", run.name, c.plan.name)
+                } else {
+                    run.name.clone()
+                },
+                deployment: id.clone(),
+                app: run.app.clone(),
+                component: c.plan.name.clone(),
+                kind: c.plan.kind.to_string(),
+                desired_version: desired.get(id).cloned().unwrap_or_default(),
+                running_version: if running {
+                    run.app_version.clone()
+                } else {
+                    String::new()
+                },
+                state: c.state.to_string(),
+                restarts: c.restarts,
+                last_error: c.error.as_ref().map(|(code, m)| format!("{code}: {m}")),
+                held: c.held,
+                pid: c.running.as_ref().and_then(|r| r.pid()),
+            });
+        }
+    }
+    out
+}
+
+async fn list(State(node): State<Arc<Node>>) -> Result<axum::Json<Vec<WorkloadRow>>, ApiError> {
+    blocking(move || Ok(axum::Json(rows(&node)))).await
+}
+
+/// (deployment id, component index) of a workload name.
+fn find(node: &Node, name: &str) -> Result<(String, usize), ApiError> {
+    let (who, component) = match name.split_once('/') {
+        Some((w, c)) => (w, Some(c)),
+        None => (name, None),
+    };
+    let runs = node.lock();
+    let matches: Vec<_> = runs
+        .iter()
+        .filter(|(id, r)| id.as_str() == who || r.name == who || r.app == who)
+        .collect();
+    let (id, run) = match matches.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(ApiError::not_found(format!(
+                "no workload `{who}` on this node; `edgectl en list` shows them"
+            )));
+        }
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "`{who}` names {} deployments; use a deployment name from `edgectl en list`",
+                matches.len()
+            )));
+        }
+    };
+    let index = match component {
+        Some(c) => run.comps.iter().position(|x| x.plan.name == c),
+        None if run.comps.len() == 1 => Some(0),
+        None => {
+            return Err(ApiError::bad_request(format!(
+                "`{who}` has {} components; name one as `{who}/COMPONENT`",
+                run.comps.len()
+            )));
+        }
+    }
+    .ok_or_else(|| {
+        ApiError::not_found(format!(
+            "`{who}` has no component `{}`",
+            component.unwrap_or_default()
+        ))
+    })?;
+    Ok((id.clone(), index))
+}
+
+async fn act(
+    State(node): State<Arc<Node>>,
+    UrlPath((w, action)): UrlPath<(String, String)>,
+) -> Result<axum::Json<Vec<WorkloadRow>>, ApiError> {
+    blocking(move || {
+        let (id, i) = find(&node, &w)?;
+        let stop = matches!(action.as_str(), "stop" | "restart");
+        let start = matches!(action.as_str(), "start" | "restart");
+        if !stop && !start {
+            return Err(ApiError::not_found(format!(
+                "`{action}` is not an operation; use stop, start or restart"
+            )));
+        }
+        if stop {
+            let taken = node.update(&id, |run| run.comps[i].running.take()).flatten();
+            if let Some(r) = taken {
+                r.stop(GRACE);
+            }
+            node.update(&id, |run| run.comps[i].held = true);
+            tracing::info!(workload = w, "stopped by an operator");
+        }
+        if start {
+            let (workload, kind) = node
+                .update(&id, |run| {
+                    (run.comps[i].workload.clone(), run.comps[i].plan.kind)
+                })
+                .ok_or_else(|| ApiError::not_found(format!("`{w}` went away")))?;
+            let workload = workload.ok_or_else(|| {
+                ApiError::conflict(format!(
+                    "`{w}` was never started on this node; it starts when its deployment is installed"
+                ))
+            })?;
+            let driver = node
+                .driver(kind)
+                .ok_or_else(|| ApiError::conflict(format!("no `{kind}` runtime here")))?;
+            let already = node
+                .update(&id, |run| run.comps[i].running.is_some())
+                .unwrap_or(false);
+            if !already {
+                let r = driver
+                    .start(&workload)
+                    .map_err(|e| ApiError::conflict(format!("`{w}` does not start: {e}")))?;
+                node.update(&id, |run| {
+                    run.comps[i].running = Some(r);
+                    run.comps[i].held = false;
+                });
+                tracing::info!(workload = w, "started by an operator");
+            }
+            node.update(&id, |run| run.comps[i].held = false);
+        }
+        node.observe();
+        Ok(axum::Json(rows(&node)))
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+struct LogQuery {
+    offset: Option<u64>,
+}
+
+fn log_path(node: &Node, id: &str, i: usize) -> Option<std::path::PathBuf> {
+    node.update(id, |run| {
+        run.comps[i]
+            .workload
+            .as_ref()
+            .map(|w| w.dir.join("output.log"))
+    })
+    .flatten()
+}
+
+async fn logs(
+    State(node): State<Arc<Node>>,
+    UrlPath(w): UrlPath<String>,
+    Query(q): Query<LogQuery>,
+) -> Result<axum::Json<LogChunk>, ApiError> {
+    blocking(move || {
+        let (id, i) = find(&node, &w)?;
+        let Some(path) = log_path(&node, &id, i) else {
+            return Ok(axum::Json(LogChunk {
+                offset: 0,
+                next: 0,
+                text: String::new(),
+            }));
+        };
+        let mut f = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(_) => {
+                return Ok(axum::Json(LogChunk {
+                    offset: 0,
+                    next: 0,
+                    text: String::new(),
+                }));
+            }
+        };
+        let len = f.metadata().map_or(0, |m| m.len());
+        // Without an offset: the last piece of the log.
+        let offset = q
+            .offset
+            .unwrap_or_else(|| len.saturating_sub(MAX_LOG_CHUNK))
+            .min(len);
+        f.seek(std::io::SeekFrom::Start(offset))
+            .map_err(|e| ApiError::internal(&e.into()))?;
+        let mut bytes = Vec::new();
+        f.take(MAX_LOG_CHUNK)
+            .read_to_end(&mut bytes)
+            .map_err(|e| ApiError::internal(&e.into()))?;
+        let next = offset + bytes.len() as u64;
+        Ok(axum::Json(LogChunk {
+            offset,
+            next,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }))
+    })
+    .await
+}
+
+/// (resident bytes, CPU milliseconds) of a process, from `/proc`.
+fn proc_usage(pid: u32) -> (Option<u64>, Option<u64>) {
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024);
+    let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces).
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+            Some(ticks * 10)
+        });
+    (rss, cpu)
+}
+
+async fn metrics(
+    State(node): State<Arc<Node>>,
+    UrlPath(w): UrlPath<String>,
+) -> Result<axum::Json<WorkloadMetrics>, ApiError> {
+    blocking(move || {
+        let (id, i) = find(&node, &w)?;
+        let (state, restarts, pid) = node
+            .update(&id, |run| {
+                let c = &run.comps[i];
+                (
+                    c.state,
+                    c.restarts,
+                    c.running.as_ref().and_then(|r| r.pid()),
+                )
+            })
+            .ok_or_else(|| ApiError::not_found(format!("`{w}` went away")))?;
+        let (rss_bytes, cpu_ms) = pid.map_or((None, None), proc_usage);
+        let log_bytes = log_path(&node, &id, i)
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len());
+        Ok(axum::Json(WorkloadMetrics {
+            workload: w,
+            state: state.to_string(),
+            restarts,
+            rss_bytes,
+            cpu_ms,
+            log_bytes,
+        }))
+    })
+    .await
+}

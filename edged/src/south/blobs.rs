@@ -1,0 +1,123 @@
+//! `GET /v2/{name}/blobs/{digest}`: artifacts by digest, the blob half of
+//! the OCI distribution API, so edge nodes fetch package-local artifacts
+//! from their LO (which caches them from the CO) and a site needs no outside
+//! registry. Single byte ranges (`Range: bytes=N-` or `N-M`) are honoured,
+//! which is how an interrupted download resumes.
+
+use std::io::{Read as _, Seek as _};
+
+use axum::body::Body;
+use axum::extract::{Extension, Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use edge_model::Digest;
+
+use super::Caller;
+use super::margo::{Shared, run};
+use crate::error::ApiError;
+
+/// Largest range answered in one response; a client asks again for the rest.
+const MAX_CHUNK: u64 = 64 * 1024 * 1024;
+
+/// A single byte range `start..=end` of a `Range` header, `None` when absent
+/// or not of that form (then the whole blob is sent).
+fn range(headers: &HeaderMap, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let text = headers.get(header::RANGE)?.to_str().ok()?;
+    let spec = text.strip_prefix("bytes=")?;
+    let (a, b) = spec.split_once('-')?;
+    let start = a.trim().parse::<u64>().ok()?;
+    let end = if b.trim().is_empty() {
+        len.saturating_sub(1)
+    } else {
+        b.trim().parse::<u64>().ok()?.min(len.saturating_sub(1))
+    };
+    if start >= len || end < start {
+        return Some(Err(()));
+    }
+    Some(Ok((start, end)))
+}
+
+pub(super) async fn blob(
+    State(backend): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    UrlPath((name, digest)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let digest = Digest::new(digest).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if !super::segment_ok(&name) {
+        return Err(ApiError::bad_request(format!(
+            "`{name}` is not a repository name"
+        )));
+    }
+    let shown = digest.to_string();
+    run(move || {
+        let Some(path) = backend.artifact(&caller, &name, &digest)? else {
+            return Err(ApiError::not_found(format!("no artifact {digest} here")));
+        };
+        let read = |e: std::io::Error| ApiError::internal(&e.into());
+        let mut file = std::fs::File::open(&path).map_err(read)?;
+        let len = file.metadata().map_err(read)?.len();
+        let (status, start, end) = match range(&headers, len) {
+            None => (StatusCode::OK, 0, len.saturating_sub(1)),
+            Some(Ok((s, e))) => (StatusCode::PARTIAL_CONTENT, s, e),
+            Some(Err(())) => {
+                return Ok(Response::builder()
+                    .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                    .header(header::CONTENT_RANGE, format!("bytes */{len}"))
+                    .body(Body::empty())
+                    .unwrap_or_default());
+            }
+        };
+        let want = if len == 0 { 0 } else { end - start + 1 };
+        if want > MAX_CHUNK && status == StatusCode::OK {
+            // Too large for one answer: the client must ask by ranges.
+            return Err(ApiError::unprocessable(format!(
+                "{shown} is {len} bytes; ask for it in ranges of at most {MAX_CHUNK}"
+            )));
+        }
+        let want = want.min(MAX_CHUNK);
+        file.seek(std::io::SeekFrom::Start(start)).map_err(read)?;
+        let mut bytes = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+        file.take(want).read_to_end(&mut bytes).map_err(read)?;
+        let mut b = Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header("docker-content-digest", shown.as_str())
+            .header(header::ETAG, format!("\"{shown}\""))
+            .header(header::ACCEPT_RANGES, "bytes")
+            .header(
+                header::CACHE_CONTROL,
+                "private, max-age=31536000, immutable",
+            );
+        if status == StatusCode::PARTIAL_CONTENT {
+            b = b.header(
+                header::CONTENT_RANGE,
+                format!("bytes {start}-{}/{len}", start + want - 1),
+            );
+        }
+        Ok(b.body(Body::from(bytes)).unwrap_or_default())
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(v: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(header::RANGE, v.parse().unwrap());
+        m
+    }
+
+    #[test]
+    fn ranges_are_read_and_bounded() {
+        assert_eq!(range(&HeaderMap::new(), 10), None);
+        assert_eq!(range(&h("bytes=4-"), 10), Some(Ok((4, 9))));
+        assert_eq!(range(&h("bytes=2-5"), 10), Some(Ok((2, 5))));
+        assert_eq!(range(&h("bytes=2-50"), 10), Some(Ok((2, 9))));
+        assert_eq!(range(&h("bytes=10-"), 10), Some(Err(())));
+        assert_eq!(range(&h("bytes=-5"), 10), None, "suffix ranges: whole blob");
+        assert_eq!(range(&h("items=1-2"), 10), None);
+    }
+}

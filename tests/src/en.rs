@@ -1,0 +1,81 @@
+//! A real `edged --mode en` process, and `edgectl en …` against it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::co::{Daemon, bin};
+
+/// A running edge node.
+pub struct En {
+    /// The data directory.
+    pub data: PathBuf,
+    daemon: Option<Daemon>,
+}
+
+impl En {
+    /// Start `edged --mode en --credentials CREDS --data DATA --server SERVER
+    /// --poll-interval 1` with `extra` arguments.
+    ///
+    /// # Panics
+    /// When the daemon does not report ready.
+    #[must_use]
+    pub fn start(creds: &Path, data: &Path, server: &str, extra: &[&str]) -> En {
+        let mut cmd = Command::new(bin("edged"));
+        cmd.args(["--mode", "en", "--poll-interval", "1", "--credentials"])
+            .arg(creds)
+            .arg("--data")
+            .arg(data)
+            .args(["--server", server])
+            .args(extra);
+        let (daemon, _) = Daemon::spawn(cmd, "edged en ");
+        En {
+            data: data.to_path_buf(),
+            daemon: Some(daemon),
+        }
+    }
+
+    /// `edgectl en ARGS --data DATA`.
+    #[must_use]
+    pub fn edgectl(&self, args: &[&str]) -> Output {
+        Command::new(bin("edgectl"))
+            .arg("en")
+            .args(args)
+            .arg("--data")
+            .arg(&self.data)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run edgectl: {e}"))
+    }
+
+    /// What the daemon wrote to stderr so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        self.daemon.as_ref().map(Daemon::log).unwrap_or_default()
+    }
+
+    /// SIGKILL and wait; its workloads' processes stay behind, as they
+    /// would on a real host.
+    pub fn kill(mut self) {
+        if let Some(d) = self.daemon.take() {
+            d.kill();
+        }
+    }
+}
+
+/// Stop the daemon with SIGTERM (it stops its workloads), then end any
+/// workload process a killed daemon left behind.
+impl Drop for En {
+    fn drop(&mut self) {
+        if let Some(d) = self.daemon.take() {
+            let _ = d.stop();
+        }
+        end_leftovers(&self.data);
+    }
+}
+
+/// Kill every process started from `data`'s workloads folder.
+pub fn end_leftovers(data: &Path) {
+    let _ = Command::new("pkill")
+        .args(["-KILL", "-f"])
+        .arg(data.join("workloads"))
+        .status();
+}
