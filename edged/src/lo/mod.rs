@@ -7,6 +7,8 @@
 //!
 //! Data directory: `site.git` (bare mirror), `lo.db` (SQLite, WAL).
 
+use crate::bell::spawn;
+
 mod outbox;
 mod store;
 mod sync;
@@ -107,13 +109,5 @@ fn check_expiry(identity: &Identity) -> anyhow::Result<()> {
             "this LO's identity expires within two weeks; {again}"
         );
     }
-    Ok(())
-}
-
-fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> anyhow::Result<()> {
-    std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(f)
-        .with_context(|| format!("cannot start the {name} thread"))?;
     Ok(())
 }

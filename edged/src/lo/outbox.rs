@@ -9,8 +9,8 @@
 //! is never lost; only when that is not enough does it answer 503 with
 //! `Retry-After`, and the edge node keeps the report and retries.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use edge_api::types::{IntakeAck, IntakeBatch, IntakeEntry};
@@ -41,34 +41,7 @@ const BATCH: i64 = 500;
 const BATCH_BYTES: usize = 2 * 1024 * 1024;
 
 /// Wakes the forwarder when something was queued.
-#[derive(Default)]
-pub(crate) struct Doorbell {
-    rung: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Doorbell {
-    pub(crate) fn ring(&self) {
-        *self
-            .rung
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
-        self.cv.notify_all();
-    }
-
-    /// Wait until rung or `timeout` passes.
-    fn wait(&self, timeout: Duration) {
-        let guard = self
-            .rung
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (mut guard, _) = self
-            .cv
-            .wait_timeout_while(guard, timeout, |rung| !*rung)
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *guard = false;
-    }
-}
+pub(crate) type Doorbell = crate::bell::Bell;
 
 fn total(c: &Connection) -> rusqlite::Result<u64> {
     c.query_row("SELECT COALESCE(SUM(bytes), 0) FROM outbox", [], |r| {
