@@ -10,6 +10,7 @@
 //! server. It prints exactly one line to stdout (the readiness line);
 //! logs go to stderr; all state lives in the data directory it is given.
 
+mod bell;
 mod cas;
 mod cli;
 mod clock;

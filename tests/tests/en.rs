@@ -68,8 +68,8 @@ fn wait_state(co: &Co, id: &str, want: &str, log: impl Fn() -> String) {
     );
 }
 
-#[test]
-fn the_fixture_apps_run_behind_an_lo_and_their_status_is_true() {
+/// The LO test fleet, with the hello-process app in the store too.
+fn fleet_with_process() -> common::Fleet {
     let f = fleet();
     ok(&f.co.edgectl(&[
         "co",
@@ -78,6 +78,12 @@ fn the_fixture_apps_run_behind_an_lo_and_their_status_is_true() {
         "--artifact",
         "fixtures/packages/hello-process",
     ]));
+    f
+}
+
+#[test]
+fn the_fixture_apps_run_behind_an_lo_and_their_status_is_true() {
+    let f = fleet_with_process();
     let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
     let en = En::start(&f.d1, &f.dir.path().join("en"), &lo.url, &[]);
     let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
@@ -172,14 +178,7 @@ fn the_fixture_apps_run_behind_an_lo_and_their_status_is_true() {
 
 #[test]
 fn a_node_keeps_running_offline_survives_kill_9_and_reports_what_it_missed() {
-    let f = fleet();
-    ok(&f.co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        "fixtures/packages/hello-process",
-    ]));
+    let f = fleet_with_process();
     let lo_data = f.dir.path().join("lo");
     let lo = Lo::start(&f.lo_creds, &lo_data, &[]);
     let lo_url = lo.url.clone();
@@ -270,14 +269,7 @@ fn a_node_keeps_running_offline_survives_kill_9_and_reports_what_it_missed() {
 
 #[test]
 fn downloads_resume_and_a_corrupt_partial_download_is_discarded() {
-    let f = fleet();
-    ok(&f.co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        "fixtures/packages/hello-process",
-    ]));
+    let f = fleet_with_process();
     let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
     let data = f.dir.path().join("en");
     // The artifact the CO will name (the fixture file as it is).

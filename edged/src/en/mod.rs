@@ -13,6 +13,8 @@
 //! `workloads/<deployment>/<component>/` (what each workload owns, its log),
 //! `en.sock` (the operations socket).
 
+use crate::bell::spawn;
+
 mod node;
 mod ops;
 mod state;
@@ -20,7 +22,7 @@ mod sync;
 pub(crate) mod window;
 
 use std::io::Write as _;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -30,36 +32,6 @@ use edge_runtime::process::RestartPolicy;
 use edge_runtime::wasm::{DEFAULT_MEMORY, WasmDriver};
 
 use crate::settings::Settings;
-
-/// A wake-up call between threads: `ring` ends the current (or next) `wait`.
-#[derive(Default)]
-pub(crate) struct Bell {
-    rung: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Bell {
-    pub(crate) fn ring(&self) {
-        *self
-            .rung
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
-        self.cv.notify_all();
-    }
-
-    /// Wait up to `d`, or until rung.
-    pub(crate) fn wait(&self, d: Duration) {
-        let guard = self
-            .rung
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (mut guard, _) = self
-            .cv
-            .wait_timeout_while(guard, d, |rung| !*rung)
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *guard = false;
-    }
-}
 
 /// The device id and the fleet manager's SPIFFE ID of a device identity
 /// (`spiffe://TD/margo/wfm/WFM/client/DEVICE`).
@@ -238,12 +210,4 @@ fn watch(
             capabilities(node, data, labels, false);
         }
     }
-}
-
-fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> anyhow::Result<()> {
-    std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(f)
-        .with_context(|| format!("cannot start the {name} thread"))?;
-    Ok(())
 }

@@ -80,11 +80,11 @@ pub(crate) struct Node {
     client: reqwest::blocking::Client,
     workloads: PathBuf,
     /// Wakes the reporter (a report was queued).
-    pub(crate) bell: super::Bell,
+    pub(crate) bell: crate::bell::Bell,
     /// Wakes the poller (an operator asked for a sync).
-    pub(crate) wake: super::Bell,
+    pub(crate) wake: crate::bell::Bell,
     /// Rung when the fleet manager answers (a reporter backing off retries).
-    pub(crate) link: super::Bell,
+    pub(crate) link: crate::bell::Bell,
     pub(crate) restart: RestartPolicy,
     artifact_limit: u64,
     /// Bytes the artifact store may hold.
@@ -132,9 +132,9 @@ impl Node {
             runs: Mutex::new(BTreeMap::new()),
             client,
             workloads,
-            bell: super::Bell::default(),
-            wake: super::Bell::default(),
-            link: super::Bell::default(),
+            bell: crate::bell::Bell::default(),
+            wake: crate::bell::Bell::default(),
+            link: crate::bell::Bell::default(),
             restart,
             artifact_limit,
             store_limit: artifact_limit.saturating_mul(4),
