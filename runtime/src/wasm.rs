@@ -2,7 +2,8 @@
 //! (`.wasm`, or `.wat` text) run by an embedded wasmtime, one thread each.
 //! Parameters become environment variables, standard output and error go to
 //! the component's log file, memory is capped, and a stop interrupts the
-//! module at its next epoch check (a ticker advances the epoch every 10 ms).
+//! module at its next epoch check (a ticker advances the epoch every 10 ms
+//! while any module runs, and sleeps while none does).
 //!
 //! A module that returns or calls `proc_exit(0)` has done its work: it stays
 //! `installed` and is not restarted. A trap or a non-zero exit is `failed`
@@ -30,6 +31,32 @@ pub const DEFAULT_MEMORY: usize = 64 * 1024 * 1024;
 pub struct WasmDriver {
     engine: Engine,
     memory: usize,
+    active: Arc<Active>,
+}
+
+/// How many modules are running; the epoch ticker sleeps while none is.
+#[derive(Default)]
+struct Active {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+/// Counts one running module for as long as it lives.
+struct Activity(Arc<Active>);
+
+impl Activity {
+    fn new(a: &Arc<Active>) -> Self {
+        *a.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        a.changed.notify_all();
+        Self(a.clone())
+    }
+}
+
+impl Drop for Activity {
+    fn drop(&mut self) {
+        let mut n = self.0.count.lock().unwrap_or_else(PoisonError::into_inner);
+        *n = n.saturating_sub(1);
+    }
 }
 
 struct Host {
@@ -47,17 +74,32 @@ impl WasmDriver {
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|e| format!("cannot start wasmtime: {e}"))?;
         let ticker = engine.weak();
+        let active = Arc::new(Active::default());
+        let idle = active.clone();
         std::thread::Builder::new()
             .name("wasm-epoch".to_owned())
             .spawn(move || {
                 while let Some(engine) = ticker.upgrade() {
                     engine.increment_epoch();
                     drop(engine);
+                    // Ticks only while a module runs: an idle node stays idle.
+                    let n = idle.count.lock().unwrap_or_else(PoisonError::into_inner);
+                    if *n == 0 {
+                        let _ = idle
+                            .changed
+                            .wait_timeout_while(n, Duration::from_secs(5), |n| *n == 0);
+                        continue;
+                    }
+                    drop(n);
                     std::thread::sleep(Duration::from_millis(10));
                 }
             })
             .map_err(|e| format!("cannot start the epoch ticker: {e}"))?;
-        Ok(Self { engine, memory })
+        Ok(Self {
+            engine,
+            memory,
+            active,
+        })
     }
 }
 
@@ -237,6 +279,7 @@ impl Driver for WasmDriver {
             stop: AtomicBool::new(false),
         });
         let (engine, w2, memory, s) = (self.engine.clone(), w.clone(), self.memory, shared.clone());
+        let active = self.active.clone();
         let thread = std::thread::Builder::new()
             .name(format!("wasm-{}", w.component.name))
             .spawn(move || {
@@ -247,7 +290,11 @@ impl Driver for WasmDriver {
                         seen.observed.state = State::Installed;
                         seen.observed.error = None;
                     });
-                    match run_once(&engine, &module, &w2, memory, s.clone()) {
+                    let ran = {
+                        let _running = Activity::new(&active);
+                        run_once(&engine, &module, &w2, memory, s.clone())
+                    };
+                    match ran {
                         Ended::Done => break,
                         Ended::Stopped => {
                             s.set(|seen| seen.observed.state = State::Removed);
