@@ -66,24 +66,32 @@ pub fn binary_size(bytes: u64, largest: &str) -> String {
     format!("{value}{}", units[unit])
 }
 
-/// The Margo interface type of a network interface from what `/sys/class/net/<name>` shows.
+/// The Margo interface type of a network interface from what
+/// `/sys/class/net/<name>` shows; `None` for loopback, for the virtual
+/// interfaces container engines and the kernel make (veth pairs, bridges,
+/// ifb, tunnels), and for kinds Margo has no name for.
 #[must_use]
 pub fn interface_kind(
     name: &str,
     is_wireless: bool,
     arp_type: Option<u32>,
 ) -> Option<&'static str> {
-    if name == "lo" {
+    const VIRTUAL: [&str; 10] = [
+        "lo", "veth", "docker", "podman", "cni", "br-", "virbr", "ifb", "tun", "tap",
+    ];
+    if VIRTUAL.iter().any(|p| name.starts_with(p)) {
         return None;
     }
-    Some(match (is_wireless, arp_type) {
-        (true, _) => "wifi",
-        (false, Some(1)) if !name.starts_with("veth") && !name.starts_with("docker") => "ethernet",
-        _ => "other",
-    })
+    match (is_wireless, arp_type) {
+        (true, _) => Some("wifi"),
+        (false, Some(1)) => Some("ethernet"),
+        _ => None,
+    }
 }
 
-fn on_path(tool: &str) -> bool {
+/// Whether an executable `tool` is on `PATH`.
+#[must_use]
+pub fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| {
         std::env::split_paths(&p).any(|d| {
             let f = d.join(tool);
@@ -149,7 +157,8 @@ impl Host {
         drivers
             .iter()
             .filter(|d| match **d {
-                "compose" => self.has("podman-compose") || self.has("docker"),
+                "compose" => self.has("podman-compose") && self.has("podman"),
+                "container" => self.has("podman"),
                 "helm" => self.has("helm"),
                 _ => true,
             })
@@ -215,6 +224,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn this_hosts_own_report_passes_the_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = detect(dir.path());
+        let doc = host.capabilities(
+            "edge-1",
+            &["wasm", "process", "compose", "container"],
+            &BTreeMap::new(),
+        );
+        assert!(doc.is_ok(), "{doc:?} from {host:?}");
+    }
+
+    #[test]
     fn meminfo_and_sizes_read_as_margo_wants_them() {
         let meminfo = "MemTotal:       16318504 kB\nMemFree:          912344 kB\n";
         assert_eq!(mem_total(meminfo), Some(16_318_504 * 1024));
@@ -232,8 +253,14 @@ mod tests {
         assert_eq!(interface_kind("lo", false, Some(772)), None);
         assert_eq!(interface_kind("eth0", false, Some(1)), Some("ethernet"));
         assert_eq!(interface_kind("wlan0", true, Some(1)), Some("wifi"));
-        assert_eq!(interface_kind("veth12", false, Some(1)), Some("other"));
-        assert_eq!(interface_kind("tun0", false, Some(65534)), Some("other"));
+        assert_eq!(interface_kind("veth12", false, Some(1)), None);
+        assert_eq!(interface_kind("podman0", false, Some(1)), None);
+        assert_eq!(interface_kind("tun0", false, Some(65534)), None);
+        assert_eq!(
+            interface_kind("sit0", false, Some(776)),
+            None,
+            "no Margo name"
+        );
         assert_eq!(margo_architecture("x86_64"), "amd64");
         assert_eq!(margo_architecture("aarch64"), "arm64");
     }
