@@ -105,7 +105,7 @@ const ROLES: [&str; 4] = [
     "Gateway",
 ];
 const RUNTIMES: [&str; 2] = ["oci", "custom"];
-const DEPLOY_TYPES: [&str; 5] = ["helm", "compose", "custom", "wasm", "process"];
+const DEPLOY_TYPES: [&str; 6] = ["helm", "compose", "custom", "wasm", "process", "container"];
 
 fn check_enum_list(r: &mut Report, m: &Obj, at: &str, key: &str, allowed: &[&str], nonempty: bool) {
     let lat = field(at, key);
@@ -306,11 +306,11 @@ impl MargoDocument for DeviceCapabilitiesManifest {
                 .flatten()
                 .enumerate()
             {
-                if matches!(t.as_str(), Some("wasm" | "process")) {
+                if matches!(t.as_str(), Some("wasm" | "process" | "container")) {
                     r.note(
                         index("properties.supportedDeploymentTypes", i),
                         Rule::Extension,
-                        "`wasm` and `process` are edgectl extensions to Margo's deployment types",
+                        "`wasm`, `process` and `container` are edgectl extensions to Margo's deployment types",
                     );
                 }
             }

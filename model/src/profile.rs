@@ -32,17 +32,20 @@ pub enum ProfileType {
     Wasm,
     /// Native programs run as processes (edgectl extension).
     Process,
+    /// One OCI container image run by podman or docker (edgectl extension).
+    Container,
 }
 
 impl ProfileType {
     /// Every type and the spellings accepted for it, newest first.
-    const SPELLINGS: [(&'static str, Self); 6] = [
+    const SPELLINGS: [(&'static str, Self); 7] = [
         ("helm", Self::Helm),
         ("helm.v3", Self::Helm),
         ("compose", Self::Compose),
         ("docker-compose", Self::Compose),
         ("wasm", Self::Wasm),
         ("process", Self::Process),
+        ("container", Self::Container),
     ];
 
     /// The rc.3 spelling.
@@ -53,6 +56,7 @@ impl ProfileType {
             Self::Compose => "compose",
             Self::Wasm => "wasm",
             Self::Process => "process",
+            Self::Container => "container",
         }
     }
 
@@ -68,7 +72,7 @@ impl ProfileType {
     /// True for types that are edgectl extensions, not Margo.
     #[must_use]
     pub fn is_extension(self) -> bool {
-        matches!(self, Self::Wasm | Self::Process)
+        matches!(self, Self::Wasm | Self::Process | Self::Container)
     }
 }
 
@@ -662,6 +666,10 @@ mod tests {
         );
         assert_eq!(
             ProfileType::parse("wasm").map(ProfileType::is_extension),
+            Some(true)
+        );
+        assert_eq!(
+            ProfileType::parse("container").map(ProfileType::is_extension),
             Some(true)
         );
         assert_eq!(ProfileType::parse("kubernetes"), None);

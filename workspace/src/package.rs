@@ -140,6 +140,11 @@ fn check_files(dir: &Path, app: &ApplicationDescription, r: &mut Report) {
             };
             match profile.profile_type {
                 ProfileType::Compose => check_compose_dir(&path, rel, &at, r),
+                ProfileType::Container => r.error(
+                    at,
+                    Rule::File,
+                    format!("`{rel}`: a container component names an image, `oci://REGISTRY/NAME`, not a file"),
+                ),
                 ProfileType::Process => match fs::metadata(&path) {
                     Ok(m) if m.is_file() => {
                         if m.permissions().mode() & 0o111 == 0 {
