@@ -215,6 +215,136 @@ fn unpack_into(bytes: &[u8], dest: &Path, limits: Limits) -> Result<(), ArchiveE
     Ok(())
 }
 
+/// Check a Margo compose archive (DIGEST §11.2) completely before anything
+/// is written: one top directory holding `compose.yaml`; only relative paths
+/// without `..`; no links (one leaving the directory is named as such); no
+/// setuid, setgid or sticky bits; no devices; within `limits`. Returns the
+/// top directory's name.
+pub fn check_compose(bytes: &[u8], limits: Limits) -> Result<String, ArchiveError> {
+    let reader: Box<dyn Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::GzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive
+        .entries()
+        .map_err(|e| ArchiveError::Format(e.to_string()))?;
+    let mut top: Option<String> = None;
+    let mut has_compose = false;
+    let mut total = 0u64;
+    for (count, entry) in entries.enumerate() {
+        if count >= limits.max_entries {
+            return Err(ArchiveError::TooLarge(format!(
+                "more than {} entries",
+                limits.max_entries
+            )));
+        }
+        let entry = entry.map_err(|e| ArchiveError::Format(e.to_string()))?;
+        let header = entry.header();
+        let raw = entry
+            .path()
+            .map_err(|e| ArchiveError::Format(e.to_string()))?
+            .into_owned();
+        let path = raw.display().to_string();
+        let bad = |why: &'static str| ArchiveError::Entry {
+            path: path.clone(),
+            why,
+        };
+        let kind = header.entry_type();
+        if matches!(
+            kind,
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
+        ) {
+            continue;
+        }
+        let rel =
+            safe_relative(&raw).ok_or_else(|| bad("absolute paths and `..` are not allowed"))?;
+        let mut parts = rel.components();
+        let Some(first) = parts.next() else { continue };
+        let first = first.as_os_str().to_string_lossy().into_owned();
+        match &top {
+            None => top = Some(first.clone()),
+            Some(t) if *t != first => {
+                return Err(bad("a compose archive has exactly one top directory"));
+            }
+            Some(_) => {}
+        }
+        let mode = header.mode().unwrap_or(0);
+        if mode & 0o7000 != 0 {
+            return Err(bad("setuid, setgid and sticky bits are not allowed"));
+        }
+        match kind {
+            tar::EntryType::Directory => {}
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if rel.components().count() == 1 {
+                    return Err(bad("a compose archive has exactly one top directory"));
+                }
+                total = total.saturating_add(header.size().unwrap_or(u64::MAX));
+                if total > limits.max_bytes {
+                    return Err(ArchiveError::TooLarge(format!(
+                        "more than {} bytes",
+                        limits.max_bytes
+                    )));
+                }
+                if parts.as_path() == Path::new("compose.yaml") {
+                    has_compose = true;
+                }
+            }
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| ArchiveError::Format(e.to_string()))?
+                    .unwrap_or_default();
+                // Resolve the target against the link's folder, lexically.
+                let base = if kind == tar::EntryType::Symlink {
+                    rel.parent().map(Path::to_path_buf).unwrap_or_default()
+                } else {
+                    PathBuf::new()
+                };
+                let mut depth: i64 = base.components().count().try_into().unwrap_or(i64::MAX);
+                let mut escapes = target.is_absolute();
+                for c in target.components() {
+                    match c {
+                        Component::ParentDir => depth -= 1,
+                        Component::Normal(_) => depth += 1,
+                        _ => {}
+                    }
+                    if depth < 1 {
+                        escapes = true;
+                    }
+                }
+                return Err(bad(if escapes {
+                    "a link leaving the archive's directory is not allowed"
+                } else {
+                    "links are not allowed in a compose archive"
+                }));
+            }
+            _ => {
+                return Err(bad(
+                    "only regular files and folders are allowed (no devices or pipes)",
+                ));
+            }
+        }
+    }
+    let top = top.ok_or_else(|| ArchiveError::Format("the archive is empty".into()))?;
+    if !has_compose {
+        return Err(ArchiveError::Entry {
+            path: format!("{top}/compose.yaml"),
+            why: "a compose archive must hold `compose.yaml` in its top directory",
+        });
+    }
+    Ok(top)
+}
+
+/// [`check_compose`], then unpack into `dest` (which must not exist);
+/// returns the top directory.
+pub fn unpack_compose(bytes: &[u8], dest: &Path, limits: Limits) -> Result<PathBuf, ArchiveError> {
+    let top = check_compose(bytes, limits)?;
+    unpack(bytes, dest, limits)?;
+    Ok(dest.join(top))
+}
+
 fn safe_relative(p: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for c in p.components() {
@@ -317,5 +447,91 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o7777, 0o755);
+    }
+
+    fn entry(
+        b: &mut tar::Builder<Vec<u8>>,
+        path: &str,
+        kind: tar::EntryType,
+        mode: u32,
+        link: Option<&str>,
+        data: &[u8],
+    ) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        if let Some(l) = link {
+            h.set_link_name(l).unwrap();
+        }
+        h.set_path(path).unwrap_or_else(|_| {
+            // `set_path` refuses `..` and absolute paths: write the raw name.
+            let name = &mut h.as_old_mut().name;
+            name[..path.len()].copy_from_slice(path.as_bytes());
+        });
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+
+    fn compose_with(extra: &[(&str, tar::EntryType, u32, Option<&str>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        entry(
+            &mut b,
+            "app/compose.yaml",
+            tar::EntryType::Regular,
+            0o644,
+            None,
+            b"services: {}\n",
+        );
+        for (p, k, m, l) in extra {
+            entry(&mut b, p, *k, *m, *l, b"x");
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_compose_archive_is_checked_before_anything_is_written() {
+        use tar::EntryType::{Regular, Symlink};
+        let good = compose_with(&[("app/data/x.txt", Regular, 0o755, None)]);
+        assert_eq!(check_compose(&good, Limits::default()).unwrap(), "app");
+        let out = tempfile::tempdir().unwrap();
+        let top = unpack_compose(&good, &out.path().join("p"), Limits::default()).unwrap();
+        assert!(top.join("compose.yaml").is_file());
+        let refused = |extra: &[(&str, tar::EntryType, u32, Option<&str>)], want: &str| {
+            let bytes = compose_with(extra);
+            let dest = out.path().join("bad");
+            let e = unpack_compose(&bytes, &dest, Limits::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{e}");
+            assert!(!dest.exists(), "nothing written for {want}");
+        };
+        refused(&[("../evil", Regular, 0o644, None)], "`..` are not allowed");
+        refused(
+            &[("/etc/evil", Regular, 0o644, None)],
+            "`..` are not allowed",
+        );
+        refused(
+            &[("app/../../evil", Regular, 0o644, None)],
+            "`..` are not allowed",
+        );
+        refused(&[("app/run", Regular, 0o4755, None)], "setuid");
+        refused(
+            &[("app/link", Symlink, 0o777, Some("../../etc/passwd"))],
+            "leaving the archive",
+        );
+        refused(
+            &[("app/link", Symlink, 0o777, Some("/etc/passwd"))],
+            "leaving the archive",
+        );
+        refused(
+            &[("app/link", Symlink, 0o777, Some("compose.yaml"))],
+            "links are not allowed",
+        );
+        refused(&[("other/x", Regular, 0o644, None)], "one top directory");
+        let mut b = tar::Builder::new(Vec::new());
+        entry(&mut b, "app/readme", Regular, 0o644, None, b"x");
+        let e = check_compose(&b.into_inner().unwrap(), Limits::default()).unwrap_err();
+        assert!(e.to_string().contains("compose.yaml"), "{e}");
     }
 }
