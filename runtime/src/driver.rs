@@ -64,6 +64,27 @@ pub trait Driver: Send + Sync {
     /// # Errors
     /// When it cannot be started; nothing is left running then.
     fn start(&self, w: &Workload) -> Result<Box<dyn Running>, DriverError>;
+    /// End what a killed daemon left of a component whose folder is `dir`.
+    fn clean(&self, dir: &std::path::Path) {
+        crate::process::end_leftover(dir);
+    }
+}
+
+/// A component's parameter values as environment variables (text as it is,
+/// other JSON values in their JSON form).
+#[must_use]
+pub fn env_of(w: &Workload) -> Vec<(String, String)> {
+    w.component
+        .settings
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), text)
+        })
+        .collect()
 }
 
 /// A started component.
@@ -166,18 +187,7 @@ impl Driver for ProcessDriver {
             std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))
                 .map_err(|e| fail("ARTIFACT", format!("cannot make it executable: {e}")))?;
         }
-        let env = w
-            .component
-            .settings
-            .iter()
-            .map(|(k, v)| {
-                let text = match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), text)
-            })
-            .collect();
+        let env = env_of(w).into_iter().collect();
         let supervisor = Supervisor::start(ProcessSpec {
             program,
             args: Vec::new(),

@@ -4,15 +4,19 @@
 //! `process` supervises a native process (restart policy, graceful stop);
 //! `host` says what this host offers, as a Margo capabilities report;
 //! `driver` is the small trait every workload type goes through, with the
-//! `process` driver; `wasm` runs WASI modules in an embedded wasmtime. The
-//! `compose`, `container` and `helm` drivers arrive with the edge node. The
+//! `process` driver; `wasm` runs WASI modules in an embedded wasmtime;
+//! `compose` (podman-compose) and `container` (podman) share `podman`, the
+//! podman command line and container supervision. The
 //! crate depends only on `edge-model`: it never talks to the network about
 //! desired state, never touches Git and never decides placement; it is handed
 //! verified deployments and reports what it observed.
 
+pub mod compose;
+pub mod container;
 pub mod driver;
 pub mod host;
 pub mod plan;
+pub mod podman;
 pub mod process;
 pub mod wasm;
 

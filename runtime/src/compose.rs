@@ -1,0 +1,127 @@
+//! The `compose` driver: a Margo compose archive, already checked and
+//! unpacked by the node (its one top directory, holding `compose.yaml`, is
+//! the workload's artifact), run with `podman-compose` as project
+//! `edged-<deployment>-<component>`. Parameters are the project's
+//! environment, both for `${VAR}` substitution and in its `.env` file, so a
+//! later `up` sees the same values. `wait` means every container running.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use edge_model::ProfileType;
+
+use crate::driver::{Driver, DriverError, Running, Workload, env_of};
+use crate::podman::{Lifecycle, Podman, on_path, supervise, workload_name};
+
+/// Runs compose projects with podman-compose.
+#[derive(Debug, Clone, Default)]
+pub struct ComposeDriver {
+    /// The podman command line.
+    pub podman: Podman,
+}
+
+struct Project {
+    podman: Podman,
+    name: String,
+    label: String,
+    top: PathBuf,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+}
+
+impl Project {
+    fn compose(&self) -> std::process::Command {
+        let mut c = self.podman.cmd("podman-compose");
+        c.current_dir(&self.top)
+            .args(["-p", &self.name, "-f", "compose.yaml"])
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+}
+
+impl Lifecycle for Project {
+    fn up(&self) -> Result<(), String> {
+        let mut c = self.compose();
+        c.args(["up", "-d"]);
+        self.podman.run(c, &self.log)
+    }
+
+    fn down(&self, grace: Duration) {
+        let mut c = self.compose();
+        c.args(["down", "-t", &grace.as_secs().to_string()]);
+        let _ = self.podman.run(c, &self.log);
+        self.podman.remove_all(&self.label);
+    }
+
+    fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+/// The label podman-compose puts on a project's containers.
+fn project_label(name: &str) -> String {
+    format!("com.docker.compose.project={name}")
+}
+
+/// File in the workload folder naming what to remove after a crash.
+pub(crate) const LABEL_FILE: &str = "containers";
+
+impl Driver for ComposeDriver {
+    fn kind(&self) -> ProfileType {
+        ProfileType::Compose
+    }
+
+    fn unavailable(&self) -> Option<String> {
+        (!on_path("podman-compose") || !on_path("podman"))
+            .then(|| "no podman-compose (with podman) on this host".to_owned())
+    }
+
+    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, DriverError> {
+        let fail = |code: &str, message: String| DriverError {
+            code: code.to_owned(),
+            message,
+        };
+        if !w.artifact.join("compose.yaml").is_file() {
+            return Err(fail(
+                "ARTIFACT",
+                format!("`{}` holds no compose.yaml", w.artifact.display()),
+            ));
+        }
+        std::fs::create_dir_all(&w.dir)
+            .map_err(|e| fail("START", format!("cannot create `{}`: {e}", w.dir.display())))?;
+        let env = env_of(w);
+        let mut dotenv = String::new();
+        for (k, v) in &env {
+            if v.contains('\n') {
+                return Err(fail(
+                    "PARAMETER",
+                    format!("`{k}` holds a line break, which a compose environment cannot carry"),
+                ));
+            }
+            dotenv.push_str(&format!("{k}={v}\n"));
+        }
+        std::fs::write(w.artifact.join(".env"), dotenv)
+            .map_err(|e| fail("START", format!("cannot write the project's .env: {e}")))?;
+        let name = workload_name(&w.deployment, &w.component.name);
+        let label = project_label(&name);
+        let _ = std::fs::write(w.dir.join(LABEL_FILE), &label);
+        let project = Project {
+            podman: self.podman.clone(),
+            name: name.clone(),
+            label,
+            top: w.artifact.clone(),
+            env,
+            log: w.dir.join("output.log"),
+        };
+        let s = supervise(Arc::new(project), self.podman.clone(), w.restart, &name)
+            .map_err(|e| fail("START", format!("cannot supervise it: {e}")))?;
+        Ok(Box::new(s))
+    }
+
+    fn clean(&self, dir: &Path) {
+        if let Ok(label) = std::fs::read_to_string(dir.join(LABEL_FILE)) {
+            self.podman.remove_all(label.trim());
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The `container` driver (an edgectl extension): one OCI image, named by
+//! the component's `repository` (`oci://registry/name`) and `revision`
+//! (the tag), run by podman as `edged-<deployment>-<component>`, pulled by
+//! podman itself (without TLS only from the node's insecure registries).
+//! Parameters become its environment; its output goes to the workload's log.
+//! After a daemon restart the same container is started again, never a
+//! second one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use edge_model::ProfileType;
+
+use crate::compose::LABEL_FILE;
+use crate::driver::{Driver, DriverError, Running, Workload, env_of};
+use crate::podman::{Lifecycle, Podman, on_path, supervise, workload_name};
+
+/// Runs single images with podman.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerDriver {
+    /// The podman command line.
+    pub podman: Podman,
+}
+
+struct Image {
+    podman: Podman,
+    name: String,
+    label: String,
+    image: String,
+    insecure: bool,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+}
+
+impl Lifecycle for Image {
+    fn up(&self) -> Result<(), String> {
+        let exists = self
+            .podman
+            .cmd("podman")
+            .args(["container", "exists", &self.name])
+            .status()
+            .is_ok_and(|s| s.success());
+        let mut c = self.podman.cmd("podman");
+        if exists {
+            c.args(["start", &self.name]);
+        } else {
+            c.args(["run", "-d", "--name", &self.name, "--label", &self.label])
+                .args(["--log-driver", "k8s-file", "--log-opt"])
+                .arg(format!("path={}", self.log.display()));
+            if self.insecure {
+                c.arg("--tls-verify=false");
+            }
+            for (k, v) in &self.env {
+                c.arg("--env").arg(format!("{k}={v}"));
+            }
+            c.arg(&self.image);
+        }
+        self.podman.run(c, &self.log.with_extension("podman.log"))
+    }
+
+    fn down(&self, grace: Duration) {
+        let _ = self
+            .podman
+            .cmd("podman")
+            .args(["stop", "-t", &grace.as_secs().to_string(), &self.name])
+            .output();
+        self.podman.remove_all(&self.label);
+    }
+
+    fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+/// `host:port/path:tag` of an `oci://` repository and a revision.
+fn image_ref(repository: &str, revision: Option<&str>) -> Option<String> {
+    let rest = repository.strip_prefix("oci://")?;
+    if rest.is_empty() || rest.contains("..") || rest.starts_with('/') {
+        return None;
+    }
+    Some(match revision {
+        Some(tag) => format!("{rest}:{tag}"),
+        None => rest.to_owned(),
+    })
+}
+
+impl Driver for ContainerDriver {
+    fn kind(&self) -> ProfileType {
+        ProfileType::Container
+    }
+
+    fn unavailable(&self) -> Option<String> {
+        (!on_path("podman")).then(|| "no podman on this host".to_owned())
+    }
+
+    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, DriverError> {
+        let fail = |code: &str, message: String| DriverError {
+            code: code.to_owned(),
+            message,
+        };
+        let repository = w.component.repository.as_deref().unwrap_or_default();
+        let image = image_ref(repository, w.component.revision.as_deref()).ok_or_else(|| {
+            fail(
+                "ARTIFACT",
+                format!("`{repository}` is not an image reference; use oci://REGISTRY/NAME"),
+            )
+        })?;
+        std::fs::create_dir_all(&w.dir)
+            .map_err(|e| fail("START", format!("cannot create `{}`: {e}", w.dir.display())))?;
+        let name = workload_name(&w.deployment, &w.component.name);
+        let label = format!("edged.workload={name}");
+        let _ = std::fs::write(w.dir.join(LABEL_FILE), &label);
+        let host = image.split('/').next().unwrap_or_default();
+        let insecure = self.podman.insecure.iter().any(|r| r == host);
+        let spec = Image {
+            podman: self.podman.clone(),
+            name: name.clone(),
+            label,
+            image,
+            insecure,
+            env: env_of(w),
+            log: w.dir.join("output.log"),
+        };
+        let s = supervise(Arc::new(spec), self.podman.clone(), w.restart, &name)
+            .map_err(|e| fail("START", format!("cannot supervise it: {e}")))?;
+        Ok(Box::new(s))
+    }
+
+    fn clean(&self, dir: &Path) {
+        if let Ok(label) = std::fs::read_to_string(dir.join(LABEL_FILE)) {
+            self.podman.remove_all(label.trim());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn image_references_come_from_repository_and_revision() {
+        assert_eq!(
+            super::image_ref("oci://127.0.0.1:5000/tools/busybox", Some("1.36")).as_deref(),
+            Some("127.0.0.1:5000/tools/busybox:1.36")
+        );
+        assert_eq!(super::image_ref("https://x/y", None), None);
+        assert_eq!(super::image_ref("oci://", None), None);
+    }
+}

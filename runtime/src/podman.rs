@@ -1,0 +1,371 @@
+//! Containers through podman, for the `compose` and `container` drivers:
+//! the podman command line (with the node's `CONTAINERS_CONF`, which on
+//! some hosts must name `runc` and explicit ulimits), the containers of a
+//! workload by label, and the supervising thread both drivers share.
+//!
+//! Supervision is by polling `podman ps` (each poll costs podman ~40 ms of
+//! CPU): every second while a workload starts, every ten once it runs. A
+//! container that exits is a crash: `failed` with its exit status, brought
+//! up again per the restart policy. One that exits non-zero before all of
+//! its workload ever ran is a failed start (Margo's compose `wait` rule):
+//! reported at once, not retried.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use edge_model::status::State;
+
+use crate::driver::{Observed, Running};
+use crate::process::RestartPolicy;
+
+/// The podman command line of this node.
+#[derive(Debug, Clone, Default)]
+pub struct Podman {
+    /// `CONTAINERS_CONF` for every podman call, when set.
+    pub conf: Option<PathBuf>,
+    /// Registries pulled from without TLS (`host:port`).
+    pub insecure: Vec<String>,
+}
+
+/// One container as `podman ps` sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ctr {
+    /// Name.
+    pub name: String,
+    /// `running`, `exited`, `created`, …
+    pub state: String,
+    /// Exit status (meaningful once exited).
+    pub exit: i64,
+}
+
+pub use crate::host::on_path;
+
+impl Podman {
+    /// A command of the podman family (`podman`, `podman-compose`).
+    #[must_use]
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        if let Some(conf) = &self.conf {
+            c.env("CONTAINERS_CONF", conf);
+        }
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Run `cmd` to its end, its output appended to `log`; the error holds
+    /// the end of what it printed.
+    ///
+    /// # Errors
+    /// When it cannot start or exits non-zero.
+    pub fn run(&self, mut cmd: Command, log: &Path) -> Result<(), String> {
+        let shown = format!("{:?}", cmd.get_program());
+        let out = cmd
+            .output()
+            .map_err(|e| format!("cannot run {shown}: {e}"))?;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            use std::io::Write as _;
+            let _ = f.write_all(&out.stdout);
+            let _ = f.write_all(&out.stderr);
+        }
+        if out.status.success() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let tail = tail[tail.len().saturating_sub(3)..].join(" / ");
+        Err(format!("{shown} failed ({}): {tail}", out.status))
+    }
+
+    /// The containers carrying `label` (`key=value`).
+    ///
+    /// # Errors
+    /// When podman cannot be asked or answers nonsense.
+    pub fn containers(&self, label: &str) -> Result<Vec<Ctr>, String> {
+        let out = self
+            .cmd("podman")
+            .args(["ps", "-a", "--format", "json", "--filter"])
+            .arg(format!("label={label}"))
+            .output()
+            .map_err(|e| format!("cannot run podman: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "podman ps failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| format!("podman ps sent something else than JSON: {e}"))?;
+        Ok(v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| Ctr {
+                        name: c["Names"][0].as_str().unwrap_or_default().to_owned(),
+                        state: c["State"].as_str().unwrap_or_default().to_owned(),
+                        exit: c["ExitCode"].as_i64().unwrap_or(0),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Remove every container carrying `label`, whatever its state.
+    pub fn remove_all(&self, label: &str) {
+        if let Ok(cs) = self.containers(label) {
+            for c in cs {
+                let _ = self
+                    .cmd("podman")
+                    .args(["rm", "-f", "-t", "5", &c.name])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+/// How one workload's containers are brought up and taken down.
+pub(crate) trait Lifecycle: Send + Sync + 'static {
+    /// Create or start them; returns when podman has.
+    fn up(&self) -> Result<(), String>;
+    /// Stop and remove them, `grace` before a kill.
+    fn down(&self, grace: Duration);
+    /// The label (`key=value`) every one of them carries.
+    fn label(&self) -> &str;
+}
+
+struct Shared {
+    observed: Mutex<(Observed, bool)>,
+    changed: Condvar,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn set(&self, f: impl FnOnce(&mut Observed)) {
+        f(&mut self
+            .observed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0);
+        self.changed.notify_all();
+    }
+
+    /// Wait up to `d`; `true` when asked to stop.
+    fn pause(&self, d: Duration) -> bool {
+        let guard = self.observed.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = self
+            .changed
+            .wait_timeout_while(guard, d, |_| !self.stop.load(Ordering::Relaxed))
+            .unwrap_or_else(PoisonError::into_inner);
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Containers under supervision.
+pub(crate) struct Supervised {
+    shared: Arc<Shared>,
+}
+
+fn failed(o: &mut Observed, code: &str, message: String) {
+    o.state = State::Failed;
+    o.error = Some((code.to_owned(), message));
+}
+
+/// Why the watch of a running workload ended.
+enum Ended {
+    Stop,
+    Crashed(String),
+    StartFailed(String),
+}
+
+fn watch(l: &dyn Lifecycle, podman: &Podman, s: &Shared) -> Ended {
+    let mut ran = false;
+    loop {
+        match podman.containers(l.label()) {
+            Ok(cs) if !cs.is_empty() && cs.iter().all(|c| c.state == "running") => {
+                ran = true;
+                s.set(|o| {
+                    o.state = State::Installed;
+                    o.error = None;
+                });
+            }
+            Ok(cs) => {
+                let down = cs
+                    .iter()
+                    .find(|c| matches!(c.state.as_str(), "exited" | "stopped" | "dead"));
+                match (down, ran) {
+                    (Some(c), false) if c.exit != 0 => {
+                        return Ended::StartFailed(format!(
+                            "container `{}` exited with status {} while starting",
+                            c.name, c.exit
+                        ));
+                    }
+                    (Some(c), _) => {
+                        return Ended::Crashed(format!(
+                            "container `{}` exited with status {}",
+                            c.name, c.exit
+                        ));
+                    }
+                    (None, true) if cs.is_empty() => {
+                        return Ended::Crashed("its containers are gone".to_owned());
+                    }
+                    _ => {}
+                }
+            }
+            // podman itself failing says nothing about the containers.
+            Err(_) => {}
+        }
+        let every = if ran {
+            Duration::from_secs(10)
+        } else {
+            Duration::from_secs(1)
+        };
+        if s.pause(every) {
+            return Ended::Stop;
+        }
+    }
+}
+
+/// Bring `l` up and keep it up per `restart`, until stopped.
+pub(crate) fn supervise(
+    l: Arc<dyn Lifecycle>,
+    podman: Podman,
+    restart: RestartPolicy,
+    name: &str,
+) -> std::io::Result<Supervised> {
+    let shared = Arc::new(Shared {
+        observed: Mutex::new((
+            Observed {
+                state: State::Installing,
+                error: None,
+                restarts: 0,
+            },
+            false,
+        )),
+        changed: Condvar::new(),
+        stop: AtomicBool::new(false),
+    });
+    let s = shared.clone();
+    std::thread::Builder::new()
+        .name(format!("ctr-{name}"))
+        .spawn(move || {
+            let mut in_a_row = 0;
+            loop {
+                let started = Instant::now();
+                let ended = match l.up() {
+                    Ok(()) => watch(l.as_ref(), &podman, &s),
+                    Err(e) => Ended::Crashed(e),
+                };
+                let why = match ended {
+                    Ended::Stop => break,
+                    Ended::StartFailed(why) => {
+                        s.set(|o| failed(o, "START_FAILED", why));
+                        while !s.pause(Duration::from_secs(3600)) {}
+                        break;
+                    }
+                    Ended::Crashed(why) => why,
+                };
+                if s.stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                if !restart.again(&mut in_a_row, started.elapsed()) {
+                    let restarts = s
+                        .observed
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                        .restarts;
+                    s.set(|o| {
+                        failed(
+                            o,
+                            "GAVE_UP",
+                            format!("{why}; gave up after {restarts} restarts"),
+                        );
+                    });
+                    while !s.pause(Duration::from_secs(3600)) {}
+                    break;
+                }
+                s.set(|o| {
+                    failed(o, "EXITED", format!("{why}; restarting"));
+                    o.restarts += 1;
+                });
+                if s.pause(restart.interval) {
+                    break;
+                }
+            }
+            l.down(Duration::from_secs(10));
+            s.observed.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
+            s.changed.notify_all();
+        })?;
+    Ok(Supervised { shared })
+}
+
+impl Running for Supervised {
+    fn observe(&self) -> Observed {
+        self.shared
+            .observed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
+    fn stop(self: Box<Self>, grace: Duration) -> Observed {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.changed.notify_all();
+        // `down` may have to wait for an `up` (an image pull) to finish.
+        let guard = self
+            .shared
+            .observed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (guard, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(guard, grace + Duration::from_secs(60), |(_, done)| !*done)
+            .unwrap_or_else(PoisonError::into_inner);
+        Observed {
+            state: State::Removed,
+            error: None,
+            restarts: guard.0.restarts,
+        }
+    }
+}
+
+/// A name podman accepts, from a deployment id and a component name.
+#[must_use]
+pub fn workload_name(deployment: &str, component: &str) -> String {
+    let short: String = deployment
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(8)
+        .collect();
+    let comp: String = component
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("edged-{short}-{comp}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn workload_names_are_podman_names() {
+        assert_eq!(
+            super::workload_name("0eccca02-b226-4581", "Web_API"),
+            "edged-0eccca02-web-api"
+        );
+    }
+}
