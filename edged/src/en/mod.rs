@@ -27,7 +27,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use edge_api::mtls::Identity;
+use edge_runtime::compose::ComposeDriver;
+use edge_runtime::container::ContainerDriver;
 use edge_runtime::driver::{Driver, ProcessDriver};
+use edge_runtime::podman::Podman;
 use edge_runtime::process::RestartPolicy;
 use edge_runtime::wasm::{DEFAULT_MEMORY, WasmDriver};
 
@@ -89,11 +92,24 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let (node, sync, short) = {
         let (data, accepted_file) = (data.clone(), accepted_file.clone());
         let (device, server) = (device.clone(), server.clone());
+        let insecure_registries = settings.insecure_registries.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let short = identity.blocking_client(&wfm, Duration::from_secs(300))?;
             let long = identity.blocking_client(&wfm, Duration::from_secs(90))?;
             let wasm = WasmDriver::new(DEFAULT_MEMORY).map_err(anyhow::Error::msg)?;
-            let drivers: Vec<Arc<dyn Driver>> = vec![Arc::new(wasm), Arc::new(ProcessDriver)];
+            // podman reads the daemon's CONTAINERS_CONF itself.
+            let podman = Podman {
+                conf: None,
+                insecure: insecure_registries,
+            };
+            let drivers: Vec<Arc<dyn Driver>> = vec![
+                Arc::new(wasm),
+                Arc::new(ProcessDriver),
+                Arc::new(ComposeDriver {
+                    podman: podman.clone(),
+                }),
+                Arc::new(ContainerDriver { podman }),
+            ];
             let db = state::Db::open(&data.join("en.db"))?;
             let cas = crate::cas::Cas::open(&data.join("artifacts"))?;
             let node = node::Node::new(

@@ -21,10 +21,11 @@ use std::time::{Duration, Instant};
 use edge_model::status::{
     ComponentStatus, DeploymentStatusManifest, OverallStatus, State, StatusError,
 };
-use edge_model::{ApplicationDeployment, DeploymentId, Digest, MargoDocument as _};
+use edge_model::{ApplicationDeployment, DeploymentId, Digest, MargoDocument as _, ProfileType};
 use edge_runtime::driver::{Driver, Observed, Running, Workload};
 use edge_runtime::plan::{self, Applied, ComponentPlan, Desired, Step};
 use edge_runtime::process::RestartPolicy;
+use edge_workspace::archive;
 
 use super::state::{Db, DesiredSet, Doc};
 use crate::cas::Cas;
@@ -35,6 +36,9 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 pub(crate) const GRACE: Duration = Duration::from_secs(10);
 /// The component extension naming a package-local artifact by digest.
 const EXTENSION: &str = "x-edgectl-extensions";
+
+/// A component being removed: index, name, type, and what runs of it.
+type Taken = (usize, String, ProfileType, Option<Box<dyn Running>>);
 
 /// A component's state and error as last reported.
 type Seen = (State, Option<(String, String)>);
@@ -355,11 +359,25 @@ impl Node {
                 "{}/v2/{}/blobs/{digest}",
                 self.server, d.metadata.annotations.application_id
             );
-            return self
+            let path = self
                 .cas
                 .download(&self.client, &url, &digest, size)
-                .map(Some)
-                .map_err(|e| fail("ARTIFACT", e.to_string()));
+                .map_err(|e| fail("ARTIFACT", e.to_string()))?;
+            if c.kind == ProfileType::Compose {
+                // Checked whole before anything is extracted or stopped.
+                let bytes = std::fs::read(&path).map_err(|e| fail("ARTIFACT", e.to_string()))?;
+                archive::check_compose(&bytes, archive::Limits::default()).map_err(|e| {
+                    fail(
+                        "ARTIFACT",
+                        format!("the compose archive {digest} is refused: {e}"),
+                    )
+                })?;
+            }
+            return Ok(Some(path));
+        }
+        if c.kind == ProfileType::Container {
+            // podman pulls the image itself.
+            return Ok(None);
         }
         match c.repository.as_deref() {
             Some(r) if r.starts_with("oci://") => Err(fail(
@@ -499,14 +517,21 @@ impl Node {
         if let Some(why) = driver.unavailable() {
             return failed(fail("UNSUPPORTED", why));
         }
-        let Some(artifact) = artifact else {
-            return failed(fail("ARTIFACT", "the component names no artifact"));
+        let dir = self.workloads.join(id).join(&plan.name);
+        let artifact = match (plan.kind, artifact) {
+            (ProfileType::Container, _) => PathBuf::new(),
+            (ProfileType::Compose, Some(a)) => match unpack_compose(a, &dir) {
+                Ok(top) => top,
+                Err(e) => return failed(e),
+            },
+            (_, Some(a)) => a.clone(),
+            (_, None) => return failed(fail("ARTIFACT", "the component names no artifact")),
         };
         let workload = Workload {
             deployment: id.to_owned(),
             component: plan.clone(),
-            artifact: artifact.clone(),
-            dir: self.workloads.join(id).join(&plan.name),
+            artifact,
+            dir,
             restart: self.restart,
         };
         let running = match driver.start(&workload) {
@@ -516,7 +541,11 @@ impl Node {
         let deadline = Instant::now() + plan.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let observed = loop {
             let o = running.observe();
-            let gave_up = o.error.as_ref().is_some_and(|e| e.0 == "GAVE_UP");
+            // Crash loops and failed starts are final; a restart in progress is not.
+            let gave_up = o
+                .error
+                .as_ref()
+                .is_some_and(|e| matches!(e.0.as_str(), "GAVE_UP" | "START_FAILED"));
             if !plan.wait || o.state == State::Installed || gave_up {
                 break o;
             }
@@ -551,24 +580,44 @@ impl Node {
     }
 
     fn remove(&self, id: &str, _components: &[String]) {
+        // `removing` while it lasts (and shown so by `edgectl en list`); the
+        // watcher leaves a deployment that is not settled alone.
+        let taken: Vec<Taken> = {
+            let mut runs = self.lock();
+            let Some(run) = runs.get_mut(id) else {
+                return;
+            };
+            run.settled = false;
+            for c in &mut run.comps {
+                c.state = State::Removing;
+                c.error = None;
+                c.held = false;
+            }
+            self.report(id, run);
+            run.comps
+                .iter_mut()
+                .enumerate()
+                .rev()
+                .map(|(i, c)| (i, c.plan.name.clone(), c.plan.kind, c.running.take()))
+                .collect()
+        };
+        for (i, name, kind, running) in taken {
+            if let Some(r) = running {
+                r.stop(GRACE);
+            }
+            // What a killed daemon left behind (a process, containers).
+            if let Some(d) = self.driver(kind) {
+                d.clean(&self.workloads.join(id).join(&name));
+            }
+            self.update(id, |run| {
+                run.comps[i].state = State::Removed;
+                run.comps[i].workload = None;
+            });
+        }
+        let _ = std::fs::remove_dir_all(self.workloads.join(id));
         let Some(mut run) = self.lock().remove(id) else {
             return;
         };
-        for c in &mut run.comps {
-            c.state = State::Removing;
-            c.error = None;
-        }
-        self.report(id, &mut run);
-        for c in run.comps.iter_mut().rev() {
-            if let Some(r) = c.running.take() {
-                r.stop(GRACE);
-            }
-            // A process a killed daemon left behind.
-            edge_runtime::process::end_leftover(&self.workloads.join(id).join(&c.plan.name));
-            c.state = State::Removed;
-            c.workload = None;
-        }
-        let _ = std::fs::remove_dir_all(self.workloads.join(id));
         self.report(id, &mut run);
         if let Err(e) = self.db.remove_applied(id) {
             tracing::error!(id, error = %e, "cannot record the removal");
@@ -674,6 +723,20 @@ impl Node {
             }
         }
     }
+}
+
+/// Unpack a (checked) compose archive into `dir/project`, replacing what an
+/// earlier start left there; returns its top directory.
+fn unpack_compose(
+    archive_file: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<PathBuf, (String, String)> {
+    let bytes = std::fs::read(archive_file).map_err(|e| fail("ARTIFACT", e.to_string()))?;
+    let dest = dir.join("project");
+    let _ = std::fs::remove_dir_all(&dest);
+    std::fs::create_dir_all(dir).map_err(|e| fail("START", e.to_string()))?;
+    archive::unpack_compose(&bytes, &dest, archive::Limits::default())
+        .map_err(|e| fail("ARTIFACT", format!("the compose archive is refused: {e}")))
 }
 
 fn apply_update_error(run: &mut Run) {
