@@ -20,7 +20,25 @@ impl En {
     /// When the daemon does not report ready.
     #[must_use]
     pub fn start(creds: &Path, data: &Path, server: &str, extra: &[&str]) -> En {
+        Self::start_with_env(creds, data, server, extra, &[])
+    }
+
+    /// [`En::start`] with environment variables (such as `CONTAINERS_CONF`).
+    ///
+    /// # Panics
+    /// When the daemon does not report ready.
+    #[must_use]
+    pub fn start_with_env(
+        creds: &Path,
+        data: &Path,
+        server: &str,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> En {
         let mut cmd = Command::new(bin("edged"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.args(["--mode", "en", "--poll-interval", "1", "--credentials"])
             .arg(creds)
             .arg("--data")

@@ -9,4 +9,5 @@ pub mod co;
 pub mod en;
 pub mod git_http;
 pub mod lo;
+pub mod podman;
 pub mod registry;

@@ -1,0 +1,175 @@
+//! The `compose` and `container` drivers end to end with real podman
+//! (runc, the test's own containers.conf), podman-compose and Debian's
+//! docker-registry: CO → LO → EN, status at the CO, crash and restart,
+//! kill -9 of the node without a duplicate container, removal.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{co_state, fleet, until_or};
+use edge_tests::co::{Co, copy_tree, ok};
+use edge_tests::en::En;
+use edge_tests::lo::Lo;
+use edge_tests::podman::{HELLO, Podman};
+use serde_json::Value;
+
+fn deploy(co: &Co, app: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "co", "deploy", "--app", app, "--site", "plant-1", "--device", "edge-1", "-o", "json",
+    ];
+    args.extend(extra);
+    let out = ok(&co.edgectl(&args));
+    serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn wait_state(co: &Co, id: &str, want: &str, log: impl Fn() -> String) {
+    until_or(
+        &format!("deployment {id} {want} at the CO"),
+        || (co_state(co, id).as_deref() == Some(want)).then_some(()),
+        log,
+    );
+}
+
+fn row(en: &En, id: &str) -> Option<Value> {
+    let v: Value = serde_json::from_str(&ok(&en.edgectl(&["list", "-o", "json"]))).unwrap();
+    v["workloads"]
+        .as_array()?
+        .iter()
+        .find(|w| w["deployment"] == id)
+        .cloned()
+}
+
+fn short(id: &str) -> String {
+    id.chars().filter(char::is_ascii_hexdigit).take(8).collect()
+}
+
+#[test]
+fn a_compose_app_runs_under_podman_compose_and_comes_back_after_a_crash() {
+    let podman = Podman::setup();
+    let f = fleet();
+    ok(&f.co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        "fixtures/packages/hello-compose",
+    ]));
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let data = f.dir.path().join("en");
+    let en = En::start_with_env(
+        &f.d1,
+        &data,
+        &lo.url,
+        &[],
+        &[("CONTAINERS_CONF", &podman.conf)],
+    );
+    let log = || en.log();
+    let id = deploy(
+        &f.co,
+        "hello-compose",
+        &["--set", "greeting=from plant one"],
+    );
+    wait_state(&f.co, &id, "installed", log);
+    let project = format!("com.docker.compose.project=edged-{}-hello", short(&id));
+    let names = podman.names(&project);
+    assert_eq!(names.len(), 1, "{names:?}");
+    until_or(
+        "the greeting in the container's output",
+        || {
+            podman
+                .run(&["logs", &names[0]])
+                .contains("hello from edgectl compose: from plant one")
+                .then_some(())
+        },
+        log,
+    );
+
+    // A crash: the container is killed; the node brings it up again.
+    let _ = podman.run(&["kill", &names[0]]);
+    until_or(
+        "the compose app back after a crash",
+        || row(&en, &id).filter(|r| r["restarts"].as_u64() >= Some(1) && r["state"] == "installed"),
+        log,
+    );
+    wait_state(&f.co, &id, "installed", log);
+
+    ok(&f.co.edgectl(&["co", "undeploy", &id]));
+    until_or("removed", || row(&en, &id).is_none().then_some(()), log);
+    assert!(podman.names(&project).is_empty(), "nothing left running");
+    drop(en);
+    podman.clean(&data);
+}
+
+#[test]
+fn a_container_app_is_pulled_from_a_registry_and_survives_kill_9_of_its_node() {
+    let podman = Podman::setup();
+    let registry = edge_tests::registry::start().unwrap();
+    podman.push(HELLO, &registry.addr, "tools/hello:1.0.0");
+    let f = fleet();
+    // A container app: the hello-process package with its profile replaced.
+    let pkg = f.dir.path().join("hello-container");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packages/hello-process"),
+        &pkg,
+    );
+    std::fs::remove_dir_all(pkg.join("components")).unwrap();
+    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
+        .unwrap()
+        .replace("id: hello-process\n", "id: hello-container\n")
+        .replace("type: process", "type: container")
+        .replace("id: hello-process-process", "id: hello-container-container")
+        .replace(
+            "repository: ./components/hello.sh",
+            &format!("repository: oci://{}/tools/hello", registry.addr),
+        );
+    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    ok(&f
+        .co
+        .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let data = f.dir.path().join("en");
+    let conf = [("CONTAINERS_CONF", podman.conf.as_path())];
+    let insecure = ["--insecure-registries", registry.addr.as_str()];
+    let en = En::start_with_env(&f.d1, &data, &lo.url, &insecure, &conf);
+    let id = deploy(&f.co, "hello-container", &["--set", "greeting=plant one"]);
+    wait_state(&f.co, &id, "installed", || en.log());
+    let label = format!("edged.workload=edged-{}-hello", short(&id));
+    assert_eq!(podman.names(&label).len(), 1);
+    until_or(
+        "the greeting in the workload's log",
+        || {
+            ok(&en.edgectl(&["logs", "hello-container"]))
+                .contains("hello from edgectl container: plant one")
+                .then_some(())
+        },
+        || en.log(),
+    );
+
+    // kill -9 of the node: the container runs on; after the restart the
+    // node takes it over, and there is still exactly one.
+    en.kill();
+    assert_eq!(podman.names(&label).len(), 1);
+    let en = En::start_with_env(&f.d1, &data, &lo.url, &insecure, &conf);
+    until_or(
+        "the container app installed after the restart",
+        || row(&en, &id).filter(|r| r["state"] == "installed"),
+        || en.log(),
+    );
+    assert_eq!(podman.names(&label).len(), 1, "no duplicate container");
+
+    ok(&f.co.edgectl(&["co", "undeploy", &id]));
+    until_or(
+        "removed",
+        || row(&en, &id).is_none().then_some(()),
+        || en.log(),
+    );
+    assert!(podman.names(&label).is_empty(), "nothing left");
+    drop(en);
+    podman.clean(&data);
+}
