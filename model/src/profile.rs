@@ -122,6 +122,22 @@ pub struct ComponentProperties {
     pub extensions: Extensions,
 }
 
+/// The `host:port/name:tag` (or `…@sha256:…`) a registry knows for an
+/// `oci://` repository and its revision; `None` for anything that is not
+/// an `oci://` reference.
+#[must_use]
+pub fn oci_reference(repository: &str, revision: Option<&str>) -> Option<String> {
+    let rest = repository.strip_prefix("oci://")?;
+    if rest.is_empty() || rest.contains("..") || rest.starts_with('/') {
+        return None;
+    }
+    Some(match revision {
+        Some(d) if d.starts_with("sha256:") => format!("{rest}@{d}"),
+        Some(tag) => format!("{rest}:{tag}"),
+        None => rest.to_owned(),
+    })
+}
+
 impl ComponentProperties {
     /// The repository when it is a package-local path rather than a URL.
     #[must_use]
@@ -645,6 +661,22 @@ pub(crate) fn normalize_profile(p: &mut Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oci_references_come_from_repository_and_revision() {
+        let r = |repo, rev| oci_reference(repo, rev);
+        assert_eq!(
+            r("oci://127.0.0.1:5000/tools/busybox", Some("1.36")).as_deref(),
+            Some("127.0.0.1:5000/tools/busybox:1.36")
+        );
+        assert_eq!(
+            r("oci://reg.example/app", Some("sha256:ab")).as_deref(),
+            Some("reg.example/app@sha256:ab")
+        );
+        assert_eq!(r("https://x/y", None), None);
+        assert_eq!(r("oci://", None), None);
+        assert_eq!(r("oci://reg/../etc", None), None);
+    }
 
     #[test]
     fn local_paths() {

@@ -73,18 +73,6 @@ impl Lifecycle for Image {
     }
 }
 
-/// `host:port/path:tag` of an `oci://` repository and a revision.
-fn image_ref(repository: &str, revision: Option<&str>) -> Option<String> {
-    let rest = repository.strip_prefix("oci://")?;
-    if rest.is_empty() || rest.contains("..") || rest.starts_with('/') {
-        return None;
-    }
-    Some(match revision {
-        Some(tag) => format!("{rest}:{tag}"),
-        None => rest.to_owned(),
-    })
-}
-
 impl Driver for ContainerDriver {
     fn kind(&self) -> ProfileType {
         ProfileType::Container
@@ -100,12 +88,13 @@ impl Driver for ContainerDriver {
             message,
         };
         let repository = w.component.repository.as_deref().unwrap_or_default();
-        let image = image_ref(repository, w.component.revision.as_deref()).ok_or_else(|| {
-            fail(
-                "ARTIFACT",
-                format!("`{repository}` is not an image reference; use oci://REGISTRY/NAME"),
-            )
-        })?;
+        let image = edge_model::profile::oci_reference(repository, w.component.revision.as_deref())
+            .ok_or_else(|| {
+                fail(
+                    "ARTIFACT",
+                    format!("`{repository}` is not an image reference; use oci://REGISTRY/NAME"),
+                )
+            })?;
         std::fs::create_dir_all(&w.dir)
             .map_err(|e| fail("START", format!("cannot create `{}`: {e}", w.dir.display())))?;
         let name = workload_name(&w.deployment, &w.component.name);
@@ -131,18 +120,5 @@ impl Driver for ContainerDriver {
         if let Ok(label) = std::fs::read_to_string(dir.join(LABEL_FILE)) {
             self.podman.remove_all(label.trim());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn image_references_come_from_repository_and_revision() {
-        assert_eq!(
-            super::image_ref("oci://127.0.0.1:5000/tools/busybox", Some("1.36")).as_deref(),
-            Some("127.0.0.1:5000/tools/busybox:1.36")
-        );
-        assert_eq!(super::image_ref("https://x/y", None), None);
-        assert_eq!(super::image_ref("oci://", None), None);
     }
 }
