@@ -18,8 +18,10 @@
 //! anonymous access so far) and never uses plain HTTP for a registry that is
 //! not listed in [`Registries::insecure`].
 //!
-//! `pull.rs` holds [`pull_package`] and `push.rs` [`push_package`]; this file
-//! holds what both share: the layout constants and limits, the error type,
+//! `pull.rs` holds [`pull_package`], `push.rs` [`push_package`] and
+//! `blob.rs` [`BlobSource`], an edge node's blocking fetch of a
+//! single-layer artifact (a WebAssembly module or a binary). This file
+//! holds what they share: the layout constants and limits, the error type,
 //! reference parsing, layer titles and the registry client.
 
 use std::fmt::Write as _;
@@ -32,9 +34,11 @@ use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::{Client, Reference};
 
+mod blob;
 mod pull;
 mod push;
 
+pub use blob::{Blob, BlobReader, BlobSource};
 pub use pull::pull_package;
 pub use push::push_package;
 
@@ -140,6 +144,9 @@ pub enum OciError {
         "`{reference}` is too large: {reason}; packages are limited to {MAX_LAYERS} files of at most 64 MiB and 256 MiB in total"
     )]
     TooLarge { reference: String, reason: String },
+    /// The manifest is not a single-blob artifact (a module or a binary).
+    #[error("`{reference}` is not a single-file artifact: {reason}")]
+    NotAnArtifact { reference: String, reason: String },
     /// One layer is unusable.
     #[error("layer {index} (`{title}`) of `{reference}` is refused: {reason}")]
     BadLayer {
