@@ -6,10 +6,13 @@
 //! with what its workloads run. Writes go to `DIR/partial/<hex>` first and
 //! are renamed into place only after the digest is verified, so a crash
 //! leaves either nothing or a partial download that the next
-//! [`Cas::download`] resumes with an HTTP `Range` request.
+//! [`Cas::download`] resumes with an HTTP `Range` request (or [`Cas::fill`]
+//! with whatever source can start at an offset, such as a registry).
+//! `DIR/refs/` pins the registry references an edge node resolved to a
+//! digest, so what it runs can start again with no network.
 
 use std::fs;
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 
 use edge_model::Digest;
@@ -83,7 +86,7 @@ fn hex(digest: &Digest) -> &str {
 impl Cas {
     /// A store in `dir` (created when missing).
     pub(crate) fn open(dir: &Path) -> Result<Self, CasError> {
-        for sub in ["sha256", "partial"] {
+        for sub in ["sha256", "partial", "refs"] {
             let d = dir.join(sub);
             fs::create_dir_all(&d).map_err(io("create", &d))?;
         }
@@ -171,37 +174,53 @@ impl Cas {
         digest: &Digest,
         limit: u64,
     ) -> Result<PathBuf, CasError> {
+        self.fill(digest, limit, url, |have| {
+            let fetch = |detail: String| CasError::Fetch {
+                url: url.to_owned(),
+                detail,
+            };
+            let mut req = client.get(url);
+            if have > 0 {
+                req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+            }
+            let resp = req.send().map_err(|e| fetch(e.to_string()))?;
+            let status = resp.status();
+            match status.as_u16() {
+                206 if have > 0 => Ok((have, Box::new(resp) as Box<dyn Read>)),
+                200 => Ok((0, Box::new(resp))),
+                // The partial file is already complete (or longer than the artifact).
+                416 => Ok((have, Box::new(std::io::empty()))),
+                _ => {
+                    let body = resp.text().unwrap_or_default();
+                    Err(fetch(format!(
+                        "answered {status}: {}",
+                        body.chars().take(300).collect::<String>()
+                    )))
+                }
+            }
+        })
+    }
+
+    /// Fill the store with `digest` from a source `open`ed at the length of
+    /// the partial download already here; it answers where its bytes start
+    /// (that length, or 0 to start over). `what` names the source in errors.
+    pub(crate) fn fill<'s>(
+        &self,
+        digest: &Digest,
+        limit: u64,
+        what: &str,
+        open: impl FnOnce(u64) -> Result<(u64, Box<dyn Read + 's>), CasError>,
+    ) -> Result<PathBuf, CasError> {
         if let Some(p) = self.get(digest) {
             return Ok(p);
         }
         let partial = self.dir.join("partial").join(hex(digest));
         let have = fs::metadata(&partial).map_or(0, |m| m.len());
-        let fetch = |detail: String| CasError::Fetch {
-            url: url.to_owned(),
-            detail,
-        };
-        let mut req = client.get(url);
         if have > 0 {
-            tracing::info!(url, from = have, "resuming a download");
-            req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+            tracing::info!(what, from = have, "resuming a download");
         }
-        let mut resp = req.send().map_err(|e| fetch(e.to_string()))?;
-        let status = resp.status();
-        let append = match status.as_u16() {
-            206 if have > 0 => true,
-            200 => false,
-            // The partial file is already complete (or longer than the artifact).
-            416 => {
-                return self.seal(&partial, url, digest);
-            }
-            _ => {
-                let body = resp.text().unwrap_or_default();
-                return Err(fetch(format!(
-                    "answered {status}: {}",
-                    body.chars().take(300).collect::<String>()
-                )));
-            }
-        };
+        let (start, mut body) = open(have)?;
+        let append = start > 0;
         let mut file = fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -209,10 +228,13 @@ impl Cas {
             .truncate(!append)
             .open(&partial)
             .map_err(io("write", &partial))?;
-        let mut written = if append { have } else { 0 };
+        let mut written = start;
         let mut buf = vec![0_u8; 64 * 1024];
         loop {
-            let n = resp.read(&mut buf).map_err(|e| fetch(e.to_string()))?;
+            let n = body.read(&mut buf).map_err(|e| CasError::Fetch {
+                url: what.to_owned(),
+                detail: e.to_string(),
+            })?;
             if n == 0 {
                 break;
             }
@@ -221,7 +243,7 @@ impl Cas {
                 drop(file);
                 let _ = fs::remove_file(&partial);
                 return Err(CasError::TooLarge {
-                    url: url.to_owned(),
+                    url: what.to_owned(),
                     limit,
                 });
             }
@@ -229,7 +251,46 @@ impl Cas {
         }
         file.sync_all().map_err(io("write", &partial))?;
         drop(file);
-        self.seal(&partial, url, digest)
+        self.seal(&partial, what, digest)
+    }
+
+    /// Remember that the registry reference `reference` named `digest` of
+    /// `size` bytes, so the node can start it again with no network.
+    pub(crate) fn pin(&self, reference: &str, digest: &Digest, size: u64) -> Result<(), CasError> {
+        let path = self.pin_path(reference);
+        let tmp = path.with_extension("tmp");
+        fs::write(&tmp, format!("{digest} {size}\n{reference}\n")).map_err(io("write", &tmp))?;
+        fs::rename(&tmp, &path).map_err(io("store", &path))
+    }
+
+    /// What [`Cas::pin`] remembered for `reference`.
+    pub(crate) fn pinned(&self, reference: &str) -> Option<(Digest, u64)> {
+        let text = fs::read_to_string(self.pin_path(reference)).ok()?;
+        let (head, named) = text.split_once('\n')?;
+        if named.trim_end() != reference {
+            return None;
+        }
+        let (digest, size) = head.split_once(' ')?;
+        Some((Digest::new(digest).ok()?, size.parse().ok()?))
+    }
+
+    /// Forget the pins of every reference not in `keep`.
+    pub(crate) fn unpin_except(&self, keep: &std::collections::HashSet<String>) {
+        let wanted: std::collections::HashSet<PathBuf> =
+            keep.iter().map(|r| self.pin_path(r)).collect();
+        let Ok(entries) = fs::read_dir(self.dir.join("refs")) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if !wanted.contains(&e.path()) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+
+    fn pin_path(&self, reference: &str) -> PathBuf {
+        let name = edge_model::digest::sha256(reference.as_bytes());
+        self.dir.join("refs").join(hex(&name))
     }
 
     /// Verify a complete partial download and move it into place.
@@ -288,5 +349,56 @@ mod tests {
         assert_eq!(cas.retain(&keep), 5);
         assert!(cas.get(&b).is_none());
         assert!(cas.get(&a).is_some());
+    }
+
+    #[test]
+    fn fill_resumes_a_partial_download_and_refuses_other_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cas = Cas::open(dir.path()).unwrap();
+        let body = b"0123456789".repeat(1000);
+        let digest = edge_model::digest::sha256(&body);
+        fs::write(dir.path().join("partial").join(hex(&digest)), &body[..4000]).unwrap();
+        let mut asked = None;
+        let path = cas
+            .fill(&digest, 1 << 20, "test", |have| {
+                asked = Some(have);
+                Ok((
+                    have,
+                    Box::new(&body[usize::try_from(have).unwrap()..]) as Box<dyn Read>,
+                ))
+            })
+            .unwrap();
+        assert_eq!(asked, Some(4000));
+        assert_eq!(fs::read(path).unwrap(), body);
+
+        let other = edge_model::digest::sha256(b"something else");
+        let e = cas
+            .fill(&other, 1 << 20, "test", |_| {
+                Ok((0, Box::new(&b"forged"[..]) as Box<dyn Read>))
+            })
+            .unwrap_err();
+        assert!(matches!(e, CasError::Mismatch { .. }), "{e}");
+        assert!(cas.get(&other).is_none());
+        let e = cas
+            .fill(&other, 3, "test", |_| {
+                Ok((0, Box::new(&b"forged"[..]) as Box<dyn Read>))
+            })
+            .unwrap_err();
+        assert!(matches!(e, CasError::TooLarge { .. }), "{e}");
+    }
+
+    #[test]
+    fn pins_survive_and_are_forgotten_when_unwanted() {
+        let dir = tempfile::tempdir().unwrap();
+        let cas = Cas::open(dir.path()).unwrap();
+        let d = cas.put(b"module").unwrap();
+        cas.pin("reg:5000/app:1.0.0", &d, 6).unwrap();
+        cas.pin("reg:5000/other:2.0.0", &d, 6).unwrap();
+        let again = Cas::open(dir.path()).unwrap();
+        assert_eq!(again.pinned("reg:5000/app:1.0.0"), Some((d.clone(), 6)));
+        assert_eq!(again.pinned("reg:5000/app:9.9.9"), None);
+        again.unpin_except(&["reg:5000/app:1.0.0".to_owned()].into_iter().collect());
+        assert_eq!(again.pinned("reg:5000/other:2.0.0"), None);
+        assert!(again.pinned("reg:5000/app:1.0.0").is_some());
     }
 }

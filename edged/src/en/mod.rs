@@ -100,7 +100,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             // podman reads the daemon's CONTAINERS_CONF itself.
             let podman = Podman {
                 conf: None,
-                insecure: insecure_registries,
+                insecure: insecure_registries.clone(),
             };
             let drivers: Vec<Arc<dyn Driver>> = vec![
                 Arc::new(wasm),
@@ -112,7 +112,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             ];
             let db = state::Db::open(&data.join("en.db"))?;
             let cas = crate::cas::Cas::open(&data.join("artifacts"))?;
-            let node = node::Node::new(
+            let mut node = node::Node::new(
                 db,
                 cas,
                 device,
@@ -127,6 +127,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
                 },
                 crate::cas::MAX_ARTIFACT,
             )?;
+            node.registries = edge_workspace::oci::Registries {
+                insecure: insecure_registries,
+            };
             let accepted = edge_api::device::load(&accepted_file)
                 .with_context(|| format!("cannot read `{}`", accepted_file.display()))?;
             let sync = edge_api::device::ManifestSync::new(&server, long, accepted);

@@ -21,11 +21,13 @@ use std::time::{Duration, Instant};
 use edge_model::status::{
     ComponentStatus, DeploymentStatusManifest, OverallStatus, State, StatusError,
 };
-use edge_model::{ApplicationDeployment, DeploymentId, Digest, MargoDocument as _, ProfileType};
+use edge_model::{ApplicationDeployment, DeploymentId, MargoDocument as _, ProfileType};
 use edge_runtime::driver::{Driver, Observed, Running, Workload};
 use edge_runtime::plan::{self, Applied, ComponentPlan, Desired, Step};
 use edge_runtime::process::RestartPolicy;
 use edge_workspace::archive;
+
+mod fetch;
 
 use super::state::{Db, DesiredSet, Doc};
 use crate::cas::Cas;
@@ -82,6 +84,8 @@ pub(crate) struct Node {
     drivers: Vec<Arc<dyn Driver>>,
     pub(crate) runs: Mutex<BTreeMap<String, Run>>,
     client: reqwest::blocking::Client,
+    /// Registries reached over plain HTTP.
+    pub(crate) registries: edge_workspace::oci::Registries,
     workloads: PathBuf,
     /// Wakes the reporter (a report was queued).
     pub(crate) bell: crate::bell::Bell,
@@ -99,19 +103,6 @@ pub(crate) struct Node {
 
 fn fail(code: &str, message: impl Into<String>) -> (String, String) {
     (code.to_owned(), message.into())
-}
-
-/// The package-local artifact a component names, `(digest, size)`.
-fn local_artifact(d: &ApplicationDeployment, component: &str) -> Option<(Digest, u64)> {
-    let c = d
-        .spec
-        .deployment_profile
-        .components
-        .iter()
-        .find(|c| c.name.as_str() == component)?;
-    let a = c.extensions.get(EXTENSION)?.get("artifact")?;
-    let digest = Digest::new(a.get("digest")?.as_str()?).ok()?;
-    Some((digest, a.get("size")?.as_u64()?))
 }
 
 impl Node {
@@ -135,6 +126,7 @@ impl Node {
             drivers,
             runs: Mutex::new(BTreeMap::new()),
             client,
+            registries: edge_workspace::oci::Registries::default(),
             workloads,
             bell: crate::bell::Bell::default(),
             wake: crate::bell::Bell::default(),
@@ -324,74 +316,6 @@ impl Node {
             }
         }
         self.collect_garbage();
-    }
-
-    /// A component's artifact on local disk, fetched and verified.
-    fn fetch(
-        &self,
-        d: &ApplicationDeployment,
-        c: &ComponentPlan,
-    ) -> Result<Option<PathBuf>, (String, String)> {
-        if let Some((digest, size)) = local_artifact(d, &c.name) {
-            if size > self.artifact_limit {
-                return Err(fail(
-                    "ARTIFACT",
-                    format!(
-                        "{digest} is {size} bytes, over this node's limit of {}",
-                        self.artifact_limit
-                    ),
-                ));
-            }
-            if self.cas.get(&digest).is_none() && self.cas.total() + size > self.store_limit {
-                self.collect_garbage();
-                if self.cas.total() + size > self.store_limit {
-                    return Err(fail(
-                        "STORAGE",
-                        format!(
-                            "{digest} ({size} bytes) does not fit in this node's artifact store ({} of {} bytes used)",
-                            self.cas.total(),
-                            self.store_limit
-                        ),
-                    ));
-                }
-            }
-            let url = format!(
-                "{}/v2/{}/blobs/{digest}",
-                self.server, d.metadata.annotations.application_id
-            );
-            let path = self
-                .cas
-                .download(&self.client, &url, &digest, size)
-                .map_err(|e| fail("ARTIFACT", e.to_string()))?;
-            if c.kind == ProfileType::Compose {
-                // Checked whole before anything is extracted or stopped.
-                let bytes = std::fs::read(&path).map_err(|e| fail("ARTIFACT", e.to_string()))?;
-                archive::check_compose(&bytes, archive::Limits::default()).map_err(|e| {
-                    fail(
-                        "ARTIFACT",
-                        format!("the compose archive {digest} is refused: {e}"),
-                    )
-                })?;
-            }
-            return Ok(Some(path));
-        }
-        if c.kind == ProfileType::Container {
-            // podman pulls the image itself.
-            return Ok(None);
-        }
-        match c.repository.as_deref() {
-            Some(r) if r.starts_with("oci://") => Err(fail(
-                "ARTIFACT",
-                format!("pulling `{r}` from a registry is not supported by this node yet"),
-            )),
-            Some(r) => Err(fail(
-                "ARTIFACT",
-                format!(
-                    "`{r}` is a package-local artifact the fleet manager did not name by digest"
-                ),
-            )),
-            None => Ok(None),
-        }
     }
 
     /// Report a deployment that cannot be installed for want of an artifact,
@@ -688,26 +612,6 @@ impl Node {
             }
             apply_update_error(run);
             self.report(id, run);
-        }
-    }
-
-    /// Drop stored artifacts nothing here refers to any more.
-    fn collect_garbage(&self) {
-        let mut keep = HashSet::new();
-        if let Ok(Some(set)) = self.db.desired() {
-            for doc in set.docs {
-                if let Ok(p) = ApplicationDeployment::from_slice(&doc.bytes) {
-                    for c in &p.document.spec.deployment_profile.components {
-                        if let Some((d, _)) = local_artifact(&p.document, c.name.as_str()) {
-                            keep.insert(d.to_string());
-                        }
-                    }
-                }
-            }
-        }
-        let freed = self.cas.retain(&keep);
-        if freed > 0 {
-            tracing::info!(freed, "unused artifacts removed");
         }
     }
 

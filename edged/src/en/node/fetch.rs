@@ -1,0 +1,185 @@
+//! Where a component's artifact comes from, onto local disk and verified:
+//! a package-local artifact from the fleet manager's blob endpoint (the LO's
+//! cache), a WebAssembly module or binary from a registry (`oci://`, one
+//! layer), or nothing to fetch (a container image, which podman pulls).
+//!
+//! A registry reference is resolved to a digest once and pinned in the
+//! artifact store, so a node that restarts with no network starts the same
+//! bytes again, and a tag moved later does not change what runs. Every
+//! download resumes where an interrupted one stopped and is verified before
+//! it is used; a failure leaves what runs alone.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use edge_model::profile::{Component, oci_reference};
+use edge_model::{ApplicationDeployment, Digest, MargoDocument as _, ProfileType};
+use edge_runtime::plan::ComponentPlan;
+use edge_workspace::archive;
+use edge_workspace::oci::BlobSource;
+
+use super::{EXTENSION, Node, fail};
+use crate::cas::CasError;
+
+/// The package-local artifact a component names, `(digest, size)`.
+fn local_artifact(d: &ApplicationDeployment, component: &str) -> Option<(Digest, u64)> {
+    let c = d
+        .spec
+        .deployment_profile
+        .components
+        .iter()
+        .find(|c| c.name.as_str() == component)?;
+    let a = c.extensions.get(EXTENSION)?.get("artifact")?;
+    let digest = Digest::new(a.get("digest")?.as_str()?).ok()?;
+    Some((digest, a.get("size")?.as_u64()?))
+}
+
+/// The registry reference of a wasm or process component pulled from one.
+fn registry_reference(c: &Component) -> Option<String> {
+    let p = &c.properties;
+    oci_reference(p.repository.as_deref()?, p.revision.as_deref())
+}
+
+impl Node {
+    /// A component's artifact on local disk, fetched and verified.
+    pub(super) fn fetch(
+        &self,
+        d: &ApplicationDeployment,
+        c: &ComponentPlan,
+    ) -> Result<Option<PathBuf>, (String, String)> {
+        if let Some((digest, size)) = local_artifact(d, &c.name) {
+            if size > self.artifact_limit {
+                return Err(fail(
+                    "ARTIFACT",
+                    format!(
+                        "{digest} is {size} bytes, over this node's limit of {}",
+                        self.artifact_limit
+                    ),
+                ));
+            }
+            self.make_room(&digest, size)?;
+            let url = format!(
+                "{}/v2/{}/blobs/{digest}",
+                self.server, d.metadata.annotations.application_id
+            );
+            let path = self
+                .cas
+                .download(&self.client, &url, &digest, size)
+                .map_err(|e| fail("ARTIFACT", e.to_string()))?;
+            if c.kind == ProfileType::Compose {
+                // Checked whole before anything is extracted or stopped.
+                let bytes = std::fs::read(&path).map_err(|e| fail("ARTIFACT", e.to_string()))?;
+                archive::check_compose(&bytes, archive::Limits::default()).map_err(|e| {
+                    fail(
+                        "ARTIFACT",
+                        format!("the compose archive {digest} is refused: {e}"),
+                    )
+                })?;
+            }
+            return Ok(Some(path));
+        }
+        if c.kind == ProfileType::Container {
+            // podman pulls the image itself.
+            return Ok(None);
+        }
+        match c.repository.as_deref() {
+            Some(r) if r.starts_with("oci://") => self.pull(r, c).map(Some),
+            Some(r) => Err(fail(
+                "ARTIFACT",
+                format!(
+                    "`{r}` is a package-local artifact the fleet manager did not name by digest"
+                ),
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// The module or binary at registry `repository` (with the component's
+    /// revision), pinned on first pull.
+    fn pull(&self, repository: &str, c: &ComponentPlan) -> Result<PathBuf, (String, String)> {
+        if !matches!(c.kind, ProfileType::Wasm | ProfileType::Process) {
+            return Err(fail(
+                "ARTIFACT",
+                format!("a {} component cannot come from `{repository}`", c.kind),
+            ));
+        }
+        let reference = oci_reference(repository, c.revision.as_deref()).ok_or_else(|| {
+            fail(
+                "ARTIFACT",
+                format!("`{repository}` is not a registry reference; write oci://HOST/NAME"),
+            )
+        })?;
+        if let Some((digest, _)) = self.cas.pinned(&reference)
+            && let Some(path) = self.cas.get(&digest)
+        {
+            return Ok(path);
+        }
+        let artifact = |e: &dyn std::fmt::Display| fail("ARTIFACT", e.to_string());
+        let source = BlobSource::new(&reference, &self.registries).map_err(|e| artifact(&e))?;
+        let blob = source
+            .resolve(self.artifact_limit)
+            .map_err(|e| artifact(&e))?;
+        let digest = Digest::new(&blob.digest).map_err(|e| artifact(&e))?;
+        self.make_room(&digest, blob.size)?;
+        tracing::info!(reference, digest = %digest, size = blob.size, "pulling");
+        let path = self
+            .cas
+            .fill(&digest, blob.size, &reference, |have| {
+                let (start, reader) = source.open(&blob, have).map_err(|e| CasError::Fetch {
+                    url: reference.clone(),
+                    detail: e.to_string(),
+                })?;
+                Ok((start, Box::new(reader) as Box<dyn std::io::Read>))
+            })
+            .map_err(|e| artifact(&e))?;
+        self.cas
+            .pin(&reference, &digest, blob.size)
+            .map_err(|e| artifact(&e))?;
+        Ok(path)
+    }
+
+    /// Refuse an artifact the store cannot hold, after dropping what nothing
+    /// refers to.
+    fn make_room(&self, digest: &Digest, size: u64) -> Result<(), (String, String)> {
+        if self.cas.get(digest).is_none() && self.cas.total() + size > self.store_limit {
+            self.collect_garbage();
+            if self.cas.total() + size > self.store_limit {
+                return Err(fail(
+                    "STORAGE",
+                    format!(
+                        "{digest} ({size} bytes) does not fit in this node's artifact store ({} of {} bytes used)",
+                        self.cas.total(),
+                        self.store_limit
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Drop stored artifacts nothing here refers to any more.
+    pub(super) fn collect_garbage(&self) {
+        let (mut keep, mut refs) = (HashSet::new(), HashSet::new());
+        if let Ok(Some(set)) = self.db.desired() {
+            for doc in set.docs {
+                if let Ok(p) = ApplicationDeployment::from_slice(&doc.bytes) {
+                    for c in &p.document.spec.deployment_profile.components {
+                        if let Some((d, _)) = local_artifact(&p.document, c.name.as_str()) {
+                            keep.insert(d.to_string());
+                        } else if let Some(r) = registry_reference(c) {
+                            if let Some((d, _)) = self.cas.pinned(&r) {
+                                keep.insert(d.to_string());
+                            }
+                            refs.insert(r);
+                        }
+                    }
+                }
+            }
+        }
+        self.cas.unpin_except(&refs);
+        let freed = self.cas.retain(&keep);
+        if freed > 0 {
+            tracing::info!(freed, "unused artifacts removed");
+        }
+    }
+}
