@@ -55,6 +55,57 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Push `data` as the one layer of an image manifest tagged
+    /// `name:tag` (the empty config), as a WebAssembly module or a binary is
+    /// pushed; returns the layer's digest.
+    pub fn push_blob(&self, name: &str, tag: &str, data: &[u8], media_type: &str) -> String {
+        let http = reqwest::blocking::Client::new();
+        let base = format!("http://{}/v2/{name}", self.addr);
+        let upload = |bytes: &[u8]| {
+            let digest = edge_model::digest::sha256(bytes).to_string();
+            let started = http
+                .post(format!("{base}/blobs/uploads/"))
+                .send()
+                .expect("start an upload");
+            assert_eq!(started.status().as_u16(), 202, "upload refused");
+            let location = started.headers()["location"]
+                .to_str()
+                .expect("a readable Location")
+                .to_owned();
+            let location = if location.starts_with("http") {
+                location
+            } else {
+                format!("http://{}{location}", self.addr)
+            };
+            let sep = if location.contains('?') { '&' } else { '?' };
+            let done = http
+                .put(format!("{location}{sep}digest={digest}"))
+                .body(bytes.to_vec())
+                .send()
+                .expect("finish an upload");
+            assert_eq!(done.status().as_u16(), 201, "upload not accepted");
+            digest
+        };
+        let config = upload(b"{}");
+        let layer = upload(data);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+            "layers": [{"mediaType": media_type, "digest": layer, "size": data.len()}],
+        });
+        let put = http
+            .put(format!("{base}/manifests/{tag}"))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.to_string())
+            .send()
+            .expect("push the manifest");
+        assert_eq!(put.status().as_u16(), 201, "manifest not accepted");
+        layer
+    }
+}
+
 impl Drop for Registry {
     fn drop(&mut self) {
         // The process may already have exited; either way reap it.

@@ -1,0 +1,181 @@
+//! WebAssembly modules and native binaries pulled by the edge node from a
+//! registry (Debian's docker-registry; `oci://` repository, one layer):
+//! installed and running, a registry serving other bytes than its manifest
+//! names refused while the rest runs on, and a kill -9 restart with the
+//! registry gone bringing the same bytes back from the node's own store.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{co_state, fleet, until_or};
+use edge_tests::co::{Co, copy_tree, ok};
+use edge_tests::en::En;
+use edge_tests::lo::Lo;
+use serde_json::Value;
+
+const WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
+const BINARY_LAYER: &str = "application/octet-stream";
+
+fn deploy(co: &Co, app: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "co", "deploy", "--app", app, "--site", "plant-1", "--device", "edge-1", "-o", "json",
+    ];
+    args.extend(extra);
+    let out = ok(&co.edgectl(&args));
+    serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn wait_state(co: &Co, id: &str, want: &str, log: impl Fn() -> String) {
+    until_or(
+        &format!("deployment {id} {want} at the CO"),
+        || (co_state(co, id).as_deref() == Some(want)).then_some(()),
+        log,
+    );
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/packages")
+        .join(name)
+}
+
+/// A copy of fixture package `from` as app `id` whose one component comes
+/// from `repository` instead of the package.
+fn registry_app(dir: &Path, from: &str, id: &str, local: &str, repository: &str) -> String {
+    let pkg = dir.join(id);
+    copy_tree(&fixture(from), &pkg);
+    std::fs::remove_dir_all(pkg.join("components")).unwrap();
+    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
+        .unwrap()
+        .replace(&format!("id: {from}\n"), &format!("id: {id}\n"))
+        .replace(
+            &format!("repository: {local}"),
+            &format!("repository: {repository}"),
+        );
+    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    pkg.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn modules_and_binaries_come_from_a_registry_and_restart_without_it() {
+    let registry = edge_tests::registry::start().unwrap();
+    let wat = std::fs::read(fixture("hello-wasm/components/hello.wat")).unwrap();
+    let sh = std::fs::read(fixture("hello-process/components/hello.sh")).unwrap();
+    // The wasm driver reads the text format as well as the binary one.
+    registry.push_blob("apps/hello-wasm", "1.0.0", &wat, WASM_LAYER);
+    registry.push_blob("apps/hello-bin", "1.0.0", &sh, BINARY_LAYER);
+    // A registry whose stored bytes were changed after the push.
+    let other = [wat.as_slice(), b";; another module\n"].concat();
+    let forged = registry.push_blob("apps/forged", "1.0.0", &other, WASM_LAYER);
+    std::fs::write(registry.blob_path(&forged), b"(module)").unwrap();
+
+    let f = fleet();
+    let at = |name: &str| format!("oci://{}/apps/{name}", registry.addr);
+    for (from, id, local, name) in [
+        (
+            "hello-wasm",
+            "pulled-wasm",
+            "./components/hello.wat",
+            "hello-wasm",
+        ),
+        (
+            "hello-process",
+            "pulled-bin",
+            "./components/hello.sh",
+            "hello-bin",
+        ),
+        (
+            "hello-wasm",
+            "forged-wasm",
+            "./components/hello.wat",
+            "forged",
+        ),
+    ] {
+        let pkg = registry_app(f.dir.path(), from, id, local, &at(name));
+        ok(&f.co.edgectl(&["co", "add", "app", "--artifact", &pkg]));
+    }
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let data = f.dir.path().join("en");
+    let addr = registry.addr.clone();
+    let insecure = ["--insecure-registries", addr.as_str()];
+    let en = En::start(&f.d1, &data, &lo.url, &insecure);
+    let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
+
+    let wasm = deploy(
+        &f.co,
+        "pulled-wasm",
+        &["--set", "greeting=from the registry"],
+    );
+    let bin = deploy(
+        &f.co,
+        "pulled-bin",
+        &["--set", "greeting=native and pulled"],
+    );
+    let bad = deploy(&f.co, "forged-wasm", &[]);
+    wait_state(&f.co, &wasm, "installed", log);
+    wait_state(&f.co, &bin, "installed", log);
+    wait_state(&f.co, &bad, "failed", log);
+    for (w, want) in [
+        ("pulled-wasm", "from the registry"),
+        ("pulled-bin", "native and pulled"),
+    ] {
+        until_or(
+            &format!("`{want}` in the log of {w}"),
+            || ok(&en.edgectl(&["logs", w])).contains(want).then_some(()),
+            log,
+        );
+    }
+    let listing = ok(&f.co.edgectl(&["co", "list", "deployments", "-o", "json"]));
+    assert!(
+        listing.contains("forged:1.0.0` sent bytes whose digest is"),
+        "the CO is told why: {listing}"
+    );
+    let stored = std::fs::read_dir(data.join("artifacts/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(stored, 2, "only verified bytes are stored");
+
+    // kill -9, and the registry gone: the node starts both again from the
+    // digests it pinned, with no network.
+    en.kill();
+    drop(registry);
+    let en = En::start(&f.d1, &data, &lo.url, &insecure);
+    let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
+    until_or(
+        "the pulled binary running again with the registry gone",
+        || {
+            let v: Value = serde_json::from_str(&ok(&en.edgectl(&["list", "-o", "json"]))).unwrap();
+            v["workloads"]
+                .as_array()?
+                .iter()
+                .find(|w| w["deployment"] == bin.as_str() && w["state"] == "installed")
+                .cloned()
+        },
+        log,
+    );
+    wait_state(&f.co, &wasm, "installed", log);
+    ok(&f.co.edgectl(&["co", "undeploy", &bin]));
+    until_or(
+        "the binary's pin and artifact collected",
+        || {
+            let n = std::fs::read_dir(data.join("artifacts/sha256"))
+                .unwrap()
+                .count();
+            (n == 1).then_some(())
+        },
+        log,
+    );
+    assert_eq!(
+        std::fs::read_dir(data.join("artifacts/refs"))
+            .unwrap()
+            .count(),
+        1,
+        "the wasm app's pin is kept; the forged module was never pinned"
+    );
+}
