@@ -122,6 +122,38 @@ pub struct ComponentProperties {
     pub extensions: Extensions,
 }
 
+/// The component extension key edgectl reads and writes.
+pub const EDGECTL_EXTENSION: &str = "x-edgectl-extensions";
+/// Smallest memory cap a WebAssembly component may ask for: one page.
+pub const MIN_WASM_MEMORY: u64 = 64 * 1024;
+/// Largest: all a 32-bit module can address.
+pub const MAX_WASM_MEMORY: u64 = 4 * 1024 * 1024 * 1024;
+
+/// Limits a component asks for in `x-edgectl-extensions.limits`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Cap on a WebAssembly module's memory, in bytes.
+    pub memory_bytes: Option<u64>,
+    /// wasmtime fuel one run of a module may consume.
+    pub fuel: Option<u64>,
+}
+
+impl Component {
+    /// The limits this component asks for (checked on load).
+    #[must_use]
+    pub fn limits(&self) -> Limits {
+        let l = self
+            .extensions
+            .get(EDGECTL_EXTENSION)
+            .and_then(|e| e.get("limits"));
+        let get = |k: &str| l.and_then(|l| l.get(k)).and_then(Value::as_u64);
+        Limits {
+            memory_bytes: get("memoryBytes"),
+            fuel: get("fuel"),
+        }
+    }
+}
+
 /// The `host:port/name:tag` (or `…@sha256:…`) a registry knows for an
 /// `oci://` repository and its revision; `None` for anything that is not
 /// an `oci://` reference.
@@ -330,6 +362,9 @@ pub(crate) fn check_components<'a>(
         if let Some(p) = req_obj(r, c, &at, "properties") {
             check_properties(r, p, &field(&at, "properties"));
         }
+        if let Some(Value::Object(e)) = opt(c, EDGECTL_EXTENSION) {
+            check_edgectl_extension(r, e, &field(&at, EDGECTL_EXTENSION));
+        }
     }
     unique(
         r,
@@ -339,6 +374,31 @@ pub(crate) fn check_components<'a>(
         "component name",
     );
     names
+}
+
+/// Our own component extension: `limits` (a WebAssembly component's
+/// `memoryBytes` and `fuel`) and `artifact` (written by the fleet manager).
+fn check_edgectl_extension(r: &mut Report, e: &Obj, path: &str) {
+    keys(r, e, path, &["limits", "artifact"]);
+    let Some(limits) = opt_obj(r, e, path, "limits") else {
+        return;
+    };
+    let at = field(path, "limits");
+    keys(r, limits, &at, &["memoryBytes", "fuel"]);
+    for (key, low, high) in [
+        ("memoryBytes", MIN_WASM_MEMORY, MAX_WASM_MEMORY),
+        ("fuel", 1, u64::MAX),
+    ] {
+        match opt(limits, key) {
+            None => {}
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|v| (low..=high).contains(&v)) => {}
+            Some(_) => r.error(
+                field(&at, key),
+                Rule::Range,
+                format!("must be a whole number from {low} to {high}"),
+            ),
+        }
+    }
 }
 
 fn check_properties(r: &mut Report, p: &Obj, path: &str) {
