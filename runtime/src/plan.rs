@@ -55,6 +55,8 @@ pub struct ComponentPlan {
     /// Parameter values by target pointer (Helm values path, or environment
     /// variable name for the other types).
     pub settings: BTreeMap<String, Value>,
+    /// Limits it asks for (memory and fuel of a WebAssembly module).
+    pub limits: edge_model::profile::Limits,
 }
 
 /// One step of a plan.
@@ -125,6 +127,7 @@ pub fn components(d: &ApplicationDeployment) -> Vec<ComponentPlan> {
             wait: c.properties.wait.unwrap_or(true),
             timeout: c.properties.timeout.as_deref().and_then(parse_timeout),
             settings: settings.remove(c.name.as_str()).unwrap_or_default(),
+            limits: c.limits(),
         })
         .collect()
 }

@@ -1,9 +1,12 @@
 //! The `wasm` driver (an edgectl extension of Margo): WASI preview 1 modules
 //! (`.wasm`, or `.wat` text) run by an embedded wasmtime, one thread each.
 //! Parameters become environment variables, standard output and error go to
-//! the component's log file, memory is capped, and a stop interrupts the
-//! module at its next epoch check (a ticker advances the epoch every 10 ms
-//! while any module runs, and sleeps while none does).
+//! the component's log file, memory is capped (the node's default, or the
+//! component's `x-edgectl-extensions.limits.memoryBytes`), a run may be
+//! given `fuel` (wasmtime's instruction budget; used up, the run is `failed`
+//! with code `FUEL`), and a stop interrupts the module at its next epoch
+//! check (a ticker advances the epoch every 10 ms while any module runs, and
+//! sleeps while none does).
 //!
 //! A module that returns or calls `proc_exit(0)` has done its work: it stays
 //! `installed` and is not restarted. A trap or a non-zero exit is `failed`
@@ -72,6 +75,8 @@ impl WasmDriver {
     pub fn new(memory: usize) -> Result<Self, String> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        // Fuel counts instructions, so a deployment can bound a run's work.
+        config.consume_fuel(true);
         let engine = Engine::new(&config).map_err(|e| format!("cannot start wasmtime: {e}"))?;
         let ticker = engine.weak();
         let active = Arc::new(Active::default());
@@ -165,6 +170,10 @@ fn run_once(
     };
     let mut store = Store::new(engine, host);
     store.limiter(|h| &mut h.limits);
+    let fuel = w.component.limits.fuel;
+    if let Err(e) = store.set_fuel(fuel.unwrap_or(u64::MAX)) {
+        return Ended::Failed("START".into(), format!("cannot set the fuel: {e}"));
+    }
     store.set_epoch_deadline(1);
     let flag = stop.clone();
     store.epoch_deadline_callback(move |_| {
@@ -188,6 +197,15 @@ fn run_once(
             Some(x) if x.0 == 0 => Ended::Done,
             Some(x) => Ended::Failed("EXIT".into(), format!("exited with status {}", x.0)),
             None if stop.stop.load(Ordering::Relaxed) => Ended::Stopped,
+            None if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::OutOfFuel) => {
+                Ended::Failed(
+                    "FUEL".into(),
+                    format!(
+                        "used up the {} units of fuel its deployment allows one run",
+                        fuel.unwrap_or(u64::MAX)
+                    ),
+                )
+            }
             None => Ended::Failed("TRAP".into(), format!("{e:#}")),
         },
     }
@@ -278,7 +296,13 @@ impl Driver for WasmDriver {
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
         });
-        let (engine, w2, memory, s) = (self.engine.clone(), w.clone(), self.memory, shared.clone());
+        let memory = w
+            .component
+            .limits
+            .memory_bytes
+            .and_then(|m| usize::try_from(m).ok())
+            .unwrap_or(self.memory);
+        let (engine, w2, s) = (self.engine.clone(), w.clone(), shared.clone());
         let active = self.active.clone();
         let thread = std::thread::Builder::new()
             .name(format!("wasm-{}", w.component.name))
@@ -354,6 +378,7 @@ mod tests {
                 settings: greeting
                     .map(|g| [("GREETING".to_owned(), serde_json::Value::from(g))].into())
                     .unwrap_or_default(),
+                limits: edge_model::profile::Limits::default(),
             },
             artifact,
             dir: dir.join("hello"),
@@ -457,5 +482,40 @@ mod tests {
         let bad = write(dir.path(), "bad.wat", "(module (func");
         let e = d.start(&workload(dir.path(), bad, None)).err().unwrap();
         assert_eq!(e.code, "ARTIFACT");
+    }
+
+    #[test]
+    fn a_deployment_limits_memory_and_fuel() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = WasmDriver::new(DEFAULT_MEMORY).unwrap();
+        // Ten pages fit the node's default cap; the component's own cap of
+        // one page refuses them.
+        let ten = write(
+            dir.path(),
+            "ten.wat",
+            r#"(module (memory 10) (func (export "_start")))"#,
+        );
+        let r = d.start(&workload(dir.path(), ten.clone(), None)).unwrap();
+        until(r.as_ref(), "ran", |o| o.state == State::Installed);
+        let mut w = workload(dir.path(), ten, None);
+        w.dir = dir.path().join("capped");
+        w.component.limits.memory_bytes = Some(64 * 1024);
+        let r = d.start(&w).unwrap();
+        let o = until(r.as_ref(), "refused", |o| o.state == State::Failed);
+        assert_eq!(o.error.unwrap().0, "TRAP");
+
+        let spin = write(
+            dir.path(),
+            "spin.wat",
+            r#"(module (func (export "_start") (loop (br 0))))"#,
+        );
+        let mut w = workload(dir.path(), spin, None);
+        w.component.limits.fuel = Some(100_000);
+        let r = d.start(&w).unwrap();
+        let o = until(r.as_ref(), "out of fuel", |o| o.state == State::Failed);
+        let (code, message) = o.error.unwrap();
+        assert_eq!(code, "FUEL");
+        assert!(message.contains("100000 units"), "{message}");
+        r.stop(Duration::from_secs(1));
     }
 }
