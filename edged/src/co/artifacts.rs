@@ -73,11 +73,21 @@ pub(crate) fn store_local(
     Ok(out)
 }
 
-/// Name the stored artifacts in a rendered deployment.
+/// Name the stored artifacts in a rendered deployment, beside what else the
+/// component's extension holds (its limits).
 pub(crate) fn attach(doc: &mut ApplicationDeployment, artifacts: &BTreeMap<String, Value>) {
     for c in &mut doc.spec.deployment_profile.components {
-        if let Some(ext) = artifacts.get(c.name.as_str()) {
-            c.extensions.insert(EXTENSION.to_owned(), ext.clone());
+        let Some(Value::Object(ext)) = artifacts.get(c.name.as_str()) else {
+            continue;
+        };
+        match c.extensions.get_mut(EXTENSION) {
+            Some(Value::Object(mine)) => {
+                mine.extend(ext.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            _ => {
+                c.extensions
+                    .insert(EXTENSION.to_owned(), Value::Object(ext.clone()));
+            }
         }
     }
 }
