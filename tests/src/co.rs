@@ -287,6 +287,12 @@ impl Daemon {
         (daemon, rest.to_owned())
     }
 
+    /// The process id, while it runs.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// What the process wrote to stderr so far.
     #[must_use]
     pub fn log(&self) -> String {

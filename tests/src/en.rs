@@ -35,11 +35,30 @@ impl En {
         extra: &[&str],
         env: &[(&str, &Path)],
     ) -> En {
-        let mut cmd = Command::new(bin("edged"));
+        let mut args = vec!["--poll-interval", "1"];
+        args.extend(extra);
+        Self::start_with(creds, data, server, &args, env, &bin("edged"))
+    }
+
+    /// `edged --mode en --credentials CREDS --data DATA --server SERVER`
+    /// with `extra` arguments and `env`, run from the binary `edged`.
+    ///
+    /// # Panics
+    /// When the daemon does not report ready.
+    #[must_use]
+    pub fn start_with(
+        creds: &Path,
+        data: &Path,
+        server: &str,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+        edged: &Path,
+    ) -> En {
+        let mut cmd = Command::new(edged);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.args(["--mode", "en", "--poll-interval", "1", "--credentials"])
+        cmd.args(["--mode", "en", "--credentials"])
             .arg(creds)
             .arg("--data")
             .arg(data)
@@ -62,6 +81,12 @@ impl En {
             .arg(&self.data)
             .output()
             .unwrap_or_else(|e| panic!("cannot run edgectl: {e}"))
+    }
+
+    /// The daemon's process id, while it runs.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.daemon.as_ref().and_then(Daemon::pid)
     }
 
     /// What the daemon wrote to stderr so far.
