@@ -71,6 +71,15 @@ impl Lo {
             .unwrap_or(0)
     }
 
+    /// The daemon's process id.
+    ///
+    /// # Panics
+    /// When it is no longer running.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.daemon.pid().expect("the LO runs")
+    }
+
     /// What the daemon wrote to stderr so far.
     #[must_use]
     pub fn log(&self) -> String {

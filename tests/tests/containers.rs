@@ -1,7 +1,8 @@
 //! The `compose` and `container` drivers end to end with real podman
 //! (runc, the test's own containers.conf), podman-compose and Debian's
 //! docker-registry: CO → LO → EN, status at the CO, crash and restart,
-//! kill -9 of the node without a duplicate container, removal.
+//! kill -9 of the node while it installs and while it runs without a
+//! duplicate container, removal.
 
 #![allow(clippy::unwrap_used)]
 
@@ -69,16 +70,31 @@ fn a_compose_app_runs_under_podman_compose_and_comes_back_after_a_crash() {
         &[],
         &[("CONTAINERS_CONF", &podman.conf)],
     );
-    let log = || en.log();
     let id = deploy(
         &f.co,
         "hello-compose",
         &["--set", "greeting=from plant one"],
     );
+    // kill -9 while podman-compose brings it up: after the restart it is
+    // installed once, not twice.
+    until_or(
+        "the compose app installing",
+        || row(&en, &id).filter(|r| r["state"] == "installing"),
+        || en.log(),
+    );
+    en.kill();
+    let en = En::start_with_env(
+        &f.d1,
+        &data,
+        &lo.url,
+        &[],
+        &[("CONTAINERS_CONF", &podman.conf)],
+    );
+    let log = || en.log();
     wait_state(&f.co, &id, "installed", log);
     let project = format!("com.docker.compose.project=edged-{}-hello", short(&id));
     let names = podman.names(&project);
-    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(names.len(), 1, "one container after the restart: {names:?}");
     until_or(
         "the greeting in the container's output",
         || {

@@ -346,3 +346,67 @@ fn a_wasm_component_s_fuel_limit_travels_from_its_package_to_the_node() {
     let out = ok(&f.co.edgectl(&["co", "list", "deployments", "-o", "json"]));
     assert!(out.contains("50000 units of fuel"), "{out}");
 }
+
+fn signal(sig: &str, pid: u32) {
+    assert!(
+        std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[test]
+fn kill_9_in_the_middle_of_a_download_resumes_it_after_the_restart() {
+    let f = fleet();
+    // hello-process with a 48 MB tail the shell never reaches (it loops).
+    let pkg = f.dir.path().join("big-process");
+    edge_tests::co::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packages/hello-process"),
+        &pkg,
+    );
+    let script = pkg.join("components/hello.sh");
+    let mut bytes = std::fs::read(&script).unwrap();
+    bytes.extend_from_slice(b"\n# ");
+    bytes.extend(std::iter::repeat_n(b'x', 48 << 20));
+    bytes.push(b'\n');
+    std::fs::write(&script, &bytes).unwrap();
+    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
+        .unwrap()
+        .replace("id: hello-process\n", "id: big-process\n");
+    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    ok(&f
+        .co
+        .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
+    let hex = edge_model::digest::sha256(&bytes).as_str()["sha256:".len()..].to_owned();
+
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let data = f.dir.path().join("en");
+    let en = En::start(&f.d1, &data, &lo.url, &[]);
+    let id = deploy(&f.co, "big-process", &[]);
+    // The download has begun: freeze the LO so it cannot finish, then kill
+    // the node where it stands.
+    let partial = data.join("artifacts/partial").join(&hex);
+    until_or(
+        "the download started",
+        || std::fs::metadata(&partial).ok().filter(|m| m.len() > 0),
+        || en.log(),
+    );
+    signal("-STOP", lo.pid());
+    en.kill();
+    signal("-CONT", lo.pid());
+    let had = std::fs::metadata(&partial).unwrap().len();
+    assert!(
+        had > 0 && had < bytes.len() as u64,
+        "killed half-way: {had} of {} bytes",
+        bytes.len()
+    );
+    assert!(!data.join("artifacts/sha256").join(&hex).exists());
+
+    let en = En::start(&f.d1, &data, &lo.url, &[]);
+    wait_state(&f.co, &id, "installed", || en.log());
+    assert!(en.log().contains("resuming a download"), "{}", en.log());
+    assert_eq!(programs(&en.data), 1, "one process");
+    assert!(data.join("artifacts/sha256").join(&hex).is_file());
+}
