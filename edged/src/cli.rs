@@ -88,6 +88,10 @@ pub struct Args {
     #[arg(long, env = "EDGED_DOWNTIME", value_name = "WINDOW")]
     pub downtime: Option<String>,
 
+    /// Local account native (`process`) workloads run as, by name or uid; edged must run as root to switch (en) [default: edged's own].
+    #[arg(long, env = "EDGED_RUN_AS", value_name = "USER")]
+    pub run_as: Option<String>,
+
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,

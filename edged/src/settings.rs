@@ -36,6 +36,7 @@ struct File {
     poll_hours: Option<String>,
     downtime: Option<String>,
     labels: Option<std::collections::BTreeMap<String, String>>,
+    run_as: Option<String>,
 }
 
 /// Resolved settings.
@@ -73,6 +74,9 @@ pub struct Settings {
     pub downtime: Option<String>,
     /// Labels reported with the capabilities (en; configuration file only).
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The account process workloads run as (en).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<String>,
 }
 
 /// Default seconds between fetches (lo).
@@ -167,7 +171,12 @@ impl Settings {
         for w in poll_hours.iter().chain(downtime.iter()) {
             crate::en::window::Window::parse(w).map_err(anyhow::Error::msg)?;
         }
+        let run_as = args.run_as.clone().or(file.run_as);
+        if let Some(u) = &run_as {
+            edge_runtime::process::RunAs::lookup(u).map_err(anyhow::Error::msg)?;
+        }
         Ok(Self {
+            run_as,
             server,
             poll_hours,
             downtime,

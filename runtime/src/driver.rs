@@ -101,7 +101,10 @@ pub trait Running: Send {
 
 /// Native programs.
 #[derive(Debug, Default)]
-pub struct ProcessDriver;
+pub struct ProcessDriver {
+    /// The account programs run as (the daemon's own when `None`).
+    pub user: Option<crate::process::RunAs>,
+}
 
 struct RunningProcess {
     supervisor: Supervisor,
@@ -187,6 +190,15 @@ impl Driver for ProcessDriver {
             std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))
                 .map_err(|e| fail("ARTIFACT", format!("cannot make it executable: {e}")))?;
         }
+        if let Some(u) = &self.user {
+            // Its working folder is its own; the program and log stay the daemon's.
+            std::os::unix::fs::chown(&w.dir, Some(u.uid), Some(u.gid)).map_err(|e| {
+                fail(
+                    "START",
+                    format!("cannot give `{}` to `{}`: {e}", w.dir.display(), u.name),
+                )
+            })?;
+        }
         let env = env_of(w).into_iter().collect();
         let supervisor = Supervisor::start(ProcessSpec {
             program,
@@ -195,6 +207,7 @@ impl Driver for ProcessDriver {
             dir: w.dir.clone(),
             log: w.dir.join("output.log"),
             restart: w.restart,
+            user: self.user.clone(),
         })
         .map_err(|e| fail("START", format!("cannot supervise it: {e}")))?;
         Ok(Box::new(RunningProcess { supervisor }))
@@ -249,7 +262,7 @@ mod tests {
                 stable_after: Duration::from_secs(30),
             },
         };
-        let d = ProcessDriver;
+        let d = ProcessDriver::default();
         assert!(d.unavailable().is_none());
         let r = d.start(&w).unwrap();
         until(r.as_ref(), "installed", |o| o.state == State::Installed);
@@ -301,9 +314,67 @@ mod tests {
             dir: dir.path().join("x"),
             restart: RestartPolicy::default(),
         };
-        let e = ProcessDriver.start(&w).err().unwrap();
+        let e = ProcessDriver::default().start(&w).err().unwrap();
         assert_eq!(e.code, "ARTIFACT");
         assert!(e.message.contains("nothing"), "{e}");
+    }
+
+    #[test]
+    fn a_program_runs_as_the_configured_account() {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let root = std::fs::metadata(dir.path()).unwrap().uid() == 0;
+        let script = dir.path().join("who.sh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho \"uid=$(id -u) user=$USER\"\ntouch mine && echo wrote\nexec sleep 60\n",
+        )
+        .unwrap();
+        let w = Workload {
+            deployment: "d".into(),
+            component: ComponentPlan {
+                name: "who".into(),
+                kind: ProfileType::Process,
+                repository: None,
+                revision: None,
+                wait: true,
+                timeout: None,
+                settings: Default::default(),
+                limits: edge_model::profile::Limits::default(),
+            },
+            artifact: script,
+            dir: dir.path().join("who"),
+            restart: RestartPolicy::default(),
+        };
+        let d = ProcessDriver {
+            user: Some(crate::process::RunAs::lookup("nobody").unwrap()),
+        };
+        if !root {
+            // Only root may hand a folder to, or run as, another account.
+            let e = d.start(&w).err().unwrap();
+            assert_eq!(e.code, "START");
+            assert!(e.message.contains("nobody"), "{e}");
+            return;
+        }
+        let r = d.start(&w).unwrap();
+        let log = w.dir.join("output.log");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("wrote")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{:?}",
+                std::fs::read_to_string(&log)
+            );
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("uid=65534 user=nobody"), "{text}");
+        assert_eq!(std::fs::metadata(w.dir.join("mine")).unwrap().uid(), 65534);
+        r.stop(Duration::from_secs(5));
     }
 
     #[test]

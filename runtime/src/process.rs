@@ -66,6 +66,50 @@ pub struct ProcessSpec {
     pub log: PathBuf,
     /// Restart policy.
     pub restart: RestartPolicy,
+    /// The account it runs as (the daemon's own when `None`).
+    pub user: Option<RunAs>,
+}
+
+/// A local account a process runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    /// Its name.
+    pub name: String,
+    /// User id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+}
+
+impl RunAs {
+    /// The account `name` (or a numeric uid) as `/etc/passwd` lists it.
+    ///
+    /// # Errors
+    /// When there is no such account, or the file cannot be read.
+    pub fn lookup(name: &str) -> Result<Self, String> {
+        let passwd = std::fs::read_to_string("/etc/passwd")
+            .map_err(|e| format!("cannot read /etc/passwd: {e}"))?;
+        Self::find(&passwd, name).ok_or_else(|| {
+            format!("there is no account `{name}` on this host (looked in /etc/passwd)")
+        })
+    }
+
+    /// `name` in the text of a passwd file.
+    fn find(passwd: &str, name: &str) -> Option<Self> {
+        passwd.lines().find_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            let (user, uid, gid) = (
+                *f.first()?,
+                f.get(2)?.parse().ok()?,
+                f.get(3)?.parse().ok()?,
+            );
+            (user == name || name.parse() == Ok(uid)).then(|| Self {
+                name: user.to_owned(),
+                uid,
+                gid,
+            })
+        })
+    }
 }
 
 /// Where a supervised process is.
@@ -146,7 +190,21 @@ fn spawn(spec: &ProcessSpec) -> std::io::Result<Child> {
         .stdout(log.try_clone()?)
         .stderr(log);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd.spawn()?;
+    if let Some(u) = &spec.user {
+        std::os::unix::process::CommandExt::gid(&mut cmd, u.gid);
+        std::os::unix::process::CommandExt::uid(&mut cmd, u.uid);
+        cmd.env("USER", &u.name).env("LOGNAME", &u.name);
+    }
+    let child = cmd.spawn().map_err(|e| match &spec.user {
+        Some(u) if e.kind() == std::io::ErrorKind::PermissionDenied => std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot run it as `{}`: {e} (edged switches accounts only when it runs as root)",
+                u.name
+            ),
+        ),
+        _ => e,
+    })?;
     // Remembered so that a supervisor killed with its daemon (kill -9,
     // power loss) leaves nothing the next one cannot find and end.
     let _ = std::fs::write(
@@ -346,7 +404,22 @@ mod tests {
             dir: dir.to_owned(),
             log: dir.join("out.log"),
             restart,
+            user: None,
         }
+    }
+
+    #[test]
+    fn accounts_are_found_by_name_or_uid() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\nbroken\n";
+        let n = RunAs::find(passwd, "nobody").unwrap();
+        assert_eq!((n.uid, n.gid), (65534, 65534));
+        assert_eq!(RunAs::find(passwd, "65534").unwrap().name, "nobody");
+        assert_eq!(RunAs::find(passwd, "ghost"), None);
+        assert!(
+            RunAs::lookup("no-such-account-here")
+                .unwrap_err()
+                .contains("no account")
+        );
     }
 
     fn until(s: &Supervisor, what: &str, f: impl Fn(&Status) -> bool) -> Status {

@@ -410,3 +410,21 @@ fn kill_9_in_the_middle_of_a_download_resumes_it_after_the_restart() {
     assert_eq!(programs(&en.data), 1, "one process");
     assert!(data.join("artifacts/sha256").join(&hex).is_file());
 }
+
+#[test]
+fn an_unknown_run_as_account_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(edge_tests::co::bin("edged"))
+        .args(["--mode", "en", "--run-as", "no-such-account", "--data"])
+        .arg(dir.path())
+        .arg("--credentials")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("there is no account `no-such-account` on this host"),
+        "{err}"
+    );
+}

@@ -93,6 +93,12 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let (data, accepted_file) = (data.clone(), accepted_file.clone());
         let (device, server) = (device.clone(), server.clone());
         let insecure_registries = settings.insecure_registries.clone();
+        let run_as = settings
+            .run_as
+            .as_deref()
+            .map(edge_runtime::process::RunAs::lookup)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let short = identity.blocking_client(&wfm, Duration::from_secs(300))?;
             let long = identity.blocking_client(&wfm, Duration::from_secs(90))?;
@@ -104,7 +110,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             };
             let drivers: Vec<Arc<dyn Driver>> = vec![
                 Arc::new(wasm),
-                Arc::new(ProcessDriver),
+                Arc::new(ProcessDriver { user: run_as }),
                 Arc::new(ComposeDriver {
                     podman: podman.clone(),
                 }),
