@@ -5,7 +5,9 @@
 //! - `lo`: a site repository with 1,000 deployments and 10,000 commits
 //!   mirrored by a Local Orchestrator: bytes moved between the LO and the CO
 //!   for one change, change latency (`co deploy` to the LO serving it), and
-//!   the rate of `304 Not Modified` answers the LO gives edge nodes.
+//!   the rate of `304 Not Modified` answers the LO gives edge nodes;
+//! - `en`: static musl size, WebAssembly cold start, deploy → installed
+//!   through an LO, and an edge node's idle RSS and CPU (see `en.rs`).
 //!
 //! Run with `cargo run --release -p edge-tests --bin bench [GROUP...]`
 //! (no group runs them all). It builds the release binaries it measures and
@@ -15,6 +17,7 @@
 #![allow(clippy::print_stdout)]
 
 mod edgectl;
+mod en;
 mod fleet;
 mod history;
 mod lo;
@@ -26,7 +29,7 @@ use std::time::Duration;
 
 use edge_tests::co::repo_root;
 
-const GROUPS: [&str; 2] = ["edgectl", "lo"];
+const GROUPS: [&str; 3] = ["edgectl", "lo", "en"];
 
 fn release_bin(name: &str) -> PathBuf {
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
@@ -75,5 +78,8 @@ fn main() {
     }
     if wanted("lo") {
         lo::run();
+    }
+    if wanted("en") {
+        en::run();
     }
 }

@@ -1,0 +1,292 @@
+//! The `en` group: the edge node's budgets (DESIGN.md §9).
+//!
+//! - size of the static musl `edged` and `edgectl` (profile `release-small`,
+//!   built in `MUSL_TARGET_DIR` when set), when the musl target is installed;
+//! - WebAssembly cold start: the wasm driver starting the fixture module
+//!   (compile from the text format, instantiate, run) until its first output
+//!   line is in the workload's log, with a fresh engine each run and with
+//!   the node's engine already made;
+//! - deploy → installed: `POST /api/deployments` at the CO until the CO
+//!   reports `installed`, through an LO and a release `edged --mode en`
+//!   with its default poll settings (the LO's nudge answers the long poll);
+//! - idle RSS and CPU of that node over `EN_IDLE_SECS` seconds (600 unless
+//!   set) while it keeps the hello-process app running.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use edge_api::types::DeploymentSummary;
+use edge_model::ProfileType;
+use edge_runtime::driver::{Driver, Workload};
+use edge_runtime::plan::ComponentPlan;
+use edge_runtime::process::RestartPolicy;
+use edge_runtime::wasm::{DEFAULT_MEMORY, WasmDriver};
+use edge_tests::co::{Co, repo_root};
+use edge_tests::en::En;
+use edge_tests::lo::Lo;
+
+use super::fleet::{ctl, deploy, enroll};
+use super::{ms, percentiles, quantile, release_bin};
+
+const SITE: &str = "plant-1";
+const DEVICE: &str = "edge-1";
+/// Deploy → installed samples.
+const DEPLOYS: usize = 30;
+/// Cold start samples.
+const STARTS: usize = 30;
+
+pub(crate) fn run() {
+    println!("== en");
+    cold_start();
+    let edgectl = release_bin("edgectl");
+    let edged = release_bin("edged");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let co = Co::start_with(&dir.path().join("co"), &[], &edged);
+    for app in ["hello-wasm", "hello-process"] {
+        let pkg = repo_root().join("fixtures/packages").join(app);
+        ctl(
+            &edgectl,
+            &co,
+            &["co", "add", "app", "--artifact", &pkg.to_string_lossy()],
+        );
+    }
+    ctl(&edgectl, &co, &["co", "add", "site", SITE]);
+    ctl(
+        &edgectl,
+        &co,
+        &["co", "add", "device", DEVICE, "--site", SITE],
+    );
+    let creds = dir.path().join("creds");
+    let lo_creds = enroll(&edgectl, &co, &creds, SITE, None);
+    let en_creds = enroll(&edgectl, &co, &creds, SITE, Some(DEVICE));
+    let lo = Lo::start_with(&lo_creds, &dir.path().join("lo"), &[], &edged);
+    let en = En::start_with(&en_creds, &dir.path().join("en"), &lo.url, &[], &[], &edged);
+    let api =
+        edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap_or_else(|e| panic!("{e}"));
+
+    deploy_to_installed(&api);
+    idle(&api, &en);
+    sizes();
+}
+
+fn sizes() {
+    let target = "x86_64-unknown-linux-musl";
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(target))
+        .unwrap_or(false);
+    if !installed {
+        println!("static size: skipped, the {target} target is not installed");
+        return;
+    }
+    // MUSL_TARGET_DIR keeps this build apart from the others (it is slow).
+    let dir = std::env::var_os("MUSL_TARGET_DIR")
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR"))
+        .map_or_else(|| repo_root().join("target"), PathBuf::from);
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args([
+            "build",
+            "--quiet",
+            "--profile",
+            "release-small",
+            "--target",
+            target,
+            "-p",
+            "edged",
+            "-p",
+            "edgectl",
+        ])
+        .env("CARGO_TARGET_DIR", &dir)
+        .current_dir(repo_root())
+        .status()
+        .unwrap_or_else(|e| panic!("cargo: {e}"));
+    assert!(status.success(), "the musl build failed");
+    for name in ["edged", "edgectl"] {
+        let path = dir.join(target).join("release-small").join(name);
+        let len = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .len();
+        #[allow(clippy::cast_precision_loss)]
+        let mib = len as f64 / 1024.0 / 1024.0;
+        println!("static {name} ({target}, release-small): {len} bytes ({mib:.1} MiB)");
+    }
+}
+
+fn wasm_workload(dir: &Path, n: usize) -> Workload {
+    Workload {
+        deployment: format!("bench-{n}"),
+        component: ComponentPlan {
+            name: "hello".into(),
+            kind: ProfileType::Wasm,
+            repository: None,
+            revision: None,
+            wait: true,
+            timeout: None,
+            settings: BTreeMap::new(),
+            limits: edge_model::profile::Limits::default(),
+        },
+        artifact: repo_root().join("fixtures/packages/hello-wasm/components/hello.wat"),
+        dir: dir.join(n.to_string()),
+        restart: RestartPolicy {
+            interval: Duration::from_secs(1),
+            limit: 0,
+            stable_after: Duration::from_secs(60),
+        },
+    }
+}
+
+/// Start the module and wait for its greeting in the log.
+fn start_once(driver: &WasmDriver, w: &Workload) -> Duration {
+    let began = Instant::now();
+    let running = driver
+        .start(w)
+        .unwrap_or_else(|e| panic!("start: {}", e.message));
+    let log = w.dir.join("output.log");
+    let deadline = began + Duration::from_secs(30);
+    loop {
+        if std::fs::read_to_string(&log).is_ok_and(|t| t.contains("hello from edgectl wasm")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no output from the module");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let took = began.elapsed();
+    running.stop(Duration::from_secs(5));
+    took
+}
+
+fn cold_start() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut fresh = Vec::new();
+    let mut engine = Vec::new();
+    for n in 0..STARTS {
+        let began = Instant::now();
+        let driver = WasmDriver::new(DEFAULT_MEMORY).unwrap_or_else(|e| panic!("{e}"));
+        let made = began.elapsed();
+        engine.push(made);
+        fresh.push(made + start_once(&driver, &wasm_workload(dir.path(), n)));
+    }
+    let driver = WasmDriver::new(DEFAULT_MEMORY).unwrap_or_else(|e| panic!("{e}"));
+    let warm: Vec<Duration> = (0..STARTS)
+        .map(|n| start_once(&driver, &wasm_workload(dir.path(), STARTS + n)))
+        .collect();
+    println!(
+        "wasm cold start, new engine + start to first output: {}",
+        percentiles(fresh)
+    );
+    println!("  of which making the engine: {}", percentiles(engine));
+    println!(
+        "wasm start to first output, node's engine made: {}",
+        percentiles(warm)
+    );
+}
+
+fn state(api: &edge_api::Client, id: &str) -> Option<String> {
+    let all: Vec<DeploymentSummary> = api
+        .get(edge_api::routes::DEPLOYMENTS)
+        .unwrap_or_else(|e| panic!("{e}"));
+    all.into_iter().find(|d| d.id == id).and_then(|d| d.state)
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn deploy_to_installed(api: &edge_api::Client) {
+    let mut samples = Vec::new();
+    for _ in 0..DEPLOYS {
+        let began = Instant::now();
+        let id = deploy(api, SITE, DEVICE);
+        wait_for("installed", Duration::from_secs(60), || {
+            state(api, &id).as_deref() == Some("installed")
+        });
+        samples.push(began.elapsed());
+        api.delete(&format!("{}/{id}", edge_api::routes::DEPLOYMENTS))
+            .unwrap_or_else(|e| panic!("undeploy: {e}"));
+        wait_for("removed", Duration::from_secs(60), || {
+            let all: Vec<DeploymentSummary> = api
+                .get(edge_api::routes::DEPLOYMENTS)
+                .unwrap_or_else(|e| panic!("{e}"));
+            all.iter().all(|d| d.id != id)
+        });
+    }
+    let mut sorted = samples.clone();
+    sorted.sort();
+    println!(
+        "deploy -> installed at the CO (hello-wasm, CO -> LO -> EN): {}; p99 {:.1} ms",
+        percentiles(samples),
+        ms(quantile(&sorted, 0.99))
+    );
+}
+
+/// `(VmRSS in KiB, user + system CPU in clock ticks)` of a process.
+fn sample(pid: u32) -> (u64, u64) {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_else(|e| panic!("{e}"));
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_else(|e| panic!("{e}"));
+    // Fields after the command (which may hold spaces): state is field 3.
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap_or(0)).collect();
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the state.
+    (
+        rss,
+        f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0),
+    )
+}
+
+fn idle(api: &edge_api::Client, en: &En) {
+    let secs: u64 = std::env::var("EN_IDLE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    let req = edge_api::types::DeployRequest {
+        app: "hello-process".into(),
+        version: None,
+        site: SITE.into(),
+        device: Some(DEVICE.into()),
+        selector: BTreeMap::new(),
+        set: BTreeMap::new(),
+        deploy_type: None,
+    };
+    let made: Vec<DeploymentSummary> = api
+        .post(edge_api::routes::DEPLOYMENTS, &req)
+        .unwrap_or_else(|e| panic!("deploy: {e}"));
+    let id = made.first().map(|d| d.id.clone()).unwrap_or_default();
+    wait_for("hello-process installed", Duration::from_secs(60), || {
+        state(api, &id).as_deref() == Some("installed")
+    });
+    let pid = en
+        .pid()
+        .unwrap_or_else(|| panic!("the node is not running"));
+    // Settle first: the install's own work is not idle.
+    std::thread::sleep(Duration::from_secs(5));
+    let (rss0, cpu0) = sample(pid);
+    let began = Instant::now();
+    let mut peak = rss0;
+    while began.elapsed() < Duration::from_secs(secs) {
+        std::thread::sleep(Duration::from_secs(1));
+        peak = peak.max(sample(pid).0);
+    }
+    let (rss1, cpu1) = sample(pid);
+    let wall = began.elapsed().as_secs_f64();
+    // Clock ticks are 100 a second on Linux.
+    #[allow(clippy::cast_precision_loss)]
+    let cpu = (cpu1 - cpu0) as f64 / 100.0;
+    println!(
+        "en idle over {wall:.0} s with hello-process running: RSS {rss0} KiB at start, {rss1} KiB at end, peak {peak} KiB; CPU {cpu:.2} s = {:.3} % of a core",
+        cpu / wall * 100.0
+    );
+}
