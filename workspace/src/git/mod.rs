@@ -12,18 +12,22 @@
 //! remote into the local file system.
 //!
 //! `repo.rs` holds [`Repo`], `fetch.rs` holds [`fetch_package`] and its
-//! limits; this file holds what both share: the error type, the commit types
+//! limits, `mirror.rs` the LO's [`Mirror`], `carry.rs` [`carry`] and
+//! [`carry_forward`] (history between local repositories, for USB sticks);
+//! this file holds what both share: the error type, the commit types
 //! and how a repository is opened.
 
 use std::io;
 use std::path::PathBuf;
 
+mod carry;
 mod fetch;
 mod mirror;
 mod repo;
 #[cfg(test)]
 mod testkit;
 
+pub use carry::{Carried, carry, carry_forward};
 pub use fetch::{CONNECT_TIMEOUT, MAX_PACKAGE_BYTES, MAX_PACKAGE_FILES, fetch_package};
 pub use mirror::{ConfigureClient, Fetched, Mirror, TreeFile};
 pub use repo::Repo;
@@ -179,6 +183,24 @@ pub enum GitError {
         url: String,
         /// Which limit, by how much.
         detail: String,
+    },
+    /// A carried history is not a fast-forward of what is here.
+    #[error(
+        "{}", if *older {
+            format!("the history in `{}` is older than what is here (it ends at {offered}, this already has {have}); nothing was taken in: use a newer copy", path.display())
+        } else {
+            format!("the history in `{}` does not continue what is here (it ends at {offered} and does not contain {have}): it was rewritten or belongs to another site; nothing was taken in", path.display())
+        }
+    )]
+    NotForward {
+        /// The repository offered.
+        path: PathBuf,
+        /// The commit here.
+        have: String,
+        /// The commit offered.
+        offered: String,
+        /// Whether the offered commit is an ancestor of the one here.
+        older: bool,
     },
     /// Writing the files failed.
     #[error("cannot check out `{url}` into `{path}`: {detail}")]
