@@ -110,10 +110,14 @@ impl Cas {
     pub(crate) fn put(&self, bytes: &[u8]) -> Result<Digest, CasError> {
         let digest = edge_model::digest::sha256(bytes);
         if self.get(&digest).is_none() {
-            let tmp =
-                self.dir
-                    .join("partial")
-                    .join(format!("{}.{}", hex(&digest), std::process::id()));
+            // Unique per writer: concurrent deploys store the same bytes.
+            static WRITERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = WRITERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = self.dir.join("partial").join(format!(
+                "{}.{}.{n}",
+                hex(&digest),
+                std::process::id()
+            ));
             let mut f = fs::File::create(&tmp).map_err(io("write", &tmp))?;
             f.write_all(bytes).map_err(io("write", &tmp))?;
             f.sync_all().map_err(io("write", &tmp))?;
@@ -385,6 +389,20 @@ mod tests {
             })
             .unwrap_err();
         assert!(matches!(e, CasError::TooLarge { .. }), "{e}");
+    }
+
+    #[test]
+    fn concurrent_puts_of_the_same_bytes_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cas = Cas::open(dir.path()).unwrap();
+        let bytes = vec![7_u8; 1 << 20];
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| cas.put(&bytes))).collect();
+            for h in handles {
+                assert!(h.join().unwrap().is_ok());
+            }
+        });
+        assert_eq!(cas.total(), 1 << 20);
     }
 
     #[test]
