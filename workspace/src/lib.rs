@@ -12,5 +12,6 @@ pub mod archive;
 pub mod git;
 pub mod oci;
 pub mod package;
+pub mod stick;
 
 pub use package::{PackageCheck, check_package, read_bounded};

@@ -78,19 +78,24 @@ fn reaches(
     Ok(false)
 }
 
-/// Copy every object reachable from `head` in `from` that `to` lacks.
-fn copy_objects(
+/// Receives each object a walk visits: (id, kind, bytes).
+type Sink<'a> = dyn FnMut(ObjectId, gix::object::Kind, &[u8]) -> Result<(), GitError> + 'a;
+
+/// Visit every object reachable from `head` in `from` that `known` does not
+/// claim, handing each to `sink` as (id, kind, bytes). A walk does not go
+/// below a known commit or tree.
+fn walk_new(
     from: &gix::Repository,
     from_dir: &Path,
-    to: &gix::Repository,
-    to_dir: &Path,
     head: ObjectId,
+    known: &dyn Fn(ObjectId) -> bool,
+    sink: &mut Sink<'_>,
 ) -> Result<usize, GitError> {
     let mut pending = vec![head];
     let mut seen = HashSet::new();
-    let mut written = 0;
+    let mut visited = 0;
     while let Some(id) = pending.pop() {
-        if !seen.insert(id) || to.has_object(id) {
+        if !seen.insert(id) || known(id) {
             continue;
         }
         if seen.len() > MAX_OBJECTS {
@@ -126,24 +131,109 @@ fn copy_objects(
             }
             gix::object::Kind::Blob | gix::object::Kind::Tag => {}
         }
-        let got = to
-            .objects
-            .write_buf(object.kind, &object.data)
-            .map_err(|e| GitError::Repository {
-                action: "write an object",
-                path: to_dir.to_owned(),
-                detail: e.to_string(),
-            })?;
-        if got != id {
-            return Err(corrupt(
-                from_dir,
-                id,
-                &format!("its content hashes to {got}"),
-            ));
-        }
-        written += 1;
+        sink(id, object.kind, &object.data)?;
+        visited += 1;
     }
-    Ok(written)
+    Ok(visited)
+}
+
+/// Write one object into `to`, refusing bytes that do not hash to `id`.
+fn put(
+    to: &gix::Repository,
+    to_dir: &Path,
+    from_dir: &Path,
+    id: ObjectId,
+    kind: gix::object::Kind,
+    data: &[u8],
+) -> Result<(), GitError> {
+    let got = to
+        .objects
+        .write_buf(kind, data)
+        .map_err(|e| GitError::Repository {
+            action: "write an object",
+            path: to_dir.to_owned(),
+            detail: e.to_string(),
+        })?;
+    if got == id {
+        Ok(())
+    } else {
+        Err(corrupt(
+            from_dir,
+            id,
+            &format!("its content hashes to {got}"),
+        ))
+    }
+}
+
+/// Refuse `head` of `from` unless it continues `have` of `to`.
+fn forward(
+    from: &gix::Repository,
+    from_dir: &Path,
+    to: &gix::Repository,
+    to_dir: &Path,
+    have: ObjectId,
+    head: ObjectId,
+) -> Result<(), GitError> {
+    // `have` must be in the offered history; when the offered commit is in
+    // ours instead, the copy is simply older than what is here.
+    if from.has_object(have) && reaches(from, from_dir, head, have)? {
+        return Ok(());
+    }
+    let older = to.has_object(head) && reaches(to, to_dir, have, head)?;
+    Err(GitError::NotForward {
+        path: from_dir.to_owned(),
+        have: have.to_string(),
+        offered: head.to_string(),
+        older,
+    })
+}
+
+/// The commit `reference` names in the repository at `dir` (hex), if any.
+///
+/// # Errors
+/// When the repository cannot be read.
+pub fn tip_of(dir: &Path, reference: &str) -> Result<Option<String>, GitError> {
+    let repo = open(dir)?;
+    Ok(tip(&repo, dir, reference)?.map(|id| id.to_string()))
+}
+
+/// Check, changing nothing, that `from`'s `from_ref` is a fast-forward of
+/// `to`'s `to_ref` (or that `to` has no such branch yet).
+///
+/// # Errors
+/// [`GitError::NotForward`] when it is not; read errors.
+pub fn check_forward(
+    from_dir: &Path,
+    from_ref: &str,
+    to_dir: &Path,
+    to_ref: &str,
+) -> Result<(), GitError> {
+    let (from, to) = (open(from_dir)?, open(to_dir)?);
+    let (Some(head), Some(have)) = (tip(&from, from_dir, from_ref)?, tip(&to, to_dir, to_ref)?)
+    else {
+        return Ok(());
+    };
+    if head == have {
+        return Ok(());
+    }
+    forward(&from, from_dir, &to, to_dir, have, head)
+}
+
+/// Copy every object reachable from `head` in `from` that `to` lacks.
+fn copy_objects(
+    from: &gix::Repository,
+    from_dir: &Path,
+    to: &gix::Repository,
+    to_dir: &Path,
+    head: ObjectId,
+) -> Result<usize, GitError> {
+    walk_new(
+        from,
+        from_dir,
+        head,
+        &|id| to.has_object(id),
+        &mut |id, kind, data| put(to, to_dir, from_dir, id, kind, data),
+    )
 }
 
 fn corrupt(dir: &Path, id: ObjectId, detail: &str) -> GitError {
@@ -205,18 +295,7 @@ fn carry_checked(
         });
     }
     if forward_only && let Some(have) = before {
-        // `have` must be in the offered history; when the offered commit is in
-        // ours instead, the copy is simply older than what is here.
-        let newer = from.has_object(have) && reaches(&from, from_dir, head, have)?;
-        if !newer {
-            let older = to.has_object(head) && reaches(&to, to_dir, have, head)?;
-            return Err(GitError::NotForward {
-                path: from_dir.to_owned(),
-                have: have.to_string(),
-                offered: head.to_string(),
-                older,
-            });
-        }
+        forward(&from, from_dir, &to, to_dir, have, head)?;
     }
     let objects = copy_objects(&from, from_dir, &to, to_dir, head)?;
     // Moved only from where it was seen, so a concurrent move is not lost.
@@ -233,6 +312,143 @@ fn carry_checked(
         head: head.to_string(),
         before: before.map(|b| b.to_string()),
         objects,
+    })
+}
+
+/// One object of a history as it travels between machines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LooseObject {
+    /// Its id (hex).
+    pub id: String,
+    /// `commit`, `tree`, `blob` or `tag`.
+    pub kind: String,
+    /// Its content (without the loose-object header).
+    pub data: Vec<u8>,
+}
+
+fn kind_name(kind: gix::object::Kind) -> &'static str {
+    match kind {
+        gix::object::Kind::Commit => "commit",
+        gix::object::Kind::Tree => "tree",
+        gix::object::Kind::Blob => "blob",
+        gix::object::Kind::Tag => "tag",
+    }
+}
+
+fn kind_of(name: &str) -> Option<gix::object::Kind> {
+    Some(match name {
+        "commit" => gix::object::Kind::Commit,
+        "tree" => gix::object::Kind::Tree,
+        "blob" => gix::object::Kind::Blob,
+        "tag" => gix::object::Kind::Tag,
+        _ => return None,
+    })
+}
+
+/// The head of `branch_ref` in the repository at `dir` and the objects a
+/// copy holding `have` (a commit of this history) lacks: all of them when
+/// `have` is `None` or not in this history. Objects that only older commits
+/// name may come again; a receiver skips what it has.
+///
+/// # Errors
+/// When the repository cannot be read.
+pub fn objects_since(
+    dir: &Path,
+    branch_ref: &str,
+    have: Option<&str>,
+) -> Result<(Option<String>, Vec<LooseObject>), GitError> {
+    let repo = open(dir)?;
+    let Some(head) = tip(&repo, dir, branch_ref)? else {
+        return Ok((None, Vec::new()));
+    };
+    let mut known = HashSet::new();
+    if let Some(have) = have.and_then(|h| ObjectId::from_hex(h.as_bytes()).ok())
+        && repo.has_object(have)
+        && reaches(&repo, dir, head, have)?
+    {
+        let walk = repo
+            .rev_walk([have])
+            .all()
+            .map_err(failed(dir, "walk the history"))?;
+        for info in walk {
+            known.insert(info.map_err(failed(dir, "walk the history"))?.id);
+        }
+        let tree = repo
+            .find_commit(have)
+            .and_then(|c| c.tree_id())
+            .map_err(failed(dir, "read a commit"))?
+            .detach();
+        walk_new(&repo, dir, tree, &|_| false, &mut |id, _, _| {
+            known.insert(id);
+            Ok(())
+        })?;
+    }
+    let mut out = Vec::new();
+    walk_new(
+        &repo,
+        dir,
+        head,
+        &|id| known.contains(&id),
+        &mut |id, kind, data| {
+            out.push(LooseObject {
+                id: id.to_string(),
+                kind: kind_name(kind).to_owned(),
+                data: data.to_vec(),
+            });
+            Ok(())
+        },
+    )?;
+    Ok((Some(head.to_string()), out))
+}
+
+/// Write `objects` into the bare repository at `dir` (made when missing),
+/// each checked against its id, then, once everything `head` needs is
+/// there, point `branch_ref` at it.
+///
+/// # Errors
+/// When an object does not match its id, something `head` needs is
+/// missing, or the repository cannot be written; the branch does not move.
+pub fn receive_objects(
+    dir: &Path,
+    objects: impl IntoIterator<Item = LooseObject>,
+    branch_ref: &str,
+    head: &str,
+) -> Result<Carried, GitError> {
+    if !dir.join("HEAD").is_file() {
+        super::Mirror::open_or_init(dir)?;
+    }
+    let repo = open(dir)?;
+    let mut written = 0;
+    for o in objects {
+        let (Ok(id), Some(kind)) = (ObjectId::from_hex(o.id.as_bytes()), kind_of(&o.kind)) else {
+            return Err(GitError::Repository {
+                action: "take in an object",
+                path: dir.to_owned(),
+                detail: format!("`{} {}` is not an object name", o.kind, o.id),
+            });
+        };
+        if !repo.has_object(id) {
+            put(&repo, dir, dir, id, kind, &o.data)?;
+            written += 1;
+        }
+    }
+    let head_id = ObjectId::from_hex(head.as_bytes()).map_err(|_| GitError::UnknownCommit {
+        rev: head.to_owned(),
+    })?;
+    // Everything the new head names must be here.
+    walk_new(&repo, dir, head_id, &|_| false, &mut |_, _, _| Ok(()))?;
+    let before = tip(&repo, dir, branch_ref)?;
+    repo.reference(
+        branch_ref,
+        head_id,
+        gix::refs::transaction::PreviousValue::Any,
+        "received",
+    )
+    .map_err(failed(dir, "move the branch"))?;
+    Ok(Carried {
+        head: head.to_owned(),
+        before: before.map(|b| b.to_string()),
+        objects: written,
     })
 }
 
@@ -340,5 +556,44 @@ mod tests {
             None,
             "the branch did not move"
         );
+    }
+
+    #[test]
+    fn a_history_travels_as_objects_and_the_second_trip_carries_only_what_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = Repo::init_or_open(&dir.path().join("site")).unwrap();
+        let site_git = dir.path().join("site/.git");
+        commit(&site, "deployments/a.yaml", "a: 1\n");
+        let (head, all) = objects_since(&site_git, MAIN, None).unwrap();
+        let head = head.unwrap();
+        assert_eq!(all.len(), 4, "commit, two trees, one blob");
+        let stick = dir.path().join("stick.git");
+        let got = receive_objects(&stick, all.clone(), MAIN, &head).unwrap();
+        assert_eq!((got.objects, got.before), (4, None));
+
+        commit(&site, "deployments/b.yaml", "b: 2\n");
+        let (next, new) = objects_since(&site_git, MAIN, Some(&head)).unwrap();
+        assert_eq!(new.len(), 4, "commit, two trees, the new blob: {new:?}");
+        receive_objects(&stick, new.clone(), MAIN, next.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            git(&stick, &["cat-file", "-p", "main:deployments/b.yaml"]),
+            "b: 2\n"
+        );
+
+        // A missing object: the branch does not move.
+        commit(&site, "deployments/c.yaml", "c: 3\n");
+        let (last, mut more) = objects_since(&site_git, MAIN, next.as_deref()).unwrap();
+        more.retain(|o| o.kind != "blob");
+        let e = receive_objects(&stick, more, MAIN, last.as_deref().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("cannot be trusted"), "{e}");
+        assert_eq!(git(&stick, &["rev-parse", "main"]).trim(), next.unwrap());
+        // A forged one: refused.
+        let forged = LooseObject {
+            id: all[0].id.clone(),
+            kind: "blob".into(),
+            data: b"forged".to_vec(),
+        };
+        let other = dir.path().join("other.git");
+        assert!(receive_objects(&other, [forged], MAIN, &head).is_err());
     }
 }

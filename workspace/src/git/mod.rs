@@ -27,7 +27,10 @@ mod repo;
 #[cfg(test)]
 mod testkit;
 
-pub use carry::{Carried, carry, carry_forward};
+pub use carry::{
+    Carried, LooseObject, carry, carry_forward, check_forward, objects_since, receive_objects,
+    tip_of,
+};
 pub use fetch::{CONNECT_TIMEOUT, MAX_PACKAGE_BYTES, MAX_PACKAGE_FILES, fetch_package};
 pub use mirror::{ConfigureClient, Fetched, Mirror, TreeFile};
 pub use repo::Repo;

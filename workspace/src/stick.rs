@@ -1,0 +1,444 @@
+//! A site on a USB stick: what `edgectl co export` writes and a Local
+//! Orchestrator takes in with no network.
+//!
+//! Layout of the stick folder:
+//!
+//! - `site.git/` — a bare copy of the site repository (`refs/heads/main`);
+//! - `oci/` — an OCI image layout (`oci-layout`, `index.json`,
+//!   `blobs/sha256/…`): per artifact one image manifest whose one layer is
+//!   the artifact, annotated with its app and component;
+//! - `credentials/` — the site LO's enrolment folder, only when asked for;
+//! - `stick.json` — [`StickManifest`]: the site, the head commit, every
+//!   artifact by digest, written last, so a half-written stick has none.
+//!
+//! Nothing on a stick is trusted on the way in: [`import`] reads a bounded
+//! manifest, verifies every artifact by its digest and every Git object by
+//! its id, checks that each artifact the deployments at the head name is on
+//! the stick, and takes the history only as a fast-forward of what the LO
+//! has, all before it changes anything.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use edge_model::MargoDocument as _;
+use edge_model::digest::sha256;
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use crate::git::{self, GitError, Mirror};
+
+/// The bare site repository on a stick.
+pub const SITE_GIT: &str = "site.git";
+/// The OCI image layout on a stick.
+pub const LAYOUT: &str = "oci";
+/// The stick's own manifest.
+pub const MANIFEST: &str = "stick.json";
+/// The LO's enrolment folder, when exported.
+pub const CREDENTIALS: &str = "credentials";
+/// The branch the site's desired state lives on.
+pub const BRANCH_REF: &str = "refs/heads/main";
+/// The ref an LO's mirror keeps the site's branch under.
+pub const MIRROR_REF: &str = "refs/remotes/origin/main";
+/// The stick format this code writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// Largest `stick.json` or `index.json` read.
+const MAX_JSON: u64 = 4 * 1024 * 1024;
+/// Most deployment files read at the head.
+const MAX_DEPLOYMENTS: usize = 100_000;
+
+/// What a stick holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StickManifest {
+    /// [`FORMAT`].
+    pub format: u32,
+    /// The site.
+    pub site: String,
+    /// The head commit of `site.git` (hex).
+    pub head: String,
+    /// When it was written (RFC 3339, UTC).
+    pub exported_at: String,
+    /// Every artifact the site's deployments name.
+    pub artifacts: Vec<StickArtifact>,
+    /// Whether `credentials/` holds the site LO's private key.
+    pub credentials: bool,
+}
+
+/// One artifact on a stick.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StickArtifact {
+    /// `sha256:…`.
+    pub digest: String,
+    /// Bytes.
+    pub size: u64,
+    /// Its media type.
+    pub media_type: String,
+    /// The app that carries it.
+    pub app: String,
+    /// The component it is the artifact of.
+    pub component: String,
+}
+
+/// Why a stick cannot be written or taken in.
+#[derive(Debug, thiserror::Error)]
+pub enum StickError {
+    /// A file operation failed.
+    #[error("cannot {action} `{path}`: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The stick is not one, or not whole.
+    #[error("`{path}` is not a usable site stick: {reason}")]
+    Invalid {
+        /// The stick.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An artifact's bytes are not the ones named.
+    #[error(
+        "the artifact {digest} on the stick was changed (its bytes hash to {got}); nothing was taken in: write the stick again"
+    )]
+    Tampered {
+        /// The digest named.
+        digest: String,
+        /// What the bytes hash to.
+        got: String,
+    },
+    /// The stick belongs to another site.
+    #[error(
+        "the stick holds site `{found}`, but this LO serves site `{expected}`; nothing was taken in"
+    )]
+    OtherSite {
+        /// The LO's site.
+        expected: String,
+        /// The stick's.
+        found: String,
+    },
+    /// The history could not be read or is not a fast-forward.
+    #[error(transparent)]
+    Git(#[from] GitError),
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StickError + 'a {
+    move |source| StickError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn invalid(path: &Path, reason: impl Into<String>) -> StickError {
+    StickError::Invalid {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Where the blob `digest` lives in the layout under `stick`.
+#[must_use]
+pub fn blob_path(stick: &Path, digest: &str) -> PathBuf {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    stick.join(LAYOUT).join("blobs/sha256").join(hex)
+}
+
+fn hex_ok(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Write `bytes` as the blob `digest` (verified first; atomic).
+///
+/// # Errors
+/// When the bytes are not the digest's, or the file cannot be written.
+pub fn put_blob(stick: &Path, digest: &str, bytes: &[u8]) -> Result<PathBuf, StickError> {
+    let got = sha256(bytes).to_string();
+    if !hex_ok(digest) || got != digest {
+        return Err(StickError::Tampered {
+            digest: digest.to_owned(),
+            got,
+        });
+    }
+    let path = blob_path(stick, digest);
+    if path.is_file() {
+        return Ok(path);
+    }
+    write_atomic(&path, bytes)?;
+    Ok(path)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StickError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io("create", dir))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp).map_err(io("write", &tmp))?;
+    f.write_all(bytes).map_err(io("write", &tmp))?;
+    f.sync_all().map_err(io("write", &tmp))?;
+    fs::rename(&tmp, path).map_err(io("write", path))
+}
+
+/// The artifacts of `manifest` whose blobs `stick` does not hold yet.
+#[must_use]
+pub fn missing(stick: &Path, artifacts: &[StickArtifact]) -> Vec<StickArtifact> {
+    artifacts
+        .iter()
+        .filter(|a| fs::metadata(blob_path(stick, &a.digest)).map_or(true, |m| m.len() != a.size))
+        .cloned()
+        .collect()
+}
+
+/// Finish a stick whose `site.git` and blobs are written: the image
+/// manifests, `index.json`, `oci-layout`, then `stick.json`.
+///
+/// # Errors
+/// When a blob is missing or a file cannot be written.
+pub fn finish(stick: &Path, manifest: &StickManifest) -> Result<(), StickError> {
+    let mut index = Vec::new();
+    for a in &manifest.artifacts {
+        if !blob_path(stick, &a.digest).is_file() {
+            return Err(invalid(
+                stick,
+                format!("the artifact {} was not written", a.digest),
+            ));
+        }
+        put_blob(stick, EMPTY_DIGEST, b"{}")?;
+        let image = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": a.media_type,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": EMPTY_DIGEST, "size": 2},
+            "layers": [{"mediaType": a.media_type, "digest": a.digest, "size": a.size}],
+        });
+        let bytes = serde_json::to_vec(&image).map_err(|e| invalid(stick, e.to_string()))?;
+        let digest = sha256(&bytes).to_string();
+        put_blob(stick, &digest, &bytes)?;
+        index.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest,
+            "size": bytes.len(),
+            "annotations": {
+                "org.opencontainers.image.ref.name": format!("{}.{}", a.app, a.component),
+                "org.edgectl.app": a.app,
+                "org.edgectl.component": a.component,
+            },
+        }));
+    }
+    let layout = stick.join(LAYOUT);
+    write_atomic(
+        &layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": index});
+    write_atomic(
+        &layout.join("index.json"),
+        &serde_json::to_vec_pretty(&index).map_err(|e| invalid(stick, e.to_string()))?,
+    )?;
+    let text = serde_json::to_vec_pretty(manifest).map_err(|e| invalid(stick, e.to_string()))?;
+    write_atomic(&stick.join(MANIFEST), &text)
+}
+
+/// Digest of `{}`, the empty config.
+const EMPTY_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+/// Read and check a stick's manifest (bounded).
+///
+/// # Errors
+/// When it is missing, too large or malformed.
+pub fn read_manifest(stick: &Path) -> Result<StickManifest, StickError> {
+    let path = stick.join(MANIFEST);
+    let meta = fs::metadata(&path).map_err(|_| {
+        invalid(
+            stick,
+            format!("it has no `{MANIFEST}` (an unfinished or foreign folder)"),
+        )
+    })?;
+    if meta.len() > MAX_JSON {
+        return Err(invalid(
+            stick,
+            format!("`{MANIFEST}` is larger than {MAX_JSON} bytes"),
+        ));
+    }
+    let text = fs::read(&path).map_err(io("read", &path))?;
+    let m: StickManifest = serde_json::from_slice(&text)
+        .map_err(|e| invalid(stick, format!("`{MANIFEST}` does not read: {e}")))?;
+    if m.format != FORMAT {
+        return Err(invalid(
+            stick,
+            format!(
+                "it is format {}, this edgectl reads format {FORMAT}",
+                m.format
+            ),
+        ));
+    }
+    if let Some(bad) = m.artifacts.iter().find(|a| !hex_ok(&a.digest)) {
+        return Err(invalid(
+            stick,
+            format!("`{}` is not a sha256 digest", bad.digest),
+        ));
+    }
+    Ok(m)
+}
+
+/// `sha256:…` of a file, read in chunks.
+fn file_digest(path: &Path) -> Result<String, StickError> {
+    let mut f = fs::File::open(path).map_err(io("read", path))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0_u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf).map_err(io("read", path))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("sha256:{:x}", h.finalize()))
+}
+
+/// The artifact digests the deployments at `head` of the repository `git` name.
+fn named_artifacts(git: &Path, head: &str) -> Result<BTreeSet<String>, StickError> {
+    let files = Mirror::at(git).files_at(head, "deployments", ".yaml", MAX_DEPLOYMENTS, 1 << 20)?;
+    let mut out = BTreeSet::new();
+    for (name, bytes) in files {
+        let parsed = edge_model::ApplicationDeployment::from_slice(&bytes)
+            .map_err(|e| invalid(git, format!("deployments/{name} does not read: {e}")))?;
+        for c in &parsed.document.spec.deployment_profile.components {
+            if let Some(d) = c
+                .extensions
+                .get(edge_model::profile::EDGECTL_EXTENSION)
+                .and_then(|e| e.get("artifact"))
+                .and_then(|a| a.get("digest"))
+                .and_then(|d| d.as_str())
+            {
+                out.insert(d.to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What [`import`] took in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// The stick's manifest.
+    pub manifest: StickManifest,
+    /// The history carried.
+    pub carried: git::Carried,
+    /// Artifacts stored that the LO did not have.
+    pub new_artifacts: usize,
+}
+
+/// Take the stick at `stick` into the LO data folder `lo_data`: verify
+/// everything, store the artifacts in `lo_data/artifacts`, then move the
+/// mirror `lo_data/site.git` forward. `site`, when known, must be the stick's.
+///
+/// # Errors
+/// When anything on the stick is missing, changed, older than what the LO
+/// has, or from another history or site; the LO is unchanged then.
+pub fn import(stick: &Path, lo_data: &Path, site: Option<&str>) -> Result<Imported, StickError> {
+    let manifest = read_manifest(stick)?;
+    if let Some(expected) = site
+        && expected != manifest.site
+    {
+        return Err(StickError::OtherSite {
+            expected: expected.to_owned(),
+            found: manifest.site.clone(),
+        });
+    }
+    let git_dir = stick.join(SITE_GIT);
+    if !git_dir.join("HEAD").is_file() {
+        return Err(invalid(stick, format!("it has no `{SITE_GIT}` repository")));
+    }
+    let tip = git::tip_of(&git_dir, BRANCH_REF)?;
+    if tip.as_deref() != Some(manifest.head.as_str()) {
+        return Err(invalid(
+            stick,
+            format!(
+                "`{SITE_GIT}` ends at {}, not at the {} its manifest names",
+                tip.as_deref().unwrap_or("nothing"),
+                manifest.head
+            ),
+        ));
+    }
+    // Every artifact whole and unchanged.
+    for a in &manifest.artifacts {
+        let path = blob_path(stick, &a.digest);
+        if !path.is_file() {
+            return Err(invalid(
+                stick,
+                format!(
+                    "the artifact {} ({}/{}) is missing",
+                    a.digest, a.app, a.component
+                ),
+            ));
+        }
+        let got = file_digest(&path)?;
+        if got != a.digest {
+            return Err(StickError::Tampered {
+                digest: a.digest.clone(),
+                got,
+            });
+        }
+    }
+    // Every artifact the deployments need is among them.
+    let on_stick: BTreeSet<&str> = manifest
+        .artifacts
+        .iter()
+        .map(|a| a.digest.as_str())
+        .collect();
+    if let Some(absent) = named_artifacts(&git_dir, &manifest.head)?
+        .into_iter()
+        .find(|d| !on_stick.contains(d.as_str()))
+    {
+        return Err(invalid(
+            stick,
+            format!("a deployment needs the artifact {absent}, which is not on it"),
+        ));
+    }
+    let mirror = lo_data.join("site.git");
+    Mirror::open_or_init(&mirror)?;
+    git::check_forward(&git_dir, BRANCH_REF, &mirror, MIRROR_REF)?;
+    let store = lo_data.join("artifacts");
+    let mut new_artifacts = 0;
+    for a in &manifest.artifacts {
+        let hex = a.digest.trim_start_matches("sha256:");
+        let dest = store.join("sha256").join(hex);
+        if dest.is_file() {
+            continue;
+        }
+        let partial = store.join("partial");
+        fs::create_dir_all(&partial).map_err(io("create", &partial))?;
+        fs::create_dir_all(store.join("sha256")).map_err(io("create", &store))?;
+        let tmp = partial.join(format!("{hex}.stick"));
+        fs::copy(blob_path(stick, &a.digest), &tmp).map_err(io("copy", &tmp))?;
+        let got = file_digest(&tmp)?;
+        if got != a.digest {
+            let _ = fs::remove_file(&tmp);
+            return Err(StickError::Tampered {
+                digest: a.digest.clone(),
+                got,
+            });
+        }
+        fs::rename(&tmp, &dest).map_err(io("store", &dest))?;
+        new_artifacts += 1;
+    }
+    let carried = git::carry_forward(&git_dir, BRANCH_REF, &mirror, MIRROR_REF)?;
+    Ok(Imported {
+        manifest,
+        carried,
+        new_artifacts,
+    })
+}
