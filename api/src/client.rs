@@ -162,6 +162,32 @@ impl Client {
         })
     }
 
+    /// `GET path`, the raw body (at most `limit` bytes) and the answer's headers.
+    pub fn get_bytes(
+        &self,
+        path: &str,
+        limit: u64,
+    ) -> Result<(reqwest::header::HeaderMap, Vec<u8>), ClientError> {
+        use std::io::Read as _;
+        let resp = self.send(self.http.get(format!("{}{path}", self.base)))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let mut body = Vec::new();
+        resp.take(limit.saturating_add(1))
+            .read_to_end(&mut body)
+            .map_err(|e| ClientError::Unreachable {
+                server: self.base.clone(),
+                reason: e.to_string(),
+            })?;
+        if body.len() as u64 > limit {
+            return Err(ClientError::Unexpected {
+                status,
+                body: format!("the answer is larger than the {limit} bytes expected"),
+            });
+        }
+        Ok((headers, body))
+    }
+
     /// `POST path` with a JSON body.
     pub fn post<B: Serialize, T: DeserializeOwned>(
         &self,

@@ -20,6 +20,12 @@ pub const DEPLOYMENTS: &str = "/api/deployments";
 pub const DEPLOYMENT: &str = "/api/deployments/{deployment}";
 /// The commits of a site's repository (router pattern).
 pub const SITE_HISTORY: &str = "/api/sites/{site}/history";
+/// What a USB stick of a site must hold (router pattern).
+pub const SITE_EXPORT: &str = "/api/sites/{site}/export";
+/// The site repository's objects a stick lacks, as a tar (router pattern).
+pub const SITE_EXPORT_GIT: &str = "/api/sites/{site}/export/git";
+/// One artifact of a site's deployments (router pattern).
+pub const SITE_EXPORT_BLOB: &str = "/api/sites/{site}/export/blobs/{digest}";
 /// Restore a site's desired state of an earlier commit (router pattern).
 pub const SITE_ROLLBACK: &str = "/api/sites/{site}/rollback";
 /// Issue identities.

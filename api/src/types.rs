@@ -289,6 +289,45 @@ pub struct Commit {
     pub time: String,
 }
 
+/// `GET /api/sites/{site}/export`: what a USB stick of the site must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SiteExport {
+    /// The site.
+    pub site: String,
+    /// The head commit of its repository; `None` before its first deployment.
+    pub head: Option<String>,
+    /// Every artifact its deployments at the head name.
+    pub artifacts: Vec<ExportArtifact>,
+    /// When the CO answered (RFC 3339, UTC).
+    pub at: String,
+}
+
+/// One artifact of a site's deployments.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportArtifact {
+    /// `sha256:…`.
+    pub digest: String,
+    /// Bytes.
+    pub size: u64,
+    /// Media type.
+    pub media_type: String,
+    /// The app of the deployment that names it.
+    pub app: String,
+    /// The component it is the artifact of.
+    pub component: String,
+}
+
+/// `GET /api/sites/{site}/export/git` query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportGitQuery {
+    /// The commit the stick already holds, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub have: Option<String>,
+}
+
 /// `POST /api/sites/{site}/rollback`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

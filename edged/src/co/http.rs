@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::store::Store;
-use super::{apps, db, deployments, enroll, sites};
+use super::{apps, db, deployments, enroll, export, sites};
 use crate::error::ApiError;
 
 /// Largest JSON body.
@@ -70,6 +70,9 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
         .routes(routes!(deployments::undeploy))
         .routes(routes!(deployments::history))
         .routes(routes!(deployments::rollback))
+        .routes(routes!(export::export))
+        .routes(routes!(export::export_git))
+        .routes(routes!(export::export_blob))
         .routes(routes!(enroll::enroll))
         .routes(routes!(enroll::revoke))
         .routes(routes!(sites::list_sites, sites::create_site))

@@ -13,6 +13,7 @@ mod artifacts;
 mod db;
 mod deployments;
 mod enroll;
+mod export;
 mod http;
 mod identity;
 mod metrics;
