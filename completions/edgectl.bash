@@ -28,6 +28,9 @@ _edgectl() {
             edgectl,help)
                 cmd="edgectl__subcmd__help"
                 ;;
+            edgectl,lo)
+                cmd="edgectl__subcmd__lo"
+                ;;
             edgectl,login)
                 cmd="edgectl__subcmd__login"
                 ;;
@@ -45,6 +48,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co,enroll)
                 cmd="edgectl__subcmd__co__subcmd__enroll"
+                ;;
+            edgectl__subcmd__co,export)
+                cmd="edgectl__subcmd__co__subcmd__export"
                 ;;
             edgectl__subcmd__co,help)
                 cmd="edgectl__subcmd__co__subcmd__help"
@@ -108,6 +114,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co__subcmd__help,enroll)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__enroll"
+                ;;
+            edgectl__subcmd__co__subcmd__help,export)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__export"
                 ;;
             edgectl__subcmd__co__subcmd__help,help)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__help"
@@ -241,6 +250,9 @@ _edgectl() {
             edgectl__subcmd__help,help)
                 cmd="edgectl__subcmd__help__subcmd__help"
                 ;;
+            edgectl__subcmd__help,lo)
+                cmd="edgectl__subcmd__help__subcmd__lo"
+                ;;
             edgectl__subcmd__help,login)
                 cmd="edgectl__subcmd__help__subcmd__login"
                 ;;
@@ -258,6 +270,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__help__subcmd__co,enroll)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__enroll"
+                ;;
+            edgectl__subcmd__help__subcmd__co,export)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__export"
                 ;;
             edgectl__subcmd__help__subcmd__co,history)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__history"
@@ -322,8 +337,23 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__en,stop)
                 cmd="edgectl__subcmd__help__subcmd__en__subcmd__stop"
                 ;;
+            edgectl__subcmd__help__subcmd__lo,import)
+                cmd="edgectl__subcmd__help__subcmd__lo__subcmd__import"
+                ;;
             edgectl__subcmd__help__subcmd__package,push)
                 cmd="edgectl__subcmd__help__subcmd__package__subcmd__push"
+                ;;
+            edgectl__subcmd__lo,help)
+                cmd="edgectl__subcmd__lo__subcmd__help"
+                ;;
+            edgectl__subcmd__lo,import)
+                cmd="edgectl__subcmd__lo__subcmd__import"
+                ;;
+            edgectl__subcmd__lo__subcmd__help,help)
+                cmd="edgectl__subcmd__lo__subcmd__help__subcmd__help"
+                ;;
+            edgectl__subcmd__lo__subcmd__help,import)
+                cmd="edgectl__subcmd__lo__subcmd__help__subcmd__import"
                 ;;
             edgectl__subcmd__package,help)
                 cmd="edgectl__subcmd__package__subcmd__help"
@@ -344,7 +374,7 @@ _edgectl() {
 
     case "${cmd}" in
         edgectl)
-            opts="-o -h -V --output --server --token --help --version validate co en package login completions help"
+            opts="-o -h -V --output --server --token --help --version validate co en lo package login completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -374,7 +404,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co)
-            opts="-o -h --output --server --token --help status add list show remove label deploy undeploy enroll revoke rollback history help"
+            opts="-o -h --output --server --token --help status add list show remove label deploy undeploy enroll revoke rollback export history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -717,8 +747,46 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__export)
+            opts="-o -h --site --to --with-credentials --output --server --token --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --site)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__help)
-            opts="status add list show remove label deploy undeploy enroll revoke rollback history help"
+            opts="status add list show remove label deploy undeploy enroll revoke rollback export history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -802,6 +870,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help__subcmd__enroll)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__export)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1868,7 +1950,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help)
-            opts="validate co en package login completions help"
+            opts="validate co en lo package login completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1882,7 +1964,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co)
-            opts="status add list show remove label deploy undeploy enroll revoke rollback history"
+            opts="status add list show remove label deploy undeploy enroll revoke rollback export history"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1966,6 +2048,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co__subcmd__enroll)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__export)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2273,6 +2369,34 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__help__subcmd__lo)
+            opts="import"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__lo__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__help__subcmd__login)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2322,6 +2446,112 @@ _edgectl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__lo)
+            opts="-o -h --output --server --token --help import help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__lo__subcmd__help)
+            opts="import help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__lo__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__lo__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__lo__subcmd__import)
+            opts="-o -h --data --output --server --token --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --data)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

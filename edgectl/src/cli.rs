@@ -87,6 +87,11 @@ pub enum Command {
     ///   edgectl en logs hello-wasm --follow
     En(EnArgs),
 
+    /// Work with a Local Orchestrator's data folder on this host: take in a
+    /// site written to a USB stick by `edgectl co export`.
+    #[command(subcommand)]
+    Lo(LoCommand),
+
     /// Work with application packages.
     #[command(subcommand)]
     Package(PackageCommand),
@@ -242,6 +247,17 @@ pub enum CoCommand {
         #[arg(long, value_name = "COMMIT")]
         to: String,
     },
+    /// Write a site onto a USB stick (or any folder) for a site with no network.
+    ///
+    /// The folder gets the site's desired state as a bare Git repository
+    /// (`site.git`), every artifact its deployments name as an OCI image
+    /// layout (`oci/`), and `stick.json` listing it all by digest. Writing to
+    /// the same folder again adds only what changed. Take it in at the site
+    /// with `edgectl lo import DIR --data LO_DATA` (or `edged --mode lo
+    /// --import DIR`).
+    ///
+    /// Example: `edgectl co export --site plant-1 --to /media/usb/plant-1`
+    Export(ExportArgs),
     /// The commits of a site's desired state, newest first.
     History {
         /// The site.
@@ -251,6 +267,42 @@ pub enum CoCommand {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+}
+
+/// `edgectl lo …`.
+#[derive(Debug, Subcommand)]
+pub enum LoCommand {
+    /// Take a site stick into an LO's data folder, with no network.
+    ///
+    /// Everything on the stick is checked before anything changes: every
+    /// artifact against its digest, every Git object against its id, and the
+    /// history must continue what the LO has (an older stick or a rewritten
+    /// history is refused). The LO may be running: it serves the new state
+    /// within its poll interval.
+    ///
+    /// Example: `edgectl lo import /media/usb/plant-1 --data ./site-data`
+    Import {
+        /// The stick folder written by `edgectl co export`.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// The LO's data folder.
+        #[arg(long, value_name = "LO_DATA")]
+        data: PathBuf,
+    },
+}
+
+/// Arguments of `edgectl co export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The site.
+    #[arg(long)]
+    pub site: String,
+    /// The folder to write (made when missing; an earlier export there is brought up to date).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Also enrol the site's LO and put its credentials (a private key) on the stick.
+    #[arg(long)]
+    pub with_credentials: bool,
 }
 
 /// Arguments of `edgectl co deploy`.

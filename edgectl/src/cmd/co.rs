@@ -165,6 +165,7 @@ pub(crate) fn co(
             printer.data(&serde_json::json!({ "undeployed": id }));
         }
         CoCommand::Enroll(args) => enroll(client, printer, &args)?,
+        CoCommand::Export(args) => super::stick::export(client, printer, &args)?,
         CoCommand::Revoke(args) => {
             let r: Revoked = client.post(
                 routes::REVOCATIONS,
@@ -450,7 +451,7 @@ fn add_app(
     Ok(())
 }
 
-fn enroll(client: &Client, printer: Printer, args: &IdentityArgs) -> anyhow::Result<()> {
+pub(crate) fn enroll(client: &Client, printer: Printer, args: &IdentityArgs) -> anyhow::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     if args.out.exists()

@@ -5,13 +5,14 @@ mod completions;
 mod en;
 mod login;
 mod package;
+mod stick;
 mod validate;
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, LoCommand};
 use crate::credentials;
 use crate::printer::Printer;
 
@@ -26,6 +27,10 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
         Command::Login => login::login(cli.server, cli.token, *printer),
         Command::Package(command) => package::package(command, *printer),
         Command::En(args) => en::en(args, *printer),
+        Command::Lo(LoCommand::Import { dir, data }) => {
+            stick::import(&dir, &data, *printer)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Co(command) => {
             let client = client(cli.server, cli.token)?;
             co::co(command, &client, *printer)
