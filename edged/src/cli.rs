@@ -92,6 +92,10 @@ pub struct Args {
     #[arg(long, env = "EDGED_RUN_AS", value_name = "USER")]
     pub run_as: Option<String>,
 
+    /// Take in a site stick written by `edgectl co export` before serving (lo): checked whole, a fast-forward only.
+    #[arg(long, value_name = "DIR")]
+    pub import: Option<PathBuf>,
+
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,

@@ -77,6 +77,9 @@ pub struct Settings {
     /// The account process workloads run as (en).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_as: Option<String>,
+    /// A site stick to take in before serving (lo; command line only).
+    #[serde(skip)]
+    pub import: Option<PathBuf>,
 }
 
 /// Default seconds between fetches (lo).
@@ -176,6 +179,7 @@ impl Settings {
             edge_runtime::process::RunAs::lookup(u).map_err(anyhow::Error::msg)?;
         }
         Ok(Self {
+            import: args.import.clone(),
             run_as,
             server,
             poll_hours,

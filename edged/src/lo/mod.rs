@@ -5,7 +5,10 @@
 //! forwarded to the CO. It keeps serving from its mirror while the CO is
 //! away, for as long as that takes.
 //!
-//! Data directory: `site.git` (bare mirror), `lo.db` (SQLite, WAL).
+//! Data directory: `site.git` (bare mirror), `lo.db` (SQLite, WAL),
+//! `artifacts/`. A site stick (`--import DIR`, or `edgectl lo import` while
+//! it runs) moves the mirror forward with no network; the fetcher rebuilds
+//! from the mirror whenever the CO cannot be reached, so it is served.
 
 use crate::bell::spawn;
 
@@ -36,6 +39,26 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         identity.cert.clone(),
         identity.key.clone_key(),
     )?;
+    if let Some(stick) = &settings.import {
+        let (stick, data, site) = (
+            stick.clone(),
+            settings.data.clone(),
+            identity.file.site.clone(),
+        );
+        let done = tokio::task::spawn_blocking(move || {
+            edge_workspace::stick::import(&stick, &data, Some(&site))
+        })
+        .await
+        .context("the import task failed")?
+        .context("the stick was not taken in")?;
+        tracing::info!(
+            site = done.manifest.site,
+            head = done.manifest.head,
+            objects = done.carried.objects,
+            artifacts = done.new_artifacts,
+            "site stick taken in"
+        );
+    }
     let (data, limit) = (settings.data.clone(), settings.outbox_limit);
     let lo = tokio::task::spawn_blocking(move || store::Lo::open(&data, identity, limit))
         .await

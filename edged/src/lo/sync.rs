@@ -63,6 +63,20 @@ pub(crate) fn fetcher(lo: Arc<Lo>, nudges: Receiver<()>, poll: Duration) {
                     tracing::warn!(error = %e, "cannot fetch the site repository; serving what the mirror holds");
                     down_since = Some(Instant::now());
                 }
+                // A stick may have moved the mirror meanwhile.
+                let moved = lo.mirror.head().ok().flatten();
+                match if moved.is_some() && moved != lo.served_head() {
+                    lo.rebuild()
+                } else {
+                    Ok(false)
+                } {
+                    Ok(true) => tracing::info!("serving a desired state taken in from a stick"),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(
+                        error = format!("{e:#}"),
+                        "cannot build the views of the desired state taken in"
+                    ),
+                }
             }
         }
         let wait = if down_since.is_some() {
