@@ -1,0 +1,190 @@
+//! A site carried on a USB stick: `edgectl co export` at the CO, `edged
+//! --mode lo --import` at an LO that has no route to the CO, an edge node
+//! installing what the stick brought, a second stick taken in by `edgectl lo
+//! import` while the LO runs, and tampered sticks refused with the LO
+//! unchanged.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{fleet, until_or};
+use edge_tests::co::{Co, copy_tree, fails, git, ok};
+use edge_tests::en::En;
+use edge_tests::lo::Lo;
+use serde_json::Value;
+
+fn deploy(co: &Co, app: &str) -> String {
+    let out = ok(&co.edgectl(&[
+        "co", "deploy", "--app", app, "--site", "plant-1", "--device", "edge-1", "-o", "json",
+    ]));
+    serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn installed(en: &En, id: &str) -> Option<()> {
+    let v: Value = serde_json::from_str(&ok(&en.edgectl(&["list", "-o", "json"]))).ok()?;
+    v["workloads"]
+        .as_array()?
+        .iter()
+        .any(|w| w["deployment"] == id && w["state"] == "installed")
+        .then_some(())
+}
+
+/// The LO credentials with the CO's address replaced by a closed port.
+fn unrouted(creds: &Path, to: &Path) -> std::path::PathBuf {
+    copy_tree(creds, to);
+    let file = to.join("edged.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("server = ") {
+                "server = \"https://127.0.0.1:9\"".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&file, text + "\n").unwrap();
+    to.to_path_buf()
+}
+
+fn mirror_head(lo_data: &Path) -> String {
+    git(
+        &lo_data.join("site.git"),
+        &["rev-parse", "refs/remotes/origin/main"],
+    )
+    .trim()
+    .to_owned()
+}
+
+#[test]
+fn a_site_travels_on_a_stick_and_tampered_sticks_are_refused() {
+    let f = fleet();
+    ok(&f.co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        "fixtures/packages/hello-process",
+    ]));
+    let process = deploy(&f.co, "hello-process");
+    let stick = f.dir.path().join("stick");
+    let out = ok(&f.co.edgectl(&[
+        "co",
+        "export",
+        "--site",
+        "plant-1",
+        "--to",
+        stick.to_str().unwrap(),
+    ]));
+    assert!(out.contains("1 of 1 artifacts new"), "{out}");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(stick.join("stick.json")).unwrap()).unwrap();
+    assert_eq!(manifest["site"], "plant-1");
+    assert_eq!(manifest["credentials"], false);
+    assert!(stick.join("oci/index.json").is_file() && stick.join("oci/oci-layout").is_file());
+    let first_stick = f.dir.path().join("first-stick");
+    copy_tree(&stick, &first_stick);
+
+    // The site: an LO that cannot reach the CO, started from the stick.
+    let creds = unrouted(&f.lo_creds, &f.dir.path().join("lo-creds"));
+    let lo_data = f.dir.path().join("lo");
+    let lo = Lo::start(
+        &creds,
+        &lo_data,
+        &["--poll-interval", "1", "--import", stick.to_str().unwrap()],
+    );
+    let en = En::start(&f.d1, &f.dir.path().join("en"), &lo.url, &[]);
+    let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
+    until_or(
+        "the process app from the stick installed",
+        || installed(&en, &process),
+        log,
+    );
+
+    // Another deploy, a second export to the same stick (only what changed),
+    // taken in by `edgectl lo import` while the LO runs (hello-wasm is in
+    // the fleet's store already).
+    let wasm = deploy(&f.co, "hello-wasm");
+    let out = ok(&f.co.edgectl(&[
+        "co",
+        "export",
+        "--site",
+        "plant-1",
+        "--to",
+        stick.to_str().unwrap(),
+    ]));
+    assert!(out.contains("1 of 2 artifacts new"), "{out}");
+    let import = |dir: &Path| {
+        std::process::Command::new(edge_tests::co::bin("edgectl"))
+            .args(["lo", "import"])
+            .arg(dir)
+            .arg("--data")
+            .arg(&lo_data)
+            .output()
+            .unwrap()
+    };
+    let out = ok(&import(&stick));
+    assert!(out.contains("1 of 2 artifacts new"), "{out}");
+    until_or(
+        "the wasm app from the second stick installed",
+        || installed(&en, &wasm),
+        log,
+    );
+    let head = mirror_head(&lo_data);
+    let again = ok(&import(&stick));
+    assert!(again.contains("already up to date"), "{again}");
+
+    // Tampered sticks: each refused, saying why, and the LO unchanged.
+    fails(&import(&first_stick), "is older than what is here");
+    let changed = f.dir.path().join("changed");
+    copy_tree(&stick, &changed);
+    let blob = manifest["artifacts"][0]["digest"].as_str().unwrap();
+    let path = changed
+        .join("oci/blobs/sha256")
+        .join(blob.trim_start_matches("sha256:"));
+    std::fs::write(&path, b"#!/bin/sh\necho forged\n").unwrap();
+    fails(&import(&changed), "was changed");
+    let missing = f.dir.path().join("missing");
+    copy_tree(&stick, &missing);
+    std::fs::remove_file(
+        missing
+            .join("oci/blobs/sha256")
+            .join(blob.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    fails(&import(&missing), "is missing");
+    // A rewritten history: the same files under a new root commit.
+    let rewritten = f.dir.path().join("rewritten");
+    copy_tree(&stick, &rewritten);
+    let repo = rewritten.join("site.git");
+    let tree = git(&repo, &["rev-parse", "refs/heads/main^{tree}"]);
+    let forged = git(
+        &repo,
+        &[
+            "-c",
+            "user.name=x",
+            "-c",
+            "user.email=x@example.org",
+            "commit-tree",
+            tree.trim(),
+            "-m",
+            "rewritten",
+        ],
+    );
+    let _ = git(&repo, &["update-ref", "refs/heads/main", forged.trim()]);
+    let text = std::fs::read_to_string(rewritten.join("stick.json"))
+        .unwrap()
+        .replace(&head, forged.trim());
+    std::fs::write(rewritten.join("stick.json"), text).unwrap();
+    fails(&import(&rewritten), "does not continue what is here");
+    assert_eq!(mirror_head(&lo_data), head, "the LO is unchanged");
+    drop(en);
+}
