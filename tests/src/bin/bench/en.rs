@@ -289,4 +289,41 @@ fn idle(api: &edge_api::Client, en: &En) {
         "en idle over {wall:.0} s with hello-process running: RSS {rss0} KiB at start, {rss1} KiB at end, peak {peak} KiB; CPU {cpu:.2} s = {:.3} % of a core",
         cpu / wall * 100.0
     );
+    println!("  resident memory by mapping: {}", rss_by_mapping(pid));
+}
+
+/// `start-end perms offset dev inode [path]`: the line that opens a mapping.
+fn is_mapping_header(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    words
+        .next()
+        .is_some_and(|a| a.contains('-') && a.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+        && words.next().is_some_and(|p| p.len() == 4)
+}
+
+/// Resident KiB per kind of mapping (the binary, heap, anonymous, libraries).
+fn rss_by_mapping(pid: u32) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by: BTreeMap<String, u64> = BTreeMap::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        if let Some(kb) = line.strip_prefix("Rss:") {
+            let kb: u64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+            *by.entry(current.clone()).or_default() += kb;
+        } else if is_mapping_header(line) {
+            let name = line.split_whitespace().nth(5).unwrap_or("[anon]");
+            current = match name {
+                n if n.contains("edged") => "binary".to_owned(),
+                n if n.starts_with('/') => "libraries".to_owned(),
+                n => n.to_owned(),
+            };
+        }
+    }
+    let mut parts: Vec<(String, u64)> = by.into_iter().filter(|(_, kb)| *kb > 0).collect();
+    parts.sort_by_key(|p| std::cmp::Reverse(p.1));
+    parts
+        .iter()
+        .map(|(k, kb)| format!("{k} {kb} KiB"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
