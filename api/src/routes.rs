@@ -26,6 +26,8 @@ pub const SITE_EXPORT: &str = "/api/sites/{site}/export";
 pub const SITE_EXPORT_GIT: &str = "/api/sites/{site}/export/git";
 /// One artifact of a site's deployments (router pattern).
 pub const SITE_EXPORT_BLOB: &str = "/api/sites/{site}/export/blobs/{digest}";
+/// Status and capabilities carried from a site on a stick (router pattern).
+pub const SITE_INTAKE: &str = "/api/sites/{site}/intake";
 /// Restore a site's desired state of an earlier commit (router pattern).
 pub const SITE_ROLLBACK: &str = "/api/sites/{site}/rollback";
 /// Issue identities.

@@ -241,8 +241,9 @@ pub struct WatchReply {
     pub revoked: Vec<String>,
 }
 
-/// What an LO forwards from its outbox (`POST /lo/v1/intake`, south listener).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What an LO forwards from its outbox (`POST /lo/v1/intake`, south
+/// listener), and what a site stick carries back (`POST /api/sites/{site}/intake`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IntakeBatch {
     /// Identifies the LO's outbox; sequence numbers count within it.
@@ -252,7 +253,7 @@ pub struct IntakeBatch {
 }
 
 /// One queued report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IntakeEntry {
     /// Position in the outbox (strictly increasing).
@@ -268,7 +269,7 @@ pub struct IntakeEntry {
 }
 
 /// The CO's answer to an intake batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IntakeAck {
     /// Every entry up to this sequence number is stored at the CO.

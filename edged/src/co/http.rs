@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::store::Store;
-use super::{apps, db, deployments, enroll, export, sites};
+use super::{apps, db, deployments, enroll, export, reports, sites};
 use crate::error::ApiError;
 
 /// Largest JSON body.
@@ -60,6 +60,7 @@ pub(crate) fn openapi_json() -> String {
 
 fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
     let (s, p, upload) = routes!(apps::upload_app);
+    let (is, ip, intake) = routes!(reports::intake_from_stick);
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(status))
@@ -73,6 +74,11 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
         .routes(routes!(export::export))
         .routes(routes!(export::export_git))
         .routes(routes!(export::export_blob))
+        .routes((
+            is,
+            ip,
+            intake.layer(DefaultBodyLimit::max(reports::MAX_INTAKE)),
+        ))
         .routes(routes!(enroll::enroll))
         .routes(routes!(enroll::revoke))
         .routes(routes!(sites::list_sites, sites::create_site))

@@ -352,6 +352,36 @@ pub(crate) async fn intake(
     .map_err(|e| ApiError::internal(&anyhow::anyhow!("{e}")))?
 }
 
+/// Status and capabilities of a site carried on a stick (`edgectl lo
+/// export-status`, then `edgectl co import-status`): the same batches an LO
+/// forwards, applied once each however often they arrive.
+#[utoipa::path(post, path = "/api/sites/{site}/intake", params(("site" = String, Path, description = "Site name")), request_body = IntakeBatch,
+    responses((status = 200, body = IntakeAck, description = "Every entry up to `acked` is stored"), (status = 404, description = "No such site")))]
+pub(crate) async fn intake_from_stick(
+    State(store): State<Arc<Store>>,
+    axum::extract::Path(site): axum::extract::Path<String>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::Json<IntakeAck>, ApiError> {
+    let body = body.map_err(|r| crate::error::body_rejection(&r, MAX_INTAKE))?;
+    let batch: IntakeBatch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the intake batch is not valid: {e}")))?;
+    tokio::task::spawn_blocking(move || {
+        if db::site(&store.db(), &site)?.is_none() {
+            return Err(ApiError::not_found(format!("no site `{site}`")));
+        }
+        let acked = apply_batch(&mut store.db(), &site, &batch)?;
+        tracing::info!(
+            site,
+            entries = batch.entries.len(),
+            acked,
+            "reports taken in from a stick"
+        );
+        Ok(axum::Json(IntakeAck { acked }))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&anyhow::anyhow!("{e}")))?
+}
+
 /// The Margo API for edge nodes attached to the CO directly: views built
 /// from the site repositories, reports written straight to the database.
 pub(crate) struct CoBackend {

@@ -97,6 +97,11 @@ impl Lo {
             conn.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?1)", [&e])?;
             e
         };
+        // Named for `edgectl lo export-status`, which reads this database alone.
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('site', ?1)",
+            [&identity.file.site],
+        )?;
         let revoked = {
             let mut st = conn.prepare("SELECT fingerprint FROM revoked")?;
             st.query_map([], |r| r.get(0))?
