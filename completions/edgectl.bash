@@ -58,6 +58,9 @@ _edgectl() {
             edgectl__subcmd__co,history)
                 cmd="edgectl__subcmd__co__subcmd__history"
                 ;;
+            edgectl__subcmd__co,import-status)
+                cmd="edgectl__subcmd__co__subcmd__import__subcmd__status"
+                ;;
             edgectl__subcmd__co,label)
                 cmd="edgectl__subcmd__co__subcmd__label"
                 ;;
@@ -123,6 +126,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co__subcmd__help,history)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__history"
+                ;;
+            edgectl__subcmd__co__subcmd__help,import-status)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__import__subcmd__status"
                 ;;
             edgectl__subcmd__co__subcmd__help,label)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__label"
@@ -277,6 +283,9 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__co,history)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__history"
                 ;;
+            edgectl__subcmd__help__subcmd__co,import-status)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__import__subcmd__status"
+                ;;
             edgectl__subcmd__help__subcmd__co,label)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__label"
                 ;;
@@ -337,17 +346,26 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__en,stop)
                 cmd="edgectl__subcmd__help__subcmd__en__subcmd__stop"
                 ;;
+            edgectl__subcmd__help__subcmd__lo,export-status)
+                cmd="edgectl__subcmd__help__subcmd__lo__subcmd__export__subcmd__status"
+                ;;
             edgectl__subcmd__help__subcmd__lo,import)
                 cmd="edgectl__subcmd__help__subcmd__lo__subcmd__import"
                 ;;
             edgectl__subcmd__help__subcmd__package,push)
                 cmd="edgectl__subcmd__help__subcmd__package__subcmd__push"
                 ;;
+            edgectl__subcmd__lo,export-status)
+                cmd="edgectl__subcmd__lo__subcmd__export__subcmd__status"
+                ;;
             edgectl__subcmd__lo,help)
                 cmd="edgectl__subcmd__lo__subcmd__help"
                 ;;
             edgectl__subcmd__lo,import)
                 cmd="edgectl__subcmd__lo__subcmd__import"
+                ;;
+            edgectl__subcmd__lo__subcmd__help,export-status)
+                cmd="edgectl__subcmd__lo__subcmd__help__subcmd__export__subcmd__status"
                 ;;
             edgectl__subcmd__lo__subcmd__help,help)
                 cmd="edgectl__subcmd__lo__subcmd__help__subcmd__help"
@@ -404,7 +422,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co)
-            opts="-o -h --output --server --token --help status add list show remove label deploy undeploy enroll revoke rollback export history help"
+            opts="-o -h --output --server --token --help status add list show remove label deploy undeploy enroll revoke rollback export import-status history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -786,7 +804,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help)
-            opts="status add list show remove label deploy undeploy enroll revoke rollback export history help"
+            opts="status add list show remove label deploy undeploy enroll revoke rollback export import-status history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -912,6 +930,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__import__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1094,6 +1126,36 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__import__subcmd__status)
+            opts="-o -h --output --server --token --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --output)
                     COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
                     return 0
@@ -1964,7 +2026,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co)
-            opts="status add list show remove label deploy undeploy enroll revoke rollback export history"
+            opts="status add list show remove label deploy undeploy enroll revoke rollback export import-status history"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2076,6 +2138,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__import__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2370,8 +2446,22 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__lo)
-            opts="import"
+            opts="import export-status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__lo__subcmd__export__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2454,7 +2544,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__lo)
-            opts="-o -h --output --server --token --help import help"
+            opts="-o -h --output --server --token --help import export-status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2483,9 +2573,61 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        edgectl__subcmd__lo__subcmd__help)
-            opts="import help"
+        edgectl__subcmd__lo__subcmd__export__subcmd__status)
+            opts="-o -h --data --to --output --server --token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --data)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__lo__subcmd__help)
+            opts="import export-status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__lo__subcmd__help__subcmd__export__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -258,6 +258,15 @@ pub enum CoCommand {
     ///
     /// Example: `edgectl co export --site plant-1 --to /media/usb/plant-1`
     Export(ExportArgs),
+    /// Take in the status a site stick carries back (`edgectl lo
+    /// export-status`); taking the same stick in twice changes nothing.
+    ///
+    /// Example: `edgectl co import-status /media/usb/plant-1`
+    ImportStatus {
+        /// The stick folder.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// The commits of a site's desired state, newest first.
     History {
         /// The site.
@@ -288,6 +297,22 @@ pub enum LoCommand {
         /// The LO's data folder.
         #[arg(long, value_name = "LO_DATA")]
         data: PathBuf,
+    },
+    /// Write the status and capabilities the site has not yet handed to the
+    /// CO onto a stick, for `edgectl co import-status` at the CO.
+    ///
+    /// Everything not acknowledged by the CO is written, every time: a stick
+    /// may be lost, and the CO takes each report once however often it
+    /// arrives. The LO may be running.
+    ///
+    /// Example: `edgectl lo export-status --data ./site-data --to /media/usb/plant-1`
+    ExportStatus {
+        /// The LO's data folder.
+        #[arg(long, value_name = "LO_DATA")]
+        data: PathBuf,
+        /// The stick folder.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
     },
 }
 

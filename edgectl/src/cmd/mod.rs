@@ -31,6 +31,10 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
             stick::import(&dir, &data, *printer)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Lo(LoCommand::ExportStatus { data, to }) => {
+            stick::export_status(&data, &to, *printer)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Co(command) => {
             let client = client(cli.server, cli.token)?;
             co::co(command, &client, *printer)

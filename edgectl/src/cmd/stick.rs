@@ -1,6 +1,8 @@
 //! Sites on USB sticks: `edgectl co export` writes one from the CO's API,
 //! `edgectl lo import` takes one into an LO's data folder (the checks are
-//! in `edge_workspace::stick`).
+//! in `edge_workspace::stick`); `edgectl lo export-status` writes what the
+//! LO's outbox holds onto it (`status/<epoch>.json`), and `edgectl co
+//! import-status` hands that to the CO, which takes each report once.
 
 use std::io::Read as _;
 use std::path::Path;
@@ -8,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use edge_api::Client;
 use edge_api::routes;
-use edge_api::types::SiteExport;
+use edge_api::types::{IntakeAck, IntakeBatch, IntakeEntry, SiteExport};
 use edge_workspace::git::{self, LooseObject};
 use edge_workspace::stick::{self, StickArtifact, StickManifest};
 
@@ -218,5 +220,145 @@ pub(crate) fn import(dir: &Path, data: &Path, printer: Printer) -> anyhow::Resul
         "newObjects": done.carried.objects,
         "newArtifacts": done.new_artifacts,
     }));
+    Ok(())
+}
+
+/// The status a stick carries back: one LO outbox's unacknowledged entries.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StatusFile {
+    /// The site.
+    site: String,
+    /// The entries, as the LO would forward them.
+    batch: IntakeBatch,
+}
+
+/// Folder of a stick holding status files.
+const STATUS_DIR: &str = "status";
+/// Most bytes of entries sent to the CO in one request.
+const STATUS_CHUNK: usize = 8 << 20;
+/// Largest status file read.
+const MAX_STATUS_FILE: u64 = 512 << 20;
+
+/// `edgectl lo export-status`.
+pub(crate) fn export_status(data: &Path, to: &Path, printer: Printer) -> anyhow::Result<()> {
+    let db_path = data.join("lo.db");
+    if !db_path.is_file() {
+        bail!(
+            "`{}` holds no LO database (`lo.db`); name the data folder of an LO that has run",
+            data.display()
+        );
+    }
+    let c = rusqlite::Connection::open_with_flags(
+        &db_path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open `{}`", db_path.display()))?;
+    c.busy_timeout(std::time::Duration::from_secs(10))?;
+    let meta = |key: &str| -> anyhow::Result<String> {
+        c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .with_context(|| {
+                format!(
+                    "`{}` has no `{key}`: start this LO once with its credentials",
+                    db_path.display()
+                )
+            })
+    };
+    let (site, epoch) = (meta("site")?, meta("epoch")?);
+    let mut st =
+        c.prepare("SELECT seq, kind, device, body, received_at FROM outbox ORDER BY seq")?;
+    let entries = st
+        .query_map([], |r| {
+            Ok(IntakeEntry {
+                seq: r.get(0)?,
+                kind: r.get(1)?,
+                device: r.get(2)?,
+                body: r.get(3)?,
+                received_at: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let count = entries.len();
+    let file = StatusFile {
+        site: site.clone(),
+        batch: IntakeBatch {
+            epoch: epoch.clone(),
+            entries,
+        },
+    };
+    let dir = to.join(STATUS_DIR);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    let path = dir.join(format!("{epoch}.json"));
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&file)?)
+        .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write `{}`", path.display()))?;
+    printer.line(&format!(
+        "{count} reports of site `{site}` written to `{}`; take them in at the CO with `edgectl co import-status {}`",
+        path.display(),
+        to.display()
+    ));
+    printer.data(&serde_json::json!({ "site": site, "reports": count, "file": path }));
+    Ok(())
+}
+
+/// `edgectl co import-status`.
+pub(crate) fn import_status(client: &Client, printer: Printer, dir: &Path) -> anyhow::Result<()> {
+    let folder = dir.join(STATUS_DIR);
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .with_context(|| format!("`{}` holds no status (`{STATUS_DIR}/`); write it at the site with `edgectl lo export-status`", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut total = 0;
+    let mut summary = Vec::new();
+    for path in files {
+        let len = std::fs::metadata(&path)?.len();
+        if len > MAX_STATUS_FILE {
+            bail!(
+                "`{}` is larger than {MAX_STATUS_FILE} bytes",
+                path.display()
+            );
+        }
+        let file: StatusFile = serde_json::from_slice(&std::fs::read(&path)?)
+            .with_context(|| format!("`{}` is not a status file", path.display()))?;
+        let route = routes::SITE_INTAKE.replace("{site}", &file.site);
+        let mut acked = 0;
+        let mut chunk: Vec<IntakeEntry> = Vec::new();
+        let mut bytes = 0;
+        let entries = file.batch.entries.len();
+        let send = |chunk: Vec<IntakeEntry>| -> anyhow::Result<i64> {
+            let ack: IntakeAck = client.post(
+                &route,
+                &IntakeBatch {
+                    epoch: file.batch.epoch.clone(),
+                    entries: chunk,
+                },
+            )?;
+            Ok(ack.acked)
+        };
+        for e in file.batch.entries.iter().cloned() {
+            bytes += e.body.len();
+            chunk.push(e);
+            if bytes >= STATUS_CHUNK {
+                acked = send(std::mem::take(&mut chunk))?;
+                bytes = 0;
+            }
+        }
+        if !chunk.is_empty() {
+            acked = send(chunk)?;
+        }
+        total += entries;
+        summary.push(serde_json::json!({ "site": file.site, "epoch": file.batch.epoch, "reports": entries, "acked": acked }));
+        printer.line(&format!(
+            "site `{}`: {entries} reports handed to the CO (it holds everything up to report {acked} of this LO)",
+            file.site
+        ));
+    }
+    if summary.is_empty() {
+        bail!("`{}` holds no status files", folder.display());
+    }
+    printer.data(&serde_json::json!({ "reports": total, "files": summary }));
     Ok(())
 }
