@@ -1,8 +1,9 @@
 //! A site carried on a USB stick: `edgectl co export` at the CO, `edged
 //! --mode lo --import` at an LO that has no route to the CO, an edge node
 //! installing what the stick brought, a second stick taken in by `edgectl lo
-//! import` while the LO runs, and tampered sticks refused with the LO
-//! unchanged.
+//! import` while the LO runs, the status carried back (`edgectl lo
+//! export-status`, `edgectl co import-status`, twice), and tampered sticks
+//! refused with the LO unchanged.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,7 +11,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{fleet, until_or};
+use common::{co_state, fleet, until_or};
 use edge_tests::co::{Co, copy_tree, fails, git, ok};
 use edge_tests::en::En;
 use edge_tests::lo::Lo;
@@ -139,6 +140,34 @@ fn a_site_travels_on_a_stick_and_tampered_sticks_are_refused() {
         log,
     );
     let head = mirror_head(&lo_data);
+
+    // Status goes back the same way: the CO hears both installed, and a
+    // stick taken in twice changes nothing.
+    let out = std::process::Command::new(edge_tests::co::bin("edgectl"))
+        .args(["lo", "export-status", "--data"])
+        .arg(&lo_data)
+        .arg("--to")
+        .arg(&stick)
+        .output()
+        .unwrap();
+    assert!(ok(&out).contains("reports of site `plant-1` written"));
+    assert_eq!(
+        co_state(&f.co, &process),
+        None,
+        "the CO has heard nothing yet"
+    );
+    let out = ok(&f
+        .co
+        .edgectl(&["co", "import-status", stick.to_str().unwrap()]));
+    assert!(out.contains("reports handed to the CO"), "{out}");
+    assert_eq!(co_state(&f.co, &process).as_deref(), Some("installed"));
+    assert_eq!(co_state(&f.co, &wasm).as_deref(), Some("installed"));
+    let before = ok(&f.co.edgectl(&["co", "list", "deployments", "-o", "json"]));
+    ok(&f
+        .co
+        .edgectl(&["co", "import-status", stick.to_str().unwrap()]));
+    let after = ok(&f.co.edgectl(&["co", "list", "deployments", "-o", "json"]));
+    assert_eq!(before, after, "a stick taken in twice changes nothing");
     let again = ok(&import(&stick));
     assert!(again.contains("already up to date"), "{again}");
 
