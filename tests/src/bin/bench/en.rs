@@ -62,7 +62,17 @@ pub(crate) fn run() {
     let lo_creds = enroll(&edgectl, &co, &creds, SITE, None);
     let en_creds = enroll(&edgectl, &co, &creds, SITE, Some(DEVICE));
     let lo = Lo::start_with(&lo_creds, &dir.path().join("lo"), &[], &edged);
-    let en = En::start_with(&en_creds, &dir.path().join("en"), &lo.url, &[], &[], &edged);
+    // EN_EDGED runs the node from another build (such as the static one).
+    let en_bin = std::env::var_os("EN_EDGED").map_or_else(|| edged.clone(), PathBuf::from);
+    println!("edge node binary: {}", en_bin.display());
+    let en = En::start_with(
+        &en_creds,
+        &dir.path().join("en"),
+        &lo.url,
+        &[],
+        &[],
+        &en_bin,
+    );
     let api =
         edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap_or_else(|e| panic!("{e}"));
 
