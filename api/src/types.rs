@@ -300,6 +300,10 @@ pub struct SiteExport {
     pub head: Option<String>,
     /// Every artifact its deployments at the head name.
     pub artifacts: Vec<ExportArtifact>,
+    /// Components its deployments take from a registry (`oci://`), which a
+    /// stick does not carry.
+    #[serde(default)]
+    pub in_registries: Vec<String>,
     /// When the CO answered (RFC 3339, UTC).
     pub at: String,
 }

@@ -136,6 +136,22 @@ fn modules_and_binaries_come_from_a_registry_and_restart_without_it() {
         listing.contains("forged:1.0.0` sent bytes whose digest is"),
         "the CO is told why: {listing}"
     );
+    // A stick does not carry registry artifacts, and says so.
+    let stick = f.dir.path().join("stick");
+    let out = f.co.edgectl(&[
+        "co",
+        "export",
+        "--site",
+        "plant-1",
+        "--to",
+        stick.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let want = format!(
+        "{addr}/apps/hello-bin:1.0.0 (component `hello` of app `pulled-bin`) comes from a registry and is not on the stick"
+    );
+    assert!(err.contains(&want), "{err}");
     let stored = std::fs::read_dir(data.join("artifacts/sha256"))
         .unwrap()
         .count();

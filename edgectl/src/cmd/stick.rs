@@ -83,6 +83,11 @@ pub(crate) fn export(client: &Client, printer: Printer, args: &ExportArgs) -> an
             args.site
         );
     };
+    for r in &plan.in_registries {
+        printer.warn(&format!(
+            "{r} comes from a registry and is not on the stick: the site needs that registry"
+        ));
+    }
     let git_dir = to.join(stick::SITE_GIT);
     let have = if git_dir.join("HEAD").is_file() {
         git::tip_of(&git_dir, stick::BRANCH_REF)?

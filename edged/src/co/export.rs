@@ -3,6 +3,8 @@
 //! deployments at it name), the site repository's objects the stick lacks
 //! (a tar of `<kind>/<id>` entries; the receiver checks each against its
 //! id), and the artifacts themselves, only those the site's deployments name.
+//! Components that come from a registry (`oci://`) are listed, not carried:
+//! the site needs that registry.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use edge_api::types::{ExportArtifact, ExportGitQuery, SiteExport};
-use edge_model::profile::EDGECTL_EXTENSION;
+use edge_model::profile::{EDGECTL_EXTENSION, oci_reference};
 use edge_model::{ApplicationDeployment, Digest, MargoDocument as _};
 use edge_workspace::git::{self, Mirror};
 
@@ -40,6 +42,7 @@ fn plan(store: &Store, site: &str) -> Result<SiteExport, ApiError> {
         None
     };
     let mut artifacts = BTreeSet::new();
+    let mut elsewhere = BTreeSet::new();
     if let Some(head) = &head {
         let files = Mirror::at(&git_dir)
             .files_at(head, "deployments", ".yaml", MAX_DEPLOYMENTS, 1 << 20)
@@ -55,6 +58,20 @@ fn plan(store: &Store, site: &str) -> Result<SiteExport, ApiError> {
                     .get(EDGECTL_EXTENSION)
                     .and_then(|e| e.get("artifact"))
                 else {
+                    if let Some(r) = c
+                        .properties
+                        .repository
+                        .as_deref()
+                        .filter(|r| r.starts_with("oci://"))
+                    {
+                        elsewhere.insert(format!(
+                            "{} (component `{}` of app `{}`)",
+                            oci_reference(r, c.properties.revision.as_deref())
+                                .unwrap_or_else(|| r.to_owned()),
+                            c.name,
+                            d.metadata.annotations.application_id
+                        ));
+                    }
                     continue;
                 };
                 let text = |k: &str| a.get(k).and_then(|v| v.as_str()).map(str::to_owned);
@@ -78,6 +95,7 @@ fn plan(store: &Store, site: &str) -> Result<SiteExport, ApiError> {
         site: site.to_owned(),
         head,
         artifacts: artifacts.into_iter().collect(),
+        in_registries: elsewhere.into_iter().collect(),
         at: crate::clock::format_unix(crate::clock::unix_now()),
     })
 }
