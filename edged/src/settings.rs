@@ -178,6 +178,15 @@ impl Settings {
         if let Some(u) = &run_as {
             edge_runtime::process::RunAs::lookup(u).map_err(anyhow::Error::msg)?;
         }
+        // Absolute, so what runs in other working folders (a node's
+        // processes) finds what is named below it.
+        let data = args
+            .data
+            .clone()
+            .or(file.data)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+        let data = std::path::absolute(&data)
+            .with_context(|| format!("cannot resolve the data folder `{}`", data.display()))?;
         Ok(Self {
             import: args.import.clone(),
             run_as,
@@ -191,11 +200,7 @@ impl Settings {
             south_listen,
             trust_domain,
             mode,
-            data: args
-                .data
-                .clone()
-                .or(file.data)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
+            data,
             listen,
             insecure_registries: args
                 .insecure_registries

@@ -428,3 +428,26 @@ fn an_unknown_run_as_account_is_refused_at_start() {
         "{err}"
     );
 }
+
+#[test]
+fn a_relative_data_folder_is_made_absolute() {
+    // Workloads run in folders of their own: a relative data folder would
+    // leave them unable to find their programs.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(edge_tests::co::bin("edged"))
+        .current_dir(dir.path())
+        .args([
+            "--mode",
+            "en",
+            "--data",
+            "./node-data",
+            "--credentials",
+            ".",
+        ])
+        .arg("--print-config")
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    let want = format!("data = \"{}\"", dir.path().join("node-data").display());
+    assert!(text.contains(&want), "{text}");
+}
