@@ -10,7 +10,9 @@
 //!
 //! A module that returns or calls `proc_exit(0)` has done its work: it stays
 //! `installed` and is not restarted. A trap or a non-zero exit is `failed`
-//! with the reason, and the restart policy runs it again, up to its limit.
+//! with the reason, and the restart policy runs it again, up to its limit;
+//! then the code is `GAVE_UP` (the reason kept in the message), as for a
+//! native process.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -331,9 +333,22 @@ impl Driver for WasmDriver {
                             });
                         }
                     }
-                    if s.stop.load(Ordering::Relaxed)
-                        || !w2.restart.again(&mut in_a_row, started.elapsed())
-                    {
+                    if s.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if !w2.restart.again(&mut in_a_row, started.elapsed()) {
+                        // Final, as the process driver says it.
+                        s.set(|seen| {
+                            if let Some((code, message)) = seen.observed.error.take() {
+                                seen.observed.error = Some((
+                                    "GAVE_UP".into(),
+                                    format!(
+                                        "{code}: {message}; gave up after {} restarts",
+                                        seen.observed.restarts
+                                    ),
+                                ));
+                            }
+                        });
                         break;
                     }
                     s.set(|seen| seen.observed.restarts += 1);
@@ -445,11 +460,13 @@ mod tests {
         let d = WasmDriver::new(DEFAULT_MEMORY).unwrap();
         let r = d.start(&workload(dir.path(), m, None)).unwrap();
         let o = until(r.as_ref(), "gave up", |o| {
-            o.restarts == 2 && o.state == State::Failed
+            o.error.as_ref().is_some_and(|e| e.0 == "GAVE_UP")
         });
-        let (code, message) = o.error.unwrap();
-        assert_eq!(code, "TRAP");
+        assert_eq!((o.state, o.restarts), (State::Failed, 2));
+        let (_, message) = o.error.unwrap();
+        assert!(message.starts_with("TRAP: "), "{message}");
         assert!(message.contains("unreachable"), "{message}");
+        assert!(message.contains("gave up after 2 restarts"), "{message}");
     }
 
     #[test]
@@ -514,7 +531,7 @@ mod tests {
         let r = d.start(&w).unwrap();
         let o = until(r.as_ref(), "out of fuel", |o| o.state == State::Failed);
         let (code, message) = o.error.unwrap();
-        assert_eq!(code, "FUEL");
+        assert!(code == "FUEL" || code == "GAVE_UP", "{code}");
         assert!(message.contains("100000 units"), "{message}");
         r.stop(Duration::from_secs(1));
     }
