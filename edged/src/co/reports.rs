@@ -332,15 +332,22 @@ pub(crate) async fn watch(
     }
 }
 
+/// An intake batch from a request body (bounded by the route's limit).
+fn read_batch(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<IntakeBatch, ApiError> {
+    let body = body.map_err(|r| crate::error::body_rejection(&r, MAX_INTAKE))?;
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the intake batch is not valid: {e}")))
+}
+
 /// Status and capabilities forwarded by an LO.
 pub(crate) async fn intake(
     State(store): State<Arc<Store>>,
     Extension(caller): Extension<Caller>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<axum::Json<IntakeAck>, ApiError> {
-    let body = body.map_err(|r| crate::error::body_rejection(&r, MAX_INTAKE))?;
-    let batch: IntakeBatch = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("the intake batch is not valid: {e}")))?;
+    let batch = read_batch(body)?;
     tokio::task::spawn_blocking(move || {
         let site = lo_site(&store, &caller)?;
         let started = std::time::Instant::now();
@@ -362,9 +369,7 @@ pub(crate) async fn intake_from_stick(
     axum::extract::Path(site): axum::extract::Path<String>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<axum::Json<IntakeAck>, ApiError> {
-    let body = body.map_err(|r| crate::error::body_rejection(&r, MAX_INTAKE))?;
-    let batch: IntakeBatch = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("the intake batch is not valid: {e}")))?;
+    let batch = read_batch(body)?;
     tokio::task::spawn_blocking(move || {
         if db::site(&store.db(), &site)?.is_none() {
             return Err(ApiError::not_found(format!("no site `{site}`")));
