@@ -10,41 +10,11 @@ mod common;
 
 use std::path::Path;
 
-use common::{co_state, fleet, until_or};
-use edge_tests::co::{Co, copy_tree, ok};
+use common::{deploy_to, fleet, row, until_or, wait_state};
+use edge_tests::co::{copy_tree, ok};
 use edge_tests::en::En;
 use edge_tests::lo::Lo;
 use edge_tests::podman::{HELLO, Podman};
-use serde_json::Value;
-
-fn deploy(co: &Co, app: &str, extra: &[&str]) -> String {
-    let mut args = vec![
-        "co", "deploy", "--app", app, "--site", "plant-1", "--device", "edge-1", "-o", "json",
-    ];
-    args.extend(extra);
-    let out = ok(&co.edgectl(&args));
-    serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-fn wait_state(co: &Co, id: &str, want: &str, log: impl Fn() -> String) {
-    until_or(
-        &format!("deployment {id} {want} at the CO"),
-        || (co_state(co, id).as_deref() == Some(want)).then_some(()),
-        log,
-    );
-}
-
-fn row(en: &En, id: &str) -> Option<Value> {
-    let v: Value = serde_json::from_str(&ok(&en.edgectl(&["list", "-o", "json"]))).unwrap();
-    v["workloads"]
-        .as_array()?
-        .iter()
-        .find(|w| w["deployment"] == id)
-        .cloned()
-}
 
 fn short(id: &str) -> String {
     id.chars().filter(char::is_ascii_hexdigit).take(8).collect()
@@ -70,9 +40,10 @@ fn a_compose_app_runs_under_podman_compose_and_comes_back_after_a_crash() {
         &[],
         &[("CONTAINERS_CONF", &podman.conf)],
     );
-    let id = deploy(
+    let id = deploy_to(
         &f.co,
         "hello-compose",
+        "edge-1",
         &["--set", "greeting=from plant one"],
     );
     // kill -9 while podman-compose brings it up: after the restart it is
@@ -153,7 +124,12 @@ fn a_container_app_is_pulled_from_a_registry_and_survives_kill_9_of_its_node() {
     let conf = [("CONTAINERS_CONF", podman.conf.as_path())];
     let insecure = ["--insecure-registries", registry.addr.as_str()];
     let en = En::start_with_env(&f.d1, &data, &lo.url, &insecure, &conf);
-    let id = deploy(&f.co, "hello-container", &["--set", "greeting=plant one"]);
+    let id = deploy_to(
+        &f.co,
+        "hello-container",
+        "edge-1",
+        &["--set", "greeting=plant one"],
+    );
     wait_state(&f.co, &id, "installed", || en.log());
     let label = format!("edged.workload=edged-{}-hello", short(&id));
     assert_eq!(podman.names(&label).len(), 1);

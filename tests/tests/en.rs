@@ -9,36 +9,11 @@ mod common;
 
 use std::path::Path;
 
-use common::{co_state, fleet, until_or};
-use edge_tests::co::{Co, ok};
+use common::{deploy_to, fleet, listing, row, until_or, wait_state};
+use edge_tests::co::ok;
 use edge_tests::en::En;
 use edge_tests::lo::Lo;
 use serde_json::Value;
-
-fn deploy(co: &Co, app: &str, extra: &[&str]) -> String {
-    let mut args = vec![
-        "co", "deploy", "--app", app, "--site", "plant-1", "--device", "edge-1", "-o", "json",
-    ];
-    args.extend(extra);
-    let out = ok(&co.edgectl(&args));
-    serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// `edgectl en list -o json`.
-fn listing(en: &En) -> Value {
-    serde_json::from_str(&ok(&en.edgectl(&["list", "-o", "json"]))).unwrap()
-}
-
-fn row(en: &En, id: &str) -> Option<Value> {
-    listing(en)["workloads"]
-        .as_array()?
-        .iter()
-        .find(|w| w["deployment"] == id)
-        .cloned()
-}
 
 fn pid_alive(pid: u64) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
@@ -58,14 +33,6 @@ fn programs(data: &Path) -> usize {
         .trim()
         .parse()
         .unwrap_or(0)
-}
-
-fn wait_state(co: &Co, id: &str, want: &str, log: impl Fn() -> String) {
-    until_or(
-        &format!("deployment {id} {want} at the CO"),
-        || (co_state(co, id).as_deref() == Some(want)).then_some(()),
-        log,
-    );
 }
 
 /// The LO test fleet, with the hello-process app in the store too.
@@ -100,8 +67,13 @@ fn the_fixture_apps_run_behind_an_lo_and_their_status_is_true() {
         log,
     );
 
-    let wasm = deploy(&f.co, "hello-wasm", &[]);
-    let process = deploy(&f.co, "hello-process", &["--set", "greeting=plant one"]);
+    let wasm = deploy_to(&f.co, "hello-wasm", "edge-1", &[]);
+    let process = deploy_to(
+        &f.co,
+        "hello-process",
+        "edge-1",
+        &["--set", "greeting=plant one"],
+    );
     wait_state(&f.co, &wasm, "installed", log);
     wait_state(&f.co, &process, "installed", log);
     // Really running: their output is in their logs.
@@ -184,8 +156,8 @@ fn a_node_keeps_running_offline_survives_kill_9_and_reports_what_it_missed() {
     let lo_url = lo.url.clone();
     let data = f.dir.path().join("en");
     let en = En::start(&f.d1, &data, &lo_url, &[]);
-    let process = deploy(&f.co, "hello-process", &[]);
-    let wasm = deploy(&f.co, "hello-wasm", &[]);
+    let process = deploy_to(&f.co, "hello-process", "edge-1", &[]);
+    let wasm = deploy_to(&f.co, "hello-wasm", "edge-1", &[]);
     wait_state(&f.co, &process, "installed", || en.log());
     wait_state(&f.co, &wasm, "installed", || en.log());
 
@@ -284,7 +256,7 @@ fn downloads_resume_and_a_corrupt_partial_download_is_discarded() {
     // A download killed half-way: the first half is on disk.
     std::fs::write(partial.join(&hex), &bytes[..bytes.len() / 2]).unwrap();
     let en = En::start(&f.d1, &data, &lo.url, &[]);
-    let first = deploy(&f.co, "hello-process", &[]);
+    let first = deploy_to(&f.co, "hello-process", "edge-1", &[]);
     wait_state(&f.co, &first, "installed", || en.log());
     assert!(en.log().contains("resuming a download"), "{}", en.log());
     assert!(!en.log().contains("ARTIFACT"), "{}", en.log());
@@ -303,7 +275,7 @@ fn downloads_resume_and_a_corrupt_partial_download_is_discarded() {
     let _ = std::fs::remove_file(data.join("artifacts/sha256").join(&hex));
     std::fs::write(partial.join(&hex), b"#!/bin/sh\nexit 3\n").unwrap();
     let en = En::start(&f.d1, &data, &lo.url, &[]);
-    let second = deploy(&f.co, "hello-process", &[]);
+    let second = deploy_to(&f.co, "hello-process", "edge-1", &[]);
     wait_state(&f.co, &second, "installed", || en.log());
     assert!(
         en.log().contains("ARTIFACT"),
@@ -330,6 +302,8 @@ fn a_wasm_component_s_fuel_limit_travels_from_its_package_to_the_node() {
     let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
         .unwrap()
         .replace("id: hello-wasm\n", "id: spin-wasm\n")
+        // Not waited for: the node reports the failure as its watcher sees it.
+        .replace("wait: true", "wait: false")
         .replace(
             "          timeout: \"1m0s\"\n",
             "          timeout: \"1m0s\"\n        x-edgectl-extensions:\n          limits:\n            fuel: 50000\n            memoryBytes: 1048576\n",
@@ -341,7 +315,7 @@ fn a_wasm_component_s_fuel_limit_travels_from_its_package_to_the_node() {
     let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
     let en = En::start(&f.d1, &f.dir.path().join("en"), &lo.url, &[]);
     let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
-    let id = deploy(&f.co, "spin-wasm", &[]);
+    let id = deploy_to(&f.co, "spin-wasm", "edge-1", &[]);
     wait_state(&f.co, &id, "failed", log);
     let out = ok(&f.co.edgectl(&["co", "list", "deployments", "-o", "json"]));
     assert!(out.contains("50000 units of fuel"), "{out}");
@@ -384,7 +358,7 @@ fn kill_9_in_the_middle_of_a_download_resumes_it_after_the_restart() {
     let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
     let data = f.dir.path().join("en");
     let en = En::start(&f.d1, &data, &lo.url, &[]);
-    let id = deploy(&f.co, "big-process", &[]);
+    let id = deploy_to(&f.co, "big-process", "edge-1", &[]);
     // The download has begun: freeze the LO so it cannot finish, then kill
     // the node where it stands.
     let partial = data.join("artifacts/partial").join(&hex);

@@ -10,34 +10,13 @@ mod common;
 
 use std::path::Path;
 
-use common::{co_state, fleet, until_or};
-use edge_tests::co::{Co, copy_tree, ok};
+use common::{deploy_to, fleet, row, until_or, wait_state};
+use edge_tests::co::{copy_tree, ok};
 use edge_tests::en::En;
 use edge_tests::lo::Lo;
-use serde_json::Value;
 
 const WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
 const BINARY_LAYER: &str = "application/octet-stream";
-
-fn deploy(co: &Co, app: &str, extra: &[&str]) -> String {
-    let mut args = vec![
-        "co", "deploy", "--app", app, "--site", "plant-1", "--device", "edge-1", "-o", "json",
-    ];
-    args.extend(extra);
-    let out = ok(&co.edgectl(&args));
-    serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-fn wait_state(co: &Co, id: &str, want: &str, log: impl Fn() -> String) {
-    until_or(
-        &format!("deployment {id} {want} at the CO"),
-        || (co_state(co, id).as_deref() == Some(want)).then_some(()),
-        log,
-    );
-}
 
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -107,17 +86,19 @@ fn modules_and_binaries_come_from_a_registry_and_restart_without_it() {
     let en = En::start(&f.d1, &data, &lo.url, &insecure);
     let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
 
-    let wasm = deploy(
+    let wasm = deploy_to(
         &f.co,
         "pulled-wasm",
+        "edge-1",
         &["--set", "greeting=from the registry"],
     );
-    let bin = deploy(
+    let bin = deploy_to(
         &f.co,
         "pulled-bin",
+        "edge-1",
         &["--set", "greeting=native and pulled"],
     );
-    let bad = deploy(&f.co, "forged-wasm", &[]);
+    let bad = deploy_to(&f.co, "forged-wasm", "edge-1", &[]);
     wait_state(&f.co, &wasm, "installed", log);
     wait_state(&f.co, &bin, "installed", log);
     wait_state(&f.co, &bad, "failed", log);
@@ -165,14 +146,7 @@ fn modules_and_binaries_come_from_a_registry_and_restart_without_it() {
     let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
     until_or(
         "the pulled binary running again with the registry gone",
-        || {
-            let v: Value = serde_json::from_str(&ok(&en.edgectl(&["list", "-o", "json"]))).unwrap();
-            v["workloads"]
-                .as_array()?
-                .iter()
-                .find(|w| w["deployment"] == bin.as_str() && w["state"] == "installed")
-                .cloned()
-        },
+        || row(&en, &bin).filter(|w| w["state"] == "installed"),
         log,
     );
     wait_state(&f.co, &wasm, "installed", log);

@@ -11,29 +11,16 @@ mod common;
 
 use std::path::Path;
 
-use common::{co_state, fleet, until_or};
-use edge_tests::co::{Co, copy_tree, fails, git, ok};
+use common::{co_state, deploy_to, fleet, row, until_or};
+use edge_tests::co::{copy_tree, fails, git, ok};
 use edge_tests::en::En;
 use edge_tests::lo::Lo;
 use serde_json::Value;
 
-fn deploy(co: &Co, app: &str) -> String {
-    let out = ok(&co.edgectl(&[
-        "co", "deploy", "--app", app, "--site", "plant-1", "--device", "edge-1", "-o", "json",
-    ]));
-    serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 fn installed(en: &En, id: &str) -> Option<()> {
-    let v: Value = serde_json::from_str(&ok(&en.edgectl(&["list", "-o", "json"]))).ok()?;
-    v["workloads"]
-        .as_array()?
-        .iter()
-        .any(|w| w["deployment"] == id && w["state"] == "installed")
-        .then_some(())
+    row(en, id)
+        .filter(|w| w["state"] == "installed")
+        .map(|_| ())
 }
 
 /// The LO credentials with the CO's address replaced by a closed port.
@@ -75,7 +62,7 @@ fn a_site_travels_on_a_stick_and_tampered_sticks_are_refused() {
         "--artifact",
         "fixtures/packages/hello-process",
     ]));
-    let process = deploy(&f.co, "hello-process");
+    let process = deploy_to(&f.co, "hello-process", "edge-1", &[]);
     let stick = f.dir.path().join("stick");
     let out = ok(&f.co.edgectl(&[
         "co",
@@ -113,7 +100,7 @@ fn a_site_travels_on_a_stick_and_tampered_sticks_are_refused() {
     // Another deploy, a second export to the same stick (only what changed),
     // taken in by `edgectl lo import` while the LO runs (hello-wasm is in
     // the fleet's store already).
-    let wasm = deploy(&f.co, "hello-wasm");
+    let wasm = deploy_to(&f.co, "hello-wasm", "edge-1", &[]);
     let out = ok(&f.co.edgectl(&[
         "co",
         "export",

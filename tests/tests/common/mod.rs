@@ -260,22 +260,44 @@ pub(crate) fn caps_doc(id: &str) -> Value {
 
 /// Deploy hello-wasm to `device` of plant-1; returns the deployment id.
 pub(crate) fn deploy_hello(co: &Co, device: &str) -> String {
-    let out = ok(&co.edgectl(&[
-        "co",
-        "deploy",
-        "--app",
-        "hello-wasm",
-        "--site",
-        "plant-1",
-        "--device",
-        device,
-        "-o",
-        "json",
-    ]));
+    deploy_to(co, "hello-wasm", device, &[])
+}
+
+/// Deploy `app` to `device` of plant-1 with `extra` arguments (`--set …`);
+/// returns the deployment id.
+pub(crate) fn deploy_to(co: &Co, app: &str, device: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "co", "deploy", "--app", app, "--site", "plant-1", "--device", device, "-o", "json",
+    ];
+    args.extend(extra);
+    let out = ok(&co.edgectl(&args));
     serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// Wait until the CO reports deployment `id` in state `want`.
+pub(crate) fn wait_state(co: &Co, id: &str, want: &str, log: impl Fn() -> String) {
+    until_or(
+        &format!("deployment {id} {want} at the CO"),
+        || (co_state(co, id).as_deref() == Some(want)).then_some(()),
+        log,
+    );
+}
+
+/// `edgectl en list -o json` of a node.
+pub(crate) fn listing(en: &edge_tests::en::En) -> Value {
+    serde_json::from_str(&ok(&en.edgectl(&["list", "-o", "json"]))).unwrap()
+}
+
+/// The node's row of deployment `id`, if it lists it.
+pub(crate) fn row(en: &edge_tests::en::En, id: &str) -> Option<Value> {
+    listing(en)["workloads"]
+        .as_array()?
+        .iter()
+        .find(|w| w["deployment"] == id)
+        .cloned()
 }
 
 pub(crate) fn co_state(co: &Co, id: &str) -> Option<String> {
