@@ -10,13 +10,19 @@
 //! server. It prints exactly one line to stdout (the readiness line);
 //! logs go to stderr; all state lives in the data directory it is given.
 
+// A build with only some modes leaves parts of the shared code unused.
+#![cfg_attr(not(all(feature = "co", feature = "lo", feature = "en")), allow(dead_code, unused_imports))]
+
 mod bell;
 mod cas;
 mod cli;
 mod clock;
+#[cfg(feature = "co")]
 mod co;
+#[cfg(feature = "en")]
 mod en;
 mod error;
+#[cfg(feature = "lo")]
 mod lo;
 mod settings;
 mod south;
@@ -70,9 +76,19 @@ where
         }
     };
     let ran = match settings.mode {
+        #[cfg(feature = "co")]
         cli::Mode::Co => runtime.block_on(co::run(settings)),
+        #[cfg(feature = "lo")]
         cli::Mode::Lo => runtime.block_on(lo::run(settings)),
+        #[cfg(feature = "en")]
         cli::Mode::En => runtime.block_on(en::run(settings)),
+        #[allow(unreachable_patterns)]
+        other => {
+            let mode = format!("{other:?}").to_lowercase();
+            Err(anyhow::anyhow!(
+                "this edged was built without `--mode {mode}` (cargo feature `{mode}`); use a full build"
+            ))
+        }
     };
     // Blocking worker threads (fetches, long polls) must not hold up exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -87,6 +103,7 @@ where
 
 /// The OpenAPI 3.1 document of the CO's north API, as served at
 /// `/api/openapi.json`.
+#[cfg(feature = "co")]
 #[must_use]
 pub fn openapi_json() -> String {
     co::openapi_json()

@@ -171,6 +171,7 @@ impl Settings {
         }
         let poll_hours = args.poll_hours.clone().or(file.poll_hours);
         let downtime = args.downtime.clone().or(file.downtime);
+        #[cfg(feature = "en")]
         for w in poll_hours.iter().chain(downtime.iter()) {
             crate::en::window::Window::parse(w).map_err(anyhow::Error::msg)?;
         }
