@@ -11,7 +11,10 @@
 //! logs go to stderr; all state lives in the data directory it is given.
 
 // A build with only some modes leaves parts of the shared code unused.
-#![cfg_attr(not(all(feature = "co", feature = "lo", feature = "en")), allow(dead_code, unused_imports))]
+#![cfg_attr(
+    not(all(feature = "co", feature = "lo", feature = "en")),
+    allow(dead_code, unused_imports)
+)]
 
 mod bell;
 mod cas;
