@@ -101,6 +101,16 @@ impl Client {
         &self.base
     }
 
+    /// The HTTP client (for requests this type has no method for).
+    pub(crate) fn http(&self) -> &reqwest::blocking::Client {
+        &self.http
+    }
+
+    /// Send `req` with the token; a success answer as it is.
+    pub(crate) fn send_raw(&self, req: RequestBuilder) -> Result<Response, ClientError> {
+        self.send(req)
+    }
+
     fn send(&self, req: RequestBuilder) -> Result<Response, ClientError> {
         let req = match &self.token {
             Some(t) => req.bearer_auth(t),

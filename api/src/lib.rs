@@ -11,10 +11,13 @@
 //! `GET|POST /api/apps`, `POST /api/apps/upload`, `GET|DELETE /api/apps/{app}`,
 //! `GET|POST /api/sites`, `GET /api/sites/{site}`, `PUT /api/sites/{site}/labels`,
 //! `GET|POST /api/devices`, `GET /api/devices/{device}`,
-//! `PUT /api/devices/{device}/labels`.
+//! `PUT /api/devices/{device}/labels`, `GET /api/events` (Server-Sent
+//! Events, read by `events`), `GET /api/sites/{site}/export[/git|/blobs/…]`
+//! and `POST /api/sites/{site}/intake` (site sticks).
 
 pub mod client;
 pub mod device;
+pub mod events;
 pub mod mtls;
 pub mod node;
 pub mod routes;

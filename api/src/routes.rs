@@ -20,6 +20,8 @@ pub const DEPLOYMENTS: &str = "/api/deployments";
 pub const DEPLOYMENT: &str = "/api/deployments/{deployment}";
 /// The commits of a site's repository (router pattern).
 pub const SITE_HISTORY: &str = "/api/sites/{site}/history";
+/// Server-Sent Events of every change.
+pub const EVENTS: &str = "/api/events";
 /// What a USB stick of a site must hold (router pattern).
 pub const SITE_EXPORT: &str = "/api/sites/{site}/export";
 /// The site repository's objects a stick lacks, as a tar (router pattern).

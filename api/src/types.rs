@@ -290,6 +290,27 @@ pub struct Commit {
     pub time: String,
 }
 
+/// One change at the CO, as `GET /api/events` streams it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Event {
+    /// Increasing number (the SSE id; resume with `Last-Event-ID`).
+    pub id: u64,
+    /// `deployment.created`, `deployment.removed`, `status`, `device.added`,
+    /// `device.capabilities`, `site.added`, `app.added`, `app.removed`.
+    pub kind: String,
+    /// The deployment, device, site or app it is about.
+    pub subject: String,
+    /// The site, where one applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// Details (for `status`: `state`, `device`, `error`).
+    #[serde(default)]
+    pub data: serde_json::Value,
+    /// When it happened (RFC 3339, UTC).
+    pub at: String,
+}
+
 /// `GET /api/sites/{site}/export`: what a USB stick of the site must hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
