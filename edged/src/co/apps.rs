@@ -214,6 +214,7 @@ pub(crate) async fn remove_app(
         store.commit(&format!("remove {what}"))?;
         db::delete_versions(&conn, &id, q.version.as_deref())?;
         store.apps_changed();
+        store.events().publish("app.removed", &id, None, serde_json::json!({"version": q.version}));
         Ok(StatusCode::NO_CONTENT.into_response())
     })
     .await
@@ -372,6 +373,12 @@ fn ingest(
         return Err(e.into());
     }
     store.apps_changed();
+    store.events().publish(
+        "app.added",
+        &id,
+        None,
+        serde_json::json!({"version": version}),
+    );
     tracing::info!(app = id, version, source, commit, "app added");
     let rows = db::versions_of(&conn, &id)?;
     drop(conn);

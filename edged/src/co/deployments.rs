@@ -162,6 +162,14 @@ pub(crate) async fn deploy(
         }
         drop(conn);
         store.changed(&req.site);
+        for d in &out {
+            store.events().publish(
+                "deployment.created",
+                &d.id,
+                Some(&d.site),
+                serde_json::json!({"app": d.app, "version": d.version, "device": d.device, "commit": d.commit}),
+            );
+        }
         tracing::info!(app = app_id, version, site = req.site, devices, commit, "deployed");
         Ok(created(&out))
     })
@@ -314,6 +322,12 @@ pub(crate) async fn undeploy(
         }
         db::delete_deployment(&store.db(), &row.id)?;
         store.changed(&row.site);
+        store.events().publish(
+            "deployment.removed",
+            &row.id,
+            Some(&row.site),
+            serde_json::json!({"app": row.app_id, "device": row.device}),
+        );
         tracing::info!(deployment = row.id, site = row.site, "undeployed");
         Ok(StatusCode::NO_CONTENT.into_response())
     })
@@ -414,6 +428,12 @@ pub(crate) async fn rollback(
         let rows = reindex_site(&mut store.db(), &site, &dir, &commit, false)?;
         let out: Vec<DeploymentSummary> = rows.into_iter().map(summary).collect();
         store.changed(&site);
+        store.events().publish(
+            "site.rolled-back",
+            &site,
+            Some(&site),
+            serde_json::json!({"to": target, "commit": commit}),
+        );
         tracing::info!(site, to = target, commit, "rolled back");
         Ok(axum::Json(out))
     })

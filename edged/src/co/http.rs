@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::store::Store;
-use super::{apps, db, deployments, enroll, export, reports, sites};
+use super::{apps, db, deployments, enroll, events, export, reports, sites};
 use crate::error::ApiError;
 
 /// Largest JSON body.
@@ -71,6 +71,7 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
         .routes(routes!(deployments::undeploy))
         .routes(routes!(deployments::history))
         .routes(routes!(deployments::rollback))
+        .routes(routes!(events::events))
         .routes(routes!(export::export))
         .routes(routes!(export::export_git))
         .routes(routes!(export::export_blob))

@@ -13,6 +13,7 @@ mod artifacts;
 mod db;
 mod deployments;
 mod enroll;
+mod events;
 mod export;
 mod http;
 mod identity;

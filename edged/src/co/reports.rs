@@ -172,9 +172,40 @@ fn set_status(
     Ok(Some(!existed))
 }
 
+/// The `status` event of a stored report.
+fn status_event(device: &str, doc: &DeploymentStatusManifest) -> Published {
+    let error = doc.components.iter().find_map(|c| {
+        c.error
+            .as_ref()
+            .map(|e| format!("{}: {}", c.name, e.message.as_deref().unwrap_or_default()))
+    });
+    (
+        "status",
+        doc.deployment_id.to_string(),
+        serde_json::json!({"device": device, "state": doc.status.state.to_string(), "error": error}),
+    )
+}
+
 /// Apply one batch from the LO of `site` in one transaction; returns the
 /// last sequence number now stored.
-fn apply_batch(c: &mut Connection, site: &str, batch: &IntakeBatch) -> Result<i64, ApiError> {
+fn apply_batch(store: &Store, site: &str, batch: &IntakeBatch) -> Result<i64, ApiError> {
+    let mut published = Vec::new();
+    let last = apply_entries(&mut store.db(), site, batch, &mut published)?;
+    for (kind, subject, data) in published {
+        store.events().publish(kind, &subject, Some(site), data);
+    }
+    Ok(last)
+}
+
+/// An event to publish once the batch is stored: kind, subject, details.
+type Published = (&'static str, String, serde_json::Value);
+
+fn apply_entries(
+    c: &mut Connection,
+    site: &str,
+    batch: &IntakeBatch,
+    published: &mut Vec<Published>,
+) -> Result<i64, ApiError> {
     let tx = c.transaction()?;
     let mut last: i64 = tx
         .query_row(
@@ -192,9 +223,16 @@ fn apply_batch(c: &mut Connection, site: &str, batch: &IntakeBatch) -> Result<i6
             "capabilities" => match DeviceCapabilitiesManifest::from_slice(e.body.as_bytes()) {
                 Ok(doc) if doc.document.properties.id.as_str() == e.device => {
                     let json = serde_json::to_string(&doc.document).unwrap_or_default();
-                    if set_capabilities(&tx, site, &e.device, Some(&json), &e.received_at)?
-                        .is_none()
-                    {
+                    let stored =
+                        set_capabilities(&tx, site, &e.device, Some(&json), &e.received_at)?;
+                    if stored.is_some() {
+                        published.push((
+                            "device.capabilities",
+                            e.device.clone(),
+                            serde_json::json!({}),
+                        ));
+                    }
+                    if stored.is_none() {
                         tracing::warn!(
                             site,
                             device = e.device,
@@ -214,7 +252,11 @@ fn apply_batch(c: &mut Connection, site: &str, batch: &IntakeBatch) -> Result<i6
             }
             "status" => match DeploymentStatusManifest::from_slice(e.body.as_bytes()) {
                 Ok(doc) => {
-                    if set_status(&tx, site, &e.device, &doc.document, &e.received_at)?.is_none() {
+                    let stored = set_status(&tx, site, &e.device, &doc.document, &e.received_at)?;
+                    if stored.is_some() {
+                        published.push(status_event(&e.device, &doc.document));
+                    }
+                    if stored.is_none() {
                         tracing::warn!(site, device = e.device, deployment = %doc.document.deployment_id, "status for a deployment of another site or device; dropped");
                     }
                 }
@@ -351,7 +393,7 @@ pub(crate) async fn intake(
     tokio::task::spawn_blocking(move || {
         let site = lo_site(&store, &caller)?;
         let started = std::time::Instant::now();
-        let acked = apply_batch(&mut store.db(), &site, &batch)?;
+        let acked = apply_batch(&store, &site, &batch)?;
         tracing::debug!(site, entries = batch.entries.len(), acked, took = ?started.elapsed(), "intake");
         Ok(axum::Json(IntakeAck { acked }))
     })
@@ -374,7 +416,7 @@ pub(crate) async fn intake_from_stick(
         if db::site(&store.db(), &site)?.is_none() {
             return Err(ApiError::not_found(format!("no site `{site}`")));
         }
-        let acked = apply_batch(&mut store.db(), &site, &batch)?;
+        let acked = apply_batch(&store, &site, &batch)?;
         tracing::info!(
             site,
             entries = batch.entries.len(),
@@ -486,7 +528,7 @@ impl Backend for CoBackend {
     ) -> Result<bool, ApiError> {
         let site = self.site_of(device)?;
         let json = serde_json::to_string(doc).unwrap_or_default();
-        set_capabilities(
+        let first = set_capabilities(
             &self.store.db(),
             &site,
             device,
@@ -495,7 +537,14 @@ impl Backend for CoBackend {
         )?
         .ok_or_else(|| {
             ApiError::margo_not_found("device-not-found", format!("no device `{device}`"))
-        })
+        })?;
+        self.store.events().publish(
+            "device.capabilities",
+            device,
+            Some(&site),
+            serde_json::json!({}),
+        );
+        Ok(first)
     }
 
     fn delete_capabilities(&self, device: &str) -> Result<bool, ApiError> {
@@ -508,12 +557,18 @@ impl Backend for CoBackend {
 
     fn status(&self, device: &str, doc: &DeploymentStatusManifest) -> Result<bool, ApiError> {
         let site = self.site_of(device)?;
-        set_status(&self.store.db(), &site, device, doc, &crate::clock::now())?.ok_or_else(|| {
-            ApiError::not_authorized(format!(
-                "deployment `{}` is not one of yours",
-                doc.deployment_id
-            ))
-        })
+        let first = set_status(&self.store.db(), &site, device, doc, &crate::clock::now())?
+            .ok_or_else(|| {
+                ApiError::not_authorized(format!(
+                    "deployment `{}` is not one of yours",
+                    doc.deployment_id
+                ))
+            })?;
+        let (kind, subject, data) = status_event(device, doc);
+        self.store
+            .events()
+            .publish(kind, &subject, Some(&site), data);
+        Ok(first)
     }
 
     fn changes(&self, device: &str) -> Option<tokio::sync::watch::Receiver<u64>> {
@@ -573,22 +628,43 @@ mod tests {
             entry(2, "installing"),
             entry(3, "installed"),
         ]);
-        assert_eq!(apply_batch(&mut c, "plant-1", &first).unwrap(), 3);
+        let mut events = Vec::new();
+        assert_eq!(
+            apply_entries(&mut c, "plant-1", &first, &mut events).unwrap(),
+            3
+        );
         assert_eq!(state(&c).as_deref(), Some("installed"), "the last one wins");
+        let states: Vec<_> = events.iter().map(|e| e.2["state"].clone()).collect();
+        assert_eq!(
+            states,
+            ["pending", "installing", "installed"],
+            "one event per report"
+        );
         // The same batch again (its answer was lost) plus one more: only the new one counts.
         let mut again = first.entries.clone();
         again.push(entry(4, "failed"));
-        assert_eq!(apply_batch(&mut c, "plant-1", &batch(again)).unwrap(), 4);
+        events.clear();
+        assert_eq!(
+            apply_entries(&mut c, "plant-1", &batch(again), &mut events).unwrap(),
+            4
+        );
+        assert_eq!(events.len(), 1, "a replayed report is no new event");
         assert_eq!(state(&c).as_deref(), Some("failed"));
         // A replay of old entries changes nothing.
-        assert_eq!(apply_batch(&mut c, "plant-1", &first).unwrap(), 4);
+        assert_eq!(
+            apply_entries(&mut c, "plant-1", &first, &mut events).unwrap(),
+            4
+        );
         assert_eq!(state(&c).as_deref(), Some("failed"));
         // Another outbox (a re-installed LO) counts on its own.
         let other = IntakeBatch {
             epoch: "e2".into(),
             entries: vec![entry(1, "installed")],
         };
-        assert_eq!(apply_batch(&mut c, "plant-1", &other).unwrap(), 1);
+        assert_eq!(
+            apply_entries(&mut c, "plant-1", &other, &mut events).unwrap(),
+            1
+        );
         assert_eq!(state(&c).as_deref(), Some("installed"));
     }
 }

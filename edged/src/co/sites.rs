@@ -233,6 +233,12 @@ pub(crate) async fn create_site(
             return Err(e.into());
         }
         db::insert_site(&conn, &req.name, &req.labels, &crate::clock::now())?;
+        store.events().publish(
+            "site.added",
+            &req.name,
+            Some(&req.name),
+            serde_json::json!({}),
+        );
         let row =
             db::site(&conn, &req.name)?.ok_or_else(|| ApiError::not_found("the site vanished"))?;
         Ok(created(&site_view(row)))
@@ -377,6 +383,12 @@ pub(crate) async fn create_device(
         };
         db::insert_device(&conn, &row)?;
         drop(conn);
+        store.events().publish(
+            "device.added",
+            &row.id,
+            Some(&row.site),
+            serde_json::json!({}),
+        );
         Ok(created(&device_view(&store, row)?))
     })
     .await

@@ -35,6 +35,7 @@ pub(crate) struct Store {
     pub(crate) started: Instant,
     pub(crate) registries: Registries,
     pub(crate) metrics: Metrics,
+    events: super::events::Events,
     ca: super::identity::Ca,
     trust_domain: String,
     south_url: Mutex<String>,
@@ -108,6 +109,7 @@ impl Store {
                 insecure: settings.insecure_registries.clone(),
             },
             metrics: Metrics::default(),
+            events: super::events::Events::default(),
             apps_list: Mutex::new((0, None)),
             changes: Mutex::new(HashMap::new()),
             views: Mutex::new(HashMap::new()),
@@ -136,6 +138,11 @@ impl Store {
     }
 
     /// Tell `site`'s waiting LO that its desired state or revocations changed.
+    /// The event stream's ring.
+    pub(crate) fn events(&self) -> &super::events::Events {
+        &self.events
+    }
+
     /// Package-local artifacts of deployed apps.
     pub(crate) fn cas(&self) -> &crate::cas::Cas {
         &self.cas
