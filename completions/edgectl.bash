@@ -85,6 +85,9 @@ _edgectl() {
             edgectl__subcmd__co,undeploy)
                 cmd="edgectl__subcmd__co__subcmd__undeploy"
                 ;;
+            edgectl__subcmd__co,watch)
+                cmd="edgectl__subcmd__co__subcmd__watch"
+                ;;
             edgectl__subcmd__co__subcmd__add,app)
                 cmd="edgectl__subcmd__co__subcmd__add__subcmd__app"
                 ;;
@@ -153,6 +156,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co__subcmd__help,undeploy)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__undeploy"
+                ;;
+            edgectl__subcmd__co__subcmd__help,watch)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__watch"
                 ;;
             edgectl__subcmd__co__subcmd__help__subcmd__add,app)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__add__subcmd__app"
@@ -310,6 +316,9 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__co,undeploy)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__undeploy"
                 ;;
+            edgectl__subcmd__help__subcmd__co,watch)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__watch"
+                ;;
             edgectl__subcmd__help__subcmd__co__subcmd__add,app)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__add__subcmd__app"
                 ;;
@@ -422,7 +431,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co)
-            opts="-o -h --output --server --token --help status add list show remove label deploy undeploy enroll revoke rollback export import-status history help"
+            opts="-o -h --output --server --token --help status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -804,7 +813,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help)
-            opts="status add list show remove label deploy undeploy enroll revoke rollback export import-status history help"
+            opts="status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1098,6 +1107,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help__subcmd__undeploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__watch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1631,6 +1654,44 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__watch)
+            opts="-o -h --site --since --output --server --token --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --site)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__completions)
             opts="-o -h --output --server --token --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -2026,7 +2087,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co)
-            opts="status add list show remove label deploy undeploy enroll revoke rollback export import-status history"
+            opts="status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2306,6 +2367,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co__subcmd__undeploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__watch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -247,6 +247,25 @@ pub enum CoCommand {
         #[arg(long, value_name = "COMMIT")]
         to: String,
     },
+    /// Print changes at the CO as they happen: deployments, reported status,
+    /// devices, sites and apps, one line each (JSON lines with `-o json`).
+    ///
+    /// Runs until interrupted; a lost connection is resumed where it broke
+    /// (`Last-Event-ID`), so no event is printed twice or missed.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co watch
+    ///
+    ///   edgectl co watch --site plant-1 -o json | jq .
+    Watch {
+        /// Only events of this site.
+        #[arg(long)]
+        site: Option<String>,
+        /// Start after this event id (as printed with `-o json`) instead of now.
+        #[arg(long, value_name = "ID")]
+        since: Option<u64>,
+    },
     /// Write a site onto a USB stick (or any folder) for a site with no network.
     ///
     /// The folder gets the site's desired state as a bare Git repository

@@ -53,6 +53,27 @@ impl Printer {
         }
     }
 
+    /// One value per line for scripts that read a stream (JSON lines, or one
+    /// YAML document each); ignored for the table format.
+    pub(crate) fn record<T: Serialize>(self, value: &T) {
+        let text = match self.format {
+            OutputFormat::Table => return,
+            OutputFormat::Json => serde_json::to_string(value)
+                .map(|s| s + "\n")
+                .map_err(|e| e.to_string()),
+            OutputFormat::Yaml => yaml_serde::to_string(value)
+                .map(|s| format!("---\n{s}"))
+                .map_err(|e| e.to_string()),
+        };
+        match text {
+            Ok(text) => {
+                self.raw(text.as_bytes());
+                let _ = std::io::stdout().lock().flush();
+            }
+            Err(e) => self.error(&format!("cannot serialize the output: {e}")),
+        }
+    }
+
     /// A table for people: a header row and aligned columns.
     pub(crate) fn table(self, headers: &[&str], rows: &[Vec<String>]) {
         if !self.is_human() {

@@ -166,6 +166,9 @@ pub(crate) fn co(
         }
         CoCommand::Enroll(args) => enroll(client, printer, &args)?,
         CoCommand::Export(args) => super::stick::export(client, printer, &args)?,
+        CoCommand::Watch { site, since } => {
+            super::watch::watch(client, printer, site.as_deref(), since)?;
+        }
         CoCommand::ImportStatus { dir } => super::stick::import_status(client, printer, &dir)?,
         CoCommand::Revoke(args) => {
             let r: Revoked = client.post(
