@@ -196,14 +196,22 @@ impl Co {
     /// Run `edgectl` with this server and token in its environment.
     #[must_use]
     pub fn edgectl(&self, args: &[&str]) -> Output {
-        Command::new(bin("edgectl"))
-            .args(args)
+        self.edgectl_command(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run edgectl: {e}"))
+    }
+
+    /// `edgectl ARGS` with this server and token, to spawn (a long-running
+    /// command such as `co watch`).
+    #[must_use]
+    pub fn edgectl_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin("edgectl"));
+        cmd.args(args)
             .current_dir(repo_root())
             .env("EDGE_SERVER", &self.url)
             .env("EDGE_TOKEN", &self.token)
-            .env("XDG_CONFIG_HOME", self.config_home.path())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run edgectl: {e}"))
+            .env("XDG_CONFIG_HOME", self.config_home.path());
+        cmd
     }
 
     /// What the daemon wrote to stderr so far.
