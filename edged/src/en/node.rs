@@ -34,6 +34,9 @@ use crate::cas::Cas;
 
 /// Longest a component may take to come up when its deployment sets no `timeout`.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a component that crashed while installing must run again
+/// before it counts as installed.
+const SETTLE: Duration = Duration::from_millis(500);
 /// How long a stopping component gets before it is killed.
 pub(crate) const GRACE: Duration = Duration::from_secs(10);
 /// The component extension naming a package-local artifact by digest.
@@ -463,6 +466,10 @@ impl Node {
             Err(e) => return failed((e.code, e.message)),
         };
         let deadline = Instant::now() + plan.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        // Up since when, after how many restarts: after a crash, running is
+        // believed only once it has lasted a moment (a crash loop passes
+        // through `installed` between its crashes).
+        let mut up: Option<(Instant, u32)> = None;
         let observed = loop {
             let o = running.observe();
             // Crash loops and failed starts are final; a restart in progress is not.
@@ -470,8 +477,18 @@ impl Node {
                 .error
                 .as_ref()
                 .is_some_and(|e| matches!(e.0.as_str(), "GAVE_UP" | "START_FAILED"));
-            if !plan.wait || o.state == State::Installed || gave_up {
+            if !plan.wait || gave_up {
                 break o;
+            }
+            if o.state == State::Installed {
+                match up {
+                    _ if o.restarts == 0 => break o,
+                    Some((since, n)) if n == o.restarts && since.elapsed() >= SETTLE => break o,
+                    Some((_, n)) if n == o.restarts => {}
+                    _ => up = Some((Instant::now(), o.restarts)),
+                }
+            } else {
+                up = None;
             }
             if Instant::now() >= deadline {
                 break Observed {
