@@ -675,7 +675,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__deploy)
-            opts="-o -h --app --app-version --site --device --selector --set --deploytype --output --server --token --help"
+            opts="-o -h --app --app-version --site --device --selector --set --deploytype --wait --timeout --output --server --token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -706,6 +706,10 @@ _edgectl() {
                     return 0
                     ;;
                 --deploytype)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1625,12 +1629,16 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__undeploy)
-            opts="-o -h --output --server --token --help"
+            opts="-o -h --wait --timeout --output --server --token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --output)
                     COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
                     return 0

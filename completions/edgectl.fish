@@ -121,17 +121,21 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l selector -d 'Only devices with these labels, `key=value` (repeatable)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l set -d 'A parameter value, `NAME=VALUE` (repeatable)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l deploytype -d 'Which profile to deploy: helm, compose, wasm or process [default: the app\'s first]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l timeout -d 'How long `--wait` waits: `90s`, `5m`, `1h` or seconds' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l wait -d 'Wait until every device reports the change done, showing progress; exit 1 with a summary if any fails or the time runs out'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l timeout -d 'How long `--wait` waits: `90s`, `5m`, `1h` or seconds' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l wait -d 'Wait until every device reports the change done, showing progress; exit 1 with a summary if any fails or the time runs out'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l device -d 'A device of the site' -r

@@ -216,6 +216,8 @@ pub enum CoCommand {
     Undeploy {
         /// Deployment id (see `edgectl co list deployments`).
         id: String,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     /// Issue an identity for a site's Local Orchestrator or for a device, and
     /// write its credentials folder.
@@ -373,6 +375,41 @@ pub struct DeployArgs {
     /// Which profile to deploy: helm, compose, wasm or process [default: the app's first].
     #[arg(long = "deploytype", value_name = "TYPE")]
     pub deploy_type: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// Waiting for devices to report.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WaitArgs {
+    /// Wait until every device reports the change done, showing progress;
+    /// exit 1 with a summary if any fails or the time runs out.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long `--wait` waits: `90s`, `5m`, `1h` or seconds.
+    #[arg(long, value_name = "DURATION", default_value = "5m", requires = "wait", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+/// `90s`, `5m`, `1h`, or a number of seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (number, unit) = t
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((t, ""), |i| t.split_at(i));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; write 90s, 5m or 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{text}` is not a duration; write 90s, 5m or 1h")),
+    };
+    if secs == 0 {
+        return Err("the timeout must be longer than 0s".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// What to add.

@@ -157,12 +157,36 @@ pub(crate) fn co(
             printer.data(&serde_json::json!({ "removed": id }));
         }
         CoCommand::Deploy(args) => deploy(client, printer, args)?,
-        CoCommand::Undeploy { id } => {
+        CoCommand::Undeploy { id, wait } => {
+            // Opened first, so no report is missed; the device comes from the list.
+            let waiting = if wait.wait {
+                let list: Vec<DeploymentSummary> = client.get(routes::DEPLOYMENTS)?;
+                let device = list
+                    .iter()
+                    .find(|d| d.id == id)
+                    .map(|d| d.device.clone())
+                    .unwrap_or_default();
+                Some((client.events(None)?, device))
+            } else {
+                None
+            };
             client.delete(&fill(routes::DEPLOYMENT, &id))?;
             printer.line(&format!(
                 "deployment `{id}` removed from its site's desired state"
             ));
-            printer.data(&serde_json::json!({ "undeployed": id }));
+            match waiting {
+                Some((events, device)) => {
+                    let targets = [super::wait::Target { id, device }];
+                    super::wait::wait(
+                        events,
+                        &targets,
+                        super::wait::Goal::Removed,
+                        wait.timeout,
+                        printer,
+                    )?;
+                }
+                None => printer.data(&serde_json::json!({ "undeployed": id })),
+            }
         }
         CoCommand::Enroll(args) => enroll(client, printer, &args)?,
         CoCommand::Export(args) => super::stick::export(client, printer, &args)?,
@@ -575,8 +599,16 @@ fn deploy(client: &Client, printer: Printer, args: DeployArgs) -> anyhow::Result
         set,
         deploy_type: args.deploy_type,
     };
+    // Opened before the deploy, so no report is missed.
+    let events = if args.wait.wait {
+        Some(client.events(None)?)
+    } else {
+        None
+    };
     let list: Vec<DeploymentSummary> = client.post(routes::DEPLOYMENTS, &request)?;
-    printer.data(&list);
+    if events.is_none() {
+        printer.data(&list);
+    }
     if let Some(first) = list.first() {
         printer.line(&format!(
             "deployed {} {} ({}) to {} device(s) at site {} in commit {}",
@@ -587,6 +619,22 @@ fn deploy(client: &Client, printer: Printer, args: DeployArgs) -> anyhow::Result
             first.site,
             &first.commit[..first.commit.len().min(12)]
         ));
+    }
+    if let Some(events) = events {
+        let targets: Vec<super::wait::Target> = list
+            .iter()
+            .map(|d| super::wait::Target {
+                id: d.id.clone(),
+                device: d.device.clone(),
+            })
+            .collect();
+        return super::wait::wait(
+            events,
+            &targets,
+            super::wait::Goal::Installed,
+            args.wait.timeout,
+            printer,
+        );
     }
     printer.table(&DEPLOYMENT_HEADER, &deployment_rows(&list));
     Ok(())

@@ -7,6 +7,7 @@ mod login;
 mod package;
 mod stick;
 mod validate;
+mod wait;
 mod watch;
 
 use std::process::ExitCode;

@@ -1,0 +1,169 @@
+//! `--wait` of `co deploy` and `co undeploy`: follow the CO's event stream
+//! (opened before the change is made, so nothing is missed) until every
+//! device has reported the change done, one has failed, or the time is up.
+//! On a terminal a spinner per device shows its state; otherwise one plain
+//! line per change of state, with no escape codes.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use edge_api::events::Events;
+
+use crate::printer::Printer;
+
+/// What the wait is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Goal {
+    /// `installed` on every device.
+    Installed,
+    /// `removed` on every device.
+    Removed,
+}
+
+impl Goal {
+    fn state(self) -> &'static str {
+        match self {
+            Goal::Installed => "installed",
+            Goal::Removed => "removed",
+        }
+    }
+}
+
+/// One deployment being waited for.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) id: String,
+    pub(crate) device: String,
+}
+
+struct Row {
+    device: String,
+    state: String,
+    error: Option<String>,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Row {
+    fn text(&self) -> String {
+        match &self.error {
+            Some(e) => format!("{:<16} {} — {e}", self.device, self.state),
+            None => format!("{:<16} {}", self.device, self.state),
+        }
+    }
+}
+
+/// Wait on `events` for `targets` to reach `goal` within `timeout`.
+pub(crate) fn wait(
+    events: Events,
+    targets: &[Target],
+    goal: Goal,
+    timeout: Duration,
+    printer: Printer,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    let started = Instant::now();
+    let fancy = printer.is_human() && std::io::stderr().is_terminal();
+    let multi = indicatif::MultiProgress::new();
+    let mut rows: BTreeMap<String, Row> = targets
+        .iter()
+        .map(|t| {
+            let mut row = Row {
+                device: t.device.clone(),
+                state: "pending".into(),
+                error: None,
+                bar: None,
+            };
+            if fancy {
+                let bar = multi.add(indicatif::ProgressBar::new_spinner());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar.set_message(row.text());
+                row.bar = Some(bar);
+            }
+            (t.id.clone(), row)
+        })
+        .collect();
+    // The stream blocks on reads; a thread hands its events over, so the
+    // deadline holds even while the CO is silent.
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for e in events {
+            if tx.send(e).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = started + timeout;
+    let outcome = loop {
+        let done = rows.values().filter(|r| r.state == goal.state()).count();
+        if done == rows.len() {
+            break Ok(());
+        }
+        if rows.values().any(|r| r.state == "failed") {
+            break Err("failed");
+        }
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(Ok(e)) if e.kind == "status" => {
+                let Some(row) = rows.get_mut(&e.subject) else {
+                    continue;
+                };
+                let state = e.data["state"].as_str().unwrap_or_default().to_owned();
+                if state == row.state {
+                    continue;
+                }
+                row.state = state;
+                row.error = e.data["error"].as_str().map(str::to_owned);
+                match &row.bar {
+                    Some(bar) => bar.set_message(row.text()),
+                    None => printer.line(&row.text()),
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => break Err("broke"),
+            Err(RecvTimeoutError::Timeout) => break Err("timeout"),
+        }
+    };
+    for row in rows.values() {
+        if let Some(bar) = &row.bar {
+            bar.finish_with_message(row.text());
+        }
+    }
+    let took = started.elapsed().as_secs_f64();
+    let summary: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(id, r)| serde_json::json!({"deployment": id, "device": r.device, "state": r.state, "error": r.error}))
+        .collect();
+    printer
+        .data(&serde_json::json!({"done": outcome.is_ok(), "seconds": took, "devices": summary}));
+    match outcome {
+        Ok(()) => {
+            printer.line(&format!(
+                "{} on {} device(s) in {took:.1} s",
+                goal.state(),
+                rows.len()
+            ));
+            Ok(())
+        }
+        Err(why) => {
+            let lines: Vec<String> = rows
+                .values()
+                .filter(|r| r.state != goal.state())
+                .map(|r| format!("  {}", r.text()))
+                .collect();
+            let head = match why {
+                "failed" => format!(
+                    "not {} everywhere: a device reported a failure",
+                    goal.state()
+                ),
+                "timeout" => format!(
+                    "not {} everywhere within {} s",
+                    goal.state(),
+                    timeout.as_secs()
+                ),
+                _ => "the CO's event stream broke before every device reported".to_owned(),
+            };
+            bail!("{head}:\n{}", lines.join("\n"))
+        }
+    }
+}
