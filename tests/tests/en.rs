@@ -288,27 +288,7 @@ fn downloads_resume_and_a_corrupt_partial_download_is_discarded() {
 #[test]
 fn a_wasm_component_s_fuel_limit_travels_from_its_package_to_the_node() {
     let f = fleet();
-    // hello-wasm with an endless module and a fuel budget in its extension.
-    let pkg = f.dir.path().join("spin-wasm");
-    edge_tests::co::copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packages/hello-wasm"),
-        &pkg,
-    );
-    std::fs::write(
-        pkg.join("components/hello.wat"),
-        r#"(module (func (export "_start") (loop (br 0))))"#,
-    )
-    .unwrap();
-    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
-        .unwrap()
-        .replace("id: hello-wasm\n", "id: spin-wasm\n")
-        // Not waited for: the node reports the failure as its watcher sees it.
-        .replace("wait: true", "wait: false")
-        .replace(
-            "          timeout: \"1m0s\"\n",
-            "          timeout: \"1m0s\"\n        x-edgectl-extensions:\n          limits:\n            fuel: 50000\n            memoryBytes: 1048576\n",
-        );
-    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    let pkg = common::spin_wasm_package(f.dir.path(), false);
     ok(&f
         .co
         .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));

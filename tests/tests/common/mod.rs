@@ -277,6 +277,34 @@ pub(crate) fn deploy_to(co: &Co, app: &str, device: &str, extra: &[&str]) -> Str
         .to_owned()
 }
 
+/// `spin-wasm`: hello-wasm with an endless module and a fuel budget of 50000
+/// in its `x-edgectl-extensions.limits`. With `wait` the node reports it
+/// `failed` only when the restart policy gives up (about 10 s); without, it
+/// reports whatever it sees first and the failure as its watcher sees it.
+/// Returns the package folder.
+pub(crate) fn spin_wasm_package(dir: &Path, wait: bool) -> PathBuf {
+    let pkg = dir.join("spin-wasm");
+    edge_tests::co::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packages/hello-wasm"),
+        &pkg,
+    );
+    std::fs::write(
+        pkg.join("components/hello.wat"),
+        r#"(module (func (export "_start") (loop (br 0))))"#,
+    )
+    .unwrap();
+    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
+        .unwrap()
+        .replace("id: hello-wasm\n", "id: spin-wasm\n")
+        .replace("wait: true", if wait { "wait: true" } else { "wait: false" })
+        .replace(
+            "          timeout: \"1m0s\"\n",
+            "          timeout: \"1m0s\"\n        x-edgectl-extensions:\n          limits:\n            fuel: 50000\n            memoryBytes: 1048576\n",
+        );
+    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    pkg
+}
+
 /// Wait until the CO reports deployment `id` in state `want`.
 pub(crate) fn wait_state(co: &Co, id: &str, want: &str, log: impl Fn() -> String) {
     until_or(
