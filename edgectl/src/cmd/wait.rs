@@ -124,9 +124,11 @@ pub(crate) fn wait(
             Err(RecvTimeoutError::Timeout) => break Err("timeout"),
         }
     };
+    // Spinners go; each device's last state stays, as a plain line.
     for row in rows.values() {
         if let Some(bar) = &row.bar {
-            bar.finish_with_message(row.text());
+            bar.finish_and_clear();
+            printer.line(&row.text());
         }
     }
     let took = started.elapsed().as_secs_f64();
