@@ -9,6 +9,8 @@
 //! - deploy → installed: `POST /api/deployments` at the CO until the CO
 //!   reports `installed`, through an LO and a release `edged --mode en`
 //!   with its default poll settings (the LO's nudge answers the long poll);
+//! - `edgectl co deploy --wait` of the same app, 50 times, from process
+//!   start to exit (installed);
 //! - idle RSS and CPU of that node over `EN_IDLE_SECS` seconds (600 unless
 //!   set) while it keeps the hello-process app running.
 
@@ -36,6 +38,8 @@ const DEVICE: &str = "edge-1";
 const DEPLOYS: usize = 30;
 /// Cold start samples.
 const STARTS: usize = 30;
+/// `co deploy --wait` samples.
+const WAITS: usize = 50;
 
 pub(crate) fn run() {
     println!("== en");
@@ -77,6 +81,7 @@ pub(crate) fn run() {
         edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap_or_else(|e| panic!("{e}"));
 
     deploy_to_installed(&api);
+    deploy_wait(&edgectl, &co);
     idle(&api, &en);
     sizes();
 }
@@ -231,6 +236,47 @@ fn deploy_to_installed(api: &edge_api::Client) {
     sorted.sort();
     println!(
         "deploy -> installed at the CO (hello-wasm, CO -> LO -> EN): {}; p99 {:.1} ms",
+        percentiles(samples),
+        ms(quantile(&sorted, 0.99))
+    );
+}
+
+/// `edgectl co deploy --wait` end to end (process start to exit 0), 50 runs;
+/// each deployment is removed with `co undeploy --wait` before the next.
+fn deploy_wait(edgectl: &Path, co: &Co) {
+    let mut samples = Vec::new();
+    for _ in 0..WAITS {
+        let began = Instant::now();
+        let out = ctl(
+            edgectl,
+            co,
+            &[
+                "co",
+                "deploy",
+                "--app",
+                "hello-wasm",
+                "--site",
+                SITE,
+                "--device",
+                DEVICE,
+                "--wait",
+                "-o",
+                "json",
+            ],
+        );
+        samples.push(began.elapsed());
+        let summary: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let id = summary["devices"][0]["deployment"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no deployment in {out}"))
+            .to_owned();
+        ctl(edgectl, co, &["co", "undeploy", &id, "--wait"]);
+    }
+    let mut sorted = samples.clone();
+    sorted.sort();
+    println!(
+        "co deploy --wait (hello-wasm, CO -> LO -> EN, process start to installed): {}; p99 {:.1} ms",
         percentiles(samples),
         ms(quantile(&sorted, 0.99))
     );
