@@ -519,7 +519,7 @@ fn pushes_are_refused() {
 
     assert!(!out.status.success(), "push succeeded");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("403"), "{stderr}");
+    assert!(stderr.contains("error: 403"), "{stderr}");
     assert_eq!(git(&source.repo(), &["rev-parse", "HEAD"]), before);
     assert!(
         !git_output(

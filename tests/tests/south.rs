@@ -181,7 +181,7 @@ fn an_lo_reads_its_own_site_repository_over_mtls_and_nothing_else() {
     );
     assert!(!push.status.success());
     assert!(
-        String::from_utf8_lossy(&push.stderr).contains("403"),
+        String::from_utf8_lossy(&push.stderr).contains("error: 403"),
         "{}",
         String::from_utf8_lossy(&push.stderr)
     );
@@ -196,7 +196,7 @@ fn an_lo_reads_its_own_site_repository_over_mtls_and_nothing_else() {
         );
         assert!(!o.status.success(), "{who} read the repository");
         assert!(
-            String::from_utf8_lossy(&o.stderr).contains("403"),
+            String::from_utf8_lossy(&o.stderr).contains("error: 403"),
             "{who}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
@@ -213,8 +213,8 @@ fn an_lo_reads_its_own_site_repository_over_mtls_and_nothing_else() {
     );
     assert!(!o.status.success());
     assert!(
-        !String::from_utf8_lossy(&o.stderr).contains("403"),
-        "refused in the handshake, before HTTP"
+        !String::from_utf8_lossy(&o.stderr).contains("error: 403"),
+        "refused in the handshake, before any HTTP answer"
     );
 
     // Revocation takes effect on the next request.
@@ -225,7 +225,7 @@ fn an_lo_reads_its_own_site_repository_over_mtls_and_nothing_else() {
         &ca,
         &["-C", clone.to_str().unwrap(), "fetch", "-q"],
     );
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("403"));
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("error: 403"));
     fails(
         &co.edgectl(&["co", "revoke", "--site", "plant-1", "--lo"]),
         "no active identity",
