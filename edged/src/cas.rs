@@ -16,7 +16,6 @@ use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 
 use edge_model::Digest;
-use sha2::Digest as _;
 
 /// The largest artifact any tier stores.
 pub(crate) const MAX_ARTIFACT: u64 = 512 * 1024 * 1024;
@@ -316,23 +315,10 @@ impl Cas {
 
 /// `sha256:<hex>` of a file's content, read in chunks.
 pub(crate) fn file_digest(path: &Path) -> Result<String, CasError> {
-    let mut f = fs::File::open(path).map_err(io("read", path))?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0_u8; 64 * 1024];
-    loop {
-        let n = f.read(&mut buf).map_err(io("read", path))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    let mut text = String::with_capacity(71);
-    text.push_str("sha256:");
-    for b in h.finalize() {
-        use std::fmt::Write as _;
-        let _ = write!(text, "{b:02x}");
-    }
-    Ok(text)
+    let f = fs::File::open(path).map_err(io("read", path))?;
+    Ok(edge_model::digest::sha256_of(f)
+        .map_err(io("read", path))?
+        .to_string())
 }
 
 #[cfg(test)]

@@ -18,7 +18,26 @@ use crate::id::Digest;
 /// `sha256:<hex>` of `bytes`.
 #[must_use]
 pub fn sha256(bytes: &[u8]) -> Digest {
-    let hash = Sha256::digest(bytes);
+    named(Sha256::digest(bytes).as_slice())
+}
+
+/// [`sha256`] of everything `reader` yields, read in chunks (a file of any size).
+///
+/// # Errors
+/// When reading fails.
+pub fn sha256_of(mut reader: impl std::io::Read) -> std::io::Result<Digest> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0_u8; 64 * 1024];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(named(h.finalize().as_slice()));
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+fn named(hash: &[u8]) -> Digest {
     let mut text = String::with_capacity(71);
     text.push_str("sha256:");
     for b in hash {
@@ -54,6 +73,13 @@ pub fn canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_hashes_as_its_bytes_do() {
+        let bytes = vec![42_u8; 200_000]; // more than one chunk
+        assert_eq!(sha256_of(bytes.as_slice()).unwrap(), sha256(&bytes));
+        assert_eq!(sha256_of(&b""[..]).unwrap(), sha256(b""));
+    }
     use serde_json::json;
 
     #[test]

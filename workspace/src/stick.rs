@@ -19,13 +19,12 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use edge_model::MargoDocument as _;
 use edge_model::digest::sha256;
 use serde::{Deserialize, Serialize};
-use sha2::Digest as _;
 
 use crate::git::{self, GitError, Mirror};
 
@@ -295,17 +294,10 @@ pub fn read_manifest(stick: &Path) -> Result<StickManifest, StickError> {
 
 /// `sha256:…` of a file, read in chunks.
 fn file_digest(path: &Path) -> Result<String, StickError> {
-    let mut f = fs::File::open(path).map_err(io("read", path))?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0_u8; 64 * 1024];
-    loop {
-        let n = f.read(&mut buf).map_err(io("read", path))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(format!("sha256:{:x}", h.finalize()))
+    let f = fs::File::open(path).map_err(io("read", path))?;
+    Ok(edge_model::digest::sha256_of(f)
+        .map_err(io("read", path))?
+        .to_string())
 }
 
 /// The artifact digests the deployments at `head` of the repository `git` name.
