@@ -418,7 +418,7 @@ pub fn receive_objects(
         super::Mirror::open_or_init(dir)?;
     }
     let repo = open(dir)?;
-    let mut written = 0;
+    let mut written = HashSet::new();
     for o in objects {
         let (Ok(id), Some(kind)) = (ObjectId::from_hex(o.id.as_bytes()), kind_of(&o.kind)) else {
             return Err(GitError::Repository {
@@ -429,14 +429,16 @@ pub fn receive_objects(
         };
         if !repo.has_object(id) {
             put(&repo, dir, dir, id, kind, &o.data)?;
-            written += 1;
+            written.insert(id);
         }
     }
     let head_id = ObjectId::from_hex(head.as_bytes()).map_err(|_| GitError::UnknownCommit {
         rev: head.to_owned(),
     })?;
-    // Everything the new head names must be here.
-    walk_new(&repo, dir, head_id, &|_| false, &mut |_, _, _| Ok(()))?;
+    // Everything the new head names must be here. What was here before was
+    // checked when it came, so the walk stops there.
+    let before_this = |id: ObjectId| !written.contains(&id) && repo.has_object(id);
+    walk_new(&repo, dir, head_id, &before_this, &mut |_, _, _| Ok(()))?;
     let before = tip(&repo, dir, branch_ref)?;
     repo.reference(
         branch_ref,
@@ -448,7 +450,7 @@ pub fn receive_objects(
     Ok(Carried {
         head: head.to_owned(),
         before: before.map(|b| b.to_string()),
-        objects: written,
+        objects: written.len(),
     })
 }
 
