@@ -29,7 +29,7 @@ use edge_tests::co::{Co, repo_root};
 use edge_tests::en::En;
 use edge_tests::lo::Lo;
 
-use super::fleet::{ctl, deploy, enroll};
+use super::fleet::{ctl, deploy, deploy_app, enroll};
 use super::{ms, percentiles, quantile, release_bin};
 
 const SITE: &str = "plant-1";
@@ -308,19 +308,8 @@ fn idle(api: &edge_api::Client, en: &En) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(600);
-    let req = edge_api::types::DeployRequest {
-        app: "hello-process".into(),
-        version: None,
-        site: SITE.into(),
-        device: Some(DEVICE.into()),
-        selector: BTreeMap::new(),
-        set: BTreeMap::new(),
-        deploy_type: None,
-    };
-    let made: Vec<DeploymentSummary> = api
-        .post(edge_api::routes::DEPLOYMENTS, &req)
-        .unwrap_or_else(|e| panic!("deploy: {e}"));
-    let id = made.first().map(|d| d.id.clone()).unwrap_or_default();
+    let id = deploy_app(api, "hello-process", SITE, DEVICE);
+
     wait_for("hello-process installed", Duration::from_secs(60), || {
         state(api, &id).as_deref() == Some("installed")
     });

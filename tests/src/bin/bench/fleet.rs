@@ -95,9 +95,15 @@ pub(crate) fn pointed_at(creds: &Path, to: &Path, server: &str) -> PathBuf {
     to.to_path_buf()
 }
 
+/// Deploy hello-wasm to `device` of `site`; the deployment id.
 pub(crate) fn deploy(api: &edge_api::Client, site: &str, device: &str) -> String {
+    deploy_app(api, "hello-wasm", site, device)
+}
+
+/// Deploy `app` to `device` of `site`; the deployment id.
+pub(crate) fn deploy_app(api: &edge_api::Client, app: &str, site: &str, device: &str) -> String {
     let req = DeployRequest {
-        app: "hello-wasm".into(),
+        app: app.into(),
         version: None,
         site: site.into(),
         device: Some(device.into()),
