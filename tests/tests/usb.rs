@@ -64,14 +64,17 @@ fn a_site_travels_on_a_stick_and_tampered_sticks_are_refused() {
     ]));
     let process = deploy_to(&f.co, "hello-process", "edge-1", &[]);
     let stick = f.dir.path().join("stick");
-    let out = ok(&f.co.edgectl(&[
-        "co",
-        "export",
-        "--site",
-        "plant-1",
-        "--to",
-        stick.to_str().unwrap(),
-    ]));
+    let export = || {
+        ok(&f.co.edgectl(&[
+            "co",
+            "export",
+            "--site",
+            "plant-1",
+            "--to",
+            stick.to_str().unwrap(),
+        ]))
+    };
+    let out = export();
     assert!(out.contains("1 of 1 artifacts new"), "{out}");
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(stick.join("stick.json")).unwrap()).unwrap();
@@ -101,14 +104,7 @@ fn a_site_travels_on_a_stick_and_tampered_sticks_are_refused() {
     // taken in by `edgectl lo import` while the LO runs (hello-wasm is in
     // the fleet's store already).
     let wasm = deploy_to(&f.co, "hello-wasm", "edge-1", &[]);
-    let out = ok(&f.co.edgectl(&[
-        "co",
-        "export",
-        "--site",
-        "plant-1",
-        "--to",
-        stick.to_str().unwrap(),
-    ]));
+    let out = export();
     assert!(out.contains("1 of 2 artifacts new"), "{out}");
     let import = |dir: &Path| {
         std::process::Command::new(edge_tests::co::bin("edgectl"))
