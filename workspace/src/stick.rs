@@ -434,3 +434,61 @@ pub fn import(stick: &Path, lo_data: &Path, site: Option<&str>) -> Result<Import
         new_artifacts,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stick_manifest_that_is_missing_malformed_or_foreign_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = read_manifest(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("has no `stick.json`"), "{e}");
+        let write = |text: &str| fs::write(dir.path().join(MANIFEST), text).unwrap();
+        write("{not json");
+        assert!(
+            read_manifest(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("does not read")
+        );
+        let good = r#"{"format":1,"site":"s","head":"h","exportedAt":"t","artifacts":[],"credentials":false}"#;
+        write(good);
+        assert_eq!(read_manifest(dir.path()).unwrap().site, "s");
+        write(&good.replace("\"format\":1", "\"format\":2"));
+        assert!(
+            read_manifest(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("format 2")
+        );
+        write(&good.replace(
+            "[]",
+            r#"[{"digest":"md5:00","size":1,"mediaType":"x","app":"a","component":"c"}]"#,
+        ));
+        assert!(
+            read_manifest(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("not a sha256 digest")
+        );
+        let huge = format!("{good}{}", " ".repeat(usize::try_from(MAX_JSON).unwrap()));
+        write(&huge);
+        assert!(
+            read_manifest(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("larger than")
+        );
+    }
+
+    #[test]
+    fn a_blob_is_stored_only_under_its_own_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = sha256(b"module").to_string();
+        assert!(put_blob(dir.path(), &d, b"module").unwrap().is_file());
+        let e = put_blob(dir.path(), &d, b"forged").unwrap_err();
+        assert!(matches!(e, StickError::Tampered { .. }), "{e}");
+        assert!(put_blob(dir.path(), "sha256:../../x", b"module").is_err());
+    }
+}
