@@ -1,0 +1,74 @@
+//! The one door between the TUI and the world. `edgectl` implements it over
+//! the CO's north API and the node operations socket; tests use a fake.
+//! Every call blocks; the TUI makes them off its drawing thread.
+
+use edge_api::types::{
+    AppDetail, AppSummary, DeployRequest, DeploymentSummary, Device, Event, Site,
+};
+
+/// Everything the screens list, read at start and again when the event
+/// stream says the picture changed in a way an event does not carry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Sites, by name.
+    pub sites: Vec<Site>,
+    /// Devices of every site.
+    pub devices: Vec<Device>,
+    /// Deployments with their last reported state.
+    pub deployments: Vec<DeploymentSummary>,
+    /// The app store.
+    pub apps: Vec<AppSummary>,
+}
+
+/// A piece of a workload's log, read through this host's node operations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogPiece {
+    /// The text read (lossy UTF-8).
+    pub text: String,
+    /// Where to read from next time to follow the log.
+    pub next: u64,
+}
+
+/// What the TUI asks of the outside. Errors are sentences for the status line.
+pub trait Backend: Send + Sync + 'static {
+    /// Sites, devices, deployments and apps as they are now.
+    ///
+    /// # Errors
+    /// When the CO cannot be reached or refuses.
+    fn snapshot(&self) -> Result<Snapshot, String>;
+
+    /// One app of the store with its newest description (profiles,
+    /// parameters, configuration schema).
+    ///
+    /// # Errors
+    /// When the CO cannot be reached or has no such app.
+    fn app(&self, id: &str) -> Result<AppDetail, String>;
+
+    /// Deploy; returns the deployments made (one per device).
+    ///
+    /// # Errors
+    /// The CO's refusal, as a sentence (bad parameter, no device fits, …).
+    fn deploy(&self, request: &DeployRequest) -> Result<Vec<DeploymentSummary>, String>;
+
+    /// Remove a deployment from its site's desired state.
+    ///
+    /// # Errors
+    /// When the CO refuses or cannot be reached.
+    fn undeploy(&self, deployment: &str) -> Result<(), String>;
+
+    /// The log of a deployment's workload on this host's edge node, from
+    /// byte `from` on.
+    ///
+    /// # Errors
+    /// When no edge node runs here, or it does not run that deployment.
+    fn logs(&self, deployment: &str, from: u64) -> Result<LogPiece, String>;
+
+    /// Follow the CO's event stream after event `after`, handing each event
+    /// to `sink` until it returns `false` (then `Ok`) or the stream breaks
+    /// (then `Err`; the caller reconnects, resuming after the last id).
+    ///
+    /// # Errors
+    /// When the stream cannot be opened or breaks.
+    fn events(&self, after: Option<u64>, sink: &mut dyn FnMut(Event) -> bool)
+    -> Result<(), String>;
+}
