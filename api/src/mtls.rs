@@ -30,6 +30,14 @@ pub enum CredentialsError {
         /// Why.
         source: std::io::Error,
     },
+    /// A file of the credentials folder cannot be written.
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A file is there but does not hold what it should.
     #[error("`{path}` {detail}")]
     Invalid {
@@ -186,6 +194,61 @@ impl Identity {
                 path: self.dir.clone(),
                 detail: format!("cannot make an HTTP client: {e}"),
             })
+    }
+}
+
+/// Write a credentials folder's four files into `dir` (which must exist and
+/// be private): `identity.key` (0600), `identity.crt`, `ca.crt` and an
+/// `edged.toml` naming the role (`lo` or `en`), the site and the CO's south
+/// URL. Files are created new: an existing one is never overwritten.
+///
+/// # Errors
+/// When a file exists already or cannot be written.
+pub fn write_credentials(
+    dir: &Path,
+    enrollment: &crate::types::Enrollment,
+    site: &str,
+    role: &str,
+) -> Result<(), CredentialsError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let write = |name: &str, text: &str, mode: u32| -> Result<(), CredentialsError> {
+        let path = dir.join(name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|source| CredentialsError::Write { path, source })
+    };
+    write("identity.key", &enrollment.private_key, 0o600)?;
+    write("identity.crt", &enrollment.certificate, 0o644)?;
+    write("ca.crt", &enrollment.ca_bundle, 0o644)?;
+    let file = CredentialsFile {
+        role: role.to_owned(),
+        site: site.to_owned(),
+        spiffe_id: enrollment.spiffe_id.clone(),
+        server: enrollment.south_url.clone(),
+        not_after: enrollment.not_after.clone(),
+    };
+    write("edged.toml", &file.to_toml(), 0o644)
+}
+
+impl CredentialsFile {
+    /// The file's text, with a header saying what it is.
+    #[must_use]
+    pub fn to_toml(&self) -> String {
+        let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        format!(
+            "# Credentials of {spiffe}, written by `edgectl co enroll`.\n# identity.key is a secret: keep this folder private.\nrole = {role}\nsite = {site}\nspiffe_id = {id}\nserver = {server}\nnot_after = {not_after}\n",
+            spiffe = self.spiffe_id,
+            role = q(&self.role),
+            site = q(&self.site),
+            id = q(&self.spiffe_id),
+            server = q(&self.server),
+            not_after = q(&self.not_after),
+        )
     }
 }
 
