@@ -8,6 +8,12 @@ use clap::{Parser, ValueEnum};
 
 /// The edge orchestration daemon.
 ///
+/// Try everything on one machine: a central orchestrator, a demo site's local
+/// orchestrator and this host as its edge node, with the fixture apps in the
+/// store; it prints the commands to try next:
+///
+///   edged --mode all --data ./demo
+///
 /// Start a central orchestrator that keeps its state in ./co-data and serves
 /// the north API on a free port:
 ///
@@ -111,6 +117,8 @@ pub enum Mode {
     Lo,
     /// Edge Node: runs the workloads its fleet manager assigns to this host.
     En,
+    /// All three on loopback, with a demo site and this host as its node: the quickest start.
+    All,
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@
 //! `--mode lo` a site's Local Orchestrator (mirror of the site repository,
 //! the Margo API for edge nodes, the outbox to the CO); `--mode en` an Edge
 //! Node (the Margo device client: reconcile, runtimes, status, node
-//! operations). This crate joins `edge-model`, `edge-workspace`,
+//! operations); `--mode all` the three together on loopback as a demo
+//! (`all.rs`). This crate joins `edge-model`, `edge-workspace`,
 //! `edge-runtime` and `edge-api`; it is the only crate that links the HTTP
-//! server. It prints exactly one line to stdout (the readiness line);
+//! server. It prints exactly one line to stdout (the readiness line; `all`
+//! follows it with the commands to try next);
 //! logs go to stderr; all state lives in the data directory it is given.
 
 // A build with only some modes leaves parts of the shared code unused.
@@ -16,6 +18,8 @@
     allow(dead_code, unused_imports)
 )]
 
+#[cfg(all(feature = "co", feature = "lo", feature = "en"))]
+mod all;
 mod bell;
 mod cas;
 mod cli;
@@ -85,6 +89,8 @@ where
         cli::Mode::Lo => runtime.block_on(lo::run(settings)),
         #[cfg(feature = "en")]
         cli::Mode::En => runtime.block_on(en::run(settings)),
+        #[cfg(all(feature = "co", feature = "lo", feature = "en"))]
+        cli::Mode::All => runtime.block_on(all::run(settings)),
         #[allow(unreachable_patterns)]
         other => {
             let mode = format!("{other:?}").to_lowercase();

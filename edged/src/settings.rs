@@ -2,7 +2,9 @@
 //! `edged.toml` > default. Nothing else in the daemon reads the environment
 //! or configuration files.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
@@ -80,6 +82,47 @@ pub struct Settings {
     /// A site stick to take in before serving (lo; command line only).
     #[serde(skip)]
     pub import: Option<PathBuf>,
+    /// Where a mode hands its bound addresses when it runs inside `--mode
+    /// all`, instead of printing its readiness line.
+    #[serde(skip)]
+    pub(crate) ready: Ready,
+}
+
+/// The sending end of a [`Ready`] hand-off, taken once.
+type ReadySlot = Arc<Mutex<Option<tokio::sync::oneshot::Sender<Vec<SocketAddr>>>>>;
+
+/// A one-time hand-off of a mode's bound addresses to `--mode all`.
+#[derive(Clone, Default)]
+pub(crate) struct Ready(Option<ReadySlot>);
+
+impl Ready {
+    /// A hand-off and the receiving end.
+    pub(crate) fn channel() -> (Self, tokio::sync::oneshot::Receiver<Vec<SocketAddr>>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (Self(Some(Arc::new(Mutex::new(Some(tx))))), rx)
+    }
+
+    /// Hand the addresses over; `false` when nobody asked for them (the
+    /// mode then prints its readiness line itself).
+    pub(crate) fn send(&self, addrs: Vec<SocketAddr>) -> bool {
+        let Some(slot) = &self.0 else {
+            return false;
+        };
+        if let Some(tx) = slot.lock().ok().and_then(|mut s| s.take()) {
+            let _ = tx.send(addrs);
+        }
+        true
+    }
+}
+
+impl std::fmt::Debug for Ready {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Ready(all)"
+        } else {
+            "Ready"
+        })
+    }
 }
 
 /// Default seconds between fetches (lo).
@@ -189,6 +232,7 @@ impl Settings {
         let data = std::path::absolute(&data)
             .with_context(|| format!("cannot resolve the data folder `{}`", data.display()))?;
         Ok(Self {
+            ready: Ready::default(),
             import: args.import.clone(),
             run_as,
             server,

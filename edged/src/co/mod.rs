@@ -58,7 +58,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let tls = south::tls_config(&store, &names)?;
     store.set_south_url(format!("https://{south_addr}"));
     let south_task = tokio::spawn(south::serve(store.clone(), south_listener, tls));
-    {
+    if !settings.ready.send(vec![addr, south_addr]) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "edged co listening on http://{addr}");
         let _ = writeln!(

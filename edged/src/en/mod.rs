@@ -170,7 +170,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         move || sync::reporter(&node, &short, &schedule)
     })?;
     let serving = tokio::spawn(ops::serve(ops, node.clone()));
-    {
+    if !settings.ready.send(Vec::new()) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "edged en {device} polling {server}");
         let _ = out.flush();

@@ -88,7 +88,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let serving = tokio::spawn(crate::south::serve(listener, tls, move |caller| {
         crate::south::margo::router(backend.clone(), caller)
     }));
-    {
+    if !settings.ready.send(vec![addr]) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,
