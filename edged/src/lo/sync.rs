@@ -60,7 +60,14 @@ pub(crate) fn fetcher(lo: Arc<Lo>, nudges: Receiver<()>, poll: Duration) {
             }
             Err(e) => {
                 if down_since.is_none() {
-                    tracing::warn!(error = %e, "cannot fetch the site repository; serving what the mirror holds");
+                    // The CO answers 404 for a site nothing was deployed to yet.
+                    if e.to_string().contains("404 Not Found") && lo.served_head().is_none() {
+                        tracing::info!(
+                            "the site has no desired state yet; waiting for its first deployment"
+                        );
+                    } else {
+                        tracing::warn!(error = %e, "cannot fetch the site repository; serving what the mirror holds");
+                    }
                     down_since = Some(Instant::now());
                 }
                 // A stick may have moved the mirror meanwhile.
