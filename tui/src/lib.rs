@@ -1,10 +1,30 @@
 //! The live terminal UI behind `edgectl tui`.
 //!
-//! This crate will be built Elm-style: state, messages, a pure `update`, a `view`
-//! that only draws, and keys as one table. It gets data only through a backend
-//! trait implemented by `edgectl`, so it can be tested with a fake backend and
-//! ratatui's test backend. It must never make network calls or read files itself.
+//! Built Elm-style: one `State` (`state.rs`), messages and a pure `update`
+//! that returns commands (`update.rs`), a `view` that only draws
+//! (`view.rs`, `popup.rs`), and keys as one table (`keys.rs`) read by both
+//! the input mapping and the `?` help. `run.rs` owns the terminal and the
+//! threads. It gets data only through the `Backend` trait implemented by
+//! `edgectl`, so it is tested with ratatui's test backend and no network; it
+//! never makes network calls or reads files itself.
 
 mod backend;
+mod form;
+mod keys;
+mod popup;
+mod run;
+mod state;
+mod update;
+mod view;
+
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod keys_tests;
+#[cfg(test)]
+mod update_tests;
+#[cfg(test)]
+mod view_tests;
 
 pub use backend::{Backend, LogPiece, Snapshot};
+pub use run::run;

@@ -1,0 +1,190 @@
+//! Test data: a small fleet (two sites, three devices, three deployments in
+//! different states, two apps) and helpers to press keys and render.
+
+use std::collections::BTreeMap;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use edge_api::types::{AppDetail, AppSummary, AppVersion, DeploymentSummary, Device, Event, Site};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::json;
+
+use crate::backend::Snapshot;
+use crate::state::{Conn, State};
+use crate::update::{Msg, update};
+use crate::view;
+
+pub(crate) const D_OK: &str = "0b9d5c1e-1111-4a7b-9c1d-000000000001";
+pub(crate) const D_FAILED: &str = "7f3e2a90-2222-4a7b-9c1d-000000000002";
+pub(crate) const D_PENDING: &str = "c4a81f77-3333-4a7b-9c1d-000000000003";
+
+fn deployment(id: &str, app: &str, device: &str, state: Option<&str>) -> DeploymentSummary {
+    DeploymentSummary {
+        id: id.into(),
+        app: app.into(),
+        version: "1.0.0".into(),
+        site: if device == "gw-3" { "lab" } else { "plant-a" }.into(),
+        device: device.into(),
+        profile: "wasm".into(),
+        commit: "e1f2a3b4c5d6e7f8".into(),
+        created_at: "2025-03-01T09:30:00Z".into(),
+        state: state.map(Into::into),
+        state_at: state.map(|_| "2025-03-01T09:31:05Z".into()),
+        error: None,
+    }
+}
+
+fn device(id: &str, site: &str, deployments: &[&str]) -> Device {
+    Device {
+        id: id.into(),
+        site: site.into(),
+        labels: BTreeMap::new(),
+        capabilities: Some(json!({})),
+        last_heard: Some("2025-03-01T10:00:00Z".into()),
+        deployments: deployments.iter().map(|d| (*d).into()).collect(),
+        created_at: "2025-02-01T08:00:00Z".into(),
+    }
+}
+
+/// The fleet.
+pub(crate) fn snapshot() -> Snapshot {
+    let mut failed = deployment(D_FAILED, "sensor-agent", "gw-2", Some("failed"));
+    failed.error = Some("component agent: exit status 3 (missing MQTT_URL)".into());
+    Snapshot {
+        sites: vec![
+            Site {
+                name: "lab".into(),
+                labels: BTreeMap::new(),
+                devices: 1,
+                created_at: "2025-02-01T07:00:00Z".into(),
+            },
+            Site {
+                name: "plant-a".into(),
+                labels: BTreeMap::from([("region".into(), "eu".into())]),
+                devices: 2,
+                created_at: "2025-02-01T07:05:00Z".into(),
+            },
+        ],
+        devices: vec![
+            device("gw-1", "plant-a", &[D_OK]),
+            device("gw-2", "plant-a", &[D_FAILED]),
+            device("gw-3", "lab", &[D_PENDING]),
+        ],
+        deployments: vec![
+            deployment(D_OK, "hello-wasm", "gw-1", Some("installed")),
+            failed,
+            deployment(D_PENDING, "hello-wasm", "gw-3", Some("pending")),
+        ],
+        apps: vec![
+            AppSummary {
+                id: "hello-wasm".into(),
+                name: "Hello Wasm".into(),
+                latest: "1.0.0".into(),
+                versions: vec!["1.0.0".into()],
+                profiles: vec!["wasm".into()],
+                description: Some("Prints a greeting.".into()),
+            },
+            AppSummary {
+                id: "sensor-agent".into(),
+                name: "Sensor agent".into(),
+                latest: "2.1.0".into(),
+                versions: vec!["2.0.0".into(), "2.1.0".into()],
+                profiles: vec!["process".into(), "container".into()],
+                description: None,
+            },
+        ],
+    }
+}
+
+/// The store's detail of `hello-wasm`: two parameters with defaults.
+pub(crate) fn hello_detail() -> AppDetail {
+    AppDetail {
+        id: "hello-wasm".into(),
+        name: "Hello Wasm".into(),
+        versions: vec![AppVersion {
+            version: "1.0.0".into(),
+            source: "upload:hello-wasm".into(),
+            commit: "abc".into(),
+            added_at: "2025-02-01T07:00:00Z".into(),
+            digest: "sha256:00".into(),
+        }],
+        description: json!({
+            "metadata": {"id": "hello-wasm", "name": "Hello Wasm", "version": "1.0.0",
+                "description": "Prints a greeting from a WASI preview 1 module."},
+            "deploymentProfiles": [{"type": "wasm", "id": "hello-wasm-wasm",
+                "components": [{"name": "hello", "properties": {}}]}],
+            "parameters": {
+                "greeting": {"value": "hello from edgectl wasm", "targets": []},
+                "repeat": {"value": 3, "targets": []}
+            },
+            "configuration": {
+                "sections": [{"name": "General", "settings": [
+                    {"parameter": "greeting", "name": "Greeting",
+                     "description": "The line the module prints to stdout.",
+                     "schema": "greetingText"},
+                    {"parameter": "repeat", "name": "Repeat",
+                     "description": "How many times.", "schema": "count"}
+                ]}],
+                "schema": [
+                    {"name": "greetingText", "dataType": "string", "maxLength": 80},
+                    {"name": "count", "dataType": "integer", "minValue": 1}
+                ]
+            }
+        }),
+    }
+}
+
+/// A state with the fleet loaded and the stream live.
+pub(crate) fn loaded() -> State {
+    let mut state = State::new();
+    state.refresh.in_flight = true;
+    let _ = update(&mut state, Msg::Loaded(Ok(snapshot())));
+    state.conn = Conn::Live;
+    state
+}
+
+pub(crate) fn event(id: u64, kind: &str, subject: &str, data: serde_json::Value) -> Event {
+    Event {
+        id,
+        kind: kind.into(),
+        subject: subject.into(),
+        site: Some("plant-a".into()),
+        data,
+        at: "2025-03-01T10:05:00Z".into(),
+    }
+}
+
+pub(crate) fn press(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+pub(crate) fn ch(c: char) -> Msg {
+    press(KeyCode::Char(c))
+}
+
+pub(crate) fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+/// Type each character of `text`.
+pub(crate) fn typing(state: &mut State, text: &str) {
+    for c in text.chars() {
+        let _ = update(state, ch(c));
+    }
+}
+
+/// Draw `state` on a `width` × `height` test terminal and return its text.
+#[allow(clippy::unwrap_used)]
+pub(crate) fn render(state: &State, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| view::draw(f, state)).unwrap();
+    terminal.backend().to_string()
+}
+
+/// Draw and return the buffer, for style checks.
+#[allow(clippy::unwrap_used)]
+pub(crate) fn buffer(state: &State, width: u16, height: u16) -> ratatui::buffer::Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| view::draw(f, state)).unwrap();
+    terminal.backend().buffer().clone()
+}

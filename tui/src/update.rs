@@ -1,0 +1,494 @@
+//! The one place the state changes: `update` takes a message (a key, an
+//! event from the CO, a backend answer, a tick) and returns the commands to
+//! run. It is pure: no I/O, no clock, no threads, so it is tested directly.
+
+use crossterm::event::{KeyCode, KeyEvent};
+use edge_api::types::{AppDetail, DeployRequest, DeploymentSummary, Event};
+
+use crate::backend::{LogPiece, Snapshot};
+use crate::form::DeployForm;
+use crate::keys::{self, Action, Mode};
+use crate::state::{Confirm, Conn, LOG_KEEP, LogPane, State, Tab, deployment_label, short};
+
+/// Something that happened.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Msg {
+    Key(KeyEvent),
+    Resize(u16, u16),
+    Loaded(Result<Snapshot, String>),
+    AppLoaded(String, Result<AppDetail, String>),
+    Event(Event),
+    StreamDown(String),
+    StreamUp,
+    Deployed(Result<Vec<DeploymentSummary>, String>),
+    Undeployed(String, Result<(), String>),
+    Logs(String, Result<LogPiece, String>),
+    Tick,
+    /// A thread of the TUI died; stop.
+    Fatal(String),
+}
+
+/// Something to do outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Cmd {
+    Refresh,
+    LoadApp(String),
+    Deploy(DeployRequest),
+    Undeploy(String),
+    Logs { deployment: String, from: u64 },
+    Quit,
+}
+
+/// The commands to run when the TUI starts.
+pub(crate) fn start(state: &mut State) -> Vec<Cmd> {
+    refresh(state).into_iter().collect()
+}
+
+/// Apply `msg` to `state`; returns what to do next.
+pub(crate) fn update(state: &mut State, msg: Msg) -> Vec<Cmd> {
+    match msg {
+        Msg::Key(key) => on_key(state, &key),
+        Msg::Resize(w, h) => {
+            state.size = (w, h);
+            Vec::new()
+        }
+        Msg::Loaded(result) => loaded(state, result),
+        Msg::AppLoaded(id, result) => app_loaded(state, id, result),
+        Msg::Event(event) => on_event(state, &event),
+        Msg::StreamDown(why) => {
+            state.conn = Conn::Reconnecting(why);
+            Vec::new()
+        }
+        Msg::StreamUp => {
+            let was_live = state.conn == Conn::Live;
+            state.conn = Conn::Live;
+            // Whatever happened while no stream was open is only in a snapshot.
+            if was_live { None } else { refresh(state) }
+                .into_iter()
+                .collect()
+        }
+        Msg::Deployed(result) => deployed(state, result),
+        Msg::Undeployed(id, result) => match result {
+            Ok(()) => {
+                state.say(format!(
+                    "Undeploy of {} is in the site's desired state.",
+                    short(&id)
+                ));
+                refresh(state).into_iter().collect()
+            }
+            Err(e) => {
+                state.complain(format!("Undeploy of {} failed: {e}", short(&id)));
+                Vec::new()
+            }
+        },
+        Msg::Logs(id, result) => {
+            on_logs(state, &id, result);
+            Vec::new()
+        }
+        Msg::Tick => tick(state).into_iter().collect(),
+        Msg::Fatal(why) => {
+            state.fatal = Some(why);
+            vec![Cmd::Quit]
+        }
+    }
+}
+
+/// Ask for a snapshot, unless one is on its way (then remember to ask again).
+fn refresh(state: &mut State) -> Option<Cmd> {
+    if state.refresh.in_flight {
+        state.refresh.pending = true;
+        None
+    } else {
+        state.refresh.in_flight = true;
+        Some(Cmd::Refresh)
+    }
+}
+
+fn loaded(state: &mut State, result: Result<Snapshot, String>) -> Vec<Cmd> {
+    state.refresh.in_flight = false;
+    let mut cmds = Vec::new();
+    match result {
+        Ok(snapshot) => {
+            let before: Vec<Option<String>> = Tab::ALL
+                .iter()
+                .map(|t| state.keys(*t).get(state.selected[t.index()]).cloned())
+                .collect();
+            state.snapshot = snapshot;
+            state.loaded = true;
+            for (tab, key) in Tab::ALL.iter().zip(before) {
+                let keys = state.keys(*tab);
+                let at = &mut state.selected[tab.index()];
+                if let Some(i) = key.and_then(|k| keys.iter().position(|x| *x == k)) {
+                    *at = i;
+                }
+                *at = (*at).min(keys.len().saturating_sub(1));
+            }
+            if state.tab == Tab::Apps {
+                cmds.extend(want_selected_app(state));
+            }
+        }
+        Err(e) => state.complain(e),
+    }
+    if state.refresh.pending {
+        state.refresh.pending = false;
+        cmds.extend(refresh(state));
+    }
+    cmds
+}
+
+fn app_loaded(state: &mut State, id: String, result: Result<AppDetail, String>) -> Vec<Cmd> {
+    state.loading.remove(&id);
+    match result {
+        Ok(detail) => {
+            if let Some(form) = &mut state.form
+                && form.app.as_deref() == Some(id.as_str())
+            {
+                form.fill(&detail.description);
+            }
+            state.apps.insert(id, detail);
+        }
+        Err(e) => {
+            if let Some(form) = &mut state.form
+                && form.app.as_deref() == Some(id.as_str())
+            {
+                form.error = Some(e.clone());
+            }
+            state.complain(e);
+        }
+    }
+    Vec::new()
+}
+
+/// Ask for an app's details unless they are here or on their way.
+fn want_app(state: &mut State, id: &str) -> Option<Cmd> {
+    if state.apps.contains_key(id) || state.loading.contains(id) {
+        return None;
+    }
+    state.loading.insert(id.to_owned());
+    Some(Cmd::LoadApp(id.to_owned()))
+}
+
+fn want_selected_app(state: &mut State) -> Option<Cmd> {
+    let id = state.selected_app()?.to_owned();
+    want_app(state, &id)
+}
+
+fn on_event(state: &mut State, event: &Event) -> Vec<Cmd> {
+    if state.last_event.is_some_and(|last| event.id <= last) {
+        return Vec::new();
+    }
+    state.last_event = Some(event.id);
+    if event.kind == "status" {
+        let text = |key: &str| {
+            event
+                .data
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        if let Some(d) = state
+            .snapshot
+            .deployments
+            .iter_mut()
+            .find(|d| d.id == event.subject)
+        {
+            d.state = text("state");
+            d.error = text("error");
+            d.state_at = Some(event.at.clone());
+            return Vec::new();
+        }
+        // A deployment this snapshot does not know yet.
+    }
+    if event.kind == "app.added" || event.kind == "app.removed" {
+        state.apps.remove(&event.subject);
+    }
+    refresh(state).into_iter().collect()
+}
+
+fn deployed(state: &mut State, result: Result<Vec<DeploymentSummary>, String>) -> Vec<Cmd> {
+    match result {
+        Ok(made) => {
+            let app = made.first().map(|d| d.app.clone()).unwrap_or_default();
+            state.form = None;
+            state.say(format!("Deployed {app} to {} device(s).", made.len()));
+            state.tab = Tab::Deployments;
+            refresh(state).into_iter().collect()
+        }
+        Err(e) => {
+            if let Some(form) = &mut state.form {
+                form.busy = false;
+                form.error = Some(e.clone());
+            }
+            state.complain(format!("Deploy refused: {e}"));
+            Vec::new()
+        }
+    }
+}
+
+fn on_logs(state: &mut State, id: &str, result: Result<LogPiece, String>) {
+    let Some(pane) = state.logs.as_mut().filter(|p| p.deployment == id) else {
+        return;
+    };
+    pane.waiting = false;
+    match result {
+        Ok(piece) => {
+            pane.error = None;
+            pane.text.push_str(&piece.text);
+            pane.next = piece.next;
+            if pane.text.len() > LOG_KEEP {
+                let mut cut = pane.text.len() - LOG_KEEP;
+                while !pane.text.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                let cut = pane.text[cut..].find('\n').map_or(cut, |n| cut + n + 1);
+                pane.text.drain(..cut);
+            }
+        }
+        Err(e) => pane.error = Some(e),
+    }
+}
+
+fn tick(state: &mut State) -> Option<Cmd> {
+    let pane = state.logs.as_mut().filter(|p| !p.waiting)?;
+    pane.waiting = true;
+    Some(Cmd::Logs {
+        deployment: pane.deployment.clone(),
+        from: pane.next,
+    })
+}
+
+fn on_key(state: &mut State, key: &KeyEvent) -> Vec<Cmd> {
+    let mode = state.mode();
+    let Some(action) = keys::lookup(mode, key) else {
+        return Vec::new();
+    };
+    if action == Action::Quit {
+        return vec![Cmd::Quit];
+    }
+    match mode {
+        Mode::Help => {
+            match action {
+                Action::Close => state.help = false,
+                Action::Up => state.help_scroll = state.help_scroll.saturating_sub(1),
+                Action::Down => state.help_scroll = state.help_scroll.saturating_add(1),
+                _ => {}
+            }
+            Vec::new()
+        }
+        Mode::Confirm => confirm_key(state, action),
+        Mode::FormList | Mode::FormText => form_key(state, action, key),
+        Mode::Logs => {
+            if let Some(pane) = &mut state.logs {
+                match action {
+                    Action::Close => state.logs = None,
+                    Action::Up => pane.scroll = pane.scroll.saturating_add(1),
+                    Action::Down => pane.scroll = pane.scroll.saturating_sub(1),
+                    Action::Follow => pane.scroll = 0,
+                    _ => {}
+                }
+            }
+            Vec::new()
+        }
+        Mode::Main(tab) => main_key(state, tab, action, key),
+    }
+}
+
+fn main_key(state: &mut State, tab: Tab, action: Action, key: &KeyEvent) -> Vec<Cmd> {
+    let rows = state.rows(tab);
+    let at = &mut state.selected[tab.index()];
+    match action {
+        Action::Up => *at = at.saturating_sub(1),
+        Action::Down => *at = (*at + 1).min(rows.saturating_sub(1)),
+        Action::Top => *at = 0,
+        Action::Bottom => *at = rows.saturating_sub(1),
+        Action::NextTab => state.tab = tab.cycle(1),
+        Action::PrevTab => state.tab = tab.cycle(-1),
+        Action::GotoTab => {
+            if let KeyCode::Char(c) = key.code
+                && let Some(n) = c.to_digit(10)
+                && let Some(t) = Tab::ALL.get((n as usize).wrapping_sub(1))
+            {
+                state.tab = *t;
+            }
+        }
+        Action::Help => {
+            state.help = true;
+            state.help_scroll = 0;
+        }
+        Action::Refresh => {
+            state.say("Refreshing…");
+            return refresh(state).into_iter().collect();
+        }
+        Action::Deploy => return open_form(state, tab),
+        Action::Undeploy => {
+            if let Some(d) = state.selected_deployment() {
+                state.confirm = Some(Confirm::Undeploy {
+                    id: d.id.clone(),
+                    label: deployment_label(d),
+                });
+            }
+        }
+        Action::Logs => {
+            let Some(d) = state.selected_deployment() else {
+                return Vec::new();
+            };
+            let deployment = d.id.clone();
+            state.logs = Some(LogPane {
+                deployment: deployment.clone(),
+                label: deployment_label(d),
+                text: String::new(),
+                next: 0,
+                waiting: true,
+                error: None,
+                scroll: 0,
+            });
+            return vec![Cmd::Logs {
+                deployment,
+                from: 0,
+            }];
+        }
+        Action::Details => {
+            if let Some(id) = state.selected_app().map(str::to_owned) {
+                state.apps.remove(&id);
+                return want_app(state, &id).into_iter().collect();
+            }
+        }
+        _ => {}
+    }
+    if state.tab == Tab::Apps {
+        want_selected_app(state).into_iter().collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// Open the deploy form, starting from what is selected.
+fn open_form(state: &mut State, tab: Tab) -> Vec<Cmd> {
+    let snapshot = &state.snapshot;
+    let (app, site, device) = match tab {
+        Tab::Apps => (state.selected_app().map(str::to_owned), None, None),
+        Tab::Deployments => {
+            let d = state.selected_deployment();
+            (
+                d.map(|d| d.app.clone()),
+                d.map(|d| d.site.clone()),
+                d.map(|d| d.device.clone()),
+            )
+        }
+        Tab::Devices => {
+            let d = snapshot.devices.get(state.cursor());
+            (None, d.map(|d| d.site.clone()), d.map(|d| d.id.clone()))
+        }
+        Tab::Sites => (
+            None,
+            snapshot.sites.get(state.cursor()).map(|s| s.name.clone()),
+            None,
+        ),
+    };
+    let mut form = DeployForm::new(snapshot, app.as_deref());
+    form.prefer_site = site;
+    form.prefer_device = device;
+    let mut cmds = Vec::new();
+    if tab == Tab::Apps && app.is_some() {
+        form.choose(snapshot);
+    }
+    if let Some(id) = form.app.clone() {
+        if let Some(detail) = state.apps.get(&id) {
+            form.fill(&detail.description);
+        }
+        cmds.extend(want_app(state, &id));
+    }
+    state.form = Some(form);
+    cmds
+}
+
+fn form_key(state: &mut State, action: Action, key: &KeyEvent) -> Vec<Cmd> {
+    let snapshot = &state.snapshot;
+    let Some(form) = state.form.as_mut() else {
+        return Vec::new();
+    };
+    if form.busy {
+        return Vec::new();
+    }
+    match action {
+        Action::Up => form.cursor = form.cursor.saturating_sub(1),
+        Action::Down => {
+            let n = form.choices(snapshot).len();
+            form.cursor = (form.cursor + 1).min(n.saturating_sub(1));
+        }
+        Action::Back if !form.back(snapshot) => state.form = None,
+        Action::Next if form.step == crate::form::Step::Params => {
+            if form.fields.is_none() {
+                form.error = Some("The app's details have not arrived yet.".into());
+            } else if let Some(request) = form.request() {
+                state.confirm = Some(Confirm::Deploy(request));
+            }
+        }
+        Action::Next => {
+            let had = form.app.clone();
+            if form.choose(snapshot)
+                && form.app != had
+                && let Some(id) = form.app.clone()
+            {
+                if let Some(detail) = state.apps.get(&id) {
+                    form.fill(&detail.description);
+                }
+                return want_app(state, &id).into_iter().collect();
+            }
+        }
+        Action::NextField | Action::PrevField => {
+            let n = form.fields.as_ref().map_or(0, Vec::len);
+            if n > 0 {
+                let step = if action == Action::NextField {
+                    1
+                } else {
+                    n - 1
+                };
+                form.field = (form.field + step) % n;
+            }
+        }
+        Action::Erase => {
+            if let Some(f) = form.focused() {
+                f.value.pop();
+            }
+        }
+        Action::ClearField => {
+            if let Some(f) = form.focused() {
+                f.value.clear();
+            }
+        }
+        Action::Type => {
+            if let (KeyCode::Char(c), Some(f)) = (key.code, form.focused()) {
+                f.value.push(c);
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn confirm_key(state: &mut State, action: Action) -> Vec<Cmd> {
+    let Some(question) = state.confirm.take() else {
+        return Vec::new();
+    };
+    if action != Action::Yes {
+        if action != Action::No {
+            state.confirm = Some(question);
+        }
+        return Vec::new();
+    }
+    match question {
+        Confirm::Undeploy { id, label } => {
+            state.say(format!("Undeploying {label}…"));
+            vec![Cmd::Undeploy(id)]
+        }
+        Confirm::Deploy(request) => {
+            if let Some(form) = &mut state.form {
+                form.busy = true;
+                form.error = None;
+            }
+            state.say(format!("Deploying {} to {}…", request.app, request.site));
+            vec![Cmd::Deploy(request)]
+        }
+    }
+}
