@@ -37,6 +37,9 @@ _edgectl() {
             edgectl,package)
                 cmd="edgectl__subcmd__package"
                 ;;
+            edgectl,tui)
+                cmd="edgectl__subcmd__tui"
+                ;;
             edgectl,validate)
                 cmd="edgectl__subcmd__validate"
                 ;;
@@ -271,6 +274,9 @@ _edgectl() {
             edgectl__subcmd__help,package)
                 cmd="edgectl__subcmd__help__subcmd__package"
                 ;;
+            edgectl__subcmd__help,tui)
+                cmd="edgectl__subcmd__help__subcmd__tui"
+                ;;
             edgectl__subcmd__help,validate)
                 cmd="edgectl__subcmd__help__subcmd__validate"
                 ;;
@@ -401,7 +407,7 @@ _edgectl() {
 
     case "${cmd}" in
         edgectl)
-            opts="-o -h -V --output --server --token --help --version validate co en lo package login completions help"
+            opts="-o -h -V --output --server --token --help --version validate co en lo package tui login completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1417,7 +1423,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__remove__subcmd__app)
-            opts="-o -h --version --force --output --server --token --help"
+            opts="-y -o -h --version --force --yes --output --server --token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1493,7 +1499,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__revoke)
-            opts="-o -h --site --lo --device --output --server --token --help"
+            opts="-y -o -h --site --lo --device --yes --output --server --token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1531,7 +1537,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__rollback)
-            opts="-o -h --site --to --output --server --token --help"
+            opts="-y -o -h --site --to --yes --output --server --token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1629,12 +1635,24 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__undeploy)
-            opts="-o -h --wait --timeout --output --server --token --help"
+            opts="-y -o -h --app --site --device --yes --wait --timeout --output --server --token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --site)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --device)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2081,7 +2099,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help)
-            opts="validate co en lo package login completions help"
+            opts="validate co en lo package tui login completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2612,6 +2630,20 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__help__subcmd__tui)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__help__subcmd__validate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2898,6 +2930,40 @@ _edgectl() {
                     return 0
                     ;;
                 --insecure-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__tui)
+            opts="-o -h --en-data --output --server --token --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --en-data)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

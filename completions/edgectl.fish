@@ -36,6 +36,7 @@ complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "co" -d 'Work with a
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "en" -d 'Operate the edge node on this host: what runs, logs, stop and start'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "lo" -d 'Work with a Local Orchestrator\'s data folder on this host: take in a site written to a USB stick by `edgectl co export`'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "package" -d 'Work with application packages'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "tui" -d 'A live terminal UI: sites, devices, deployments and apps, with states as the CO reports them; deploy and undeploy; a workload\'s log'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "login" -d 'Save the server URL and its token for later commands'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -59,7 +60,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "remove" -d 'Remove an app (or one of its versions)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "label" -d 'Set or remove labels of a site or device (`key=value` sets, `key-` removes)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "deploy" -d 'Deploy an app to devices of a site (one commit to the site\'s desired state)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "undeploy" -d 'Remove a deployment from its site\'s desired state (a new commit)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "undeploy" -d 'Remove deployments from their site\'s desired state (a new commit)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "enroll" -d 'Issue an identity for a site\'s Local Orchestrator or for a device, and write its credentials folder'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "revoke" -d 'Revoke the identities of a site\'s LO or of a device: their next request fails'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "rollback" -d 'Restore a site\'s desired state of an earlier commit, as a new commit'
@@ -114,9 +115,9 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -f -a "site" -d 'Label a site'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -f -a "device" -d 'Label a device'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l app -d 'App id or display name' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l app -d 'App id or display name [on a terminal, asked when missing]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l app-version -d 'App version [default: the newest]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l site -d 'The site' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l site -d 'The site [on a terminal, asked when missing]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l device -d 'One device of the site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l selector -d 'Only devices with these labels, `key=value` (repeatable)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l set -d 'A parameter value, `NAME=VALUE` (repeatable)' -r
@@ -129,12 +130,16 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l wait -d 'Wait until every device reports the change done, showing progress; exit 1 with a summary if any fails or the time runs out'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l app -d 'Every deployment of this app (id or display name) at `--site`' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l site -d 'The site of `--app`' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l device -d 'Only on this device' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l timeout -d 'How long `--wait` waits: `90s`, `5m`, `1h` or seconds' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s y -l yes -d 'Do not ask for confirmation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l wait -d 'Wait until every device reports the change done, showing progress; exit 1 with a summary if any fails or the time runs out'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l site -d 'The site' -r
@@ -156,6 +161,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l lo -d 'The site\'s Local Orchestrator'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -s y -l yes -d 'Do not ask for confirmation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l to -d 'The commit to go back to (see `edgectl co history`)' -r
@@ -164,6 +170,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -s y -l yes -d 'Do not ask for confirmation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l site -d 'Only events of this site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l since -d 'Start after this event id (as printed with `-o json`) instead of now' -r
@@ -203,7 +210,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove an app (or one of its versions)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "label" -d 'Set or remove labels of a site or device (`key=value` sets, `key-` removes)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "deploy" -d 'Deploy an app to devices of a site (one commit to the site\'s desired state)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "undeploy" -d 'Remove a deployment from its site\'s desired state (a new commit)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "undeploy" -d 'Remove deployments from their site\'s desired state (a new commit)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "enroll" -d 'Issue an identity for a site\'s Local Orchestrator or for a device, and write its credentials folder'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke the identities of a site\'s LO or of a device: their next request fails'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "rollback" -d 'Restore a site\'s desired state of an earlier commit, as a new commit'
@@ -321,6 +328,13 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from help" -f -a "push" -d 'Publish a package folder to an OCI registry as a Margo package artifact'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l en-data -d 'An edge node\'s data folder on this host (its socket `DIR/en.sock`), for workload logs' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
@@ -333,14 +347,15 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package login completions help" -f -a "validate" -d 'Check Margo documents and application packages'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package login completions help" -f -a "co" -d 'Work with a central orchestrator: app store, sites, devices'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package login completions help" -f -a "en" -d 'Operate the edge node on this host: what runs, logs, stop and start'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package login completions help" -f -a "lo" -d 'Work with a Local Orchestrator\'s data folder on this host: take in a site written to a USB stick by `edgectl co export`'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package login completions help" -f -a "package" -d 'Work with application packages'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package login completions help" -f -a "login" -d 'Save the server URL and its token for later commands'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package login completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package login completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "validate" -d 'Check Margo documents and application packages'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "co" -d 'Work with a central orchestrator: app store, sites, devices'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "en" -d 'Operate the edge node on this host: what runs, logs, stop and start'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "lo" -d 'Work with a Local Orchestrator\'s data folder on this host: take in a site written to a USB stick by `edgectl co export`'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "package" -d 'Work with application packages'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "tui" -d 'A live terminal UI: sites, devices, deployments and apps, with states as the CO reports them; deploy and undeploy; a workload\'s log'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "login" -d 'Save the server URL and its token for later commands'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "status" -d 'Server version, counts and health'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "add" -d 'Add an app, a site or a device'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "list" -d 'List apps, sites or devices'
@@ -348,7 +363,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_su
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "remove" -d 'Remove an app (or one of its versions)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "label" -d 'Set or remove labels of a site or device (`key=value` sets, `key-` removes)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "deploy" -d 'Deploy an app to devices of a site (one commit to the site\'s desired state)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "undeploy" -d 'Remove a deployment from its site\'s desired state (a new commit)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "undeploy" -d 'Remove deployments from their site\'s desired state (a new commit)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "enroll" -d 'Issue an identity for a site\'s Local Orchestrator or for a device, and write its credentials folder'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "revoke" -d 'Revoke the identities of a site\'s LO or of a device: their next request fails'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "rollback" -d 'Restore a site\'s desired state of an earlier commit, as a new commit'

@@ -96,6 +96,19 @@ pub enum Command {
     #[command(subcommand)]
     Package(PackageCommand),
 
+    /// A live terminal UI: sites, devices, deployments and apps, with states
+    /// as the CO reports them; deploy and undeploy; a workload's log.
+    ///
+    /// Keys are listed on `?`; `q` quits. Logs come from an edge node on this
+    /// host, named by its data folder.
+    ///
+    /// Example: `edgectl tui --en-data ./demo/en`
+    Tui {
+        /// An edge node's data folder on this host (its socket `DIR/en.sock`), for workload logs.
+        #[arg(long, value_name = "DIR")]
+        en_data: Option<PathBuf>,
+    },
+
     /// Save the server URL and its token for later commands.
     ///
     /// The token is the content of `admin.token` in the CO's data directory.
@@ -212,13 +225,18 @@ pub enum CoCommand {
     ///
     ///   edgectl co deploy --app "Digitron orchestrator" --site plant-1 --selector zone=a --set pollFrequency=60
     Deploy(DeployArgs),
-    /// Remove a deployment from its site's desired state (a new commit).
-    Undeploy {
-        /// Deployment id (see `edgectl co list deployments`).
-        id: String,
-        #[command(flatten)]
-        wait: WaitArgs,
-    },
+    /// Remove deployments from their site's desired state (a new commit).
+    ///
+    /// Name one deployment by its id, or every deployment of an app at a site
+    /// (optionally on one device). On a terminal it asks first (`--yes` skips
+    /// the question) and, given nothing, offers the deployments to pick from.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co undeploy 3f2a…
+    ///
+    ///   edgectl co undeploy --app hello-wasm --site plant-1 --wait
+    Undeploy(UndeployArgs),
     /// Issue an identity for a site's Local Orchestrator or for a device, and
     /// write its credentials folder.
     ///
@@ -248,6 +266,9 @@ pub enum CoCommand {
         /// The commit to go back to (see `edgectl co history`).
         #[arg(long, value_name = "COMMIT")]
         to: String,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
     },
     /// Print changes at the CO as they happen: deployments, reported status,
     /// devices, sites and apps, one line each (JSON lines with `-o json`).
@@ -354,15 +375,15 @@ pub struct ExportArgs {
 /// Arguments of `edgectl co deploy`.
 #[derive(Debug, clap::Args)]
 pub struct DeployArgs {
-    /// App id or display name.
+    /// App id or display name [on a terminal, asked when missing].
     #[arg(long)]
-    pub app: String,
+    pub app: Option<String>,
     /// App version [default: the newest].
     #[arg(long = "app-version", value_name = "VERSION")]
     pub version: Option<String>,
-    /// The site.
+    /// The site [on a terminal, asked when missing].
     #[arg(long)]
-    pub site: String,
+    pub site: Option<String>,
     /// One device of the site.
     #[arg(long, conflicts_with = "selector")]
     pub device: Option<String>,
@@ -375,6 +396,28 @@ pub struct DeployArgs {
     /// Which profile to deploy: helm, compose, wasm or process [default: the app's first].
     #[arg(long = "deploytype", value_name = "TYPE")]
     pub deploy_type: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// Arguments of `edgectl co undeploy`.
+#[derive(Debug, clap::Args)]
+pub struct UndeployArgs {
+    /// Deployment id (see `edgectl co list deployments`).
+    #[arg(conflicts_with_all = ["app", "site", "device"])]
+    pub id: Option<String>,
+    /// Every deployment of this app (id or display name) at `--site`.
+    #[arg(long, requires = "site")]
+    pub app: Option<String>,
+    /// The site of `--app`.
+    #[arg(long, requires = "app")]
+    pub site: Option<String>,
+    /// Only on this device.
+    #[arg(long, requires = "app")]
+    pub device: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
     #[command(flatten)]
     pub wait: WaitArgs,
 }
@@ -519,6 +562,9 @@ pub enum RemoveCommand {
         /// Remove even while deployed.
         #[arg(long)]
         force: bool,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
     },
 }
 
@@ -608,4 +654,7 @@ pub struct RevokeArgs {
     /// A device of the site.
     #[arg(long)]
     pub device: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
 }

@@ -136,7 +136,17 @@ pub(crate) fn co(
                 ));
             }
         },
-        CoCommand::Remove(RemoveCommand::App { id, version, force }) => {
+        CoCommand::Remove(RemoveCommand::App {
+            id,
+            version,
+            force,
+            yes,
+        }) => {
+            let what = version.as_ref().map_or_else(
+                || format!("app `{id}` (every version)"),
+                |v| format!("version `{v}` of app `{id}`"),
+            );
+            super::ask::confirm(yes, &format!("Remove {what} from the store?"))?;
             let mut path = fill(routes::APP, &id);
             let mut query = Vec::new();
             if let Some(v) = &version {
@@ -157,37 +167,7 @@ pub(crate) fn co(
             printer.data(&serde_json::json!({ "removed": id }));
         }
         CoCommand::Deploy(args) => deploy(client, printer, args)?,
-        CoCommand::Undeploy { id, wait } => {
-            // Opened first, so no report is missed; the device comes from the list.
-            let waiting = if wait.wait {
-                let list: Vec<DeploymentSummary> = client.get(routes::DEPLOYMENTS)?;
-                let device = list
-                    .iter()
-                    .find(|d| d.id == id)
-                    .map(|d| d.device.clone())
-                    .unwrap_or_default();
-                Some((client.events(None)?, device))
-            } else {
-                None
-            };
-            client.delete(&fill(routes::DEPLOYMENT, &id))?;
-            printer.line(&format!(
-                "deployment `{id}` removed from its site's desired state"
-            ));
-            match waiting {
-                Some((events, device)) => {
-                    let targets = [super::wait::Target { id, device }];
-                    super::wait::wait(
-                        events,
-                        &targets,
-                        super::wait::Goal::Removed,
-                        wait.timeout,
-                        printer,
-                    )?;
-                }
-                None => printer.data(&serde_json::json!({ "undeployed": id })),
-            }
-        }
+        CoCommand::Undeploy(args) => super::undeploy::undeploy(client, printer, args)?,
         CoCommand::Enroll(args) => enroll(client, printer, &args)?,
         CoCommand::Export(args) => super::stick::export(client, printer, &args)?,
         CoCommand::Watch { site, since } => {
@@ -195,6 +175,14 @@ pub(crate) fn co(
         }
         CoCommand::ImportStatus { dir } => super::stick::import_status(client, printer, &dir)?,
         CoCommand::Revoke(args) => {
+            let whose = args.device.as_ref().map_or_else(
+                || format!("the LO of site `{}`", args.site),
+                |d| format!("device `{d}`"),
+            );
+            super::ask::confirm(
+                args.yes,
+                &format!("Revoke the identities of {whose}? It is locked out at once"),
+            )?;
             let r: Revoked = client.post(
                 routes::REVOCATIONS,
                 &RevokeRequest {
@@ -212,7 +200,11 @@ pub(crate) fn co(
             ));
             printer.data(&r);
         }
-        CoCommand::Rollback { site, to } => {
+        CoCommand::Rollback { site, to, yes } => {
+            super::ask::confirm(
+                yes,
+                &format!("Replace the desired state of site `{site}` with that of {to}?"),
+            )?;
             let list: Vec<DeploymentSummary> = client.post(
                 &fill(routes::SITE_ROLLBACK, &site),
                 &RollbackRequest { to: to.clone() },
@@ -480,8 +472,7 @@ fn add_app(
 }
 
 pub(crate) fn enroll(client: &Client, printer: Printer, args: &IdentityArgs) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    use std::os::unix::fs::PermissionsExt as _;
     if args.out.exists()
         && std::fs::read_dir(&args.out)
             .map(|mut d| d.next().is_some())
@@ -512,29 +503,8 @@ pub(crate) fn enroll(client: &Client, printer: Printer, args: &IdentityArgs) -> 
             return Err(err.into());
         }
     };
-    let write = |name: &str, text: &str, mode: u32| -> anyhow::Result<()> {
-        let path = args.out.join(name);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&path)
-            .with_context(|| format!("cannot write `{}`", path.display()))?;
-        f.write_all(text.as_bytes())?;
-        Ok(())
-    };
-    write("identity.key", &e.private_key, 0o600)?;
-    write("identity.crt", &e.certificate, 0o644)?;
-    write("ca.crt", &e.ca_bundle, 0o644)?;
     let role = if args.lo { "lo" } else { "en" };
-    let config = format!(
-        "# Credentials of {spiffe}, written by `edgectl co enroll`.\n# identity.key is a secret: keep this folder private.\nrole = \"{role}\"\nsite = \"{site}\"\nspiffe_id = \"{spiffe}\"\nserver = \"{server}\"\nnot_after = \"{not_after}\"\n",
-        spiffe = e.spiffe_id,
-        site = args.site,
-        server = e.south_url,
-        not_after = e.not_after
-    );
-    write("edged.toml", &config, 0o644)?;
+    edge_api::mtls::write_credentials(&args.out, &e, &args.site, role)?;
     printer.warn(&format!(
         "`{}` holds a private key; move it to the machine over a protected channel",
         args.out.display()
@@ -550,7 +520,7 @@ pub(crate) fn enroll(client: &Client, printer: Printer, args: &IdentityArgs) -> 
 }
 
 /// Columns of every deployment table (see [`deployment_rows`]).
-const DEPLOYMENT_HEADER: [&str; 7] = [
+pub(super) const DEPLOYMENT_HEADER: [&str; 7] = [
     "DEPLOYMENT",
     "APP",
     "VERSION",
@@ -560,7 +530,7 @@ const DEPLOYMENT_HEADER: [&str; 7] = [
     "STATE",
 ];
 
-fn deployment_rows(list: &[DeploymentSummary]) -> Vec<Vec<String>> {
+pub(super) fn deployment_rows(list: &[DeploymentSummary]) -> Vec<Vec<String>> {
     list.iter()
         .map(|d| {
             vec![
@@ -590,10 +560,29 @@ fn deploy(client: &Client, printer: Printer, args: DeployArgs) -> anyhow::Result
             _ => bail!("`{s}` is not a parameter value; use NAME=VALUE"),
         })
         .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
+    let app = super::ask::value_or_choose(args.app, "--app", "app", || {
+        let apps: Vec<AppSummary> = client.get(routes::APPS)?;
+        Ok(apps
+            .into_iter()
+            .map(|a| {
+                (
+                    format!("{}  {} ({})", a.id, a.latest, a.profiles.join(", ")),
+                    a.id,
+                )
+            })
+            .collect())
+    })?;
+    let site = super::ask::value_or_choose(args.site, "--site", "site", || {
+        let sites: Vec<Site> = client.get(routes::SITES)?;
+        Ok(sites
+            .into_iter()
+            .map(|s| (format!("{}  ({} device(s))", s.name, s.devices), s.name))
+            .collect())
+    })?;
     let request = DeployRequest {
-        app: args.app,
+        app,
         version: args.version,
-        site: args.site,
+        site,
         device: args.device,
         selector: parse_labels(&args.selector)?,
         set,

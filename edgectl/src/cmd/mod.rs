@@ -1,11 +1,14 @@
 //! Subcommands: one file each, dispatched by one flat match.
 
+mod ask;
 mod co;
 mod completions;
 mod en;
 mod login;
 mod package;
 mod stick;
+mod tui;
+mod undeploy;
 mod validate;
 mod wait;
 mod watch;
@@ -35,6 +38,10 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
         }
         Command::Lo(LoCommand::ExportStatus { data, to }) => {
             stick::export_status(&data, &to, *printer)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tui { en_data } => {
+            tui::tui(client(cli.server, cli.token)?, en_data)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Co(command) => {

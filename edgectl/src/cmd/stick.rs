@@ -85,7 +85,7 @@ pub(crate) fn export(client: &Client, printer: Printer, args: &ExportArgs) -> an
     };
     for r in &plan.in_registries {
         printer.warn(&format!(
-            "{r} comes from a registry and is not on the stick: the site needs that registry"
+            "{r} comes from a registry and is not on the stick (container images, charts and compose components are not carried): the site needs that registry or a mirror of it"
         ));
     }
     let git_dir = to.join(stick::SITE_GIT);
@@ -123,8 +123,13 @@ pub(crate) fn export(client: &Client, printer: Printer, args: &ExportArgs) -> an
             media_type: a.media_type.clone(),
             app: a.app.clone(),
             component: a.component.clone(),
+            reference: a.reference.clone(),
         })
         .collect();
+    // Checked before anything is written, as the LO will check it.
+    stick::references(&artifacts)
+        .map_err(|e| anyhow::anyhow!("the CO's export plan is not usable: {e}"))?;
+    let pulled = artifacts.iter().filter(|a| a.reference.is_some()).count();
     let missing = stick::missing(to, &artifacts);
     let mut bytes_written = 0;
     for (i, a) in missing.iter().enumerate() {
@@ -175,14 +180,19 @@ pub(crate) fn export(client: &Client, printer: Printer, args: &ExportArgs) -> an
     };
     stick::finish(to, &manifest)?;
     printer.line(&format!(
-        "site `{}` at {} written to `{}`: {} new Git objects, {} of {} artifacts new ({} bytes)",
+        "site `{}` at {} written to `{}`: {} new Git objects, {} of {} artifacts new ({} bytes){}",
         args.site,
         &head[..head.len().min(12)],
         to.display(),
         carried.objects,
         missing.len(),
         manifest.artifacts.len(),
-        bytes_written
+        bytes_written,
+        if pulled > 0 {
+            format!(", {pulled} of them pulled from registries")
+        } else {
+            String::new()
+        }
     ));
     printer.data(&serde_json::json!({
         "site": args.site,
@@ -191,6 +201,7 @@ pub(crate) fn export(client: &Client, printer: Printer, args: &ExportArgs) -> an
         "newObjects": carried.objects,
         "artifacts": manifest.artifacts.len(),
         "newArtifacts": missing.len(),
+        "fromRegistries": pulled,
         "credentials": manifest.credentials,
     }));
     Ok(())
@@ -210,13 +221,14 @@ pub(crate) fn import(dir: &Path, data: &Path, printer: Printer) -> anyhow::Resul
         None => format!("now at {}", &m.head[..12.min(m.head.len())]),
     };
     printer.line(&format!(
-        "site `{}` taken in from `{}` (exported {}): desired state {moved}, {} Git objects, {} of {} artifacts new",
+        "site `{}` taken in from `{}` (exported {}): desired state {moved}, {} Git objects, {} of {} artifacts new, {} registry references held",
         m.site,
         dir.display(),
         m.exported_at,
         done.carried.objects,
         done.new_artifacts,
-        m.artifacts.len()
+        m.artifacts.len(),
+        done.references
     ));
     printer.data(&serde_json::json!({
         "site": m.site,
@@ -224,6 +236,7 @@ pub(crate) fn import(dir: &Path, data: &Path, printer: Printer) -> anyhow::Resul
         "before": done.carried.before,
         "newObjects": done.carried.objects,
         "newArtifacts": done.new_artifacts,
+        "references": done.references,
     }));
     Ok(())
 }
