@@ -11,3 +11,4 @@ pub mod git_http;
 pub mod lo;
 pub mod podman;
 pub mod registry;
+pub mod tmux;
