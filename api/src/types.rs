@@ -321,8 +321,9 @@ pub struct SiteExport {
     pub head: Option<String>,
     /// Every artifact its deployments at the head name.
     pub artifacts: Vec<ExportArtifact>,
-    /// Components its deployments take from a registry (`oci://`), which a
-    /// stick does not carry.
+    /// Components its deployments take from a registry that a stick does
+    /// not carry (container images, charts, compose components; modules
+    /// and binaries from `oci://` are among `artifacts`).
     #[serde(default)]
     pub in_registries: Vec<String>,
     /// When the CO answered (RFC 3339, UTC).
@@ -343,6 +344,33 @@ pub struct ExportArtifact {
     pub app: String,
     /// The component it is the artifact of.
     pub component: String,
+    /// The registry reference (`oci://host/name:tag` or `…@sha256:…`) it
+    /// answers for, when the component comes from a registry; the CO pulled
+    /// it when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// `GET /v2/{name}/pins?reference=…` on an LO: the artifact it holds for a
+/// registry reference (from a site stick), to be fetched by digest from
+/// `/v2/{name}/blobs/{digest}` when the registry cannot be reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ArtifactPin {
+    /// The reference asked for (`oci://…`).
+    pub reference: String,
+    /// `sha256:…` of the artifact.
+    pub digest: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// `GET /v2/{name}/pins` query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PinQuery {
+    /// The registry reference (`oci://…`).
+    pub reference: String,
 }
 
 /// `GET /api/sites/{site}/export/git` query.

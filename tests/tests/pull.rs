@@ -1,45 +1,21 @@
 //! WebAssembly modules and native binaries pulled by the edge node from a
 //! registry (Debian's docker-registry; `oci://` repository, one layer):
 //! installed and running, a registry serving other bytes than its manifest
-//! names refused while the rest runs on, and a kill -9 restart with the
-//! registry gone bringing the same bytes back from the node's own store.
+//! names refused while the rest runs on (and failing a site export, which
+//! pulls them at the CO), and a kill -9 restart with the registry gone
+//! bringing the same bytes back from the node's own store.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::path::Path;
-
-use common::{deploy_to, fleet, row, until_or, wait_state};
-use edge_tests::co::{copy_tree, ok};
+use common::{deploy_to, fixture, fleet_with, registry_app, row, until_or, wait_state};
+use edge_tests::co::ok;
 use edge_tests::en::En;
 use edge_tests::lo::Lo;
 
 const WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
 const BINARY_LAYER: &str = "application/octet-stream";
-
-fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/packages")
-        .join(name)
-}
-
-/// A copy of fixture package `from` as app `id` whose one component comes
-/// from `repository` instead of the package.
-fn registry_app(dir: &Path, from: &str, id: &str, local: &str, repository: &str) -> String {
-    let pkg = dir.join(id);
-    copy_tree(&fixture(from), &pkg);
-    std::fs::remove_dir_all(pkg.join("components")).unwrap();
-    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
-        .unwrap()
-        .replace(&format!("id: {from}\n"), &format!("id: {id}\n"))
-        .replace(
-            &format!("repository: {local}"),
-            &format!("repository: {repository}"),
-        );
-    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
-    pkg.to_str().unwrap().to_owned()
-}
 
 #[test]
 fn modules_and_binaries_come_from_a_registry_and_restart_without_it() {
@@ -54,7 +30,9 @@ fn modules_and_binaries_come_from_a_registry_and_restart_without_it() {
     let forged = registry.push_blob("apps/forged", "1.0.0", &other, WASM_LAYER);
     std::fs::write(registry.blob_path(&forged), b"(module)").unwrap();
 
-    let f = fleet();
+    let addr = registry.addr.clone();
+    let insecure = ["--insecure-registries", addr.as_str()];
+    let f = fleet_with(&insecure);
     let at = |name: &str| format!("oci://{}/apps/{name}", registry.addr);
     for (from, id, local, name) in [
         (
@@ -81,8 +59,6 @@ fn modules_and_binaries_come_from_a_registry_and_restart_without_it() {
     }
     let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
     let data = f.dir.path().join("en");
-    let addr = registry.addr.clone();
-    let insecure = ["--insecure-registries", addr.as_str()];
     let en = En::start(&f.d1, &data, &lo.url, &insecure);
     let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
 
@@ -117,7 +93,9 @@ fn modules_and_binaries_come_from_a_registry_and_restart_without_it() {
         listing.contains("forged:1.0.0` sent bytes whose digest is"),
         "the CO is told why: {listing}"
     );
-    // A stick does not carry registry artifacts, and says so.
+    // A stick carries the modules and binaries the CO pulls when it
+    // exports; one whose registry serves other bytes fails the export,
+    // naming it, and no stick is written.
     let stick = f.dir.path().join("stick");
     let out = f.co.edgectl(&[
         "co",
@@ -128,11 +106,12 @@ fn modules_and_binaries_come_from_a_registry_and_restart_without_it() {
         stick.to_str().unwrap(),
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    assert!(!out.status.success(), "{err}");
     let want = format!(
-        "{addr}/apps/hello-bin:1.0.0 (component `hello` of app `pulled-bin`) comes from a registry and is not on the stick"
+        "cannot put `oci://{addr}/apps/forged:1.0.0` (component `hello` of app `forged-wasm`) on the stick"
     );
     assert!(err.contains(&want), "{err}");
+    assert!(!stick.join("stick.json").exists(), "no stick was written");
     let stored = std::fs::read_dir(data.join("artifacts/sha256"))
         .unwrap()
         .count();

@@ -3,7 +3,9 @@
 //! installing what the stick brought, a second stick taken in by `edgectl lo
 //! import` while the LO runs, the status carried back (`edgectl lo
 //! export-status`, `edgectl co import-status`, twice), and tampered sticks
-//! refused with the LO unchanged.
+//! refused with the LO unchanged; and a WebAssembly module from a registry
+//! (Debian's docker-registry) pulled by the CO into the export, the registry
+//! stopped, and the edge node installing it from the LO's copy.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,10 +13,10 @@ mod common;
 
 use std::path::Path;
 
-use common::{co_state, deploy_to, fleet, row, until_or};
+use common::{co_state, deploy_to, fixture, fleet, fleet_with, registry_app, row, until_or};
 use edge_tests::co::{copy_tree, fails, git, ok};
 use edge_tests::en::En;
-use edge_tests::lo::Lo;
+use edge_tests::lo::{Lo, Margo};
 use serde_json::Value;
 
 fn installed(en: &En, id: &str) -> Option<()> {
@@ -198,5 +200,149 @@ fn a_site_travels_on_a_stick_and_tampered_sticks_are_refused() {
     std::fs::write(rewritten.join("stick.json"), text).unwrap();
     fails(&import(&rewritten), "does not continue what is here");
     assert_eq!(mirror_head(&lo_data), head, "the LO is unchanged");
+    drop(en);
+}
+
+#[test]
+fn a_module_from_a_registry_travels_on_the_stick_and_runs_with_the_registry_gone() {
+    let registry = edge_tests::registry::start().unwrap();
+    let addr = registry.addr.clone();
+    let wat = std::fs::read(fixture("hello-wasm/components/hello.wat")).unwrap();
+    let layer = "application/vnd.wasm.content.layer.v1+wasm";
+    let digest = registry.push_blob("apps/hello-wasm", "1.0.0", &wat, layer);
+    let insecure = ["--insecure-registries", addr.as_str()];
+    let f = fleet_with(&insecure);
+    let reference = format!("oci://{addr}/apps/hello-wasm:1.0.0");
+    let pkg = registry_app(
+        f.dir.path(),
+        "hello-wasm",
+        "pulled-wasm",
+        "./components/hello.wat",
+        &format!("oci://{addr}/apps/hello-wasm"),
+    );
+    ok(&f.co.edgectl(&["co", "add", "app", "--artifact", &pkg]));
+    let id = deploy_to(
+        &f.co,
+        "pulled-wasm",
+        "edge-1",
+        &["--set", "greeting=carried on a stick"],
+    );
+
+    // Exported while the registry is up: the CO pulls the module.
+    let stick = f.dir.path().join("stick");
+    let out = ok(&f.co.edgectl(&[
+        "co",
+        "export",
+        "--site",
+        "plant-1",
+        "--to",
+        stick.to_str().unwrap(),
+    ]));
+    assert!(
+        out.contains("1 of 1 artifacts new") && out.contains("1 of them pulled from registries"),
+        "{out}"
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(stick.join("stick.json")).unwrap()).unwrap();
+    let artifact = &manifest["artifacts"][0];
+    assert_eq!(artifact["digest"], digest.as_str());
+    assert_eq!(artifact["reference"], reference.as_str());
+    assert_eq!(artifact["mediaType"], layer);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(stick.join("oci/index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.edgectl.reference"],
+        reference.as_str()
+    );
+    drop(registry);
+    // With the registry gone an export fails, naming what it could not get.
+    let later = f.dir.path().join("later");
+    fails(
+        &f.co.edgectl(&[
+            "co",
+            "export",
+            "--site",
+            "plant-1",
+            "--to",
+            later.to_str().unwrap(),
+        ]),
+        &format!(
+            "cannot put `{reference}` (component `hello` of app `pulled-wasm`) on the stick, so nothing was exported: cannot reach registry `{addr}`"
+        ),
+    );
+
+    let import = |dir: &Path, data: &Path| {
+        std::process::Command::new(edge_tests::co::bin("edgectl"))
+            .args(["lo", "import"])
+            .arg(dir)
+            .arg("--data")
+            .arg(data)
+            .output()
+            .unwrap()
+    };
+    // A stick without the module's blob is refused, naming the reference,
+    // and the data folder is left as it was.
+    let missing = f.dir.path().join("missing");
+    copy_tree(&stick, &missing);
+    std::fs::remove_file(
+        missing
+            .join("oci/blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    let scratch = f.dir.path().join("scratch");
+    fails(
+        &import(&missing, &scratch),
+        &format!("({reference}, for pulled-wasm/hello) is missing"),
+    );
+    assert!(!scratch.join("pins.json").exists() && !scratch.join("site.git").exists());
+
+    // The site: an LO with no route to the CO, the registry gone.
+    let creds = unrouted(&f.lo_creds, &f.dir.path().join("lo-creds"));
+    let lo_data = f.dir.path().join("lo");
+    let lo = Lo::start(&creds, &lo_data, &["--import", stick.to_str().unwrap()]);
+    let pins: Value =
+        serde_json::from_slice(&std::fs::read(lo_data.join("pins.json")).unwrap()).unwrap();
+    assert_eq!(pins["pins"][reference.as_str()]["digest"], digest.as_str());
+    let en_data = f.dir.path().join("en");
+    let en = En::start(&f.d1, &en_data, &lo.url, &insecure);
+    let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
+    until_or(
+        "the module from the LO's copy installed",
+        || installed(&en, &id),
+        log,
+    );
+    until_or(
+        "the module's greeting in its log",
+        || {
+            ok(&en.edgectl(&["logs", "pulled-wasm"]))
+                .contains("carried on a stick")
+                .then_some(())
+        },
+        log,
+    );
+    assert_eq!(
+        std::fs::read_dir(en_data.join("artifacts/refs"))
+            .unwrap()
+            .count(),
+        1,
+        "the node pinned the reference to the LO's copy"
+    );
+
+    // The LO answers only for a reference the asking device's deployments name.
+    let path = format!("/v2/pulled-wasm/pins?reference={reference}");
+    let mine = Margo::new(&f.d1, &lo.url, "plant-1").get(&path, &[]);
+    assert_eq!(mine.status, 200, "{}", String::from_utf8_lossy(&mine.body));
+    assert_eq!(mine.json()["digest"], digest.as_str());
+    let other = Margo::new(&f.d2, &lo.url, "plant-1").get(&path, &[]);
+    assert_eq!(
+        other.status,
+        404,
+        "{}",
+        String::from_utf8_lossy(&other.body)
+    );
+    let unnamed = Margo::new(&f.d1, &lo.url, "plant-1")
+        .get(&path.replace("hello-wasm:1.0.0", "hello-wasm:9.9.9"), &[]);
+    assert_eq!(unnamed.status, 404);
     drop(en);
 }

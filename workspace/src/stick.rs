@@ -6,7 +6,9 @@
 //! - `site.git/` — a bare copy of the site repository (`refs/heads/main`);
 //! - `oci/` — an OCI image layout (`oci-layout`, `index.json`,
 //!   `blobs/sha256/…`): per artifact one image manifest whose one layer is
-//!   the artifact, annotated with its app and component;
+//!   the artifact, annotated with its app and component, and with
+//!   [`REFERENCE_ANNOTATION`] when it is a module or binary the CO pulled
+//!   from a registry (`oci://…`) for the site;
 //! - `credentials/` — the site LO's enrolment folder, only when asked for;
 //! - `stick.json` — [`StickManifest`]: the site, the head commit, every
 //!   artifact by digest, written last, so a half-written stick has none.
@@ -15,9 +17,11 @@
 //! manifest, verifies every artifact by its digest and every Git object by
 //! its id, checks that each artifact the deployments at the head name is on
 //! the stick, and takes the history only as a fast-forward of what the LO
-//! has, all before it changes anything.
+//! has, all before it changes anything. The registry references the stick
+//! answers for are kept in the LO's `pins.json` ([`read_pins`]), so its edge
+//! nodes can get those artifacts from it when the registry is out of reach.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -42,11 +46,17 @@ pub const BRANCH_REF: &str = "refs/heads/main";
 pub const MIRROR_REF: &str = "refs/remotes/origin/main";
 /// The stick format this code writes and reads.
 pub const FORMAT: u32 = 1;
+/// The LO's record of the registry references its sticks answered for.
+pub const PINS: &str = "pins.json";
+/// The layout annotation naming the registry reference an artifact answers for.
+pub const REFERENCE_ANNOTATION: &str = "org.edgectl.reference";
 
 /// Largest `stick.json` or `index.json` read.
 const MAX_JSON: u64 = 4 * 1024 * 1024;
 /// Most deployment files read at the head.
 const MAX_DEPLOYMENTS: usize = 100_000;
+/// Longest registry reference.
+const MAX_REFERENCE: usize = 1024;
 
 /// What a stick holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +90,34 @@ pub struct StickArtifact {
     pub app: String,
     /// The component it is the artifact of.
     pub component: String,
+    /// The registry reference (`oci://…`) it answers for, when the
+    /// component comes from a registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// What an LO holds for one registry reference (an entry of [`PINS`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pin {
+    /// `sha256:…` of the artifact, stored in the LO's `artifacts/`.
+    pub digest: String,
+    /// Bytes.
+    pub size: u64,
+    /// Its media type.
+    pub media_type: String,
+}
+
+/// The LO's `pins.json`: registry reference → what it holds for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pins {
+    /// [`FORMAT`].
+    pub format: u32,
+    /// The site's head on the stick that wrote them.
+    pub head: String,
+    /// By reference.
+    pub pins: BTreeMap<String, Pin>,
 }
 
 /// Why a stick cannot be written or taken in.
@@ -224,15 +262,19 @@ pub fn finish(stick: &Path, manifest: &StickManifest) -> Result<(), StickError> 
         let bytes = serde_json::to_vec(&image).map_err(|e| invalid(stick, e.to_string()))?;
         let digest = sha256(&bytes).to_string();
         put_blob(stick, &digest, &bytes)?;
+        let mut annotations = serde_json::json!({
+            "org.opencontainers.image.ref.name": format!("{}.{}", a.app, a.component),
+            "org.edgectl.app": a.app,
+            "org.edgectl.component": a.component,
+        });
+        if let Some(r) = &a.reference {
+            annotations[REFERENCE_ANNOTATION] = serde_json::Value::from(r.as_str());
+        }
         index.push(serde_json::json!({
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "digest": digest,
             "size": bytes.len(),
-            "annotations": {
-                "org.opencontainers.image.ref.name": format!("{}.{}", a.app, a.component),
-                "org.edgectl.app": a.app,
-                "org.edgectl.component": a.component,
-            },
+            "annotations": annotations,
         }));
     }
     let layout = stick.join(LAYOUT);
@@ -289,7 +331,98 @@ pub fn read_manifest(stick: &Path) -> Result<StickManifest, StickError> {
             format!("`{}` is not a sha256 digest", bad.digest),
         ));
     }
+    references(&m.artifacts).map_err(|reason| invalid(stick, reason))?;
     Ok(m)
+}
+
+/// Whether `r` is a registry reference a stick may answer for: `oci://`,
+/// a host and a name, printable, bounded.
+fn reference_ok(r: &str) -> bool {
+    r.len() <= MAX_REFERENCE
+        && !r.chars().any(|c| c.is_control() || c.is_whitespace())
+        && r.strip_prefix("oci://")
+            .is_some_and(|rest| rest.contains('/'))
+        && edge_model::profile::oci_reference(r, None).is_some()
+}
+
+/// The registry references `artifacts` answer for, each naming one digest.
+///
+/// # Errors
+/// A sentence naming a malformed reference, or one named for two digests.
+pub fn references(artifacts: &[StickArtifact]) -> Result<BTreeMap<String, Pin>, String> {
+    let mut out = BTreeMap::new();
+    for a in artifacts {
+        let Some(r) = &a.reference else { continue };
+        if !reference_ok(r) {
+            return Err(format!(
+                "`{}` (the artifact {}) is not a registry reference `oci://HOST/NAME:TAG`",
+                r.chars().take(MAX_REFERENCE).collect::<String>(),
+                a.digest
+            ));
+        }
+        let pin = Pin {
+            digest: a.digest.clone(),
+            size: a.size,
+            media_type: a.media_type.clone(),
+        };
+        if let Some(other) = out.insert(r.clone(), pin)
+            && other.digest != a.digest
+        {
+            return Err(format!(
+                "it names both {} and {} for `{r}`",
+                other.digest, a.digest
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// What the LO data folder `lo_data` holds for registry references (none
+/// before the first stick that carried any).
+///
+/// # Errors
+/// When `pins.json` cannot be read, is too large or malformed.
+pub fn read_pins(lo_data: &Path) -> Result<Pins, StickError> {
+    let path = lo_data.join(PINS);
+    let meta = match fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Pins::default()),
+        Err(e) => return Err(io("read", &path)(e)),
+    };
+    if meta.len() > MAX_JSON {
+        return Err(invalid(
+            lo_data,
+            format!("`{PINS}` is larger than {MAX_JSON} bytes"),
+        ));
+    }
+    let text = fs::read(&path).map_err(io("read", &path))?;
+    serde_json::from_slice(&text)
+        .map_err(|e| invalid(lo_data, format!("`{PINS}` does not read: {e}")))
+}
+
+/// Every artifact of `manifest` on `stick`, whole and unchanged.
+fn verify_artifacts(stick: &Path, manifest: &StickManifest) -> Result<(), StickError> {
+    for a in &manifest.artifacts {
+        let path = blob_path(stick, &a.digest);
+        if !path.is_file() {
+            let what = a.reference.as_ref().map_or_else(
+                || format!("{}/{}", a.app, a.component),
+                |r| format!("{r}, for {}/{}", a.app, a.component),
+            );
+            return Err(invalid(
+                stick,
+                format!("the artifact {} ({what}) is missing", a.digest),
+            ));
+        }
+        let got = file_digest(&path)?;
+        if got != a.digest {
+            return Err(StickError::Tampered {
+                digest: a.digest.clone(),
+                got,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `sha256:…` of a file, read in chunks.
@@ -331,6 +464,8 @@ pub struct Imported {
     pub carried: git::Carried,
     /// Artifacts stored that the LO did not have.
     pub new_artifacts: usize,
+    /// Registry references the LO now answers for.
+    pub references: usize,
 }
 
 /// Take the stick at `stick` into the LO data folder `lo_data`: verify
@@ -365,26 +500,7 @@ pub fn import(stick: &Path, lo_data: &Path, site: Option<&str>) -> Result<Import
             ),
         ));
     }
-    // Every artifact whole and unchanged.
-    for a in &manifest.artifacts {
-        let path = blob_path(stick, &a.digest);
-        if !path.is_file() {
-            return Err(invalid(
-                stick,
-                format!(
-                    "the artifact {} ({}/{}) is missing",
-                    a.digest, a.app, a.component
-                ),
-            ));
-        }
-        let got = file_digest(&path)?;
-        if got != a.digest {
-            return Err(StickError::Tampered {
-                digest: a.digest.clone(),
-                got,
-            });
-        }
-    }
+    verify_artifacts(stick, &manifest)?;
     // Every artifact the deployments need is among them.
     let on_stick: BTreeSet<&str> = manifest
         .artifacts
@@ -427,11 +543,22 @@ pub fn import(stick: &Path, lo_data: &Path, site: Option<&str>) -> Result<Import
         fs::rename(&tmp, &dest).map_err(io("store", &dest))?;
         new_artifacts += 1;
     }
+    // The references before the history: a served deployment never names
+    // one the LO cannot answer for.
+    let pins = Pins {
+        format: FORMAT,
+        head: manifest.head.clone(),
+        pins: references(&manifest.artifacts).map_err(|reason| invalid(stick, reason))?,
+    };
+    let text = serde_json::to_vec_pretty(&pins).map_err(|e| invalid(stick, e.to_string()))?;
+    write_atomic(&lo_data.join(PINS), &text)?;
+    let references = pins.pins.len();
     let carried = git::carry_forward(&git_dir, BRANCH_REF, &mirror, MIRROR_REF)?;
     Ok(Imported {
         manifest,
         carried,
         new_artifacts,
+        references,
     })
 }
 
@@ -490,5 +617,133 @@ mod tests {
         let e = put_blob(dir.path(), &d, b"forged").unwrap_err();
         assert!(matches!(e, StickError::Tampered { .. }), "{e}");
         assert!(put_blob(dir.path(), "sha256:../../x", b"module").is_err());
+    }
+
+    fn artifact(bytes: &[u8], reference: Option<&str>) -> StickArtifact {
+        StickArtifact {
+            digest: sha256(bytes).to_string(),
+            size: bytes.len() as u64,
+            media_type: "application/vnd.wasm.content.layer.v1+wasm".into(),
+            app: "a".into(),
+            component: "c".into(),
+            reference: reference.map(str::to_owned),
+        }
+    }
+
+    const REF: &str = "oci://127.0.0.1:5000/apps/hello:1.0.0";
+
+    #[test]
+    fn references_are_read_checked_and_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| fs::write(dir.path().join(MANIFEST), text).unwrap();
+        let with = |artifacts: &str| {
+            format!(
+                r#"{{"format":1,"site":"s","head":"h","exportedAt":"t","artifacts":[{artifacts}],"credentials":false}}"#
+            )
+        };
+        let one = |r: &str| {
+            format!(
+                r#"{{"digest":"{}","size":6,"mediaType":"x","app":"a","component":"c","reference":"{r}"}}"#,
+                sha256(b"module")
+            )
+        };
+        write(&with(&one(REF)));
+        let m = read_manifest(dir.path()).unwrap();
+        assert_eq!(m.artifacts[0].reference.as_deref(), Some(REF));
+        // Written back the same way; absent references are left out.
+        let text = serde_json::to_string(&m.artifacts[0]).unwrap();
+        assert!(text.contains(r#""reference":"oci://"#), "{text}");
+        let plain = serde_json::to_string(&artifact(b"m", None)).unwrap();
+        assert!(!plain.contains("reference"), "{plain}");
+        for bad in [
+            "https://127.0.0.1:5000/apps/hello:1.0.0",
+            "oci://",
+            "oci://host-only",
+            "oci:///apps/x",
+            "oci://h/../x",
+            "oci://h/a b",
+        ] {
+            write(&with(&one(bad)));
+            let e = read_manifest(dir.path()).unwrap_err().to_string();
+            assert!(e.contains("is not a registry reference"), "{bad}: {e}");
+        }
+        let other = one(REF).replace(&sha256(b"module").to_string(), sha256(b"other").as_str());
+        write(&with(&format!("{},{other}", one(REF))));
+        let e = read_manifest(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("names both"), "{e}");
+        // The same artifact for two components is one pin.
+        let pins = references(&[artifact(b"m", Some(REF)), artifact(b"m", Some(REF))]).unwrap();
+        assert_eq!(pins.len(), 1);
+        assert_eq!(pins[REF].digest, sha256(b"m").to_string());
+    }
+
+    #[test]
+    fn a_referenced_artifact_missing_from_the_stick_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = artifact(b"local", None);
+        let pulled = artifact(b"pulled", Some(REF));
+        put_blob(dir.path(), &local.digest, b"local").unwrap();
+        let manifest = StickManifest {
+            format: FORMAT,
+            site: "s".into(),
+            head: "h".into(),
+            exported_at: "t".into(),
+            artifacts: vec![local, pulled.clone()],
+            credentials: false,
+        };
+        let e = verify_artifacts(dir.path(), &manifest)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&pulled.digest) && e.contains(REF) && e.contains("is missing"),
+            "{e}"
+        );
+        put_blob(dir.path(), &pulled.digest, b"pulled").unwrap();
+        verify_artifacts(dir.path(), &manifest).unwrap();
+        fs::write(blob_path(dir.path(), &pulled.digest), b"forged").unwrap();
+        let e = verify_artifacts(dir.path(), &manifest).unwrap_err();
+        assert!(matches!(e, StickError::Tampered { .. }), "{e}");
+    }
+
+    #[test]
+    fn the_layout_names_the_reference_and_pins_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let pulled = artifact(b"pulled", Some(REF));
+        put_blob(dir.path(), &pulled.digest, b"pulled").unwrap();
+        let manifest = StickManifest {
+            format: FORMAT,
+            site: "s".into(),
+            head: "h".into(),
+            exported_at: "t".into(),
+            artifacts: vec![pulled.clone(), artifact(b"local", None)],
+            credentials: false,
+        };
+        let e = finish(dir.path(), &manifest).unwrap_err().to_string();
+        assert!(e.contains("was not written"), "{e}");
+        put_blob(dir.path(), sha256(b"local").as_str(), b"local").unwrap();
+        finish(dir.path(), &manifest).unwrap();
+        let index: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.path().join("oci/index.json")).unwrap()).unwrap();
+        let entries = index["manifests"].as_array().unwrap();
+        assert_eq!(entries[0]["annotations"][REFERENCE_ANNOTATION], REF);
+        assert!(
+            entries[1]["annotations"]
+                .get(REFERENCE_ANNOTATION)
+                .is_none()
+        );
+        assert_eq!(read_manifest(dir.path()).unwrap(), manifest);
+
+        let lo = tempfile::tempdir().unwrap();
+        assert_eq!(read_pins(lo.path()).unwrap(), Pins::default());
+        let pins = Pins {
+            format: FORMAT,
+            head: "h".into(),
+            pins: references(&manifest.artifacts).unwrap(),
+        };
+        fs::write(lo.path().join(PINS), serde_json::to_vec(&pins).unwrap()).unwrap();
+        assert_eq!(read_pins(lo.path()).unwrap().pins[REF].size, 6);
+        fs::write(lo.path().join(PINS), b"{").unwrap();
+        let e = read_pins(lo.path()).unwrap_err().to_string();
+        assert!(e.contains("does not read"), "{e}");
     }
 }

@@ -3,20 +3,29 @@
 //! deployments at it name), the site repository's objects the stick lacks
 //! (a tar of `<kind>/<id>` entries; the receiver checks each against its
 //! id), and the artifacts themselves, only those the site's deployments name.
-//! Components that come from a registry (`oci://`) are listed, not carried:
-//! the site needs that registry.
+//!
+//! A WebAssembly module or binary that comes from a registry (`oci://`, a
+//! `wasm` or `process` component) is pulled by the CO when the export is
+//! planned (one layer, bounded, digest verified, into the CO's store and
+//! pinned there) and carried like any other artifact, with the reference it
+//! answers for; a registry that cannot be reached then fails the export,
+//! naming the reference. Container images, charts and compose components
+//! from a registry are listed, not carried: the site needs that registry or
+//! a mirror of it.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use edge_api::types::{ExportArtifact, ExportGitQuery, SiteExport};
+use edge_model::profile::Component;
 use edge_model::profile::{EDGECTL_EXTENSION, oci_reference};
-use edge_model::{ApplicationDeployment, Digest, MargoDocument as _};
+use edge_model::{ApplicationDeployment, Digest, MargoDocument as _, ProfileType};
 use edge_workspace::git::{self, Mirror};
+use edge_workspace::oci::BlobSource;
 
 use super::db;
 use super::http::{QueryParams, blocking};
@@ -30,8 +39,74 @@ fn internal(e: impl Into<anyhow::Error>) -> ApiError {
     ApiError::internal(&e.into())
 }
 
+/// Pulls one at a time: two exports filling the same partial download would
+/// mix their bytes (the digest check would refuse them, but both would fail).
+static PULLING: Mutex<()> = Mutex::new(());
+
+/// Whether the plan pulls registry artifacts (`edgectl co export` asking
+/// what to write) or only names what earlier pulls pinned (a blob download).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fetch {
+    Pull,
+    Pinned,
+}
+
+/// The `oci://` reference of a module or binary component from a registry.
+fn registry_reference(kind: ProfileType, c: &Component) -> Option<String> {
+    if !matches!(kind, ProfileType::Wasm | ProfileType::Process) {
+        return None;
+    }
+    let p = &c.properties;
+    oci_reference(p.repository.as_deref()?, p.revision.as_deref()).map(|r| format!("oci://{r}"))
+}
+
+/// The artifact `reference` names now, pulled into the CO's store and
+/// pinned there; with [`Fetch::Pinned`], only what was pinned before.
+fn pull(
+    store: &Store,
+    reference: &str,
+    how: Fetch,
+) -> Result<Option<(Digest, u64, String)>, String> {
+    if how == Fetch::Pinned {
+        return Ok(store
+            .cas()
+            .pinned(reference)
+            .filter(|(d, _)| store.cas().get(d).is_some())
+            .map(|(d, size)| (d, size, "application/octet-stream".to_owned())));
+    }
+    let _one = PULLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let source = BlobSource::new(reference, &store.registries).map_err(|e| e.to_string())?;
+    let blob = source
+        .resolve(crate::cas::MAX_ARTIFACT)
+        .map_err(|e| e.to_string())?;
+    let digest = Digest::new(&blob.digest).map_err(|e| e.to_string())?;
+    if store.cas().get(&digest).is_none() {
+        tracing::info!(reference, digest = %digest, size = blob.size, "pulling for an export");
+    }
+    store
+        .cas()
+        .fill(&digest, blob.size, reference, |have| {
+            let (start, reader) =
+                source
+                    .open(&blob, have)
+                    .map_err(|e| crate::cas::CasError::Fetch {
+                        url: reference.to_owned(),
+                        detail: e.to_string(),
+                    })?;
+            Ok((start, Box::new(reader) as Box<dyn std::io::Read>))
+        })
+        .map_err(|e| e.to_string())?;
+    store
+        .cas()
+        .pin(reference, &digest, blob.size)
+        .map_err(|e| e.to_string())?;
+    Ok(Some((digest, blob.size, blob.media_type)))
+}
+
 /// The site's head and the artifacts its deployments name there.
-fn plan(store: &Store, site: &str) -> Result<SiteExport, ApiError> {
+fn plan(store: &Store, site: &str, how: Fetch) -> Result<SiteExport, ApiError> {
     if db::site(&store.db(), site)?.is_none() {
         return Err(ApiError::not_found(format!("no site `{site}`")));
     }
@@ -43,6 +118,8 @@ fn plan(store: &Store, site: &str) -> Result<SiteExport, ApiError> {
     };
     let mut artifacts = BTreeSet::new();
     let mut elsewhere = BTreeSet::new();
+    // Each reference resolved once, however many deployments name it.
+    let mut pulled = BTreeMap::new();
     if let Some(head) = &head {
         let files = Mirror::at(&git_dir)
             .files_at(head, "deployments", ".yaml", MAX_DEPLOYMENTS, 1 << 20)
@@ -52,24 +129,47 @@ fn plan(store: &Store, site: &str) -> Result<SiteExport, ApiError> {
                 continue;
             };
             let d = parsed.document;
+            let kind = d.spec.deployment_profile.profile_type;
+            let app = d.metadata.annotations.application_id.to_string();
             for c in &d.spec.deployment_profile.components {
                 let Some(a) = c
                     .extensions
                     .get(EDGECTL_EXTENSION)
                     .and_then(|e| e.get("artifact"))
                 else {
-                    if let Some(r) = c
+                    if let Some(reference) = registry_reference(kind, c) {
+                        if !pulled.contains_key(&reference) {
+                            let got = pull(store, &reference, how).map_err(|e| {
+                                ApiError::upstream(format!(
+                                    "cannot put `{reference}` (component `{}` of app `{app}`) on the stick, so nothing was exported: {e}",
+                                    c.name
+                                ))
+                            })?;
+                            pulled.insert(reference.clone(), got);
+                        }
+                        if let Some(Some((digest, size, media_type))) =
+                            pulled.get(&reference).cloned()
+                        {
+                            artifacts.insert(ExportArtifact {
+                                digest: digest.to_string(),
+                                size,
+                                media_type,
+                                app: app.clone(),
+                                component: c.name.to_string(),
+                                reference: Some(reference),
+                            });
+                        }
+                    } else if let Some(r) = c
                         .properties
                         .repository
                         .as_deref()
-                        .filter(|r| r.starts_with("oci://"))
+                        .filter(|r| r.starts_with("oci://") || kind == ProfileType::Container)
                     {
                         elsewhere.insert(format!(
-                            "{} (component `{}` of app `{}`)",
+                            "{} (component `{}` of app `{app}`)",
                             oci_reference(r, c.properties.revision.as_deref())
                                 .unwrap_or_else(|| r.to_owned()),
                             c.name,
-                            d.metadata.annotations.application_id
                         ));
                     }
                     continue;
@@ -84,8 +184,9 @@ fn plan(store: &Store, site: &str) -> Result<SiteExport, ApiError> {
                         size,
                         media_type: text("mediaType")
                             .unwrap_or_else(|| "application/octet-stream".into()),
-                        app: d.metadata.annotations.application_id.to_string(),
+                        app: app.clone(),
                         component: c.name.to_string(),
+                        reference: None,
                     });
                 }
             }
@@ -102,12 +203,12 @@ fn plan(store: &Store, site: &str) -> Result<SiteExport, ApiError> {
 
 /// What a USB stick of the site must hold.
 #[utoipa::path(get, path = "/api/sites/{site}/export", params(("site" = String, Path, description = "Site name")),
-    responses((status = 200, body = SiteExport), (status = 404, description = "No such site")))]
+    responses((status = 200, body = SiteExport), (status = 404, description = "No such site"), (status = 502, description = "A registry a module or binary comes from cannot be reached")))]
 pub(crate) async fn export(
     State(store): State<Arc<Store>>,
     UrlPath(site): UrlPath<String>,
 ) -> Result<axum::Json<SiteExport>, ApiError> {
-    blocking(move || plan(&store, &site).map(axum::Json)).await
+    blocking(move || plan(&store, &site, Fetch::Pull).map(axum::Json)).await
 }
 
 /// The site repository's objects a stick holding `have` lacks, as a tar of
@@ -166,7 +267,7 @@ pub(crate) async fn export_blob(
     UrlPath((site, digest)): UrlPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     blocking(move || {
-        let named = plan(&store, &site)?
+        let named = plan(&store, &site, Fetch::Pinned)?
             .artifacts
             .iter()
             .any(|a| a.digest == digest);

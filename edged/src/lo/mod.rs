@@ -56,6 +56,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             head = done.manifest.head,
             objects = done.carried.objects,
             artifacts = done.new_artifacts,
+            references = done.references,
             "site stick taken in"
         );
     }

@@ -1,7 +1,10 @@
 //! The LO's state: its identity, the mirror of its site repository
 //! (`DATA/site.git`), its database (`DATA/lo.db`: manifest versions, what
 //! was served to whom, revoked device certificates, the outbox) and the
-//! per-device views it serves; and [`Lo`] as the Margo API backend.
+//! per-device views it serves; and [`Lo`] as the Margo API backend. The
+//! registry references site sticks carried artifacts for are in
+//! `DATA/pins.json` (written by `edge_workspace::stick::import`, read on
+//! every question, so a stick taken in while the LO runs counts at once).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -49,6 +52,8 @@ pub(crate) struct Lo {
     revoked: RwLock<HashSet<String>>,
     /// Artifacts fetched for this site's nodes (`artifacts/`).
     cas: crate::cas::Cas,
+    /// The data directory (`pins.json` is read from it).
+    data: PathBuf,
     /// Bumped whenever the views are replaced (long polls wait on it).
     changes: tokio::sync::watch::Sender<u64>,
 }
@@ -111,6 +116,7 @@ impl Lo {
         let cas = crate::cas::Cas::open(&data.join("artifacts"))?;
         let lo = Self {
             cas,
+            data: data.to_owned(),
             changes: tokio::sync::watch::Sender::new(0),
             identity,
             site: principal.wfm,
@@ -363,5 +369,18 @@ impl Backend for Lo {
             )),
             Err(e) => Err(ApiError::internal(&e.into())),
         }
+    }
+
+    fn pinned(&self, reference: &str) -> Result<Option<(Digest, u64)>, ApiError> {
+        let pins = edge_workspace::stick::read_pins(&self.data)
+            .map_err(|e| ApiError::internal(&e.into()))?;
+        let Some(pin) = pins.pins.get(reference) else {
+            return Ok(None);
+        };
+        // Only what was verified into the store on the way in.
+        Ok(Digest::new(&pin.digest)
+            .ok()
+            .filter(|d| self.cas.get(d).is_some())
+            .map(|d| (d, pin.size)))
     }
 }

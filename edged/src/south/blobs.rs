@@ -3,17 +3,26 @@
 //! from their LO (which caches them from the CO) and a site needs no outside
 //! registry. Single byte ranges (`Range: bytes=N-` or `N-M`) are honoured,
 //! which is how an interrupted download resumes.
+//!
+//! `GET /v2/{name}/pins?reference=oci://…`: the artifact this server holds
+//! for a registry reference (a module or binary a site stick carried), as
+//! [`ArtifactPin`] JSON, so an edge node whose registry is out of reach
+//! fetches it here by digest. Answered only for a reference one of the
+//! caller's own deployments of app `name` names; 404 otherwise.
 
 use std::io::{Read as _, Seek as _};
 
 use axum::body::Body;
-use axum::extract::{Extension, Path as UrlPath, State};
+use axum::extract::{Extension, Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use edge_model::Digest;
+use edge_api::types::{ArtifactPin, PinQuery};
+use edge_model::profile::oci_reference;
+use edge_model::{ApplicationDeployment, Digest, MargoDocument as _, ProfileType};
 
 use super::Caller;
-use super::margo::{Shared, run};
+use super::margo::{Shared, run, who};
+use super::view::DeviceView;
 use crate::error::ApiError;
 
 /// Largest range answered in one response; a client asks again for the rest.
@@ -96,6 +105,67 @@ pub(super) async fn blob(
             );
         }
         Ok(b.body(Body::from(bytes)).unwrap_or_default())
+    })
+    .await
+}
+
+/// Whether a deployment of app `app` in `view` has a module or binary
+/// component from the registry reference `reference` (`oci://…`).
+fn names(view: &DeviceView, app: &str, reference: &str) -> bool {
+    view.docs.iter().any(|doc| {
+        let Ok(parsed) = ApplicationDeployment::from_slice(&doc.bytes) else {
+            return false;
+        };
+        let d = parsed.document;
+        let profile = &d.spec.deployment_profile;
+        d.metadata.annotations.application_id.as_str() == app
+            && matches!(
+                profile.profile_type,
+                ProfileType::Wasm | ProfileType::Process
+            )
+            && profile.components.iter().any(|c| {
+                let p = &c.properties;
+                p.repository
+                    .as_deref()
+                    .and_then(|r| oci_reference(r, p.revision.as_deref()))
+                    .is_some_and(|r| reference.strip_prefix("oci://") == Some(r.as_str()))
+            })
+    })
+}
+
+pub(super) async fn pin(
+    State(backend): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(name): UrlPath<String>,
+    query: Result<Query<PinQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<ArtifactPin>, ApiError> {
+    let Query(PinQuery { reference }) = query.map_err(|e| {
+        ApiError::bad_request(format!(
+            "name the registry reference as `?reference=oci://HOST/NAME:TAG` ({e})"
+        ))
+    })?;
+    if !super::segment_ok(&name) {
+        return Err(ApiError::bad_request(format!(
+            "`{name}` is not a repository name"
+        )));
+    }
+    let (device, view) = who(&backend, &caller).await?;
+    run(move || {
+        if !names(&view, &name, &reference) {
+            return Err(ApiError::not_found(format!(
+                "no deployment of app `{name}` on device `{device}` takes a module or binary from `{reference}`"
+            )));
+        }
+        let Some((digest, size)) = backend.pinned(&reference)? else {
+            return Err(ApiError::not_found(format!(
+                "this fleet manager holds no copy of `{reference}` (an LO gets one from a site stick exported while the registry was reachable)"
+            )));
+        };
+        Ok(axum::Json(ArtifactPin {
+            reference,
+            digest: digest.to_string(),
+            size,
+        }))
     })
     .await
 }

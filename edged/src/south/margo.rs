@@ -65,6 +65,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
         name: &str,
         digest: &edge_model::Digest,
     ) -> Result<Option<std::path::PathBuf>, ApiError>;
+    /// What this server holds for the registry reference `reference`
+    /// (`oci://…`, carried in on a site stick), `(digest, size)` of an
+    /// artifact it serves by digest; `None` when it holds nothing for it.
+    fn pinned(&self, _reference: &str) -> Result<Option<(edge_model::Digest, u64)>, ApiError> {
+        Ok(None)
+    }
 }
 
 pub(crate) type Shared = Arc<dyn Backend>;
@@ -77,6 +83,7 @@ pub(crate) fn router(backend: Shared, caller: Caller) -> axum::Router {
         .route("/api/v1/deployments/{id}/status", post(status))
         .route("/api/v1/bundles/{digest}", get(bundle))
         .route("/v2/{name}/blobs/{digest}", get(super::blobs::blob))
+        .route("/v2/{name}/pins", get(super::blobs::pin))
         .route(
             "/api/v1/capabilities/{device}",
             put(put_capabilities).delete(delete_capabilities),
@@ -119,7 +126,10 @@ async fn device(backend: &Shared, caller: &Caller) -> Result<String, ApiError> {
     run(move || b.device(&c)).await
 }
 
-async fn who(backend: &Shared, caller: &Caller) -> Result<(String, Arc<DeviceView>), ApiError> {
+pub(super) async fn who(
+    backend: &Shared,
+    caller: &Caller,
+) -> Result<(String, Arc<DeviceView>), ApiError> {
     let (b, c) = (backend.clone(), caller.clone());
     run(move || {
         let device = b.device(&c)?;

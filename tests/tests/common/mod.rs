@@ -94,8 +94,13 @@ pub(crate) struct Fleet {
 }
 
 pub(crate) fn fleet() -> Fleet {
+    fleet_with(&[])
+}
+
+/// [`fleet`], its CO started with `co_args` too.
+pub(crate) fn fleet_with(co_args: &[&str]) -> Fleet {
     let dir = tempfile::tempdir().unwrap();
-    let co = Co::start(&dir.path().join("co"), &[]);
+    let co = Co::start(&dir.path().join("co"), co_args);
     ok(&co.edgectl(&[
         "co",
         "add",
@@ -350,4 +355,34 @@ pub(crate) fn caps_with(id: &str, cores: u32, memory: &str) -> Value {
     c["properties"]["cpus"][0]["cores"] = json!(cores);
     c["properties"]["memory"] = json!(memory);
     c
+}
+
+/// A fixture package's folder.
+pub(crate) fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/packages")
+        .join(name)
+}
+
+/// A copy of fixture package `from` as app `id` whose one component comes
+/// from `repository` (`oci://…`) instead of the package file `local`.
+pub(crate) fn registry_app(
+    dir: &Path,
+    from: &str,
+    id: &str,
+    local: &str,
+    repository: &str,
+) -> String {
+    let pkg = dir.join(id);
+    edge_tests::co::copy_tree(&fixture(from), &pkg);
+    std::fs::remove_dir_all(pkg.join("components")).unwrap();
+    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
+        .unwrap()
+        .replace(&format!("id: {from}\n"), &format!("id: {id}\n"))
+        .replace(
+            &format!("repository: {local}"),
+            &format!("repository: {repository}"),
+        );
+    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    pkg.to_str().unwrap().to_owned()
 }

@@ -5,7 +5,11 @@
 //!
 //! A registry reference is resolved to a digest once and pinned in the
 //! artifact store, so a node that restarts with no network starts the same
-//! bytes again, and a tag moved later does not change what runs. Every
+//! bytes again, and a tag moved later does not change what runs. When the
+//! registry cannot be had, the node asks its fleet manager which artifact it
+//! holds for the reference (`GET /v2/<app>/pins?reference=oci://…`, what a
+//! site stick carried to an LO) and fetches that by digest like a
+//! package-local artifact, then pins it the same way. Every
 //! download resumes where an interrupted one stopped and is verified before
 //! it is used; a failure leaves what runs alone.
 
@@ -20,6 +24,10 @@ use edge_workspace::oci::BlobSource;
 
 use super::{EXTENSION, Node, fail};
 use crate::cas::CasError;
+use edge_api::types::ArtifactPin;
+
+/// Largest answer about a pinned artifact read from the fleet manager.
+const MAX_PIN_REPLY: u64 = 64 * 1024;
 
 /// The package-local artifact a component names, `(digest, size)`.
 fn local_artifact(d: &ApplicationDeployment, component: &str) -> Option<(Digest, u64)> {
@@ -83,7 +91,9 @@ impl Node {
             return Ok(None);
         }
         match c.repository.as_deref() {
-            Some(r) if r.starts_with("oci://") => self.pull(r, c).map(Some),
+            Some(r) if r.starts_with("oci://") => self
+                .pull(d.metadata.annotations.application_id.as_str(), r, c)
+                .map(Some),
             Some(r) => Err(fail(
                 "ARTIFACT",
                 format!(
@@ -95,8 +105,14 @@ impl Node {
     }
 
     /// The module or binary at registry `repository` (with the component's
-    /// revision), pinned on first pull.
-    fn pull(&self, repository: &str, c: &ComponentPlan) -> Result<PathBuf, (String, String)> {
+    /// revision) of app `app`, pinned on first pull: from the registry, or
+    /// when that fails, from the fleet manager's copy.
+    fn pull(
+        &self,
+        app: &str,
+        repository: &str,
+        c: &ComponentPlan,
+    ) -> Result<PathBuf, (String, String)> {
         if !matches!(c.kind, ProfileType::Wasm | ProfileType::Process) {
             return Err(fail(
                 "ARTIFACT",
@@ -114,6 +130,30 @@ impl Node {
         {
             return Ok(path);
         }
+        match self.pull_registry(&reference) {
+            Err((code, registry)) if code == "ARTIFACT" => {
+                match self.fleet_manager_copy(app, &reference) {
+                    Ok(path) => {
+                        tracing::info!(
+                            reference,
+                            registry,
+                            "the registry failed; the fleet manager's copy was taken"
+                        );
+                        Ok(path)
+                    }
+                    Err((code, copy)) => Err(fail(
+                        &code,
+                        format!("{registry}; and from the fleet manager: {copy}"),
+                    )),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// `reference` pulled from its registry and pinned.
+    fn pull_registry(&self, reference: &str) -> Result<PathBuf, (String, String)> {
+        let reference = reference.to_owned();
         let artifact = |e: &dyn std::fmt::Display| fail("ARTIFACT", e.to_string());
         let source = BlobSource::new(&reference, &self.registries).map_err(|e| artifact(&e))?;
         let blob = source
@@ -134,6 +174,61 @@ impl Node {
             .map_err(|e| artifact(&e))?;
         self.cas
             .pin(&reference, &digest, blob.size)
+            .map_err(|e| artifact(&e))?;
+        Ok(path)
+    }
+
+    /// The fleet manager's copy of `reference` (`host/name:tag`) for app
+    /// `app`: which digest it holds, then that blob, verified and pinned.
+    fn fleet_manager_copy(&self, app: &str, reference: &str) -> Result<PathBuf, (String, String)> {
+        let artifact = |e: &dyn std::fmt::Display| fail("ARTIFACT", e.to_string());
+        let asked = format!("oci://{reference}");
+        let mut url = reqwest::Url::parse(&format!("{}/v2/{app}/pins", self.server))
+            .map_err(|e| artifact(&e))?;
+        url.query_pairs_mut().append_pair("reference", &asked);
+        let resp = self
+            .client
+            .get(url)
+            .send()
+            .map_err(|e| artifact(&format!("cannot ask which artifact it holds: {e}")))?;
+        let status = resp.status();
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(resp, MAX_PIN_REPLY), &mut body)
+            .map_err(|e| artifact(&e))?;
+        if !status.is_success() {
+            let detail = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("detail")?.as_str().map(str::to_owned))
+                .unwrap_or_else(|| status.to_string());
+            return Err(artifact(&detail));
+        }
+        let pin: ArtifactPin = serde_json::from_slice(&body)
+            .map_err(|e| artifact(&format!("its answer does not read: {e}")))?;
+        if pin.reference != asked {
+            return Err(artifact(&format!(
+                "it answered for `{}`, not `{asked}`",
+                pin.reference
+            )));
+        }
+        let digest = Digest::new(&pin.digest).map_err(|e| artifact(&e))?;
+        if pin.size > self.artifact_limit {
+            return Err(fail(
+                "ARTIFACT",
+                format!(
+                    "{digest} is {} bytes, over this node's limit of {}",
+                    pin.size, self.artifact_limit
+                ),
+            ));
+        }
+        self.make_room(&digest, pin.size)?;
+        tracing::info!(reference, digest = %digest, size = pin.size, "fetching the fleet manager's copy");
+        let url = format!("{}/v2/{app}/blobs/{digest}", self.server);
+        let path = self
+            .cas
+            .download(&self.client, &url, &digest, pin.size)
+            .map_err(|e| artifact(&e))?;
+        self.cas
+            .pin(reference, &digest, pin.size)
             .map_err(|e| artifact(&e))?;
         Ok(path)
     }
