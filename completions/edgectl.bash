@@ -785,7 +785,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__export)
-            opts="-o -h --site --to --with-credentials --output --server --token --help"
+            opts="-o -h --site --to --with-credentials --skip-images --output --server --token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -373,6 +373,16 @@ pub struct PinQuery {
     pub reference: String,
 }
 
+/// `GET /api/sites/{site}/export` query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportQuery {
+    /// List the container images that cannot be pulled (as needing their
+    /// registry) instead of failing the export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_images: Option<bool>,
+}
+
 /// `GET /api/sites/{site}/export/git` query.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

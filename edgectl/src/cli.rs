@@ -370,6 +370,10 @@ pub struct ExportArgs {
     /// Also enrol the site's LO and put its credentials (a private key) on the stick.
     #[arg(long)]
     pub with_credentials: bool,
+    /// Leave out the container images the CO cannot pull (a warning names
+    /// each; the site then needs their registry) instead of failing.
+    #[arg(long)]
+    pub skip_images: bool,
 }
 
 /// Arguments of `edgectl co deploy`.

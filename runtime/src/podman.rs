@@ -115,6 +115,48 @@ impl Podman {
             .unwrap_or_default())
     }
 
+    /// Whether podman holds the image `reference`.
+    #[must_use]
+    pub fn image_exists(&self, reference: &str) -> bool {
+        self.cmd("podman")
+            .args(["image", "exists", reference])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Take in the OCI image archive `archive` (`oci-archive`, its one
+    /// image named `reference` in its index), so `podman run reference`
+    /// and podman-compose find it without a registry.
+    ///
+    /// # Errors
+    /// The end of what podman said when it refused, or when the image is
+    /// not there under `reference` afterwards.
+    pub fn load_archive(&self, archive: &Path, reference: &str) -> Result<(), String> {
+        let out = self
+            .cmd("podman")
+            .args(["load", "-q", "-i"])
+            .arg(archive)
+            .output()
+            .map_err(|e| format!("cannot run podman: {e}"))?;
+        if !out.status.success() {
+            let text = String::from_utf8_lossy(&out.stderr);
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            return Err(format!(
+                "podman cannot take the image in: {}",
+                lines[lines.len().saturating_sub(3)..].join(" / ")
+            ));
+        }
+        if !self.image_exists(reference) {
+            return Err(format!(
+                "podman took the image in, but not as `{reference}`: {}",
+                String::from_utf8_lossy(&out.stdout).trim()
+            ));
+        }
+        Ok(())
+    }
+
     /// Remove every container carrying `label`, whatever its state.
     pub fn remove_all(&self, label: &str) {
         if let Ok(cs) = self.containers(label) {

@@ -13,7 +13,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{co_state, deploy_to, fixture, fleet, fleet_with, registry_app, row, until_or};
+use common::{
+    co_state, deploy_to, fixture, fleet, fleet_with, registry_app, row, unrouted, until_or,
+};
 use edge_tests::co::{copy_tree, fails, git, ok};
 use edge_tests::en::En;
 use edge_tests::lo::{Lo, Margo};
@@ -23,26 +25,6 @@ fn installed(en: &En, id: &str) -> Option<()> {
     row(en, id)
         .filter(|w| w["state"] == "installed")
         .map(|_| ())
-}
-
-/// The LO credentials with the CO's address replaced by a closed port.
-fn unrouted(creds: &Path, to: &Path) -> std::path::PathBuf {
-    copy_tree(creds, to);
-    let file = to.join("edged.toml");
-    let text = std::fs::read_to_string(&file).unwrap();
-    let text: String = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("server = ") {
-                "server = \"https://127.0.0.1:9\"".to_owned()
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&file, text + "\n").unwrap();
-    to.to_path_buf()
 }
 
 fn mirror_head(lo_data: &Path) -> String {

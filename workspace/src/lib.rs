@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod git;
+pub mod image;
 pub mod oci;
 pub mod package;
 pub mod stick;

@@ -8,7 +8,8 @@
 //!   `blobs/sha256/…`): per artifact one image manifest whose one layer is
 //!   the artifact, annotated with its app and component, and with
 //!   [`REFERENCE_ANNOTATION`] when it is a module or binary the CO pulled
-//!   from a registry (`oci://…`) for the site;
+//!   from a registry (`oci://…`) for the site; a container image the CO
+//!   pulled is listed as its own manifest instead (`stick/images.rs`);
 //! - `credentials/` — the site LO's enrolment folder, only when asked for;
 //! - `stick.json` — [`StickManifest`]: the site, the head commit, every
 //!   artifact by digest, written last, so a half-written stick has none.
@@ -31,6 +32,8 @@ use edge_model::digest::sha256;
 use serde::{Deserialize, Serialize};
 
 use crate::git::{self, GitError, Mirror};
+
+mod images;
 
 /// The bare site repository on a stick.
 pub const SITE_GIT: &str = "site.git";
@@ -244,12 +247,24 @@ pub fn missing(stick: &Path, artifacts: &[StickArtifact]) -> Vec<StickArtifact> 
 /// When a blob is missing or a file cannot be written.
 pub fn finish(stick: &Path, manifest: &StickManifest) -> Result<(), StickError> {
     let mut index = Vec::new();
+    if let Some(a) = manifest
+        .artifacts
+        .iter()
+        .find(|a| !blob_path(stick, &a.digest).is_file())
+    {
+        return Err(invalid(
+            stick,
+            format!("the artifact {} was not written", a.digest),
+        ));
+    }
+    let parts = images::image_parts(stick, manifest)?;
     for a in &manifest.artifacts {
-        if !blob_path(stick, &a.digest).is_file() {
-            return Err(invalid(
-                stick,
-                format!("the artifact {} was not written", a.digest),
-            ));
+        if images::is_image(a) {
+            index.push(images::index_entry(a));
+            continue;
+        }
+        if parts.contains(&a.digest) {
+            continue;
         }
         put_blob(stick, EMPTY_DIGEST, b"{}")?;
         let image = serde_json::json!({
@@ -501,6 +516,7 @@ pub fn import(stick: &Path, lo_data: &Path, site: Option<&str>) -> Result<Import
         ));
     }
     verify_artifacts(stick, &manifest)?;
+    images::check_images(stick, &manifest)?;
     // Every artifact the deployments need is among them.
     let on_stick: BTreeSet<&str> = manifest
         .artifacts

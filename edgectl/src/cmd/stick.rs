@@ -76,7 +76,11 @@ pub(crate) fn export(client: &Client, printer: Printer, args: &ExportArgs) -> an
         );
     }
     std::fs::create_dir_all(to).with_context(|| format!("cannot create `{}`", to.display()))?;
-    let plan: SiteExport = client.get(&fill(routes::SITE_EXPORT, &args.site))?;
+    let mut plan_path = fill(routes::SITE_EXPORT, &args.site);
+    if args.skip_images {
+        plan_path.push_str("?skipImages=true");
+    }
+    let plan: SiteExport = client.get(&plan_path)?;
     let Some(head) = plan.head.clone() else {
         bail!(
             "site `{}` has no desired state yet; deploy something to it first",
@@ -85,7 +89,7 @@ pub(crate) fn export(client: &Client, printer: Printer, args: &ExportArgs) -> an
     };
     for r in &plan.in_registries {
         printer.warn(&format!(
-            "{r} comes from a registry and is not on the stick (container images, charts and compose components are not carried): the site needs that registry or a mirror of it"
+            "{r} comes from a registry and is not on the stick (charts, compose components from a registry, and images left out with --skip-images are not carried): the site needs that registry or a mirror of it"
         ));
     }
     let git_dir = to.join(stick::SITE_GIT);

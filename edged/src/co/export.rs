@@ -9,9 +9,12 @@
 //! planned (one layer, bounded, digest verified, into the CO's store and
 //! pinned there) and carried like any other artifact, with the reference it
 //! answers for; a registry that cannot be reached then fails the export,
-//! naming the reference. Container images, charts and compose components
-//! from a registry are listed, not carried: the site needs that registry or
-//! a mirror of it.
+//! naming the reference. Container images (of `container` components and
+//! those a package-local compose archive names) are pulled and carried the
+//! same way, each blob on its own (`images.rs`); `?skipImages=true` leaves
+//! those that cannot be pulled out instead, listed. Charts and compose
+//! components from a registry are listed, not carried: the site needs that
+//! registry or a mirror of it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -20,7 +23,7 @@ use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use edge_api::types::{ExportArtifact, ExportGitQuery, SiteExport};
+use edge_api::types::{ExportArtifact, ExportGitQuery, ExportQuery, SiteExport};
 use edge_model::profile::Component;
 use edge_model::profile::{EDGECTL_EXTENSION, oci_reference};
 use edge_model::{ApplicationDeployment, Digest, MargoDocument as _, ProfileType};
@@ -32,6 +35,8 @@ use super::http::{QueryParams, blocking};
 use super::store::Store;
 use crate::error::ApiError;
 
+mod images;
+
 /// Most deployment files read for one export.
 const MAX_DEPLOYMENTS: usize = 100_000;
 
@@ -41,12 +46,12 @@ fn internal(e: impl Into<anyhow::Error>) -> ApiError {
 
 /// Pulls one at a time: two exports filling the same partial download would
 /// mix their bytes (the digest check would refuse them, but both would fail).
-static PULLING: Mutex<()> = Mutex::new(());
+pub(super) static PULLING: Mutex<()> = Mutex::new(());
 
 /// Whether the plan pulls registry artifacts (`edgectl co export` asking
 /// what to write) or only names what earlier pulls pinned (a blob download).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fetch {
+pub(super) enum Fetch {
     Pull,
     Pinned,
 }
@@ -106,7 +111,7 @@ fn pull(
 }
 
 /// The site's head and the artifacts its deployments name there.
-fn plan(store: &Store, site: &str, how: Fetch) -> Result<SiteExport, ApiError> {
+fn plan(store: &Store, site: &str, how: Fetch, skip_images: bool) -> Result<SiteExport, ApiError> {
     if db::site(&store.db(), site)?.is_none() {
         return Err(ApiError::not_found(format!("no site `{site}`")));
     }
@@ -120,6 +125,7 @@ fn plan(store: &Store, site: &str, how: Fetch) -> Result<SiteExport, ApiError> {
     let mut elsewhere = BTreeSet::new();
     // Each reference resolved once, however many deployments name it.
     let mut pulled = BTreeMap::new();
+    let mut images = images::Resolved::new();
     if let Some(head) = &head {
         let files = Mirror::at(&git_dir)
             .files_at(head, "deployments", ".yaml", MAX_DEPLOYMENTS, 1 << 20)
@@ -131,7 +137,40 @@ fn plan(store: &Store, site: &str, how: Fetch) -> Result<SiteExport, ApiError> {
             let d = parsed.document;
             let kind = d.spec.deployment_profile.profile_type;
             let app = d.metadata.annotations.application_id.to_string();
+            let mut gather = images::Gather {
+                store,
+                how,
+                skip: skip_images,
+                resolved: std::mem::take(&mut images),
+                artifacts: &mut artifacts,
+                elsewhere: &mut elsewhere,
+            };
             for c in &d.spec.deployment_profile.components {
+                let image = (kind == ProfileType::Container)
+                    .then(|| {
+                        let p = &c.properties;
+                        oci_reference(p.repository.as_deref()?, p.revision.as_deref())
+                    })
+                    .flatten();
+                if let Some(image) = image {
+                    gather.image(&format!("oci://{image}"), &app, c.name.as_str())?;
+                    continue;
+                }
+                let compose = c
+                    .extensions
+                    .get(EDGECTL_EXTENSION)
+                    .and_then(|e| e.get("artifact"))
+                    .filter(|a| {
+                        kind == ProfileType::Compose
+                            && a.get("mediaType").and_then(|v| v.as_str())
+                                == Some(super::artifacts::COMPOSE_TYPE)
+                    })
+                    .and_then(|a| a.get("digest")?.as_str());
+                if let Some(digest) = compose {
+                    gather.compose(digest, &app, c.name.as_str())?;
+                }
+                let artifacts = &mut *gather.artifacts;
+                let elsewhere = &mut *gather.elsewhere;
                 let Some(a) = c
                     .extensions
                     .get(EDGECTL_EXTENSION)
@@ -190,6 +229,7 @@ fn plan(store: &Store, site: &str, how: Fetch) -> Result<SiteExport, ApiError> {
                     });
                 }
             }
+            images = gather.resolved;
         }
     }
     Ok(SiteExport {
@@ -202,13 +242,15 @@ fn plan(store: &Store, site: &str, how: Fetch) -> Result<SiteExport, ApiError> {
 }
 
 /// What a USB stick of the site must hold.
-#[utoipa::path(get, path = "/api/sites/{site}/export", params(("site" = String, Path, description = "Site name")),
-    responses((status = 200, body = SiteExport), (status = 404, description = "No such site"), (status = 502, description = "A registry a module or binary comes from cannot be reached")))]
+#[utoipa::path(get, path = "/api/sites/{site}/export", params(("site" = String, Path, description = "Site name"), ("skipImages" = Option<bool>, Query, description = "List the container images that cannot be pulled instead of failing")),
+    responses((status = 200, body = SiteExport), (status = 404, description = "No such site"), (status = 502, description = "A registry a module, binary or container image comes from cannot be reached")))]
 pub(crate) async fn export(
     State(store): State<Arc<Store>>,
     UrlPath(site): UrlPath<String>,
+    QueryParams(q): QueryParams<ExportQuery>,
 ) -> Result<axum::Json<SiteExport>, ApiError> {
-    blocking(move || plan(&store, &site, Fetch::Pull).map(axum::Json)).await
+    let skip = q.skip_images.unwrap_or(false);
+    blocking(move || plan(&store, &site, Fetch::Pull, skip).map(axum::Json)).await
 }
 
 /// The site repository's objects a stick holding `have` lacks, as a tar of
@@ -267,7 +309,7 @@ pub(crate) async fn export_blob(
     UrlPath((site, digest)): UrlPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     blocking(move || {
-        let named = plan(&store, &site, Fetch::Pinned)?
+        let named = plan(&store, &site, Fetch::Pinned, true)?
             .artifacts
             .iter()
             .any(|a| a.digest == digest);

@@ -28,6 +28,7 @@ use edge_runtime::process::RestartPolicy;
 use edge_workspace::archive;
 
 mod fetch;
+mod images;
 
 use super::state::{Db, DesiredSet, Doc};
 use crate::cas::Cas;

@@ -7,8 +7,12 @@
 //! `GET /v2/{name}/pins?reference=oci://…`: the artifact this server holds
 //! for a registry reference (a module or binary a site stick carried), as
 //! [`ArtifactPin`] JSON, so an edge node whose registry is out of reach
-//! fetches it here by digest. Answered only for a reference one of the
-//! caller's own deployments of app `name` names; 404 otherwise.
+//! fetches it here by digest. Container images are answered the same way
+//! (the digest is the image manifest's; the node then fetches each blob it
+//! names). Answered only for a reference one of the caller's own
+//! deployments of app `name` names (a module or binary, a container
+//! component's image, or an `image:` of the `compose.yaml` in one of its
+//! compose archives); 404 otherwise.
 
 use std::io::{Read as _, Seek as _};
 
@@ -109,8 +113,8 @@ pub(super) async fn blob(
     .await
 }
 
-/// Whether a deployment of app `app` in `view` has a module or binary
-/// component from the registry reference `reference` (`oci://…`).
+/// Whether a deployment of app `app` in `view` has a module, binary or
+/// container component from the registry reference `reference` (`oci://…`).
 fn names(view: &DeviceView, app: &str, reference: &str) -> bool {
     view.docs.iter().any(|doc| {
         let Ok(parsed) = ApplicationDeployment::from_slice(&doc.bytes) else {
@@ -121,7 +125,7 @@ fn names(view: &DeviceView, app: &str, reference: &str) -> bool {
         d.metadata.annotations.application_id.as_str() == app
             && matches!(
                 profile.profile_type,
-                ProfileType::Wasm | ProfileType::Process
+                ProfileType::Wasm | ProfileType::Process | ProfileType::Container
             )
             && profile.components.iter().any(|c| {
                 let p = &c.properties;
@@ -132,6 +136,32 @@ fn names(view: &DeviceView, app: &str, reference: &str) -> bool {
             })
     })
 }
+
+/// The compose archives (by digest) of app `app`'s compose deployments in
+/// `view`.
+fn compose_archives(view: &DeviceView, app: &str) -> Vec<Digest> {
+    let mut out = Vec::new();
+    for doc in &view.docs {
+        let Ok(parsed) = ApplicationDeployment::from_slice(&doc.bytes) else {
+            continue;
+        };
+        let d = parsed.document;
+        let profile = &d.spec.deployment_profile;
+        if d.metadata.annotations.application_id.as_str() != app
+            || profile.profile_type != ProfileType::Compose
+        {
+            continue;
+        }
+        out.extend(profile.components.iter().filter_map(|c| {
+            let a = c.extensions.get(EXTENSION)?.get("artifact")?;
+            Digest::new(a.get("digest")?.as_str()?).ok()
+        }));
+    }
+    out
+}
+
+/// The component extension naming a package-local artifact.
+const EXTENSION: &str = "x-edgectl-extensions";
 
 pub(super) async fn pin(
     State(backend): State<Shared>,
@@ -151,9 +181,23 @@ pub(super) async fn pin(
     }
     let (device, view) = who(&backend, &caller).await?;
     run(move || {
-        if !names(&view, &name, &reference) {
+        let in_compose = || -> Result<bool, ApiError> {
+            let wanted = reference.strip_prefix("oci://").unwrap_or_default();
+            for digest in compose_archives(&view, &name) {
+                let Some(path) = backend.artifact(&caller, &name, &digest)? else {
+                    continue;
+                };
+                let bytes = std::fs::read(&path).map_err(|e| ApiError::internal(&e.into()))?;
+                let images = edge_workspace::image::compose_images(&bytes).unwrap_or_default();
+                if images.iter().any(|i| i == wanted) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        if !names(&view, &name, &reference) && !in_compose()? {
             return Err(ApiError::not_found(format!(
-                "no deployment of app `{name}` on device `{device}` takes a module or binary from `{reference}`"
+                "no deployment of app `{name}` on device `{device}` takes a module, binary or image from `{reference}`"
             )));
         }
         let Some((digest, size)) = backend.pinned(&reference)? else {

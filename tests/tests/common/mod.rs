@@ -386,3 +386,23 @@ pub(crate) fn registry_app(
     std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
     pkg.to_str().unwrap().to_owned()
 }
+
+/// The LO credentials with the CO's address replaced by a closed port.
+pub(crate) fn unrouted(creds: &Path, to: &Path) -> std::path::PathBuf {
+    edge_tests::co::copy_tree(creds, to);
+    let file = to.join("edged.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("server = ") {
+                "server = \"https://127.0.0.1:9\"".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&file, text + "\n").unwrap();
+    to.to_path_buf()
+}

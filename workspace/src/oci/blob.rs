@@ -39,10 +39,10 @@ pub struct Blob {
 
 /// A registry artifact to fetch from a blocking thread.
 pub struct BlobSource {
-    runtime: tokio::runtime::Runtime,
-    client: Client,
-    image: Reference,
-    at: Target,
+    pub(super) runtime: tokio::runtime::Runtime,
+    pub(super) client: Client,
+    pub(super) image: Reference,
+    pub(super) at: Target,
 }
 
 impl BlobSource {

@@ -35,10 +35,12 @@ use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::{Client, Reference};
 
 mod blob;
+mod image;
 mod pull;
 mod push;
 
 pub use blob::{Blob, BlobReader, BlobSource};
+pub use image::PulledImage;
 pub use pull::pull_package;
 pub use push::push_package;
 
@@ -144,6 +146,9 @@ pub enum OciError {
         "`{reference}` is too large: {reason}; packages are limited to {MAX_LAYERS} files of at most 64 MiB and 256 MiB in total"
     )]
     TooLarge { reference: String, reason: String },
+    /// The manifest is not a container image this host can run.
+    #[error("`{reference}` is not a usable container image: {reason}")]
+    NotAnImage { reference: String, reason: String },
     /// The manifest is not a single-blob artifact (a module or a binary).
     #[error("`{reference}` is not a single-file artifact: {reason}")]
     NotAnArtifact { reference: String, reason: String },

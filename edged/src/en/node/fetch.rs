@@ -1,7 +1,8 @@
 //! Where a component's artifact comes from, onto local disk and verified:
 //! a package-local artifact from the fleet manager's blob endpoint (the LO's
 //! cache), a WebAssembly module or binary from a registry (`oci://`, one
-//! layer), or nothing to fetch (a container image, which podman pulls).
+//! layer), or nothing to fetch (a container image, which podman pulls,
+//! unless the fleet manager holds a copy podman lacks: `images.rs`).
 //!
 //! A registry reference is resolved to a digest once and pinned in the
 //! artifact store, so a node that restarts with no network starts the same
@@ -24,10 +25,6 @@ use edge_workspace::oci::BlobSource;
 
 use super::{EXTENSION, Node, fail};
 use crate::cas::CasError;
-use edge_api::types::ArtifactPin;
-
-/// Largest answer about a pinned artifact read from the fleet manager.
-const MAX_PIN_REPLY: u64 = 64 * 1024;
 
 /// The package-local artifact a component names, `(digest, size)`.
 fn local_artifact(d: &ApplicationDeployment, component: &str) -> Option<(Digest, u64)> {
@@ -83,11 +80,23 @@ impl Node {
                         format!("the compose archive {digest} is refused: {e}"),
                     )
                 })?;
+                // Images named with variables are left to podman-compose.
+                for image in edge_workspace::image::compose_images(&bytes).unwrap_or_default() {
+                    self.ensure_image(d.metadata.annotations.application_id.as_str(), &image)?;
+                }
             }
             return Ok(Some(path));
         }
         if c.kind == ProfileType::Container {
-            // podman pulls the image itself.
+            // podman pulls the image itself, unless the fleet manager holds
+            // a copy of one podman does not have.
+            if let Some(image) = c
+                .repository
+                .as_deref()
+                .and_then(|r| oci_reference(r, c.revision.as_deref()))
+            {
+                self.ensure_image(d.metadata.annotations.application_id.as_str(), &image)?;
+            }
             return Ok(None);
         }
         match c.repository.as_deref() {
@@ -183,33 +192,10 @@ impl Node {
     fn fleet_manager_copy(&self, app: &str, reference: &str) -> Result<PathBuf, (String, String)> {
         let artifact = |e: &dyn std::fmt::Display| fail("ARTIFACT", e.to_string());
         let asked = format!("oci://{reference}");
-        let mut url = reqwest::Url::parse(&format!("{}/v2/{app}/pins", self.server))
+        let pin = self
+            .ask_pin(app, &asked)
+            .map_err(|e| artifact(&e))?
             .map_err(|e| artifact(&e))?;
-        url.query_pairs_mut().append_pair("reference", &asked);
-        let resp = self
-            .client
-            .get(url)
-            .send()
-            .map_err(|e| artifact(&format!("cannot ask which artifact it holds: {e}")))?;
-        let status = resp.status();
-        let mut body = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(resp, MAX_PIN_REPLY), &mut body)
-            .map_err(|e| artifact(&e))?;
-        if !status.is_success() {
-            let detail = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("detail")?.as_str().map(str::to_owned))
-                .unwrap_or_else(|| status.to_string());
-            return Err(artifact(&detail));
-        }
-        let pin: ArtifactPin = serde_json::from_slice(&body)
-            .map_err(|e| artifact(&format!("its answer does not read: {e}")))?;
-        if pin.reference != asked {
-            return Err(artifact(&format!(
-                "it answered for `{}`, not `{asked}`",
-                pin.reference
-            )));
-        }
         let digest = Digest::new(&pin.digest).map_err(|e| artifact(&e))?;
         if pin.size > self.artifact_limit {
             return Err(fail(
@@ -235,7 +221,7 @@ impl Node {
 
     /// Refuse an artifact the store cannot hold, after dropping what nothing
     /// refers to.
-    fn make_room(&self, digest: &Digest, size: u64) -> Result<(), (String, String)> {
+    pub(super) fn make_room(&self, digest: &Digest, size: u64) -> Result<(), (String, String)> {
         if self.cas.get(digest).is_none() && self.cas.total() + size > self.store_limit {
             self.collect_garbage();
             if self.cas.total() + size > self.store_limit {

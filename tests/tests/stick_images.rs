@@ -1,0 +1,294 @@
+//! Container images on a site stick, with real parts: an image pushed to
+//! Debian's docker-registry under a name of this run's own, a `container`
+//! app and a compose app (its `compose.yaml` naming a second such image)
+//! deployed from them, `edgectl co export` pulling the images onto the
+//! stick (manifest, config and layers), a stick lacking a layer refused at
+//! the LO, the registry stopped and the image removed from podman, an LO
+//! with no route to the CO taking the stick in, and an edge node running
+//! the container from the LO's copy.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{deploy_to, fleet_with, row, unrouted, until_or};
+use edge_tests::co::{copy_tree, fails, ok};
+use edge_tests::en::En;
+use edge_tests::lo::Lo;
+use edge_tests::podman::{HELLO, Podman};
+use serde_json::Value;
+
+/// Removes this run's images and the containers its node started, however
+/// the test ends.
+struct Cleanup<'a> {
+    podman: &'a Podman,
+    images: Vec<String>,
+    data: std::path::PathBuf,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        self.podman.clean(&self.data);
+        for image in &self.images {
+            let _ = self.podman.cmd().args(["rmi", image]).output();
+        }
+    }
+}
+
+fn exists(podman: &Podman, image: &str) -> bool {
+    podman
+        .cmd()
+        .args(["image", "exists", image])
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[test]
+fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
+    let podman = Podman::setup();
+    let registry = edge_tests::registry::start().unwrap();
+    let addr = registry.addr.clone();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!("stick/hello-{}-{nanos}", std::process::id());
+    let image = format!("{addr}/{name}:1.0.0");
+    let reference = format!("oci://{image}");
+    let composed = format!("{addr}/{name}-compose:1.0.0");
+    podman.push(HELLO, &addr, &format!("{name}:1.0.0"));
+    podman.push(HELLO, &addr, &format!("{name}-compose:1.0.0"));
+    let f = fleet_with(&["--insecure-registries", addr.as_str()]);
+    let en_data = f.dir.path().join("en");
+    let _cleanup = Cleanup {
+        podman: &podman,
+        images: vec![image.clone(), composed.clone()],
+        data: en_data.clone(),
+    };
+
+    // A container app: the hello-process package with its profile replaced.
+    let pkg = f.dir.path().join("hello-container");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packages/hello-process"),
+        &pkg,
+    );
+    std::fs::remove_dir_all(pkg.join("components")).unwrap();
+    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
+        .unwrap()
+        .replace("id: hello-process\n", "id: hello-container\n")
+        .replace("type: process", "type: container")
+        .replace("id: hello-process-process", "id: hello-container-container")
+        .replace(
+            "repository: ./components/hello.sh",
+            &format!("repository: oci://{addr}/{name}"),
+        );
+    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    ok(&f
+        .co
+        .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
+    let id = deploy_to(
+        &f.co,
+        "hello-container",
+        "edge-1",
+        &["--set", "greeting=carried on a stick"],
+    );
+    // A compose app whose compose.yaml names the second image.
+    let compose_pkg = f.dir.path().join("hello-compose");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packages/hello-compose"),
+        &compose_pkg,
+    );
+    let file = compose_pkg.join("components/hello/compose.yaml");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("docker.io/library/busybox:1.36", &composed);
+    std::fs::write(&file, text).unwrap();
+    ok(&f.co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        compose_pkg.to_str().unwrap(),
+    ]));
+    let compose_id = deploy_to(
+        &f.co,
+        "hello-compose",
+        "edge-1",
+        &["--set", "greeting=composed on a stick"],
+    );
+
+    // Exported while the registry is up: the CO pulls the whole image.
+    let stick = f.dir.path().join("stick");
+    let export = |to: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "co",
+            "export",
+            "--site",
+            "plant-1",
+            "--to",
+            to.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        f.co.edgectl(&args)
+    };
+    let out = ok(&export(&stick, &[]));
+    assert!(out.contains("pulled from registries"), "{out}");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(stick.join("stick.json")).unwrap()).unwrap();
+    let artifacts = manifest["artifacts"].as_array().unwrap();
+    let top = artifacts
+        .iter()
+        .find(|a| a["reference"] == reference.as_str())
+        .unwrap_or_else(|| panic!("no artifact for {reference}: {manifest}"));
+    let top_type = top["mediaType"].as_str().unwrap();
+    assert!(top_type.contains("manifest"), "{top_type}");
+    assert!(
+        artifacts.len() >= 3,
+        "manifest, config and a layer: {manifest}"
+    );
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(stick.join("oci/index.json")).unwrap()).unwrap();
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["annotations"]["org.edgectl.reference"] == reference.as_str())
+        .unwrap_or_else(|| panic!("{reference} not in {index}"));
+    assert_eq!(entry["digest"], top["digest"]);
+    assert_eq!(
+        entry["annotations"]["org.opencontainers.image.ref.name"],
+        image.as_str()
+    );
+    assert_eq!(
+        entry["annotations"]["org.edgectl.reference"],
+        reference.as_str()
+    );
+
+    // A stick whose image lacks a layer is refused, naming it, and the
+    // data folder is left as it was.
+    let lacking = f.dir.path().join("lacking");
+    copy_tree(&stick, &lacking);
+    let mut cut = manifest.clone();
+    let layer = artifacts
+        .iter()
+        .find(|a| {
+            let t = a["mediaType"].as_str().unwrap();
+            t.contains("layer") || t.contains("rootfs")
+        })
+        .unwrap_or_else(|| panic!("no layer: {manifest}"));
+    let layer_digest = layer["digest"].as_str().unwrap().to_owned();
+    assert!(layer["reference"].is_null(), "{layer}");
+    cut["artifacts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|a| a["digest"] != layer_digest.as_str());
+    std::fs::write(lacking.join("stick.json"), cut.to_string()).unwrap();
+    std::fs::remove_file(
+        lacking
+            .join("oci/blobs/sha256")
+            .join(layer_digest.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    let scratch = f.dir.path().join("scratch");
+    let import = std::process::Command::new(edge_tests::co::bin("edgectl"))
+        .args(["lo", "import"])
+        .arg(&lacking)
+        .arg("--data")
+        .arg(&scratch)
+        .output()
+        .unwrap();
+    // Both images share the layer; the first checked is named.
+    fails(
+        &import,
+        &format!("-compose:1.0.0` names the blob {layer_digest}"),
+    );
+    assert!(!scratch.join("pins.json").exists() && !scratch.join("site.git").exists());
+
+    // The registry gone: an export fails naming the image, or leaves it
+    // out with --skip-images.
+    drop(registry);
+    let later = f.dir.path().join("later");
+    // Which image is named first depends on the deployments' order.
+    fails(
+        &export(&later, &[]),
+        &format!("cannot put the image `oci://{addr}/{name}"),
+    );
+    let skipped = export(&later, &["--skip-images"]);
+    let out = ok(&skipped);
+    assert!(!out.contains("pulled from registries"), "{out}");
+    let warned = String::from_utf8_lossy(&skipped.stderr);
+    for (i, app) in [(&image, "hello-container"), (&composed, "hello-compose")] {
+        assert!(
+            warned.contains(&format!(
+                "{i} (component `hello` of app `{app}`) comes from a registry and is not on the stick"
+            )),
+            "{warned}"
+        );
+    }
+    for i in [&image, &composed] {
+        let _ = podman.cmd().args(["rmi", i]).output();
+        assert!(!exists(&podman, i), "{i}");
+    }
+
+    // The site: an LO with no route to the CO, the registry gone, podman
+    // without the image.
+    let creds = unrouted(&f.lo_creds, &f.dir.path().join("lo-creds"));
+    let lo_data = f.dir.path().join("lo");
+    let lo = Lo::start(&creds, &lo_data, &["--import", stick.to_str().unwrap()]);
+    let pins: Value =
+        serde_json::from_slice(&std::fs::read(lo_data.join("pins.json")).unwrap()).unwrap();
+    assert_eq!(pins["pins"][reference.as_str()]["digest"], top["digest"]);
+    let en = En::start_with_env(
+        &f.d1,
+        &en_data,
+        &lo.url,
+        &[],
+        &[("CONTAINERS_CONF", podman.conf.as_path())],
+    );
+    let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
+    until_or(
+        "the container from the LO's copy installed",
+        || row(&en, &id).filter(|r| r["state"] == "installed"),
+        log,
+    );
+    until_or(
+        "the greeting in the container's log",
+        || {
+            ok(&en.edgectl(&["logs", "hello-container"]))
+                .contains("hello from edgectl container: carried on a stick")
+                .then_some(())
+        },
+        log,
+    );
+    assert!(
+        exists(&podman, &image),
+        "podman holds the image under its reference"
+    );
+    until_or(
+        "the compose app from the LO's copy installed",
+        || row(&en, &compose_id).filter(|r| r["state"] == "installed"),
+        log,
+    );
+    let short: String = compose_id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(8)
+        .collect();
+    let names = podman.names(&format!("com.docker.compose.project=edged-{short}-hello"));
+    assert_eq!(names.len(), 1, "{names:?}");
+    until_or(
+        "the compose greeting in the container's output",
+        || {
+            podman
+                .run(&["logs", &names[0]])
+                .contains("hello from edgectl compose: composed on a stick")
+                .then_some(())
+        },
+        log,
+    );
+    assert!(exists(&podman, &composed));
+    drop(en);
+}
