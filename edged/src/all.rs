@@ -116,13 +116,11 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         ready,
         ..settings.clone()
     };
-    let mut co = tokio::spawn(crate::co::run(co_settings));
-    let (north, south) = tokio::select! {
-        got = addrs => match got.ok().as_deref() {
-            Some([north, south]) => (*north, *south),
-            _ => anyhow::bail!("the central orchestrator did not say where it listens"),
-        },
-        ended = &mut co => return Err(failed("central orchestrator", ended)),
+    let co = tokio::spawn(crate::co::run(co_settings));
+    // A part that fails to start drops its hand-off: its own error says why.
+    let (north, south) = match addrs.await.ok().as_deref() {
+        Some([north, south]) => (*north, *south),
+        _ => return Err(failed("central orchestrator", co.await)),
     };
 
     let device = device_name();
@@ -146,14 +144,13 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         ready,
         ..settings.clone()
     };
-    let mut lo = tokio::spawn(crate::lo::run(lo_settings));
-    let lo_addr = tokio::select! {
-        got = addrs => match got.ok().as_deref() {
-            Some([addr]) => *addr,
-            _ => anyhow::bail!("the local orchestrator did not say where it listens"),
-        },
-        ended = &mut lo => return Err(failed("local orchestrator", ended)),
-        ended = &mut co => return Err(failed("central orchestrator", ended)),
+    let lo = tokio::spawn(crate::lo::run(lo_settings));
+    let lo_addr = match addrs.await.ok().as_deref() {
+        Some([addr]) => *addr,
+        _ => {
+            co.abort();
+            return Err(failed("local orchestrator", lo.await));
+        }
     };
 
     let (ready, started) = Ready::channel();
@@ -165,10 +162,11 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         ready,
         ..settings.clone()
     };
-    let mut en = tokio::spawn(crate::en::run(en_settings));
-    tokio::select! {
-        _ = started => {}
-        ended = &mut en => return Err(failed("edge node", ended)),
+    let en = tokio::spawn(crate::en::run(en_settings));
+    if started.await.is_err() {
+        co.abort();
+        lo.abort();
+        return Err(failed("edge node", en.await));
     }
 
     announce(&data, north, &device);

@@ -234,3 +234,18 @@ fn questions_are_asked_on_a_terminal_only() {
     assert!(!ok(&ctl("co list deployments --site demo")).contains("hello-process"));
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_demo_that_cannot_start_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(bin("edged"))
+        .args(["--mode", "all", "--data"])
+        .arg(dir.path().join("demo"))
+        .args(["--listen", &addr])
+        .output()
+        .unwrap();
+    fails(&out, &format!("cannot listen on `{addr}`"));
+    assert!(out.stdout.is_empty(), "no readiness line");
+}
