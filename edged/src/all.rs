@@ -171,18 +171,27 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
 
     announce(&data, north, &device);
     tracing::info!(%north, %south, lo = %lo_addr, device, "demo ready");
-    // Each part stops on the termination signal by itself; the first to end
-    // with an error ends the demo.
-    let mut parts = [
+    // Each part stops on the termination signal by itself. One that fails
+    // on its own ends the demo: the others are stopped and its reason is
+    // the demo's.
+    let stops = [co.abort_handle(), lo.abort_handle(), en.abort_handle()];
+    let mut parts = tokio::task::JoinSet::new();
+    for (name, task) in [
         ("central orchestrator", co),
         ("local orchestrator", lo),
         ("edge node", en),
-    ];
+    ] {
+        parts.spawn(async move { (name, flatten(name, task.await)) });
+    }
     let mut first_error = None;
-    for (name, task) in &mut parts {
-        if let Err(e) = flatten(name, task.await) {
-            tracing::error!(part = *name, error = %format!("{e:#}"), "stopped with an error");
-            first_error.get_or_insert(e);
+    while let Some(joined) = parts.join_next().await {
+        let Ok((name, Err(e))) = joined else {
+            continue;
+        };
+        if first_error.is_none() {
+            tracing::error!(part = name, error = %format!("{e:#}"), "stopped with an error; stopping the demo");
+            first_error = Some(e);
+            stops.iter().for_each(tokio::task::AbortHandle::abort);
         }
     }
     first_error.map_or(Ok(()), Err)
