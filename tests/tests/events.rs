@@ -112,3 +112,22 @@ fn changes_stream_as_they_happen_and_a_watch_resumes_where_it_stopped() {
     assert!(removed["id"].as_u64().unwrap() > last);
     drop(en);
 }
+
+/// A client resuming after an id the CO never gave (it restarted since, and
+/// its ids began again) is told it missed events, then gets what follows.
+#[test]
+fn resuming_past_the_newest_event_is_a_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    let client = edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap();
+    let mut stream = client.events(Some(999_999)).unwrap();
+    let first = stream.next().unwrap().unwrap();
+    assert_eq!(first.kind, "reset", "{first:?}");
+    ok(&co.edgectl(&["co", "add", "site", "after-reset"]));
+    let next = stream.next().unwrap().unwrap();
+    assert_eq!(
+        (next.kind.as_str(), next.subject.as_str()),
+        ("site.added", "after-reset")
+    );
+    assert!(next.id < 999_999);
+}

@@ -242,7 +242,8 @@ fn spawn_events(backend: &Arc<dyn Backend>, tx: &Sender<Msg>, stop: &Arc<AtomicB
             });
             let result = backend.events(after, &mut |event| {
                 attempt.announce(tx);
-                after = Some(event.id);
+                // A reset has no id: resume from what comes next.
+                after = (event.kind != "reset").then_some(event.id);
                 tx.send(Msg::Event(event)).is_ok() && !stop.load(Ordering::Relaxed)
             });
             match result {

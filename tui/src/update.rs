@@ -174,6 +174,14 @@ fn want_selected_app(state: &mut State) -> Option<Cmd> {
 }
 
 fn on_event(state: &mut State, event: &Event) -> Vec<Cmd> {
+    // The CO dropped events this stream missed (or restarted, so its ids
+    // began again): read everything again and count ids afresh. A reset
+    // carries no id of its own.
+    if event.kind == "reset" {
+        state.last_event = None;
+        state.apps.clear();
+        return refresh(state).into_iter().collect();
+    }
     if state.last_event.is_some_and(|last| event.id <= last) {
         return Vec::new();
     }

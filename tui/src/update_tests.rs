@@ -72,6 +72,30 @@ fn structural_events_refresh() {
 }
 
 #[test]
+fn a_reset_after_other_events_refreshes_and_counts_ids_afresh() {
+    let mut state = loaded();
+    let _ = update(
+        &mut state,
+        Msg::Event(event(40, "site.added", "s", json!({}))),
+    );
+    state.refresh = Default::default();
+    // A reset has no id of its own (0), and the CO's ids may begin again.
+    let cmds = update(&mut state, Msg::Event(event(0, "reset", "", json!({}))));
+    assert_eq!(cmds, vec![Cmd::Refresh]);
+    assert_eq!(state.last_event, None);
+    state.refresh = Default::default();
+    let cmds = update(
+        &mut state,
+        Msg::Event(event(3, "device.added", "d", json!({}))),
+    );
+    assert_eq!(
+        cmds,
+        vec![Cmd::Refresh],
+        "an id below the old ones counts again"
+    );
+}
+
+#[test]
 fn app_events_forget_the_cached_detail() {
     let mut state = loaded();
     let _ = update(

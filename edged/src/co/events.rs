@@ -83,6 +83,13 @@ impl Events {
     }
 }
 
+/// Tells a client it missed events: read the state again.
+fn reset() -> SseEvent {
+    SseEvent::default()
+        .event("reset")
+        .data(r#"{"reason":"events were missed; read the state again"}"#)
+}
+
 fn sse(e: &Event) -> SseEvent {
     SseEvent::default()
         .id(e.id.to_string())
@@ -107,15 +114,20 @@ pub(crate) async fn events(
         .or(q.get("since").map(String::as_str))
         .and_then(|v| v.trim().parse::<u64>().ok());
     let events = store.events();
-    let start = resume.unwrap_or_else(|| events.newest());
+    let newest = events.newest();
+    // An id past the newest was given by a CO that has restarted since (ids
+    // begin again): everything after it was missed.
+    let restarted = resume.is_some_and(|r| r > newest);
+    let start = match resume {
+        Some(r) if r <= newest => r,
+        _ => newest,
+    };
     let bell = events.bell.subscribe();
-    let state = (
-        store,
-        start,
-        bell,
-        resume.is_some(),
-        VecDeque::<SseEvent>::new(),
-    );
+    let mut queue = VecDeque::<SseEvent>::new();
+    if restarted {
+        queue.push_back(reset());
+    }
+    let state = (store, start, bell, resume.is_some() && !restarted, queue);
     let stream = futures_util::stream::unfold(
         state,
         |(store, mut last, mut bell, mut check, mut queue)| async move {
@@ -125,11 +137,7 @@ pub(crate) async fn events(
                 }
                 let (new, gap) = store.events().after(last);
                 if check && gap {
-                    queue.push_back(
-                        SseEvent::default()
-                            .event("reset")
-                            .data(r#"{"reason":"events were missed; read the state again"}"#),
-                    );
+                    queue.push_back(reset());
                 }
                 check = false;
                 if let Some(e) = new.last() {
