@@ -54,7 +54,7 @@ pub(crate) fn undeploy(
                             let state = d.state.as_deref().unwrap_or("-");
                             let label = format!(
                                 "{}  {} {} at {}/{}  {state}",
-                                &d.id[..d.id.len().min(8)],
+                                d.id.get(..8).unwrap_or(&d.id),
                                 d.app,
                                 d.version,
                                 d.site,
