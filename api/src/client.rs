@@ -163,6 +163,21 @@ impl Client {
         self.decode(resp)
     }
 
+    /// `GET path` with its own deadline instead of the client's, for a call
+    /// the server may take long to answer (a site export pulling images).
+    pub fn get_within<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        timeout: std::time::Duration,
+    ) -> Result<T, ClientError> {
+        let req = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .timeout(timeout);
+        let resp = self.send(req)?;
+        self.decode(resp)
+    }
+
     /// `GET path`, the body as text (metrics).
     pub fn get_text(&self, path: &str) -> Result<String, ClientError> {
         let resp = self.send(self.http.get(format!("{}{path}", self.base)))?;

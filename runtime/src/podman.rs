@@ -1,7 +1,10 @@
 //! Containers through podman, for the `compose` and `container` drivers:
 //! the podman command line (with the node's `CONTAINERS_CONF`, which on
 //! some hosts must name `runc` and explicit ulimits), the containers of a
-//! workload by label, and the supervising thread both drivers share.
+//! workload by label, images taken in from an archive (`podman image
+//! exists` and `podman load`, each given a deadline after which podman is
+//! killed: the edge node calls them on its reconcile thread), and the
+//! supervising thread both drivers share.
 //!
 //! Supervision is by polling `podman ps` (each poll costs podman ~40 ms of
 //! CPU): every second while a workload starts, every ten once it runs. A
@@ -115,31 +118,31 @@ impl Podman {
             .unwrap_or_default())
     }
 
-    /// Whether podman holds the image `reference`.
-    #[must_use]
-    pub fn image_exists(&self, reference: &str) -> bool {
-        self.cmd("podman")
-            .args(["image", "exists", reference])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+    /// Whether podman holds the image `reference`, asked for at most
+    /// [`IMAGE_EXISTS_FOR`].
+    ///
+    /// # Errors
+    /// When podman cannot be run or does not answer in time (it is killed).
+    pub fn image_exists(&self, reference: &str) -> Result<bool, String> {
+        let mut cmd = self.cmd("podman");
+        cmd.args(["image", "exists", reference]);
+        let out = output_within(cmd, IMAGE_EXISTS_FOR)?;
+        Ok(out.status.success())
     }
 
     /// Take in the OCI image archive `archive` (`oci-archive`, its one
     /// image named `reference` in its index), so `podman run reference`
-    /// and podman-compose find it without a registry.
+    /// and podman-compose find it without a registry; podman is given
+    /// [`LOAD_FOR`].
     ///
     /// # Errors
-    /// The end of what podman said when it refused, or when the image is
-    /// not there under `reference` afterwards.
+    /// The end of what podman said when it refused, when it did not finish
+    /// in time (it is killed), or when the image is not there under
+    /// `reference` afterwards.
     pub fn load_archive(&self, archive: &Path, reference: &str) -> Result<(), String> {
-        let out = self
-            .cmd("podman")
-            .args(["load", "-q", "-i"])
-            .arg(archive)
-            .output()
-            .map_err(|e| format!("cannot run podman: {e}"))?;
+        let mut cmd = self.cmd("podman");
+        cmd.args(["load", "-q", "-i"]).arg(archive);
+        let out = output_within(cmd, LOAD_FOR)?;
         if !out.status.success() {
             let text = String::from_utf8_lossy(&out.stderr);
             let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -148,7 +151,7 @@ impl Podman {
                 lines[lines.len().saturating_sub(3)..].join(" / ")
             ));
         }
-        if !self.image_exists(reference) {
+        if !self.image_exists(reference)? {
             return Err(format!(
                 "podman took the image in, but not as `{reference}`: {}",
                 String::from_utf8_lossy(&out.stdout).trim()
@@ -170,6 +173,80 @@ impl Podman {
             }
         }
     }
+}
+
+/// How long `podman image exists` may take.
+pub const IMAGE_EXISTS_FOR: Duration = Duration::from_secs(30);
+/// How long `podman load` of one image may take.
+pub const LOAD_FOR: Duration = Duration::from_secs(600);
+/// Most bytes kept of what a bounded podman call prints on each stream.
+const MAX_OUTPUT: u64 = 1 << 20;
+
+/// Run `cmd` to its end, at most `limit`: what it printed (each stream
+/// bounded by [`MAX_OUTPUT`]) and how it ended.
+///
+/// # Errors
+/// When it cannot start, or is still running after `limit`: it is then
+/// killed and waited for.
+fn output_within(mut cmd: Command, limit: Duration) -> Result<std::process::Output, String> {
+    use std::io::Read as _;
+    let shown = format!("{:?}", cmd.get_program());
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    // Drained on their own threads, so a chatty child never blocks on a
+    // full pipe while it is waited for.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = (&mut pipe).take(MAX_OUTPUT).read_to_end(&mut kept);
+                let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+            }
+            kept
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{shown} did not finish within {} s and was stopped",
+                    limit.as_secs()
+                ));
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("cannot wait for {shown}: {e}"));
+            }
+        }
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 /// How one workload's containers are brought up and taken down.
@@ -403,6 +480,24 @@ pub fn workload_name(deployment: &str, component: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bounded_call_is_stopped_at_its_deadline() {
+        let mut slow = Command::new("sleep");
+        slow.arg("30");
+        let started = Instant::now();
+        let e = output_within(slow, Duration::from_millis(200)).unwrap_err();
+        assert!(e.contains("did not finish") && e.contains("stopped"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let mut quick = Command::new("sh");
+        quick.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let out = output_within(quick, Duration::from_secs(10)).unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+    }
+
     #[test]
     fn workload_names_are_podman_names() {
         assert_eq!(

@@ -1,7 +1,8 @@
 //! Container images on a site stick, with real parts: an image pushed to
 //! Debian's docker-registry under a name of this run's own, a `container`
-//! app and a compose app (its `compose.yaml` naming a second such image)
-//! deployed from them, `edgectl co export` pulling the images onto the
+//! app and a compose app (its `compose.yaml` naming a second such image,
+//! outright and again with a variable, which the export says it cannot
+//! resolve) deployed from them, `edgectl co export` pulling the images onto the
 //! stick (manifest, config and layers), a stick lacking a layer refused at
 //! the LO, the registry stopped and the image removed from podman, an LO
 //! with no route to the CO taking the stick in, and an edge node running
@@ -102,9 +103,16 @@ fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
         &compose_pkg,
     );
     let file = compose_pkg.join("components/hello/compose.yaml");
+    // A second service names the same image with a variable: the export
+    // cannot resolve it (it says so) yet carries the other; podman-compose
+    // resolves it at the site to the image taken in for the first.
     let text = std::fs::read_to_string(&file)
         .unwrap()
         .replace("docker.io/library/busybox:1.36", &composed);
+    let variable = format!("{addr}/{name}-compose:${{TAG:-1.0.0}}");
+    let text = format!(
+        "{text}  side:\n    image: {variable}\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n"
+    );
     std::fs::write(&file, text).unwrap();
     ok(&f.co.edgectl(&[
         "co",
@@ -134,8 +142,15 @@ fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
         args.extend(extra);
         f.co.edgectl(&args)
     };
-    let out = ok(&export(&stick, &[]));
+    let exported = export(&stick, &[]);
+    let out = ok(&exported);
     assert!(out.contains("pulled from registries"), "{out}");
+    let warned = String::from_utf8_lossy(&exported.stderr);
+    assert!(
+        warned.contains(&format!("{variable} (service `side`"))
+            && warned.contains("cannot be resolved at export"),
+        "{warned}"
+    );
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(stick.join("stick.json")).unwrap()).unwrap();
     let artifacts = manifest["artifacts"].as_array().unwrap();
@@ -277,7 +292,11 @@ fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
         .filter(char::is_ascii_hexdigit)
         .take(8)
         .collect();
-    let names = podman.names(&format!("com.docker.compose.project=edged-{short}-hello"));
+    let names: Vec<String> = podman
+        .names(&format!("com.docker.compose.project=edged-{short}-hello"))
+        .into_iter()
+        .filter(|n| !n.contains("side"))
+        .collect();
     assert_eq!(names.len(), 1, "{names:?}");
     until_or(
         "the compose greeting in the container's output",

@@ -146,7 +146,17 @@ fn a_site_travels_on_a_stick_and_tampered_sticks_are_refused() {
     let path = changed
         .join("oci/blobs/sha256")
         .join(blob.trim_start_matches("sha256:"));
+    // Another size than named: refused before it is read.
+    let size = std::fs::metadata(&path).unwrap().len();
     std::fs::write(&path, b"#!/bin/sh\necho forged\n").unwrap();
+    fails(
+        &import(&changed),
+        "its manifest names; nothing was taken in",
+    );
+    // The same size, other bytes.
+    let mut forged = b"#!/bin/sh\necho forged\n".to_vec();
+    forged.resize(usize::try_from(size).unwrap(), b'#');
+    std::fs::write(&path, &forged).unwrap();
     fails(&import(&changed), "was changed");
     let missing = f.dir.path().join("missing");
     copy_tree(&stick, &missing);

@@ -1,9 +1,12 @@
 //! Container images as content, with no network: what an image manifest
 //! names (its config and layers, each by `sha256:` digest and size, checked
 //! and bounded), which manifest of a multi-platform index this host runs,
+//! which platform an image's config says it is for ([`config_platform`]),
 //! the images a compose archive's `compose.yaml` names (as full references,
-//! normalized the way podman and docker read them), and an OCI image layout
-//! archive of one image that podman takes in (`podman load`).
+//! normalized the way podman and docker read them; those named with a
+//! variable apart, as they cannot be resolved before the workload runs),
+//! and an OCI image layout archive of one image that podman takes in
+//! (`podman load`).
 //!
 //! Everything here reads untrusted bytes: a manifest larger than
 //! [`MAX_MANIFEST`], with more than [`MAX_LAYERS`] layers, a digest that is
@@ -32,6 +35,8 @@ pub const MAX_MANIFEST: usize = 256 * 1024;
 pub const MAX_LAYERS: usize = 256;
 /// Largest `compose.yaml` read from an archive.
 const MAX_COMPOSE: u64 = 1024 * 1024;
+/// Largest image config read to learn its platform.
+pub const MAX_CONFIG: u64 = 1024 * 1024;
 
 /// What an image manifest names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +168,32 @@ pub fn host_arch() -> &'static str {
     }
 }
 
+/// This host's platform as an image config names it: (`os`, `architecture`).
+#[must_use]
+pub fn host_platform() -> (&'static str, &'static str) {
+    (std::env::consts::OS, host_arch())
+}
+
+/// The platform (`os`, `architecture`) an image config says its image is
+/// for.
+///
+/// # Errors
+/// When the config is larger than [`MAX_CONFIG`], is not JSON or names no
+/// `os` or `architecture`.
+pub fn config_platform(config: &[u8]) -> Result<(String, String), String> {
+    if config.len() as u64 > MAX_CONFIG {
+        return Err(format!("its config is larger than {MAX_CONFIG} bytes"));
+    }
+    let v: Value =
+        serde_json::from_slice(config).map_err(|e| format!("its config is not JSON: {e}"))?;
+    let field = |k: &str| {
+        v[k].as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("its config names no `{k}`"))
+    };
+    Ok((field("os")?, field("architecture")?))
+}
+
 /// The manifest for `linux/<arch>` in a multi-platform index.
 ///
 /// # Errors
@@ -216,13 +247,24 @@ pub fn full_reference(name: &str) -> Option<String> {
     })
 }
 
+/// The images a `compose.yaml` names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComposeImages {
+    /// Named outright, as full references, sorted, each once.
+    pub fixed: Vec<String>,
+    /// Named with a variable (`${VERSION}`), which only the compose run
+    /// resolves: `(service, image as written)`, by service.
+    pub with_variables: Vec<(String, String)>,
+}
+
 /// The images the `compose.yaml` of a compose archive (a gzip tar, one top
-/// folder) names, as full references, sorted, each once.
+/// folder) names: those named outright as full references, those named with
+/// a variable apart.
 ///
 /// # Errors
-/// When the archive or its `compose.yaml` does not read, or an image is
-/// named with a variable or is no image reference.
-pub fn compose_images(archive: &[u8]) -> Result<Vec<String>, String> {
+/// When the archive or its `compose.yaml` does not read, or an image
+/// named outright is no image reference.
+pub fn compose_images(archive: &[u8]) -> Result<ComposeImages, String> {
     let reader: Box<dyn std::io::Read + '_> = if archive.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::GzDecoder::new(archive))
     } else {
@@ -256,24 +298,28 @@ pub fn compose_images(archive: &[u8]) -> Result<Vec<String>, String> {
     let bytes = text.ok_or("the archive holds no compose.yaml")?;
     let (value, _) = edge_model::load::parse_value(&bytes)
         .map_err(|e| format!("its compose.yaml does not read: {e}"))?;
-    let mut out = std::collections::BTreeSet::new();
+    let mut fixed = std::collections::BTreeSet::new();
+    let mut with_variables = Vec::new();
     if let Some(services) = value["services"].as_object() {
         for (service, s) in services {
             let Some(image) = s["image"].as_str() else {
                 continue;
             };
             if image.contains('$') {
-                return Err(format!(
-                    "service `{service}` names its image `{image}` with a variable, which cannot be resolved before it runs"
-                ));
+                with_variables.push((service.clone(), image.to_owned()));
+                continue;
             }
             let full = full_reference(image).ok_or_else(|| {
                 format!("service `{service}` names `{image}`, which is not an image reference")
             })?;
-            out.insert(full);
+            fixed.insert(full);
         }
     }
-    Ok(out.into_iter().collect())
+    with_variables.sort();
+    Ok(ComposeImages {
+        fixed: fixed.into_iter().collect(),
+        with_variables,
+    })
 }
 
 /// Write an OCI image layout archive (`oci-archive`, a tar) of one image
@@ -433,12 +479,41 @@ mod tests {
             "services:\n  web:\n    image: busybox:1.36\n  db:\n    image: 127.0.0.1:5000/x/db:2\n  built:\n    build: .\n",
         );
         assert_eq!(
-            compose_images(&a).unwrap(),
+            compose_images(&a).unwrap().fixed,
             ["127.0.0.1:5000/x/db:2", "docker.io/library/busybox:1.36"]
         );
-        let e = compose_images(&archive("services:\n  web:\n    image: ${IMG}\n")).unwrap_err();
-        assert!(e.contains("variable") && e.contains("web"), "{e}");
         assert!(compose_images(b"not a tar").is_err());
+    }
+
+    #[test]
+    fn images_named_with_a_variable_are_set_apart() {
+        let got = compose_images(&archive(
+            "services:\n  web:\n    image: q.io/web:${VERSION}\n  db:\n    image: busybox\n  a:\n    image: $IMG\n",
+        ))
+        .unwrap();
+        assert_eq!(got.fixed, ["docker.io/library/busybox:latest"]);
+        assert_eq!(
+            got.with_variables,
+            [
+                ("a".to_owned(), "$IMG".to_owned()),
+                ("web".to_owned(), "q.io/web:${VERSION}".to_owned())
+            ]
+        );
+        let e = compose_images(&archive("services:\n  web:\n    image: 'a b'\n")).unwrap_err();
+        assert!(
+            e.contains("web") && e.contains("not an image reference"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_config_names_its_platform() {
+        let (os, arch) =
+            config_platform(br#"{"os":"linux","architecture":"arm64","rootfs":{}}"#).unwrap();
+        assert_eq!((os.as_str(), arch.as_str()), ("linux", "arm64"));
+        assert!(config_platform(b"{}").unwrap_err().contains("`os`"));
+        assert!(config_platform(b"nope").is_err());
+        assert_eq!(host_platform().0, "linux");
     }
 
     #[test]

@@ -18,11 +18,14 @@
 //! manifest, verifies every artifact by its digest and every Git object by
 //! its id, checks that each artifact the deployments at the head name is on
 //! the stick, and takes the history only as a fast-forward of what the LO
-//! has, all before it changes anything. The registry references the stick
-//! answers for are kept in the LO's `pins.json` ([`read_pins`]), so its edge
-//! nodes can get those artifacts from it when the registry is out of reach.
+//! has, all before it changes anything. An artifact whose file is not the
+//! size its manifest names is refused before it is read. The registry
+//! references the stick answers for are kept in the LO's `pins.json`
+//! ([`read_pins`]), merged with those of earlier sticks whose artifacts the
+//! LO still holds (`stick/pins.rs`), so its edge nodes can get those
+//! artifacts from it when the registry is out of reach.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,6 +37,9 @@ use serde::{Deserialize, Serialize};
 use crate::git::{self, GitError, Mirror};
 
 mod images;
+mod pins;
+
+pub use pins::{Pin, Pins, read_pins, references};
 
 /// The bare site repository on a stick.
 pub const SITE_GIT: &str = "site.git";
@@ -58,8 +64,6 @@ pub const REFERENCE_ANNOTATION: &str = "org.edgectl.reference";
 const MAX_JSON: u64 = 4 * 1024 * 1024;
 /// Most deployment files read at the head.
 const MAX_DEPLOYMENTS: usize = 100_000;
-/// Longest registry reference.
-const MAX_REFERENCE: usize = 1024;
 
 /// What a stick holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,30 +101,6 @@ pub struct StickArtifact {
     /// component comes from a registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
-}
-
-/// What an LO holds for one registry reference (an entry of [`PINS`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Pin {
-    /// `sha256:…` of the artifact, stored in the LO's `artifacts/`.
-    pub digest: String,
-    /// Bytes.
-    pub size: u64,
-    /// Its media type.
-    pub media_type: String,
-}
-
-/// The LO's `pins.json`: registry reference → what it holds for it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Pins {
-    /// [`FORMAT`].
-    pub format: u32,
-    /// The site's head on the stick that wrote them.
-    pub head: String,
-    /// By reference.
-    pub pins: BTreeMap<String, Pin>,
 }
 
 /// Why a stick cannot be written or taken in.
@@ -350,83 +330,33 @@ pub fn read_manifest(stick: &Path) -> Result<StickManifest, StickError> {
     Ok(m)
 }
 
-/// Whether `r` is a registry reference a stick may answer for: `oci://`,
-/// a host and a name, printable, bounded.
-fn reference_ok(r: &str) -> bool {
-    r.len() <= MAX_REFERENCE
-        && !r.chars().any(|c| c.is_control() || c.is_whitespace())
-        && r.strip_prefix("oci://")
-            .is_some_and(|rest| rest.contains('/'))
-        && edge_model::profile::oci_reference(r, None).is_some()
-}
-
-/// The registry references `artifacts` answer for, each naming one digest.
-///
-/// # Errors
-/// A sentence naming a malformed reference, or one named for two digests.
-pub fn references(artifacts: &[StickArtifact]) -> Result<BTreeMap<String, Pin>, String> {
-    let mut out = BTreeMap::new();
-    for a in artifacts {
-        let Some(r) = &a.reference else { continue };
-        if !reference_ok(r) {
-            return Err(format!(
-                "`{}` (the artifact {}) is not a registry reference `oci://HOST/NAME:TAG`",
-                r.chars().take(MAX_REFERENCE).collect::<String>(),
-                a.digest
-            ));
-        }
-        let pin = Pin {
-            digest: a.digest.clone(),
-            size: a.size,
-            media_type: a.media_type.clone(),
-        };
-        if let Some(other) = out.insert(r.clone(), pin)
-            && other.digest != a.digest
-        {
-            return Err(format!(
-                "it names both {} and {} for `{r}`",
-                other.digest, a.digest
-            ));
-        }
-    }
-    Ok(out)
-}
-
-/// What the LO data folder `lo_data` holds for registry references (none
-/// before the first stick that carried any).
-///
-/// # Errors
-/// When `pins.json` cannot be read, is too large or malformed.
-pub fn read_pins(lo_data: &Path) -> Result<Pins, StickError> {
-    let path = lo_data.join(PINS);
-    let meta = match fs::metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Pins::default()),
-        Err(e) => return Err(io("read", &path)(e)),
-    };
-    if meta.len() > MAX_JSON {
-        return Err(invalid(
-            lo_data,
-            format!("`{PINS}` is larger than {MAX_JSON} bytes"),
-        ));
-    }
-    let text = fs::read(&path).map_err(io("read", &path))?;
-    serde_json::from_slice(&text)
-        .map_err(|e| invalid(lo_data, format!("`{PINS}` does not read: {e}")))
-}
-
 /// Every artifact of `manifest` on `stick`, whole and unchanged.
 fn verify_artifacts(stick: &Path, manifest: &StickManifest) -> Result<(), StickError> {
     for a in &manifest.artifacts {
         let path = blob_path(stick, &a.digest);
-        if !path.is_file() {
-            let what = a.reference.as_ref().map_or_else(
+        let what = || {
+            a.reference.as_ref().map_or_else(
                 || format!("{}/{}", a.app, a.component),
                 |r| format!("{r}, for {}/{}", a.app, a.component),
-            );
+            )
+        };
+        let Some(meta) = fs::metadata(&path).ok().filter(fs::Metadata::is_file) else {
             return Err(invalid(
                 stick,
-                format!("the artifact {} ({what}) is missing", a.digest),
+                format!("the artifact {} ({}) is missing", a.digest, what()),
+            ));
+        };
+        // Before it is read: a size is what later reads are bounded by.
+        if meta.len() != a.size {
+            return Err(invalid(
+                stick,
+                format!(
+                    "the artifact {} ({}) is {} bytes on it, not the {} its manifest names; nothing was taken in: write the stick again",
+                    a.digest,
+                    what(),
+                    meta.len(),
+                    a.size
+                ),
             ));
         }
         let got = file_digest(&path)?;
@@ -560,12 +490,12 @@ pub fn import(stick: &Path, lo_data: &Path, site: Option<&str>) -> Result<Import
         new_artifacts += 1;
     }
     // The references before the history: a served deployment never names
-    // one the LO cannot answer for.
-    let pins = Pins {
-        format: FORMAT,
-        head: manifest.head.clone(),
-        pins: references(&manifest.artifacts).map_err(|reason| invalid(stick, reason))?,
-    };
+    // one the LO cannot answer for. Merged, not replaced: a pin of an
+    // earlier stick stays while its artifact does (a stick written with
+    // `--skip-images` carries no image, yet the deployments may still name
+    // it), so a history that then fails to move leaves no pin wrong.
+    let fresh = references(&manifest.artifacts).map_err(|reason| invalid(stick, reason))?;
+    let pins = pins::merged(lo_data, &manifest.head, fresh)?;
     let text = serde_json::to_vec_pretty(&pins).map_err(|e| invalid(stick, e.to_string()))?;
     write_atomic(&lo_data.join(PINS), &text)?;
     let references = pins.pins.len();
@@ -719,6 +649,36 @@ mod tests {
         fs::write(blob_path(dir.path(), &pulled.digest), b"forged").unwrap();
         let e = verify_artifacts(dir.path(), &manifest).unwrap_err();
         assert!(matches!(e, StickError::Tampered { .. }), "{e}");
+    }
+
+    #[test]
+    fn an_artifact_of_another_size_than_named_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut small = artifact(b"module", Some(REF));
+        put_blob(dir.path(), &small.digest, b"module").unwrap();
+        small.size = 3;
+        let manifest = StickManifest {
+            format: FORMAT,
+            site: "s".into(),
+            head: "h".into(),
+            exported_at: "t".into(),
+            artifacts: vec![small.clone()],
+            credentials: false,
+        };
+        let e = verify_artifacts(dir.path(), &manifest)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&small.digest)
+                && e.contains(REF)
+                && e.contains("is 6 bytes on it, not the 3"),
+            "{e}"
+        );
+        // Refused before it is hashed or copied: the stick is as it was.
+        assert_eq!(
+            fs::read(blob_path(dir.path(), &small.digest)).unwrap(),
+            b"module"
+        );
     }
 
     #[test]

@@ -23,6 +23,8 @@ const MAX_GIT_TAR: u64 = 1 << 30;
 const MAX_OBJECT: u64 = 256 << 20;
 /// Largest artifact (the tiers' own bound).
 const MAX_ARTIFACT: u64 = 512 << 20;
+/// Longest the CO may take to plan an export (it pulls registry content meanwhile).
+const PLAN_WITHIN: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 fn fill(pattern: &str, site: &str) -> String {
     pattern.replace("{site}", site)
@@ -80,7 +82,13 @@ pub(crate) fn export(client: &Client, printer: Printer, args: &ExportArgs) -> an
     if args.skip_images {
         plan_path.push_str("?skipImages=true");
     }
-    let plan: SiteExport = client.get(&plan_path)?;
+    // The CO pulls the site's registry modules, binaries and images while
+    // it answers, so this call gets hours, not the client's usual 600 s.
+    printer.warn_progress(&format!(
+        "the CO gathers what site `{}` needs (pulling registry modules, binaries and images)",
+        args.site
+    ));
+    let plan: SiteExport = client.get_within(&plan_path, PLAN_WITHIN)?;
     let Some(head) = plan.head.clone() else {
         bail!(
             "site `{}` has no desired state yet; deploy something to it first",

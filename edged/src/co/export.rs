@@ -15,6 +15,10 @@
 //! those that cannot be pulled out instead, listed. Charts and compose
 //! components from a registry are listed, not carried: the site needs that
 //! registry or a mirror of it.
+//!
+//! A blob download checks the digest against what the site's last plan at
+//! the same head named (kept in memory per site), planning again only when
+//! the head moved or the digest is not on it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -42,6 +46,50 @@ const MAX_DEPLOYMENTS: usize = 100_000;
 
 fn internal(e: impl Into<anyhow::Error>) -> ApiError {
     ApiError::internal(&e.into())
+}
+
+/// The artifact digests of each site's last plan, by its repository (one
+/// entry per site of a store), with the head it was made at: a blob
+/// download takes it while the head is the same and the digest is on it,
+/// instead of planning again (which reads every deployment and every
+/// compose archive) for each blob.
+type Named = BTreeMap<std::path::PathBuf, (Option<String>, Arc<BTreeSet<String>>)>;
+static NAMED: Mutex<Named> = Mutex::new(BTreeMap::new());
+
+/// Keep what `plan` of site `site` names for later blob downloads.
+fn remember(store: &Store, site: &str, plan: &SiteExport) -> Arc<BTreeSet<String>> {
+    let digests: Arc<BTreeSet<String>> =
+        Arc::new(plan.artifacts.iter().map(|a| a.digest.clone()).collect());
+    NAMED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(store.site_repo(site), (plan.head.clone(), digests.clone()));
+    digests
+}
+
+/// Whether `digest` is an artifact of site `site` at its head: from the
+/// last plan when it names it at that head, else planned again.
+fn names(store: &Store, site: &str, digest: &str) -> Result<bool, ApiError> {
+    if db::site(&store.db(), site)?.is_none() {
+        return Err(ApiError::not_found(format!("no site `{site}`")));
+    }
+    let git_dir = store.site_repo(site).join(".git");
+    let head = if git_dir.exists() {
+        git::tip_of(&git_dir, "refs/heads/main").map_err(internal)?
+    } else {
+        None
+    };
+    let known = NAMED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&store.site_repo(site))
+        .filter(|(at, _)| *at == head)
+        .is_some_and(|(_, digests)| digests.contains(digest));
+    if known {
+        return Ok(true);
+    }
+    let planned = plan(store, site, Fetch::Pinned, true)?;
+    Ok(remember(store, site, &planned).contains(digest))
 }
 
 /// Pulls one at a time: two exports filling the same partial download would
@@ -250,7 +298,12 @@ pub(crate) async fn export(
     QueryParams(q): QueryParams<ExportQuery>,
 ) -> Result<axum::Json<SiteExport>, ApiError> {
     let skip = q.skip_images.unwrap_or(false);
-    blocking(move || plan(&store, &site, Fetch::Pull, skip).map(axum::Json)).await
+    blocking(move || {
+        let planned = plan(&store, &site, Fetch::Pull, skip)?;
+        remember(&store, &site, &planned);
+        Ok(axum::Json(planned))
+    })
+    .await
 }
 
 /// The site repository's objects a stick holding `have` lacks, as a tar of
@@ -309,10 +362,7 @@ pub(crate) async fn export_blob(
     UrlPath((site, digest)): UrlPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     blocking(move || {
-        let named = plan(&store, &site, Fetch::Pinned, true)?
-            .artifacts
-            .iter()
-            .any(|a| a.digest == digest);
+        let named = names(&store, &site, &digest)?;
         let parsed = Digest::new(&digest).ok();
         let Some(path) = parsed.filter(|_| named).and_then(|d| store.cas().get(&d)) else {
             return Err(ApiError::not_found(format!(

@@ -189,7 +189,7 @@ pub(super) async fn pin(
                 };
                 let bytes = std::fs::read(&path).map_err(|e| ApiError::internal(&e.into()))?;
                 let images = edge_workspace::image::compose_images(&bytes).unwrap_or_default();
-                if images.iter().any(|i| i == wanted) {
+                if images.fixed.iter().any(|i| i == wanted) {
                     return Ok(true);
                 }
             }

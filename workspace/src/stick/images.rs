@@ -8,10 +8,13 @@
 //!
 //! [`check_images`] is the import's check that each image is whole: every
 //! blob its manifest names is listed on the stick, with that size, and
-//! present (the digests themselves are verified with every artifact).
+//! present (the digests and file sizes themselves are verified with every
+//! artifact). A manifest is read bounded by [`MAX_MANIFEST`], whatever size
+//! the stick declares for it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::io::Read as _;
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -38,8 +41,18 @@ fn parts_of(stick: &Path, a: &StickArtifact) -> Result<Vec<crate::oci::Blob>, St
             "its manifest is larger than {MAX_MANIFEST} bytes"
         )));
     }
+    // Read bounded whatever the stick claims (sizes are checked against the
+    // files elsewhere, but this read must not trust that it ran first).
     let path = blob_path(stick, &a.digest);
-    let bytes = fs::read(&path).map_err(|e| refuse(format!("its manifest does not read: {e}")))?;
+    let mut bytes = Vec::new();
+    fs::File::open(&path)
+        .and_then(|f| f.take(MAX_MANIFEST as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| refuse(format!("its manifest does not read: {e}")))?;
+    if bytes.len() > MAX_MANIFEST {
+        return Err(refuse(format!(
+            "its manifest is larger than {MAX_MANIFEST} bytes"
+        )));
+    }
     let parsed = parse_manifest(&bytes, u64::MAX).map_err(refuse)?;
     Ok(parsed.parts().cloned().collect())
 }
@@ -167,6 +180,14 @@ mod tests {
         stick.artifacts.pop();
         let e = check_images(dir.path(), &stick).unwrap_err().to_string();
         assert!(e.contains(&layer.digest), "{e}");
+        // A manifest file larger than any manifest, whatever it declares.
+        let big = vec![b' '; MAX_MANIFEST + 1];
+        let mut huge = blob(&big, crate::image::OCI_MANIFEST, Some(REF));
+        put_blob(dir.path(), &huge.digest, &big).unwrap();
+        huge.size = 300;
+        stick.artifacts = vec![huge];
+        let e = check_images(dir.path(), &stick).unwrap_err().to_string();
+        assert!(e.contains("larger than"), "{e}");
         // A manifest that is no image manifest.
         let bad = blob(b"{}", crate::image::OCI_MANIFEST, Some(REF));
         put_blob(dir.path(), &bad.digest, b"{}").unwrap();

@@ -7,7 +7,10 @@
 //! artifacts: the manifest with the `oci://` reference it answers for, its
 //! blobs without one. A registry that cannot be reached fails the export
 //! naming the image, unless the export was asked to skip images, which
-//! then lists it among what the site needs a registry for.
+//! then lists it among what the site needs a registry for. An `image:`
+//! named with a variable (`${VERSION}`) is only resolved when the compose
+//! file runs: it is listed the same way, saying so, and the archive's other
+//! images are carried.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -100,11 +103,22 @@ impl Gather<'_> {
                 "the compose archive of component `{component}` of app `{app}` cannot be exported: {e}"
             ))
         })?;
-        for image in images {
+        for (service, image) in images.with_variables {
+            self.elsewhere
+                .insert(unresolved(&image, &service, app, component));
+        }
+        for image in images.fixed {
             self.image(&format!("oci://{image}"), app, component)?;
         }
         Ok(())
     }
+}
+
+/// The line an export lists for an image named with a variable.
+fn unresolved(image: &str, service: &str, app: &str, component: &str) -> String {
+    format!(
+        "{image} (service `{service}` of component `{component}` of app `{app}`: cannot be resolved at export, it uses a variable)"
+    )
 }
 
 /// The image `reference` names now, every blob in the CO's store and the
@@ -167,4 +181,21 @@ fn pinned(store: &Store, reference: &str) -> Option<Vec<Part>> {
         parts.push((d, blob.size, blob.media_type.clone()));
     }
     Some(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_named_with_a_variable_is_listed_saying_why() {
+        let line = unresolved("q.io/web:${VERSION}", "web", "app", "stack");
+        assert!(
+            line.starts_with(
+                "q.io/web:${VERSION} (service `web` of component `stack` of app `app`"
+            ) && line.contains("cannot be resolved at export")
+                && line.contains("uses a variable"),
+            "{line}"
+        );
+    }
 }

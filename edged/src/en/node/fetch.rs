@@ -80,8 +80,10 @@ impl Node {
                         format!("the compose archive {digest} is refused: {e}"),
                     )
                 })?;
-                // Images named with variables are left to podman-compose.
-                for image in edge_workspace::image::compose_images(&bytes).unwrap_or_default() {
+                // Images named with variables are left to podman-compose;
+                // those named outright are taken in first.
+                let images = edge_workspace::image::compose_images(&bytes).unwrap_or_default();
+                for image in images.fixed {
                     self.ensure_image(d.metadata.annotations.application_id.as_str(), &image)?;
                 }
             }
@@ -222,13 +224,29 @@ impl Node {
     /// Refuse an artifact the store cannot hold, after dropping what nothing
     /// refers to.
     pub(super) fn make_room(&self, digest: &Digest, size: u64) -> Result<(), (String, String)> {
-        if self.cas.get(digest).is_none() && self.cas.total() + size > self.store_limit {
-            self.collect_garbage();
+        if self.cas.get(digest).is_some() {
+            return Ok(());
+        }
+        self.make_room_keeping(size, digest.as_str(), &HashSet::new())
+    }
+
+    /// Refuse `size` more bytes (of `what`, named in the error) the store
+    /// cannot hold, after dropping what nothing refers to: neither the
+    /// deployments nor `in_use` (digests being gathered, such as the blobs
+    /// of an image being assembled).
+    pub(super) fn make_room_keeping(
+        &self,
+        size: u64,
+        what: &str,
+        in_use: &HashSet<String>,
+    ) -> Result<(), (String, String)> {
+        if self.cas.total() + size > self.store_limit {
+            self.collect_garbage_keeping(in_use);
             if self.cas.total() + size > self.store_limit {
                 return Err(fail(
                     "STORAGE",
                     format!(
-                        "{digest} ({size} bytes) does not fit in this node's artifact store ({} of {} bytes used)",
+                        "{what} ({size} bytes) does not fit in this node's artifact store ({} of {} bytes used)",
                         self.cas.total(),
                         self.store_limit
                     ),
@@ -240,7 +258,13 @@ impl Node {
 
     /// Drop stored artifacts nothing here refers to any more.
     pub(super) fn collect_garbage(&self) {
-        let (mut keep, mut refs) = (HashSet::new(), HashSet::new());
+        self.collect_garbage_keeping(&HashSet::new());
+    }
+
+    /// Drop stored artifacts nothing here refers to any more, keeping those
+    /// in `in_use` too.
+    fn collect_garbage_keeping(&self, in_use: &HashSet<String>) {
+        let (mut keep, mut refs) = (in_use.clone(), HashSet::new());
         if let Ok(Some(set)) = self.db.desired() {
             for doc in set.docs {
                 if let Ok(p) = ApplicationDeployment::from_slice(&doc.bytes) {
