@@ -32,7 +32,7 @@ use edge_model::profile::Component;
 use edge_model::profile::{EDGECTL_EXTENSION, oci_reference};
 use edge_model::{ApplicationDeployment, Digest, MargoDocument as _, ProfileType};
 use edge_workspace::git::{self, Mirror};
-use edge_workspace::oci::BlobSource;
+use edge_workspace::oci::{Blob, BlobSource};
 
 use super::db;
 use super::http::{QueryParams, blocking};
@@ -70,15 +70,7 @@ fn remember(store: &Store, site: &str, plan: &SiteExport) -> Arc<BTreeSet<String
 /// Whether `digest` is an artifact of site `site` at its head: from the
 /// last plan when it names it at that head, else planned again.
 fn names(store: &Store, site: &str, digest: &str) -> Result<bool, ApiError> {
-    if db::site(&store.db(), site)?.is_none() {
-        return Err(ApiError::not_found(format!("no site `{site}`")));
-    }
-    let git_dir = store.site_repo(site).join(".git");
-    let head = if git_dir.exists() {
-        git::tip_of(&git_dir, "refs/heads/main").map_err(internal)?
-    } else {
-        None
-    };
+    let head = head_of(store, site)?;
     let known = NAMED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -134,6 +126,22 @@ fn pull(
     let blob = source
         .resolve(crate::cas::MAX_ARTIFACT)
         .map_err(|e| e.to_string())?;
+    let digest = fill(store, &source, &blob, reference)?;
+    store
+        .cas()
+        .pin(reference, &digest, blob.size)
+        .map_err(|e| e.to_string())?;
+    Ok(Some((digest, blob.size, blob.media_type)))
+}
+
+/// `blob` of `reference` downloaded from `source` into the CO's store
+/// (resuming a partial download; verified), unless it is there already.
+pub(super) fn fill(
+    store: &Store,
+    source: &BlobSource,
+    blob: &Blob,
+    reference: &str,
+) -> Result<Digest, String> {
     let digest = Digest::new(&blob.digest).map_err(|e| e.to_string())?;
     if store.cas().get(&digest).is_none() {
         tracing::info!(reference, digest = %digest, size = blob.size, "pulling for an export");
@@ -143,7 +151,7 @@ fn pull(
         .fill(&digest, blob.size, reference, |have| {
             let (start, reader) =
                 source
-                    .open(&blob, have)
+                    .open(blob, have)
                     .map_err(|e| crate::cas::CasError::Fetch {
                         url: reference.to_owned(),
                         detail: e.to_string(),
@@ -151,24 +159,27 @@ fn pull(
             Ok((start, Box::new(reader) as Box<dyn std::io::Read>))
         })
         .map_err(|e| e.to_string())?;
-    store
-        .cas()
-        .pin(reference, &digest, blob.size)
-        .map_err(|e| e.to_string())?;
-    Ok(Some((digest, blob.size, blob.media_type)))
+    Ok(digest)
 }
 
-/// The site's head and the artifacts its deployments name there.
-fn plan(store: &Store, site: &str, how: Fetch, skip_images: bool) -> Result<SiteExport, ApiError> {
+/// The head commit of site `site` (`None` before its first deploy); 404
+/// for no such site.
+fn head_of(store: &Store, site: &str) -> Result<Option<String>, ApiError> {
     if db::site(&store.db(), site)?.is_none() {
         return Err(ApiError::not_found(format!("no site `{site}`")));
     }
     let git_dir = store.site_repo(site).join(".git");
-    let head = if git_dir.exists() {
-        git::tip_of(&git_dir, "refs/heads/main").map_err(internal)?
+    if git_dir.exists() {
+        git::tip_of(&git_dir, "refs/heads/main").map_err(internal)
     } else {
-        None
-    };
+        Ok(None)
+    }
+}
+
+/// The site's head and the artifacts its deployments name there.
+fn plan(store: &Store, site: &str, how: Fetch, skip_images: bool) -> Result<SiteExport, ApiError> {
+    let head = head_of(store, site)?;
+    let git_dir = store.site_repo(site).join(".git");
     let mut artifacts = BTreeSet::new();
     let mut elsewhere = BTreeSet::new();
     // Each reference resolved once, however many deployments name it.

@@ -137,23 +137,7 @@ fn pull(store: &Store, reference: &str, how: Fetch) -> Result<Option<Vec<Part>>,
         .map_err(|e| e.to_string())?;
     let mut parts = Vec::new();
     for blob in &image.parts {
-        let digest = Digest::new(&blob.digest).map_err(|e| e.to_string())?;
-        if store.cas().get(&digest).is_none() {
-            tracing::info!(reference, digest = %digest, size = blob.size, "pulling an image blob for an export");
-        }
-        store
-            .cas()
-            .fill(&digest, blob.size, reference, |have| {
-                let (start, reader) =
-                    source
-                        .open(blob, have)
-                        .map_err(|e| crate::cas::CasError::Fetch {
-                            url: reference.to_owned(),
-                            detail: e.to_string(),
-                        })?;
-                Ok((start, Box::new(reader) as Box<dyn std::io::Read>))
-            })
-            .map_err(|e| e.to_string())?;
+        let digest = super::fill(store, &source, blob, reference)?;
         parts.push((digest, blob.size, blob.media_type.clone()));
     }
     let digest = store
