@@ -8,10 +8,8 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{deploy_to, fleet, row, until_or, wait_state};
-use edge_tests::co::{copy_tree, ok};
+use common::{container_package, deploy_to, fleet, row, until_or, wait_state};
+use edge_tests::co::ok;
 use edge_tests::en::En;
 use edge_tests::lo::Lo;
 use edge_tests::podman::{HELLO, Podman};
@@ -99,23 +97,7 @@ fn a_container_app_is_pulled_from_a_registry_and_survives_kill_9_of_its_node() {
     let registry = edge_tests::registry::start().unwrap();
     podman.push(HELLO, &registry.addr, "tools/hello:1.0.0");
     let f = fleet();
-    // A container app: the hello-process package with its profile replaced.
-    let pkg = f.dir.path().join("hello-container");
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packages/hello-process"),
-        &pkg,
-    );
-    std::fs::remove_dir_all(pkg.join("components")).unwrap();
-    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
-        .unwrap()
-        .replace("id: hello-process\n", "id: hello-container\n")
-        .replace("type: process", "type: container")
-        .replace("id: hello-process-process", "id: hello-container-container")
-        .replace(
-            "repository: ./components/hello.sh",
-            &format!("repository: oci://{}/tools/hello", registry.addr),
-        );
-    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    let pkg = container_package(f.dir.path(), &format!("{}/tools/hello", registry.addr));
     ok(&f
         .co
         .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));

@@ -9,7 +9,9 @@
 
 mod common;
 
-use common::{deploy_to, fixture, fleet_with, registry_app, row, until_or, wait_state};
+use common::{
+    deploy_to, export_site, fixture, fleet_with, registry_app, row, until_or, wait_state,
+};
 use edge_tests::co::ok;
 use edge_tests::en::En;
 use edge_tests::lo::Lo;
@@ -97,14 +99,7 @@ fn modules_and_binaries_come_from_a_registry_and_restart_without_it() {
     // exports; one whose registry serves other bytes fails the export,
     // naming it, and no stick is written.
     let stick = f.dir.path().join("stick");
-    let out = f.co.edgectl(&[
-        "co",
-        "export",
-        "--site",
-        "plant-1",
-        "--to",
-        stick.to_str().unwrap(),
-    ]);
+    let out = export_site(&f.co, &stick, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     let want = format!(

@@ -14,7 +14,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{deploy_to, fleet_with, row, unrouted, until_or};
+use common::{container_package, deploy_to, export_site, fleet_with, row, unrouted, until_or};
 use edge_tests::co::{copy_tree, fails, ok};
 use edge_tests::en::En;
 use edge_tests::lo::Lo;
@@ -70,23 +70,7 @@ fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
         data: en_data.clone(),
     };
 
-    // A container app: the hello-process package with its profile replaced.
-    let pkg = f.dir.path().join("hello-container");
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packages/hello-process"),
-        &pkg,
-    );
-    std::fs::remove_dir_all(pkg.join("components")).unwrap();
-    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
-        .unwrap()
-        .replace("id: hello-process\n", "id: hello-container\n")
-        .replace("type: process", "type: container")
-        .replace("id: hello-process-process", "id: hello-container-container")
-        .replace(
-            "repository: ./components/hello.sh",
-            &format!("repository: oci://{addr}/{name}"),
-        );
-    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    let pkg = container_package(f.dir.path(), &format!("{addr}/{name}"));
     ok(&f
         .co
         .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
@@ -130,18 +114,7 @@ fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
 
     // Exported while the registry is up: the CO pulls the whole image.
     let stick = f.dir.path().join("stick");
-    let export = |to: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "co",
-            "export",
-            "--site",
-            "plant-1",
-            "--to",
-            to.to_str().unwrap(),
-        ];
-        args.extend(extra);
-        f.co.edgectl(&args)
-    };
+    let export = |to: &Path, extra: &[&str]| export_site(&f.co, to, extra);
     let exported = export(&stick, &[]);
     let out = ok(&exported);
     assert!(out.contains("pulled from registries"), "{out}");

@@ -14,7 +14,8 @@ mod common;
 use std::path::Path;
 
 use common::{
-    co_state, deploy_to, fixture, fleet, fleet_with, registry_app, row, unrouted, until_or,
+    co_state, deploy_to, export_site, fixture, fleet, fleet_with, registry_app, row, unrouted,
+    until_or, without_blob,
 };
 use edge_tests::co::{copy_tree, fails, git, ok};
 use edge_tests::en::En;
@@ -48,16 +49,7 @@ fn a_site_travels_on_a_stick_and_tampered_sticks_are_refused() {
     ]));
     let process = deploy_to(&f.co, "hello-process", "edge-1", &[]);
     let stick = f.dir.path().join("stick");
-    let export = || {
-        ok(&f.co.edgectl(&[
-            "co",
-            "export",
-            "--site",
-            "plant-1",
-            "--to",
-            stick.to_str().unwrap(),
-        ]))
-    };
+    let export = || ok(&export_site(&f.co, &stick, &[]));
     let out = export();
     assert!(out.contains("1 of 1 artifacts new"), "{out}");
     let manifest: Value =
@@ -158,14 +150,7 @@ fn a_site_travels_on_a_stick_and_tampered_sticks_are_refused() {
     forged.resize(usize::try_from(size).unwrap(), b'#');
     std::fs::write(&path, &forged).unwrap();
     fails(&import(&changed), "was changed");
-    let missing = f.dir.path().join("missing");
-    copy_tree(&stick, &missing);
-    std::fs::remove_file(
-        missing
-            .join("oci/blobs/sha256")
-            .join(blob.trim_start_matches("sha256:")),
-    )
-    .unwrap();
+    let missing = without_blob(&stick, &f.dir.path().join("missing"), blob);
     fails(&import(&missing), "is missing");
     // A rewritten history: the same files under a new root commit.
     let rewritten = f.dir.path().join("rewritten");
@@ -222,14 +207,7 @@ fn a_module_from_a_registry_travels_on_the_stick_and_runs_with_the_registry_gone
 
     // Exported while the registry is up: the CO pulls the module.
     let stick = f.dir.path().join("stick");
-    let out = ok(&f.co.edgectl(&[
-        "co",
-        "export",
-        "--site",
-        "plant-1",
-        "--to",
-        stick.to_str().unwrap(),
-    ]));
+    let out = ok(&export_site(&f.co, &stick, &[]));
     assert!(
         out.contains("1 of 1 artifacts new") && out.contains("1 of them pulled from registries"),
         "{out}"
@@ -250,14 +228,7 @@ fn a_module_from_a_registry_travels_on_the_stick_and_runs_with_the_registry_gone
     // With the registry gone an export fails, naming what it could not get.
     let later = f.dir.path().join("later");
     fails(
-        &f.co.edgectl(&[
-            "co",
-            "export",
-            "--site",
-            "plant-1",
-            "--to",
-            later.to_str().unwrap(),
-        ]),
+        &export_site(&f.co, &later, &[]),
         &format!(
             "cannot put `{reference}` (component `hello` of app `pulled-wasm`) on the stick, so nothing was exported: cannot reach registry `{addr}`"
         ),
@@ -274,14 +245,7 @@ fn a_module_from_a_registry_travels_on_the_stick_and_runs_with_the_registry_gone
     };
     // A stick without the module's blob is refused, naming the reference,
     // and the data folder is left as it was.
-    let missing = f.dir.path().join("missing");
-    copy_tree(&stick, &missing);
-    std::fs::remove_file(
-        missing
-            .join("oci/blobs/sha256")
-            .join(digest.trim_start_matches("sha256:")),
-    )
-    .unwrap();
+    let missing = without_blob(&stick, &f.dir.path().join("missing"), &digest);
     let scratch = f.dir.path().join("scratch");
     fails(
         &import(&missing, &scratch),

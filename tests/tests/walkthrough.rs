@@ -183,6 +183,15 @@ fn questions_are_asked_on_a_terminal_only() {
         &ctl("co deploy --site demo"),
         "`--app` is required (no terminal to ask on)",
     );
+    fails(&ctl("co undeploy"), "is required (no terminal to ask on)");
+    fails(
+        &ctl("co undeploy --app hello-process --site demo --yes"),
+        "app `hello-process` is not deployed at site `demo`",
+    );
+    fails(
+        &ctl("co undeploy no-such-id --yes"),
+        "no deployment `no-such-id`",
+    );
 
     // On a terminal: pick the app from the store, then the site is given.
     let env_pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -406,3 +406,47 @@ pub(crate) fn unrouted(creds: &Path, to: &Path) -> std::path::PathBuf {
     std::fs::write(&file, text + "\n").unwrap();
     to.to_path_buf()
 }
+
+/// `edgectl co export --site plant-1 --to TO EXTRA…`, as run.
+pub(crate) fn export_site(co: &Co, to: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "co",
+        "export",
+        "--site",
+        "plant-1",
+        "--to",
+        to.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    co.edgectl(&args)
+}
+
+/// A copy of stick `stick` at `to` without the blob `digest`.
+pub(crate) fn without_blob(stick: &Path, to: &Path, digest: &str) -> PathBuf {
+    edge_tests::co::copy_tree(stick, to);
+    std::fs::remove_file(
+        to.join("oci/blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    to.to_path_buf()
+}
+
+/// A container app at `dir/hello-container`: the hello-process package with
+/// its profile replaced by one running `image` (`HOST/NAME`, tag 1.0.0).
+pub(crate) fn container_package(dir: &Path, image: &str) -> PathBuf {
+    let pkg = dir.join("hello-container");
+    edge_tests::co::copy_tree(&fixture("hello-process"), &pkg);
+    std::fs::remove_dir_all(pkg.join("components")).unwrap();
+    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
+        .unwrap()
+        .replace("id: hello-process\n", "id: hello-container\n")
+        .replace("type: process", "type: container")
+        .replace("id: hello-process-process", "id: hello-container-container")
+        .replace(
+            "repository: ./components/hello.sh",
+            &format!("repository: oci://{image}"),
+        );
+    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    pkg
+}
