@@ -3,13 +3,9 @@
 //! the failing component's reason, or when the time is up; plain lines and
 //! no escape codes without a terminal.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
-use common::{fleet, spin_wasm_package};
 use edge_tests::co::{fails, ok};
 use edge_tests::en::En;
+use edge_tests::fleet::{fleet, spin_wasm_package};
 use edge_tests::lo::Lo;
 use serde_json::Value;
 

@@ -5,8 +5,6 @@
 //! in a real terminal (tmux, 80x24). A second test drives the questions
 //! `edgectl` asks on a terminal, and checks none are asked without one.
 
-#![allow(clippy::unwrap_used)]
-
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -3,8 +3,6 @@
 //! checked against the app's schema; placement explains why no device fits;
 //! concurrent deploys to one site serialize cleanly.
 
-#![allow(clippy::unwrap_used)]
-
 use std::fs;
 
 use edge_model::{ApplicationDeployment, MargoDocument as _};

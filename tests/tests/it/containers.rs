@@ -4,15 +4,12 @@
 //! kill -9 of the node while it installs and while it runs without a
 //! duplicate container, removal.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
-use common::{container_package, deploy_to, fleet, row, until_or, wait_state};
 use edge_tests::co::ok;
 use edge_tests::en::En;
+use edge_tests::fleet::{container_package, deploy_to, fleet, row, wait_state};
 use edge_tests::lo::Lo;
 use edge_tests::podman::{HELLO, Podman};
+use edge_tests::wait::until_or;
 
 fn short(id: &str) -> String {
     id.chars().filter(char::is_ascii_hexdigit).take(8).collect()

@@ -7,8 +7,6 @@
 //! `edge_tests::registry`) and talks to nothing else; the registry is killed
 //! when the test ends.
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;

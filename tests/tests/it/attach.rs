@@ -3,15 +3,12 @@
 //! through an LO or to the CO deciding `deviceConstraints` placement, and
 //! strangers, foreign CAs, wrong servers and bad bodies refused.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use edge_tests::co::{Co, ok};
+use edge_tests::fleet::*;
 use edge_tests::lo::{Lo, Margo};
+use edge_tests::wait::until_or;
 use serde_json::{Value, json};
 
 #[test]

@@ -6,15 +6,12 @@
 //! up through the LO's outbox, and restarts and crashes of either side lose
 //! nothing.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
 use edge_tests::co::{Co, ok};
+use edge_tests::fleet::*;
 use edge_tests::lo::{Lo, Margo};
+use edge_tests::wait::{until, until_or};
 use serde_json::{Value, json};
 
 #[test]

@@ -6,8 +6,6 @@
 //! Source repositories are built with the `git` CLI in temporary folders from
 //! `fixtures/packages/hello-wasm`. Everything talks to `127.0.0.1` only.
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write as _;

@@ -3,16 +3,13 @@
 //! process), reporting true status up to the CO through the LO, operated
 //! with `edgectl en`, and surviving a lost LO, kill -9 and restarts.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::path::Path;
 
-use common::{deploy_to, fleet, listing, row, until_or, wait_state};
 use edge_tests::co::ok;
 use edge_tests::en::En;
+use edge_tests::fleet::{deploy_to, fleet, listing, row, wait_state};
 use edge_tests::lo::Lo;
+use edge_tests::wait::until_or;
 use serde_json::Value;
 
 fn pid_alive(pid: u64) -> bool {
@@ -36,7 +33,7 @@ fn programs(data: &Path) -> usize {
 }
 
 /// The LO test fleet, with the hello-process app in the store too.
-fn fleet_with_process() -> common::Fleet {
+fn fleet_with_process() -> edge_tests::fleet::Fleet {
     let f = fleet();
     ok(&f.co.edgectl(&[
         "co",
@@ -288,7 +285,7 @@ fn downloads_resume_and_a_corrupt_partial_download_is_discarded() {
 #[test]
 fn a_wasm_component_s_fuel_limit_travels_from_its_package_to_the_node() {
     let f = fleet();
-    let pkg = common::spin_wasm_package(f.dir.path(), false);
+    let pkg = edge_tests::fleet::spin_wasm_package(f.dir.path(), false);
     ok(&f
         .co
         .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));

@@ -5,16 +5,13 @@
 //! pulls them at the CO), and a kill -9 restart with the registry gone
 //! bringing the same bytes back from the node's own store.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
-use common::{
-    deploy_to, export_site, fixture, fleet_with, registry_app, row, until_or, wait_state,
-};
 use edge_tests::co::ok;
 use edge_tests::en::En;
+use edge_tests::fleet::{
+    deploy_to, export_site, fixture, fleet_with, registry_app, row, wait_state,
+};
 use edge_tests::lo::Lo;
+use edge_tests::wait::until_or;
 
 const WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
 const BINARY_LAYER: &str = "application/octet-stream";

@@ -1,47 +1,21 @@
-//! Shared by the LO scenario tests: a fleet (CO, sites, devices,
-//! credentials), waiting with a deadline, and the checks of the fleet-manager
-//! MUSTs of the Margo desired-state API (DIGEST §15.2) a client can make.
-
-#![allow(dead_code)]
+//! Shared by the scenario tests: a fleet (CO, sites, devices, credentials),
+//! deploying and reading states, the packages the scenarios build, and the
+//! checks of the fleet-manager MUSTs of the Margo desired-state API (DIGEST
+//! §15.2) a client can make.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
+use crate::co::{Co, ok};
+use crate::lo::{Margo, Reply};
+use crate::wait::until_or;
 use edge_model::digest::sha256;
-use edge_tests::co::{Co, ok};
-use edge_tests::lo::{Margo, Reply};
 use serde_json::{Value, json};
 
-pub(crate) const MANIFEST: &str = "application/vnd.margo.manifest.v1+json";
-pub(crate) const BUNDLE: &str = "application/vnd.margo.bundle.v1+tar+gzip";
+pub const MANIFEST: &str = "application/vnd.margo.manifest.v1+json";
+pub const BUNDLE: &str = "application/vnd.margo.bundle.v1+tar+gzip";
 
-/// Poll `f` every 20 ms until it returns `Some`, for at most 20 s.
-pub(crate) fn until<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
-    until_or(what, f, String::new)
-}
-
-/// [`until`], printing `log()` when it times out.
-pub(crate) fn until_or<T>(
-    what: &str,
-    mut f: impl FnMut() -> Option<T>,
-    log: impl Fn() -> String,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}\n{}",
-            log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-pub(crate) fn enroll(co: &Co, dir: &Path, site: &str, device: Option<&str>) -> PathBuf {
+pub fn enroll(co: &Co, dir: &Path, site: &str, device: Option<&str>) -> PathBuf {
     let out = dir.join(device.unwrap_or(site));
     let mut args = vec![
         "co",
@@ -60,7 +34,7 @@ pub(crate) fn enroll(co: &Co, dir: &Path, site: &str, device: Option<&str>) -> P
 }
 
 /// Credentials of a device attached to the CO directly (`--direct`).
-pub(crate) fn enroll_direct(co: &Co, dir: &Path, site: &str, device: &str) -> PathBuf {
+pub fn enroll_direct(co: &Co, dir: &Path, site: &str, device: &str) -> PathBuf {
     let out = dir.join(format!("direct-{device}"));
     ok(&co.edgectl(&[
         "co",
@@ -76,7 +50,7 @@ pub(crate) fn enroll_direct(co: &Co, dir: &Path, site: &str, device: &str) -> Pa
     out
 }
 
-pub(crate) fn south_url(creds: &Path) -> String {
+pub fn south_url(creds: &Path) -> String {
     let text = std::fs::read_to_string(creds.join("edged.toml")).unwrap();
     let line = text.lines().find(|l| l.starts_with("server = ")).unwrap();
     line["server = ".len()..].trim_matches('"').to_owned()
@@ -84,21 +58,21 @@ pub(crate) fn south_url(creds: &Path) -> String {
 
 /// A fleet: sites plant-1 (edge-1, edge-2) and plant-2 (edge-9), the
 /// hello-wasm app, the plant-1 LO's and every device's credentials.
-pub(crate) struct Fleet {
-    pub(crate) dir: tempfile::TempDir,
-    pub(crate) co: Co,
-    pub(crate) lo_creds: PathBuf,
-    pub(crate) d1: PathBuf,
-    pub(crate) d2: PathBuf,
-    pub(crate) d9: PathBuf,
+pub struct Fleet {
+    pub dir: tempfile::TempDir,
+    pub co: Co,
+    pub lo_creds: PathBuf,
+    pub d1: PathBuf,
+    pub d2: PathBuf,
+    pub d9: PathBuf,
 }
 
-pub(crate) fn fleet() -> Fleet {
+pub fn fleet() -> Fleet {
     fleet_with(&[])
 }
 
 /// [`fleet`], its CO started with `co_args` too.
-pub(crate) fn fleet_with(co_args: &[&str]) -> Fleet {
+pub fn fleet_with(co_args: &[&str]) -> Fleet {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), co_args);
     ok(&co.edgectl(&[
@@ -132,7 +106,7 @@ pub(crate) fn fleet_with(co_args: &[&str]) -> Fleet {
 }
 
 /// GET the manifest until its version reaches `version`; returns it and the reply.
-pub(crate) fn manifest_at(m: &Margo, version: u64, log: impl Fn() -> String) -> (Value, Reply) {
+pub fn manifest_at(m: &Margo, version: u64, log: impl Fn() -> String) -> (Value, Reply) {
     until_or(
         &format!("manifest version {version}"),
         || {
@@ -146,7 +120,7 @@ pub(crate) fn manifest_at(m: &Margo, version: u64, log: impl Fn() -> String) -> 
 }
 
 /// GET the manifest until it lists `n` deployments.
-pub(crate) fn manifest_with(m: &Margo, n: usize, log: impl Fn() -> String) -> (Value, Reply) {
+pub fn manifest_with(m: &Margo, n: usize, log: impl Fn() -> String) -> (Value, Reply) {
     until_or(
         &format!("a manifest with {n} deployment(s)"),
         || {
@@ -160,7 +134,7 @@ pub(crate) fn manifest_with(m: &Margo, n: usize, log: impl Fn() -> String) -> (V
 }
 
 /// Every fleet-manager MUST of DIGEST §15.2 a manifest reply can show.
-pub(crate) fn check_manifest(r: &Reply, v: &Value) {
+pub fn check_manifest(r: &Reply, v: &Value) {
     assert_eq!(r.header("content-type"), Some(MANIFEST));
     let digest = sha256(&r.body).to_string();
     assert_eq!(
@@ -190,7 +164,7 @@ pub(crate) fn check_manifest(r: &Reply, v: &Value) {
 
 /// Fetch every listed deployment and the bundle, checking digests, ETags and
 /// that the bundle holds exactly the listed files; returns the YAML texts.
-pub(crate) fn check_content(m: &Margo, v: &Value, device: &str) -> Vec<String> {
+pub fn check_content(m: &Margo, v: &Value, device: &str) -> Vec<String> {
     let mut yamls = Vec::new();
     let mut names = Vec::new();
     for d in v["deployments"].as_array().unwrap() {
@@ -252,25 +226,25 @@ pub(crate) fn check_content(m: &Margo, v: &Value, device: &str) -> Vec<String> {
     yamls
 }
 
-pub(crate) fn status_doc(id: &str, state: &str, version: u64) -> Value {
+pub fn status_doc(id: &str, state: &str, version: u64) -> Value {
     json!({"deploymentId": id, "adoptedManifestVersion": version,
            "status": {"state": state}, "components": [{"name": "hello", "state": state}]})
 }
 
-pub(crate) fn caps_doc(id: &str) -> Value {
+pub fn caps_doc(id: &str) -> Value {
     json!({"properties": {"id": id, "vendor": "Acme", "modelNumber": "m1", "serialNumber": "s1",
         "cpus": [{"cores": 4, "architecture": "amd64"}], "memory": "8Gi", "storage": "64Gi",
         "otelCollector": false, "supportedRuntimes": ["custom"], "supportedDeploymentTypes": ["custom"]}})
 }
 
 /// Deploy hello-wasm to `device` of plant-1; returns the deployment id.
-pub(crate) fn deploy_hello(co: &Co, device: &str) -> String {
+pub fn deploy_hello(co: &Co, device: &str) -> String {
     deploy_to(co, "hello-wasm", device, &[])
 }
 
 /// Deploy `app` to `device` of plant-1 with `extra` arguments (`--set …`);
 /// returns the deployment id.
-pub(crate) fn deploy_to(co: &Co, app: &str, device: &str, extra: &[&str]) -> String {
+pub fn deploy_to(co: &Co, app: &str, device: &str, extra: &[&str]) -> String {
     let mut args = vec![
         "co", "deploy", "--app", app, "--site", "plant-1", "--device", device, "-o", "json",
     ];
@@ -287,9 +261,9 @@ pub(crate) fn deploy_to(co: &Co, app: &str, device: &str, extra: &[&str]) -> Str
 /// `failed` only when the restart policy gives up (about 10 s); without, it
 /// reports whatever it sees first and the failure as its watcher sees it.
 /// Returns the package folder.
-pub(crate) fn spin_wasm_package(dir: &Path, wait: bool) -> PathBuf {
+pub fn spin_wasm_package(dir: &Path, wait: bool) -> PathBuf {
     let pkg = dir.join("spin-wasm");
-    edge_tests::co::copy_tree(
+    crate::co::copy_tree(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packages/hello-wasm"),
         &pkg,
     );
@@ -311,7 +285,7 @@ pub(crate) fn spin_wasm_package(dir: &Path, wait: bool) -> PathBuf {
 }
 
 /// Wait until the CO reports deployment `id` in state `want`.
-pub(crate) fn wait_state(co: &Co, id: &str, want: &str, log: impl Fn() -> String) {
+pub fn wait_state(co: &Co, id: &str, want: &str, log: impl Fn() -> String) {
     until_or(
         &format!("deployment {id} {want} at the CO"),
         || (co_state(co, id).as_deref() == Some(want)).then_some(()),
@@ -320,12 +294,12 @@ pub(crate) fn wait_state(co: &Co, id: &str, want: &str, log: impl Fn() -> String
 }
 
 /// `edgectl en list -o json` of a node.
-pub(crate) fn listing(en: &edge_tests::en::En) -> Value {
+pub fn listing(en: &crate::en::En) -> Value {
     serde_json::from_str(&ok(&en.edgectl(&["list", "-o", "json"]))).unwrap()
 }
 
 /// The node's row of deployment `id`, if it lists it.
-pub(crate) fn row(en: &edge_tests::en::En, id: &str) -> Option<Value> {
+pub fn row(en: &crate::en::En, id: &str) -> Option<Value> {
     listing(en)["workloads"]
         .as_array()?
         .iter()
@@ -333,7 +307,7 @@ pub(crate) fn row(en: &edge_tests::en::En, id: &str) -> Option<Value> {
         .cloned()
 }
 
-pub(crate) fn co_state(co: &Co, id: &str) -> Option<String> {
+pub fn co_state(co: &Co, id: &str) -> Option<String> {
     let list: Value = serde_json::from_str(&ok(&co.edgectl(&[
         "co",
         "list",
@@ -350,7 +324,7 @@ pub(crate) fn co_state(co: &Co, id: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-pub(crate) fn caps_with(id: &str, cores: u32, memory: &str) -> Value {
+pub fn caps_with(id: &str, cores: u32, memory: &str) -> Value {
     let mut c = caps_doc(id);
     c["properties"]["cpus"][0]["cores"] = json!(cores);
     c["properties"]["memory"] = json!(memory);
@@ -358,7 +332,7 @@ pub(crate) fn caps_with(id: &str, cores: u32, memory: &str) -> Value {
 }
 
 /// A fixture package's folder.
-pub(crate) fn fixture(name: &str) -> PathBuf {
+pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/packages")
         .join(name)
@@ -366,15 +340,9 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
 
 /// A copy of fixture package `from` as app `id` whose one component comes
 /// from `repository` (`oci://…`) instead of the package file `local`.
-pub(crate) fn registry_app(
-    dir: &Path,
-    from: &str,
-    id: &str,
-    local: &str,
-    repository: &str,
-) -> String {
+pub fn registry_app(dir: &Path, from: &str, id: &str, local: &str, repository: &str) -> String {
     let pkg = dir.join(id);
-    edge_tests::co::copy_tree(&fixture(from), &pkg);
+    crate::co::copy_tree(&fixture(from), &pkg);
     std::fs::remove_dir_all(pkg.join("components")).unwrap();
     let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
         .unwrap()
@@ -388,8 +356,8 @@ pub(crate) fn registry_app(
 }
 
 /// The LO credentials with the CO's address replaced by a closed port.
-pub(crate) fn unrouted(creds: &Path, to: &Path) -> std::path::PathBuf {
-    edge_tests::co::copy_tree(creds, to);
+pub fn unrouted(creds: &Path, to: &Path) -> std::path::PathBuf {
+    crate::co::copy_tree(creds, to);
     let file = to.join("edged.toml");
     let text = std::fs::read_to_string(&file).unwrap();
     let text: String = text
@@ -408,7 +376,7 @@ pub(crate) fn unrouted(creds: &Path, to: &Path) -> std::path::PathBuf {
 }
 
 /// `edgectl co export --site plant-1 --to TO EXTRA…`, as run.
-pub(crate) fn export_site(co: &Co, to: &Path, extra: &[&str]) -> std::process::Output {
+pub fn export_site(co: &Co, to: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "co",
         "export",
@@ -422,8 +390,8 @@ pub(crate) fn export_site(co: &Co, to: &Path, extra: &[&str]) -> std::process::O
 }
 
 /// A copy of stick `stick` at `to` without the blob `digest`.
-pub(crate) fn without_blob(stick: &Path, to: &Path, digest: &str) -> PathBuf {
-    edge_tests::co::copy_tree(stick, to);
+pub fn without_blob(stick: &Path, to: &Path, digest: &str) -> PathBuf {
+    crate::co::copy_tree(stick, to);
     std::fs::remove_file(
         to.join("oci/blobs/sha256")
             .join(digest.trim_start_matches("sha256:")),
@@ -434,9 +402,9 @@ pub(crate) fn without_blob(stick: &Path, to: &Path, digest: &str) -> PathBuf {
 
 /// A container app at `dir/hello-container`: the hello-process package with
 /// its profile replaced by one running `image` (`HOST/NAME`, tag 1.0.0).
-pub(crate) fn container_package(dir: &Path, image: &str) -> PathBuf {
+pub fn container_package(dir: &Path, image: &str) -> PathBuf {
     let pkg = dir.join("hello-container");
-    edge_tests::co::copy_tree(&fixture("hello-process"), &pkg);
+    crate::co::copy_tree(&fixture("hello-process"), &pkg);
     std::fs::remove_dir_all(pkg.join("components")).unwrap();
     let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
         .unwrap()

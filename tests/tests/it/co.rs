@@ -3,8 +3,6 @@
 //! (`git http-backend`) and an OCI registry (Debian's `docker-registry`), and
 //! refusing every kind of bad input without storing anything.
 
-#![allow(clippy::unwrap_used)]
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Command, Output};

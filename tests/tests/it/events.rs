@@ -3,18 +3,14 @@
 //! it installs), a site filter, and a watch started again with `--since`
 //! getting exactly what it missed.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::io::BufRead as _;
 use std::process::{Child, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use common::{deploy_to, fleet};
 use edge_tests::co::{Co, ok};
 use edge_tests::en::En;
+use edge_tests::fleet::{deploy_to, fleet};
 use edge_tests::lo::Lo;
 use serde_json::Value;
 

@@ -8,17 +8,16 @@
 //! with no route to the CO taking the stick in, and an edge node running
 //! the container from the LO's copy.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::path::Path;
 
-use common::{container_package, deploy_to, export_site, fleet_with, row, unrouted, until_or};
 use edge_tests::co::{copy_tree, fails, ok};
 use edge_tests::en::En;
+use edge_tests::fleet::{
+    Fleet, container_package, deploy_to, export_site, fleet_with, row, unrouted,
+};
 use edge_tests::lo::Lo;
 use edge_tests::podman::{HELLO, Podman};
+use edge_tests::wait::until_or;
 use serde_json::Value;
 
 /// Removes this run's images and the containers its node started, however
@@ -47,28 +46,70 @@ fn exists(podman: &Podman, image: &str) -> bool {
         .success()
 }
 
+/// The fleet with a container app and a compose app deployed from images
+/// pushed to a registry of this test's own.
+struct Scene {
+    f: Fleet,
+    addr: String,
+    name: String,
+    /// The container app's image, and its `oci://` reference.
+    image: String,
+    reference: String,
+    /// The compose app's image, and the same named with a variable.
+    composed: String,
+    variable: String,
+    id: String,
+    compose_id: String,
+}
+
+impl Scene {
+    fn export(&self, to: &Path, extra: &[&str]) -> std::process::Output {
+        export_site(&self.f.co, to, extra)
+    }
+}
+
 #[test]
 fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
     let podman = Podman::setup();
     let registry = edge_tests::registry::start().unwrap();
-    let addr = registry.addr.clone();
+    let s = deploy_both_apps(&podman, &registry.addr);
+    let _cleanup = Cleanup {
+        podman: &podman,
+        images: vec![s.image.clone(), s.composed.clone()],
+        data: s.f.dir.path().join("en"),
+    };
+    let stick = s.f.dir.path().join("stick");
+    let manifest = export_carries_the_image(&s, &stick);
+    a_stick_lacking_a_layer_is_refused(&s, &stick, &manifest);
+    drop(registry);
+    without_the_registry_export_fails_or_skips_images(&s);
+    for i in [&s.image, &s.composed] {
+        let _ = podman.cmd().args(["rmi", i]).output();
+        assert!(!exists(&podman, i), "{i}");
+    }
+    let top = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["reference"] == s.reference.as_str())
+        .unwrap()
+        .clone();
+    the_site_runs_both_from_the_lo_copy(&s, &podman, &stick, &top);
+}
+
+/// Both images pushed, the fleet's CO trusting the registry, and both apps
+/// deployed to edge-1.
+fn deploy_both_apps(podman: &Podman, addr: &str) -> Scene {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
     let name = format!("stick/hello-{}-{nanos}", std::process::id());
     let image = format!("{addr}/{name}:1.0.0");
-    let reference = format!("oci://{image}");
     let composed = format!("{addr}/{name}-compose:1.0.0");
-    podman.push(HELLO, &addr, &format!("{name}:1.0.0"));
-    podman.push(HELLO, &addr, &format!("{name}-compose:1.0.0"));
-    let f = fleet_with(&["--insecure-registries", addr.as_str()]);
-    let en_data = f.dir.path().join("en");
-    let _cleanup = Cleanup {
-        podman: &podman,
-        images: vec![image.clone(), composed.clone()],
-        data: en_data.clone(),
-    };
+    podman.push(HELLO, addr, &format!("{name}:1.0.0"));
+    podman.push(HELLO, addr, &format!("{name}-compose:1.0.0"));
+    let f = fleet_with(&["--insecure-registries", addr]);
 
     let pkg = container_package(f.dir.path(), &format!("{addr}/{name}"));
     ok(&f
@@ -111,16 +152,28 @@ fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
         "edge-1",
         &["--set", "greeting=composed on a stick"],
     );
+    Scene {
+        f,
+        addr: addr.to_owned(),
+        reference: format!("oci://{image}"),
+        name,
+        image,
+        composed,
+        variable,
+        id,
+        compose_id,
+    }
+}
 
-    // Exported while the registry is up: the CO pulls the whole image.
-    let stick = f.dir.path().join("stick");
-    let export = |to: &Path, extra: &[&str]| export_site(&f.co, to, extra);
-    let exported = export(&stick, &[]);
+/// Exported while the registry is up: the CO pulls the whole image (manifest,
+/// config, layers) and indexes it under its reference. Returns `stick.json`.
+fn export_carries_the_image(s: &Scene, stick: &Path) -> Value {
+    let exported = s.export(stick, &[]);
     let out = ok(&exported);
     assert!(out.contains("pulled from registries"), "{out}");
     let warned = String::from_utf8_lossy(&exported.stderr);
     assert!(
-        warned.contains(&format!("{variable} (service `side`"))
+        warned.contains(&format!("{} (service `side`", s.variable))
             && warned.contains("cannot be resolved at export"),
         "{warned}"
     );
@@ -129,8 +182,8 @@ fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
     let artifacts = manifest["artifacts"].as_array().unwrap();
     let top = artifacts
         .iter()
-        .find(|a| a["reference"] == reference.as_str())
-        .unwrap_or_else(|| panic!("no artifact for {reference}: {manifest}"));
+        .find(|a| a["reference"] == s.reference.as_str())
+        .unwrap_or_else(|| panic!("no artifact for {}: {manifest}", s.reference));
     let top_type = top["mediaType"].as_str().unwrap();
     assert!(top_type.contains("manifest"), "{top_type}");
     assert!(
@@ -143,24 +196,29 @@ fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["annotations"]["org.edgectl.reference"] == reference.as_str())
-        .unwrap_or_else(|| panic!("{reference} not in {index}"));
+        .find(|e| e["annotations"]["org.edgectl.reference"] == s.reference.as_str())
+        .unwrap_or_else(|| panic!("{} not in {index}", s.reference));
     assert_eq!(entry["digest"], top["digest"]);
     assert_eq!(
         entry["annotations"]["org.opencontainers.image.ref.name"],
-        image.as_str()
+        s.image.as_str()
     );
     assert_eq!(
         entry["annotations"]["org.edgectl.reference"],
-        reference.as_str()
+        s.reference.as_str()
     );
+    manifest
+}
 
-    // A stick whose image lacks a layer is refused, naming it, and the
-    // data folder is left as it was.
-    let lacking = f.dir.path().join("lacking");
-    copy_tree(&stick, &lacking);
+/// A stick whose image lacks a layer is refused, naming it, and the data
+/// folder is left as it was.
+fn a_stick_lacking_a_layer_is_refused(s: &Scene, stick: &Path, manifest: &Value) {
+    let lacking = s.f.dir.path().join("lacking");
+    copy_tree(stick, &lacking);
     let mut cut = manifest.clone();
-    let layer = artifacts
+    let layer = manifest["artifacts"]
+        .as_array()
+        .unwrap()
         .iter()
         .find(|a| {
             let t = a["mediaType"].as_str().unwrap();
@@ -180,7 +238,7 @@ fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
             .join(layer_digest.trim_start_matches("sha256:")),
     )
     .unwrap();
-    let scratch = f.dir.path().join("scratch");
+    let scratch = s.f.dir.path().join("scratch");
     let import = std::process::Command::new(edge_tests::co::bin("edgectl"))
         .args(["lo", "import"])
         .arg(&lacking)
@@ -194,21 +252,25 @@ fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
         &format!("-compose:1.0.0` names the blob {layer_digest}"),
     );
     assert!(!scratch.join("pins.json").exists() && !scratch.join("site.git").exists());
+}
 
-    // The registry gone: an export fails naming the image, or leaves it
-    // out with --skip-images.
-    drop(registry);
-    let later = f.dir.path().join("later");
+/// The registry gone: an export fails naming the image, or leaves it out
+/// with --skip-images, warning for each.
+fn without_the_registry_export_fails_or_skips_images(s: &Scene) {
+    let later = s.f.dir.path().join("later");
     // Which image is named first depends on the deployments' order.
     fails(
-        &export(&later, &[]),
-        &format!("cannot put the image `oci://{addr}/{name}"),
+        &s.export(&later, &[]),
+        &format!("cannot put the image `oci://{}/{}", s.addr, s.name),
     );
-    let skipped = export(&later, &["--skip-images"]);
+    let skipped = s.export(&later, &["--skip-images"]);
     let out = ok(&skipped);
     assert!(!out.contains("pulled from registries"), "{out}");
     let warned = String::from_utf8_lossy(&skipped.stderr);
-    for (i, app) in [(&image, "hello-container"), (&composed, "hello-compose")] {
+    for (i, app) in [
+        (&s.image, "hello-container"),
+        (&s.composed, "hello-compose"),
+    ] {
         assert!(
             warned.contains(&format!(
                 "{i} (component `hello` of app `{app}`) comes from a registry and is not on the stick"
@@ -216,22 +278,22 @@ fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
             "{warned}"
         );
     }
-    for i in [&image, &composed] {
-        let _ = podman.cmd().args(["rmi", i]).output();
-        assert!(!exists(&podman, i), "{i}");
-    }
+}
 
-    // The site: an LO with no route to the CO, the registry gone, podman
-    // without the image.
+/// The site: an LO with no route to the CO takes the stick in; with the
+/// registry gone and podman without the images, the node loads both from
+/// the LO's copy and runs them.
+fn the_site_runs_both_from_the_lo_copy(s: &Scene, podman: &Podman, stick: &Path, top: &Value) {
+    let f = &s.f;
     let creds = unrouted(&f.lo_creds, &f.dir.path().join("lo-creds"));
     let lo_data = f.dir.path().join("lo");
     let lo = Lo::start(&creds, &lo_data, &["--import", stick.to_str().unwrap()]);
     let pins: Value =
         serde_json::from_slice(&std::fs::read(lo_data.join("pins.json")).unwrap()).unwrap();
-    assert_eq!(pins["pins"][reference.as_str()]["digest"], top["digest"]);
+    assert_eq!(pins["pins"][s.reference.as_str()]["digest"], top["digest"]);
     let en = En::start_with_env(
         &f.d1,
-        &en_data,
+        &f.dir.path().join("en"),
         &lo.url,
         &[],
         &[("CONTAINERS_CONF", podman.conf.as_path())],
@@ -239,7 +301,7 @@ fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
     let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
     until_or(
         "the container from the LO's copy installed",
-        || row(&en, &id).filter(|r| r["state"] == "installed"),
+        || row(&en, &s.id).filter(|r| r["state"] == "installed"),
         log,
     );
     until_or(
@@ -252,15 +314,16 @@ fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
         log,
     );
     assert!(
-        exists(&podman, &image),
+        exists(podman, &s.image),
         "podman holds the image under its reference"
     );
     until_or(
         "the compose app from the LO's copy installed",
-        || row(&en, &compose_id).filter(|r| r["state"] == "installed"),
+        || row(&en, &s.compose_id).filter(|r| r["state"] == "installed"),
         log,
     );
-    let short: String = compose_id
+    let short: String = s
+        .compose_id
         .chars()
         .filter(char::is_ascii_hexdigit)
         .take(8)
@@ -281,6 +344,6 @@ fn a_container_image_travels_on_the_stick_and_runs_with_the_registry_gone() {
         },
         log,
     );
-    assert!(exists(&podman, &composed));
+    assert!(exists(podman, &s.composed));
     drop(en);
 }

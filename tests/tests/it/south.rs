@@ -6,8 +6,6 @@
 //! `edgectl co revoke` makes the next request fail. The real `git` CLI is the
 //! client.
 
-#![allow(clippy::unwrap_used)]
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;

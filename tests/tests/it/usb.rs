@@ -7,19 +7,16 @@
 //! (Debian's docker-registry) pulled by the CO into the export, the registry
 //! stopped, and the edge node installing it from the LO's copy.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::path::Path;
 
-use common::{
-    co_state, deploy_to, export_site, fixture, fleet, fleet_with, registry_app, row, unrouted,
-    until_or, without_blob,
-};
 use edge_tests::co::{copy_tree, fails, git, ok};
 use edge_tests::en::En;
+use edge_tests::fleet::{
+    co_state, deploy_to, export_site, fixture, fleet, fleet_with, registry_app, row, unrouted,
+    without_blob,
+};
 use edge_tests::lo::{Lo, Margo};
+use edge_tests::wait::until_or;
 use serde_json::Value;
 
 fn installed(en: &En, id: &str) -> Option<()> {
