@@ -38,6 +38,10 @@ mod operate;
 mod report;
 mod run;
 
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use operate::{FindError, StartError, WorkloadRef};
 use run::{Run, UpdateError};
