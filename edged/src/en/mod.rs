@@ -77,14 +77,12 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             .poll_hours
             .as_deref()
             .map(window::Window::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
+            .transpose()?,
         downtime: settings
             .downtime
             .as_deref()
             .map(window::Window::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
+            .transpose()?,
     };
     let accepted_file = data.join("accepted.json");
     // reqwest's blocking clients own a runtime of their own: made (and
