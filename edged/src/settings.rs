@@ -220,7 +220,7 @@ impl Settings {
         }
         let run_as = args.run_as.clone().or(file.run_as);
         if let Some(u) = &run_as {
-            edge_runtime::process::RunAs::lookup(u).map_err(anyhow::Error::msg)?;
+            edge_runtime::process::RunAs::lookup(u)?;
         }
         // Absolute, so what runs in other working folders (a node's
         // processes) finds what is named below it.

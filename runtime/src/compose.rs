@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use edge_model::ProfileType;
 
-use crate::driver::{Driver, DriverError, Running, Workload, env_of};
-use crate::podman::{Lifecycle, Podman, on_path, supervise, workload_name};
+use crate::driver::{Driver, Running, Workload, env_of};
+use crate::failure::{ComponentError, FailureCode};
+use crate::podman::{Lifecycle, Podman, PodmanError, on_path, supervise, workload_name};
 
 /// Runs compose projects with podman-compose.
 #[derive(Debug, Clone, Default)]
@@ -41,7 +42,7 @@ impl Project {
 }
 
 impl Lifecycle for Project {
-    fn up(&self) -> Result<(), String> {
+    fn up(&self) -> Result<(), PodmanError> {
         let mut c = self.compose();
         c.args(["up", "-d"]);
         self.podman.run(c, &self.log)
@@ -77,32 +78,37 @@ impl Driver for ComposeDriver {
             .then(|| "no podman-compose (with podman) on this host".to_owned())
     }
 
-    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, DriverError> {
-        let fail = |code: &str, message: String| DriverError {
-            code: code.to_owned(),
-            message,
-        };
+    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, ComponentError> {
+        let fail = ComponentError::new;
         if !w.artifact.join("compose.yaml").is_file() {
             return Err(fail(
-                "ARTIFACT",
+                FailureCode::Artifact,
                 format!("`{}` holds no compose.yaml", w.artifact.display()),
             ));
         }
-        std::fs::create_dir_all(&w.dir)
-            .map_err(|e| fail("START", format!("cannot create `{}`: {e}", w.dir.display())))?;
+        std::fs::create_dir_all(&w.dir).map_err(|e| {
+            fail(
+                FailureCode::Start,
+                format!("cannot create `{}`: {e}", w.dir.display()),
+            )
+        })?;
         let env = env_of(w);
         let mut dotenv = String::new();
         for (k, v) in &env {
             if v.contains('\n') {
                 return Err(fail(
-                    "PARAMETER",
+                    FailureCode::Parameter,
                     format!("`{k}` holds a line break, which a compose environment cannot carry"),
                 ));
             }
             dotenv.push_str(&format!("{k}={v}\n"));
         }
-        std::fs::write(w.artifact.join(".env"), dotenv)
-            .map_err(|e| fail("START", format!("cannot write the project's .env: {e}")))?;
+        std::fs::write(w.artifact.join(".env"), dotenv).map_err(|e| {
+            fail(
+                FailureCode::Start,
+                format!("cannot write the project's .env: {e}"),
+            )
+        })?;
         let name = workload_name(&w.deployment, &w.component.name);
         let label = project_label(&name);
         let _ = std::fs::write(w.dir.join(LABEL_FILE), &label);
@@ -115,7 +121,7 @@ impl Driver for ComposeDriver {
             log: w.dir.join("output.log"),
         };
         let s = supervise(Arc::new(project), self.podman.clone(), w.restart, &name)
-            .map_err(|e| fail("START", format!("cannot supervise it: {e}")))?;
+            .map_err(|e| fail(FailureCode::Start, format!("cannot supervise it: {e}")))?;
         Ok(Box::new(s))
     }
 

@@ -13,8 +13,9 @@ use std::time::Duration;
 use edge_model::ProfileType;
 
 use crate::compose::LABEL_FILE;
-use crate::driver::{Driver, DriverError, Running, Workload, env_of};
-use crate::podman::{Lifecycle, Podman, on_path, supervise, workload_name};
+use crate::driver::{Driver, Running, Workload, env_of};
+use crate::failure::{ComponentError, FailureCode};
+use crate::podman::{Lifecycle, Podman, PodmanError, on_path, supervise, workload_name};
 
 /// Runs single images with podman.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +35,7 @@ struct Image {
 }
 
 impl Lifecycle for Image {
-    fn up(&self) -> Result<(), String> {
+    fn up(&self) -> Result<(), PodmanError> {
         let exists = self
             .podman
             .cmd("podman")
@@ -82,21 +83,22 @@ impl Driver for ContainerDriver {
         (!on_path("podman")).then(|| "no podman on this host".to_owned())
     }
 
-    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, DriverError> {
-        let fail = |code: &str, message: String| DriverError {
-            code: code.to_owned(),
-            message,
-        };
+    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, ComponentError> {
+        let fail = ComponentError::new;
         let repository = w.component.repository.as_deref().unwrap_or_default();
         let image = edge_model::profile::oci_reference(repository, w.component.revision.as_deref())
             .ok_or_else(|| {
                 fail(
-                    "ARTIFACT",
+                    FailureCode::Artifact,
                     format!("`{repository}` is not an image reference; use oci://REGISTRY/NAME"),
                 )
             })?;
-        std::fs::create_dir_all(&w.dir)
-            .map_err(|e| fail("START", format!("cannot create `{}`: {e}", w.dir.display())))?;
+        std::fs::create_dir_all(&w.dir).map_err(|e| {
+            fail(
+                FailureCode::Start,
+                format!("cannot create `{}`: {e}", w.dir.display()),
+            )
+        })?;
         let name = workload_name(&w.deployment, &w.component.name);
         let label = format!("edged.workload={name}");
         let _ = std::fs::write(w.dir.join(LABEL_FILE), &label);
@@ -112,7 +114,7 @@ impl Driver for ContainerDriver {
             log: w.dir.join("output.log"),
         };
         let s = supervise(Arc::new(spec), self.podman.clone(), w.restart, &name)
-            .map_err(|e| fail("START", format!("cannot supervise it: {e}")))?;
+            .map_err(|e| fail(FailureCode::Start, format!("cannot supervise it: {e}")))?;
         Ok(Box::new(s))
     }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 use edge_model::ProfileType;
 use edge_model::status::State;
 
+use crate::failure::{ComponentError, FailureCode};
 use crate::plan::ComponentPlan;
 use crate::process::{Phase, ProcessSpec, RestartPolicy, Supervisor};
 
@@ -37,20 +38,10 @@ pub struct Workload {
 pub struct Observed {
     /// Margo state.
     pub state: State,
-    /// Error code and message when `failed`.
-    pub error: Option<(String, String)>,
+    /// Why, when `failed`.
+    pub error: Option<ComponentError>,
     /// Restarts so far.
     pub restarts: u32,
-}
-
-/// Why a component could not be started.
-#[derive(Debug, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct DriverError {
-    /// A short code for the status report (`ARTIFACT`, `START`, …).
-    pub code: String,
-    /// One sentence.
-    pub message: String,
 }
 
 /// A workload type.
@@ -62,8 +53,9 @@ pub trait Driver: Send + Sync {
     /// Start `w`.
     ///
     /// # Errors
-    /// When it cannot be started; nothing is left running then.
-    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, DriverError>;
+    /// When it cannot be started (`ARTIFACT`, `START`, …); nothing is left
+    /// running then.
+    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, ComponentError>;
     /// End what a killed daemon left of a component whose folder is `dir`.
     fn clean(&self, dir: &std::path::Path) {
         crate::process::end_leftover(dir);
@@ -115,8 +107,8 @@ fn observed(s: &crate::process::Status) -> Observed {
         Phase::Running => (State::Installed, None),
         Phase::BackingOff => (
             State::Failed,
-            Some((
-                "EXITED".to_owned(),
+            Some(ComponentError::new(
+                FailureCode::Exited,
                 format!(
                     "{}; restarting",
                     s.last_error.as_deref().unwrap_or("it stopped")
@@ -125,8 +117,8 @@ fn observed(s: &crate::process::Status) -> Observed {
         ),
         Phase::Failed => (
             State::Failed,
-            Some((
-                "GAVE_UP".to_owned(),
+            Some(ComponentError::new(
+                FailureCode::GaveUp,
                 format!(
                     "{}; gave up after {} restarts",
                     s.last_error.as_deref().unwrap_or("it stopped"),
@@ -170,31 +162,38 @@ impl Driver for ProcessDriver {
         None
     }
 
-    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, DriverError> {
-        let fail = |code: &str, message: String| DriverError {
-            code: code.to_owned(),
-            message,
-        };
-        std::fs::create_dir_all(&w.dir)
-            .map_err(|e| fail("START", format!("cannot create `{}`: {e}", w.dir.display())))?;
+    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, ComponentError> {
+        let fail = ComponentError::new;
+        std::fs::create_dir_all(&w.dir).map_err(|e| {
+            fail(
+                FailureCode::Start,
+                format!("cannot create `{}`: {e}", w.dir.display()),
+            )
+        })?;
         // Run a private copy, executable, so the verified artifact stays untouched.
         let program = w.dir.join("program");
         std::fs::copy(&w.artifact, &program).map_err(|e| {
             fail(
-                "ARTIFACT",
+                FailureCode::Artifact,
                 format!("cannot copy `{}`: {e}", w.artifact.display()),
             )
         })?;
         {
             use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| fail("ARTIFACT", format!("cannot make it executable: {e}")))?;
+            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).map_err(
+                |e| {
+                    fail(
+                        FailureCode::Artifact,
+                        format!("cannot make it executable: {e}"),
+                    )
+                },
+            )?;
         }
         if let Some(u) = &self.user {
             // Its working folder is its own; the program and log stay the daemon's.
             std::os::unix::fs::chown(&w.dir, Some(u.uid), Some(u.gid)).map_err(|e| {
                 fail(
-                    "START",
+                    FailureCode::Start,
                     format!("cannot give `{}` to `{}`: {e}", w.dir.display(), u.name),
                 )
             })?;
@@ -209,7 +208,7 @@ impl Driver for ProcessDriver {
             restart: w.restart,
             user: self.user.clone(),
         })
-        .map_err(|e| fail("START", format!("cannot supervise it: {e}")))?;
+        .map_err(|e| fail(FailureCode::Start, format!("cannot supervise it: {e}")))?;
         Ok(Box::new(RunningProcess { supervisor }))
     }
 }
@@ -315,7 +314,7 @@ mod tests {
             restart: RestartPolicy::default(),
         };
         let e = ProcessDriver::default().start(&w).err().unwrap();
-        assert_eq!(e.code, "ARTIFACT");
+        assert_eq!(e.code, FailureCode::Artifact);
         assert!(e.message.contains("nothing"), "{e}");
     }
 
@@ -353,7 +352,7 @@ mod tests {
         if !root {
             // Only root may hand a folder to, or run as, another account.
             let e = d.start(&w).err().unwrap();
-            assert_eq!(e.code, "START");
+            assert_eq!(e.code, FailureCode::Start);
             assert!(e.message.contains("nobody"), "{e}");
             return;
         }
@@ -391,17 +390,17 @@ mod tests {
             ..s.clone()
         });
         assert_eq!(
-            (down.state, down.error.map(|e| e.0)),
-            (State::Failed, Some("EXITED".to_owned())),
+            (down.state, down.error.map(|e| e.code)),
+            (State::Failed, Some(FailureCode::Exited)),
             "down between restarts reads as failed"
         );
         let o = observed(&s);
         assert_eq!(o.state, State::Failed);
         assert_eq!(
             o.error,
-            Some((
-                "GAVE_UP".into(),
-                "exited with status 3; gave up after 5 restarts".into()
+            Some(ComponentError::new(
+                FailureCode::GaveUp,
+                "exited with status 3; gave up after 5 restarts"
             ))
         );
     }

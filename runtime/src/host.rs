@@ -176,7 +176,7 @@ impl Host {
         id: &str,
         drivers: &[&str],
         labels: &BTreeMap<String, String>,
-    ) -> Result<DeviceCapabilitiesManifest, String> {
+    ) -> Result<DeviceCapabilitiesManifest, CapabilitiesError> {
         let types = self.deployment_types(drivers);
         let mut runtimes = vec!["custom"];
         if self.has("podman") || self.has("docker") {
@@ -209,14 +209,18 @@ impl Host {
         let doc = json!({ "properties": props, "labels": labels });
         DeviceCapabilitiesManifest::from_value(doc)
             .map(|c| c.document)
-            .map_err(|r| {
-                r.errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
+            .map_err(|r| CapabilitiesError {
+                problems: r.errors.iter().map(ToString::to_string).collect(),
             })
     }
+}
+
+/// A capabilities report that does not pass the model's rules.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.join("; "))]
+pub struct CapabilitiesError {
+    /// Every problem, one sentence each.
+    pub problems: Vec<String>,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! `plan` is the pure reconcile planner (desired vs applied → ordered steps);
 //! `process` supervises a native process (restart policy, graceful stop);
 //! `host` says what this host offers, as a Margo capabilities report;
+//! `failure` is the closed set of failure codes a status report carries;
 //! `driver` is the small trait every workload type goes through, with the
 //! `process` driver; `wasm` runs WASI modules in an embedded wasmtime;
 //! `compose` (podman-compose) and `container` (podman) share `podman`, the
@@ -14,10 +15,12 @@
 pub mod compose;
 pub mod container;
 pub mod driver;
+pub mod failure;
 pub mod host;
 pub mod plan;
 pub mod podman;
 pub mod process;
 pub mod wasm;
 
+pub use failure::{ComponentError, FailureCode};
 pub use plan::{Applied, ComponentPlan, Desired, Step, plan};

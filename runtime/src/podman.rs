@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use edge_model::status::State;
 
 use crate::driver::{Observed, Running};
+use crate::failure::{ComponentError, FailureCode};
 use crate::process::RestartPolicy;
 
 /// The podman command line of this node.
@@ -63,11 +64,12 @@ impl Podman {
     ///
     /// # Errors
     /// When it cannot start or exits non-zero.
-    pub fn run(&self, mut cmd: Command, log: &Path) -> Result<(), String> {
+    pub fn run(&self, mut cmd: Command, log: &Path) -> Result<(), PodmanError> {
         let shown = format!("{:?}", cmd.get_program());
-        let out = cmd
-            .output()
-            .map_err(|e| format!("cannot run {shown}: {e}"))?;
+        let out = cmd.output().map_err(|error| PodmanError::Spawn {
+            program: shown.clone(),
+            error,
+        })?;
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -80,31 +82,34 @@ impl Podman {
         if out.status.success() {
             return Ok(());
         }
-        let text = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = tail[tail.len().saturating_sub(3)..].join(" / ");
-        Err(format!("{shown} failed ({}): {tail}", out.status))
+        Err(PodmanError::Failed {
+            program: shown,
+            status: out.status,
+            said: tail(&out.stderr),
+        })
     }
 
     /// The containers carrying `label` (`key=value`).
     ///
     /// # Errors
     /// When podman cannot be asked or answers nonsense.
-    pub fn containers(&self, label: &str) -> Result<Vec<Ctr>, String> {
+    pub fn containers(&self, label: &str) -> Result<Vec<Ctr>, PodmanError> {
         let out = self
             .cmd("podman")
             .args(["ps", "-a", "--format", "json", "--filter"])
             .arg(format!("label={label}"))
             .output()
-            .map_err(|e| format!("cannot run podman: {e}"))?;
+            .map_err(|error| PodmanError::Spawn {
+                program: "podman".to_owned(),
+                error,
+            })?;
         if !out.status.success() {
-            return Err(format!(
-                "podman ps failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+            return Err(PodmanError::Ps(
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
             ));
         }
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .map_err(|e| format!("podman ps sent something else than JSON: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(PodmanError::NotJson)?;
         Ok(v.as_array()
             .map(|a| {
                 a.iter()
@@ -123,7 +128,7 @@ impl Podman {
     ///
     /// # Errors
     /// When podman cannot be run or does not answer in time (it is killed).
-    pub fn image_exists(&self, reference: &str) -> Result<bool, String> {
+    pub fn image_exists(&self, reference: &str) -> Result<bool, PodmanError> {
         let mut cmd = self.cmd("podman");
         cmd.args(["image", "exists", reference]);
         let out = output_within(cmd, IMAGE_EXISTS_FOR)?;
@@ -139,23 +144,18 @@ impl Podman {
     /// The end of what podman said when it refused, when it did not finish
     /// in time (it is killed), or when the image is not there under
     /// `reference` afterwards.
-    pub fn load_archive(&self, archive: &Path, reference: &str) -> Result<(), String> {
+    pub fn load_archive(&self, archive: &Path, reference: &str) -> Result<(), PodmanError> {
         let mut cmd = self.cmd("podman");
         cmd.args(["load", "-q", "-i"]).arg(archive);
         let out = output_within(cmd, LOAD_FOR)?;
         if !out.status.success() {
-            let text = String::from_utf8_lossy(&out.stderr);
-            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-            return Err(format!(
-                "podman cannot take the image in: {}",
-                lines[lines.len().saturating_sub(3)..].join(" / ")
-            ));
+            return Err(PodmanError::Load(tail(&out.stderr)));
         }
         if !self.image_exists(reference)? {
-            return Err(format!(
-                "podman took the image in, but not as `{reference}`: {}",
-                String::from_utf8_lossy(&out.stdout).trim()
-            ));
+            return Err(PodmanError::LoadedAs {
+                reference: reference.to_owned(),
+                said: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            });
         }
         Ok(())
     }
@@ -175,6 +175,71 @@ impl Podman {
     }
 }
 
+/// Why a podman call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PodmanError {
+    /// The program could not be started.
+    #[error("cannot run {program}")]
+    Spawn {
+        /// The program, quoted.
+        program: String,
+        /// Why.
+        #[source]
+        error: std::io::Error,
+    },
+    /// It exited non-zero.
+    #[error("{program} failed ({status}): {said}")]
+    Failed {
+        /// The program, quoted.
+        program: String,
+        /// How it ended.
+        status: std::process::ExitStatus,
+        /// The end of what it printed on standard error.
+        said: String,
+    },
+    /// `podman ps` exited non-zero.
+    #[error("podman ps failed: {0}")]
+    Ps(String),
+    /// `podman ps` printed something else than JSON.
+    #[error("podman ps sent something else than JSON")]
+    NotJson(#[source] serde_json::Error),
+    /// A bounded call did not finish in time and was killed.
+    #[error("{program} did not finish within {} s and was stopped", .limit.as_secs())]
+    Deadline {
+        /// The program, quoted.
+        program: String,
+        /// What it was given.
+        limit: Duration,
+    },
+    /// It could not be waited for (it was killed).
+    #[error("cannot wait for {program}")]
+    Wait {
+        /// The program, quoted.
+        program: String,
+        /// Why.
+        #[source]
+        error: std::io::Error,
+    },
+    /// `podman load` refused the archive.
+    #[error("podman cannot take the image in: {0}")]
+    Load(String),
+    /// `podman load` took the archive in under another name.
+    #[error("podman took the image in, but not as `{reference}`: {said}")]
+    LoadedAs {
+        /// The name asked for.
+        reference: String,
+        /// What podman printed.
+        said: String,
+    },
+}
+
+/// The last three non-empty lines of what a program printed, joined.
+fn tail(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(3)..].join(" / ")
+}
+
 /// How long `podman image exists` may take.
 pub const IMAGE_EXISTS_FOR: Duration = Duration::from_secs(30);
 /// How long `podman load` of one image may take.
@@ -188,14 +253,17 @@ const MAX_OUTPUT: u64 = 1 << 20;
 /// # Errors
 /// When it cannot start, or is still running after `limit`: it is then
 /// killed and waited for.
-fn output_within(mut cmd: Command, limit: Duration) -> Result<std::process::Output, String> {
+fn output_within(mut cmd: Command, limit: Duration) -> Result<std::process::Output, PodmanError> {
     use std::io::Read as _;
     let shown = format!("{:?}", cmd.get_program());
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+        .map_err(|error| PodmanError::Spawn {
+            program: shown.clone(),
+            error,
+        })?;
     // Drained on their own threads, so a chatty child never blocks on a
     // full pipe while it is waited for.
     let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
@@ -230,15 +298,18 @@ fn output_within(mut cmd: Command, limit: Duration) -> Result<std::process::Outp
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "{shown} did not finish within {} s and was stopped",
-                    limit.as_secs()
-                ));
+                return Err(PodmanError::Deadline {
+                    program: shown,
+                    limit,
+                });
             }
-            Err(e) => {
+            Err(error) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("cannot wait for {shown}: {e}"));
+                return Err(PodmanError::Wait {
+                    program: shown,
+                    error,
+                });
             }
         }
     };
@@ -252,7 +323,7 @@ fn output_within(mut cmd: Command, limit: Duration) -> Result<std::process::Outp
 /// How one workload's containers are brought up and taken down.
 pub(crate) trait Lifecycle: Send + Sync + 'static {
     /// Create or start them; returns when podman has.
-    fn up(&self) -> Result<(), String>;
+    fn up(&self) -> Result<(), PodmanError>;
     /// Stop and remove them, `grace` before a kill.
     fn down(&self, grace: Duration);
     /// The label (`key=value`) every one of them carries.
@@ -291,9 +362,9 @@ pub(crate) struct Supervised {
     shared: Arc<Shared>,
 }
 
-fn failed(o: &mut Observed, code: &str, message: String) {
+fn failed(o: &mut Observed, code: FailureCode, message: String) {
     o.state = State::Failed;
-    o.error = Some((code.to_owned(), message));
+    o.error = Some(ComponentError::new(code, message));
 }
 
 /// Why the watch of a running workload ended.
@@ -379,12 +450,12 @@ pub(crate) fn supervise(
                 let started = Instant::now();
                 let ended = match l.up() {
                     Ok(()) => watch(l.as_ref(), &podman, &s),
-                    Err(e) => Ended::Crashed(e),
+                    Err(e) => Ended::Crashed(crate::failure::sentence(&e)),
                 };
                 let why = match ended {
                     Ended::Stop => break,
                     Ended::StartFailed(why) => {
-                        s.set(|o| failed(o, "START_FAILED", why));
+                        s.set(|o| failed(o, FailureCode::StartFailed, why));
                         while !s.pause(Duration::from_secs(3600)) {}
                         break;
                     }
@@ -403,7 +474,7 @@ pub(crate) fn supervise(
                     s.set(|o| {
                         failed(
                             o,
-                            "GAVE_UP",
+                            FailureCode::GaveUp,
                             format!("{why}; gave up after {restarts} restarts"),
                         );
                     });
@@ -411,7 +482,7 @@ pub(crate) fn supervise(
                     break;
                 }
                 s.set(|o| {
-                    failed(o, "EXITED", format!("{why}; restarting"));
+                    failed(o, FailureCode::Exited, format!("{why}; restarting"));
                     o.restarts += 1;
                 });
                 if s.pause(restart.interval) {
@@ -487,7 +558,9 @@ mod tests {
         let mut slow = Command::new("sleep");
         slow.arg("30");
         let started = Instant::now();
-        let e = output_within(slow, Duration::from_millis(200)).unwrap_err();
+        let e = output_within(slow, Duration::from_millis(200))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("did not finish") && e.contains("stopped"), "{e}");
         assert!(started.elapsed() < Duration::from_secs(10));
         let mut quick = Command::new("sh");

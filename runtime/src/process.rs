@@ -70,6 +70,17 @@ pub struct ProcessSpec {
     pub user: Option<RunAs>,
 }
 
+/// Why an account cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The account list does not read.
+    #[error("cannot read /etc/passwd")]
+    Read(#[source] std::io::Error),
+    /// No such account.
+    #[error("there is no account `{0}` on this host (looked in /etc/passwd)")]
+    Unknown(String),
+}
+
 /// A local account a process runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunAs {
@@ -86,12 +97,9 @@ impl RunAs {
     ///
     /// # Errors
     /// When there is no such account, or the file cannot be read.
-    pub fn lookup(name: &str) -> Result<Self, String> {
-        let passwd = std::fs::read_to_string("/etc/passwd")
-            .map_err(|e| format!("cannot read /etc/passwd: {e}"))?;
-        Self::find(&passwd, name).ok_or_else(|| {
-            format!("there is no account `{name}` on this host (looked in /etc/passwd)")
-        })
+    pub fn lookup(name: &str) -> Result<Self, AccountError> {
+        let passwd = std::fs::read_to_string("/etc/passwd").map_err(AccountError::Read)?;
+        Self::find(&passwd, name).ok_or_else(|| AccountError::Unknown(name.to_owned()))
     }
 
     /// `name` in the text of a passwd file.
@@ -418,6 +426,7 @@ mod tests {
         assert!(
             RunAs::lookup("no-such-account-here")
                 .unwrap_err()
+                .to_string()
                 .contains("no account")
         );
     }

@@ -27,10 +27,22 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::cli::OutputFile;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
-use crate::driver::{Driver, DriverError, Observed, Running, Workload};
+use crate::driver::{Driver, Observed, Running, Workload};
+use crate::failure::{ComponentError, FailureCode};
 
 /// Default cap on a module's linear memory.
 pub const DEFAULT_MEMORY: usize = 64 * 1024 * 1024;
+
+/// Why the WebAssembly runtime cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum WasmError {
+    /// wasmtime refused the configuration.
+    #[error("cannot start wasmtime")]
+    Engine(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The epoch ticker thread did not start.
+    #[error("cannot start the epoch ticker")]
+    Ticker(#[source] std::io::Error),
+}
 
 /// Runs WASI modules in one shared engine.
 pub struct WasmDriver {
@@ -74,12 +86,12 @@ impl WasmDriver {
     ///
     /// # Errors
     /// When wasmtime cannot be set up on this host.
-    pub fn new(memory: usize) -> Result<Self, String> {
+    pub fn new(memory: usize) -> Result<Self, WasmError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         // Fuel counts instructions, so a deployment can bound a run's work.
         config.consume_fuel(true);
-        let engine = Engine::new(&config).map_err(|e| format!("cannot start wasmtime: {e}"))?;
+        let engine = Engine::new(&config).map_err(|e| WasmError::Engine(e.into()))?;
         let ticker = engine.weak();
         let active = Arc::new(Active::default());
         let idle = active.clone();
@@ -101,7 +113,7 @@ impl WasmDriver {
                     std::thread::sleep(Duration::from_millis(10));
                 }
             })
-            .map_err(|e| format!("cannot start the epoch ticker: {e}"))?;
+            .map_err(WasmError::Ticker)?;
         Ok(Self {
             engine,
             memory,
@@ -114,7 +126,7 @@ impl WasmDriver {
 enum Ended {
     Done,
     Stopped,
-    Failed(String, String),
+    Failed(ComponentError),
 }
 
 #[derive(Debug, Clone)]
@@ -149,11 +161,21 @@ fn run_once(
         .open(w.dir.join("output.log"))
     {
         Ok(f) => f,
-        Err(e) => return Ended::Failed("START".into(), format!("cannot open the log: {e}")),
+        Err(e) => {
+            return Ended::Failed(ComponentError::new(
+                FailureCode::Start,
+                format!("cannot open the log: {e}"),
+            ));
+        }
     };
     let err_log = match log.try_clone() {
         Ok(f) => f,
-        Err(e) => return Ended::Failed("START".into(), format!("cannot open the log: {e}")),
+        Err(e) => {
+            return Ended::Failed(ComponentError::new(
+                FailureCode::Start,
+                format!("cannot open the log: {e}"),
+            ));
+        }
     };
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(OutputFile::new(log))
@@ -174,7 +196,10 @@ fn run_once(
     store.limiter(|h| &mut h.limits);
     let fuel = w.component.limits.fuel;
     if let Err(e) = store.set_fuel(fuel.unwrap_or(u64::MAX)) {
-        return Ended::Failed("START".into(), format!("cannot set the fuel: {e}"));
+        return Ended::Failed(ComponentError::new(
+            FailureCode::Start,
+            format!("cannot set the fuel: {e}"),
+        ));
     }
     store.set_epoch_deadline(1);
     let flag = stop.clone();
@@ -187,7 +212,10 @@ fn run_once(
     });
     let mut linker: Linker<Host> = Linker::new(engine);
     if let Err(e) = wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h| &mut h.wasi) {
-        return Ended::Failed("START".into(), format!("cannot link WASI: {e}"));
+        return Ended::Failed(ComponentError::new(
+            FailureCode::Start,
+            format!("cannot link WASI: {e}"),
+        ));
     }
     let result = linker
         .instantiate(&mut store, module)
@@ -197,18 +225,21 @@ fn run_once(
         Ok(()) => Ended::Done,
         Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
             Some(x) if x.0 == 0 => Ended::Done,
-            Some(x) => Ended::Failed("EXIT".into(), format!("exited with status {}", x.0)),
+            Some(x) => Ended::Failed(ComponentError::new(
+                FailureCode::Exit,
+                format!("exited with status {}", x.0),
+            )),
             None if stop.stop.load(Ordering::Relaxed) => Ended::Stopped,
             None if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::OutOfFuel) => {
-                Ended::Failed(
-                    "FUEL".into(),
+                Ended::Failed(ComponentError::new(
+                    FailureCode::Fuel,
                     format!(
                         "used up the {} units of fuel its deployment allows one run",
                         fuel.unwrap_or(u64::MAX)
                     ),
-                )
+                ))
             }
-            None => Ended::Failed("TRAP".into(), format!("{e:#}")),
+            None => Ended::Failed(ComponentError::new(FailureCode::Trap, format!("{e:#}"))),
         },
     }
 }
@@ -270,16 +301,17 @@ impl Driver for WasmDriver {
         None
     }
 
-    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, DriverError> {
-        let fail = |code: &str, message: String| DriverError {
-            code: code.to_owned(),
-            message,
-        };
-        std::fs::create_dir_all(&w.dir)
-            .map_err(|e| fail("START", format!("cannot create `{}`: {e}", w.dir.display())))?;
+    fn start(&self, w: &Workload) -> Result<Box<dyn Running>, ComponentError> {
+        let fail = ComponentError::new;
+        std::fs::create_dir_all(&w.dir).map_err(|e| {
+            fail(
+                FailureCode::Start,
+                format!("cannot create `{}`: {e}", w.dir.display()),
+            )
+        })?;
         let module = Module::from_file(&self.engine, &w.artifact).map_err(|e| {
             fail(
-                "ARTIFACT",
+                FailureCode::Artifact,
                 format!(
                     "`{}` is not a usable WebAssembly module: {e}",
                     w.artifact.display()
@@ -326,10 +358,10 @@ impl Driver for WasmDriver {
                             s.set(|seen| seen.observed.state = State::Removed);
                             break;
                         }
-                        Ended::Failed(code, message) => {
+                        Ended::Failed(error) => {
                             s.set(|seen| {
                                 seen.observed.state = State::Failed;
-                                seen.observed.error = Some((code, message));
+                                seen.observed.error = Some(error);
                             });
                         }
                     }
@@ -339,11 +371,11 @@ impl Driver for WasmDriver {
                     if !w2.restart.again(&mut in_a_row, started.elapsed()) {
                         // Final, as the process driver says it.
                         s.set(|seen| {
-                            if let Some((code, message)) = seen.observed.error.take() {
-                                seen.observed.error = Some((
-                                    "GAVE_UP".into(),
+                            if let Some(error) = seen.observed.error.take() {
+                                seen.observed.error = Some(ComponentError::new(
+                                    FailureCode::GaveUp,
                                     format!(
-                                        "{code}: {message}; gave up after {} restarts",
+                                        "{error}; gave up after {} restarts",
                                         seen.observed.restarts
                                     ),
                                 ));
@@ -365,7 +397,7 @@ impl Driver for WasmDriver {
                 }
                 s.set(|seen| seen.finished = true);
             })
-            .map_err(|e| fail("START", format!("cannot start a thread: {e}")))?;
+            .map_err(|e| fail(FailureCode::Start, format!("cannot start a thread: {e}")))?;
         Ok(Box::new(RunningModule {
             shared,
             thread: Some(thread),
@@ -460,10 +492,12 @@ mod tests {
         let d = WasmDriver::new(DEFAULT_MEMORY).unwrap();
         let r = d.start(&workload(dir.path(), m, None)).unwrap();
         let o = until(r.as_ref(), "gave up", |o| {
-            o.error.as_ref().is_some_and(|e| e.0 == "GAVE_UP")
+            o.error
+                .as_ref()
+                .is_some_and(|e| e.code == FailureCode::GaveUp)
         });
         assert_eq!((o.state, o.restarts), (State::Failed, 2));
-        let (_, message) = o.error.unwrap();
+        let message = o.error.unwrap().message;
         assert!(message.starts_with("TRAP: "), "{message}");
         assert!(message.contains("unreachable"), "{message}");
         assert!(message.contains("gave up after 2 restarts"), "{message}");
@@ -495,10 +529,10 @@ mod tests {
         let small = WasmDriver::new(1024 * 1024).unwrap();
         let r = small.start(&workload(dir.path(), big, None)).unwrap();
         let o = until(r.as_ref(), "refused", |o| o.state == State::Failed);
-        assert_eq!(o.error.unwrap().0, "TRAP");
+        assert_eq!(o.error.unwrap().code, FailureCode::Trap);
         let bad = write(dir.path(), "bad.wat", "(module (func");
         let e = d.start(&workload(dir.path(), bad, None)).err().unwrap();
-        assert_eq!(e.code, "ARTIFACT");
+        assert_eq!(e.code, FailureCode::Artifact);
     }
 
     #[test]
@@ -519,7 +553,7 @@ mod tests {
         w.component.limits.memory_bytes = Some(64 * 1024);
         let r = d.start(&w).unwrap();
         let o = until(r.as_ref(), "refused", |o| o.state == State::Failed);
-        assert_eq!(o.error.unwrap().0, "TRAP");
+        assert_eq!(o.error.unwrap().code, FailureCode::Trap);
 
         let spin = write(
             dir.path(),
@@ -530,8 +564,11 @@ mod tests {
         w.component.limits.fuel = Some(100_000);
         let r = d.start(&w).unwrap();
         let o = until(r.as_ref(), "out of fuel", |o| o.state == State::Failed);
-        let (code, message) = o.error.unwrap();
-        assert!(code == "FUEL" || code == "GAVE_UP", "{code}");
+        let ComponentError { code, message } = o.error.unwrap();
+        assert!(
+            matches!(code, FailureCode::Fuel | FailureCode::GaveUp),
+            "{code}"
+        );
         assert!(message.contains("100000 units"), "{message}");
         r.stop(Duration::from_secs(1));
     }

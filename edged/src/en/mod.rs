@@ -77,14 +77,12 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             .poll_hours
             .as_deref()
             .map(window::Window::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
+            .transpose()?,
         downtime: settings
             .downtime
             .as_deref()
             .map(window::Window::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
+            .transpose()?,
     };
     let accepted_file = data.join("accepted.json");
     // reqwest's blocking clients own a runtime of their own: made (and
@@ -97,12 +95,11 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             .run_as
             .as_deref()
             .map(edge_runtime::process::RunAs::lookup)
-            .transpose()
-            .map_err(anyhow::Error::msg)?;
+            .transpose()?;
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let short = identity.blocking_client(&wfm, Duration::from_secs(300))?;
             let long = identity.blocking_client(&wfm, Duration::from_secs(90))?;
-            let wasm = WasmDriver::new(DEFAULT_MEMORY).map_err(anyhow::Error::msg)?;
+            let wasm = WasmDriver::new(DEFAULT_MEMORY)?;
             // podman reads the daemon's CONTAINERS_CONF itself.
             let podman = Podman {
                 conf: None,
@@ -196,7 +193,7 @@ fn capabilities(
     let doc = match host.capabilities(&node.device, &node.driver_names(), labels) {
         Ok(d) => d,
         Err(e) => {
-            tracing::error!(error = e, "cannot describe this host");
+            tracing::error!(error = %e, "cannot describe this host");
             return;
         }
     };

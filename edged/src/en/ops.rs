@@ -25,9 +25,8 @@ use axum::routing::{get, post};
 use edge_api::node::{LogChunk, NodeStatus, WorkloadMetrics, WorkloadRow};
 use edge_model::ApplicationDeployment;
 use edge_model::MargoDocument as _;
-use edge_model::status::State as Margo;
 
-use super::node::{GRACE, Node};
+use super::node::{FindError, Node, StartError, WorkloadRef};
 use crate::error::ApiError;
 
 /// Largest piece of log in one answer.
@@ -109,89 +108,21 @@ fn desired_versions(node: &Node) -> HashMap<String, String> {
 }
 
 fn rows(node: &Node) -> Vec<WorkloadRow> {
-    let desired = desired_versions(node);
-    let runs = node.lock();
-    let mut out = Vec::new();
-    for (id, run) in runs.iter() {
-        let several = run.comps.len() > 1;
-        for c in &run.comps {
-            let running = c
-                .running
-                .as_ref()
-                .is_some_and(|_| c.state == Margo::Installed);
-            out.push(WorkloadRow {
-                workload: if several {
-                    format!("{}/{}", run.name, c.plan.name)
-                } else {
-                    run.name.clone()
-                },
-                deployment: id.clone(),
-                app: run.app.clone(),
-                component: c.plan.name.clone(),
-                kind: c.plan.kind.to_string(),
-                desired_version: desired.get(id).cloned().unwrap_or_default(),
-                running_version: if running {
-                    run.app_version.clone()
-                } else {
-                    String::new()
-                },
-                state: c.state.to_string(),
-                restarts: c.restarts,
-                last_error: c.error.as_ref().map(|(code, m)| format!("{code}: {m}")),
-                held: c.held,
-                pid: c.running.as_ref().and_then(|r| r.pid()),
-            });
-        }
-    }
-    out
+    node.workloads(&desired_versions(node))
 }
 
 async fn list(State(node): State<Arc<Node>>) -> Result<axum::Json<Vec<WorkloadRow>>, ApiError> {
     blocking(move || Ok(axum::Json(rows(&node)))).await
 }
 
-/// (deployment id, component index) of a workload name.
-fn find(node: &Node, name: &str) -> Result<(String, usize), ApiError> {
-    let (who, component) = match name.split_once('/') {
-        Some((w, c)) => (w, Some(c)),
-        None => (name, None),
-    };
-    let runs = node.lock();
-    let matches: Vec<_> = runs
-        .iter()
-        .filter(|(id, r)| id.as_str() == who || r.name == who || r.app == who)
-        .collect();
-    let (id, run) = match matches.as_slice() {
-        [one] => *one,
-        [] => {
-            return Err(ApiError::not_found(format!(
-                "no workload `{who}` on this node; `edgectl en list` shows them"
-            )));
+/// The workload `name` names, or why it names none.
+fn find(node: &Node, name: &str) -> Result<WorkloadRef, ApiError> {
+    node.find(name).map_err(|e| match e {
+        FindError::Unknown(_) | FindError::NoComponent { .. } => ApiError::not_found(e.to_string()),
+        FindError::Ambiguous { .. } | FindError::WhichComponent { .. } => {
+            ApiError::bad_request(e.to_string())
         }
-        _ => {
-            return Err(ApiError::bad_request(format!(
-                "`{who}` names {} deployments; use a deployment name from `edgectl en list`",
-                matches.len()
-            )));
-        }
-    };
-    let index = match component {
-        Some(c) => run.comps.iter().position(|x| x.plan.name == c),
-        None if run.comps.len() == 1 => Some(0),
-        None => {
-            return Err(ApiError::bad_request(format!(
-                "`{who}` has {} components; name one as `{who}/COMPONENT`",
-                run.comps.len()
-            )));
-        }
-    }
-    .ok_or_else(|| {
-        ApiError::not_found(format!(
-            "`{who}` has no component `{}`",
-            component.unwrap_or_default()
-        ))
-    })?;
-    Ok((id.clone(), index))
+    })
 }
 
 async fn act(
@@ -199,7 +130,7 @@ async fn act(
     UrlPath((w, action)): UrlPath<(String, String)>,
 ) -> Result<axum::Json<Vec<WorkloadRow>>, ApiError> {
     blocking(move || {
-        let (id, i) = find(&node, &w)?;
+        let found = find(&node, &w)?;
         let stop = matches!(action.as_str(), "stop" | "restart");
         let start = matches!(action.as_str(), "start" | "restart");
         if !stop && !start {
@@ -208,41 +139,23 @@ async fn act(
             )));
         }
         if stop {
-            let taken = node.update(&id, |run| run.comps[i].running.take()).flatten();
-            if let Some(r) = taken {
-                r.stop(GRACE);
-            }
-            node.update(&id, |run| run.comps[i].held = true);
+            node.stop_workload(&found);
             tracing::info!(workload = w, "stopped by an operator");
         }
         if start {
-            let (workload, kind) = node
-                .update(&id, |run| {
-                    (run.comps[i].workload.clone(), run.comps[i].plan.kind)
-                })
-                .ok_or_else(|| ApiError::not_found(format!("`{w}` went away")))?;
-            let workload = workload.ok_or_else(|| {
-                ApiError::conflict(format!(
+            let started = node.start_workload(&found).map_err(|e| match e {
+                StartError::Gone => ApiError::not_found(format!("`{w}` went away")),
+                StartError::NeverStarted => ApiError::conflict(format!(
                     "`{w}` was never started on this node; it starts when its deployment is installed"
-                ))
+                )),
+                StartError::NoRuntime(kind) => {
+                    ApiError::conflict(format!("no `{kind}` runtime here"))
+                }
+                StartError::Driver(e) => ApiError::conflict(format!("`{w}` does not start: {e}")),
             })?;
-            let driver = node
-                .driver(kind)
-                .ok_or_else(|| ApiError::conflict(format!("no `{kind}` runtime here")))?;
-            let already = node
-                .update(&id, |run| run.comps[i].running.is_some())
-                .unwrap_or(false);
-            if !already {
-                let r = driver
-                    .start(&workload)
-                    .map_err(|e| ApiError::conflict(format!("`{w}` does not start: {e}")))?;
-                node.update(&id, |run| {
-                    run.comps[i].running = Some(r);
-                    run.comps[i].held = false;
-                });
+            if started {
                 tracing::info!(workload = w, "started by an operator");
             }
-            node.update(&id, |run| run.comps[i].held = false);
         }
         node.observe();
         Ok(axum::Json(rows(&node)))
@@ -255,24 +168,14 @@ struct LogQuery {
     offset: Option<u64>,
 }
 
-fn log_path(node: &Node, id: &str, i: usize) -> Option<std::path::PathBuf> {
-    node.update(id, |run| {
-        run.comps[i]
-            .workload
-            .as_ref()
-            .map(|w| w.dir.join("output.log"))
-    })
-    .flatten()
-}
-
 async fn logs(
     State(node): State<Arc<Node>>,
     UrlPath(w): UrlPath<String>,
     Query(q): Query<LogQuery>,
 ) -> Result<axum::Json<LogChunk>, ApiError> {
     blocking(move || {
-        let (id, i) = find(&node, &w)?;
-        let Some(path) = log_path(&node, &id, i) else {
+        let found = find(&node, &w)?;
+        let Some(path) = node.log_path(&found) else {
             return Ok(axum::Json(LogChunk {
                 offset: 0,
                 next: 0,
@@ -338,25 +241,19 @@ async fn metrics(
     UrlPath(w): UrlPath<String>,
 ) -> Result<axum::Json<WorkloadMetrics>, ApiError> {
     blocking(move || {
-        let (id, i) = find(&node, &w)?;
-        let (state, restarts, pid) = node
-            .update(&id, |run| {
-                let c = &run.comps[i];
-                (
-                    c.state,
-                    c.restarts,
-                    c.running.as_ref().and_then(|r| r.pid()),
-                )
-            })
+        let found = find(&node, &w)?;
+        let usage = node
+            .usage(&found)
             .ok_or_else(|| ApiError::not_found(format!("`{w}` went away")))?;
-        let (rss_bytes, cpu_ms) = pid.map_or((None, None), proc_usage);
-        let log_bytes = log_path(&node, &id, i)
+        let (rss_bytes, cpu_ms) = usage.pid.map_or((None, None), proc_usage);
+        let log_bytes = node
+            .log_path(&found)
             .and_then(|p| std::fs::metadata(p).ok())
             .map_or(0, |m| m.len());
         Ok(axum::Json(WorkloadMetrics {
             workload: w,
-            state: state.to_string(),
-            restarts,
+            state: usage.state.to_string(),
+            restarts: usage.restarts,
             rss_bytes,
             cpu_ms,
             log_bytes,

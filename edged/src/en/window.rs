@@ -17,12 +17,21 @@ pub(crate) struct Window {
 
 const DAY: u32 = 24 * 60;
 
+/// Why a daily window does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum WindowError {
+    /// Not `HH:MM-HH:MM`.
+    #[error("`{0}` is not a daily window; use HH:MM-HH:MM in UTC, such as 22:00-06:00")]
+    Form(String),
+    /// Both ends the same.
+    #[error("`{0}` is empty; a window needs two different times")]
+    Empty(String),
+}
+
 impl Window {
     /// Read `HH:MM-HH:MM`.
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
-        let bad = || {
-            format!("`{text}` is not a daily window; use HH:MM-HH:MM in UTC, such as 22:00-06:00")
-        };
+    pub(crate) fn parse(text: &str) -> Result<Self, WindowError> {
+        let bad = || WindowError::Form(text.to_owned());
         let minutes = |t: &str| -> Option<u32> {
             let (h, m) = t.trim().split_once(':')?;
             let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
@@ -31,9 +40,7 @@ impl Window {
         let (a, b) = text.split_once('-').ok_or_else(bad)?;
         let (start, end) = (minutes(a).ok_or_else(bad)?, minutes(b).ok_or_else(bad)?);
         if start == end {
-            return Err(format!(
-                "`{text}` is empty; a window needs two different times"
-            ));
+            return Err(WindowError::Empty(text.to_owned()));
         }
         Ok(Self { start, end })
     }
@@ -123,6 +130,13 @@ mod tests {
             "ab:cd-01:00",
         ] {
             assert!(Window::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Window::parse("10:00-10:00"),
+            Err(WindowError::Empty("10:00-10:00".into()))
+        );
+        for bad in ["", "8-9"] {
+            assert_eq!(Window::parse(bad), Err(WindowError::Form(bad.into())));
         }
     }
 

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use edge_model::profile::{Component, oci_reference};
 use edge_model::{ApplicationDeployment, Digest, MargoDocument as _, ProfileType};
 use edge_runtime::plan::ComponentPlan;
+use edge_runtime::{ComponentError, FailureCode};
 use edge_workspace::archive;
 use edge_workspace::oci::BlobSource;
 
@@ -51,11 +52,11 @@ impl Node {
         &self,
         d: &ApplicationDeployment,
         c: &ComponentPlan,
-    ) -> Result<Option<PathBuf>, (String, String)> {
+    ) -> Result<Option<PathBuf>, ComponentError> {
         if let Some((digest, size)) = local_artifact(d, &c.name) {
             if size > self.artifact_limit {
                 return Err(fail(
-                    "ARTIFACT",
+                    FailureCode::Artifact,
                     format!(
                         "{digest} is {size} bytes, over this node's limit of {}",
                         self.artifact_limit
@@ -70,13 +71,14 @@ impl Node {
             let path = self
                 .cas
                 .download(&self.client, &url, &digest, size)
-                .map_err(|e| fail("ARTIFACT", e.to_string()))?;
+                .map_err(|e| fail(FailureCode::Artifact, e.to_string()))?;
             if c.kind == ProfileType::Compose {
                 // Checked whole before anything is extracted or stopped.
-                let bytes = std::fs::read(&path).map_err(|e| fail("ARTIFACT", e.to_string()))?;
+                let bytes =
+                    std::fs::read(&path).map_err(|e| fail(FailureCode::Artifact, e.to_string()))?;
                 archive::check_compose(&bytes, archive::Limits::default()).map_err(|e| {
                     fail(
-                        "ARTIFACT",
+                        FailureCode::Artifact,
                         format!("the compose archive {digest} is refused: {e}"),
                     )
                 })?;
@@ -106,7 +108,7 @@ impl Node {
                 .pull(d.metadata.annotations.application_id.as_str(), r, c)
                 .map(Some),
             Some(r) => Err(fail(
-                "ARTIFACT",
+                FailureCode::Artifact,
                 format!(
                     "`{r}` is a package-local artifact the fleet manager did not name by digest"
                 ),
@@ -123,16 +125,16 @@ impl Node {
         app: &str,
         repository: &str,
         c: &ComponentPlan,
-    ) -> Result<PathBuf, (String, String)> {
+    ) -> Result<PathBuf, ComponentError> {
         if !matches!(c.kind, ProfileType::Wasm | ProfileType::Process) {
             return Err(fail(
-                "ARTIFACT",
+                FailureCode::Artifact,
                 format!("a {} component cannot come from `{repository}`", c.kind),
             ));
         }
         let reference = oci_reference(repository, c.revision.as_deref()).ok_or_else(|| {
             fail(
-                "ARTIFACT",
+                FailureCode::Artifact,
                 format!("`{repository}` is not a registry reference; write oci://HOST/NAME"),
             )
         })?;
@@ -142,19 +144,22 @@ impl Node {
             return Ok(path);
         }
         match self.pull_registry(&reference) {
-            Err((code, registry)) if code == "ARTIFACT" => {
+            Err(registry) if registry.code == FailureCode::Artifact => {
                 match self.fleet_manager_copy(app, &reference) {
                     Ok(path) => {
                         tracing::info!(
                             reference,
-                            registry,
+                            registry = registry.message,
                             "the registry failed; the fleet manager's copy was taken"
                         );
                         Ok(path)
                     }
-                    Err((code, copy)) => Err(fail(
-                        &code,
-                        format!("{registry}; and from the fleet manager: {copy}"),
+                    Err(copy) => Err(fail(
+                        copy.code,
+                        format!(
+                            "{}; and from the fleet manager: {}",
+                            registry.message, copy.message
+                        ),
                     )),
                 }
             }
@@ -163,9 +168,9 @@ impl Node {
     }
 
     /// `reference` pulled from its registry and pinned.
-    fn pull_registry(&self, reference: &str) -> Result<PathBuf, (String, String)> {
+    fn pull_registry(&self, reference: &str) -> Result<PathBuf, ComponentError> {
         let reference = reference.to_owned();
-        let artifact = |e: &dyn std::fmt::Display| fail("ARTIFACT", e.to_string());
+        let artifact = |e: &dyn std::fmt::Display| fail(FailureCode::Artifact, e.to_string());
         let source = BlobSource::new(&reference, &self.registries).map_err(|e| artifact(&e))?;
         let blob = source
             .resolve(self.artifact_limit)
@@ -191,8 +196,8 @@ impl Node {
 
     /// The fleet manager's copy of `reference` (`host/name:tag`) for app
     /// `app`: which digest it holds, then that blob, verified and pinned.
-    fn fleet_manager_copy(&self, app: &str, reference: &str) -> Result<PathBuf, (String, String)> {
-        let artifact = |e: &dyn std::fmt::Display| fail("ARTIFACT", e.to_string());
+    fn fleet_manager_copy(&self, app: &str, reference: &str) -> Result<PathBuf, ComponentError> {
+        let artifact = |e: &dyn std::fmt::Display| fail(FailureCode::Artifact, e.to_string());
         let asked = format!("oci://{reference}");
         let pin = self
             .ask_pin(app, &asked)
@@ -201,7 +206,7 @@ impl Node {
         let digest = Digest::new(&pin.digest).map_err(|e| artifact(&e))?;
         if pin.size > self.artifact_limit {
             return Err(fail(
-                "ARTIFACT",
+                FailureCode::Artifact,
                 format!(
                     "{digest} is {} bytes, over this node's limit of {}",
                     pin.size, self.artifact_limit
@@ -223,7 +228,7 @@ impl Node {
 
     /// Refuse an artifact the store cannot hold, after dropping what nothing
     /// refers to.
-    pub(super) fn make_room(&self, digest: &Digest, size: u64) -> Result<(), (String, String)> {
+    pub(super) fn make_room(&self, digest: &Digest, size: u64) -> Result<(), ComponentError> {
         if self.cas.get(digest).is_some() {
             return Ok(());
         }
@@ -239,12 +244,12 @@ impl Node {
         size: u64,
         what: &str,
         in_use: &HashSet<String>,
-    ) -> Result<(), (String, String)> {
+    ) -> Result<(), ComponentError> {
         if self.cas.total() + size > self.store_limit {
             self.collect_garbage_keeping(in_use);
             if self.cas.total() + size > self.store_limit {
                 return Err(fail(
-                    "STORAGE",
+                    FailureCode::Storage,
                     format!(
                         "{what} ({size} bytes) does not fit in this node's artifact store ({} of {} bytes used)",
                         self.cas.total(),

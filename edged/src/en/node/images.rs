@@ -21,6 +21,7 @@ use std::collections::HashSet;
 use edge_api::types::ArtifactPin;
 use edge_model::Digest;
 use edge_runtime::podman::Podman;
+use edge_runtime::{ComponentError, FailureCode};
 use edge_workspace::image::{
     MAX_CONFIG, MAX_MANIFEST, config_platform, host_platform, parse_manifest, write_archive,
 };
@@ -83,7 +84,7 @@ impl Node {
     /// # Errors
     /// When the fleet manager's copy cannot be fetched, verified or taken in,
     /// or does not fit in the artifact store.
-    pub(super) fn ensure_image(&self, app: &str, reference: &str) -> Result<(), (String, String)> {
+    pub(super) fn ensure_image(&self, app: &str, reference: &str) -> Result<(), ComponentError> {
         self.remove_stale_archives();
         let podman = Podman::default();
         match podman.image_exists(reference) {
@@ -92,7 +93,7 @@ impl Node {
             Err(e) => {
                 tracing::warn!(
                     reference,
-                    error = e,
+                    error = edge_runtime::failure::sentence(&e),
                     "cannot ask podman whether it holds the image; podman pulls it"
                 );
                 return Ok(());
@@ -120,7 +121,7 @@ impl Node {
         };
         let artifact = |e: &dyn std::fmt::Display| {
             fail(
-                "ARTIFACT",
+                FailureCode::Artifact,
                 format!("the image `{reference}` from the fleet manager: {e}"),
             )
         };
@@ -207,7 +208,11 @@ impl Node {
         let done = write_archive(&tar, &manifest, reference, |d| {
             Digest::new(d).ok().and_then(|d| self.cas.get(&d))
         })
-        .and_then(|()| podman.load_archive(&tar, reference));
+        .and_then(|()| {
+            podman
+                .load_archive(&tar, reference)
+                .map_err(|e| edge_runtime::failure::sentence(&e))
+        });
         let _ = std::fs::remove_file(&tar);
         done.map_err(|e| artifact(&e))?;
         tracing::info!(reference, digest = %digest, "image taken in from the fleet manager");

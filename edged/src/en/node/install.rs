@@ -1,0 +1,276 @@
+//! Starting and removing a deployment's components through the drivers:
+//! components in listed order honouring `wait` and `timeout` (a start that
+//! fails leaves the later ones `NOT_STARTED`), removal last-installed first,
+//! ending what a killed daemon left behind.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use edge_model::status::State;
+use edge_model::{ApplicationDeployment, ProfileType};
+use edge_runtime::driver::{Observed, Running, Workload};
+use edge_runtime::{ComponentError, FailureCode};
+use edge_workspace::archive;
+
+use super::run::Run;
+use super::{DEFAULT_TIMEOUT, Doc, GRACE, Node, SETTLE, fail};
+
+/// A component being removed, with what runs of it.
+struct Taken {
+    index: usize,
+    name: String,
+    kind: ProfileType,
+    running: Option<Box<dyn Running>>,
+}
+
+impl Node {
+    /// Install `doc` (parsed as `d`) of manifest `version`, its artifacts
+    /// already on disk in `artifacts` by (deployment id, component).
+    pub(super) fn install(
+        &self,
+        doc: &Doc,
+        d: &ApplicationDeployment,
+        version: u64,
+        artifacts: &HashMap<(String, String), PathBuf>,
+    ) {
+        let id = doc.id.clone();
+        // A retry (or a restart) starts from nothing running.
+        let old = self.lock().remove(&id);
+        if let Some(old) = old {
+            for c in old.comps.into_iter().rev() {
+                if let Some(r) = c.running {
+                    r.stop(GRACE);
+                }
+            }
+        }
+        if let Err(e) = self.db.set_applied(doc, version) {
+            tracing::error!(id, error = %e, "cannot record the deployment; not installing it");
+            return;
+        }
+        let mut run = Run::new(doc, d, version);
+        for c in &mut run.comps {
+            c.state = State::Installing;
+        }
+        self.report(&id, &mut run);
+        let names: Vec<String> = run.comps.iter().map(|c| c.plan.name.clone()).collect();
+        self.lock().insert(id.clone(), run);
+        self.flush();
+        let mut failed = false;
+        for (i, name) in names.iter().enumerate() {
+            if failed {
+                // Later components are not started after a failure.
+                self.update(&id, |run| {
+                    run.comps[i].state = State::Failed;
+                    run.comps[i].error = Some(fail(
+                        FailureCode::NotStarted,
+                        format!("not started: an earlier component of `{}` failed", run.name),
+                    ));
+                });
+                continue;
+            }
+            let outcome = self.start_component(&id, i, artifacts.get(&(id.clone(), name.clone())));
+            failed = outcome.state == State::Failed;
+            self.update(&id, |run| {
+                let c = &mut run.comps[i];
+                c.state = outcome.state;
+                c.error.clone_from(&outcome.error);
+                c.restarts = outcome.restarts;
+            });
+            self.report_now(&id);
+        }
+        self.update(&id, |run| {
+            run.settled = true;
+            run.needs_install = failed;
+        });
+        self.report_now(&id);
+    }
+
+    /// Start component `i` of deployment `id` and, when it asks for `wait`,
+    /// wait for it to run (or fail, or time out).
+    fn start_component(&self, id: &str, i: usize, artifact: Option<&PathBuf>) -> Observed {
+        let failed = |error: ComponentError| Observed {
+            state: State::Failed,
+            error: Some(error),
+            restarts: 0,
+        };
+        let Some(plan) = self.update(id, |run| run.comps[i].plan.clone()) else {
+            return failed(fail(FailureCode::Removed, "the deployment went away"));
+        };
+        let Some(driver) = self.driver(plan.kind) else {
+            return failed(fail(
+                FailureCode::Unsupported,
+                format!("this node has no `{}` runtime", plan.kind),
+            ));
+        };
+        if let Some(why) = driver.unavailable() {
+            return failed(fail(FailureCode::Unsupported, why));
+        }
+        let dir = self.workloads.join(id).join(&plan.name);
+        let artifact = match (plan.kind, artifact) {
+            (ProfileType::Container, _) => PathBuf::new(),
+            (ProfileType::Compose, Some(a)) => match unpack_compose(a, &dir) {
+                Ok(top) => top,
+                Err(e) => return failed(e),
+            },
+            (_, Some(a)) => a.clone(),
+            (_, None) => {
+                return failed(fail(
+                    FailureCode::Artifact,
+                    "the component names no artifact",
+                ));
+            }
+        };
+        let workload = Workload {
+            deployment: id.to_owned(),
+            component: plan.clone(),
+            artifact,
+            dir,
+            restart: self.restart,
+        };
+        let running = match driver.start(&workload) {
+            Ok(r) => r,
+            Err(e) => return failed(e),
+        };
+        let timeout = plan.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let observed = if plan.wait {
+            wait_until_up(running.as_ref(), timeout)
+        } else {
+            running.observe()
+        };
+        if observed.state == State::Failed {
+            running.stop(GRACE);
+            return observed;
+        }
+        let kept = self.update(id, |run| {
+            let c = &mut run.comps[i];
+            c.running = Some(running);
+            c.workload = Some(workload);
+        });
+        if kept.is_none() {
+            return failed(fail(FailureCode::Removed, "the deployment went away"));
+        }
+        observed
+    }
+
+    /// Stop and remove deployment `id`, components last-installed first.
+    pub(super) fn remove(&self, id: &str, _components: &[String]) {
+        // `removing` while it lasts (and shown so by `edgectl en list`); the
+        // watcher leaves a deployment that is not settled alone.
+        let taken: Vec<Taken> = {
+            let mut runs = self.lock();
+            let Some(run) = runs.get_mut(id) else {
+                return;
+            };
+            run.settled = false;
+            for c in &mut run.comps {
+                c.state = State::Removing;
+                c.error = None;
+                c.held = false;
+            }
+            self.report(id, run);
+            run.comps
+                .iter_mut()
+                .enumerate()
+                .rev()
+                .map(|(index, c)| Taken {
+                    index,
+                    name: c.plan.name.clone(),
+                    kind: c.plan.kind,
+                    running: c.running.take(),
+                })
+                .collect()
+        };
+        self.flush();
+        for t in taken {
+            if let Some(r) = t.running {
+                r.stop(GRACE);
+            }
+            // What a killed daemon left behind (a process, containers).
+            if let Some(d) = self.driver(t.kind) {
+                d.clean(&self.workloads.join(id).join(&t.name));
+            }
+            self.update(id, |run| {
+                run.comps[t.index].state = State::Removed;
+                run.comps[t.index].workload = None;
+            });
+        }
+        let _ = std::fs::remove_dir_all(self.workloads.join(id));
+        let Some(mut run) = self.lock().remove(id) else {
+            return;
+        };
+        self.report(id, &mut run);
+        self.flush();
+        if let Err(e) = self.db.remove_applied(id) {
+            tracing::error!(id, error = %e, "cannot record the removal");
+        }
+        tracing::info!(id, name = run.name, "removed");
+    }
+
+    /// Stop every workload (the daemon is exiting); nothing is reported,
+    /// since they come back when it starts again.
+    pub(crate) fn shutdown(&self) {
+        let mut runs = std::mem::take(&mut *self.lock());
+        for run in runs.values_mut() {
+            for c in run.comps.iter_mut().rev() {
+                if let Some(r) = c.running.take() {
+                    r.stop(GRACE);
+                }
+            }
+        }
+    }
+}
+
+/// Watch a started component until it runs, fails for good, or `timeout`
+/// passes (then `failed`, `TIMEOUT`). After a crash, running is believed
+/// only once it has lasted [`SETTLE`] (a crash loop passes through
+/// `installed` between its crashes).
+fn wait_until_up(running: &dyn Running, timeout: Duration) -> Observed {
+    let deadline = Instant::now() + timeout;
+    // Up since when, after how many restarts.
+    let mut up: Option<(Instant, u32)> = None;
+    loop {
+        let o = running.observe();
+        // Crash loops and failed starts are final; a restart in progress is not.
+        if o.error.as_ref().is_some_and(|e| e.code.is_final()) {
+            return o;
+        }
+        if o.state == State::Installed {
+            match up {
+                _ if o.restarts == 0 => return o,
+                Some((since, n)) if n == o.restarts && since.elapsed() >= SETTLE => return o,
+                Some((_, n)) if n == o.restarts => {}
+                _ => up = Some((Instant::now(), o.restarts)),
+            }
+        } else {
+            up = None;
+        }
+        if Instant::now() >= deadline {
+            return Observed {
+                state: State::Failed,
+                error: Some(fail(
+                    FailureCode::Timeout,
+                    format!("not running within {}s", timeout.as_secs()),
+                )),
+                restarts: o.restarts,
+            };
+        }
+        std::thread::park_timeout(Duration::from_millis(25));
+    }
+}
+
+/// Unpack a (checked) compose archive into `dir/project`, replacing what an
+/// earlier start left there; returns its top directory.
+fn unpack_compose(archive_file: &Path, dir: &Path) -> Result<PathBuf, ComponentError> {
+    let bytes =
+        std::fs::read(archive_file).map_err(|e| fail(FailureCode::Artifact, e.to_string()))?;
+    let dest = dir.join("project");
+    let _ = std::fs::remove_dir_all(&dest);
+    std::fs::create_dir_all(dir).map_err(|e| fail(FailureCode::Start, e.to_string()))?;
+    archive::unpack_compose(&bytes, &dest, archive::Limits::default()).map_err(|e| {
+        fail(
+            FailureCode::Artifact,
+            format!("the compose archive is refused: {e}"),
+        )
+    })
+}
