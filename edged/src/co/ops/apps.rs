@@ -180,15 +180,18 @@ pub(crate) fn resolve(store: &Store, key: &str) -> Result<String, ApiError> {
     }
 }
 
-fn detail(store: &Store, id: &str, rows: &[VersionRow]) -> Result<AppDetail, ApiError> {
-    let newest = rows
-        .last()
-        .ok_or_else(|| ApiError::not_found(format!("no app `{id}` in the store")))?;
+/// The stored description of `version` of app `id`; one that cannot be read
+/// is an internal error (the store only holds valid ones).
+pub(crate) fn stored_description(
+    store: &Store,
+    id: &str,
+    version: &str,
+) -> Result<ApplicationDescription, ApiError> {
     let file = store
         .workspace()
         .join("apps")
         .join(id)
-        .join(&newest.version)
+        .join(version)
         .join("margo.yaml");
     let bytes = fs::read(&file).map_err(|e| {
         ApiError::internal(
@@ -201,6 +204,14 @@ fn detail(store: &Store, id: &str, rows: &[VersionRow]) -> Result<AppDetail, Api
             file.display()
         )))
     })?;
+    Ok(app.document)
+}
+
+fn detail(store: &Store, id: &str, rows: &[VersionRow]) -> Result<AppDetail, ApiError> {
+    let newest = rows
+        .last()
+        .ok_or_else(|| ApiError::not_found(format!("no app `{id}` in the store")))?;
+    let app = stored_description(store, id, &newest.version)?;
     Ok(AppDetail {
         id: id.to_owned(),
         name: newest.name.clone(),
@@ -214,7 +225,7 @@ fn detail(store: &Store, id: &str, rows: &[VersionRow]) -> Result<AppDetail, Api
                 digest: r.digest.clone(),
             })
             .collect(),
-        description: serde_json::to_value(&app.document).unwrap_or_default(),
+        description: serde_json::to_value(&app).unwrap_or_default(),
     })
 }
 

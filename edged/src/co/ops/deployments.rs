@@ -12,7 +12,6 @@
 use std::fs;
 
 use edge_api::types::{Commit, DeployRequest, DeploymentSummary};
-use edge_model::app::ApplicationDescription;
 use edge_model::capabilities::DeviceCapabilitiesManifest;
 use edge_model::{
     ApplicationDeployment, DeploymentId, DeviceTarget, MargoDocument as _, ProfileType, placement,
@@ -20,7 +19,7 @@ use edge_model::{
 };
 use edge_workspace::git::Repo;
 
-use super::apps::resolve;
+use super::apps::{resolve, stored_description};
 use crate::co::db::apps::versions_of;
 use crate::co::db::deployments::{self as db, DeploymentRow};
 use crate::co::db::reports::states;
@@ -88,23 +87,7 @@ pub(crate) fn deploy(
             .map(|r| r.version.clone())
             .ok_or_else(|| ApiError::not_found(format!("no app `{app_id}`")))?,
     };
-    let file = store
-        .workspace()
-        .join("apps")
-        .join(&app_id)
-        .join(&version)
-        .join("margo.yaml");
-    let bytes = fs::read(&file).map_err(|e| {
-        ApiError::internal(&anyhow::anyhow!("cannot read `{}`: {e}", file.display()))
-    })?;
-    let app = ApplicationDescription::from_slice(&bytes)
-        .map_err(|e| {
-            ApiError::internal(&anyhow::anyhow!(
-                "stored description `{}` does not read: {e}",
-                file.display()
-            ))
-        })?
-        .document;
+    let app = stored_description(store, &app_id, &version)?;
     let profile = match &req.deploy_type {
         Some(t) => {
             let want = ProfileType::parse(t).ok_or_else(|| {
