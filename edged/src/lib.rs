@@ -29,6 +29,7 @@ mod co;
 #[cfg(feature = "en")]
 mod en;
 mod error;
+mod http;
 #[cfg(feature = "lo")]
 mod lo;
 mod settings;

@@ -24,7 +24,13 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use edge_model::manifest::{BundleRef, DeploymentRef, DesiredStateManifest};
 use edge_model::{DeploymentId, DeviceTarget, Digest, digest};
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::Connection;
+
+mod cache;
+pub(crate) mod versions;
+
+pub(crate) use cache::{RebuildError, ViewCache};
+pub(crate) use versions::owner;
 
 pub(crate) use edge_model::manifest::{
     BUNDLE_MEDIA_TYPE as BUNDLE_TYPE, MANIFEST_MEDIA_TYPE as MANIFEST_TYPE,
@@ -34,23 +40,6 @@ pub(crate) use edge_model::manifest::{
 pub(crate) const MAX_SITE_FILES: usize = 100_000;
 /// Largest deployment file (the model's document limit).
 pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
-
-/// Tables kept next to the owner's own (CO or LO database).
-pub(crate) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS manifest_versions (
-    scope TEXT NOT NULL,
-    device TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    content TEXT NOT NULL,
-    PRIMARY KEY (scope, device)
-);
-CREATE TABLE IF NOT EXISTS served (
-    scope TEXT NOT NULL,
-    deployment TEXT NOT NULL,
-    device TEXT NOT NULL,
-    PRIMARY KEY (scope, deployment)
-);
-";
 
 /// One deployment as served: its id, digest and exact bytes.
 #[derive(Debug, Clone)]
@@ -226,25 +215,47 @@ impl Prepared {
     }
 }
 
+/// A deployment file that cannot be routed to a device.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RouteError {
+    #[error("`deployments/{name}` does not read")]
+    Load {
+        name: String,
+        #[source]
+        source: edge_model::load::LoadError,
+    },
+    #[error("`deployments/{name}` has no valid `metadata.annotations.id`")]
+    NoId { name: String },
+    #[error("`deployments/{name}` holds deployment `{id}`; its file must be `{id}.yaml`")]
+    Misnamed { name: String, id: String },
+    #[error("`deployments/{name}` has no valid `metadata.deviceId`")]
+    NoDevice { name: String },
+    #[error("`deployments/{name}` copies another deployment file")]
+    Copy { name: String },
+}
+
 /// Route one deployment file (`<id>.yaml`): its device and the document.
-pub(crate) fn route_one(name: &str, bytes: Vec<u8>) -> Result<(String, Doc), String> {
-    let fail = |why: &str| format!("`deployments/{name}` {why}");
-    let (value, _) =
-        edge_model::load::parse_value(&bytes).map_err(|e| fail(&format!("does not read: {e}")))?;
+pub(crate) fn route_one(name: &str, bytes: Vec<u8>) -> Result<(String, Doc), RouteError> {
+    let file = || name.to_owned();
+    let (value, _) = edge_model::load::parse_value(&bytes).map_err(|source| RouteError::Load {
+        name: file(),
+        source,
+    })?;
     let meta = &value["metadata"];
     let id = meta["annotations"]["id"]
         .as_str()
         .filter(|id| DeploymentId::is_valid(id))
-        .ok_or_else(|| fail("has no valid `metadata.annotations.id`"))?;
+        .ok_or_else(|| RouteError::NoId { name: file() })?;
     if name != format!("{id}.yaml") {
-        return Err(fail(&format!(
-            "holds deployment `{id}`; its file must be `{id}.yaml`"
-        )));
+        return Err(RouteError::Misnamed {
+            name: file(),
+            id: id.to_owned(),
+        });
     }
     let device = meta["deviceId"]
         .as_str()
         .filter(|d| DeviceTarget::is_valid(d))
-        .ok_or_else(|| fail("has no valid `metadata.deviceId`"))?;
+        .ok_or_else(|| RouteError::NoDevice { name: file() })?;
     Ok((
         device.to_owned(),
         Doc {
@@ -253,45 +264,6 @@ pub(crate) fn route_one(name: &str, bytes: Vec<u8>) -> Result<(String, Doc), Str
             bytes: Bytes::from(bytes),
         },
     ))
-}
-
-/// The version for `device` now serving content `key`: the stored one when
-/// the content is unchanged, else the larger of stored + 1 and `floor`,
-/// stored. Run inside the caller's transaction.
-fn version_for(
-    c: &Connection,
-    scope: &str,
-    device: &str,
-    key: &str,
-    floor: u64,
-    docs: &[Doc],
-) -> rusqlite::Result<u64> {
-    let row: Option<(i64, String)> = c
-        .query_row(
-            "SELECT version, content FROM manifest_versions WHERE scope = ?1 AND device = ?2",
-            params![scope, device],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let floor = i64::try_from(floor.max(1)).unwrap_or(i64::MAX);
-    let version = match row {
-        Some((v, k)) if k == key => return Ok(u64::try_from(v).unwrap_or(1)),
-        Some((v, _)) => (v + 1).max(floor),
-        None => floor,
-    };
-    c.execute(
-        "INSERT INTO manifest_versions (scope, device, version, content) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (scope, device) DO UPDATE SET version = excluded.version, content = excluded.content",
-        params![scope, device, version, key],
-    )?;
-    for d in docs {
-        c.execute(
-            "INSERT INTO served (scope, deployment, device) VALUES (?1, ?2, ?3)
-             ON CONFLICT (scope, deployment) DO UPDATE SET device = excluded.device",
-            params![scope, d.id, device],
-        )?;
-    }
-    Ok(u64::try_from(version).unwrap_or(1))
 }
 
 /// Every device's view of one commit of a site.
@@ -347,12 +319,13 @@ impl RouteCache {
                     Ok((device.clone(), doc.clone()))
                 }
                 // The same content under another name.
-                (None, _) => Err(format!(
-                    "`deployments/{}` copies another deployment file",
-                    f.name
-                )),
+                (None, _) => Err(RouteError::Copy {
+                    name: f.name.clone(),
+                }),
             }
-            .map_err(|e| anyhow::anyhow!("the desired state at {h} cannot be served: {e}"))?;
+            .map_err(|e| {
+                anyhow::Error::new(e).context(format!("the desired state at {h} cannot be served"))
+            })?;
             next.insert(f.blob, (device.clone(), doc.clone()));
             routed.entry(device).or_default().push(doc);
         }
@@ -399,19 +372,15 @@ impl Staged {
             mut devices,
         } = self;
         let tx = c.transaction()?;
-        let known: Vec<String> = {
-            let mut st = tx.prepare("SELECT device FROM manifest_versions WHERE scope = ?1")?;
-            st.query_map([scope], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        for d in known {
+        for d in versions::devices(&tx, scope)? {
             devices
                 .entry(d)
                 .or_insert_with(|| Prepared::new(Vec::new(), None));
         }
         let mut out = HashMap::new();
         for (device, prepared) in devices {
-            let version = version_for(&tx, scope, &device, &prepared.key, floor, &prepared.docs)?;
+            let ids = prepared.docs.iter().map(|d| d.id.as_str());
+            let version = versions::assign(&tx, scope, &device, &prepared.key, floor, ids)?;
             let old = previous.devices.get(&device);
             let view = match old {
                 Some(o) if o.version == version && o.key == prepared.key => o.clone(),
@@ -431,22 +400,8 @@ pub(crate) fn empty_view(
     device: &str,
 ) -> rusqlite::Result<DeviceView> {
     let prepared = Prepared::new(Vec::new(), None);
-    let version = version_for(c, scope, device, &prepared.key, 1, &[])?;
+    let version = versions::assign(c, scope, device, &prepared.key, 1, [])?;
     Ok(DeviceView::build(version, prepared, None))
-}
-
-/// The device a deployment was ever served to in `scope`.
-pub(crate) fn owner(
-    c: &Connection,
-    scope: &str,
-    deployment: &str,
-) -> rusqlite::Result<Option<String>> {
-    c.query_row(
-        "SELECT device FROM served WHERE scope = ?1 AND deployment = ?2",
-        params![scope, deployment],
-        |r| r.get(0),
-    )
-    .optional()
 }
 
 #[cfg(test)]
@@ -455,7 +410,7 @@ mod tests {
 
     /// Route the deployment files of one commit (`<id>.yaml`, as (name, bytes))
     /// to their devices. Any file that cannot be routed is an error naming it.
-    fn route(files: Vec<(String, Vec<u8>)>) -> Result<BTreeMap<String, Vec<Doc>>, String> {
+    fn route(files: Vec<(String, Vec<u8>)>) -> Result<BTreeMap<String, Vec<Doc>>, RouteError> {
         let mut out: BTreeMap<String, Vec<Doc>> = BTreeMap::new();
         for (name, bytes) in files {
             let (device, doc) = route_one(&name, bytes)?;
@@ -470,7 +425,7 @@ mod tests {
         depth: u64,
         files: Vec<(String, Vec<u8>)>,
         previous: &SiteViews,
-    ) -> Result<Staged, String> {
+    ) -> Result<Staged, RouteError> {
         Ok(stage_routed(head, depth, route(files)?, previous))
     }
 
@@ -551,7 +506,7 @@ mod tests {
 
     fn open(path: &std::path::Path) -> Connection {
         let c = Connection::open(path).unwrap();
-        c.execute_batch(SCHEMA).unwrap();
+        c.execute_batch(versions::SCHEMA).unwrap();
         c
     }
 
@@ -631,7 +586,7 @@ mod tests {
                 "does not read",
             ),
         ] {
-            let e = stage(None, 0, files, &none).err().unwrap();
+            let e = stage(None, 0, files, &none).err().unwrap().to_string();
             assert!(e.contains(want), "{e}");
         }
     }

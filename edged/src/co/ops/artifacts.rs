@@ -14,7 +14,7 @@ use edge_model::ApplicationDeployment;
 use edge_model::app::DeploymentProfile;
 use serde_json::{Value, json};
 
-use super::store::Store;
+use crate::co::store::Store;
 use crate::error::ApiError;
 
 /// The extension key (Margo: `x-<name>-extensions`, an object).

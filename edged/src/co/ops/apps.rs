@@ -1,5 +1,5 @@
-//! The app store: add packages from an upload, a Git URL or an OCI reference;
-//! list, show and remove them.
+//! The app store's operations: add packages from an upload, a Git URL or an
+//! OCI reference; list, show and remove them.
 //!
 //! Adding always goes the same way: fetch into a private staging folder,
 //! validate with the model (every problem reported, nothing stored when any),
@@ -12,46 +12,27 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use edge_api::types::{AddAppRequest, AppDetail, AppSummary, AppVersion, SourceKind};
 use edge_model::MargoDocument as _;
 use edge_model::app::ApplicationDescription;
 use edge_workspace::archive::{self, Limits};
 use edge_workspace::check_package;
-use serde::Deserialize;
 
-use super::db::{self, VersionRow};
-use super::http::{JsonBody, MAX_UPLOAD_BYTES, QueryParams, blocking, created};
-use super::store::{Store, version_row};
+use crate::co::db::apps::{self as db, VersionRow};
+use crate::co::db::deployments::deployments_of;
+use crate::co::store::Store;
 use crate::error::ApiError;
+use crate::http::blocking;
 
-/// List the apps in the store.
-#[utoipa::path(get, path = "/api/apps", responses((status = 200, body = Vec<AppSummary>)))]
-pub(crate) async fn list_apps(State(store): State<Arc<Store>>) -> Result<Response, ApiError> {
-    // The list is served from a cache rebuilt after each change: with 10,000
-    // apps, building it takes tens of milliseconds, serving it none.
-    let body = match store.cached_apps() {
-        Ok(body) => body,
-        Err(generation) => {
-            blocking(move || {
-                let body = Bytes::from(
-                    serde_json::to_vec(&summaries(db::all_versions(&store.db())?))
-                        .unwrap_or_default(),
-                );
-                store.cache_apps(generation, body.clone());
-                Ok(body)
-            })
-            .await?
-        }
-    };
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response())
+/// The app list as JSON, built now and cached for `generation` (what
+/// [`Store::cached_apps`] asked for): with 10,000 apps, building it takes
+/// tens of milliseconds, serving the cached one none.
+pub(crate) fn list(store: &Store, generation: u64) -> Result<Arc<[u8]>, ApiError> {
+    let body: Arc<[u8]> = serde_json::to_vec(&summaries(db::all_versions(&store.db())?))
+        .unwrap_or_default()
+        .into();
+    store.cache_apps(generation, body.clone());
+    Ok(body)
 }
 
 fn summaries(rows: Vec<VersionRow>) -> Vec<AppSummary> {
@@ -79,14 +60,7 @@ fn summaries(rows: Vec<VersionRow>) -> Vec<AppSummary> {
 }
 
 /// Add an app from a Git repository or an OCI registry.
-#[utoipa::path(post, path = "/api/apps", request_body = AddAppRequest,
-    responses((status = 201, body = AppDetail), (status = 400, description = "Malformed request"),
-              (status = 409, description = "Duplicate version or id clash"), (status = 422, description = "Invalid package"),
-              (status = 502, description = "The source could not be fetched")))]
-pub(crate) async fn add_app(
-    State(store): State<Arc<Store>>,
-    JsonBody(req): JsonBody<AddAppRequest>,
-) -> Result<Response, ApiError> {
+pub(crate) async fn add(store: Arc<Store>, req: AddAppRequest) -> Result<AppDetail, ApiError> {
     let staged = store.staging_dir();
     let _cleanup = Cleanup(staged.clone());
     match req.source {
@@ -111,113 +85,80 @@ pub(crate) async fn add_app(
     }
     // Credentials in a URL are used for the fetch, never recorded or logged.
     let source = redact(&req.url);
-    let detail = blocking(move || ingest(&store, &staged, &source, req.name.as_deref())).await?;
-    Ok(created(&detail))
+    blocking(move || ingest(&store, &staged, &source, req.name.as_deref())).await
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UploadQuery {
-    /// Name of the uploaded folder (for the record), or the expected app id.
-    name: Option<String>,
+/// Add an app from an uploaded package (a tar, optionally gzip, of the
+/// package folder; `name` is the folder's, for the record).
+pub(crate) fn upload(
+    store: &Store,
+    body: &[u8],
+    name: Option<&str>,
+) -> Result<AppDetail, ApiError> {
+    let staged = store.staging_dir();
+    let _cleanup = Cleanup(staged.clone());
+    archive::unpack(body, &staged, Limits::default())
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let source = format!("upload:{}", name.unwrap_or("package"));
+    ingest(store, &staged, &source, None)
 }
 
-/// Add an app from an uploaded package: a tar (optionally gzip) of the package folder.
-#[utoipa::path(post, path = "/api/apps/upload", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/x-tar"),
-    responses((status = 201, body = AppDetail), (status = 409, description = "Duplicate version or id clash"),
-              (status = 413, description = "Over 64 MiB"), (status = 422, description = "Invalid package")))]
-pub(crate) async fn upload_app(
-    State(store): State<Arc<Store>>,
-    QueryParams(q): QueryParams<UploadQuery>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(format!(
-                "packages are limited to {} MiB",
-                MAX_UPLOAD_BYTES >> 20
-            ))
-        } else {
-            ApiError::bad_request(format!("the upload could not be read: {}", r.body_text()))
-        }
-    })?;
-    let detail = blocking(move || {
-        let staged = store.staging_dir();
-        let _cleanup = Cleanup(staged.clone());
-        archive::unpack(&body, &staged, Limits::default())
-            .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-        let source = format!("upload:{}", q.name.as_deref().unwrap_or("package"));
-        ingest(&store, &staged, &source, None)
-    })
-    .await?;
-    Ok(created(&detail))
+/// One app (by id or display name): metadata, profiles, parameters and
+/// schema, versions.
+pub(crate) fn show(store: &Store, app: &str) -> Result<AppDetail, ApiError> {
+    let id = resolve(store, app)?;
+    let rows = db::versions_of(&store.db(), &id)?;
+    detail(store, &id, &rows)
 }
 
-/// Show one app (by id or display name): metadata, profiles, parameters and schema, versions.
-#[utoipa::path(get, path = "/api/apps/{app}", params(("app" = String, Path, description = "App id or display name")),
-    responses((status = 200, body = AppDetail), (status = 404, description = "No such app"), (status = 409, description = "The name is ambiguous")))]
-pub(crate) async fn show_app(
-    State(store): State<Arc<Store>>,
-    UrlPath(app): UrlPath<String>,
-) -> Result<axum::Json<AppDetail>, ApiError> {
-    blocking(move || {
-        let id = resolve(&store, &app)?;
-        let rows = db::versions_of(&store.db(), &id)?;
-        detail(&store, &id, &rows).map(axum::Json)
-    })
-    .await
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RemoveQuery {
-    /// Remove only this version.
-    version: Option<String>,
-    /// Remove even while deployed.
-    #[serde(default)]
+/// Remove an app (or one version of it); refused while deployed unless `force`.
+pub(crate) fn remove(
+    store: &Store,
+    app: &str,
+    version: Option<&str>,
     force: bool,
-}
-
-/// Remove an app (or one version); refused while deployed unless `force`.
-#[utoipa::path(delete, path = "/api/apps/{app}", params(("app" = String, Path, description = "App id or display name"), RemoveQuery),
-    responses((status = 204, description = "Removed"), (status = 404, description = "No such app or version"), (status = 409, description = "Deployed")))]
-pub(crate) async fn remove_app(
-    State(store): State<Arc<Store>>,
-    UrlPath(app): UrlPath<String>,
-    QueryParams(q): QueryParams<RemoveQuery>,
-) -> Result<Response, ApiError> {
-    blocking(move || {
-        let id = resolve(&store, &app)?;
-        let _w = store.write_lock();
-        let conn = store.db();
-        let rows = db::versions_of(&conn, &id)?;
-        if let Some(v) = &q.version
-            && !rows.iter().any(|r| &r.version == v) {
-                return Err(ApiError::not_found(format!("app `{id}` has no version `{v}`")));
-            }
-        let deployed = db::deployments_of(&conn, &id, q.version.as_deref())?;
-        if deployed > 0 && !q.force {
-            return Err(ApiError::conflict(format!("app `{id}` is deployed {deployed} time(s); undeploy it first, or remove with --force")));
-        }
-        let app_dir = store.workspace().join("apps").join(&id);
-        let target = match &q.version {
-            Some(v) => app_dir.join(v),
-            None => app_dir.clone(),
-        };
-        fs::remove_dir_all(&target).map_err(|e| ApiError::internal(&anyhow::anyhow!("cannot remove `{}`: {e}", target.display())))?;
-        if app_dir.read_dir().is_ok_and(|mut d| d.next().is_none()) {
-            let _ = fs::remove_dir(&app_dir);
-        }
-        let what = q.version.as_ref().map_or_else(|| format!("app {id}"), |v| format!("app {id} {v}"));
-        store.commit(&format!("remove {what}"))?;
-        db::delete_versions(&conn, &id, q.version.as_deref())?;
-        store.apps_changed();
-        store.events().publish("app.removed", &id, None, serde_json::json!({"version": q.version}));
-        Ok(StatusCode::NO_CONTENT.into_response())
-    })
-    .await
+) -> Result<(), ApiError> {
+    let id = resolve(store, app)?;
+    let _w = store.write_lock();
+    let conn = store.db();
+    let rows = db::versions_of(&conn, &id)?;
+    if let Some(v) = version
+        && !rows.iter().any(|r| r.version == v)
+    {
+        return Err(ApiError::not_found(format!(
+            "app `{id}` has no version `{v}`"
+        )));
+    }
+    let deployed = deployments_of(&conn, &id, version)?;
+    if deployed > 0 && !force {
+        return Err(ApiError::conflict(format!(
+            "app `{id}` is deployed {deployed} time(s); undeploy it first, or remove with --force"
+        )));
+    }
+    let app_dir = store.workspace().join("apps").join(&id);
+    let target = match version {
+        Some(v) => app_dir.join(v),
+        None => app_dir.clone(),
+    };
+    fs::remove_dir_all(&target).map_err(|e| {
+        ApiError::internal(
+            &anyhow::Error::new(e).context(format!("cannot remove `{}`", target.display())),
+        )
+    })?;
+    if app_dir.read_dir().is_ok_and(|mut d| d.next().is_none()) {
+        let _ = fs::remove_dir(&app_dir);
+    }
+    let what = version.map_or_else(|| format!("app {id}"), |v| format!("app {id} {v}"));
+    store.commit(&format!("remove {what}"))?;
+    db::delete_versions(&conn, &id, version)?;
+    store.apps_changed();
+    store.events().publish(
+        "app.removed",
+        &id,
+        None,
+        serde_json::json!({"version": version}),
+    );
+    Ok(())
 }
 
 /// The id of the app named by `key`: an id, else a unique display name.
@@ -239,25 +180,38 @@ pub(crate) fn resolve(store: &Store, key: &str) -> Result<String, ApiError> {
     }
 }
 
-fn detail(store: &Store, id: &str, rows: &[VersionRow]) -> Result<AppDetail, ApiError> {
-    let newest = rows
-        .last()
-        .ok_or_else(|| ApiError::not_found(format!("no app `{id}` in the store")))?;
+/// The stored description of `version` of app `id`; one that cannot be read
+/// is an internal error (the store only holds valid ones).
+pub(crate) fn stored_description(
+    store: &Store,
+    id: &str,
+    version: &str,
+) -> Result<ApplicationDescription, ApiError> {
     let file = store
         .workspace()
         .join("apps")
         .join(id)
-        .join(&newest.version)
+        .join(version)
         .join("margo.yaml");
     let bytes = fs::read(&file).map_err(|e| {
-        ApiError::internal(&anyhow::anyhow!("cannot read `{}`: {e}", file.display()))
+        ApiError::internal(
+            &anyhow::Error::new(e).context(format!("cannot read `{}`", file.display())),
+        )
     })?;
     let app = ApplicationDescription::from_slice(&bytes).map_err(|e| {
-        ApiError::internal(&anyhow::anyhow!(
-            "stored description `{}` no longer reads: {e}",
+        ApiError::internal(&anyhow::Error::new(e).context(format!(
+            "stored description `{}` no longer reads",
             file.display()
-        ))
+        )))
     })?;
+    Ok(app.document)
+}
+
+fn detail(store: &Store, id: &str, rows: &[VersionRow]) -> Result<AppDetail, ApiError> {
+    let newest = rows
+        .last()
+        .ok_or_else(|| ApiError::not_found(format!("no app `{id}` in the store")))?;
+    let app = stored_description(store, id, &newest.version)?;
     Ok(AppDetail {
         id: id.to_owned(),
         name: newest.name.clone(),
@@ -271,7 +225,7 @@ fn detail(store: &Store, id: &str, rows: &[VersionRow]) -> Result<AppDetail, Api
                 digest: r.digest.clone(),
             })
             .collect(),
-        description: serde_json::to_value(&app.document).unwrap_or_default(),
+        description: serde_json::to_value(&app).unwrap_or_default(),
     })
 }
 
@@ -383,6 +337,37 @@ fn ingest(
     let rows = db::versions_of(&conn, &id)?;
     drop(conn);
     detail(store, &id, &rows)
+}
+
+/// The index row of a stored description.
+pub(crate) fn version_row(
+    app: &ApplicationDescription,
+    margo_yaml: &[u8],
+    source: &str,
+    commit: &str,
+) -> VersionRow {
+    VersionRow {
+        app_id: app.metadata.id.to_string(),
+        version: app.metadata.version.clone(),
+        name: app.metadata.name.clone(),
+        organization: app
+            .metadata
+            .catalog
+            .organization
+            .first()
+            .map(|o| o.name.clone())
+            .unwrap_or_default(),
+        description: app.metadata.description.clone(),
+        profiles: app
+            .deployment_profiles
+            .iter()
+            .map(|p| p.profile_type.to_string())
+            .collect(),
+        source: source.to_owned(),
+        commit_id: commit.to_owned(),
+        added_at: crate::clock::now(),
+        digest: edge_model::digest::sha256(margo_yaml).to_string(),
+    }
 }
 
 /// A URL without its user information (`https://user:token@host/…` → `https://host/…`).

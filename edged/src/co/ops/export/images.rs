@@ -19,8 +19,8 @@ use edge_model::Digest;
 use edge_workspace::image::{compose_images, parse_manifest};
 use edge_workspace::oci::BlobSource;
 
-use super::super::store::Store;
-use super::{Fetch, PULLING};
+use super::pull::{Fetch, PULLING, PullError, fill};
+use crate::co::store::Store;
 use crate::error::ApiError;
 
 /// One blob of an image: digest, size, media type.
@@ -53,7 +53,7 @@ impl Gather<'_> {
             let got = match pull(self.store, reference, self.how) {
                 Ok(got) => got,
                 Err(e) if self.skip => {
-                    tracing::warn!(reference, error = e, "image left off the stick");
+                    tracing::warn!(reference, error = %e, "image left off the stick");
                     None
                 }
                 Err(e) => {
@@ -124,31 +124,23 @@ fn unresolved(image: &str, service: &str, app: &str, component: &str) -> String 
 /// The image `reference` names now, every blob in the CO's store and the
 /// reference pinned to its manifest; with [`Fetch::Pinned`], only what was
 /// pinned before (and is whole).
-fn pull(store: &Store, reference: &str, how: Fetch) -> Result<Option<Vec<Part>>, String> {
+fn pull(store: &Store, reference: &str, how: Fetch) -> Result<Option<Vec<Part>>, PullError> {
     if how == Fetch::Pinned {
         return Ok(pinned(store, reference));
     }
     let _one = PULLING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let source = BlobSource::new(reference, &store.registries).map_err(|e| e.to_string())?;
-    let image = source
-        .resolve_image(crate::cas::MAX_ARTIFACT)
-        .map_err(|e| e.to_string())?;
+    let source = BlobSource::new(reference, &store.registries)?;
+    let image = source.resolve_image(crate::cas::MAX_ARTIFACT)?;
     let mut parts = Vec::new();
     for blob in &image.parts {
-        let digest = super::fill(store, &source, blob, reference)?;
+        let digest = fill(store, &source, blob, reference)?;
         parts.push((digest, blob.size, blob.media_type.clone()));
     }
-    let digest = store
-        .cas()
-        .put(&image.manifest)
-        .map_err(|e| e.to_string())?;
+    let digest = store.cas().put(&image.manifest)?;
     let size = image.manifest.len() as u64;
-    store
-        .cas()
-        .pin(reference, &digest, size)
-        .map_err(|e| e.to_string())?;
+    store.cas().pin(reference, &digest, size)?;
     parts.insert(0, (digest, size, image.media_type));
     Ok(Some(parts))
 }

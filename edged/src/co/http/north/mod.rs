@@ -1,30 +1,36 @@
-//! The north API router: one table of routes, bearer-token auth on all but
-//! health and the OpenAPI document, request metrics, body limits, and JSON
-//! bodies that name unknown or wrong fields in a 400.
+//! The north API (bearer token): one table of routes, bearer-token auth on
+//! all but health and the OpenAPI document, request metrics and body
+//! limits; the handlers, one module per group, are thin: they read the
+//! request, call an operation on a blocking thread, and write the answer.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use edge_api::routes;
 use edge_api::types::ServerStatus;
-use serde::de::DeserializeOwned;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::store::Store;
-use super::{apps, db, deployments, enroll, events, export, reports, sites};
-use crate::error::ApiError;
+mod apps;
+mod deployments;
+mod events;
+mod export;
+mod identities;
+mod intake;
+mod sites;
 
-/// Largest JSON body.
-pub(crate) const MAX_JSON_BYTES: usize = 64 * 1024;
-/// Largest uploaded package.
-pub(crate) const MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
+use crate::co::ops::intake::MAX_INTAKE;
+use crate::co::ops::status;
+use crate::co::store::Store;
+use crate::error::ApiError;
+use crate::http::{MAX_JSON_BYTES, blocking};
+use apps::MAX_UPLOAD_BYTES;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -60,7 +66,7 @@ pub(crate) fn openapi_json() -> String {
 
 fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
     let (s, p, upload) = routes!(apps::upload_app);
-    let (is, ip, intake) = routes!(reports::intake_from_stick);
+    let (is, ip, intake) = routes!(intake::intake_from_stick);
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(status))
@@ -75,13 +81,9 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
         .routes(routes!(export::export))
         .routes(routes!(export::export_git))
         .routes(routes!(export::export_blob))
-        .routes((
-            is,
-            ip,
-            intake.layer(DefaultBodyLimit::max(reports::MAX_INTAKE)),
-        ))
-        .routes(routes!(enroll::enroll))
-        .routes(routes!(enroll::revoke))
+        .routes((is, ip, intake.layer(DefaultBodyLimit::max(MAX_INTAKE))))
+        .routes(routes!(identities::enroll))
+        .routes(routes!(identities::revoke))
         .routes(routes!(sites::list_sites, sites::create_site))
         .routes(routes!(sites::show_site))
         .routes(routes!(sites::label_site))
@@ -163,113 +165,17 @@ async fn health() -> impl IntoResponse {
 /// Server version, counts and health.
 #[utoipa::path(get, path = "/api/status", responses((status = 200, body = ServerStatus), (status = 401, description = "No or wrong token")))]
 async fn status(State(store): State<Arc<Store>>) -> Result<axum::Json<ServerStatus>, ApiError> {
-    let s = tokio::task::spawn_blocking(move || {
-        let c = store.db();
-        ServerStatus {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            health: if c.query_row("SELECT 1", [], |_| Ok(())).is_ok() {
-                "ok"
-            } else {
-                "database unavailable"
-            }
-            .to_owned(),
-            uptime_seconds: store.started.elapsed().as_secs(),
-            apps: db::count(&c, "SELECT count(DISTINCT app_id) FROM app_versions"),
-            app_versions: db::count(&c, "SELECT count(*) FROM app_versions"),
-            sites: db::count(&c, "SELECT count(*) FROM sites"),
-            devices: db::count(&c, "SELECT count(*) FROM devices"),
-            deployments: db::count(&c, "SELECT count(*) FROM deployments"),
-        }
-    })
-    .await
-    .map_err(|e| ApiError::internal(&anyhow::anyhow!("status task: {e}")))?;
-    Ok(axum::Json(s))
+    blocking(move || Ok(status::server_status(&store)))
+        .await
+        .map(axum::Json)
 }
 
 async fn metrics(State(store): State<Arc<Store>>) -> Result<Response, ApiError> {
-    let text = tokio::task::spawn_blocking(move || {
-        let c = store.db();
-        let gauges = [
-            (
-                "edged_apps",
-                "Applications in the store.",
-                db::count(&c, "SELECT count(DISTINCT app_id) FROM app_versions"),
-            ),
-            (
-                "edged_app_versions",
-                "Application versions in the store.",
-                db::count(&c, "SELECT count(*) FROM app_versions"),
-            ),
-            (
-                "edged_sites",
-                "Sites.",
-                db::count(&c, "SELECT count(*) FROM sites"),
-            ),
-            (
-                "edged_devices",
-                "Devices.",
-                db::count(&c, "SELECT count(*) FROM devices"),
-            ),
-        ];
-        drop(c);
-        store.metrics.render(&gauges)
-    })
-    .await
-    .map_err(|e| ApiError::internal(&anyhow::anyhow!("metrics task: {e}")))?;
+    let text = blocking(move || Ok(status::metrics_text(&store))).await?;
     let mut resp = text.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),
     );
     Ok(resp)
-}
-
-/// A JSON body whose errors (syntax, unknown or missing fields, wrong types)
-/// become a 400 problem that names the field.
-pub(crate) struct JsonBody<T>(pub(crate) T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|r| crate::error::body_rejection(&r, MAX_JSON_BYTES))?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))
-    }
-}
-
-/// Query parameters whose errors (unknown names, wrong types) become a 400
-/// problem that names them, like [`JsonBody`].
-pub(crate) struct QueryParams<T>(pub(crate) T);
-
-impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for QueryParams<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, ApiError> {
-        axum::extract::Query::try_from_uri(&parts.uri)
-            .map(|axum::extract::Query(q)| QueryParams(q))
-            .map_err(|r| {
-                ApiError::bad_request(format!("the query is not valid: {}", r.body_text()))
-            })
-    }
-}
-
-/// Run blocking store work off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(&anyhow::anyhow!("a worker task failed: {e}")))?
-}
-
-/// `201 Created` with a JSON body.
-pub(crate) fn created<T: serde::Serialize>(body: &T) -> Response {
-    (StatusCode::CREATED, axum::Json(body)).into_response()
 }

@@ -23,23 +23,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use edge_api::types::{ExportArtifact, ExportGitQuery, ExportQuery, SiteExport};
+use edge_api::types::{ExportArtifact, SiteExport};
 use edge_model::profile::Component;
 use edge_model::profile::{EDGECTL_EXTENSION, oci_reference};
 use edge_model::{ApplicationDeployment, Digest, MargoDocument as _, ProfileType};
 use edge_workspace::git::{self, Mirror};
-use edge_workspace::oci::{Blob, BlobSource};
 
-use super::db;
-use super::http::{QueryParams, blocking};
-use super::store::Store;
+use self::pull::{Fetch, pull};
+use crate::co::db::sites::site as site_row;
+use crate::co::store::Store;
 use crate::error::ApiError;
 
 mod images;
+mod pull;
 
 /// Most deployment files read for one export.
 const MAX_DEPLOYMENTS: usize = 100_000;
@@ -84,18 +80,6 @@ fn names(store: &Store, site: &str, digest: &str) -> Result<bool, ApiError> {
     Ok(remember(store, site, &planned).contains(digest))
 }
 
-/// Pulls one at a time: two exports filling the same partial download would
-/// mix their bytes (the digest check would refuse them, but both would fail).
-pub(super) static PULLING: Mutex<()> = Mutex::new(());
-
-/// Whether the plan pulls registry artifacts (`edgectl co export` asking
-/// what to write) or only names what earlier pulls pinned (a blob download).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Fetch {
-    Pull,
-    Pinned,
-}
-
 /// The `oci://` reference of a module or binary component from a registry.
 fn registry_reference(kind: ProfileType, c: &Component) -> Option<String> {
     if !matches!(kind, ProfileType::Wasm | ProfileType::Process) {
@@ -105,67 +89,10 @@ fn registry_reference(kind: ProfileType, c: &Component) -> Option<String> {
     oci_reference(p.repository.as_deref()?, p.revision.as_deref()).map(|r| format!("oci://{r}"))
 }
 
-/// The artifact `reference` names now, pulled into the CO's store and
-/// pinned there; with [`Fetch::Pinned`], only what was pinned before.
-fn pull(
-    store: &Store,
-    reference: &str,
-    how: Fetch,
-) -> Result<Option<(Digest, u64, String)>, String> {
-    if how == Fetch::Pinned {
-        return Ok(store
-            .cas()
-            .pinned(reference)
-            .filter(|(d, _)| store.cas().get(d).is_some())
-            .map(|(d, size)| (d, size, "application/octet-stream".to_owned())));
-    }
-    let _one = PULLING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let source = BlobSource::new(reference, &store.registries).map_err(|e| e.to_string())?;
-    let blob = source
-        .resolve(crate::cas::MAX_ARTIFACT)
-        .map_err(|e| e.to_string())?;
-    let digest = fill(store, &source, &blob, reference)?;
-    store
-        .cas()
-        .pin(reference, &digest, blob.size)
-        .map_err(|e| e.to_string())?;
-    Ok(Some((digest, blob.size, blob.media_type)))
-}
-
-/// `blob` of `reference` downloaded from `source` into the CO's store
-/// (resuming a partial download; verified), unless it is there already.
-pub(super) fn fill(
-    store: &Store,
-    source: &BlobSource,
-    blob: &Blob,
-    reference: &str,
-) -> Result<Digest, String> {
-    let digest = Digest::new(&blob.digest).map_err(|e| e.to_string())?;
-    if store.cas().get(&digest).is_none() {
-        tracing::info!(reference, digest = %digest, size = blob.size, "pulling for an export");
-    }
-    store
-        .cas()
-        .fill(&digest, blob.size, reference, |have| {
-            let (start, reader) =
-                source
-                    .open(blob, have)
-                    .map_err(|e| crate::cas::CasError::Fetch {
-                        url: reference.to_owned(),
-                        detail: e.to_string(),
-                    })?;
-            Ok((start, Box::new(reader) as Box<dyn std::io::Read>))
-        })
-        .map_err(|e| e.to_string())?;
-    Ok(digest)
-}
-
 /// The head commit of site `site` (`None` before its first deploy); 404
 /// for no such site.
 fn head_of(store: &Store, site: &str) -> Result<Option<String>, ApiError> {
-    if db::site(&store.db(), site)?.is_none() {
+    if site_row(&store.db(), site)?.is_none() {
         return Err(ApiError::not_found(format!("no site `{site}`")));
     }
     let git_dir = store.site_repo(site).join(".git");
@@ -300,92 +227,62 @@ fn plan(store: &Store, site: &str, how: Fetch, skip_images: bool) -> Result<Site
     })
 }
 
-/// What a USB stick of the site must hold.
-#[utoipa::path(get, path = "/api/sites/{site}/export", params(("site" = String, Path, description = "Site name"), ("skipImages" = Option<bool>, Query, description = "List the container images that cannot be pulled instead of failing")),
-    responses((status = 200, body = SiteExport), (status = 404, description = "No such site"), (status = 502, description = "A registry a module, binary or container image comes from cannot be reached")))]
-pub(crate) async fn export(
-    State(store): State<Arc<Store>>,
-    UrlPath(site): UrlPath<String>,
-    QueryParams(q): QueryParams<ExportQuery>,
-) -> Result<axum::Json<SiteExport>, ApiError> {
-    let skip = q.skip_images.unwrap_or(false);
-    blocking(move || {
-        let planned = plan(&store, &site, Fetch::Pull, skip)?;
-        remember(&store, &site, &planned);
-        Ok(axum::Json(planned))
-    })
-    .await
+/// What a USB stick of the site must hold, pulling what comes from
+/// registries (`skip_images`: list the images that cannot be pulled
+/// instead of failing).
+pub(crate) fn plan_stick(
+    store: &Store,
+    site: &str,
+    skip_images: bool,
+) -> Result<SiteExport, ApiError> {
+    let planned = plan(store, site, Fetch::Pull, skip_images)?;
+    remember(store, site, &planned);
+    Ok(planned)
 }
 
-/// The site repository's objects a stick holding `have` lacks, as a tar of
-/// `<kind>/<id>` entries; the head commit is in the `x-edgectl-head` header.
-#[utoipa::path(get, path = "/api/sites/{site}/export/git", params(("site" = String, Path, description = "Site name"), ("have" = Option<String>, Query, description = "The commit the stick holds")),
-    responses((status = 200, description = "A tar of objects", content_type = "application/x-tar"), (status = 404, description = "No such site, or no deployment yet")))]
-pub(crate) async fn export_git(
-    State(store): State<Arc<Store>>,
-    UrlPath(site): UrlPath<String>,
-    QueryParams(q): QueryParams<ExportGitQuery>,
-) -> Result<Response, ApiError> {
-    blocking(move || {
-        if db::site(&store.db(), &site)?.is_none() {
-            return Err(ApiError::not_found(format!("no site `{site}`")));
-        }
-        let git_dir = store.site_repo(&site).join(".git");
-        if !git_dir.exists() {
-            return Err(ApiError::not_found(format!(
-                "site `{site}` has no desired state yet; deploy something first"
-            )));
-        }
-        let (head, objects) =
-            git::objects_since(&git_dir, "refs/heads/main", q.have.as_deref()).map_err(internal)?;
-        let Some(head) = head else {
-            return Err(ApiError::not_found(format!(
-                "site `{site}` has no desired state yet; deploy something first"
-            )));
-        };
-        let mut tar = tar::Builder::new(Vec::new());
-        for o in &objects {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(o.data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            tar.append_data(&mut h, format!("{}/{}", o.kind, o.id), o.data.as_slice())
-                .map_err(internal)?;
-        }
-        let body = tar.into_inner().map_err(internal)?;
-        Ok((
-            [
-                (header::CONTENT_TYPE, "application/x-tar".to_owned()),
-                (header::HeaderName::from_static("x-edgectl-head"), head),
-            ],
-            Body::from(body),
-        )
-            .into_response())
-    })
-    .await
+/// The head of the site's repository and its objects a stick holding
+/// `have` lacks, as a tar of `<kind>/<id>` entries.
+pub(crate) fn git_objects(
+    store: &Store,
+    site: &str,
+    have: Option<&str>,
+) -> Result<(String, Vec<u8>), ApiError> {
+    if site_row(&store.db(), site)?.is_none() {
+        return Err(ApiError::not_found(format!("no site `{site}`")));
+    }
+    let git_dir = store.site_repo(site).join(".git");
+    if !git_dir.exists() {
+        return Err(ApiError::not_found(format!(
+            "site `{site}` has no desired state yet; deploy something first"
+        )));
+    }
+    let (head, objects) =
+        git::objects_since(&git_dir, "refs/heads/main", have).map_err(internal)?;
+    let Some(head) = head else {
+        return Err(ApiError::not_found(format!(
+            "site `{site}` has no desired state yet; deploy something first"
+        )));
+    };
+    let mut tar = tar::Builder::new(Vec::new());
+    for o in &objects {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(o.data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, format!("{}/{}", o.kind, o.id), o.data.as_slice())
+            .map_err(internal)?;
+    }
+    Ok((head, tar.into_inner().map_err(internal)?))
 }
 
-/// One artifact the site's deployments name.
-#[utoipa::path(get, path = "/api/sites/{site}/export/blobs/{digest}", params(("site" = String, Path, description = "Site name"), ("digest" = String, Path, description = "sha256:…")),
-    responses((status = 200, description = "The artifact", content_type = "application/octet-stream"), (status = 404, description = "Not an artifact of this site")))]
-pub(crate) async fn export_blob(
-    State(store): State<Arc<Store>>,
-    UrlPath((site, digest)): UrlPath<(String, String)>,
-) -> Result<Response, ApiError> {
-    blocking(move || {
-        let named = names(&store, &site, &digest)?;
-        let parsed = Digest::new(&digest).ok();
-        let Some(path) = parsed.filter(|_| named).and_then(|d| store.cas().get(&d)) else {
-            return Err(ApiError::not_found(format!(
-                "`{digest}` is not an artifact of site `{site}`"
-            )));
-        };
-        let bytes = std::fs::read(&path).map_err(internal)?;
-        Ok((
-            [(header::CONTENT_TYPE, "application/octet-stream")],
-            Body::from(bytes),
-        )
-            .into_response())
-    })
-    .await
+/// The bytes of artifact `digest`, when the site's deployments name it.
+pub(crate) fn blob(store: &Store, site: &str, digest: &str) -> Result<Vec<u8>, ApiError> {
+    let named = names(store, site, digest)?;
+    let parsed = Digest::new(digest).ok();
+    let Some(path) = parsed.filter(|_| named).and_then(|d| store.cas().get(&d)) else {
+        return Err(ApiError::not_found(format!(
+            "`{digest}` is not an artifact of site `{site}`"
+        )));
+    };
+    std::fs::read(&path).map_err(internal)
 }

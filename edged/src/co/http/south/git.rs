@@ -1,90 +1,36 @@
-//! The CO's south listener: mutual TLS 1.3 with identities from the CO's CA
-//! (the server presents `…/margo/wfm/co`). For a site's Local Orchestrator it
-//! serves the site's desired-state repository read-only over Git smart HTTP
-//! (`/git/<site>.git/…`, through `git http-backend`; pushes refused), the
-//! nudge (`/lo/v1/watch`) and status intake (`/lo/v1/intake`); for edge nodes
-//! attached directly, the Margo API (`/api/v1/…`). The caller is recognized by
-//! its certificate's fingerprint on every request, so a revocation takes
-//! effect at once.
+//! Git smart HTTP for the LOs: `/git/<site>.git/…` served by `git
+//! http-backend` to that site's unrevoked LO only, read-only (pushes
+//! refused).
 
 use std::process::Stdio;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Extension, Path as UrlPath, State};
+use axum::extract::{Extension, Path as UrlPath, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::PrivateKeyDer;
-use rustls::pki_types::pem::PemObject as _;
 use tokio::io::AsyncWriteExt as _;
 
-use super::reports;
-use super::store::Store;
+use crate::co::ops::identities::lo_site;
+use crate::co::store::Store;
 use crate::error::ApiError;
+use crate::http::blocking;
 use crate::south::Caller;
-use crate::south::margo::Backend;
 
 /// Largest request body a Git client sends (fetch negotiation); below git's
 /// own 10 MB limit, so git never dies half-way through reading it.
-const MAX_GIT_REQUEST: usize = 8 * 1024 * 1024;
+pub(super) const MAX_GIT_REQUEST: usize = 8 * 1024 * 1024;
 
 /// Longest a `git http-backend` run may take (it is killed after that).
 const GIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// TLS settings: TLS 1.3 only, client certificates required and verified
-/// against the CO's CA; the server presents `…/margo/wfm/co`.
-pub(crate) fn tls_config(
-    store: &Store,
-    names: &[String],
-) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(
-        CertificateDer::from_pem_slice(store.ca().cert_pem().as_bytes())
-            .context("the CA certificate does not read")?,
-    )?;
-    let spiffe = format!("spiffe://{}/margo/wfm/co", store.trust_domain());
-    let issued = store.ca().issue(&spiffe, 365, names, true)?;
-    let cert = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes())
-        .context("the server certificate does not read")?;
-    let key = PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes())
-        .context("the server key does not read")?;
-    crate::south::server_config(Arc::new(roots), cert, key)
-}
-
-/// Accept mTLS connections until the task is dropped.
-pub(crate) async fn serve(
-    store: Arc<Store>,
-    listener: tokio::net::TcpListener,
-    config: Arc<rustls::ServerConfig>,
-) {
-    let backend: Arc<dyn Backend> = Arc::new(reports::CoBackend {
-        store: store.clone(),
-    });
-    crate::south::serve(listener, config, move |caller: Caller| {
-        let lo = axum::Router::new()
-            .route("/git/{*path}", axum::routing::any(git))
-            .route("/lo/v1/watch", axum::routing::get(reports::watch))
-            .layer(DefaultBodyLimit::max(MAX_GIT_REQUEST))
-            .route(
-                "/lo/v1/intake",
-                axum::routing::post(reports::intake)
-                    .layer(DefaultBodyLimit::max(reports::MAX_INTAKE)),
-            )
-            .layer(Extension(caller.clone()))
-            .with_state(store.clone());
-        lo.merge(crate::south::margo::router(backend.clone(), caller))
-    })
-    .await;
-}
 
 fn forbidden(detail: impl Into<String>) -> Response {
     ApiError::not_authorized(detail).into_response()
 }
 
 /// Git smart HTTP for one site's repository, read-only, for that site's LO.
-async fn git(
+pub(super) async fn git(
     State(store): State<Arc<Store>>,
     Extension(caller): Extension<Caller>,
     UrlPath(path): UrlPath<String>,
@@ -102,14 +48,11 @@ async fn git(
     let query = uri.query().unwrap_or_default().to_owned();
     let who = {
         let store = store.clone();
-        tokio::task::spawn_blocking(move || reports::lo_site(&store, &caller)).await
+        blocking(move || lo_site(&store, &caller)).await
     };
     let own = match who {
-        Ok(Ok(own)) => own,
-        Ok(Err(e)) => return e.into_response(),
-        Err(_) => {
-            return ApiError::internal(&anyhow::anyhow!("identity lookup failed")).into_response();
-        }
+        Ok(own) => own,
+        Err(e) => return e.into_response(),
     };
     if own != site {
         return forbidden(format!(
