@@ -40,8 +40,6 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 const SETTLE: Duration = Duration::from_millis(500);
 /// How long a stopping component gets before it is killed.
 pub(crate) const GRACE: Duration = Duration::from_secs(10);
-/// The component extension naming a package-local artifact by digest.
-const EXTENSION: &str = "x-edgectl-extensions";
 
 /// A component being removed: index, name, type, and what runs of it.
 type Taken = (usize, String, ProfileType, Option<Box<dyn Running>>);
