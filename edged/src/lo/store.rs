@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use edge_api::mtls::Identity;
+use edge_api::south::CallError;
 use edge_model::Digest;
 use edge_model::capabilities::DeviceCapabilitiesManifest;
 use edge_model::status::DeploymentStatusManifest;
@@ -20,6 +21,7 @@ use edge_workspace::git::Mirror;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::outbox::{self, Doorbell, Outbox};
+use crate::cas::{FetchBlob as _, FetchError};
 use crate::error::ApiError;
 use crate::south::backend::Backend;
 use crate::south::view::{self, DeviceView, RebuildError, ViewCache};
@@ -316,20 +318,17 @@ impl Backend for Lo {
             .identity
             .blocking_client(&self.identity.wfm_id("co"), Duration::from_secs(300))
             .map_err(|e| ApiError::internal(&e.into()))?;
-        let url = format!(
-            "{}/v2/{name}/blobs/{digest}",
-            self.identity.file.server.trim_end_matches('/')
-        );
+        let co = edge_api::south::South::new(&self.identity.file.server, client);
         match self
             .cas
-            .download(&client, &url, digest, crate::cas::MAX_ARTIFACT)
+            .fetch_blob(&co, name, digest, crate::cas::MAX_ARTIFACT)
         {
             Ok(p) => {
                 tracing::info!(%digest, "artifact cached from the CO");
                 Ok(Some(p))
             }
-            Err(crate::cas::CasError::Fetch { detail, .. }) if detail.contains(" 404") => Ok(None),
-            Err(e @ crate::cas::CasError::Fetch { .. }) => Err(ApiError::unavailable(
+            Err(FetchError::Call(CallError::NotFound { .. })) => Ok(None),
+            Err(e) if e.is_upstream() => Err(ApiError::unavailable(
                 format!("the artifact is not cached here and the CO cannot be reached: {e}"),
                 30,
             )),
