@@ -470,6 +470,27 @@ fn sites_and_devices() {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
     ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
+    bad_sites_and_devices_are_refused_saying_why(&co);
+    ok(&co.edgectl(&[
+        "co",
+        "add",
+        "device",
+        "gw1/cam-1",
+        "--site",
+        "plant-1",
+        "--label",
+        "zone=a",
+    ]));
+    ok(&co.edgectl(&["co", "label", "device", "gw1/cam-1", "zone-", "line=3"]));
+    ok(&co.edgectl(&["co", "label", "site", "plant-1", "region=eu"]));
+    ok(&co.edgectl(&["co", "add", "device", "edge-2", "--site", "plant-1"]));
+    sites_and_devices_are_listed_and_shown_with_their_labels(&co);
+    labels_are_kept_in_the_workspace_files(&co);
+}
+
+/// A site that exists already or is not a name, a device of an unknown site
+/// or that is not an id.
+fn bad_sites_and_devices_are_refused_saying_why(co: &Co) {
     fails(
         &co.edgectl(&["co", "add", "site", "plant-1"]),
         "exists already",
@@ -486,19 +507,10 @@ fn sites_and_devices() {
         &co.edgectl(&["co", "add", "device", "gw/../x", "--site", "plant-1"]),
         "not a device id",
     );
-    ok(&co.edgectl(&[
-        "co",
-        "add",
-        "device",
-        "gw1/cam-1",
-        "--site",
-        "plant-1",
-        "--label",
-        "zone=a",
-    ]));
-    ok(&co.edgectl(&["co", "label", "device", "gw1/cam-1", "zone-", "line=3"]));
-    ok(&co.edgectl(&["co", "label", "site", "plant-1", "region=eu"]));
-    ok(&co.edgectl(&["co", "add", "device", "edge-2", "--site", "plant-1"]));
+}
+
+/// The device and site tables, a device as JSON and a site as YAML.
+fn sites_and_devices_are_listed_and_shown_with_their_labels(co: &Co) {
     insta::assert_snapshot!(
         "list_devices_table",
         ok(&co.edgectl(&["co", "list", "devices", "--site", "plant-1"]))
@@ -522,6 +534,10 @@ fn sites_and_devices() {
         yaml.contains("devices: 2") && yaml.contains("region: eu"),
         "{yaml}"
     );
+}
+
+/// The labels are in the site's and the device's TOML files.
+fn labels_are_kept_in_the_workspace_files(co: &Co) {
     let ws = co.data.join("workspace/sites/plant-1");
     assert!(
         fs::read_to_string(ws.join("site.toml"))
