@@ -251,9 +251,29 @@ fn restarts_of_the_co_and_the_lo_lose_nothing() {
     let south_addr = south.trim_start_matches("https://").to_owned();
     let co_data = f.co.data.clone();
     f.co.kill();
+    with_the_co_gone_the_lo_takes_reports_and_keeps_serving(&m1, &id, &etag);
+    let co = Co::start(&co_data, &["--south-listen", &south_addr]);
+    until("queued status at the restarted CO", || {
+        (co_state(&co, &id).as_deref() == Some("installed")).then_some(())
+    });
+    lo.kill();
+    let next = v["manifestVersion"].as_u64().unwrap() + 1;
+    a_deploy_while_the_lo_is_down_reaches_it_when_it_returns(
+        &co,
+        &f.lo_creds,
+        &lo_data,
+        &port,
+        &m1,
+        next,
+    );
+}
+
+/// With the CO gone the LO takes the device's reports (to queue them, in
+/// order) and keeps serving the same manifest.
+fn with_the_co_gone_the_lo_takes_reports_and_keeps_serving(m1: &Margo, id: &str, etag: &str) {
     let path = format!("/api/v1/deployments/{id}/status");
     for state in ["pending", "installing", "installed"] {
-        let r = m1.json("POST", &path, &status_doc(&id, state, 2));
+        let r = m1.json("POST", &path, &status_doc(id, state, 2));
         assert!(
             r.status == 200 || r.status == 201,
             "{}",
@@ -262,17 +282,22 @@ fn restarts_of_the_co_and_the_lo_lose_nothing() {
     }
     // The LO keeps serving with the CO gone.
     assert_eq!(
-        m1.get("/api/v1/deployments", &[("if-none-match", &etag)])
+        m1.get("/api/v1/deployments", &[("if-none-match", etag)])
             .status,
         304
     );
-    let co = Co::start(&co_data, &["--south-listen", &south_addr]);
-    until("queued status at the restarted CO", || {
-        (co_state(&co, &id).as_deref() == Some("installed")).then_some(())
-    });
+}
 
-    // A deploy while the LO is down reaches it when it comes back, with a higher version.
-    lo.kill();
+/// A deploy while the LO is down reaches it when it comes back on its
+/// port, with a higher version (`next`) holding both deployments.
+fn a_deploy_while_the_lo_is_down_reaches_it_when_it_returns(
+    co: &Co,
+    lo_creds: &Path,
+    lo_data: &Path,
+    port: &str,
+    m1: &Margo,
+    next: u64,
+) {
     let o = co.edgectl(&[
         "co",
         "deploy",
@@ -287,14 +312,14 @@ fn restarts_of_the_co_and_the_lo_lose_nothing() {
     ]);
     assert!(o.status.success(), "{}", co.log());
     let lo = Lo::start(
-        &f.lo_creds,
-        &lo_data,
+        lo_creds,
+        lo_data,
         &["--listen", &format!("127.0.0.1:{port}")],
     );
-    let (v3, r3) = manifest_at(&m1, v["manifestVersion"].as_u64().unwrap() + 1, || lo.log());
+    let (v3, r3) = manifest_at(m1, next, || lo.log());
     check_manifest(&r3, &v3);
     assert_eq!(v3["deployments"].as_array().unwrap().len(), 2);
-    check_content(&m1, &v3, "edge-1");
+    check_content(m1, &v3, "edge-1");
     drop(lo);
 }
 
