@@ -103,18 +103,7 @@ fn the_readme_walkthrough_works_as_written() {
         }
         let out = shell(&cwd, &env, &line);
         let text = ok(&out);
-        let expect: &[&str] = match line.split(" --").next().unwrap() {
-            "edgectl login" => &["logged in to"],
-            "edgectl co list apps" => &["hello-process", "hello-compose"],
-            "edgectl co add app" => &["added app `hello-wasm`"],
-            "edgectl co deploy" => &["installed on 1 device(s)"],
-            "edgectl co list deployments" => &["hello-wasm", "installed"],
-            "edgectl en list" => &["hello-wasm", "installed"],
-            "edgectl en logs hello-wasm" => &["hello from edgectl wasm"],
-            "edgectl co undeploy" => &["removed on 1 device(s)"],
-            other => panic!("the test does not know what `{other}` should show; teach it"),
-        };
-        for want in expect {
+        for want in what_the_readme_says_it_shows(&line) {
             assert!(
                 text.contains(want),
                 "`{line}` did not show `{want}`:\n{text}"
@@ -134,6 +123,21 @@ fn the_readme_walkthrough_works_as_written() {
         status.success(),
         "the demo ends cleanly on SIGTERM: {status}"
     );
+}
+
+/// What the README says a walk-through line shows.
+fn what_the_readme_says_it_shows(line: &str) -> &'static [&'static str] {
+    match line.split(" --").next().unwrap() {
+        "edgectl login" => &["logged in to"],
+        "edgectl co list apps" => &["hello-process", "hello-compose"],
+        "edgectl co add app" => &["added app `hello-wasm`"],
+        "edgectl co deploy" => &["installed on 1 device(s)"],
+        "edgectl co list deployments" => &["hello-wasm", "installed"],
+        "edgectl en list" => &["hello-wasm", "installed"],
+        "edgectl en logs hello-wasm" => &["hello from edgectl wasm"],
+        "edgectl co undeploy" => &["removed on 1 device(s)"],
+        other => panic!("the test does not know what `{other}` should show; teach it"),
+    }
 }
 
 /// The TUI in a real 80x24 terminal: the deployment is shown live, `l`
