@@ -3,6 +3,7 @@
 //! through an LO or to the CO deciding `deviceConstraints` placement, and
 //! strangers, foreign CAs, wrong servers and bad bodies refused.
 
+use std::path::Path;
 use std::time::Duration;
 
 use edge_tests::co::{Co, ok};
@@ -26,9 +27,24 @@ fn the_co_serves_the_same_api_to_directly_attached_nodes() {
     );
     let m1 = Margo::new(&c1, &south, "co");
     let m2 = Margo::new(&c2, &south, "co");
-    // A device enrolled for its site's LO is not a client of the CO, and the
-    // other way round.
-    let via_lo = Margo::new(&f.d1, &south, "co").get("/api/v1/deployments", &[]);
+    a_device_of_the_lo_is_not_a_client_of_the_co_nor_the_other_way_round(&f, &south, &c1);
+    a_deploy_reaches_the_direct_device_only_and_its_status_at_once(&f, &m1, &m2);
+    let lo_client = the_los_certificate_is_not_a_device(&f, &south);
+    an_lo_cannot_write_another_sites_state_through_intake(&f, &lo_client);
+    // LO routes refuse devices.
+    let r = m1.get("/lo/v1/watch", &[]);
+    assert_eq!((r.status, r.problem().as_str()), (403, "not-authorized"));
+    a_direct_device_reports_capabilities_until_revoked(&f, &m1);
+}
+
+/// A device enrolled for its site's LO is not a client of the CO, and the
+/// other way round.
+fn a_device_of_the_lo_is_not_a_client_of_the_co_nor_the_other_way_round(
+    f: &Fleet,
+    south: &str,
+    c1: &Path,
+) {
+    let via_lo = Margo::new(&f.d1, south, "co").get("/api/v1/deployments", &[]);
     assert_eq!(via_lo.status, 403);
     assert!(
         via_lo.json()["detail"]
@@ -39,14 +55,23 @@ fn the_co_serves_the_same_api_to_directly_attached_nodes() {
         via_lo.json()
     );
     let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
-    let r = Margo::new(&c1, &lo.url, "plant-1").get("/api/v1/deployments", &[]);
+    let r = Margo::new(c1, &lo.url, "plant-1").get("/api/v1/deployments", &[]);
     assert_eq!((r.status, r.problem().as_str()), (403, "not-authorized"));
     drop(lo);
+}
+
+/// A deploy reaches edge-1 from the CO and edge-2 may not read it; edge-1's
+/// report is written at the CO at once.
+fn a_deploy_reaches_the_direct_device_only_and_its_status_at_once(
+    f: &Fleet,
+    m1: &Margo,
+    m2: &Margo,
+) {
     let id = deploy_hello(&f.co, "edge-1");
-    let (v, r) = manifest_with(&m1, 1, || f.co.log());
+    let (v, r) = manifest_with(m1, 1, || f.co.log());
     check_manifest(&r, &v);
     assert_eq!(v["deployments"][0]["deploymentId"], id.as_str());
-    check_content(&m1, &v, "edge-1");
+    check_content(m1, &v, "edge-1");
     let theirs = m2.get(v["deployments"][0]["url"].as_str().unwrap(), &[]);
     assert_eq!(
         (theirs.status, theirs.problem().as_str()),
@@ -62,13 +87,21 @@ fn the_co_serves_the_same_api_to_directly_attached_nodes() {
         Some("failed"),
         "written at once"
     );
-    // The LO's certificate is not a device, and LO routes refuse devices.
-    let lo_client = Margo::new(&f.lo_creds, &south, "co");
+}
+
+/// The LO's certificate is not a device. Returns the LO's client of the CO.
+fn the_los_certificate_is_not_a_device(f: &Fleet, south: &str) -> Margo {
+    let lo_client = Margo::new(&f.lo_creds, south, "co");
     assert_eq!(
         lo_client.get("/api/v1/deployments", &[]).problem(),
         "not-authorized"
     );
-    // An LO cannot write another site's state through intake.
+    lo_client
+}
+
+/// An LO cannot write another site's state through intake: the entry is
+/// acknowledged and dropped.
+fn an_lo_cannot_write_another_sites_state_through_intake(f: &Fleet, lo_client: &Margo) {
     let out = ok(&f.co.edgectl(&[
         "co",
         "deploy",
@@ -92,9 +125,11 @@ fn the_co_serves_the_same_api_to_directly_attached_nodes() {
         None,
         "plant-1's LO wrote plant-2's state"
     );
-    let r = m1.get("/lo/v1/watch", &[]);
-    assert_eq!((r.status, r.problem().as_str()), (403, "not-authorized"));
-    // Capabilities make deviceConstraints placeable.
+}
+
+/// Capabilities make deviceConstraints placeable; once edge-1 is revoked
+/// the CO refuses it.
+fn a_direct_device_reports_capabilities_until_revoked(f: &Fleet, m1: &Margo) {
     assert_eq!(
         m1.json("PUT", "/api/v1/capabilities/edge-1", &caps_doc("edge-1"))
             .status,
@@ -114,7 +149,14 @@ fn reported_capabilities_decide_where_device_constraints_place() {
         .co
         .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
     let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
-    // edge-1 reports through the LO (forwarded from its outbox), edge-2 to the CO directly.
+    let m1 = capabilities_reach_the_co_through_the_lo_and_directly(&f, &lo);
+    a_device_lacking_the_cores_is_refused(&f);
+    only_the_device_whose_capabilities_fit_is_placed(&f, &lo, &m1);
+}
+
+/// edge-1 reports through the LO (forwarded from its outbox), edge-2 to the
+/// CO directly; edge-1's arrive at the CO. Returns edge-1's client.
+fn capabilities_reach_the_co_through_the_lo_and_directly(f: &Fleet, lo: &Lo) -> Margo {
     let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
     let direct2 = enroll_direct(&f.co, f.dir.path(), "plant-1", "edge-2");
     let m2 = Margo::new(&direct2, &south_url(&f.d2), "co");
@@ -147,6 +189,11 @@ fn reported_capabilities_decide_where_device_constraints_place() {
         },
         || lo.log(),
     );
+    m1
+}
+
+/// A deploy naming edge-2, which reported one core, is refused naming cores.
+fn a_device_lacking_the_cores_is_refused(f: &Fleet) {
     edge_tests::co::fails(
         &f.co.edgectl(&[
             "co",
@@ -160,6 +207,10 @@ fn reported_capabilities_decide_where_device_constraints_place() {
         ]),
         "cores",
     );
+}
+
+/// A deploy to the site places on edge-1 only, and its manifest names it.
+fn only_the_device_whose_capabilities_fit_is_placed(f: &Fleet, lo: &Lo, m1: &Margo) {
     let out = ok(&f.co.edgectl(&[
         "co",
         "deploy",
@@ -182,7 +233,7 @@ fn reported_capabilities_decide_where_device_constraints_place() {
         ["edge-1"],
         "only the device whose capabilities fit"
     );
-    let (v, _) = manifest_with(&m1, 1, || lo.log());
+    let (v, _) = manifest_with(m1, 1, || lo.log());
     assert_eq!(v["deployments"][0]["deploymentId"], placed[0]["id"]);
 }
 
@@ -190,7 +241,16 @@ fn reported_capabilities_decide_where_device_constraints_place() {
 fn the_lo_refuses_strangers_and_bad_input() {
     let f = fleet();
     let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
-    // No client certificate: no TLS session at all.
+    a_caller_without_a_certificate_gets_no_tls_session(&lo);
+    let _other = a_device_of_another_co_is_refused(&f, &lo);
+    the_device_refuses_a_server_that_is_not_the_wfm_it_expects(&f, &lo);
+    an_oversized_body_gets_a_413_problem(&f, &lo);
+    bad_bodies_and_paths_get_the_right_problem(&f, &lo);
+    an_lo_with_a_devices_credentials_or_none_says_why_and_exits(&f);
+}
+
+/// No client certificate: no TLS session at all.
+fn a_caller_without_a_certificate_gets_no_tls_session(lo: &Lo) {
     let anonymous = reqwest::blocking::Client::builder()
         .danger_accept_invalid_certs(true)
         .timeout(Duration::from_secs(20))
@@ -200,7 +260,12 @@ fn the_lo_refuses_strangers_and_bad_input() {
         .get(format!("{}/api/v1/deployments", lo.url))
         .send();
     assert!(err.is_err(), "a caller without a certificate got an answer");
-    // A device of another CO (another CA, same trust domain name and ids): refused too.
+}
+
+/// A device of another CO (another CA, same trust domain name and ids),
+/// trusting our CA (so it would accept the LO): the LO refuses it. Returns
+/// the other CO.
+fn a_device_of_another_co_is_refused(f: &Fleet, lo: &Lo) -> Co {
     let other = Co::start(&f.dir.path().join("other-co"), &[]);
     ok(&other.edgectl(&["co", "add", "site", "plant-1"]));
     ok(&other.edgectl(&["co", "add", "device", "edge-1", "--site", "plant-1"]));
@@ -210,14 +275,17 @@ fn the_lo_refuses_strangers_and_bad_input() {
         "plant-1",
         Some("edge-1"),
     );
-    // It trusts our CA (so it would accept the LO); the LO must refuse it.
     std::fs::copy(f.d1.join("ca.crt"), impostor.join("ca.crt")).unwrap();
     let m = Margo::new(&impostor, &lo.url, "plant-1");
     assert!(
         m.send("GET", "/api/v1/deployments", &[], None).is_err(),
         "a foreign CA's certificate was accepted"
     );
-    // The device refuses a server that is not the WFM it expects.
+    other
+}
+
+/// The device refuses a server that is not the WFM it expects.
+fn the_device_refuses_a_server_that_is_not_the_wfm_it_expects(f: &Fleet, lo: &Lo) {
     let wrong = Margo::new(&f.d1, &lo.url, "plant-2");
     let e = wrong
         .send("GET", "/api/v1/deployments", &[], None)
@@ -226,11 +294,13 @@ fn the_lo_refuses_strangers_and_bad_input() {
         e.contains("not `spiffe://edge.local/margo/wfm/plant-2`"),
         "{e}"
     );
+}
 
-    // Bad bodies change nothing and get the right problem.
+/// An oversized body gets a 413 problem. The server may answer 413 and
+/// close while the client is still sending (a broken pipe for the client);
+/// try until the answer arrives.
+fn an_oversized_body_gets_a_413_problem(f: &Fleet, lo: &Lo) {
     let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
-    // The server may answer 413 and close while the client is still
-    // sending (a broken pipe for the client); try until the answer arrives.
     let big = vec![b' '; 2 * 1024 * 1024];
     let r = (0..20)
         .find_map(|_| {
@@ -240,6 +310,11 @@ fn the_lo_refuses_strangers_and_bad_input() {
         .expect("the oversized body was never answered");
     assert_eq!(r.status, 413);
     assert_eq!(r.header("content-type"), Some("application/problem+json"));
+}
+
+/// Bad bodies change nothing and get the right problem: binary, a path
+/// escaping its collection, a route that does not exist, a DELETE.
+fn bad_bodies_and_paths_get_the_right_problem(f: &Fleet, lo: &Lo) {
     // A new client: the 413 may have closed the pooled connection.
     let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
     let r = m1
@@ -266,8 +341,11 @@ fn the_lo_refuses_strangers_and_bad_input() {
             .problem(),
         "device-not-found"
     );
+}
 
-    // An LO started with a device's credentials, or none, says why and exits.
+/// An LO started with a device's credentials, or none, or a folder that is
+/// missing, says why and exits.
+fn an_lo_with_a_devices_credentials_or_none_says_why_and_exits(f: &Fleet) {
     let edged = edge_tests::co::bin("edged");
     let o = std::process::Command::new(&edged)
         .args(["--mode", "lo", "--listen", "127.0.0.1:0", "--credentials"])

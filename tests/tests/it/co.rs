@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use edge_tests::co::{Co, bin, copy_tree, fails, git, ok, repo_root};
@@ -71,8 +72,17 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
     let reg = registry::start().expect("Debian's docker-registry (scripts/test installs it)");
     let insecure = format!("--insecure-registries={}", reg.addr);
     let co = Co::start(&dir.path().join("co"), &[&insecure]);
+    an_app_is_added_from_a_folder(&co);
+    let repos = two_git_repositories(dir.path());
+    let (_server, url) = apps_are_added_from_git_urls_a_folder_picked_by_name(&co, &repos);
+    let reference = an_app_is_added_from_an_oci_artifact_edgectl_pushed(&co, &reg.addr);
+    the_list_comes_as_a_table_json_and_yaml(&co);
+    show_finds_a_display_name_and_names_each_versions_source(&co, &url, &reference);
+    each_version_is_a_commit_in_the_workspace_with_its_files(&co);
+}
 
-    // A folder.
+/// A folder.
+fn an_app_is_added_from_a_folder(co: &Co) {
     let added = ok(&co.edgectl(&[
         "co",
         "add",
@@ -81,15 +91,17 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
         "fixtures/packages/hello-wasm",
     ]));
     assert!(added.contains("added app `hello-wasm`"), "{added}");
+}
 
-    // A Git URL: a repository holding the package at its root.
-    let repos = dir.path().join("repos");
+/// A folder of two Git repositories: `hello-process.git` holding the
+/// package at its root, and `registry.git` holding a package in a folder.
+fn two_git_repositories(dir: &Path) -> PathBuf {
+    let repos = dir.join("repos");
     let repo = repos.join("hello-process.git");
     copy_tree(&repo_root().join("fixtures/packages/hello-process"), &repo);
     let _ = git(&repo, &["init", "-q", "-b", "main"]);
     let _ = git(&repo, &["add", "-A"]);
     let _ = git(&repo, &["commit", "-q", "-m", "package"]);
-    // A second repository holds a package in a folder, picked with --name.
     let registry_repo = repos.join("registry.git");
     copy_tree(
         &repo_root().join("fixtures/packages/hello-helm"),
@@ -103,7 +115,17 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
     let _ = git(&registry_repo, &["init", "-q", "-b", "main"]);
     let _ = git(&registry_repo, &["add", "-A"]);
     let _ = git(&registry_repo, &["commit", "-q", "-m", "registry"]);
-    let server = GitHttpServer::start(&repos).unwrap();
+    repos
+}
+
+/// A Git URL with the package at its root is added; one with the package
+/// in a folder is refused for lack of `margo.yaml`, then added with --name.
+/// Returns the server and the first URL.
+fn apps_are_added_from_git_urls_a_folder_picked_by_name(
+    co: &Co,
+    repos: &Path,
+) -> (GitHttpServer, String) {
+    let server = GitHttpServer::start(repos).unwrap();
     let url = format!("{}/hello-process.git", server.url);
     ok(&co.edgectl(&["co", "add", "app", "--artifact", &url]));
     let registry_url = format!("{}/registry.git", server.url);
@@ -122,10 +144,14 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
         "--ref",
         "main",
     ]));
+    (server, url)
+}
 
-    // An OCI reference to a Margo package artifact, published with `edgectl package push`.
-    let reference = format!("{}/apps/hello-compose:1.0.0", reg.addr);
-    let repository = format!("{}/apps/hello-compose", reg.addr);
+/// An OCI reference to a Margo package artifact, published with `edgectl
+/// package push` (which refuses an invalid package). Returns the reference.
+fn an_app_is_added_from_an_oci_artifact_edgectl_pushed(co: &Co, addr: &str) -> String {
+    let reference = format!("{addr}/apps/hello-compose:1.0.0");
+    let repository = format!("{addr}/apps/hello-compose");
     let pushed = ok(&co.edgectl(&[
         "package",
         "push",
@@ -133,7 +159,7 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
         "--to",
         &repository,
         "--insecure-registry",
-        &reg.addr,
+        addr,
     ]));
     assert!(pushed.contains("sha256:"), "{pushed}");
     fails(
@@ -144,7 +170,7 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
             "--to",
             &repository,
             "--insecure-registry",
-            &reg.addr,
+            addr,
         ]),
         "timeout",
     );
@@ -155,8 +181,11 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
         "--artifact",
         &format!("oci://{reference}"),
     ]));
+    reference
+}
 
-    // All three forms of output.
+/// All three forms of output.
+fn the_list_comes_as_a_table_json_and_yaml(co: &Co) {
     let table = ok(&co.edgectl(&["co", "list", "apps"]));
     insta::assert_snapshot!("list_apps_table", table);
     let json: serde_json::Value =
@@ -178,8 +207,10 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
     );
     let yaml = ok(&co.edgectl(&["-o", "yaml", "co", "list", "apps"]));
     assert!(yaml.contains("- id: hello-compose\n"), "{yaml}");
+}
 
-    // Show by display name; the source of each version is recorded.
+/// Show by display name; the source of each version is recorded.
+fn show_finds_a_display_name_and_names_each_versions_source(co: &Co, url: &str, reference: &str) {
     let shown = ok(&co.edgectl(&["co", "show", "app", "Hello Process"]));
     assert!(shown.contains(&format!("from {url}")), "{shown}");
     let filtered = shown
@@ -211,8 +242,11 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
         detail["description"]["deploymentProfiles"][0]["type"],
         "compose"
     );
+}
 
-    // Each version is a commit in the workspace with its files.
+/// Each version is a commit in the workspace with its files; the process
+/// artifact stays executable.
+fn each_version_is_a_commit_in_the_workspace_with_its_files(co: &Co) {
     let ws = co.data.join("workspace");
     assert!(
         ws.join("apps/hello-compose/1.0.0/components/hello/compose.yaml")
@@ -223,7 +257,7 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o111, 0o111, "the process artifact stays executable");
-    assert_eq!(commits(&co), 4);
+    assert_eq!(commits(co), 4);
 }
 
 #[test]
@@ -238,8 +272,21 @@ fn bad_input_is_refused_clearly_and_nothing_is_stored() {
         "fixtures/packages/hello-wasm",
     ]));
     let before = commits(&co);
+    an_invalid_package_or_one_leading_outside_itself_is_refused(&co, dir.path());
+    a_100_mb_margo_yaml_is_too_large(&co, dir.path());
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    an_unreachable_git_server_or_registry_is_named(&co, closed);
+    a_duplicate_version_or_another_package_under_the_same_id_is_refused(&co, dir.path());
+    a_wrong_token_a_server_that_is_down_and_an_unknown_app_are_named(&co, closed);
+    nothing_was_stored_by_any_of_it(&co, before);
+}
 
-    // An invalid package: every problem is listed.
+/// An invalid package (every problem is listed), a catalog file that leads
+/// outside the package, and a symbolic link that escapes it.
+fn an_invalid_package_or_one_leading_outside_itself_is_refused(co: &Co, dir: &Path) {
     fails(
         &co.edgectl(&[
             "co",
@@ -250,9 +297,7 @@ fn bad_input_is_refused_clearly_and_nothing_is_stored() {
         ]),
         "revision",
     );
-
-    // A catalog file that leads outside the package.
-    let traversal = dir.path().join("traversal");
+    let traversal = dir.join("traversal");
     copy_tree(
         &repo_root().join("fixtures/packages/hello-wasm"),
         &traversal,
@@ -271,18 +316,18 @@ fn bad_input_is_refused_clearly_and_nothing_is_stored() {
         ]),
         "must stay inside the package",
     );
-
-    // A symbolic link that escapes the package.
-    let linked = dir.path().join("linked");
+    let linked = dir.join("linked");
     copy_tree(&repo_root().join("fixtures/packages/hello-wasm"), &linked);
     std::os::unix::fs::symlink("/etc/passwd", linked.join("resources/passwd")).unwrap();
     fails(
         &co.edgectl(&["co", "add", "app", "--artifact", linked.to_str().unwrap()]),
         "link",
     );
+}
 
-    // A 100 MB margo.yaml.
-    let huge = dir.path().join("huge");
+/// A 100 MB margo.yaml.
+fn a_100_mb_margo_yaml_is_too_large(co: &Co, dir: &Path) {
+    let huge = dir.join("huge");
     copy_tree(&repo_root().join("fixtures/packages/hello-wasm"), &huge);
     let mut text = fs::read_to_string(huge.join("margo.yaml")).unwrap();
     text.push_str(&format!("# {}\n", "x".repeat(100 * 1024 * 1024)));
@@ -291,12 +336,10 @@ fn bad_input_is_refused_clearly_and_nothing_is_stored() {
         &co.edgectl(&["co", "add", "app", "--artifact", huge.to_str().unwrap()]),
         "too large",
     );
+}
 
-    // Unreachable Git server and registry (a closed port).
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+/// Unreachable Git server and registry (a closed port): the address is named.
+fn an_unreachable_git_server_or_registry_is_named(co: &Co, closed: u16) {
     fails(
         &co.edgectl(&[
             "co",
@@ -317,8 +360,10 @@ fn bad_input_is_refused_clearly_and_nothing_is_stored() {
         ]),
         &format!("127.0.0.1:{closed}"),
     );
+}
 
-    // A duplicate version, and another package under the same id.
+/// A duplicate version, and another package under the same id.
+fn a_duplicate_version_or_another_package_under_the_same_id_is_refused(co: &Co, dir: &Path) {
     fails(
         &co.edgectl(&[
             "co",
@@ -329,7 +374,7 @@ fn bad_input_is_refused_clearly_and_nothing_is_stored() {
         ]),
         "already in the store",
     );
-    let clash = dir.path().join("clash");
+    let clash = dir.join("clash");
     copy_tree(&repo_root().join("fixtures/packages/hello-wasm"), &clash);
     let yaml = fs::read_to_string(clash.join("margo.yaml"))
         .unwrap()
@@ -340,8 +385,10 @@ fn bad_input_is_refused_clearly_and_nothing_is_stored() {
         &co.edgectl(&["co", "add", "app", "--artifact", clash.to_str().unwrap()]),
         "different package",
     );
+}
 
-    // A wrong token, a server that is down, an unknown app.
+/// A wrong token, a server that is down, an unknown app.
+fn a_wrong_token_a_server_that_is_down_and_an_unknown_app_are_named(co: &Co, closed: u16) {
     let wrong = Command::new(bin("edgectl"))
         .args(["--server", &co.url, "--token", "wrong", "co", "status"])
         .env("XDG_CONFIG_HOME", co.config_home.path())
@@ -366,9 +413,12 @@ fn bad_input_is_refused_clearly_and_nothing_is_stored() {
         &co.edgectl(&["co", "show", "app", "no-such-app"]),
         "no app `no-such-app`",
     );
+}
 
-    // Nothing was stored by any of it.
-    assert_eq!(commits(&co), before);
+/// Nothing was stored by any of it: no commit, one app, staging empty, no
+/// panic in the CO's log.
+fn nothing_was_stored_by_any_of_it(co: &Co, before: usize) {
+    assert_eq!(commits(co), before);
     let apps: serde_json::Value =
         serde_json::from_str(&ok(&co.edgectl(&["-o", "json", "co", "list", "apps"]))).unwrap();
     assert_eq!(apps.as_array().unwrap().len(), 1);
@@ -420,6 +470,27 @@ fn sites_and_devices() {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
     ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
+    bad_sites_and_devices_are_refused_saying_why(&co);
+    ok(&co.edgectl(&[
+        "co",
+        "add",
+        "device",
+        "gw1/cam-1",
+        "--site",
+        "plant-1",
+        "--label",
+        "zone=a",
+    ]));
+    ok(&co.edgectl(&["co", "label", "device", "gw1/cam-1", "zone-", "line=3"]));
+    ok(&co.edgectl(&["co", "label", "site", "plant-1", "region=eu"]));
+    ok(&co.edgectl(&["co", "add", "device", "edge-2", "--site", "plant-1"]));
+    sites_and_devices_are_listed_and_shown_with_their_labels(&co);
+    labels_are_kept_in_the_workspace_files(&co);
+}
+
+/// A site that exists already or is not a name, a device of an unknown site
+/// or that is not an id.
+fn bad_sites_and_devices_are_refused_saying_why(co: &Co) {
     fails(
         &co.edgectl(&["co", "add", "site", "plant-1"]),
         "exists already",
@@ -436,19 +507,10 @@ fn sites_and_devices() {
         &co.edgectl(&["co", "add", "device", "gw/../x", "--site", "plant-1"]),
         "not a device id",
     );
-    ok(&co.edgectl(&[
-        "co",
-        "add",
-        "device",
-        "gw1/cam-1",
-        "--site",
-        "plant-1",
-        "--label",
-        "zone=a",
-    ]));
-    ok(&co.edgectl(&["co", "label", "device", "gw1/cam-1", "zone-", "line=3"]));
-    ok(&co.edgectl(&["co", "label", "site", "plant-1", "region=eu"]));
-    ok(&co.edgectl(&["co", "add", "device", "edge-2", "--site", "plant-1"]));
+}
+
+/// The device and site tables, a device as JSON and a site as YAML.
+fn sites_and_devices_are_listed_and_shown_with_their_labels(co: &Co) {
     insta::assert_snapshot!(
         "list_devices_table",
         ok(&co.edgectl(&["co", "list", "devices", "--site", "plant-1"]))
@@ -472,6 +534,10 @@ fn sites_and_devices() {
         yaml.contains("devices: 2") && yaml.contains("region: eu"),
         "{yaml}"
     );
+}
+
+/// The labels are in the site's and the device's TOML files.
+fn labels_are_kept_in_the_workspace_files(co: &Co) {
     let ws = co.data.join("workspace/sites/plant-1");
     assert!(
         fs::read_to_string(ws.join("site.toml"))
@@ -490,6 +556,16 @@ fn api_auth_problems_metrics_and_openapi() {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
     let anon = edge_api::Client::new(&co.url, None).unwrap();
+    health_is_open_and_the_api_needs_a_token(&anon);
+    let client = edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap();
+    unknown_fields_and_bad_query_parameters_are_400_problems(&client);
+    oversized_bodies_are_refused_with_413(&client);
+    metrics_count_requests_by_route_and_status(&client);
+    the_served_openapi_document_is_the_committed_one_and_complete(&anon);
+}
+
+/// Health answers without a token; the API does not.
+fn health_is_open_and_the_api_needs_a_token(anon: &edge_api::Client) {
     let health: serde_json::Value = anon.get("/api/health").unwrap();
     assert_eq!(health["status"], "ok");
     let e = anon.get::<serde_json::Value>("/api/apps").unwrap_err();
@@ -497,9 +573,11 @@ fn api_auth_problems_metrics_and_openapi() {
         matches!(e, edge_api::ClientError::Unauthorized { .. }),
         "{e}"
     );
+}
 
-    let client = edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap();
-    // Unknown fields are named in a 400 problem.
+/// Unknown fields are named in a 400 problem; so are unknown or malformed
+/// query parameters.
+fn unknown_fields_and_bad_query_parameters_are_400_problems(client: &edge_api::Client) {
     let e = client
         .post::<_, serde_json::Value>(
             "/api/sites",
@@ -516,7 +594,6 @@ fn api_auth_problems_metrics_and_openapi() {
             .contains("unknown field `colour`"),
         "{p:?}"
     );
-    // So are unknown or malformed query parameters.
     let e = client
         .get::<serde_json::Value>("/api/devices?colour=red")
         .unwrap_err();
@@ -531,7 +608,10 @@ fn api_auth_problems_metrics_and_openapi() {
     );
     let e = client.delete("/api/apps/x?force=maybe").unwrap_err();
     assert_eq!(e.problem().unwrap().status, 400, "{e}");
-    // Oversized bodies are refused.
+}
+
+/// Oversized bodies are refused.
+fn oversized_bodies_are_refused_with_413(client: &edge_api::Client) {
     let big = serde_json::json!({"name": "x".repeat(100_000)});
     assert_eq!(
         client
@@ -542,7 +622,10 @@ fn api_auth_problems_metrics_and_openapi() {
             .status,
         413
     );
+}
 
+/// `/metrics` counts the requests by route and status, and has the gauges.
+fn metrics_count_requests_by_route_and_status(client: &edge_api::Client) {
     let metrics = client.get_text("/metrics").unwrap();
     assert!(
         metrics.contains(
@@ -551,8 +634,10 @@ fn api_auth_problems_metrics_and_openapi() {
         "{metrics}"
     );
     assert!(metrics.contains("# TYPE edged_apps gauge"));
+}
 
-    // The served OpenAPI document is the committed one, and complete.
+/// The served OpenAPI document is the committed one, and complete.
+fn the_served_openapi_document_is_the_committed_one_and_complete(anon: &edge_api::Client) {
     let served: serde_json::Value = anon.get("/api/openapi.json").unwrap();
     assert!(served["openapi"].as_str().unwrap().starts_with("3.1"));
     for path in [

@@ -4,15 +4,28 @@
 //! kill -9 of the node while it installs and while it runs without a
 //! duplicate container, removal.
 
+use std::path::Path;
+
 use edge_tests::co::ok;
 use edge_tests::en::En;
-use edge_tests::fleet::{container_package, deploy_to, fleet, row, wait_state};
+use edge_tests::fleet::{Fleet, container_package, deploy_to, fleet, row, wait_state};
 use edge_tests::lo::Lo;
 use edge_tests::podman::{HELLO, Podman};
 use edge_tests::wait::until_or;
 
 fn short(id: &str) -> String {
     id.chars().filter(char::is_ascii_hexdigit).take(8).collect()
+}
+
+/// The edge node for edge-1 behind `lo`, with the test's containers.conf.
+fn node(f: &Fleet, data: &Path, lo: &Lo, podman: &Podman) -> En {
+    En::start_with_env(
+        &f.d1,
+        data,
+        &lo.url,
+        &[],
+        &[("CONTAINERS_CONF", &podman.conf)],
+    )
 }
 
 #[test]
@@ -28,13 +41,7 @@ fn a_compose_app_runs_under_podman_compose_and_comes_back_after_a_crash() {
     ]));
     let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
     let data = f.dir.path().join("en");
-    let en = En::start_with_env(
-        &f.d1,
-        &data,
-        &lo.url,
-        &[],
-        &[("CONTAINERS_CONF", &podman.conf)],
-    );
+    let en = node(&f, &data, &lo, &podman);
     let id = deploy_to(
         &f.co,
         "hello-compose",
@@ -49,16 +56,27 @@ fn a_compose_app_runs_under_podman_compose_and_comes_back_after_a_crash() {
         || en.log(),
     );
     en.kill();
-    let en = En::start_with_env(
-        &f.d1,
-        &data,
-        &lo.url,
-        &[],
-        &[("CONTAINERS_CONF", &podman.conf)],
-    );
+    let en = node(&f, &data, &lo, &podman);
     let log = || en.log();
-    wait_state(&f.co, &id, "installed", log);
-    let project = format!("com.docker.compose.project=edged-{}-hello", short(&id));
+    let (project, name) = after_the_restart_one_container_greets(&f, &podman, &id, log);
+    a_killed_container_is_brought_up_again(&f, &podman, &en, &id, &name, log);
+    ok(&f.co.edgectl(&["co", "undeploy", &id]));
+    until_or("removed", || row(&en, &id).is_none().then_some(()), log);
+    assert!(podman.names(&project).is_empty(), "nothing left running");
+    drop(en);
+    podman.clean(&data);
+}
+
+/// Installed at the CO, with one container of the app's compose project,
+/// greeting as set. Returns the project's label filter and the container.
+fn after_the_restart_one_container_greets(
+    f: &Fleet,
+    podman: &Podman,
+    id: &str,
+    log: impl Fn() -> String + Copy,
+) -> (String, String) {
+    wait_state(&f.co, id, "installed", log);
+    let project = format!("com.docker.compose.project=edged-{}-hello", short(id));
     let names = podman.names(&project);
     assert_eq!(names.len(), 1, "one container after the restart: {names:?}");
     until_or(
@@ -71,21 +89,25 @@ fn a_compose_app_runs_under_podman_compose_and_comes_back_after_a_crash() {
         },
         log,
     );
+    (project, names[0].clone())
+}
 
-    // A crash: the container is killed; the node brings it up again.
-    let _ = podman.run(&["kill", &names[0]]);
+/// A crash: the container is killed; the node brings it up again.
+fn a_killed_container_is_brought_up_again(
+    f: &Fleet,
+    podman: &Podman,
+    en: &En,
+    id: &str,
+    name: &str,
+    log: impl Fn() -> String + Copy,
+) {
+    let _ = podman.run(&["kill", name]);
     until_or(
         "the compose app back after a crash",
-        || row(&en, &id).filter(|r| r["restarts"].as_u64() >= Some(1) && r["state"] == "installed"),
+        || row(en, id).filter(|r| r["restarts"].as_u64() >= Some(1) && r["state"] == "installed"),
         log,
     );
-    wait_state(&f.co, &id, "installed", log);
-
-    ok(&f.co.edgectl(&["co", "undeploy", &id]));
-    until_or("removed", || row(&en, &id).is_none().then_some(()), log);
-    assert!(podman.names(&project).is_empty(), "nothing left running");
-    drop(en);
-    podman.clean(&data);
+    wait_state(&f.co, id, "installed", log);
 }
 
 #[test]

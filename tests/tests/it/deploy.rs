@@ -4,6 +4,7 @@
 //! concurrent deploys to one site serialize cleanly.
 
 use std::fs;
+use std::path::Path;
 
 use edge_model::{ApplicationDeployment, MargoDocument as _};
 use edge_tests::co::{Co, fails, git, ok};
@@ -46,7 +47,22 @@ fn deploy_is_a_commit_of_margo_documents_and_undeploy_another() {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
     site_with_devices(&co);
+    let repo = co.data.join("sites/plant-1");
+    a_deploy_is_one_commit_naming_a_margo_document_per_device(&co, &repo);
+    let list = one_device_is_picked_by_label_and_one_by_name(&co);
 
+    // Removing a deployed app is refused, unless forced.
+    let o = co.edgectl(&["co", "remove", "app", "hello-wasm"]);
+    fails(&o, "is deployed 4 time(s)");
+
+    an_undeploy_is_another_commit_in_the_history(&co, &repo, &list);
+    ok(&co.edgectl(&["co", "remove", "app", "hello-wasm", "--force"]));
+}
+
+/// A deploy to the site by display name: one clean commit naming its two
+/// deployments, each an ApplicationDeployment for its device with the value
+/// set.
+fn a_deploy_is_one_commit_naming_a_margo_document_per_device(co: &Co, repo: &Path) {
     let out = ok(&co.edgectl(&[
         "co",
         "deploy",
@@ -58,15 +74,14 @@ fn deploy_is_a_commit_of_margo_documents_and_undeploy_another() {
         "greeting=hi there",
     ]));
     assert!(out.contains("to 2 device(s) at site plant-1"), "{out}");
-    let list = deployments(&co);
+    let list = deployments(co);
     assert_eq!(list.len(), 2);
-    let repo = co.data.join("sites/plant-1");
-    let log = git(&repo, &["log", "--format=%s%n%b"]);
+    let log = git(repo, &["log", "--format=%s%n%b"]);
     assert!(
         log.starts_with("deploy hello-wasm 1.0.0 (wasm) to edge-1, edge-2 at site plant-1"),
         "{log}"
     );
-    assert!(git(&repo, &["status", "--porcelain"]).is_empty());
+    assert!(git(repo, &["status", "--porcelain"]).is_empty());
     for d in &list {
         let id = d["id"].as_str().unwrap();
         let bytes = fs::read(repo.join("deployments").join(format!("{id}.yaml"))).unwrap();
@@ -82,8 +97,10 @@ fn deploy_is_a_commit_of_margo_documents_and_undeploy_another() {
         );
         assert!(log.contains(id), "the commit names its deployments");
     }
+}
 
-    // One device by label, one by name.
+/// One device by label, one by name. Returns the four deployments.
+fn one_device_is_picked_by_label_and_one_by_name(co: &Co) -> Vec<serde_json::Value> {
     ok(&co.edgectl(&[
         "co",
         "deploy",
@@ -104,19 +121,20 @@ fn deploy_is_a_commit_of_margo_documents_and_undeploy_another() {
         "--device",
         "edge-1",
     ]));
-    let list = deployments(&co);
+    let list = deployments(co);
     assert_eq!(list.len(), 4);
     assert_eq!(list[2]["device"], "edge-2");
     assert_eq!(list[3]["device"], "edge-1");
+    list
+}
 
-    // Removing a deployed app is refused, unless forced.
-    let o = co.edgectl(&["co", "remove", "app", "hello-wasm"]);
-    fails(&o, "is deployed 4 time(s)");
-
+/// Undeploying the first deployment removes its document in a commit the
+/// history shows; undeploying it again finds no deployment.
+fn an_undeploy_is_another_commit_in_the_history(co: &Co, repo: &Path, list: &[serde_json::Value]) {
     let id = list[0]["id"].as_str().unwrap().to_owned();
     ok(&co.edgectl(&["co", "undeploy", &id]));
     assert!(!repo.join("deployments").join(format!("{id}.yaml")).exists());
-    assert_eq!(deployments(&co).len(), 3);
+    assert_eq!(deployments(co).len(), 3);
     fails(&co.edgectl(&["co", "undeploy", &id]), "no deployment");
     let history = ok(&co.edgectl(&["co", "history", "--site", "plant-1"]));
     assert_eq!(history.lines().count(), 5, "{history}");
@@ -128,7 +146,6 @@ fn deploy_is_a_commit_of_margo_documents_and_undeploy_another() {
             .contains("undeploy hello-wasm 1.0.0 from edge-1"),
         "{history}"
     );
-    ok(&co.edgectl(&["co", "remove", "app", "hello-wasm", "--force"]));
 }
 
 #[test]
@@ -137,7 +154,20 @@ fn bad_values_and_impossible_placements_change_nothing() {
     let co = Co::start(&dir.path().join("co"), &[]);
     site_with_devices(&co);
     ok(&co.edgectl(&["co", "add", "site", "empty"]));
+    bad_values_are_refused_each_problem_named(&co);
+    placements_finding_no_device_say_why(&co);
+    a_missing_profile_or_version_is_named(&co);
+    device_constraints_need_devices_that_reported_capabilities(&co, dir.path());
+    assert!(deployments(&co).is_empty());
+    assert!(
+        !co.data.join("sites/plant-1/.git").exists(),
+        "nothing was committed"
+    );
+}
 
+/// Values checked against the app's schema: a too long greeting and an
+/// unknown parameter, both listed; an empty required value.
+fn bad_values_are_refused_each_problem_named(co: &Co) {
     let long = format!("greeting={}", "x".repeat(100));
     let o = co.edgectl(&[
         "co",
@@ -170,6 +200,11 @@ fn bad_values_and_impossible_placements_change_nothing() {
         ]),
         "a value is required",
     );
+}
+
+/// A site without devices, a selector no device matches, an unknown
+/// device, an unknown site.
+fn placements_finding_no_device_say_why(co: &Co) {
     fails(
         &co.edgectl(&["co", "deploy", "--app", "hello-wasm", "--site", "empty"]),
         "site `empty` has no devices",
@@ -204,6 +239,10 @@ fn bad_values_and_impossible_placements_change_nothing() {
         &co.edgectl(&["co", "deploy", "--app", "hello-wasm", "--site", "nowhere"]),
         "no site `nowhere`",
     );
+}
+
+/// A deployment profile the app lacks, and a version the store lacks.
+fn a_missing_profile_or_version_is_named(co: &Co) {
     fails(
         &co.edgectl(&[
             "co",
@@ -230,19 +269,15 @@ fn bad_values_and_impossible_placements_change_nothing() {
         ]),
         "no version `9.0.0`",
     );
+}
 
-    // A profile with deviceConstraints needs devices that reported capabilities.
-    let pkg = edge_tests::co::constrained_package(dir.path());
+/// A profile with deviceConstraints needs devices that reported capabilities.
+fn device_constraints_need_devices_that_reported_capabilities(co: &Co, dir: &Path) {
+    let pkg = edge_tests::co::constrained_package(dir);
     ok(&co.edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
     fails(
         &co.edgectl(&["co", "deploy", "--app", "hello-big", "--site", "plant-1"]),
         "`edge-1`: it has not reported its capabilities yet",
-    );
-
-    assert!(deployments(&co).is_empty());
-    assert!(
-        !co.data.join("sites/plant-1/.git").exists(),
-        "nothing was committed"
     );
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use edge_tests::co::ok;
 use edge_tests::en::En;
-use edge_tests::fleet::{deploy_to, fleet, listing, row, wait_state};
+use edge_tests::fleet::{Fleet, deploy_to, fleet, listing, row, wait_state};
 use edge_tests::lo::Lo;
 use edge_tests::wait::until_or;
 use serde_json::Value;
@@ -33,7 +33,7 @@ fn programs(data: &Path) -> usize {
 }
 
 /// The LO test fleet, with the hello-process app in the store too.
-fn fleet_with_process() -> edge_tests::fleet::Fleet {
+fn fleet_with_process() -> Fleet {
     let f = fleet();
     ok(&f.co.edgectl(&[
         "co",
@@ -51,8 +51,16 @@ fn the_fixture_apps_run_behind_an_lo_and_their_status_is_true() {
     let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
     let en = En::start(&f.d1, &f.dir.path().join("en"), &lo.url, &[]);
     let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
+    the_capabilities_reach_the_co_through_the_lo(&f, log);
+    let process = both_apps_install_and_really_run(&f, &en, log);
+    let pid = the_node_lists_the_process_installed_as_one_live_process(&en, &process);
+    a_crashed_process_is_restarted_by_the_policy_and_counted(&en, &process, pid, log);
+    an_operator_stop_is_heard_at_the_co_and_a_start_brings_it_back(&f, &en, &process, log);
+    an_undeployed_workload_is_stopped_and_gone_from_the_node(&f, &en, &process, log);
+}
 
-    // The capabilities reach the CO through the LO.
+/// The capabilities reach the CO through the LO.
+fn the_capabilities_reach_the_co_through_the_lo(f: &Fleet, log: impl Fn() -> String) {
     until_or(
         "capabilities at the CO",
         || {
@@ -63,7 +71,12 @@ fn the_fixture_apps_run_behind_an_lo_and_their_status_is_true() {
         },
         log,
     );
+}
 
+/// hello-wasm and hello-process deployed to edge-1 are installed, and
+/// really running: their output is in their logs. Returns the process's
+/// deployment.
+fn both_apps_install_and_really_run(f: &Fleet, en: &En, log: impl Fn() -> String + Copy) -> String {
     let wasm = deploy_to(&f.co, "hello-wasm", "edge-1", &[]);
     let process = deploy_to(
         &f.co,
@@ -73,7 +86,6 @@ fn the_fixture_apps_run_behind_an_lo_and_their_status_is_true() {
     );
     wait_state(&f.co, &wasm, "installed", log);
     wait_state(&f.co, &process, "installed", log);
-    // Really running: their output is in their logs.
     let logs = |w: &str, want: &str| {
         until_or(
             &format!("`{want}` in the log of {w}"),
@@ -83,7 +95,13 @@ fn the_fixture_apps_run_behind_an_lo_and_their_status_is_true() {
     };
     logs("hello-wasm", "hello from edgectl wasm");
     logs("hello-process", "plant one");
-    let p = row(&en, &process).unwrap();
+    process
+}
+
+/// The node's row: installed, at the desired version, with a live pid and
+/// one process for the workload. Returns the pid.
+fn the_node_lists_the_process_installed_as_one_live_process(en: &En, process: &str) -> u64 {
+    let p = row(en, process).unwrap();
     assert_eq!(p["state"], "installed", "{p}");
     assert_eq!(
         (p["desiredVersion"].as_str(), p["runningVersion"].as_str()),
@@ -93,8 +111,16 @@ fn the_fixture_apps_run_behind_an_lo_and_their_status_is_true() {
     let pid = p["pid"].as_u64().unwrap();
     assert!(pid_alive(pid));
     assert_eq!(programs(&en.data), 1, "one process workload, one process");
+    pid
+}
 
-    // A crash: restarted by the policy, counted, installed again.
+/// A crash: restarted by the policy, counted, installed again.
+fn a_crashed_process_is_restarted_by_the_policy_and_counted(
+    en: &En,
+    process: &str,
+    pid: u64,
+    log: impl Fn() -> String,
+) {
     assert!(
         std::process::Command::new("kill")
             .args(["-KILL", &pid.to_string()])
@@ -105,21 +131,29 @@ fn the_fixture_apps_run_behind_an_lo_and_their_status_is_true() {
     let back = until_or(
         "the process back after a crash",
         || {
-            row(&en, &process)
+            row(en, process)
                 .filter(|r| r["restarts"].as_u64() >= Some(1) && r["state"] == "installed")
         },
         log,
     );
     assert_ne!(back["pid"].as_u64(), Some(pid), "{back}");
+}
 
-    // An operator stops it: it does not run, and the CO hears it failed (STOPPED).
+/// An operator stops it: it does not run, and the CO hears it failed
+/// (STOPPED); started again it is installed, and has metrics.
+fn an_operator_stop_is_heard_at_the_co_and_a_start_brings_it_back(
+    f: &Fleet,
+    en: &En,
+    process: &str,
+    log: impl Fn() -> String + Copy,
+) {
     ok(&en.edgectl(&["stop", "hello-process"]));
-    wait_state(&f.co, &process, "failed", log);
+    wait_state(&f.co, process, "failed", log);
     assert_eq!(programs(&en.data), 0);
     let out = ok(&f.co.edgectl(&["co", "list", "deployments"]));
     assert!(out.contains("stopped on the node by an operator"), "{out}");
     ok(&en.edgectl(&["start", "hello-process"]));
-    wait_state(&f.co, &process, "installed", log);
+    wait_state(&f.co, process, "installed", log);
     let metrics: Value = serde_json::from_str(&ok(&en.edgectl(&[
         "metrics",
         "hello-process",
@@ -128,16 +162,24 @@ fn the_fixture_apps_run_behind_an_lo_and_their_status_is_true() {
     ])))
     .unwrap();
     assert!(metrics["rssBytes"].as_u64() > Some(0), "{metrics}");
+}
 
-    // Undeployed: stopped, gone from the node, the artifact collected.
-    ok(&f.co.edgectl(&["co", "undeploy", &process]));
+/// Undeployed: stopped, gone from the node, its folder removed; the node's
+/// table still shows the other app and when the LO was last heard.
+fn an_undeployed_workload_is_stopped_and_gone_from_the_node(
+    f: &Fleet,
+    en: &En,
+    process: &str,
+    log: impl Fn() -> String,
+) {
+    ok(&f.co.edgectl(&["co", "undeploy", process]));
     until_or(
         "the process workload removed",
-        || row(&en, &process).is_none().then_some(()),
+        || row(en, process).is_none().then_some(()),
         log,
     );
     assert_eq!(programs(&en.data), 0, "no process left behind");
-    assert!(!en.data.join("workloads").join(&process).exists());
+    assert!(!en.data.join("workloads").join(process).exists());
     let table = ok(&en.edgectl(&["list"]));
     assert!(
         table.contains("hello-wasm") && table.contains("last heard"),
@@ -157,11 +199,25 @@ fn a_node_keeps_running_offline_survives_kill_9_and_reports_what_it_missed() {
     let wasm = deploy_to(&f.co, "hello-wasm", "edge-1", &[]);
     wait_state(&f.co, &process, "installed", || en.log());
     wait_state(&f.co, &wasm, "installed", || en.log());
-
-    // Every link down: the LO is gone. The workload keeps running and is
-    // restarted after a crash; the node queues what it has to say.
     lo.kill();
-    let pid = row(&en, &process).unwrap()["pid"].as_u64().unwrap();
+    with_the_lo_gone_a_crashed_workload_is_restarted(&en, &process);
+
+    // A reboot with no network: kill -9, start again.
+    en.kill();
+    let en = En::start(&f.d1, &data, &lo_url, &[]);
+    after_an_offline_reboot_the_workloads_come_back_once_and_reports_wait(
+        &en, &data, &process, &wasm,
+    );
+    let lo =
+        the_lo_back_on_its_address_drains_the_queue_to_the_co(&f, &lo_data, &lo_url, &en, &process);
+    kill_9_during_a_removal_ends_removed_with_nothing_left(&f, en, &data, &lo_url, &process, &wasm);
+    drop(lo);
+}
+
+/// Every link down: the LO is gone. The workload keeps running and is
+/// restarted after a crash; the node queues what it has to say.
+fn with_the_lo_gone_a_crashed_workload_is_restarted(en: &En, process: &str) {
+    let pid = row(en, process).unwrap()["pid"].as_u64().unwrap();
     assert!(
         std::process::Command::new("kill")
             .args(["-KILL", &pid.to_string()])
@@ -172,66 +228,91 @@ fn a_node_keeps_running_offline_survives_kill_9_and_reports_what_it_missed() {
     until_or(
         "restarted with no LO",
         || {
-            row(&en, &process)
+            row(en, process)
                 .filter(|r| r["restarts"].as_u64() >= Some(1) && r["state"] == "installed")
         },
         || en.log(),
     );
+}
 
-    // A reboot with no network: kill -9, start again; the process a killed
-    // daemon left behind is ended, the workloads come back from what was kept.
-    en.kill();
-    let en = En::start(&f.d1, &data, &lo_url, &[]);
+/// After a kill -9 with no network, the process a killed daemon left behind
+/// is ended, the workloads come back from what was kept, and the reports
+/// made offline are kept.
+fn after_an_offline_reboot_the_workloads_come_back_once_and_reports_wait(
+    en: &En,
+    data: &Path,
+    process: &str,
+    wasm: &str,
+) {
     until_or(
         "workloads back after a restart with no network",
         || {
-            let p = row(&en, &process)?;
-            let w = row(&en, &wasm)?;
+            let p = row(en, process)?;
+            let w = row(en, wasm)?;
             (p["state"] == "installed" && w["state"] == "installed").then_some(())
         },
         || en.log(),
     );
-    assert_eq!(programs(&data), 1, "no duplicate after the restart");
-    let queued = listing(&en)["node"]["queuedReports"].as_u64().unwrap();
+    assert_eq!(programs(data), 1, "no duplicate after the restart");
+    let queued = listing(en)["node"]["queuedReports"].as_u64().unwrap();
     assert!(queued > 0, "reports made offline are kept");
+}
 
-    // The LO is back on the same address: the queue drains, in order, and
-    // the CO hears the final truth.
+/// The LO is back on the same address: the queue drains, in order, and
+/// the CO hears the final truth. Returns the LO.
+fn the_lo_back_on_its_address_drains_the_queue_to_the_co(
+    f: &Fleet,
+    lo_data: &Path,
+    lo_url: &str,
+    en: &En,
+    process: &str,
+) -> Lo {
     let port = lo_url.rsplit(':').next().unwrap();
     let lo = Lo::start(
         &f.lo_creds,
-        &lo_data,
+        lo_data,
         &["--listen", &format!("127.0.0.1:{port}")],
     );
     until_or(
         "the queue drained",
-        || (listing(&en)["node"]["queuedReports"].as_u64() == Some(0)).then_some(()),
+        || (listing(en)["node"]["queuedReports"].as_u64() == Some(0)).then_some(()),
         || format!("{}\n{}", en.log(), lo.log()),
     );
-    wait_state(&f.co, &process, "installed", || en.log());
+    wait_state(&f.co, process, "installed", || en.log());
+    lo
+}
 
-    // Kill -9 during a removal: after the restart it ends removed, nothing left.
-    ok(&f.co.edgectl(&["co", "undeploy", &process]));
+/// Kill -9 during a removal: after the restart it ends removed, nothing
+/// left, and the other workload back.
+fn kill_9_during_a_removal_ends_removed_with_nothing_left(
+    f: &Fleet,
+    en: En,
+    data: &Path,
+    lo_url: &str,
+    process: &str,
+    wasm: &str,
+) {
+    ok(&f.co.edgectl(&["co", "undeploy", process]));
     until_or(
         "the removal started",
-        || (row(&en, &process).is_none_or(|r| r["state"] != "installed")).then_some(()),
+        || (row(&en, process).is_none_or(|r| r["state"] != "installed")).then_some(()),
         || en.log(),
     );
     en.kill();
-    let en = En::start(&f.d1, &data, &lo_url, &[]);
+    let en = En::start(&f.d1, data, lo_url, &[]);
     until_or(
         "removed after the restart",
-        || row(&en, &process).is_none().then_some(()),
+        || row(&en, process).is_none().then_some(()),
         || en.log(),
     );
     until_or(
         "no process left",
-        || (programs(&data) == 0).then_some(()),
+        || (programs(data) == 0).then_some(()),
         || en.log(),
     );
     until_or(
         "the other workload back",
-        || row(&en, &wasm).filter(|r| r["state"] == "installed"),
+        || row(&en, wasm).filter(|r| r["state"] == "installed"),
         || en.log(),
     );
 }

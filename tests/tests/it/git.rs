@@ -578,32 +578,45 @@ fn a_mirror_fetches_incrementally_and_reads_folders_of_commits() {
     assert_eq!(mirror.depth(&new_head).unwrap(), 2);
     let third = mirror.fetch(&src.url(), plain).unwrap();
     assert_eq!((third.objects, third.head), (0, Some(new_head.clone())));
+    files_at_reads_a_commits_folder_within_its_limits(&mirror, &head, &new_head);
+    // Reopening keeps what was fetched.
+    let again = edge_workspace::git::Mirror::open_or_init(&mirror_dir).unwrap();
+    assert_eq!(again.head().unwrap(), Some(new_head));
+}
 
+/// `files_at` reads the `.md` files of a folder at either commit, none of
+/// a folder that is not there, and refuses too many files, too many bytes
+/// or an unknown commit.
+fn files_at_reads_a_commits_folder_within_its_limits(
+    mirror: &edge_workspace::git::Mirror,
+    head: &str,
+    new_head: &str,
+) {
     let files = mirror
-        .files_at(&new_head, "resources", ".md", 100, 1 << 20)
+        .files_at(new_head, "resources", ".md", 100, 1 << 20)
         .unwrap();
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["description.md", "extra.md"]);
     assert_eq!(files[1].1, b"one more\n");
     assert!(
         mirror
-            .files_at(&head, "resources", ".md", 100, 1 << 20)
+            .files_at(head, "resources", ".md", 100, 1 << 20)
             .unwrap()
             .len()
             == 1
     );
     assert!(
         mirror
-            .files_at(&new_head, "nothing-here", ".md", 100, 1 << 20)
+            .files_at(new_head, "nothing-here", ".md", 100, 1 << 20)
             .unwrap()
             .is_empty()
     );
     let e = mirror
-        .files_at(&new_head, "resources", ".md", 1, 1 << 20)
+        .files_at(new_head, "resources", ".md", 1, 1 << 20)
         .unwrap_err();
     assert!(matches!(e, GitError::TooLarge { .. }), "{e}");
     let e = mirror
-        .files_at(&new_head, "resources", ".md", 100, 4)
+        .files_at(new_head, "resources", ".md", 100, 4)
         .unwrap_err();
     assert!(matches!(e, GitError::TooLarge { .. }), "{e}");
     assert!(
@@ -611,7 +624,4 @@ fn a_mirror_fetches_incrementally_and_reads_folders_of_commits() {
             .files_at(&"0".repeat(40), "resources", ".md", 100, 1 << 20)
             .is_err()
     );
-    // Reopening keeps what was fetched.
-    let again = edge_workspace::git::Mirror::open_or_init(&mirror_dir).unwrap();
-    assert_eq!(again.head().unwrap(), Some(new_head));
 }

@@ -5,10 +5,12 @@
 //! pulls them at the CO), and a kill -9 restart with the registry gone
 //! bringing the same bytes back from the node's own store.
 
+use std::path::Path;
+
 use edge_tests::co::ok;
 use edge_tests::en::En;
 use edge_tests::fleet::{
-    deploy_to, export_site, fixture, fleet_with, registry_app, row, wait_state,
+    Fleet, deploy_to, export_site, fixture, fleet_with, registry_app, row, wait_state,
 };
 use edge_tests::lo::Lo;
 use edge_tests::wait::until_or;
@@ -19,20 +21,56 @@ const BINARY_LAYER: &str = "application/octet-stream";
 #[test]
 fn modules_and_binaries_come_from_a_registry_and_restart_without_it() {
     let registry = edge_tests::registry::start().unwrap();
-    let wat = std::fs::read(fixture("hello-wasm/components/hello.wat")).unwrap();
-    let sh = std::fs::read(fixture("hello-process/components/hello.sh")).unwrap();
-    // The wasm driver reads the text format as well as the binary one.
-    registry.push_blob("apps/hello-wasm", "1.0.0", &wat, WASM_LAYER);
-    registry.push_blob("apps/hello-bin", "1.0.0", &sh, BINARY_LAYER);
-    // A registry whose stored bytes were changed after the push.
-    let other = [wat.as_slice(), b";; another module\n"].concat();
-    let forged = registry.push_blob("apps/forged", "1.0.0", &other, WASM_LAYER);
-    std::fs::write(registry.blob_path(&forged), b"(module)").unwrap();
-
+    push_a_module_a_binary_and_a_module_whose_bytes_change(&registry);
     let addr = registry.addr.clone();
     let insecure = ["--insecure-registries", addr.as_str()];
     let f = fleet_with(&insecure);
-    let at = |name: &str| format!("oci://{}/apps/{name}", registry.addr);
+    three_apps_name_them_by_registry_reference(&f, &addr);
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let data = f.dir.path().join("en");
+    let en = En::start(&f.d1, &data, &lo.url, &insecure);
+    let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
+    let (wasm, bin) = the_node_runs_what_it_pulled_and_refuses_other_bytes(&f, &en, log);
+    an_export_fails_naming_the_module_with_other_bytes_and_writes_no_stick(&f, &addr);
+    let stored = std::fs::read_dir(data.join("artifacts/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(stored, 2, "only verified bytes are stored");
+
+    // kill -9, and the registry gone: the node starts both again from the
+    // digests it pinned, with no network.
+    en.kill();
+    drop(registry);
+    let en = En::start(&f.d1, &data, &lo.url, &insecure);
+    let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
+    until_or(
+        "the pulled binary running again with the registry gone",
+        || row(&en, &bin).filter(|w| w["state"] == "installed"),
+        log,
+    );
+    wait_state(&f.co, &wasm, "installed", log);
+    an_undeploy_collects_the_pin_and_artifact_no_other_app_names(&f, &bin, &data, log);
+}
+
+/// A wasm module (in the text format, which the wasm driver reads as well as
+/// the binary one) and a shell script pushed as `apps/hello-wasm` and
+/// `apps/hello-bin`; `apps/forged`'s stored bytes are changed after the push.
+fn push_a_module_a_binary_and_a_module_whose_bytes_change(
+    registry: &edge_tests::registry::Registry,
+) {
+    let wat = std::fs::read(fixture("hello-wasm/components/hello.wat")).unwrap();
+    let sh = std::fs::read(fixture("hello-process/components/hello.sh")).unwrap();
+    registry.push_blob("apps/hello-wasm", "1.0.0", &wat, WASM_LAYER);
+    registry.push_blob("apps/hello-bin", "1.0.0", &sh, BINARY_LAYER);
+    let other = [wat.as_slice(), b";; another module\n"].concat();
+    let forged = registry.push_blob("apps/forged", "1.0.0", &other, WASM_LAYER);
+    std::fs::write(registry.blob_path(&forged), b"(module)").unwrap();
+}
+
+/// `pulled-wasm`, `pulled-bin` and `forged-wasm` added, each naming its
+/// component by an `oci://` reference to the registry at `addr`.
+fn three_apps_name_them_by_registry_reference(f: &Fleet, addr: &str) {
+    let at = |name: &str| format!("oci://{addr}/apps/{name}");
     for (from, id, local, name) in [
         (
             "hello-wasm",
@@ -56,11 +94,16 @@ fn modules_and_binaries_come_from_a_registry_and_restart_without_it() {
         let pkg = registry_app(f.dir.path(), from, id, local, &at(name));
         ok(&f.co.edgectl(&["co", "add", "app", "--artifact", &pkg]));
     }
-    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
-    let data = f.dir.path().join("en");
-    let en = En::start(&f.d1, &data, &lo.url, &insecure);
-    let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
+}
 
+/// The three deployed to edge-1: the module and the binary install and
+/// log their greetings; the forged module fails, and the CO is told why.
+/// Returns the module's and the binary's deployments.
+fn the_node_runs_what_it_pulled_and_refuses_other_bytes(
+    f: &Fleet,
+    en: &En,
+    log: impl Fn() -> String + Copy,
+) -> (String, String) {
     let wasm = deploy_to(
         &f.co,
         "pulled-wasm",
@@ -92,9 +135,13 @@ fn modules_and_binaries_come_from_a_registry_and_restart_without_it() {
         listing.contains("forged:1.0.0` sent bytes whose digest is"),
         "the CO is told why: {listing}"
     );
-    // A stick carries the modules and binaries the CO pulls when it
-    // exports; one whose registry serves other bytes fails the export,
-    // naming it, and no stick is written.
+    (wasm, bin)
+}
+
+/// A stick carries the modules and binaries the CO pulls when it exports;
+/// one whose registry serves other bytes fails the export, naming it, and
+/// no stick is written.
+fn an_export_fails_naming_the_module_with_other_bytes_and_writes_no_stick(f: &Fleet, addr: &str) {
     let stick = f.dir.path().join("stick");
     let out = export_site(&f.co, &stick, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -104,24 +151,17 @@ fn modules_and_binaries_come_from_a_registry_and_restart_without_it() {
     );
     assert!(err.contains(&want), "{err}");
     assert!(!stick.join("stick.json").exists(), "no stick was written");
-    let stored = std::fs::read_dir(data.join("artifacts/sha256"))
-        .unwrap()
-        .count();
-    assert_eq!(stored, 2, "only verified bytes are stored");
+}
 
-    // kill -9, and the registry gone: the node starts both again from the
-    // digests it pinned, with no network.
-    en.kill();
-    drop(registry);
-    let en = En::start(&f.d1, &data, &lo.url, &insecure);
-    let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
-    until_or(
-        "the pulled binary running again with the registry gone",
-        || row(&en, &bin).filter(|w| w["state"] == "installed"),
-        log,
-    );
-    wait_state(&f.co, &wasm, "installed", log);
-    ok(&f.co.edgectl(&["co", "undeploy", &bin]));
+/// Undeploying the binary collects its pin and artifact; the wasm app's pin
+/// is kept, and the forged module was never pinned.
+fn an_undeploy_collects_the_pin_and_artifact_no_other_app_names(
+    f: &Fleet,
+    bin: &str,
+    data: &Path,
+    log: impl Fn() -> String,
+) {
+    ok(&f.co.edgectl(&["co", "undeploy", bin]));
     until_or(
         "the binary's pin and artifact collected",
         || {

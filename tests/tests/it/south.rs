@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use edge_tests::co::{Co, fails, ok};
@@ -60,48 +60,47 @@ fn setup(co: &Co) {
     ok(&co.edgectl(&["co", "deploy", "--app", "hello-wasm", "--site", "plant-1"]));
 }
 
+/// `edgectl co enroll --site <site> <who...> --out <out>`.
+fn enroll(co: &Co, site: &str, who: &[&str], out: &Path) -> Output {
+    let mut args = vec!["co", "enroll", "--site", site];
+    args.extend_from_slice(who);
+    args.extend(["--out", out.to_str().unwrap()]);
+    co.edgectl(&args)
+}
+
+/// Credentials folders enrolled at the CO: plant-1's LO, plant-2's LO and a
+/// device of plant-1, with the CA and plant-1's repository URL.
+struct Ids {
+    lo1: PathBuf,
+    lo2: PathBuf,
+    dev: PathBuf,
+    ca: PathBuf,
+    url: String,
+}
+
 #[test]
 fn an_lo_reads_its_own_site_repository_over_mtls_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
     setup(&co);
-    let (lo1, lo2, dev) = (
-        dir.path().join("lo1"),
-        dir.path().join("lo2"),
-        dir.path().join("dev"),
-    );
-    let out = ok(&co.edgectl(&[
-        "co",
-        "enroll",
-        "--site",
-        "plant-1",
-        "--lo",
-        "--out",
-        lo1.to_str().unwrap(),
-    ]));
+    let ids = enrolment_writes_private_credentials_with_a_spiffe_id(&co, dir.path());
+    let clone = the_site_lo_clones_and_follows_new_commits(&co, &ids, dir.path());
+    pushes_are_refused_and_change_nothing(&co, &ids, &clone);
+    other_identities_get_403_and_no_certificate_no_handshake(&ids, dir.path());
+    revocation_takes_effect_on_the_next_request(&co, &ids, &clone);
+}
+
+/// Enrolment names the SPIFFE ID, keeps the key and its folder private, and
+/// writes the device's ID into its `edged.toml`.
+fn enrolment_writes_private_credentials_with_a_spiffe_id(co: &Co, dir: &Path) -> Ids {
+    let (lo1, lo2, dev) = (dir.join("lo1"), dir.join("lo2"), dir.join("dev"));
+    let out = ok(&enroll(co, "plant-1", &["--lo"], &lo1));
     assert!(
         out.contains("enrolled spiffe://edge.local/margo/wfm/plant-1 "),
         "{out}"
     );
-    ok(&co.edgectl(&[
-        "co",
-        "enroll",
-        "--site",
-        "plant-2",
-        "--lo",
-        "--out",
-        lo2.to_str().unwrap(),
-    ]));
-    ok(&co.edgectl(&[
-        "co",
-        "enroll",
-        "--site",
-        "plant-1",
-        "--device",
-        "edge-1",
-        "--out",
-        dev.to_str().unwrap(),
-    ]));
+    ok(&enroll(co, "plant-2", &["--lo"], &lo2));
+    ok(&enroll(co, "plant-1", &["--device", "edge-1"], &dev));
     assert_eq!(
         fs::metadata(lo1.join("identity.key"))
             .unwrap()
@@ -121,16 +120,33 @@ fn an_lo_reads_its_own_site_repository_over_mtls_and_nothing_else() {
     );
     let ca = lo1.join("ca.crt");
     let url = format!("{}/git/plant-1.git", server(&lo1));
+    Ids {
+        lo1,
+        lo2,
+        dev,
+        ca,
+        url,
+    }
+}
 
-    // The site's LO clones and follows new commits.
-    let clone = dir.path().join("clone");
+fn deployments(d: &Path) -> usize {
+    fs::read_dir(d.join("deployments")).unwrap().count()
+}
+
+/// The site's LO clones (one deployment per device of the site) and pulls
+/// a new deployment, reaching the CO's HEAD. Returns the clone.
+fn the_site_lo_clones_and_follows_new_commits(co: &Co, ids: &Ids, dir: &Path) -> PathBuf {
+    let clone = dir.join("clone");
     ok(&git_as(
-        Some(&lo1),
-        &ca,
-        &["clone", "-q", &url, clone.to_str().unwrap()],
+        Some(&ids.lo1),
+        &ids.ca,
+        &["clone", "-q", &ids.url, clone.to_str().unwrap()],
     ));
-    let files = |d: &Path| fs::read_dir(d.join("deployments")).unwrap().count();
-    assert_eq!(files(&clone), 2, "one deployment per device of the site");
+    assert_eq!(
+        deployments(&clone),
+        2,
+        "one deployment per device of the site"
+    );
     let site_repo = co.data.join("sites/plant-1");
     ok(&co.edgectl(&[
         "co",
@@ -143,31 +159,35 @@ fn an_lo_reads_its_own_site_repository_over_mtls_and_nothing_else() {
         "edge-1",
     ]));
     ok(&git_as(
-        Some(&lo1),
-        &ca,
+        Some(&ids.lo1),
+        &ids.ca,
         &["-C", clone.to_str().unwrap(), "pull", "-q"],
     ));
-    assert_eq!(files(&clone), 3);
+    assert_eq!(deployments(&clone), 3);
     assert_eq!(
         edge_tests::co::git(&clone, &["rev-parse", "HEAD"]),
         edge_tests::co::git(&site_repo, &["rev-parse", "HEAD"]),
     );
+    clone
+}
 
-    // Pushes are refused and change nothing.
+/// A push from the LO's clone gets a 403 and changes nothing at the CO.
+fn pushes_are_refused_and_change_nothing(co: &Co, ids: &Ids, clone: &Path) {
+    let site_repo = co.data.join("sites/plant-1");
     fs::write(clone.join("evil.txt"), "x").unwrap();
     ok(&git_as(
         None,
-        &ca,
+        &ids.ca,
         &["-C", clone.to_str().unwrap(), "add", "evil.txt"],
     ));
     ok(&git_as(
         None,
-        &ca,
+        &ids.ca,
         &["-C", clone.to_str().unwrap(), "commit", "-qm", "evil"],
     ));
     let push = git_as(
-        Some(&lo1),
-        &ca,
+        Some(&ids.lo1),
+        &ids.ca,
         &[
             "-C",
             clone.to_str().unwrap(),
@@ -184,13 +204,16 @@ fn an_lo_reads_its_own_site_repository_over_mtls_and_nothing_else() {
         String::from_utf8_lossy(&push.stderr)
     );
     assert!(!site_repo.join("evil.txt").exists());
+}
 
-    // Another site's LO and a device are refused; no certificate, no handshake.
-    for (who, creds) in [("plant-2 LO", &lo2), ("device", &dev)] {
+/// Another site's LO and a device get a 403; a caller without a certificate
+/// is refused in the TLS handshake.
+fn other_identities_get_403_and_no_certificate_no_handshake(ids: &Ids, dir: &Path) {
+    for (who, creds) in [("plant-2 LO", &ids.lo2), ("device", &ids.dev)] {
         let o = git_as(
             Some(creds),
-            &ca,
-            &["clone", "-q", &url, dir.path().join(who).to_str().unwrap()],
+            &ids.ca,
+            &["clone", "-q", &ids.url, dir.join(who).to_str().unwrap()],
         );
         assert!(!o.status.success(), "{who} read the repository");
         assert!(
@@ -201,26 +224,24 @@ fn an_lo_reads_its_own_site_repository_over_mtls_and_nothing_else() {
     }
     let o = git_as(
         None,
-        &ca,
-        &[
-            "clone",
-            "-q",
-            &url,
-            dir.path().join("anon").to_str().unwrap(),
-        ],
+        &ids.ca,
+        &["clone", "-q", &ids.url, dir.join("anon").to_str().unwrap()],
     );
     assert!(!o.status.success());
     assert!(
         !String::from_utf8_lossy(&o.stderr).contains("error: 403"),
         "refused in the handshake, before any HTTP answer"
     );
+}
 
-    // Revocation takes effect on the next request.
+/// `edgectl co revoke` makes the LO's next fetch fail; revoking again finds
+/// no active identity.
+fn revocation_takes_effect_on_the_next_request(co: &Co, ids: &Ids, clone: &Path) {
     let out = ok(&co.edgectl(&["co", "revoke", "--site", "plant-1", "--lo"]));
     assert!(out.contains("revoked 1 identity"), "{out}");
     let o = git_as(
-        Some(&lo1),
-        &ca,
+        Some(&ids.lo1),
+        &ids.ca,
         &["-C", clone.to_str().unwrap(), "fetch", "-q"],
     );
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("error: 403"));
@@ -237,67 +258,36 @@ fn identities_survive_a_restart_and_bad_enrolments_are_refused() {
     let co = Co::start(&data, &[]);
     setup(&co);
     let lo = dir.path().join("lo");
-    ok(&co.edgectl(&[
-        "co",
-        "enroll",
-        "--site",
-        "plant-1",
-        "--lo",
-        "--out",
-        lo.to_str().unwrap(),
-    ]));
+    ok(&enroll(&co, "plant-1", &["--lo"], &lo));
+    bad_enrolments_are_refused_and_write_nothing(&co, dir.path(), &lo);
+    the_ca_key_is_private_and_co_is_a_reserved_site_name(&co, &data);
+    assert!(co.stop().success());
+    the_ca_refuses_to_start_in_another_trust_domain(&data);
+    the_ca_and_the_identity_still_hold_after_a_restart(&data, dir.path(), &lo);
+}
 
+/// Enrolments for an unknown site, a device of another site, a device
+/// behind a gateway, or into a non-empty folder are refused, each saying
+/// why, and write no folder.
+fn bad_enrolments_are_refused_and_write_nothing(co: &Co, dir: &Path, lo: &Path) {
     fails(
-        &co.edgectl(&[
-            "co",
-            "enroll",
-            "--site",
-            "nowhere",
-            "--lo",
-            "--out",
-            dir.path().join("a").to_str().unwrap(),
-        ]),
+        &enroll(co, "nowhere", &["--lo"], &dir.join("a")),
         "no site `nowhere`",
     );
     fails(
-        &co.edgectl(&[
-            "co",
-            "enroll",
-            "--site",
-            "plant-2",
-            "--device",
-            "edge-1",
-            "--out",
-            dir.path().join("b").to_str().unwrap(),
-        ]),
+        &enroll(co, "plant-2", &["--device", "edge-1"], &dir.join("b")),
         "belongs to site `plant-1`",
     );
     fails(
-        &co.edgectl(&[
-            "co",
-            "enroll",
-            "--site",
-            "plant-1",
-            "--device",
-            "gw1/cam-1",
-            "--out",
-            dir.path().join("c").to_str().unwrap(),
-        ]),
+        &enroll(co, "plant-1", &["--device", "gw1/cam-1"], &dir.join("c")),
         "cannot be enrolled directly",
     );
-    fails(
-        &co.edgectl(&[
-            "co",
-            "enroll",
-            "--site",
-            "plant-1",
-            "--lo",
-            "--out",
-            lo.to_str().unwrap(),
-        ]),
-        "is not empty",
-    );
-    assert!(!dir.path().join("a").exists() && !dir.path().join("b").exists());
+    fails(&enroll(co, "plant-1", &["--lo"], lo), "is not empty");
+    assert!(!dir.join("a").exists() && !dir.join("b").exists());
+}
+
+/// The CA's key is readable by its owner only; `co` cannot name a site.
+fn the_ca_key_is_private_and_co_is_a_reserved_site_name(co: &Co, data: &Path) {
     assert_eq!(
         fs::metadata(data.join("ca/ca.key"))
             .unwrap()
@@ -307,9 +297,10 @@ fn identities_survive_a_restart_and_bad_enrolments_are_refused() {
         0o600
     );
     fails(&co.edgectl(&["co", "add", "site", "co"]), "reserved");
-    assert!(co.stop().success());
+}
 
-    // The CA belongs to its trust domain: starting with another one is refused.
+/// The CA belongs to its trust domain: starting with another one is refused.
+fn the_ca_refuses_to_start_in_another_trust_domain(data: &Path) {
     let other = Command::new(edge_tests::co::bin("edged"))
         .args([
             "--mode",
@@ -322,7 +313,7 @@ fn identities_survive_a_restart_and_bad_enrolments_are_refused() {
             "corp.example",
             "--data",
         ])
-        .arg(&data)
+        .arg(data)
         .output()
         .unwrap();
     assert_eq!(other.status.code(), Some(1));
@@ -331,29 +322,18 @@ fn identities_survive_a_restart_and_bad_enrolments_are_refused() {
         "{}",
         String::from_utf8_lossy(&other.stderr)
     );
+}
 
-    // Same data, new process and port: the CA and the identity still hold.
-    let co = Co::start(&data, &[]);
-    let fresh = dir.path().join("fresh");
-    ok(&co.edgectl(&[
-        "co",
-        "enroll",
-        "--site",
-        "plant-1",
-        "--device",
-        "edge-1",
-        "--out",
-        fresh.to_str().unwrap(),
-    ]));
+/// Same data, new process and port: a new device enrols, and the LO's
+/// identity from before the restart still clones.
+fn the_ca_and_the_identity_still_hold_after_a_restart(data: &Path, dir: &Path, lo: &Path) {
+    let co = Co::start(data, &[]);
+    let fresh = dir.join("fresh");
+    ok(&enroll(&co, "plant-1", &["--device", "edge-1"], &fresh));
     let url = format!("{}/git/plant-1.git", server(&fresh));
     ok(&git_as(
-        Some(&lo),
+        Some(lo),
         &lo.join("ca.crt"),
-        &[
-            "clone",
-            "-q",
-            &url,
-            dir.path().join("clone").to_str().unwrap(),
-        ],
+        &["clone", "-q", &url, dir.join("clone").to_str().unwrap()],
     ));
 }

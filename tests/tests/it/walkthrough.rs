@@ -103,18 +103,7 @@ fn the_readme_walkthrough_works_as_written() {
         }
         let out = shell(&cwd, &env, &line);
         let text = ok(&out);
-        let expect: &[&str] = match line.split(" --").next().unwrap() {
-            "edgectl login" => &["logged in to"],
-            "edgectl co list apps" => &["hello-process", "hello-compose"],
-            "edgectl co add app" => &["added app `hello-wasm`"],
-            "edgectl co deploy" => &["installed on 1 device(s)"],
-            "edgectl co list deployments" => &["hello-wasm", "installed"],
-            "edgectl en list" => &["hello-wasm", "installed"],
-            "edgectl en logs hello-wasm" => &["hello from edgectl wasm"],
-            "edgectl co undeploy" => &["removed on 1 device(s)"],
-            other => panic!("the test does not know what `{other}` should show; teach it"),
-        };
-        for want in expect {
+        for want in what_the_readme_says_it_shows(&line) {
             assert!(
                 text.contains(want),
                 "`{line}` did not show `{want}`:\n{text}"
@@ -134,6 +123,21 @@ fn the_readme_walkthrough_works_as_written() {
         status.success(),
         "the demo ends cleanly on SIGTERM: {status}"
     );
+}
+
+/// What the README says a walk-through line shows.
+fn what_the_readme_says_it_shows(line: &str) -> &'static [&'static str] {
+    match line.split(" --").next().unwrap() {
+        "edgectl login" => &["logged in to"],
+        "edgectl co list apps" => &["hello-process", "hello-compose"],
+        "edgectl co add app" => &["added app `hello-wasm`"],
+        "edgectl co deploy" => &["installed on 1 device(s)"],
+        "edgectl co list deployments" => &["hello-wasm", "installed"],
+        "edgectl en list" => &["hello-wasm", "installed"],
+        "edgectl en logs hello-wasm" => &["hello from edgectl wasm"],
+        "edgectl co undeploy" => &["removed on 1 device(s)"],
+        other => panic!("the test does not know what `{other}` should show; teach it"),
+    }
 }
 
 /// The TUI in a real 80x24 terminal: the deployment is shown live, `l`
@@ -175,8 +179,23 @@ fn questions_are_asked_on_a_terminal_only() {
             &format!("edgectl --server {url} --token \"$(cat demo/co/admin.token)\" {args}"),
         )
     };
+    without_a_terminal_a_missing_value_is_an_error_naming_its_flag(&ctl);
 
-    // No terminal: a missing value is an error naming its flag.
+    let env_pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let token = std::fs::read_to_string(cwd.join("demo/co/admin.token")).unwrap();
+    let mut with_server = env_pairs.clone();
+    with_server.push(("EDGE_SERVER", &url));
+    with_server.push(("EDGE_TOKEN", token.trim()));
+    let term = |line: &str| Tmux::start(dir.path(), &cwd, &with_server, line, (80, 24));
+    on_a_terminal_the_app_is_picked_from_the_store(&term);
+    a_destructive_command_asks_and_no_changes_nothing(&term, &ctl);
+    a_destructive_command_asks_and_yes_removes_it(&term, &ctl);
+    assert!(daemon.stop().success());
+}
+
+/// No terminal: a missing value is an error naming its flag; undeploying
+/// what is not deployed names it.
+fn without_a_terminal_a_missing_value_is_an_error_naming_its_flag(ctl: &impl Fn(&str) -> Output) {
     fails(
         &ctl("co deploy --site demo"),
         "`--app` is required (no terminal to ask on)",
@@ -190,56 +209,44 @@ fn questions_are_asked_on_a_terminal_only() {
         &ctl("co undeploy no-such-id --yes"),
         "no deployment `no-such-id`",
     );
+}
 
-    // On a terminal: pick the app from the store, then the site is given.
-    let env_pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let token = std::fs::read_to_string(cwd.join("demo/co/admin.token")).unwrap();
-    let mut with_server = env_pairs.clone();
-    with_server.push(("EDGE_SERVER", &url));
-    with_server.push(("EDGE_TOKEN", token.trim()));
-    let term = Tmux::start(
-        dir.path(),
-        &cwd,
-        &with_server,
-        "edgectl co deploy --site demo --wait",
-        (80, 24),
-    );
+/// On a terminal: pick the app from the store, then the site is given.
+fn on_a_terminal_the_app_is_picked_from_the_store(term: &impl Fn(&str) -> Tmux) {
+    let term = term("edgectl co deploy --site demo --wait");
     term.wait_for(&["Which app?", "hello-compose", "hello-process"], 20);
     // The store lists hello-compose first; the second line is hello-process.
     term.send(&["Down", "Enter"]);
     assert_eq!(term.exit_status(60), 0, "{}", term.screen());
     term.wait_for(&["deployed hello-process", "installed on 1 device(s)"], 5);
     drop(term);
+}
 
-    // A destructive command asks; "no" changes nothing.
-    let term = Tmux::start(
-        dir.path(),
-        &cwd,
-        &with_server,
-        "edgectl co undeploy --app hello-process --site demo",
-        (80, 24),
-    );
+/// A destructive command asks; "no" changes nothing.
+fn a_destructive_command_asks_and_no_changes_nothing(
+    term: &impl Fn(&str) -> Tmux,
+    ctl: &impl Fn(&str) -> Output,
+) {
+    let term = term("edgectl co undeploy --app hello-process --site demo");
     term.wait_for(&["Remove 1 deployment(s): hello-process on demo/"], 20);
     term.send(&["n"]);
     assert_eq!(term.exit_status(10), 1, "{}", term.screen());
     term.wait_for(&["cancelled; nothing changed"], 5);
     drop(term);
     assert!(ok(&ctl("co list deployments --site demo")).contains("hello-process"));
+}
 
-    // "yes" removes it.
-    let term = Tmux::start(
-        dir.path(),
-        &cwd,
-        &with_server,
-        "edgectl co undeploy --app hello-process --site demo --wait",
-        (80, 24),
-    );
+/// "yes" removes it.
+fn a_destructive_command_asks_and_yes_removes_it(
+    term: &impl Fn(&str) -> Tmux,
+    ctl: &impl Fn(&str) -> Output,
+) {
+    let term = term("edgectl co undeploy --app hello-process --site demo --wait");
     term.wait_for(&["Remove 1 deployment(s)"], 20);
     term.send(&["y"]);
     assert_eq!(term.exit_status(60), 0, "{}", term.screen());
     drop(term);
     assert!(!ok(&ctl("co list deployments --site demo")).contains("hello-process"));
-    assert!(daemon.stop().success());
 }
 
 #[test]
