@@ -17,6 +17,9 @@ use edge_model::manifest::{DesiredStateManifest, MANIFEST_MEDIA_TYPE};
 use edge_model::{Digest, MargoDocument as _, digest};
 use serde::{Deserialize, Serialize};
 
+use crate::routes;
+use crate::south::CallError;
+
 /// Largest manifest or deployment document accepted (the model's limit).
 const MAX_BODY: usize = 1024 * 1024;
 
@@ -64,24 +67,9 @@ pub enum Poll {
 /// Why a poll gave nothing usable; the previous state stays in force.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    /// No HTTP answer.
-    #[error("cannot reach `{url}`: {detail}")]
-    Unreachable {
-        /// What was asked.
-        url: String,
-        /// Why.
-        detail: String,
-    },
-    /// An HTTP error answer.
-    #[error("`{url}` answered {status}: {detail}")]
-    Refused {
-        /// What was asked.
-        url: String,
-        /// HTTP status.
-        status: u16,
-        /// The problem's type (last segment) and detail.
-        detail: String,
-    },
+    /// The server could not be reached or refused.
+    #[error(transparent)]
+    Call(#[from] CallError),
     /// The manifest is not a valid one (including a digest algorithm other
     /// than sha256).
     #[error("the manifest is invalid: {0}")]
@@ -165,9 +153,9 @@ impl ManifestSync {
         for (n, v) in headers {
             req = req.header(*n, *v);
         }
-        let unreachable = |e: reqwest::Error| SyncError::Unreachable {
+        let unreachable = |source: reqwest::Error| CallError::Unreachable {
             url: url.clone(),
-            detail: e.to_string(),
+            source,
         };
         let resp = req.send().map_err(unreachable)?;
         let status = resp.status().as_u16();
@@ -189,19 +177,7 @@ impl ManifestSync {
             )));
         }
         if status >= 400 {
-            let p: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-            let kind = p["type"]
-                .as_str()
-                .unwrap_or_default()
-                .rsplit('#')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            return Err(SyncError::Refused {
-                url,
-                status,
-                detail: format!("{kind}: {}", p["detail"].as_str().unwrap_or_default()),
-            });
+            return Err(CallError::from_status(&url, status, &body).into());
         }
         Ok((status, etag, body.to_vec(), held))
     }
@@ -235,7 +211,7 @@ impl ManifestSync {
         if let Some(p) = &prefer {
             headers.push(("prefer", p.as_str()));
         }
-        let (status, etag, body, held) = self.get("/api/v1/deployments", &headers)?;
+        let (status, etag, body, held) = self.get(routes::MARGO_MANIFEST, &headers)?;
         if status == 304 {
             return Ok((Poll::Unchanged, held));
         }

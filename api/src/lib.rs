@@ -14,6 +14,11 @@
 //! `PUT /api/devices/{device}/labels`, `GET /api/events` (Server-Sent
 //! Events, read by `events`), `GET /api/sites/{site}/export[/git|/blobs/…]`
 //! and `POST /api/sites/{site}/intake` (site sticks).
+//!
+//! The south side (mutual TLS) is here too: `device` polls the Margo state
+//! manifest, and `south` is every other call of an edge node to its fleet
+//! manager and of an LO to its CO, each failure a typed
+//! [`south::CallError`].
 
 pub mod client;
 pub mod device;
@@ -21,6 +26,7 @@ pub mod events;
 pub mod mtls;
 pub mod node;
 pub mod routes;
+pub mod south;
 pub mod types;
 
 pub use client::{Client, ClientError};

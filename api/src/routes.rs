@@ -1,4 +1,8 @@
-//! Every north API path, named once for the router and the client.
+//! Every path of every API, named once for the routers and the clients:
+//! the north API (`edgectl` → CO, bearer token), and the south paths
+//! served over mutual TLS: the Margo desired-state API (edge node → LO or
+//! CO), the artifact blobs and pins beside it, and what an LO asks of its
+//! CO (the site repository, the change watch, the outbox intake).
 
 /// Liveness, no auth.
 pub const HEALTH: &str = "/api/health";
@@ -49,12 +53,66 @@ pub const DEVICE: &str = "/api/devices/{device}";
 /// Labels of a device (router pattern).
 pub const DEVICE_LABELS: &str = "/api/devices/{device}/labels";
 
+/// The state manifest a device polls (Margo, south).
+pub const MARGO_MANIFEST: &str = "/api/v1/deployments";
+/// One deployment document by digest (Margo, router pattern).
+pub const MARGO_DEPLOYMENT: &str = "/api/v1/deployments/{id}/{digest}";
+/// A device's status report of one deployment (Margo, router pattern).
+pub const MARGO_STATUS: &str = "/api/v1/deployments/{id}/status";
+/// The bundle of a device's deployments (Margo, router pattern).
+pub const MARGO_BUNDLE: &str = "/api/v1/bundles/{digest}";
+/// A device's capabilities report (Margo, router pattern).
+pub const MARGO_CAPABILITIES: &str = "/api/v1/capabilities/{device}";
+/// One artifact of an app by digest, OCI distribution style, single ranges
+/// (south, router pattern).
+pub const BLOB: &str = "/v2/{name}/blobs/{digest}";
+/// Which artifact the fleet manager holds for a registry reference
+/// (`?reference=oci://…`; south, router pattern).
+pub const PINS: &str = "/v2/{name}/pins";
+/// A site's repository over Git smart HTTP (CO south; the router takes
+/// `/git/{*path}`, a client asks `fill(SITE_GIT, site)`).
+pub const SITE_GIT: &str = "/git/{site}.git";
+/// The router pattern under which the CO serves every site repository.
+pub const GIT: &str = "/git/{*path}";
+/// The LO's long poll for changes of its site (CO south).
+pub const LO_WATCH: &str = "/lo/v1/watch";
+/// Batches of an LO's outbox (CO south).
+pub const LO_INTAKE: &str = "/lo/v1/intake";
+
 /// Put `value` into a `{name}` pattern, percent-encoding it.
 #[must_use]
 pub fn fill(pattern: &str, value: &str) -> String {
     let start = pattern.find('{').unwrap_or(pattern.len());
     let end = pattern.find('}').map_or(pattern.len(), |e| e + 1);
     format!("{}{}{}", &pattern[..start], encode(value), &pattern[end..])
+}
+
+/// Put `values` into the `{name}` parts of `pattern` in order,
+/// percent-encoding each but for `:` and `@`, which a path segment may
+/// hold (so a digest reads `sha256:…`); parts without a value stay as they
+/// are.
+#[must_use]
+pub fn fill_all(pattern: &str, values: &[&str]) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut rest = pattern;
+    for value in values {
+        let (Some(start), Some(end)) = (rest.find('{'), rest.find('}')) else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        for part in value.split_inclusive([':', '@']) {
+            match part.strip_suffix([':', '@']) {
+                Some(head) => {
+                    out.push_str(&encode(head));
+                    out.push_str(&part[head.len()..]);
+                }
+                None => out.push_str(&encode(part)),
+            }
+        }
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Percent-encode a path segment (everything but RFC 3986 unreserved).
@@ -83,5 +141,16 @@ mod tests {
             "/api/apps/Digitron%20orchestrator"
         );
         assert_eq!(fill(SITE_LABELS, "a/b"), "/api/sites/a%2Fb/labels");
+        assert_eq!(fill(SITE_GIT, "plant-1"), "/git/plant-1.git");
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            fill_all(BLOB, &["hello", &d]),
+            format!("/v2/hello/blobs/{d}")
+        );
+        assert_eq!(
+            fill_all(MARGO_STATUS, &["x y/z"]),
+            "/api/v1/deployments/x%20y%2Fz/status"
+        );
+        assert_eq!(fill_all(BLOB, &["a@b:c"]), "/v2/a@b:c/blobs/{digest}");
     }
 }

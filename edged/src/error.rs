@@ -1,5 +1,7 @@
-//! `ApiError`: every failure of the north API, rendered as an RFC 9457
-//! problem (`application/problem+json`) with a Margo type where one applies.
+//! `ApiError`: every failure of every listener (the CO's north and south
+//! APIs, the LO's Margo API, the node's operations socket), rendered as an
+//! RFC 9457 problem (`application/problem+json`) with a Margo type where one
+//! applies. The extractors and helpers around it are in [`crate::http`].
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -153,22 +155,6 @@ impl ApiError {
             None,
             "internal error; the server log has the details",
         )
-    }
-}
-
-/// The problem for a request body that could not be read: 413 over `limit`
-/// bytes, 400 otherwise.
-pub(crate) fn body_rejection(
-    r: &axum::extract::rejection::BytesRejection,
-    limit: usize,
-) -> ApiError {
-    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::too_large(format!("the request body is over {limit} bytes"))
-    } else {
-        ApiError::bad_request(format!(
-            "the request body could not be read: {}",
-            r.body_text()
-        ))
     }
 }
 

@@ -20,6 +20,8 @@
 
 #[cfg(all(feature = "co", feature = "lo", feature = "en"))]
 mod all;
+#[cfg(any(feature = "lo", feature = "en"))]
+mod backoff;
 mod bell;
 mod cas;
 mod cli;
@@ -29,6 +31,7 @@ mod co;
 #[cfg(feature = "en")]
 mod en;
 mod error;
+mod http;
 #[cfg(feature = "lo")]
 mod lo;
 mod settings;

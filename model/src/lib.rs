@@ -18,6 +18,7 @@
 //! that needs those belongs in the crates that use it.
 
 pub mod app;
+pub mod artifact;
 pub mod capabilities;
 mod check;
 pub mod deployment;
@@ -35,6 +36,7 @@ pub mod schema;
 pub mod status;
 
 pub use app::ApplicationDescription;
+pub use artifact::ArtifactRef;
 pub use capabilities::DeviceCapabilitiesManifest;
 pub use deployment::ApplicationDeployment;
 pub use document::{

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::artifact::{EDGECTL_EXTENSION, Limits, MAX_WASM_MEMORY, MIN_WASM_MEMORY};
 use crate::check::{
     Obj, keys, list, obj, one_of, opt, opt_bool, opt_list, opt_obj, opt_str, pattern, req_list,
     req_number, req_obj, req_str, req_text, shorten, string, unique,
@@ -120,38 +121,6 @@ pub struct ComponentProperties {
     /// Specification extensions.
     #[serde(flatten)]
     pub extensions: Extensions,
-}
-
-/// The component extension key edgectl reads and writes.
-pub const EDGECTL_EXTENSION: &str = "x-edgectl-extensions";
-/// Smallest memory cap a WebAssembly component may ask for: one page.
-pub const MIN_WASM_MEMORY: u64 = 64 * 1024;
-/// Largest: all a 32-bit module can address.
-pub const MAX_WASM_MEMORY: u64 = 4 * 1024 * 1024 * 1024;
-
-/// Limits a component asks for in `x-edgectl-extensions.limits`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// Cap on a WebAssembly module's memory, in bytes.
-    pub memory_bytes: Option<u64>,
-    /// wasmtime fuel one run of a module may consume.
-    pub fuel: Option<u64>,
-}
-
-impl Component {
-    /// The limits this component asks for (checked on load).
-    #[must_use]
-    pub fn limits(&self) -> Limits {
-        let l = self
-            .extensions
-            .get(EDGECTL_EXTENSION)
-            .and_then(|e| e.get("limits"));
-        let get = |k: &str| l.and_then(|l| l.get(k)).and_then(Value::as_u64);
-        Limits {
-            memory_bytes: get("memoryBytes"),
-            fuel: get("fuel"),
-        }
-    }
 }
 
 /// The `host:port/name:tag` (or `…@sha256:…`) a registry knows for an

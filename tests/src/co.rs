@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::wait::{EVERY, within};
 
 /// The repository root.
 #[must_use]
@@ -326,17 +328,13 @@ impl Daemon {
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("the daemon did not stop after SIGTERM:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        within(Duration::from_secs(30), EVERY, || {
+            child.try_wait().ok().flatten()
+        })
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("the daemon did not stop after SIGTERM:\n{}", self.log());
+        })
     }
 
     /// SIGKILL and wait.

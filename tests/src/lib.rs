@@ -1,14 +1,19 @@
-//! Scenario tests that cross crate and process boundaries.
-//!
-//! This crate will hold the shared test kit (temporary Git workspaces seeded from
-//! `fixtures/`, daemons started on `127.0.0.1` port 0, an `edgectl` runner that
-//! captures output) and the end-to-end scenarios built on it. It is a dev-only
-//! crate: nothing ships from here, and it must never reach beyond loopback.
+//! The test kit of the cross-binary scenarios (`tests/it/`) and the
+//! benchmark binary: daemons started on `127.0.0.1` port 0 (`co`, `lo`, `en`),
+//! an `edgectl` runner that captures output, a Git smart-HTTP server
+//! (`git_http`), Debian's docker-registry (`registry`), podman set up for
+//! tests (`podman`), a terminal to drive the TUI in (`tmux`), a ready-made
+//! fleet with the Margo checks a device can make (`fleet`), and waiting with
+//! a deadline (`wait`). It is a dev-only crate: nothing ships from here, and
+//! it must never reach beyond loopback.
 
 pub mod co;
 pub mod en;
+#[allow(clippy::unwrap_used)] // scenario set-up: a failure is the test's failure
+pub mod fleet;
 pub mod git_http;
 pub mod lo;
 pub mod podman;
 pub mod registry;
 pub mod tmux;
+pub mod wait;

@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::wait::{EVERY, within};
 
 /// A tmux server with one window.
 pub struct Tmux {
@@ -98,18 +100,9 @@ impl Tmux {
     /// # Panics
     /// When it does not, with the last screen.
     pub fn wait_until(&self, test: impl Fn(&str) -> bool, secs: u64) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let screen = self.screen();
-            if test(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the screen never changed as awaited:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let limit = Duration::from_secs(secs);
+        within(limit, EVERY, || Some(self.screen()).filter(|s| test(s)))
+            .unwrap_or_else(|| panic!("the screen never changed as awaited:\n{}", self.screen()))
     }
 
     /// Wait (up to `secs`) for the command to end; its exit status.
@@ -119,21 +112,12 @@ impl Tmux {
     #[must_use]
     pub fn exit_status(&self, secs: u64) -> i32 {
         let file = self.socket.with_file_name("exit-status");
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(code) = std::fs::read_to_string(&file)
+        within(Duration::from_secs(secs), EVERY, || {
+            std::fs::read_to_string(&file)
                 .ok()
                 .and_then(|t| t.trim().parse().ok())
-            {
-                return code;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the command did not end:\n{}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        })
+        .unwrap_or_else(|| panic!("the command did not end:\n{}", self.screen()))
     }
 }
 

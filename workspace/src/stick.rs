@@ -30,8 +30,9 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use edge_model::MargoDocument as _;
+use edge_cas::{Cas, CasError};
 use edge_model::digest::sha256;
+use edge_model::{Digest, MargoDocument as _};
 use serde::{Deserialize, Serialize};
 
 use crate::git::{self, GitError, Mirror};
@@ -107,7 +108,7 @@ pub struct StickArtifact {
 #[derive(Debug, thiserror::Error)]
 pub enum StickError {
     /// A file operation failed.
-    #[error("cannot {action} `{path}`: {source}")]
+    #[error("cannot {action} `{path}`")]
     Io {
         /// What was being done.
         action: &'static str,
@@ -147,6 +148,9 @@ pub enum StickError {
     /// The history could not be read or is not a fast-forward.
     #[error(transparent)]
     Git(#[from] GitError),
+    /// The LO's artifact store failed.
+    #[error(transparent)]
+    Store(#[from] CasError),
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StickError + 'a {
@@ -359,7 +363,7 @@ fn verify_artifacts(stick: &Path, manifest: &StickManifest) -> Result<(), StickE
                 ),
             ));
         }
-        let got = file_digest(&path)?;
+        let got = edge_cas::file_digest(&path)?.to_string();
         if got != a.digest {
             return Err(StickError::Tampered {
                 digest: a.digest.clone(),
@@ -370,14 +374,6 @@ fn verify_artifacts(stick: &Path, manifest: &StickManifest) -> Result<(), StickE
     Ok(())
 }
 
-/// `sha256:…` of a file, read in chunks.
-fn file_digest(path: &Path) -> Result<String, StickError> {
-    let f = fs::File::open(path).map_err(io("read", path))?;
-    Ok(edge_model::digest::sha256_of(f)
-        .map_err(io("read", path))?
-        .to_string())
-}
-
 /// The artifact digests the deployments at `head` of the repository `git` name.
 fn named_artifacts(git: &Path, head: &str) -> Result<BTreeSet<String>, StickError> {
     let files = Mirror::at(git).files_at(head, "deployments", ".yaml", MAX_DEPLOYMENTS, 1 << 20)?;
@@ -386,14 +382,8 @@ fn named_artifacts(git: &Path, head: &str) -> Result<BTreeSet<String>, StickErro
         let parsed = edge_model::ApplicationDeployment::from_slice(&bytes)
             .map_err(|e| invalid(git, format!("deployments/{name} does not read: {e}")))?;
         for c in &parsed.document.spec.deployment_profile.components {
-            if let Some(d) = c
-                .extensions
-                .get(edge_model::profile::EDGECTL_EXTENSION)
-                .and_then(|e| e.get("artifact"))
-                .and_then(|a| a.get("digest"))
-                .and_then(|d| d.as_str())
-            {
-                out.insert(d.to_owned());
+            if let Some(a) = c.artifact() {
+                out.insert(a.digest.to_string());
             }
         }
     }
@@ -414,7 +404,8 @@ pub struct Imported {
 }
 
 /// Take the stick at `stick` into the LO data folder `lo_data`: verify
-/// everything, store the artifacts in `lo_data/artifacts`, then move the
+/// everything, store the artifacts in the LO's artifact store (`edge_cas`),
+/// then move the
 /// mirror `lo_data/site.git` forward. `site`, when known, must be the stick's.
 ///
 /// # Errors
@@ -465,29 +456,21 @@ pub fn import(stick: &Path, lo_data: &Path, site: Option<&str>) -> Result<Import
     let mirror = lo_data.join("site.git");
     Mirror::open_or_init(&mirror)?;
     git::check_forward(&git_dir, BRANCH_REF, &mirror, MIRROR_REF)?;
-    let store = lo_data.join("artifacts");
+    let store = Cas::in_data(lo_data)?;
     let mut new_artifacts = 0;
     for a in &manifest.artifacts {
-        let hex = a.digest.trim_start_matches("sha256:");
-        let dest = store.join("sha256").join(hex);
-        if dest.is_file() {
-            continue;
+        let digest = Digest::new(&a.digest).map_err(|e| invalid(stick, e.to_string()))?;
+        match store.put_file(&blob_path(stick, &a.digest), &digest, a.size) {
+            Ok(true) => new_artifacts += 1,
+            Ok(false) => {}
+            Err(CasError::Mismatch { got, .. }) => {
+                return Err(StickError::Tampered {
+                    digest: a.digest.clone(),
+                    got,
+                });
+            }
+            Err(e) => return Err(e.into()),
         }
-        let partial = store.join("partial");
-        fs::create_dir_all(&partial).map_err(io("create", &partial))?;
-        fs::create_dir_all(store.join("sha256")).map_err(io("create", &store))?;
-        let tmp = partial.join(format!("{hex}.stick"));
-        fs::copy(blob_path(stick, &a.digest), &tmp).map_err(io("copy", &tmp))?;
-        let got = file_digest(&tmp)?;
-        if got != a.digest {
-            let _ = fs::remove_file(&tmp);
-            return Err(StickError::Tampered {
-                digest: a.digest.clone(),
-                got,
-            });
-        }
-        fs::rename(&tmp, &dest).map_err(io("store", &dest))?;
-        new_artifacts += 1;
     }
     // The references before the history: a served deployment never names
     // one the LO cannot answer for. Merged, not replaced: a pin of an

@@ -272,42 +272,11 @@ const MAX_STATUS_FILE: u64 = 512 << 20;
 
 /// `edgectl lo export-status`.
 pub(crate) fn export_status(data: &Path, to: &Path, printer: Printer) -> anyhow::Result<()> {
-    let db_path = data.join("lo.db");
-    if !db_path.is_file() {
-        bail!(
-            "`{}` holds no LO database (`lo.db`); name the data folder of an LO that has run",
-            data.display()
-        );
-    }
-    let c = rusqlite::Connection::open_with_flags(
-        &db_path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .with_context(|| format!("cannot open `{}`", db_path.display()))?;
-    c.busy_timeout(std::time::Duration::from_secs(10))?;
-    let meta = |key: &str| -> anyhow::Result<String> {
-        c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .with_context(|| {
-                format!(
-                    "`{}` has no `{key}`: start this LO once with its credentials",
-                    db_path.display()
-                )
-            })
-    };
-    let (site, epoch) = (meta("site")?, meta("epoch")?);
-    let mut st =
-        c.prepare("SELECT seq, kind, device, body, received_at FROM outbox ORDER BY seq")?;
-    let entries = st
-        .query_map([], |r| {
-            Ok(IntakeEntry {
-                seq: r.get(0)?,
-                kind: r.get(1)?,
-                device: r.get(2)?,
-                body: r.get(3)?,
-                received_at: r.get(4)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let edge_outbox::Waiting {
+        site,
+        epoch,
+        entries,
+    } = edge_outbox::read_waiting(data)?;
     let count = entries.len();
     let file = StatusFile {
         site: site.clone(),

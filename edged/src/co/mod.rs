@@ -7,20 +7,21 @@
 //! index of apps, sites, devices, deployments and identities), `ca/` (the CA
 //! key, mode 0600) and `admin.token` (mode 0600). Two listeners: the north API
 //! (bearer token) and the south one (mTLS; Git serving for LOs).
+//!
+//! Three layers, whose imports run one way (top to bottom only):
+//! - `http`: the handlers of both listeners, the only code that knows axum;
+//! - `ops`: the operations (apps, sites, deployments, identities, intake,
+//!   the nudge, direct nodes, export, recovery, status), plain functions;
+//! - state and storage: `store` (the shared state and caches), `db` (every
+//!   table and query), `ca` (the certificate authority), `events` (the event
+//!   ring) and `metrics` (request metrics).
 
-mod apps;
-mod artifacts;
+mod ca;
 mod db;
-mod deployments;
-mod enroll;
 mod events;
-mod export;
 mod http;
-mod identity;
 mod metrics;
-mod reports;
-mod sites;
-mod south;
+mod ops;
 mod store;
 
 use std::io::Write as _;
@@ -35,9 +36,13 @@ pub(crate) use http::openapi_json;
 /// Run the CO until a termination signal; in-flight requests are drained.
 pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let s = settings.clone();
-    let store = tokio::task::spawn_blocking(move || store::Store::open(&s))
-        .await
-        .context("the start-up task failed")??;
+    let store = tokio::task::spawn_blocking(move || {
+        let store = store::Store::open(&s)?;
+        ops::recovery::reconcile(&store)?;
+        anyhow::Ok(store)
+    })
+    .await
+    .context("the start-up task failed")??;
     let store = Arc::new(store);
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
@@ -55,9 +60,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     if !south_addr.ip().is_loopback() {
         names.push("127.0.0.1".to_owned());
     }
-    let tls = south::tls_config(&store, &names)?;
+    let tls = http::south::tls_config(&store, &names)?;
     store.set_south_url(format!("https://{south_addr}"));
-    let south_task = tokio::spawn(south::serve(store.clone(), south_listener, tls));
+    let south_task = tokio::spawn(http::south::serve(store.clone(), south_listener, tls));
     if !settings.ready.send(vec![addr, south_addr]) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "edged co listening on http://{addr}");

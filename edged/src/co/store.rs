@@ -1,9 +1,12 @@
-//! The CO's state: data directory layout, the Git workspace, the database and
-//! the admin token, opened (and repaired) once at start.
+//! The CO's state, the bottom layer every operation shares: the data
+//! directory layout, the Git workspace, the database connection, the admin
+//! token, the CA, the artifact store, the event ring, the request metrics
+//! and the caches (the app list, each site's change generation and served
+//! views). Opened once at start; the repair that follows a crash is an
+//! operation (`ops::recovery`), not the store's.
 //!
 //! Writes to the workspace are serialized by one lock, so concurrent requests
-//! cannot interleave half-written changes. After a crash, start-up reconciles
-//! the database with the workspace: the workspace (Git) is the truth.
+//! cannot interleave half-written changes.
 
 use std::collections::HashMap;
 use std::fs;
@@ -14,15 +17,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use anyhow::Context as _;
-use edge_model::MargoDocument as _;
-use edge_model::app::ApplicationDescription;
 use edge_workspace::git::{Author, Repo};
 use edge_workspace::oci::Registries;
 use rusqlite::Connection;
 
+use super::ca::Ca;
 use super::db;
+use super::events::Events;
 use super::metrics::Metrics;
 use crate::settings::Settings;
+use crate::south::view::ViewCache;
 
 /// The CO's state, shared by all requests.
 pub(crate) struct Store {
@@ -35,33 +39,20 @@ pub(crate) struct Store {
     pub(crate) started: Instant,
     pub(crate) registries: Registries,
     pub(crate) metrics: Metrics,
-    events: super::events::Events,
-    ca: super::identity::Ca,
+    events: Events,
+    ca: Ca,
     trust_domain: String,
     south_url: Mutex<String>,
     /// The serialized app list and the store generation it was built at.
-    apps_list: Mutex<(u64, Option<axum::body::Bytes>)>,
+    apps_list: Mutex<(u64, Option<Arc<[u8]>>)>,
     /// Per site, bumped whenever its desired state or revocations change;
     /// its LO long-polls on it (the nudge), and cached views check it.
     changes: Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>,
-    /// Per site: views served to directly attached edge nodes, with the
-    /// change generation they were built at; the mutex also serializes
-    /// building them (see `reports::CoBackend::device_view`).
-    views: Mutex<HashMap<String, SiteViewsCell>>,
+    /// Per site: views served to directly attached edge nodes, stamped
+    /// with the change generation they were built at (see `ops::direct`).
+    views: Mutex<HashMap<String, Arc<ViewCache>>>,
     /// Package-local artifacts of what was deployed (`artifacts/`).
     cas: crate::cas::Cas,
-}
-
-/// A site's served views and the change generation they were built at.
-pub(crate) type SiteViewsCell = Arc<Mutex<SiteViewsCache>>;
-
-/// A site's served views, the change generation they were built at, and
-/// its routed deployment files.
-#[derive(Default)]
-pub(crate) struct SiteViewsCache {
-    pub(crate) generation: u64,
-    pub(crate) views: Arc<crate::south::view::SiteViews>,
-    pub(crate) routes: crate::south::view::RouteCache,
 }
 
 /// The author of commits the CO makes on behalf of the admin token.
@@ -73,7 +64,8 @@ pub(crate) fn author() -> Author {
 }
 
 impl Store {
-    /// Open the data directory, creating it on first start.
+    /// Open the data directory, creating it on first start. The caller
+    /// repairs it next (`ops::recovery::reconcile`).
     pub(crate) fn open(settings: &Settings) -> anyhow::Result<Self> {
         let data = &settings.data;
         fs::create_dir_all(data)
@@ -91,7 +83,7 @@ impl Store {
         let conn = db::open(&data.join("edged.db"))?;
         let sites = data.join("sites");
         fs::create_dir_all(&sites)?;
-        let ca = super::identity::Ca::open_or_create(&data.join("ca"), &settings.trust_domain)?;
+        let ca = Ca::open_or_create(&data.join("ca"), &settings.trust_domain)?;
         let cas = crate::cas::Cas::open(&data.join("artifacts"))?;
         let store = Self {
             cas,
@@ -109,12 +101,11 @@ impl Store {
                 insecure: settings.insecure_registries.clone(),
             },
             metrics: Metrics::default(),
-            events: super::events::Events::default(),
+            events: Events::default(),
             apps_list: Mutex::new((0, None)),
             changes: Mutex::new(HashMap::new()),
             views: Mutex::new(HashMap::new()),
         };
-        store.reconcile()?;
         Ok(store)
     }
 
@@ -137,9 +128,8 @@ impl Store {
         Ok(Repo::init_or_open(&dir)?.head()?)
     }
 
-    /// Tell `site`'s waiting LO that its desired state or revocations changed.
     /// The event stream's ring.
-    pub(crate) fn events(&self) -> &super::events::Events {
+    pub(crate) fn events(&self) -> &Events {
         &self.events
     }
 
@@ -163,13 +153,13 @@ impl Store {
         *self.changes_of(site).borrow()
     }
 
-    /// The cell holding `site`'s served views (created empty, generation 0).
-    pub(crate) fn views_of(&self, site: &str) -> SiteViewsCell {
+    /// `site`'s served views (created empty, never built).
+    pub(crate) fn views_of(&self, site: &str) -> Arc<ViewCache> {
         self.views
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(site.to_owned())
-            .or_default()
+            .or_insert_with(|| Arc::new(ViewCache::new(site)))
             .clone()
     }
 
@@ -181,7 +171,7 @@ impl Store {
     }
 
     /// The cached app list, or the generation to build one for.
-    pub(crate) fn cached_apps(&self) -> Result<axum::body::Bytes, u64> {
+    pub(crate) fn cached_apps(&self) -> Result<Arc<[u8]>, u64> {
         let c = self
             .apps_list
             .lock()
@@ -190,7 +180,7 @@ impl Store {
     }
 
     /// Cache an app list built at `generation`, unless the store changed since.
-    pub(crate) fn cache_apps(&self, generation: u64, list: axum::body::Bytes) {
+    pub(crate) fn cache_apps(&self, generation: u64, list: Arc<[u8]>) {
         let mut c = self
             .apps_list
             .lock()
@@ -223,7 +213,7 @@ impl Store {
     }
 
     /// The certificate authority.
-    pub(crate) fn ca(&self) -> &super::identity::Ca {
+    pub(crate) fn ca(&self) -> &Ca {
         &self.ca
     }
 
@@ -248,6 +238,11 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = url;
     }
 
+    /// The folder holding every site's repository.
+    pub(crate) fn sites_dir(&self) -> &Path {
+        &self.sites
+    }
+
     /// The repository of a site's desired state (one per site, served to its LO).
     pub(crate) fn site_repo(&self, site: &str) -> PathBuf {
         self.sites.join(site)
@@ -266,126 +261,6 @@ impl Store {
             Some(c) => Ok(c.id),
             None => Ok(repo.head()?.unwrap_or_default()),
         }
-    }
-
-    /// Make the database agree with the workspace after a crash: versions on
-    /// disk without a row get one, rows without a folder are dropped, and
-    /// uncommitted changes are committed.
-    fn reconcile(&self) -> anyhow::Result<()> {
-        let _w = self.write_lock();
-        let apps_dir = self.workspace.join("apps");
-        // Half-copied packages of an interrupted add are dropped, not committed.
-        for app in fs::read_dir(&apps_dir).into_iter().flatten().flatten() {
-            for v in fs::read_dir(app.path()).into_iter().flatten().flatten() {
-                if v.file_name().to_string_lossy().ends_with(".incoming") {
-                    let _ = fs::remove_dir_all(v.path());
-                }
-            }
-        }
-        let repo = Repo::init_or_open(&self.workspace)?;
-        let has_files = fs::read_dir(&self.workspace)?
-            .flatten()
-            .any(|e| e.file_name() != ".git");
-        let commit = if repo.head()?.is_some() || has_files {
-            self.commit("recover changes left uncommitted by an interrupted operation")?
-        } else {
-            String::new()
-        };
-        let db = self.db();
-        let known = db::all_versions(&db)?;
-        for row in &known {
-            if !apps_dir
-                .join(&row.app_id)
-                .join(&row.version)
-                .join("margo.yaml")
-                .is_file()
-            {
-                tracing::warn!(
-                    app = row.app_id,
-                    version = row.version,
-                    "dropping an index entry whose files are gone"
-                );
-                db::delete_versions(&db, &row.app_id, Some(&row.version))?;
-            }
-        }
-        // Sites and devices, then site repositories: drop uncommitted leftovers
-        // and index what is committed.
-        drop(db);
-        super::sites::reindex(self)?;
-        for entry in fs::read_dir(&self.sites).into_iter().flatten().flatten() {
-            let dir = entry.path();
-            if !dir.join(".git").is_dir() {
-                continue;
-            }
-            let site = entry.file_name().to_string_lossy().into_owned();
-            let repo = Repo::init_or_open(&dir)?;
-            let Some(head) = repo.head()? else { continue };
-            repo.restore(&head)?;
-            let rows = super::deployments::reindex_site(&mut self.db(), &site, &dir, &head, true)?;
-            tracing::debug!(site, deployments = rows.len(), "site index checked");
-        }
-        let db = self.db();
-        let Ok(ids) = fs::read_dir(&apps_dir) else {
-            return Ok(());
-        };
-        for id in ids.flatten() {
-            let Ok(versions) = fs::read_dir(id.path()) else {
-                continue;
-            };
-            for v in versions.flatten() {
-                let (app, version) = (
-                    id.file_name().to_string_lossy().into_owned(),
-                    v.file_name().to_string_lossy().into_owned(),
-                );
-                if known
-                    .iter()
-                    .any(|r| r.app_id == app && r.version == version)
-                {
-                    continue;
-                }
-                let bytes = fs::read(v.path().join("margo.yaml")).unwrap_or_default();
-                let Ok(app_doc) = ApplicationDescription::from_slice(&bytes) else {
-                    continue;
-                };
-                tracing::warn!(app, version, "indexing a version found in the workspace");
-                db::insert_version(
-                    &db,
-                    &version_row(&app_doc.document, &bytes, "workspace", &commit),
-                )?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The index row of a stored description.
-pub(crate) fn version_row(
-    app: &ApplicationDescription,
-    margo_yaml: &[u8],
-    source: &str,
-    commit: &str,
-) -> db::VersionRow {
-    db::VersionRow {
-        app_id: app.metadata.id.to_string(),
-        version: app.metadata.version.clone(),
-        name: app.metadata.name.clone(),
-        organization: app
-            .metadata
-            .catalog
-            .organization
-            .first()
-            .map(|o| o.name.clone())
-            .unwrap_or_default(),
-        description: app.metadata.description.clone(),
-        profiles: app
-            .deployment_profiles
-            .iter()
-            .map(|p| p.profile_type.to_string())
-            .collect(),
-        source: source.to_owned(),
-        commit_id: commit.to_owned(),
-        added_at: crate::clock::now(),
-        digest: edge_model::digest::sha256(margo_yaml).to_string(),
     }
 }
 

@@ -56,8 +56,6 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 const SETTLE: Duration = Duration::from_millis(500);
 /// How long a stopping component gets before it is killed.
 const GRACE: Duration = Duration::from_secs(10);
-/// The component extension naming a package-local artifact by digest.
-const EXTENSION: &str = "x-edgectl-extensions";
 
 /// The node: its state, drivers, artifacts and what runs.
 pub(crate) struct Node {

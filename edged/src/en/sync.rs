@@ -16,10 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use edge_api::device::{ManifestSync, Poll, SyncError};
+use edge_api::south::South;
 
 use super::node::Node;
 use super::state::{DesiredSet, Doc};
 use super::window::Schedule;
+use crate::backoff::{Backoff, chain};
 
 /// Longest a manifest request is held by a server that long-polls.
 const LONG_POLL: Duration = Duration::from_secs(25);
@@ -45,13 +47,13 @@ pub(crate) fn poller(
     interval: Duration,
     schedule: &Schedule,
 ) {
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
     loop {
         allowed(schedule, true);
         let started = Instant::now();
         // After a failure, ask without holding (so the link is known to be
         // back at once); with an install to retry, hold no longer than the interval.
-        let wait = if backoff > Duration::from_secs(1) {
+        let wait = if backoff.is_down() {
             None
         } else if node.has_failed_installs() {
             Some(interval.min(LONG_POLL))
@@ -60,7 +62,7 @@ pub(crate) fn poller(
         };
         match sync.poll_within(wait) {
             Ok((Poll::Changed(state), _)) => {
-                backoff = Duration::from_secs(1);
+                backoff.succeeded();
                 node.heard();
                 tracing::info!(
                     version = state.version,
@@ -91,7 +93,7 @@ pub(crate) fn poller(
                 }
             }
             Ok((Poll::Unchanged, held)) => {
-                backoff = Duration::from_secs(1);
+                backoff.succeeded();
                 node.heard();
                 node.retry_failed();
                 if !held {
@@ -104,10 +106,9 @@ pub(crate) fn poller(
                 node.wake.wait(interval);
             }
             Err(e) => {
-                backoff = (backoff * 2).min(Duration::from_secs(60));
-                let pause = backoff.min(interval);
+                let pause = backoff.failed().min(interval);
                 if !schedule.in_downtime(crate::clock::unix_now()) {
-                    tracing::warn!(error = %e, retry_in = pause.as_secs(), "cannot poll the state manifest");
+                    tracing::warn!(error = %chain(&e), retry_in = pause.as_secs(), "cannot poll the state manifest");
                 }
                 node.wake.wait(pause);
             }
@@ -117,7 +118,8 @@ pub(crate) fn poller(
 
 /// Send queued reports forever.
 pub(crate) fn reporter(node: &Arc<Node>, client: &reqwest::blocking::Client, schedule: &Schedule) {
-    let mut backoff = Duration::from_secs(1);
+    let server = South::new(&node.server, client.clone());
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     loop {
         allowed(schedule, false);
         let next = match node.db.next() {
@@ -132,54 +134,39 @@ pub(crate) fn reporter(node: &Arc<Node>, client: &reqwest::blocking::Client, sch
                 continue;
             }
         };
-        let req = if next.kind == "capabilities" {
-            client.put(format!(
-                "{}/api/v1/capabilities/{}",
-                node.server, node.device
-            ))
+        let sent = if next.kind == "capabilities" {
+            server.report_capabilities(node.device.as_str(), next.body.clone())
         } else {
-            client.post(format!(
-                "{}/api/v1/deployments/{}/status",
-                node.server, next.key
-            ))
+            server.report_status(&next.key, next.body.clone())
         };
-        let sent = req
-            .header("content-type", "application/json")
-            .body(next.body.clone())
-            .send();
         let retry = match sent {
-            Ok(r) if r.status().is_success() => {
-                backoff = Duration::from_secs(1);
+            Ok(()) => {
+                backoff.succeeded();
                 node.heard();
                 if let Err(e) = node.db.done(next.seq) {
                     tracing::error!(error = %e, "cannot clear a sent report");
                 }
                 continue;
             }
-            Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
-                format!("answered {}", r.status())
-            }
-            Ok(r) => {
+            Err(e) if e.is_transient() => chain(&e),
+            Err(e) => {
                 // Refused for good (a bug, or a deployment it no longer
                 // knows): keeping it would block every later report.
-                let status = r.status();
-                let body = r.text().unwrap_or_default();
-                tracing::error!(kind = next.kind, key = next.key, %status, body = body.chars().take(500).collect::<String>(), "a report was refused; dropping it");
+                tracing::error!(kind = next.kind, key = next.key, error = %e, "a report was refused; dropping it");
                 let _ = node.db.done(next.seq);
                 continue;
             }
-            Err(e) => e.to_string(),
         };
+        let pause = backoff.failed();
         if !schedule.in_downtime(crate::clock::unix_now()) {
             tracing::warn!(
                 queued = node.db.queued(),
-                retry_in = backoff.as_secs(),
+                retry_in = pause.as_secs(),
                 error = retry,
                 "cannot send reports"
             );
         }
         // New reports do not cut this short; the fleet manager answering does.
-        node.link.wait(backoff);
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+        node.link.wait(pause);
     }
 }

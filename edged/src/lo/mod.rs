@@ -24,7 +24,7 @@ use anyhow::Context as _;
 use edge_api::mtls::Identity;
 
 use crate::settings::Settings;
-use crate::south::margo::Backend;
+use crate::south::backend::Backend;
 
 /// Run the LO until a termination signal.
 pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {

@@ -13,25 +13,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use edge_api::types::{IntakeAck, IntakeBatch, IntakeEntry};
-use rusqlite::{Connection, params};
+use edge_api::south::{CallError, South};
+use edge_api::types::IntakeBatch;
+use edge_outbox::{NewEntry, Outbox as Table, OutboxError};
+use rusqlite::Connection;
 
 use super::store::Lo;
+use crate::backoff::{Backoff, chain};
 use crate::error::ApiError;
 
-pub(crate) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    grp TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    device TEXT NOT NULL,
-    body TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    received_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS outbox_subject ON outbox (grp, subject, seq);
-";
+/// The outbox's tables (`edge_outbox` owns them).
+pub(crate) const SCHEMA: &str = edge_outbox::SCHEMA;
 
 /// Most entries in one batch to the CO.
 const BATCH: i64 = 500;
@@ -42,13 +34,6 @@ const BATCH_BYTES: usize = 2 * 1024 * 1024;
 
 /// Wakes the forwarder when something was queued.
 pub(crate) type Doorbell = crate::bell::Bell;
-
-fn total(c: &Connection) -> rusqlite::Result<u64> {
-    c.query_row("SELECT COALESCE(SUM(bytes), 0) FROM outbox", [], |r| {
-        r.get::<_, i64>(0)
-    })
-    .map(|n| u64::try_from(n).unwrap_or(0))
-}
 
 /// The outbox's bound and what it holds, kept in memory so a report costs no
 /// table scan; the table is the truth (re-read after every acknowledgement).
@@ -62,10 +47,10 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     /// The outbox of the database `c`, bounded to `limit` bytes.
-    pub(crate) fn load(c: &Connection, limit: u64) -> rusqlite::Result<Self> {
+    pub(crate) fn load(c: &Connection, limit: u64) -> Result<Self, OutboxError> {
         Ok(Self {
             limit,
-            used: AtomicU64::new(total(c)?),
+            used: AtomicU64::new(Table::used(c)?),
             stuck: AtomicBool::new(false),
         })
     }
@@ -81,19 +66,19 @@ impl Outbox {
         body: &str,
     ) -> Result<(), ApiError> {
         let limit = self.limit;
-        let grp = if kind.starts_with("capabilities") {
-            "capabilities"
-        } else {
-            "status"
+        let now = crate::clock::now();
+        let entry = NewEntry {
+            kind,
+            subject,
+            device,
+            body,
+            received_at: &now,
         };
-        let size = body.len() as u64 + 128;
+        let size = entry.size();
         let mut used = self.used.load(Ordering::Relaxed);
         if used + size > limit && !self.stuck.load(Ordering::Relaxed) {
-            let dropped = c.execute(
-                "DELETE FROM outbox WHERE seq NOT IN (SELECT MAX(seq) FROM outbox GROUP BY grp, subject)",
-                [],
-            )?;
-            used = total(c)?;
+            let dropped = Table::drop_superseded(c).map_err(internal)?;
+            used = Table::used(c).map_err(internal)?;
             self.used.store(used, Ordering::Relaxed);
             self.stuck.store(dropped == 0, Ordering::Relaxed);
             tracing::warn!(
@@ -112,13 +97,7 @@ impl Outbox {
             ));
         }
         if (used + size) * 5 > limit * 4 && used * 5 <= limit * 4 {
-            let oldest: String = c
-                .query_row(
-                    "SELECT COALESCE(MIN(received_at), '') FROM outbox",
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap_or_default();
+            let oldest = Table::oldest(c).unwrap_or_default();
             tracing::warn!(
                 used,
                 limit,
@@ -126,52 +105,22 @@ impl Outbox {
                 "outbox over 80% full: the CO has not taken reports since the oldest one"
             );
         }
-        c.execute(
-            "INSERT INTO outbox (kind, grp, subject, device, body, bytes, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![kind, grp, subject, device, body, i64::try_from(size).unwrap_or(i64::MAX), crate::clock::now()],
-        )?;
+        Table::insert(c, &entry).map_err(internal)?;
         self.used.fetch_add(size, Ordering::Relaxed);
         Ok(())
     }
 
     /// Drop everything up to `seq`, which the CO has stored.
-    fn acked(&self, c: &Connection, seq: i64) -> rusqlite::Result<()> {
-        c.execute("DELETE FROM outbox WHERE seq <= ?1", [seq])?;
-        self.used.store(total(c)?, Ordering::Relaxed);
+    fn acked(&self, c: &Connection, seq: i64) -> Result<(), OutboxError> {
+        Table::acked(c, seq)?;
+        self.used.store(Table::used(c)?, Ordering::Relaxed);
         self.stuck.store(false, Ordering::Relaxed);
         Ok(())
     }
 }
 
-/// Entries waiting, oldest first: at most `limit` of them and, beyond the
-/// first, at most `max_bytes` of bodies.
-pub(crate) fn pending(
-    c: &Connection,
-    limit: i64,
-    max_bytes: usize,
-) -> rusqlite::Result<Vec<IntakeEntry>> {
-    let mut st =
-        c.prepare("SELECT seq, kind, device, body, received_at FROM outbox ORDER BY seq LIMIT ?1")?;
-    let rows = st.query_map([limit], |r| {
-        Ok(IntakeEntry {
-            seq: r.get(0)?,
-            kind: r.get(1)?,
-            device: r.get(2)?,
-            body: r.get(3)?,
-            received_at: r.get(4)?,
-        })
-    })?;
-    let mut out = Vec::new();
-    let mut bytes = 0;
-    for row in rows {
-        let e = row?;
-        bytes += e.body.len();
-        if !out.is_empty() && bytes > max_bytes {
-            break;
-        }
-        out.push(e);
-    }
-    Ok(out)
+fn internal(e: OutboxError) -> ApiError {
+    ApiError::internal(&e.into())
 }
 
 /// Forward the outbox to the CO until the process ends: a batch at a time,
@@ -188,18 +137,14 @@ pub(crate) fn forward(lo: Arc<Lo>) {
             return;
         }
     };
-    let url = format!(
-        "{}/lo/v1/intake",
-        lo.identity.file.server.trim_end_matches('/')
-    );
-    let mut backoff = Duration::from_millis(250);
-    let mut down_since: Option<std::time::Instant> = None;
+    let co = South::new(&lo.identity.file.server, client);
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     let mut max_bytes = BATCH_BYTES;
     loop {
-        let entries = match pending(&lo.db(), BATCH, max_bytes) {
+        let entries = match Table::pending(&lo.db(), BATCH, max_bytes) {
             Ok(e) => e,
             Err(e) => {
-                tracing::error!(error = %e, "cannot read the outbox");
+                tracing::error!(error = %chain(&e), "cannot read the outbox");
                 std::thread::sleep(Duration::from_secs(5));
                 continue;
             }
@@ -212,23 +157,21 @@ pub(crate) fn forward(lo: Arc<Lo>) {
             epoch: lo.epoch.clone(),
             entries,
         };
-        match send(&client, &url, &batch) {
+        match co.intake(&batch) {
             Ok(ack) => {
                 if let Err(e) = lo.outbox.acked(&lo.db(), ack.acked) {
                     // The CO skips what it has; retrying resends, never duplicates.
-                    tracing::error!(error = %e, "cannot clear forwarded reports");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    tracing::error!(error = %chain(&e), "cannot clear forwarded reports");
+                    std::thread::sleep(backoff.grow());
                     continue;
                 }
-                if let Some(since) = down_since.take() {
-                    tracing::info!(after = ?since.elapsed(), "the CO takes reports again");
+                if let Some(after) = backoff.succeeded() {
+                    tracing::info!(?after, "the CO takes reports again");
                 }
                 tracing::debug!(acked = ack.acked, "reports forwarded");
-                backoff = Duration::from_millis(250);
                 max_bytes = BATCH_BYTES;
             }
-            Err(Refused::TooLarge) if batch.entries.len() > 1 => {
+            Err(CallError::TooLarge { .. }) if batch.entries.len() > 1 => {
                 max_bytes /= 2;
                 tracing::warn!(
                     max_bytes,
@@ -236,60 +179,13 @@ pub(crate) fn forward(lo: Arc<Lo>) {
                 );
             }
             Err(e) => {
-                if down_since.is_none() {
-                    tracing::warn!(error = %e, "cannot forward reports to the CO; they stay queued");
-                    down_since = Some(std::time::Instant::now());
+                if !backoff.is_down() {
+                    tracing::warn!(error = %chain(&e), "cannot forward reports to the CO; they stay queued");
                 }
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                std::thread::sleep(backoff.failed());
             }
         }
     }
-}
-
-/// Why a batch was not taken.
-#[derive(Debug)]
-enum Refused {
-    TooLarge,
-    Other(String),
-}
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refused::TooLarge => f.write_str("the CO refused the batch as too large"),
-            Refused::Other(s) => f.write_str(s),
-        }
-    }
-}
-
-fn send(
-    client: &reqwest::blocking::Client,
-    url: &str,
-    batch: &IntakeBatch,
-) -> Result<IntakeAck, Refused> {
-    let r = client
-        .post(url)
-        .json(batch)
-        .send()
-        .map_err(|e| Refused::Other(e.to_string()))?;
-    let status = r.status();
-    if status.is_success() {
-        return r
-            .json::<IntakeAck>()
-            .map_err(|e| Refused::Other(e.to_string()));
-    }
-    if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
-        return Err(Refused::TooLarge);
-    }
-    let detail = r
-        .json::<serde_json::Value>()
-        .ok()
-        .and_then(|p| p["detail"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    Err(Refused::Other(format!(
-        "the CO answered {status}: {detail}"
-    )))
 }
 
 #[cfg(test)]
@@ -316,7 +212,7 @@ mod tests {
         }
         // Full: the nine older reports of dep-a are superseded and dropped.
         push(&c, &o, "dep-b", &body).unwrap();
-        let left = pending(&c, 100, usize::MAX).unwrap();
+        let left = Table::pending(&c, 100, usize::MAX).unwrap();
         assert_eq!(left.len(), 2);
         assert!(left[0].body.ends_with('9') && left[0].seq < left[1].seq);
         for i in 0..8 {
@@ -324,13 +220,13 @@ mod tests {
         }
         let err = push(&c, &o, "one-more", &body).unwrap_err();
         assert_eq!(err.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(pending(&c, 100, usize::MAX).unwrap().len(), 10);
+        assert_eq!(Table::pending(&c, 100, usize::MAX).unwrap().len(), 10);
         // Once the CO takes some, there is room again.
-        let seq = pending(&c, 1, usize::MAX).unwrap()[0].seq;
+        let seq = Table::pending(&c, 1, usize::MAX).unwrap()[0].seq;
         o.acked(&c, seq).unwrap();
         push(&c, &o, "one-more", &body).unwrap();
         // The running total equals the table's.
-        assert_eq!(o.used.load(Ordering::Relaxed), total(&c).unwrap());
+        assert_eq!(o.used.load(Ordering::Relaxed), Table::used(&c).unwrap());
     }
 
     #[test]
@@ -340,8 +236,8 @@ mod tests {
         for i in 0..5 {
             push(&c, &o, &format!("d{i}"), &"y".repeat(1000)).unwrap();
         }
-        assert_eq!(pending(&c, 100, 2500).unwrap().len(), 2);
-        assert_eq!(pending(&c, 100, 10).unwrap().len(), 1);
-        assert_eq!(pending(&c, 3, usize::MAX).unwrap().len(), 3);
+        assert_eq!(Table::pending(&c, 100, 2500).unwrap().len(), 2);
+        assert_eq!(Table::pending(&c, 100, 10).unwrap().len(), 1);
+        assert_eq!(Table::pending(&c, 3, usize::MAX).unwrap().len(), 3);
     }
 }

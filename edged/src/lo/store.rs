@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use edge_api::mtls::Identity;
+use edge_api::south::CallError;
 use edge_model::Digest;
 use edge_model::capabilities::DeviceCapabilitiesManifest;
 use edge_model::status::DeploymentStatusManifest;
@@ -20,9 +21,10 @@ use edge_workspace::git::Mirror;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::outbox::{self, Doorbell, Outbox};
+use crate::cas::{FetchBlob as _, FetchError};
 use crate::error::ApiError;
-use crate::south::margo::Backend;
-use crate::south::view::{self, DeviceView, SiteViews};
+use crate::south::backend::Backend;
+use crate::south::view::{self, DeviceView, RebuildError, ViewCache};
 use crate::south::{Caller, Principal};
 
 const SCHEMA: &str = "
@@ -42,13 +44,8 @@ pub(crate) struct Lo {
     pub(crate) outbox: Outbox,
     pub(crate) doorbell: Doorbell,
     db: Mutex<Connection>,
-    views: RwLock<Arc<SiteViews>>,
-    /// Deployment files routed before, by blob id.
-    routes: Mutex<view::RouteCache>,
-    /// Held while views are rebuilt and swapped, and while a device missing
-    /// from them gets its first (empty) manifest, so a version is never
-    /// assigned from views that are about to be replaced.
-    building: Mutex<()>,
+    /// The views served, rebuilt when the mirror moves.
+    views: ViewCache,
     revoked: RwLock<HashSet<String>>,
     /// Artifacts fetched for this site's nodes (`artifacts/`).
     cas: crate::cas::Cas,
@@ -88,7 +85,7 @@ impl Lo {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
-        conn.execute_batch(view::SCHEMA)?;
+        conn.execute_batch(view::versions::SCHEMA)?;
         conn.execute_batch(outbox::SCHEMA)?;
         let epoch: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
@@ -114,6 +111,7 @@ impl Lo {
         };
         let outbox = Outbox::load(&conn, outbox_limit)?;
         let cas = crate::cas::Cas::open(&data.join("artifacts"))?;
+        let views = ViewCache::new(principal.wfm.as_str());
         let lo = Self {
             cas,
             data: data.to_owned(),
@@ -125,9 +123,7 @@ impl Lo {
             outbox,
             doorbell: Doorbell::default(),
             db: Mutex::new(conn),
-            views: RwLock::new(Arc::new(SiteViews::default())),
-            routes: Mutex::new(view::RouteCache::default()),
-            building: Mutex::new(()),
+            views,
             revoked: RwLock::new(revoked),
         };
         lo.rebuild()?;
@@ -140,49 +136,31 @@ impl Lo {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The views being served.
-    fn current(&self) -> Arc<SiteViews> {
-        self.views
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
     /// The commit the served views come from.
     pub(crate) fn served_head(&self) -> Option<String> {
-        self.current().head.clone()
+        self.views.current().head.clone()
     }
 
     /// Rebuild the views when the mirror's head differs from the served one;
     /// `true` when it did.
     pub(crate) fn rebuild(&self) -> anyhow::Result<bool> {
-        let _building = self
-            .building
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut building = self.views.lock();
         let head = self.mirror.head()?;
-        let previous = self.current();
+        let previous = self.views.current();
         if head == previous.head && head.is_some() {
             return Ok(false);
         }
         // Routing and bundling happen outside the database lock.
-        let staged = self
-            .routes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .stage(&self.mirror, head.clone(), &previous)
-            .map_err(|e| {
-                e.context(format!(
+        let views = building
+            .rebuild(&self.mirror, head.clone(), 1, || self.db())
+            .map_err(|e| match e {
+                RebuildError::Stage(e) => e.context(format!(
                     "still serving {}",
                     previous.head.as_deref().unwrap_or("nothing")
-                ))
+                )),
+                other => other.into(),
             })?;
-        let views = staged.commit(&mut self.db(), &self.site, &previous)?;
         let devices = views.devices.len();
-        *self
-            .views
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(views);
         self.changes.send_modify(|n| *n += 1);
         tracing::info!(
             site = self.site,
@@ -280,17 +258,7 @@ impl Backend for Lo {
     }
 
     fn view(&self, device: &str) -> Result<Arc<DeviceView>, ApiError> {
-        if let Some(v) = self.current().devices.get(device) {
-            return Ok(v.clone());
-        }
-        let _building = self
-            .building
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(v) = self.current().devices.get(device) {
-            return Ok(v.clone());
-        }
-        Ok(Arc::new(view::empty_view(&self.db(), &self.site, device)?))
+        Ok(self.views.view(device, || self.db())?)
     }
 
     fn owner(&self, _device: &str, deployment: &str) -> Result<Option<String>, ApiError> {
@@ -350,20 +318,17 @@ impl Backend for Lo {
             .identity
             .blocking_client(&self.identity.wfm_id("co"), Duration::from_secs(300))
             .map_err(|e| ApiError::internal(&e.into()))?;
-        let url = format!(
-            "{}/v2/{name}/blobs/{digest}",
-            self.identity.file.server.trim_end_matches('/')
-        );
+        let co = edge_api::south::South::new(&self.identity.file.server, client);
         match self
             .cas
-            .download(&client, &url, digest, crate::cas::MAX_ARTIFACT)
+            .fetch_blob(&co, name, digest, crate::cas::MAX_ARTIFACT)
         {
             Ok(p) => {
                 tracing::info!(%digest, "artifact cached from the CO");
                 Ok(Some(p))
             }
-            Err(crate::cas::CasError::Fetch { detail, .. }) if detail.contains(" 404") => Ok(None),
-            Err(e @ crate::cas::CasError::Fetch { .. }) => Err(ApiError::unavailable(
+            Err(FetchError::Call(CallError::NotFound { .. })) => Ok(None),
+            Err(e) if e.is_upstream() => Err(ApiError::unavailable(
                 format!("the artifact is not cached here and the CO cannot be reached: {e}"),
                 30,
             )),

@@ -9,20 +9,18 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use edge_api::types::WatchReply;
+use edge_api::south::South;
+use edge_workspace::git::GitError;
 
 use super::store::Lo;
+use crate::backoff::Backoff;
 
 /// How long one watch request may wait at the CO.
 const WATCH_WAIT_SECS: u64 = 25;
 
 /// Fetch and rebuild until the process ends.
 pub(crate) fn fetcher(lo: Arc<Lo>, nudges: Receiver<()>, poll: Duration) {
-    let url = format!(
-        "{}/git/{}.git",
-        lo.identity.file.server.trim_end_matches('/'),
-        lo.site
-    );
+    let url = edge_api::south::site_git_url(&lo.identity.file.server, &lo.site);
     let tls = match lo.identity.client_config(&lo.identity.wfm_id("co")) {
         Ok(t) => t,
         Err(e) => {
@@ -37,16 +35,14 @@ pub(crate) fn fetcher(lo: Arc<Lo>, nudges: Receiver<()>, poll: Duration) {
             b.use_preconfigured_tls(tls.clone())
                 .timeout(Duration::from_secs(600))
         });
-    let mut down_since: Option<Instant> = None;
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_secs(1), poll.min(Duration::from_secs(30)));
     loop {
         let started = Instant::now();
-        match lo.mirror.fetch(&url, configure.clone()) {
+        let wait = match lo.mirror.fetch(&url, configure.clone()) {
             Ok(f) => {
-                if let Some(since) = down_since.take() {
-                    tracing::info!(after = ?since.elapsed(), "the site repository is reachable again");
+                if let Some(after) = backoff.succeeded() {
+                    tracing::info!(?after, "the site repository is reachable again");
                 }
-                backoff = Duration::from_millis(500);
                 match lo.rebuild() {
                     Ok(true) => {
                         tracing::info!(objects = f.objects, took = ?started.elapsed(), "fetched a new desired state");
@@ -57,19 +53,20 @@ pub(crate) fn fetcher(lo: Arc<Lo>, nudges: Receiver<()>, poll: Duration) {
                         "cannot build the views of the new desired state"
                     ),
                 }
+                poll
             }
             Err(e) => {
-                if down_since.is_none() {
+                if !backoff.is_down() {
                     // The CO answers 404 for a site nothing was deployed to yet.
-                    if e.to_string().contains("404 Not Found") && lo.served_head().is_none() {
+                    if matches!(e, GitError::NotFound { .. }) && lo.served_head().is_none() {
                         tracing::info!(
                             "the site has no desired state yet; waiting for its first deployment"
                         );
                     } else {
                         tracing::warn!(error = %e, "cannot fetch the site repository; serving what the mirror holds");
                     }
-                    down_since = Some(Instant::now());
                 }
+                let wait = backoff.failed();
                 // A stick may have moved the mirror meanwhile.
                 let moved = lo.mirror.head().ok().flatten();
                 match if moved.is_some() && moved != lo.served_head() {
@@ -84,13 +81,8 @@ pub(crate) fn fetcher(lo: Arc<Lo>, nudges: Receiver<()>, poll: Duration) {
                         "cannot build the views of the desired state taken in"
                     ),
                 }
+                wait
             }
-        }
-        let wait = if down_since.is_some() {
-            backoff = (backoff * 2).min(poll).min(Duration::from_secs(30));
-            backoff
-        } else {
-            poll
         };
         match nudges.recv_timeout(wait) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => {
@@ -114,47 +106,18 @@ pub(crate) fn watcher(lo: Arc<Lo>, nudge: Sender<()>) {
             return;
         }
     };
-    let base = format!(
-        "{}/lo/v1/watch",
-        lo.identity.file.server.trim_end_matches('/')
-    );
-    let mut backoff = Duration::from_millis(500);
+    let co = South::new(&lo.identity.file.server, client);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     // The newest head the CO told of: asking with it (rather than the head
     // being served) keeps the watch waiting while the fetcher catches up.
     let mut have = lo.served_head();
-    let mut down_since: Option<Instant> = None;
     loop {
-        let mut url = format!(
-            "{base}?revoked={}&wait={WATCH_WAIT_SECS}",
-            lo.revoked_count()
-        );
-        if let Some(h) = &have {
-            url.push_str("&have=");
-            url.push_str(h);
-        }
-        let reply = client
-            .get(&url)
-            .send()
-            .map_err(|e| e.to_string())
-            .and_then(|r| {
-                if r.status().is_success() {
-                    r.json::<WatchReply>().map_err(|e| e.to_string())
-                } else {
-                    let status = r.status();
-                    let detail = r
-                        .json::<serde_json::Value>()
-                        .ok()
-                        .and_then(|p| p["detail"].as_str().map(str::to_owned))
-                        .unwrap_or_default();
-                    Err(format!("the CO answered {status}: {detail}"))
-                }
-            });
+        let reply = co.watch(have.as_deref(), lo.revoked_count(), WATCH_WAIT_SECS);
         match reply {
             Ok(r) => {
-                if let Some(since) = down_since.take() {
-                    tracing::info!(after = ?since.elapsed(), "the CO answers again");
+                if let Some(after) = backoff.succeeded() {
+                    tracing::info!(?after, "the CO answers again");
                 }
-                backoff = Duration::from_millis(500);
                 if r.revoked.len() != lo.revoked_count() {
                     match lo.set_revoked(&r.revoked) {
                         Ok(()) => tracing::info!(
@@ -176,15 +139,13 @@ pub(crate) fn watcher(lo: Arc<Lo>, nudge: Sender<()>) {
                 }
             }
             Err(e) => {
-                if down_since.is_none() {
+                if !backoff.is_down() {
                     tracing::warn!(
-                        error = e,
+                        error = %crate::backoff::chain(&e),
                         "cannot reach the CO for change notices; polling every interval meanwhile"
                     );
-                    down_since = Some(Instant::now());
                 }
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                std::thread::sleep(backoff.failed());
             }
         }
     }

@@ -25,9 +25,11 @@ use edge_model::profile::oci_reference;
 use edge_model::{ApplicationDeployment, Digest, MargoDocument as _, ProfileType};
 
 use super::Caller;
-use super::margo::{Shared, run, who};
+use super::backend::Shared;
+use super::margo::who;
 use super::view::DeviceView;
 use crate::error::ApiError;
+use crate::http::blocking;
 
 /// Largest range answered in one response; a client asks again for the rest.
 const MAX_CHUNK: u64 = 64 * 1024 * 1024;
@@ -63,7 +65,7 @@ pub(super) async fn blob(
         )));
     }
     let shown = digest.to_string();
-    run(move || {
+    blocking(move || {
         let Some(path) = backend.artifact(&caller, &name, &digest)? else {
             return Err(ApiError::not_found(format!("no artifact {digest} here")));
         };
@@ -180,7 +182,7 @@ pub(super) async fn pin(
         )));
     }
     let (device, view) = who(&backend, &caller).await?;
-    run(move || {
+    blocking(move || {
         let in_compose = || -> Result<bool, ApiError> {
             let wanted = reference.strip_prefix("oci://").unwrap_or_default();
             for digest in compose_archives(&view, &name) {

@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Extension, Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,54 +26,16 @@ use edge_model::status::DeploymentStatusManifest;
 use edge_model::{DeploymentId, DeviceId, MargoDocument};
 
 use super::Caller;
+use super::backend::Shared;
 use super::view::{BUNDLE_TYPE, DeviceView, MANIFEST_TYPE};
 use crate::error::ApiError;
+use crate::http::{BoundedBody, blocking};
 
 /// Largest capabilities or status document accepted (the model's limit).
-const MAX_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 /// `Cache-Control` of content-addressed bodies.
 const IMMUTABLE: &str = "private, max-age=31536000, immutable";
-
-/// What serves the API: the LO (from its mirror, into its outbox) or the CO
-/// (from its site repositories, into its database). Calls may block.
-pub(crate) trait Backend: Send + Sync + 'static {
-    /// The device the caller is allowed to act as; 403 otherwise.
-    fn device(&self, caller: &Caller) -> Result<String, ApiError>;
-    /// What `device` is served now.
-    fn view(&self, device: &str) -> Result<Arc<DeviceView>, ApiError>;
-    /// The device a deployment was ever served to.
-    fn owner(&self, device: &str, deployment: &str) -> Result<Option<String>, ApiError>;
-    /// Take a valid capabilities report; `true` when it is the first for `device`.
-    fn capabilities(
-        &self,
-        device: &str,
-        doc: &DeviceCapabilitiesManifest,
-    ) -> Result<bool, ApiError>;
-    /// Forget `device`'s capabilities; `false` when there were none.
-    fn delete_capabilities(&self, device: &str) -> Result<bool, ApiError>;
-    /// Take a valid status report; `true` when it is the first for the deployment.
-    fn status(&self, device: &str, doc: &DeploymentStatusManifest) -> Result<bool, ApiError>;
-    /// A generation that changes whenever what `device` is served may have
-    /// changed; `None` when this server cannot tell (no long polls then).
-    fn changes(&self, device: &str) -> Option<tokio::sync::watch::Receiver<u64>>;
-    /// The file of artifact `digest` for `caller` (fetched into this
-    /// server's cache first when it has to be); `None` when unknown.
-    fn artifact(
-        &self,
-        caller: &Caller,
-        name: &str,
-        digest: &edge_model::Digest,
-    ) -> Result<Option<std::path::PathBuf>, ApiError>;
-    /// What this server holds for the registry reference `reference`
-    /// (`oci://…`, carried in on a site stick), `(digest, size)` of an
-    /// artifact it serves by digest; `None` when it holds nothing for it.
-    fn pinned(&self, _reference: &str) -> Result<Option<(edge_model::Digest, u64)>, ApiError> {
-        Ok(None)
-    }
-}
-
-pub(crate) type Shared = Arc<dyn Backend>;
 
 /// The API's routes for one connection's caller.
 pub(crate) fn router(backend: Shared, caller: Caller) -> axum::Router {
@@ -97,33 +59,10 @@ pub(crate) fn router(backend: Shared, caller: Caller) -> axum::Router {
         .with_state(backend)
 }
 
-/// A request body within [`MAX_BODY`]; errors are problems.
-struct LimitedBody(Bytes);
-
-impl<S: Send + Sync> axum::extract::FromRequest<S> for LimitedBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        <Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
-            .await
-            .map(LimitedBody)
-            .map_err(|r| crate::error::body_rejection(&r, MAX_BODY))
-    }
-}
-
-/// Run a backend call on a blocking thread.
-pub(crate) async fn run<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(&anyhow::anyhow!("a worker failed: {e}")))?
-}
-
 /// The caller's device (403 otherwise), without building its view.
 async fn device(backend: &Shared, caller: &Caller) -> Result<String, ApiError> {
     let (b, c) = (backend.clone(), caller.clone());
-    run(move || b.device(&c)).await
+    blocking(move || b.device(&c)).await
 }
 
 pub(super) async fn who(
@@ -131,7 +70,7 @@ pub(super) async fn who(
     caller: &Caller,
 ) -> Result<(String, Arc<DeviceView>), ApiError> {
     let (b, c) = (backend.clone(), caller.clone());
-    run(move || {
+    blocking(move || {
         let device = b.device(&c)?;
         let view = b.view(&device)?;
         Ok((device, view))
@@ -203,7 +142,7 @@ async fn manifest(
     let wait = prefer_wait(&headers);
     if let Some(wait) = wait.filter(|_| none_match(&headers, &view.etag)) {
         let (b, d) = (backend.clone(), device.clone());
-        if let Some(mut rx) = run(move || Ok(b.changes(&d))).await? {
+        if let Some(mut rx) = blocking(move || Ok(b.changes(&d))).await? {
             let deadline = tokio::time::Instant::now() + wait;
             while none_match(&headers, &view.etag) {
                 if tokio::time::timeout_at(deadline, rx.changed())
@@ -213,7 +152,7 @@ async fn manifest(
                     break;
                 }
                 let (b, d) = (backend.clone(), device.clone());
-                view = run(move || b.view(&d)).await?;
+                view = blocking(move || b.view(&d)).await?;
             }
         }
     }
@@ -262,7 +201,7 @@ fn prefer_wait(headers: &HeaderMap) -> Option<std::time::Duration> {
 /// 403 when the deployment belongs to another device, else 404.
 async fn not_yours(backend: &Shared, device: &str, id: &str, what: &str) -> ApiError {
     let (b, d, i) = (backend.clone(), device.to_owned(), id.to_owned());
-    match run(move || b.owner(&d, &i)).await {
+    match blocking(move || b.owner(&d, &i)).await {
         Ok(Some(owner)) if owner != device => {
             ApiError::not_authorized(format!("deployment `{id}` is not one of yours"))
         }
@@ -355,7 +294,7 @@ async fn put_capabilities(
     State(backend): State<Shared>,
     Extension(caller): Extension<Caller>,
     UrlPath(target): UrlPath<String>,
-    LimitedBody(body): LimitedBody,
+    BoundedBody(body): BoundedBody<MAX_BODY>,
 ) -> Result<Response, ApiError> {
     let device = device(&backend, &caller).await?;
     if !DeviceId::is_valid(&target) {
@@ -375,7 +314,7 @@ async fn put_capabilities(
             doc.properties.id
         )));
     }
-    let created = run(move || backend.capabilities(&device, &doc)).await?;
+    let created = blocking(move || backend.capabilities(&device, &doc)).await?;
     Ok(created_or_ok(created))
 }
 
@@ -390,7 +329,7 @@ async fn delete_capabilities(
             "you are device `{device}` and may remove only its own capabilities"
         )));
     }
-    let existed = run(move || backend.delete_capabilities(&device)).await?;
+    let existed = blocking(move || backend.delete_capabilities(&device)).await?;
     if !existed {
         return Err(ApiError::margo_not_found(
             "device-not-found",
@@ -404,7 +343,7 @@ async fn status(
     State(backend): State<Shared>,
     Extension(caller): Extension<Caller>,
     UrlPath(id): UrlPath<String>,
-    LimitedBody(body): LimitedBody,
+    BoundedBody(body): BoundedBody<MAX_BODY>,
 ) -> Result<Response, ApiError> {
     let device = device(&backend, &caller).await?;
     if !DeploymentId::is_valid(&id) {
@@ -427,7 +366,7 @@ async fn status(
         )));
     }
     let (b, dev, i) = (backend.clone(), device.clone(), id.clone());
-    match run(move || b.owner(&dev, &i)).await? {
+    match blocking(move || b.owner(&dev, &i)).await? {
         Some(owner) if owner == device => {}
         Some(_) => {
             return Err(ApiError::not_authorized(format!(
@@ -441,7 +380,7 @@ async fn status(
             ));
         }
     }
-    let created = run(move || backend.status(&device, &doc)).await?;
+    let created = blocking(move || backend.status(&device, &doc)).await?;
     Ok(created_or_ok(created))
 }
 

@@ -1,9 +1,11 @@
 //! What the CO's south listener and the LO's listener share: mutual TLS 1.3
 //! (rustls; client certificates verified against the trust bundle), the
 //! caller as read from its certificate, and the Margo Workload Management
-//! API (rc.3) that both serve to edge nodes (`margo`), built from per-device
-//! views of a site repository (`view`).
+//! API (rc.3) that both serve to edge nodes (`margo`, `blobs`) over the
+//! [`backend::Backend`] each implements, built from per-device views of a
+//! site repository (`view`, with the one cache of them both use).
 
+pub(crate) mod backend;
 mod blobs;
 pub(crate) mod margo;
 pub(crate) mod view;

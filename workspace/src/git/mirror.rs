@@ -12,7 +12,7 @@ use gix::bstr::ByteSlice as _;
 use gix::protocol::transport::client::blocking_io::Transport;
 use gix::protocol::transport::client::blocking_io::http as gix_http;
 
-use super::{BRANCH, GitError, describe, open_options};
+use super::{BRANCH, GitError, describe, http_status, open_options};
 
 /// The ref the mirror keeps the remote's branch under.
 const TRACKING: &str = "refs/remotes/origin/main";
@@ -146,9 +146,14 @@ impl Mirror {
     /// the mirror is unchanged then.
     pub fn fetch(&self, url: &str, configure: Arc<ConfigureClient>) -> Result<Fetched, GitError> {
         let repo = self.open()?;
-        let fetch_failed = |err: gix::Error| GitError::Fetch {
-            url: url.to_owned(),
-            detail: describe(&err),
+        let fetch_failed = |err: gix::Error| match http_status(&err) {
+            Some(404) => GitError::NotFound {
+                url: url.to_owned(),
+            },
+            _ => GitError::Fetch {
+                url: url.to_owned(),
+                detail: describe(&err),
+            },
         };
         let spec = format!("+refs/heads/{BRANCH}:{TRACKING}");
         let remote = repo
@@ -288,4 +293,45 @@ fn set_options(
     options: gix_http::Options,
 ) {
     connection.set_transport_options(Box::new(options));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A loopback HTTP server answering every request with `status`.
+    fn answering(status: &'static str) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/git/site.git", l.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                let mut buf = [0; 4096];
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn a_404_is_no_repository_and_other_statuses_are_fetch_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let mirror = Mirror::open_or_init(&dir.path().join("m.git")).unwrap();
+        let plain: Arc<ConfigureClient> = Arc::new(|b| b);
+        let e = mirror
+            .fetch(&answering("404 Not Found"), plain.clone())
+            .unwrap_err();
+        assert!(matches!(e, GitError::NotFound { .. }), "{e}");
+        let e = mirror
+            .fetch(&answering("500 Internal Server Error"), plain)
+            .unwrap_err();
+        assert!(matches!(e, GitError::Fetch { .. }), "{e}");
+    }
 }

@@ -247,6 +247,13 @@ fn open_options() -> gix::open::Options {
     gix::open::Options::isolated().config_overrides([format!("init.defaultBranch={BRANCH}")])
 }
 
+/// The HTTP status a remote answered, when that is why `err` happened.
+fn http_status(err: &gix::Error) -> Option<u16> {
+    err.iter_errors()
+        .find_map(|cause| cause.downcast_ref::<reqwest::Error>()?.status())
+        .map(|s| s.as_u16())
+}
+
 /// A `gix` error on one line: its outermost message and, when different, its
 /// innermost cause (the chain in between is mostly wrappers).
 fn describe(err: &gix::Error) -> String {

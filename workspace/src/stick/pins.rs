@@ -107,7 +107,7 @@ pub fn read_pins(lo_data: &Path) -> Result<Pins, StickError> {
 
 /// The pins the LO at `lo_data` keeps after a stick at `head` answering
 /// for `fresh`: those, and every earlier one they do not override whose
-/// artifact `lo_data/artifacts` still holds.
+/// artifact the LO's artifact store still holds.
 ///
 /// # Errors
 /// When the earlier `pins.json` cannot be read.
@@ -116,12 +116,12 @@ pub(super) fn merged(
     head: &str,
     fresh: BTreeMap<String, Pin>,
 ) -> Result<Pins, StickError> {
-    let store = lo_data.join("artifacts").join("sha256");
+    let store = edge_cas::Cas::at(&lo_data.join(edge_cas::DIR));
     let mut pins = read_pins(lo_data)?.pins;
     pins.retain(|_, p| {
-        p.digest
-            .strip_prefix("sha256:")
-            .is_some_and(|hex| super::hex_ok(&p.digest) && store.join(hex).is_file())
+        edge_model::Digest::new(&p.digest)
+            .ok()
+            .is_some_and(|d| store.get(&d).is_some())
     });
     pins.extend(fresh);
     Ok(Pins {
@@ -148,10 +148,7 @@ mod tests {
     }
 
     fn store(lo: &Path, bytes: &[u8]) {
-        let dir = lo.join("artifacts").join("sha256");
-        fs::create_dir_all(&dir).unwrap();
-        let d = sha256(bytes).to_string();
-        fs::write(dir.join(d.trim_start_matches("sha256:")), bytes).unwrap();
+        edge_cas::Cas::in_data(lo).unwrap().put(bytes).unwrap();
     }
 
     fn write(lo: &Path, pins: &Pins) {

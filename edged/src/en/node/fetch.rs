@@ -17,6 +17,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+use edge_api::south::South;
 use edge_model::profile::{Component, oci_reference};
 use edge_model::{ApplicationDeployment, Digest, MargoDocument as _, ProfileType};
 use edge_runtime::plan::ComponentPlan;
@@ -24,20 +25,19 @@ use edge_runtime::{ComponentError, FailureCode};
 use edge_workspace::archive;
 use edge_workspace::oci::BlobSource;
 
-use super::{EXTENSION, Node, fail};
-use crate::cas::CasError;
+use super::{Node, fail};
+use crate::backoff::chain;
+use crate::cas::{CasError, FetchBlob as _};
 
 /// The package-local artifact a component names, `(digest, size)`.
 fn local_artifact(d: &ApplicationDeployment, component: &str) -> Option<(Digest, u64)> {
-    let c = d
-        .spec
+    d.spec
         .deployment_profile
         .components
         .iter()
-        .find(|c| c.name.as_str() == component)?;
-    let a = c.extensions.get(EXTENSION)?.get("artifact")?;
-    let digest = Digest::new(a.get("digest")?.as_str()?).ok()?;
-    Some((digest, a.get("size")?.as_u64()?))
+        .find(|c| c.name.as_str() == component)?
+        .artifact()
+        .map(|a| (a.digest, a.size))
 }
 
 /// The registry reference of a wasm or process component pulled from one.
@@ -47,6 +47,11 @@ fn registry_reference(c: &Component) -> Option<String> {
 }
 
 impl Node {
+    /// The south API of this node's fleet manager.
+    pub(super) fn fleet_manager(&self) -> South {
+        South::new(&self.server, self.client.clone())
+    }
+
     /// A component's artifact on local disk, fetched and verified.
     pub(super) fn fetch(
         &self,
@@ -64,18 +69,15 @@ impl Node {
                 ));
             }
             self.make_room(&digest, size)?;
-            let url = format!(
-                "{}/v2/{}/blobs/{digest}",
-                self.server, d.metadata.annotations.application_id
-            );
+            let app = d.metadata.annotations.application_id.as_str();
             let path = self
                 .cas
-                .download(&self.client, &url, &digest, size)
-                .map_err(|e| fail(FailureCode::Artifact, e.to_string()))?;
+                .fetch_blob(&self.fleet_manager(), app, &digest, size)
+                .map_err(|e| fail(FailureCode::Artifact, chain(&e)))?;
             if c.kind == ProfileType::Compose {
                 // Checked whole before anything is extracted or stopped.
                 let bytes =
-                    std::fs::read(&path).map_err(|e| fail(FailureCode::Artifact, e.to_string()))?;
+                    std::fs::read(&path).map_err(|e| fail(FailureCode::Artifact, chain(&e)))?;
                 archive::check_compose(&bytes, archive::Limits::default()).map_err(|e| {
                     fail(
                         FailureCode::Artifact,
@@ -170,7 +172,7 @@ impl Node {
     /// `reference` pulled from its registry and pinned.
     fn pull_registry(&self, reference: &str) -> Result<PathBuf, ComponentError> {
         let reference = reference.to_owned();
-        let artifact = |e: &dyn std::fmt::Display| fail(FailureCode::Artifact, e.to_string());
+        let artifact = |e: &dyn std::error::Error| fail(FailureCode::Artifact, chain(e));
         let source = BlobSource::new(&reference, &self.registries).map_err(|e| artifact(&e))?;
         let blob = source
             .resolve(self.artifact_limit)
@@ -181,10 +183,12 @@ impl Node {
         let path = self
             .cas
             .fill(&digest, blob.size, &reference, |have| {
-                let (start, reader) = source.open(&blob, have).map_err(|e| CasError::Fetch {
-                    url: reference.clone(),
-                    detail: e.to_string(),
-                })?;
+                if have > 0 {
+                    tracing::info!(reference, from = have, "resuming a download");
+                }
+                let (start, reader) = source
+                    .open(&blob, have)
+                    .map_err(|e| CasError::source(&reference, e))?;
                 Ok((start, Box::new(reader) as Box<dyn std::io::Read>))
             })
             .map_err(|e| artifact(&e))?;
@@ -197,11 +201,11 @@ impl Node {
     /// The fleet manager's copy of `reference` (`host/name:tag`) for app
     /// `app`: which digest it holds, then that blob, verified and pinned.
     fn fleet_manager_copy(&self, app: &str, reference: &str) -> Result<PathBuf, ComponentError> {
-        let artifact = |e: &dyn std::fmt::Display| fail(FailureCode::Artifact, e.to_string());
+        let artifact = |e: &dyn std::error::Error| fail(FailureCode::Artifact, chain(e));
         let asked = format!("oci://{reference}");
         let pin = self
-            .ask_pin(app, &asked)
-            .map_err(|e| artifact(&e))?
+            .fleet_manager()
+            .pin(app, &asked)
             .map_err(|e| artifact(&e))?;
         let digest = Digest::new(&pin.digest).map_err(|e| artifact(&e))?;
         if pin.size > self.artifact_limit {
@@ -215,10 +219,9 @@ impl Node {
         }
         self.make_room(&digest, pin.size)?;
         tracing::info!(reference, digest = %digest, size = pin.size, "fetching the fleet manager's copy");
-        let url = format!("{}/v2/{app}/blobs/{digest}", self.server);
         let path = self
             .cas
-            .download(&self.client, &url, &digest, pin.size)
+            .fetch_blob(&self.fleet_manager(), app, &digest, pin.size)
             .map_err(|e| artifact(&e))?;
         self.cas
             .pin(reference, &digest, pin.size)

@@ -18,7 +18,7 @@
 
 use std::collections::HashSet;
 
-use edge_api::types::ArtifactPin;
+use edge_api::south::CallError;
 use edge_model::Digest;
 use edge_runtime::podman::Podman;
 use edge_runtime::{ComponentError, FailureCode};
@@ -27,55 +27,10 @@ use edge_workspace::image::{
 };
 
 use super::{Node, fail};
-
-/// Largest answer about a pinned artifact read from the fleet manager.
-const MAX_PIN_REPLY: u64 = 64 * 1024;
+use crate::backoff::chain;
+use crate::cas::FetchBlob as _;
 
 impl Node {
-    /// Which artifact the fleet manager holds for `asked` (`oci://…`) of app
-    /// `app`: `Ok(Err(detail))` when it holds none or will not say why.
-    ///
-    /// # Errors
-    /// When it cannot be asked or its answer does not read.
-    pub(super) fn ask_pin(
-        &self,
-        app: &str,
-        asked: &str,
-    ) -> Result<Result<ArtifactPin, String>, String> {
-        let mut url = reqwest::Url::parse(&format!("{}/v2/{app}/pins", self.server))
-            .map_err(|e| e.to_string())?;
-        url.query_pairs_mut().append_pair("reference", asked);
-        let resp = self
-            .client
-            .get(url)
-            .send()
-            .map_err(|e| format!("cannot ask which artifact it holds: {e}"))?;
-        let status = resp.status();
-        let mut body = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(resp, MAX_PIN_REPLY), &mut body)
-            .map_err(|e| e.to_string())?;
-        if !status.is_success() {
-            let detail = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("detail")?.as_str().map(str::to_owned))
-                .unwrap_or_else(|| status.to_string());
-            return if status == reqwest::StatusCode::NOT_FOUND {
-                Ok(Err(detail))
-            } else {
-                Err(detail)
-            };
-        }
-        let pin: ArtifactPin =
-            serde_json::from_slice(&body).map_err(|e| format!("its answer does not read: {e}"))?;
-        if pin.reference != asked {
-            return Err(format!(
-                "it answered for `{}`, not `{asked}`",
-                pin.reference
-            ));
-        }
-        Ok(Ok(pin))
-    }
-
     /// podman holds the image `reference` (`host/name:tag`) of app `app`
     /// once this returns: it had it, it was taken in from the fleet
     /// manager's copy, or it is left to podman to pull (no copy there, or
@@ -100,9 +55,9 @@ impl Node {
             }
         }
         let asked = format!("oci://{reference}");
-        let pin = match self.ask_pin(app, &asked) {
-            Ok(Ok(pin)) => pin,
-            Ok(Err(detail)) => {
+        let pin = match self.fleet_manager().pin(app, &asked) {
+            Ok(pin) => pin,
+            Err(CallError::NotFound { detail, .. }) => {
                 tracing::info!(
                     reference,
                     detail,
@@ -113,7 +68,7 @@ impl Node {
             Err(e) => {
                 tracing::warn!(
                     reference,
-                    error = e,
+                    error = %chain(&e),
                     "cannot ask for a copy of the image; podman pulls it"
                 );
                 return Ok(());
@@ -137,11 +92,11 @@ impl Node {
         let mut in_use = HashSet::from([digest.to_string()]);
         let missing = |d: &Digest, size: u64| if self.cas.get(d).is_some() { 0 } else { size };
         self.make_room_keeping(missing(&digest, pin.size), digest.as_str(), &in_use)?;
+        let fleet_manager = self.fleet_manager();
         let get = |digest: &Digest, size: u64| {
-            let url = format!("{}/v2/{app}/blobs/{digest}", self.server);
             self.cas
-                .download(&self.client, &url, digest, size)
-                .map_err(|e| artifact(&e))
+                .fetch_blob(&fleet_manager, app, digest, size)
+                .map_err(|e| artifact(&chain(&e)))
         };
         tracing::info!(reference, digest = %digest, "taking the image from the fleet manager");
         let manifest = std::fs::read(get(&digest, pin.size)?).map_err(|e| artifact(&e))?;

@@ -60,12 +60,8 @@ fn names(m: &Margo, id: &str) -> bool {
 }
 
 /// Call `f` every `every` until it is true; panics after `limit`.
-fn until(what: &str, every: Duration, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(every);
-    }
+fn until(what: &str, every: Duration, limit: Duration, f: impl FnMut() -> bool) {
+    edge_tests::wait::until_true(what, limit, every, f);
 }
 
 fn bytes(b: Bytes) -> String {

@@ -1,0 +1,97 @@
+//! The `identities` table: every certificate the CO issued (by SHA-256
+//! fingerprint), whom it names and when it was revoked. The keys are never
+//! stored.
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS identities (
+    fingerprint TEXT PRIMARY KEY,
+    spiffe_id TEXT NOT NULL,
+    site TEXT NOT NULL,
+    device TEXT,
+    issued_at TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    revoked_at TEXT
+);
+";
+
+/// One issued identity.
+#[derive(Debug, Clone)]
+pub(crate) struct IdentityRow {
+    pub(crate) fingerprint: String,
+    pub(crate) spiffe_id: String,
+    pub(crate) site: String,
+    pub(crate) device: Option<String>,
+    pub(crate) issued_at: String,
+    pub(crate) not_after: String,
+    pub(crate) revoked_at: Option<String>,
+}
+
+const IDENTITY_COLUMNS: &str =
+    "fingerprint, spiffe_id, site, device, issued_at, not_after, revoked_at";
+
+fn identity_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IdentityRow> {
+    Ok(IdentityRow {
+        fingerprint: r.get(0)?,
+        spiffe_id: r.get(1)?,
+        site: r.get(2)?,
+        device: r.get(3)?,
+        issued_at: r.get(4)?,
+        not_after: r.get(5)?,
+        revoked_at: r.get(6)?,
+    })
+}
+
+pub(crate) fn insert_identity(c: &Connection, i: &IdentityRow) -> rusqlite::Result<()> {
+    c.execute(
+        &format!("INSERT INTO identities ({IDENTITY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        params![
+            i.fingerprint,
+            i.spiffe_id,
+            i.site,
+            i.device,
+            i.issued_at,
+            i.not_after,
+            i.revoked_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn identity(c: &Connection, fingerprint: &str) -> rusqlite::Result<Option<IdentityRow>> {
+    c.query_row(
+        &format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE fingerprint = ?1"),
+        [fingerprint],
+        identity_row,
+    )
+    .optional()
+}
+
+/// Revoke every active identity of `site` (its LO when `device` is `None`).
+pub(crate) fn revoke(
+    c: &Connection,
+    site: &str,
+    device: Option<&str>,
+    now: &str,
+) -> rusqlite::Result<usize> {
+    match device {
+        Some(d) => c.execute(
+            "UPDATE identities SET revoked_at = ?3 WHERE site = ?1 AND device = ?2 AND revoked_at IS NULL",
+            params![site, d, now],
+        ),
+        None => c.execute(
+            "UPDATE identities SET revoked_at = ?2 WHERE site = ?1 AND device IS NULL AND revoked_at IS NULL",
+            params![site, now],
+        ),
+    }
+}
+
+/// The fingerprints of `site`'s revoked device certificates, sorted (what
+/// its LO refuses).
+pub(crate) fn revoked_devices(c: &Connection, site: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare(
+        "SELECT fingerprint FROM identities WHERE site = ?1 AND device IS NOT NULL AND revoked_at IS NOT NULL ORDER BY fingerprint",
+    )?;
+    st.query_map([site], |r| r.get(0))?.collect()
+}

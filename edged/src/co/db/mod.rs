@@ -1,0 +1,77 @@
+//! The CO's SQLite database (WAL): every table and query of the CO, one
+//! module per table group — `apps` (app versions), `sites` (sites and
+//! devices, with the capabilities devices report), `deployments`,
+//! `identities` (issued certificates and revocations), `reports` (reported
+//! deployment status and the intake bookkeeping of LO outboxes) — plus the
+//! manifest-version tables the CO shares with the LO
+//! ([`crate::south::view::versions`]). The Git workspace holds the documents;
+//! this holds what is needed to answer queries quickly. Access is
+//! synchronous; callers run it on blocking threads. Nothing here knows of
+//! HTTP or of the operations above it.
+
+pub(crate) mod apps;
+pub(crate) mod deployments;
+pub(crate) mod identities;
+pub(crate) mod reports;
+pub(crate) mod sites;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use rusqlite::Connection;
+
+/// Open (creating) the database in WAL mode, with every table.
+pub(crate) fn open(path: &Path) -> anyhow::Result<Connection> {
+    let conn = Connection::open(path)
+        .with_context(|| format!("cannot open the database `{}`", path.display()))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .context("cannot switch the database to WAL")?;
+    // FULL: reports acknowledged to an LO (which then forgets them) survive power loss.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    for schema in [
+        apps::SCHEMA,
+        sites::SCHEMA,
+        identities::SCHEMA,
+        deployments::SCHEMA,
+        crate::south::view::versions::SCHEMA,
+        reports::SCHEMA,
+    ] {
+        conn.execute_batch(schema)
+            .context("cannot create the database schema")?;
+    }
+    Ok(conn)
+}
+
+/// The store's size, for the status endpoint and the metrics gauges.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counts {
+    pub(crate) apps: u64,
+    pub(crate) app_versions: u64,
+    pub(crate) sites: u64,
+    pub(crate) devices: u64,
+    pub(crate) deployments: u64,
+}
+
+/// Count the apps, versions, sites, devices and deployments (0 for a
+/// table that cannot be read).
+pub(crate) fn counts(c: &Connection) -> Counts {
+    Counts {
+        apps: count(c, "SELECT count(DISTINCT app_id) FROM app_versions"),
+        app_versions: count(c, "SELECT count(*) FROM app_versions"),
+        sites: count(c, "SELECT count(*) FROM sites"),
+        devices: count(c, "SELECT count(*) FROM devices"),
+        deployments: count(c, "SELECT count(*) FROM deployments"),
+    }
+}
+
+/// Whether the database answers at all.
+pub(crate) fn healthy(c: &Connection) -> bool {
+    c.query_row("SELECT 1", [], |_| Ok(())).is_ok()
+}
+
+fn count(c: &Connection, sql: &str) -> u64 {
+    c.query_row(sql, [], |r| r.get::<_, i64>(0))
+        .map_or(0, |n| u64::try_from(n).unwrap_or(0))
+}

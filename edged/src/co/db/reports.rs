@@ -1,0 +1,135 @@
+//! Observed state: the `deployment_status` table (each deployment's last
+//! reported status) and the `intake` table (per site and LO outbox epoch,
+//! the last sequence number applied, which makes intake exactly-once).
+
+use std::collections::HashMap;
+
+use edge_model::status::DeploymentStatusManifest;
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS deployment_status (
+    deployment TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    device TEXT NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    adopted_version INTEGER,
+    report TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS intake (
+    site TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (site, epoch)
+);
+";
+
+/// The last reported state of a deployment.
+pub(crate) struct StateRow {
+    pub(crate) state: String,
+    pub(crate) at: String,
+    pub(crate) error: Option<String>,
+}
+
+/// Every deployment's last reported state, by deployment id.
+pub(crate) fn states(c: &Connection) -> rusqlite::Result<HashMap<String, StateRow>> {
+    let mut st = c.prepare("SELECT deployment, state, updated_at, error FROM deployment_status")?;
+    st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            StateRow {
+                state: r.get(1)?,
+                at: r.get(2)?,
+                error: r.get(3)?,
+            },
+        ))
+    })?
+    .collect()
+}
+
+/// Store a status report; whether it is the first for its deployment, or
+/// `None` (nothing stored) when the deployment belongs to another site or
+/// device, so no LO can write over another site's state.
+pub(crate) fn set_status(
+    c: &Connection,
+    site: &str,
+    device: &str,
+    doc: &DeploymentStatusManifest,
+    at: &str,
+) -> rusqlite::Result<Option<bool>> {
+    let id = doc.deployment_id.as_str();
+    let desired = super::deployments::placement(c, id)?;
+    let reported: Option<(String, String)> = c
+        .query_row(
+            "SELECT site, device FROM deployment_status WHERE deployment = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((s, d)) = desired.as_ref().or(reported.as_ref())
+        && (s != site || d != device)
+    {
+        return Ok(None);
+    }
+    let existed = reported.is_some();
+    let error = doc
+        .status
+        .error
+        .as_ref()
+        .and_then(|e| e.message.clone())
+        .or_else(|| {
+            doc.components.iter().find_map(|c| {
+                c.error
+                    .as_ref()
+                    .and_then(|e| e.message.as_ref())
+                    .map(|m| format!("{}: {m}", c.name))
+            })
+        });
+    c.execute(
+        "INSERT INTO deployment_status (deployment, site, device, state, error, adopted_version, report, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (deployment) DO UPDATE SET site = excluded.site, device = excluded.device, state = excluded.state,
+           error = excluded.error, adopted_version = excluded.adopted_version, report = excluded.report, updated_at = excluded.updated_at",
+        params![
+            id,
+            site,
+            device,
+            doc.status.state.to_string(),
+            error,
+            doc.adopted_manifest_version.and_then(|v| i64::try_from(v).ok()),
+            serde_json::to_string(doc).unwrap_or_default(),
+            at
+        ],
+    )?;
+    super::sites::heard_from(c, site, device, at)?;
+    Ok(Some(!existed))
+}
+
+/// The last sequence number applied from outbox `epoch` of `site`'s LO (0
+/// before the first).
+pub(crate) fn last_applied(c: &Connection, site: &str, epoch: &str) -> rusqlite::Result<i64> {
+    Ok(c.query_row(
+        "SELECT last_seq FROM intake WHERE site = ?1 AND epoch = ?2",
+        params![site, epoch],
+        |r| r.get(0),
+    )
+    .optional()?
+    .unwrap_or(0))
+}
+
+/// Record `last` as the last sequence number applied from outbox `epoch`.
+pub(crate) fn set_last_applied(
+    c: &Connection,
+    site: &str,
+    epoch: &str,
+    last: i64,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO intake (site, epoch, last_seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT (site, epoch) DO UPDATE SET last_seq = excluded.last_seq",
+        params![site, epoch, last],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! North handlers of deployments and site history (`/api/deployments…`,
+//! `/api/sites/{site}/history`, `…/rollback`); the work is in
+//! `ops::deployments`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use edge_api::types::{Commit, DeployRequest, DeploymentSummary, RollbackRequest};
+use serde::Deserialize;
+
+use crate::co::ops::deployments;
+use crate::co::store::Store;
+use crate::error::ApiError;
+use crate::http::{JsonBody, QueryParams, blocking, created};
+
+/// Deploy an app to devices of a site: one ApplicationDeployment per device, one commit.
+#[utoipa::path(post, path = "/api/deployments", request_body = DeployRequest,
+    responses((status = 201, body = Vec<DeploymentSummary>), (status = 404, description = "No such app, version, site or device"),
+              (status = 422, description = "Invalid values, or no device fits")))]
+pub(crate) async fn deploy(
+    State(store): State<Arc<Store>>,
+    JsonBody(req): JsonBody<DeployRequest>,
+) -> Result<Response, ApiError> {
+    let out = blocking(move || deployments::deploy(&store, &req)).await?;
+    Ok(created(&out))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    /// Only deployments of this site.
+    site: Option<String>,
+}
+
+/// List deployments.
+#[utoipa::path(get, path = "/api/deployments", params(ListQuery), responses((status = 200, body = Vec<DeploymentSummary>)))]
+pub(crate) async fn list_deployments(
+    State(store): State<Arc<Store>>,
+    QueryParams(q): QueryParams<ListQuery>,
+) -> Result<axum::Json<Vec<DeploymentSummary>>, ApiError> {
+    blocking(move || deployments::list(&store, q.site.as_deref()))
+        .await
+        .map(axum::Json)
+}
+
+/// Remove a deployment from its site's desired state (a new commit).
+#[utoipa::path(delete, path = "/api/deployments/{deployment}", params(("deployment" = String, Path, description = "Deployment id")),
+    responses((status = 204, description = "Removed from the desired state"), (status = 404, description = "No such deployment")))]
+pub(crate) async fn undeploy(
+    State(store): State<Arc<Store>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    blocking(move || deployments::undeploy(&store, &id)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HistoryQuery {
+    /// Most commits to return (default 50).
+    limit: Option<usize>,
+}
+
+/// The commits of a site's desired-state repository, newest first.
+#[utoipa::path(get, path = "/api/sites/{site}/history", params(("site" = String, Path, description = "Site name"), HistoryQuery),
+    responses((status = 200, body = Vec<Commit>), (status = 404, description = "No such site")))]
+pub(crate) async fn history(
+    State(store): State<Arc<Store>>,
+    UrlPath(site): UrlPath<String>,
+    QueryParams(q): QueryParams<HistoryQuery>,
+) -> Result<axum::Json<Vec<Commit>>, ApiError> {
+    blocking(move || deployments::history(&store, &site, q.limit))
+        .await
+        .map(axum::Json)
+}
+
+/// Restore the desired state of an earlier commit, as a new commit.
+#[utoipa::path(post, path = "/api/sites/{site}/rollback", params(("site" = String, Path, description = "Site name")), request_body = RollbackRequest,
+    responses((status = 200, body = Vec<DeploymentSummary>, description = "The site's deployments after the rollback"),
+              (status = 404, description = "No such site or commit")))]
+pub(crate) async fn rollback(
+    State(store): State<Arc<Store>>,
+    UrlPath(site): UrlPath<String>,
+    JsonBody(req): JsonBody<RollbackRequest>,
+) -> Result<axum::Json<Vec<DeploymentSummary>>, ApiError> {
+    blocking(move || deployments::rollback(&store, &site, &req.to))
+        .await
+        .map(axum::Json)
+}

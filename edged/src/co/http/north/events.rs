@@ -1,0 +1,86 @@
+//! `GET /api/events`: the event ring as Server-Sent Events, resumable with
+//! `Last-Event-ID` (or `?since=ID`); a client that missed events gets one
+//! `reset` event first.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use edge_api::types::Event;
+use futures_util::Stream;
+
+use crate::co::store::Store;
+
+/// Tells a client it missed events: read the state again.
+fn reset() -> SseEvent {
+    SseEvent::default()
+        .event("reset")
+        .data(r#"{"reason":"events were missed; read the state again"}"#)
+}
+
+fn sse(e: &Event) -> SseEvent {
+    SseEvent::default()
+        .id(e.id.to_string())
+        .event(e.kind.clone())
+        .data(serde_json::to_string(e).unwrap_or_default())
+}
+
+/// Changes as they happen, as Server-Sent Events. Each event's `data` is an
+/// [`Event`] in JSON; `Last-Event-ID` (or `?since=ID`) resumes after that
+/// event; without either the stream starts with what happens next.
+#[utoipa::path(get, path = "/api/events",
+    params(("since" = Option<u64>, Query, description = "Resume after this event id (as Last-Event-ID)")),
+    responses((status = 200, description = "A stream of events (text/event-stream); each data line is an Event", content_type = "text/event-stream")))]
+pub(crate) async fn events(
+    State(store): State<Arc<Store>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .or(q.get("since").map(String::as_str))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let events = store.events();
+    let newest = events.newest();
+    // An id past the newest was given by a CO that has restarted since (ids
+    // begin again): everything after it was missed.
+    let restarted = resume.is_some_and(|r| r > newest);
+    let start = match resume {
+        Some(r) if r <= newest => r,
+        _ => newest,
+    };
+    let bell = events.subscribe();
+    let mut queue = VecDeque::<SseEvent>::new();
+    if restarted {
+        queue.push_back(reset());
+    }
+    let state = (store, start, bell, resume.is_some() && !restarted, queue);
+    let stream = futures_util::stream::unfold(
+        state,
+        |(store, mut last, mut bell, mut check, mut queue)| async move {
+            loop {
+                if let Some(e) = queue.pop_front() {
+                    return Some((Ok(e), (store, last, bell, check, queue)));
+                }
+                let (new, gap) = store.events().after(last);
+                if check && gap {
+                    queue.push_back(reset());
+                }
+                check = false;
+                if let Some(e) = new.last() {
+                    last = e.id;
+                }
+                queue.extend(new.iter().map(sse));
+                if queue.is_empty() && bell.changed().await.is_err() {
+                    return None;
+                }
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

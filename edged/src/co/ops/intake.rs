@@ -1,0 +1,239 @@
+//! Intake: observed state arriving at the CO — device capabilities and
+//! deployment status, in batches from an LO's outbox (over the south
+//! listener, or carried on a stick) — stored and published as events.
+//!
+//! Intake is exactly-once and in order: every batch carries the LO's outbox
+//! epoch and sequence numbers, the CO stores the last one it applied in the
+//! same transaction as the reports, and skips anything at or below it.
+
+use edge_api::types::IntakeBatch;
+use edge_model::MargoDocument as _;
+use edge_model::capabilities::DeviceCapabilitiesManifest;
+use edge_model::status::DeploymentStatusManifest;
+use rusqlite::Connection;
+
+use crate::co::db::{reports, sites};
+use crate::co::store::Store;
+use crate::error::ApiError;
+
+/// Largest intake batch, bytes of JSON (an LO sends at most 2 MiB of
+/// reports, or one report of at most 1 MiB, escaped).
+pub(crate) const MAX_INTAKE: usize = 16 * 1024 * 1024;
+
+/// An intake batch from a request body (bounded by the route's limit).
+pub(crate) fn read_batch(body: &[u8]) -> Result<IntakeBatch, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the intake batch is not valid: {e}")))
+}
+
+/// Status and capabilities forwarded by the LO of `site`; the last
+/// sequence number now stored.
+pub(crate) fn from_lo(store: &Store, site: &str, batch: &IntakeBatch) -> Result<i64, ApiError> {
+    let started = std::time::Instant::now();
+    let acked = apply_batch(store, site, batch)?;
+    tracing::debug!(site, entries = batch.entries.len(), acked, took = ?started.elapsed(), "intake");
+    Ok(acked)
+}
+
+/// Status and capabilities of `site` carried on a stick (`edgectl lo
+/// export-status`, then `edgectl co import-status`): the same batches an LO
+/// forwards, applied once each however often they arrive.
+pub(crate) fn from_stick(store: &Store, site: &str, batch: &IntakeBatch) -> Result<i64, ApiError> {
+    if sites::site(&store.db(), site)?.is_none() {
+        return Err(ApiError::not_found(format!("no site `{site}`")));
+    }
+    let acked = apply_batch(store, site, batch)?;
+    tracing::info!(
+        site,
+        entries = batch.entries.len(),
+        acked,
+        "reports taken in from a stick"
+    );
+    Ok(acked)
+}
+
+/// The `status` event of a stored report.
+pub(crate) fn status_event(device: &str, doc: &DeploymentStatusManifest) -> Published {
+    let error = doc.components.iter().find_map(|c| {
+        c.error
+            .as_ref()
+            .map(|e| format!("{}: {}", c.name, e.message.as_deref().unwrap_or_default()))
+    });
+    (
+        "status",
+        doc.deployment_id.to_string(),
+        serde_json::json!({"device": device, "state": doc.status.state.to_string(), "error": error}),
+    )
+}
+
+/// Apply one batch from the LO of `site` in one transaction; returns the
+/// last sequence number now stored.
+pub(crate) fn apply_batch(store: &Store, site: &str, batch: &IntakeBatch) -> Result<i64, ApiError> {
+    let mut published = Vec::new();
+    let last = apply_entries(&mut store.db(), site, batch, &mut published)?;
+    for (kind, subject, data) in published {
+        store.events().publish(kind, &subject, Some(site), data);
+    }
+    Ok(last)
+}
+
+/// An event to publish once the batch is stored: kind, subject, details.
+pub(crate) type Published = (&'static str, String, serde_json::Value);
+
+fn apply_entries(
+    c: &mut Connection,
+    site: &str,
+    batch: &IntakeBatch,
+    published: &mut Vec<Published>,
+) -> Result<i64, ApiError> {
+    let tx = c.transaction()?;
+    let mut last = reports::last_applied(&tx, site, &batch.epoch)?;
+    for e in &batch.entries {
+        if e.seq <= last {
+            continue; // already stored: a batch re-sent after a lost answer
+        }
+        match e.kind.as_str() {
+            "capabilities" => match DeviceCapabilitiesManifest::from_slice(e.body.as_bytes()) {
+                Ok(doc) if doc.document.properties.id.as_str() == e.device => {
+                    let json = serde_json::to_string(&doc.document).unwrap_or_default();
+                    let stored =
+                        sites::set_capabilities(&tx, site, &e.device, Some(&json), &e.received_at)?;
+                    if stored.is_some() {
+                        published.push((
+                            "device.capabilities",
+                            e.device.clone(),
+                            serde_json::json!({}),
+                        ));
+                    }
+                    if stored.is_none() {
+                        tracing::warn!(
+                            site,
+                            device = e.device,
+                            "capabilities for a device the CO does not know; dropped"
+                        );
+                    }
+                }
+                _ => tracing::warn!(
+                    site,
+                    device = e.device,
+                    seq = e.seq,
+                    "unreadable capabilities in intake; dropped"
+                ),
+            },
+            "capabilities-deleted" => {
+                sites::set_capabilities(&tx, site, &e.device, None, &e.received_at)?;
+            }
+            "status" => match DeploymentStatusManifest::from_slice(e.body.as_bytes()) {
+                Ok(doc) => {
+                    let stored =
+                        reports::set_status(&tx, site, &e.device, &doc.document, &e.received_at)?;
+                    if stored.is_some() {
+                        published.push(status_event(&e.device, &doc.document));
+                    }
+                    if stored.is_none() {
+                        tracing::warn!(site, device = e.device, deployment = %doc.document.deployment_id, "status for a deployment of another site or device; dropped");
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(site, device = e.device, seq = e.seq, error = %err, "unreadable status in intake; dropped");
+                }
+            },
+            other => tracing::warn!(
+                site,
+                kind = other,
+                seq = e.seq,
+                "unknown intake entry; dropped"
+            ),
+        }
+        last = e.seq;
+    }
+    reports::set_last_applied(&tx, site, &batch.epoch, last)?;
+    tx.commit()?;
+    Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::co::db;
+    use edge_api::types::IntakeEntry;
+
+    const DEP: &str = "0b0e5f0c-4a3e-4c5e-9d7e-5a1f2b3c4d5e";
+
+    fn entry(seq: i64, state: &str) -> IntakeEntry {
+        let body = serde_json::json!({"deploymentId": DEP, "adoptedManifestVersion": 2,
+            "status": {"state": state}, "components": [{"name": "hello", "state": state}]});
+        IntakeEntry {
+            seq,
+            kind: "status".into(),
+            device: "edge-1".into(),
+            body: body.to_string(),
+            received_at: format!("2026-11-23T00:00:0{seq}Z"),
+        }
+    }
+
+    #[test]
+    fn intake_applies_each_entry_once_and_in_order_per_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = db::open(&dir.path().join("edged.db")).unwrap();
+        sites::insert_site(&c, "plant-1", &Default::default(), "now").unwrap();
+        c.execute(
+            "INSERT INTO devices (id, site, labels, created_at) VALUES ('edge-1', 'plant-1', '{}', 'now')",
+            [],
+        )
+        .unwrap();
+        let state = |c: &Connection| {
+            reports::states(c)
+                .unwrap()
+                .get(DEP)
+                .map(|s| s.state.clone())
+        };
+        let batch = |entries| IntakeBatch {
+            epoch: "e1".into(),
+            entries,
+        };
+        let first = batch(vec![
+            entry(1, "pending"),
+            entry(2, "installing"),
+            entry(3, "installed"),
+        ]);
+        let mut events = Vec::new();
+        assert_eq!(
+            apply_entries(&mut c, "plant-1", &first, &mut events).unwrap(),
+            3
+        );
+        assert_eq!(state(&c).as_deref(), Some("installed"), "the last one wins");
+        let states: Vec<_> = events.iter().map(|e| e.2["state"].clone()).collect();
+        assert_eq!(
+            states,
+            ["pending", "installing", "installed"],
+            "one event per report"
+        );
+        // The same batch again (its answer was lost) plus one more: only the new one counts.
+        let mut again = first.entries.clone();
+        again.push(entry(4, "failed"));
+        events.clear();
+        assert_eq!(
+            apply_entries(&mut c, "plant-1", &batch(again), &mut events).unwrap(),
+            4
+        );
+        assert_eq!(events.len(), 1, "a replayed report is no new event");
+        assert_eq!(state(&c).as_deref(), Some("failed"));
+        // A replay of old entries changes nothing.
+        assert_eq!(
+            apply_entries(&mut c, "plant-1", &first, &mut events).unwrap(),
+            4
+        );
+        assert_eq!(state(&c).as_deref(), Some("failed"));
+        // Another outbox (a re-installed LO) counts on its own.
+        let other = IntakeBatch {
+            epoch: "e2".into(),
+            entries: vec![entry(1, "installed")],
+        };
+        assert_eq!(
+            apply_entries(&mut c, "plant-1", &other, &mut events).unwrap(),
+            1
+        );
+        assert_eq!(state(&c).as_deref(), Some("installed"));
+    }
+}

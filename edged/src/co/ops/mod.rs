@@ -1,0 +1,22 @@
+//! The CO's operations: what the north and south handlers ask for, as plain
+//! functions over the [`Store`](super::store::Store) that take and return
+//! API types and [`ApiError`](crate::error::ApiError) problems, but no HTTP
+//! types. One module per group: the app store (`apps`), sites and devices
+//! (`sites`), deployments and site history (`deployments`, with the
+//! package-local `artifacts` they carry), identities and the caller checks
+//! of the south listener (`identities`), observed state (`intake`), the LO's
+//! long poll (`nudge`), the Margo API for directly attached nodes
+//! (`direct`), site sticks (`export`), start-up repair (`recovery`) and the
+//! server's own state (`status`).
+
+pub(crate) mod apps;
+pub(crate) mod artifacts;
+pub(crate) mod deployments;
+pub(crate) mod direct;
+pub(crate) mod export;
+pub(crate) mod identities;
+pub(crate) mod intake;
+pub(crate) mod nudge;
+pub(crate) mod recovery;
+pub(crate) mod sites;
+pub(crate) mod status;

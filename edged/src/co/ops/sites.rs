@@ -1,0 +1,370 @@
+//! Sites and devices: create, list, show and label them. Each change is
+//! written to the workspace (`sites/<site>/site.toml`,
+//! `sites/<site>/devices/<device>.toml`), committed, and indexed; the index
+//! is rebuilt from those files after a crash ([`reindex`]).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use edge_api::types::{CreateDevice, CreateSite, Device, Site};
+use edge_model::DeviceId;
+use serde::Serialize;
+
+use crate::co::db::deployments::device_deployments;
+use crate::co::db::sites::{self as db, DeviceRow, SiteRow};
+use crate::co::store::Store;
+use crate::error::ApiError;
+
+/// A site or device file as read back at start.
+#[derive(serde::Deserialize)]
+struct StoredFile {
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+/// Index sites and devices found in the workspace but missing from the
+/// database (after the database was lost or a crash came between commit and
+/// index). Called at start, under the write lock.
+pub(crate) fn reindex(store: &Store) -> rusqlite::Result<()> {
+    let conn = store.db();
+    let sites_dir = store.workspace().join("sites");
+    for entry in fs::read_dir(&sites_dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(text) = fs::read_to_string(entry.path().join("site.toml")) else {
+            continue;
+        };
+        let Ok(file) = toml::from_str::<StoredFile>(&text) else {
+            tracing::warn!(
+                site = name,
+                "site.toml does not read; left out of the index"
+            );
+            continue;
+        };
+        if db::site(&conn, &name)?.is_none() {
+            tracing::warn!(site = name, "indexing a site found in the workspace");
+            db::insert_site(&conn, &name, &file.labels, &crate::clock::now())?;
+        }
+        let devices = entry.path().join("devices");
+        let mut stack = vec![devices.clone()];
+        while let Some(d) = stack.pop() {
+            for f in fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = f.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let Some(rel) = path
+                    .strip_prefix(&devices)
+                    .ok()
+                    .and_then(|r| r.to_str())
+                    .and_then(|r| r.strip_suffix(".toml"))
+                else {
+                    continue;
+                };
+                let id = rel.to_owned();
+                if !DeviceId::is_valid(&id) || db::device(&conn, &id)?.is_some() {
+                    continue;
+                }
+                let Ok(file) = fs::read_to_string(&path)
+                    .map_err(|_| ())
+                    .and_then(|t| toml::from_str::<StoredFile>(&t).map_err(|_| ()))
+                else {
+                    continue;
+                };
+                tracing::warn!(
+                    device = id,
+                    site = name,
+                    "indexing a device found in the workspace"
+                );
+                db::insert_device(
+                    &conn,
+                    &DeviceRow {
+                        id,
+                        site: name.clone(),
+                        labels: file.labels,
+                        capabilities: None,
+                        last_heard: None,
+                        created_at: crate::clock::now(),
+                    },
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SiteFile<'a> {
+    name: &'a str,
+    labels: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct DeviceFile<'a> {
+    id: &'a str,
+    site: &'a str,
+    labels: &'a BTreeMap<String, String>,
+}
+
+fn check_site_name(name: &str) -> Result<(), ApiError> {
+    if name == "co" {
+        return Err(ApiError::bad_request(
+            "`co` is reserved (it names the central orchestrator's own identity); choose another site name",
+        ));
+    }
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "`{name}` is not a site name: use 1 to 64 letters, digits, `-`, `_` and `.`, not starting with `.`"
+        )))
+    }
+}
+
+fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    for (k, v) in labels {
+        let key_ok = !k.is_empty()
+            && k.len() <= 253
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'));
+        if !key_ok {
+            return Err(ApiError::bad_request(format!(
+                "label key `{k}` is not valid: use letters, digits, `-`, `_`, `.` and `/`"
+            )));
+        }
+        if v.len() > 1024 || v.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(format!(
+                "label `{k}` has a value that is too long or holds control characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn write_toml<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension("toml.tmp");
+    fs::write(&tmp, toml::to_string(value)?)?;
+    fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn site_view(r: SiteRow) -> Site {
+    Site {
+        name: r.name,
+        labels: r.labels,
+        devices: r.devices,
+        created_at: r.created_at,
+    }
+}
+
+fn device_view(store: &Store, r: DeviceRow) -> Result<Device, ApiError> {
+    let deployments = device_deployments(&store.db(), &r.id)?;
+    Ok(Device {
+        capabilities: r
+            .capabilities
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok()),
+        id: r.id,
+        site: r.site,
+        labels: r.labels,
+        last_heard: r.last_heard,
+        deployments,
+        created_at: r.created_at,
+    })
+}
+
+/// Every site.
+pub(crate) fn list_sites(store: &Store) -> Result<Vec<Site>, ApiError> {
+    Ok(db::sites(&store.db())?.into_iter().map(site_view).collect())
+}
+
+/// Create a site.
+pub(crate) fn create_site(store: &Store, req: &CreateSite) -> Result<Site, ApiError> {
+    check_site_name(&req.name)?;
+    check_labels(&req.labels)?;
+    let _w = store.write_lock();
+    let conn = store.db();
+    if db::site(&conn, &req.name)?.is_some() {
+        return Err(ApiError::conflict(format!(
+            "site `{}` exists already",
+            req.name
+        )));
+    }
+    let file = store
+        .workspace()
+        .join("sites")
+        .join(&req.name)
+        .join("site.toml");
+    write_toml(
+        &file,
+        &SiteFile {
+            name: &req.name,
+            labels: &req.labels,
+        },
+    )?;
+    if let Err(e) = store.commit(&format!("add site {}", req.name)) {
+        let _ = fs::remove_dir_all(store.workspace().join("sites").join(&req.name));
+        return Err(e.into());
+    }
+    db::insert_site(&conn, &req.name, &req.labels, &crate::clock::now())?;
+    store.events().publish(
+        "site.added",
+        &req.name,
+        Some(&req.name),
+        serde_json::json!({}),
+    );
+    let row =
+        db::site(&conn, &req.name)?.ok_or_else(|| ApiError::not_found("the site vanished"))?;
+    Ok(site_view(row))
+}
+
+/// One site.
+pub(crate) fn show_site(store: &Store, site: &str) -> Result<Site, ApiError> {
+    db::site(&store.db(), site)?.map(site_view).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no site `{site}`; `edgectl co list sites` lists them"
+        ))
+    })
+}
+
+/// Replace a site's labels.
+pub(crate) fn label_site(
+    store: &Store,
+    site: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<Site, ApiError> {
+    check_labels(labels)?;
+    let _w = store.write_lock();
+    let conn = store.db();
+    if db::site(&conn, site)?.is_none() {
+        return Err(ApiError::not_found(format!("no site `{site}`")));
+    }
+    write_toml(
+        &store.workspace().join("sites").join(site).join("site.toml"),
+        &SiteFile { name: site, labels },
+    )?;
+    store.commit(&format!("label site {site}"))?;
+    db::set_site_labels(&conn, site, labels)?;
+    let row = db::site(&conn, site)?.ok_or_else(|| ApiError::not_found("the site vanished"))?;
+    Ok(site_view(row))
+}
+
+/// Every device, or those of `site`.
+pub(crate) fn list_devices(store: &Store, site: Option<&str>) -> Result<Vec<Device>, ApiError> {
+    let rows = db::devices(&store.db(), site)?;
+    rows.into_iter().map(|r| device_view(store, r)).collect()
+}
+
+/// Register a device at a site.
+pub(crate) fn create_device(store: &Store, req: &CreateDevice) -> Result<Device, ApiError> {
+    if !DeviceId::is_valid(&req.id) {
+        return Err(ApiError::bad_request(format!(
+            "`{}` is not a device id: {}",
+            req.id,
+            DeviceId::RULE
+        )));
+    }
+    check_labels(&req.labels)?;
+    let _w = store.write_lock();
+    let conn = store.db();
+    if db::site(&conn, &req.site)?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "no site `{}`; create it with `edgectl co add site {}`",
+            req.site, req.site
+        )));
+    }
+    if let Some(d) = db::device(&conn, &req.id)? {
+        return Err(ApiError::conflict(format!(
+            "device `{}` exists already (at site `{}`)",
+            req.id, d.site
+        )));
+    }
+    let file = store
+        .workspace()
+        .join("sites")
+        .join(&req.site)
+        .join("devices")
+        .join(format!("{}.toml", req.id));
+    write_toml(
+        &file,
+        &DeviceFile {
+            id: &req.id,
+            site: &req.site,
+            labels: &req.labels,
+        },
+    )?;
+    if let Err(e) = store.commit(&format!("add device {} to site {}", req.id, req.site)) {
+        let _ = fs::remove_file(&file);
+        return Err(e.into());
+    }
+    let row = DeviceRow {
+        id: req.id.clone(),
+        site: req.site.clone(),
+        labels: req.labels.clone(),
+        capabilities: None,
+        last_heard: None,
+        created_at: crate::clock::now(),
+    };
+    db::insert_device(&conn, &row)?;
+    drop(conn);
+    store.events().publish(
+        "device.added",
+        &row.id,
+        Some(&row.site),
+        serde_json::json!({}),
+    );
+    device_view(store, row)
+}
+
+/// One device.
+pub(crate) fn show_device(store: &Store, device: &str) -> Result<Device, ApiError> {
+    let row = db::device(&store.db(), device)?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no device `{device}`; `edgectl co list devices` lists them"
+        ))
+    })?;
+    device_view(store, row)
+}
+
+/// Replace a device's labels.
+pub(crate) fn label_device(
+    store: &Store,
+    device: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<Device, ApiError> {
+    check_labels(labels)?;
+    let _w = store.write_lock();
+    let conn = store.db();
+    let row = db::device(&conn, device)?
+        .ok_or_else(|| ApiError::not_found(format!("no device `{device}`")))?;
+    let file = store
+        .workspace()
+        .join("sites")
+        .join(&row.site)
+        .join("devices")
+        .join(format!("{device}.toml"));
+    write_toml(
+        &file,
+        &DeviceFile {
+            id: device,
+            site: &row.site,
+            labels,
+        },
+    )?;
+    store.commit(&format!("label device {device}"))?;
+    db::set_device_labels(&conn, device, labels)?;
+    let row =
+        db::device(&conn, device)?.ok_or_else(|| ApiError::not_found("the device vanished"))?;
+    drop(conn);
+    device_view(store, row)
+}

@@ -1,0 +1,302 @@
+//! Who may talk to whom on the south side: edge nodes attached to the CO
+//! directly (identities from `co enroll --direct`), capabilities reported
+//! through an LO or to the CO deciding `deviceConstraints` placement, and
+//! strangers, foreign CAs, wrong servers and bad bodies refused.
+
+use std::time::Duration;
+
+use edge_tests::co::{Co, ok};
+use edge_tests::fleet::*;
+use edge_tests::lo::{Lo, Margo};
+use edge_tests::wait::until_or;
+use serde_json::{Value, json};
+
+#[test]
+fn the_co_serves_the_same_api_to_directly_attached_nodes() {
+    let f = fleet();
+    let south = south_url(&f.d1);
+    let (c1, c2) = (
+        enroll_direct(&f.co, f.dir.path(), "plant-1", "edge-1"),
+        enroll_direct(&f.co, f.dir.path(), "plant-1", "edge-2"),
+    );
+    let id1 = std::fs::read_to_string(c1.join("edged.toml")).unwrap();
+    assert!(
+        id1.contains("spiffe://edge.local/margo/wfm/co/client/edge-1"),
+        "{id1}"
+    );
+    let m1 = Margo::new(&c1, &south, "co");
+    let m2 = Margo::new(&c2, &south, "co");
+    // A device enrolled for its site's LO is not a client of the CO, and the
+    // other way round.
+    let via_lo = Margo::new(&f.d1, &south, "co").get("/api/v1/deployments", &[]);
+    assert_eq!(via_lo.status, 403);
+    assert!(
+        via_lo.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--direct"),
+        "{:?}",
+        via_lo.json()
+    );
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let r = Margo::new(&c1, &lo.url, "plant-1").get("/api/v1/deployments", &[]);
+    assert_eq!((r.status, r.problem().as_str()), (403, "not-authorized"));
+    drop(lo);
+    let id = deploy_hello(&f.co, "edge-1");
+    let (v, r) = manifest_with(&m1, 1, || f.co.log());
+    check_manifest(&r, &v);
+    assert_eq!(v["deployments"][0]["deploymentId"], id.as_str());
+    check_content(&m1, &v, "edge-1");
+    let theirs = m2.get(v["deployments"][0]["url"].as_str().unwrap(), &[]);
+    assert_eq!(
+        (theirs.status, theirs.problem().as_str()),
+        (403, "not-authorized")
+    );
+    let path = format!("/api/v1/deployments/{id}/status");
+    assert_eq!(
+        m1.json("POST", &path, &status_doc(&id, "failed", 1)).status,
+        201
+    );
+    assert_eq!(
+        co_state(&f.co, &id).as_deref(),
+        Some("failed"),
+        "written at once"
+    );
+    // The LO's certificate is not a device, and LO routes refuse devices.
+    let lo_client = Margo::new(&f.lo_creds, &south, "co");
+    assert_eq!(
+        lo_client.get("/api/v1/deployments", &[]).problem(),
+        "not-authorized"
+    );
+    // An LO cannot write another site's state through intake.
+    let out = ok(&f.co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-2",
+        "-o",
+        "json",
+    ]));
+    let theirs_id = serde_json::from_str::<Value>(&out).unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let batch = json!({"epoch": "e1", "entries": [{"seq": 1, "kind": "status", "device": "edge-9",
+        "body": status_doc(&theirs_id, "failed", 1).to_string(), "receivedAt": "2026-11-23T00:00:00Z"}]});
+    let r = lo_client.json("POST", "/lo/v1/intake", &batch);
+    assert_eq!((r.status, r.json()["acked"].as_i64()), (200, Some(1)));
+    assert_eq!(
+        co_state(&f.co, &theirs_id),
+        None,
+        "plant-1's LO wrote plant-2's state"
+    );
+    let r = m1.get("/lo/v1/watch", &[]);
+    assert_eq!((r.status, r.problem().as_str()), (403, "not-authorized"));
+    // Capabilities make deviceConstraints placeable.
+    assert_eq!(
+        m1.json("PUT", "/api/v1/capabilities/edge-1", &caps_doc("edge-1"))
+            .status,
+        201
+    );
+    ok(&f
+        .co
+        .edgectl(&["co", "revoke", "--site", "plant-1", "--device", "edge-1"]));
+    assert_eq!(m1.get("/api/v1/deployments", &[]).status, 403);
+}
+
+#[test]
+fn reported_capabilities_decide_where_device_constraints_place() {
+    let f = fleet();
+    let pkg = edge_tests::co::constrained_package(f.dir.path());
+    ok(&f
+        .co
+        .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    // edge-1 reports through the LO (forwarded from its outbox), edge-2 to the CO directly.
+    let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    let direct2 = enroll_direct(&f.co, f.dir.path(), "plant-1", "edge-2");
+    let m2 = Margo::new(&direct2, &south_url(&f.d2), "co");
+    assert_eq!(
+        m1.json(
+            "PUT",
+            "/api/v1/capabilities/edge-1",
+            &caps_with("edge-1", 4, "8Gi")
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        m2.json(
+            "PUT",
+            "/api/v1/capabilities/edge-2",
+            &caps_with("edge-2", 1, "8Gi")
+        )
+        .status,
+        201
+    );
+    until_or(
+        "edge-1's capabilities at the CO",
+        || {
+            let d: Value = serde_json::from_str(&ok(&f
+                .co
+                .edgectl(&["co", "show", "device", "edge-1", "-o", "json"])))
+            .unwrap();
+            d["capabilities"].is_object().then_some(())
+        },
+        || lo.log(),
+    );
+    edge_tests::co::fails(
+        &f.co.edgectl(&[
+            "co",
+            "deploy",
+            "--app",
+            "hello-big",
+            "--site",
+            "plant-1",
+            "--device",
+            "edge-2",
+        ]),
+        "cores",
+    );
+    let out = ok(&f.co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-big",
+        "--site",
+        "plant-1",
+        "-o",
+        "json",
+    ]));
+    let placed: Value = serde_json::from_str(&out).unwrap();
+    let devices: Vec<&str> = placed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["device"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        devices,
+        ["edge-1"],
+        "only the device whose capabilities fit"
+    );
+    let (v, _) = manifest_with(&m1, 1, || lo.log());
+    assert_eq!(v["deployments"][0]["deploymentId"], placed[0]["id"]);
+}
+
+#[test]
+fn the_lo_refuses_strangers_and_bad_input() {
+    let f = fleet();
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    // No client certificate: no TLS session at all.
+    let anonymous = reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let err = anonymous
+        .get(format!("{}/api/v1/deployments", lo.url))
+        .send();
+    assert!(err.is_err(), "a caller without a certificate got an answer");
+    // A device of another CO (another CA, same trust domain name and ids): refused too.
+    let other = Co::start(&f.dir.path().join("other-co"), &[]);
+    ok(&other.edgectl(&["co", "add", "site", "plant-1"]));
+    ok(&other.edgectl(&["co", "add", "device", "edge-1", "--site", "plant-1"]));
+    let impostor = enroll(
+        &other,
+        &f.dir.path().join("other"),
+        "plant-1",
+        Some("edge-1"),
+    );
+    // It trusts our CA (so it would accept the LO); the LO must refuse it.
+    std::fs::copy(f.d1.join("ca.crt"), impostor.join("ca.crt")).unwrap();
+    let m = Margo::new(&impostor, &lo.url, "plant-1");
+    assert!(
+        m.send("GET", "/api/v1/deployments", &[], None).is_err(),
+        "a foreign CA's certificate was accepted"
+    );
+    // The device refuses a server that is not the WFM it expects.
+    let wrong = Margo::new(&f.d1, &lo.url, "plant-2");
+    let e = wrong
+        .send("GET", "/api/v1/deployments", &[], None)
+        .unwrap_err();
+    assert!(
+        e.contains("not `spiffe://edge.local/margo/wfm/plant-2`"),
+        "{e}"
+    );
+
+    // Bad bodies change nothing and get the right problem.
+    let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    // The server may answer 413 and close while the client is still
+    // sending (a broken pipe for the client); try until the answer arrives.
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let r = (0..20)
+        .find_map(|_| {
+            m1.send("PUT", "/api/v1/capabilities/edge-1", &[], Some(big.clone()))
+                .ok()
+        })
+        .expect("the oversized body was never answered");
+    assert_eq!(r.status, 413);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    // A new client: the 413 may have closed the pooled connection.
+    let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    let r = m1
+        .send(
+            "PUT",
+            "/api/v1/capabilities/edge-1",
+            &[],
+            Some(b"\x00\x01binary".to_vec()),
+        )
+        .unwrap();
+    assert_eq!((r.status, r.problem().as_str()), (400, "invalid-request"));
+    let r = m1.json("PUT", "/api/v1/capabilities/..", &caps_doc(".."));
+    assert!(
+        r.status == 400 || r.status == 403 || r.status == 404,
+        "{}",
+        r.status
+    );
+    let r = m1.get("/api/v1/nothing-here", &[]);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        m1.send("DELETE", "/api/v1/capabilities/edge-1", &[], None)
+            .unwrap()
+            .problem(),
+        "device-not-found"
+    );
+
+    // An LO started with a device's credentials, or none, says why and exits.
+    let edged = edge_tests::co::bin("edged");
+    let o = std::process::Command::new(&edged)
+        .args(["--mode", "lo", "--listen", "127.0.0.1:0", "--credentials"])
+        .arg(&f.d1)
+        .arg("--data")
+        .arg(f.dir.path().join("lo-wrong"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("credentials of an edge node"), "{e}");
+    let o = std::process::Command::new(&edged)
+        .args(["--mode", "lo", "--data"])
+        .arg(f.dir.path().join("lo-none"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("--credentials DIR"), "{e}");
+    let o = std::process::Command::new(&edged)
+        .args(["--mode", "lo", "--credentials"])
+        .arg(f.dir.path().join("missing"))
+        .arg("--data")
+        .arg(f.dir.path().join("lo-missing"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(1) && e.contains("edged.toml"),
+        "{e}"
+    );
+}

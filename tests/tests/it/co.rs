@@ -1,0 +1,681 @@
+//! The central orchestrator end to end: a real `edged --mode co` on loopback,
+//! driven by the real `edgectl`, adding packages from a folder, a Git server
+//! (`git http-backend`) and an OCI registry (Debian's `docker-registry`), and
+//! refusing every kind of bad input without storing anything.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::{Command, Output};
+
+use edge_tests::co::{Co, bin, copy_tree, fails, git, ok, repo_root};
+use edge_tests::git_http::GitHttpServer;
+use edge_tests::registry;
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn commits(co: &Co) -> usize {
+    let o = Command::new("git")
+        .args(["-C"])
+        .arg(co.data.join("workspace"))
+        .args(["rev-list", "--count", "HEAD"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn first_start_restart_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("co-data");
+    let co = Co::start(&data, &[]);
+    assert!(data.join("workspace/.git").is_dir());
+    assert!(data.join("edged.db").is_file());
+    let mode = fs::metadata(data.join("admin.token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(co.token.len() >= 32);
+    let status = ok(&co.edgectl(&["co", "status"]));
+    assert!(status.contains("health:       ok"), "{status}");
+    ok(&co.edgectl(&["co", "add", "site", "plant-1", "--label", "region=eu"]));
+    ok(&co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        "fixtures/packages/hello-wasm",
+    ]));
+    let token = co.token.clone();
+    assert!(co.stop().success(), "SIGTERM must exit 0");
+
+    let co = Co::start(&data, &[]);
+    assert_eq!(co.token, token, "the token survives a restart");
+    let sites = ok(&co.edgectl(&["co", "list", "sites"]));
+    assert!(
+        sites.contains("plant-1") && sites.contains("region=eu"),
+        "{sites}"
+    );
+    assert!(ok(&co.edgectl(&["co", "list", "apps"])).contains("hello-wasm"));
+    assert!(co.stop().success());
+}
+
+#[test]
+fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry::start().expect("Debian's docker-registry (scripts/test installs it)");
+    let insecure = format!("--insecure-registries={}", reg.addr);
+    let co = Co::start(&dir.path().join("co"), &[&insecure]);
+
+    // A folder.
+    let added = ok(&co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        "fixtures/packages/hello-wasm",
+    ]));
+    assert!(added.contains("added app `hello-wasm`"), "{added}");
+
+    // A Git URL: a repository holding the package at its root.
+    let repos = dir.path().join("repos");
+    let repo = repos.join("hello-process.git");
+    copy_tree(&repo_root().join("fixtures/packages/hello-process"), &repo);
+    let _ = git(&repo, &["init", "-q", "-b", "main"]);
+    let _ = git(&repo, &["add", "-A"]);
+    let _ = git(&repo, &["commit", "-q", "-m", "package"]);
+    // A second repository holds a package in a folder, picked with --name.
+    let registry_repo = repos.join("registry.git");
+    copy_tree(
+        &repo_root().join("fixtures/packages/hello-helm"),
+        &registry_repo.join("helm-hello"),
+    );
+    fs::write(
+        registry_repo.join("README.md"),
+        "packages, one per folder\n",
+    )
+    .unwrap();
+    let _ = git(&registry_repo, &["init", "-q", "-b", "main"]);
+    let _ = git(&registry_repo, &["add", "-A"]);
+    let _ = git(&registry_repo, &["commit", "-q", "-m", "registry"]);
+    let server = GitHttpServer::start(&repos).unwrap();
+    let url = format!("{}/hello-process.git", server.url);
+    ok(&co.edgectl(&["co", "add", "app", "--artifact", &url]));
+    let registry_url = format!("{}/registry.git", server.url);
+    fails(
+        &co.edgectl(&["co", "add", "app", "--artifact", &registry_url]),
+        "no `margo.yaml`",
+    );
+    ok(&co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        &registry_url,
+        "--name",
+        "helm-hello",
+        "--ref",
+        "main",
+    ]));
+
+    // An OCI reference to a Margo package artifact, published with `edgectl package push`.
+    let reference = format!("{}/apps/hello-compose:1.0.0", reg.addr);
+    let repository = format!("{}/apps/hello-compose", reg.addr);
+    let pushed = ok(&co.edgectl(&[
+        "package",
+        "push",
+        "fixtures/packages/hello-compose",
+        "--to",
+        &repository,
+        "--insecure-registry",
+        &reg.addr,
+    ]));
+    assert!(pushed.contains("sha256:"), "{pushed}");
+    fails(
+        &co.edgectl(&[
+            "package",
+            "push",
+            "fixtures/invalid/timeout-format",
+            "--to",
+            &repository,
+            "--insecure-registry",
+            &reg.addr,
+        ]),
+        "timeout",
+    );
+    ok(&co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        &format!("oci://{reference}"),
+    ]));
+
+    // All three forms of output.
+    let table = ok(&co.edgectl(&["co", "list", "apps"]));
+    insta::assert_snapshot!("list_apps_table", table);
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&co.edgectl(&["-o", "json", "co", "list", "apps"]))).unwrap();
+    let ids: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "com-northstartida-hello-world",
+            "hello-compose",
+            "hello-process",
+            "hello-wasm"
+        ]
+    );
+    let yaml = ok(&co.edgectl(&["-o", "yaml", "co", "list", "apps"]));
+    assert!(yaml.contains("- id: hello-compose\n"), "{yaml}");
+
+    // Show by display name; the source of each version is recorded.
+    let shown = ok(&co.edgectl(&["co", "show", "app", "Hello Process"]));
+    assert!(shown.contains(&format!("from {url}")), "{shown}");
+    let filtered = shown
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("- 1.0.0  added") {
+                "  - 1.0.0  added [time]  from [git url]  commit [id]"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!("show_app_hello_process", filtered);
+    let detail: serde_json::Value = serde_json::from_str(&ok(&co.edgectl(&[
+        "-o",
+        "json",
+        "co",
+        "show",
+        "app",
+        "hello-compose",
+    ])))
+    .unwrap();
+    assert_eq!(
+        detail["versions"][0]["source"],
+        format!("oci://{reference}")
+    );
+    assert_eq!(
+        detail["description"]["deploymentProfiles"][0]["type"],
+        "compose"
+    );
+
+    // Each version is a commit in the workspace with its files.
+    let ws = co.data.join("workspace");
+    assert!(
+        ws.join("apps/hello-compose/1.0.0/components/hello/compose.yaml")
+            .is_file()
+    );
+    let mode = fs::metadata(ws.join("apps/hello-process/1.0.0/components/hello.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o111, 0o111, "the process artifact stays executable");
+    assert_eq!(commits(&co), 4);
+}
+
+#[test]
+fn bad_input_is_refused_clearly_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    ok(&co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        "fixtures/packages/hello-wasm",
+    ]));
+    let before = commits(&co);
+
+    // An invalid package: every problem is listed.
+    fails(
+        &co.edgectl(&[
+            "co",
+            "add",
+            "app",
+            "--artifact",
+            "fixtures/invalid/revision-not-semver",
+        ]),
+        "revision",
+    );
+
+    // A catalog file that leads outside the package.
+    let traversal = dir.path().join("traversal");
+    copy_tree(
+        &repo_root().join("fixtures/packages/hello-wasm"),
+        &traversal,
+    );
+    let yaml = fs::read_to_string(traversal.join("margo.yaml"))
+        .unwrap()
+        .replace("./resources/description.md", "../../../../etc/passwd");
+    fs::write(traversal.join("margo.yaml"), yaml).unwrap();
+    fails(
+        &co.edgectl(&[
+            "co",
+            "add",
+            "app",
+            "--artifact",
+            traversal.to_str().unwrap(),
+        ]),
+        "must stay inside the package",
+    );
+
+    // A symbolic link that escapes the package.
+    let linked = dir.path().join("linked");
+    copy_tree(&repo_root().join("fixtures/packages/hello-wasm"), &linked);
+    std::os::unix::fs::symlink("/etc/passwd", linked.join("resources/passwd")).unwrap();
+    fails(
+        &co.edgectl(&["co", "add", "app", "--artifact", linked.to_str().unwrap()]),
+        "link",
+    );
+
+    // A 100 MB margo.yaml.
+    let huge = dir.path().join("huge");
+    copy_tree(&repo_root().join("fixtures/packages/hello-wasm"), &huge);
+    let mut text = fs::read_to_string(huge.join("margo.yaml")).unwrap();
+    text.push_str(&format!("# {}\n", "x".repeat(100 * 1024 * 1024)));
+    fs::write(huge.join("margo.yaml"), text).unwrap();
+    fails(
+        &co.edgectl(&["co", "add", "app", "--artifact", huge.to_str().unwrap()]),
+        "too large",
+    );
+
+    // Unreachable Git server and registry (a closed port).
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    fails(
+        &co.edgectl(&[
+            "co",
+            "add",
+            "app",
+            "--artifact",
+            &format!("http://127.0.0.1:{closed}/apps.git"),
+        ]),
+        &format!("127.0.0.1:{closed}"),
+    );
+    fails(
+        &co.edgectl(&[
+            "co",
+            "add",
+            "app",
+            "--artifact",
+            &format!("oci://127.0.0.1:{closed}/apps/x:1.0.0"),
+        ]),
+        &format!("127.0.0.1:{closed}"),
+    );
+
+    // A duplicate version, and another package under the same id.
+    fails(
+        &co.edgectl(&[
+            "co",
+            "add",
+            "app",
+            "--artifact",
+            "fixtures/packages/hello-wasm",
+        ]),
+        "already in the store",
+    );
+    let clash = dir.path().join("clash");
+    copy_tree(&repo_root().join("fixtures/packages/hello-wasm"), &clash);
+    let yaml = fs::read_to_string(clash.join("margo.yaml"))
+        .unwrap()
+        .replace("version: 1.0.0", "version: 2.0.0")
+        .replace("name: Hello Wasm", "name: Someone Else");
+    fs::write(clash.join("margo.yaml"), yaml).unwrap();
+    fails(
+        &co.edgectl(&["co", "add", "app", "--artifact", clash.to_str().unwrap()]),
+        "different package",
+    );
+
+    // A wrong token, a server that is down, an unknown app.
+    let wrong = Command::new(bin("edgectl"))
+        .args(["--server", &co.url, "--token", "wrong", "co", "status"])
+        .env("XDG_CONFIG_HOME", co.config_home.path())
+        .output()
+        .unwrap();
+    fails(&wrong, "refused the token");
+    let down = Command::new(bin("edgectl"))
+        .args([
+            "--server",
+            &format!("http://127.0.0.1:{closed}"),
+            "--token",
+            "x",
+            "co",
+            "list",
+            "apps",
+        ])
+        .env("XDG_CONFIG_HOME", co.config_home.path())
+        .output()
+        .unwrap();
+    fails(&down, "cannot reach the server");
+    fails(
+        &co.edgectl(&["co", "show", "app", "no-such-app"]),
+        "no app `no-such-app`",
+    );
+
+    // Nothing was stored by any of it.
+    assert_eq!(commits(&co), before);
+    let apps: serde_json::Value =
+        serde_json::from_str(&ok(&co.edgectl(&["-o", "json", "co", "list", "apps"]))).unwrap();
+    assert_eq!(apps.as_array().unwrap().len(), 1);
+    let staging = fs::read_dir(co.data.join("staging")).unwrap().count();
+    assert_eq!(staging, 0, "staging is cleaned up");
+    assert!(!co.log().contains("panicked"));
+}
+
+#[test]
+fn remove_is_a_commit_and_names_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    ok(&co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        "fixtures/packages/hello-helm",
+    ]));
+    ok(&co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        "fixtures/packages/hello-wasm",
+    ]));
+    // List first, so the server's cached list must be refreshed by the removal.
+    assert!(ok(&co.edgectl(&["co", "list", "apps"])).contains("com-northstartida-hello-world"));
+    ok(&co.edgectl(&["co", "remove", "app", "Hello World"]));
+    fails(
+        &co.edgectl(&["co", "remove", "app", "hello-wasm", "--version", "9.9.9"]),
+        "no version `9.9.9`",
+    );
+    let list = ok(&co.edgectl(&["co", "list", "apps"]));
+    assert!(
+        !list.contains("com-northstartida-hello-world") && list.contains("hello-wasm"),
+        "{list}"
+    );
+    assert!(
+        !co.data
+            .join("workspace/apps/com-northstartida-hello-world")
+            .exists()
+    );
+    assert_eq!(commits(&co), 3);
+}
+
+#[test]
+fn sites_and_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
+    fails(
+        &co.edgectl(&["co", "add", "site", "plant-1"]),
+        "exists already",
+    );
+    fails(
+        &co.edgectl(&["co", "add", "site", "../up"]),
+        "not a site name",
+    );
+    fails(
+        &co.edgectl(&["co", "add", "device", "cam-1", "--site", "nowhere"]),
+        "no site `nowhere`",
+    );
+    fails(
+        &co.edgectl(&["co", "add", "device", "gw/../x", "--site", "plant-1"]),
+        "not a device id",
+    );
+    ok(&co.edgectl(&[
+        "co",
+        "add",
+        "device",
+        "gw1/cam-1",
+        "--site",
+        "plant-1",
+        "--label",
+        "zone=a",
+    ]));
+    ok(&co.edgectl(&["co", "label", "device", "gw1/cam-1", "zone-", "line=3"]));
+    ok(&co.edgectl(&["co", "label", "site", "plant-1", "region=eu"]));
+    ok(&co.edgectl(&["co", "add", "device", "edge-2", "--site", "plant-1"]));
+    insta::assert_snapshot!(
+        "list_devices_table",
+        ok(&co.edgectl(&["co", "list", "devices", "--site", "plant-1"]))
+    );
+    insta::with_settings!({filters => vec![(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[time]")]}, {
+        insta::assert_snapshot!("list_sites_table", ok(&co.edgectl(&["co", "list", "sites"])));
+    });
+    let d: serde_json::Value = serde_json::from_str(&ok(&co.edgectl(&[
+        "-o",
+        "json",
+        "co",
+        "show",
+        "device",
+        "gw1/cam-1",
+    ])))
+    .unwrap();
+    assert_eq!(d["labels"], serde_json::json!({"line": "3"}));
+    assert_eq!(d["site"], "plant-1");
+    let yaml = ok(&co.edgectl(&["-o", "yaml", "co", "show", "site", "plant-1"]));
+    assert!(
+        yaml.contains("devices: 2") && yaml.contains("region: eu"),
+        "{yaml}"
+    );
+    let ws = co.data.join("workspace/sites/plant-1");
+    assert!(
+        fs::read_to_string(ws.join("site.toml"))
+            .unwrap()
+            .contains("region = \"eu\"")
+    );
+    assert!(
+        fs::read_to_string(ws.join("devices/gw1/cam-1.toml"))
+            .unwrap()
+            .contains("line = \"3\"")
+    );
+}
+
+#[test]
+fn api_auth_problems_metrics_and_openapi() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    let anon = edge_api::Client::new(&co.url, None).unwrap();
+    let health: serde_json::Value = anon.get("/api/health").unwrap();
+    assert_eq!(health["status"], "ok");
+    let e = anon.get::<serde_json::Value>("/api/apps").unwrap_err();
+    assert!(
+        matches!(e, edge_api::ClientError::Unauthorized { .. }),
+        "{e}"
+    );
+
+    let client = edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap();
+    // Unknown fields are named in a 400 problem.
+    let e = client
+        .post::<_, serde_json::Value>(
+            "/api/sites",
+            &serde_json::json!({"name": "a", "colour": "red"}),
+        )
+        .unwrap_err();
+    let p = e.problem().unwrap();
+    assert_eq!(p.status, 400);
+    assert!(p.problem_type.ends_with("#invalid-request"));
+    assert!(
+        p.detail
+            .as_deref()
+            .unwrap()
+            .contains("unknown field `colour`"),
+        "{p:?}"
+    );
+    // So are unknown or malformed query parameters.
+    let e = client
+        .get::<serde_json::Value>("/api/devices?colour=red")
+        .unwrap_err();
+    let p = e.problem().unwrap();
+    assert_eq!(p.status, 400);
+    assert!(
+        p.detail
+            .as_deref()
+            .unwrap()
+            .contains("unknown field `colour`"),
+        "{p:?}"
+    );
+    let e = client.delete("/api/apps/x?force=maybe").unwrap_err();
+    assert_eq!(e.problem().unwrap().status, 400, "{e}");
+    // Oversized bodies are refused.
+    let big = serde_json::json!({"name": "x".repeat(100_000)});
+    assert_eq!(
+        client
+            .post::<_, serde_json::Value>("/api/sites", &big)
+            .unwrap_err()
+            .problem()
+            .unwrap()
+            .status,
+        413
+    );
+
+    let metrics = client.get_text("/metrics").unwrap();
+    assert!(
+        metrics.contains(
+            "edged_http_requests_total{method=\"POST\",route=\"/api/sites\",status=\"400\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("# TYPE edged_apps gauge"));
+
+    // The served OpenAPI document is the committed one, and complete.
+    let served: serde_json::Value = anon.get("/api/openapi.json").unwrap();
+    assert!(served["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/api/apps",
+        "/api/apps/upload",
+        "/api/apps/{app}",
+        "/api/sites",
+        "/api/sites/{site}/labels",
+        "/api/devices/{device}",
+        "/api/status",
+        "/api/health",
+    ] {
+        assert!(
+            served["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    let committed = repo_root().join("api/openapi.json");
+    let generated = edged::openapi_json();
+    if std::env::var_os("EDGECTL_BLESS").is_some() {
+        fs::write(&committed, &generated).unwrap();
+    }
+    assert_eq!(
+        fs::read_to_string(&committed).unwrap_or_default(),
+        generated,
+        "api/openapi.json is stale: run with EDGECTL_BLESS=1"
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&generated).unwrap(),
+        served
+    );
+}
+
+#[test]
+fn configuration_precedence_and_print_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    fs::create_dir_all(&data).unwrap();
+    fs::write(
+        data.join("edged.toml"),
+        "listen = \"127.0.0.1:9001\"\nlog = \"debug\"\ninsecure_registries = [\"file:1\"]\n",
+    )
+    .unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(bin("edged"));
+        c.arg("--data").arg(&data).args(args).arg("--print-config");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        ok(&c.output().unwrap())
+    };
+    let file_only = run(&[], &[]);
+    assert!(
+        file_only.contains("listen = \"127.0.0.1:9001\"") && file_only.contains("log = \"debug\""),
+        "{file_only}"
+    );
+    let env = run(&[], &[("EDGED_LISTEN", "127.0.0.1:9002")]);
+    assert!(env.contains("listen = \"127.0.0.1:9002\""), "{env}");
+    let flag = run(
+        &["--listen", "127.0.0.1:9003"],
+        &[("EDGED_LISTEN", "127.0.0.1:9002")],
+    );
+    assert!(flag.contains("listen = \"127.0.0.1:9003\""), "{flag}");
+    assert!(
+        !data.join("edged.db").exists(),
+        "--print-config changes nothing"
+    );
+    let bad = Command::new(bin("edged"))
+        .arg("--data")
+        .arg(&data)
+        .args(["--listen", "nowhere"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(err(&bad).contains("not an address"), "{}", err(&bad));
+}
+
+#[test]
+fn login_keeps_the_token_in_the_keyring_or_a_private_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    let token_file = co.data.join("admin.token");
+    let config = co.config_home.path().join("edgectl");
+
+    // Inside a session keyring (as on a desktop or an SSH login) the token goes
+    // to the kernel keyring and no file holds it.
+    let script = format!(
+        "{edgectl} login --server {url} < {token} && {edgectl} co status",
+        edgectl = bin("edgectl").display(),
+        url = co.url,
+        token = token_file.display()
+    );
+    let o = Command::new("keyctl")
+        .args(["session", "-", "sh", "-c", &script])
+        .env("XDG_CONFIG_HOME", co.config_home.path())
+        .output()
+        .expect("keyctl (Debian keyutils; scripts/test installs it)");
+    let text = ok(&o);
+    assert!(
+        text.contains("logged in to") && text.contains("health:       ok"),
+        "{text}"
+    );
+    assert!(
+        fs::read_to_string(config.join("config.toml"))
+            .unwrap()
+            .contains(&co.url)
+    );
+    let files: Vec<_> = fs::read_dir(&config)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        ["config.toml"],
+        "the token must not be written to a file when the keyring works"
+    );
+
+    // A wrong token is checked before anything is saved.
+    let o = Command::new(bin("edgectl"))
+        .args(["login", "--server", &co.url, "--token", "wrong"])
+        .env("XDG_CONFIG_HOME", dir.path().join("other"))
+        .output()
+        .unwrap();
+    fails(&o, "refused the token");
+    assert!(!dir.path().join("other/edgectl").exists());
+}

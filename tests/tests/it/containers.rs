@@ -1,0 +1,146 @@
+//! The `compose` and `container` drivers end to end with real podman
+//! (runc, the test's own containers.conf), podman-compose and Debian's
+//! docker-registry: CO → LO → EN, status at the CO, crash and restart,
+//! kill -9 of the node while it installs and while it runs without a
+//! duplicate container, removal.
+
+use edge_tests::co::ok;
+use edge_tests::en::En;
+use edge_tests::fleet::{container_package, deploy_to, fleet, row, wait_state};
+use edge_tests::lo::Lo;
+use edge_tests::podman::{HELLO, Podman};
+use edge_tests::wait::until_or;
+
+fn short(id: &str) -> String {
+    id.chars().filter(char::is_ascii_hexdigit).take(8).collect()
+}
+
+#[test]
+fn a_compose_app_runs_under_podman_compose_and_comes_back_after_a_crash() {
+    let podman = Podman::setup();
+    let f = fleet();
+    ok(&f.co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        "fixtures/packages/hello-compose",
+    ]));
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let data = f.dir.path().join("en");
+    let en = En::start_with_env(
+        &f.d1,
+        &data,
+        &lo.url,
+        &[],
+        &[("CONTAINERS_CONF", &podman.conf)],
+    );
+    let id = deploy_to(
+        &f.co,
+        "hello-compose",
+        "edge-1",
+        &["--set", "greeting=from plant one"],
+    );
+    // kill -9 while podman-compose brings it up: after the restart it is
+    // installed once, not twice.
+    until_or(
+        "the compose app installing",
+        || row(&en, &id).filter(|r| r["state"] == "installing"),
+        || en.log(),
+    );
+    en.kill();
+    let en = En::start_with_env(
+        &f.d1,
+        &data,
+        &lo.url,
+        &[],
+        &[("CONTAINERS_CONF", &podman.conf)],
+    );
+    let log = || en.log();
+    wait_state(&f.co, &id, "installed", log);
+    let project = format!("com.docker.compose.project=edged-{}-hello", short(&id));
+    let names = podman.names(&project);
+    assert_eq!(names.len(), 1, "one container after the restart: {names:?}");
+    until_or(
+        "the greeting in the container's output",
+        || {
+            podman
+                .run(&["logs", &names[0]])
+                .contains("hello from edgectl compose: from plant one")
+                .then_some(())
+        },
+        log,
+    );
+
+    // A crash: the container is killed; the node brings it up again.
+    let _ = podman.run(&["kill", &names[0]]);
+    until_or(
+        "the compose app back after a crash",
+        || row(&en, &id).filter(|r| r["restarts"].as_u64() >= Some(1) && r["state"] == "installed"),
+        log,
+    );
+    wait_state(&f.co, &id, "installed", log);
+
+    ok(&f.co.edgectl(&["co", "undeploy", &id]));
+    until_or("removed", || row(&en, &id).is_none().then_some(()), log);
+    assert!(podman.names(&project).is_empty(), "nothing left running");
+    drop(en);
+    podman.clean(&data);
+}
+
+#[test]
+fn a_container_app_is_pulled_from_a_registry_and_survives_kill_9_of_its_node() {
+    let podman = Podman::setup();
+    let registry = edge_tests::registry::start().unwrap();
+    podman.push(HELLO, &registry.addr, "tools/hello:1.0.0");
+    let f = fleet();
+    let pkg = container_package(f.dir.path(), &format!("{}/tools/hello", registry.addr));
+    ok(&f
+        .co
+        .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let data = f.dir.path().join("en");
+    let conf = [("CONTAINERS_CONF", podman.conf.as_path())];
+    let insecure = ["--insecure-registries", registry.addr.as_str()];
+    let en = En::start_with_env(&f.d1, &data, &lo.url, &insecure, &conf);
+    let id = deploy_to(
+        &f.co,
+        "hello-container",
+        "edge-1",
+        &["--set", "greeting=plant one"],
+    );
+    wait_state(&f.co, &id, "installed", || en.log());
+    let label = format!("edged.workload=edged-{}-hello", short(&id));
+    assert_eq!(podman.names(&label).len(), 1);
+    until_or(
+        "the greeting in the workload's log",
+        || {
+            ok(&en.edgectl(&["logs", "hello-container"]))
+                .contains("hello from edgectl container: plant one")
+                .then_some(())
+        },
+        || en.log(),
+    );
+
+    // kill -9 of the node: the container runs on; after the restart the
+    // node takes it over, and there is still exactly one.
+    en.kill();
+    assert_eq!(podman.names(&label).len(), 1);
+    let en = En::start_with_env(&f.d1, &data, &lo.url, &insecure, &conf);
+    until_or(
+        "the container app installed after the restart",
+        || row(&en, &id).filter(|r| r["state"] == "installed"),
+        || en.log(),
+    );
+    assert_eq!(podman.names(&label).len(), 1, "no duplicate container");
+
+    ok(&f.co.edgectl(&["co", "undeploy", &id]));
+    until_or(
+        "removed",
+        || row(&en, &id).is_none().then_some(()),
+        || en.log(),
+    );
+    assert!(podman.names(&label).is_empty(), "nothing left");
+    drop(en);
+    podman.clean(&data);
+}

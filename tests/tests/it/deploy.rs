@@ -1,0 +1,383 @@
+//! Deploying at the CO: `edgectl co deploy` becomes one commit in the site's
+//! repository with one Margo ApplicationDeployment per device; values are
+//! checked against the app's schema; placement explains why no device fits;
+//! concurrent deploys to one site serialize cleanly.
+
+use std::fs;
+
+use edge_model::{ApplicationDeployment, MargoDocument as _};
+use edge_tests::co::{Co, fails, git, ok};
+
+fn site_with_devices(co: &Co) {
+    ok(&co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        "fixtures/packages/hello-wasm",
+    ]));
+    ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
+    ok(&co.edgectl(&[
+        "co", "add", "device", "edge-1", "--site", "plant-1", "--label", "zone=a",
+    ]));
+    ok(&co.edgectl(&[
+        "co", "add", "device", "edge-2", "--site", "plant-1", "--label", "zone=b",
+    ]));
+}
+
+fn deployments(co: &Co) -> Vec<serde_json::Value> {
+    serde_json::from_str::<serde_json::Value>(&ok(&co.edgectl(&[
+        "-o",
+        "json",
+        "co",
+        "list",
+        "deployments",
+        "--site",
+        "plant-1",
+    ])))
+    .unwrap()
+    .as_array()
+    .unwrap()
+    .clone()
+}
+
+#[test]
+fn deploy_is_a_commit_of_margo_documents_and_undeploy_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    site_with_devices(&co);
+
+    let out = ok(&co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "Hello Wasm",
+        "--site",
+        "plant-1",
+        "--set",
+        "greeting=hi there",
+    ]));
+    assert!(out.contains("to 2 device(s) at site plant-1"), "{out}");
+    let list = deployments(&co);
+    assert_eq!(list.len(), 2);
+    let repo = co.data.join("sites/plant-1");
+    let log = git(&repo, &["log", "--format=%s%n%b"]);
+    assert!(
+        log.starts_with("deploy hello-wasm 1.0.0 (wasm) to edge-1, edge-2 at site plant-1"),
+        "{log}"
+    );
+    assert!(git(&repo, &["status", "--porcelain"]).is_empty());
+    for d in &list {
+        let id = d["id"].as_str().unwrap();
+        let bytes = fs::read(repo.join("deployments").join(format!("{id}.yaml"))).unwrap();
+        let doc = ApplicationDeployment::from_slice(&bytes).unwrap().document;
+        assert_eq!(doc.id().as_str(), id);
+        assert_eq!(
+            doc.metadata.device_id.as_ref().unwrap().as_str(),
+            d["device"].as_str().unwrap()
+        );
+        assert_eq!(
+            doc.spec.parameters["greeting"].value,
+            Some(serde_json::json!("hi there"))
+        );
+        assert!(log.contains(id), "the commit names its deployments");
+    }
+
+    // One device by label, one by name.
+    ok(&co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--selector",
+        "zone=b",
+    ]));
+    ok(&co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--device",
+        "edge-1",
+    ]));
+    let list = deployments(&co);
+    assert_eq!(list.len(), 4);
+    assert_eq!(list[2]["device"], "edge-2");
+    assert_eq!(list[3]["device"], "edge-1");
+
+    // Removing a deployed app is refused, unless forced.
+    let o = co.edgectl(&["co", "remove", "app", "hello-wasm"]);
+    fails(&o, "is deployed 4 time(s)");
+
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    ok(&co.edgectl(&["co", "undeploy", &id]));
+    assert!(!repo.join("deployments").join(format!("{id}.yaml")).exists());
+    assert_eq!(deployments(&co).len(), 3);
+    fails(&co.edgectl(&["co", "undeploy", &id]), "no deployment");
+    let history = ok(&co.edgectl(&["co", "history", "--site", "plant-1"]));
+    assert_eq!(history.lines().count(), 5, "{history}");
+    assert!(
+        history
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("undeploy hello-wasm 1.0.0 from edge-1"),
+        "{history}"
+    );
+    ok(&co.edgectl(&["co", "remove", "app", "hello-wasm", "--force"]));
+}
+
+#[test]
+fn bad_values_and_impossible_placements_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    site_with_devices(&co);
+    ok(&co.edgectl(&["co", "add", "site", "empty"]));
+
+    let long = format!("greeting={}", "x".repeat(100));
+    let o = co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--set",
+        &long,
+        "--set",
+        "colour=red",
+    ]);
+    fails(&o, "2 parameter problem(s)");
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        e.contains("at most 80 characters") && e.contains("no parameter `colour`"),
+        "{e}"
+    );
+    fails(
+        &co.edgectl(&[
+            "co",
+            "deploy",
+            "--app",
+            "hello-wasm",
+            "--site",
+            "plant-1",
+            "--set",
+            "greeting=",
+        ]),
+        "a value is required",
+    );
+    fails(
+        &co.edgectl(&["co", "deploy", "--app", "hello-wasm", "--site", "empty"]),
+        "site `empty` has no devices",
+    );
+    fails(
+        &co.edgectl(&[
+            "co",
+            "deploy",
+            "--app",
+            "hello-wasm",
+            "--site",
+            "plant-1",
+            "--selector",
+            "zone=z",
+        ]),
+        "has the labels zone=z",
+    );
+    fails(
+        &co.edgectl(&[
+            "co",
+            "deploy",
+            "--app",
+            "hello-wasm",
+            "--site",
+            "plant-1",
+            "--device",
+            "edge-9",
+        ]),
+        "no device `edge-9`",
+    );
+    fails(
+        &co.edgectl(&["co", "deploy", "--app", "hello-wasm", "--site", "nowhere"]),
+        "no site `nowhere`",
+    );
+    fails(
+        &co.edgectl(&[
+            "co",
+            "deploy",
+            "--app",
+            "hello-wasm",
+            "--site",
+            "plant-1",
+            "--deploytype",
+            "helm",
+        ]),
+        "has no `helm` profile",
+    );
+    fails(
+        &co.edgectl(&[
+            "co",
+            "deploy",
+            "--app",
+            "hello-wasm",
+            "--app-version",
+            "9.0.0",
+            "--site",
+            "plant-1",
+        ]),
+        "no version `9.0.0`",
+    );
+
+    // A profile with deviceConstraints needs devices that reported capabilities.
+    let pkg = edge_tests::co::constrained_package(dir.path());
+    ok(&co.edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
+    fails(
+        &co.edgectl(&["co", "deploy", "--app", "hello-big", "--site", "plant-1"]),
+        "`edge-1`: it has not reported its capabilities yet",
+    );
+
+    assert!(deployments(&co).is_empty());
+    assert!(
+        !co.data.join("sites/plant-1/.git").exists(),
+        "nothing was committed"
+    );
+}
+
+#[test]
+fn concurrent_deploys_to_one_site_serialize() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    site_with_devices(&co);
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let (url, token) = (co.url.clone(), co.token.clone());
+            std::thread::spawn(move || {
+                let client = edge_api::Client::new(&url, Some(token)).unwrap();
+                let req = serde_json::json!({"app": "hello-wasm", "site": "plant-1", "device": "edge-1", "set": {"greeting": format!("n{i}")}});
+                client.post::<_, serde_json::Value>("/api/deployments", &req).unwrap()
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap().as_array().unwrap().len(), 1);
+    }
+    let repo = co.data.join("sites/plant-1");
+    assert_eq!(git(&repo, &["rev-list", "--count", "HEAD"]).trim(), "8");
+    assert_eq!(fs::read_dir(repo.join("deployments")).unwrap().count(), 8);
+    assert!(git(&repo, &["status", "--porcelain"]).is_empty());
+    let _ = git(&repo, &["fsck", "--strict"]);
+    assert_eq!(deployments(&co).len(), 8);
+}
+
+#[test]
+fn rollback_restores_an_earlier_state_as_a_new_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    site_with_devices(&co);
+    ok(&co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--device",
+        "edge-1",
+    ]));
+    let repo = co.data.join("sites/plant-1");
+    let first = git(&repo, &["rev-parse", "HEAD"]).trim().to_owned();
+    let kept = deployments(&co)[0]["id"].as_str().unwrap().to_owned();
+    ok(&co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--device",
+        "edge-2",
+    ]));
+    ok(&co.edgectl(&["co", "undeploy", &kept]));
+    assert_eq!(deployments(&co).len(), 1);
+
+    let out = ok(&co.edgectl(&["co", "rollback", "--site", "plant-1", "--to", &first[..10]]));
+    assert!(out.contains("(1 deployment(s))"), "{out}");
+    let now = deployments(&co);
+    assert_eq!(now.len(), 1);
+    assert_eq!(
+        now[0]["id"],
+        kept.as_str(),
+        "the deployment of the first commit is back, with its id"
+    );
+    assert_eq!(now[0]["device"], "edge-1");
+    assert_eq!(
+        git(&repo, &["rev-list", "--count", "HEAD"]).trim(),
+        "4",
+        "history only grows"
+    );
+    assert_eq!(
+        git(&repo, &["rev-parse", "HEAD^{tree}"]),
+        git(&repo, &["rev-parse", &format!("{first}^{{tree}}")])
+    );
+    assert!(git(&repo, &["log", "-1", "--format=%s"]).starts_with("roll back site plant-1 to"));
+
+    fails(
+        &co.edgectl(&["co", "rollback", "--site", "plant-1", "--to", "deadbeef"]),
+        "not a commit of this repository",
+    );
+    fails(
+        &co.edgectl(&["co", "rollback", "--site", "plant-1", "--to", "HEAD~2"]),
+        "not a commit of this repository",
+    );
+    assert_eq!(git(&repo, &["rev-list", "--count", "HEAD"]).trim(), "4");
+}
+
+#[test]
+fn the_index_is_rebuilt_from_the_repositories_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("co");
+    let co = Co::start(&data, &[]);
+    site_with_devices(&co);
+    ok(&co.edgectl(&["co", "deploy", "--app", "hello-wasm", "--site", "plant-1"]));
+    let before = deployments(&co);
+    assert!(co.stop().success());
+
+    // Lose the database, and leave a stray, uncommitted deployment behind.
+    for f in ["edged.db", "edged.db-wal", "edged.db-shm"] {
+        let _ = fs::remove_file(data.join(f));
+    }
+    let stray = data.join("sites/plant-1/deployments/00000000-0000-4000-8000-000000000000.yaml");
+    fs::copy(
+        data.join("sites/plant-1/deployments")
+            .join(format!("{}.yaml", before[0]["id"].as_str().unwrap())),
+        &stray,
+    )
+    .unwrap();
+
+    let co = Co::start(&data, &[]);
+    assert!(!stray.exists(), "uncommitted files are dropped at start");
+    let after = deployments(&co);
+    let ids = |v: &[serde_json::Value]| {
+        let mut ids: Vec<String> = v
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&after), ids(&before));
+    assert!(
+        ok(&co.edgectl(&["co", "list", "apps"])).contains("hello-wasm"),
+        "apps are re-indexed too"
+    );
+    let devices = ok(&co.edgectl(&["co", "list", "devices", "--site", "plant-1"]));
+    assert!(
+        devices.contains("edge-1") && devices.contains("zone=b"),
+        "sites and devices too:\n{devices}"
+    );
+    assert_eq!(after[0]["app"], "hello-wasm");
+    assert_eq!(after[0]["version"], "1.0.0");
+}

@@ -1,0 +1,404 @@
+//! The edge node end to end, every part real: a CO, a site's LO, and
+//! `edged --mode en` running the fixture apps (wasmtime and a native
+//! process), reporting true status up to the CO through the LO, operated
+//! with `edgectl en`, and surviving a lost LO, kill -9 and restarts.
+
+use std::path::Path;
+
+use edge_tests::co::ok;
+use edge_tests::en::En;
+use edge_tests::fleet::{deploy_to, fleet, listing, row, wait_state};
+use edge_tests::lo::Lo;
+use edge_tests::wait::until_or;
+use serde_json::Value;
+
+fn pid_alive(pid: u64) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+/// Processes running a workload program below `data`.
+fn programs(data: &Path) -> usize {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", "-c"])
+        .arg(data.join("workloads"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// The LO test fleet, with the hello-process app in the store too.
+fn fleet_with_process() -> edge_tests::fleet::Fleet {
+    let f = fleet();
+    ok(&f.co.edgectl(&[
+        "co",
+        "add",
+        "app",
+        "--artifact",
+        "fixtures/packages/hello-process",
+    ]));
+    f
+}
+
+#[test]
+fn the_fixture_apps_run_behind_an_lo_and_their_status_is_true() {
+    let f = fleet_with_process();
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let en = En::start(&f.d1, &f.dir.path().join("en"), &lo.url, &[]);
+    let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
+
+    // The capabilities reach the CO through the LO.
+    until_or(
+        "capabilities at the CO",
+        || {
+            let out = ok(&f
+                .co
+                .edgectl(&["co", "show", "device", "edge-1", "-o", "json"]));
+            out.contains("supportedDeploymentTypes").then_some(())
+        },
+        log,
+    );
+
+    let wasm = deploy_to(&f.co, "hello-wasm", "edge-1", &[]);
+    let process = deploy_to(
+        &f.co,
+        "hello-process",
+        "edge-1",
+        &["--set", "greeting=plant one"],
+    );
+    wait_state(&f.co, &wasm, "installed", log);
+    wait_state(&f.co, &process, "installed", log);
+    // Really running: their output is in their logs.
+    let logs = |w: &str, want: &str| {
+        until_or(
+            &format!("`{want}` in the log of {w}"),
+            || ok(&en.edgectl(&["logs", w])).contains(want).then_some(()),
+            log,
+        );
+    };
+    logs("hello-wasm", "hello from edgectl wasm");
+    logs("hello-process", "plant one");
+    let p = row(&en, &process).unwrap();
+    assert_eq!(p["state"], "installed", "{p}");
+    assert_eq!(
+        (p["desiredVersion"].as_str(), p["runningVersion"].as_str()),
+        (Some("1.0.0"), Some("1.0.0")),
+        "{p}"
+    );
+    let pid = p["pid"].as_u64().unwrap();
+    assert!(pid_alive(pid));
+    assert_eq!(programs(&en.data), 1, "one process workload, one process");
+
+    // A crash: restarted by the policy, counted, installed again.
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let back = until_or(
+        "the process back after a crash",
+        || {
+            row(&en, &process)
+                .filter(|r| r["restarts"].as_u64() >= Some(1) && r["state"] == "installed")
+        },
+        log,
+    );
+    assert_ne!(back["pid"].as_u64(), Some(pid), "{back}");
+
+    // An operator stops it: it does not run, and the CO hears it failed (STOPPED).
+    ok(&en.edgectl(&["stop", "hello-process"]));
+    wait_state(&f.co, &process, "failed", log);
+    assert_eq!(programs(&en.data), 0);
+    let out = ok(&f.co.edgectl(&["co", "list", "deployments"]));
+    assert!(out.contains("stopped on the node by an operator"), "{out}");
+    ok(&en.edgectl(&["start", "hello-process"]));
+    wait_state(&f.co, &process, "installed", log);
+    let metrics: Value = serde_json::from_str(&ok(&en.edgectl(&[
+        "metrics",
+        "hello-process",
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    assert!(metrics["rssBytes"].as_u64() > Some(0), "{metrics}");
+
+    // Undeployed: stopped, gone from the node, the artifact collected.
+    ok(&f.co.edgectl(&["co", "undeploy", &process]));
+    until_or(
+        "the process workload removed",
+        || row(&en, &process).is_none().then_some(()),
+        log,
+    );
+    assert_eq!(programs(&en.data), 0, "no process left behind");
+    assert!(!en.data.join("workloads").join(&process).exists());
+    let table = ok(&en.edgectl(&["list"]));
+    assert!(
+        table.contains("hello-wasm") && table.contains("last heard"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_node_keeps_running_offline_survives_kill_9_and_reports_what_it_missed() {
+    let f = fleet_with_process();
+    let lo_data = f.dir.path().join("lo");
+    let lo = Lo::start(&f.lo_creds, &lo_data, &[]);
+    let lo_url = lo.url.clone();
+    let data = f.dir.path().join("en");
+    let en = En::start(&f.d1, &data, &lo_url, &[]);
+    let process = deploy_to(&f.co, "hello-process", "edge-1", &[]);
+    let wasm = deploy_to(&f.co, "hello-wasm", "edge-1", &[]);
+    wait_state(&f.co, &process, "installed", || en.log());
+    wait_state(&f.co, &wasm, "installed", || en.log());
+
+    // Every link down: the LO is gone. The workload keeps running and is
+    // restarted after a crash; the node queues what it has to say.
+    lo.kill();
+    let pid = row(&en, &process).unwrap()["pid"].as_u64().unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    until_or(
+        "restarted with no LO",
+        || {
+            row(&en, &process)
+                .filter(|r| r["restarts"].as_u64() >= Some(1) && r["state"] == "installed")
+        },
+        || en.log(),
+    );
+
+    // A reboot with no network: kill -9, start again; the process a killed
+    // daemon left behind is ended, the workloads come back from what was kept.
+    en.kill();
+    let en = En::start(&f.d1, &data, &lo_url, &[]);
+    until_or(
+        "workloads back after a restart with no network",
+        || {
+            let p = row(&en, &process)?;
+            let w = row(&en, &wasm)?;
+            (p["state"] == "installed" && w["state"] == "installed").then_some(())
+        },
+        || en.log(),
+    );
+    assert_eq!(programs(&data), 1, "no duplicate after the restart");
+    let queued = listing(&en)["node"]["queuedReports"].as_u64().unwrap();
+    assert!(queued > 0, "reports made offline are kept");
+
+    // The LO is back on the same address: the queue drains, in order, and
+    // the CO hears the final truth.
+    let port = lo_url.rsplit(':').next().unwrap();
+    let lo = Lo::start(
+        &f.lo_creds,
+        &lo_data,
+        &["--listen", &format!("127.0.0.1:{port}")],
+    );
+    until_or(
+        "the queue drained",
+        || (listing(&en)["node"]["queuedReports"].as_u64() == Some(0)).then_some(()),
+        || format!("{}\n{}", en.log(), lo.log()),
+    );
+    wait_state(&f.co, &process, "installed", || en.log());
+
+    // Kill -9 during a removal: after the restart it ends removed, nothing left.
+    ok(&f.co.edgectl(&["co", "undeploy", &process]));
+    until_or(
+        "the removal started",
+        || (row(&en, &process).is_none_or(|r| r["state"] != "installed")).then_some(()),
+        || en.log(),
+    );
+    en.kill();
+    let en = En::start(&f.d1, &data, &lo_url, &[]);
+    until_or(
+        "removed after the restart",
+        || row(&en, &process).is_none().then_some(()),
+        || en.log(),
+    );
+    until_or(
+        "no process left",
+        || (programs(&data) == 0).then_some(()),
+        || en.log(),
+    );
+    until_or(
+        "the other workload back",
+        || row(&en, &wasm).filter(|r| r["state"] == "installed"),
+        || en.log(),
+    );
+}
+
+#[test]
+fn downloads_resume_and_a_corrupt_partial_download_is_discarded() {
+    let f = fleet_with_process();
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let data = f.dir.path().join("en");
+    // The artifact the CO will name (the fixture file as it is).
+    let bytes = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/packages/hello-process/components/hello.sh"),
+    )
+    .unwrap();
+    let hex = edge_model::digest::sha256(&bytes).as_str()["sha256:".len()..].to_owned();
+    let partial = data.join("artifacts").join("partial");
+    std::fs::create_dir_all(&partial).unwrap();
+    // A download killed half-way: the first half is on disk.
+    std::fs::write(partial.join(&hex), &bytes[..bytes.len() / 2]).unwrap();
+    let en = En::start(&f.d1, &data, &lo.url, &[]);
+    let first = deploy_to(&f.co, "hello-process", "edge-1", &[]);
+    wait_state(&f.co, &first, "installed", || en.log());
+    assert!(en.log().contains("resuming a download"), "{}", en.log());
+    assert!(!en.log().contains("ARTIFACT"), "{}", en.log());
+    assert!(data.join("artifacts/sha256").join(&hex).is_file());
+    assert!(!partial.join(&hex).exists());
+    ok(&f.co.edgectl(&["co", "undeploy", &first]));
+    until_or(
+        "removed",
+        || row(&en, &first).is_none().then_some(()),
+        || en.log(),
+    );
+    drop(en);
+
+    // A partial download whose bytes are wrong: the digest check fails, the
+    // bytes are discarded, and the next attempt fetches it whole.
+    let _ = std::fs::remove_file(data.join("artifacts/sha256").join(&hex));
+    std::fs::write(partial.join(&hex), b"#!/bin/sh\nexit 3\n").unwrap();
+    let en = En::start(&f.d1, &data, &lo.url, &[]);
+    let second = deploy_to(&f.co, "hello-process", "edge-1", &[]);
+    wait_state(&f.co, &second, "installed", || en.log());
+    assert!(
+        en.log().contains("ARTIFACT"),
+        "the mismatch is reported:\n{}",
+        en.log()
+    );
+    assert!(en.log().contains("resuming a download"), "{}", en.log());
+}
+
+#[test]
+fn a_wasm_component_s_fuel_limit_travels_from_its_package_to_the_node() {
+    let f = fleet();
+    let pkg = edge_tests::fleet::spin_wasm_package(f.dir.path(), false);
+    ok(&f
+        .co
+        .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let en = En::start(&f.d1, &f.dir.path().join("en"), &lo.url, &[]);
+    let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
+    let id = deploy_to(&f.co, "spin-wasm", "edge-1", &[]);
+    wait_state(&f.co, &id, "failed", log);
+    let out = ok(&f.co.edgectl(&["co", "list", "deployments", "-o", "json"]));
+    assert!(out.contains("50000 units of fuel"), "{out}");
+}
+
+fn signal(sig: &str, pid: u32) {
+    assert!(
+        std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[test]
+fn kill_9_in_the_middle_of_a_download_resumes_it_after_the_restart() {
+    let f = fleet();
+    // hello-process with a 48 MB tail the shell never reaches (it loops).
+    let pkg = f.dir.path().join("big-process");
+    edge_tests::co::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packages/hello-process"),
+        &pkg,
+    );
+    let script = pkg.join("components/hello.sh");
+    let mut bytes = std::fs::read(&script).unwrap();
+    bytes.extend_from_slice(b"\n# ");
+    bytes.extend(std::iter::repeat_n(b'x', 48 << 20));
+    bytes.push(b'\n');
+    std::fs::write(&script, &bytes).unwrap();
+    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
+        .unwrap()
+        .replace("id: hello-process\n", "id: big-process\n");
+    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    ok(&f
+        .co
+        .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
+    let hex = edge_model::digest::sha256(&bytes).as_str()["sha256:".len()..].to_owned();
+
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let data = f.dir.path().join("en");
+    let en = En::start(&f.d1, &data, &lo.url, &[]);
+    let id = deploy_to(&f.co, "big-process", "edge-1", &[]);
+    // The download has begun: freeze the LO so it cannot finish, then kill
+    // the node where it stands.
+    let partial = data.join("artifacts/partial").join(&hex);
+    until_or(
+        "the download started",
+        || std::fs::metadata(&partial).ok().filter(|m| m.len() > 0),
+        || en.log(),
+    );
+    signal("-STOP", lo.pid());
+    en.kill();
+    signal("-CONT", lo.pid());
+    let had = std::fs::metadata(&partial).unwrap().len();
+    assert!(
+        had > 0 && had < bytes.len() as u64,
+        "killed half-way: {had} of {} bytes",
+        bytes.len()
+    );
+    assert!(!data.join("artifacts/sha256").join(&hex).exists());
+
+    let en = En::start(&f.d1, &data, &lo.url, &[]);
+    wait_state(&f.co, &id, "installed", || en.log());
+    assert!(en.log().contains("resuming a download"), "{}", en.log());
+    assert_eq!(programs(&en.data), 1, "one process");
+    assert!(data.join("artifacts/sha256").join(&hex).is_file());
+}
+
+#[test]
+fn an_unknown_run_as_account_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(edge_tests::co::bin("edged"))
+        .args(["--mode", "en", "--run-as", "no-such-account", "--data"])
+        .arg(dir.path())
+        .arg("--credentials")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("there is no account `no-such-account` on this host"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_relative_data_folder_is_made_absolute() {
+    // Workloads run in folders of their own: a relative data folder would
+    // leave them unable to find their programs.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(edge_tests::co::bin("edged"))
+        .current_dir(dir.path())
+        .args([
+            "--mode",
+            "en",
+            "--data",
+            "./node-data",
+            "--credentials",
+            ".",
+        ])
+        .arg("--print-config")
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    let want = format!("data = \"{}\"", dir.path().join("node-data").display());
+    assert!(text.contains(&want), "{text}");
+}

@@ -1,0 +1,129 @@
+//! The CO's event stream through `edgectl co watch -o json`: changes in the
+//! order they happen (a site, a device, a deployment, the node's status as
+//! it installs), a site filter, and a watch started again with `--since`
+//! getting exactly what it missed.
+
+use std::io::BufRead as _;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use edge_tests::co::{Co, ok};
+use edge_tests::en::En;
+use edge_tests::fleet::{deploy_to, fleet};
+use edge_tests::lo::Lo;
+use serde_json::Value;
+
+/// A running `edgectl co watch`, its events arriving on a channel.
+struct Watch {
+    child: Child,
+    events: Receiver<Value>,
+}
+
+impl Watch {
+    fn start(co: &Co, extra: &[&str]) -> Watch {
+        let mut args = vec!["co", "watch", "-o", "json"];
+        args.extend(extra);
+        let mut child = co
+            .edgectl_command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, events) = channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        Watch { child, events }
+    }
+
+    /// The next event matching `want`, skipping others, within 20 s.
+    fn until(&self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(e) if want(&e) => return e,
+                Ok(_) => {}
+                Err(_) => panic!("no event: {what}"),
+            }
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn is(kind: &str, subject: &str) -> impl Fn(&Value) -> bool {
+    let (kind, subject) = (kind.to_owned(), subject.to_owned());
+    move |e| e["kind"] == kind.as_str() && e["subject"] == subject.as_str()
+}
+
+#[test]
+fn changes_stream_as_they_happen_and_a_watch_resumes_where_it_stopped() {
+    let f = fleet();
+    // From the first event on: nothing is missed however late they connect.
+    let watch = Watch::start(&f.co, &["--since", "0"]);
+    let other_site = Watch::start(&f.co, &["--site", "elsewhere", "--since", "0"]);
+    ok(&f.co.edgectl(&["co", "add", "site", "plant-9"]));
+    let site = watch.until("site added", is("site.added", "plant-9"));
+    ok(&f
+        .co
+        .edgectl(&["co", "add", "device", "edge-99", "--site", "plant-9"]));
+    let device = watch.until("device added", is("device.added", "edge-99"));
+    assert!(device["id"].as_u64() > site["id"].as_u64());
+    assert_eq!(device["site"], "plant-9");
+
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let en = En::start(&f.d1, &f.dir.path().join("en"), &lo.url, &[]);
+    let id = deploy_to(&f.co, "hello-wasm", "edge-1", &[]);
+    let created = watch.until("deployment created", is("deployment.created", &id));
+    assert_eq!(created["data"]["app"], "hello-wasm");
+    assert_eq!(created["data"]["device"], "edge-1");
+    let installed = watch.until("installed reported", |e| {
+        is("status", &id)(e) && e["data"]["state"] == "installed"
+    });
+    assert_eq!(installed["site"], "plant-1");
+    assert!(
+        other_site.events.try_recv().is_err(),
+        "a watch of another site saw nothing"
+    );
+
+    // Stopped, then started again after the last event it printed: it gets
+    // what happened meanwhile, and nothing twice.
+    let last = installed["id"].as_u64().unwrap();
+    drop(watch);
+    ok(&f.co.edgectl(&["co", "undeploy", &id]));
+    let again = Watch::start(&f.co, &["--since", &last.to_string()]);
+    let removed = again.until("deployment removed", is("deployment.removed", &id));
+    assert!(removed["id"].as_u64().unwrap() > last);
+    drop(en);
+}
+
+/// A client resuming after an id the CO never gave (it restarted since, and
+/// its ids began again) is told it missed events, then gets what follows.
+#[test]
+fn resuming_past_the_newest_event_is_a_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    let client = edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap();
+    let mut stream = client.events(Some(999_999)).unwrap();
+    let first = stream.next().unwrap().unwrap();
+    assert_eq!(first.kind, "reset", "{first:?}");
+    ok(&co.edgectl(&["co", "add", "site", "after-reset"]));
+    let next = stream.next().unwrap().unwrap();
+    assert_eq!(
+        (next.kind.as_str(), next.subject.as_str()),
+        ("site.added", "after-reset")
+    );
+    assert!(next.id < 999_999);
+}

@@ -1,0 +1,390 @@
+//! The Local Orchestrator end to end: a real CO and a real LO (`edged --mode
+//! lo`) on loopback with real TLS; edge nodes are played by a Margo client
+//! holding identities from `edgectl co enroll`. A deploy reaches the right
+//! device and no other, every fleet-manager MUST of the Margo desired-state
+//! API (DIGEST §15.2) a client can check holds, status and capabilities flow
+//! up through the LO's outbox, and restarts and crashes of either side lose
+//! nothing.
+
+use std::time::{Duration, Instant};
+
+use edge_tests::co::{Co, ok};
+use edge_tests::fleet::*;
+use edge_tests::lo::{Lo, Margo};
+use edge_tests::wait::{until, until_or};
+use serde_json::{Value, json};
+
+#[test]
+fn a_deploy_reaches_the_right_device_through_the_lo_and_status_comes_back() {
+    let f = fleet();
+    let lo = Lo::start(
+        &f.lo_creds,
+        &f.dir.path().join("lo"),
+        &["--poll-interval", "3600"],
+    );
+    let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    let m2 = Margo::new(&f.d2, &lo.url, "plant-1");
+
+    // Before any deploy: version 1, nothing, bundle null.
+    let (v, r) = manifest_at(&m1, 1, || lo.log());
+    check_manifest(&r, &v);
+    assert_eq!(v["manifestVersion"], 1);
+    assert!(v["bundle"].is_null());
+
+    // A deploy arrives through the nudge (the poll interval is an hour).
+    let id = deploy_hello(&f.co, "edge-1");
+    let (v, r) = manifest_at(&m1, 2, || lo.log());
+    check_manifest(&r, &v);
+    assert_eq!(v["manifestVersion"], 2, "{}", lo.log());
+    assert_eq!(v["deployments"][0]["deploymentId"], id.as_str());
+    check_content(&m1, &v, "edge-1");
+    let etag = r.header("etag").unwrap().to_owned();
+    let again = m1.get("/api/v1/deployments", &[("if-none-match", &etag)]);
+    assert_eq!((again.status, again.body.len()), (304, 0));
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    let refused = m1.get("/api/v1/deployments", &[("accept", "text/html")]);
+    assert_eq!(
+        (refused.status, refused.problem().as_str()),
+        (406, "server-cannot-generate-response")
+    );
+    assert_eq!(
+        refused.header("content-type"),
+        Some("application/problem+json")
+    );
+
+    // edge-2 sees none of it.
+    let (v2, r2) = manifest_at(&m2, 1, || lo.log());
+    check_manifest(&r2, &v2);
+    assert!(v2["deployments"].as_array().unwrap().is_empty());
+    let url = v["deployments"][0]["url"].as_str().unwrap();
+    let theirs = m2.get(url, &[]);
+    assert_eq!(
+        (theirs.status, theirs.problem().as_str()),
+        (403, "not-authorized")
+    );
+    let bundle = m2.get(v["bundle"]["url"].as_str().unwrap(), &[]);
+    assert_eq!(
+        (bundle.status, bundle.problem().as_str()),
+        (404, "invalid-bundle")
+    );
+    let stale = m1.get(
+        &format!("/api/v1/deployments/{id}/sha256:{}", "0".repeat(64)),
+        &[],
+    );
+    assert_eq!(
+        (stale.status, stale.problem().as_str()),
+        (404, "deployment-not-found")
+    );
+
+    // A device of another site is not this LO's client.
+    let m9 = Margo::new(&f.d9, &lo.url, "plant-1");
+    let foreign = m9.get("/api/v1/deployments", &[]);
+    assert_eq!(
+        (foreign.status, foreign.problem().as_str()),
+        (403, "not-authorized")
+    );
+
+    // Reports: created, then updated; nobody reports for someone else.
+    let path = format!("/api/v1/deployments/{id}/status");
+    assert_eq!(
+        m1.json("POST", &path, &status_doc(&id, "installing", 2))
+            .status,
+        201
+    );
+    assert_eq!(
+        m1.json("POST", &path, &status_doc(&id, "installed", 2))
+            .status,
+        200
+    );
+    let r = m2.json("POST", &path, &status_doc(&id, "failed", 1));
+    assert_eq!((r.status, r.problem().as_str()), (403, "not-authorized"));
+    let other = "0b0e5f0c-4a3e-4c5e-9d7e-5a1f2b3c4d5e";
+    let r = m1.json(
+        "POST",
+        &format!("/api/v1/deployments/{other}/status"),
+        &status_doc(other, "installed", 2),
+    );
+    assert_eq!(
+        (r.status, r.problem().as_str()),
+        (404, "deployment-not-found")
+    );
+    let r = m1.json(
+        "POST",
+        &path,
+        &json!({"deploymentId": id, "status": {"state": "running"}, "components": []}),
+    );
+    assert_eq!((r.status, r.problem().as_str()), (422, "semantic-error"));
+    let r = m1
+        .send("POST", &path, &[], Some(b"{not json".to_vec()))
+        .unwrap();
+    assert_eq!((r.status, r.problem().as_str()), (400, "invalid-request"));
+    let r = m1.json("POST", &path, &status_doc(other, "installed", 2));
+    assert_eq!((r.status, r.problem().as_str()), (422, "semantic-error"));
+
+    assert_eq!(
+        m1.json("PUT", "/api/v1/capabilities/edge-1", &caps_doc("edge-1"))
+            .status,
+        201
+    );
+    assert_eq!(
+        m1.json("PUT", "/api/v1/capabilities/edge-1", &caps_doc("edge-1"))
+            .status,
+        200
+    );
+    let r = m1.json("PUT", "/api/v1/capabilities/edge-2", &caps_doc("edge-2"));
+    assert_eq!((r.status, r.problem().as_str()), (403, "not-authorized"));
+    let r = m1.json("PUT", "/api/v1/capabilities/edge-1", &caps_doc("edge-7"));
+    assert_eq!((r.status, r.problem().as_str()), (422, "semantic-error"));
+    let r = m2
+        .send("DELETE", "/api/v1/capabilities/edge-2", &[], None)
+        .unwrap();
+    assert_eq!((r.status, r.problem().as_str()), (404, "device-not-found"));
+
+    // Both reach the CO through the outbox.
+    until("the status at the CO", || {
+        (co_state(&f.co, &id).as_deref() == Some("installed")).then_some(())
+    });
+    until("the capabilities at the CO", || {
+        let d: Value = serde_json::from_str(&ok(&f
+            .co
+            .edgectl(&["co", "show", "device", "edge-1", "-o", "json"])))
+        .unwrap();
+        (d["capabilities"]["properties"]["vendor"] == "Acme").then_some(())
+    });
+
+    // Undeploy: the next version is empty again, with a null bundle.
+    ok(&f.co.edgectl(&["co", "undeploy", &id]));
+    let (v, r) = manifest_at(&m1, 3, || lo.log());
+    check_manifest(&r, &v);
+    assert!(v["bundle"].is_null() && v["deployments"].as_array().unwrap().is_empty());
+    // A removal is still reportable.
+    assert_eq!(
+        m1.json("POST", &path, &status_doc(&id, "removed", 3))
+            .status,
+        200
+    );
+
+    // Revoking edge-2 at the CO locks it out of the LO.
+    ok(&f
+        .co
+        .edgectl(&["co", "revoke", "--site", "plant-1", "--device", "edge-2"]));
+    until("the revocation at the LO", || {
+        let r = m2.get("/api/v1/deployments", &[]);
+        (r.status == 403 && r.problem() == "not-authorized").then_some(())
+    });
+    assert_eq!(m1.get("/api/v1/deployments", &[]).status, 200);
+    drop(lo);
+}
+
+#[test]
+fn restarts_of_the_co_and_the_lo_lose_nothing() {
+    let f = fleet();
+    let lo_data = f.dir.path().join("lo");
+    let lo = Lo::start(&f.lo_creds, &lo_data, &[]);
+    let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    let id = deploy_hello(&f.co, "edge-1");
+    let (v, r) = manifest_with(&m1, 1, || format!("{}\n----- co\n{}", lo.log(), f.co.log()));
+    let etag = r.header("etag").unwrap().to_owned();
+
+    // LO killed and restarted on the same port: same version, same ETag.
+    let port = lo.port().to_string();
+    lo.kill();
+    let lo = Lo::start(
+        &f.lo_creds,
+        &lo_data,
+        &["--listen", &format!("127.0.0.1:{port}")],
+    );
+    let r = m1.get("/api/v1/deployments", &[("if-none-match", &etag)]);
+    assert_eq!(r.status, 304, "the restarted LO serves the same manifest");
+
+    // CO killed: reports queue at the LO, in order, and arrive when it returns.
+    let south = south_url(&f.lo_creds);
+    let south_addr = south.trim_start_matches("https://").to_owned();
+    let co_data = f.co.data.clone();
+    f.co.kill();
+    let path = format!("/api/v1/deployments/{id}/status");
+    for state in ["pending", "installing", "installed"] {
+        let r = m1.json("POST", &path, &status_doc(&id, state, 2));
+        assert!(
+            r.status == 200 || r.status == 201,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    // The LO keeps serving with the CO gone.
+    assert_eq!(
+        m1.get("/api/v1/deployments", &[("if-none-match", &etag)])
+            .status,
+        304
+    );
+    let co = Co::start(&co_data, &["--south-listen", &south_addr]);
+    until("queued status at the restarted CO", || {
+        (co_state(&co, &id).as_deref() == Some("installed")).then_some(())
+    });
+
+    // A deploy while the LO is down reaches it when it comes back, with a higher version.
+    lo.kill();
+    let o = co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--device",
+        "edge-1",
+        "--set",
+        "greeting=again",
+    ]);
+    assert!(o.status.success(), "{}", co.log());
+    let lo = Lo::start(
+        &f.lo_creds,
+        &lo_data,
+        &["--listen", &format!("127.0.0.1:{port}")],
+    );
+    let (v3, r3) = manifest_at(&m1, v["manifestVersion"].as_u64().unwrap() + 1, || lo.log());
+    check_manifest(&r3, &v3);
+    assert_eq!(v3["deployments"].as_array().unwrap().len(), 2);
+    check_content(&m1, &v3, "edge-1");
+    drop(lo);
+}
+
+#[test]
+fn an_lo_killed_during_a_burst_of_deploys_never_serves_a_version_twice_or_backwards() {
+    let f = fleet();
+    let lo_data = f.dir.path().join("lo");
+    let mut lo = Lo::start(&f.lo_creds, &lo_data, &[]);
+    let port = lo.port().to_string();
+    let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    let (url, token) = (f.co.url.clone(), f.co.token.clone());
+    // Each deploy after the first waits until the device has seen the one
+    // before, so the crashes land in the middle of the burst.
+    let (go, next) = std::sync::mpsc::channel::<()>();
+    let deployer = std::thread::spawn(move || {
+        let client = edge_api::Client::new(&url, Some(token)).unwrap();
+        for i in 0..8 {
+            if i > 0 && next.recv().is_err() {
+                return;
+            }
+            let req = edge_api::types::DeployRequest {
+                app: "hello-wasm".into(),
+                version: None,
+                site: "plant-1".into(),
+                device: Some("edge-1".into()),
+                selector: std::collections::BTreeMap::new(),
+                set: [("greeting".to_owned(), format!("burst {i}"))].into(),
+                deploy_type: None,
+            };
+            let _: Vec<edge_api::types::DeploymentSummary> =
+                client.post(edge_api::routes::DEPLOYMENTS, &req).unwrap();
+        }
+    });
+    // version → ETag, as observed by the device across the crashes.
+    let mut seen: std::collections::BTreeMap<u64, String> = std::collections::BTreeMap::new();
+    let mut last = 0;
+    let mut kills = 0;
+    let mut killed_at = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut sent = 0;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the burst never fully arrived\n{}",
+            lo.log()
+        );
+        let Ok(r) = m1.send("GET", "/api/v1/deployments", &[], None) else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        assert_eq!(r.status, 200);
+        let v = r.json();
+        let version = v["manifestVersion"].as_u64().unwrap();
+        let etag = r.header("etag").unwrap().to_owned();
+        assert!(
+            version >= last,
+            "version went from {last} down to {version}"
+        );
+        if let Some(before) = seen.insert(version, etag.clone()) {
+            assert_eq!(
+                before, etag,
+                "version {version} was served with two different contents"
+            );
+        }
+        last = version;
+        let n = v["deployments"].as_array().unwrap().len();
+        if n == 8 {
+            break;
+        }
+        // Crash the LO each time it has taken in more of the burst (up to three times).
+        if kills < 3 && n > killed_at {
+            killed_at = n;
+            lo.kill();
+            lo = Lo::start(
+                &f.lo_creds,
+                &lo_data,
+                &["--listen", &format!("127.0.0.1:{port}")],
+            );
+            kills += 1;
+        }
+        // The next deploy only once the device has seen the previous one.
+        if n > sent {
+            let _ = go.send(());
+            sent = n;
+        }
+    }
+    deployer.join().unwrap();
+    assert!(kills >= 1, "the LO was never killed mid-burst");
+}
+
+#[test]
+fn the_device_client_verifies_refuses_replays_and_resumes_from_its_saved_state() {
+    use edge_api::device::{Accepted, ManifestSync, Poll, SyncError, load};
+    let f = fleet();
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let id = edge_api::mtls::Identity::load(&f.d1).unwrap();
+    let client = || {
+        id.blocking_client(&id.wfm_id("plant-1"), Duration::from_secs(30))
+            .unwrap()
+    };
+    let file = f.dir.path().join("accepted.json");
+    let mut sync = ManifestSync::new(&lo.url, client(), load(&file).unwrap());
+    let Poll::Changed(first) = sync.poll().unwrap() else {
+        panic!("a first poll gives the manifest");
+    };
+    assert_eq!((first.version, first.deployments.len()), (1, 0));
+    sync.accept(&first, Some(&file)).unwrap();
+    assert_eq!(sync.poll().unwrap(), Poll::Unchanged);
+
+    let want = deploy_hello(&f.co, "edge-1");
+    let next = until_or(
+        "the deploy at the device client",
+        || match sync.poll().unwrap() {
+            Poll::Changed(s) => Some(s),
+            Poll::Unchanged => None,
+        },
+        || lo.log(),
+    );
+    assert_eq!(next.deployments.len(), 1, "{}", lo.log());
+    assert_eq!(next.deployments[0].id, want);
+    assert!(next.version > first.version);
+    assert_eq!(
+        edge_model::digest::sha256(&next.deployments[0].bytes),
+        next.deployments[0].digest
+    );
+    sync.accept(&next, Some(&file)).unwrap();
+
+    // After a restart it resumes from the file: nothing to do.
+    let resumed = ManifestSync::new(&lo.url, client(), load(&file).unwrap());
+    assert_eq!(resumed.poll().unwrap(), Poll::Unchanged);
+    // A device that accepted a higher version refuses this one (a replay).
+    let ahead = ManifestSync::new(
+        &lo.url,
+        client(),
+        Some(Accepted {
+            version: 99,
+            etag: "\"sha256:other\"".into(),
+        }),
+    );
+    let e = ahead.poll().unwrap_err();
+    assert!(matches!(e, SyncError::NotNewer { accepted: 99, .. }), "{e}");
+}

@@ -1,0 +1,22 @@
+//! Every cross-binary scenario in one test binary (one link of `edged`, not
+//! one per file): a module per scenario, each built on the kit in `src/`
+//! (`edge_tests`). The daemons, Git server and registry they start listen on
+//! loopback only and are ended when a test's handles drop.
+
+#![allow(clippy::unwrap_used)]
+
+mod attach;
+mod co;
+mod containers;
+mod deploy;
+mod en;
+mod events;
+mod git;
+mod lo;
+mod oci;
+mod pull;
+mod south;
+mod stick_images;
+mod usb;
+mod wait;
+mod walkthrough;
