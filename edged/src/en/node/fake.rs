@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use edge_model::ProfileType;
 use edge_model::status::State;
@@ -22,7 +22,15 @@ pub(super) enum Behaviour {
     Never,
     /// The driver refuses to start it (`START`).
     Refuse,
+    /// Crash-looping from the start, given up on (`GAVE_UP`).
+    GiveUp,
+    /// Crashed once while starting (`EXITED`, one restart), then runs
+    /// from [`CRASH`] on.
+    CrashOnce,
 }
+
+/// How long a [`Behaviour::CrashOnce`] component stays down.
+pub(super) const CRASH: Duration = Duration::from_millis(100);
 
 /// What the driver was asked to do, `deployment/component` each.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,11 +99,20 @@ impl FakeDriver {
 struct FakeRunning {
     key: String,
     observed: Arc<Mutex<Observed>>,
+    /// What it observes from a moment on, unless the test set it before.
+    later: Mutex<Option<(Instant, Observed)>>,
     script: Arc<Mutex<Script>>,
 }
 
 impl Running for FakeRunning {
     fn observe(&self) -> Observed {
+        let mut later = locked(&self.later);
+        if let Some((at, o)) = later.as_ref()
+            && Instant::now() >= *at
+        {
+            *locked(&self.observed) = o.clone();
+            *later = None;
+        }
         locked(&self.observed).clone()
     }
 
@@ -130,25 +147,43 @@ impl Driver for FakeDriver {
             .get(&w.component.name)
             .copied()
             .unwrap_or(Behaviour::Up);
-        let state = match behaviour {
-            Behaviour::Up => State::Installed,
-            Behaviour::Never => State::Installing,
+        let observed = |state, error: Option<(FailureCode, &str)>, restarts| Observed {
+            state,
+            error: error.map(|(code, message)| ComponentError::new(code, message)),
+            restarts,
+        };
+        let (now, later) = match behaviour {
+            Behaviour::Up => (observed(State::Installed, None, 0), None),
+            Behaviour::Never => (observed(State::Installing, None, 0), None),
             Behaviour::Refuse => {
                 return Err(ComponentError::new(
                     FailureCode::Start,
                     "refused by the test",
                 ));
             }
+            Behaviour::GiveUp => (
+                observed(
+                    State::Failed,
+                    Some((FailureCode::GaveUp, "exited; gave up after 10 restarts")),
+                    10,
+                ),
+                None,
+            ),
+            Behaviour::CrashOnce => (
+                observed(
+                    State::Failed,
+                    Some((FailureCode::Exited, "exited; restarting")),
+                    1,
+                ),
+                Some((Instant::now() + CRASH, observed(State::Installed, None, 1))),
+            ),
         };
-        let observed = Arc::new(Mutex::new(Observed {
-            state,
-            error: None,
-            restarts: 0,
-        }));
-        script.states.insert(key.clone(), observed.clone());
+        let now = Arc::new(Mutex::new(now));
+        script.states.insert(key.clone(), now.clone());
         Ok(Box::new(FakeRunning {
             key,
-            observed,
+            observed: now,
+            later: Mutex::new(later),
             script: self.script.clone(),
         }))
     }

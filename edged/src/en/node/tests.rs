@@ -12,7 +12,7 @@ use edge_runtime::{ComponentError, FailureCode};
 use serde_json::Value;
 
 use super::Node;
-use super::fake::{Behaviour, Call, FakeDriver};
+use super::fake::{Behaviour, CRASH, Call, FakeDriver};
 use crate::cas::Cas;
 use crate::en::state::{Db, DesiredSet, Doc};
 
@@ -495,6 +495,44 @@ fn an_operator_stop_holds_a_workload_failed_until_started() {
             start(&key(A, "app")),
             stop(&key(A, "app")),
             start(&key(A, "app"))
+        ]
+    );
+}
+
+#[test]
+fn a_component_that_crashed_while_starting_counts_as_up_once_it_lasts() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDriver::new();
+    fake.behave("flaky", Behaviour::CrashOnce);
+    fake.behave("looping", Behaviour::GiveUp);
+    let node = node_in(dir.path(), &fake);
+    node.cas.put(b"x").unwrap();
+    let started = std::time::Instant::now();
+    apply(&node, 1, vec![doc(A, "1.0.0", &[comp("flaky", b"x")])]);
+    assert!(
+        started.elapsed() >= CRASH + super::SETTLE,
+        "up only after running {:?} again",
+        super::SETTLE
+    );
+    let r = reports(&node);
+    assert_eq!(states(last(&r, A)), installed(1));
+    assert_eq!(node.workloads(&Default::default())[0].restarts, 1);
+
+    // A crash loop given up on is final: no waiting for the timeout.
+    let started = std::time::Instant::now();
+    apply(&node, 2, vec![doc(B, "1.0.0", &[comp("looping", b"x")])]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(
+        states(last(&reports(&node), B)),
+        [("failed".to_owned(), Some("GAVE_UP".to_owned()))]
+    );
+    assert_eq!(
+        fake.calls()[1..],
+        [
+            stop(&key(A, "flaky")),
+            clean(&key(A, "flaky")),
+            start(&key(B, "looping")),
+            stop(&key(B, "looping"))
         ]
     );
 }
