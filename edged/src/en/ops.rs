@@ -28,6 +28,7 @@ use edge_model::MargoDocument as _;
 
 use super::node::{FindError, Node, StartError, WorkloadRef};
 use crate::error::ApiError;
+use crate::http::blocking;
 
 /// Largest piece of log in one answer.
 const MAX_LOG_CHUNK: u64 = 256 * 1024;
@@ -66,14 +67,6 @@ pub(crate) async fn serve(listener: std::os::unix::net::UnixListener, node: Arc<
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "the operations socket stopped");
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(&anyhow::anyhow!("a worker failed: {e}")))?
 }
 
 async fn status(State(node): State<Arc<Node>>) -> Result<axum::Json<NodeStatus>, ApiError> {
