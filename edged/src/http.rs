@@ -1,9 +1,13 @@
 //! The HTTP toolkit every listener of the daemon shares (the CO's north and
 //! south listeners, the LO's): extractors whose failures are problem
 //! details ([`JsonBody`], [`QueryParams`], [`BoundedBody`]), [`blocking`] to
-//! run synchronous work (SQLite, Git, files) off the async threads, and
-//! [`created`]. The problems themselves are [`crate::error::ApiError`].
+//! run synchronous work (SQLite, Git, files) off the async threads,
+//! [`created`], and for start-up [`listen`] and [`start_blocking`]. The
+//! problems themselves are [`crate::error::ApiError`].
 
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -25,6 +29,34 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(&anyhow::Error::new(e).context("a worker task failed")))?
+}
+
+/// Run start-up work (opening a store, repairing it) on a blocking thread.
+pub(crate) async fn start_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .context("the start-up task failed")?
+}
+
+/// Listen on `addr` (port 0 picks one): the listener and the address it
+/// got. `role` names a second listener in errors (`south`).
+pub(crate) async fn listen(
+    addr: &str,
+    role: Option<&str>,
+) -> anyhow::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        let role = role.map(|r| format!(" ({r})")).unwrap_or_default();
+        format!("cannot listen on `{addr}`{role}")
+    })?;
+    let local = listener.local_addr().with_context(|| {
+        role.map_or_else(
+            || "cannot read the listening address".to_owned(),
+            |r| format!("cannot read the {r} address"),
+        )
+    })?;
+    Ok((listener, local))
 }
 
 /// The problem for a request body that could not be read: 413 over `limit`

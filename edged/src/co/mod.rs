@@ -36,26 +36,16 @@ pub(crate) use http::openapi_json;
 /// Run the CO until a termination signal; in-flight requests are drained.
 pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let s = settings.clone();
-    let store = tokio::task::spawn_blocking(move || {
+    let store = crate::http::start_blocking(move || {
         let store = store::Store::open(&s)?;
         ops::recovery::reconcile(&store)?;
-        anyhow::Ok(store)
+        Ok(store)
     })
-    .await
-    .context("the start-up task failed")??;
+    .await?;
     let store = Arc::new(store);
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on `{}`", settings.listen))?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the listening address")?;
-    let south_listener = tokio::net::TcpListener::bind(&settings.south_listen)
-        .await
-        .with_context(|| format!("cannot listen on `{}` (south)", settings.south_listen))?;
-    let south_addr = south_listener
-        .local_addr()
-        .context("cannot read the south address")?;
+    let (listener, addr) = crate::http::listen(&settings.listen, None).await?;
+    let (south_listener, south_addr) =
+        crate::http::listen(&settings.south_listen, Some("south")).await?;
     let mut names = vec!["localhost".to_owned(), south_addr.ip().to_string()];
     if !south_addr.ip().is_loopback() {
         names.push("127.0.0.1".to_owned());

@@ -61,16 +61,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         );
     }
     let (data, limit) = (settings.data.clone(), settings.outbox_limit);
-    let lo = tokio::task::spawn_blocking(move || store::Lo::open(&data, identity, limit))
-        .await
-        .context("the start-up task failed")??;
+    let lo = crate::http::start_blocking(move || store::Lo::open(&data, identity, limit)).await?;
     let lo = Arc::new(lo);
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on `{}`", settings.listen))?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the listening address")?;
+    let (listener, addr) = crate::http::listen(&settings.listen, None).await?;
     let (nudge, nudges) = std::sync::mpsc::channel();
     let poll = Duration::from_secs(settings.poll_interval);
     spawn("lo-fetch", {

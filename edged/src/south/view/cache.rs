@@ -135,3 +135,57 @@ impl Building<'_> {
         Ok(Arc::new(empty_view(c, &self.cache.scope, device)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use edge_workspace::git::{Author, Repo};
+
+    use super::*;
+    use crate::south::view::versions;
+
+    const A: &str = "0b0e5f0c-4a3e-4c5e-9d7e-5a1f2b3c4d5e";
+
+    fn commit(dir: &Path, file: &str, body: &str) -> String {
+        std::fs::create_dir_all(dir.join("deployments")).unwrap();
+        std::fs::write(dir.join("deployments").join(file), body).unwrap();
+        let author = Author {
+            name: "test".into(),
+            email: "test@localhost".into(),
+        };
+        let repo = Repo::init_or_open(dir).unwrap();
+        repo.commit_all("change", &author).unwrap().unwrap().id
+    }
+
+    #[test]
+    fn a_failed_rebuild_keeps_the_served_views_and_an_unknown_device_gets_an_empty_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = dir.path().join("site");
+        let db = Mutex::new(Connection::open(dir.path().join("v.db")).unwrap());
+        db.lock().unwrap().execute_batch(versions::SCHEMA).unwrap();
+        let cache = ViewCache::new("s");
+        let good = format!("metadata:\n  annotations:\n    id: {A}\n  deviceId: d\n");
+        let first = commit(&site, &format!("{A}.yaml"), &good);
+        let mirror = Mirror::at(&site);
+        let mut building = cache.lock();
+        assert_eq!(building.stamp(), 0, "never built");
+        building
+            .rebuild(&mirror, Some(first.clone()), 7, || db.lock().unwrap())
+            .unwrap();
+        assert_eq!(building.stamp(), 7);
+        drop(building);
+        assert_eq!(cache.current().devices["d"].docs.len(), 1);
+        // A file that cannot be routed fails the rebuild; the views stay.
+        let second = commit(&site, "other.yaml", "metadata: {}\n");
+        let err = cache
+            .lock()
+            .rebuild(&mirror, Some(second), 8, || db.lock().unwrap())
+            .unwrap_err();
+        assert!(matches!(err, RebuildError::Stage(_)), "{err}");
+        assert_eq!(cache.current().head.as_deref(), Some(first.as_str()));
+        assert_eq!(cache.lock().stamp(), 7);
+        let other = cache.view("e", || db.lock().unwrap()).unwrap();
+        assert!(other.docs.is_empty() && other.bundle.is_none());
+    }
+}

@@ -16,7 +16,9 @@
 //! new number is at least one more than the stored one and at least the
 //! site history's first-parent depth plus one, so a server that lost its
 //! database never hands out a number below one it served before. Numbers are
-//! stored before a view using them is served.
+//! stored before a view using them is served: `versions.rs` is where (the
+//! only SQL of the views), and `cache.rs` the one cache of a site's served
+//! views that the CO and the LO both use.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
