@@ -54,6 +54,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a component that crashed while installing must run again
 /// before it counts as installed.
 const SETTLE: Duration = Duration::from_millis(500);
+/// How long a component seen running at its first start must still be
+/// running before it counts as installed: a module that fails at once
+/// (fuel used up, a bad argument) was `installed` for an instant first.
+const CONFIRM: Duration = Duration::from_millis(20);
 /// How long a stopping component gets before it is killed.
 const GRACE: Duration = Duration::from_secs(10);
 

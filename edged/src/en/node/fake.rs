@@ -27,6 +27,9 @@ pub(super) enum Behaviour {
     /// Crashed once while starting (`EXITED`, one restart), then runs
     /// from [`CRASH`] on.
     CrashOnce,
+    /// Seen running for an instant (a millisecond), then a crash loop
+    /// given up on: a module that uses up its fuel at once.
+    FailsAtOnce,
 }
 
 /// How long a [`Behaviour::CrashOnce`] component stays down.
@@ -176,6 +179,17 @@ impl Driver for FakeDriver {
                     1,
                 ),
                 Some((Instant::now() + CRASH, observed(State::Installed, None, 1))),
+            ),
+            Behaviour::FailsAtOnce => (
+                observed(State::Installed, None, 0),
+                Some((
+                    Instant::now() + Duration::from_millis(1),
+                    observed(
+                        State::Failed,
+                        Some((FailureCode::GaveUp, "out of fuel; gave up after 3 restarts")),
+                        3,
+                    ),
+                )),
             ),
         };
         let now = Arc::new(Mutex::new(now));

@@ -14,7 +14,7 @@ use edge_runtime::{ComponentError, FailureCode};
 use edge_workspace::archive;
 
 use super::run::Run;
-use super::{DEFAULT_TIMEOUT, Doc, GRACE, Node, SETTLE, fail};
+use super::{CONFIRM, DEFAULT_TIMEOUT, Doc, GRACE, Node, SETTLE, fail};
 
 /// A component being removed, with what runs of it.
 struct Taken {
@@ -222,9 +222,9 @@ impl Node {
 }
 
 /// Watch a started component until it runs, fails for good, or `timeout`
-/// passes (then `failed`, `TIMEOUT`). After a crash, running is believed
-/// only once it has lasted [`SETTLE`] (a crash loop passes through
-/// `installed` between its crashes).
+/// passes (then `failed`, `TIMEOUT`). Running is believed only once it has
+/// lasted: [`CONFIRM`] (one look later) at the first start, [`SETTLE`] after
+/// a crash (a crash loop passes through `installed` between its crashes).
 fn wait_until_up(running: &dyn Running, timeout: Duration) -> Observed {
     let deadline = Instant::now() + timeout;
     // Up since when, after how many restarts.
@@ -236,9 +236,9 @@ fn wait_until_up(running: &dyn Running, timeout: Duration) -> Observed {
             return o;
         }
         if o.state == State::Installed {
+            let settle = if o.restarts == 0 { CONFIRM } else { SETTLE };
             match up {
-                _ if o.restarts == 0 => return o,
-                Some((since, n)) if n == o.restarts && since.elapsed() >= SETTLE => return o,
+                Some((since, n)) if n == o.restarts && since.elapsed() >= settle => return o,
                 Some((_, n)) if n == o.restarts => {}
                 _ => up = Some((Instant::now(), o.restarts)),
             }

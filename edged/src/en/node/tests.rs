@@ -536,3 +536,17 @@ fn a_component_that_crashed_while_starting_counts_as_up_once_it_lasts() {
         ]
     );
 }
+
+#[test]
+fn a_component_running_only_for_an_instant_is_not_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDriver::new();
+    fake.behave("spin", Behaviour::FailsAtOnce);
+    let node = node_in(dir.path(), &fake);
+    node.cas.put(b"x").unwrap();
+    apply(&node, 1, vec![doc(A, "1.0.0", &[comp("spin", b"x")])]);
+    assert_eq!(
+        states(last(&reports(&node), A)),
+        [("failed".to_owned(), Some("GAVE_UP".to_owned()))]
+    );
+}
