@@ -10,6 +10,7 @@ mod co;
 mod containers;
 mod deploy;
 mod en;
+mod errors;
 mod events;
 mod git;
 mod lo;
