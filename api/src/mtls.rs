@@ -23,7 +23,7 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     /// A file of the credentials folder is missing or unreadable.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Read {
         /// The file.
         path: PathBuf,
@@ -31,7 +31,7 @@ pub enum CredentialsError {
         source: std::io::Error,
     },
     /// A file of the credentials folder cannot be written.
-    #[error("cannot write `{path}`: {source}")]
+    #[error("cannot write `{path}`")]
     Write {
         /// The file.
         path: PathBuf,
@@ -47,7 +47,7 @@ pub enum CredentialsError {
         detail: String,
     },
     /// rustls refused the combination.
-    #[error("cannot set up TLS with these credentials: {0}")]
+    #[error("cannot set up TLS with these credentials")]
     Tls(#[from] rustls::Error),
 }
 
@@ -340,5 +340,24 @@ impl ServerCertVerifier for SpiffeServerVerifier {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_credentials_folder_names_the_os_error_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Identity::load(&dir.path().join("absent")).unwrap_err();
+        let mut chain = e.to_string();
+        let mut next = std::error::Error::source(&e);
+        while let Some(s) = next {
+            chain.push_str(&format!(": {s}"));
+            next = s.source();
+        }
+        assert!(chain.starts_with("cannot read `"), "{chain}");
+        assert_eq!(chain.matches("os error 2").count(), 1, "{chain}");
     }
 }

@@ -95,7 +95,7 @@ pub struct LogChunk {
 pub enum OpsError {
     /// No node answers on the socket.
     #[error(
-        "cannot reach the edge node at `{path}`: {source} (is `edged --mode en` running with that data directory?)"
+        "cannot reach the edge node at `{path}` (is `edged --mode en` running with that data directory?)"
     )]
     Connect {
         /// The socket.
@@ -104,7 +104,7 @@ pub enum OpsError {
         source: std::io::Error,
     },
     /// The exchange broke off.
-    #[error("the edge node's answer broke off: {0}")]
+    #[error("the edge node's answer broke off")]
     Io(#[from] std::io::Error),
     /// An error answer.
     #[error("{0}")]

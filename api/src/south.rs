@@ -16,8 +16,11 @@ use serde::de::DeserializeOwned;
 use crate::routes;
 use crate::types::{ArtifactPin, IntakeAck, IntakeBatch, WatchReply};
 
-/// Most bytes of an error body or a small JSON answer read.
-const MAX_SMALL_REPLY: u64 = 64 * 1024;
+/// Most bytes of an error body read.
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+/// Most bytes of a JSON answer read (a watch reply lists every revoked
+/// certificate of a site).
+const MAX_JSON_REPLY: u64 = 16 * 1024 * 1024;
 
 /// Why a south call gave nothing usable.
 #[derive(Debug, thiserror::Error)]
@@ -144,9 +147,13 @@ fn problem_detail(status: u16, body: &[u8]) -> String {
 }
 
 /// Read at most `limit` bytes of `resp`'s body.
-fn read_small(url: &str, resp: reqwest::blocking::Response) -> Result<Vec<u8>, CallError> {
+fn read_small(
+    url: &str,
+    resp: reqwest::blocking::Response,
+    limit: u64,
+) -> Result<Vec<u8>, CallError> {
     let mut body = Vec::new();
-    resp.take(MAX_SMALL_REPLY)
+    resp.take(limit)
         .read_to_end(&mut body)
         .map_err(|e| CallError::Invalid {
             url: url.to_owned(),
@@ -164,7 +171,7 @@ fn success(
     if status.is_success() {
         return Ok(resp);
     }
-    let body = read_small(url, resp).unwrap_or_default();
+    let body = read_small(url, resp, MAX_ERROR_BODY).unwrap_or_default();
     Err(CallError::from_status(url, status.as_u16(), &body))
 }
 
@@ -227,7 +234,7 @@ impl South {
         url: &str,
         resp: reqwest::blocking::Response,
     ) -> Result<T, CallError> {
-        let body = read_small(url, resp)?;
+        let body = read_small(url, resp, MAX_JSON_REPLY)?;
         serde_json::from_slice(&body).map_err(|e| CallError::Invalid {
             url: url.to_owned(),
             reason: e.to_string(),
@@ -366,7 +373,7 @@ impl South {
             416 => Ok((from, Box::new(std::io::empty()))),
             _ => {
                 let status = resp.status().as_u16();
-                let body = read_small(&url, resp).unwrap_or_default();
+                let body = read_small(&url, resp, MAX_ERROR_BODY).unwrap_or_default();
                 Err(CallError::from_status(&url, status, &body))
             }
         }

@@ -7,8 +7,9 @@
 //! Node (the Margo device client: reconcile, runtimes, status, node
 //! operations); `--mode all` the three together on loopback as a demo
 //! (`all.rs`). This crate joins `edge-model`, `edge-workspace`,
-//! `edge-runtime` and `edge-api`; it is the only crate that links the HTTP
-//! server. It prints exactly one line to stdout (the readiness line; `all`
+//! `edge-runtime`, `edge-api`, `edge-cas` (the artifact store) and
+//! `edge-outbox` (the LO's outbox tables); it is the only crate that links
+//! the HTTP server. It prints exactly one line to stdout (the readiness line; `all`
 //! follows it with the commands to try next);
 //! logs go to stderr; all state lives in the data directory it is given.
 

@@ -34,7 +34,7 @@ impl Default for Limits {
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     /// I/O on a named path.
-    #[error("cannot {action} `{path}`: {source}")]
+    #[error("cannot {action} `{path}`")]
     Io {
         /// What was being done.
         action: &'static str,

@@ -38,6 +38,24 @@ const MAX_COMPOSE: u64 = 1024 * 1024;
 /// Largest image config read to learn its platform.
 pub const MAX_CONFIG: u64 = 1024 * 1024;
 
+/// Why an image's manifest, index, config or compose file is refused, or
+/// its archive not written: one sentence about the content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ImageError(String);
+
+impl From<String> for ImageError {
+    fn from(sentence: String) -> Self {
+        Self(sentence)
+    }
+}
+
+impl From<&str> for ImageError {
+    fn from(sentence: &str) -> Self {
+        Self(sentence.to_owned())
+    }
+}
+
 /// What an image manifest names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageManifest {
@@ -127,23 +145,18 @@ pub fn declared_type(bytes: &[u8]) -> Option<String> {
 /// # Errors
 /// A sentence: not an image manifest, too large, too many layers, a digest
 /// that is not sha256, a size missing or over the limit.
-pub fn parse_manifest(bytes: &[u8], limit: u64) -> Result<ImageManifest, String> {
+pub fn parse_manifest(bytes: &[u8], limit: u64) -> Result<ImageManifest, ImageError> {
     let v = json_of(bytes)?;
     let media_type = declared_type(bytes).unwrap_or_default();
     if !is_manifest_type(&media_type) || v["schemaVersion"].as_u64() != Some(2) {
-        return Err(format!(
-            "it is not an image manifest (media type `{media_type}`)"
-        ));
+        return Err(format!("it is not an image manifest (media type `{media_type}`)").into());
     }
     let config = descriptor(&v["config"], "config", limit)?;
     let layers = v["layers"]
         .as_array()
         .ok_or("its manifest names no layers")?;
     if layers.len() > MAX_LAYERS {
-        return Err(format!(
-            "it has {} layers, more than {MAX_LAYERS}",
-            layers.len()
-        ));
+        return Err(format!("it has {} layers, more than {MAX_LAYERS}", layers.len()).into());
     }
     let layers = layers
         .iter()
@@ -180,9 +193,9 @@ pub fn host_platform() -> (&'static str, &'static str) {
 /// # Errors
 /// When the config is larger than [`MAX_CONFIG`], is not JSON or names no
 /// `os` or `architecture`.
-pub fn config_platform(config: &[u8]) -> Result<(String, String), String> {
+pub fn config_platform(config: &[u8]) -> Result<(String, String), ImageError> {
     if config.len() as u64 > MAX_CONFIG {
-        return Err(format!("its config is larger than {MAX_CONFIG} bytes"));
+        return Err(format!("its config is larger than {MAX_CONFIG} bytes").into());
     }
     let v: Value =
         serde_json::from_slice(config).map_err(|e| format!("its config is not JSON: {e}"))?;
@@ -198,7 +211,7 @@ pub fn config_platform(config: &[u8]) -> Result<(String, String), String> {
 ///
 /// # Errors
 /// When the index does not read or holds no manifest for that platform.
-pub fn pick_platform(index: &[u8], arch: &str) -> Result<Blob, String> {
+pub fn pick_platform(index: &[u8], arch: &str) -> Result<Blob, ImageError> {
     let v = json_of(index)?;
     let manifests = v["manifests"]
         .as_array()
@@ -208,9 +221,9 @@ pub fn pick_platform(index: &[u8], arch: &str) -> Result<Blob, String> {
             && m["platform"]["architecture"].as_str() == Some(arch)
     });
     let Some(m) = found else {
-        return Err(format!("it has no image for linux/{arch}"));
+        return Err(format!("it has no image for linux/{arch}").into());
     };
-    descriptor(m, "manifest", MAX_MANIFEST as u64)
+    Ok(descriptor(m, "manifest", MAX_MANIFEST as u64)?)
 }
 
 /// `name` as a full reference (`host/path:tag` or `host/path@sha256:…`),
@@ -264,7 +277,7 @@ pub struct ComposeImages {
 /// # Errors
 /// When the archive or its `compose.yaml` does not read, or an image
 /// named outright is no image reference.
-pub fn compose_images(archive: &[u8]) -> Result<ComposeImages, String> {
+pub fn compose_images(archive: &[u8]) -> Result<ComposeImages, ImageError> {
     let reader: Box<dyn std::io::Read + '_> = if archive.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::GzDecoder::new(archive))
     } else {
@@ -334,7 +347,7 @@ pub fn write_archive(
     manifest: &[u8],
     name: &str,
     blob: impl Fn(&str) -> Option<PathBuf>,
-) -> Result<(), String> {
+) -> Result<(), ImageError> {
     let parsed = parse_manifest(manifest, u64::MAX)?;
     let file = std::fs::File::create(path)
         .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
@@ -376,7 +389,8 @@ pub fn write_archive(
     data(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     tar.into_inner()
         .and_then(|mut w| std::io::Write::flush(&mut w))
-        .map_err(write)
+        .map_err(write)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -406,12 +420,14 @@ mod tests {
         assert!(
             parse_manifest(&manifest(&layer), 99)
                 .unwrap_err()
+                .to_string()
                 .contains("over the limit")
         );
         let md5 = layer.replace("sha256:1111", "md5:1111");
         assert!(
             parse_manifest(&manifest(&md5), 1000)
                 .unwrap_err()
+                .to_string()
                 .contains("not a sha256")
         );
         assert!(parse_manifest(b"{}", 1000).is_err());
@@ -431,6 +447,7 @@ mod tests {
         assert!(
             pick_platform(index.as_bytes(), "s390x")
                 .unwrap_err()
+                .to_string()
                 .contains("linux/s390x")
         );
     }
@@ -499,7 +516,9 @@ mod tests {
                 ("web".to_owned(), "q.io/web:${VERSION}".to_owned())
             ]
         );
-        let e = compose_images(&archive("services:\n  web:\n    image: 'a b'\n")).unwrap_err();
+        let e = compose_images(&archive("services:\n  web:\n    image: 'a b'\n"))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("web") && e.contains("not an image reference"),
             "{e}"
@@ -511,7 +530,12 @@ mod tests {
         let (os, arch) =
             config_platform(br#"{"os":"linux","architecture":"arm64","rootfs":{}}"#).unwrap();
         assert_eq!((os.as_str(), arch.as_str()), ("linux", "arm64"));
-        assert!(config_platform(b"{}").unwrap_err().contains("`os`"));
+        assert!(
+            config_platform(b"{}")
+                .unwrap_err()
+                .to_string()
+                .contains("`os`")
+        );
         assert!(config_platform(b"nope").is_err());
         assert_eq!(host_platform().0, "linux");
     }
@@ -567,7 +591,8 @@ mod tests {
         let e = write_archive(&dir.path().join("other"), m.as_bytes(), "q.io/x:1", |_| {
             None
         })
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("is not here"), "{e}");
     }
 }

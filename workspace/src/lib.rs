@@ -15,4 +15,4 @@ pub mod oci;
 pub mod package;
 pub mod stick;
 
-pub use package::{PackageCheck, check_package, read_bounded};
+pub use package::{PackageCheck, PackageError, check_package, read_bounded};

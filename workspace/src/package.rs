@@ -33,41 +33,82 @@ pub struct PackageCheck {
     pub report: Report,
 }
 
+/// Why a document file or a package's description could not be read at all
+/// (what is wrong inside it is a [`Report`] instead).
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// The file cannot be read.
+    #[error("cannot read")]
+    Read(#[source] std::io::Error),
+    /// The path is a folder.
+    #[error("is a directory")]
+    Directory,
+    /// The file is larger than the model reads.
+    #[error(transparent)]
+    TooLarge(LoadError),
+    /// The folder holds no description.
+    #[error(
+        "no `{DESCRIPTION_FILE}` here; an application package is a folder with `{DESCRIPTION_FILE}` and `resources/`"
+    )]
+    NoDescription,
+    /// The description is not a document.
+    #[error(transparent)]
+    Document(#[from] LoadError),
+}
+
+impl PackageError {
+    /// The error and its causes as one sentence (for a report line or a
+    /// problem detail, where no chain is printed).
+    #[must_use]
+    pub fn sentence(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            out.push_str(": ");
+            out.push_str(&e.to_string());
+            next = e.source();
+        }
+        out
+    }
+}
+
 /// Read a document file, refusing anything larger than the model accepts
 /// before reading it.
-pub fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    let file = fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+///
+/// # Errors
+/// When it cannot be read, is a folder or is too large.
+pub fn read_bounded(path: &Path) -> Result<Vec<u8>, PackageError> {
+    let file = fs::File::open(path).map_err(PackageError::Read)?;
+    let meta = file.metadata().map_err(PackageError::Read)?;
     if meta.is_dir() {
-        return Err("is a directory".into());
+        return Err(PackageError::Directory);
     }
     let limit = MAX_DOCUMENT_BYTES as u64;
     let mut bytes = Vec::new();
     file.take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(PackageError::Read)?;
     if bytes.len() as u64 > limit {
         let size = meta.len().max(limit + 1) as usize;
-        return Err(LoadError::TooLarge {
+        return Err(PackageError::TooLarge(LoadError::TooLarge {
             size,
             limit: MAX_DOCUMENT_BYTES,
-        }
-        .to_string());
+        }));
     }
     Ok(bytes)
 }
 
-/// Check the package in `dir`. `Err` only when `margo.yaml` cannot be read as
-/// a document at all.
-pub fn check_package(dir: &Path) -> Result<PackageCheck, String> {
+/// Check the package in `dir`.
+///
+/// # Errors
+/// Only when `margo.yaml` cannot be read as a document at all.
+pub fn check_package(dir: &Path) -> Result<PackageCheck, PackageError> {
     let file = dir.join(DESCRIPTION_FILE);
     if !file.is_file() {
-        return Err(format!(
-            "no `{DESCRIPTION_FILE}` here; an application package is a folder with `{DESCRIPTION_FILE}` and `resources/`"
-        ));
+        return Err(PackageError::NoDescription);
     }
     let bytes = read_bounded(&file)?;
-    let outcome = check_document(&bytes).map_err(|e| e.to_string())?;
+    let outcome = check_document(&bytes)?;
     let mut report = outcome.report;
     if outcome.kind != Some(DocumentKind::ApplicationDescription) {
         if report.is_valid() {

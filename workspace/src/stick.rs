@@ -40,7 +40,7 @@ use crate::git::{self, GitError, Mirror};
 mod images;
 mod pins;
 
-pub use pins::{Pin, Pins, read_pins, references};
+pub use pins::{Pin, Pins, ReferenceError, read_pins, references};
 
 /// The bare site repository on a stick.
 pub const SITE_GIT: &str = "site.git";
@@ -330,7 +330,7 @@ pub fn read_manifest(stick: &Path) -> Result<StickManifest, StickError> {
             format!("`{}` is not a sha256 digest", bad.digest),
         ));
     }
-    references(&m.artifacts).map_err(|reason| invalid(stick, reason))?;
+    references(&m.artifacts).map_err(|reason| invalid(stick, reason.to_string()))?;
     Ok(m)
 }
 
@@ -477,7 +477,8 @@ pub fn import(stick: &Path, lo_data: &Path, site: Option<&str>) -> Result<Import
     // earlier stick stays while its artifact does (a stick written with
     // `--skip-images` carries no image, yet the deployments may still name
     // it), so a history that then fails to move leaves no pin wrong.
-    let fresh = references(&manifest.artifacts).map_err(|reason| invalid(stick, reason))?;
+    let fresh =
+        references(&manifest.artifacts).map_err(|reason| invalid(stick, reason.to_string()))?;
     let pins = pins::merged(lo_data, &manifest.head, fresh)?;
     let text = serde_json::to_vec_pretty(&pins).map_err(|e| invalid(stick, e.to_string()))?;
     write_atomic(&lo_data.join(PINS), &text)?;

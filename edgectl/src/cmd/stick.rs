@@ -11,6 +11,7 @@ use anyhow::{Context as _, bail};
 use edge_api::Client;
 use edge_api::routes;
 use edge_api::types::{IntakeAck, IntakeBatch, IntakeEntry, SiteExport};
+use edge_model::artifact::MAX_ARTIFACT;
 use edge_workspace::git::{self, LooseObject};
 use edge_workspace::stick::{self, StickArtifact, StickManifest};
 
@@ -21,8 +22,6 @@ use crate::printer::Printer;
 const MAX_GIT_TAR: u64 = 1 << 30;
 /// Largest single object in it.
 const MAX_OBJECT: u64 = 256 << 20;
-/// Largest artifact (the tiers' own bound).
-const MAX_ARTIFACT: u64 = 512 << 20;
 /// Longest the CO may take to plan an export (it pulls registry content meanwhile).
 const PLAN_WITHIN: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 

@@ -78,7 +78,9 @@ impl Backend for Live {
         } else {
             format!("{base}?offset={from}")
         };
-        let chunk: LogChunk = ops.get(&target).map_err(|e| e.to_string())?;
+        let chunk: LogChunk = ops
+            .get(&target)
+            .map_err(|e| format!("{:#}", anyhow::Error::new(e)))?;
         Ok(LogPiece {
             text: chunk.text,
             next: chunk.next,

@@ -128,14 +128,14 @@ fn check_package_dir(dir: &Path) -> FileResult {
             let kind = kind.or(Some("ApplicationDescription"));
             FileResult::new(&file, kind, check.report)
         }
-        Err(message) => FileResult::failed(&file, message),
+        Err(e) => FileResult::failed(&file, e.sentence()),
     }
 }
 
 fn check_file(path: &Path) -> FileResult {
     let bytes = match read_bounded(path) {
         Ok(bytes) => bytes,
-        Err(message) => return FileResult::failed(path, message),
+        Err(e) => return FileResult::failed(path, e.sentence()),
     };
     match check_document(&bytes) {
         Ok(outcome) => FileResult::new(

@@ -42,9 +42,7 @@ pub const BRANCH: &str = "main";
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     /// The workspace directory could not be created.
-    #[error(
-        "cannot create the workspace directory `{path}`: {source}; check the path and its permissions"
-    )]
+    #[error("cannot create the workspace directory `{path}`; check the path and its permissions")]
     CreateDir {
         /// The directory.
         path: PathBuf,
@@ -70,7 +68,7 @@ pub enum GitError {
         path: PathBuf,
     },
     /// A file or directory in the work tree could not be read.
-    #[error("cannot read `{path}` in the work tree: {source}; check its permissions")]
+    #[error("cannot read `{path}` in the work tree; check its permissions")]
     ReadWorkTree {
         /// The file or directory.
         path: PathBuf,
@@ -122,9 +120,7 @@ pub enum GitError {
         path: PathBuf,
     },
     /// The destination (or its scratch space next to it) could not be written.
-    #[error(
-        "cannot write to `{path}`: {source}; check that the parent directory exists and is writable"
-    )]
+    #[error("cannot write to `{path}`; check that the parent directory exists and is writable")]
     Destination {
         /// The path.
         path: PathBuf,

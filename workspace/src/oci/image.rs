@@ -63,7 +63,7 @@ impl BlobSource {
         }
         let mut body = body.to_vec();
         if declared_type(&body).is_some_and(|t| is_index_type(&t)) {
-            let chosen = pick_platform(&body, host_arch()).map_err(not_image)?;
+            let chosen = pick_platform(&body, host_arch()).map_err(|e| not_image(e.to_string()))?;
             let by_digest = Reference::with_digest(
                 self.image.registry().to_owned(),
                 self.image.repository().to_owned(),
@@ -87,7 +87,7 @@ impl BlobSource {
             }
             body = one.to_vec();
         }
-        let parsed = parse_manifest(&body, limit).map_err(not_image)?;
+        let parsed = parse_manifest(&body, limit).map_err(|e| not_image(e.to_string()))?;
         Ok(PulledImage {
             digest: sha256(&body).to_string(),
             media_type: parsed.media_type.clone(),

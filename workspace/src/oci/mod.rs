@@ -173,10 +173,10 @@ pub enum OciError {
     #[error("`{path}` exists and is not an empty folder; pull into a new or empty folder")]
     Destination { path: PathBuf },
     /// Writing the pulled package failed.
-    #[error("cannot write `{path}`: {source}; check the destination's permissions and free space")]
+    #[error("cannot write `{path}`; check the destination's permissions and free space")]
     Write { path: PathBuf, source: io::Error },
     /// Reading the package to push failed.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Read { path: PathBuf, source: io::Error },
     /// The package to push is invalid.
     #[error("package `{dir}` is invalid; fix these and push again:\n{errors}")]

@@ -118,7 +118,7 @@ struct PackageFile {
 fn read_package(dir: &Path) -> Result<Package, OciError> {
     let check = check_package(dir).map_err(|reason| OciError::InvalidPackage {
         dir: dir.to_path_buf(),
-        errors: format!("- {reason}"),
+        errors: format!("- {}", reason.sentence()),
     })?;
     let Some(app) = check.description else {
         let mut errors = String::new();

@@ -53,7 +53,7 @@ fn parts_of(stick: &Path, a: &StickArtifact) -> Result<Vec<crate::oci::Blob>, St
             "its manifest is larger than {MAX_MANIFEST} bytes"
         )));
     }
-    let parsed = parse_manifest(&bytes, u64::MAX).map_err(refuse)?;
+    let parsed = parse_manifest(&bytes, u64::MAX).map_err(|e| refuse(e.to_string()))?;
     Ok(parsed.parts().cloned().collect())
 }
 

@@ -50,20 +50,26 @@ fn reference_ok(r: &str) -> bool {
         && edge_model::profile::oci_reference(r, None).is_some()
 }
 
+/// A stick's registry references that do not add up: a malformed one, or
+/// one named for two digests.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ReferenceError(String);
+
 /// The registry references `artifacts` answer for, each naming one digest.
 ///
 /// # Errors
-/// A sentence naming a malformed reference, or one named for two digests.
-pub fn references(artifacts: &[StickArtifact]) -> Result<BTreeMap<String, Pin>, String> {
+/// A malformed reference, or one named for two digests.
+pub fn references(artifacts: &[StickArtifact]) -> Result<BTreeMap<String, Pin>, ReferenceError> {
     let mut out = BTreeMap::new();
     for a in artifacts {
         let Some(r) = &a.reference else { continue };
         if !reference_ok(r) {
-            return Err(format!(
+            return Err(ReferenceError(format!(
                 "`{}` (the artifact {}) is not a registry reference `oci://HOST/NAME:TAG`",
                 r.chars().take(MAX_REFERENCE).collect::<String>(),
                 a.digest
-            ));
+            )));
         }
         let pin = Pin {
             digest: a.digest.clone(),
@@ -73,10 +79,10 @@ pub fn references(artifacts: &[StickArtifact]) -> Result<BTreeMap<String, Pin>, 
         if let Some(other) = out.insert(r.clone(), pin)
             && other.digest != a.digest
         {
-            return Err(format!(
+            return Err(ReferenceError(format!(
                 "it names both {} and {} for `{r}`",
                 other.digest, a.digest
-            ));
+            )));
         }
     }
     Ok(out)

@@ -251,7 +251,7 @@ fn ingest(
             link.strip_prefix(&root).unwrap_or(&link).display()
         )));
     }
-    let check = check_package(&root).map_err(ApiError::unprocessable)?;
+    let check = check_package(&root).map_err(|e| ApiError::unprocessable(e.sentence()))?;
     let Some(app) = check.description else {
         return Err(ApiError::invalid(
             format!(

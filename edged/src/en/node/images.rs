@@ -141,7 +141,7 @@ impl Node {
             Err(e) => {
                 tracing::warn!(
                     reference,
-                    error = e,
+                    error = %e,
                     "the platform of the fleet manager's copy of the image is unknown; podman pulls it"
                 );
                 return Ok(());
@@ -163,6 +163,7 @@ impl Node {
         let done = write_archive(&tar, &manifest, reference, |d| {
             Digest::new(d).ok().and_then(|d| self.cas.get(&d))
         })
+        .map_err(|e| e.to_string())
         .and_then(|()| {
             podman
                 .load_archive(&tar, reference)
