@@ -52,14 +52,6 @@ pub enum CasError {
         /// Why.
         source: std::io::Error,
     },
-    /// The source could not be opened or read, for a reason given as text.
-    #[error("cannot download `{url}`: {detail}")]
-    Fetch {
-        /// What was asked.
-        url: String,
-        /// Why.
-        detail: String,
-    },
     /// The source could not be opened or read.
     #[error("cannot download `{url}`")]
     Source {

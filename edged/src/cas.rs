@@ -26,10 +26,7 @@ impl FetchError {
     /// answer broke off (worth answering 503 and retrying), as opposed to
     /// the local store failing.
     pub(crate) fn is_upstream(&self) -> bool {
-        matches!(
-            self,
-            Self::Call(_) | Self::Store(CasError::Source { .. } | CasError::Fetch { .. })
-        )
+        matches!(self, Self::Call(_) | Self::Store(CasError::Source { .. }))
     }
 }
 
@@ -68,10 +65,8 @@ impl FetchBlob for Cas {
                 .open_blob(app, digest.as_str(), have)
                 .map(|(start, r)| (start, Box::new(r) as Box<dyn std::io::Read>))
                 .map_err(|e| {
-                    let stand_in = CasError::Fetch {
-                        url: url.clone(),
-                        detail: e.to_string(),
-                    };
+                    // Only to end the fill: the typed error is what is returned.
+                    let stand_in = CasError::source(&url, e.to_string());
                     failed = Some(e);
                     stand_in
                 })

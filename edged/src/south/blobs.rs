@@ -154,16 +154,15 @@ fn compose_archives(view: &DeviceView, app: &str) -> Vec<Digest> {
         {
             continue;
         }
-        out.extend(profile.components.iter().filter_map(|c| {
-            let a = c.extensions.get(EXTENSION)?.get("artifact")?;
-            Digest::new(a.get("digest")?.as_str()?).ok()
-        }));
+        out.extend(
+            profile
+                .components
+                .iter()
+                .filter_map(|c| c.artifact().map(|a| a.digest)),
+        );
     }
     out
 }
-
-/// The component extension naming a package-local artifact.
-const EXTENSION: &str = "x-edgectl-extensions";
 
 pub(super) async fn pin(
     State(backend): State<Shared>,

@@ -12,25 +12,18 @@ use std::path::Path;
 
 use edge_model::ApplicationDeployment;
 use edge_model::app::DeploymentProfile;
-use serde_json::{Value, json};
+use edge_model::artifact::{ArtifactRef, COMPOSE_TYPE, FILE_TYPE, MAX_ARTIFACT};
 
 use crate::co::store::Store;
 use crate::error::ApiError;
 
-/// The extension key (Margo: `x-<name>-extensions`, an object).
-pub(crate) const EXTENSION: &str = "x-edgectl-extensions";
-/// Media type of a single-file artifact.
-pub(crate) const FILE_TYPE: &str = "application/vnd.edgectl.file.v1";
-/// Media type of a compose archive (Margo).
-pub(crate) const COMPOSE_TYPE: &str = "application/vnd.margo.compose.v1+tar+gzip";
-
 /// Store the package-local artifacts of `profile` (its package in
-/// `app_dir`); returns each such component's extension object.
+/// `app_dir`); returns each such component's reference, by component name.
 pub(crate) fn store_local(
     store: &Store,
     app_dir: &Path,
     profile: &DeploymentProfile,
-) -> Result<BTreeMap<String, Value>, ApiError> {
+) -> Result<BTreeMap<String, ArtifactRef>, ApiError> {
     let mut out = BTreeMap::new();
     for c in &profile.components {
         let Some(rel) = c.properties.local_path() else {
@@ -50,11 +43,8 @@ pub(crate) fn store_local(
             let packed = edge_workspace::archive::pack_dir_as(&path, top)
                 .map_err(|e| fail(e.to_string()))?;
             (packed, COMPOSE_TYPE)
-        } else if meta.len() > crate::cas::MAX_ARTIFACT {
-            return Err(fail(format!(
-                "it is larger than {} bytes",
-                crate::cas::MAX_ARTIFACT
-            )));
+        } else if meta.len() > MAX_ARTIFACT {
+            return Err(fail(format!("it is larger than {MAX_ARTIFACT} bytes")));
         } else {
             (
                 std::fs::read(&path).map_err(|e| fail(e.to_string()))?,
@@ -67,7 +57,11 @@ pub(crate) fn store_local(
             .map_err(|e| ApiError::internal(&e.into()))?;
         out.insert(
             c.name.to_string(),
-            json!({"artifact": {"digest": digest.as_str(), "size": bytes.len(), "mediaType": media}}),
+            ArtifactRef {
+                digest,
+                size: bytes.len() as u64,
+                media_type: media.to_owned(),
+            },
         );
     }
     Ok(out)
@@ -75,19 +69,10 @@ pub(crate) fn store_local(
 
 /// Name the stored artifacts in a rendered deployment, beside what else the
 /// component's extension holds (its limits).
-pub(crate) fn attach(doc: &mut ApplicationDeployment, artifacts: &BTreeMap<String, Value>) {
+pub(crate) fn attach(doc: &mut ApplicationDeployment, artifacts: &BTreeMap<String, ArtifactRef>) {
     for c in &mut doc.spec.deployment_profile.components {
-        let Some(Value::Object(ext)) = artifacts.get(c.name.as_str()) else {
-            continue;
-        };
-        match c.extensions.get_mut(EXTENSION) {
-            Some(Value::Object(mine)) => {
-                mine.extend(ext.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
-            _ => {
-                c.extensions
-                    .insert(EXTENSION.to_owned(), Value::Object(ext.clone()));
-            }
+        if let Some(a) = artifacts.get(c.name.as_str()) {
+            c.set_artifact(a);
         }
     }
 }

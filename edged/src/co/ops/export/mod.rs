@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use edge_api::types::{ExportArtifact, SiteExport};
 use edge_model::profile::Component;
-use edge_model::profile::{EDGECTL_EXTENSION, oci_reference};
+use edge_model::profile::oci_reference;
 use edge_model::{ApplicationDeployment, Digest, MargoDocument as _, ProfileType};
 use edge_workspace::git::{self, Mirror};
 
@@ -142,26 +142,16 @@ fn plan(store: &Store, site: &str, how: Fetch, skip_images: bool) -> Result<Site
                     gather.image(&format!("oci://{image}"), &app, c.name.as_str())?;
                     continue;
                 }
-                let compose = c
-                    .extensions
-                    .get(EDGECTL_EXTENSION)
-                    .and_then(|e| e.get("artifact"))
-                    .filter(|a| {
-                        kind == ProfileType::Compose
-                            && a.get("mediaType").and_then(|v| v.as_str())
-                                == Some(super::artifacts::COMPOSE_TYPE)
-                    })
-                    .and_then(|a| a.get("digest")?.as_str());
-                if let Some(digest) = compose {
-                    gather.compose(digest, &app, c.name.as_str())?;
+                let artifact = c.artifact();
+                if let Some(a) = artifact
+                    .as_ref()
+                    .filter(|a| kind == ProfileType::Compose && a.is_compose())
+                {
+                    gather.compose(a.digest.as_str(), &app, c.name.as_str())?;
                 }
                 let artifacts = &mut *gather.artifacts;
                 let elsewhere = &mut *gather.elsewhere;
-                let Some(a) = c
-                    .extensions
-                    .get(EDGECTL_EXTENSION)
-                    .and_then(|e| e.get("artifact"))
-                else {
+                let Some(a) = artifact else {
                     if let Some(reference) = registry_reference(kind, c) {
                         if !pulled.contains_key(&reference) {
                             let got = pull(store, &reference, how).map_err(|e| {
@@ -199,21 +189,19 @@ fn plan(store: &Store, site: &str, how: Fetch, skip_images: bool) -> Result<Site
                     }
                     continue;
                 };
-                let text = |k: &str| a.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-                if let (Some(digest), Some(size)) = (
-                    text("digest"),
-                    a.get("size").and_then(serde_json::Value::as_u64),
-                ) {
-                    artifacts.insert(ExportArtifact {
-                        digest,
-                        size,
-                        media_type: text("mediaType")
-                            .unwrap_or_else(|| "application/octet-stream".into()),
-                        app: app.clone(),
-                        component: c.name.to_string(),
-                        reference: None,
-                    });
-                }
+                let media_type = if a.media_type.is_empty() {
+                    "application/octet-stream".to_owned()
+                } else {
+                    a.media_type
+                };
+                artifacts.insert(ExportArtifact {
+                    digest: a.digest.to_string(),
+                    size: a.size,
+                    media_type,
+                    app: app.clone(),
+                    component: c.name.to_string(),
+                    reference: None,
+                });
             }
             images = gather.resolved;
         }

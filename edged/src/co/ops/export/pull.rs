@@ -72,10 +72,7 @@ pub(super) fn fill(
     store.cas().fill(&digest, blob.size, reference, |have| {
         let (start, reader) = source
             .open(blob, have)
-            .map_err(|e| crate::cas::CasError::Fetch {
-                url: reference.to_owned(),
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| crate::cas::CasError::source(reference, e))?;
         Ok((start, Box::new(reader) as Box<dyn std::io::Read>))
     })?;
     Ok(digest)
