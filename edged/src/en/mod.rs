@@ -114,7 +114,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
                 Arc::new(ContainerDriver { podman }),
             ];
             let db = state::Db::open(&data.join("en.db"))?;
-            let cas = crate::cas::Cas::open(&data.join("artifacts"))?;
+            let cas = crate::cas::Cas::in_data(&data)?;
             let mut node = node::Node::new(
                 db,
                 cas,

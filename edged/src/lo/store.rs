@@ -18,7 +18,7 @@ use edge_model::Digest;
 use edge_model::capabilities::DeviceCapabilitiesManifest;
 use edge_model::status::DeploymentStatusManifest;
 use edge_workspace::git::Mirror;
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::{Connection, params};
 
 use super::outbox::{self, Doorbell, Outbox};
 use crate::cas::{FetchBlob as _, FetchError};
@@ -77,7 +77,7 @@ impl Lo {
         std::fs::create_dir_all(data)
             .with_context(|| format!("cannot create the data directory `{}`", data.display()))?;
         let mirror = Mirror::open_or_init(&data.join("site.git"))?;
-        let path = data.join("lo.db");
+        let path = data.join(edge_outbox::DB);
         let conn = Connection::open(&path)
             .with_context(|| format!("cannot open the database `{}`", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -87,22 +87,12 @@ impl Lo {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(view::versions::SCHEMA)?;
         conn.execute_batch(outbox::SCHEMA)?;
-        let epoch: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let epoch = if let Some(e) = epoch {
-            e
-        } else {
-            let e = uuid::Uuid::new_v4().to_string();
-            conn.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?1)", [&e])?;
-            e
-        };
-        // Named for `edgectl lo export-status`, which reads this database alone.
-        conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('site', ?1)",
-            [&identity.file.site],
+        // The outbox's epoch (made once) and its site, named for
+        // `edgectl lo export-status`, which reads this database alone.
+        let epoch = edge_outbox::Outbox::identify(
+            &conn,
+            &identity.file.site,
+            &uuid::Uuid::new_v4().to_string(),
         )?;
         let revoked = {
             let mut st = conn.prepare("SELECT fingerprint FROM revoked")?;
@@ -110,7 +100,7 @@ impl Lo {
                 .collect::<rusqlite::Result<HashSet<String>>>()?
         };
         let outbox = Outbox::load(&conn, outbox_limit)?;
-        let cas = crate::cas::Cas::open(&data.join("artifacts"))?;
+        let cas = crate::cas::Cas::in_data(&data)?;
         let views = ViewCache::new(principal.wfm.as_str());
         let lo = Self {
             cas,

@@ -20,6 +20,7 @@ use axum::extract::{DefaultBodyLimit, Extension, Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use edge_api::routes;
 use edge_model::capabilities::DeviceCapabilitiesManifest;
 use edge_model::document::DocumentError;
 use edge_model::status::DeploymentStatusManifest;
@@ -40,14 +41,14 @@ const IMMUTABLE: &str = "private, max-age=31536000, immutable";
 /// The API's routes for one connection's caller.
 pub(crate) fn router(backend: Shared, caller: Caller) -> axum::Router {
     axum::Router::new()
-        .route("/api/v1/deployments", get(manifest))
-        .route("/api/v1/deployments/{id}/{digest}", get(deployment))
-        .route("/api/v1/deployments/{id}/status", post(status))
-        .route("/api/v1/bundles/{digest}", get(bundle))
-        .route("/v2/{name}/blobs/{digest}", get(super::blobs::blob))
-        .route("/v2/{name}/pins", get(super::blobs::pin))
+        .route(routes::MARGO_MANIFEST, get(manifest))
+        .route(routes::MARGO_DEPLOYMENT, get(deployment))
+        .route(routes::MARGO_STATUS, post(status))
+        .route(routes::MARGO_BUNDLE, get(bundle))
+        .route(routes::BLOB, get(super::blobs::blob))
+        .route(routes::PINS, get(super::blobs::pin))
         .route(
-            "/api/v1/capabilities/{device}",
+            routes::MARGO_CAPABILITIES,
             put(put_capabilities).delete(delete_capabilities),
         )
         .fallback(|| async { ApiError::not_found("no such route on the Margo API") })

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use edge_api::routes;
 use edge_model::manifest::{BundleRef, DeploymentRef, DesiredStateManifest};
 use edge_model::{DeploymentId, DeviceTarget, Digest, digest};
 use rusqlite::Connection;
@@ -77,7 +78,7 @@ impl DeviceView {
                 media_type: BUNDLE_TYPE.to_owned(),
                 digest: d.clone(),
                 size_bytes: Some(b.len() as u64),
-                url: format!("/api/v1/bundles/{d}"),
+                url: routes::fill_all(routes::MARGO_BUNDLE, &[d.as_str()]),
             }),
             deployments: docs
                 .iter()
@@ -86,7 +87,10 @@ impl DeviceView {
                         deployment_id: DeploymentId::new(&d.id).ok()?,
                         digest: d.digest.clone(),
                         size_bytes: Some(d.bytes.len() as u64),
-                        url: format!("/api/v1/deployments/{}/{}", d.id, d.digest),
+                        url: routes::fill_all(
+                            routes::MARGO_DEPLOYMENT,
+                            &[&d.id, d.digest.as_str()],
+                        ),
                     })
                 })
                 .collect(),

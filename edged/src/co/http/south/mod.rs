@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::extract::{DefaultBodyLimit, Extension};
+use edge_api::routes;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject as _;
@@ -55,11 +56,11 @@ pub(crate) async fn serve(
     });
     crate::south::serve(listener, config, move |caller: Caller| {
         let lo = axum::Router::new()
-            .route("/git/{*path}", axum::routing::any(git::git))
-            .route("/lo/v1/watch", axum::routing::get(lo::watch))
+            .route(routes::GIT, axum::routing::any(git::git))
+            .route(routes::LO_WATCH, axum::routing::get(lo::watch))
             .layer(DefaultBodyLimit::max(git::MAX_GIT_REQUEST))
             .route(
-                "/lo/v1/intake",
+                routes::LO_INTAKE,
                 axum::routing::post(lo::intake).layer(DefaultBodyLimit::max(MAX_INTAKE)),
             )
             .layer(Extension(caller.clone()))
