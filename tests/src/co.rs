@@ -203,6 +203,26 @@ impl Co {
             .unwrap_or_else(|e| panic!("cannot run edgectl: {e}"))
     }
 
+    /// `edgectl co add app --artifact ARTIFACT` (a folder, Git URL or `oci://`
+    /// reference), which must succeed; its output.
+    ///
+    /// # Panics
+    /// When it fails.
+    pub fn add_app(&self, artifact: &str) -> String {
+        ok(&self.edgectl(&["co", "add", "app", "--artifact", artifact]))
+    }
+
+    /// `edgectl co deploy --app APP --site SITE --device DEVICE`, which must
+    /// succeed; its output.
+    ///
+    /// # Panics
+    /// When it fails.
+    pub fn deploy(&self, app: &str, site: &str, device: &str) -> String {
+        ok(&self.edgectl(&[
+            "co", "deploy", "--app", app, "--site", site, "--device", device,
+        ]))
+    }
+
     /// `edgectl ARGS` with this server and token, to spawn (a long-running
     /// command such as `co watch`).
     #[must_use]

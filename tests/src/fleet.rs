@@ -75,13 +75,7 @@ pub fn fleet() -> Fleet {
 pub fn fleet_with(co_args: &[&str]) -> Fleet {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), co_args);
-    ok(&co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        "fixtures/packages/hello-wasm",
-    ]));
+    co.add_app("fixtures/packages/hello-wasm");
     ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
     ok(&co.edgectl(&["co", "add", "site", "plant-2"]));
     for (d, s) in [

@@ -45,13 +45,7 @@ fn first_start_restart_and_sigterm() {
     let status = ok(&co.edgectl(&["co", "status"]));
     assert!(status.contains("health:       ok"), "{status}");
     ok(&co.edgectl(&["co", "add", "site", "plant-1", "--label", "region=eu"]));
-    ok(&co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        "fixtures/packages/hello-wasm",
-    ]));
+    co.add_app("fixtures/packages/hello-wasm");
     let token = co.token.clone();
     assert!(co.stop().success(), "SIGTERM must exit 0");
 
@@ -83,13 +77,7 @@ fn apps_from_a_folder_a_git_url_and_an_oci_registry() {
 
 /// A folder.
 fn an_app_is_added_from_a_folder(co: &Co) {
-    let added = ok(&co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        "fixtures/packages/hello-wasm",
-    ]));
+    let added = co.add_app("fixtures/packages/hello-wasm");
     assert!(added.contains("added app `hello-wasm`"), "{added}");
 }
 
@@ -127,7 +115,7 @@ fn apps_are_added_from_git_urls_a_folder_picked_by_name(
 ) -> (GitHttpServer, String) {
     let server = GitHttpServer::start(repos).unwrap();
     let url = format!("{}/hello-process.git", server.url);
-    ok(&co.edgectl(&["co", "add", "app", "--artifact", &url]));
+    co.add_app(&url);
     let registry_url = format!("{}/registry.git", server.url);
     fails(
         &co.edgectl(&["co", "add", "app", "--artifact", &registry_url]),
@@ -174,13 +162,7 @@ fn an_app_is_added_from_an_oci_artifact_edgectl_pushed(co: &Co, addr: &str) -> S
         ]),
         "timeout",
     );
-    ok(&co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        &format!("oci://{reference}"),
-    ]));
+    co.add_app(&format!("oci://{reference}"));
     reference
 }
 
@@ -264,13 +246,7 @@ fn each_version_is_a_commit_in_the_workspace_with_its_files(co: &Co) {
 fn bad_input_is_refused_clearly_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
-    ok(&co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        "fixtures/packages/hello-wasm",
-    ]));
+    co.add_app("fixtures/packages/hello-wasm");
     let before = commits(&co);
     an_invalid_package_or_one_leading_outside_itself_is_refused(&co, dir.path());
     a_100_mb_margo_yaml_is_too_large(&co, dir.path());
@@ -431,20 +407,8 @@ fn nothing_was_stored_by_any_of_it(co: &Co, before: usize) {
 fn remove_is_a_commit_and_names_work() {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
-    ok(&co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        "fixtures/packages/hello-helm",
-    ]));
-    ok(&co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        "fixtures/packages/hello-wasm",
-    ]));
+    co.add_app("fixtures/packages/hello-helm");
+    co.add_app("fixtures/packages/hello-wasm");
     // List first, so the server's cached list must be refreshed by the removal.
     assert!(ok(&co.edgectl(&["co", "list", "apps"])).contains("com-northstartida-hello-world"));
     ok(&co.edgectl(&["co", "remove", "app", "Hello World"]));

@@ -32,13 +32,7 @@ fn node(f: &Fleet, data: &Path, lo: &Lo, podman: &Podman) -> En {
 fn a_compose_app_runs_under_podman_compose_and_comes_back_after_a_crash() {
     let podman = Podman::setup();
     let f = fleet();
-    ok(&f.co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        "fixtures/packages/hello-compose",
-    ]));
+    f.co.add_app("fixtures/packages/hello-compose");
     let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
     let data = f.dir.path().join("en");
     let en = node(&f, &data, &lo, &podman);

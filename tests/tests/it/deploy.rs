@@ -10,13 +10,7 @@ use edge_model::{ApplicationDeployment, MargoDocument as _};
 use edge_tests::co::{Co, fails, git, ok};
 
 fn site_with_devices(co: &Co) {
-    ok(&co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        "fixtures/packages/hello-wasm",
-    ]));
+    co.add_app("fixtures/packages/hello-wasm");
     ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
     ok(&co.edgectl(&[
         "co", "add", "device", "edge-1", "--site", "plant-1", "--label", "zone=a",
@@ -111,16 +105,7 @@ fn one_device_is_picked_by_label_and_one_by_name(co: &Co) -> Vec<serde_json::Val
         "--selector",
         "zone=b",
     ]));
-    ok(&co.edgectl(&[
-        "co",
-        "deploy",
-        "--app",
-        "hello-wasm",
-        "--site",
-        "plant-1",
-        "--device",
-        "edge-1",
-    ]));
+    co.deploy("hello-wasm", "plant-1", "edge-1");
     let list = deployments(co);
     assert_eq!(list.len(), 4);
     assert_eq!(list[2]["device"], "edge-2");
@@ -274,7 +259,7 @@ fn a_missing_profile_or_version_is_named(co: &Co) {
 /// A profile with deviceConstraints needs devices that reported capabilities.
 fn device_constraints_need_devices_that_reported_capabilities(co: &Co, dir: &Path) {
     let pkg = edge_tests::co::constrained_package(dir);
-    ok(&co.edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
+    co.add_app(pkg.to_str().unwrap());
     fails(
         &co.edgectl(&["co", "deploy", "--app", "hello-big", "--site", "plant-1"]),
         "`edge-1`: it has not reported its capabilities yet",
@@ -312,29 +297,11 @@ fn rollback_restores_an_earlier_state_as_a_new_commit() {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
     site_with_devices(&co);
-    ok(&co.edgectl(&[
-        "co",
-        "deploy",
-        "--app",
-        "hello-wasm",
-        "--site",
-        "plant-1",
-        "--device",
-        "edge-1",
-    ]));
+    co.deploy("hello-wasm", "plant-1", "edge-1");
     let repo = co.data.join("sites/plant-1");
     let first = git(&repo, &["rev-parse", "HEAD"]).trim().to_owned();
     let kept = deployments(&co)[0]["id"].as_str().unwrap().to_owned();
-    ok(&co.edgectl(&[
-        "co",
-        "deploy",
-        "--app",
-        "hello-wasm",
-        "--site",
-        "plant-1",
-        "--device",
-        "edge-2",
-    ]));
+    co.deploy("hello-wasm", "plant-1", "edge-2");
     ok(&co.edgectl(&["co", "undeploy", &kept]));
     assert_eq!(deployments(&co).len(), 1);
 

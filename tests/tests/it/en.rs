@@ -35,13 +35,7 @@ fn programs(data: &Path) -> usize {
 /// The LO test fleet, with the hello-process app in the store too.
 fn fleet_with_process() -> Fleet {
     let f = fleet();
-    ok(&f.co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        "fixtures/packages/hello-process",
-    ]));
+    f.co.add_app("fixtures/packages/hello-process");
     f
 }
 

@@ -92,7 +92,7 @@ fn three_apps_name_them_by_registry_reference(f: &Fleet, addr: &str) {
         ),
     ] {
         let pkg = registry_app(f.dir.path(), from, id, local, &at(name));
-        ok(&f.co.edgectl(&["co", "add", "app", "--artifact", &pkg]));
+        f.co.add_app(&pkg);
     }
 }
 

@@ -45,13 +45,7 @@ fn git_as(creds: Option<&Path>, ca: &Path, args: &[&str]) -> Output {
 }
 
 fn setup(co: &Co) {
-    ok(&co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        "fixtures/packages/hello-wasm",
-    ]));
+    co.add_app("fixtures/packages/hello-wasm");
     for site in ["plant-1", "plant-2"] {
         ok(&co.edgectl(&["co", "add", "site", site]));
     }
@@ -148,16 +142,7 @@ fn the_site_lo_clones_and_follows_new_commits(co: &Co, ids: &Ids, dir: &Path) ->
         "one deployment per device of the site"
     );
     let site_repo = co.data.join("sites/plant-1");
-    ok(&co.edgectl(&[
-        "co",
-        "deploy",
-        "--app",
-        "hello-wasm",
-        "--site",
-        "plant-1",
-        "--device",
-        "edge-1",
-    ]));
+    co.deploy("hello-wasm", "plant-1", "edge-1");
     ok(&git_as(
         Some(&ids.lo1),
         &ids.ca,

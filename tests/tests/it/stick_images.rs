@@ -139,13 +139,7 @@ fn deploy_both_apps(podman: &Podman, addr: &str) -> Scene {
         "{text}  side:\n    image: {variable}\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n"
     );
     std::fs::write(&file, text).unwrap();
-    ok(&f.co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        compose_pkg.to_str().unwrap(),
-    ]));
+    f.co.add_app(compose_pkg.to_str().unwrap());
     let compose_id = deploy_to(
         &f.co,
         "hello-compose",

@@ -49,13 +49,7 @@ fn lo_import(stick: &Path, data: &Path) -> Output {
 #[test]
 fn a_site_travels_on_a_stick_and_tampered_sticks_are_refused() {
     let f = fleet();
-    ok(&f.co.edgectl(&[
-        "co",
-        "add",
-        "app",
-        "--artifact",
-        "fixtures/packages/hello-process",
-    ]));
+    f.co.add_app("fixtures/packages/hello-process");
     let process = deploy_to(&f.co, "hello-process", "edge-1", &[]);
     let stick = f.dir.path().join("stick");
     let manifest = the_export_names_the_site_and_carries_the_artifact(&f, &stick);
@@ -296,7 +290,7 @@ fn the_module_is_added_and_deployed_from_the_registry(
         "./components/hello.wat",
         &format!("oci://{addr}/apps/hello-wasm"),
     );
-    ok(&f.co.edgectl(&["co", "add", "app", "--artifact", &pkg]));
+    f.co.add_app(&pkg);
     let id = deploy_to(
         &f.co,
         "pulled-wasm",
