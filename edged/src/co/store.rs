@@ -84,7 +84,7 @@ impl Store {
         let sites = data.join("sites");
         fs::create_dir_all(&sites)?;
         let ca = Ca::open_or_create(&data.join("ca"), &settings.trust_domain)?;
-        let cas = crate::cas::Cas::in_data(&data)?;
+        let cas = crate::cas::Cas::in_data(data)?;
         let store = Self {
             cas,
             ca,

@@ -100,7 +100,7 @@ impl Lo {
                 .collect::<rusqlite::Result<HashSet<String>>>()?
         };
         let outbox = Outbox::load(&conn, outbox_limit)?;
-        let cas = crate::cas::Cas::in_data(&data)?;
+        let cas = crate::cas::Cas::in_data(data)?;
         let views = ViewCache::new(principal.wfm.as_str());
         let lo = Self {
             cas,
