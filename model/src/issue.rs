@@ -153,3 +153,12 @@ pub fn field(parent: &str, key: &str) -> String {
 pub fn index(parent: &str, i: usize) -> String {
     format!("{parent}[{i}]")
 }
+
+/// Why one value (or one device) does not fit what is asked of it: a
+/// sentence for people, with no cause beneath it. What the validators of a
+/// single value return ([`crate::schema::SchemaEntry::check`],
+/// [`crate::render::coerce`], [`crate::placement::fits`]); callers put it in
+/// a [`Report`] or in their own sentence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unfit(pub String);

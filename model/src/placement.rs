@@ -9,6 +9,7 @@
 use serde_json::Value;
 
 use crate::capabilities::DeviceCapabilitiesManifest;
+use crate::issue::Unfit;
 use crate::profile::{DeviceConstraints, MatchExpression, Operator, Selector};
 
 /// Bytes of a binary quantity such as `512Mi`.
@@ -28,7 +29,14 @@ pub fn quantity_bytes(q: &str) -> Option<u128> {
 }
 
 /// `Ok` when the device fits, else the failing constraint in a sentence.
-pub fn fits(c: &DeviceConstraints, caps: &DeviceCapabilitiesManifest) -> Result<(), String> {
+///
+/// # Errors
+/// The first constraint the device does not meet.
+pub fn fits(c: &DeviceConstraints, caps: &DeviceCapabilitiesManifest) -> Result<(), Unfit> {
+    first_unmet(c, caps).map_err(Unfit)
+}
+
+fn first_unmet(c: &DeviceConstraints, caps: &DeviceCapabilitiesManifest) -> Result<(), String> {
     let p = &caps.properties;
     if let Some(cap) = &c.capacity_requirements {
         if let Some(cpu) = &cap.cpu {
@@ -189,15 +197,17 @@ mod tests {
             &constraints(serde_json::json!({"capacityRequirements": {"cpu": {"cores": 4.5}}})),
             &c,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .0;
         assert!(e.starts_with("capacityRequirements.cpu.cores"), "{e}");
-        let e = fits(&constraints(serde_json::json!({"capacityRequirements": {"cpu": {"cores": 1, "architectures": ["amd64"]}}})), &c).unwrap_err();
+        let e = fits(&constraints(serde_json::json!({"capacityRequirements": {"cpu": {"cores": 1, "architectures": ["amd64"]}}})), &c).unwrap_err().0;
         assert!(e.contains("architectures"), "{e}");
         let e = fits(
             &constraints(serde_json::json!({"capacityRequirements": {"storage": "1Ti"}})),
             &c,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .0;
         assert!(e.contains("storage: needs 1Ti, has 32Gi"), "{e}");
     }
 

@@ -16,13 +16,20 @@ use crate::deployment::{
     DeploymentProfileSpec, DeploymentSpec,
 };
 use crate::id::{DeploymentId, DeviceTarget};
-use crate::issue::{Issue, Rule};
+use crate::issue::{Issue, Rule, Unfit};
 use crate::profile::{Parameter, ParameterTarget};
 use crate::schema::{DataType, SchemaEntry};
 
 /// Convert a text value to the type its schema entry wants. Without a schema
 /// entry, `true`/`false` and numbers keep their type and anything else is text.
-pub fn coerce(entry: Option<&SchemaEntry>, text: &str) -> Result<Value, String> {
+///
+/// # Errors
+/// When `text` is not a value of the entry's type.
+pub fn coerce(entry: Option<&SchemaEntry>, text: &str) -> Result<Value, Unfit> {
+    converted(entry, text).map_err(Unfit)
+}
+
+fn converted(entry: Option<&SchemaEntry>, text: &str) -> Result<Value, String> {
     let Some(entry) = entry else {
         return Ok(serde_json::from_str::<Value>(text)
             .ok()
@@ -131,7 +138,7 @@ pub fn parameters(
                     problems.push(Issue {
                         path: format!("set.{name}"),
                         rule: Rule::SchemaValue,
-                        message: msg,
+                        message: msg.0,
                     });
                     continue;
                 }

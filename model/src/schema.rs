@@ -12,7 +12,7 @@ use crate::check::{
     Obj, keys, obj, one_of, opt, opt_bool, opt_list, opt_number, opt_str, req_list, req_str,
     req_text, unique,
 };
-use crate::issue::{Report, Rule, field, index};
+use crate::issue::{Report, Rule, Unfit, field, index};
 
 /// `configuration` of an application description.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -153,7 +153,14 @@ impl SchemaEntry {
     }
 
     /// Check `value` against this entry; the error is a sentence for people.
-    pub fn check(&self, value: &Value) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// What the value lacks.
+    pub fn check(&self, value: &Value) -> Result<(), Unfit> {
+        self.why_not(value).map_err(Unfit)
+    }
+
+    fn why_not(&self, value: &Value) -> Result<(), String> {
         let empty = match value {
             Value::Null => true,
             Value::String(s) => s.is_empty(),
@@ -408,9 +415,14 @@ mod tests {
             json!({"name": "t", "dataType": "string", "maxLength": 5, "minLength": 2, "allowEmpty": false}),
         );
         assert!(e.check(&json!("abc")).is_ok());
-        assert!(e.check(&json!("abcdef")).unwrap_err().contains("at most 5"));
-        assert!(e.check(&json!("a")).unwrap_err().contains("at least 2"));
-        assert!(e.check(&json!("")).unwrap_err().contains("required"));
+        assert!(
+            e.check(&json!("abcdef"))
+                .unwrap_err()
+                .0
+                .contains("at most 5")
+        );
+        assert!(e.check(&json!("a")).unwrap_err().0.contains("at least 2"));
+        assert!(e.check(&json!("")).unwrap_err().0.contains("required"));
         assert!(e.check(&json!(5)).is_err());
         let e = entry(json!({"name": "e", "dataType": "string", "regexMatch": ".*@[a-z0-9.-]*"}));
         assert!(e.check(&json!("a@b.c")).is_ok());
@@ -430,6 +442,7 @@ mod tests {
         assert!(
             d.check(&json!(1.25))
                 .unwrap_err()
+                .0
                 .contains("decimal places")
         );
         assert!(d.check(&json!(0.4)).is_err());

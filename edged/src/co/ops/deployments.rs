@@ -13,6 +13,7 @@ use std::fs;
 
 use edge_api::types::{Commit, DeployRequest, DeploymentSummary};
 use edge_model::capabilities::DeviceCapabilitiesManifest;
+use edge_model::issue::Unfit;
 use edge_model::{
     ApplicationDeployment, DeploymentId, DeviceTarget, MargoDocument as _, ProfileType, placement,
     render,
@@ -282,8 +283,8 @@ fn place(
             .map(|t| DeviceCapabilitiesManifest::from_slice(t.as_bytes()))
         {
             Some(Ok(caps)) => placement::fits(constraints, &caps.document),
-            Some(Err(_)) => Err("its stored capabilities do not read".to_owned()),
-            None => Err("it has not reported its capabilities yet".to_owned()),
+            Some(Err(_)) => Err(Unfit("its stored capabilities do not read".to_owned())),
+            None => Err(Unfit("it has not reported its capabilities yet".to_owned())),
         };
         match verdict {
             Ok(()) => true,
