@@ -86,12 +86,7 @@ impl Driver for ComposeDriver {
                 format!("`{}` holds no compose.yaml", w.artifact.display()),
             ));
         }
-        std::fs::create_dir_all(&w.dir).map_err(|e| {
-            fail(
-                FailureCode::Start,
-                format!("cannot create `{}`: {e}", w.dir.display()),
-            )
-        })?;
+        w.make_dir()?;
         let env = env_of(w);
         let mut dotenv = String::new();
         for (k, v) in &env {

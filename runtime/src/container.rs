@@ -93,12 +93,7 @@ impl Driver for ContainerDriver {
                     format!("`{repository}` is not an image reference; use oci://REGISTRY/NAME"),
                 )
             })?;
-        std::fs::create_dir_all(&w.dir).map_err(|e| {
-            fail(
-                FailureCode::Start,
-                format!("cannot create `{}`: {e}", w.dir.display()),
-            )
-        })?;
+        w.make_dir()?;
         let name = workload_name(&w.deployment, &w.component.name);
         let label = format!("edged.workload={name}");
         let _ = std::fs::write(w.dir.join(LABEL_FILE), &label);

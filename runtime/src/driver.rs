@@ -33,6 +33,21 @@ pub struct Workload {
     pub restart: RestartPolicy,
 }
 
+impl Workload {
+    /// Make [`Workload::dir`], as every driver does before it starts.
+    ///
+    /// # Errors
+    /// `START`, naming the folder, when it cannot be made.
+    pub fn make_dir(&self) -> Result<(), ComponentError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| {
+            ComponentError::new(
+                FailureCode::Start,
+                format!("cannot create `{}`: {e}", self.dir.display()),
+            )
+        })
+    }
+}
+
 /// What a driver observes of a running component.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {
@@ -164,12 +179,7 @@ impl Driver for ProcessDriver {
 
     fn start(&self, w: &Workload) -> Result<Box<dyn Running>, ComponentError> {
         let fail = ComponentError::new;
-        std::fs::create_dir_all(&w.dir).map_err(|e| {
-            fail(
-                FailureCode::Start,
-                format!("cannot create `{}`: {e}", w.dir.display()),
-            )
-        })?;
+        w.make_dir()?;
         // Run a private copy, executable, so the verified artifact stays untouched.
         let program = w.dir.join("program");
         std::fs::copy(&w.artifact, &program).map_err(|e| {
@@ -403,5 +413,33 @@ mod tests {
                 "exited with status 3; gave up after 5 restarts"
             ))
         );
+    }
+
+    #[test]
+    fn a_workload_folder_that_cannot_be_made_is_a_start_failure_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"x").unwrap();
+        let w = Workload {
+            deployment: "d".into(),
+            component: ComponentPlan {
+                name: "hello".into(),
+                kind: ProfileType::Process,
+                repository: None,
+                revision: None,
+                wait: false,
+                timeout: None,
+                settings: Default::default(),
+                limits: edge_model::profile::Limits::default(),
+            },
+            artifact: fixture(),
+            dir: file.join("under-a-file"),
+            restart: RestartPolicy::default(),
+        };
+        let e = w.make_dir().unwrap_err();
+        assert_eq!(e.code, FailureCode::Start);
+        assert!(e.message.contains("under-a-file"), "{e}");
+        let e = ProcessDriver::default().start(&w).err().unwrap();
+        assert_eq!(e.code, FailureCode::Start, "{e}");
     }
 }

@@ -303,12 +303,7 @@ impl Driver for WasmDriver {
 
     fn start(&self, w: &Workload) -> Result<Box<dyn Running>, ComponentError> {
         let fail = ComponentError::new;
-        std::fs::create_dir_all(&w.dir).map_err(|e| {
-            fail(
-                FailureCode::Start,
-                format!("cannot create `{}`: {e}", w.dir.display()),
-            )
-        })?;
+        w.make_dir()?;
         let module = Module::from_file(&self.engine, &w.artifact).map_err(|e| {
             fail(
                 FailureCode::Artifact,
