@@ -95,16 +95,7 @@ fn a_deploy_is_one_commit_naming_a_margo_document_per_device(co: &Co, repo: &Pat
 
 /// One device by label, one by name. Returns the four deployments.
 fn one_device_is_picked_by_label_and_one_by_name(co: &Co) -> Vec<serde_json::Value> {
-    ok(&co.edgectl(&[
-        "co",
-        "deploy",
-        "--app",
-        "hello-wasm",
-        "--site",
-        "plant-1",
-        "--selector",
-        "zone=b",
-    ]));
+    ok(&deploy_wasm(co, "plant-1", &["--selector", "zone=b"]));
     co.deploy("hello-wasm", "plant-1", "edge-1");
     let list = deployments(co);
     assert_eq!(list.len(), 4);
@@ -154,18 +145,7 @@ fn bad_values_and_impossible_placements_change_nothing() {
 /// unknown parameter, both listed; an empty required value.
 fn bad_values_are_refused_each_problem_named(co: &Co) {
     let long = format!("greeting={}", "x".repeat(100));
-    let o = co.edgectl(&[
-        "co",
-        "deploy",
-        "--app",
-        "hello-wasm",
-        "--site",
-        "plant-1",
-        "--set",
-        &long,
-        "--set",
-        "colour=red",
-    ]);
+    let o = deploy_wasm(co, "plant-1", &["--set", &long, "--set", "colour=red"]);
     fails(&o, "2 parameter problem(s)");
     let e = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(
@@ -173,16 +153,7 @@ fn bad_values_are_refused_each_problem_named(co: &Co) {
         "{e}"
     );
     fails(
-        &co.edgectl(&[
-            "co",
-            "deploy",
-            "--app",
-            "hello-wasm",
-            "--site",
-            "plant-1",
-            "--set",
-            "greeting=",
-        ]),
+        &deploy_wasm(co, "plant-1", &["--set", "greeting="]),
         "a value is required",
     );
 }
@@ -191,54 +162,24 @@ fn bad_values_are_refused_each_problem_named(co: &Co) {
 /// device, an unknown site.
 fn placements_finding_no_device_say_why(co: &Co) {
     fails(
-        &co.edgectl(&["co", "deploy", "--app", "hello-wasm", "--site", "empty"]),
+        &deploy_wasm(co, "empty", &[]),
         "site `empty` has no devices",
     );
     fails(
-        &co.edgectl(&[
-            "co",
-            "deploy",
-            "--app",
-            "hello-wasm",
-            "--site",
-            "plant-1",
-            "--selector",
-            "zone=z",
-        ]),
+        &deploy_wasm(co, "plant-1", &["--selector", "zone=z"]),
         "has the labels zone=z",
     );
     fails(
-        &co.edgectl(&[
-            "co",
-            "deploy",
-            "--app",
-            "hello-wasm",
-            "--site",
-            "plant-1",
-            "--device",
-            "edge-9",
-        ]),
+        &deploy_wasm(co, "plant-1", &["--device", "edge-9"]),
         "no device `edge-9`",
     );
-    fails(
-        &co.edgectl(&["co", "deploy", "--app", "hello-wasm", "--site", "nowhere"]),
-        "no site `nowhere`",
-    );
+    fails(&deploy_wasm(co, "nowhere", &[]), "no site `nowhere`");
 }
 
 /// A deployment profile the app lacks, and a version the store lacks.
 fn a_missing_profile_or_version_is_named(co: &Co) {
     fails(
-        &co.edgectl(&[
-            "co",
-            "deploy",
-            "--app",
-            "hello-wasm",
-            "--site",
-            "plant-1",
-            "--deploytype",
-            "helm",
-        ]),
+        &deploy_wasm(co, "plant-1", &["--deploytype", "helm"]),
         "has no `helm` profile",
     );
     fails(
@@ -343,7 +284,7 @@ fn the_index_is_rebuilt_from_the_repositories_at_start() {
     let data = dir.path().join("co");
     let co = Co::start(&data, &[]);
     site_with_devices(&co);
-    ok(&co.edgectl(&["co", "deploy", "--app", "hello-wasm", "--site", "plant-1"]));
+    ok(&deploy_wasm(&co, "plant-1", &[]));
     let before = deployments(&co);
     assert!(co.stop().success());
 
@@ -382,4 +323,11 @@ fn the_index_is_rebuilt_from_the_repositories_at_start() {
     );
     assert_eq!(after[0]["app"], "hello-wasm");
     assert_eq!(after[0]["version"], "1.0.0");
+}
+
+/// `edgectl co deploy --app hello-wasm --site SITE EXTRA…`, as it ends.
+fn deploy_wasm(co: &Co, site: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["co", "deploy", "--app", "hello-wasm", "--site", site];
+    args.extend(extra);
+    co.edgectl(&args)
 }
