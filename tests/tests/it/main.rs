@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod attach;
+mod attack;
 mod co;
 mod containers;
 mod deploy;
