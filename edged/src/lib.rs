@@ -35,6 +35,8 @@ mod error;
 mod http;
 #[cfg(feature = "lo")]
 mod lo;
+#[cfg(any(feature = "co", feature = "lo"))]
+mod private;
 mod settings;
 mod south;
 

@@ -68,8 +68,7 @@ impl Store {
     /// repairs it next (`ops::recovery::reconcile`).
     pub(crate) fn open(settings: &Settings) -> anyhow::Result<Self> {
         let data = &settings.data;
-        fs::create_dir_all(data)
-            .with_context(|| format!("cannot create the data directory `{}`", data.display()))?;
+        crate::private::private_dir(data)?;
         let workspace = data.join("workspace");
         Repo::init_or_open(&workspace)
             .with_context(|| format!("cannot open the workspace `{}`", workspace.display()))?;
@@ -80,6 +79,7 @@ impl Store {
         }
         fs::create_dir_all(&staging)?;
         let token = token(&data.join("admin.token"))?;
+        crate::private::private_file(&data.join("edged.db"))?;
         let conn = db::open(&data.join("edged.db"))?;
         let sites = data.join("sites");
         fs::create_dir_all(&sites)?;

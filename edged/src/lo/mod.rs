@@ -34,6 +34,8 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         .context("a local orchestrator needs `--credentials DIR`")?;
     let identity = Identity::load(&creds)?;
     check_expiry(&identity)?;
+    crate::private::private_dir(&settings.data)?;
+    crate::private::private_file(&settings.data.join(edge_outbox::DB))?;
     let tls = crate::south::server_config(
         identity.roots.clone(),
         identity.cert.clone(),

@@ -5,6 +5,7 @@
 
 mod archive;
 mod authz;
+mod files;
 mod identity;
 mod listen;
 mod node;
