@@ -46,6 +46,9 @@ _edgectl() {
             edgectl__subcmd__co,add)
                 cmd="edgectl__subcmd__co__subcmd__add"
                 ;;
+            edgectl__subcmd__co,audit)
+                cmd="edgectl__subcmd__co__subcmd__audit"
+                ;;
             edgectl__subcmd__co,deploy)
                 cmd="edgectl__subcmd__co__subcmd__deploy"
                 ;;
@@ -85,6 +88,9 @@ _edgectl() {
             edgectl__subcmd__co,status)
                 cmd="edgectl__subcmd__co__subcmd__status"
                 ;;
+            edgectl__subcmd__co,token)
+                cmd="edgectl__subcmd__co__subcmd__token"
+                ;;
             edgectl__subcmd__co,undeploy)
                 cmd="edgectl__subcmd__co__subcmd__undeploy"
                 ;;
@@ -117,6 +123,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co__subcmd__help,add)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__add"
+                ;;
+            edgectl__subcmd__co__subcmd__help,audit)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__audit"
                 ;;
             edgectl__subcmd__co__subcmd__help,deploy)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__deploy"
@@ -157,6 +166,9 @@ _edgectl() {
             edgectl__subcmd__co__subcmd__help,status)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__status"
                 ;;
+            edgectl__subcmd__co__subcmd__help,token)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__token"
+                ;;
             edgectl__subcmd__co__subcmd__help,undeploy)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__undeploy"
                 ;;
@@ -180,6 +192,15 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co__subcmd__help__subcmd__remove,app)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__remove__subcmd__app"
+                ;;
+            edgectl__subcmd__co__subcmd__help__subcmd__token,create)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__token__subcmd__create"
+                ;;
+            edgectl__subcmd__co__subcmd__help__subcmd__token,list)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__token__subcmd__list"
+                ;;
+            edgectl__subcmd__co__subcmd__help__subcmd__token,revoke)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__token__subcmd__revoke"
                 ;;
             edgectl__subcmd__co__subcmd__label,device)
                 cmd="edgectl__subcmd__co__subcmd__label__subcmd__device"
@@ -210,6 +231,30 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co__subcmd__remove__subcmd__help,help)
                 cmd="edgectl__subcmd__co__subcmd__remove__subcmd__help__subcmd__help"
+                ;;
+            edgectl__subcmd__co__subcmd__token,create)
+                cmd="edgectl__subcmd__co__subcmd__token__subcmd__create"
+                ;;
+            edgectl__subcmd__co__subcmd__token,help)
+                cmd="edgectl__subcmd__co__subcmd__token__subcmd__help"
+                ;;
+            edgectl__subcmd__co__subcmd__token,list)
+                cmd="edgectl__subcmd__co__subcmd__token__subcmd__list"
+                ;;
+            edgectl__subcmd__co__subcmd__token,revoke)
+                cmd="edgectl__subcmd__co__subcmd__token__subcmd__revoke"
+                ;;
+            edgectl__subcmd__co__subcmd__token__subcmd__help,create)
+                cmd="edgectl__subcmd__co__subcmd__token__subcmd__help__subcmd__create"
+                ;;
+            edgectl__subcmd__co__subcmd__token__subcmd__help,help)
+                cmd="edgectl__subcmd__co__subcmd__token__subcmd__help__subcmd__help"
+                ;;
+            edgectl__subcmd__co__subcmd__token__subcmd__help,list)
+                cmd="edgectl__subcmd__co__subcmd__token__subcmd__help__subcmd__list"
+                ;;
+            edgectl__subcmd__co__subcmd__token__subcmd__help,revoke)
+                cmd="edgectl__subcmd__co__subcmd__token__subcmd__help__subcmd__revoke"
                 ;;
             edgectl__subcmd__en,help)
                 cmd="edgectl__subcmd__en__subcmd__help"
@@ -283,6 +328,9 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__co,add)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__add"
                 ;;
+            edgectl__subcmd__help__subcmd__co,audit)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__audit"
+                ;;
             edgectl__subcmd__help__subcmd__co,deploy)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__deploy"
                 ;;
@@ -319,6 +367,9 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__co,status)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__status"
                 ;;
+            edgectl__subcmd__help__subcmd__co,token)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__token"
+                ;;
             edgectl__subcmd__help__subcmd__co,undeploy)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__undeploy"
                 ;;
@@ -342,6 +393,15 @@ _edgectl() {
                 ;;
             edgectl__subcmd__help__subcmd__co__subcmd__remove,app)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__remove__subcmd__app"
+                ;;
+            edgectl__subcmd__help__subcmd__co__subcmd__token,create)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__token__subcmd__create"
+                ;;
+            edgectl__subcmd__help__subcmd__co__subcmd__token,list)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__token__subcmd__list"
+                ;;
+            edgectl__subcmd__help__subcmd__co__subcmd__token,revoke)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__token__subcmd__revoke"
                 ;;
             edgectl__subcmd__help__subcmd__en,list)
                 cmd="edgectl__subcmd__help__subcmd__en__subcmd__list"
@@ -407,7 +467,7 @@ _edgectl() {
 
     case "${cmd}" in
         edgectl)
-            opts="-o -h -V --output --server --token --help --version validate co en lo package tui login completions help"
+            opts="-o -h -V --output --server --token-file --help --version validate co en lo package tui login completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -425,7 +485,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -437,7 +497,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co)
-            opts="-o -h --output --server --token --help status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help"
+            opts="-o -h --output --server --token-file --help status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -455,7 +515,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -467,7 +527,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add)
-            opts="-o -h --output --server --token --help app site device help"
+            opts="-o -h --output --server --token-file --help app site device help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -485,7 +545,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -497,7 +557,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add__subcmd__app)
-            opts="-o -h --artifact --name --ref --output --server --token --help"
+            opts="-o -h --artifact --name --ref --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -527,7 +587,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -539,7 +599,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add__subcmd__device)
-            opts="-o -h --site --label --output --server --token --help"
+            opts="-o -h --site --label --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -565,7 +625,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -647,7 +707,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add__subcmd__site)
-            opts="-o -h --label --output --server --token --help"
+            opts="-o -h --label --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -669,7 +729,45 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__audit)
+            opts="-o -h --limit --after --output --server --token-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -681,7 +779,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__deploy)
-            opts="-o -h --app --app-version --site --device --selector --set --deploytype --wait --timeout --output --server --token --help"
+            opts="-o -h --app --app-version --site --device --selector --set --deploytype --wait --timeout --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -731,7 +829,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -743,7 +841,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__enroll)
-            opts="-o -h --site --lo --device --direct --out --output --server --token --help"
+            opts="-o -h --site --lo --device --direct --out --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -773,7 +871,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -785,7 +883,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__export)
-            opts="-o -h --site --to --with-credentials --skip-images --output --server --token --help"
+            opts="-o -h --site --to --with-credentials --skip-images --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -811,7 +909,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -823,7 +921,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help)
-            opts="status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help"
+            opts="status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -881,6 +979,20 @@ _edgectl() {
         edgectl__subcmd__co__subcmd__help__subcmd__add__subcmd__site)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__audit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1116,6 +1228,62 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__token)
+            opts="create list revoke"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__token__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__token__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__token__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__help__subcmd__undeploy)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1145,7 +1313,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__history)
-            opts="-o -h --site --limit --output --server --token --help"
+            opts="-o -h --site --limit --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1171,7 +1339,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1183,7 +1351,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__import__subcmd__status)
-            opts="-o -h --output --server --token --help"
+            opts="-o -h --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1201,7 +1369,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1213,7 +1381,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__label)
-            opts="-o -h --output --server --token --help site device help"
+            opts="-o -h --output --server --token-file --help site device help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1231,7 +1399,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1243,7 +1411,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__label__subcmd__device)
-            opts="-o -h --output --server --token --help"
+            opts="-o -h --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1261,7 +1429,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1329,7 +1497,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__label__subcmd__site)
-            opts="-o -h --output --server --token --help"
+            opts="-o -h --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1347,7 +1515,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1359,7 +1527,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__list)
-            opts="-o -h --site --output --server --token --help apps sites devices deployments"
+            opts="-o -h --site --output --server --token-file --help apps sites devices deployments"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1381,7 +1549,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1393,7 +1561,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__remove)
-            opts="-o -h --output --server --token --help app help"
+            opts="-o -h --output --server --token-file --help app help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1411,7 +1579,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1423,7 +1591,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__remove__subcmd__app)
-            opts="-y -o -h --version --force --yes --output --server --token --help"
+            opts="-y -o -h --version --force --yes --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1445,7 +1613,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1499,7 +1667,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__revoke)
-            opts="-y -o -h --site --lo --device --yes --output --server --token --help"
+            opts="-y -o -h --site --lo --device --yes --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1525,7 +1693,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1537,7 +1705,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__rollback)
-            opts="-y -o -h --site --to --yes --output --server --token --help"
+            opts="-y -o -h --site --to --yes --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1563,7 +1731,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1575,7 +1743,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__show)
-            opts="-o -h --output --server --token --help app site device"
+            opts="-o -h --output --server --token-file --help app site device"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1593,7 +1761,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1605,7 +1773,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__status)
-            opts="-o -h --output --server --token --help"
+            opts="-o -h --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1623,7 +1791,201 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__token)
+            opts="-o -h --output --server --token-file --help create list revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__token__subcmd__create)
+            opts="-o -h --scope --output --server --token-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --scope)
+                    COMPREPLY=($(compgen -W "read deploy admin" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__token__subcmd__help)
+            opts="create list revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__token__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__token__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__token__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__token__subcmd__help__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__token__subcmd__list)
+            opts="-o -h --output --server --token-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__token__subcmd__revoke)
+            opts="-o -h --output --server --token-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1635,7 +1997,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__undeploy)
-            opts="-y -o -h --app --site --device --yes --wait --timeout --output --server --token --help"
+            opts="-y -o -h --app --site --device --yes --wait --timeout --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1669,7 +2031,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1681,7 +2043,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__watch)
-            opts="-o -h --site --since --output --server --token --help"
+            opts="-o -h --site --since --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1707,7 +2069,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1719,7 +2081,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__completions)
-            opts="-o -h --output --server --token --help bash elvish fish powershell zsh"
+            opts="-o -h --output --server --token-file --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1737,7 +2099,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1749,7 +2111,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en)
-            opts="-o -h --data --output --server --token --help list start stop restart logs metrics help"
+            opts="-o -h --data --output --server --token-file --help list start stop restart logs metrics help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1771,7 +2133,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1895,7 +2257,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__list)
-            opts="-o -h --data --output --server --token --help"
+            opts="-o -h --data --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1917,7 +2279,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1929,7 +2291,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__logs)
-            opts="-f -o -h --follow --data --output --server --token --help"
+            opts="-f -o -h --follow --data --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1951,7 +2313,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1963,7 +2325,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__metrics)
-            opts="-o -h --data --output --server --token --help"
+            opts="-o -h --data --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1985,7 +2347,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1997,7 +2359,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__restart)
-            opts="-o -h --data --output --server --token --help"
+            opts="-o -h --data --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2019,7 +2381,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2031,7 +2393,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__start)
-            opts="-o -h --data --output --server --token --help"
+            opts="-o -h --data --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2053,7 +2415,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2065,7 +2427,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__stop)
-            opts="-o -h --data --output --server --token --help"
+            opts="-o -h --data --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2087,7 +2449,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2113,7 +2475,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co)
-            opts="status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history"
+            opts="status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2171,6 +2533,20 @@ _edgectl() {
         edgectl__subcmd__help__subcmd__co__subcmd__add__subcmd__site)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__audit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2381,6 +2757,62 @@ _edgectl() {
         edgectl__subcmd__help__subcmd__co__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__token)
+            opts="create list revoke"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__token__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__token__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__token__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2659,7 +3091,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__lo)
-            opts="-o -h --output --server --token --help import export-status help"
+            opts="-o -h --output --server --token-file --help import export-status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2677,7 +3109,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2689,7 +3121,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__lo__subcmd__export__subcmd__status)
-            opts="-o -h --data --to --output --server --token --help"
+            opts="-o -h --data --to --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2715,7 +3147,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2783,7 +3215,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__lo__subcmd__import)
-            opts="-o -h --data --output --server --token --help"
+            opts="-o -h --data --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2805,7 +3237,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2817,7 +3249,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__login)
-            opts="-o -h --output --server --token --help"
+            opts="-o -h --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2835,7 +3267,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2847,7 +3279,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__package)
-            opts="-o -h --output --server --token --help push help"
+            opts="-o -h --output --server --token-file --help push help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2865,7 +3297,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2919,7 +3351,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__package__subcmd__push)
-            opts="-o -h --to --insecure-registry --output --server --token --help"
+            opts="-o -h --to --insecure-registry --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2945,7 +3377,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2957,7 +3389,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__tui)
-            opts="-o -h --en-data --output --server --token --help"
+            opts="-o -h --en-data --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2979,7 +3411,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2991,7 +3423,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__validate)
-            opts="-q -o -h --quiet --output --server --token --help"
+            opts="-q -o -h --quiet --output --server --token-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3009,7 +3441,7 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --token)
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

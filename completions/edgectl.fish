@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_edgectl_global_optspecs
-    string join \n o/output= server= token= h/help V/version
+    string join \n o/output= server= token-file= h/help V/version
 end
 
 function __fish_edgectl_needs_command
@@ -28,7 +28,7 @@ complete -c edgectl -n "__fish_edgectl_needs_command" -s o -l output -d 'Output 
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_needs_command" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_needs_command" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_needs_command" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_needs_command" -s V -l version -d 'Print version'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "validate" -d 'Check Margo documents and application packages'
@@ -44,42 +44,44 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -s o -l output
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -s q -l quiet -d 'Do not print notes (extensions used, older Margo forms converted)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "status" -d 'Server version, counts and health'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "add" -d 'Add an app, a site or a device'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "list" -d 'List apps, sites or devices'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "show" -d 'Show one app, site or device'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "remove" -d 'Remove an app (or one of its versions)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "label" -d 'Set or remove labels of a site or device (`key=value` sets, `key-` removes)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "deploy" -d 'Deploy an app to devices of a site (one commit to the site\'s desired state)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "undeploy" -d 'Remove deployments from their site\'s desired state (a new commit)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "enroll" -d 'Issue an identity for a site\'s Local Orchestrator or for a device, and write its credentials folder'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "revoke" -d 'Revoke the identities of a site\'s LO or of a device: their next request fails'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "rollback" -d 'Restore a site\'s desired state of an earlier commit, as a new commit'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "watch" -d 'Print changes at the CO as they happen: deployments, reported status, devices, sites and apps, one line each (JSON lines with `-o json`)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "export" -d 'Write a site onto a USB stick (or any folder) for a site with no network'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "import-status" -d 'Take in the status a site stick carries back (`edgectl lo export-status`); taking the same stick in twice changes nothing'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "history" -d 'The commits of a site\'s desired state, newest first'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke rollback watch export import-status history help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "status" -d 'Server version, counts and health'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "add" -d 'Add an app, a site or a device'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "list" -d 'List apps, sites or devices'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "show" -d 'Show one app, site or device'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "remove" -d 'Remove an app (or one of its versions)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "label" -d 'Set or remove labels of a site or device (`key=value` sets, `key-` removes)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "deploy" -d 'Deploy an app to devices of a site (one commit to the site\'s desired state)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "undeploy" -d 'Remove deployments from their site\'s desired state (a new commit)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "enroll" -d 'Issue an identity for a site\'s Local Orchestrator or for a device, and write its credentials folder'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "revoke" -d 'Revoke the identities of a site\'s LO or of a device: their next request fails'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "token" -d 'Create, list and revoke API tokens with a scope (admin scope needed)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "audit" -d 'The audit log: every change asked of the CO and every refused request (who, what, when, from where), oldest first (admin scope needed)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "rollback" -d 'Restore a site\'s desired state of an earlier commit, as a new commit'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "watch" -d 'Print changes at the CO as they happen: deployments, reported status, devices, sites and apps, one line each (JSON lines with `-o json`)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "export" -d 'Write a site onto a USB stick (or any folder) for a site with no network'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "import-status" -d 'Take in the status a site stick carries back (`edgectl lo export-status`); taking the same stick in twice changes nothing'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "history" -d 'The commits of a site\'s desired state, newest first'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -f -a "app" -d 'Add an application package to the app store'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -f -a "site" -d 'Add a site'
@@ -90,19 +92,19 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -f -a "app" -d 'Remove an app from the store (refused while deployed, unless `--force`)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -110,7 +112,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -f -a "site" -d 'Label a site'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -f -a "device" -d 'Label a device'
@@ -127,7 +129,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l wait -d 'Wait until every device reports the change done, showing progress; exit 1 with a summary if any fails or the time runs out'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l app -d 'Every deployment of this app (id or display name) at `--site`' -r
@@ -138,7 +140,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s y -l yes -d 'Do not ask for confirmation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l wait -d 'Wait until every device reports the change done, showing progress; exit 1 with a summary if any fails or the time runs out'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -149,7 +151,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l lo -d 'The site\'s Local Orchestrator'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l direct -d 'The device attaches to the CO directly (a site without an LO), not to the site\'s LO'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -159,17 +161,35 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l lo -d 'The site\'s Local Orchestrator'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -s y -l yes -d 'Do not ask for confirmation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -f -a "create" -d 'Make a token; only its hash is kept, the token is printed this once'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -f -a "list" -d 'List tokens (names, scopes, who made them; never the secrets)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke a token: its next request is refused'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -l limit -d 'Show at most this many entries, the newest (1 to 1000)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -l after -d 'Only entries after this position (the `seq` of an earlier entry)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l to -d 'The commit to go back to (see `edgectl co history`)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -s y -l yes -d 'Do not ask for confirmation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l site -d 'Only events of this site' -r
@@ -178,7 +198,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l to -d 'The folder to write (made when missing; an earlier export there is brought up to date)' -r -F
@@ -186,7 +206,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l with-credentials -d 'Also enrol the site\'s LO and put its credentials (a private key) on the stick'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l skip-images -d 'Leave out the container images the CO cannot pull (a warning names each; the site then needs their registry) instead of failing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -194,7 +214,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l limit -d 'Most commits to show' -r
@@ -202,7 +222,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "status" -d 'Server version, counts and health'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add an app, a site or a device'
@@ -214,6 +234,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "undeploy" -d 'Remove deployments from their site\'s desired state (a new commit)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "enroll" -d 'Issue an identity for a site\'s Local Orchestrator or for a device, and write its credentials folder'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke the identities of a site\'s LO or of a device: their next request fails'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "token" -d 'Create, list and revoke API tokens with a scope (admin scope needed)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "audit" -d 'The audit log: every change asked of the CO and every refused request (who, what, when, from where), oldest first (admin scope needed)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "rollback" -d 'Restore a site\'s desired state of an earlier commit, as a new commit'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "watch" -d 'Print changes at the CO as they happen: deployments, reported status, devices, sites and apps, one line each (JSON lines with `-o json`)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write a site onto a USB stick (or any folder) for a site with no network'
@@ -225,7 +247,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "list" -d 'The node and its workloads: desired and running version, state, restarts, last error, and when the fleet manager was last heard from'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "start" -d 'Start a workload an operator stopped'
@@ -239,35 +261,35 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subc
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Keep printing what it writes until interrupted'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
@@ -275,7 +297,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subc
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "list" -d 'The node and its workloads: desired and running version, state, restarts, last error, and when the fleet manager was last heard from'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start a workload an operator stopped'
@@ -288,7 +310,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -f -a "import" -d 'Take a site stick into an LO\'s data folder, with no network'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -f -a "export-status" -d 'Write the status and capabilities the site has not yet handed to the CO onto a stick, for `edgectl co import-status` at the CO'
@@ -298,7 +320,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subc
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l data -d 'The LO\'s data folder' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l to -d 'The stick folder' -r -F
@@ -306,7 +328,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subc
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from help" -f -a "import" -d 'Take a site stick into an LO\'s data folder, with no network'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from help" -f -a "export-status" -d 'Write the status and capabilities the site has not yet handed to the CO onto a stick, for `edgectl co import-status` at the CO'
@@ -315,7 +337,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -f -a "push" -d 'Publish a package folder to an OCI registry as a Margo package artifact'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -325,7 +347,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from help" -f -a "push" -d 'Publish a package folder to an OCI registry as a Margo package artifact'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -334,19 +356,19 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -s o -l output -d '
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand login" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand login" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l token -d 'API token [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "validate" -d 'Check Margo documents and application packages'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "co" -d 'Work with a central orchestrator: app store, sites, devices'
@@ -367,6 +389,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_su
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "undeploy" -d 'Remove deployments from their site\'s desired state (a new commit)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "enroll" -d 'Issue an identity for a site\'s Local Orchestrator or for a device, and write its credentials folder'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "revoke" -d 'Revoke the identities of a site\'s LO or of a device: their next request fails'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "token" -d 'Create, list and revoke API tokens with a scope (admin scope needed)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "audit" -d 'The audit log: every change asked of the CO and every refused request (who, what, when, from where), oldest first (admin scope needed)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "rollback" -d 'Restore a site\'s desired state of an earlier commit, as a new commit'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "watch" -d 'Print changes at the CO as they happen: deployments, reported status, devices, sites and apps, one line each (JSON lines with `-o json`)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "export" -d 'Write a site onto a USB stick (or any folder) for a site with no network'

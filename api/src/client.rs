@@ -254,6 +254,12 @@ impl Client {
         self.send(self.http.delete(format!("{}{path}", self.base)))?;
         Ok(())
     }
+
+    /// `DELETE path`, reading the JSON answer.
+    pub fn delete_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let resp = self.send(self.http.delete(format!("{}{path}", self.base)))?;
+        self.decode(resp)
+    }
 }
 
 fn short_reason(e: &reqwest::Error) -> String {

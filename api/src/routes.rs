@@ -40,6 +40,12 @@ pub const SITE_ROLLBACK: &str = "/api/sites/{site}/rollback";
 pub const ENROLLMENTS: &str = "/api/enrollments";
 /// Revoke identities.
 pub const REVOCATIONS: &str = "/api/revocations";
+/// API tokens (admin scope).
+pub const TOKENS: &str = "/api/tokens";
+/// One API token, by name (router pattern).
+pub const TOKEN: &str = "/api/tokens/{name}";
+/// The audit log of changes (admin scope).
+pub const AUDIT: &str = "/api/audit";
 /// Sites.
 pub const SITES: &str = "/api/sites";
 /// One site (router pattern).

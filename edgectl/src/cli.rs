@@ -22,15 +22,13 @@ pub struct Cli {
     #[arg(long, global = true, env = "EDGE_SERVER", value_name = "URL")]
     pub server: Option<String>,
 
-    /// API token [default: the one saved by `edgectl login`].
-    #[arg(
-        long,
-        global = true,
-        env = "EDGE_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
+    /// Read the API token from this file (mode 0600 recommended) [default:
+    /// `EDGE_TOKEN` if set, else the token saved by `edgectl login`].
+    ///
+    /// Tokens are never taken as a command-line value: those show in
+    /// process listings.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 
     /// The command to run.
     #[command(subcommand)]
@@ -111,9 +109,10 @@ pub enum Command {
 
     /// Save the server URL and its token for later commands.
     ///
-    /// The token is the content of `admin.token` in the CO's data directory.
-    /// It is kept in the kernel keyring, or in a 0600 file when no keyring is
-    /// usable. Without `--token` the token is read from standard input.
+    /// The token is the content of `admin.token` in the CO's data directory,
+    /// or one made by `edgectl co token create`. It is kept in the kernel
+    /// keyring, or in a 0600 file when no keyring is usable. It is read from
+    /// `--token-file`, else `EDGE_TOKEN`, else standard input.
     ///
     /// Example: `edgectl login --server http://127.0.0.1:7070 < co-data/admin.token`
     Login,
@@ -256,6 +255,31 @@ pub enum CoCommand {
     Enroll(IdentityArgs),
     /// Revoke the identities of a site's LO or of a device: their next request fails.
     Revoke(RevokeArgs),
+    /// Create, list and revoke API tokens with a scope (admin scope needed).
+    ///
+    /// Scopes: `read` (every read), `deploy` (reads, deploy, undeploy,
+    /// roll back, labels, sticks), `admin` (everything). The CO keeps only a
+    /// hash; the token is printed once, when it is made.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co token create ci --scope deploy > ci.token
+    ///
+    ///   edgectl co token revoke ci
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The audit log: every change asked of the CO and every refused request
+    /// (who, what, when, from where), oldest first (admin scope needed).
+    ///
+    /// Example: `edgectl co audit --limit 20`
+    Audit {
+        /// Show at most this many entries, the newest (1 to 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Only entries after this position (the `seq` of an earlier entry).
+        #[arg(long, value_name = "SEQ")]
+        after: Option<u64>,
+    },
     /// Restore a site's desired state of an earlier commit, as a new commit.
     ///
     /// Example: `edgectl co rollback --site plant-1 --to 35a439b6`
@@ -661,4 +685,35 @@ pub struct RevokeArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub yes: bool,
+}
+
+/// `edgectl co token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token; only its hash is kept, the token is printed this once.
+    Create {
+        /// A unique name: letters, digits, `.`, `_`, `-`.
+        name: String,
+        /// What it may do.
+        #[arg(long, value_enum)]
+        scope: ScopeArg,
+    },
+    /// List tokens (names, scopes, who made them; never the secrets).
+    List,
+    /// Revoke a token: its next request is refused.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
+/// A token scope, as given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    /// Every read.
+    Read,
+    /// Reads and changing what runs.
+    Deploy,
+    /// Everything.
+    Admin,
 }

@@ -1,6 +1,7 @@
 //! Where `edgectl login` keeps the server and its token, and how commands
-//! find them again: `--server`/`--token` flags, then `EDGE_SERVER`/`EDGE_TOKEN`
-//! (clap reads those), then the login store.
+//! find them again: `--server` (or `EDGE_SERVER`, read by clap) and
+//! `--token-file` (or `EDGE_TOKEN`), then the login store. A token is never a
+//! command-line value, where every local user could read it.
 //!
 //! The server URL is plain configuration in `$XDG_CONFIG_HOME/edgectl/config.toml`
 //! (or `~/.config/…`). The token goes into the kernel keyring (keyring-core
@@ -52,6 +53,38 @@ pub(crate) fn stored_server() -> Option<String> {
     let dir = config_dir()?;
     let text = fs::read_to_string(dir.join("config.toml")).ok()?;
     toml::from_str::<Config>(&text).ok()?.server
+}
+
+/// Longest token file read, bytes.
+const MAX_TOKEN_FILE: u64 = 4096;
+
+/// The token given for this run: the content of `file`, else `EDGE_TOKEN`.
+pub(crate) fn given_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    use std::io::Read as _;
+    if let Some(path) = file {
+        let f = fs::File::open(path)
+            .with_context(|| format!("cannot read the token file `{}`", path.display()))?;
+        let mut text = String::new();
+        f.take(MAX_TOKEN_FILE + 1)
+            .read_to_string(&mut text)
+            .with_context(|| format!("cannot read the token file `{}`", path.display()))?;
+        anyhow::ensure!(
+            u64::try_from(text.len()).unwrap_or(u64::MAX) <= MAX_TOKEN_FILE,
+            "`{}` is not a token file: it is over {MAX_TOKEN_FILE} bytes",
+            path.display()
+        );
+        let token = text.trim().to_owned();
+        anyhow::ensure!(
+            !token.is_empty(),
+            "the token file `{}` is empty",
+            path.display()
+        );
+        return Ok(Some(token));
+    }
+    Ok(std::env::var("EDGE_TOKEN")
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty()))
 }
 
 /// The token remembered for `server`.

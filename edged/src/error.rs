@@ -44,8 +44,13 @@ impl ApiError {
         Self::new(
             StatusCode::UNAUTHORIZED,
             None,
-            "a valid bearer token is required (see `admin.token` in the data directory)",
+            "a valid bearer token is required: `admin.token` in the data directory, or one made by `edgectl co token create`",
         )
+    }
+
+    /// 403, the token is valid but its scope does not cover the request.
+    pub(crate) fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, None, detail)
     }
 
     /// 403, the caller's identity may not do this (Margo `not-authorized`).

@@ -174,6 +174,8 @@ pub(crate) fn co(
             super::watch::watch(client, printer, site.as_deref(), since)?;
         }
         CoCommand::ImportStatus { dir } => super::stick::import_status(client, printer, &dir)?,
+        CoCommand::Token(command) => super::access::token(client, printer, command)?,
+        CoCommand::Audit { limit, after } => super::access::audit(client, printer, limit, after)?,
         CoCommand::Revoke(args) => {
             let whose = args.device.as_ref().map_or_else(
                 || format!("the LO of site `{}`", args.site),

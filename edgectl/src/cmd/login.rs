@@ -13,13 +13,13 @@ use crate::printer::Printer;
 /// Verify `server` + `token` against `/api/status` and save them.
 pub(crate) fn login(
     server: Option<String>,
-    token: Option<String>,
+    token_file: Option<&std::path::Path>,
     printer: Printer,
 ) -> anyhow::Result<ExitCode> {
     let server = server
         .or_else(credentials::stored_server)
         .context("give the server: `edgectl login --server http://HOST:PORT`")?;
-    let token = match token {
+    let token = match credentials::given_token(token_file)? {
         Some(t) => t,
         None => {
             if std::io::stdin().is_terminal() {
@@ -35,7 +35,7 @@ pub(crate) fn login(
     };
     anyhow::ensure!(
         !token.is_empty(),
-        "no token given: pass `--token`, set `EDGE_TOKEN`, or pipe it on standard input"
+        "no token given: pass `--token-file FILE`, set `EDGE_TOKEN`, or pipe it on standard input"
     );
     let client = edge_api::Client::new(&server, Some(token.clone()))?;
     let status: ServerStatus = client.get(routes::STATUS)?;

@@ -1,5 +1,6 @@
 //! Subcommands: one file each, dispatched by one flat match.
 
+mod access;
 mod ask;
 mod co;
 mod completions;
@@ -29,7 +30,7 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
             completions::completions(shell, *printer);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Login => login::login(cli.server, cli.token, *printer),
+        Command::Login => login::login(cli.server, cli.token_file.as_deref(), *printer),
         Command::Package(command) => package::package(command, *printer),
         Command::En(args) => en::en(args, *printer),
         Command::Lo(LoCommand::Import { dir, data }) => {
@@ -41,22 +42,28 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Tui { en_data } => {
-            tui::tui(client(cli.server, cli.token)?, en_data)?;
+            tui::tui(client(cli.server, cli.token_file.as_deref())?, en_data)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Co(command) => {
-            let client = client(cli.server, cli.token)?;
+            let client = client(cli.server, cli.token_file.as_deref())?;
             co::co(command, &client, *printer)
         }
     }
 }
 
-/// The API client: server and token from flags or `EDGE_SERVER`/`EDGE_TOKEN`,
-/// else from `edgectl login`.
-fn client(server: Option<String>, token: Option<String>) -> anyhow::Result<edge_api::Client> {
+/// The API client: the server from `--server`/`EDGE_SERVER`, the token from
+/// `--token-file`/`EDGE_TOKEN`, else both from `edgectl login`.
+fn client(
+    server: Option<String>,
+    token_file: Option<&std::path::Path>,
+) -> anyhow::Result<edge_api::Client> {
     let server = server.or_else(credentials::stored_server).context(
         "no server given: pass `--server URL`, set `EDGE_SERVER`, or run `edgectl login --server URL` once",
     )?;
-    let token = token.or_else(|| credentials::stored_token(&server));
+    let token = match credentials::given_token(token_file)? {
+        Some(t) => Some(t),
+        None => credentials::stored_token(&server),
+    };
     Ok(edge_api::Client::new(&server, token)?)
 }

@@ -63,9 +63,12 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let _ = out.flush();
     }
     tracing::info!(data = %settings.data.display(), %addr, %south_addr, "central orchestrator ready");
-    let served = axum::serve(listener, http::router(store))
-        .with_graceful_shutdown(crate::shutdown())
-        .await;
+    let served = axum::serve(
+        listener,
+        http::router(store).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(crate::shutdown())
+    .await;
     south_task.abort();
     served.context("the server failed")?;
     tracing::info!("stopped");

@@ -35,7 +35,9 @@ pub(crate) struct Store {
     staging: PathBuf,
     db: Mutex<Connection>,
     write: Mutex<()>,
-    pub(crate) token: String,
+    /// SHA-256 (`sha256:…`) of the bootstrap token in `admin.token`; the
+    /// token itself is not kept in memory.
+    pub(crate) token_hash: String,
     pub(crate) started: Instant,
     pub(crate) registries: Registries,
     pub(crate) metrics: Metrics,
@@ -78,7 +80,9 @@ impl Store {
                 .with_context(|| format!("cannot clean `{}`", staging.display()))?;
         }
         fs::create_dir_all(&staging)?;
-        let token = token(&data.join("admin.token"))?;
+        let token_hash = edge_model::digest::sha256(token(&data.join("admin.token"))?.as_bytes())
+            .as_str()
+            .to_owned();
         crate::private::private_file(&data.join("edged.db"))?;
         let conn = db::open(&data.join("edged.db"))?;
         let sites = data.join("sites");
@@ -95,7 +99,7 @@ impl Store {
             staging,
             db: Mutex::new(conn),
             write: Mutex::new(()),
-            token,
+            token_hash,
             started: Instant::now(),
             registries: Registries {
                 insecure: settings.insecure_registries.clone(),

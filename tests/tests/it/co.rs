@@ -366,7 +366,8 @@ fn a_duplicate_version_or_another_package_under_the_same_id_is_refused(co: &Co, 
 /// A wrong token, a server that is down, an unknown app.
 fn a_wrong_token_a_server_that_is_down_and_an_unknown_app_are_named(co: &Co, closed: u16) {
     let wrong = Command::new(bin("edgectl"))
-        .args(["--server", &co.url, "--token", "wrong", "co", "status"])
+        .args(["--server", &co.url, "co", "status"])
+        .env("EDGE_TOKEN", "wrong")
         .env("XDG_CONFIG_HOME", co.config_home.path())
         .output()
         .unwrap();
@@ -375,12 +376,11 @@ fn a_wrong_token_a_server_that_is_down_and_an_unknown_app_are_named(co: &Co, clo
         .args([
             "--server",
             &format!("http://127.0.0.1:{closed}"),
-            "--token",
-            "x",
             "co",
             "list",
             "apps",
         ])
+        .env("EDGE_TOKEN", "x")
         .env("XDG_CONFIG_HOME", co.config_home.path())
         .output()
         .unwrap();
@@ -721,7 +721,8 @@ fn login_keeps_the_token_in_the_keyring_or_a_private_file() {
 
     // A wrong token is checked before anything is saved.
     let o = Command::new(bin("edgectl"))
-        .args(["login", "--server", &co.url, "--token", "wrong"])
+        .args(["login", "--server", &co.url])
+        .env("EDGE_TOKEN", "wrong")
         .env("XDG_CONFIG_HOME", dir.path().join("other"))
         .output()
         .unwrap();

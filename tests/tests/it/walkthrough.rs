@@ -176,7 +176,7 @@ fn questions_are_asked_on_a_terminal_only() {
         shell(
             &cwd,
             &env,
-            &format!("edgectl --server {url} --token \"$(cat demo/co/admin.token)\" {args}"),
+            &format!("edgectl --server {url} --token-file demo/co/admin.token {args}"),
         )
     };
     without_a_terminal_a_missing_value_is_an_error_naming_its_flag(&ctl);

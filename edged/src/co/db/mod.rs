@@ -2,13 +2,15 @@
 //! module per table group — `apps` (app versions), `sites` (sites and
 //! devices, with the capabilities devices report), `deployments`,
 //! `identities` (issued certificates and revocations), `reports` (reported
-//! deployment status and the intake bookkeeping of LO outboxes) — plus the
+//! deployment status and the intake bookkeeping of LO outboxes), `access`
+//! (north API tokens and the audit log) — plus the
 //! manifest-version tables the CO shares with the LO
 //! ([`crate::south::view::versions`]). The Git workspace holds the documents;
 //! this holds what is needed to answer queries quickly. Access is
 //! synchronous; callers run it on blocking threads. Nothing here knows of
 //! HTTP or of the operations above it.
 
+pub(crate) mod access;
 pub(crate) mod apps;
 pub(crate) mod deployments;
 pub(crate) mod identities;
@@ -37,6 +39,7 @@ pub(crate) fn open(path: &Path) -> anyhow::Result<Connection> {
         deployments::SCHEMA,
         crate::south::view::versions::SCHEMA,
         reports::SCHEMA,
+        access::SCHEMA,
     ] {
         conn.execute_batch(schema)
             .context("cannot create the database schema")?;

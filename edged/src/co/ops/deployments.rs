@@ -65,6 +65,7 @@ fn summary(r: DeploymentRow) -> DeploymentSummary {
 pub(crate) fn deploy(
     store: &Store,
     req: &DeployRequest,
+    by: &str,
 ) -> Result<Vec<DeploymentSummary>, ApiError> {
     let app_id = resolve(store, &req.app)?;
     let versions = versions_of(&store.db(), &app_id)?;
@@ -176,7 +177,7 @@ pub(crate) fn deploy(
         .collect::<Vec<_>>()
         .join("\n  ");
     let message = format!(
-        "deploy {app_id} {version} ({}) to {devices} at site {}\n\nby: admin token\ndeployments:\n  {ids}",
+        "deploy {app_id} {version} ({}) to {devices} at site {}\n\nby: {by}\ndeployments:\n  {ids}",
         profile.profile_type, req.site
     );
     let commit = match repo.commit_all(&message, &author()) {
@@ -322,7 +323,7 @@ pub(crate) fn list(store: &Store, site: Option<&str>) -> Result<Vec<DeploymentSu
 }
 
 /// Remove a deployment from its site's desired state (a new commit).
-pub(crate) fn undeploy(store: &Store, id: &str) -> Result<(), ApiError> {
+pub(crate) fn undeploy(store: &Store, id: &str, by: &str) -> Result<(), ApiError> {
     let _w = store.write_lock();
     let row = db::deployment(&store.db(), id)?.ok_or_else(|| {
         ApiError::not_found(format!(
@@ -339,7 +340,7 @@ pub(crate) fn undeploy(store: &Store, id: &str) -> Result<(), ApiError> {
         fs::remove_file(&path).map_err(|e| ApiError::internal(&e.into()))?;
     }
     let message = format!(
-        "undeploy {} {} from {} at site {}\n\nby: admin token\ndeployment: {}",
+        "undeploy {} {} from {} at site {}\n\nby: {by}\ndeployment: {}",
         row.app_id, row.version, row.device, row.site, row.id
     );
     if let Err(e) = repo.commit_all(&message, &author()) {
@@ -395,6 +396,7 @@ pub(crate) fn rollback(
     store: &Store,
     site: &str,
     to: &str,
+    by: &str,
 ) -> Result<Vec<DeploymentSummary>, ApiError> {
     let _w = store.write_lock();
     if sites::site(&store.db(), site)?.is_none() {
@@ -423,7 +425,7 @@ pub(crate) fn rollback(
         }
     };
     let message = format!(
-        "roll back site {site} to {}\n\nby: admin token\nrestores: {target}",
+        "roll back site {site} to {}\n\nby: {by}\nrestores: {target}",
         &target[..12.min(target.len())]
     );
     let commit = match repo.commit_all(&message, &author()) {

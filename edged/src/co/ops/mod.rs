@@ -7,8 +7,10 @@
 //! of the south listener (`identities`), observed state (`intake`), the LO's
 //! long poll (`nudge`), the Margo API for directly attached nodes
 //! (`direct`), site sticks (`export`), start-up repair (`recovery`) and the
-//! server's own state (`status`).
+//! server's own state (`status`), and who may call the north API, with the
+//! audit log of what they changed (`access`).
 
+pub(crate) mod access;
 pub(crate) mod apps;
 pub(crate) mod artifacts;
 pub(crate) mod deployments;

@@ -1,2 +1,328 @@
 //! Attacks on the north API: missing, wrong and revoked tokens, scope
-//! escalation, plain HTTP, and the audit log recording every change.
+//! escalation, tokens on the command line, and the audit log recording every
+//! change and every refusal.
+
+use std::process::Command;
+
+use edge_tests::co::{Co, bin, fails, ok};
+
+/// A token made with `edgectl co token create NAME --scope SCOPE` (by the
+/// admin token), as printed: the token alone on stdout.
+fn make_token(co: &Co, name: &str, scope: &str) -> String {
+    let out = ok(&co.edgectl(&["co", "token", "create", name, "--scope", scope]));
+    let token = out.trim().to_owned();
+    assert!(token.starts_with("edgt_") && !token.contains('\n'), "{out}");
+    token
+}
+
+/// `edgectl ARGS` as the holder of `token`.
+fn as_token(co: &Co, token: &str, args: &[&str]) -> std::process::Output {
+    co.edgectl_command(args)
+        .env("EDGE_TOKEN", token)
+        .output()
+        .unwrap()
+}
+
+fn site_with_a_device(co: &Co) {
+    co.add_app("fixtures/packages/hello-wasm");
+    ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
+    ok(&co.edgectl(&["co", "add", "device", "edge-1", "--site", "plant-1"]));
+}
+
+#[test]
+fn a_scoped_token_cannot_do_more_than_its_scope_and_a_revoked_one_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    site_with_a_device(&co);
+    let reader = make_token(&co, "dashboard", "read");
+    let deployer = make_token(&co, "ci", "deploy");
+
+    // read: every read, no change.
+    ok(&as_token(&co, &reader, &["co", "list", "apps"]));
+    ok(&as_token(&co, &reader, &["co", "status"]));
+    let o = as_token(
+        &co,
+        &reader,
+        &[
+            "co",
+            "deploy",
+            "--app",
+            "hello-wasm",
+            "--site",
+            "plant-1",
+            "--device",
+            "edge-1",
+        ],
+    );
+    fails(&o, "scope `read`");
+    fails(
+        &as_token(&co, &reader, &["co", "token", "list"]),
+        "needs `admin`",
+    );
+    fails(&as_token(&co, &reader, &["co", "audit"]), "needs `admin`");
+
+    // deploy: changes what runs, but not the store, identities or tokens.
+    ok(&as_token(
+        &co,
+        &deployer,
+        &[
+            "co",
+            "deploy",
+            "--app",
+            "hello-wasm",
+            "--site",
+            "plant-1",
+            "--device",
+            "edge-1",
+        ],
+    ));
+    fails(
+        &as_token(&co, &deployer, &["co", "add", "site", "plant-9"]),
+        "needs `admin`",
+    );
+    fails(
+        &as_token(
+            &co,
+            &deployer,
+            &["co", "token", "create", "mine", "--scope", "admin"],
+        ),
+        "needs `admin`",
+    );
+    let o = as_token(
+        &co,
+        &deployer,
+        &[
+            "co",
+            "enroll",
+            "--site",
+            "plant-1",
+            "--device",
+            "edge-1",
+            "--out",
+            dir.path().join("stolen").to_str().unwrap(),
+        ],
+    );
+    fails(&o, "needs `admin`");
+    assert!(!dir.path().join("stolen/identity.key").exists());
+
+    // The commit names who deployed.
+    let log = edge_tests::co::git(
+        &co.data.join("sites/plant-1"),
+        &["log", "-1", "--format=%B"],
+    );
+    assert!(log.contains("by: ci"), "{log}");
+
+    // Revoked: refused at once, like an unknown token; listed as revoked.
+    ok(&co.edgectl(&["co", "token", "revoke", "ci"]));
+    fails(
+        &as_token(&co, &deployer, &["co", "list", "apps"]),
+        "refused the token",
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&co.edgectl(&["-o", "json", "co", "token", "list"]))).unwrap();
+    let ci = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ci")
+        .unwrap();
+    assert!(ci["revokedAt"].is_string(), "{list}");
+    assert!(
+        ci.get("token").is_none(),
+        "a listing never carries a secret: {list}"
+    );
+
+    // A name is used once; the bootstrap name is reserved.
+    fails(
+        &co.edgectl(&["co", "token", "create", "dashboard", "--scope", "read"]),
+        "exists",
+    );
+    fails(
+        &co.edgectl(&["co", "token", "create", "admin.token", "--scope", "read"]),
+        "bootstrap",
+    );
+
+    // Tokens are kept as hashes: no secret is in the database files.
+    for name in ["edged.db", "edged.db-wal"] {
+        let bytes = std::fs::read(co.data.join(name)).unwrap_or_default();
+        for secret in [&reader, &deployer] {
+            let tail = secret.rsplit('_').next().unwrap();
+            assert!(
+                !bytes.windows(tail.len()).any(|w| w == tail.as_bytes()),
+                "the secret of a token is stored in {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_change_and_every_refusal_is_in_the_audit_log_with_who_and_from_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    site_with_a_device(&co);
+    let deployer = make_token(&co, "ci", "deploy");
+    ok(&as_token(
+        &co,
+        &deployer,
+        &[
+            "co",
+            "deploy",
+            "--app",
+            "hello-wasm",
+            "--site",
+            "plant-1",
+            "--device",
+            "edge-1",
+        ],
+    ));
+    fails(
+        &as_token(&co, "edgt_0000_wrong", &["co", "list", "apps"]),
+        "refused the token",
+    );
+    fails(
+        &as_token(&co, &deployer, &["co", "add", "site", "x"]),
+        "needs `admin`",
+    );
+
+    let out = ok(&co.edgectl(&["-o", "json", "co", "audit"]));
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let find = |actor: &str, method: &str, path: &str, status: u64| {
+        entries
+            .iter()
+            .find(|e| {
+                e["actor"] == actor
+                    && e["method"] == method
+                    && e["path"] == path
+                    && e["status"] == status
+            })
+            .unwrap_or_else(|| panic!("no audit entry {actor} {method} {path} {status} in {out}"))
+    };
+    let deploy = find("ci", "POST", "/api/deployments", 201);
+    assert!(
+        deploy["peer"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{deploy}"
+    );
+    assert!(deploy["at"].as_str().unwrap().ends_with('Z'));
+    find("admin.token", "POST", "/api/apps/upload", 201);
+    find("admin.token", "POST", "/api/tokens", 201);
+    find("-", "GET", "/api/apps", 401);
+    find("ci", "POST", "/api/sites", 403);
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["method"] == "GET" && e["status"] == 200),
+        "successful reads are not audited: {out}"
+    );
+    // Positions grow; `--after` pages.
+    let seqs: Vec<u64> = entries.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let last = *seqs.last().unwrap();
+    let later: Vec<serde_json::Value> = serde_json::from_str(&ok(&co.edgectl(&[
+        "-o",
+        "json",
+        "co",
+        "audit",
+        "--after",
+        &last.to_string(),
+    ])))
+    .unwrap();
+    // The `co audit` asked for above is a read: nothing new but reads since.
+    assert!(later.is_empty(), "{later:?}");
+
+    // The log survives a restart.
+    let data = co.data.clone();
+    assert!(co.stop().success());
+    let co = Co::start(&data, &[]);
+    let again: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&co.edgectl(&["-o", "json", "co", "audit"]))).unwrap();
+    assert!(again.len() >= entries.len());
+}
+
+#[test]
+fn no_route_but_health_and_the_api_document_answers_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    let http = reqwest::blocking::Client::new();
+    let doc: serde_json::Value = http
+        .get(format!("{}/api/openapi.json", co.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let filled = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in ops.as_object().unwrap().keys() {
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            for auth in [None, Some("Bearer wrong"), Some("Bearer edgt_abc_def")] {
+                let mut req = http.request(m.clone(), format!("{}{filled}", co.url));
+                if let Some(a) = auth {
+                    req = req.header("Authorization", a);
+                }
+                let status = req.send().unwrap().status().as_u16();
+                if path == "/api/health" {
+                    assert_eq!(status, 200);
+                } else {
+                    assert_eq!(status, 401, "{method} {path} with {auth:?}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 60, "only {checked} requests checked");
+    // /metrics is not in the document and needs a token too.
+    let status = http
+        .get(format!("{}/metrics", co.url))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 401);
+}
+
+#[test]
+fn a_token_is_never_taken_on_the_command_line_but_from_a_file_or_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    let o = Command::new(bin("edgectl"))
+        .args(["--server", &co.url, "--token", &co.token, "co", "status"])
+        .env_remove("EDGE_TOKEN")
+        .env("XDG_CONFIG_HOME", co.config_home.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{}\n", co.token)).unwrap();
+    ok(&Command::new(bin("edgectl"))
+        .args([
+            "--server",
+            &co.url,
+            "--token-file",
+            file.to_str().unwrap(),
+            "co",
+            "status",
+        ])
+        .env_remove("EDGE_TOKEN")
+        .env("XDG_CONFIG_HOME", co.config_home.path())
+        .output()
+        .unwrap());
+    std::fs::write(&file, "").unwrap();
+    fails(
+        &Command::new(bin("edgectl"))
+            .args([
+                "--server",
+                &co.url,
+                "--token-file",
+                file.to_str().unwrap(),
+                "co",
+                "status",
+            ])
+            .env("XDG_CONFIG_HOME", co.config_home.path())
+            .output()
+            .unwrap(),
+        "is empty",
+    );
+}

@@ -4,12 +4,14 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use edge_api::types::{Commit, DeployRequest, DeploymentSummary, RollbackRequest};
 use serde::Deserialize;
 
+use crate::co::ops::access::Caller;
 use crate::co::ops::deployments;
 use crate::co::store::Store;
 use crate::error::ApiError;
@@ -21,9 +23,10 @@ use crate::http::{JsonBody, QueryParams, blocking, created};
               (status = 422, description = "Invalid values, or no device fits")))]
 pub(crate) async fn deploy(
     State(store): State<Arc<Store>>,
+    Extension(caller): Extension<Caller>,
     JsonBody(req): JsonBody<DeployRequest>,
 ) -> Result<Response, ApiError> {
-    let out = blocking(move || deployments::deploy(&store, &req)).await?;
+    let out = blocking(move || deployments::deploy(&store, &req, &caller.actor)).await?;
     Ok(created(&out))
 }
 
@@ -51,9 +54,10 @@ pub(crate) async fn list_deployments(
     responses((status = 204, description = "Removed from the desired state"), (status = 404, description = "No such deployment")))]
 pub(crate) async fn undeploy(
     State(store): State<Arc<Store>>,
+    Extension(caller): Extension<Caller>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    blocking(move || deployments::undeploy(&store, &id)).await?;
+    blocking(move || deployments::undeploy(&store, &id, &caller.actor)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -84,10 +88,11 @@ pub(crate) async fn history(
               (status = 404, description = "No such site or commit")))]
 pub(crate) async fn rollback(
     State(store): State<Arc<Store>>,
+    Extension(caller): Extension<Caller>,
     UrlPath(site): UrlPath<String>,
     JsonBody(req): JsonBody<RollbackRequest>,
 ) -> Result<axum::Json<Vec<DeploymentSummary>>, ApiError> {
-    blocking(move || deployments::rollback(&store, &site, &req.to))
+    blocking(move || deployments::rollback(&store, &site, &req.to, &caller.actor))
         .await
         .map(axum::Json)
 }

@@ -1,5 +1,6 @@
-//! The north API (bearer token): one table of routes, bearer-token auth on
-//! all but health and the OpenAPI document, request metrics and body
+//! The north API (bearer token): one table of routes, bearer-token auth and
+//! a scope check on all but health and the OpenAPI document (with the audit
+//! log, in `access`), request metrics and body
 //! limits; the handlers, one module per group, are thin: they read the
 //! request, call an operation on a blocking thread, and write the answer.
 
@@ -17,6 +18,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+mod access;
 mod apps;
 mod deployments;
 mod events;
@@ -84,6 +86,9 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
         .routes((is, ip, intake.layer(DefaultBodyLimit::max(MAX_INTAKE))))
         .routes(routes!(identities::enroll))
         .routes(routes!(identities::revoke))
+        .routes(routes!(access::list_tokens, access::create_token))
+        .routes(routes!(access::revoke_token))
+        .routes(routes!(access::audit))
         .routes(routes!(sites::list_sites, sites::create_site))
         .routes(routes!(sites::show_site))
         .routes(routes!(sites::label_site))
@@ -108,35 +113,10 @@ pub(crate) fn router(store: Arc<Store>) -> axum::Router {
         .fallback(|| async {
             ApiError::not_found("no such route; the API is described at /api/openapi.json")
         })
-        .layer(middleware::from_fn_with_state(store.clone(), auth))
+        .layer(middleware::from_fn_with_state(store.clone(), access::guard))
         .layer(middleware::from_fn_with_state(store.clone(), observe))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         .with_state(store)
-}
-
-async fn auth(State(store): State<Arc<Store>>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    if path == routes::HEALTH || path == routes::OPENAPI {
-        return next.run(req).await;
-    }
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(given.trim().as_bytes(), store.token.as_bytes()) {
-        next.run(req).await
-    } else {
-        ApiError::unauthorized().into_response()
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn observe(State(store): State<Arc<Store>>, req: Request, next: Next) -> Response {
