@@ -24,7 +24,7 @@ pub enum ClientError {
     },
     /// 401 from the server.
     #[error(
-        "the server at {server} refused the token: run `edgectl login`, or pass `--token` or `EDGE_TOKEN`"
+        "the server at {server} refused the token: run `edgectl login`, or pass `--token-file` or `EDGE_TOKEN`"
     )]
     Unauthorized {
         /// The server URL.
@@ -42,8 +42,11 @@ pub enum ClientError {
         body: String,
     },
     /// The server URL is not usable.
-    #[error("`{0}` is not a server URL; use something like http://127.0.0.1:7070")]
+    #[error("`{0}` is not a server URL; use something like https://127.0.0.1:7070")]
     BadServer(String),
+    /// The certificate to trust is not usable.
+    #[error("the CA certificate to trust is not usable: {0}")]
+    BadCa(String),
 }
 
 impl ClientError {
@@ -77,21 +80,42 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `server` (such as `http://127.0.0.1:7070`).
+    /// A client for `server` (such as `https://127.0.0.1:7070`) trusting the
+    /// system's certificate authorities.
     pub fn new(server: &str, token: Option<String>) -> Result<Self, ClientError> {
+        Self::with_ca(server, token, None)
+    }
+
+    /// A client for `server` that also trusts the CA certificate(s) in
+    /// `ca_pem` (the CO's own CA, `DATA/ca/ca.crt`, which issues its
+    /// north certificate unless the operator gave one).
+    pub fn with_ca(
+        server: &str,
+        token: Option<String>,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
         let base = server.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::BadServer(server.to_owned()));
         }
-        let http = reqwest::blocking::Client::builder()
+        let mut builder = reqwest::blocking::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(600))
-            .user_agent(concat!("edgectl/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ClientError::Unreachable {
-                server: base.clone(),
-                reason: e.to_string(),
-            })?;
+            .user_agent(concat!("edgectl/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ClientError::BadCa(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(ClientError::BadCa("it holds no PEM certificate".to_owned()));
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder.build().map_err(|e| ClientError::Unreachable {
+            server: base.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(Self { base, token, http })
     }
 

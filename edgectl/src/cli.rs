@@ -30,6 +30,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 
+    /// Also trust this CA certificate (PEM) for the server's TLS: the CO's
+    /// `DATA/ca/ca.crt` when it issued its own north certificate [default:
+    /// the one saved by `edgectl login`, and the system's].
+    #[arg(long, global = true, env = "EDGE_CA", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -114,7 +120,9 @@ pub enum Command {
     /// keyring, or in a 0600 file when no keyring is usable. It is read from
     /// `--token-file`, else `EDGE_TOKEN`, else standard input.
     ///
-    /// Example: `edgectl login --server http://127.0.0.1:7070 < co-data/admin.token`
+    /// With `--ca-file`, the CA certificate is saved too, for later commands.
+    ///
+    /// Example: `edgectl login --server https://127.0.0.1:7070 --ca-file co-data/ca/ca.crt < co-data/admin.token`
     Login,
 
     /// Print a shell completion script.

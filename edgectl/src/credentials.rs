@@ -87,6 +87,56 @@ pub(crate) fn given_token(file: Option<&std::path::Path>) -> anyhow::Result<Opti
         .filter(|t| !t.is_empty()))
 }
 
+/// Longest CA certificate file read, bytes.
+const MAX_CA_FILE: u64 = 64 * 1024;
+
+/// The PEM text of a CA certificate file, bounded.
+pub(crate) fn read_ca(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let f = fs::File::open(path)
+        .with_context(|| format!("cannot read the CA certificate `{}`", path.display()))?;
+    let mut pem = Vec::new();
+    f.take(MAX_CA_FILE + 1)
+        .read_to_end(&mut pem)
+        .with_context(|| format!("cannot read the CA certificate `{}`", path.display()))?;
+    anyhow::ensure!(
+        u64::try_from(pem.len()).unwrap_or(u64::MAX) <= MAX_CA_FILE
+            && pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----"),
+        "`{}` is not a PEM certificate file",
+        path.display()
+    );
+    Ok(pem)
+}
+
+/// Where the CA certificate saved for `server` lives.
+fn ca_file(dir: &std::path::Path, server: &str) -> PathBuf {
+    let mut p = token_file(dir, server);
+    p.set_file_name(format!(
+        "ca-{}.pem",
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("token-"))
+            .unwrap_or("server")
+    ));
+    p
+}
+
+/// The CA certificate saved by `edgectl login --ca-file` for `server`.
+pub(crate) fn stored_ca(server: &str) -> Option<Vec<u8>> {
+    let dir = config_dir()?;
+    fs::read(ca_file(&dir, server)).ok()
+}
+
+/// Keep the CA certificate `pem` for `server` next to the configuration.
+pub(crate) fn save_ca(server: &str, pem: &[u8]) -> anyhow::Result<PathBuf> {
+    let dir =
+        config_dir().context("cannot tell where to keep the login: set HOME or XDG_CONFIG_HOME")?;
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    let path = ca_file(&dir, server);
+    fs::write(&path, pem).with_context(|| format!("cannot write `{}`", path.display()))?;
+    Ok(path)
+}
+
 /// The token remembered for `server`.
 pub(crate) fn stored_token(server: &str) -> Option<String> {
     if let Some(t) = keyring_entry(server).and_then(|e| e.get_password().ok()) {

@@ -262,7 +262,13 @@ fn provision(
     let token_file = data.join("co").join("admin.token");
     let token = std::fs::read_to_string(&token_file)
         .with_context(|| format!("cannot read `{}`", token_file.display()))?;
-    let client = Client::new(&format!("http://{north}"), Some(token.trim().to_owned()))?;
+    let ca = std::fs::read(data.join("co").join("ca").join("ca.crt"))
+        .context("cannot read the CA certificate of the demo's CO")?;
+    let client = Client::with_ca(
+        &format!("https://{north}"),
+        Some(token.trim().to_owned()),
+        Some(&ca),
+    )?;
 
     let sites: Vec<Site> = client.get(routes::SITES)?;
     if !sites.iter().any(|s| s.name == SITE) {
@@ -350,12 +356,12 @@ fn announce(data: &Path, north: SocketAddr, device: &str) {
     use std::io::Write as _;
     let d = data.display();
     let text = format!(
-        "edged all listening on http://{north} (site {SITE}, device {device})
+        "edged all listening on https://{north} (site {SITE}, device {device})
 
 The demo is running: a central orchestrator, the site's local orchestrator and
 this host as its edge node. Data in {d}. Next, in another terminal:
 
-  edgectl login --server http://{north} < {d}/co/admin.token
+  edgectl login --server https://{north} --ca-file {d}/co/ca/ca.crt < {d}/co/admin.token
   edgectl co list apps
   edgectl co add app --artifact {d}/packages/hello-wasm
   edgectl co deploy --app hello-wasm --site {SITE} --wait

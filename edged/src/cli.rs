@@ -66,6 +66,41 @@ pub struct Args {
     )]
     pub insecure_registries: Option<Vec<String>>,
 
+    /// The north API's TLS certificate chain, PEM (co) [default: one the CO's
+    /// CA issues at each start; clients trust `DATA/ca/ca.crt`].
+    #[arg(
+        long,
+        env = "EDGED_NORTH_CERT",
+        value_name = "FILE",
+        requires = "north_key"
+    )]
+    pub north_cert: Option<PathBuf>,
+
+    /// The private key of `--north-cert`, PEM (co).
+    #[arg(
+        long,
+        env = "EDGED_NORTH_KEY",
+        value_name = "FILE",
+        requires = "north_cert"
+    )]
+    pub north_key: Option<PathBuf>,
+
+    /// More host names or addresses for the certificate the CO issues itself
+    /// for the north API, comma-separated (co) [always: localhost, 127.0.0.1,
+    /// ::1 and the listen address].
+    #[arg(
+        long,
+        env = "EDGED_NORTH_NAMES",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub north_names: Option<Vec<String>>,
+
+    /// Serve the north API over plain HTTP, for a TLS-terminating proxy on
+    /// this host only; tokens then cross the wire in the clear (co).
+    #[arg(long, env = "EDGED_NORTH_PLAIN_HTTP")]
+    pub north_plain_http: bool,
+
     /// Log filter, such as `info` or `edged=debug`.
     #[arg(long, env = "EDGED_LOG", value_name = "FILTER")]
     pub log: Option<String>,

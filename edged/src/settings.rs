@@ -39,6 +39,10 @@ struct File {
     downtime: Option<String>,
     labels: Option<std::collections::BTreeMap<String, String>>,
     run_as: Option<String>,
+    north_cert: Option<PathBuf>,
+    north_key: Option<PathBuf>,
+    north_names: Option<Vec<String>>,
+    north_plain_http: Option<bool>,
 }
 
 /// Resolved settings.
@@ -52,6 +56,17 @@ pub struct Settings {
     pub listen: String,
     /// OCI registries reached over plain HTTP.
     pub insecure_registries: Vec<String>,
+    /// The north API's own certificate chain and key (co); `None`: the CO's
+    /// CA issues one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub north_cert: Option<PathBuf>,
+    /// The key of `north_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub north_key: Option<PathBuf>,
+    /// Extra names of the issued north certificate (co).
+    pub north_names: Vec<String>,
+    /// Plain HTTP on the north API (co; behind a local TLS proxy only).
+    pub north_plain_http: bool,
     /// Log filter.
     pub log: String,
     /// Address of the south API (mTLS: Git serving for LOs).
@@ -231,7 +246,23 @@ impl Settings {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
         let data = std::path::absolute(&data)
             .with_context(|| format!("cannot resolve the data folder `{}`", data.display()))?;
+        let north_cert = args.north_cert.clone().or(file.north_cert);
+        let north_key = args.north_key.clone().or(file.north_key);
+        anyhow::ensure!(
+            north_cert.is_some() == north_key.is_some(),
+            "give the north API's certificate and key together: `--north-cert FILE --north-key FILE`"
+        );
+        let north_names = args
+            .north_names
+            .clone()
+            .or(file.north_names)
+            .unwrap_or_default();
+        let north_plain_http = args.north_plain_http || file.north_plain_http.unwrap_or(false);
         Ok(Self {
+            north_cert,
+            north_key,
+            north_names,
+            north_plain_http,
             ready: Ready::default(),
             import: args.import.clone(),
             run_as,

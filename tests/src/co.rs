@@ -143,7 +143,7 @@ pub fn constrained_package(dir: &Path) -> PathBuf {
 
 /// A running central orchestrator.
 pub struct Co {
-    /// `http://127.0.0.1:PORT`.
+    /// `https://127.0.0.1:PORT`.
     pub url: String,
     /// The admin token.
     pub token: String,
@@ -195,6 +195,36 @@ impl Co {
         }
     }
 
+    /// The CO's CA certificate (PEM), which issued its north certificate.
+    #[must_use]
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.data.join("ca/ca.crt"))
+            .unwrap_or_else(|e| panic!("the CO's CA certificate: {e}"))
+    }
+
+    /// A north API client trusting the CO's CA, with `token` (or none).
+    ///
+    /// # Panics
+    /// When the client cannot be made.
+    #[must_use]
+    pub fn client(&self, token: Option<&str>) -> edge_api::Client {
+        edge_api::Client::with_ca(&self.url, token.map(str::to_owned), Some(&self.ca_pem()))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A plain HTTP client trusting the CO's CA (for requests by hand).
+    ///
+    /// # Panics
+    /// When the CA certificate does not read.
+    #[must_use]
+    pub fn http(&self) -> reqwest::blocking::Client {
+        let ca = reqwest::Certificate::from_pem(&self.ca_pem()).unwrap_or_else(|e| panic!("{e}"));
+        reqwest::blocking::Client::builder()
+            .add_root_certificate(ca)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Run `edgectl` with this server and token in its environment.
     #[must_use]
     pub fn edgectl(&self, args: &[&str]) -> Output {
@@ -232,6 +262,7 @@ impl Co {
             .current_dir(repo_root())
             .env("EDGE_SERVER", &self.url)
             .env("EDGE_TOKEN", &self.token)
+            .env("EDGE_CA", self.data.join("ca/ca.crt"))
             .env("XDG_CONFIG_HOME", self.config_home.path());
         cmd
     }

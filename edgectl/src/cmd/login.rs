@@ -14,11 +14,16 @@ use crate::printer::Printer;
 pub(crate) fn login(
     server: Option<String>,
     token_file: Option<&std::path::Path>,
+    ca_file: Option<&std::path::Path>,
     printer: Printer,
 ) -> anyhow::Result<ExitCode> {
     let server = server
         .or_else(credentials::stored_server)
-        .context("give the server: `edgectl login --server http://HOST:PORT`")?;
+        .context("give the server: `edgectl login --server https://HOST:PORT`")?;
+    let ca = match ca_file {
+        Some(path) => Some(credentials::read_ca(path)?),
+        None => credentials::stored_ca(&server),
+    };
     let token = match credentials::given_token(token_file)? {
         Some(t) => t,
         None => {
@@ -37,8 +42,11 @@ pub(crate) fn login(
         !token.is_empty(),
         "no token given: pass `--token-file FILE`, set `EDGE_TOKEN`, or pipe it on standard input"
     );
-    let client = edge_api::Client::new(&server, Some(token.clone()))?;
+    let client = edge_api::Client::with_ca(&server, Some(token.clone()), ca.as_deref())?;
     let status: ServerStatus = client.get(routes::STATUS)?;
+    if let (Some(pem), Some(_)) = (&ca, ca_file) {
+        credentials::save_ca(client.server(), pem)?;
+    }
     match credentials::save(client.server(), &token)? {
         Saved::Keyring => {}
         Saved::File(path) => printer.warn(&format!(

@@ -30,7 +30,12 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
             completions::completions(shell, *printer);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Login => login::login(cli.server, cli.token_file.as_deref(), *printer),
+        Command::Login => login::login(
+            cli.server,
+            cli.token_file.as_deref(),
+            cli.ca_file.as_deref(),
+            *printer,
+        ),
         Command::Package(command) => package::package(command, *printer),
         Command::En(args) => en::en(args, *printer),
         Command::Lo(LoCommand::Import { dir, data }) => {
@@ -42,11 +47,22 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Tui { en_data } => {
-            tui::tui(client(cli.server, cli.token_file.as_deref())?, en_data)?;
+            tui::tui(
+                client(
+                    cli.server,
+                    cli.token_file.as_deref(),
+                    cli.ca_file.as_deref(),
+                )?,
+                en_data,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Co(command) => {
-            let client = client(cli.server, cli.token_file.as_deref())?;
+            let client = client(
+                cli.server,
+                cli.token_file.as_deref(),
+                cli.ca_file.as_deref(),
+            )?;
             co::co(command, &client, *printer)
         }
     }
@@ -57,6 +73,7 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
 fn client(
     server: Option<String>,
     token_file: Option<&std::path::Path>,
+    ca_file: Option<&std::path::Path>,
 ) -> anyhow::Result<edge_api::Client> {
     let server = server.or_else(credentials::stored_server).context(
         "no server given: pass `--server URL`, set `EDGE_SERVER`, or run `edgectl login --server URL` once",
@@ -65,5 +82,9 @@ fn client(
         Some(t) => Some(t),
         None => credentials::stored_token(&server),
     };
-    Ok(edge_api::Client::new(&server, token)?)
+    let ca = match ca_file {
+        Some(path) => Some(credentials::read_ca(path)?),
+        None => credentials::stored_ca(&server),
+    };
+    Ok(edge_api::Client::with_ca(&server, token, ca.as_deref())?)
 }

@@ -368,6 +368,7 @@ fn a_wrong_token_a_server_that_is_down_and_an_unknown_app_are_named(co: &Co, clo
     let wrong = Command::new(bin("edgectl"))
         .args(["--server", &co.url, "co", "status"])
         .env("EDGE_TOKEN", "wrong")
+        .env("EDGE_CA", co.data.join("ca/ca.crt"))
         .env("XDG_CONFIG_HOME", co.config_home.path())
         .output()
         .unwrap();
@@ -519,9 +520,9 @@ fn labels_are_kept_in_the_workspace_files(co: &Co) {
 fn api_auth_problems_metrics_and_openapi() {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
-    let anon = edge_api::Client::new(&co.url, None).unwrap();
+    let anon = co.client(None);
     health_is_open_and_the_api_needs_a_token(&anon);
-    let client = edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap();
+    let client = co.client(Some(&co.token));
     unknown_fields_and_bad_query_parameters_are_400_problems(&client);
     oversized_bodies_are_refused_with_413(&client);
     metrics_count_requests_by_route_and_status(&client);
@@ -689,9 +690,10 @@ fn login_keeps_the_token_in_the_keyring_or_a_private_file() {
     // Inside a session keyring (as on a desktop or an SSH login) the token goes
     // to the kernel keyring and no file holds it.
     let script = format!(
-        "{edgectl} login --server {url} < {token} && {edgectl} co status",
+        "{edgectl} login --server {url} --ca-file {ca} < {token} && {edgectl} co status",
         edgectl = bin("edgectl").display(),
         url = co.url,
+        ca = co.data.join("ca/ca.crt").display(),
         token = token_file.display()
     );
     let o = Command::new("keyctl")
@@ -709,20 +711,27 @@ fn login_keeps_the_token_in_the_keyring_or_a_private_file() {
             .unwrap()
             .contains(&co.url)
     );
-    let files: Vec<_> = fs::read_dir(&config)
+    let mut files: Vec<_> = fs::read_dir(&config)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
     assert_eq!(
-        files,
-        ["config.toml"],
+        files[1], "config.toml",
         "the token must not be written to a file when the keyring works"
+    );
+    // The CA given at login is kept for the commands after it.
+    assert!(
+        files[0].starts_with("ca-") && files[0].ends_with(".pem"),
+        "{files:?}"
     );
 
     // A wrong token is checked before anything is saved.
     let o = Command::new(bin("edgectl"))
         .args(["login", "--server", &co.url])
         .env("EDGE_TOKEN", "wrong")
+        .env("EDGE_CA", co.data.join("ca/ca.crt"))
         .env("XDG_CONFIG_HOME", dir.path().join("other"))
         .output()
         .unwrap();

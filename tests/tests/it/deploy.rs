@@ -214,9 +214,8 @@ fn concurrent_deploys_to_one_site_serialize() {
     site_with_devices(&co);
     let handles: Vec<_> = (0..8)
         .map(|i| {
-            let (url, token) = (co.url.clone(), co.token.clone());
+            let client = co.client(Some(&co.token));
             std::thread::spawn(move || {
-                let client = edge_api::Client::new(&url, Some(token)).unwrap();
                 let req = serde_json::json!({"app": "hello-wasm", "site": "plant-1", "device": "edge-1", "set": {"greeting": format!("n{i}")}});
                 client.post::<_, serde_json::Value>("/api/deployments", &req).unwrap()
             })

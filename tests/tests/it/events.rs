@@ -115,7 +115,7 @@ fn changes_stream_as_they_happen_and_a_watch_resumes_where_it_stopped() {
 fn resuming_past_the_newest_event_is_a_reset() {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
-    let client = edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap();
+    let client = co.client(Some(&co.token));
     let mut stream = client.events(Some(999_999)).unwrap();
     let first = stream.next().unwrap().unwrap();
     assert_eq!(first.kind, "reset", "{first:?}");

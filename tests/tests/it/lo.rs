@@ -345,10 +345,9 @@ fn an_lo_killed_during_a_burst_of_deploys_never_serves_a_version_twice_or_backwa
 fn a_burst_of_deploys_each_once_the_device_saw_the_last(
     co: &Co,
 ) -> (Sender<()>, std::thread::JoinHandle<()>) {
-    let (url, token) = (co.url.clone(), co.token.clone());
+    let client = co.client(Some(&co.token));
     let (go, next) = std::sync::mpsc::channel::<()>();
     let deployer = std::thread::spawn(move || {
-        let client = edge_api::Client::new(&url, Some(token)).unwrap();
         for i in 0..8 {
             if i > 0 && next.recv().is_err() {
                 return;

@@ -95,7 +95,7 @@ fn the_readme_walkthrough_works_as_written() {
             continue;
         }
         assert!(daemon.is_some(), "the walk-through starts the demo first");
-        let line = line.replace("http://127.0.0.1:7070", &url);
+        let line = line.replace("https://127.0.0.1:7070", &url);
         steps += 1;
         if line.starts_with("edgectl tui") {
             tui(dir.path(), &cwd, &env, &line);
@@ -176,7 +176,9 @@ fn questions_are_asked_on_a_terminal_only() {
         shell(
             &cwd,
             &env,
-            &format!("edgectl --server {url} --token-file demo/co/admin.token {args}"),
+            &format!(
+                "edgectl --server {url} --token-file demo/co/admin.token --ca-file demo/co/ca/ca.crt {args}"
+            ),
         )
     };
     without_a_terminal_a_missing_value_is_an_error_naming_its_flag(&ctl);
@@ -186,6 +188,8 @@ fn questions_are_asked_on_a_terminal_only() {
     let mut with_server = env_pairs.clone();
     with_server.push(("EDGE_SERVER", &url));
     with_server.push(("EDGE_TOKEN", token.trim()));
+    let ca = cwd.join("demo/co/ca/ca.crt");
+    with_server.push(("EDGE_CA", ca.to_str().unwrap()));
     let term = |line: &str| Tmux::start(dir.path(), &cwd, &with_server, line, (80, 24));
     on_a_terminal_the_app_is_picked_from_the_store(&term);
     a_destructive_command_asks_and_no_changes_nothing(&term, &ctl);

@@ -77,8 +77,7 @@ pub(crate) fn run() {
         &[],
         &en_bin,
     );
-    let api =
-        edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap_or_else(|e| panic!("{e}"));
+    let api = co.client(Some(&co.token));
 
     deploy_to_installed(&api);
     deploy_wait(&edgectl, &co);

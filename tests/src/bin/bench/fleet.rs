@@ -226,8 +226,7 @@ pub(crate) fn fleet(edgectl: &Path, edged: &Path) -> Fleet {
         "CO restart (work tree reset, {DEPLOYMENTS} deployments indexed): {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let api =
-        edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap_or_else(|e| panic!("{e}"));
+    let api = co.client(Some(&co.token));
     let indexed: Vec<DeploymentSummary> = api
         .get(&format!("{}?site={SITE}", edge_api::routes::DEPLOYMENTS))
         .unwrap_or_else(|e| panic!("{e}"));

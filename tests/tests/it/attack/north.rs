@@ -242,7 +242,7 @@ fn every_change_and_every_refusal_is_in_the_audit_log_with_who_and_from_where() 
 fn no_route_but_health_and_the_api_document_answers_without_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
-    let http = reqwest::blocking::Client::new();
+    let http = co.http();
     let doc: serde_json::Value = http
         .get(format!("{}/api/openapi.json", co.url))
         .send()
@@ -290,6 +290,7 @@ fn a_token_is_never_taken_on_the_command_line_but_from_a_file_or_the_environment
     let o = Command::new(bin("edgectl"))
         .args(["--server", &co.url, "--token", &co.token, "co", "status"])
         .env_remove("EDGE_TOKEN")
+        .env("EDGE_CA", co.data.join("ca/ca.crt"))
         .env("XDG_CONFIG_HOME", co.config_home.path())
         .output()
         .unwrap();
@@ -306,6 +307,7 @@ fn a_token_is_never_taken_on_the_command_line_but_from_a_file_or_the_environment
             "status",
         ])
         .env_remove("EDGE_TOKEN")
+        .env("EDGE_CA", co.data.join("ca/ca.crt"))
         .env("XDG_CONFIG_HOME", co.config_home.path())
         .output()
         .unwrap());
@@ -324,5 +326,91 @@ fn a_token_is_never_taken_on_the_command_line_but_from_a_file_or_the_environment
             .output()
             .unwrap(),
         "is empty",
+    );
+}
+
+#[test]
+fn the_north_api_is_tls_only_and_a_client_checks_whom_it_talks_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    assert!(co.url.starts_with("https://127.0.0.1:"), "{}", co.url);
+    ok(&co.edgectl(&["co", "status"]));
+
+    // Plain HTTP gets no answer: the token would have crossed in the clear.
+    let plain = co.url.replacen("https://", "http://", 1);
+    let r = reqwest::blocking::Client::new()
+        .get(format!("{plain}/api/status"))
+        .bearer_auth(&co.token)
+        .send();
+    assert!(r.is_err() || !r.unwrap().status().is_success());
+
+    // A client that does not trust the CO's CA refuses to send the token.
+    let o = Command::new(bin("edgectl"))
+        .args(["--server", &co.url, "co", "status"])
+        .env("EDGE_TOKEN", &co.token)
+        .env_remove("EDGE_CA")
+        .env("XDG_CONFIG_HOME", co.config_home.path())
+        .output()
+        .unwrap();
+    fails(&o, "cannot reach the server");
+
+    // The operator's own certificate instead of one from the CO's CA.
+    let (cert, key) = (dir.path().join("north.crt"), dir.path().join("north.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-days",
+            "1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (scripts/test installs it)");
+    assert!(made.status.success(), "{made:?}");
+    let data = co.data.clone();
+    assert!(co.stop().success());
+    let co = Co::start(
+        &data,
+        &[
+            "--north-cert",
+            cert.to_str().unwrap(),
+            "--north-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    // The CO's CA no longer vouches for the north API; the operator's does.
+    fails(&co.edgectl(&["co", "status"]), "cannot reach the server");
+    let o = co
+        .edgectl_command(&["co", "status"])
+        .env("EDGE_CA", &cert)
+        .output()
+        .unwrap();
+    ok(&o);
+
+    // A certificate without its key is refused at start, naming the flag.
+    let o = Command::new(bin("edged"))
+        .args(["--mode", "co", "--data"])
+        .arg(dir.path().join("other"))
+        .args(["--north-cert", cert.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--north-key"),
+        "{o:?}"
     );
 }

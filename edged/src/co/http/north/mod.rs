@@ -26,6 +26,7 @@ mod export;
 mod identities;
 mod intake;
 mod sites;
+pub(crate) mod tls;
 
 use crate::co::ops::intake::MAX_INTAKE;
 use crate::co::ops::status;
