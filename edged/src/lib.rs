@@ -35,6 +35,7 @@ mod error;
 mod http;
 #[cfg(feature = "lo")]
 mod lo;
+mod perms;
 mod settings;
 mod south;
 
