@@ -118,11 +118,17 @@ fn a_workload_s_links_and_forged_pid_file_do_not_steer_the_root_daemon() {
     en.kill();
     let en = En::start(&f.d1, &data, &lo.url, &args);
     let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
-    until_or(
-        "the workload installed again after the restart",
-        || row(&en, &id).filter(|r| r["state"] == "installed" && r["pid"].is_u64()),
+    let settled = until_or(
+        "the workload installed (or failed) after the restart",
+        || {
+            row(&en, &id).filter(|r| {
+                r["state"] == "failed" || (r["state"] == "installed" && r["pid"].is_u64())
+            })
+        },
         log,
     );
+    untouched(&victim, &mut bystander, log);
+    assert_eq!(settled["state"], "installed", "{settled}\n{}", log());
     let running = Command::new("pgrep")
         .args(["-c", "-f"])
         .arg(data.join("workloads").join(&id))
@@ -135,8 +141,15 @@ fn a_workload_s_links_and_forged_pid_file_do_not_steer_the_root_daemon() {
         || row(&en, &id).is_none().then_some(()),
         log,
     );
-    let text = std::fs::read_to_string(&victim).unwrap();
-    let mode = std::fs::metadata(&victim).unwrap().mode() & 0o7777;
+    untouched(&victim, &mut bystander, log);
+    assert_eq!(running, "1", "the leftover was ended: one process, not two");
+    assert!(!data.join("workloads").join(&id).exists());
+}
+
+/// The victim holds what it held, with its mode; the bystander lives.
+fn untouched(victim: &Path, bystander: &mut Bystander, log: impl Fn() -> String) {
+    let text = std::fs::read_to_string(victim).unwrap();
+    let mode = std::fs::metadata(victim).unwrap().mode() & 0o7777;
     assert_eq!(
         (text.as_str(), mode),
         ("precious\n", 0o600),
@@ -147,8 +160,6 @@ fn a_workload_s_links_and_forged_pid_file_do_not_steer_the_root_daemon() {
         bystander.alive(),
         "the forged pid file made root kill a bystander"
     );
-    assert_eq!(running, "1", "the leftover was ended: one process, not two");
-    assert!(!data.join("workloads").join(&id).exists());
 }
 
 /// The `id -u` a process app's component prints, read from its log.
