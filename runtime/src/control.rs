@@ -63,7 +63,9 @@ pub fn append_log(path: &Path) -> io::Result<File> {
 impl ControlDir {
     /// Make (or take back) the control folder `path` with `mode` (no write
     /// bit for group or others is ever kept); its parents are made as
-    /// needed and must be the daemon's.
+    /// needed, `0711` (a process workload's account passes through them,
+    /// whichever component of a deployment came first), and must be the
+    /// daemon's.
     ///
     /// # Errors
     /// When it cannot be made, opened, or taken back.
@@ -73,8 +75,13 @@ impl ControlDir {
             use std::os::unix::fs::DirBuilderExt as _;
             std::fs::DirBuilder::new()
                 .recursive(true)
-                .mode(mode)
+                .mode(0o711)
                 .create(parent)?;
+            // The deployment's folder, whatever the umask made of it.
+            let m = std::fs::metadata(parent)?;
+            if m.uid() == euid() && m.mode() & 0o7777 != 0o711 {
+                std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o711))?;
+            }
         }
         match rustix::fs::mkdir(path, Mode::from_raw_mode(mode)) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
@@ -219,7 +226,15 @@ mod tests {
         std::fs::write(&victim, b"precious").unwrap();
         std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
         let path = tmp.path().join("w").join("d").join("c");
+        let sibling = ControlDir::make(&tmp.path().join("w").join("d").join("b"), 0o700).unwrap();
+        assert_eq!(sibling.path().file_name().unwrap(), "b");
         let dir = ControlDir::make(&path, 0o711).unwrap();
+        let parent = std::fs::metadata(path.parent().unwrap()).unwrap();
+        assert_eq!(
+            parent.mode() & 0o7777,
+            0o711,
+            "a deployment's folder is passable"
+        );
         for name in ["output.log", "program", WORK] {
             std::os::unix::fs::symlink(&victim, path.join(name)).unwrap();
         }

@@ -261,6 +261,35 @@ impl Running for RunningProcess {
     }
 }
 
+/// Whether account `u` may pass through every folder above `dir` to reach
+/// its program: `START` naming the first that stops it, and what to do.
+fn reachable(dir: &std::path::Path, u: &RunAs) -> Result<(), ComponentError> {
+    use std::os::unix::fs::MetadataExt as _;
+    if u.uid == 0 || u.uid == crate::process::euid() {
+        return Ok(());
+    }
+    for above in dir.ancestors().skip(1) {
+        let Ok(m) = std::fs::metadata(above) else {
+            continue;
+        };
+        let passes = m.mode() & 0o001 != 0
+            || (m.uid() == u.uid && m.mode() & 0o100 != 0)
+            || (m.gid() == u.gid && m.mode() & 0o010 != 0);
+        if !passes {
+            return Err(ComponentError::new(
+                FailureCode::Start,
+                format!(
+                    "`{}` cannot reach its program: `{}` lets no other account pass (mode {:o}); allow it (chmod o+x) or choose the account with --run-as",
+                    u.name,
+                    above.display(),
+                    m.mode() & 0o7777
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Driver for ProcessDriver {
     fn kind(&self) -> ProfileType {
         ProfileType::Process
@@ -274,6 +303,9 @@ impl Driver for ProcessDriver {
         let fail = ComponentError::new;
         let key = w.key();
         let user = self.user(&key)?;
+        if let Some(u) = &user {
+            reachable(&w.dir, u)?;
+        }
         // Others may pass through to the program and `work/`, nothing more.
         let control = w.control(0o711)?;
         // Its own folder is its account's; the program and log stay the daemon's.
@@ -495,6 +527,23 @@ mod tests {
         let mine = w.dir.join(crate::control::WORK).join("mine");
         assert_eq!(std::fs::metadata(mine).unwrap().uid(), 65534);
         r.stop(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_folder_the_account_cannot_pass_is_named_before_anything_starts() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let u = crate::process::RunAs::anonymous(60_999);
+        let e = reachable(&dir.path().join("w").join("d").join("c"), &u).unwrap_err();
+        assert_eq!(e.code, FailureCode::Start);
+        assert!(
+            e.message.contains(&dir.path().display().to_string())
+                && e.message.contains("edged-60999"),
+            "{e}"
+        );
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        assert!(reachable(&dir.path().join("c"), &u).is_ok());
     }
 
     #[test]
