@@ -129,7 +129,7 @@ pub struct Args {
     #[arg(long, env = "EDGED_DOWNTIME", value_name = "WINDOW")]
     pub downtime: Option<String>,
 
-    /// Local account native (`process`) workloads run as, by name or uid; edged must run as root to switch (en) [default: edged's own].
+    /// Local account native (`process`) workloads run as, by name or uid; edged must run as root to switch, and runs them as root only given `root` (en) [default: as root, an account of each workload's own; else edged's own].
     #[arg(long, env = "EDGED_RUN_AS", value_name = "USER")]
     pub run_as: Option<String>,
 

@@ -35,8 +35,7 @@ mod error;
 mod http;
 #[cfg(feature = "lo")]
 mod lo;
-#[cfg(any(feature = "co", feature = "lo"))]
-mod private;
+mod perms;
 mod settings;
 mod south;
 

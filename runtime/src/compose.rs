@@ -65,8 +65,22 @@ fn project_label(name: &str) -> String {
     format!("com.docker.compose.project={name}")
 }
 
-/// File in the workload folder naming what to remove after a crash.
-pub(crate) const LABEL_FILE: &str = "containers";
+/// Write `bytes` to a new file at `path`, removing what is there first
+/// (a link is removed, never followed).
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
+}
 
 impl Driver for ComposeDriver {
     fn kind(&self) -> ProfileType {
@@ -98,7 +112,7 @@ impl Driver for ComposeDriver {
             }
             dotenv.push_str(&format!("{k}={v}\n"));
         }
-        std::fs::write(w.artifact.join(".env"), dotenv).map_err(|e| {
+        write_new(&w.artifact.join(".env"), dotenv.as_bytes()).map_err(|e| {
             fail(
                 FailureCode::Start,
                 format!("cannot write the project's .env: {e}"),
@@ -106,7 +120,6 @@ impl Driver for ComposeDriver {
         })?;
         let name = workload_name(&w.deployment, &w.component.name);
         let label = project_label(&name);
-        let _ = std::fs::write(w.dir.join(LABEL_FILE), &label);
         let project = Project {
             podman: self.podman.clone(),
             name: name.clone(),
@@ -120,9 +133,9 @@ impl Driver for ComposeDriver {
         Ok(Box::new(s))
     }
 
-    fn clean(&self, dir: &Path) {
-        if let Ok(label) = std::fs::read_to_string(dir.join(LABEL_FILE)) {
-            self.podman.remove_all(label.trim());
-        }
+    fn clean(&self, deployment: &str, component: &str) {
+        // Named from the workload, never read back from its folder.
+        self.podman
+            .remove_all(&project_label(&workload_name(deployment, component)));
     }
 }

@@ -6,13 +6,12 @@
 //! After a daemon restart the same container is started again, never a
 //! second one.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use edge_model::ProfileType;
 
-use crate::compose::LABEL_FILE;
 use crate::driver::{Driver, Running, Workload, env_of};
 use crate::failure::{ComponentError, FailureCode};
 use crate::podman::{Lifecycle, Podman, PodmanError, on_path, supervise, workload_name};
@@ -74,6 +73,11 @@ impl Lifecycle for Image {
     }
 }
 
+/// The label on a workload's container.
+fn container_label(name: &str) -> String {
+    format!("edged.workload={name}")
+}
+
 impl Driver for ContainerDriver {
     fn kind(&self) -> ProfileType {
         ProfileType::Container
@@ -95,8 +99,7 @@ impl Driver for ContainerDriver {
             })?;
         w.make_dir()?;
         let name = workload_name(&w.deployment, &w.component.name);
-        let label = format!("edged.workload={name}");
-        let _ = std::fs::write(w.dir.join(LABEL_FILE), &label);
+        let label = container_label(&name);
         let host = image.split('/').next().unwrap_or_default();
         let insecure = self.podman.insecure.iter().any(|r| r == host);
         let spec = Image {
@@ -113,9 +116,9 @@ impl Driver for ContainerDriver {
         Ok(Box::new(s))
     }
 
-    fn clean(&self, dir: &Path) {
-        if let Ok(label) = std::fs::read_to_string(dir.join(LABEL_FILE)) {
-            self.podman.remove_all(label.trim());
-        }
+    fn clean(&self, deployment: &str, component: &str) {
+        // Named from the workload, never read back from its folder.
+        self.podman
+            .remove_all(&container_label(&workload_name(deployment, component)));
     }
 }

@@ -7,16 +7,25 @@
 //! terms: `installed` while it runs, `failed` with a code and message while
 //! it is down (and back to `installed` when the restart policy brings it up),
 //! `removed` once stopped.
+//!
+//! A native program runs from a copy in its control folder (see
+//! [`crate::control`]), with `work/` there as its own folder, as the
+//! account [`Account`] says: when the daemon is root, by default one of its
+//! own per workload, so workloads can neither signal nor read one another
+//! and none is root unless `root` is named.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use edge_model::ProfileType;
 use edge_model::status::State;
 
+use crate::control::ControlDir;
 use crate::failure::{ComponentError, FailureCode};
+use crate::ledger::{Ledger, MemoryLedger, end_recorded, ids_in, pick_account};
 use crate::plan::ComponentPlan;
-use crate::process::{Phase, ProcessSpec, RestartPolicy, Supervisor};
+use crate::process::{Phase, ProcessSpec, RestartPolicy, RunAs, Supervisor};
 
 /// One component to run.
 #[derive(Debug, Clone)]
@@ -34,18 +43,39 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Make [`Workload::dir`], as every driver does before it starts.
+    /// Make [`Workload::dir`], the workload's control folder, `0700`, as
+    /// every driver does before it starts.
     ///
     /// # Errors
     /// `START`, naming the folder, when it cannot be made.
-    pub fn make_dir(&self) -> Result<(), ComponentError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| {
+    pub fn make_dir(&self) -> Result<ControlDir, ComponentError> {
+        self.control(0o700)
+    }
+
+    /// Make [`Workload::dir`] with `mode` (see [`ControlDir::make`]).
+    ///
+    /// # Errors
+    /// `START`, naming the folder, when it cannot be made.
+    pub fn control(&self, mode: u32) -> Result<ControlDir, ComponentError> {
+        ControlDir::make(&self.dir, mode).map_err(|e| {
             ComponentError::new(
                 FailureCode::Start,
                 format!("cannot create `{}`: {e}", self.dir.display()),
             )
         })
     }
+
+    /// The key a driver records this workload under: `deployment/component`.
+    #[must_use]
+    pub fn key(&self) -> String {
+        key(&self.deployment, &self.component.name)
+    }
+}
+
+/// The key of component `component` of deployment `deployment`.
+#[must_use]
+pub fn key(deployment: &str, component: &str) -> String {
+    format!("{deployment}/{component}")
 }
 
 /// What a driver observes of a running component.
@@ -71,9 +101,10 @@ pub trait Driver: Send + Sync {
     /// When it cannot be started (`ARTIFACT`, `START`, …); nothing is left
     /// running then.
     fn start(&self, w: &Workload) -> Result<Box<dyn Running>, ComponentError>;
-    /// End what a killed daemon left of a component whose folder is `dir`.
-    fn clean(&self, dir: &std::path::Path) {
-        crate::process::end_leftover(dir);
+    /// End what a killed daemon left of component `component` of
+    /// `deployment`, which is being removed, and forget it.
+    fn clean(&self, deployment: &str, component: &str) {
+        let _ = (deployment, component);
     }
 }
 
@@ -106,11 +137,73 @@ pub trait Running: Send {
     fn stop(self: Box<Self>, grace: Duration) -> Observed;
 }
 
+/// The account native programs run as.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Account {
+    /// The daemon's own.
+    #[default]
+    Daemon,
+    /// This one (`--run-as USER`; root only when it is named).
+    Named(RunAs),
+    /// One of its own per workload, from the reserved range
+    /// ([`crate::ledger::ACCOUNT_FIRST`]): the default when the daemon is root.
+    PerWorkload,
+}
+
 /// Native programs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProcessDriver {
-    /// The account programs run as (the daemon's own when `None`).
-    pub user: Option<crate::process::RunAs>,
+    /// The account programs run as.
+    pub account: Account,
+    /// Where processes and accounts given are remembered.
+    pub ledger: Arc<dyn Ledger>,
+    /// Held while an account is picked.
+    giving: Mutex<()>,
+}
+
+impl Default for ProcessDriver {
+    fn default() -> Self {
+        Self::new(Account::Daemon, Arc::new(MemoryLedger::default()))
+    }
+}
+
+impl ProcessDriver {
+    /// A driver running programs as `account`, remembering in `ledger`.
+    #[must_use]
+    pub fn new(account: Account, ledger: Arc<dyn Ledger>) -> Self {
+        Self {
+            account,
+            ledger,
+            giving: Mutex::new(()),
+        }
+    }
+
+    /// The account workload `key` runs as (`None`: the daemon's own).
+    fn user(&self, key: &str) -> Result<Option<RunAs>, ComponentError> {
+        match &self.account {
+            Account::Daemon => Ok(None),
+            Account::Named(u) => Ok(Some(u.clone())),
+            Account::PerWorkload => {
+                let _held = self.giving.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut used = Vec::new();
+                for file in ["/etc/passwd", "/etc/group"] {
+                    used.extend(ids_in(&std::fs::read_to_string(file).unwrap_or_default()));
+                }
+                let uid = pick_account(&self.ledger.accounts(), key, &used).ok_or_else(|| {
+                    ComponentError::new(
+                        FailureCode::Start,
+                        format!(
+                            "no account left for it: all {} ids from {} are given",
+                            crate::ledger::ACCOUNT_COUNT,
+                            crate::ledger::ACCOUNT_FIRST
+                        ),
+                    )
+                })?;
+                self.ledger.set_account(key, Some(uid));
+                Ok(Some(RunAs::anonymous(uid)))
+            }
+        }
+    }
 }
 
 struct RunningProcess {
@@ -168,6 +261,35 @@ impl Running for RunningProcess {
     }
 }
 
+/// Whether account `u` may pass through every folder above `dir` to reach
+/// its program: `START` naming the first that stops it, and what to do.
+fn reachable(dir: &std::path::Path, u: &RunAs) -> Result<(), ComponentError> {
+    use std::os::unix::fs::MetadataExt as _;
+    if u.uid == 0 || u.uid == crate::process::euid() {
+        return Ok(());
+    }
+    for above in dir.ancestors().skip(1) {
+        let Ok(m) = std::fs::metadata(above) else {
+            continue;
+        };
+        let passes = m.mode() & 0o001 != 0
+            || (m.uid() == u.uid && m.mode() & 0o100 != 0)
+            || (m.gid() == u.gid && m.mode() & 0o010 != 0);
+        if !passes {
+            return Err(ComponentError::new(
+                FailureCode::Start,
+                format!(
+                    "`{}` cannot reach its program: `{}` lets no other account pass (mode {:o}); allow it (chmod o+x) or choose the account with --run-as",
+                    u.name,
+                    above.display(),
+                    m.mode() & 0o7777
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Driver for ProcessDriver {
     fn kind(&self) -> ProfileType {
         ProfileType::Process
@@ -179,47 +301,66 @@ impl Driver for ProcessDriver {
 
     fn start(&self, w: &Workload) -> Result<Box<dyn Running>, ComponentError> {
         let fail = ComponentError::new;
-        w.make_dir()?;
-        // Run a private copy, executable, so the verified artifact stays untouched.
-        let program = w.dir.join("program");
-        std::fs::copy(&w.artifact, &program).map_err(|e| {
-            fail(
-                FailureCode::Artifact,
-                format!("cannot copy `{}`: {e}", w.artifact.display()),
-            )
-        })?;
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).map_err(
-                |e| {
-                    fail(
-                        FailureCode::Artifact,
-                        format!("cannot make it executable: {e}"),
-                    )
-                },
-            )?;
+        let key = w.key();
+        let user = self.user(&key)?;
+        if let Some(u) = &user {
+            reachable(&w.dir, u)?;
         }
-        if let Some(u) = &self.user {
-            // Its working folder is its own; the program and log stay the daemon's.
-            std::os::unix::fs::chown(&w.dir, Some(u.uid), Some(u.gid)).map_err(|e| {
+        // Others may pass through to the program and `work/`, nothing more.
+        let control = w.control(0o711)?;
+        // Its own folder is its account's; the program and log stay the daemon's.
+        let work = control
+            .work(user.as_ref().map(|u| (u.uid, u.gid)))
+            .map_err(|e| {
+                let to = user.as_ref().map_or("edged", |u| u.name.as_str());
                 fail(
                     FailureCode::Start,
-                    format!("cannot give `{}` to `{}`: {e}", w.dir.display(), u.name),
+                    format!(
+                        "cannot give `{}` to `{to}`: {e}",
+                        w.dir.join(crate::control::WORK).display()
+                    ),
                 )
             })?;
+        // Run a private copy no workload can write, so the verified artifact
+        // stays untouched and a restart runs what was verified.
+        let program = control
+            .install("program", &w.artifact, user.as_ref().map(|u| u.gid))
+            .map_err(|e| {
+                fail(
+                    FailureCode::Artifact,
+                    format!("cannot copy `{}`: {e}", w.artifact.display()),
+                )
+            })?;
+        let log = w.dir.join("output.log");
+        drop(control.log("output.log").map_err(|e| {
+            fail(
+                FailureCode::Start,
+                format!("cannot open `{}`: {e}", log.display()),
+            )
+        })?);
+        let mut env: std::collections::BTreeMap<String, String> = env_of(w).into_iter().collect();
+        if user.is_some() {
+            env.entry("HOME".to_owned())
+                .or_insert_with(|| work.display().to_string());
         }
-        let env = env_of(w).into_iter().collect();
         let supervisor = Supervisor::start(ProcessSpec {
             program,
             args: Vec::new(),
             env,
-            dir: w.dir.clone(),
-            log: w.dir.join("output.log"),
+            dir: work,
+            log,
             restart: w.restart,
-            user: self.user.clone(),
+            user,
+            record: Some((self.ledger.clone(), key)),
         })
         .map_err(|e| fail(FailureCode::Start, format!("cannot supervise it: {e}")))?;
         Ok(Box::new(RunningProcess { supervisor }))
+    }
+
+    fn clean(&self, deployment: &str, component: &str) {
+        let key = key(deployment, component);
+        end_recorded(self.ledger.as_ref(), &key);
+        self.ledger.set_account(&key, None);
     }
 }
 
@@ -356,9 +497,10 @@ mod tests {
             dir: dir.path().join("who"),
             restart: RestartPolicy::default(),
         };
-        let d = ProcessDriver {
-            user: Some(crate::process::RunAs::lookup("nobody").unwrap()),
-        };
+        let d = ProcessDriver::new(
+            Account::Named(crate::process::RunAs::lookup("nobody").unwrap()),
+            Arc::new(MemoryLedger::default()),
+        );
         if !root {
             // Only root may hand a folder to, or run as, another account.
             let e = d.start(&w).err().unwrap();
@@ -382,8 +524,26 @@ mod tests {
         }
         let text = std::fs::read_to_string(&log).unwrap();
         assert!(text.contains("uid=65534 user=nobody"), "{text}");
-        assert_eq!(std::fs::metadata(w.dir.join("mine")).unwrap().uid(), 65534);
+        let mine = w.dir.join(crate::control::WORK).join("mine");
+        assert_eq!(std::fs::metadata(mine).unwrap().uid(), 65534);
         r.stop(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_folder_the_account_cannot_pass_is_named_before_anything_starts() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let u = crate::process::RunAs::anonymous(60_999);
+        let e = reachable(&dir.path().join("w").join("d").join("c"), &u).unwrap_err();
+        assert_eq!(e.code, FailureCode::Start);
+        assert!(
+            e.message.contains(&dir.path().display().to_string())
+                && e.message.contains("edged-60999"),
+            "{e}"
+        );
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        assert!(reachable(&dir.path().join("c"), &u).is_ok());
     }
 
     #[test]

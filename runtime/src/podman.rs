@@ -1,6 +1,8 @@
 //! Containers through podman, for the `compose` and `container` drivers:
 //! the podman command line (with the node's `CONTAINERS_CONF`, which on
-//! some hosts must name `runc` and explicit ulimits), the containers of a
+//! some hosts must name `runc` and explicit ulimits, and an environment of
+//! its own: podman-compose substitutes `${VAR}` from its environment into
+//! containers, so the daemon's is never passed on), the containers of a
 //! workload by label, images taken in from an archive (`podman image
 //! exists` and `podman load`, each given a deadline after which podman is
 //! killed: the edge node calls them on its reconcile thread), and the
@@ -34,6 +36,21 @@ pub struct Podman {
     pub insecure: Vec<String>,
 }
 
+/// The daemon's variables podman and podman-compose are given: where the
+/// tools are, the account's folders (rootless podman keeps its state
+/// there), and the `containers-*` configuration the node was started with.
+/// Nothing else: no secret of the daemon's reaches a container.
+pub const PODMAN_ENV: [&str; 8] = [
+    "PATH",
+    "HOME",
+    "XDG_RUNTIME_DIR",
+    "TMPDIR",
+    "CONTAINERS_CONF",
+    "CONTAINERS_REGISTRIES_CONF",
+    "CONTAINERS_STORAGE_CONF",
+    "REGISTRY_AUTH_FILE",
+];
+
 /// One container as `podman ps` sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ctr {
@@ -48,10 +65,32 @@ pub struct Ctr {
 pub use crate::host::on_path;
 
 impl Podman {
-    /// A command of the podman family (`podman`, `podman-compose`).
+    /// A command of the podman family (`podman`, `podman-compose`), with
+    /// only the daemon's variables podman needs ([`PODMAN_ENV`]).
     #[must_use]
     pub fn cmd(&self, program: &str) -> Command {
+        self.cmd_from(program, |k| std::env::var_os(k))
+    }
+
+    /// [`Podman::cmd`] taking the daemon's variables from `daemon`.
+    fn cmd_from(
+        &self,
+        program: &str,
+        daemon: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Command {
         let mut c = Command::new(program);
+        c.env_clear();
+        for k in PODMAN_ENV {
+            if let Some(v) = daemon(k) {
+                c.env(k, v);
+            }
+        }
+        if c.get_envs().all(|(k, _)| k != "PATH") {
+            c.env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            );
+        }
         if let Some(conf) = &self.conf {
             c.env("CONTAINERS_CONF", conf);
         }
@@ -70,11 +109,7 @@ impl Podman {
             program: shown.clone(),
             error,
         })?;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-        {
+        if let Ok(mut f) = crate::control::append_log(log) {
             use std::io::Write as _;
             let _ = f.write_all(&out.stdout);
             let _ = f.write_all(&out.stderr);
@@ -569,6 +604,25 @@ mod tests {
         assert_eq!(out.status.code(), Some(3));
         assert_eq!(out.stdout, b"out\n");
         assert_eq!(out.stderr, b"err\n");
+    }
+
+    #[test]
+    fn podman_is_given_none_of_the_daemon_s_variables_but_what_it_needs() {
+        let daemon = |k: &str| match k {
+            "EDGE_SECRET" => Some("hunter2".into()),
+            "HOME" => Some("/root".into()),
+            _ => None,
+        };
+        let podman = Podman {
+            conf: Some("/etc/c.conf".into()),
+            insecure: Vec::new(),
+        };
+        let out = podman.cmd_from("env", daemon).output().unwrap();
+        let env = String::from_utf8_lossy(&out.stdout);
+        assert!(!env.contains("hunter2"), "{env}");
+        assert!(env.contains("HOME=/root\n"), "{env}");
+        assert!(env.contains("CONTAINERS_CONF=/etc/c.conf\n"), "{env}");
+        assert!(env.contains("PATH=/"), "a default PATH: {env}");
     }
 
     #[test]

@@ -4,16 +4,22 @@
 //! `stable_after` resets the count, as the EdgeX system-management agent
 //! did), and stopped gracefully: SIGTERM to the group, then SIGKILL after the
 //! grace period. What it observed is always available as a [`Status`].
+//!
+//! The log is opened without following links (see [`crate::control`]); the
+//! process started is recorded in a [`Ledger`] (pid, start time, boot), so
+//! a supervisor that died with its daemon leaves nothing the next one
+//! cannot find and end, and nothing it would mistake for it.
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process_group};
+use rustix::process::Signal;
+
+use crate::ledger::{Ledger, end_recorded, identify, signal_group};
 
 /// When and how often to restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +74,8 @@ pub struct ProcessSpec {
     pub restart: RestartPolicy,
     /// The account it runs as (the daemon's own when `None`).
     pub user: Option<RunAs>,
+    /// Where its process is recorded, under which key.
+    pub record: Option<(Arc<dyn Ledger>, String)>,
 }
 
 /// Why an account cannot be used.
@@ -93,6 +101,17 @@ pub struct RunAs {
 }
 
 impl RunAs {
+    /// An account with no name on this host, given to one workload: its
+    /// own user and group id `uid`.
+    #[must_use]
+    pub fn anonymous(uid: u32) -> Self {
+        Self {
+            name: format!("edged-{uid}"),
+            uid,
+            gid: uid,
+        }
+    }
+
     /// The account `name` (or a numeric uid) as `/etc/passwd` lists it.
     ///
     /// # Errors
@@ -118,6 +137,12 @@ impl RunAs {
             })
         })
     }
+}
+
+/// The effective user id of this process (0: it may switch accounts).
+#[must_use]
+pub fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
 }
 
 /// Where a supervised process is.
@@ -184,10 +209,7 @@ pub struct Supervisor {
 }
 
 fn spawn(spec: &ProcessSpec) -> std::io::Result<Child> {
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&spec.log)?;
+    let log = crate::control::append_log(&spec.log)?;
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args)
         .current_dir(&spec.dir)
@@ -214,38 +236,12 @@ fn spawn(spec: &ProcessSpec) -> std::io::Result<Child> {
         _ => e,
     })?;
     // Remembered so that a supervisor killed with its daemon (kill -9,
-    // power loss) leaves nothing the next one cannot find and end.
-    let _ = std::fs::write(
-        spec.dir.join(PID_FILE),
-        format!("{}\n{}\n", child.id(), spec.program.display()),
-    );
+    // power loss) leaves nothing the next one cannot find and end. Not yet
+    // waited for, the child cannot have given its pid to another process.
+    if let Some((ledger, key)) = &spec.record {
+        ledger.set_process(key, identify(child.id()).as_ref());
+    }
     Ok(child)
-}
-
-/// File in a process's folder naming its process group and program.
-const PID_FILE: &str = "pid";
-
-/// End what an earlier supervisor of `dir` started and left running (its
-/// daemon was killed): the process group named in `dir/pid`, when that
-/// process still runs the same program. Returns whether one was ended.
-pub fn end_leftover(dir: &std::path::Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(dir.join(PID_FILE)) else {
-        return false;
-    };
-    let mut lines = text.lines();
-    let (Some(pid), Some(program)) = (lines.next(), lines.next()) else {
-        return false;
-    };
-    let Some(pid) = pid.trim().parse::<i32>().ok().and_then(Pid::from_raw) else {
-        return false;
-    };
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let runs_it = String::from_utf8_lossy(&cmdline)
-        .split('\0')
-        .any(|arg| arg == program);
-    let ended = runs_it && kill_process_group(pid, Signal::KILL).is_ok();
-    let _ = std::fs::remove_file(dir.join(PID_FILE));
-    ended
 }
 
 fn describe_exit(status: std::process::ExitStatus) -> String {
@@ -272,8 +268,9 @@ fn run(spec: &ProcessSpec, shared: &Shared) {
                     .map_or_else(|e| format!("could not be waited for: {e}"), describe_exit);
                 // Whatever it started and left behind goes with it: no
                 // duplicates after the restart.
-                if let Some(group) = i32::try_from(child.id()).ok().and_then(Pid::from_raw) {
-                    let _ = kill_process_group(group, Signal::KILL);
+                signal_group(child.id(), Signal::KILL);
+                if let Some((ledger, key)) = &spec.record {
+                    ledger.set_process(key, None);
                 }
                 shared.set(|s| {
                     s.pid = None;
@@ -309,7 +306,9 @@ impl Supervisor {
     /// # Errors
     /// When the supervising thread cannot be started.
     pub fn start(spec: ProcessSpec) -> std::io::Result<Self> {
-        end_leftover(&spec.dir);
+        if let Some((ledger, key)) = &spec.record {
+            end_recorded(ledger.as_ref(), key);
+        }
         let shared = Arc::new(Shared {
             status: Mutex::new(Status {
                 phase: Phase::Running,
@@ -350,10 +349,9 @@ impl Supervisor {
     }
 
     fn signal(&self, sig: Signal) {
-        let pid = self.shared.status().pid;
-        if let Some(pid) = pid.and_then(|p| Pid::from_raw(i32::try_from(p).ok()?)) {
+        if let Some(pid) = self.shared.status().pid {
             // The group: the process and anything it started.
-            let _ = kill_process_group(pid, sig);
+            signal_group(pid, sig);
         }
     }
 
@@ -413,6 +411,7 @@ mod tests {
             log: dir.join("out.log"),
             restart,
             user: None,
+            record: None,
         }
     }
 

@@ -155,11 +155,7 @@ fn run_once(
     memory: usize,
     stop: Arc<Shared>,
 ) -> Ended {
-    let log = match std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(w.dir.join("output.log"))
-    {
+    let log = match crate::control::append_log(&w.dir.join("output.log")) {
         Ok(f) => f,
         Err(e) => {
             return Ended::Failed(ComponentError::new(

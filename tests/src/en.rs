@@ -54,6 +54,7 @@ impl En {
         env: &[(&str, &Path)],
         edged: &Path,
     ) -> En {
+        let_workloads_through(data);
         let mut cmd = Command::new(edged);
         for (k, v) in env {
             cmd.env(k, v);
@@ -112,6 +113,23 @@ impl Drop for En {
             let _ = d.stop();
         }
         end_leftovers(&self.data);
+    }
+}
+
+/// Let other accounts pass through (never list) the folders above `data`
+/// (a test's temporary folder is `0700`): run as root, a node runs its
+/// native workloads as accounts of their own, which must reach their
+/// programs below it.
+pub fn let_workloads_through(data: &Path) {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    for dir in data.ancestors().skip(1) {
+        if let Ok(m) = std::fs::metadata(dir)
+            && m.uid() == 0
+            && m.mode() & 0o001 == 0
+        {
+            let mode = (m.mode() & 0o7777) | 0o011;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode));
+        }
     }
 }
 

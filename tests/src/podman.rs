@@ -140,8 +140,15 @@ impl Podman {
         };
         for d in deployments.flatten() {
             for c in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
-                if let Ok(label) = std::fs::read_to_string(c.path().join("containers")) {
-                    for n in self.names(label.trim()) {
+                let name = edge_runtime::podman::workload_name(
+                    &d.file_name().to_string_lossy(),
+                    &c.file_name().to_string_lossy(),
+                );
+                for label in [
+                    format!("com.docker.compose.project={name}"),
+                    format!("edged.workload={name}"),
+                ] {
+                    for n in self.names(&label) {
                         let _ = self.cmd().args(["rm", "-f", &n]).output();
                     }
                 }

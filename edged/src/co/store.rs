@@ -70,7 +70,8 @@ impl Store {
     /// repairs it next (`ops::recovery::reconcile`).
     pub(crate) fn open(settings: &Settings) -> anyhow::Result<Self> {
         let data = &settings.data;
-        crate::private::private_dir(data)?;
+        crate::perms::private_dir(data, crate::perms::DIR)
+            .with_context(|| format!("cannot make the data directory `{}` private", data.display()))?;
         let workspace = data.join("workspace");
         Repo::init_or_open(&workspace)
             .with_context(|| format!("cannot open the workspace `{}`", workspace.display()))?;
@@ -83,7 +84,8 @@ impl Store {
         let token_hash = edge_model::digest::sha256(token(&data.join("admin.token"))?.as_bytes())
             .as_str()
             .to_owned();
-        crate::private::private_file(&data.join("edged.db"))?;
+        crate::perms::private_file(&data.join("edged.db"))
+            .context("cannot make the database private")?;
         let conn = db::open(&data.join("edged.db"))?;
         let sites = data.join("sites");
         fs::create_dir_all(&sites)?;

@@ -8,10 +8,19 @@
 //! workloads running, and after a restart it brings them back from what it
 //! kept.
 //!
-//! Data directory: `en.db` (SQLite: desired, applied, outbox), `accepted.json`
-//! (the accepted manifest version and ETag), `artifacts/` (content-addressed),
-//! `workloads/<deployment>/<component>/` (what each workload owns, its log),
-//! `en.sock` (the operations socket).
+//! Data directory (`0700`; `0711` when native workloads run as other
+//! accounts, which must pass through it to reach their folders):
+//! `en.db` (`0600`, SQLite: desired, applied, outbox, the workloads'
+//! processes and accounts), `accepted.json` (the accepted manifest version
+//! and ETag), `artifacts/` (`0700`, content-addressed),
+//! `workloads/<deployment>/<component>/` (each workload's control folder,
+//! the daemon's: its log, its program's copy; `work/` in it is the one
+//! folder the workload may write), `en.sock` (the operations socket).
+//!
+//! Native (`process`) workloads run as edged's own account when edged is
+//! not root; when it is, each runs as an account of its own (a user and
+//! group id from a reserved range, kept in `en.db`), or as the one
+//! `--run-as` names — root only when `--run-as root` says so.
 
 use crate::bell::spawn;
 
@@ -29,7 +38,7 @@ use anyhow::Context as _;
 use edge_api::mtls::Identity;
 use edge_runtime::compose::ComposeDriver;
 use edge_runtime::container::ContainerDriver;
-use edge_runtime::driver::{Driver, ProcessDriver};
+use edge_runtime::driver::{Account, Driver, ProcessDriver};
 use edge_runtime::podman::Podman;
 use edge_runtime::process::RestartPolicy;
 use edge_runtime::wasm::{DEFAULT_MEMORY, WasmDriver};
@@ -70,7 +79,13 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         ),
     };
     let data = settings.data.clone();
-    std::fs::create_dir_all(&data)
+    let account = account(settings.run_as.as_deref())?;
+    let data_mode = match &account {
+        Account::Daemon => crate::perms::DIR,
+        Account::Named(u) if u.uid == edge_runtime::process::euid() => crate::perms::DIR,
+        _ => crate::perms::PASS_THROUGH,
+    };
+    crate::perms::private_dir(&data, data_mode)
         .with_context(|| format!("cannot create the data directory `{}`", data.display()))?;
     let schedule = window::Schedule {
         poll_hours: settings
@@ -91,11 +106,6 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let (data, accepted_file) = (data.clone(), accepted_file.clone());
         let (device, server) = (device.clone(), server.clone());
         let insecure_registries = settings.insecure_registries.clone();
-        let run_as = settings
-            .run_as
-            .as_deref()
-            .map(edge_runtime::process::RunAs::lookup)
-            .transpose()?;
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let short = identity.blocking_client(&wfm, Duration::from_secs(300))?;
             let long = identity.blocking_client(&wfm, Duration::from_secs(90))?;
@@ -105,16 +115,20 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
                 conf: None,
                 insecure: insecure_registries.clone(),
             };
+            let db = Arc::new(state::Db::open(&data.join("en.db"))?);
             let drivers: Vec<Arc<dyn Driver>> = vec![
                 Arc::new(wasm),
-                Arc::new(ProcessDriver { user: run_as }),
+                Arc::new(ProcessDriver::new(account, db.clone())),
                 Arc::new(ComposeDriver {
                     podman: podman.clone(),
                 }),
                 Arc::new(ContainerDriver { podman }),
             ];
-            let db = state::Db::open(&data.join("en.db"))?;
             let cas = crate::cas::Cas::in_data(&data)?;
+            for (folder, mode) in [(edge_cas::DIR, crate::perms::DIR), ("workloads", data_mode)] {
+                crate::perms::private_dir(&data.join(folder), mode)
+                    .with_context(|| format!("cannot make `{folder}` private"))?;
+            }
             let mut node = node::Node::new(
                 db,
                 cas,
@@ -179,6 +193,16 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let _ = tokio::task::spawn_blocking(move || n.shutdown()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The account native workloads run as: `--run-as` when given (root only
+/// when named), else one per workload when edged is root, else edged's own.
+fn account(run_as: Option<&str>) -> anyhow::Result<Account> {
+    Ok(match run_as {
+        Some(name) => Account::Named(edge_runtime::process::RunAs::lookup(name)?),
+        None if edge_runtime::process::euid() == 0 => Account::PerWorkload,
+        None => Account::Daemon,
+    })
 }
 
 /// Queue a capabilities report (`always`, or when this host's differs from

@@ -63,7 +63,7 @@ const GRACE: Duration = Duration::from_secs(10);
 
 /// The node: its state, drivers, artifacts and what runs.
 pub(crate) struct Node {
-    pub(crate) db: Db,
+    pub(crate) db: Arc<Db>,
     cas: Cas,
     pub(crate) device: String,
     pub(crate) server: String,
@@ -97,7 +97,7 @@ fn fail(code: FailureCode, message: impl Into<String>) -> ComponentError {
 impl Node {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        db: Db,
+        db: Arc<Db>,
         cas: Cas,
         device: String,
         server: String,

@@ -9,10 +9,19 @@
 //!   on restart;
 //! - `outbox`: status and capabilities reports not yet acknowledged, sent in
 //!   order; a newer capabilities report replaces an unsent older one;
-//! - `meta`: the desired manifest's version and ETag, the last contact.
+//! - `meta`: the desired manifest's version and ETag, the last contact;
+//! - `processes`: the process each native workload runs as — pid, start
+//!   time and boot — so that a restarted daemon ends a leftover only while
+//!   it still is that process (the runtime's `Ledger`);
+//! - `accounts`: the user id given to each native workload.
+//!
+//! The file is `0600` (SQLite gives its WAL the same mode).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
+
+use edge_runtime::ledger::Leftover;
 
 use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension as _, params};
@@ -25,6 +34,9 @@ CREATE TABLE IF NOT EXISTS applied (
     id TEXT PRIMARY KEY, digest TEXT NOT NULL, doc BLOB NOT NULL, version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, key TEXT NOT NULL, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS processes (
+    key TEXT PRIMARY KEY, pid INTEGER NOT NULL, start INTEGER NOT NULL, boot TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (key TEXT PRIMARY KEY, uid INTEGER NOT NULL UNIQUE);
 ";
 
 /// Most reports kept while the fleet manager is away; beyond it, reports
@@ -63,8 +75,16 @@ pub(crate) struct Queued {
 /// `en.db`.
 pub(crate) struct Db(Mutex<Connection>);
 
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("en.db")
+    }
+}
+
 impl Db {
     pub(crate) fn open(path: &Path) -> anyhow::Result<Self> {
+        crate::perms::private_file(path)
+            .with_context(|| format!("cannot make `{}` private", path.display()))?;
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the database `{}`", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -254,9 +274,102 @@ impl Db {
     }
 }
 
+/// The ledger of native workloads' processes and accounts. A write that
+/// fails is logged: the worst outcome is a leftover process not ended.
+impl edge_runtime::ledger::Ledger for Db {
+    fn process(&self, key: &str) -> Option<Leftover> {
+        self.conn()
+            .query_row(
+                "SELECT pid, start, boot FROM processes WHERE key = ?1",
+                [key],
+                |r| {
+                    Ok(Leftover {
+                        pid: r.get(0)?,
+                        start: r.get::<_, i64>(1)?.try_into().unwrap_or(0),
+                        boot: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .ok()
+            .flatten()
+    }
+
+    fn set_process(&self, key: &str, p: Option<&Leftover>) {
+        let conn = self.conn();
+        let done = match p {
+            Some(p) => conn.execute(
+                "INSERT INTO processes (key, pid, start, boot) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (key) DO UPDATE SET pid = excluded.pid, start = excluded.start, boot = excluded.boot",
+                params![key, p.pid, i64::try_from(p.start).unwrap_or(i64::MAX), p.boot],
+            ),
+            None => conn.execute("DELETE FROM processes WHERE key = ?1", [key]),
+        };
+        if let Err(e) = done {
+            tracing::error!(key, error = %e, "cannot record a workload's process");
+        }
+    }
+
+    fn accounts(&self) -> BTreeMap<String, u32> {
+        let conn = self.conn();
+        let rows = conn
+            .prepare("SELECT key, uid FROM accounts")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<BTreeMap<String, u32>>>()
+            });
+        rows.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the workloads' accounts");
+            BTreeMap::new()
+        })
+    }
+
+    fn set_account(&self, key: &str, uid: Option<u32>) {
+        let conn = self.conn();
+        let done = match uid {
+            Some(u) => conn.execute(
+                "INSERT INTO accounts (key, uid) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET uid = excluded.uid",
+                params![key, u],
+            ),
+            None => conn.execute("DELETE FROM accounts WHERE key = ?1", [key]),
+        };
+        if let Err(e) = done {
+            tracing::error!(key, error = %e, "cannot record a workload's account");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_and_accounts_survive_reopening_in_a_private_file() {
+        use edge_runtime::ledger::Ledger as _;
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("en.db");
+        let p = Leftover {
+            pid: 4242,
+            start: 987_654,
+            boot: "b".into(),
+        };
+        {
+            let db = Db::open(&path).unwrap();
+            db.set_process("d/a", Some(&p));
+            db.set_account("d/a", Some(60_601));
+            db.set_account("d/b", Some(60_602));
+        }
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.process("d/a"), Some(p));
+        assert_eq!(db.accounts().len(), 2);
+        db.set_process("d/a", None);
+        db.set_account("d/b", None);
+        assert_eq!(db.process("d/a"), None);
+        assert_eq!(db.accounts(), [("d/a".to_owned(), 60_601)].into());
+    }
 
     #[test]
     fn desired_applied_and_outbox_survive_reopening() {

@@ -34,8 +34,11 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         .context("a local orchestrator needs `--credentials DIR`")?;
     let identity = Identity::load(&creds)?;
     check_expiry(&identity)?;
-    crate::private::private_dir(&settings.data)?;
-    crate::private::private_file(&settings.data.join(edge_outbox::DB))?;
+    crate::perms::private_dir(&settings.data, crate::perms::DIR).with_context(|| {
+        format!("cannot make the data directory `{}` private", settings.data.display())
+    })?;
+    crate::perms::private_file(&settings.data.join(edge_outbox::DB))
+        .context("cannot make the database private")?;
     let tls = crate::south::server_config(
         identity.roots.clone(),
         identity.cert.clone(),

@@ -4,7 +4,6 @@
 //! and clean is written down in order.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -202,13 +201,8 @@ impl Driver for FakeDriver {
         }))
     }
 
-    fn clean(&self, dir: &Path) {
-        let name = |p: Option<&Path>| {
-            p.and_then(Path::file_name)
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        };
-        let key = format!("{}/{}", name(dir.parent()), name(Some(dir)));
+    fn clean(&self, deployment: &str, component: &str) {
+        let key = format!("{deployment}/{component}");
         locked(&self.script).calls.push(Call::Clean(key));
     }
 }

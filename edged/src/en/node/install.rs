@@ -188,7 +188,7 @@ impl Node {
             }
             // What a killed daemon left behind (a process, containers).
             if let Some(d) = self.driver(t.kind) {
-                d.clean(&self.workloads.join(id).join(&t.name));
+                d.clean(id, &t.name);
             }
             self.update(id, |run| {
                 run.comps[t.index].state = State::Removed;
@@ -260,13 +260,16 @@ fn wait_until_up(running: &dyn Running, timeout: Duration) -> Observed {
 }
 
 /// Unpack a (checked) compose archive into `dir/project`, replacing what an
-/// earlier start left there; returns its top directory.
+/// earlier start left there; returns its top directory. `dir` is the
+/// workload's control folder, the daemon's alone.
 fn unpack_compose(archive_file: &Path, dir: &Path) -> Result<PathBuf, ComponentError> {
     let bytes =
         std::fs::read(archive_file).map_err(|e| fail(FailureCode::Artifact, e.to_string()))?;
     let dest = dir.join("project");
+    edge_runtime::control::ControlDir::make(dir, 0o700)
+        .map_err(|e| fail(FailureCode::Start, e.to_string()))?;
+    // Links in it are removed, never followed.
     let _ = std::fs::remove_dir_all(&dest);
-    std::fs::create_dir_all(dir).map_err(|e| fail(FailureCode::Start, e.to_string()))?;
     archive::unpack_compose(&bytes, &dest, archive::Limits::default()).map_err(|e| {
         fail(
             FailureCode::Artifact,

@@ -24,7 +24,7 @@ const C: &str = "2c0e5f0c-4a3e-4c5e-9d7e-5a1f2b3c4d5e";
 /// as its only driver.
 fn node_in(dir: &Path, fake: &FakeDriver) -> Node {
     Node::new(
-        Db::open(&dir.join("en.db")).unwrap(),
+        Arc::new(Db::open(&dir.join("en.db")).unwrap()),
         Cas::in_data(dir).unwrap(),
         "edge-1".into(),
         // Not a scheme the HTTP client speaks: nothing is ever fetched.
