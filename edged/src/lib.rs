@@ -45,6 +45,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 pub use cli::Args;
+pub use http::Limits;
 pub use settings::Settings;
 
 /// Parse arguments, then run the daemon until SIGTERM/SIGINT.
@@ -76,6 +77,11 @@ where
         return ExitCode::SUCCESS;
     }
     init_logging(&settings);
+    // Every listener's connection caps stay well under the open-file limit.
+    let files = http::raise_file_limit();
+    let limits = settings.listen_limits.within_files(files);
+    limits.install();
+    tracing::debug!(%limits, "listener limits");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -27,8 +27,6 @@ mod store;
 use std::io::Write as _;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-
 use crate::settings::Settings;
 
 pub(crate) use http::openapi_json;
@@ -63,11 +61,16 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let _ = out.flush();
     }
     tracing::info!(data = %settings.data.display(), %addr, %south_addr, "central orchestrator ready");
-    let served = axum::serve(listener, http::router(store))
-        .with_graceful_shutdown(crate::shutdown())
-        .await;
+    let north = http::router(store);
+    crate::http::serve(
+        listener,
+        None,
+        crate::http::Limits::current(),
+        crate::shutdown(),
+        move |_| Some(north.clone()),
+    )
+    .await;
     south_task.abort();
-    served.context("the server failed")?;
     tracing::info!("stopped");
     Ok(())
 }
