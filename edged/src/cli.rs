@@ -82,7 +82,7 @@ pub struct Args {
     #[arg(long, env = "EDGED_OUTBOX_LIMIT", value_name = "BYTES")]
     pub outbox_limit: Option<u64>,
 
-    /// Limits of every listener, any of `connections=N,per-peer=N,handshake=10s,header=30s,body=60s` [default: those].
+    /// Limits of every listener, any of `connections=N,per-peer=N,handshake=10s,header=75s,body=60s` [default: those].
     #[arg(long, env = "EDGED_LISTEN_LIMITS", value_name = "LIMITS")]
     pub listen_limits: Option<String>,
 

@@ -27,17 +27,24 @@ use tokio::sync::{Semaphore, watch};
 /// Connections one listener holds open at most (lowered to a quarter of
 /// the open-file limit).
 pub(crate) const MAX_CONNECTIONS: usize = 4096;
-/// Connections one peer address holds open on one listener at most.
+/// Connections one peer address holds open on one listener at most (and
+/// at most a quarter of the listener's cap).
 pub(crate) const MAX_PER_PEER: usize = 64;
 /// How long a client may take to finish the TLS handshake.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request head may take to arrive; also how long a keep-alive
-/// connection may sit idle between requests.
-pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// connection may sit idle between requests (hyper runs one timer for both).
+/// Longer than the usual gaps between a client's requests (a node polls
+/// every 30 s by default, an LO's watch every 25 s), so a server closing an
+/// idle connection rarely races a client reusing it; slow senders are held
+/// to the per-peer cap meanwhile.
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(75);
 /// How long a request body may send nothing before the request fails.
 pub(crate) const BODY_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long, after a termination signal, requests in flight may finish.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest connection cap the setting takes.
+const MAX_COUNT: usize = 1_000_000;
 /// Open files kept for everything else (databases, Git, artifacts, logs)
 /// when the connection caps are sized from the open-file limit.
 const FILES_PER_CONNECTION: u64 = 4;
@@ -106,8 +113,10 @@ impl Limits {
                 value
                     .parse::<usize>()
                     .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("`{value}` is not a positive count for `{key}`"))
+                    .filter(|n| (1..=MAX_COUNT).contains(n))
+                    .ok_or_else(|| {
+                        format!("`{value}` is not a count from 1 to {MAX_COUNT} for `{key}`")
+                    })
             };
             match key {
                 "connections" => l.connections = count()?,
@@ -420,7 +429,14 @@ mod tests {
         assert_eq!(l.body, Duration::from_secs(2));
         assert_eq!(l.connections, MAX_CONNECTIONS);
         assert_eq!(Limits::parse(&l.to_string()).unwrap(), l);
-        for bad in ["per-peer=0", "header=5", "nope=1", "connections", "body=0s"] {
+        for bad in [
+            "per-peer=0",
+            "header=5",
+            "nope=1",
+            "connections",
+            "body=0s",
+            "connections=9999999",
+        ] {
             assert!(Limits::parse(bad).is_err(), "{bad}");
         }
         let small = Limits::default().within_files(256);
