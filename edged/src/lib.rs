@@ -79,9 +79,7 @@ where
     init_logging(&settings);
     // Every listener's connection caps stay well under the open-file limit.
     let files = http::raise_file_limit();
-    let limits = settings.listen_limits.within_files(files);
-    limits.install();
-    tracing::debug!(%limits, "listener limits");
+    settings.listen_limits.within_files(files).install();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

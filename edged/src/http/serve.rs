@@ -163,29 +163,55 @@ impl std::fmt::Display for Limits {
     }
 }
 
+/// The open-file limit as found at start and as raised (`None`: unlimited),
+/// and why it could not be raised.
+#[derive(Debug, Clone)]
+struct FileLimit {
+    was: Option<u64>,
+    now: Option<u64>,
+    refused: Option<String>,
+}
+
+static FILES: OnceLock<FileLimit> = OnceLock::new();
+
 /// Raise the soft open-file limit to the hard one; the soft limit now in
-/// force (logged).
+/// force. Logged once the first listener serves (a daemon that cannot
+/// start prints its one error line and nothing before it).
 pub(crate) fn raise_file_limit() -> u64 {
-    use rustix::process::{Resource, getrlimit, setrlimit};
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let was = getrlimit(Resource::Nofile);
-    let wanted = rustix::process::Rlimit {
+    let wanted = Rlimit {
         current: was.maximum,
         maximum: was.maximum,
     };
-    let now = match setrlimit(Resource::Nofile, wanted) {
-        Ok(()) => was.maximum,
-        Err(e) => {
-            tracing::warn!(error = %e, soft = ?was.current, hard = ?was.maximum, "cannot raise the open-file limit");
-            was.current
-        }
+    let found = match setrlimit(Resource::Nofile, wanted) {
+        Ok(()) => FileLimit {
+            was: was.current,
+            now: was.maximum,
+            refused: None,
+        },
+        Err(e) => FileLimit {
+            was: was.current,
+            now: was.current,
+            refused: Some(e.to_string()),
+        },
     };
-    let now = now.unwrap_or(u64::MAX);
-    tracing::info!(
-        was = ?was.current,
-        now,
-        "open-file limit"
-    );
+    let now = found.now.unwrap_or(u64::MAX);
+    let _ = FILES.set(found);
     now
+}
+
+/// Log the open-file limit and the listener limits, once per process.
+fn announce(limits: &Limits) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let files = FILES.get();
+        let (was, now) = (files.and_then(|f| f.was), files.and_then(|f| f.now));
+        if let Some(e) = files.and_then(|f| f.refused.as_deref()) {
+            tracing::warn!(error = e, files = ?now, "cannot raise the open-file limit");
+        }
+        tracing::info!(files = ?now, files_before = ?was, %limits, "listener limits");
+    });
 }
 
 /// What a connection's router is built from.
@@ -289,6 +315,7 @@ pub(crate) async fn serve<L, F>(
     L: Listen,
     F: Fn(ConnInfo) -> Option<axum::Router> + Clone + Send + Sync + 'static,
 {
+    announce(&limits);
     let open = Arc::new(Semaphore::new(limits.connections));
     let peers = Arc::new(Peers::default());
     let (stop, stopping) = watch::channel(false);

@@ -114,12 +114,17 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// The north API: a half-sent request head and an idle keep-alive
-/// connection are closed within the header deadline; a flood of idle
+/// connection are closed within the header deadline, a stalled body within
+/// the body deadline; a flood of idle
 /// connections from one address is capped while another client is served.
 #[test]
 fn the_north_api_closes_slow_and_idle_connections_and_caps_a_flood() {
     let dir = tempfile::tempdir().unwrap();
-    let edged = wrapped(dir.path(), &format!("per-peer={PER_PEER},header=1s"), None);
+    let edged = wrapped(
+        dir.path(),
+        &format!("per-peer={PER_PEER},header=1s,body=1s"),
+        None,
+    );
     let co = Co::start_with(&dir.path().join("co"), &[], &edged);
     let north = addr_of(&co.url);
     let rt = runtime();
@@ -131,6 +136,20 @@ fn the_north_api_closes_slow_and_idle_connections_and_caps_a_flood() {
     assert!(
         took.is_some(),
         "a half-sent request head is held open\n{}",
+        co.log()
+    );
+
+    let mut slow = connect_from(&rt, "127.0.0.1", north);
+    let head = format!(
+        "POST /api/sites HTTP/1.1\r\nHost: co\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\"",
+        co.token
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    let took = closed_within(&slow, Duration::from_secs(10));
+    assert!(
+        took.is_some(),
+        "a stalled request body is held open\n{}",
         co.log()
     );
 
