@@ -361,7 +361,7 @@ pub(crate) async fn serve<L, F>(
                         certs: Vec::new(),
                     };
                     if let Some(router) = accepted(&router_for_conn, info) {
-                        connection(io, router, limits, stopping).await;
+                        connection(io, peer, router, limits, stopping).await;
                     }
                 }
                 Some(acceptor) => {
@@ -384,7 +384,7 @@ pub(crate) async fn serve<L, F>(
                         .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
                         .unwrap_or_default();
                     if let Some(router) = accepted(&router_for_conn, ConnInfo { peer, certs }) {
-                        connection(tls, router, limits, stopping).await;
+                        connection(tls, peer, router, limits, stopping).await;
                     }
                 }
             }
@@ -417,17 +417,23 @@ fn accepted(
 
 /// Serve HTTP/1.1 on one connection until the client closes it, a deadline
 /// passes, or the listener stops (then the request in flight finishes).
+/// Every request of a TCP peer carries its `ConnectInfo<SocketAddr>`.
 async fn connection<I>(
     io: I,
+    peer: Option<SocketAddr>,
     router: axum::Router,
     limits: Limits,
     mut stopping: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+    let mut router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
         limits.body,
     ));
+    if let Some(peer) = peer {
+        // What `axum::serve` with connect info gives handlers: the peer.
+        router = router.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+    }
     let service = hyper_util::service::TowerToHyperService::new(router);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -447,6 +453,69 @@ async fn connection<I>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// Serve a router that answers each request with its peer, under
+    /// `limits`; the address.
+    async fn echo_peer(limits: Limits) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = axum::Router::new().route(
+            "/",
+            axum::routing::get(
+                |axum::extract::ConnectInfo(p): axum::extract::ConnectInfo<SocketAddr>| async move {
+                    p.to_string()
+                },
+            ),
+        );
+        tokio::spawn(serve(
+            listener,
+            None,
+            limits,
+            std::future::pending(),
+            move |_| Some(router.clone()),
+        ));
+        addr
+    }
+
+    /// Read until the server closes the connection; what it sent.
+    async fn until_closed(s: &mut tokio::net::TcpStream) -> String {
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        assert!(read.is_ok(), "the server kept the connection open");
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[tokio::test]
+    async fn the_loop_caps_peers_cuts_slow_heads_and_tells_handlers_the_peer() {
+        let limits = Limits {
+            per_peer: 2,
+            header: Duration::from_millis(300),
+            ..Limits::default()
+        };
+        let addr = echo_peer(limits).await;
+        let connect = || tokio::net::TcpStream::connect(addr);
+        let mut idle = [connect().await.unwrap(), connect().await.unwrap()];
+        // A third from the same address is closed at once, unanswered.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut third = connect().await.unwrap();
+        let _ = third.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(until_closed(&mut third).await, "");
+        // The idle ones are cut at the head deadline, which frees the address.
+        for s in &mut idle {
+            assert_eq!(until_closed(s).await, "");
+        }
+        let mut ok = connect().await.unwrap();
+        ok.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = until_closed(&mut ok).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            answer.contains("127.0.0.1:"),
+            "the handler saw no peer: {answer}"
+        );
+    }
 
     #[test]
     fn limits_read_over_the_defaults_and_fit_the_file_limit() {
