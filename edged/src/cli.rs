@@ -117,6 +117,10 @@ pub struct Args {
     #[arg(long, env = "EDGED_OUTBOX_LIMIT", value_name = "BYTES")]
     pub outbox_limit: Option<u64>,
 
+    /// Limits of every listener, any of `connections=N,per-peer=N,handshake=10s,header=75s,body=60s` [default: those].
+    #[arg(long, env = "EDGED_LISTEN_LIMITS", value_name = "LIMITS")]
+    pub listen_limits: Option<String>,
+
     /// The fleet manager an edge node polls: its site's LO, `https://HOST:PORT` (en) [default: the CO, for nodes enrolled with `--direct`].
     #[arg(long, env = "EDGED_SERVER", value_name = "URL")]
     pub server: Option<String>,

@@ -46,6 +46,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 pub use cli::Args;
+pub use http::Limits;
 pub use settings::Settings;
 
 /// Parse arguments, then run the daemon until SIGTERM/SIGINT.
@@ -77,6 +78,9 @@ where
         return ExitCode::SUCCESS;
     }
     init_logging(&settings);
+    // Every listener's connection caps stay well under the open-file limit.
+    let files = http::raise_file_limit();
+    settings.listen_limits.within_files(files).install();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -34,6 +34,7 @@ struct File {
     credentials: Option<PathBuf>,
     poll_interval: Option<u64>,
     outbox_limit: Option<u64>,
+    listen_limits: Option<String>,
     server: Option<String>,
     poll_hours: Option<String>,
     downtime: Option<String>,
@@ -80,6 +81,9 @@ pub struct Settings {
     pub poll_interval: u64,
     /// Bytes of reports the outbox may hold (lo).
     pub outbox_limit: u64,
+    /// Limits of every listener (`connections=…,per-peer=…,handshake=…,header=…,body=…`).
+    #[serde(serialize_with = "as_text")]
+    pub listen_limits: crate::http::Limits,
     /// The fleet manager polled (en).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
@@ -210,6 +214,11 @@ impl Settings {
             outbox_limit >= 64 * 1024,
             "an outbox limit of {outbox_limit} bytes is too small; use at least 65536"
         );
+        let listen_limits = match args.listen_limits.clone().or(file.listen_limits) {
+            Some(spec) => crate::http::Limits::parse(&spec)
+                .map_err(|e| anyhow::anyhow!("the listener limits `{spec}` do not read: {e}"))?,
+            None => crate::http::Limits::default(),
+        };
         let mode = args.mode.or(file.mode).unwrap_or(Mode::Co);
         let credentials = args.credentials.clone().or(file.credentials);
         anyhow::ensure!(
@@ -273,6 +282,7 @@ impl Settings {
             credentials,
             poll_interval,
             outbox_limit,
+            listen_limits,
             south_listen,
             trust_domain,
             mode,
@@ -299,6 +309,11 @@ impl Settings {
             "# effective edged configuration (flags > EDGED_* variables > edged.toml > defaults)\n{body}"
         )
     }
+}
+
+/// Serialize a value as its text.
+fn as_text<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<File> {

@@ -27,8 +27,6 @@ mod store;
 use std::io::Write as _;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-
 use crate::settings::Settings;
 
 pub(crate) use http::openapi_json;
@@ -51,11 +49,13 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         names.push("127.0.0.1".to_owned());
     }
     let tls = http::south::tls_config(&store, &names)?;
+    let north_tls = http::north::tls::config(&store, &settings, addr)?;
+    let scheme = if north_tls.is_some() { "https" } else { "http" };
     store.set_south_url(format!("https://{south_addr}"));
     let south_task = tokio::spawn(http::south::serve(store.clone(), south_listener, tls));
     if !settings.ready.send(vec![addr, south_addr]) {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "edged co listening on http://{addr}");
+        let _ = writeln!(out, "edged co listening on {scheme}://{addr}");
         let _ = writeln!(
             out,
             "edged co south (mTLS) listening on https://{south_addr}"
@@ -63,14 +63,16 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let _ = out.flush();
     }
     tracing::info!(data = %settings.data.display(), %addr, %south_addr, "central orchestrator ready");
-    let served = axum::serve(
+    let north = http::router(store);
+    crate::http::serve(
         listener,
-        http::router(store).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        north_tls.map(tokio_rustls::TlsAcceptor::from),
+        crate::http::Limits::current(),
+        crate::shutdown(),
+        move |_| Some(north.clone()),
     )
-    .with_graceful_shutdown(crate::shutdown())
     .await;
     south_task.abort();
-    served.context("the server failed")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -70,8 +70,12 @@ impl Store {
     /// repairs it next (`ops::recovery::reconcile`).
     pub(crate) fn open(settings: &Settings) -> anyhow::Result<Self> {
         let data = &settings.data;
-        crate::perms::private_dir(data, crate::perms::DIR)
-            .with_context(|| format!("cannot make the data directory `{}` private", data.display()))?;
+        crate::perms::private_dir(data, crate::perms::DIR).with_context(|| {
+            format!(
+                "cannot make the data directory `{}` private",
+                data.display()
+            )
+        })?;
         let workspace = data.join("workspace");
         Repo::init_or_open(&workspace)
             .with_context(|| format!("cannot open the workspace `{}`", workspace.display()))?;

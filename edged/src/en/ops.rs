@@ -64,9 +64,14 @@ pub(crate) async fn serve(listener: std::os::unix::net::UnixListener, node: Arc<
         .route("/v1/workloads/{w}/{action}", post(act))
         .fallback(|| async { ApiError::not_found("no such operation") })
         .with_state(node);
-    if let Err(e) = axum::serve(listener, app).await {
-        tracing::error!(error = %e, "the operations socket stopped");
-    }
+    crate::http::serve(
+        listener,
+        None,
+        crate::http::Limits::current(),
+        std::future::pending(),
+        move |_| Some(app.clone()),
+    )
+    .await;
 }
 
 async fn status(State(node): State<Arc<Node>>) -> Result<axum::Json<NodeStatus>, ApiError> {

@@ -35,7 +35,10 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let identity = Identity::load(&creds)?;
     check_expiry(&identity)?;
     crate::perms::private_dir(&settings.data, crate::perms::DIR).with_context(|| {
-        format!("cannot make the data directory `{}` private", settings.data.display())
+        format!(
+            "cannot make the data directory `{}` private",
+            settings.data.display()
+        )
     })?;
     crate::perms::private_file(&settings.data.join(edge_outbox::DB))
         .context("cannot make the database private")?;

@@ -13,6 +13,14 @@
 //! deployments of app `name` names (a module or binary, a container
 //! component's image, or an `image:` of the `compose.yaml` in one of its
 //! compose archives); 404 otherwise.
+//!
+//! A device is served only the artifacts its own deployments name
+//! ([`names_artifact`]: a component's package-local artifact; or what this
+//! server holds for a registry reference they name, and each blob of such
+//! an image): anything else is a 404, the same as an artifact that does not
+//! exist, so digests of other devices' artifacts cannot be probed. A caller
+//! that is not a device of this server (an LO at the CO) is left to the
+//! [`super::backend::Backend`], which scopes it to its site.
 
 use std::io::{Read as _, Seek as _};
 
@@ -66,8 +74,15 @@ pub(super) async fn blob(
     }
     let shown = digest.to_string();
     blocking(move || {
+        let missing = || ApiError::not_found(format!("no artifact {digest} here"));
+        if let Ok(device) = backend.device(&caller) {
+            let view = backend.view(&device)?;
+            if !device_uses(&backend, &caller, &view, &digest)? {
+                return Err(missing());
+            }
+        }
         let Some(path) = backend.artifact(&caller, &name, &digest)? else {
-            return Err(ApiError::not_found(format!("no artifact {digest} here")));
+            return Err(missing());
         };
         let read = |e: std::io::Error| ApiError::internal(&e.into());
         let mut file = std::fs::File::open(&path).map_err(read)?;
@@ -113,6 +128,94 @@ pub(super) async fn blob(
         Ok(b.body(Body::from(bytes)).unwrap_or_default())
     })
     .await
+}
+
+/// Whether one of `docs` names `digest` as a component's package-local
+/// artifact.
+pub(crate) fn names_artifact<'a>(
+    docs: impl IntoIterator<Item = &'a super::view::Doc>,
+    digest: &Digest,
+) -> bool {
+    let needle = digest.as_str().as_bytes();
+    docs.into_iter().any(|doc| {
+        // Only a document that holds the digest's text can name it.
+        let holds = doc.bytes.windows(needle.len()).any(|w| w == needle);
+        holds
+            && ApplicationDeployment::from_slice(&doc.bytes).is_ok_and(|parsed| {
+                parsed
+                    .document
+                    .spec
+                    .deployment_profile
+                    .components
+                    .iter()
+                    .any(|c| c.artifact().is_some_and(|a| a.digest == *digest))
+            })
+    })
+}
+
+/// Whether a deployment `view` serves (or served one change ago) needs
+/// artifact `digest`: its own package-local artifact, or what this server
+/// holds for a registry reference it names (a module, binary or image; and
+/// every blob of such an image).
+fn device_uses(
+    backend: &Shared,
+    caller: &Caller,
+    view: &DeviceView,
+    digest: &Digest,
+) -> Result<bool, ApiError> {
+    if names_artifact(view.docs_with_previous(), digest) {
+        return Ok(true);
+    }
+    let mut references = std::collections::BTreeSet::new();
+    for doc in view.docs_with_previous() {
+        let Ok(parsed) = ApplicationDeployment::from_slice(&doc.bytes) else {
+            continue;
+        };
+        let d = parsed.document;
+        let app = d.metadata.annotations.application_id.as_str();
+        let profile = &d.spec.deployment_profile;
+        for c in &profile.components {
+            let p = &c.properties;
+            if profile.profile_type == ProfileType::Compose {
+                let Some(archive) = c.artifact() else {
+                    continue;
+                };
+                let Some(path) = backend.artifact(caller, app, &archive.digest)? else {
+                    continue;
+                };
+                let bytes = std::fs::read(&path).map_err(|e| ApiError::internal(&e.into()))?;
+                if let Ok(images) = edge_workspace::image::compose_images(&bytes) {
+                    references.extend(images.fixed);
+                }
+            } else if let Some(r) = p
+                .repository
+                .as_deref()
+                .and_then(|r| oci_reference(r, p.revision.as_deref()))
+            {
+                references.insert(r);
+            }
+        }
+    }
+    for reference in references {
+        let Some((pinned, _)) = backend.pinned(&format!("oci://{reference}"))? else {
+            continue;
+        };
+        if pinned == *digest {
+            return Ok(true);
+        }
+        // An image: the blobs its manifest names.
+        let Some(path) = backend.artifact(caller, "", &pinned)? else {
+            continue;
+        };
+        let bytes = std::fs::read(&path).map_err(|e| ApiError::internal(&e.into()))?;
+        let limit = crate::cas::MAX_ARTIFACT;
+        if let Ok(manifest) = edge_workspace::image::parse_manifest(&bytes, limit)
+            && manifest.parts().any(|b| b.digest == digest.as_str())
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Whether a deployment of app `app` in `view` has a module, binary or

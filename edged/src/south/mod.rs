@@ -6,18 +6,16 @@
 //! site repository (`view`, with the one cache of them both use).
 
 pub(crate) mod backend;
-mod blobs;
+pub(crate) mod blobs;
 pub(crate) mod margo;
 pub(crate) mod view;
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+use crate::http::ConnInfo;
 
 /// Who is calling, from the certificate it presented in the handshake.
 #[derive(Clone, Debug)]
@@ -105,8 +103,22 @@ pub(crate) fn server_config(
     Ok(Arc::new(config))
 }
 
-/// Accept mTLS connections until the task is dropped; `router` builds the
-/// service for one connection from its caller.
+/// The caller of a connection, from the client certificate it presented
+/// (the leaf of its chain, already verified against the trust bundle in
+/// the handshake); `None` without one. The one place a caller's identity is
+/// read from a connection.
+pub(crate) fn caller_of(conn: &ConnInfo) -> Option<Caller> {
+    let der = conn.certs.first()?.as_ref();
+    Some(Caller {
+        fingerprint: edge_model::digest::sha256(der).to_string(),
+        spiffe_id: edge_api::mtls::spiffe_id(der),
+        not_after: edge_api::mtls::not_after(der).unwrap_or(0),
+    })
+}
+
+/// Accept mTLS connections until the task is dropped, with the process's
+/// listener limits (`crate::http::serve`); `router` builds the service for
+/// one connection from its caller.
 pub(crate) async fn serve<F>(
     listener: tokio::net::TcpListener,
     config: Arc<rustls::ServerConfig>,
@@ -115,52 +127,14 @@ pub(crate) async fn serve<F>(
     F: Fn(Caller) -> axum::Router + Clone + Send + Sync + 'static,
 {
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                // Out of file descriptors and the like: do not spin.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        // Small answers go out at once (Nagle would hold a reply behind the
-        // TLS session ticket, about 40 ms on every new connection).
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, router) = (acceptor.clone(), router.clone());
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::info!(%peer, error = %e, "TLS handshake refused");
-                    return;
-                }
-                Err(_) => {
-                    tracing::info!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let Some(der) = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(|c| c.as_ref().to_vec())
-            else {
-                return;
-            };
-            let caller = Caller {
-                fingerprint: edge_model::digest::sha256(&der).to_string(),
-                spiffe_id: edge_api::mtls::spiffe_id(&der),
-                not_after: edge_api::mtls::not_after(&der).unwrap_or(0),
-            };
-            let service = hyper_util::service::TowerToHyperService::new(router(caller));
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await;
-        });
-    }
+    crate::http::serve(
+        listener,
+        Some(acceptor),
+        crate::http::Limits::current(),
+        std::future::pending(),
+        move |conn: ConnInfo| caller_of(&conn).map(&router),
+    )
+    .await;
 }
 
 #[cfg(test)]

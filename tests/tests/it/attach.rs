@@ -99,8 +99,8 @@ fn the_los_certificate_is_not_a_device(f: &Fleet, south: &str) -> Margo {
     lo_client
 }
 
-/// An LO cannot write another site's state through intake: the entry is
-/// acknowledged and dropped.
+/// An LO cannot write another site's state through intake: the batch is
+/// refused (more in `attack::authz`).
 fn an_lo_cannot_write_another_sites_state_through_intake(f: &Fleet, lo_client: &Margo) {
     let out = ok(&f.co.edgectl(&[
         "co",
@@ -119,7 +119,7 @@ fn an_lo_cannot_write_another_sites_state_through_intake(f: &Fleet, lo_client: &
     let batch = json!({"epoch": "e1", "entries": [{"seq": 1, "kind": "status", "device": "edge-9",
         "body": status_doc(&theirs_id, "failed", 1).to_string(), "receivedAt": "2026-11-23T00:00:00Z"}]});
     let r = lo_client.json("POST", "/lo/v1/intake", &batch);
-    assert_eq!((r.status, r.json()["acked"].as_i64()), (200, Some(1)));
+    assert_eq!((r.status, r.problem().as_str()), (403, "not-authorized"));
     assert_eq!(
         co_state(&f.co, &theirs_id),
         None,

@@ -49,9 +49,26 @@ pub(crate) fn states(c: &Connection) -> rusqlite::Result<HashMap<String, StateRo
     .collect()
 }
 
+/// Where deployment `id` is placed, `(site, device)`: as the CO placed it,
+/// else (deleted since) where it was last reported from; `None` for a
+/// deployment the CO never knew.
+pub(crate) fn placed(c: &Connection, id: &str) -> rusqlite::Result<Option<(String, String)>> {
+    if let Some(p) = super::deployments::placement(c, id)? {
+        return Ok(Some(p));
+    }
+    c.query_row(
+        "SELECT site, device FROM deployment_status WHERE deployment = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
 /// Store a status report; whether it is the first for its deployment, or
-/// `None` (nothing stored) when the deployment belongs to another site or
-/// device, so no LO can write over another site's state.
+/// `None` (nothing stored) when the CO does not know the deployment or it
+/// belongs to another site or device, so no LO can write over another
+/// site's state or invent rows: a site's rows are bounded by the
+/// deployments the CO placed there.
 pub(crate) fn set_status(
     c: &Connection,
     site: &str,
@@ -60,19 +77,17 @@ pub(crate) fn set_status(
     at: &str,
 ) -> rusqlite::Result<Option<bool>> {
     let id = doc.deployment_id.as_str();
-    let desired = super::deployments::placement(c, id)?;
-    let reported: Option<(String, String)> = c
+    match placed(c, id)? {
+        Some((s, d)) if s == site && d == device => {}
+        _ => return Ok(None),
+    }
+    let reported: Option<String> = c
         .query_row(
-            "SELECT site, device FROM deployment_status WHERE deployment = ?1",
+            "SELECT device FROM deployment_status WHERE deployment = ?1",
             [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| r.get(0),
         )
         .optional()?;
-    if let Some((s, d)) = desired.as_ref().or(reported.as_ref())
-        && (s != site || d != device)
-    {
-        return Ok(None);
-    }
     let existed = reported.is_some();
     let error = doc
         .status

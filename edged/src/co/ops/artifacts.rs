@@ -5,17 +5,20 @@
 //! one top directory — and the deployment names it by digest in the
 //! component's `x-edgectl-extensions.artifact`, so edge nodes fetch exactly
 //! those bytes (`GET /v2/<app>/blobs/<digest>`, through their LO) and verify
-//! them.
+//! them. Such an artifact is served to an LO only when a deployment of
+//! its site names it ([`site_uses`]), to a device only when one of its own
+//! deployments does (`crate::south::blobs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use edge_model::ApplicationDeployment;
 use edge_model::app::DeploymentProfile;
 use edge_model::artifact::{ArtifactRef, COMPOSE_TYPE, FILE_TYPE, MAX_ARTIFACT};
+use edge_model::{ApplicationDeployment, Digest};
 
 use crate::co::store::Store;
 use crate::error::ApiError;
+use crate::south::view::SiteViews;
 
 /// Store the package-local artifacts of `profile` (its package in
 /// `app_dir`); returns each such component's reference, by component name.
@@ -75,4 +78,13 @@ pub(crate) fn attach(doc: &mut ApplicationDeployment, artifacts: &BTreeMap<Strin
             c.set_artifact(a);
         }
     }
+}
+
+/// Whether a deployment a site's views serve (or served one change ago)
+/// names artifact `digest`.
+pub(crate) fn site_uses(views: &SiteViews, digest: &Digest) -> bool {
+    views
+        .devices
+        .values()
+        .any(|v| crate::south::blobs::names_artifact(v.docs_with_previous(), digest))
 }

@@ -13,14 +13,15 @@ use edge_model::capabilities::DeviceCapabilitiesManifest;
 use edge_model::status::DeploymentStatusManifest;
 use edge_workspace::git::Mirror;
 
-use super::identities::{direct_device, known_identity};
+use super::artifacts::site_uses;
+use super::identities::{direct_device, known_identity, lo_site};
 use super::intake::status_event;
 use crate::co::db::{reports, sites};
 use crate::co::store::Store;
 use crate::error::ApiError;
 use crate::south::Caller;
 use crate::south::backend::Backend;
-use crate::south::view::{self, DeviceView};
+use crate::south::view::{self, DeviceView, ViewCache};
 
 /// The CO as the fleet manager of directly attached nodes.
 pub(crate) struct CoBackend {
@@ -40,7 +41,7 @@ impl CoBackend {
     /// built. Building for one site happens one at a time, so no version is
     /// assigned from views that are being replaced; a site whose files
     /// cannot be served keeps its previous views.
-    fn device_view(&self, site: &str, device: &str) -> Result<Arc<DeviceView>, ApiError> {
+    fn site_views(&self, site: &str) -> Result<Arc<ViewCache>, ApiError> {
         let cache = self.store.views_of(site);
         let mut building = cache.lock();
         let generation = self.store.generation(site);
@@ -61,7 +62,12 @@ impl CoBackend {
                 Err(e) => return Err(ApiError::internal(&e)),
             }
         }
-        Ok(building.view(device, &self.store.db())?)
+        drop(building);
+        Ok(cache)
+    }
+
+    fn device_view(&self, site: &str, device: &str) -> Result<Arc<DeviceView>, ApiError> {
+        Ok(self.site_views(site)?.view(device, || self.store.db())?)
     }
 }
 
@@ -142,9 +148,16 @@ impl Backend for CoBackend {
         _name: &str,
         digest: &Digest,
     ) -> Result<Option<PathBuf>, ApiError> {
-        // Any identity the CO issued and did not revoke: an LO fills its
-        // site's cache, a directly attached node fetches for itself.
+        // A directly attached node's own deployments were checked by the
+        // handler; an LO fills its site's cache with what its site's
+        // deployments name. Anything else is not there for this caller.
         known_identity(&self.store, caller)?;
+        if direct_device(&self.store, caller).is_err() {
+            let site = lo_site(&self.store, caller)?;
+            if !site_uses(&self.site_views(&site)?.current(), digest) {
+                return Ok(None);
+            }
+        }
         Ok(self.store.cas().get(digest))
     }
 }

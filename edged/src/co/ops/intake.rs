@@ -5,8 +5,18 @@
 //! Intake is exactly-once and in order: every batch carries the LO's outbox
 //! epoch and sequence numbers, the CO stores the last one it applied in the
 //! same transaction as the reports, and skips anything at or below it.
+//!
+//! An LO speaks only for its own site: a batch with an entry for a device
+//! of another site (or one the CO does not know), or for a deployment the
+//! CO placed at another site or device, is refused whole (403, nothing
+//! stored, no event) — a genuine LO never relays one. A report for a
+//! deployment the CO does not know is dropped alone (not stored, no event,
+//! acknowledged): that is also what a genuine report looks like for a
+//! deployment deleted before its first report arrived, and refusing the
+//! batch would hold up the LO's outbox forever. So a site's stored reports
+//! are bounded by the deployments the CO placed there.
 
-use edge_api::types::IntakeBatch;
+use edge_api::types::{IntakeBatch, IntakeEntry};
 use edge_model::MargoDocument as _;
 use edge_model::capabilities::DeviceCapabilitiesManifest;
 use edge_model::status::DeploymentStatusManifest;
@@ -88,6 +98,9 @@ fn apply_entries(
 ) -> Result<i64, ApiError> {
     let tx = c.transaction()?;
     let mut last = reports::last_applied(&tx, site, &batch.epoch)?;
+    for e in batch.entries.iter().filter(|e| e.seq > last) {
+        refuse_foreign(&tx, site, e)?;
+    }
     for e in &batch.entries {
         if e.seq <= last {
             continue; // already stored: a batch re-sent after a lost answer
@@ -131,7 +144,7 @@ fn apply_entries(
                         published.push(status_event(&e.device, &doc.document));
                     }
                     if stored.is_none() {
-                        tracing::warn!(site, device = e.device, deployment = %doc.document.deployment_id, "status for a deployment of another site or device; dropped");
+                        tracing::warn!(site, device = e.device, deployment = %doc.document.deployment_id, "status for a deployment the CO does not know; dropped");
                     }
                 }
                 Err(err) => {
@@ -152,11 +165,46 @@ fn apply_entries(
     Ok(last)
 }
 
+/// Refuse (403) an entry that speaks for a device of another site, a
+/// device the CO does not know, or a deployment placed at another site or
+/// device.
+fn refuse_foreign(c: &Connection, site: &str, e: &IntakeEntry) -> Result<(), ApiError> {
+    let refused = |why: String| {
+        ApiError::not_authorized(format!(
+            "intake entry {}: {why}; the batch is refused (an LO reports for its own site only)",
+            e.seq
+        ))
+    };
+    match sites::device(c, &e.device)? {
+        Some(d) if d.site == site => {}
+        Some(_) => {
+            return Err(refused(format!(
+                "device `{}` is not a device of site `{site}`",
+                e.device
+            )));
+        }
+        None => return Err(refused(format!("the CO knows no device `{}`", e.device))),
+    }
+    if e.kind == "status"
+        && let Ok(doc) = DeploymentStatusManifest::from_slice(e.body.as_bytes())
+    {
+        let id = doc.document.deployment_id;
+        if let Some((s, d)) = reports::placed(c, id.as_str())?
+            && (s != site || d != e.device)
+        {
+            return Err(refused(format!(
+                "deployment `{id}` is not placed on device `{}` of site `{site}`",
+                e.device
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::co::db;
-    use edge_api::types::IntakeEntry;
 
     const DEP: &str = "0b0e5f0c-4a3e-4c5e-9d7e-5a1f2b3c4d5e";
 
@@ -179,6 +227,12 @@ mod tests {
         sites::insert_site(&c, "plant-1", &Default::default(), "now").unwrap();
         c.execute(
             "INSERT INTO devices (id, site, labels, created_at) VALUES ('edge-1', 'plant-1', '{}', 'now')",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            &format!("INSERT INTO deployments (id, app_id, version, site, device, profile, commit_id, created_at)
+             VALUES ('{DEP}', 'hello', '1', 'plant-1', 'edge-1', 'wasm', 'c1', 'now')"),
             [],
         )
         .unwrap();

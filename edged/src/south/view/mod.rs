@@ -136,6 +136,14 @@ impl DeviceView {
         }
     }
 
+    /// The deployments served now and those of the view this one replaced
+    /// (still fetchable for one more change, and so are their artifacts).
+    pub(crate) fn docs_with_previous(&self) -> impl Iterator<Item = &Doc> {
+        self.docs
+            .iter()
+            .chain(self.previous.iter().flat_map(|p| p.docs.iter()))
+    }
+
     /// The bundle with `digest`, from this view or the one before.
     pub(crate) fn bundle(&self, digest: &str) -> Option<&(Digest, Bytes)> {
         self.bundle

@@ -3,7 +3,13 @@
 //! details ([`JsonBody`], [`QueryParams`], [`BoundedBody`]), [`blocking`] to
 //! run synchronous work (SQLite, Git, files) off the async threads,
 //! [`created`], and for start-up [`listen`] and [`start_blocking`]. The
-//! problems themselves are [`crate::error::ApiError`].
+//! problems themselves are [`crate::error::ApiError`]. Every listener runs
+//! the one guarded server loop of `serve` ([`serve()`], [`Limits`]).
+
+mod serve;
+
+pub use serve::Limits;
+pub(crate) use serve::{ConnInfo, raise_file_limit, serve};
 
 use std::net::SocketAddr;
 
