@@ -354,32 +354,26 @@ fn the_north_api_is_tls_only_and_a_client_checks_whom_it_talks_to() {
         .unwrap();
     fails(&o, "cannot reach the server");
 
-    // The operator's own certificate instead of one from the CO's CA.
-    let (cert, key) = (dir.path().join("north.crt"), dir.path().join("north.key"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
-        .args([
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-days",
-            "1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
+    // The operator's own certificate (from the operator's own CA) instead of
+    // one from the CO's CA.
+    let (cert, key, op_ca) = (
+        dir.path().join("north.crt"),
+        dir.path().join("north.key"),
+        dir.path().join("op-ca.crt"),
+    );
+    let script = "set -e
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=op-ca \
+          -days 1 -keyout op-ca.key -out op-ca.crt 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+          -keyout north.key -out north.csr 2>/dev/null
+        printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext
+        openssl x509 -req -in north.csr -CA op-ca.crt -CAkey op-ca.key -CAcreateserial -days 1 \
+          -extfile ext -out north.crt 2>/dev/null";
+    let made = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir.path())
         .output()
-        .expect("openssl (scripts/test installs it)");
+        .expect("sh and openssl (scripts/test installs openssl)");
     assert!(made.status.success(), "{made:?}");
     let data = co.data.clone();
     assert!(co.stop().success());
@@ -396,7 +390,7 @@ fn the_north_api_is_tls_only_and_a_client_checks_whom_it_talks_to() {
     fails(&co.edgectl(&["co", "status"]), "cannot reach the server");
     let o = co
         .edgectl_command(&["co", "status"])
-        .env("EDGE_CA", &cert)
+        .env("EDGE_CA", &op_ca)
         .output()
         .unwrap();
     ok(&o);
