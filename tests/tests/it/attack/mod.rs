@@ -12,3 +12,4 @@ mod node;
 mod north;
 mod source;
 mod stick;
+mod tls;

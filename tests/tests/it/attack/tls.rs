@@ -1,0 +1,126 @@
+//! An attack that held: downgrading TLS. Every TLS listener (the CO's north
+//! API and its south port, the LO's Margo port) speaks TLS 1.3 only, so a
+//! client offering only TLS 1.2 gets no session, even with a valid identity
+//! and the right trust anchor; the same client offering 1.3 gets one.
+
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use edge_tests::fleet::{fleet, south_url};
+use edge_tests::lo::Lo;
+
+/// Accepts any server certificate: these tests ask only which protocol
+/// versions a server agrees to, so who it is does not matter here.
+#[derive(Debug)]
+struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A client offering only `version`, presenting the identity `identity`
+/// (when given).
+fn client(
+    version: &'static rustls::SupportedProtocolVersion,
+    identity: Option<&edge_api::mtls::Identity>,
+) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyServer(provider)));
+    Arc::new(match identity {
+        Some(id) => builder
+            .with_client_auth_cert(vec![id.cert.clone()], id.key.clone_key())
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    })
+}
+
+/// Whether a handshake with `addr` (named `localhost`) completes.
+fn handshakes(config: &Arc<rustls::ClientConfig>, addr: &str) -> bool {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+    while conn.is_handshaking() {
+        if conn.complete_io(&mut tcp).is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+fn host_port(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+#[test]
+fn every_tls_listener_refuses_tls_1_2() {
+    let f = fleet();
+    let device = edge_api::mtls::Identity::load(&f.d1).unwrap();
+    let lo_id = edge_api::mtls::Identity::load(&f.lo_creds).unwrap();
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+
+    let north = host_port(&f.co.url);
+    let south = host_port(&south_url(&f.lo_creds));
+    let lo_port = format!("127.0.0.1:{}", lo.port());
+    for (what, addr, id) in [
+        ("the CO's north API", &north, None),
+        ("the CO's south port", &south, Some(&lo_id)),
+        ("the LO's Margo port", &lo_port, Some(&device)),
+    ] {
+        let old = client(&rustls::version::TLS12, id);
+        assert!(!handshakes(&old, addr), "{what} accepted TLS 1.2");
+        let new = client(&rustls::version::TLS13, id);
+        assert!(handshakes(&new, addr), "{what} refused TLS 1.3");
+    }
+    lo.kill();
+}
