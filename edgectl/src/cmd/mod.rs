@@ -32,8 +32,12 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
         Command::Login => login::login(cli.server, cli.token, *printer),
         Command::Package(command) => package::package(command, *printer),
         Command::En(args) => en::en(args, *printer),
-        Command::Lo(LoCommand::Import { dir, data }) => {
-            stick::import(&dir, &data, *printer)?;
+        Command::Lo(LoCommand::Import {
+            dir,
+            data,
+            credentials,
+        }) => {
+            stick::import(&dir, &data, credentials.as_deref(), *printer)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Lo(LoCommand::ExportStatus { data, to }) => {

@@ -107,6 +107,12 @@ impl Ca {
         &self.cert_pem
     }
 
+    /// Sign `message` with the CA key (a site stick's statement, which
+    /// starts with its `purpose` so it cannot pass for a certificate).
+    pub(crate) fn sign(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {
+        rcgen::SigningKey::sign(&self.key, message).context("cannot sign with the CA key")
+    }
+
     /// The SPIFFE ID of a site's LO, or of a device at that site.
     pub(crate) fn spiffe_id(&self, site: &str, device: Option<&str>) -> String {
         match device {
