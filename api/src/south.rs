@@ -521,7 +521,7 @@ mod tests {
             heads[2]
         );
         assert!(
-            heads[4].starts_with("GET /lo/v1/watch?revoked=2&wait=25&have=abc "),
+            heads[4].starts_with("GET /lo/v1/watch?revoked=2&wait=25&issued=1&have=abc "),
             "{}",
             heads[4]
         );
