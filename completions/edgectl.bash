@@ -2783,13 +2783,17 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__lo__subcmd__import)
-            opts="-o -h --data --output --server --token --help"
+            opts="-o -h --data --credentials --output --server --token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --data)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --credentials)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -294,6 +294,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -f -a "export-status" -d 'Write the status and capabilities the site has not yet handed to the CO onto a stick, for `edgectl co import-status` at the CO'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l data -d 'The LO\'s data folder' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l credentials -d 'The LO\'s credentials folder (its `ca.crt` and site); by default those the LO recorded in its data folder when it started' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
