@@ -467,7 +467,7 @@ _edgectl() {
 
     case "${cmd}" in
         edgectl)
-            opts="-o -h -V --output --server --token-file --help --version validate co en lo package tui login completions help"
+            opts="-o -h -V --output --server --token-file --ca-file --help --version validate co en lo package tui login completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -489,6 +489,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -497,7 +501,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co)
-            opts="-o -h --output --server --token-file --help status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help"
+            opts="-o -h --output --server --token-file --ca-file --help status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -519,6 +523,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -527,7 +535,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add)
-            opts="-o -h --output --server --token-file --help app site device help"
+            opts="-o -h --output --server --token-file --ca-file --help app site device help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -549,6 +557,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -557,7 +569,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add__subcmd__app)
-            opts="-o -h --artifact --name --ref --output --server --token-file --help"
+            opts="-o -h --artifact --name --ref --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -591,6 +603,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -599,7 +615,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add__subcmd__device)
-            opts="-o -h --site --label --output --server --token-file --help"
+            opts="-o -h --site --label --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -626,6 +642,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -707,7 +727,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add__subcmd__site)
-            opts="-o -h --label --output --server --token-file --help"
+            opts="-o -h --label --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -733,6 +753,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -741,7 +765,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__audit)
-            opts="-o -h --limit --after --output --server --token-file --help"
+            opts="-o -h --limit --after --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -771,6 +795,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -779,7 +807,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__deploy)
-            opts="-o -h --app --app-version --site --device --selector --set --deploytype --wait --timeout --output --server --token-file --help"
+            opts="-o -h --app --app-version --site --device --selector --set --deploytype --wait --timeout --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -833,6 +861,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -841,7 +873,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__enroll)
-            opts="-o -h --site --lo --device --direct --out --output --server --token-file --help"
+            opts="-o -h --site --lo --device --direct --out --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -875,6 +907,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -883,7 +919,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__export)
-            opts="-o -h --site --to --with-credentials --skip-images --output --server --token-file --help"
+            opts="-o -h --site --to --with-credentials --skip-images --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -910,6 +946,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1313,7 +1353,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__history)
-            opts="-o -h --site --limit --output --server --token-file --help"
+            opts="-o -h --site --limit --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1343,6 +1383,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1351,7 +1395,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__import__subcmd__status)
-            opts="-o -h --output --server --token-file --help"
+            opts="-o -h --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1370,6 +1414,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1381,7 +1429,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__label)
-            opts="-o -h --output --server --token-file --help site device help"
+            opts="-o -h --output --server --token-file --ca-file --help site device help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1403,6 +1451,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1411,7 +1463,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__label__subcmd__device)
-            opts="-o -h --output --server --token-file --help"
+            opts="-o -h --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1430,6 +1482,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1497,7 +1553,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__label__subcmd__site)
-            opts="-o -h --output --server --token-file --help"
+            opts="-o -h --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1519,6 +1575,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1527,7 +1587,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__list)
-            opts="-o -h --site --output --server --token-file --help apps sites devices deployments"
+            opts="-o -h --site --output --server --token-file --ca-file --help apps sites devices deployments"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1553,6 +1613,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1561,7 +1625,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__remove)
-            opts="-o -h --output --server --token-file --help app help"
+            opts="-o -h --output --server --token-file --ca-file --help app help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1583,6 +1647,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1591,7 +1659,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__remove__subcmd__app)
-            opts="-y -o -h --version --force --yes --output --server --token-file --help"
+            opts="-y -o -h --version --force --yes --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1614,6 +1682,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1667,7 +1739,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__revoke)
-            opts="-y -o -h --site --lo --device --yes --output --server --token-file --help"
+            opts="-y -o -h --site --lo --device --yes --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1697,6 +1769,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1705,7 +1781,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__rollback)
-            opts="-y -o -h --site --to --yes --output --server --token-file --help"
+            opts="-y -o -h --site --to --yes --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1735,6 +1811,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1743,7 +1823,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__show)
-            opts="-o -h --output --server --token-file --help app site device"
+            opts="-o -h --output --server --token-file --ca-file --help app site device"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1762,6 +1842,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1773,7 +1857,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__status)
-            opts="-o -h --output --server --token-file --help"
+            opts="-o -h --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1792,6 +1876,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1803,7 +1891,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__token)
-            opts="-o -h --output --server --token-file --help create list revoke help"
+            opts="-o -h --output --server --token-file --ca-file --help create list revoke help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1825,6 +1913,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1833,7 +1925,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__token__subcmd__create)
-            opts="-o -h --scope --output --server --token-file --help"
+            opts="-o -h --scope --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1856,6 +1948,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1937,7 +2033,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__token__subcmd__list)
-            opts="-o -h --output --server --token-file --help"
+            opts="-o -h --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1956,6 +2052,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1967,7 +2067,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__token__subcmd__revoke)
-            opts="-o -h --output --server --token-file --help"
+            opts="-o -h --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1989,6 +2089,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1997,7 +2101,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__undeploy)
-            opts="-y -o -h --app --site --device --yes --wait --timeout --output --server --token-file --help"
+            opts="-y -o -h --app --site --device --yes --wait --timeout --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2035,6 +2139,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2043,7 +2151,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__watch)
-            opts="-o -h --site --since --output --server --token-file --help"
+            opts="-o -h --site --since --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2073,6 +2181,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2081,7 +2193,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__completions)
-            opts="-o -h --output --server --token-file --help bash elvish fish powershell zsh"
+            opts="-o -h --output --server --token-file --ca-file --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2103,6 +2215,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2111,7 +2227,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en)
-            opts="-o -h --data --output --server --token-file --help list start stop restart logs metrics help"
+            opts="-o -h --data --output --server --token-file --ca-file --help list start stop restart logs metrics help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2134,6 +2250,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2257,7 +2377,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__list)
-            opts="-o -h --data --output --server --token-file --help"
+            opts="-o -h --data --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2280,6 +2400,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2291,7 +2415,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__logs)
-            opts="-f -o -h --follow --data --output --server --token-file --help"
+            opts="-f -o -h --follow --data --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2314,6 +2438,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2325,7 +2453,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__metrics)
-            opts="-o -h --data --output --server --token-file --help"
+            opts="-o -h --data --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2348,6 +2476,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2359,7 +2491,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__restart)
-            opts="-o -h --data --output --server --token-file --help"
+            opts="-o -h --data --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2382,6 +2514,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2393,7 +2529,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__start)
-            opts="-o -h --data --output --server --token-file --help"
+            opts="-o -h --data --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2416,6 +2552,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2427,7 +2567,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__stop)
-            opts="-o -h --data --output --server --token-file --help"
+            opts="-o -h --data --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2450,6 +2590,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3091,7 +3235,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__lo)
-            opts="-o -h --output --server --token-file --help import export-status help"
+            opts="-o -h --output --server --token-file --ca-file --help import export-status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3113,6 +3257,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -3121,7 +3269,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__lo__subcmd__export__subcmd__status)
-            opts="-o -h --data --to --output --server --token-file --help"
+            opts="-o -h --data --to --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3148,6 +3296,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3215,13 +3367,17 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__lo__subcmd__import)
-            opts="-o -h --data --output --server --token-file --help"
+            opts="-o -h --data --credentials --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --data)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --credentials)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3238,6 +3394,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3249,7 +3409,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__login)
-            opts="-o -h --output --server --token-file --help"
+            opts="-o -h --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3268,6 +3428,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3279,7 +3443,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__package)
-            opts="-o -h --output --server --token-file --help push help"
+            opts="-o -h --output --server --token-file --ca-file --help push help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3298,6 +3462,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3351,7 +3519,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__package__subcmd__push)
-            opts="-o -h --to --insecure-registry --output --server --token-file --help"
+            opts="-o -h --to --insecure-registry --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3381,6 +3549,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -3389,7 +3561,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__tui)
-            opts="-o -h --en-data --output --server --token-file --help"
+            opts="-o -h --en-data --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3415,6 +3587,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -3423,7 +3599,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__validate)
-            opts="-q -o -h --quiet --output --server --token-file --help"
+            opts="-q -o -h --quiet --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3442,6 +3618,10 @@ _edgectl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_edgectl_global_optspecs
-    string join \n o/output= server= token-file= h/help V/version
+    string join \n o/output= server= token-file= ca-file= h/help V/version
 end
 
 function __fish_edgectl_needs_command
@@ -29,6 +29,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_needs_command" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_needs_command" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_needs_command" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_needs_command" -s V -l version -d 'Print version'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "validate" -d 'Check Margo documents and application packages'
@@ -45,6 +46,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -s q -l quiet -d 'Do not print notes (extensions used, older Margo forms converted)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
@@ -52,6 +54,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "status" -d 'Server version, counts and health'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help" -f -a "add" -d 'Add an app, a site or a device'
@@ -76,12 +79,14 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -f -a "app" -d 'Add an application package to the app store'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -f -a "site" -d 'Add a site'
@@ -93,18 +98,21 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -f -a "app" -d 'Remove an app from the store (refused while deployed, unless `--force`)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -113,6 +121,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -f -a "site" -d 'Label a site'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -f -a "device" -d 'Label a device'
@@ -130,6 +139,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l wait -d 'Wait until every device reports the change done, showing progress; exit 1 with a summary if any fails or the time runs out'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l app -d 'Every deployment of this app (id or display name) at `--site`' -r
@@ -141,6 +151,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s y -l yes -d 'Do not ask for confirmation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l wait -d 'Wait until every device reports the change done, showing progress; exit 1 with a summary if any fails or the time runs out'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -152,6 +163,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l lo -d 'The site\'s Local Orchestrator'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l direct -d 'The device attaches to the CO directly (a site without an LO), not to the site\'s LO'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -162,6 +174,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l lo -d 'The site\'s Local Orchestrator'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -s y -l yes -d 'Do not ask for confirmation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -170,6 +183,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -f -a "create" -d 'Make a token; only its hash is kept, the token is printed this once'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -f -a "list" -d 'List tokens (names, scopes, who made them; never the secrets)'
@@ -182,6 +196,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l to -d 'The commit to go back to (see `edgectl co history`)' -r
@@ -190,6 +205,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -s y -l yes -d 'Do not ask for confirmation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l site -d 'Only events of this site' -r
@@ -199,6 +215,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l to -d 'The folder to write (made when missing; an earlier export there is brought up to date)' -r -F
@@ -207,6 +224,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l with-credentials -d 'Also enrol the site\'s LO and put its credentials (a private key) on the stick'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l skip-images -d 'Leave out the container images the CO cannot pull (a warning names each; the site then needs their registry) instead of failing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -215,6 +233,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l limit -d 'Most commits to show' -r
@@ -223,6 +242,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "status" -d 'Server version, counts and health'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add an app, a site or a device'
@@ -248,6 +268,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "list" -d 'The node and its workloads: desired and running version, state, restarts, last error, and when the fleet manager was last heard from'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "start" -d 'Start a workload an operator stopped'
@@ -262,6 +283,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
@@ -269,6 +291,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
@@ -276,6 +299,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
@@ -283,6 +307,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
@@ -290,6 +315,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Keep printing what it writes until interrupted'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
@@ -298,6 +324,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "list" -d 'The node and its workloads: desired and running version, state, restarts, last error, and when the fleet manager was last heard from'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start a workload an operator stopped'
@@ -311,16 +338,19 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -f -a "import" -d 'Take a site stick into an LO\'s data folder, with no network'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -f -a "export-status" -d 'Write the status and capabilities the site has not yet handed to the CO onto a stick, for `edgectl co import-status` at the CO'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l data -d 'The LO\'s data folder' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l credentials -d 'The LO\'s credentials folder (its `ca.crt` and site); by default those the LO recorded in its data folder when it started' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l data -d 'The LO\'s data folder' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l to -d 'The stick folder' -r -F
@@ -329,6 +359,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from help" -f -a "import" -d 'Take a site stick into an LO\'s data folder, with no network'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from help" -f -a "export-status" -d 'Write the status and capabilities the site has not yet handed to the CO onto a stick, for `edgectl co import-status` at the CO'
@@ -338,6 +369,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -f -a "push" -d 'Publish a package folder to an OCI registry as a Margo package artifact'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -348,6 +380,7 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from help" -f -a "push" -d 'Publish a package folder to an OCI registry as a Margo package artifact'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -357,18 +390,21 @@ json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand login" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "validate" -d 'Check Margo documents and application packages'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "co" -d 'Work with a central orchestrator: app store, sites, devices'

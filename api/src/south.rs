@@ -254,17 +254,21 @@ impl South {
     // --- an LO and its CO ---
 
     /// Wait at the CO up to `wait_secs` for the site's head to differ from
-    /// `have` or its revoked certificates from `revoked` in number.
+    /// `have`, or its revoked and issued certificates from `counts` in
+    /// number (an issued count of `None`: the LO has no list yet).
     ///
     /// # Errors
     /// When the CO cannot be reached, refuses, or answers something else.
     pub fn watch(
         &self,
         have: Option<&str>,
-        revoked: usize,
+        (revoked, issued): (usize, Option<usize>),
         wait_secs: u64,
     ) -> Result<WatchReply, CallError> {
         let mut path = format!("{}?revoked={revoked}&wait={wait_secs}", routes::LO_WATCH);
+        if let Some(n) = issued {
+            path.push_str(&format!("&issued={n}"));
+        }
         if let Some(h) = have {
             path.push_str("&have=");
             path.push_str(&routes::encode(h));
@@ -487,7 +491,7 @@ mod tests {
         assert_eq!((start, got.as_str()), (1, "lo"));
         let (start, mut r) = south.open_blob("a", &d, 3).unwrap();
         assert_eq!((start, r.read(&mut [0; 4]).unwrap()), (3, 0));
-        let e = south.watch(Some("abc"), 2, 25).unwrap_err();
+        let e = south.watch(Some("abc"), (2, Some(1)), 25).unwrap_err();
         assert!(
             matches!(e, CallError::Unauthorized { status: 401, .. }),
             "{e}"
@@ -517,7 +521,7 @@ mod tests {
             heads[2]
         );
         assert!(
-            heads[4].starts_with("GET /lo/v1/watch?revoked=2&wait=25&have=abc "),
+            heads[4].starts_with("GET /lo/v1/watch?revoked=2&wait=25&issued=1&have=abc "),
             "{}",
             heads[4]
         );

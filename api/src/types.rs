@@ -230,8 +230,8 @@ pub struct DeploymentSummary {
 }
 
 /// What the CO tells a waiting LO (`GET /lo/v1/watch`, south listener): the
-/// site repository's head and the fingerprints of the site's revoked device
-/// certificates.
+/// site repository's head, the fingerprints of the site's revoked device
+/// certificates and of those the CO issued for it (the LO accepts no other).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WatchReply {
@@ -239,6 +239,10 @@ pub struct WatchReply {
     pub head: Option<String>,
     /// SHA-256 fingerprints of revoked device certificates of the site.
     pub revoked: Vec<String>,
+    /// SHA-256 fingerprints of the unrevoked device certificates the CO
+    /// issued for the site.
+    #[serde(default)]
+    pub issued: Vec<String>,
 }
 
 /// What an LO forwards from its outbox (`POST /lo/v1/intake`, south
@@ -328,6 +332,17 @@ pub struct SiteExport {
     pub in_registries: Vec<String>,
     /// When the CO answered (RFC 3339, UTC).
     pub at: String,
+    /// SHA-256 fingerprints of the site's revoked device certificates.
+    #[serde(default)]
+    pub revoked: Vec<String>,
+    /// SHA-256 fingerprints of the unrevoked device certificates the CO
+    /// issued for the site.
+    #[serde(default)]
+    pub issued: Vec<String>,
+    /// The CO's CA signature (hex) over the stick statement of all the
+    /// above (`edge_workspace::stick::Statement`), for a stick plan.
+    #[serde(default)]
+    pub signature: String,
 }
 
 /// One artifact of a site's deployments.

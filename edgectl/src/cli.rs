@@ -357,11 +357,13 @@ pub enum CoCommand {
 pub enum LoCommand {
     /// Take a site stick into an LO's data folder, with no network.
     ///
-    /// Everything on the stick is checked before anything changes: every
-    /// artifact against its digest, every Git object against its id, and the
-    /// history must continue what the LO has (an older stick or a rewritten
-    /// history is refused). The LO may be running: it serves the new state
-    /// within its poll interval.
+    /// Everything on the stick is checked before anything changes: it must
+    /// be for the LO's site and signed by the CO's CA (the one in the LO's
+    /// credentials), every artifact must match its digest, every Git object
+    /// its id, and the history must continue what the LO has (an older stick
+    /// or a rewritten history is refused). The revocations it carries are
+    /// applied. The LO may be running: it serves the new state within its
+    /// poll interval.
     ///
     /// Example: `edgectl lo import /media/usb/plant-1 --data ./site-data`
     Import {
@@ -371,6 +373,10 @@ pub enum LoCommand {
         /// The LO's data folder.
         #[arg(long, value_name = "LO_DATA")]
         data: PathBuf,
+        /// The LO's credentials folder (its `ca.crt` and site); by default
+        /// those the LO recorded in its data folder when it started.
+        #[arg(long, value_name = "DIR")]
+        credentials: Option<PathBuf>,
     },
     /// Write the status and capabilities the site has not yet handed to the
     /// CO onto a stick, for `edgectl co import-status` at the CO.

@@ -4,13 +4,16 @@
 //! (`git_http`), Debian's docker-registry (`registry`), podman set up for
 //! tests (`podman`), a terminal to drive the TUI in (`tmux`), a ready-made
 //! fleet with the Margo checks a device can make (`fleet`), and waiting with
-//! a deadline (`wait`). It is a dev-only crate: nothing ships from here, and
+//! a deadline (`wait`), and forged sticks and certificates for the attack
+//! suite (`forge`). It is a dev-only crate: nothing ships from here, and
 //! it must never reach beyond loopback.
 
 pub mod co;
 pub mod en;
 #[allow(clippy::unwrap_used)] // scenario set-up: a failure is the test's failure
 pub mod fleet;
+#[allow(clippy::unwrap_used)] // attack set-up: a failure is the test's failure
+pub mod forge;
 pub mod git_http;
 pub mod lo;
 pub mod podman;

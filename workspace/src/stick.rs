@@ -12,18 +12,23 @@
 //!   pulled is listed as its own manifest instead (`stick/images.rs`);
 //! - `credentials/` — the site LO's enrolment folder, only when asked for;
 //! - `stick.json` — [`StickManifest`]: the site, the head commit, every
-//!   artifact by digest, written last, so a half-written stick has none.
+//!   artifact by digest, the site's revoked and issued device certificates
+//!   and the CO's signature over them (`stick/signed.rs`), written last, so
+//!   a half-written stick has none.
 //!
 //! Nothing on a stick is trusted on the way in: [`import`] reads a bounded
-//! manifest, verifies every artifact by its digest and every Git object by
-//! its id, checks that each artifact the deployments at the head name is on
+//! manifest, checks that it names the LO's own site and that the CO's CA
+//! (the one in the LO's credentials, [`Anchor`]) signed it, verifies every
+//! artifact by its digest and every Git object by its id, checks that each artifact the deployments at the head name is on
 //! the stick, and takes the history only as a fast-forward of what the LO
 //! has, all before it changes anything. An artifact whose file is not the
 //! size its manifest names is refused before it is read. The registry
 //! references the stick answers for are kept in the LO's `pins.json`
 //! ([`read_pins`]), merged with those of earlier sticks whose artifacts the
 //! LO still holds (`stick/pins.rs`), so its edge nodes can get those
-//! artifacts from it when the registry is out of reach.
+//! artifacts from it when the registry is out of reach. The revocations and
+//! the issued list it carries go into the LO's `trust.json`
+//! (`stick/trust.rs`).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -39,8 +44,12 @@ use crate::git::{self, GitError, Mirror};
 
 mod images;
 mod pins;
+pub mod signed;
+pub mod trust;
 
 pub use pins::{Pin, Pins, ReferenceError, read_pins, references};
+pub use signed::{SignatureError, Statement};
+pub use trust::{Anchor, TrustLists};
 
 /// The bare site repository on a stick.
 pub const SITE_GIT: &str = "site.git";
@@ -54,8 +63,8 @@ pub const CREDENTIALS: &str = "credentials";
 pub const BRANCH_REF: &str = "refs/heads/main";
 /// The ref an LO's mirror keeps the site's branch under.
 pub const MIRROR_REF: &str = "refs/remotes/origin/main";
-/// The stick format this code writes and reads.
-pub const FORMAT: u32 = 1;
+/// The stick format this code writes and reads (2: signed by the CO).
+pub const FORMAT: u32 = 2;
 /// The LO's record of the registry references its sticks answered for.
 pub const PINS: &str = "pins.json";
 /// The layout annotation naming the registry reference an artifact answers for.
@@ -82,6 +91,33 @@ pub struct StickManifest {
     pub artifacts: Vec<StickArtifact>,
     /// Whether `credentials/` holds the site LO's private key.
     pub credentials: bool,
+    /// Fingerprints of the site's revoked device certificates.
+    #[serde(default)]
+    pub revoked: Vec<String>,
+    /// Fingerprints of the device certificates the CO issued for the site.
+    #[serde(default)]
+    pub issued: Vec<String>,
+    /// The CO's CA signature over [`StickManifest::statement`] (hex).
+    #[serde(default)]
+    pub signature: String,
+}
+
+impl StickManifest {
+    /// What the CO signed for this stick: all but `credentials` (which
+    /// the writer adds) and the signature itself.
+    #[must_use]
+    pub fn statement(&self) -> Statement {
+        Statement {
+            purpose: signed::PURPOSE.to_owned(),
+            format: self.format,
+            site: self.site.clone(),
+            head: self.head.clone(),
+            exported_at: self.exported_at.clone(),
+            artifacts: self.artifacts.clone(),
+            revoked: self.revoked.clone(),
+            issued: self.issued.clone(),
+        }
+    }
 }
 
 /// One artifact on a stick.
@@ -145,6 +181,9 @@ pub enum StickError {
         /// The stick's.
         found: String,
     },
+    /// The stick is not signed by the LO's CA.
+    #[error("the stick was not taken in: {0}")]
+    Signature(#[from] SignatureError),
     /// The history could not be read or is not a fast-forward.
     #[error(transparent)]
     Git(#[from] GitError),
@@ -315,6 +354,9 @@ pub fn read_manifest(stick: &Path) -> Result<StickManifest, StickError> {
     let text = fs::read(&path).map_err(io("read", &path))?;
     let m: StickManifest = serde_json::from_slice(&text)
         .map_err(|e| invalid(stick, format!("`{MANIFEST}` does not read: {e}")))?;
+    if m.format == 1 {
+        return Err(SignatureError::Unsigned.into());
+    }
     if m.format != FORMAT {
         return Err(invalid(
             stick,
@@ -403,24 +445,29 @@ pub struct Imported {
     pub references: usize,
 }
 
-/// Take the stick at `stick` into the LO data folder `lo_data`: verify
-/// everything, store the artifacts in the LO's artifact store (`edge_cas`),
-/// then move the
-/// mirror `lo_data/site.git` forward. `site`, when known, must be the stick's.
+/// Take the stick at `stick` into the LO data folder `lo_data`: check that
+/// it is for `anchor`'s site and signed by its CA, verify everything, store
+/// the artifacts in the LO's artifact store (`edge_cas`), add the
+/// revocations and the issued list to the LO's trust lists, then move the
+/// mirror `lo_data/site.git` forward.
 ///
 /// # Errors
-/// When anything on the stick is missing, changed, older than what the LO
-/// has, or from another history or site; the LO is unchanged then.
-pub fn import(stick: &Path, lo_data: &Path, site: Option<&str>) -> Result<Imported, StickError> {
+/// When the stick is unsigned, signed by another CA, for another site, or
+/// anything on it is missing, changed, older than what the LO has, or from
+/// another history; the LO is unchanged then.
+pub fn import(stick: &Path, lo_data: &Path, anchor: &Anchor) -> Result<Imported, StickError> {
     let manifest = read_manifest(stick)?;
-    if let Some(expected) = site
-        && expected != manifest.site
-    {
+    if anchor.site != manifest.site {
         return Err(StickError::OtherSite {
-            expected: expected.to_owned(),
+            expected: anchor.site.clone(),
             found: manifest.site.clone(),
         });
     }
+    signed::verify(
+        anchor.ca.as_bytes(),
+        &manifest.statement(),
+        &manifest.signature,
+    )?;
     let git_dir = stick.join(SITE_GIT);
     if !git_dir.join("HEAD").is_file() {
         return Err(invalid(stick, format!("it has no `{SITE_GIT}` repository")));
@@ -483,6 +530,9 @@ pub fn import(stick: &Path, lo_data: &Path, site: Option<&str>) -> Result<Import
     let text = serde_json::to_vec_pretty(&pins).map_err(|e| invalid(stick, e.to_string()))?;
     write_atomic(&lo_data.join(PINS), &text)?;
     let references = pins.pins.len();
+    // The revocations before the history: a revoked device is refused
+    // before anything new is served to it.
+    trust::apply(lo_data, &manifest.revoked, Some(&manifest.issued))?;
     let carried = git::carry_forward(&git_dir, BRANCH_REF, &mirror, MIRROR_REF)?;
     Ok(Imported {
         manifest,
@@ -509,16 +559,19 @@ mod tests {
                 .to_string()
                 .contains("does not read")
         );
-        let good = r#"{"format":1,"site":"s","head":"h","exportedAt":"t","artifacts":[],"credentials":false}"#;
+        let good = r#"{"format":2,"site":"s","head":"h","exportedAt":"t","artifacts":[],"credentials":false}"#;
         write(good);
         assert_eq!(read_manifest(dir.path()).unwrap().site, "s");
-        write(&good.replace("\"format\":1", "\"format\":2"));
+        write(&good.replace("\"format\":2", "\"format\":3"));
         assert!(
             read_manifest(dir.path())
                 .unwrap_err()
                 .to_string()
-                .contains("format 2")
+                .contains("format 3")
         );
+        write(&good.replace("\"format\":2", "\"format\":1"));
+        let e = read_manifest(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("not signed by a CO"), "{e}");
         write(&good.replace(
             "[]",
             r#"[{"digest":"md5:00","size":1,"mediaType":"x","app":"a","component":"c"}]"#,
@@ -568,7 +621,7 @@ mod tests {
         let write = |text: &str| fs::write(dir.path().join(MANIFEST), text).unwrap();
         let with = |artifacts: &str| {
             format!(
-                r#"{{"format":1,"site":"s","head":"h","exportedAt":"t","artifacts":[{artifacts}],"credentials":false}}"#
+                r#"{{"format":2,"site":"s","head":"h","exportedAt":"t","artifacts":[{artifacts}],"credentials":false}}"#
             )
         };
         let one = |r: &str| {
@@ -620,6 +673,9 @@ mod tests {
             exported_at: "t".into(),
             artifacts: vec![local, pulled.clone()],
             credentials: false,
+            revoked: vec![],
+            issued: vec![],
+            signature: String::new(),
         };
         let e = verify_artifacts(dir.path(), &manifest)
             .unwrap_err()
@@ -648,6 +704,9 @@ mod tests {
             exported_at: "t".into(),
             artifacts: vec![small.clone()],
             credentials: false,
+            revoked: vec![],
+            issued: vec![],
+            signature: String::new(),
         };
         let e = verify_artifacts(dir.path(), &manifest)
             .unwrap_err()
@@ -677,6 +736,9 @@ mod tests {
             exported_at: "t".into(),
             artifacts: vec![pulled.clone(), artifact(b"local", None)],
             credentials: false,
+            revoked: vec![],
+            issued: vec![],
+            signature: String::new(),
         };
         let e = finish(dir.path(), &manifest).unwrap_err().to_string();
         assert!(e.contains("was not written"), "{e}");

@@ -38,8 +38,12 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
         ),
         Command::Package(command) => package::package(command, *printer),
         Command::En(args) => en::en(args, *printer),
-        Command::Lo(LoCommand::Import { dir, data }) => {
-            stick::import(&dir, &data, *printer)?;
+        Command::Lo(LoCommand::Import {
+            dir,
+            data,
+            credentials,
+        }) => {
+            stick::import(&dir, &data, credentials.as_deref(), *printer)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Lo(LoCommand::ExportStatus { data, to }) => {

@@ -1,5 +1,6 @@
-//! Sites on USB sticks: `edgectl co export` writes one from the CO's API,
-//! `edgectl lo import` takes one into an LO's data folder (the checks are
+//! Sites on USB sticks: `edgectl co export` writes one from the CO's API
+//! (signed by the CO), `edgectl lo import` takes one into an LO's data
+//! folder after checking it against the LO's site and CA (the checks are
 //! in `edge_workspace::stick`); `edgectl lo export-status` writes what the
 //! LO's outbox holds onto it (`status/<epoch>.json`), and `edgectl co
 //! import-status` hands that to the CO, which takes each report once.
@@ -188,7 +189,13 @@ pub(crate) fn export(client: &Client, printer: Printer, args: &ExportArgs) -> an
         exported_at: plan.at.clone(),
         artifacts,
         credentials: creds.join("identity.key").exists(),
+        revoked: plan.revoked.clone(),
+        issued: plan.issued.clone(),
+        signature: plan.signature.clone(),
     };
+    if manifest.signature.is_empty() {
+        bail!("the CO did not sign the export (an older CO?); the stick was not finished");
+    }
     stick::finish(to, &manifest)?;
     printer.line(&format!(
         "site `{}` at {} written to `{}`: {} new Git objects, {} of {} artifacts new ({} bytes){}",
@@ -218,9 +225,36 @@ pub(crate) fn export(client: &Client, printer: Printer, args: &ExportArgs) -> an
     Ok(())
 }
 
+/// The site and CA an LO trusts: from its credentials folder when given,
+/// else as the LO recorded them in its data folder when it started.
+fn anchor(data: &Path, credentials: Option<&Path>) -> anyhow::Result<stick::Anchor> {
+    if let Some(dir) = credentials {
+        let identity = edge_api::mtls::Identity::load(dir)?;
+        let ca_path = dir.join("ca.crt");
+        let ca = std::fs::read_to_string(&ca_path)
+            .with_context(|| format!("cannot read `{}`", ca_path.display()))?;
+        return Ok(stick::Anchor {
+            site: identity.file.site,
+            ca,
+        });
+    }
+    stick::trust::read_anchor(data)?.with_context(|| {
+        format!(
+            "`{}` does not name the LO's site and CA yet (the LO records them when it starts); give the LO's credentials with `--credentials DIR`",
+            data.display()
+        )
+    })
+}
+
 /// `edgectl lo import`.
-pub(crate) fn import(dir: &Path, data: &Path, printer: Printer) -> anyhow::Result<()> {
-    let done = stick::import(dir, data, None)?;
+pub(crate) fn import(
+    dir: &Path,
+    data: &Path,
+    credentials: Option<&Path>,
+    printer: Printer,
+) -> anyhow::Result<()> {
+    let anchor = anchor(data, credentials)?;
+    let done = stick::import(dir, data, &anchor)?;
     let m = &done.manifest;
     let moved = match &done.carried.before {
         Some(b) if *b == done.carried.head => "already up to date".to_owned(),

@@ -107,6 +107,12 @@ impl Ca {
         &self.cert_pem
     }
 
+    /// Sign `message` with the CA key (a site stick's statement, which
+    /// starts with its `purpose` so it cannot pass for a certificate).
+    pub(crate) fn sign(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {
+        rcgen::SigningKey::sign(&self.key, message).context("cannot sign with the CA key")
+    }
+
     /// The SPIFFE ID of a site's LO, or of a device at that site.
     pub(crate) fn spiffe_id(&self, site: &str, device: Option<&str>) -> String {
         match device {
@@ -172,4 +178,54 @@ impl Ca {
 /// The SHA-256 fingerprint of a certificate's DER bytes.
 pub(crate) fn fingerprint(der: &[u8]) -> String {
     edge_model::digest::sha256(der).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use edge_workspace::stick::signed::{PURPOSE, to_hex, verify};
+    use edge_workspace::stick::{SignatureError, Statement};
+
+    use super::*;
+
+    fn statement() -> Statement {
+        Statement {
+            purpose: PURPOSE.into(),
+            format: edge_workspace::stick::FORMAT,
+            site: "plant-1".into(),
+            head: "0123456789abcdef0123456789abcdef01234567".into(),
+            exported_at: "2026-01-01T00:00:00Z".into(),
+            artifacts: vec![],
+            revoked: vec!["sha256:aa".into()],
+            issued: vec!["sha256:bb".into()],
+        }
+    }
+
+    #[test]
+    fn a_stick_statement_verifies_only_against_its_own_ca_and_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::open_or_create(&dir.path().join("a"), "edge.local").unwrap();
+        let other = Ca::open_or_create(&dir.path().join("b"), "edge.local").unwrap();
+        let s = statement();
+        let sig = to_hex(&ca.sign(&s.bytes()).unwrap());
+        verify(ca.cert_pem().as_bytes(), &s, &sig).unwrap();
+        assert_eq!(
+            verify(other.cert_pem().as_bytes(), &s, &sig),
+            Err(SignatureError::Mismatch)
+        );
+        let mut changed = s.clone();
+        changed.revoked.clear();
+        assert_eq!(
+            verify(ca.cert_pem().as_bytes(), &changed, &sig),
+            Err(SignatureError::Mismatch)
+        );
+        let forged = to_hex(&other.sign(&s.bytes()).unwrap());
+        assert_eq!(
+            verify(ca.cert_pem().as_bytes(), &s, &forged),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(ca.cert_pem().as_bytes(), &s, "zz"),
+            Err(SignatureError::Mismatch)
+        );
+    }
 }

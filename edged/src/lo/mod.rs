@@ -47,14 +47,24 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         identity.cert.clone(),
         identity.key.clone_key(),
     )?;
+    // The site and CA a stick must match, also for `edgectl lo import`.
+    let ca_path = identity.dir.join("ca.crt");
+    let anchor = edge_workspace::stick::Anchor {
+        site: identity.file.site.clone(),
+        ca: std::fs::read_to_string(&ca_path)
+            .with_context(|| format!("cannot read `{}`", ca_path.display()))?,
+    };
+    std::fs::create_dir_all(&settings.data).with_context(|| {
+        format!(
+            "cannot create the data directory `{}`",
+            settings.data.display()
+        )
+    })?;
+    edge_workspace::stick::trust::write_anchor(&settings.data, &anchor)?;
     if let Some(stick) = &settings.import {
-        let (stick, data, site) = (
-            stick.clone(),
-            settings.data.clone(),
-            identity.file.site.clone(),
-        );
+        let (stick, data) = (stick.clone(), settings.data.clone());
         let done = tokio::task::spawn_blocking(move || {
-            edge_workspace::stick::import(&stick, &data, Some(&site))
+            edge_workspace::stick::import(&stick, &data, &anchor)
         })
         .await
         .context("the import task failed")?
@@ -71,6 +81,13 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let (data, limit) = (settings.data.clone(), settings.outbox_limit);
     let lo = crate::http::start_blocking(move || store::Lo::open(&data, identity, limit)).await?;
     let lo = Arc::new(lo);
+    if lo.trust().issued.is_none() {
+        // A first start: the identities the CO issued, before any device asks.
+        let first = lo.clone();
+        tokio::task::spawn_blocking(move || sync::first_trust(&first))
+            .await
+            .context("the first trust task failed")?;
+    }
     let (listener, addr) = crate::http::listen(&settings.listen, None).await?;
     let (nudge, nudges) = std::sync::mpsc::channel();
     let poll = Duration::from_secs(settings.poll_interval);

@@ -1,12 +1,15 @@
 //! The LO's state: its identity, the mirror of its site repository
 //! (`DATA/site.git`), its database (`DATA/lo.db`: manifest versions, what
-//! was served to whom, revoked device certificates, the outbox) and the
-//! per-device views it serves; and [`Lo`] as the Margo API backend. The
+//! was served to whom, the outbox) and the per-device views it serves; and
+//! [`Lo`] as the Margo API backend. A device is accepted only with a
+//! certificate the CO issued for this site and did not revoke: both lists
+//! are in `DATA/trust.json` (`edge_workspace::stick::trust`, from the CO's
+//! watch replies or a signed stick), read again whenever the file changes,
+//! so a stick taken in by `edgectl lo import` counts at once. The
 //! registry references site sticks carried artifacts for are in
 //! `DATA/pins.json` (written by `edge_workspace::stick::import`, read on
 //! every question, so a stick taken in while the LO runs counts at once).
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
@@ -18,6 +21,7 @@ use edge_model::Digest;
 use edge_model::capabilities::DeviceCapabilitiesManifest;
 use edge_model::status::DeploymentStatusManifest;
 use edge_workspace::git::Mirror;
+use edge_workspace::stick::{StickError, TrustLists, trust};
 use rusqlite::{Connection, params};
 
 use super::outbox::{self, Doorbell, Outbox};
@@ -33,6 +37,15 @@ CREATE TABLE IF NOT EXISTS revoked (fingerprint TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS reported (kind TEXT NOT NULL, subject TEXT NOT NULL, PRIMARY KEY (kind, subject));
 ";
 
+/// What tells that `trust.json` was replaced: its inode, length and time.
+type Stamp = (u64, u64, std::time::SystemTime);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.ino(), m.len(), m.modified().ok()?))
+}
+
 /// The running LO.
 pub(crate) struct Lo {
     pub(crate) identity: Identity,
@@ -46,7 +59,8 @@ pub(crate) struct Lo {
     db: Mutex<Connection>,
     /// The views served, rebuilt when the mirror moves.
     views: ViewCache,
-    revoked: RwLock<HashSet<String>>,
+    /// `trust.json` as last read, with the file's stamp then.
+    trust: RwLock<(Option<Stamp>, Arc<TrustLists>)>,
     /// Artifacts fetched for this site's nodes (`artifacts/`).
     cas: crate::cas::Cas,
     /// The data directory (`pins.json` is read from it).
@@ -94,11 +108,17 @@ impl Lo {
             &identity.file.site,
             &uuid::Uuid::new_v4().to_string(),
         )?;
-        let revoked = {
+        // Revocations an earlier version kept in `lo.db` move to `trust.json`.
+        let legacy = {
             let mut st = conn.prepare("SELECT fingerprint FROM revoked")?;
             st.query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<HashSet<String>>>()?
+                .collect::<rusqlite::Result<Vec<String>>>()?
         };
+        if !legacy.is_empty() {
+            trust::apply(data, &legacy, None)?;
+            conn.execute("DELETE FROM revoked", [])?;
+        }
+        let lists = trust::read_trust(data)?;
         let outbox = Outbox::load(&conn, outbox_limit)?;
         let cas = crate::cas::Cas::in_data(data)?;
         let views = ViewCache::new(principal.wfm.as_str());
@@ -114,7 +134,7 @@ impl Lo {
             doorbell: Doorbell::default(),
             db: Mutex::new(conn),
             views,
-            revoked: RwLock::new(revoked),
+            trust: RwLock::new((stamp(&data.join(trust::TRUST)), Arc::new(lists))),
         };
         lo.rebuild()?;
         Ok(lo)
@@ -161,32 +181,49 @@ impl Lo {
         Ok(true)
     }
 
-    /// How many revoked certificates the LO knows of.
-    pub(crate) fn revoked_count(&self) -> usize {
-        self.revoked
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
+    /// The revoked and issued device certificates, read again when
+    /// `trust.json` changed (a stick taken in by another process).
+    pub(crate) fn trust(&self) -> Arc<TrustLists> {
+        let path = self.data.join(trust::TRUST);
+        let now = stamp(&path);
+        {
+            let held = self
+                .trust
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if held.0 == now {
+                return held.1.clone();
+            }
+        }
+        match trust::read_trust(&self.data) {
+            Ok(lists) => {
+                let lists = Arc::new(lists);
+                *self
+                    .trust
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = (now, lists.clone());
+                lists
+            }
+            Err(e) => {
+                // Half a list is never used: keep the last one read.
+                tracing::error!(error = %e, "cannot read the trust lists; keeping the last ones");
+                self.trust
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .1
+                    .clone()
+            }
+        }
     }
 
-    /// Replace the set of revoked device certificates (from the CO).
-    pub(crate) fn set_revoked(&self, list: &[String]) -> rusqlite::Result<()> {
-        {
-            let mut c = self.db();
-            let tx = c.transaction()?;
-            tx.execute("DELETE FROM revoked", [])?;
-            for f in list {
-                tx.execute(
-                    "INSERT OR IGNORE INTO revoked (fingerprint) VALUES (?1)",
-                    [f],
-                )?;
-            }
-            tx.commit()?;
-        }
-        *self
-            .revoked
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = list.iter().cloned().collect();
+    /// Add the CO's revocations and take its issued list.
+    pub(crate) fn set_trust(
+        &self,
+        revoked: &[String],
+        issued: &[String],
+    ) -> Result<(), StickError> {
+        trust::apply(&self.data, revoked, Some(issued))?;
+        self.trust();
         Ok(())
     }
 
@@ -234,17 +271,25 @@ impl Backend for Lo {
                 "the certificate has expired; enrol the device again",
             ));
         }
-        if self
-            .revoked
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(&caller.fingerprint)
-        {
+        let trust = self.trust();
+        if trust.revoked.contains(&caller.fingerprint) {
             return Err(ApiError::not_authorized(format!(
                 "the identity of device `{device}` was revoked"
             )));
         }
-        Ok(device)
+        match &trust.issued {
+            None => Err(ApiError::not_authorized(format!(
+                "this local orchestrator has not yet received the identities the CO issued for site `{}` (they come from the CO, or on a site stick)",
+                self.site
+            ))),
+            Some(issued) if !issued.contains(&caller.fingerprint) => {
+                Err(ApiError::not_authorized(format!(
+                    "the certificate of device `{device}` ({}) is not one the CO issued for site `{}`",
+                    caller.fingerprint, self.site
+                )))
+            }
+            Some(_) => Ok(device),
+        }
     }
 
     fn view(&self, device: &str) -> Result<Arc<DeviceView>, ApiError> {

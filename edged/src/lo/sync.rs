@@ -1,8 +1,8 @@
 //! Keeping the LO current: a fetcher that pulls the site repository with gix
 //! over HTTPS (presenting the LO's certificate) every poll interval or at once
 //! when nudged, and a watcher that long-polls the CO (`GET /lo/v1/watch`) and
-//! nudges the fetcher when the site's head moves; it also keeps the list of
-//! revoked device certificates current. Both run on their own threads (gix
+//! nudges the fetcher when the site's head moves; it also keeps the lists of
+//! revoked and issued device certificates current. Both run on their own threads (gix
 //! and the HTTP client are blocking) and back off while the CO is away.
 
 use std::sync::Arc;
@@ -94,6 +94,29 @@ pub(crate) fn fetcher(lo: Arc<Lo>, nudges: Receiver<()>, poll: Duration) {
     }
 }
 
+/// Ask the CO once, briefly, for the site's revoked and issued device
+/// certificates (an LO that never had them accepts no device); the
+/// watcher keeps them current afterwards.
+pub(crate) fn first_trust(lo: &Lo) {
+    let asked = lo
+        .identity
+        .blocking_client(&lo.identity.wfm_id("co"), Duration::from_secs(5))
+        .map_err(|e| e.to_string())
+        .and_then(|client| {
+            South::new(&lo.identity.file.server, client)
+                .watch(None, (0, None), 0)
+                .map_err(|e| crate::backoff::chain(&e))
+        });
+    match asked.map(|r| lo.set_trust(&r.revoked, &r.issued)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "cannot store the trust lists"),
+        Err(e) => tracing::info!(
+            error = e,
+            "the CO cannot be reached yet; devices are accepted once the identities it issued arrive (from it, or on a site stick)"
+        ),
+    }
+}
+
 /// Long-poll the CO for changes until the process ends.
 pub(crate) fn watcher(lo: Arc<Lo>, nudge: Sender<()>) {
     let client = match lo.identity.blocking_client(
@@ -111,19 +134,32 @@ pub(crate) fn watcher(lo: Arc<Lo>, nudge: Sender<()>) {
     // The newest head the CO told of: asking with it (rather than the head
     // being served) keeps the watch waiting while the fetcher catches up.
     let mut have = lo.served_head();
+    // The lengths of the CO's lists as last heard (at first, of what the LO
+    // holds): asked with them, the CO answers when they change.
+    let mut counts = {
+        let t = lo.trust();
+        (
+            t.revoked.len(),
+            t.issued.as_ref().map(std::collections::BTreeSet::len),
+        )
+    };
     loop {
-        let reply = co.watch(have.as_deref(), lo.revoked_count(), WATCH_WAIT_SECS);
+        let reply = co.watch(have.as_deref(), counts, WATCH_WAIT_SECS);
         match reply {
             Ok(r) => {
                 if let Some(after) = backoff.succeeded() {
                     tracing::info!(?after, "the CO answers again");
                 }
-                if r.revoked.len() != lo.revoked_count() {
-                    match lo.set_revoked(&r.revoked) {
-                        Ok(()) => tracing::info!(
-                            revoked = r.revoked.len(),
-                            "revoked device certificates updated"
-                        ),
+                if (r.revoked.len(), Some(r.issued.len())) != counts {
+                    match lo.set_trust(&r.revoked, &r.issued) {
+                        Ok(()) => {
+                            counts = (r.revoked.len(), Some(r.issued.len()));
+                            tracing::info!(
+                                revoked = r.revoked.len(),
+                                issued = r.issued.len(),
+                                "revoked and issued device certificates updated"
+                            );
+                        }
                         Err(e) => {
                             // The CO answers at once while the counts differ: do not spin.
                             tracing::error!(error = %e, "cannot store the revocations");

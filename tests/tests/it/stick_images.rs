@@ -226,6 +226,9 @@ fn a_stick_lacking_a_layer_is_refused(s: &Scene, stick: &Path, manifest: &Value)
         .unwrap()
         .retain(|a| a["digest"] != layer_digest.as_str());
     std::fs::write(lacking.join("stick.json"), cut.to_string()).unwrap();
+    // Signed again with the CO's key: the image check is what refuses it.
+    let resigned = edge_tests::forge::manifest(&lacking);
+    edge_tests::forge::write_signed(&lacking, resigned, &edge_tests::forge::ca_key(&s.f.co.data));
     std::fs::remove_file(
         lacking
             .join("oci/blobs/sha256")
@@ -238,6 +241,8 @@ fn a_stick_lacking_a_layer_is_refused(s: &Scene, stick: &Path, manifest: &Value)
         .arg(&lacking)
         .arg("--data")
         .arg(&scratch)
+        .arg("--credentials")
+        .arg(&s.f.lo_creds)
         .output()
         .unwrap();
     // Both images share the layer; the first checked is named.

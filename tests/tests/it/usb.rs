@@ -16,6 +16,7 @@ use edge_tests::fleet::{
     Fleet, co_state, deploy_to, export_site, fixture, fleet, fleet_with, registry_app, row,
     unrouted, without_blob,
 };
+use edge_tests::forge;
 use edge_tests::lo::{Lo, Margo};
 use edge_tests::wait::until_or;
 use serde_json::Value;
@@ -198,7 +199,7 @@ fn tampered_sticks_are_each_refused_saying_why(
     fails(&lo_import(&changed, lo_data), "was changed");
     let missing = without_blob(stick, &f.dir.path().join("missing"), blob);
     fails(&lo_import(&missing, lo_data), "is missing");
-    let rewritten = rewritten_history(stick, &f.dir.path().join("rewritten"), head);
+    let rewritten = rewritten_history(f, stick, &f.dir.path().join("rewritten"), head);
     fails(
         &lo_import(&rewritten, lo_data),
         "does not continue what is here",
@@ -206,8 +207,9 @@ fn tampered_sticks_are_each_refused_saying_why(
 }
 
 /// A copy of `stick` at `to` with a rewritten history: the same files under
-/// a new root commit, which its `stick.json` names instead of `head`.
-fn rewritten_history(stick: &Path, to: &Path, head: &str) -> PathBuf {
+/// a new root commit, which its `stick.json` names instead of `head`, signed
+/// again with the CO's CA key (so the history check is what refuses it).
+fn rewritten_history(f: &Fleet, stick: &Path, to: &Path, head: &str) -> PathBuf {
     let rewritten = to.to_path_buf();
     copy_tree(stick, &rewritten);
     let repo = rewritten.join("site.git");
@@ -226,10 +228,10 @@ fn rewritten_history(stick: &Path, to: &Path, head: &str) -> PathBuf {
         ],
     );
     let _ = git(&repo, &["update-ref", "refs/heads/main", forged.trim()]);
-    let text = std::fs::read_to_string(rewritten.join("stick.json"))
-        .unwrap()
-        .replace(head, forged.trim());
-    std::fs::write(rewritten.join("stick.json"), text).unwrap();
+    let mut m = forge::manifest(&rewritten);
+    assert_eq!(m.head, head);
+    m.head = forged.trim().to_owned();
+    forge::write_signed(&rewritten, m, &forge::ca_key(&f.co.data));
     rewritten
 }
 
@@ -353,8 +355,17 @@ fn a_stick_without_the_modules_blob_is_refused_and_nothing_written(
 ) {
     let missing = without_blob(stick, &f.dir.path().join("missing"), &m.digest);
     let scratch = f.dir.path().join("scratch");
+    let import = std::process::Command::new(edge_tests::co::bin("edgectl"))
+        .args(["lo", "import"])
+        .arg(&missing)
+        .arg("--data")
+        .arg(&scratch)
+        .arg("--credentials")
+        .arg(&f.lo_creds)
+        .output()
+        .unwrap();
     fails(
-        &lo_import(&missing, &scratch),
+        &import,
         &format!("({}, for pulled-wasm/hello) is missing", m.reference),
     );
     assert!(!scratch.join("pins.json").exists() && !scratch.join("site.git").exists());

@@ -159,6 +159,9 @@ mod tests {
             exported_at: "t".into(),
             artifacts: vec![m, c, l.clone()],
             credentials: false,
+            revoked: vec![],
+            issued: vec![],
+            signature: String::new(),
         };
         (stick, l)
     }

@@ -95,3 +95,25 @@ pub(crate) fn revoked_devices(c: &Connection, site: &str) -> rusqlite::Result<Ve
     )?;
     st.query_map([site], |r| r.get(0))?.collect()
 }
+
+/// The fingerprints of the unrevoked device certificates the CO issued for
+/// `site`, sorted (the only devices its LO accepts).
+pub(crate) fn issued_devices(c: &Connection, site: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare(
+        "SELECT fingerprint FROM identities WHERE site = ?1 AND device IS NOT NULL AND revoked_at IS NULL ORDER BY fingerprint",
+    )?;
+    st.query_map([site], |r| r.get(0))?.collect()
+}
+
+/// Revoke every active certificate of `spiffe_id` (the earlier ones of an
+/// identity enrolled again); how many.
+pub(crate) fn revoke_spiffe_id(
+    c: &Connection,
+    spiffe_id: &str,
+    now: &str,
+) -> rusqlite::Result<usize> {
+    c.execute(
+        "UPDATE identities SET revoked_at = ?2 WHERE spiffe_id = ?1 AND revoked_at IS NULL",
+        params![spiffe_id, now],
+    )
+}

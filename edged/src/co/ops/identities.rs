@@ -1,7 +1,8 @@
 //! Identities: enrolment and revocation of Local Orchestrators and devices
 //! (the operator step of MIAF, no trust on first use), and the check of
 //! every south request's caller. `enroll` issues an identity and returns
-//! its key once; `revoke` marks a site's LO or a device revoked; the caller
+//! its key once, revoking the earlier certificates of the same SPIFFE ID;
+//! `revoke` marks a site's LO or a device revoked; the caller
 //! of each request is looked up by its certificate's fingerprint, so a
 //! revocation takes effect at once.
 
@@ -70,8 +71,12 @@ pub(crate) fn enroll(store: &Store, req: &EnrollRequest) -> Result<Enrollment, A
     let issued = store
         .ca()
         .issue(&spiffe_id, days, &[], req.device.is_none())?;
+    // Enrolling again replaces the identity: its earlier certificates are
+    // revoked in the same transaction, so a lost or copied one stops working.
+    let tx = conn.unchecked_transaction()?;
+    let replaced = db::revoke_spiffe_id(&tx, &issued.spiffe_id, &crate::clock::now())?;
     db::insert_identity(
-        &conn,
+        &tx,
         &IdentityRow {
             fingerprint: issued.fingerprint.clone(),
             spiffe_id: issued.spiffe_id.clone(),
@@ -82,9 +87,14 @@ pub(crate) fn enroll(store: &Store, req: &EnrollRequest) -> Result<Enrollment, A
             revoked_at: None,
         },
     )?;
+    tx.commit()?;
+    drop(conn);
+    // The site's LO learns the new issued list (and the revocations).
+    store.changed(&req.site);
     tracing::info!(
         spiffe_id,
         fingerprint = issued.fingerprint,
+        replaced,
         "identity issued"
     );
     Ok(Enrollment {

@@ -1,6 +1,6 @@
 //! What the CO offers LOs besides Git: the nudge (`GET /lo/v1/watch`, a
-//! long poll answered when the site's head or revoked device certificates
-//! differ from what the LO has) and intake (`POST /lo/v1/intake`, batches
+//! long poll answered when the site's head, revoked or issued device
+//! certificates differ from what the LO has) and intake (`POST /lo/v1/intake`, batches
 //! from its outbox). The caller must be a site's unrevoked LO.
 
 use std::sync::Arc;
@@ -25,6 +25,8 @@ pub(crate) struct WatchQuery {
     have: Option<String>,
     /// How many revoked fingerprints the LO knows.
     revoked: Option<usize>,
+    /// How many issued fingerprints the LO knows (absent: none yet).
+    issued: Option<usize>,
     /// Seconds to wait for a change (at most 60).
     wait: Option<u64>,
 }
@@ -38,9 +40,15 @@ pub(crate) async fn watch(
 ) -> Result<axum::Json<WatchReply>, ApiError> {
     let s = store.clone();
     let site = blocking(move || lo_site(&s, &caller)).await?;
-    nudge::wait(store, site, q.have, q.revoked, q.wait.unwrap_or(0))
-        .await
-        .map(axum::Json)
+    nudge::wait(
+        store,
+        site,
+        q.have,
+        (q.revoked, q.issued),
+        q.wait.unwrap_or(0),
+    )
+    .await
+    .map(axum::Json)
 }
 
 /// Status and capabilities forwarded by an LO.

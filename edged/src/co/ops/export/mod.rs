@@ -16,6 +16,10 @@
 //! components from a registry are listed, not carried: the site needs that
 //! registry or a mirror of it.
 //!
+//! The plan of a stick is the stick's statement (`edge_workspace::stick::
+//! signed`): the CO adds the site's revoked and issued device certificates
+//! and signs it with its CA key, so the LO takes in only what the CO wrote.
+//!
 //! A blob download checks the digest against what the site's last plan at
 //! the same head named (kept in memory per site), planning again only when
 //! the head moved or the digest is not on it.
@@ -28,8 +32,10 @@ use edge_model::profile::Component;
 use edge_model::profile::oci_reference;
 use edge_model::{ApplicationDeployment, Digest, MargoDocument as _, ProfileType};
 use edge_workspace::git::{self, Mirror};
+use edge_workspace::stick;
 
 use self::pull::{Fetch, pull};
+use crate::co::db::identities;
 use crate::co::db::sites::site as site_row;
 use crate::co::store::Store;
 use crate::error::ApiError;
@@ -212,19 +218,53 @@ fn plan(store: &Store, site: &str, how: Fetch, skip_images: bool) -> Result<Site
         artifacts: artifacts.into_iter().collect(),
         in_registries: elsewhere.into_iter().collect(),
         at: crate::clock::format_unix(crate::clock::unix_now()),
+        revoked: Vec::new(),
+        issued: Vec::new(),
+        signature: String::new(),
     })
 }
 
 /// What a USB stick of the site must hold, pulling what comes from
 /// registries (`skip_images`: list the images that cannot be pulled
-/// instead of failing).
+/// instead of failing), with the site's revoked and issued device
+/// certificates, signed by the CA as the stick's statement.
 pub(crate) fn plan_stick(
     store: &Store,
     site: &str,
     skip_images: bool,
 ) -> Result<SiteExport, ApiError> {
-    let planned = plan(store, site, Fetch::Pull, skip_images)?;
+    let mut planned = plan(store, site, Fetch::Pull, skip_images)?;
     remember(store, site, &planned);
+    {
+        let conn = store.db();
+        planned.revoked = identities::revoked_devices(&conn, site)?;
+        planned.issued = identities::issued_devices(&conn, site)?;
+    }
+    if let Some(head) = &planned.head {
+        let statement = stick::Statement {
+            purpose: stick::signed::PURPOSE.to_owned(),
+            format: stick::FORMAT,
+            site: site.to_owned(),
+            head: head.clone(),
+            exported_at: planned.at.clone(),
+            artifacts: planned
+                .artifacts
+                .iter()
+                .map(|a| stick::StickArtifact {
+                    digest: a.digest.clone(),
+                    size: a.size,
+                    media_type: a.media_type.clone(),
+                    app: a.app.clone(),
+                    component: a.component.clone(),
+                    reference: a.reference.clone(),
+                })
+                .collect(),
+            revoked: planned.revoked.clone(),
+            issued: planned.issued.clone(),
+        };
+        let signature = store.ca().sign(&statement.bytes()).map_err(internal)?;
+        planned.signature = stick::signed::to_hex(&signature);
+    }
     Ok(planned)
 }
 
