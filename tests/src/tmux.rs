@@ -31,7 +31,12 @@ impl Tmux {
         command: &str,
         size: (u16, u16),
     ) -> Tmux {
-        let socket = dir.join("tmux.sock");
+        // A socket of its own per server: a server just killed at the same
+        // path may still be exiting, and a new client reaching it fails with
+        // "server exited unexpectedly".
+        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = dir.join(format!("tmux-{n}.sock"));
         let status = dir.join("exit-status");
         let _ = std::fs::remove_file(&status);
         let mut line = String::new();
