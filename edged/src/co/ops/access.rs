@@ -244,6 +244,14 @@ mod tests {
     }
 
     #[test]
+    fn equal_only_when_every_byte_is() {
+        assert!(constant_time_eq(b"sha256:ab", b"sha256:ab"));
+        assert!(!constant_time_eq(b"sha256:ab", b"sha256:ac"));
+        assert!(!constant_time_eq(b"sha256:ab", b"sha256:a"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+
+    #[test]
     fn token_names() {
         assert!(name_ok("ci-deployer.1"));
         assert!(!name_ok(""));
