@@ -57,23 +57,29 @@ pub(crate) fn stored_server() -> Option<String> {
 
 /// Longest token file read, bytes.
 const MAX_TOKEN_FILE: u64 = 4096;
+/// Longest CA certificate file read, bytes.
+const MAX_CA_FILE: u64 = 64 * 1024;
+
+/// The bytes of the `what` file `path`, refused over `max` bytes.
+fn read_bounded(path: &std::path::Path, max: u64, what: &str) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
+        .with_context(|| format!("cannot read the {what} `{}`", path.display()))?;
+    anyhow::ensure!(
+        u64::try_from(bytes.len()).unwrap_or(u64::MAX) <= max,
+        "`{}` is not a {what}: it is over {max} bytes",
+        path.display()
+    );
+    Ok(bytes)
+}
 
 /// The token given for this run: the content of `file`, else `EDGE_TOKEN`.
 pub(crate) fn given_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
-    use std::io::Read as _;
     if let Some(path) = file {
-        let f = fs::File::open(path)
-            .with_context(|| format!("cannot read the token file `{}`", path.display()))?;
-        let mut text = String::new();
-        f.take(MAX_TOKEN_FILE + 1)
-            .read_to_string(&mut text)
-            .with_context(|| format!("cannot read the token file `{}`", path.display()))?;
-        anyhow::ensure!(
-            u64::try_from(text.len()).unwrap_or(u64::MAX) <= MAX_TOKEN_FILE,
-            "`{}` is not a token file: it is over {MAX_TOKEN_FILE} bytes",
-            path.display()
-        );
-        let token = text.trim().to_owned();
+        let text = read_bounded(path, MAX_TOKEN_FILE, "token file")?;
+        let token = String::from_utf8_lossy(&text).trim().to_owned();
         anyhow::ensure!(
             !token.is_empty(),
             "the token file `{}` is empty",
@@ -87,21 +93,11 @@ pub(crate) fn given_token(file: Option<&std::path::Path>) -> anyhow::Result<Opti
         .filter(|t| !t.is_empty()))
 }
 
-/// Longest CA certificate file read, bytes.
-const MAX_CA_FILE: u64 = 64 * 1024;
-
 /// The PEM text of a CA certificate file, bounded.
 pub(crate) fn read_ca(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let f = fs::File::open(path)
-        .with_context(|| format!("cannot read the CA certificate `{}`", path.display()))?;
-    let mut pem = Vec::new();
-    f.take(MAX_CA_FILE + 1)
-        .read_to_end(&mut pem)
-        .with_context(|| format!("cannot read the CA certificate `{}`", path.display()))?;
+    let pem = read_bounded(path, MAX_CA_FILE, "CA certificate file")?;
     anyhow::ensure!(
-        u64::try_from(pem.len()).unwrap_or(u64::MAX) <= MAX_CA_FILE
-            && pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----"),
+        pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----"),
         "`{}` is not a PEM certificate file",
         path.display()
     );

@@ -23,6 +23,24 @@ fn as_token(co: &Co, token: &str, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `edgectl co deploy` of hello-wasm to edge-1 at plant-1, as the holder of `token`.
+fn deploy_hello(co: &Co, token: &str) -> std::process::Output {
+    as_token(
+        co,
+        token,
+        &[
+            "co",
+            "deploy",
+            "--app",
+            "hello-wasm",
+            "--site",
+            "plant-1",
+            "--device",
+            "edge-1",
+        ],
+    )
+}
+
 fn site_with_a_device(co: &Co) {
     co.add_app("fixtures/packages/hello-wasm");
     ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
@@ -40,20 +58,7 @@ fn a_scoped_token_cannot_do_more_than_its_scope_and_a_revoked_one_nothing() {
     // read: every read, no change.
     ok(&as_token(&co, &reader, &["co", "list", "apps"]));
     ok(&as_token(&co, &reader, &["co", "status"]));
-    let o = as_token(
-        &co,
-        &reader,
-        &[
-            "co",
-            "deploy",
-            "--app",
-            "hello-wasm",
-            "--site",
-            "plant-1",
-            "--device",
-            "edge-1",
-        ],
-    );
+    let o = deploy_hello(&co, &reader);
     fails(&o, "scope `read`");
     fails(
         &as_token(&co, &reader, &["co", "token", "list"]),
@@ -62,20 +67,7 @@ fn a_scoped_token_cannot_do_more_than_its_scope_and_a_revoked_one_nothing() {
     fails(&as_token(&co, &reader, &["co", "audit"]), "needs `admin`");
 
     // deploy: changes what runs, but not the store, identities or tokens.
-    ok(&as_token(
-        &co,
-        &deployer,
-        &[
-            "co",
-            "deploy",
-            "--app",
-            "hello-wasm",
-            "--site",
-            "plant-1",
-            "--device",
-            "edge-1",
-        ],
-    ));
+    ok(&deploy_hello(&co, &deployer));
     fails(
         &as_token(&co, &deployer, &["co", "add", "site", "plant-9"]),
         "needs `admin`",
@@ -161,20 +153,7 @@ fn every_change_and_every_refusal_is_in_the_audit_log_with_who_and_from_where() 
     let co = Co::start(&dir.path().join("co"), &[]);
     site_with_a_device(&co);
     let deployer = make_token(&co, "ci", "deploy");
-    ok(&as_token(
-        &co,
-        &deployer,
-        &[
-            "co",
-            "deploy",
-            "--app",
-            "hello-wasm",
-            "--site",
-            "plant-1",
-            "--device",
-            "edge-1",
-        ],
-    ));
+    ok(&deploy_hello(&co, &deployer));
     fails(
         &as_token(&co, "edgt_0000_wrong", &["co", "list", "apps"]),
         "refused the token",
