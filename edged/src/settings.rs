@@ -39,6 +39,9 @@ struct File {
     downtime: Option<String>,
     labels: Option<std::collections::BTreeMap<String, String>>,
     run_as: Option<String>,
+    source_allow: Option<Vec<String>>,
+    source_deny: Option<Vec<String>>,
+    source_max_bytes: Option<u64>,
 }
 
 /// Resolved settings.
@@ -79,6 +82,12 @@ pub struct Settings {
     /// The account process workloads run as (en).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_as: Option<String>,
+    /// Hosts app sources may name although internal (co).
+    pub source_allow: Vec<String>,
+    /// Hosts app sources may not name (co).
+    pub source_deny: Vec<String>,
+    /// Most bytes one Git app-source fetch downloads (co).
+    pub source_max_bytes: u64,
     /// A site stick to take in before serving (lo; command line only).
     #[serde(skip)]
     pub import: Option<PathBuf>,
@@ -218,6 +227,22 @@ impl Settings {
         for w in poll_hours.iter().chain(downtime.iter()) {
             crate::en::window::Window::parse(w).map_err(anyhow::Error::msg)?;
         }
+        let source_allow = args
+            .source_allow
+            .clone()
+            .or(file.source_allow)
+            .unwrap_or_default();
+        let source_deny = args
+            .source_deny
+            .clone()
+            .or(file.source_deny)
+            .unwrap_or_default();
+        let source_max_bytes = args
+            .source_max_bytes
+            .or(file.source_max_bytes)
+            .unwrap_or(edge_workspace::git::MAX_DOWNLOAD_BYTES);
+        edge_workspace::git::SourcePolicy::new(&source_allow, &source_deny, source_max_bytes)
+            .map_err(anyhow::Error::msg)?;
         let run_as = args.run_as.clone().or(file.run_as);
         if let Some(u) = &run_as {
             edge_runtime::process::RunAs::lookup(u)?;
@@ -232,6 +257,9 @@ impl Settings {
         let data = std::path::absolute(&data)
             .with_context(|| format!("cannot resolve the data folder `{}`", data.display()))?;
         Ok(Self {
+            source_allow,
+            source_deny,
+            source_max_bytes,
             ready: Ready::default(),
             import: args.import.clone(),
             run_as,
