@@ -101,15 +101,20 @@ fn peak_kb(data: &Path) -> u64 {
     panic!("no edged process serves {}", data.display());
 }
 
-fn refused(client: &edge_api::Client, body: Vec<u8>, want: &str) {
+/// Upload `body`; the sentence of the 422 it must get.
+fn upload_refusal(client: &edge_api::Client, body: Vec<u8>) -> String {
     let err = client
         .post_bytes::<serde_json::Value>(edge_api::routes::APPS_UPLOAD, "application/x-tar", body)
         .unwrap_err();
-    let text = err.to_string();
     assert!(
         matches!(&err, ClientError::Problem(p) if p.status == 422),
         "{err:?}"
     );
+    err.to_string()
+}
+
+fn refused(client: &edge_api::Client, body: Vec<u8>, want: &str) {
+    let text = upload_refusal(client, body);
     assert!(text.contains(want), "wanted `{want}` in: {text}");
 }
 
@@ -118,19 +123,26 @@ fn header_and_gzip_bombs_are_refused_naming_the_cap_and_memory_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
     let client = edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap();
+    let mut sentences = Vec::new();
     for (flag, what) in [(b'L', "GNU long name"), (b'x', "PAX header")] {
         let body = bomb(flag, 4 << 30);
         assert!(body.len() < 2 << 20, "{what}: {} bytes", body.len());
-        refused(&client, body, "over the cap of 65536 bytes");
+        sentences.push((upload_refusal(&client, body), "over the cap of 65536 bytes"));
     }
     // A regular file declaring a gigabyte of zeros.
     let body = bomb(b'0', INFLATED);
-    refused(&client, body, "more than 67108864 bytes of content");
+    sentences.push((
+        upload_refusal(&client, body),
+        "more than 67108864 bytes of content",
+    ));
     let peak = peak_kb(&co.data);
     assert!(
         peak < MAX_RESIDENT_KB,
         "the CO peaked at {peak} kB resident"
     );
+    for (text, want) in sentences {
+        assert!(text.contains(want), "wanted `{want}` in: {text}");
+    }
     let apps: serde_json::Value = client.get(edge_api::routes::APPS).unwrap();
     assert_eq!(apps, serde_json::json!([]), "nothing stored");
 }
