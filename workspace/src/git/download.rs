@@ -184,3 +184,39 @@ pub(super) fn configure(
     connection.set_transport_options(Box::new(options));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_stop_at_the_shared_budget() {
+        let budget = Budget::new(6);
+        let mut a = Capped {
+            inner: &b"abcd"[..],
+            budget: budget.clone(),
+        };
+        let mut b = Capped {
+            inner: &b"efghij"[..],
+            budget: budget.clone(),
+        };
+        let mut out = Vec::new();
+        a.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abcd");
+        assert!(!budget.exhausted());
+        let mut out = Vec::new();
+        let err = b.read_to_end(&mut out).unwrap_err();
+        assert_eq!(out, b"ef", "only what the budget had left");
+        assert!(err.to_string().contains("download bound"), "{err}");
+        assert!(budget.exhausted());
+        // A body that ends exactly at the budget is whole.
+        let exact = Budget::new(3);
+        let mut c = Capped {
+            inner: &b"xyz"[..],
+            budget: exact.clone(),
+        };
+        let mut out = Vec::new();
+        c.read_to_end(&mut out).unwrap();
+        assert!(!exact.exhausted());
+    }
+}
