@@ -101,6 +101,28 @@ pub struct Args {
     #[arg(long, env = "EDGED_NORTH_PLAIN_HTTP")]
     pub north_plain_http: bool,
 
+    /// Hosts app sources (Git, OCI) may name although they are loopback, private or link-local: a host name, an address or a CIDR, comma-separated or repeated (co) [default: public addresses only].
+    #[arg(
+        long,
+        env = "EDGED_SOURCE_ALLOW",
+        value_delimiter = ',',
+        value_name = "HOST|CIDR"
+    )]
+    pub source_allow: Option<Vec<String>>,
+
+    /// Hosts app sources may not name although they are public: a host name, an address or a CIDR, comma-separated or repeated; wins over --source-allow (co).
+    #[arg(
+        long,
+        env = "EDGED_SOURCE_DENY",
+        value_delimiter = ',',
+        value_name = "HOST|CIDR"
+    )]
+    pub source_deny: Option<Vec<String>>,
+
+    /// Most bytes one Git app-source fetch downloads; the download stops there (co) [default: 268435456].
+    #[arg(long, env = "EDGED_SOURCE_MAX_BYTES", value_name = "BYTES")]
+    pub source_max_bytes: Option<u64>,
+
     /// Log filter, such as `info` or `edged=debug`.
     #[arg(long, env = "EDGED_LOG", value_name = "FILTER")]
     pub log: Option<String>,

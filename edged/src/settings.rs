@@ -44,6 +44,9 @@ struct File {
     north_key: Option<PathBuf>,
     north_names: Option<Vec<String>>,
     north_plain_http: Option<bool>,
+    source_allow: Option<Vec<String>>,
+    source_deny: Option<Vec<String>>,
+    source_max_bytes: Option<u64>,
 }
 
 /// Resolved settings.
@@ -98,6 +101,12 @@ pub struct Settings {
     /// The account process workloads run as (en).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_as: Option<String>,
+    /// Hosts app sources may name although internal (co).
+    pub source_allow: Vec<String>,
+    /// Hosts app sources may not name (co).
+    pub source_deny: Vec<String>,
+    /// Most bytes one Git app-source fetch downloads (co).
+    pub source_max_bytes: u64,
     /// A site stick to take in before serving (lo; command line only).
     #[serde(skip)]
     pub import: Option<PathBuf>,
@@ -242,6 +251,22 @@ impl Settings {
         for w in poll_hours.iter().chain(downtime.iter()) {
             crate::en::window::Window::parse(w).map_err(anyhow::Error::msg)?;
         }
+        let source_allow = args
+            .source_allow
+            .clone()
+            .or(file.source_allow)
+            .unwrap_or_default();
+        let source_deny = args
+            .source_deny
+            .clone()
+            .or(file.source_deny)
+            .unwrap_or_default();
+        let source_max_bytes = args
+            .source_max_bytes
+            .or(file.source_max_bytes)
+            .unwrap_or(edge_workspace::git::MAX_DOWNLOAD_BYTES);
+        edge_workspace::git::SourcePolicy::new(&source_allow, &source_deny, source_max_bytes)
+            .map_err(anyhow::Error::msg)?;
         let run_as = args.run_as.clone().or(file.run_as);
         if let Some(u) = &run_as {
             edge_runtime::process::RunAs::lookup(u)?;
@@ -272,6 +297,9 @@ impl Settings {
             north_key,
             north_names,
             north_plain_http,
+            source_allow,
+            source_deny,
+            source_max_bytes,
             ready: Ready::default(),
             import: args.import.clone(),
             run_as,

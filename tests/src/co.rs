@@ -155,7 +155,9 @@ pub struct Co {
 }
 
 impl Co {
-    /// Start `edged --mode co --data DATA --listen 127.0.0.1:0` with `extra` arguments.
+    /// Start `edged --mode co --data DATA --listen 127.0.0.1:0` with `extra`
+    /// arguments; loopback app sources are allowed (`--source-allow`) unless
+    /// `extra` names its own.
     ///
     /// # Panics
     /// When the daemon does not report ready within 300 seconds.
@@ -178,6 +180,13 @@ impl Co {
                 &[][..]
             } else {
                 &["--south-listen", "127.0.0.1:0"][..]
+            })
+            // The kit's Git servers and registries listen on loopback, which
+            // app sources may not name unless allowed.
+            .args(if extra.contains(&"--source-allow") {
+                &[][..]
+            } else {
+                &["--source-allow", "127.0.0.0/8,::1"][..]
             })
             .args(extra);
         let (daemon, url) = Daemon::spawn(cmd, "edged co listening on ");

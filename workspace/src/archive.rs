@@ -6,27 +6,58 @@
 //! without `..`, only regular files and folders, applies 0644/0755 modes (never
 //! setuid, setgid or sticky), and stops at size and entry limits before
 //! writing past them. On any error nothing is left behind in the destination.
+//!
+//! Every reader of untrusted tar or gzip bytes in the project goes through
+//! [`TarReader`] (`archive/reader.rs`): extension headers, the decompressed
+//! stream, the content and the entries are all capped ([`Limits`]).
 
 use std::fs;
-use std::io::{Read, Write as _};
+use std::io::{Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Component, Path, PathBuf};
 
-/// Limits for unpacking an untrusted archive.
-#[derive(Debug, Clone, Copy)]
+mod reader;
+
+pub use reader::{Entry, Kind, TarReader};
+
+/// Limits for reading an untrusted archive; see [`TarReader`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest total of file sizes.
+    /// Largest total of the entries' declared sizes.
     pub max_bytes: u64,
     /// Most entries.
     pub max_entries: usize,
+    /// Largest GNU long-name or PAX extension header, checked on its
+    /// declared size before it is read.
+    pub max_header: u64,
+    /// Most bytes the (decompressed) tar stream may hold: a gzip bomb stops here.
+    pub max_stream: u64,
+}
+
+/// The default [`Limits::max_header`]: far beyond any real path (Linux
+/// allows 4 KiB), small enough to hold in memory.
+pub const MAX_HEADER: u64 = 64 * 1024;
+
+impl Limits {
+    /// Limits of `max_bytes` of content in at most `max_entries` entries,
+    /// with [`MAX_HEADER`] and a stream cap that leaves room for every
+    /// entry's headers and padding.
+    #[must_use]
+    pub const fn of(max_bytes: u64, max_entries: usize) -> Self {
+        Self {
+            max_bytes,
+            max_entries,
+            max_header: MAX_HEADER,
+            max_stream: max_bytes
+                .saturating_add((max_entries as u64).saturating_mul(4 * 1024))
+                .saturating_add(1024 * 1024),
+        }
+    }
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_bytes: 64 * 1024 * 1024,
-            max_entries: 10_000,
-        }
+        Self::of(64 * 1024 * 1024, 10_000)
     }
 }
 
@@ -135,30 +166,10 @@ pub fn unpack(bytes: &[u8], dest: &Path, limits: Limits) -> Result<(), ArchiveEr
 }
 
 fn unpack_into(bytes: &[u8], dest: &Path, limits: Limits) -> Result<(), ArchiveError> {
-    let reader: Box<dyn Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::GzDecoder::new(bytes))
-    } else {
-        Box::new(bytes)
-    };
-    let mut archive = tar::Archive::new(reader);
-    let mut total = 0u64;
-    let entries = archive
-        .entries()
-        .map_err(|e| ArchiveError::Format(e.to_string()))?;
-    for (count, entry) in entries.enumerate() {
-        if count >= limits.max_entries {
-            return Err(ArchiveError::TooLarge(format!(
-                "more than {} entries",
-                limits.max_entries
-            )));
-        }
-        let mut entry = entry.map_err(|e| ArchiveError::Format(e.to_string()))?;
-        let raw = entry
-            .path()
-            .map_err(|e| ArchiveError::Format(e.to_string()))?
-            .into_owned();
-        let shown = raw.display().to_string();
-        let rel = safe_relative(&raw).ok_or(ArchiveError::Entry {
+    let mut tar = TarReader::new(bytes, limits);
+    while let Some(entry) = tar.next_entry()? {
+        let shown = entry.path.display().to_string();
+        let rel = safe_relative(&entry.path).ok_or(ArchiveError::Entry {
             path: shown.clone(),
             why: "paths must be relative and stay inside the package",
         })?;
@@ -166,45 +177,41 @@ fn unpack_into(bytes: &[u8], dest: &Path, limits: Limits) -> Result<(), ArchiveE
             continue;
         }
         let target = dest.join(&rel);
-        match entry.header().entry_type() {
-            tar::EntryType::Directory => {
+        match entry.kind {
+            Kind::Dir => {
                 fs::create_dir_all(&target).map_err(io("create", &target))?;
             }
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let size = entry
-                    .header()
-                    .size()
-                    .map_err(|e| ArchiveError::Format(e.to_string()))?;
-                total = total.saturating_add(size);
-                if total > limits.max_bytes {
-                    return Err(ArchiveError::TooLarge(format!(
-                        "more than {} bytes",
-                        limits.max_bytes
-                    )));
-                }
+            Kind::File => {
                 if let Some(parent) = target.parent() {
                     fs::create_dir_all(parent).map_err(io("create", parent))?;
                 }
-                if target.exists() {
+                if fs::symlink_metadata(&target).is_ok() {
                     return Err(ArchiveError::Entry {
                         path: shown,
                         why: "it appears twice",
                     });
                 }
-                let mode = entry.header().mode().unwrap_or(0o644);
                 let mut out = fs::File::create(&target).map_err(io("write", &target))?;
-                let copied = std::io::copy(&mut (&mut entry).take(size), &mut out)
-                    .map_err(io("write", &target))?;
-                if copied != size {
-                    return Err(ArchiveError::Format(format!("`{shown}` is truncated")));
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match tar.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(tar.fail(&e)),
+                    };
+                    out.write_all(&buf[..n]).map_err(io("write", &target))?;
                 }
                 out.flush().map_err(io("write", &target))?;
-                let perm = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
+                let perm = if entry.mode & 0o111 != 0 {
+                    0o755
+                } else {
+                    0o644
+                };
                 fs::set_permissions(&target, fs::Permissions::from_mode(perm))
                     .map_err(io("write", &target))?;
             }
-            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => {}
-            _ => {
+            Kind::Symlink | Kind::HardLink | Kind::Other(_) => {
                 return Err(ArchiveError::Entry {
                     path: shown,
                     why: "only regular files and folders are allowed (no links or devices)",
@@ -221,45 +228,17 @@ fn unpack_into(bytes: &[u8], dest: &Path, limits: Limits) -> Result<(), ArchiveE
 /// setuid, setgid or sticky bits; no devices; within `limits`. Returns the
 /// top directory's name.
 pub fn check_compose(bytes: &[u8], limits: Limits) -> Result<String, ArchiveError> {
-    let reader: Box<dyn Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::GzDecoder::new(bytes))
-    } else {
-        Box::new(bytes)
-    };
-    let mut archive = tar::Archive::new(reader);
-    let entries = archive
-        .entries()
-        .map_err(|e| ArchiveError::Format(e.to_string()))?;
+    let mut tar = TarReader::new(bytes, limits);
     let mut top: Option<String> = None;
     let mut has_compose = false;
-    let mut total = 0u64;
-    for (count, entry) in entries.enumerate() {
-        if count >= limits.max_entries {
-            return Err(ArchiveError::TooLarge(format!(
-                "more than {} entries",
-                limits.max_entries
-            )));
-        }
-        let entry = entry.map_err(|e| ArchiveError::Format(e.to_string()))?;
-        let header = entry.header();
-        let raw = entry
-            .path()
-            .map_err(|e| ArchiveError::Format(e.to_string()))?
-            .into_owned();
-        let path = raw.display().to_string();
+    while let Some(entry) = tar.next_entry()? {
+        let path = entry.path.display().to_string();
         let bad = |why: &'static str| ArchiveError::Entry {
             path: path.clone(),
             why,
         };
-        let kind = header.entry_type();
-        if matches!(
-            kind,
-            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
-        ) {
-            continue;
-        }
-        let rel =
-            safe_relative(&raw).ok_or_else(|| bad("absolute paths and `..` are not allowed"))?;
+        let rel = safe_relative(&entry.path)
+            .ok_or_else(|| bad("absolute paths and `..` are not allowed"))?;
         let mut parts = rel.components();
         let Some(first) = parts.next() else { continue };
         let first = first.as_os_str().to_string_lossy().into_owned();
@@ -270,34 +249,23 @@ pub fn check_compose(bytes: &[u8], limits: Limits) -> Result<String, ArchiveErro
             }
             Some(_) => {}
         }
-        let mode = header.mode().unwrap_or(0);
-        if mode & 0o7000 != 0 {
+        if entry.mode & 0o7000 != 0 {
             return Err(bad("setuid, setgid and sticky bits are not allowed"));
         }
-        match kind {
-            tar::EntryType::Directory => {}
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
+        match entry.kind {
+            Kind::Dir => {}
+            Kind::File => {
                 if rel.components().count() == 1 {
                     return Err(bad("a compose archive has exactly one top directory"));
-                }
-                total = total.saturating_add(header.size().unwrap_or(u64::MAX));
-                if total > limits.max_bytes {
-                    return Err(ArchiveError::TooLarge(format!(
-                        "more than {} bytes",
-                        limits.max_bytes
-                    )));
                 }
                 if parts.as_path() == Path::new("compose.yaml") {
                     has_compose = true;
                 }
             }
-            tar::EntryType::Symlink | tar::EntryType::Link => {
-                let target = entry
-                    .link_name()
-                    .map_err(|e| ArchiveError::Format(e.to_string()))?
-                    .unwrap_or_default();
+            kind @ (Kind::Symlink | Kind::HardLink) => {
+                let target = entry.link.clone().unwrap_or_default();
                 // Resolve the target against the link's folder, lexically.
-                let base = if kind == tar::EntryType::Symlink {
+                let base = if kind == Kind::Symlink {
                     rel.parent().map(Path::to_path_buf).unwrap_or_default()
                 } else {
                     PathBuf::new()
@@ -320,7 +288,7 @@ pub fn check_compose(bytes: &[u8], limits: Limits) -> Result<String, ArchiveErro
                     "links are not allowed in a compose archive"
                 }));
             }
-            _ => {
+            Kind::Other(_) => {
                 return Err(bad(
                     "only regular files and folders are allowed (no devices or pipes)",
                 ));
@@ -417,10 +385,7 @@ mod tests {
         let err = unpack(
             &tar_with("f", tar::EntryType::Regular, &[0; 100]),
             &dest,
-            Limits {
-                max_bytes: 10,
-                max_entries: 10,
-            },
+            Limits::of(10, 10),
         )
         .unwrap_err();
         assert!(matches!(err, ArchiveError::TooLarge(_)));

@@ -278,29 +278,23 @@ pub struct ComposeImages {
 /// When the archive or its `compose.yaml` does not read, or an image
 /// named outright is no image reference.
 pub fn compose_images(archive: &[u8]) -> Result<ComposeImages, ImageError> {
-    let reader: Box<dyn std::io::Read + '_> = if archive.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::GzDecoder::new(archive))
-    } else {
-        Box::new(archive)
-    };
-    let mut tar = tar::Archive::new(reader);
-    let entries = tar
-        .entries()
-        .map_err(|e| format!("the archive does not read: {e}"))?;
+    let mut tar = crate::archive::TarReader::new(archive, crate::archive::Limits::default());
     let mut text = None;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("the archive does not read: {e}"))?;
-        let path = entry
-            .path()
-            .map_err(|e| format!("the archive does not read: {e}"))?
-            .into_owned();
-        let parts: Vec<_> = path
+    while let Some(entry) = tar
+        .next_entry()
+        .map_err(|e| format!("the archive does not read: {e}"))?
+    {
+        let parts: Vec<_> = entry
+            .path
             .components()
             .filter(|c| !matches!(c, std::path::Component::CurDir))
             .collect();
-        if parts.len() == 2 && parts[1].as_os_str() == "compose.yaml" {
+        if entry.kind == crate::archive::Kind::File
+            && parts.len() == 2
+            && parts[1].as_os_str() == "compose.yaml"
+        {
             let mut bytes = Vec::new();
-            entry
+            (&mut tar)
                 .take(MAX_COMPOSE + 1)
                 .read_to_end(&mut bytes)
                 .map_err(|e| format!("its compose.yaml does not read: {e}"))?;

@@ -13,6 +13,7 @@ use edge_api::Client;
 use edge_api::routes;
 use edge_api::types::{IntakeAck, IntakeBatch, IntakeEntry, SiteExport};
 use edge_model::artifact::MAX_ARTIFACT;
+use edge_workspace::archive::{Kind, Limits, TarReader};
 use edge_workspace::git::{self, LooseObject};
 use edge_workspace::stick::{self, StickArtifact, StickManifest};
 
@@ -30,24 +31,31 @@ fn fill(pattern: &str, site: &str) -> String {
     pattern.replace("{site}", site)
 }
 
-/// The objects in a tar of `<kind>/<id>` entries.
+/// Most objects in one export's tar.
+const MAX_OBJECTS: usize = 1_000_000;
+
+/// The objects in a tar of `<kind>/<id>` entries, read with the bounded
+/// reader (capped headers and content).
 fn objects_of(tar_bytes: &[u8]) -> anyhow::Result<Vec<LooseObject>> {
     let mut out = Vec::new();
-    let mut archive = tar::Archive::new(tar_bytes);
-    for entry in archive
-        .entries()
+    let mut tar = TarReader::new(tar_bytes, Limits::of(MAX_GIT_TAR, MAX_OBJECTS));
+    while let Some(entry) = tar
+        .next_entry()
         .context("the server's object list does not read")?
     {
-        let mut entry = entry.context("the server's object list does not read")?;
-        let name = entry.path()?.to_string_lossy().into_owned();
+        let name = entry.path.to_string_lossy().into_owned();
         let Some((kind, id)) = name.split_once('/') else {
             bail!("the server sent `{name}`, which is not an object");
         };
-        if entry.size() > MAX_OBJECT {
+        if entry.kind != Kind::File {
+            bail!("the server sent `{name}`, which is not an object");
+        }
+        if entry.size > MAX_OBJECT {
             bail!("object {id} is larger than {MAX_OBJECT} bytes");
         }
         let mut data = Vec::new();
-        entry.read_to_end(&mut data)?;
+        tar.read_to_end(&mut data)
+            .context("the server's object list does not read")?;
         out.push(LooseObject {
             id: id.to_owned(),
             kind: kind.to_owned(),

@@ -40,6 +40,8 @@ pub(crate) struct Store {
     pub(crate) token_hash: String,
     pub(crate) started: Instant,
     pub(crate) registries: Registries,
+    /// Which hosts app sources may name (`--source-allow`, `--source-deny`).
+    pub(crate) sources: edge_workspace::git::SourcePolicy,
     pub(crate) metrics: Metrics,
     events: Events,
     ca: Ca,
@@ -110,6 +112,12 @@ impl Store {
             registries: Registries {
                 insecure: settings.insecure_registries.clone(),
             },
+            sources: edge_workspace::git::SourcePolicy::new(
+                &settings.source_allow,
+                &settings.source_deny,
+                settings.source_max_bytes,
+            )
+            .map_err(anyhow::Error::msg)?,
             metrics: Metrics::default(),
             events: Events::default(),
             apps_list: Mutex::new((0, None)),

@@ -15,7 +15,12 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use edge_tests::git_http::GitHttpServer;
-use edge_workspace::git::{CONNECT_TIMEOUT, GitError, fetch_package};
+use edge_workspace::git::{CONNECT_TIMEOUT, GitError, SourcePolicy, fetch_package};
+
+/// The servers here listen on loopback, which app sources may only name when allowed.
+fn loopback() -> SourcePolicy {
+    SourcePolicy::new(&["127.0.0.0/8".into(), "::1".into()], &[], 1 << 30).unwrap()
+}
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packages/hello-wasm")
@@ -132,7 +137,7 @@ fn fetch_checks_out_exactly_the_package_files_without_git_metadata() {
     let dest = source.dest("hello");
     fs::create_dir_all(dest.parent().unwrap()).unwrap();
 
-    fetch_package(&source.url(), None, &dest).unwrap();
+    fetch_package(&source.url(), None, &dest, &loopback()).unwrap();
 
     assert_eq!(files(&dest), files(&fixture()));
     assert!(!dest.join(".git").exists());
@@ -141,7 +146,7 @@ fn fetch_checks_out_exactly_the_package_files_without_git_metadata() {
     // An existing empty directory is a fine destination too.
     let empty = source.dest("empty");
     fs::create_dir_all(&empty).unwrap();
-    fetch_package(&source.url(), None, &empty).unwrap();
+    fetch_package(&source.url(), None, &empty, &loopback()).unwrap();
     assert_eq!(files(&empty), files(&fixture()));
 }
 
@@ -166,16 +171,16 @@ fn fetch_follows_tags_branches_and_new_commits() {
     assert_eq!(v1_files, files(&fixture()));
 
     let head = source.dest("head");
-    fetch_package(&source.url(), None, &head).unwrap();
+    fetch_package(&source.url(), None, &head, &loopback()).unwrap();
     assert_eq!(files(&head), v2);
 
     let main = source.dest("main");
-    fetch_package(&source.url(), Some("main"), &main).unwrap();
+    fetch_package(&source.url(), Some("main"), &main, &loopback()).unwrap();
     assert_eq!(files(&main), v2);
 
     for reference in ["v1", "light-v1", "stable", "refs/tags/v1"] {
         let dest = source.dest(&reference.replace('/', "-"));
-        fetch_package(&source.url(), Some(reference), &dest).unwrap();
+        fetch_package(&source.url(), Some(reference), &dest, &loopback()).unwrap();
         assert_eq!(files(&dest), v1_files, "reference {reference}");
         assert!(!dest.join(".git").exists());
     }
@@ -187,7 +192,7 @@ fn an_unknown_reference_is_named_and_leaves_nothing_behind() {
     let source = Source::new();
     let dest = source.dest("nope");
     fs::create_dir_all(dest.parent().unwrap()).unwrap();
-    let err = fetch_package(&source.url(), Some("no-such-tag"), &dest).unwrap_err();
+    let err = fetch_package(&source.url(), Some("no-such-tag"), &dest, &loopback()).unwrap_err();
     assert!(matches!(err, GitError::ReferenceNotFound { .. }), "{err}");
     assert!(err.to_string().contains("`no-such-tag`"), "{err}");
     assert!(!dest.exists());
@@ -200,7 +205,7 @@ fn an_unknown_repository_is_not_found() {
     let url = format!("{}/missing", source.server.url);
     let dest = source.dest("missing");
     fs::create_dir_all(dest.parent().unwrap()).unwrap();
-    let err = fetch_package(&url, None, &dest).unwrap_err();
+    let err = fetch_package(&url, None, &dest, &loopback()).unwrap_err();
     assert!(matches!(err, GitError::NotFound { .. }), "{err}");
     assert_eq!(
         err.to_string(),
@@ -217,7 +222,7 @@ fn an_empty_repository_is_reported() {
     let url = format!("{}/empty", source.server.url);
     let dest = source.dest("empty");
     fs::create_dir_all(dest.parent().unwrap()).unwrap();
-    let err = fetch_package(&url, None, &dest).unwrap_err();
+    let err = fetch_package(&url, None, &dest, &loopback()).unwrap_err();
     assert!(
         matches!(err, GitError::EmptyRepository { .. }),
         "{err:?}: {err}"
@@ -236,7 +241,7 @@ fn a_closed_port_fails_fast_naming_the_url() {
     let url = format!("http://127.0.0.1:{port}/hello");
     let dest = tmp.path().join("dest");
     let started = Instant::now();
-    let err = fetch_package(&url, None, &dest).unwrap_err();
+    let err = fetch_package(&url, None, &dest, &loopback()).unwrap_err();
     let took = started.elapsed();
     assert!(matches!(err, GitError::Unreachable { .. }), "{err}");
     assert!(
@@ -272,7 +277,7 @@ fn a_server_that_never_answers_the_connection_times_out() {
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("http://{addr}/hello");
     let started = Instant::now();
-    let err = fetch_package(&url, None, &tmp.path().join("dest")).unwrap_err();
+    let err = fetch_package(&url, None, &tmp.path().join("dest"), &loopback()).unwrap_err();
     let took = started.elapsed();
     assert!(matches!(err, GitError::Unreachable { .. }), "{err}");
     assert!(
@@ -290,7 +295,7 @@ fn a_server_that_never_answers_the_connection_times_out() {
 #[test]
 fn non_http_urls_are_unsupported() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = fetch_package("ftp://x", None, &tmp.path().join("dest")).unwrap_err();
+    let err = fetch_package("ftp://x", None, &tmp.path().join("dest"), &loopback()).unwrap_err();
     assert!(matches!(err, GitError::UnsupportedUrl { .. }), "{err}");
     assert!(err.to_string().contains("`ftp://x`"), "{err}");
 }
@@ -346,7 +351,7 @@ fn checkouts_over_the_limits_are_refused_before_writing() {
     // 1025 files of 256 KiB: 256.25 MiB, one blob on the wire.
     commit_many_copies(&repo, 256 * 1024, 1025);
     let dest = source.dest("bytes");
-    let err = fetch_package(&source.url(), None, &dest).unwrap_err();
+    let err = fetch_package(&source.url(), None, &dest, &loopback()).unwrap_err();
     assert!(matches!(err, GitError::TooLarge { .. }), "{err}");
     assert!(err.to_string().contains("bytes"), "{err}");
     assert!(!dest.exists());
@@ -354,7 +359,7 @@ fn checkouts_over_the_limits_are_refused_before_writing() {
     // 100001 empty files.
     commit_many_copies(&repo, 0, 100_001);
     let dest = source.dest("files");
-    let err = fetch_package(&source.url(), None, &dest).unwrap_err();
+    let err = fetch_package(&source.url(), None, &dest, &loopback()).unwrap_err();
     assert!(matches!(err, GitError::TooLarge { .. }), "{err}");
     assert!(err.to_string().contains("100001 files"), "{err}");
     assert!(!dest.exists());
@@ -486,7 +491,7 @@ fn big_negotiations_arrive_gzipped_or_chunked() {
     let before = requests.len();
     let fetched = source.dest("fetched");
     fs::create_dir_all(fetched.parent().unwrap()).unwrap();
-    fetch_package(&source.url(), Some("t750"), &fetched).unwrap();
+    fetch_package(&source.url(), Some("t750"), &fetched, &loopback()).unwrap();
     assert_eq!(files(&fetched), files(&fixture()));
     let gix_requests = &source.server.requests()[before..];
     assert!(

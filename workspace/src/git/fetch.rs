@@ -1,19 +1,20 @@
 //! [`fetch_package`]: a shallow clone of a package over `http://` or
-//! `https://` into a folder, within [`MAX_PACKAGE_BYTES`] and
+//! `https://` into a folder, from a host the [`SourcePolicy`] permits, within
+//! its download bound (as it streams), [`MAX_PACKAGE_BYTES`] and
 //! [`MAX_PACKAGE_FILES`], with failures turned into errors the user can act on.
 
 use std::fs;
 use std::io;
 use std::num::NonZeroU32;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gix::bstr::ByteSlice;
-use gix::protocol::transport::client::blocking_io::Transport;
-use gix::protocol::transport::client::blocking_io::http as gix_http;
 
+use super::download::{self, Budget};
+use super::source::SourcePolicy;
 use super::{GitError, describe, open_options};
 
 /// The largest checkout [`fetch_package`] accepts, in bytes of file content.
@@ -30,20 +31,26 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// `dest` must not exist yet or be an empty directory. The clone is shallow
 /// (depth 1) and goes through a scratch directory next to `dest` that is
-/// removed afterwards. A checkout over [`MAX_PACKAGE_BYTES`] or
-/// [`MAX_PACKAGE_FILES`] is refused before any file is written. On error,
-/// `dest` is left as it was found (absent, or empty).
-pub fn fetch_package(url: &str, reference: Option<&str>, dest: &Path) -> Result<(), GitError> {
-    check_url(url)?;
+/// removed afterwards. The URL's host must be one `policy` permits (see
+/// [`SourcePolicy`]); the download stops at its bound. A checkout over
+/// [`MAX_PACKAGE_BYTES`] or [`MAX_PACKAGE_FILES`] is refused before any file
+/// is written. On error, `dest` is left as it was found (absent, or empty).
+pub fn fetch_package(
+    url: &str,
+    reference: Option<&str>,
+    dest: &Path,
+    policy: &SourcePolicy,
+) -> Result<(), GitError> {
+    check_url(url, policy)?;
     let created = prepare_destination(dest)?;
-    let result = fetch_into(url, reference, dest);
+    let result = fetch_into(url, reference, dest, policy);
     if result.is_err() {
         clear_destination(dest, created);
     }
     result
 }
 
-fn check_url(url: &str) -> Result<(), GitError> {
+fn check_url(url: &str, policy: &SourcePolicy) -> Result<(), GitError> {
     let unsupported = || GitError::UnsupportedUrl {
         url: url.to_owned(),
     };
@@ -52,8 +59,23 @@ fn check_url(url: &str) -> Result<(), GitError> {
         parsed.scheme,
         gix::url::Scheme::Http | gix::url::Scheme::Https
     );
-    if !http || parsed.host().is_none_or(str::is_empty) || !url.contains("://") {
+    let Some(host) = parsed.host().filter(|h| !h.is_empty()) else {
         return Err(unsupported());
+    };
+    if !http || !url.contains("://") {
+        return Err(unsupported());
+    }
+    let port = parsed
+        .port
+        .unwrap_or(if parsed.scheme == gix::url::Scheme::Https {
+            443
+        } else {
+            80
+        });
+    if policy.addresses(host, port).is_empty() {
+        return Err(GitError::SourceNotAllowed {
+            url: url.to_owned(),
+        });
     }
     Ok(())
 }
@@ -102,8 +124,26 @@ fn clear_destination(dest: &Path, created: bool) {
     }
 }
 
-fn fetch_into(url: &str, reference: Option<&str>, dest: &Path) -> Result<(), GitError> {
-    let fetch_failed = |err: gix::Error| classify_fetch_error(url, reference, &err);
+fn fetch_into(
+    url: &str,
+    reference: Option<&str>,
+    dest: &Path,
+    policy: &SourcePolicy,
+) -> Result<(), GitError> {
+    let budget = Budget::new(policy.max_download);
+    let fetch_failed = |err: gix::Error| {
+        if budget.exhausted() {
+            GitError::TooLarge {
+                url: url.to_owned(),
+                detail: format!(
+                    "the download was stopped at {} bytes, the bound on one app source",
+                    policy.max_download
+                ),
+            }
+        } else {
+            classify_fetch_error(url, reference, &err)
+        }
+    };
     let parent = match dest.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -126,7 +166,10 @@ fn fetch_into(url: &str, reference: Option<&str>, dest: &Path) -> Result<(), Git
     )
     .map_err(fetch_failed)?
     .with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN))
-    .configure_connection(configure_connection);
+    .configure_connection({
+        let (policy, budget) = (Arc::new(policy.clone()), budget.clone());
+        move |connection| download::configure(connection, &policy, &budget, CONNECT_TIMEOUT)
+    });
     if let Some(reference) = reference {
         prepare =
             prepare
@@ -236,36 +279,6 @@ fn check_size(
     Ok(())
 }
 
-/// Give the HTTP client a connect timeout: `gix`'s reqwest backend ignores
-/// `gitoxide.http.connectTimeout`, so it is set on the client builder.
-fn configure_connection(
-    connection: &mut gix::remote::Connection<'_, '_, '_, Box<dyn Transport + Send>>,
-) -> gix::Result {
-    let configure_client: Box<gix_http::reqwest::ConfigureClientFn> =
-        Box::new(|builder: reqwest::blocking::ClientBuilder| {
-            Ok(builder.connect_timeout(CONNECT_TIMEOUT))
-        });
-    let backend = gix_http::reqwest::Options {
-        configure_client: Some(configure_client),
-        configure_request: None,
-    };
-    let mut options = gix_http::Options::default();
-    if let Some(url) = connection.remote().url(gix::remote::Direction::Fetch) {
-        let url = url.to_bstring();
-        if let Some(configured) = connection
-            .remote()
-            .repo()
-            .transport_options(url.as_bstr(), None)?
-            .and_then(|any| any.downcast::<gix_http::Options>().ok())
-        {
-            options = *configured;
-        }
-    }
-    options.backend = Some(Arc::new(Mutex::new(backend)));
-    connection.set_transport_options(Box::new(options));
-    Ok(())
-}
-
 /// The innermost cause of a `gix` error, like `Connection refused (os error 111)`.
 fn root_cause(err: &gix::Error) -> String {
     err.iter_errors()
@@ -348,7 +361,13 @@ mod tests {
             "/tmp/repo",
             "http://",
         ] {
-            let err = fetch_package(url, None, &tmp.path().join("dest")).unwrap_err();
+            let err = fetch_package(
+                url,
+                None,
+                &tmp.path().join("dest"),
+                &SourcePolicy::default(),
+            )
+            .unwrap_err();
             assert!(
                 matches!(err, GitError::UnsupportedUrl { .. }),
                 "{url}: {err}"
@@ -362,8 +381,14 @@ mod tests {
     fn a_non_empty_destination_is_refused_and_left_alone() {
         let tmp = tempfile::tempdir().unwrap();
         write(tmp.path(), "dest/keep", "mine");
-        let err =
-            fetch_package("http://127.0.0.1:9/x.git", None, &tmp.path().join("dest")).unwrap_err();
+        let loopback = SourcePolicy::new(&["127.0.0.1".into()], &[], 1).unwrap();
+        let err = fetch_package(
+            "http://127.0.0.1:9/x.git",
+            None,
+            &tmp.path().join("dest"),
+            &loopback,
+        )
+        .unwrap_err();
         assert!(matches!(err, GitError::DestinationNotEmpty { .. }), "{err}");
         assert_eq!(
             fs::read_to_string(tmp.path().join("dest/keep")).unwrap(),

@@ -12,7 +12,9 @@
 //! remote into the local file system.
 //!
 //! `repo.rs` holds [`Repo`], `fetch.rs` holds [`fetch_package`] and its
-//! limits, `mirror.rs` the LO's [`Mirror`], `carry.rs` [`carry`] and
+//! limits, `source.rs` the [`SourcePolicy`] (which hosts app sources may
+//! name, how much one may send), `download.rs` the fetch's HTTP transport
+//! under it, `mirror.rs` the LO's [`Mirror`], `carry.rs` [`carry`] and
 //! [`carry_forward`] (history between local repositories, for USB sticks);
 //! this file holds what both share: the error type, the commit types
 //! and how a repository is opened.
@@ -21,9 +23,11 @@ use std::io;
 use std::path::PathBuf;
 
 mod carry;
+mod download;
 mod fetch;
 mod mirror;
 mod repo;
+mod source;
 #[cfg(test)]
 mod testkit;
 
@@ -34,6 +38,7 @@ pub use carry::{
 pub use fetch::{CONNECT_TIMEOUT, MAX_PACKAGE_BYTES, MAX_PACKAGE_FILES, fetch_package};
 pub use mirror::{ConfigureClient, Fetched, Mirror, TreeFile};
 pub use repo::Repo;
+pub use source::{MAX_DOWNLOAD_BYTES, SourcePolicy};
 
 /// The branch every workspace repository commits to.
 pub const BRANCH: &str = "main";
@@ -108,6 +113,15 @@ pub enum GitError {
         "`{url}` is not a supported package URL: packages are fetched over `http://` or `https://` only"
     )]
     UnsupportedUrl {
+        /// The URL given.
+        url: String,
+    },
+    /// The URL's host is not one app sources may reach (or does not
+    /// resolve: the same sentence, so nothing is told about what exists).
+    #[error(
+        "`{url}` cannot be used as an app source: its host is not one app sources may reach (loopback, private, link-local and unique-local addresses, and names that resolve to them or not at all, are refused unless the CO allows them with `--source-allow`)"
+    )]
+    SourceNotAllowed {
         /// The URL given.
         url: String,
     },

@@ -17,6 +17,7 @@ use edge_model::MargoDocument as _;
 use edge_model::app::ApplicationDescription;
 use edge_workspace::archive::{self, Limits};
 use edge_workspace::check_package;
+use edge_workspace::git::{GitError, SourcePolicy};
 
 use crate::co::db::apps::{self as db, VersionRow};
 use crate::co::db::deployments::deployments_of;
@@ -66,9 +67,13 @@ pub(crate) async fn add(store: Arc<Store>, req: AddAppRequest) -> Result<AppDeta
     match req.source {
         SourceKind::Git => {
             let (url, reference, dest) = (req.url.clone(), req.reference.clone(), staged.clone());
+            let policy = store.sources.clone();
             blocking(move || {
-                edge_workspace::git::fetch_package(&url, reference.as_deref(), &dest)
-                    .map_err(|e| ApiError::upstream(e.to_string()))
+                edge_workspace::git::fetch_package(&url, reference.as_deref(), &dest, &policy)
+                    .map_err(|e| match e {
+                        GitError::SourceNotAllowed { .. } => ApiError::unprocessable(e.to_string()),
+                        _ => ApiError::upstream(e.to_string()),
+                    })
             })
             .await?;
         }
@@ -78,6 +83,8 @@ pub(crate) async fn add(store: Arc<Store>, req: AddAppRequest) -> Result<AppDeta
                     "`reference` is for Git sources; put the tag in the OCI reference (`repo:tag`)",
                 ));
             }
+            let (url, policy) = (req.url.clone(), store.sources.clone());
+            blocking(move || registry_allowed(&url, &policy)).await?;
             edge_workspace::oci::pull_package(&req.url, &staged, &store.registries)
                 .await
                 .map_err(|e| ApiError::upstream(e.to_string()))?;
@@ -86,6 +93,31 @@ pub(crate) async fn add(store: Arc<Store>, req: AddAppRequest) -> Result<AppDeta
     // Credentials in a URL are used for the fetch, never recorded or logged.
     let source = redact(&req.url);
     blocking(move || ingest(&store, &staged, &source, req.name.as_deref())).await
+}
+
+/// Refuse an OCI reference whose registry is not a host app sources may
+/// reach (checked on its resolved addresses; the same sentence whether it
+/// resolves or not).
+fn registry_allowed(reference: &str, policy: &SourcePolicy) -> Result<(), ApiError> {
+    let bare = reference.strip_prefix("oci://").unwrap_or(reference);
+    let first = bare.split('/').next().unwrap_or_default();
+    let registry = if bare.contains('/')
+        && (first.contains('.') || first.contains(':') || first == "localhost")
+    {
+        first
+    } else {
+        "registry-1.docker.io"
+    };
+    let (host, port) = match registry.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && !p.contains(']') => (h, p.parse().unwrap_or(443)),
+        _ => (registry, 443),
+    };
+    if policy.addresses(host, port).is_empty() {
+        return Err(ApiError::unprocessable(format!(
+            "`{reference}` cannot be used as an app source: its registry is not a host app sources may reach (loopback, private, link-local and unique-local addresses, and names that resolve to them or not at all, are refused unless the CO allows them with `--source-allow`)"
+        )));
+    }
+    Ok(())
 }
 
 /// Add an app from an uploaded package (a tar, optionally gzip, of the
