@@ -122,7 +122,7 @@ fn refused(client: &edge_api::Client, body: Vec<u8>, want: &str) {
 fn header_and_gzip_bombs_are_refused_naming_the_cap_and_memory_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
-    let client = edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap();
+    let client = co.client(Some(&co.token));
     let mut sentences = Vec::new();
     for (flag, what) in [(b'L', "GNU long name"), (b'x', "PAX header")] {
         let body = bomb(flag, 4 << 30);
@@ -168,7 +168,7 @@ fn traversal_links_and_devices_in_an_upload_are_refused_and_nothing_is_stored() 
     use tar::EntryType;
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
-    let client = edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap();
+    let client = co.client(Some(&co.token));
     let inside = "stay inside the package";
     let no_links = "no links or devices";
     for (name, kind, link, want) in [

@@ -85,7 +85,7 @@ fn loopback_and_private_sources_are_refused_alike_unless_allowed() {
     // A documentation address stands for "some host allowed", so the kit's
     // loopback default is not added.
     let co = Co::start(&dir.path().join("co"), &["--source-allow", "192.0.2.1"]);
-    let client = edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap();
+    let client = co.client(Some(&co.token));
     let sentence = refusal(&client, &answering);
     for url in [
         closed.clone(),
@@ -108,7 +108,7 @@ fn loopback_and_private_sources_are_refused_alike_unless_allowed() {
     drop(co);
 
     let co = Co::start(&dir.path().join("co2"), &["--source-allow", "127.0.0.1"]);
-    let client = edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap();
+    let client = co.client(Some(&co.token));
     add(&client, &answering).unwrap();
     let apps: serde_json::Value = client.get(edge_api::routes::APPS).unwrap();
     assert_eq!(apps.as_array().map(Vec::len), Some(1), "{apps}");
@@ -148,7 +148,7 @@ fn a_pack_over_the_bound_is_cut_off_while_it_streams_and_nothing_is_stored() {
         &dir.path().join("co"),
         &["--source-max-bytes", &BOUND.to_string()],
     );
-    let client = edge_api::Client::new(&co.url, Some(co.token.clone())).unwrap();
+    let client = co.client(Some(&co.token));
     let done = Arc::new(AtomicBool::new(false));
     let watcher = watch(co.data.join("staging"), done.clone());
     let err = add(&client, &format!("{}/big.git", server.url)).unwrap_err();
