@@ -46,11 +46,17 @@ _edgectl() {
             edgectl__subcmd__co,add)
                 cmd="edgectl__subcmd__co__subcmd__add"
                 ;;
+            edgectl__subcmd__co,apply)
+                cmd="edgectl__subcmd__co__subcmd__apply"
+                ;;
             edgectl__subcmd__co,audit)
                 cmd="edgectl__subcmd__co__subcmd__audit"
                 ;;
             edgectl__subcmd__co,deploy)
                 cmd="edgectl__subcmd__co__subcmd__deploy"
+                ;;
+            edgectl__subcmd__co,diff)
+                cmd="edgectl__subcmd__co__subcmd__diff"
                 ;;
             edgectl__subcmd__co,enroll)
                 cmd="edgectl__subcmd__co__subcmd__enroll"
@@ -82,6 +88,9 @@ _edgectl() {
             edgectl__subcmd__co,rollback)
                 cmd="edgectl__subcmd__co__subcmd__rollback"
                 ;;
+            edgectl__subcmd__co,set)
+                cmd="edgectl__subcmd__co__subcmd__set"
+                ;;
             edgectl__subcmd__co,show)
                 cmd="edgectl__subcmd__co__subcmd__show"
                 ;;
@@ -93,6 +102,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co,undeploy)
                 cmd="edgectl__subcmd__co__subcmd__undeploy"
+                ;;
+            edgectl__subcmd__co,upgrade)
+                cmd="edgectl__subcmd__co__subcmd__upgrade"
                 ;;
             edgectl__subcmd__co,watch)
                 cmd="edgectl__subcmd__co__subcmd__watch"
@@ -124,11 +136,17 @@ _edgectl() {
             edgectl__subcmd__co__subcmd__help,add)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__add"
                 ;;
+            edgectl__subcmd__co__subcmd__help,apply)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__apply"
+                ;;
             edgectl__subcmd__co__subcmd__help,audit)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__audit"
                 ;;
             edgectl__subcmd__co__subcmd__help,deploy)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__deploy"
+                ;;
+            edgectl__subcmd__co__subcmd__help,diff)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__diff"
                 ;;
             edgectl__subcmd__co__subcmd__help,enroll)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__enroll"
@@ -160,6 +178,9 @@ _edgectl() {
             edgectl__subcmd__co__subcmd__help,rollback)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__rollback"
                 ;;
+            edgectl__subcmd__co__subcmd__help,set)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__set"
+                ;;
             edgectl__subcmd__co__subcmd__help,show)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__show"
                 ;;
@@ -171,6 +192,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co__subcmd__help,undeploy)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__undeploy"
+                ;;
+            edgectl__subcmd__co__subcmd__help,upgrade)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__upgrade"
                 ;;
             edgectl__subcmd__co__subcmd__help,watch)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__watch"
@@ -328,11 +352,17 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__co,add)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__add"
                 ;;
+            edgectl__subcmd__help__subcmd__co,apply)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__apply"
+                ;;
             edgectl__subcmd__help__subcmd__co,audit)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__audit"
                 ;;
             edgectl__subcmd__help__subcmd__co,deploy)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__deploy"
+                ;;
+            edgectl__subcmd__help__subcmd__co,diff)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__diff"
                 ;;
             edgectl__subcmd__help__subcmd__co,enroll)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__enroll"
@@ -361,6 +391,9 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__co,rollback)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__rollback"
                 ;;
+            edgectl__subcmd__help__subcmd__co,set)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__set"
+                ;;
             edgectl__subcmd__help__subcmd__co,show)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__show"
                 ;;
@@ -372,6 +405,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__help__subcmd__co,undeploy)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__undeploy"
+                ;;
+            edgectl__subcmd__help__subcmd__co,upgrade)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__upgrade"
                 ;;
             edgectl__subcmd__help__subcmd__co,watch)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__watch"
@@ -501,7 +537,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co)
-            opts="-o -h --output --server --token-file --ca-file --help status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help"
+            opts="-o -h --output --server --token-file --ca-file --help status add list show remove label deploy set upgrade apply diff undeploy enroll revoke token audit rollback watch export import-status history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -764,6 +800,48 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__apply)
+            opts="-f -o -h --file --prune --dry-run --output --server --token-file --ca-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__audit)
             opts="-o -h --limit --after --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -807,7 +885,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__deploy)
-            opts="-o -h --app --app-version --site --device --selector --set --deploytype --wait --timeout --output --server --token-file --ca-file --help"
+            opts="-o -h --app --app-version --site --device --selector --set --deploytype --name --dry-run --wait --timeout --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -841,7 +919,53 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__diff)
+            opts="-f -o -h --file --prune --output --server --token-file --ca-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -961,7 +1085,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help)
-            opts="status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history help"
+            opts="status add list show remove label deploy set upgrade apply diff undeploy enroll revoke token audit rollback watch export import-status history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1030,6 +1154,20 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__help__subcmd__audit)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1045,6 +1183,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help__subcmd__deploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__diff)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1240,6 +1392,20 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1325,6 +1491,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help__subcmd__undeploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__upgrade)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1822,6 +2002,60 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__set)
+            opts="-o -h --app --site --all-sites --device --selector --dry-run --wait --timeout --output --server --token-file --ca-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --site)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --device)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --selector)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__show)
             opts="-o -h --output --server --token-file --ca-file --help app site device"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2116,6 +2350,64 @@ _edgectl() {
                     return 0
                     ;;
                 --device)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__upgrade)
+            opts="-o -h --to-version --app --site --all-sites --device --selector --dry-run --wait --timeout --output --server --token-file --ca-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to-version)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --app)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --site)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --device)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --selector)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2619,7 +2911,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co)
-            opts="status add list show remove label deploy undeploy enroll revoke token audit rollback watch export import-status history"
+            opts="status add list show remove label deploy set upgrade apply diff undeploy enroll revoke token audit rollback watch export import-status history"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2688,6 +2980,20 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__help__subcmd__co__subcmd__audit)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -2703,6 +3009,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co__subcmd__deploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__diff)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2884,6 +3204,20 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__help__subcmd__co__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -2969,6 +3303,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co__subcmd__undeploy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__upgrade)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

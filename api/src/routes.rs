@@ -20,6 +20,10 @@ pub const APPS_UPLOAD: &str = "/api/apps/upload";
 pub const APP: &str = "/api/apps/{app}";
 /// Deployments.
 pub const DEPLOYMENTS: &str = "/api/deployments";
+/// Make the deployments match a set of desired ones (`co apply`, `co diff`).
+pub const APPLY: &str = "/api/apply";
+/// Change deployments in place (`co set`, `co upgrade`).
+pub const DEPLOYMENTS_UPDATE: &str = "/api/deployments/update";
 /// One deployment (router pattern).
 pub const DEPLOYMENT: &str = "/api/deployments/{deployment}";
 /// The commits of a site's repository (router pattern).

@@ -195,6 +195,100 @@ pub struct DeployRequest {
     /// Profile type (`helm`, `compose`, `wasm`, `process`); default: the first profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy_type: Option<String>,
+    /// A name telling this deployment apart from others of the same app on
+    /// the same device; without one, a device has at most one deployment of
+    /// an app, and deploying it again updates that one in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Work out and return the changes without making them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+/// `POST /api/deployments/update`: change deployments in place (`edgectl co
+/// set` and `co upgrade`). The deployments are chosen by id (or a unique
+/// prefix of one), or by app with a site (or every site), a device or a
+/// label selector; each keeps its id, and each site's changes are one commit.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateRequest {
+    /// Deployment ids, or unique prefixes of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+    /// Every deployment of this app (id or display name) at `site`, or at
+    /// every site with `allSites`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// The site of `app`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// Every site instead of one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_sites: bool,
+    /// Only on this device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Only on devices with all these labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub selector: BTreeMap<String, String>,
+    /// Move to this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Move to the app's newest version (when `version` is absent).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub newest: bool,
+    /// Parameter values to change, as text; the others keep theirs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, String>,
+    /// Work out and return the changes without making them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+/// One desired deployment of `edgectl co apply`: an app at a site, on the
+/// devices named, or those with the labels, or every device that fits.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApplyEntry {
+    /// Where it was written (`fleet/plant-1.yaml: deployments[3]`), named in
+    /// every problem found with it.
+    pub source: String,
+    /// App id or display name.
+    pub app: String,
+    /// Version (default: the newest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Site.
+    pub site: String,
+    /// These devices of the site.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
+    /// Only devices with all these labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub selector: BTreeMap<String, String>,
+    /// The deployments' name, to tell them from others of the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Profile type; default: the app's first profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_type: Option<String>,
+    /// Parameter values, as text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, String>,
+}
+
+/// `POST /api/apply`: make the fleet's deployments match `entries`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApplyRequest {
+    /// The desired deployments.
+    pub entries: Vec<ApplyEntry>,
+    /// Also remove deployments made by an earlier apply that no entry names.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune: bool,
+    /// Work out and return the changes without making them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// A deployment as the CO records it.
@@ -213,10 +307,22 @@ pub struct DeploymentSummary {
     pub device: String,
     /// Profile type.
     pub profile: String,
-    /// Site repository commit that added it.
+    /// Site repository commit that last changed it (empty in a dry run's
+    /// answer for a change not made).
     pub commit: String,
     /// When it was made (RFC 3339).
     pub created_at: String,
+    /// Its name, when it was given one (`--name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// In the answer to a change: `created`, `updated`, `unchanged` or
+    /// `removed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
+    /// In the answer to an update: what changed (`version 1.0.0 → 1.1.0`,
+    /// `parameter greeting`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
     /// The last state its device reported (`pending`, `installing`,
     /// `installed`, `failed`, `removing`, `removed`); absent before any report.
     #[serde(default, skip_serializing_if = "Option::is_none")]

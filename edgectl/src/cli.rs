@@ -231,7 +231,85 @@ pub enum CoCommand {
     ///   edgectl co deploy --app hello-wasm --site plant-1
     ///
     ///   edgectl co deploy --app "Digitron orchestrator" --site plant-1 --selector zone=a --set pollFrequency=60
+    ///
+    /// A device runs at most one deployment of an app unless they are given
+    /// names (`--name`): deploying an app where it already runs updates that
+    /// deployment in place (new version, values or profile), keeping its id;
+    /// deploying the same thing again changes nothing and makes no commit.
+    /// `--dry-run` prints what would change and changes nothing.
     Deploy(DeployArgs),
+    /// Change parameter values of running deployments in place; the values
+    /// not named keep theirs, and each deployment keeps its id.
+    ///
+    /// Name the deployments by id (or a unique start of one, as with git
+    /// commits), or by app and site. Each site's changes are one commit.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co set 3f2a greeting=hello
+    ///
+    ///   edgectl co set --app hello-wasm --site plant-1 --selector line=2 greeting=hello --wait
+    Set(SetArgs),
+    /// Move deployments of an app to another version (the newest by
+    /// default), in place: each keeps its id, profile type and the values
+    /// set for it, checked against the new version's schema first.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co upgrade --app hello-wasm --site plant-1
+    ///
+    ///   edgectl co upgrade --app hello-wasm --to-version 1.2.0 --all-sites --dry-run
+    Upgrade(UpgradeArgs),
+    /// Make the fleet's deployments match the desired ones in files: create,
+    /// update in place, and with `--prune` remove what an earlier apply made
+    /// that the files no longer name. Applying the same files again changes
+    /// nothing and makes no commit.
+    ///
+    /// A file lists deployments (see `edgectl co diff --help` for an example);
+    /// every problem in every file is listed, with its file and field, and
+    /// nothing changes while any remains.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co apply -f fleet/
+    ///
+    ///   edgectl co apply -f fleet/ --prune --dry-run
+    Apply {
+        /// A file, or a folder of `.yaml`/`.yml`/`.json` files (repeatable).
+        #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
+        files: Vec<PathBuf>,
+        /// Also remove deployments made by an earlier apply that no file names.
+        #[arg(long)]
+        prune: bool,
+        /// Print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print what `co apply` of these files would change (`+` create, `~`
+    /// update with what changes, `-` remove with `--prune`); change nothing.
+    ///
+    /// A file of desired deployments:
+    ///
+    ///   apiVersion: edgectl.io/v1
+    ///   kind: Deployments
+    ///   deployments:
+    ///     - app: hello-wasm             # id or display name
+    ///       site: plant-1
+    ///       version: 1.1.0              # default: the newest
+    ///       devices: [edge-1, edge-2]   # or selector: {line: "2"}; neither: every device that fits
+    ///       name: line-2                # optional: more than one of the app on a device
+    ///       profile: wasm               # default: the app's first
+    ///       parameters: {greeting: hi}
+    ///
+    /// Example: `edgectl co diff -f fleet/ --prune`
+    Diff {
+        /// A file, or a folder of `.yaml`/`.yml`/`.json` files (repeatable).
+        #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
+        files: Vec<PathBuf>,
+        /// Also show what `--prune` would remove.
+        #[arg(long)]
+        prune: bool,
+    },
     /// Remove deployments from their site's desired state (a new commit).
     ///
     /// Name one deployment by its id, or every deployment of an app at a site
@@ -438,14 +516,68 @@ pub struct DeployArgs {
     /// Which profile to deploy: helm, compose, wasm or process [default: the app's first].
     #[arg(long = "deploytype", value_name = "TYPE")]
     pub deploy_type: Option<String>,
+    /// Name this deployment, to run more than one of the app on a device
+    /// (lower-case letters, digits, dashes); deploying with the same name
+    /// again updates it.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print what would change; change nothing.
+    #[arg(long, conflicts_with = "wait")]
+    pub dry_run: bool,
     #[command(flatten)]
     pub wait: WaitArgs,
+}
+
+/// Which deployments `co set` and `co upgrade` change.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Choice {
+    /// The app (id or display name) whose deployments to change.
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Its deployments at this site.
+    #[arg(long, requires = "app", conflicts_with = "all_sites")]
+    pub site: Option<String>,
+    /// Its deployments at every site.
+    #[arg(long, requires = "app")]
+    pub all_sites: bool,
+    /// Only on this device.
+    #[arg(long, requires = "app")]
+    pub device: Option<String>,
+    /// Only on devices with these labels, `key=value` (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", requires = "app")]
+    pub selector: Vec<String>,
+    /// Print what would change; change nothing.
+    #[arg(long, conflicts_with = "wait")]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// Arguments of `edgectl co set`.
+#[derive(Debug, clap::Args)]
+pub struct SetArgs {
+    /// Deployment ids (or unique starts of them), then the values,
+    /// `NAME=VALUE`.
+    #[arg(value_name = "DEPLOYMENT|NAME=VALUE", required = true)]
+    pub items: Vec<String>,
+    #[command(flatten)]
+    pub choice: Choice,
+}
+
+/// Arguments of `edgectl co upgrade`.
+#[derive(Debug, clap::Args)]
+pub struct UpgradeArgs {
+    /// The version to move to [default: the app's newest].
+    #[arg(long, value_name = "VERSION")]
+    pub to_version: Option<String>,
+    #[command(flatten)]
+    pub choice: Choice,
 }
 
 /// Arguments of `edgectl co undeploy`.
 #[derive(Debug, clap::Args)]
 pub struct UndeployArgs {
-    /// Deployment id (see `edgectl co list deployments`).
+    /// Deployment id, or a unique start of one (see `edgectl co list deployments`).
     #[arg(conflicts_with_all = ["app", "site", "device"])]
     pub id: Option<String>,
     /// Every deployment of this app (id or display name) at `--site`.

@@ -101,6 +101,20 @@ impl ApiError {
         e
     }
 
+    /// 422 with a list of (where, what) problems.
+    pub(crate) fn problems(detail: impl Into<String>, list: Vec<(String, String)>) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("semantic-error"),
+            detail,
+        );
+        e.problem.errors = list
+            .into_iter()
+            .map(|(field, message)| FieldError { field, message })
+            .collect();
+        e
+    }
+
     /// 422 without field list.
     pub(crate) fn unprocessable(detail: impl Into<String>) -> Self {
         Self::new(
@@ -139,6 +153,16 @@ impl ApiError {
         let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, None, detail);
         e.problem.retry_after_seconds = Some(retry_after.into());
         e
+    }
+
+    /// What the problem says, as one sentence (its detail, then each field
+    /// error), for gathering the problems of many items into one answer.
+    pub(crate) fn detail(&self) -> String {
+        let mut text = self.problem.detail.clone().unwrap_or_default();
+        for e in &self.problem.errors {
+            text.push_str(&format!("; {}: {}", e.field, e.message));
+        }
+        text
     }
 
     /// The HTTP status.

@@ -133,6 +133,23 @@ pub fn let_workloads_through(data: &Path) {
     }
 }
 
+/// How many processes run a workload program below `data`.
+///
+/// # Panics
+/// When `pgrep` cannot run.
+#[must_use]
+pub fn programs(data: &Path) -> usize {
+    let out = Command::new("pgrep")
+        .args(["-f", "-c"])
+        .arg(data.join("workloads"))
+        .output()
+        .unwrap_or_else(|e| panic!("pgrep: {e}"));
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
 /// Kill every process started from `data`'s workloads folder.
 pub fn end_leftovers(data: &Path) {
     let _ = Command::new("pkill")

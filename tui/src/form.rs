@@ -280,6 +280,8 @@ impl DeployForm {
             selector: BTreeMap::new(),
             set,
             deploy_type: self.profile.clone(),
+            name: None,
+            dry_run: false,
         })
     }
 }

@@ -287,6 +287,8 @@ fn the_deploy_form_builds_the_request_from_defaults_and_edits() {
         selector: BTreeMap::new(),
         set: BTreeMap::from([("greeting".into(), "hi ther".into())]),
         deploy_type: None,
+        name: None,
+        dry_run: false,
     };
     assert_eq!(state.confirm, Some(Confirm::Deploy(expected.clone())));
     assert_eq!(update(&mut state, ch('y')), vec![Cmd::Deploy(expected)]);

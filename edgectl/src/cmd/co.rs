@@ -8,15 +8,14 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use edge_api::routes::{self, fill};
 use edge_api::types::{
-    AddAppRequest, AppDetail, AppSummary, Commit, CreateDevice, CreateSite, DeployRequest,
-    DeploymentSummary, Device, EnrollRequest, Enrollment, Labels, RevokeRequest, Revoked,
-    RollbackRequest, ServerStatus, Site, SourceKind,
+    AddAppRequest, AppDetail, AppSummary, Commit, CreateDevice, CreateSite, DeploymentSummary,
+    Device, EnrollRequest, Enrollment, Labels, RevokeRequest, Revoked, RollbackRequest,
+    ServerStatus, Site, SourceKind,
 };
 use edge_api::{Client, ClientError};
 
 use crate::cli::{
-    AddCommand, CoCommand, DeployArgs, IdentityArgs, LabelCommand, ListWhat, RemoveCommand,
-    ShowWhat,
+    AddCommand, CoCommand, IdentityArgs, LabelCommand, ListWhat, RemoveCommand, ShowWhat,
 };
 use crate::printer::Printer;
 
@@ -166,7 +165,15 @@ pub(crate) fn co(
             printer.line(&format!("{what} removed"));
             printer.data(&serde_json::json!({ "removed": id }));
         }
-        CoCommand::Deploy(args) => deploy(client, printer, args)?,
+        CoCommand::Deploy(args) => super::deploy::deploy(client, printer, args)?,
+        CoCommand::Set(args) => super::deploy::set(client, printer, args)?,
+        CoCommand::Upgrade(args) => super::deploy::upgrade(client, printer, args)?,
+        CoCommand::Apply {
+            files,
+            prune,
+            dry_run,
+        } => super::apply::apply(client, printer, &files, prune, dry_run)?,
+        CoCommand::Diff { files, prune } => super::apply::diff(client, printer, &files, prune)?,
         CoCommand::Undeploy(args) => super::undeploy::undeploy(client, printer, args)?,
         CoCommand::Enroll(args) => enroll(client, printer, &args)?,
         CoCommand::Export(args) => super::stick::export(client, printer, &args)?,
@@ -553,90 +560,20 @@ pub(super) fn deployment_rows(list: &[DeploymentSummary]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn deploy(client: &Client, printer: Printer, args: DeployArgs) -> anyhow::Result<()> {
-    let set = args
-        .set
-        .iter()
-        .map(|s| match s.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-            _ => bail!("`{s}` is not a parameter value; use NAME=VALUE"),
-        })
-        .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
-    let app = super::ask::value_or_choose(args.app, "--app", "app", || {
-        let apps: Vec<AppSummary> = client.get(routes::APPS)?;
-        Ok(apps
-            .into_iter()
-            .map(|a| {
-                (
-                    format!("{}  {} ({})", a.id, a.latest, a.profiles.join(", ")),
-                    a.id,
-                )
-            })
-            .collect())
-    })?;
-    let site = super::ask::value_or_choose(args.site, "--site", "site", || {
-        let sites: Vec<Site> = client.get(routes::SITES)?;
-        Ok(sites
-            .into_iter()
-            .map(|s| (format!("{}  ({} device(s))", s.name, s.devices), s.name))
-            .collect())
-    })?;
-    let request = DeployRequest {
-        app,
-        version: args.version,
-        site,
-        device: args.device,
-        selector: parse_labels(&args.selector)?,
-        set,
-        deploy_type: args.deploy_type,
-    };
-    // Opened before the deploy, so no report is missed.
-    let events = if args.wait.wait {
-        Some(client.events(None)?)
-    } else {
-        None
-    };
-    let list: Vec<DeploymentSummary> = client.post(routes::DEPLOYMENTS, &request)?;
-    if events.is_none() {
-        printer.data(&list);
-    }
-    if let Some(first) = list.first() {
-        printer.line(&format!(
-            "deployed {} {} ({}) to {} device(s) at site {} in commit {}",
-            first.app,
-            first.version,
-            first.profile,
-            list.len(),
-            first.site,
-            &first.commit[..first.commit.len().min(12)]
-        ));
-    }
-    if let Some(events) = events {
-        let targets: Vec<super::wait::Target> = list
-            .iter()
-            .map(|d| super::wait::Target {
-                id: d.id.clone(),
-                device: d.device.clone(),
-            })
-            .collect();
-        return super::wait::wait(
-            events,
-            &targets,
-            super::wait::Goal::Installed,
-            args.wait.timeout,
-            printer,
-        );
-    }
-    printer.table(&DEPLOYMENT_HEADER, &deployment_rows(&list));
-    Ok(())
+pub(super) fn parse_labels(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    parse_pairs(items, "a label; use key=value")
 }
 
-fn parse_labels(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+/// `KEY=VALUE` items as a map; a malformed one is "not `what`".
+pub(super) fn parse_pairs(
+    items: &[String],
+    what: &str,
+) -> anyhow::Result<BTreeMap<String, String>> {
     items
         .iter()
         .map(|i| match i.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-            _ => bail!("`{i}` is not a label; use key=value"),
+            _ => bail!("`{i}` is not {what}"),
         })
         .collect()
 }

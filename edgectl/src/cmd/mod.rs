@@ -1,9 +1,11 @@
 //! Subcommands: one file each, dispatched by one flat match.
 
 mod access;
+mod apply;
 mod ask;
 mod co;
 mod completions;
+mod deploy;
 mod en;
 mod login;
 mod package;

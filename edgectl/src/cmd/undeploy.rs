@@ -20,10 +20,7 @@ pub(crate) fn undeploy(
 ) -> anyhow::Result<()> {
     let all: Vec<DeploymentSummary> = client.get(routes::DEPLOYMENTS)?;
     let chosen: Vec<DeploymentSummary> = match (&args.id, &args.app, &args.site) {
-        (Some(id), _, _) => match all.iter().find(|d| &d.id == id) {
-            Some(d) => vec![d.clone()],
-            None => bail!("no deployment `{id}`; see `edgectl co list deployments`"),
-        },
+        (Some(id), _, _) => vec![super::deploy::by_prefix(&all, id)?.clone()],
         (None, Some(app), Some(site)) => {
             // A display name names the same app as its id.
             let detail: AppDetail = client.get(&fill(routes::APP, app))?;
@@ -97,10 +94,7 @@ pub(crate) fn undeploy(
         Some(events) => {
             let targets: Vec<Target> = chosen
                 .iter()
-                .map(|d| Target {
-                    id: d.id.clone(),
-                    device: d.device.clone(),
-                })
+                .map(|d| Target::new(&d.id, &d.device))
                 .collect();
             wait(events, &targets, Goal::Removed, args.wait.timeout, printer)
         }

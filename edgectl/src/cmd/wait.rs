@@ -36,11 +36,30 @@ impl Goal {
 pub(crate) struct Target {
     pub(crate) id: String,
     pub(crate) device: String,
+    /// Its state when the wait starts (`pending` when not known).
+    pub(crate) state: Option<String>,
+    /// Changed in place: a report of the goal state counts only after one
+    /// of another state, since a report of the version it had may still be
+    /// on its way.
+    pub(crate) fresh: bool,
+}
+
+impl Target {
+    /// A deployment just made, or removed.
+    pub(crate) fn new(id: &str, device: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            device: device.to_owned(),
+            state: None,
+            fresh: false,
+        }
+    }
 }
 
 struct Row {
     device: String,
     state: String,
+    fresh: bool,
     error: Option<String>,
     bar: Option<indicatif::ProgressBar>,
 }
@@ -71,7 +90,8 @@ pub(crate) fn wait(
         .map(|t| {
             let mut row = Row {
                 device: t.device.clone(),
-                state: "pending".into(),
+                state: t.state.clone().unwrap_or_else(|| "pending".into()),
+                fresh: t.fresh,
                 error: None,
                 bar: None,
             };
@@ -96,11 +116,14 @@ pub(crate) fn wait(
     });
     let deadline = started + timeout;
     let outcome = loop {
-        let done = rows.values().filter(|r| r.state == goal.state()).count();
+        let done = rows
+            .values()
+            .filter(|r| !r.fresh && r.state == goal.state())
+            .count();
         if done == rows.len() {
             break Ok(());
         }
-        if rows.values().any(|r| r.state == "failed") {
+        if rows.values().any(|r| !r.fresh && r.state == "failed") {
             break Err("failed");
         }
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -109,6 +132,12 @@ pub(crate) fn wait(
                     continue;
                 };
                 let state = e.data["state"].as_str().unwrap_or_default().to_owned();
+                if row.fresh {
+                    if state == goal.state() {
+                        continue;
+                    }
+                    row.fresh = false;
+                }
                 if state == row.state {
                     continue;
                 }

@@ -43,11 +43,11 @@ fn deploy_is_a_commit_of_margo_documents_and_undeploy_another() {
     site_with_devices(&co);
     let repo = co.data.join("sites/plant-1");
     a_deploy_is_one_commit_naming_a_margo_document_per_device(&co, &repo);
-    let list = one_device_is_picked_by_label_and_one_by_name(&co);
+    let list = deploying_again_updates_in_place(&co);
 
     // Removing a deployed app is refused, unless forced.
     let o = co.edgectl(&["co", "remove", "app", "hello-wasm"]);
-    fails(&o, "is deployed 4 time(s)");
+    fails(&o, "is deployed 2 time(s)");
 
     an_undeploy_is_another_commit_in_the_history(&co, &repo, &list);
     ok(&co.edgectl(&["co", "remove", "app", "hello-wasm", "--force"]));
@@ -93,14 +93,20 @@ fn a_deploy_is_one_commit_naming_a_margo_document_per_device(co: &Co, repo: &Pat
     }
 }
 
-/// One device by label, one by name. Returns the four deployments.
-fn one_device_is_picked_by_label_and_one_by_name(co: &Co) -> Vec<serde_json::Value> {
-    ok(&deploy_wasm(co, "plant-1", &["--selector", "zone=b"]));
+/// Deploying again, to one device by label and one by name, updates their
+/// deployments in place (the value set before goes back to the default):
+/// the same two ids, each changed by a commit of its own. Returns them.
+fn deploying_again_updates_in_place(co: &Co) -> Vec<serde_json::Value> {
+    let before = deployments(co);
+    let out = ok(&deploy_wasm(co, "plant-1", &["--selector", "zone=b"]));
+    assert!(out.contains("0 created, 1 updated"), "{out}");
     co.deploy("hello-wasm", "plant-1", "edge-1");
     let list = deployments(co);
-    assert_eq!(list.len(), 4);
-    assert_eq!(list[2]["device"], "edge-2");
-    assert_eq!(list[3]["device"], "edge-1");
+    assert_eq!(list.len(), 2);
+    for (a, b) in before.iter().zip(&list) {
+        assert_eq!((&a["id"], &a["device"]), (&b["id"], &b["device"]));
+        assert_ne!(a["commit"], b["commit"], "each changed by its own commit");
+    }
     list
 }
 
@@ -110,7 +116,7 @@ fn an_undeploy_is_another_commit_in_the_history(co: &Co, repo: &Path, list: &[se
     let id = list[0]["id"].as_str().unwrap().to_owned();
     ok(&co.edgectl(&["co", "undeploy", &id]));
     assert!(!repo.join("deployments").join(format!("{id}.yaml")).exists());
-    assert_eq!(deployments(co).len(), 3);
+    assert_eq!(deployments(co).len(), 1);
     fails(&co.edgectl(&["co", "undeploy", &id]), "no deployment");
     let history = ok(&co.edgectl(&["co", "history", "--site", "plant-1"]));
     assert_eq!(history.lines().count(), 5, "{history}");
@@ -216,7 +222,9 @@ fn concurrent_deploys_to_one_site_serialize() {
         .map(|i| {
             let client = co.client(Some(&co.token));
             std::thread::spawn(move || {
-                let req = serde_json::json!({"app": "hello-wasm", "site": "plant-1", "device": "edge-1", "set": {"greeting": format!("n{i}")}});
+                // Named: eight deployments side by side, not one updated eight times.
+                let req = serde_json::json!({"app": "hello-wasm", "site": "plant-1", "device": "edge-1",
+                                             "name": format!("n{i}"), "set": {"greeting": format!("n{i}")}});
                 client.post::<_, serde_json::Value>("/api/deployments", &req).unwrap()
             })
         })

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use edge_tests::co::ok;
-use edge_tests::en::En;
+use edge_tests::en::{En, programs};
 use edge_tests::fleet::{Fleet, deploy_to, fleet, listing, row, wait_state};
 use edge_tests::lo::Lo;
 use edge_tests::wait::until_or;
@@ -17,19 +17,6 @@ fn pid_alive(pid: u64) -> bool {
         && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .unwrap_or_default()
             .contains(") Z ")
-}
-
-/// Processes running a workload program below `data`.
-fn programs(data: &Path) -> usize {
-    let out = std::process::Command::new("pgrep")
-        .args(["-f", "-c"])
-        .arg(data.join("workloads"))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
 }
 
 /// The LO test fleet, with the hello-process app in the store too.

@@ -309,6 +309,8 @@ fn a_deploy_while_the_lo_is_down_reaches_it_when_it_returns(
         "edge-1",
         "--set",
         "greeting=again",
+        "--name",
+        "again",
     ]);
     assert!(o.status.success(), "{}", co.log());
     let lo = Lo::start(
@@ -360,6 +362,9 @@ fn a_burst_of_deploys_each_once_the_device_saw_the_last(
                 selector: std::collections::BTreeMap::new(),
                 set: [("greeting".to_owned(), format!("burst {i}"))].into(),
                 deploy_type: None,
+                // Eight deployments side by side, not one updated eight times.
+                name: Some(format!("burst-{i}")),
+                dry_run: false,
             };
             let _: Vec<edge_api::types::DeploymentSummary> =
                 client.post(edge_api::routes::DEPLOYMENTS, &req).unwrap();

@@ -9,6 +9,7 @@ mod attach;
 mod attack;
 mod co;
 mod containers;
+mod day2;
 mod deploy;
 mod en;
 mod errors;

@@ -142,7 +142,18 @@ fn the_site_lo_clones_and_follows_new_commits(co: &Co, ids: &Ids, dir: &Path) ->
         "one deployment per device of the site"
     );
     let site_repo = co.data.join("sites/plant-1");
-    co.deploy("hello-wasm", "plant-1", "edge-1");
+    ok(&co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--device",
+        "edge-1",
+        "--name",
+        "second",
+    ]));
     ok(&git_as(
         Some(&ids.lo1),
         &ids.ca,

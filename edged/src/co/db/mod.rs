@@ -44,6 +44,7 @@ pub(crate) fn open(path: &Path) -> anyhow::Result<Connection> {
         conn.execute_batch(schema)
             .context("cannot create the database schema")?;
     }
+    deployments::migrate(&conn).context("cannot bring the deployments table up to date")?;
     Ok(conn)
 }
 

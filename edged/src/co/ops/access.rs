@@ -65,6 +65,8 @@ pub(crate) fn required_scope(method: &str, route: &str) -> Scope {
         routes::SITE_EXPORT | routes::SITE_EXPORT_GIT | routes::SITE_EXPORT_BLOB => Scope::Deploy,
         _ if read => Scope::Read,
         routes::DEPLOYMENTS
+        | routes::DEPLOYMENTS_UPDATE
+        | routes::APPLY
         | routes::DEPLOYMENT
         | routes::SITE_ROLLBACK
         | routes::SITE_LABELS
@@ -220,6 +222,10 @@ mod tests {
         assert_eq!(required_scope("GET", routes::APPS), Scope::Read);
         assert_eq!(required_scope("GET", routes::EVENTS), Scope::Read);
         assert_eq!(required_scope("POST", routes::DEPLOYMENTS), Scope::Deploy);
+        assert_eq!(
+            required_scope("POST", routes::DEPLOYMENTS_UPDATE),
+            Scope::Deploy
+        );
         assert_eq!(required_scope("DELETE", routes::DEPLOYMENT), Scope::Deploy);
         assert_eq!(required_scope("POST", routes::SITE_ROLLBACK), Scope::Deploy);
         assert_eq!(required_scope("POST", routes::APPS), Scope::Admin);

@@ -12,6 +12,7 @@
 use std::fs;
 
 use edge_api::types::{Commit, DeployRequest, DeploymentSummary};
+use edge_model::app::{ApplicationDescription, DeploymentProfile};
 use edge_model::capabilities::DeviceCapabilitiesManifest;
 use edge_model::issue::Unfit;
 use edge_model::{
@@ -21,6 +22,7 @@ use edge_model::{
 use edge_workspace::git::Repo;
 
 use super::apps::{resolve, stored_description};
+use super::change::{self, open_site_repo};
 use crate::co::db::apps::versions_of;
 use crate::co::db::deployments::{self as db, DeploymentRow};
 use crate::co::db::reports::states;
@@ -28,24 +30,7 @@ use crate::co::db::sites::{self, DeviceRow};
 use crate::co::store::{Store, author};
 use crate::error::ApiError;
 
-/// Open a site repository for a change (under the write lock). Its work tree
-/// already equals `HEAD`: start-up resets every site repository, and each
-/// change undoes its own files when it fails; so the hot path does not
-/// rewrite the tree. Before the first commit, leftovers of a failed first
-/// deploy are dropped here (start-up skips repositories without commits).
-fn open_site_repo(dir: &std::path::Path) -> Result<Repo, ApiError> {
-    let repo = Repo::init_or_open(dir).map_err(|e| ApiError::internal(&e.into()))?;
-    if repo
-        .head()
-        .map_err(|e| ApiError::internal(&e.into()))?
-        .is_none()
-    {
-        let _ = fs::remove_dir_all(dir.join("deployments"));
-    }
-    Ok(repo)
-}
-
-fn summary(r: DeploymentRow) -> DeploymentSummary {
+pub(crate) fn summary(r: DeploymentRow) -> DeploymentSummary {
     DeploymentSummary {
         id: r.id,
         app: r.app_id,
@@ -55,6 +40,9 @@ fn summary(r: DeploymentRow) -> DeploymentSummary {
         profile: r.profile,
         commit: r.commit_id,
         created_at: r.created_at,
+        name: (!r.name.is_empty()).then_some(r.name),
+        change: None,
+        changes: Vec::new(),
         state: None,
         state_at: None,
         error: None,
@@ -67,12 +55,129 @@ pub(crate) fn deploy(
     req: &DeployRequest,
     by: &str,
 ) -> Result<Vec<DeploymentSummary>, ApiError> {
-    let app_id = resolve(store, &req.app)?;
+    let chosen = choose(
+        store,
+        &req.app,
+        req.version.as_deref(),
+        req.deploy_type.as_deref(),
+    )?;
+    let (app_id, version, app) = (&chosen.app_id, &chosen.version, &chosen.app);
+    let profile = chosen.profile();
+    let parameters = render::parameters(app, profile, &req.set).map_err(|issues| {
+        ApiError::invalid(
+            format!(
+                "{} parameter problem(s); nothing was deployed",
+                issues.len()
+            ),
+            &issues,
+            "parameters",
+        )
+    })?;
+    let targets = place(store, req, profile)?;
+    let app_dir = store.workspace().join("apps").join(app_id).join(version);
+    let artifacts = super::artifacts::store_local(store, &app_dir, profile)?;
+
+    let name = req.name.clone().unwrap_or_default();
+    check_name(&name)?;
+    let _w = store.write_lock();
+    // The version may have been removed while values were checked.
+    if !versions_of(&store.db(), app_id)?
+        .iter()
+        .any(|r| &r.version == version)
+    {
+        return Err(ApiError::conflict(format!(
+            "app `{app_id}` version `{version}` was removed meanwhile; nothing was deployed"
+        )));
+    }
+    let mut drafts = Vec::with_capacity(targets.len());
+    for device in &targets {
+        // (site, device, app, name) is a deployment's place: deploying there
+        // again updates the deployment in place, keeping its id.
+        let previous = db::at_place(&store.db(), &req.site, &device.id, app_id, &name)?;
+        let id = match &previous {
+            Some(p) => {
+                DeploymentId::new(p.id.clone()).map_err(|e| ApiError::internal(&e.into()))?
+            }
+            None => change::new_id()?,
+        };
+        let target =
+            DeviceTarget::new(device.id.clone()).map_err(|e| ApiError::internal(&e.into()))?;
+        let mut doc = render::deployment(app, profile, parameters.clone(), id, target, &req.site);
+        super::artifacts::attach(&mut doc, &artifacts);
+        change::label(&mut doc, &name, &req.set);
+        drafts.push(change::Draft { doc, previous });
+    }
+    let devices = targets
+        .iter()
+        .map(|d| d.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let head = format!(
+        "deploy {app_id} {version} ({}) to {devices} at site {}",
+        profile.profile_type, req.site
+    );
+    let out = change::commit_site(store, &req.site, drafts, &head, by, req.dry_run)?;
+    tracing::info!(
+        app = app_id,
+        version,
+        site = req.site,
+        devices,
+        dry_run = req.dry_run,
+        "deploy"
+    );
+    Ok(out)
+}
+
+/// A deployment name: like an app id, lower-case letters, digits and dashes,
+/// at most 63.
+pub(crate) fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok = name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "`{name}` is not a deployment name: use at most 63 lower-case letters, digits and dashes"
+        )))
+    }
+}
+
+/// An app version and profile chosen for a deployment.
+pub(crate) struct Chosen {
+    pub(crate) app_id: String,
+    pub(crate) version: String,
+    pub(crate) app: ApplicationDescription,
+    index: usize,
+}
+
+impl Chosen {
+    /// The chosen profile's position in the app.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The chosen profile.
+    pub(crate) fn profile(&self) -> &DeploymentProfile {
+        &self.app.deployment_profiles[self.index]
+    }
+}
+
+/// The app `key` names (id or display name), at `version` (default: the
+/// newest), with the profile of type `deploy_type` (default: its first).
+pub(crate) fn choose(
+    store: &Store,
+    key: &str,
+    version: Option<&str>,
+    deploy_type: Option<&str>,
+) -> Result<Chosen, ApiError> {
+    let app_id = resolve(store, key)?;
     let versions = versions_of(&store.db(), &app_id)?;
-    let version = match &req.version {
+    let version = match version {
         Some(v) => versions
             .iter()
-            .find(|r| &r.version == v)
+            .find(|r| r.version == v)
             .map(|r| r.version.clone())
             .ok_or_else(|| {
                 let known = versions
@@ -90,149 +195,48 @@ pub(crate) fn deploy(
             .ok_or_else(|| ApiError::not_found(format!("no app `{app_id}`")))?,
     };
     let app = stored_description(store, &app_id, &version)?;
-    let profile = match &req.deploy_type {
+    let index = match deploy_type {
         Some(t) => {
             let want = ProfileType::parse(t).ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "`{t}` is not a deployment type; use helm, compose, wasm or process"
                 ))
             })?;
-            app.profile(want).ok_or_else(|| {
-                let has = app
-                    .deployment_profiles
+            let types = || {
+                app.deployment_profiles
                     .iter()
                     .map(|p| p.profile_type.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ");
-                ApiError::unprocessable(format!(
-                    "app `{app_id}` has no `{want}` profile (it has {has})"
-                ))
-            })?
+                    .join(", ")
+            };
+            app.deployment_profiles
+                .iter()
+                .position(|p| p.profile_type == want)
+                .ok_or_else(|| {
+                    ApiError::unprocessable(format!(
+                        "app `{app_id}` has no `{want}` profile (it has {})",
+                        types()
+                    ))
+                })?
         }
-        None => app
-            .deployment_profiles
-            .first()
-            .ok_or_else(|| ApiError::unprocessable("the app has no deployment profile"))?,
+        None if app.deployment_profiles.is_empty() => {
+            return Err(ApiError::unprocessable("the app has no deployment profile"));
+        }
+        None => 0,
     };
-    let parameters = render::parameters(&app, profile, &req.set).map_err(|issues| {
-        ApiError::invalid(
-            format!(
-                "{} parameter problem(s); nothing was deployed",
-                issues.len()
-            ),
-            &issues,
-            "parameters",
-        )
-    })?;
-    let targets = place(store, req, profile)?;
-    let app_dir = store.workspace().join("apps").join(&app_id).join(&version);
-    let artifacts = super::artifacts::store_local(store, &app_dir, profile)?;
-
-    let _w = store.write_lock();
-    // The version may have been removed while values were checked.
-    if !versions_of(&store.db(), &app_id)?
-        .iter()
-        .any(|r| r.version == version)
-    {
-        return Err(ApiError::conflict(format!(
-            "app `{app_id}` version `{version}` was removed meanwhile; nothing was deployed"
-        )));
-    }
-    let repo_dir = store.site_repo(&req.site);
-    let repo = open_site_repo(&repo_dir)?;
-    let dir = repo_dir.join("deployments");
-    fs::create_dir_all(&dir).map_err(|e| ApiError::internal(&e.into()))?;
-    let mut written = Vec::new();
-    for device in &targets {
-        let id = DeploymentId::new(uuid::Uuid::new_v4().to_string())
-            .map_err(|e| ApiError::internal(&e.into()))?;
-        let target =
-            DeviceTarget::new(device.id.clone()).map_err(|e| ApiError::internal(&e.into()))?;
-        let mut doc = render::deployment(
-            &app,
-            profile,
-            parameters.clone(),
-            id.clone(),
-            target,
-            &req.site,
-        );
-        super::artifacts::attach(&mut doc, &artifacts);
-        let path = dir.join(format!("{id}.yaml"));
-        if let Err(e) = fs::write(&path, doc.to_yaml()) {
-            for (p, _, _) in &written {
-                let _ = fs::remove_file(p);
-            }
-            return Err(ApiError::internal(&e.into()));
-        }
-        written.push((path, id, device.id.clone()));
-    }
-    let devices = targets
-        .iter()
-        .map(|d| d.id.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let ids = written
-        .iter()
-        .map(|(_, id, _)| id.to_string())
-        .collect::<Vec<_>>()
-        .join("\n  ");
-    let message = format!(
-        "deploy {app_id} {version} ({}) to {devices} at site {}\n\nby: {by}\ndeployments:\n  {ids}",
-        profile.profile_type, req.site
-    );
-    let commit = match repo.commit_all(&message, &author()) {
-        Ok(Some(c)) => c.id,
-        Ok(None) => String::new(),
-        Err(e) => {
-            for (p, _, _) in &written {
-                let _ = fs::remove_file(p);
-            }
-            return Err(ApiError::internal(&e.into()));
-        }
-    };
-    let conn = store.db();
-    let now = crate::clock::now();
-    let mut out = Vec::new();
-    for (_, id, device) in written {
-        let row = DeploymentRow {
-            id: id.to_string(),
-            app_id: app_id.clone(),
-            version: version.clone(),
-            site: req.site.clone(),
-            device,
-            profile: profile.profile_type.to_string(),
-            commit_id: commit.clone(),
-            created_at: now.clone(),
-        };
-        db::insert_deployment(&conn, &row)?;
-        out.push(summary(row));
-    }
-    drop(conn);
-    store.changed(&req.site);
-    for d in &out {
-        store.events().publish(
-            "deployment.created",
-            &d.id,
-            Some(&d.site),
-            serde_json::json!({"app": d.app, "version": d.version, "device": d.device, "commit": d.commit}),
-        );
-    }
-    tracing::info!(
-        app = app_id,
+    Ok(Chosen {
+        app_id,
         version,
-        site = req.site,
-        devices,
-        commit,
-        "deployed"
-    );
-    Ok(out)
+        app,
+        index,
+    })
 }
 
 /// The devices a deployment goes to, or why none fits.
-fn place(
+pub(crate) fn place(
     store: &Store,
     req: &DeployRequest,
-    profile: &edge_model::app::DeploymentProfile,
+    profile: &DeploymentProfile,
 ) -> Result<Vec<DeviceRow>, ApiError> {
     let conn = store.db();
     if sites::site(&conn, &req.site)?.is_none() {
@@ -322,14 +326,25 @@ pub(crate) fn list(store: &Store, site: Option<&str>) -> Result<Vec<DeploymentSu
         .collect())
 }
 
+/// The deployment `id` names: its whole id or a unique prefix of it (at
+/// least 4 characters), as `git` takes commits.
+pub(crate) fn find(store: &Store, id: &str) -> Result<DeploymentRow, ApiError> {
+    match db::lookup(&store.db(), id)? {
+        db::Lookup::One(row) => Ok(*row),
+        db::Lookup::None => Err(ApiError::not_found(format!(
+            "no deployment `{id}`; `edgectl co list deployments` lists them"
+        ))),
+        db::Lookup::Many(ids) => Err(ApiError::conflict(format!(
+            "`{id}` is the start of several deployments ({}); give more of the id",
+            ids.join(", ")
+        ))),
+    }
+}
+
 /// Remove a deployment from its site's desired state (a new commit).
 pub(crate) fn undeploy(store: &Store, id: &str, by: &str) -> Result<(), ApiError> {
     let _w = store.write_lock();
-    let row = db::deployment(&store.db(), id)?.ok_or_else(|| {
-        ApiError::not_found(format!(
-            "no deployment `{id}`; `edgectl co list deployments` lists them"
-        ))
-    })?;
+    let row = find(store, id)?;
     let repo_dir = store.site_repo(&row.site);
     let repo = open_site_repo(&repo_dir)?;
     let path = repo_dir
@@ -483,29 +498,15 @@ pub(crate) fn reindex_site(
         let d = doc.document;
         let id = d.id().to_string();
         let previous = old.iter().find(|r| r.id == id);
-        let row = DeploymentRow {
-            version: d
-                .metadata
-                .labels
-                .get("app.version")
-                .cloned()
-                .unwrap_or_default(),
-            app_id: d.spec.application_id.to_string(),
-            site: site.to_owned(),
-            device: d
-                .metadata
-                .device_id
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-            profile: d.spec.deployment_profile.profile_type.to_string(),
-            commit_id: match previous {
-                Some(p) if keep_commits => p.commit_id.clone(),
-                _ => commit.to_owned(),
+        let row = change::row_of(
+            &d,
+            site,
+            match previous {
+                Some(p) if keep_commits => &p.commit_id,
+                _ => commit,
             },
-            created_at: previous.map_or_else(crate::clock::now, |r| r.created_at.clone()),
-            id,
-        };
+            previous.map_or_else(crate::clock::now, |r| r.created_at.clone()),
+        );
         db::insert_deployment(&tx, &row)?;
         out.push(row);
     }

@@ -11,8 +11,10 @@
 //! audit log of what they changed (`access`).
 
 pub(crate) mod access;
+pub(crate) mod apply;
 pub(crate) mod apps;
 pub(crate) mod artifacts;
+pub(crate) mod change;
 pub(crate) mod deployments;
 pub(crate) mod direct;
 pub(crate) mod export;
@@ -22,3 +24,4 @@ pub(crate) mod nudge;
 pub(crate) mod recovery;
 pub(crate) mod sites;
 pub(crate) mod status;
+pub(crate) mod update;

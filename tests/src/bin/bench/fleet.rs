@@ -110,6 +110,8 @@ pub(crate) fn deploy_app(api: &edge_api::Client, app: &str, site: &str, device: 
         selector: BTreeMap::new(),
         set: BTreeMap::new(),
         deploy_type: None,
+        name: None,
+        dry_run: false,
     };
     let out: Vec<DeploymentSummary> = api
         .post(edge_api::routes::DEPLOYMENTS, &req)

@@ -8,26 +8,74 @@ use axum::Extension;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use edge_api::types::{Commit, DeployRequest, DeploymentSummary, RollbackRequest};
+use edge_api::types::{
+    ApplyRequest, Commit, DeployRequest, DeploymentSummary, RollbackRequest, UpdateRequest,
+};
 use serde::Deserialize;
 
 use crate::co::ops::access::Caller;
-use crate::co::ops::deployments;
+use crate::co::ops::apply::{self, MAX_APPLY_BYTES};
+use crate::co::ops::{deployments, update};
 use crate::co::store::Store;
 use crate::error::ApiError;
-use crate::http::{JsonBody, QueryParams, blocking, created};
+use crate::http::{BoundedBody, JsonBody, QueryParams, blocking, created};
 
-/// Deploy an app to devices of a site: one ApplicationDeployment per device, one commit.
+/// Deploy an app to devices of a site: one ApplicationDeployment per device,
+/// one commit. Where the app (with that name) already runs on a device, its
+/// deployment is updated in place, keeping its id.
 #[utoipa::path(post, path = "/api/deployments", request_body = DeployRequest,
-    responses((status = 201, body = Vec<DeploymentSummary>), (status = 404, description = "No such app, version, site or device"),
+    responses((status = 201, body = Vec<DeploymentSummary>, description = "A deployment was created"),
+              (status = 200, body = Vec<DeploymentSummary>, description = "Existing deployments were updated or left unchanged, or a dry run"),
+              (status = 404, description = "No such app, version, site or device"),
               (status = 422, description = "Invalid values, or no device fits")))]
 pub(crate) async fn deploy(
     State(store): State<Arc<Store>>,
     Extension(caller): Extension<Caller>,
     JsonBody(req): JsonBody<DeployRequest>,
 ) -> Result<Response, ApiError> {
+    let dry = req.dry_run;
     let out = blocking(move || deployments::deploy(&store, &req, &caller.actor)).await?;
-    Ok(created(&out))
+    if !dry && out.iter().any(|d| d.change.as_deref() == Some("created")) {
+        Ok(created(&out))
+    } else {
+        Ok(axum::Json(out).into_response())
+    }
+}
+
+/// Change deployments in place: a new version, new parameter values, or
+/// both; each keeps its id. One commit per site.
+#[utoipa::path(post, path = "/api/deployments/update", request_body = UpdateRequest,
+    responses((status = 200, body = Vec<DeploymentSummary>, description = "Each chosen deployment, `updated` or `unchanged`"),
+              (status = 404, description = "No such deployment, app or version"),
+              (status = 409, description = "An id prefix names several deployments"),
+              (status = 422, description = "Invalid values for the version moved to")))]
+pub(crate) async fn update_deployments(
+    State(store): State<Arc<Store>>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(req): JsonBody<UpdateRequest>,
+) -> Result<axum::Json<Vec<DeploymentSummary>>, ApiError> {
+    blocking(move || update::update(&store, &req, &caller.actor))
+        .await
+        .map(axum::Json)
+}
+
+/// Make the deployments match the desired ones: create, update in place,
+/// and with `prune` remove what an earlier apply made and no entry names.
+/// Every entry is checked first; one commit per site that changes.
+#[utoipa::path(post, path = "/api/apply", request_body = ApplyRequest,
+    responses((status = 200, body = Vec<DeploymentSummary>, description = "Each deployment named or removed, with its change"),
+              (status = 400, description = "Not a valid request, or too many entries"),
+              (status = 422, description = "Problems in the entries, each with the file and field it came from")))]
+pub(crate) async fn apply(
+    State(store): State<Arc<Store>>,
+    Extension(caller): Extension<Caller>,
+    BoundedBody(body): BoundedBody<MAX_APPLY_BYTES>,
+) -> Result<axum::Json<Vec<DeploymentSummary>>, ApiError> {
+    let req: ApplyRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))?;
+    blocking(move || apply::apply(&store, &req, &caller.actor))
+        .await
+        .map(axum::Json)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -50,7 +98,7 @@ pub(crate) async fn list_deployments(
 }
 
 /// Remove a deployment from its site's desired state (a new commit).
-#[utoipa::path(delete, path = "/api/deployments/{deployment}", params(("deployment" = String, Path, description = "Deployment id")),
+#[utoipa::path(delete, path = "/api/deployments/{deployment}", params(("deployment" = String, Path, description = "Deployment id, or a unique prefix of it")),
     responses((status = 204, description = "Removed from the desired state"), (status = 404, description = "No such deployment")))]
 pub(crate) async fn undeploy(
     State(store): State<Arc<Store>>,

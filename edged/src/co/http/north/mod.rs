@@ -28,6 +28,7 @@ mod intake;
 mod sites;
 pub(crate) mod tls;
 
+use crate::co::ops::apply::MAX_APPLY_BYTES;
 use crate::co::ops::intake::MAX_INTAKE;
 use crate::co::ops::status;
 use crate::co::store::Store;
@@ -70,6 +71,7 @@ pub(crate) fn openapi_json() -> String {
 fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
     let (s, p, upload) = routes!(apps::upload_app);
     let (is, ip, intake) = routes!(intake::intake_from_stick);
+    let (aps, app, apply) = routes!(deployments::apply);
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(status))
@@ -77,6 +79,12 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
         .routes((s, p, upload.layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))))
         .routes(routes!(apps::show_app, apps::remove_app))
         .routes(routes!(deployments::list_deployments, deployments::deploy))
+        .routes(routes!(deployments::update_deployments))
+        .routes((
+            aps,
+            app,
+            apply.layer(DefaultBodyLimit::max(MAX_APPLY_BYTES)),
+        ))
         .routes(routes!(deployments::undeploy))
         .routes(routes!(deployments::history))
         .routes(routes!(deployments::rollback))
