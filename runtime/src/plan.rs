@@ -4,8 +4,9 @@
 //!
 //! Rules (DIGEST §12, §15.2): absence from the manifest is the only removal
 //! signal; removals come first (they free resources), components are removed
-//! last-installed first; a deployment whose digest changed is removed and
-//! installed again; a deployment whose digest is unchanged but which did not
+//! last-installed first; a deployment whose digest changed is installed
+//! again in place (the executor replaces only the components whose plan
+//! changed, see [`unchanged`]); a deployment whose digest is unchanged but which did not
 //! end `installed` is installed again (the executor paces retries);
 //! components install in listed order with their `wait` and `timeout`, and
 //! each gets the parameter values whose targets name it.
@@ -57,6 +58,9 @@ pub struct ComponentPlan {
     pub settings: BTreeMap<String, Value>,
     /// Limits it asks for (memory and fuel of a WebAssembly module).
     pub limits: edge_model::profile::Limits,
+    /// Digest of its package-local artifact, when the fleet manager named
+    /// one: a new artifact under the same path is a changed component.
+    pub artifact: Option<String>,
 }
 
 /// One step of a plan.
@@ -128,6 +132,7 @@ pub fn components(d: &ApplicationDeployment) -> Vec<ComponentPlan> {
             timeout: c.properties.timeout.as_deref().and_then(parse_timeout),
             settings: settings.remove(c.name.as_str()).unwrap_or_default(),
             limits: c.limits(),
+            artifact: c.artifact().map(|a| a.digest.to_string()),
         })
         .collect()
 }
@@ -137,6 +142,18 @@ fn remove(a: &Applied) -> Step {
         id: a.id.clone(),
         components: a.components.iter().rev().map(|(n, _)| n.clone()).collect(),
     }
+}
+
+/// Which components of a deployment being replaced keep running: those
+/// installed before whose plan (kind, artifact and its digest, settings,
+/// limits, wait, timeout) is the same in the new version. The others of
+/// `old` are stopped; the new version's others start, in listed order.
+#[must_use]
+pub fn unchanged(old: &[(ComponentPlan, State)], new: &[ComponentPlan]) -> Vec<String> {
+    new.iter()
+        .filter(|n| old.iter().any(|(o, s)| *s == State::Installed && o == *n))
+        .map(|n| n.name.clone())
+        .collect()
 }
 
 /// The steps that take the node from `applied` to `desired`.
@@ -163,10 +180,7 @@ pub fn plan(desired: &[Desired], applied: &[Applied]) -> Vec<Step> {
         };
         match have.get(id) {
             None => steps.push(install(false)),
-            Some(a) if a.digest != d.digest => {
-                steps.push(remove(a));
-                steps.push(install(false));
-            }
+            Some(a) if a.digest != d.digest => steps.push(install(false)),
             Some(a)
                 if a.components.iter().all(|(_, s)| *s == State::Installed)
                     && !a.components.is_empty() => {}
@@ -268,12 +282,31 @@ spec:
             ),
         ];
         let steps = plan(&want, &have);
-        // Removals first, the last applied first; then manifest order.
-        assert_eq!(ids(&steps), ["-4", "-3", "+0", "-1", "+1", "+2!"]);
+        // Removals first, the last applied first; then manifest order. A
+        // changed deployment is installed again in place, with no removal.
+        assert_eq!(ids(&steps), ["-4", "-3", "+0", "+1", "+2!"]);
         match &steps[0] {
             Step::Remove { components, .. } => assert_eq!(components, &["second", "first"]),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn only_changed_components_are_replaced() {
+        let old = components(&deployment(A, &["first", "second", "third"], "hi"));
+        let mut new = components(&deployment(A, &["first", "second", "third"], "hi"));
+        new[1].artifact = Some("sha256:new".into());
+        new[2].settings.insert("X".into(), Value::from(1));
+        let installed: Vec<(ComponentPlan, State)> =
+            old.iter().map(|p| (p.clone(), State::Installed)).collect();
+        assert_eq!(unchanged(&installed, &new), ["first"]);
+        // A component that was not running is started again even if unchanged.
+        let mut failed = installed.clone();
+        failed[0].1 = State::Failed;
+        assert!(unchanged(&failed, &new).is_empty());
+        // Same plans: everything stays; a component removed from the new
+        // version is simply not kept.
+        assert_eq!(unchanged(&installed, &old[..2]), ["first", "second"]);
     }
 
     #[test]

@@ -417,6 +417,7 @@ mod tests {
                     .map(|g| [("GREETING".to_owned(), serde_json::Value::from(g))].into())
                     .unwrap_or_default(),
                 limits: edge_model::profile::Limits::default(),
+                artifact: None,
             },
             artifact,
             dir: dir.join("hello"),

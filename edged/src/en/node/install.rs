@@ -35,29 +35,29 @@ impl Node {
         artifacts: &HashMap<(String, String), PathBuf>,
     ) {
         let id = doc.id.clone();
-        // A retry (or a restart) starts from nothing running.
-        let old = self.lock().remove(&id);
-        if let Some(old) = old {
-            for c in old.comps.into_iter().rev() {
-                if let Some(r) = c.running {
-                    r.stop(GRACE);
-                }
-            }
-        }
+        let mut kept = self.stop_replaced(&id, doc, d);
         if let Err(e) = self.db.set_applied(doc, version) {
             tracing::error!(id, error = %e, "cannot record the deployment; not installing it");
             return;
         }
         let mut run = Run::new(doc, d, version);
         for c in &mut run.comps {
-            c.state = State::Installing;
+            match kept.remove(&c.plan.name) {
+                Some(k) => *c = k,
+                None => c.state = State::Installing,
+            }
         }
+        let keep: Vec<bool> = run.comps.iter().map(|c| c.running.is_some()).collect();
         self.report(&id, &mut run);
         let names: Vec<String> = run.comps.iter().map(|c| c.plan.name.clone()).collect();
         self.lock().insert(id.clone(), run);
         self.flush();
         let mut failed = false;
         for (i, name) in names.iter().enumerate() {
+            if keep[i] {
+                // Unchanged by an update: it runs on.
+                continue;
+            }
             if failed {
                 // Later components are not started after a failure.
                 self.update(&id, |run| {
@@ -84,6 +84,62 @@ impl Node {
             run.needs_install = failed;
         });
         self.report_now(&id);
+    }
+
+    /// Take deployment `id`'s run before (re)installing it from `doc`. A
+    /// retry or a restart starts from nothing running. An update (a new
+    /// digest) keeps the components whose plan did not change running
+    /// (returned by name) and stops the others; the components the new
+    /// version no longer has are cleaned up and their folders removed.
+    fn stop_replaced(
+        &self,
+        id: &str,
+        doc: &Doc,
+        d: &ApplicationDeployment,
+    ) -> HashMap<String, super::run::Comp> {
+        let mut kept = HashMap::new();
+        let Some(old) = self.lock().remove(id) else {
+            return kept;
+        };
+        let replacing = old.digest != doc.digest;
+        let new = edge_runtime::plan::components(d);
+        let keep = if replacing && !old.needs_install {
+            let was: Vec<_> = old
+                .comps
+                .iter()
+                .map(|c| (c.plan.clone(), c.state))
+                .collect();
+            edge_runtime::plan::unchanged(&was, &new)
+        } else {
+            Vec::new()
+        };
+        for c in old.comps.into_iter().rev() {
+            let name = c.plan.name.clone();
+            if c.running.is_some() && !c.held && keep.contains(&name) {
+                kept.insert(name, c);
+                continue;
+            }
+            if let Some(r) = c.running {
+                r.stop(GRACE);
+            }
+            if replacing {
+                if let Some(driver) = self.driver(c.plan.kind) {
+                    driver.clean(id, &name);
+                }
+                if !new.iter().any(|p| p.name == name) {
+                    let _ = std::fs::remove_dir_all(self.workloads.join(id).join(&name));
+                }
+            }
+        }
+        if replacing {
+            tracing::info!(
+                id,
+                kept = kept.len(),
+                replaced = new.len() - kept.len(),
+                "updating in place"
+            );
+        }
+        kept
     }
 
     /// Start component `i` of deployment `id` and, when it asks for `wait`,

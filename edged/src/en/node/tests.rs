@@ -550,3 +550,49 @@ fn a_component_running_only_for_an_instant_is_not_installed() {
         [("failed".to_owned(), Some("GAVE_UP".to_owned()))]
     );
 }
+
+#[test]
+fn an_update_replaces_only_the_components_that_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDriver::new();
+    let node = node_in(dir.path(), &fake);
+    for a in [&b"a"[..], b"b1", b"c"] {
+        node.cas.put(a).unwrap();
+    }
+    let v1 = [comp("a", b"a"), comp("b", b"b1"), comp("c", b"c")];
+    apply(&node, 1, vec![doc(A, "1.0.0", &v1)]);
+    let first = reports(&node);
+    assert_eq!(states(last(&first, A)), installed(3));
+    let started = fake.calls();
+
+    // The update changes b's artifact and drops c; `a` runs on untouched.
+    node.cas.put(b"b2").unwrap();
+    let v2 = [comp("a", b"a"), comp("b", b"b2")];
+    apply(&node, 2, vec![doc(A, "1.0.0", &v2)]);
+    let calls = fake.calls();
+    assert_eq!(
+        calls[started.len()..],
+        [
+            stop(&key(A, "c")),
+            clean(&key(A, "c")),
+            stop(&key(A, "b")),
+            clean(&key(A, "b")),
+            start(&key(A, "b")),
+        ]
+    );
+    let r = reports(&node);
+    // The transition is reported: b installing while a stays installed,
+    // then both installed at the new manifest version.
+    assert!(
+        r.iter().any(|rep| rep["deploymentId"] == A
+            && states(rep)
+                == [
+                    ("installed".to_owned(), None),
+                    ("installing".to_owned(), None)
+                ]),
+        "{r:#?}"
+    );
+    assert_eq!(states(last(&r, A)), installed(2));
+    assert_eq!(last(&r, A)["adoptedManifestVersion"], 2);
+    assert!(!dir.path().join("workloads").join(A).join("c").exists());
+}

@@ -11,6 +11,11 @@
 //!   with its default poll settings (the LO's nudge answers the long poll);
 //! - `edgectl co deploy --wait` of the same app, 50 times, from process
 //!   start to exit (installed);
+//! - upgrade → installed: `POST /api/deployments/update` moving one
+//!   deployment of hello-wasm between versions 1.0.0 and 1.1.0 (in place,
+//!   same id) until the CO has the node's report of the new version
+//!   installed, read from the event stream (a report of another state
+//!   first, then `installed`), 30 times;
 //! - idle RSS and CPU of that node over `EN_IDLE_SECS` seconds (600 unless
 //!   set) while it keeps the hello-process app running.
 
@@ -81,6 +86,7 @@ pub(crate) fn run() {
 
     deploy_to_installed(&api);
     deploy_wait(&edgectl, &co);
+    upgrade_to_installed(&edgectl, &co, dir.path(), &api);
     idle(&api, &en);
     sizes();
 }
@@ -141,6 +147,7 @@ fn wasm_workload(dir: &Path, n: usize) -> Workload {
             timeout: None,
             settings: BTreeMap::new(),
             limits: edge_model::profile::Limits::default(),
+            artifact: None,
         },
         artifact: repo_root().join("fixtures/packages/hello-wasm/components/hello.wat"),
         dir: dir.join(n.to_string()),
@@ -208,6 +215,18 @@ fn wait_for(what: &str, limit: Duration, f: impl FnMut() -> bool) {
     edge_tests::wait::until_true(what, limit, Duration::from_millis(5), f);
 }
 
+/// Remove deployment `id` and wait until the CO no longer lists it.
+fn undeploy(api: &edge_api::Client, id: &str) {
+    api.delete(&format!("{}/{id}", edge_api::routes::DEPLOYMENTS))
+        .unwrap_or_else(|e| panic!("undeploy: {e}"));
+    wait_for("removed", Duration::from_secs(60), || {
+        let all: Vec<DeploymentSummary> = api
+            .get(edge_api::routes::DEPLOYMENTS)
+            .unwrap_or_else(|e| panic!("{e}"));
+        all.iter().all(|d| d.id != id)
+    });
+}
+
 fn deploy_to_installed(api: &edge_api::Client) {
     let mut samples = Vec::new();
     for _ in 0..DEPLOYS {
@@ -217,14 +236,7 @@ fn deploy_to_installed(api: &edge_api::Client) {
             state(api, &id).as_deref() == Some("installed")
         });
         samples.push(began.elapsed());
-        api.delete(&format!("{}/{id}", edge_api::routes::DEPLOYMENTS))
-            .unwrap_or_else(|e| panic!("undeploy: {e}"));
-        wait_for("removed", Duration::from_secs(60), || {
-            let all: Vec<DeploymentSummary> = api
-                .get(edge_api::routes::DEPLOYMENTS)
-                .unwrap_or_else(|e| panic!("{e}"));
-            all.iter().all(|d| d.id != id)
-        });
+        undeploy(api, &id);
     }
     let mut sorted = samples.clone();
     sorted.sort();
@@ -232,6 +244,61 @@ fn deploy_to_installed(api: &edge_api::Client) {
         "deploy -> installed at the CO (hello-wasm, CO -> LO -> EN): {}; p99 {:.1} ms",
         percentiles(samples),
         ms(quantile(&sorted, 0.99))
+    );
+}
+
+/// `co upgrade` of one deployment to `installed` at the CO, alternating
+/// between two versions.
+fn upgrade_to_installed(edgectl: &Path, co: &Co, dir: &Path, api: &edge_api::Client) {
+    let pkg = dir.join("hello-wasm-1.1");
+    edge_tests::co::copy_tree(&repo_root().join("fixtures/packages/hello-wasm"), &pkg);
+    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .replace("version: 1.0.0", "version: 1.1.0")
+        .replace("revision: 1.0.0", "revision: 1.1.0");
+    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap_or_else(|e| panic!("{e}"));
+    ctl(
+        edgectl,
+        co,
+        &["co", "add", "app", "--artifact", &pkg.to_string_lossy()],
+    );
+    let id = deploy(api, SITE, DEVICE);
+    wait_for("installed", Duration::from_secs(60), || {
+        state(api, &id).as_deref() == Some("installed")
+    });
+    let mut samples = Vec::new();
+    for i in 0..DEPLOYS {
+        let version = if i % 2 == 0 { "1.0.0" } else { "1.1.0" };
+        let events = api.events(None).unwrap_or_else(|e| panic!("{e}"));
+        let began = Instant::now();
+        let request = edge_api::types::UpdateRequest {
+            ids: vec![id.clone()],
+            version: Some(version.to_owned()),
+            ..edge_api::types::UpdateRequest::default()
+        };
+        let out: Vec<DeploymentSummary> = api
+            .post(edge_api::routes::DEPLOYMENTS_UPDATE, &request)
+            .unwrap_or_else(|e| panic!("upgrade: {e}"));
+        assert_eq!(out[0].change.as_deref(), Some("updated"), "{out:?}");
+        let mut moved = false;
+        for e in events {
+            let e = e.unwrap_or_else(|e| panic!("{e}"));
+            if e.kind != "status" || e.subject != id {
+                continue;
+            }
+            match e.data["state"].as_str() {
+                Some("installed") if moved => break,
+                Some("installed") => {}
+                Some("failed") => panic!("the upgrade failed: {}", e.data),
+                _ => moved = true,
+            }
+        }
+        samples.push(began.elapsed());
+    }
+    undeploy(api, &id);
+    println!(
+        "upgrade -> installed at the CO (hello-wasm 1.0.0 <-> 1.1.0, in place, CO -> LO -> EN): {}",
+        percentiles(samples)
     );
 }
 
