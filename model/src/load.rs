@@ -122,27 +122,128 @@ fn json_error(e: &serde_json::Error) -> LoadError {
 
 /// Whether flow collections (`[`, `{`) nest deeper than `limit`. The YAML
 /// parser slows down sharply on very deep flow nesting, so this cheap scan runs
-/// first. Text after `#` on a line is skipped (a comment, or quoted text where
-/// brackets do not nest); brackets inside quotes elsewhere are counted, which
-/// can only make the check stricter.
+/// first. A bracket counts only where a node may start (a line's start in
+/// block context, after `- `, `? `, `: `, `,` or another bracket) or inside a
+/// flow collection; quoted scalars, block scalars, comments and the rest of a
+/// plain scalar are skipped, so text that only holds brackets (a value such
+/// as `"[[[["`) is not taken for nesting.
 fn flow_too_deep(text: &str, limit: usize) -> bool {
+    let b = text.as_bytes();
+    let space_at = |i: usize| b.get(i).is_none_or(u8::is_ascii_whitespace);
     let mut depth = 0usize;
-    for line in text.lines() {
-        for b in line.bytes() {
-            match b {
-                b'#' => break,
-                b'[' | b'{' => {
-                    depth += 1;
-                    if depth > limit {
-                        return true;
-                    }
+    // Whether a node may start here.
+    let mut start = true;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\n' => {
+                start |= depth == 0;
+                i += 1;
+                continue;
+            }
+            b' ' | b'\t' | b'\r' => {
+                i += 1;
+                continue;
+            }
+            b'#' if i == 0 || space_at(i - 1) => {
+                i = line_end(b, i);
+                continue;
+            }
+            _ => {}
+        }
+        if start {
+            match c {
+                b'"' => {
+                    i = quoted_end(b, i + 1, b'"');
+                    start = false;
+                    continue;
                 }
-                b']' | b'}' => depth = depth.saturating_sub(1),
-                _ => {}
+                b'\'' => {
+                    i = quoted_end(b, i + 1, b'\'');
+                    start = false;
+                    continue;
+                }
+                b'-' | b'?' if space_at(i + 1) => {
+                    i += 1;
+                    continue;
+                }
+                b'|' | b'>' if depth == 0 => {
+                    i = block_scalar_end(b, i);
+                    continue;
+                }
+                b'[' | b'{' => {}
+                _ => start = false,
             }
         }
+        match c {
+            b'[' | b'{' if start || depth > 0 => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+                start = true;
+            }
+            b']' | b'}' if depth > 0 => {
+                depth -= 1;
+                start = false;
+            }
+            b',' if depth > 0 => start = true,
+            b':' if space_at(i + 1) => start = true,
+            _ => {}
+        }
+        i += 1;
     }
     false
+}
+
+/// Where the line holding `i` ends.
+fn line_end(b: &[u8], i: usize) -> usize {
+    b[i..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |n| i + n)
+}
+
+/// Just past the quote that closes a scalar opened before `i` (`\"` escapes
+/// in double quotes, `''` in single ones); the text's end if none does.
+fn quoted_end(b: &[u8], mut i: usize, quote: u8) -> usize {
+    while let Some(&c) = b.get(i) {
+        if quote == b'"' && c == b'\\' {
+            i += 2;
+            continue;
+        }
+        if c == quote {
+            if quote == b'\'' && b.get(i + 1) == Some(&b'\'') {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// The start of the first line after the block scalar whose indicator is at
+/// `i`: the lines after it that are blank or indented deeper than its own.
+fn block_scalar_end(b: &[u8], i: usize) -> usize {
+    let line_start = b[..i]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |n| n + 1);
+    let indent = b[line_start..].iter().take_while(|&&c| c == b' ').count();
+    let mut at = line_end(b, i);
+    while at < b.len() {
+        let next = at + 1;
+        let end = line_end(b, next);
+        let line = &b[next..end];
+        let deeper = line.iter().take_while(|&&c| c == b' ').count() > indent;
+        if !(deeper || line.iter().all(u8::is_ascii_whitespace)) {
+            return next;
+        }
+        at = end;
+    }
+    b.len()
 }
 
 fn parse_yaml(text: &str) -> Result<Value, LoadError> {
@@ -334,6 +435,39 @@ mod tests {
         assert!(flow_too_deep("a: [[[1]]]", 2));
         assert!(!flow_too_deep("a: [[1]]\nb: [[2]]", 2));
         assert!(flow_too_deep("a: {b: [c, {d: 1}]}", 2));
+        assert!(flow_too_deep("- [[[1]]]", 2));
+        assert!(flow_too_deep("a:\n  [\n  [\n  [1]]]", 2));
+        assert!(flow_too_deep("{\"a\":[[[1]]]}", 2));
+    }
+
+    #[test]
+    fn brackets_inside_values_are_not_nesting() {
+        let many = "[".repeat(200);
+        for text in [
+            format!("a: \"{many}\"\n"),
+            format!("a: '{many}'\n"),
+            format!("a: \"x\\\" {many}\"\n"),
+            format!("a: 'it''s {many}'\n"),
+            format!("a: pull failed {many}\n"),
+            format!("a: |\n  {many}\n\n  {many}\nb: 1\n"),
+            format!("l:\n- x: >\n    {many}\n- y\n"),
+        ] {
+            assert!(!flow_too_deep(&text, MAX_DEPTH), "{text}");
+            assert!(parse_value(text.as_bytes()).is_ok(), "{text}");
+        }
+        // After a block scalar, nesting counts again.
+        assert!(flow_too_deep("a: |\n  [[[\nb: [[[1]]]", 2));
+    }
+
+    #[test]
+    fn a_string_of_brackets_written_as_yaml_reads_back() {
+        // Found by the `deployment_status_manifest` fuzz target: a JSON
+        // report whose error message holds 100 brackets was accepted, but
+        // the same report written as YAML was refused as too deep.
+        let json = format!("{{\"m\": \"x;? {}\"}}", "[".repeat(100));
+        let (v, _) = parse_value(json.as_bytes()).unwrap();
+        let yaml = yaml_serde::to_string(&v).unwrap();
+        assert_eq!(parse_value(yaml.as_bytes()).unwrap().0, v, "{yaml}");
     }
 
     #[test]

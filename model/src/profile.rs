@@ -464,7 +464,9 @@ pub(crate) fn check_parameters(
         let at = field(path, name);
         let Some(p) = obj(r, p, &at) else { continue };
         keys(r, p, &at, &["value", "targets"]);
-        if value_required && !p.contains_key("value") {
+        // `value: null` (or `value:` with nothing, or only a comment, after
+        // it) is no value either.
+        if value_required && p.get("value").is_none_or(Value::is_null) {
             r.error(field(&at, "value"), Rule::Required, "`value` is required");
         }
         let targets_path = field(&at, "targets");

@@ -437,3 +437,40 @@ fn floats_survive_json_exactly() {
     let p = ProblemDetail::from_slice(doc).unwrap().document;
     round_trips(&p).unwrap();
 }
+
+/// Found by the `application_deployment` fuzz target: `value:` followed
+/// only by a comment is null; such a deployment was accepted, and then its
+/// own YAML refused (`value` is required). Null is no value.
+#[test]
+fn a_null_parameter_value_is_refused_as_missing() {
+    let doc = "apiVersion: application.margo.org/v1alpha1
+kind: ApplicationDeployment
+metadata:
+  annotations:
+    id: a3e2f5dc-912e-494f-8395-52cf3769bc06
+    applicationId: demo
+  name: demo-a3e2f5dc
+  namespace: margo
+  deviceId: edge-1
+spec:
+  applicationId: demo
+  deploymentProfile:
+    type: helm
+    components:
+      - name: api
+        properties: {repository: oci://r/api, revision: 1.0.0}
+  parameters:
+    clientId:
+      value: #123-ABC
+      targets:
+        - {pointer: idp.clientId, components: [api]}
+";
+    let err = ApplicationDeployment::from_slice(doc.as_bytes()).unwrap_err();
+    assert!(
+        err.to_string().contains("spec.parameters.clientId.value"),
+        "{err}"
+    );
+    let fixed = doc.replace("value: #123-ABC", "value: \"#123-ABC\"");
+    let ok = ApplicationDeployment::from_slice(fixed.as_bytes()).unwrap();
+    round_trips(&ok.document).unwrap();
+}
