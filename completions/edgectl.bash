@@ -2335,7 +2335,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__undeploy)
-            opts="-y -o -h --app --site --device --yes --wait --timeout --output --server --token-file --ca-file --help"
+            opts="-y -o -h --app --site --device --yes --dry-run --wait --timeout --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

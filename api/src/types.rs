@@ -406,7 +406,7 @@ pub struct Commit {
 pub struct Event {
     /// Increasing number (the SSE id; resume with `Last-Event-ID`).
     pub id: u64,
-    /// `deployment.created`, `deployment.removed`, `status`, `device.added`,
+    /// `deployment.created`, `deployment.updated` (with `changes`), `deployment.removed`, `status`, `device.added`,
     /// `device.capabilities`, `site.added`, `app.added`, `app.removed`.
     pub kind: String,
     /// The deployment, device, site or app it is about.

@@ -56,6 +56,7 @@ fn a_status_event_of_an_unknown_deployment_refreshes() {
 fn structural_events_refresh() {
     for kind in [
         "deployment.created",
+        "deployment.updated",
         "deployment.removed",
         "device.added",
         "device.capabilities",

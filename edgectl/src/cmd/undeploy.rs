@@ -69,6 +69,25 @@ pub(crate) fn undeploy(
         .iter()
         .map(|d| format!("{} on {}/{}", d.app, d.site, d.device))
         .collect();
+    if args.dry_run {
+        for d in &chosen {
+            printer.line(&format!(
+                "- {} {} {} on {}/{}",
+                d.id.get(..8).unwrap_or(&d.id),
+                d.app,
+                d.version,
+                d.site,
+                d.device
+            ));
+        }
+        printer.line(&format!(
+            "dry run, nothing was changed: would remove {} deployment(s)",
+            chosen.len()
+        ));
+        let ids: Vec<&str> = chosen.iter().map(|d| d.id.as_str()).collect();
+        printer.data(&serde_json::json!({ "wouldUndeploy": ids }));
+        return Ok(());
+    }
     super::ask::confirm(
         args.yes,
         &format!(

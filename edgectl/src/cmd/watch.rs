@@ -27,6 +27,20 @@ fn line(e: &Event) -> String {
         "deployment.created" => {
             format!("{} {} to {}", text("app"), text("version"), text("device"))
         }
+        "deployment.updated" => {
+            let changes: Vec<&str> = d
+                .get("changes")
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().filter_map(|c| c.as_str()).collect())
+                .unwrap_or_default();
+            format!(
+                "{} {} on {}: {}",
+                text("app"),
+                text("version"),
+                text("device"),
+                changes.join(", ")
+            )
+        }
         "deployment.removed" => format!("{} from {}", text("app"), text("device")),
         "app.added" => format!("version {}", text("version")),
         _ => String::new(),
@@ -85,5 +99,30 @@ pub(crate) fn watch(
                 backoff = (backoff * 2).min(MOST_BACKOFF);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_in_place_says_what_changed_where() {
+        let e = Event {
+            id: 7,
+            kind: "deployment.updated".into(),
+            subject: "3f2a".into(),
+            site: Some("plant-1".into()),
+            at: "2026-12-07T10:00:00Z".into(),
+            data: serde_json::json!({"app": "hello", "version": "1.1.0", "device": "edge-1",
+                                     "changes": ["version 1.0.0 → 1.1.0", "parameter g \"a\" → \"b\""]}),
+        };
+        assert!(
+            line(&e).ends_with(
+                "3f2a [plant-1]  hello 1.1.0 on edge-1: version 1.0.0 → 1.1.0, parameter g \"a\" → \"b\""
+            ),
+            "{}",
+            line(&e)
+        );
     }
 }

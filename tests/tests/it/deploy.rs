@@ -111,9 +111,14 @@ fn deploying_again_updates_in_place(co: &Co) -> Vec<serde_json::Value> {
 }
 
 /// Undeploying the first deployment removes its document in a commit the
-/// history shows; undeploying it again finds no deployment.
+/// history shows (a dry run first, nothing); undeploying it again finds no
+/// deployment.
 fn an_undeploy_is_another_commit_in_the_history(co: &Co, repo: &Path, list: &[serde_json::Value]) {
     let id = list[0]["id"].as_str().unwrap().to_owned();
+    // A dry run, by a unique start of the id, removes nothing.
+    let out = ok(&co.edgectl(&["co", "undeploy", &id[..6], "--dry-run"]));
+    assert!(out.contains("would remove 1 deployment(s)"), "{out}");
+    assert!(repo.join("deployments").join(format!("{id}.yaml")).exists());
     ok(&co.edgectl(&["co", "undeploy", &id]));
     assert!(!repo.join("deployments").join(format!("{id}.yaml")).exists());
     assert_eq!(deployments(co).len(), 1);
