@@ -189,9 +189,14 @@ fn target_version(
 /// The deployments `req` chooses: by id (or prefix), or by app and place.
 fn select(store: &Store, req: &UpdateRequest) -> Result<Vec<DeploymentRow>, ApiError> {
     if !req.ids.is_empty() {
-        if req.app.is_some() || req.site.is_some() || req.all_sites {
+        if req.app.is_some()
+            || req.site.is_some()
+            || req.all_sites
+            || req.device.is_some()
+            || !req.selector.is_empty()
+        {
             return Err(ApiError::bad_request(
-                "name deployments by id or by app and site, not both",
+                "name deployments by id or by app and place (site, device, selector), not both",
             ));
         }
         let mut rows: Vec<DeploymentRow> = Vec::new();
