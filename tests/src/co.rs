@@ -204,6 +204,12 @@ impl Co {
         }
     }
 
+    /// The file of the CO's CA certificate (what `EDGE_CA` names for `edgectl`).
+    #[must_use]
+    pub fn ca_file(&self) -> PathBuf {
+        self.data.join("ca/ca.crt")
+    }
+
     /// The CO's CA certificate (PEM), which issued its north certificate.
     #[must_use]
     pub fn ca_pem(&self) -> Vec<u8> {
@@ -271,7 +277,7 @@ impl Co {
             .current_dir(repo_root())
             .env("EDGE_SERVER", &self.url)
             .env("EDGE_TOKEN", &self.token)
-            .env("EDGE_CA", self.data.join("ca/ca.crt"))
+            .env("EDGE_CA", self.ca_file())
             .env("XDG_CONFIG_HOME", self.config_home.path());
         cmd
     }

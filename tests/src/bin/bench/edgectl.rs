@@ -1,7 +1,10 @@
-//! The `edgectl` group: `edgectl --help`, and `edgectl co list apps` with
-//! 10,000 apps in the store, end to end (process start, HTTP, JSON, table).
-//! The store is seeded by writing 10,000 packages into a CO workspace (the
-//! CO indexes them at start).
+//! The `edgectl` group: `edgectl --help`, `edgectl co list apps` with
+//! 10,000 apps in the store, end to end (process start, HTTP, JSON, table),
+//! and `edgectl co apply` of 1,000 desired deployments (100 devices, 10
+//! named deployments each): the first apply, then applying the same file
+//! again, which must change nothing and make no commit. The store is seeded
+//! by writing 10,000 packages into a CO workspace (the CO indexes them at
+//! start).
 
 use std::path::Path;
 use std::process::Command;
@@ -82,7 +85,8 @@ pub(crate) fn run() {
                     Command::new(&edgectl)
                         .args(["-o", fmt, "co", "list", "apps"])
                         .env("EDGE_SERVER", &co.url)
-                        .env("EDGE_TOKEN", &co.token),
+                        .env("EDGE_TOKEN", &co.token)
+                        .env("EDGE_CA", co.ca_file()),
                 )
             })
             .collect();
@@ -96,5 +100,69 @@ pub(crate) fn run() {
         "edgectl co list apps ({APPS} apps, json):  {}",
         list("json")
     );
+    apply(&edgectl, &co, dir.path());
     let _ = co.stop();
+}
+
+/// Devices of the apply benchmark's site, and named deployments on each.
+const DEVICES: usize = 100;
+const NAMES: usize = 10;
+
+fn apply(edgectl: &Path, co: &Co, dir: &Path) {
+    use super::fleet::ctl;
+    ctl(edgectl, co, &["co", "add", "site", "bench"]);
+    for d in 0..DEVICES {
+        ctl(
+            edgectl,
+            co,
+            &[
+                "co",
+                "add",
+                "device",
+                &format!("d{d:03}"),
+                "--site",
+                "bench",
+            ],
+        );
+    }
+    let mut yaml = String::from("apiVersion: edgectl.io/v1\nkind: Deployments\ndeployments:\n");
+    for d in 0..DEVICES {
+        for n in 0..NAMES {
+            yaml.push_str(&format!(
+                "  - {{app: bench-app-00000, site: bench, devices: d{d:03}, name: n{n}, parameters: {{greeting: hi {d} {n}}}}}\n"
+            ));
+        }
+    }
+    let file = dir.join("fleet.yaml");
+    std::fs::write(&file, yaml).unwrap_or_else(|e| panic!("{e}"));
+    let file = file.to_string_lossy().into_owned();
+    let cmd = || {
+        let mut c = Command::new(edgectl);
+        c.args(["co", "apply", "-f", &file])
+            .env("EDGE_SERVER", &co.url)
+            .env("EDGE_TOKEN", &co.token)
+            .env("EDGE_CA", co.ca_file());
+        c
+    };
+    let first = time(&mut cmd());
+    let commits = || {
+        ctl(
+            edgectl,
+            co,
+            &["-o", "json", "co", "history", "--site", "bench"],
+        )
+    };
+    let before = commits();
+    println!(
+        "edgectl co apply, {} new deployments: {:.1} ms",
+        DEVICES * NAMES,
+        first.as_secs_f64() * 1000.0
+    );
+    let again: Vec<Duration> = (0..RUNS / 5).map(|_| time(&mut cmd())).collect();
+    assert_eq!(commits(), before, "applying the same file made a commit");
+    println!(
+        "edgectl co apply, {} deployments, no change (no commit): {}",
+        DEVICES * NAMES,
+        percentiles(again)
+    );
 }

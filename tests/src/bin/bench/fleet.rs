@@ -35,6 +35,7 @@ pub(crate) fn ctl(edgectl: &Path, co: &Co, args: &[&str]) -> String {
         .current_dir(repo_root())
         .env("EDGE_SERVER", &co.url)
         .env("EDGE_TOKEN", &co.token)
+        .env("EDGE_CA", co.ca_file())
         .env("XDG_CONFIG_HOME", co.config_home.path())
         .output()
         .unwrap_or_else(|e| panic!("edgectl: {e}"));
