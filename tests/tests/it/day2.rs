@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use edge_model::MargoDocument as _;
 use edge_tests::co::{Co, copy_tree, fails, ok};
 use edge_tests::en::{En, programs};
 use edge_tests::fleet::{Fleet, deploy_to, fleet, row, wait_state};
@@ -487,5 +488,51 @@ fn bad_files_change_nothing(co: &Co, files: &Path, before: (usize, usize)) {
         (commits(co, "plant-1").len(), commits(co, "plant-2").len()),
         before,
         "nothing changed"
+    );
+}
+
+/// A deployment made before the values set by hand were recorded (no
+/// `edgectl.io/set` label) keeps them through an upgrade: every value that
+/// is not its version's default counts as set.
+#[test]
+fn an_upgrade_keeps_the_values_of_a_deployment_made_by_an_older_release() {
+    let f = fleet();
+    let co = &f.co;
+    co.add_app("fixtures/packages/hello-process");
+    let v11 = hello_process_1_1(f.dir.path());
+    co.add_app(v11.to_str().unwrap());
+    let list = deploy_process(co, &["--set", "greeting=kept"]);
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    let repo = co.data.join("sites/plant-1");
+    let file = repo.join("deployments").join(format!("{id}.yaml"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let label = text
+        .lines()
+        .find(|l| l.contains("edgectl.io/set"))
+        .unwrap()
+        .to_owned();
+    std::fs::write(&file, text.replace(&format!("{label}\n"), "")).unwrap();
+    let _ = edge_tests::co::git(&repo, &["commit", "-qam", "as an older release wrote it"]);
+
+    ok(&co.edgectl(&[
+        "co",
+        "upgrade",
+        "--app",
+        "hello-process",
+        "--site",
+        "plant-1",
+    ]));
+    let doc = std::fs::read(&file).unwrap();
+    let doc = edge_model::ApplicationDeployment::from_slice(&doc)
+        .unwrap()
+        .document;
+    assert_eq!(doc.metadata.labels["app.version"], "1.1.0");
+    assert_eq!(
+        doc.spec.parameters["greeting"].value,
+        Some(serde_json::json!("kept"))
+    );
+    assert_eq!(
+        doc.metadata.labels["edgectl.io/set"],
+        r#"{"greeting":"kept"}"#
     );
 }

@@ -68,6 +68,32 @@ pub(crate) fn set_values(doc: &ApplicationDeployment) -> BTreeMap<String, String
         .unwrap_or_default()
 }
 
+/// The parameter values of `doc` that differ from `app`'s defaults, as the
+/// text `--set` would give (strings, numbers, booleans; other values as
+/// JSON): what a user must have set on a deployment made before the values
+/// set were recorded in its labels.
+pub(crate) fn values_beside_defaults(
+    doc: &ApplicationDeployment,
+    app: &edge_model::app::ApplicationDescription,
+) -> BTreeMap<String, String> {
+    doc.spec
+        .parameters
+        .iter()
+        .filter_map(|(name, p)| {
+            let value = p.value.as_ref()?;
+            let default = app.parameters.get(name).and_then(|d| d.value.as_ref());
+            if default == Some(value) {
+                return None;
+            }
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Some((name.clone(), text))
+        })
+        .collect()
+}
+
 /// Record the name and the user's values in a rendered document's labels.
 pub(crate) fn label(doc: &mut ApplicationDeployment, name: &str, set: &BTreeMap<String, String>) {
     if !name.is_empty() {

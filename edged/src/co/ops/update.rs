@@ -70,7 +70,14 @@ pub(crate) fn update(
                 row.app_id, row.id
             ))
         })?;
-        let mut set = change::set_values(&old);
+        let mut set = if old.metadata.labels.contains_key(change::SET_LABEL) {
+            change::set_values(&old)
+        } else {
+            // Made before values were recorded: keep every value that is not
+            // its version's default, so nothing set by hand is lost.
+            let was = stored_description(store, &row.app_id, &row.version)?;
+            change::values_beside_defaults(&old, &was)
+        };
         set.extend(req.set.clone());
         let parameters = render::parameters(app, profile, &set).map_err(|issues| {
             ApiError::invalid(
