@@ -81,7 +81,7 @@ pub enum Command {
     ///
     /// Talks to `edged --mode en` over its socket (`DATA/en.sock`, owner
     /// only); run it as the node's user. WORKLOAD is a deployment name from
-    /// `edgectl en list`, a deployment id or an app id, followed by
+    /// `edgectl en list`, a deployment id (or a unique start of one) or an app id, followed by
     /// `/COMPONENT` when the deployment has several.
     ///
     /// Examples:

@@ -112,10 +112,15 @@ impl Node {
             None => (name, None),
         };
         let runs = self.lock();
-        let matches: Vec<_> = runs
+        let mut matches: Vec<_> = runs
             .iter()
             .filter(|(id, r)| id.as_str() == who || r.name == who || r.app == who)
             .collect();
+        // Else a unique start of a deployment id (at least 4 characters), as
+        // the CO takes them.
+        if matches.is_empty() && who.len() >= 4 {
+            matches = runs.iter().filter(|(id, _)| id.starts_with(who)).collect();
+        }
         let (id, run) = match matches.as_slice() {
             [one] => *one,
             [] => return Err(FindError::Unknown(who.to_owned())),

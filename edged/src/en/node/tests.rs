@@ -480,6 +480,9 @@ fn an_operator_stop_holds_a_workload_failed_until_started() {
     reports(&node);
     let w = node.find("app-0a0e5f0c").unwrap();
     assert!(node.find("nothing").is_err());
+    // A unique start of the id names it too; too short a start does not.
+    assert_eq!(node.find(&A[..8]).unwrap(), w);
+    assert!(node.find(&A[..3]).is_err());
     node.stop_workload(&w);
     node.observe();
     assert_eq!(
