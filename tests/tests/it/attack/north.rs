@@ -387,3 +387,63 @@ fn the_north_api_is_tls_only_and_a_client_checks_whom_it_talks_to() {
         "{o:?}"
     );
 }
+
+/// The day-2 write routes (`/api/apply`, `/api/deployments/update`): a read
+/// token is refused; an apply body over its 8 MiB bound is a 413 and one of
+/// more than 10,000 entries a 400, each refused before any work, with no
+/// commit and nothing deployed.
+#[test]
+fn the_apply_and_update_routes_keep_to_scope_and_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    site_with_a_device(&co);
+    ok(&deploy_hello(&co, &co.token));
+    let repo = co.data.join("sites/plant-1");
+    let commits = || edge_tests::co::git(&repo, &["rev-list", "--count", "HEAD"]);
+    let before = commits();
+    let reader = make_token(&co, "looker", "read");
+    let http = co.http();
+    let post = |path: &str, token: &str, body: Vec<u8>| {
+        http.post(format!("{}{path}", co.url))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let entry = serde_json::json!({"source": "f: deployments[0]", "app": "hello-wasm", "site": "plant-1", "devices": ["edge-1"], "name": "x"});
+    let one = serde_json::to_vec(&serde_json::json!({"entries": [entry]})).unwrap();
+    assert_eq!(post("/api/apply", &reader, one), 403);
+    let update = br#"{"app": "hello-wasm", "site": "plant-1", "set": {"greeting": "x"}}"#.to_vec();
+    assert_eq!(post("/api/deployments/update", &reader, update), 403);
+
+    let mut big = br#"{"entries": [], "pad": ""#.to_vec();
+    big.extend(std::iter::repeat_n(b'a', 9 * 1024 * 1024));
+    big.extend(br#""}"#);
+    assert_eq!(post("/api/apply", &co.token, big), 413);
+    let many = serde_json::to_vec(&serde_json::json!({"entries": vec![entry; 10_001]})).unwrap();
+    assert!(many.len() < 8 * 1024 * 1024);
+    let r = http
+        .post(format!("{}/api/apply", co.url))
+        .bearer_auth(&co.token)
+        .header("content-type", "application/json")
+        .body(many)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let text = r.text().unwrap();
+    assert!(text.contains("at most 10000"), "{text}");
+
+    assert_eq!(commits(), before, "nothing was committed");
+    let list = ok(&co.edgectl(&["co", "list", "deployments", "-o", "json"]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&list)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
