@@ -257,18 +257,14 @@ pub(crate) fn apply(
     Ok(())
 }
 
-/// Run `co diff`: what `co apply` would change.
+/// Run `co diff`: what `co apply` would change (its dry run).
 pub(crate) fn diff(
     client: &Client,
     printer: Printer,
     paths: &[PathBuf],
     prune: bool,
 ) -> anyhow::Result<()> {
-    let req = request(paths, prune, true)?;
-    let list: Vec<DeploymentSummary> = client.post(routes::APPLY, &req)?;
-    printer.data(&list);
-    print_changes(printer, &list, true);
-    Ok(())
+    apply(client, printer, paths, prune, true)
 }
 
 /// One line per change, then the tally.
