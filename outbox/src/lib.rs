@@ -30,10 +30,28 @@ CREATE TABLE IF NOT EXISTS outbox (
     device TEXT NOT NULL,
     body TEXT NOT NULL,
     bytes INTEGER NOT NULL,
-    received_at TEXT NOT NULL
+    received_at TEXT NOT NULL,
+    digest TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_subject ON outbox (grp, subject, seq);
 ";
+
+/// Bring an outbox made by an earlier release up to [`SCHEMA`] (the
+/// `digest` column). Run after [`SCHEMA`].
+///
+/// # Errors
+/// When the database fails.
+pub fn migrate(c: &Connection) -> Result<(), OutboxError> {
+    let has: i64 = c.query_row(
+        "SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'digest'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has == 0 {
+        c.execute_batch("ALTER TABLE outbox ADD COLUMN digest TEXT")?;
+    }
+    Ok(())
+}
 
 /// Bytes an entry counts beyond its body.
 pub const ENTRY_OVERHEAD: u64 = 128;
@@ -79,6 +97,9 @@ pub struct NewEntry<'a> {
     pub body: &'a str,
     /// When the LO received it (RFC 3339).
     pub received_at: &'a str,
+    /// For a status report: the digest of the deployment document the
+    /// device acted on, when the LO can tell.
+    pub digest: Option<&'a str>,
 }
 
 impl NewEntry<'_> {
@@ -121,7 +142,7 @@ impl Outbox {
     /// When the database fails.
     pub fn insert(c: &Connection, entry: &NewEntry<'_>) -> Result<(), OutboxError> {
         c.execute(
-            "INSERT INTO outbox (kind, grp, subject, device, body, bytes, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO outbox (kind, grp, subject, device, body, bytes, received_at, digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 entry.kind,
                 entry.group(),
@@ -129,7 +150,8 @@ impl Outbox {
                 entry.device,
                 entry.body,
                 i64::try_from(entry.size()).unwrap_or(i64::MAX),
-                entry.received_at
+                entry.received_at,
+                entry.digest
             ],
         )?;
         Ok(())
@@ -179,7 +201,7 @@ impl Outbox {
         max_bytes: usize,
     ) -> Result<Vec<IntakeEntry>, OutboxError> {
         let mut st = c.prepare(
-            "SELECT seq, kind, device, body, received_at FROM outbox ORDER BY seq LIMIT ?1",
+            "SELECT seq, kind, device, body, received_at, digest FROM outbox ORDER BY seq LIMIT ?1",
         )?;
         let rows = st.query_map([limit], |r| {
             Ok(IntakeEntry {
@@ -188,6 +210,7 @@ impl Outbox {
                 device: r.get(2)?,
                 body: r.get(3)?,
                 received_at: r.get(4)?,
+                digest: r.get(5)?,
             })
         })?;
         let mut out = Vec::new();
@@ -294,6 +317,7 @@ mod tests {
             device: "d",
             body,
             received_at: "2026-01-01T00:00:00Z",
+            digest: None,
         }
     }
 

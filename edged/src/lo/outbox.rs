@@ -56,7 +56,8 @@ impl Outbox {
     }
 
     /// Queue one report (in the caller's transaction). `kind` and `subject`
-    /// say what a newer report supersedes.
+    /// say what a newer report supersedes; `digest` is that of the document
+    /// a status report is about, when known.
     pub(crate) fn push(
         &self,
         c: &Connection,
@@ -64,6 +65,7 @@ impl Outbox {
         subject: &str,
         device: &str,
         body: &str,
+        digest: Option<&str>,
     ) -> Result<(), ApiError> {
         let limit = self.limit;
         let now = crate::clock::now();
@@ -73,6 +75,7 @@ impl Outbox {
             device,
             body,
             received_at: &now,
+            digest,
         };
         let size = entry.size();
         let mut used = self.used.load(Ordering::Relaxed);
@@ -199,7 +202,7 @@ mod tests {
     }
 
     fn push(c: &Connection, o: &Outbox, subject: &str, body: &str) -> Result<(), ApiError> {
-        o.push(c, "status", subject, "d", body)
+        o.push(c, "status", subject, "d", body, None)
     }
 
     #[test]

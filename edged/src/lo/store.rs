@@ -100,7 +100,9 @@ impl Lo {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(view::versions::SCHEMA)?;
+        view::versions::migrate(&conn)?;
         conn.execute_batch(outbox::SCHEMA)?;
+        edge_outbox::migrate(&conn)?;
         // The outbox's epoch (made once) and its site, named for
         // `edgectl lo export-status`, which reads this database alone.
         let epoch = edge_outbox::Outbox::identify(
@@ -235,10 +237,17 @@ impl Lo {
         )? == 1)
     }
 
-    fn queue(&self, kind: &str, subject: &str, device: &str, body: &str) -> Result<bool, ApiError> {
+    fn queue(
+        &self,
+        kind: &str,
+        subject: &str,
+        device: &str,
+        body: &str,
+        digest: Option<&str>,
+    ) -> Result<bool, ApiError> {
         let mut c = self.db();
         let tx = c.transaction()?;
-        self.outbox.push(&tx, kind, subject, device, body)?;
+        self.outbox.push(&tx, kind, subject, device, body, digest)?;
         let first = self.first_report(&tx, kind, subject)?;
         tx.commit()?;
         drop(c);
@@ -306,7 +315,7 @@ impl Backend for Lo {
         doc: &DeviceCapabilitiesManifest,
     ) -> Result<bool, ApiError> {
         let body = serde_json::to_string(doc).unwrap_or_default();
-        self.queue("capabilities", device, device, &body)
+        self.queue("capabilities", device, device, &body, None)
     }
 
     fn delete_capabilities(&self, device: &str) -> Result<bool, ApiError> {
@@ -319,7 +328,7 @@ impl Backend for Lo {
         )? == 1;
         if had {
             self.outbox
-                .push(&tx, "capabilities-deleted", device, device, "")?;
+                .push(&tx, "capabilities-deleted", device, device, "", None)?;
         }
         tx.commit()?;
         drop(c);
@@ -331,7 +340,14 @@ impl Backend for Lo {
 
     fn status(&self, device: &str, doc: &DeploymentStatusManifest) -> Result<bool, ApiError> {
         let body = serde_json::to_string(doc).unwrap_or_default();
-        self.queue("status", doc.deployment_id.as_str(), device, &body)
+        let id = doc.deployment_id.as_str();
+        let digest = view::versions::reported_digest(
+            &self.db(),
+            &self.site,
+            id,
+            doc.adopted_manifest_version,
+        )?;
+        self.queue("status", id, device, &body, digest.as_deref())
     }
 
     fn changes(&self, _device: &str) -> Option<tokio::sync::watch::Receiver<u64>> {

@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS deployment_status (
     error TEXT,
     adopted_version INTEGER,
     report TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    digest TEXT
 );
 CREATE TABLE IF NOT EXISTS intake (
     site TEXT NOT NULL,
@@ -25,6 +26,20 @@ CREATE TABLE IF NOT EXISTS intake (
     PRIMARY KEY (site, epoch)
 );
 ";
+
+/// Bring a table made by an earlier release up to [`SCHEMA`] (the `digest`
+/// column: the document a report is about).
+pub(crate) fn migrate(c: &Connection) -> rusqlite::Result<()> {
+    let has: i64 = c.query_row(
+        "SELECT count(*) FROM pragma_table_info('deployment_status') WHERE name = 'digest'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has == 0 {
+        c.execute_batch("ALTER TABLE deployment_status ADD COLUMN digest TEXT")?;
+    }
+    Ok(())
+}
 
 /// The last reported state of a deployment.
 pub(crate) struct StateRow {
@@ -64,7 +79,8 @@ pub(crate) fn placed(c: &Connection, id: &str) -> rusqlite::Result<Option<(Strin
     .optional()
 }
 
-/// Store a status report; whether it is the first for its deployment, or
+/// Store a status report about the document with `digest` (`None`: an
+/// earlier document, or unknown); whether it is the first for its deployment, or
 /// `None` (nothing stored) when the CO does not know the deployment or it
 /// belongs to another site or device, so no LO can write over another
 /// site's state or invent rows: a site's rows are bounded by the
@@ -75,7 +91,9 @@ pub(crate) fn set_status(
     device: &str,
     doc: &DeploymentStatusManifest,
     at: &str,
+    digest: Option<&str>,
 ) -> rusqlite::Result<Option<bool>> {
+    let digest = digest.filter(|d| edge_model::Digest::is_valid(d));
     let id = doc.deployment_id.as_str();
     match placed(c, id)? {
         Some((s, d)) if s == site && d == device => {}
@@ -103,10 +121,11 @@ pub(crate) fn set_status(
             })
         });
     c.execute(
-        "INSERT INTO deployment_status (deployment, site, device, state, error, adopted_version, report, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO deployment_status (deployment, site, device, state, error, adopted_version, report, updated_at, digest)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (deployment) DO UPDATE SET site = excluded.site, device = excluded.device, state = excluded.state,
-           error = excluded.error, adopted_version = excluded.adopted_version, report = excluded.report, updated_at = excluded.updated_at",
+           error = excluded.error, adopted_version = excluded.adopted_version, report = excluded.report,
+           updated_at = excluded.updated_at, digest = excluded.digest",
         params![
             id,
             site,
@@ -115,7 +134,8 @@ pub(crate) fn set_status(
             error,
             doc.adopted_manifest_version.and_then(|v| i64::try_from(v).ok()),
             serde_json::to_string(doc).unwrap_or_default(),
-            at
+            at,
+            digest
         ],
     )?;
     super::sites::heard_from(c, site, device, at)?;

@@ -122,14 +122,24 @@ impl Backend for CoBackend {
 
     fn status(&self, device: &str, doc: &DeploymentStatusManifest) -> Result<bool, ApiError> {
         let site = self.site_of(device)?;
-        let first =
-            reports::set_status(&self.store.db(), &site, device, doc, &crate::clock::now())?
-                .ok_or_else(|| {
-                    ApiError::not_authorized(format!(
-                        "deployment `{}` is not one of yours",
-                        doc.deployment_id
-                    ))
-                })?;
+        let conn = self.store.db();
+        let id = doc.deployment_id.as_str();
+        let digest =
+            view::versions::reported_digest(&conn, &site, id, doc.adopted_manifest_version)?;
+        let first = reports::set_status(
+            &conn,
+            &site,
+            device,
+            doc,
+            &crate::clock::now(),
+            digest.as_deref(),
+        )?
+        .ok_or_else(|| {
+            ApiError::not_authorized(format!(
+                "deployment `{}` is not one of yours",
+                doc.deployment_id
+            ))
+        })?;
         let (kind, subject, data) = status_event(device, doc);
         self.store
             .events()

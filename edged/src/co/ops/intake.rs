@@ -138,8 +138,14 @@ fn apply_entries(
             }
             "status" => match DeploymentStatusManifest::from_slice(e.body.as_bytes()) {
                 Ok(doc) => {
-                    let stored =
-                        reports::set_status(&tx, site, &e.device, &doc.document, &e.received_at)?;
+                    let stored = reports::set_status(
+                        &tx,
+                        site,
+                        &e.device,
+                        &doc.document,
+                        &e.received_at,
+                        e.digest.as_deref(),
+                    )?;
                     if stored.is_some() {
                         published.push(status_event(&e.device, &doc.document));
                     }
@@ -217,6 +223,7 @@ mod tests {
             device: "edge-1".into(),
             body: body.to_string(),
             received_at: format!("2026-11-23T00:00:0{seq}Z"),
+            digest: None,
         }
     }
 

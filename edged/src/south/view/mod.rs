@@ -393,7 +393,10 @@ impl Staged {
         }
         let mut out = HashMap::new();
         for (device, prepared) in devices {
-            let ids = prepared.docs.iter().map(|d| d.id.as_str());
+            let ids = prepared
+                .docs
+                .iter()
+                .map(|d| (d.id.as_str(), d.digest.as_str()));
             let version = versions::assign(&tx, scope, &device, &prepared.key, floor, ids)?;
             let old = previous.devices.get(&device);
             let view = match old {

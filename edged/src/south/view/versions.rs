@@ -2,8 +2,11 @@
 //! `edged.db` or the LO's `lo.db`), per scope (the site): the
 //! `manifest_versions` table (each device's current version and what it
 //! stands for) and the `served` table (which device each deployment was
-//! ever served to, so a report for it can be judged). The only SQL of the
-//! views.
+//! ever served to, so a report for it can be judged, and the digest of its
+//! document served last with the manifest version that first carried it,
+//! so a report can be tied to the document it is about: a device that acted
+//! on that version or a later one acted on that document). The only SQL of
+//! the views.
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 
@@ -20,21 +23,40 @@ CREATE TABLE IF NOT EXISTS served (
     scope TEXT NOT NULL,
     deployment TEXT NOT NULL,
     device TEXT NOT NULL,
+    digest TEXT,
+    since INTEGER,
     PRIMARY KEY (scope, deployment)
 );
 ";
 
+/// Bring tables made by an earlier release up to [`SCHEMA`] (the `digest`
+/// and `since` columns of `served`).
+pub(crate) fn migrate(c: &Connection) -> rusqlite::Result<()> {
+    let has: i64 = c.query_row(
+        "SELECT count(*) FROM pragma_table_info('served') WHERE name = 'digest'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has == 0 {
+        c.execute_batch(
+            "ALTER TABLE served ADD COLUMN digest TEXT; ALTER TABLE served ADD COLUMN since INTEGER;",
+        )?;
+    }
+    Ok(())
+}
+
 /// The version for `device` now serving content `key` (made of
-/// `deployments`): the stored one when the content is unchanged, else the
-/// larger of stored + 1 and `floor`, stored with the deployments it serves.
-/// Run inside the caller's transaction.
+/// `deployments`, as (id, digest)): the stored one when the content is
+/// unchanged, else the larger of stored + 1 and `floor`, stored with the
+/// deployments it serves (a deployment whose digest is new gets this
+/// version as its `since`). Run inside the caller's transaction.
 pub(crate) fn assign<'a>(
     c: &Connection,
     scope: &str,
     device: &str,
     key: &str,
     floor: u64,
-    deployments: impl IntoIterator<Item = &'a str>,
+    deployments: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> rusqlite::Result<u64> {
     let row: Option<(i64, String)> = c
         .query_row(
@@ -54,11 +76,14 @@ pub(crate) fn assign<'a>(
          ON CONFLICT (scope, device) DO UPDATE SET version = excluded.version, content = excluded.content",
         params![scope, device, version, key],
     )?;
-    for id in deployments {
+    for (id, digest) in deployments {
         c.execute(
-            "INSERT INTO served (scope, deployment, device) VALUES (?1, ?2, ?3)
-             ON CONFLICT (scope, deployment) DO UPDATE SET device = excluded.device",
-            params![scope, id, device],
+            "INSERT INTO served (scope, deployment, device, digest, since) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (scope, deployment) DO UPDATE SET device = excluded.device,
+               since = CASE WHEN served.digest IS excluded.digest AND served.since IS NOT NULL
+                            THEN served.since ELSE excluded.since END,
+               digest = excluded.digest",
+            params![scope, id, device, digest, version],
         )?;
     }
     Ok(u64::try_from(version).unwrap_or(1))
@@ -82,4 +107,30 @@ pub(crate) fn owner(
         |r| r.get(0),
     )
     .optional()
+}
+
+/// The digest of the document of `deployment` that a report made after
+/// acting on manifest version `adopted` is about: the digest served last,
+/// when `adopted` is at least the version that first carried it; `None`
+/// when the report is about an earlier document or cannot be told.
+pub(crate) fn reported_digest(
+    c: &Connection,
+    scope: &str,
+    deployment: &str,
+    adopted: Option<u64>,
+) -> rusqlite::Result<Option<String>> {
+    let Some(adopted) = adopted.and_then(|v| i64::try_from(v).ok()) else {
+        return Ok(None);
+    };
+    let row: Option<(Option<String>, Option<i64>)> = c
+        .query_row(
+            "SELECT digest, since FROM served WHERE scope = ?1 AND deployment = ?2",
+            params![scope, deployment],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        Some((Some(d), Some(since))) if adopted >= since => Some(d),
+        _ => None,
+    })
 }
