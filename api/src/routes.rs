@@ -24,6 +24,12 @@ pub const DEPLOYMENTS: &str = "/api/deployments";
 pub const APPLY: &str = "/api/apply";
 /// Change deployments in place (`co set`, `co upgrade`).
 pub const DEPLOYMENTS_UPDATE: &str = "/api/deployments/update";
+/// Rollouts: changes going out in health-gated waves.
+pub const ROLLOUTS: &str = "/api/rollouts";
+/// One rollout (router pattern; the id or a unique start of it).
+pub const ROLLOUT: &str = "/api/rollouts/{rollout}";
+/// Act on a rollout: `pause`, `resume` or `undo` (router pattern).
+pub const ROLLOUT_ACTION: &str = "/api/rollouts/{rollout}/{action}";
 /// One deployment (router pattern).
 pub const DEPLOYMENT: &str = "/api/deployments/{deployment}";
 /// The commits of a site's repository (router pattern).

@@ -200,6 +200,10 @@ pub struct DeployRequest {
     /// an app, and deploying it again updates that one in place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Send the change in health-gated waves (a change of more than one
+    /// device is always a rollout; without a policy, one wave).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutPolicy>,
     /// Work out and return the changes without making them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
@@ -240,6 +244,10 @@ pub struct UpdateRequest {
     /// Parameter values to change, as text; the others keep theirs.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub set: BTreeMap<String, String>,
+    /// Send the change in health-gated waves (a change of more than one
+    /// device is always a rollout; without a policy, one wave).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutPolicy>,
     /// Work out and return the changes without making them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
@@ -286,6 +294,10 @@ pub struct ApplyRequest {
     /// Also remove deployments made by an earlier apply that no entry names.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prune: bool,
+    /// Send the change in health-gated waves (a change of more than one
+    /// device is always a rollout; without a policy, one wave).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutPolicy>,
     /// Work out and return the changes without making them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
@@ -333,6 +345,134 @@ pub struct DeploymentSummary {
     /// The error message of a `failed` state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// In the answer to a change that is a rollout: the rollout's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
+    /// In the answer to a change that is a rollout: the wave this
+    /// deployment's change goes out in (1 is sent at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<u32>,
+}
+
+/// How a change reaches its devices: in waves, each waiting until its
+/// devices report the change installed (or its time runs out), within a
+/// budget of failures; on a breach the rollout pauses, or rolls back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutPolicy {
+    /// How far each wave goes, cumulative: a count of devices (`1`) or a
+    /// share of them (`10%`); the last wave always reaches every device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<String>,
+    /// Waves of this many devices each (instead of `waves`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u32>,
+    /// Devices that may fail, or not report in time, before the rollout
+    /// stops: a count (`2`) or a share (`5%`); default `0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failures: Option<String>,
+    /// On a breach, put the previous deployments back on every device the
+    /// rollout changed (default: pause and wait for the user).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_rollback: bool,
+    /// Seconds a wave waits for its devices (default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave_timeout_secs: Option<u64>,
+}
+
+/// A rollout (`GET /api/rollouts`, `/api/rollouts/{rollout}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rollout {
+    /// Its id (a number, counting up).
+    pub id: String,
+    /// `running`, `paused`, `done`, `rolled-back` or `undone`.
+    pub state: String,
+    /// Why it is in that state (a breach, who paused it, failures within
+    /// the budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The change, as its commits say it.
+    pub description: String,
+    /// Who made the change.
+    pub by: String,
+    /// When it began (RFC 3339).
+    pub created_at: String,
+    /// When its state last changed (RFC 3339).
+    pub updated_at: String,
+    /// Its policy, as given.
+    pub policy: RolloutPolicy,
+    /// The sites it spans.
+    pub sites: Vec<String>,
+    /// Deployments it changes.
+    pub total: u32,
+    /// Failures allowed (devices).
+    pub budget: u32,
+    /// Devices failed or timed out so far.
+    pub failures: u32,
+    /// The waves sent so far.
+    pub wave: u32,
+    /// Every wave, in order.
+    pub waves: Vec<RolloutWave>,
+    /// Each deployment it changes (in the answer for one rollout).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<RolloutTarget>,
+}
+
+/// One wave of a rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutWave {
+    /// 1, 2, …
+    pub number: u32,
+    /// Deployments in it.
+    pub size: u32,
+    /// Reported installed (the new document).
+    pub healthy: u32,
+    /// Reported failed, or not reported in time.
+    pub failed: u32,
+    /// Sent and not reported yet.
+    pub waiting: u32,
+    /// `pending`, `running`, `paused`, `done`, `rolled-back` (sent, then
+    /// undone) or `cancelled` (never sent).
+    pub state: String,
+    /// When it was sent (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+    /// When its time runs out (RFC 3339), while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+}
+
+/// One deployment a rollout changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutTarget {
+    /// The deployment.
+    pub deployment: String,
+    /// Its site.
+    pub site: String,
+    /// Its device.
+    pub device: String,
+    /// Its app.
+    pub app: String,
+    /// The wave it goes out in.
+    pub wave: u32,
+    /// `created`, `updated` or `removed`.
+    pub change: String,
+    /// The version before (absent for a new deployment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<String>,
+    /// The version after (absent for a removal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_version: Option<String>,
+    /// `pending` (its wave not sent), `waiting`, `healthy`, `failed`,
+    /// `timed-out`, `superseded` (changed by something else since),
+    /// `rolled-back` or `cancelled`.
+    pub state: String,
+    /// The device's error, when failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What the CO tells a waiting LO (`GET /lo/v1/watch`, south listener): the
@@ -376,6 +516,11 @@ pub struct IntakeEntry {
     pub body: String,
     /// When the LO received it (RFC 3339).
     pub received_at: String,
+    /// For a status report: the digest of the deployment document the
+    /// device acted on, when the LO could tell (the report is about an
+    /// earlier document otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// The CO's answer to an intake batch.

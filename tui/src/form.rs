@@ -281,6 +281,7 @@ impl DeployForm {
             set,
             deploy_type: self.profile.clone(),
             name: None,
+            rollout: None,
             dry_run: false,
         })
     }

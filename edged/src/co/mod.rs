@@ -53,6 +53,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let scheme = if north_tls.is_some() { "https" } else { "http" };
     store.set_south_url(format!("https://{south_addr}"));
     let south_task = tokio::spawn(http::south::serve(store.clone(), south_listener, tls));
+    let rollouts = tokio::spawn(ops::rollout::drive(store.clone()));
     if !settings.ready.send(vec![addr, south_addr]) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "edged co listening on {scheme}://{addr}");
@@ -73,6 +74,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     )
     .await;
     south_task.abort();
+    rollouts.abort();
     tracing::info!("stopped");
     Ok(())
 }

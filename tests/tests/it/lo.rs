@@ -364,6 +364,7 @@ fn a_burst_of_deploys_each_once_the_device_saw_the_last(
                 deploy_type: None,
                 // Eight deployments side by side, not one updated eight times.
                 name: Some(format!("burst-{i}")),
+                rollout: None,
                 dry_run: false,
             };
             let _: Vec<edge_api::types::DeploymentSummary> =

@@ -2,7 +2,8 @@
 //! module per table group — `apps` (app versions), `sites` (sites and
 //! devices, with the capabilities devices report), `deployments`,
 //! `identities` (issued certificates and revocations), `reports` (reported
-//! deployment status and the intake bookkeeping of LO outboxes), `access`
+//! deployment status and the intake bookkeeping of LO outboxes), `rollouts`
+//! (changes going out in waves), `access`
 //! (north API tokens and the audit log) — plus the
 //! manifest-version tables the CO shares with the LO
 //! ([`crate::south::view::versions`]). The Git workspace holds the documents;
@@ -15,6 +16,7 @@ pub(crate) mod apps;
 pub(crate) mod deployments;
 pub(crate) mod identities;
 pub(crate) mod reports;
+pub(crate) mod rollouts;
 pub(crate) mod sites;
 
 use std::path::Path;
@@ -39,12 +41,16 @@ pub(crate) fn open(path: &Path) -> anyhow::Result<Connection> {
         deployments::SCHEMA,
         crate::south::view::versions::SCHEMA,
         reports::SCHEMA,
+        rollouts::SCHEMA,
         access::SCHEMA,
     ] {
         conn.execute_batch(schema)
             .context("cannot create the database schema")?;
     }
     deployments::migrate(&conn).context("cannot bring the deployments table up to date")?;
+    crate::south::view::versions::migrate(&conn)
+        .context("cannot bring the manifest-version tables up to date")?;
+    reports::migrate(&conn).context("cannot bring the status table up to date")?;
     Ok(conn)
 }
 

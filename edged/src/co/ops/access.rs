@@ -69,6 +69,7 @@ pub(crate) fn required_scope(method: &str, route: &str) -> Scope {
         | routes::APPLY
         | routes::DEPLOYMENT
         | routes::SITE_ROLLBACK
+        | routes::ROLLOUT_ACTION
         | routes::SITE_LABELS
         | routes::DEVICE_LABELS
         | routes::SITE_INTAKE => Scope::Deploy,
@@ -228,6 +229,11 @@ mod tests {
         );
         assert_eq!(required_scope("DELETE", routes::DEPLOYMENT), Scope::Deploy);
         assert_eq!(required_scope("POST", routes::SITE_ROLLBACK), Scope::Deploy);
+        assert_eq!(
+            required_scope("POST", routes::ROLLOUT_ACTION),
+            Scope::Deploy
+        );
+        assert_eq!(required_scope("GET", routes::ROLLOUTS), Scope::Read);
         assert_eq!(required_scope("POST", routes::APPS), Scope::Admin);
         assert_eq!(required_scope("DELETE", routes::APP), Scope::Admin);
         assert_eq!(required_scope("POST", routes::ENROLLMENTS), Scope::Admin);

@@ -171,22 +171,17 @@ pub(crate) fn apply(
                 .push(row);
         }
     }
-    let mut out = Vec::new();
-    for (site, change) in by_site {
-        let head = format!(
-            "apply {} desired deployment(s) at site {site}",
-            change.drafts.len()
-        );
-        out.extend(change::commit_site(
-            store,
-            &site,
-            change,
-            &head,
-            by,
-            req.dry_run,
-        )?);
-    }
-    Ok(out)
+    let parts = by_site
+        .into_iter()
+        .map(|(site, change)| {
+            let head = format!(
+                "apply {} desired deployment(s) at site {site}",
+                change.drafts.len()
+            );
+            super::rollout::Part { site, change, head }
+        })
+        .collect();
+    super::rollout::commit(store, parts, by, req.dry_run, req.rollout.as_ref())
 }
 
 /// The devices an entry names, or picks by selector or fit.
@@ -200,6 +195,7 @@ fn devices_of(store: &Store, entry: &ApplyEntry, c: &Chosen) -> Result<Vec<Strin
         set: BTreeMap::new(),
         deploy_type: None,
         name: None,
+        rollout: None,
         dry_run: true,
     };
     if entry.devices.is_empty() {

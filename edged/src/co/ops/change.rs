@@ -52,6 +52,7 @@ pub(crate) fn open_site_repo(dir: &Path) -> Result<Repo, ApiError> {
 }
 
 /// One deployment as it should be after the change.
+#[derive(Clone)]
 pub(crate) struct Draft {
     /// The document (its id is the deployment's, new or kept).
     pub(crate) doc: ApplicationDeployment,
@@ -191,6 +192,7 @@ struct Planned {
 }
 
 /// One site's change: documents to write and deployments to remove.
+#[derive(Clone)]
 pub(crate) struct SiteChange {
     pub(crate) drafts: Vec<Draft>,
     pub(crate) removals: Vec<DeploymentRow>,

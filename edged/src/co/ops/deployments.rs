@@ -46,6 +46,8 @@ pub(crate) fn summary(r: DeploymentRow) -> DeploymentSummary {
         state: None,
         state_at: None,
         error: None,
+        rollout: None,
+        wave: None,
     }
 }
 
@@ -116,7 +118,12 @@ pub(crate) fn deploy(
         "deploy {app_id} {version} ({}) to {devices} at site {}",
         profile.profile_type, req.site
     );
-    let out = change::commit_site(store, &req.site, drafts, &head, by, req.dry_run)?;
+    let part = super::rollout::Part {
+        site: req.site.clone(),
+        change: drafts.into(),
+        head,
+    };
+    let out = super::rollout::commit(store, vec![part], by, req.dry_run, req.rollout.as_ref())?;
     tracing::info!(
         app = app_id,
         version,

@@ -134,7 +134,7 @@ pub(crate) fn update(
         let names: Vec<&str> = req.set.keys().map(String::as_str).collect();
         what.push(format!("set {}", names.join(", ")));
     }
-    let mut out = Vec::new();
+    let mut parts = Vec::new();
     for (site, drafts) in by_site {
         let mut names: Vec<String> = drafts
             .iter()
@@ -147,16 +147,13 @@ pub(crate) fn update(
             names.join(", "),
             what.join(", ")
         );
-        out.extend(change::commit_site(
-            store,
-            &site,
-            drafts,
-            &head,
-            by,
-            req.dry_run,
-        )?);
+        parts.push(super::rollout::Part {
+            site,
+            change: drafts.into(),
+            head,
+        });
     }
-    Ok(out)
+    super::rollout::commit(store, parts, by, req.dry_run, req.rollout.as_ref())
 }
 
 /// The version deployment `row` moves to.

@@ -112,6 +112,7 @@ pub(crate) fn deploy_app(api: &edge_api::Client, app: &str, site: &str, device: 
         set: BTreeMap::new(),
         deploy_type: None,
         name: None,
+        rollout: None,
         dry_run: false,
     };
     let out: Vec<DeploymentSummary> = api

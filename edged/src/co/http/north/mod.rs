@@ -25,6 +25,7 @@ mod events;
 mod export;
 mod identities;
 mod intake;
+mod rollouts;
 mod sites;
 pub(crate) mod tls;
 
@@ -88,6 +89,9 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
         .routes(routes!(deployments::undeploy))
         .routes(routes!(deployments::history))
         .routes(routes!(deployments::rollback))
+        .routes(routes!(rollouts::list_rollouts))
+        .routes(routes!(rollouts::show_rollout))
+        .routes(routes!(rollouts::act_on_rollout))
         .routes(routes!(events::events))
         .routes(routes!(export::export))
         .routes(routes!(export::export_git))
