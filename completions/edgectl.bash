@@ -88,6 +88,9 @@ _edgectl() {
             edgectl__subcmd__co,rollback)
                 cmd="edgectl__subcmd__co__subcmd__rollback"
                 ;;
+            edgectl__subcmd__co,rollout)
+                cmd="edgectl__subcmd__co__subcmd__rollout"
+                ;;
             edgectl__subcmd__co,set)
                 cmd="edgectl__subcmd__co__subcmd__set"
                 ;;
@@ -178,6 +181,9 @@ _edgectl() {
             edgectl__subcmd__co__subcmd__help,rollback)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__rollback"
                 ;;
+            edgectl__subcmd__co__subcmd__help,rollout)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__rollout"
+                ;;
             edgectl__subcmd__co__subcmd__help,set)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__set"
                 ;;
@@ -217,6 +223,21 @@ _edgectl() {
             edgectl__subcmd__co__subcmd__help__subcmd__remove,app)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__remove__subcmd__app"
                 ;;
+            edgectl__subcmd__co__subcmd__help__subcmd__rollout,list)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__rollout__subcmd__list"
+                ;;
+            edgectl__subcmd__co__subcmd__help__subcmd__rollout,pause)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__rollout__subcmd__pause"
+                ;;
+            edgectl__subcmd__co__subcmd__help__subcmd__rollout,resume)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__rollout__subcmd__resume"
+                ;;
+            edgectl__subcmd__co__subcmd__help__subcmd__rollout,status)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__rollout__subcmd__status"
+                ;;
+            edgectl__subcmd__co__subcmd__help__subcmd__rollout,undo)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__rollout__subcmd__undo"
+                ;;
             edgectl__subcmd__co__subcmd__help__subcmd__token,create)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__token__subcmd__create"
                 ;;
@@ -255,6 +276,42 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co__subcmd__remove__subcmd__help,help)
                 cmd="edgectl__subcmd__co__subcmd__remove__subcmd__help__subcmd__help"
+                ;;
+            edgectl__subcmd__co__subcmd__rollout,help)
+                cmd="edgectl__subcmd__co__subcmd__rollout__subcmd__help"
+                ;;
+            edgectl__subcmd__co__subcmd__rollout,list)
+                cmd="edgectl__subcmd__co__subcmd__rollout__subcmd__list"
+                ;;
+            edgectl__subcmd__co__subcmd__rollout,pause)
+                cmd="edgectl__subcmd__co__subcmd__rollout__subcmd__pause"
+                ;;
+            edgectl__subcmd__co__subcmd__rollout,resume)
+                cmd="edgectl__subcmd__co__subcmd__rollout__subcmd__resume"
+                ;;
+            edgectl__subcmd__co__subcmd__rollout,status)
+                cmd="edgectl__subcmd__co__subcmd__rollout__subcmd__status"
+                ;;
+            edgectl__subcmd__co__subcmd__rollout,undo)
+                cmd="edgectl__subcmd__co__subcmd__rollout__subcmd__undo"
+                ;;
+            edgectl__subcmd__co__subcmd__rollout__subcmd__help,help)
+                cmd="edgectl__subcmd__co__subcmd__rollout__subcmd__help__subcmd__help"
+                ;;
+            edgectl__subcmd__co__subcmd__rollout__subcmd__help,list)
+                cmd="edgectl__subcmd__co__subcmd__rollout__subcmd__help__subcmd__list"
+                ;;
+            edgectl__subcmd__co__subcmd__rollout__subcmd__help,pause)
+                cmd="edgectl__subcmd__co__subcmd__rollout__subcmd__help__subcmd__pause"
+                ;;
+            edgectl__subcmd__co__subcmd__rollout__subcmd__help,resume)
+                cmd="edgectl__subcmd__co__subcmd__rollout__subcmd__help__subcmd__resume"
+                ;;
+            edgectl__subcmd__co__subcmd__rollout__subcmd__help,status)
+                cmd="edgectl__subcmd__co__subcmd__rollout__subcmd__help__subcmd__status"
+                ;;
+            edgectl__subcmd__co__subcmd__rollout__subcmd__help,undo)
+                cmd="edgectl__subcmd__co__subcmd__rollout__subcmd__help__subcmd__undo"
                 ;;
             edgectl__subcmd__co__subcmd__token,create)
                 cmd="edgectl__subcmd__co__subcmd__token__subcmd__create"
@@ -391,6 +448,9 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__co,rollback)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__rollback"
                 ;;
+            edgectl__subcmd__help__subcmd__co,rollout)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__rollout"
+                ;;
             edgectl__subcmd__help__subcmd__co,set)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__set"
                 ;;
@@ -429,6 +489,21 @@ _edgectl() {
                 ;;
             edgectl__subcmd__help__subcmd__co__subcmd__remove,app)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__remove__subcmd__app"
+                ;;
+            edgectl__subcmd__help__subcmd__co__subcmd__rollout,list)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__rollout__subcmd__list"
+                ;;
+            edgectl__subcmd__help__subcmd__co__subcmd__rollout,pause)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__rollout__subcmd__pause"
+                ;;
+            edgectl__subcmd__help__subcmd__co__subcmd__rollout,resume)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__rollout__subcmd__resume"
+                ;;
+            edgectl__subcmd__help__subcmd__co__subcmd__rollout,status)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__rollout__subcmd__status"
+                ;;
+            edgectl__subcmd__help__subcmd__co__subcmd__rollout,undo)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__rollout__subcmd__undo"
                 ;;
             edgectl__subcmd__help__subcmd__co__subcmd__token,create)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__token__subcmd__create"
@@ -537,7 +612,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co)
-            opts="-o -h --output --server --token-file --ca-file --help status add list show remove label deploy set upgrade apply diff undeploy enroll revoke token audit rollback watch export import-status history help"
+            opts="-o -h --output --server --token-file --ca-file --help status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -801,7 +876,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__apply)
-            opts="-f -o -h --file --prune --dry-run --output --server --token-file --ca-file --help"
+            opts="-f -o -h --file --prune --dry-run --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -812,6 +887,22 @@ _edgectl() {
                     return 0
                     ;;
                 -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --waves)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-failures)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wave-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -885,7 +976,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__deploy)
-            opts="-o -h --app --app-version --site --device --selector --set --deploytype --name --dry-run --wait --timeout --output --server --token-file --ca-file --help"
+            opts="-o -h --app --app-version --site --device --selector --set --deploytype --name --dry-run --wait --timeout --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -924,6 +1015,22 @@ _edgectl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --waves)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-failures)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wave-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1085,7 +1192,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help)
-            opts="status add list show remove label deploy set upgrade apply diff undeploy enroll revoke token audit rollback watch export import-status history help"
+            opts="status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1381,6 +1488,90 @@ _edgectl() {
         edgectl__subcmd__co__subcmd__help__subcmd__rollback)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__rollout)
+            opts="list status pause resume undo"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__rollout__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__rollout__subcmd__pause)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__rollout__subcmd__resume)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__rollout__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__rollout__subcmd__undo)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2002,8 +2193,318 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__rollout)
+            opts="-o -h --output --server --token-file --ca-file --help list status pause resume undo help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__rollout__subcmd__help)
+            opts="list status pause resume undo help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__rollout__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__rollout__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__rollout__subcmd__help__subcmd__pause)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__rollout__subcmd__help__subcmd__resume)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__rollout__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__rollout__subcmd__help__subcmd__undo)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__rollout__subcmd__list)
+            opts="-o -h --limit --output --server --token-file --ca-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__rollout__subcmd__pause)
+            opts="-o -h --output --server --token-file --ca-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__rollout__subcmd__resume)
+            opts="-o -h --output --server --token-file --ca-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__rollout__subcmd__status)
+            opts="-o -h --wait --timeout --output --server --token-file --ca-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__rollout__subcmd__undo)
+            opts="-y -o -h --yes --output --server --token-file --ca-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__set)
-            opts="-o -h --app --site --all-sites --device --selector --dry-run --wait --timeout --output --server --token-file --ca-file --help"
+            opts="-o -h --app --site --all-sites --device --selector --dry-run --wait --timeout --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2026,6 +2527,22 @@ _edgectl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --waves)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-failures)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wave-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2385,7 +2902,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__upgrade)
-            opts="-o -h --to-version --app --site --all-sites --device --selector --dry-run --wait --timeout --output --server --token-file --ca-file --help"
+            opts="-o -h --to-version --app --site --all-sites --device --selector --dry-run --wait --timeout --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2412,6 +2929,22 @@ _edgectl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --waves)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-failures)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wave-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2911,7 +3444,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co)
-            opts="status add list show remove label deploy set upgrade apply diff undeploy enroll revoke token audit rollback watch export import-status history"
+            opts="status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3193,6 +3726,90 @@ _edgectl() {
         edgectl__subcmd__help__subcmd__co__subcmd__rollback)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__rollout)
+            opts="list status pause resume undo"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__rollout__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__rollout__subcmd__pause)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__rollout__subcmd__resume)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__rollout__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__rollout__subcmd__undo)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

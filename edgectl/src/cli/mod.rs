@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod rollout;
+
+pub(crate) use rollout::{RolloutArgs, RolloutCommand};
+
 /// Orchestrate Margo edge workloads: app store, deployments, live status.
 ///
 /// edgectl talks to an `edged` central orchestrator (CO), or works on files
@@ -75,7 +79,7 @@ pub enum Command {
 
     /// Work with a central orchestrator: app store, sites, devices.
     #[command(subcommand)]
-    Co(CoCommand),
+    Co(Box<CoCommand>),
 
     /// Operate the edge node on this host: what runs, logs, stop and start.
     ///
@@ -284,6 +288,8 @@ pub enum CoCommand {
         /// Print what would change; change nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        rollout: RolloutArgs,
     },
     /// Print what `co apply` of these files would change (`+` create, `~`
     /// update with what changes, `-` remove with `--prune`); change nothing.
@@ -322,6 +328,23 @@ pub enum CoCommand {
     ///
     ///   edgectl co undeploy --app hello-wasm --site plant-1 --wait
     Undeploy(UndeployArgs),
+    /// Follow and steer rollouts: changes of many devices going out in
+    /// waves (`--waves`, `--batch` on deploy, set, upgrade and apply).
+    ///
+    /// Each wave waits until its devices report the new version installed
+    /// (or its time runs out); past the failure budget (`--max-failures`)
+    /// the rollout pauses, or with `--auto-rollback` puts the previous
+    /// deployments back. A rollout survives a restart of the CO.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co upgrade --app hello-wasm --all-sites --waves 1,10%,100% --auto-rollback
+    ///
+    ///   edgectl co rollout status 7 --wait
+    ///
+    ///   edgectl co rollout undo 7
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
     /// Issue an identity for a site's Local Orchestrator or for a device, and
     /// write its credentials folder.
     ///
@@ -526,6 +549,8 @@ pub struct DeployArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub wait: WaitArgs,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
 }
 
 /// Which deployments `co set` and `co upgrade` change.
@@ -551,6 +576,8 @@ pub struct Choice {
     pub dry_run: bool,
     #[command(flatten)]
     pub wait: WaitArgs,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
 }
 
 /// Arguments of `edgectl co set`.
@@ -612,7 +639,7 @@ pub struct WaitArgs {
 }
 
 /// `90s`, `5m`, `1h`, or a number of seconds.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let t = text.trim();
     let (number, unit) = t
         .find(|c: char| !c.is_ascii_digit())

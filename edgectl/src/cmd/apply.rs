@@ -18,14 +18,22 @@
 //!     name: line-2              # optional, to run more than one of the app on a device
 //!     profile: wasm             # default: the app's first
 //!     parameters: {greeting: hi}
+//! rollout:                      # optional: how the changes go out
+//!   waves: [1, 10%, 100%]       # or batch: 5
+//!   maxFailures: 0              # a count or a share
+//!   autoRollback: true
+//!   waveTimeout: 10m
 //! ```
+//!
+//! Files that give a rollout policy must agree; the command's own flags
+//! (`--waves`, …) win over the files'.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use edge_api::Client;
 use edge_api::routes;
-use edge_api::types::{ApplyEntry, ApplyRequest, DeploymentSummary};
+use edge_api::types::{ApplyEntry, ApplyRequest, DeploymentSummary, RolloutPolicy};
 use serde_json::Value;
 
 use crate::printer::Printer;
@@ -109,10 +117,12 @@ pub(crate) fn entries_of(file: &str, doc: &Value, problems: &mut Vec<String>) ->
     };
     for (k, v) in top {
         match (k.as_str(), v.as_str()) {
-            ("apiVersion", Some(API_VERSION)) | ("kind", Some(KIND)) | ("deployments", _) => {}
+            ("apiVersion", Some(API_VERSION))
+            | ("kind", Some(KIND))
+            | ("deployments" | "rollout", _) => {}
             ("apiVersion", _) => bad("apiVersion", &format!("must be `{API_VERSION}`")),
             ("kind", _) => bad("kind", &format!("must be `{KIND}`")),
-            _ => bad(k, "unknown field (apiVersion, kind, deployments)"),
+            _ => bad(k, "unknown field (apiVersion, kind, deployments, rollout)"),
         }
     }
     let Some(list) = top.get("deployments").and_then(Value::as_array) else {
@@ -136,6 +146,68 @@ pub(crate) fn entries_of(file: &str, doc: &Value, problems: &mut Vec<String>) ->
         }
     }
     out
+}
+
+/// The rollout policy a file gives (`rollout:`), if any; its problems go
+/// to `problems` as `FILE: rollout.FIELD: what`.
+pub(crate) fn policy_of(
+    file: &str,
+    doc: &Value,
+    problems: &mut Vec<String>,
+) -> Option<RolloutPolicy> {
+    let v = doc.get("rollout")?;
+    let mut bad =
+        |field: &str, what: &str| problems.push(format!("{file}: rollout{field}: {what}"));
+    let Some(m) = v.as_object() else {
+        bad(
+            "",
+            "must be a mapping (waves, batch, maxFailures, autoRollback, waveTimeout)",
+        );
+        return None;
+    };
+    let mut p = RolloutPolicy::default();
+    for (k, v) in m {
+        let field = format!(".{k}");
+        match k.as_str() {
+            "waves" => match v {
+                Value::Array(a) => {
+                    for w in a {
+                        match text(w) {
+                            Some(t) if !w.is_boolean() => p.waves.push(t),
+                            _ => bad(&field, "each wave is a count or a share, like 1 or 10%"),
+                        }
+                    }
+                }
+                Value::String(t) => p.waves.extend(t.split(',').map(|w| w.trim().to_owned())),
+                _ => bad(
+                    &field,
+                    "must be a list of counts or shares, like [1, 10%, 100%]",
+                ),
+            },
+            "batch" => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => p.batch = Some(n),
+                None => bad(&field, "must be a count of devices"),
+            },
+            "maxFailures" => match text(v).filter(|_| !v.is_boolean()) {
+                Some(t) => p.max_failures = Some(t),
+                None => bad(&field, "must be a count or a share, like 2 or 5%"),
+            },
+            "autoRollback" => match v.as_bool() {
+                Some(b) => p.auto_rollback = b,
+                None => bad(&field, "must be true or false"),
+            },
+            "waveTimeout" => match text(v).map(|t| crate::cli::parse_duration(&t)) {
+                Some(Ok(d)) => p.wave_timeout_secs = Some(d.as_secs()),
+                Some(Err(e)) => bad(&field, &e),
+                None => bad(&field, "must be a duration, like 90s, 10m or 1h"),
+            },
+            _ => bad(
+                &field,
+                "unknown field (waves, batch, maxFailures, autoRollback, waveTimeout)",
+            ),
+        }
+    }
+    Some(p)
 }
 
 /// One entry; its problems as (`.field`, what) in `wrong`.
@@ -210,10 +282,17 @@ fn entry_of(
     entry
 }
 
-/// Read `paths` into one request, or fail listing every problem.
-fn request(paths: &[PathBuf], prune: bool, dry_run: bool) -> anyhow::Result<ApplyRequest> {
+/// Read `paths` into one request, or fail listing every problem. The
+/// rollout policy is `flags`, else the one the files agree on.
+fn request(
+    paths: &[PathBuf],
+    prune: bool,
+    dry_run: bool,
+    flags: Option<RolloutPolicy>,
+) -> anyhow::Result<ApplyRequest> {
     let mut problems = Vec::new();
     let mut entries = Vec::new();
+    let mut policy: Option<(String, RolloutPolicy)> = None;
     for path in files(paths)? {
         let name = path.display().to_string();
         let bytes = match edge_workspace::read_bounded(&path) {
@@ -224,7 +303,18 @@ fn request(paths: &[PathBuf], prune: bool, dry_run: bool) -> anyhow::Result<Appl
             }
         };
         match edge_model::load::parse_value(&bytes) {
-            Ok((doc, _)) => entries.extend(entries_of(&name, &doc, &mut problems)),
+            Ok((doc, _)) => {
+                entries.extend(entries_of(&name, &doc, &mut problems));
+                if let Some(p) = policy_of(&name, &doc, &mut problems) {
+                    match &policy {
+                        Some((first, q)) if *q != p => problems.push(format!(
+                            "{name}: rollout: differs from the one in {first}; give one policy"
+                        )),
+                        Some(_) => {}
+                        None => policy = Some((name.clone(), p)),
+                    }
+                }
+            }
             Err(e) => problems.push(format!("{name}: {e}")),
         }
     }
@@ -238,6 +328,7 @@ fn request(paths: &[PathBuf], prune: bool, dry_run: bool) -> anyhow::Result<Appl
     Ok(ApplyRequest {
         entries,
         prune,
+        rollout: flags.or(policy.map(|(_, p)| p)),
         dry_run,
     })
 }
@@ -249,8 +340,9 @@ pub(crate) fn apply(
     paths: &[PathBuf],
     prune: bool,
     dry_run: bool,
+    rollout: Option<RolloutPolicy>,
 ) -> anyhow::Result<()> {
-    let req = request(paths, prune, dry_run)?;
+    let req = request(paths, prune, dry_run, rollout)?;
     let list: Vec<DeploymentSummary> = client.post(routes::APPLY, &req)?;
     printer.data(&list);
     print_changes(printer, &list, dry_run);
@@ -264,7 +356,7 @@ pub(crate) fn diff(
     paths: &[PathBuf],
     prune: bool,
 ) -> anyhow::Result<()> {
-    apply(client, printer, paths, prune, true)
+    apply(client, printer, paths, prune, true, None)
 }
 
 /// One line per change, then the tally.

@@ -78,6 +78,7 @@ pub(crate) fn deploy(client: &Client, printer: Printer, args: DeployArgs) -> any
         set,
         deploy_type: args.deploy_type,
         name: args.name,
+        rollout: args.rollout.policy(),
         dry_run: args.dry_run,
     };
     // Opened before the change, so no report is missed.
@@ -87,15 +88,12 @@ pub(crate) fn deploy(client: &Client, printer: Printer, args: DeployArgs) -> any
         None
     };
     let list: Vec<DeploymentSummary> = client.post(routes::DEPLOYMENTS, &request)?;
-    finish(
-        client,
-        printer,
-        &list,
-        true,
-        args.dry_run,
-        &args.wait,
-        events,
-    )
+    let how = How {
+        deploying: true,
+        dry_run: args.dry_run,
+        waved: args.rollout.policy().is_some(),
+    };
+    finish(client, printer, &list, how, &args.wait, events)
 }
 
 /// Run `co set`.
@@ -142,6 +140,7 @@ fn choice(c: &Choice) -> anyhow::Result<UpdateRequest> {
         all_sites: c.all_sites,
         device: c.device.clone(),
         selector: parse_labels(&c.selector)?,
+        rollout: c.rollout.policy(),
         dry_run: c.dry_run,
         ..UpdateRequest::default()
     })
@@ -159,19 +158,38 @@ fn update(
         None
     };
     let list: Vec<DeploymentSummary> = client.post(routes::DEPLOYMENTS_UPDATE, request)?;
-    finish(client, printer, &list, false, c.dry_run, &c.wait, events)
+    let how = How {
+        deploying: false,
+        dry_run: c.dry_run,
+        waved: c.rollout.policy().is_some(),
+    };
+    finish(client, printer, &list, how, &c.wait, events)
 }
 
 /// Say what happened (or would), then wait when asked.
+/// What kind of change `finish` reports on.
+#[derive(Debug, Clone, Copy)]
+struct How {
+    /// `co deploy` (one app, version and profile), not `co set`/`co upgrade`.
+    deploying: bool,
+    dry_run: bool,
+    /// A rollout policy was given.
+    waved: bool,
+}
+
 fn finish(
     client: &Client,
     printer: Printer,
     list: &[DeploymentSummary],
-    deploying: bool,
-    dry_run: bool,
+    how: How,
     wait_args: &WaitArgs,
     events: Option<edge_api::events::Events>,
 ) -> anyhow::Result<()> {
+    let How {
+        deploying,
+        dry_run,
+        waved,
+    } = how;
     let count = |k: &str| {
         list.iter()
             .filter(|d| d.change.as_deref() == Some(k))
@@ -203,28 +221,60 @@ fn finish(
         (true, Some(d)) => format!("{} {} ({}) ", d.app, d.version, d.profile),
         _ => String::new(),
     };
+    // A change the user gave a rollout policy, or that goes out in more
+    // than one wave, is followed as a rollout; one of a single wave without
+    // a policy reads like any change (and `--wait` waits for each device).
+    let rollout = list.iter().find_map(|d| d.rollout.clone());
+    let waves = list.iter().filter_map(|d| d.wave).max().unwrap_or(1);
+    let waved = rollout.is_some() && (waved || waves > 1);
+    let recorded = match (&rollout, waved) {
+        (Some(id), false) => format!(" (rollout {id})"),
+        _ => String::new(),
+    };
     printer.line(&if dry_run {
         format!("dry run, nothing was changed: {what}would be {tally}")
-    } else if created + updated == 0 {
+    } else if created + updated + count("removed") == 0 {
         format!(
             "nothing to change: {what}already as asked on {unchanged} device(s) at site {}; no commit made",
             sites.join(", ")
         )
+    } else if let (Some(r), true) = (&rollout, waved) {
+        format!(
+            "rollout {r} changes {} deployment(s) at site {}: {tally}",
+            created + updated + count("removed"),
+            sites.join(", ")
+        )
     } else if deploying {
         format!(
-            "deployed {what}to {} device(s) at site {} in commit {}: {tally}",
+            "deployed {what}to {} device(s) at site {}{}: {tally}{recorded}",
             list.len(),
             sites.join(", "),
-            commits.join(", ")
+            in_commits(&commits)
         )
     } else {
         format!(
-            "changed {} deployment(s) at site {} in commit {}: {tally}",
+            "changed {} deployment(s) at site {}{}: {tally}{recorded}",
             created + updated,
             sites.join(", "),
-            commits.join(", ")
+            in_commits(&commits)
         )
     });
+    if let (Some(id), true, false) = (&rollout, waved, dry_run) {
+        let first = list.iter().filter(|d| d.wave == Some(1)).count();
+        let later = list
+            .iter()
+            .filter(|d| d.wave.is_some_and(|w| w > 1))
+            .count();
+        printer.line(&format!(
+            "rollout {id}: wave 1 of {waves} sent to {first} device(s){}; {later} more follow as each wave reports healthy",
+            in_commits(&commits)
+        ));
+        if let Some(events) = events {
+            change_table(printer, list);
+            return super::rollout::follow(client, printer, id, wait_args.timeout, events);
+        }
+        printer.line(&format!("follow it: edgectl co rollout status {id} --wait"));
+    }
     if let Some(events) = events {
         // Deployments left as they were are waited for from the state they
         // report now.
@@ -259,6 +309,12 @@ fn finish(
             printer,
         );
     }
+    change_table(printer, list);
+    Ok(())
+}
+
+/// Each deployment with its change, as a table for people.
+fn change_table(printer: Printer, list: &[DeploymentSummary]) {
     let mut rows = super::co::deployment_rows(list);
     for (row, d) in rows.iter_mut().zip(list) {
         let change = d.change.clone().unwrap_or_default();
@@ -271,7 +327,15 @@ fn finish(
     let mut header = super::co::DEPLOYMENT_HEADER;
     header[6] = "CHANGE";
     printer.table(&header, &rows);
-    Ok(())
+}
+
+/// ` in commit …` (none when the first wave of a rollout made no commit).
+fn in_commits(commits: &[&str]) -> String {
+    if commits.is_empty() {
+        String::new()
+    } else {
+        format!(" in commit {}", commits.join(", "))
+    }
 }
 
 /// Whether an update changes what runs on the node (and so makes it report);

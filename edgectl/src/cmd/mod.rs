@@ -9,6 +9,7 @@ mod deploy;
 mod en;
 mod login;
 mod package;
+mod rollout;
 mod stick;
 mod tui;
 mod undeploy;
@@ -69,7 +70,7 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
                 cli.token_file.as_deref(),
                 cli.ca_file.as_deref(),
             )?;
-            co::co(command, &client, *printer)
+            co::co(*command, &client, *printer)
         }
     }
 }

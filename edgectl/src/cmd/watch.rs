@@ -43,6 +43,35 @@ fn line(e: &Event) -> String {
         }
         "deployment.removed" => format!("{} from {}", text("app"), text("device")),
         "app.added" => format!("version {}", text("version")),
+        "rollout.started" => format!(
+            "{}: {} deployment(s) in {} wave(s), by {}",
+            text("description"),
+            d["total"],
+            d["waves"],
+            text("by")
+        ),
+        "rollout.wave" => format!(
+            "wave {} of {} sent to {} device(s)",
+            d["wave"], d["waves"], d["devices"]
+        ),
+        "rollout.wave-done" => format!("wave {} of {} done", d["wave"], d["waves"]),
+        "rollout.device" => {
+            let error = text("error");
+            let at = format!(
+                "{} on {}/{} (wave {})",
+                text("state"),
+                text("site"),
+                text("device"),
+                d["wave"]
+            );
+            if error.is_empty() {
+                at
+            } else {
+                format!("{at}: {error}")
+            }
+        }
+        "rollout.resumed" => format!("by {}", text("by")),
+        k if k.starts_with("rollout.") => text("reason").to_owned(),
         _ => String::new(),
     };
     let site = e
@@ -81,7 +110,10 @@ pub(crate) fn watch(
                         continue;
                     }
                     last = Some(e.id);
-                    if site.is_some_and(|s| e.site.as_deref() != Some(s)) {
+                    // Rollouts span sites: their events pass any site filter.
+                    if site.is_some_and(|s| e.site.as_deref() != Some(s))
+                        && !e.kind.starts_with("rollout.")
+                    {
                         continue;
                     }
                     printer.line(&line(&e));
@@ -105,6 +137,37 @@ pub(crate) fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rollout_events_say_which_wave_and_device() {
+        let e = |kind: &str, data: serde_json::Value| Event {
+            id: 1,
+            kind: kind.into(),
+            subject: "4".into(),
+            site: None,
+            at: "2026-12-07T10:00:00Z".into(),
+            data,
+        };
+        let sent = line(&e(
+            "rollout.wave",
+            serde_json::json!({"wave": 2, "waves": 3, "devices": 5}),
+        ));
+        assert!(sent.ends_with("wave 2 of 3 sent to 5 device(s)"), "{sent}");
+        let failed = line(&e(
+            "rollout.device",
+            serde_json::json!({"state": "failed", "site": "plant-1", "device": "edge-1",
+                               "wave": 1, "error": "exited"}),
+        ));
+        assert!(
+            failed.ends_with("failed on plant-1/edge-1 (wave 1): exited"),
+            "{failed}"
+        );
+        let back = line(&e(
+            "rollout.rolled-back",
+            serde_json::json!({"reason": "1 device(s) failed"}),
+        ));
+        assert!(back.ends_with("1 device(s) failed"), "{back}");
+    }
 
     #[test]
     fn an_update_in_place_says_what_changed_where() {
