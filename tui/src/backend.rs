@@ -3,7 +3,7 @@
 //! Every call blocks; the TUI makes them off its drawing thread.
 
 use edge_api::types::{
-    AppDetail, AppSummary, DeployRequest, DeploymentSummary, Device, Event, Site,
+    AppDetail, AppSummary, DeployRequest, DeploymentSummary, Device, Event, Rollout, Site,
 };
 
 /// Everything the screens list, read at start and again when the event
@@ -27,6 +27,29 @@ pub struct LogPiece {
     pub text: String,
     /// Where to read from next time to follow the log.
     pub next: u64,
+}
+
+/// What the user can do to a rollout (`POST /api/rollouts/{id}/{action}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RolloutAction {
+    /// Send no more waves; the devices already changed keep the change.
+    Pause,
+    /// Go on with a paused rollout.
+    Resume,
+    /// Put the previous deployments back on every device it changed.
+    Undo,
+}
+
+impl RolloutAction {
+    /// The last segment of its path.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Undo => "undo",
+        }
+    }
 }
 
 /// What the TUI asks of the outside. Errors are sentences for the status line.
@@ -55,6 +78,24 @@ pub trait Backend: Send + Sync + 'static {
     /// # Errors
     /// When the CO refuses or cannot be reached.
     fn undeploy(&self, deployment: &str) -> Result<(), String>;
+
+    /// The newest `limit` rollouts, newest first, without their targets.
+    ///
+    /// # Errors
+    /// When the CO cannot be reached or refuses.
+    fn rollouts(&self, limit: usize) -> Result<Vec<Rollout>, String>;
+
+    /// One rollout with its targets (each deployment it changes).
+    ///
+    /// # Errors
+    /// When the CO cannot be reached or has no such rollout.
+    fn rollout(&self, id: &str) -> Result<Rollout, String>;
+
+    /// Pause, resume or undo a rollout; returns it as it is afterwards.
+    ///
+    /// # Errors
+    /// The CO's refusal, as a sentence (e.g. not possible in its state).
+    fn rollout_action(&self, id: &str, action: RolloutAction) -> Result<Rollout, String>;
 
     /// The log of a deployment's workload on this host's edge node, from
     /// byte `from` on.

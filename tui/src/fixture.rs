@@ -1,16 +1,20 @@
 //! Test data: a small fleet (two sites, three devices, three deployments in
-//! different states, two apps) and helpers to press keys and render.
+//! different states, two apps), three rollouts (running, paused, done) and
+//! helpers to press keys and render.
 
 use std::collections::BTreeMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use edge_api::types::{AppDetail, AppSummary, AppVersion, DeploymentSummary, Device, Event, Site};
+use edge_api::types::{
+    AppDetail, AppSummary, AppVersion, DeploymentSummary, Device, Event, Rollout, RolloutPolicy,
+    RolloutTarget, RolloutWave, Site,
+};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::json;
 
 use crate::backend::Snapshot;
-use crate::state::{Conn, State};
+use crate::state::{Conn, State, Tab};
 use crate::update::{Msg, update};
 use crate::view;
 
@@ -34,6 +38,8 @@ fn deployment(id: &str, app: &str, device: &str, state: Option<&str>) -> Deploym
         state: state.map(Into::into),
         state_at: state.map(|_| "2025-03-01T09:31:05Z".into()),
         error: None,
+        rollout: None,
+        wave: None,
     }
 }
 
@@ -135,6 +141,128 @@ pub(crate) fn hello_detail() -> AppDetail {
             }
         }),
     }
+}
+
+fn wave(number: u32, size: u32, (healthy, failed, waiting): (u32, u32, u32)) -> RolloutWave {
+    let state = if healthy + failed == size {
+        "done"
+    } else if healthy + failed + waiting > 0 {
+        "running"
+    } else {
+        "pending"
+    };
+    RolloutWave {
+        number,
+        size,
+        healthy,
+        failed,
+        waiting,
+        state: state.into(),
+        sent_at: (state != "pending").then(|| "2025-03-01T10:00:00Z".into()),
+        deadline: (state == "running").then(|| "2025-03-01T10:10:00Z".into()),
+    }
+}
+
+fn rollout(id: &str, state: &str, description: &str, waves: Vec<RolloutWave>) -> Rollout {
+    let failures = waves.iter().map(|w| w.failed).sum();
+    Rollout {
+        id: id.into(),
+        state: state.into(),
+        reason: None,
+        description: description.into(),
+        by: "alice".into(),
+        created_at: "2025-03-01T10:00:00Z".into(),
+        updated_at: "2025-03-01T10:04:00Z".into(),
+        policy: RolloutPolicy {
+            waves: vec!["1".into(), "60%".into(), "100%".into()],
+            max_failures: Some("1".into()),
+            ..RolloutPolicy::default()
+        },
+        sites: vec!["plant-a".into(), "lab".into()],
+        total: waves.iter().map(|w| w.size).sum(),
+        budget: 1,
+        failures,
+        wave: u32::try_from(waves.iter().filter(|w| w.state != "pending").count()).unwrap_or(0),
+        waves,
+        targets: Vec::new(),
+    }
+}
+
+/// The rollouts, newest first: 12 running in wave 2 of 3 with one failure
+/// (the budget), 11 paused after a breach, 10 done.
+pub(crate) fn rollouts() -> Vec<Rollout> {
+    let running = rollout(
+        "12",
+        "running",
+        "deploy hello-wasm 1.1.0",
+        vec![
+            wave(1, 1, (1, 0, 0)),
+            wave(2, 2, (0, 1, 1)),
+            wave(3, 2, (0, 0, 0)),
+        ],
+    );
+    let mut paused = rollout(
+        "11",
+        "paused",
+        "deploy sensor-agent 2.1.0",
+        vec![wave(1, 1, (0, 1, 0)), wave(2, 1, (0, 0, 0))],
+    );
+    paused.budget = 0;
+    paused.sites = vec!["plant-a".into()];
+    paused.reason = Some("1 device failed, more than the 0 allowed".into());
+    let done = rollout(
+        "10",
+        "done",
+        "deploy hello-wasm 1.0.0",
+        vec![wave(1, 1, (1, 0, 0)), wave(2, 2, (2, 0, 0))],
+    );
+    vec![running, paused, done]
+}
+
+fn target(wave: u32, device: &str, state: &str) -> RolloutTarget {
+    RolloutTarget {
+        deployment: format!("dep-{device}"),
+        site: if device == "gw-3" { "lab" } else { "plant-a" }.into(),
+        device: device.into(),
+        app: "hello-wasm".into(),
+        wave,
+        change: "updated".into(),
+        from_version: Some("1.0.0".into()),
+        to_version: Some("1.1.0".into()),
+        state: state.into(),
+        error: None,
+    }
+}
+
+/// Rollout 12 with its devices.
+pub(crate) fn rollout_detail() -> Rollout {
+    let mut failed = target(2, "gw-2", "failed");
+    failed.error = Some("component hello: exit status 1".into());
+    let mut new = target(3, "gw-5", "pending");
+    new.from_version = None;
+    Rollout {
+        targets: vec![
+            target(1, "gw-1", "healthy"),
+            failed,
+            target(2, "gw-3", "waiting"),
+            target(3, "gw-4", "pending"),
+            new,
+        ],
+        ..rollouts().swap_remove(0)
+    }
+}
+
+/// The fleet loaded, on the rollouts tab with rollout 12's detail here.
+pub(crate) fn on_rollouts() -> State {
+    let mut state = loaded();
+    state.tab = Tab::Rollouts;
+    state.rollouts.refresh.in_flight = true;
+    let _ = update(&mut state, Msg::RolloutsLoaded(Ok(rollouts())));
+    let _ = update(
+        &mut state,
+        Msg::RolloutLoaded("12".into(), Ok(rollout_detail())),
+    );
+    state
 }
 
 /// A state with the fleet loaded and the stream live.

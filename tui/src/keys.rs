@@ -29,6 +29,8 @@ pub(crate) enum Ctx {
     Deployments,
     /// The apps tab.
     Apps,
+    /// The rollouts tab.
+    Rollouts,
     /// A pick-one step of the deploy form (app, site, device, profile).
     FormList,
     /// The parameters step of the deploy form (text fields).
@@ -49,6 +51,7 @@ impl Ctx {
             Self::Main => "Lists",
             Self::Deployments => "Deployments tab",
             Self::Apps => "Apps tab",
+            Self::Rollouts => "Rollouts tab",
             Self::FormList => "Deploy form: choices",
             Self::FormText => "Deploy form: parameters",
             Self::Confirm => "Questions",
@@ -73,6 +76,9 @@ pub(crate) enum Action {
     Deploy,
     Undeploy,
     Logs,
+    Pause,
+    Resume,
+    Undo,
     Refresh,
     Help,
     Close,
@@ -132,8 +138,9 @@ pub(crate) const KEYS: &[Binding] = &[
     row(&[Key(K::Char('?'))], C::Main, A::Help, "show this help", Some("help")),
     row(&[Key(K::Tab)], C::Main, A::NextTab, "next tab", None),
     row(&[Key(K::BackTab)], C::Main, A::PrevTab, "previous tab", None),
-    row(&[Key(K::Char('1')), Key(K::Char('2')), Key(K::Char('3')), Key(K::Char('4'))],
-        C::Main, A::GotoTab, "go to tab 1 to 4", None),
+    row(&[Key(K::Char('1')), Key(K::Char('2')), Key(K::Char('3')), Key(K::Char('4')),
+          Key(K::Char('5'))],
+        C::Main, A::GotoTab, "go to tab 1 to 5", None),
     row(&[Key(K::Up), Key(K::Char('k'))], C::Main, A::Up, "move up", None),
     row(&[Key(K::Down), Key(K::Char('j'))], C::Main, A::Down, "move down", None),
     row(&[Key(K::Home), Key(K::Char('g'))], C::Main, A::Top, "first row", None),
@@ -145,6 +152,11 @@ pub(crate) const KEYS: &[Binding] = &[
     row(&[Key(K::Char('l')), Key(K::Enter)], C::Deployments, A::Logs,
         "follow the workload's log", Some("logs")),
     row(&[Key(K::Enter)], C::Apps, A::Details, "reload package details", None),
+    row(&[Key(K::Char('p'))], C::Rollouts, A::Pause, "pause: send no more waves", Some("pause")),
+    row(&[Key(K::Char('c'))], C::Rollouts, A::Resume, "continue a paused rollout",
+        Some("resume")),
+    row(&[Key(K::Char('u'))], C::Rollouts, A::Undo, "undo (asks first)", Some("undo")),
+    row(&[Key(K::Enter)], C::Rollouts, A::Details, "reload rollout details", None),
     row(&[Key(K::Up), Key(K::Char('k'))], C::FormList, A::Up, "previous choice", None),
     row(&[Key(K::Down), Key(K::Char('j'))], C::FormList, A::Down, "next choice", None),
     row(&[Key(K::Enter)], C::FormList, A::Next, "choose and go on", Some("choose")),
@@ -183,11 +195,12 @@ pub(crate) enum Mode {
 impl Mode {
     /// Every mode, for tests and checks.
     #[cfg(test)]
-    pub(crate) const ALL: [Mode; 9] = [
+    pub(crate) const ALL: [Mode; 10] = [
         Mode::Main(Tab::Deployments),
         Mode::Main(Tab::Devices),
         Mode::Main(Tab::Sites),
         Mode::Main(Tab::Apps),
+        Mode::Main(Tab::Rollouts),
         Mode::FormList,
         Mode::FormText,
         Mode::Confirm,
@@ -200,6 +213,7 @@ impl Mode {
         match self {
             Self::Main(Tab::Deployments) => &[C::Deployments, C::Main, C::Any],
             Self::Main(Tab::Apps) => &[C::Apps, C::Main, C::Any],
+            Self::Main(Tab::Rollouts) => &[C::Rollouts, C::Main, C::Any],
             Self::Main(_) => &[C::Main, C::Any],
             Self::FormList => &[C::FormList, C::Any],
             Self::FormText => &[C::FormText, C::Any],

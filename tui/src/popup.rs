@@ -213,6 +213,17 @@ pub(crate) fn confirm(frame: &mut Frame<'_>, area: Rect, question: &Confirm) {
             }
             (" Deploy? ", lines)
         }
+        Confirm::UndoRollout { id, label } => (
+            " Undo rollout? ",
+            vec![
+                Line::from(format!("Undo rollout {id}: {label}?")),
+                Line::from(
+                    "Every device it changed gets its previous deployment back; \
+                     the waves not sent are cancelled.",
+                )
+                .dim(),
+            ],
+        ),
     };
     let height = u16::try_from(lines.len())
         .unwrap_or(u16::MAX)

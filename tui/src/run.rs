@@ -20,7 +20,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
 use crate::backend::Backend;
-use crate::state::State;
+use crate::state::{ROLLOUT_LIMIT, State};
 use crate::update::{self, Cmd, Msg};
 use crate::view;
 
@@ -154,6 +154,15 @@ fn execute(cmd: Cmd, backend: &Arc<dyn Backend>, tx: &Sender<Msg>) {
             Cmd::Logs { deployment, from } => {
                 let result = backend.logs(&deployment, from);
                 Msg::Logs(deployment, result)
+            }
+            Cmd::LoadRollouts => Msg::RolloutsLoaded(backend.rollouts(ROLLOUT_LIMIT)),
+            Cmd::LoadRollout(id) => {
+                let result = backend.rollout(&id);
+                Msg::RolloutLoaded(id, result)
+            }
+            Cmd::ActOnRollout { id, action } => {
+                let result = backend.rollout_action(&id, action);
+                Msg::RolloutActed(id, action, result)
             }
             Cmd::Quit => return,
         };

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use edge_api::types::{AppDetail, DeployRequest, DeploymentSummary};
+use edge_api::types::{AppDetail, DeployRequest, DeploymentSummary, Rollout};
 
 use crate::backend::Snapshot;
 use crate::form::{DeployForm, Step};
@@ -13,6 +13,9 @@ use crate::keys::Mode;
 /// Keep at most this much of a followed log.
 pub(crate) const LOG_KEEP: usize = 256 * 1024;
 
+/// The rollouts tab lists at most this many, newest first.
+pub(crate) const ROLLOUT_LIMIT: usize = 50;
+
 /// The tabs, in the order of their number keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tab {
@@ -20,10 +23,17 @@ pub(crate) enum Tab {
     Devices,
     Sites,
     Apps,
+    Rollouts,
 }
 
 impl Tab {
-    pub(crate) const ALL: [Tab; 4] = [Tab::Deployments, Tab::Devices, Tab::Sites, Tab::Apps];
+    pub(crate) const ALL: [Tab; 5] = [
+        Tab::Deployments,
+        Tab::Devices,
+        Tab::Sites,
+        Tab::Apps,
+        Tab::Rollouts,
+    ];
 
     pub(crate) fn title(self) -> &'static str {
         match self {
@@ -31,6 +41,7 @@ impl Tab {
             Self::Devices => "Devices",
             Self::Sites => "Sites",
             Self::Apps => "Apps",
+            Self::Rollouts => "Rollouts",
         }
     }
 
@@ -40,6 +51,7 @@ impl Tab {
             Self::Devices => 1,
             Self::Sites => 2,
             Self::Apps => 3,
+            Self::Rollouts => 4,
         }
     }
 
@@ -74,7 +86,9 @@ pub(crate) enum Confirm {
     /// Remove this deployment; the label says what it is.
     Undeploy { id: String, label: String },
     /// Send this request.
-    Deploy(DeployRequest),
+    Deploy(Box<DeployRequest>),
+    /// Undo this rollout; the label says what it changed.
+    UndoRollout { id: String, label: String },
 }
 
 /// A followed log.
@@ -101,6 +115,26 @@ pub(crate) struct Refresh {
     pub(crate) pending: bool,
 }
 
+/// The rollouts tab: the list, and the selected one with its devices.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Rollouts {
+    /// Newest first, without targets.
+    pub(crate) list: Vec<Rollout>,
+    /// The list has arrived at least once.
+    pub(crate) loaded: bool,
+    /// Why the list could not be read last time.
+    pub(crate) error: Option<String>,
+    pub(crate) refresh: Refresh,
+    /// A rollout with its targets, as last read; shown while it is the
+    /// selected one.
+    pub(crate) detail: Option<Rollout>,
+    /// Why the selected rollout's detail could not be read: (id, reason).
+    pub(crate) detail_error: Option<(String, String)>,
+    /// The rollout whose detail was asked for last.
+    pub(crate) asked: Option<String>,
+    pub(crate) detail_refresh: Refresh,
+}
+
 /// The whole state of the TUI.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct State {
@@ -109,11 +143,12 @@ pub(crate) struct State {
     pub(crate) loaded: bool,
     pub(crate) tab: Tab,
     /// The selected row of each tab, by `Tab::index`.
-    pub(crate) selected: [usize; 4],
+    pub(crate) selected: [usize; 5],
     /// App details already fetched, by app id.
     pub(crate) apps: BTreeMap<String, AppDetail>,
     /// App details asked for and not yet arrived.
     pub(crate) loading: BTreeSet<String>,
+    pub(crate) rollouts: Rollouts,
     pub(crate) form: Option<DeployForm>,
     pub(crate) confirm: Option<Confirm>,
     pub(crate) logs: Option<LogPane>,
@@ -141,9 +176,10 @@ impl State {
             snapshot: Snapshot::default(),
             loaded: false,
             tab: Tab::Deployments,
-            selected: [0; 4],
+            selected: [0; 5],
             apps: BTreeMap::new(),
             loading: BTreeSet::new(),
+            rollouts: Rollouts::default(),
             form: None,
             confirm: None,
             logs: None,
@@ -184,6 +220,7 @@ impl State {
             Tab::Devices => self.snapshot.devices.len(),
             Tab::Sites => self.snapshot.sites.len(),
             Tab::Apps => self.snapshot.apps.len(),
+            Tab::Rollouts => self.rollouts.list.len(),
         }
     }
 
@@ -195,6 +232,7 @@ impl State {
             Tab::Devices => s.devices.iter().map(|d| d.id.clone()).collect(),
             Tab::Sites => s.sites.iter().map(|d| d.name.clone()).collect(),
             Tab::Apps => s.apps.iter().map(|d| d.id.clone()).collect(),
+            Tab::Rollouts => self.rollouts.list.iter().map(|r| r.id.clone()).collect(),
         }
     }
 
@@ -214,6 +252,16 @@ impl State {
             .apps
             .get(self.selected[Tab::Apps.index()])
             .map(|a| a.id.as_str())
+    }
+
+    pub(crate) fn selected_rollout(&self) -> Option<&Rollout> {
+        self.rollouts.list.get(self.selected[Tab::Rollouts.index()])
+    }
+
+    /// The selected rollout's detail (with targets), when it has arrived.
+    pub(crate) fn rollout_detail(&self) -> Option<&Rollout> {
+        let id = &self.selected_rollout()?.id;
+        self.rollouts.detail.as_ref().filter(|d| d.id == *id)
     }
 
     /// Say something on the status line.

@@ -3,11 +3,12 @@
 //! run. It is pure: no I/O, no clock, no threads, so it is tested directly.
 
 use crossterm::event::{KeyCode, KeyEvent};
-use edge_api::types::{AppDetail, DeployRequest, DeploymentSummary, Event};
+use edge_api::types::{AppDetail, DeployRequest, DeploymentSummary, Event, Rollout};
 
-use crate::backend::{LogPiece, Snapshot};
+use crate::backend::{LogPiece, RolloutAction, Snapshot};
 use crate::form::DeployForm;
 use crate::keys::{self, Action, Mode};
+use crate::rollouts;
 use crate::state::{Confirm, Conn, LOG_KEEP, LogPane, State, Tab, deployment_label, short};
 
 /// Something that happened.
@@ -23,6 +24,9 @@ pub(crate) enum Msg {
     Deployed(Result<Vec<DeploymentSummary>, String>),
     Undeployed(String, Result<(), String>),
     Logs(String, Result<LogPiece, String>),
+    RolloutsLoaded(Result<Vec<Rollout>, String>),
+    RolloutLoaded(String, Result<Rollout, String>),
+    RolloutActed(String, RolloutAction, Result<Rollout, String>),
     Tick,
     /// A thread of the TUI died; stop.
     Fatal(String),
@@ -33,15 +37,18 @@ pub(crate) enum Msg {
 pub(crate) enum Cmd {
     Refresh,
     LoadApp(String),
-    Deploy(DeployRequest),
+    Deploy(Box<DeployRequest>),
     Undeploy(String),
     Logs { deployment: String, from: u64 },
+    LoadRollouts,
+    LoadRollout(String),
+    ActOnRollout { id: String, action: RolloutAction },
     Quit,
 }
 
 /// The commands to run when the TUI starts.
 pub(crate) fn start(state: &mut State) -> Vec<Cmd> {
-    refresh(state).into_iter().collect()
+    everything(state)
 }
 
 /// Apply `msg` to `state`; returns what to do next.
@@ -63,9 +70,11 @@ pub(crate) fn update(state: &mut State, msg: Msg) -> Vec<Cmd> {
             let was_live = state.conn == Conn::Live;
             state.conn = Conn::Live;
             // Whatever happened while no stream was open is only in a snapshot.
-            if was_live { None } else { refresh(state) }
-                .into_iter()
-                .collect()
+            if was_live {
+                Vec::new()
+            } else {
+                everything(state)
+            }
         }
         Msg::Deployed(result) => deployed(state, result),
         Msg::Undeployed(id, result) => match result {
@@ -85,6 +94,9 @@ pub(crate) fn update(state: &mut State, msg: Msg) -> Vec<Cmd> {
             on_logs(state, &id, result);
             Vec::new()
         }
+        Msg::RolloutsLoaded(result) => rollouts::listed(state, result),
+        Msg::RolloutLoaded(id, result) => rollouts::detailed(state, id, result),
+        Msg::RolloutActed(id, action, result) => rollouts::acted(state, &id, action, result),
         Msg::Tick => tick(state).into_iter().collect(),
         Msg::Fatal(why) => {
             state.fatal = Some(why);
@@ -102,6 +114,13 @@ fn refresh(state: &mut State) -> Option<Cmd> {
         state.refresh.in_flight = true;
         Some(Cmd::Refresh)
     }
+}
+
+/// Read everything again: the snapshot, the rollouts and the detail shown.
+fn everything(state: &mut State) -> Vec<Cmd> {
+    let mut cmds: Vec<Cmd> = refresh(state).into_iter().collect();
+    cmds.extend(rollouts::reload(state));
+    cmds
 }
 
 fn loaded(state: &mut State, result: Result<Snapshot, String>) -> Vec<Cmd> {
@@ -180,13 +199,18 @@ fn on_event(state: &mut State, event: &Event) -> Vec<Cmd> {
     if event.kind == "reset" {
         state.last_event = None;
         state.apps.clear();
-        return refresh(state).into_iter().collect();
+        return everything(state);
     }
     if state.last_event.is_some_and(|last| event.id <= last) {
         return Vec::new();
     }
     state.last_event = Some(event.id);
+    if event.kind.starts_with("rollout.") {
+        return rollouts::on_event(state, event);
+    }
+    let mut cmds = Vec::new();
     if event.kind == "status" {
+        cmds.extend(rollouts::on_status(state, &event.subject));
         let text = |key: &str| {
             event
                 .data
@@ -203,14 +227,15 @@ fn on_event(state: &mut State, event: &Event) -> Vec<Cmd> {
             d.state = text("state");
             d.error = text("error");
             d.state_at = Some(event.at.clone());
-            return Vec::new();
+            return cmds;
         }
         // A deployment this snapshot does not know yet.
     }
     if event.kind == "app.added" || event.kind == "app.removed" {
         state.apps.remove(&event.subject);
     }
-    refresh(state).into_iter().collect()
+    cmds.extend(refresh(state));
+    cmds
 }
 
 fn deployed(state: &mut State, result: Result<Vec<DeploymentSummary>, String>) -> Vec<Cmd> {
@@ -302,6 +327,14 @@ fn on_key(state: &mut State, key: &KeyEvent) -> Vec<Cmd> {
 }
 
 fn main_key(state: &mut State, tab: Tab, action: Action, key: &KeyEvent) -> Vec<Cmd> {
+    if tab == Tab::Rollouts
+        && matches!(
+            action,
+            Action::Pause | Action::Resume | Action::Undo | Action::Details
+        )
+    {
+        return rollouts::key(state, action);
+    }
     let rows = state.rows(tab);
     let at = &mut state.selected[tab.index()];
     match action {
@@ -325,6 +358,9 @@ fn main_key(state: &mut State, tab: Tab, action: Action, key: &KeyEvent) -> Vec<
         }
         Action::Refresh => {
             state.say("Refreshing…");
+            if tab == Tab::Rollouts {
+                return everything(state);
+            }
             return refresh(state).into_iter().collect();
         }
         Action::Deploy => return open_form(state, tab),
@@ -363,10 +399,12 @@ fn main_key(state: &mut State, tab: Tab, action: Action, key: &KeyEvent) -> Vec<
         }
         _ => {}
     }
-    if state.tab == Tab::Apps {
-        want_selected_app(state).into_iter().collect()
-    } else {
-        Vec::new()
+    match state.tab {
+        Tab::Apps => want_selected_app(state).into_iter().collect(),
+        Tab::Rollouts => rollouts::follow(state, tab != Tab::Rollouts)
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -392,6 +430,7 @@ fn open_form(state: &mut State, tab: Tab) -> Vec<Cmd> {
             snapshot.sites.get(state.cursor()).map(|s| s.name.clone()),
             None,
         ),
+        Tab::Rollouts => (None, None, None),
     };
     let mut form = DeployForm::new(snapshot, app.as_deref());
     form.prefer_site = site;
@@ -429,7 +468,7 @@ fn form_key(state: &mut State, action: Action, key: &KeyEvent) -> Vec<Cmd> {
             if form.fields.is_none() {
                 form.error = Some("The app's details have not arrived yet.".into());
             } else if let Some(request) = form.request() {
-                state.confirm = Some(Confirm::Deploy(request));
+                state.confirm = Some(Confirm::Deploy(Box::new(request)));
             }
         }
         Action::Next => {
@@ -498,5 +537,6 @@ fn confirm_key(state: &mut State, action: Action) -> Vec<Cmd> {
             state.say(format!("Deploying {} to {}…", request.app, request.site));
             vec![Cmd::Deploy(request)]
         }
+        Confirm::UndoRollout { id, .. } => rollouts::act(state, id, RolloutAction::Undo),
     }
 }

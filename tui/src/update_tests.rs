@@ -21,7 +21,7 @@ use crate::update::{Cmd, Msg, start, update};
 #[test]
 fn start_asks_for_a_snapshot() {
     let mut state = State::new();
-    assert_eq!(start(&mut state), vec![Cmd::Refresh]);
+    assert_eq!(start(&mut state), vec![Cmd::Refresh, Cmd::LoadRollouts]);
     assert!(state.refresh.in_flight);
 }
 
@@ -68,7 +68,11 @@ fn structural_events_refresh() {
     ] {
         let mut state = loaded();
         let cmds = update(&mut state, Msg::Event(event(1, kind, "x", json!({}))));
-        assert_eq!(cmds, vec![Cmd::Refresh], "{kind}");
+        let mut expected = vec![Cmd::Refresh];
+        if kind == "reset" {
+            expected.push(Cmd::LoadRollouts);
+        }
+        assert_eq!(cmds, expected, "{kind}");
     }
 }
 
@@ -82,7 +86,7 @@ fn a_reset_after_other_events_refreshes_and_counts_ids_afresh() {
     state.refresh = Default::default();
     // A reset has no id of its own (0), and the CO's ids may begin again.
     let cmds = update(&mut state, Msg::Event(event(0, "reset", "", json!({}))));
-    assert_eq!(cmds, vec![Cmd::Refresh]);
+    assert_eq!(cmds, vec![Cmd::Refresh, Cmd::LoadRollouts]);
     assert_eq!(state.last_event, None);
     state.refresh = Default::default();
     let cmds = update(
@@ -161,7 +165,10 @@ fn the_stream_state_follows_down_and_up() {
     let mut state = loaded();
     assert!(update(&mut state, Msg::StreamDown("connection reset".into())).is_empty());
     assert_eq!(state.conn, Conn::Reconnecting("connection reset".into()));
-    assert_eq!(update(&mut state, Msg::StreamUp), vec![Cmd::Refresh]);
+    assert_eq!(
+        update(&mut state, Msg::StreamUp),
+        vec![Cmd::Refresh, Cmd::LoadRollouts]
+    );
     assert_eq!(state.conn, Conn::Live);
     let _ = update(&mut state, Msg::Loaded(Ok(snapshot())));
     assert!(update(&mut state, Msg::StreamUp).is_empty(), "already live");
@@ -192,7 +199,10 @@ fn tabs_switch_and_the_apps_tab_loads_the_selected_detail() {
     assert!(update(&mut state, press(KeyCode::BackTab)).is_empty());
     assert_eq!(state.tab, Tab::Deployments);
     let cmds = update(&mut state, press(KeyCode::BackTab));
-    assert_eq!(state.tab, Tab::Apps, "wraps around");
+    assert_eq!(state.tab, Tab::Rollouts, "wraps around");
+    assert!(cmds.is_empty(), "no rollout listed yet");
+    let cmds = update(&mut state, press(KeyCode::BackTab));
+    assert_eq!(state.tab, Tab::Apps);
     assert_eq!(cmds, vec![Cmd::LoadApp("hello-wasm".into())]);
     let _ = update(&mut state, ch('1'));
     assert!(update(&mut state, ch('4')).is_empty(), "already asked");
@@ -289,10 +299,17 @@ fn the_deploy_form_builds_the_request_from_defaults_and_edits() {
         set: BTreeMap::from([("greeting".into(), "hi ther".into())]),
         deploy_type: None,
         name: None,
+        rollout: None,
         dry_run: false,
     };
-    assert_eq!(state.confirm, Some(Confirm::Deploy(expected.clone())));
-    assert_eq!(update(&mut state, ch('y')), vec![Cmd::Deploy(expected)]);
+    assert_eq!(
+        state.confirm,
+        Some(Confirm::Deploy(Box::new(expected.clone())))
+    );
+    assert_eq!(
+        update(&mut state, ch('y')),
+        vec![Cmd::Deploy(Box::new(expected))]
+    );
     assert!(state.form.as_ref().unwrap().busy);
     assert!(
         update(&mut state, press(KeyCode::Enter)).is_empty(),

@@ -37,6 +37,7 @@ pub(crate) fn draw(frame: &mut Frame<'_>, state: &State) {
             Tab::Devices => devices(frame, body, state),
             Tab::Sites => sites(frame, body, state),
             Tab::Apps => apps(frame, body, state),
+            Tab::Rollouts => crate::rollouts_view::draw(frame, body, state),
         }
     }
     draw_status(frame, status, state);
@@ -135,7 +136,7 @@ fn draw_hints(frame: &mut Frame<'_>, area: Rect, state: &State) {
 }
 
 /// A table with a bold, underlined header and the selected row reversed.
-fn table(
+pub(crate) fn table(
     frame: &mut Frame<'_>,
     area: Rect,
     header: &[&str],

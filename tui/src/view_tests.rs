@@ -8,7 +8,9 @@ use insta::assert_snapshot;
 use ratatui::style::{Color, Modifier};
 
 use crate::backend::LogPiece;
-use crate::fixture::{D_OK, buffer, ch, hello_detail, loaded, press, render, typing};
+use crate::fixture::{
+    D_OK, buffer, ch, hello_detail, loaded, on_rollouts, press, render, rollouts, typing,
+};
 use crate::state::{Conn, State};
 use crate::update::{Msg, update};
 
@@ -62,6 +64,10 @@ fn every_state() -> Vec<State> {
     let _ = update(&mut devices, ch('2'));
     let mut sites = loaded();
     let _ = update(&mut sites, ch('3'));
+    let mut undo = on_rollouts();
+    let _ = update(&mut undo, ch('u'));
+    let mut no_rollouts = loaded();
+    let _ = update(&mut no_rollouts, ch('5'));
     vec![
         State::new(),
         loaded(),
@@ -74,6 +80,9 @@ fn every_state() -> Vec<State> {
         apps,
         devices,
         sites,
+        on_rollouts(),
+        undo,
+        no_rollouts,
     ]
 }
 
@@ -138,6 +147,61 @@ fn undeploy_confirm_80x24() {
     let mut state = loaded();
     let _ = update(&mut state, ch('j'));
     let _ = update(&mut state, ch('x'));
+    assert_snapshot!(render(&state, 80, 24));
+}
+
+#[test]
+fn rollouts_80x24() {
+    assert_snapshot!(render(&on_rollouts(), 80, 24));
+}
+
+#[test]
+fn rollouts_narrow_and_loading() {
+    assert_snapshot!("rollouts_50x20", render(&on_rollouts(), 50, 20));
+    // 11 selected: its waves come from the list while its devices load.
+    let mut state = on_rollouts();
+    let _ = update(&mut state, ch('j'));
+    assert_snapshot!("rollouts_detail_loading", render(&state, 80, 16));
+    let mut state = loaded();
+    let _ = update(&mut state, ch('5'));
+    assert_snapshot!("rollouts_list_loading", render(&state, 60, 6));
+}
+
+#[test]
+fn rollouts_many_devices_show_the_failed_first() {
+    let mut state = on_rollouts();
+    let detail = state.rollouts.detail.as_mut().unwrap();
+    let healthy = detail.targets[0].clone();
+    let failed = detail.targets.remove(1);
+    detail
+        .targets
+        .splice(0..0, std::iter::repeat_n(healthy, 12));
+    detail.targets.push(failed);
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("plant-a/gw-2"), "{screen}");
+    assert!(screen.contains("… 7 more"), "{screen}");
+}
+
+#[test]
+fn rollouts_with_a_refused_list_and_an_empty_one() {
+    let mut state = on_rollouts();
+    state.rollouts.refresh.in_flight = true;
+    let _ = update(
+        &mut state,
+        Msg::RolloutsLoaded(Err("502 bad gateway".into())),
+    );
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("Could not read the rollouts: 502 bad gateway"));
+    let _ = update(&mut state, Msg::RolloutsLoaded(Ok(Vec::new())));
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("No rollouts yet"), "{screen}");
+    assert_eq!(rollouts().len(), 3);
+}
+
+#[test]
+fn undo_rollout_confirm_80x24() {
+    let mut state = on_rollouts();
+    let _ = update(&mut state, ch('u'));
     assert_snapshot!(render(&state, 80, 24));
 }
 

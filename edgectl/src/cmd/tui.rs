@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use edge_api::node::{LogChunk, OpsClient};
-use edge_api::routes::{self, fill};
+use edge_api::routes::{self, fill, fill_all};
 use edge_api::types::{
-    AppDetail, AppSummary, DeployRequest, DeploymentSummary, Device, Event, Site,
+    AppDetail, AppSummary, DeployRequest, DeploymentSummary, Device, Event, Rollout, Site,
 };
 use edge_api::{Client, ClientError};
-use edge_tui::{Backend, LogPiece, Snapshot};
+use edge_tui::{Backend, LogPiece, RolloutAction, Snapshot};
 
 /// The TUI's view of the world: the CO, and maybe an edge node here.
 struct Live {
@@ -59,6 +59,25 @@ impl Backend for Live {
     fn undeploy(&self, deployment: &str) -> Result<(), String> {
         self.client
             .delete(&fill(routes::DEPLOYMENT, deployment))
+            .map_err(|e| say(&e))
+    }
+
+    fn rollouts(&self, limit: usize) -> Result<Vec<Rollout>, String> {
+        self.client
+            .get(&format!("{}?limit={limit}", routes::ROLLOUTS))
+            .map_err(|e| say(&e))
+    }
+
+    fn rollout(&self, id: &str) -> Result<Rollout, String> {
+        self.client
+            .get(&fill(routes::ROLLOUT, id))
+            .map_err(|e| say(&e))
+    }
+
+    fn rollout_action(&self, id: &str, action: RolloutAction) -> Result<Rollout, String> {
+        let path = fill_all(routes::ROLLOUT_ACTION, &[id, action.as_str()]);
+        self.client
+            .post(&path, &serde_json::json!({}))
             .map_err(|e| say(&e))
     }
 
