@@ -18,6 +18,7 @@ mod git;
 mod lo;
 mod oci;
 mod pull;
+mod rollout;
 mod south;
 mod stick_images;
 mod usb;

@@ -11,22 +11,31 @@ use std::process::{Command, Output};
 use edge_tests::co::{Daemon, bin, fails, ok, repo_root};
 use edge_tests::tmux::Tmux;
 
-/// The walk-through's command lines, comments removed.
+/// The walk-throughs' command lines, comments removed: every block between
+/// `<!-- walkthrough -->` and `<!-- /walkthrough -->`, in order.
 fn walkthrough() -> Vec<String> {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
-    let start = readme
-        .find("<!-- walkthrough -->")
-        .expect("README has a walk-through");
-    let end = readme.find("<!-- /walkthrough -->").unwrap();
-    readme[start..end]
-        .lines()
-        .filter(|l| !l.starts_with("```") && !l.starts_with("<!--"))
-        .map(|l| {
-            // A trailing `# …` is a comment for the reader.
-            l.split("  #").next().unwrap().trim().to_owned()
-        })
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect()
+    let mut lines = Vec::new();
+    let mut rest = readme.as_str();
+    while let Some(start) = rest.find("<!-- walkthrough -->") {
+        let end = rest[start..]
+            .find("<!-- /walkthrough -->")
+            .expect("every walk-through block is closed")
+            + start;
+        lines.extend(
+            rest[start..end]
+                .lines()
+                .filter(|l| !l.starts_with("```") && !l.starts_with("<!--"))
+                .map(|l| {
+                    // A trailing `# …` is a comment for the reader.
+                    l.split("  #").next().unwrap().trim().to_owned()
+                })
+                .filter(|l| !l.is_empty() && !l.starts_with('#')),
+        );
+        rest = &rest[end..];
+    }
+    assert!(!lines.is_empty(), "README has a walk-through");
+    lines
 }
 
 /// Environment of every command: the workspace's binaries first on PATH, a
@@ -136,6 +145,13 @@ fn what_the_readme_says_it_shows(line: &str) -> &'static [&'static str] {
         "edgectl en list" => &["hello-wasm", "installed"],
         "edgectl en logs hello-wasm" => &["hello from edgectl wasm"],
         "edgectl co undeploy" => &["removed on 1 device(s)"],
+        "edgectl co upgrade" => &["version 1.0.0 → 1.1.0", "rollout 1 done: 1 of 1"],
+        "edgectl co rollout list" => &["done", "1/1"],
+        "edgectl co rollout status 1" => {
+            &["rollout 1: done", "wave 1/1", "1.0.0 → 1.1.0", "healthy"]
+        }
+        "edgectl co rollout undo 1" => &["rollout 1 undone: 1 deployment(s) put back"],
+        other if other.starts_with("cp -r demo/packages/hello-wasm") => &[],
         other => panic!("the test does not know what `{other}` should show; teach it"),
     }
 }
@@ -153,9 +169,9 @@ fn tui(dir: &Path, cwd: &Path, env: &[(String, String)], line: &str) {
     term.send(&["l"]);
     term.wait_until(|screen| !screen.contains("log: hello-wasm"), 10);
     term.send(&["?"]);
-    term.wait_for(&["close this help"], 10);
+    term.wait_for(&["Keys:", "Rollouts tab"], 10);
     term.send(&["?"]);
-    term.wait_until(|screen| !screen.contains("close this help"), 10);
+    term.wait_until(|screen| !screen.contains("Rollouts tab"), 10);
     term.send(&["q"]);
     assert_eq!(term.exit_status(10), 0, "{}", term.screen());
     let screen = term.screen();

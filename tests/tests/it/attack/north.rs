@@ -393,7 +393,7 @@ fn the_north_api_is_tls_only_and_a_client_checks_whom_it_talks_to() {
 /// more than 10,000 entries a 400, each refused before any work, with no
 /// commit and nothing deployed.
 #[test]
-fn the_apply_and_update_routes_keep_to_scope_and_bounds() {
+fn the_apply_update_and_rollout_routes_keep_to_scope_and_bounds() {
     let dir = tempfile::tempdir().unwrap();
     let co = Co::start(&dir.path().join("co"), &[]);
     site_with_a_device(&co);
@@ -418,6 +418,18 @@ fn the_apply_and_update_routes_keep_to_scope_and_bounds() {
     assert_eq!(post("/api/apply", &reader, one), 403);
     let update = br#"{"app": "hello-wasm", "site": "plant-1", "set": {"greeting": "x"}}"#.to_vec();
     assert_eq!(post("/api/deployments/update", &reader, update), 403);
+    // Steering rollouts needs `deploy`; a policy out of bounds changes nothing.
+    assert_eq!(post("/api/rollouts/1/undo", &reader, b"{}".to_vec()), 403);
+    assert_eq!(post("/api/rollouts/1/pause", &reader, b"{}".to_vec()), 403);
+    let waves: Vec<String> = (1..=101).map(|n| n.to_string()).collect();
+    let flood = serde_json::to_vec(&serde_json::json!({"app": "hello-wasm", "site": "plant-1",
+        "set": {"greeting": "y"}, "rollout": {"waves": waves}}))
+    .unwrap();
+    assert_eq!(post("/api/deployments/update", &co.token, flood), 400);
+    let huge = br#"{"app": "hello-wasm", "site": "plant-1", "set": {"greeting": "y"},
+        "rollout": {"waves": ["1"], "waveTimeoutSecs": 99999999999}}"#
+        .to_vec();
+    assert_eq!(post("/api/deployments/update", &co.token, huge), 400);
 
     let mut big = br#"{"entries": [], "pad": ""#.to_vec();
     big.extend(std::iter::repeat_n(b'a', 9 * 1024 * 1024));
