@@ -352,6 +352,11 @@ pub struct DeploymentSummary {
     /// deployment's change goes out in (1 is sent at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wave: Option<u32>,
+    /// The last report is about an earlier document of this deployment:
+    /// its latest change has not reached (or not been taken up by) its
+    /// device yet, and `state` is what it said before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
 }
 
 /// How a change reaches its devices: in waves, each waiting until its

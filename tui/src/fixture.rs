@@ -40,6 +40,7 @@ fn deployment(id: &str, app: &str, device: &str, state: Option<&str>) -> Deploym
         error: None,
         rollout: None,
         wave: None,
+        stale: false,
     }
 }
 

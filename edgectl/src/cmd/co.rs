@@ -552,6 +552,9 @@ pub(super) fn deployment_rows(list: &[DeploymentSummary]) -> Vec<Vec<String>> {
                 d.device.clone(),
                 d.profile.clone(),
                 match (&d.state, &d.error) {
+                    // Its last change has not reached the device yet: what
+                    // it said is about the version before.
+                    (Some(s), _) if d.stale => format!("updating (was {s})"),
                     (Some(s), Some(e)) => format!("{s}: {e}"),
                     (Some(s), None) => s.clone(),
                     // Desired, but its device has not said anything yet.

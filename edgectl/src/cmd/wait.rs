@@ -38,9 +38,9 @@ pub(crate) struct Target {
     pub(crate) device: String,
     /// Its state when the wait starts (`pending` when not known).
     pub(crate) state: Option<String>,
-    /// Changed in place: a report of the goal state counts only after one
-    /// of another state, since a report of the version it had may still be
-    /// on its way.
+    /// Changed in place: a report counts only once it is about the new
+    /// document (the event's `current`), since a report of the version it
+    /// had may still be on its way.
     pub(crate) fresh: bool,
 }
 
@@ -133,8 +133,14 @@ pub(crate) fn wait(
                 };
                 let state = e.data["state"].as_str().unwrap_or_default().to_owned();
                 if row.fresh {
-                    if state == goal.state() {
-                        continue;
+                    // The CO says whether a report is about the deployment's
+                    // document now; without that, the first report of
+                    // another state marks the change taken up.
+                    match e.data["current"].as_bool() {
+                        Some(false) => continue,
+                        Some(true) => {}
+                        None if state == goal.state() => continue,
+                        None => {}
                     }
                     row.fresh = false;
                 }

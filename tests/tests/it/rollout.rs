@@ -208,6 +208,23 @@ fn an_upgrade_rolls_out_in_waves_across_sites_and_a_failing_one_rolls_back() {
         "{r}"
     );
 
+    // Honest status: the first wave's deployments are at 1.1.0, but what
+    // their devices last said is about 1.0.0.
+    let all: Value = serde_json::from_str(&ok(&co.edgectl(&[
+        "co",
+        "list",
+        "deployments",
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    for d in all.as_array().unwrap() {
+        let first = d["device"] == "edge-1" || d["device"] == "edge-4";
+        assert_eq!(d["stale"].as_bool().unwrap_or(false), first, "{d}");
+        assert_eq!(d["version"], if first { "1.1.0" } else { "1.0.0" }, "{d}");
+    }
+    let table = ok(&co.edgectl(&["co", "list", "deployments"]));
+    assert!(table.contains("updating (was installed)"), "{table}");
     // kill -9 of the CO mid-rollout; it resumes on start, from the recorded
     // wave, as the first wave's devices come back.
     co.kill();

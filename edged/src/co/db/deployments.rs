@@ -14,21 +14,35 @@ CREATE TABLE IF NOT EXISTS deployments (
     profile TEXT NOT NULL,
     commit_id TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    name TEXT NOT NULL DEFAULT ''
+    name TEXT NOT NULL DEFAULT '',
+    digest TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS deployments_by_place ON deployments (site, device, app_id);
 ";
 
 /// Bring a table made by an earlier release up to [`SCHEMA`]: the `name`
-/// column (empty: the app's one unnamed deployment on its device).
+/// column (empty: the app's one unnamed deployment on its device) and the
+/// `digest` column (empty: not known until the deployment changes or the
+/// index is rebuilt).
 pub(super) fn migrate(c: &Connection) -> rusqlite::Result<()> {
-    let has_name: bool = c.query_row(
-        "SELECT count(*) FROM pragma_table_info('deployments') WHERE name = 'name'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if !has_name {
-        c.execute_batch("ALTER TABLE deployments ADD COLUMN name TEXT NOT NULL DEFAULT ''")?;
+    for (column, sql) in [
+        (
+            "name",
+            "ALTER TABLE deployments ADD COLUMN name TEXT NOT NULL DEFAULT ''",
+        ),
+        (
+            "digest",
+            "ALTER TABLE deployments ADD COLUMN digest TEXT NOT NULL DEFAULT ''",
+        ),
+    ] {
+        let has: bool = c.query_row(
+            "SELECT count(*) FROM pragma_table_info('deployments') WHERE name = ?1",
+            [column],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has {
+            c.execute_batch(sql)?;
+        }
     }
     Ok(())
 }
@@ -46,10 +60,12 @@ pub(crate) struct DeploymentRow {
     pub(crate) created_at: String,
     /// The name given at deploy (`--name`); empty for none.
     pub(crate) name: String,
+    /// The SHA-256 digest of its document (empty when not known).
+    pub(crate) digest: String,
 }
 
 const DEPLOYMENT_COLUMNS: &str =
-    "id, app_id, version, site, device, profile, commit_id, created_at, name";
+    "id, app_id, version, site, device, profile, commit_id, created_at, name, digest";
 
 fn deployment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeploymentRow> {
     Ok(DeploymentRow {
@@ -62,13 +78,14 @@ fn deployment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeploymentRow> {
         commit_id: r.get(6)?,
         created_at: r.get(7)?,
         name: r.get(8)?,
+        digest: r.get(9)?,
     })
 }
 
 pub(crate) fn insert_deployment(c: &Connection, d: &DeploymentRow) -> rusqlite::Result<()> {
     c.execute(
         &format!(
-            "INSERT INTO deployments ({DEPLOYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            "INSERT INTO deployments ({DEPLOYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
         ),
         params![
             d.id,
@@ -79,7 +96,8 @@ pub(crate) fn insert_deployment(c: &Connection, d: &DeploymentRow) -> rusqlite::
             d.profile,
             d.commit_id,
             d.created_at,
-            d.name
+            d.name,
+            d.digest
         ],
     )?;
     Ok(())
@@ -172,8 +190,8 @@ pub(crate) fn at_place(
 /// position and creation time.
 pub(crate) fn update_deployment(c: &Connection, d: &DeploymentRow) -> rusqlite::Result<()> {
     c.execute(
-        "UPDATE deployments SET version = ?2, profile = ?3, commit_id = ?4 WHERE id = ?1",
-        params![d.id, d.version, d.profile, d.commit_id],
+        "UPDATE deployments SET version = ?2, profile = ?3, commit_id = ?4, digest = ?5 WHERE id = ?1",
+        params![d.id, d.version, d.profile, d.commit_id, d.digest],
     )?;
     Ok(())
 }
@@ -234,6 +252,7 @@ mod tests {
             commit_id: "c".into(),
             created_at: "t".into(),
             name: name.into(),
+            digest: String::new(),
         }
     }
 

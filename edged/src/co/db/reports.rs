@@ -46,11 +46,15 @@ pub(crate) struct StateRow {
     pub(crate) state: String,
     pub(crate) at: String,
     pub(crate) error: Option<String>,
+    /// The digest of the document the report is about (none: an earlier
+    /// one, or not known).
+    pub(crate) digest: Option<String>,
 }
 
 /// Every deployment's last reported state, by deployment id.
 pub(crate) fn states(c: &Connection) -> rusqlite::Result<HashMap<String, StateRow>> {
-    let mut st = c.prepare("SELECT deployment, state, updated_at, error FROM deployment_status")?;
+    let mut st =
+        c.prepare("SELECT deployment, state, updated_at, error, digest FROM deployment_status")?;
     st.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -58,6 +62,7 @@ pub(crate) fn states(c: &Connection) -> rusqlite::Result<HashMap<String, StateRo
                 state: r.get(1)?,
                 at: r.get(2)?,
                 error: r.get(3)?,
+                digest: r.get(4)?,
             },
         ))
     })?

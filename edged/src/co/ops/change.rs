@@ -395,6 +395,9 @@ pub(crate) fn row_of(
         commit_id: commit.to_owned(),
         created_at,
         name: name_of(d),
+        digest: edge_model::digest::sha256(d.to_yaml().as_bytes())
+            .as_str()
+            .to_owned(),
     }
 }
 

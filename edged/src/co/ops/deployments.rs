@@ -48,6 +48,7 @@ pub(crate) fn summary(r: DeploymentRow) -> DeploymentSummary {
         error: None,
         rollout: None,
         wave: None,
+        stale: false,
     }
 }
 
@@ -322,11 +323,13 @@ pub(crate) fn list(store: &Store, site: Option<&str>) -> Result<Vec<DeploymentSu
     Ok(db::deployments(&conn, site)?
         .into_iter()
         .map(|r| {
+            let digest = r.digest.clone();
             let mut s = summary(r);
             if let Some(st) = states.get(&s.id) {
                 s.state = Some(st.state.clone());
                 s.state_at = Some(st.at.clone());
                 s.error.clone_from(&st.error);
+                s.stale = !digest.is_empty() && st.digest.as_deref() != Some(digest.as_str());
             }
             s
         })
@@ -505,7 +508,7 @@ pub(crate) fn reindex_site(
         let d = doc.document;
         let id = d.id().to_string();
         let previous = old.iter().find(|r| r.id == id);
-        let row = change::row_of(
+        let mut row = change::row_of(
             &d,
             site,
             match previous {
@@ -514,6 +517,10 @@ pub(crate) fn reindex_site(
             },
             previous.map_or_else(crate::clock::now, |r| r.created_at.clone()),
         );
+        // The digest of the bytes served, whatever wrote them.
+        edge_model::digest::sha256(&bytes)
+            .as_str()
+            .clone_into(&mut row.digest);
         db::insert_deployment(&tx, &row)?;
         out.push(row);
     }

@@ -140,7 +140,8 @@ impl Backend for CoBackend {
                 doc.deployment_id
             ))
         })?;
-        let (kind, subject, data) = status_event(device, doc);
+        let (kind, subject, data) = status_event(&conn, device, doc, digest.as_deref());
+        drop(conn);
         self.store
             .events()
             .publish(kind, &subject, Some(&site), data);

@@ -62,8 +62,21 @@ pub(crate) fn from_stick(store: &Store, site: &str, batch: &IntakeBatch) -> Resu
     Ok(acked)
 }
 
-/// The `status` event of a stored report.
-pub(crate) fn status_event(device: &str, doc: &DeploymentStatusManifest) -> Published {
+/// The `status` event of a stored report about the document with `digest`;
+/// `current` says whether that is the deployment's document now (so a
+/// client waiting for a change can tell a report of the change from one of
+/// the state before).
+pub(crate) fn status_event(
+    c: &Connection,
+    device: &str,
+    doc: &DeploymentStatusManifest,
+    digest: Option<&str>,
+) -> Published {
+    let current = crate::co::db::deployments::deployment(c, doc.deployment_id.as_str())
+        .ok()
+        .flatten()
+        .filter(|r| !r.digest.is_empty())
+        .map(|r| Some(r.digest.as_str()) == digest);
     let error = doc.components.iter().find_map(|c| {
         c.error
             .as_ref()
@@ -72,7 +85,8 @@ pub(crate) fn status_event(device: &str, doc: &DeploymentStatusManifest) -> Publ
     (
         "status",
         doc.deployment_id.to_string(),
-        serde_json::json!({"device": device, "state": doc.status.state.to_string(), "error": error}),
+        serde_json::json!({"device": device, "state": doc.status.state.to_string(), "error": error,
+                           "current": current}),
     )
 }
 
@@ -147,7 +161,12 @@ fn apply_entries(
                         e.digest.as_deref(),
                     )?;
                     if stored.is_some() {
-                        published.push(status_event(&e.device, &doc.document));
+                        published.push(status_event(
+                            &tx,
+                            &e.device,
+                            &doc.document,
+                            e.digest.as_deref(),
+                        ));
                     }
                     if stored.is_none() {
                         tracing::warn!(site, device = e.device, deployment = %doc.document.deployment_id, "status for a deployment the CO does not know; dropped");

@@ -134,3 +134,68 @@ pub(crate) fn reported_digest(
         _ => None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_is_tied_to_the_document_of_the_version_it_acted_on() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        migrate(&c).unwrap();
+        let v1 = assign(
+            &c,
+            "s",
+            "d",
+            "k1",
+            1,
+            [("a", "sha256:1"), ("b", "sha256:b")],
+        )
+        .unwrap();
+        assert_eq!(
+            reported_digest(&c, "s", "a", Some(v1)).unwrap().as_deref(),
+            Some("sha256:1")
+        );
+        // `a` changes: a report made on the earlier version is about its old document.
+        let v2 = assign(
+            &c,
+            "s",
+            "d",
+            "k2",
+            1,
+            [("a", "sha256:2"), ("b", "sha256:b")],
+        )
+        .unwrap();
+        assert!(v2 > v1);
+        assert_eq!(reported_digest(&c, "s", "a", Some(v1)).unwrap(), None);
+        assert_eq!(
+            reported_digest(&c, "s", "a", Some(v2)).unwrap().as_deref(),
+            Some("sha256:2")
+        );
+        // `b` did not change: a report from either version is about its document.
+        assert_eq!(
+            reported_digest(&c, "s", "b", Some(v1)).unwrap().as_deref(),
+            Some("sha256:b")
+        );
+        // Something else changes: `a` keeps the version that first carried it.
+        let v3 = assign(&c, "s", "d", "k3", 1, [("a", "sha256:2")]).unwrap();
+        assert!(v3 > v2);
+        assert_eq!(
+            reported_digest(&c, "s", "a", Some(v2)).unwrap().as_deref(),
+            Some("sha256:2")
+        );
+        // Back to the first document (a rollback): only reports from now count.
+        let v4 = assign(&c, "s", "d", "k4", 1, [("a", "sha256:1")]).unwrap();
+        assert_eq!(reported_digest(&c, "s", "a", Some(v1)).unwrap(), None);
+        assert_eq!(
+            reported_digest(&c, "s", "a", Some(v4)).unwrap().as_deref(),
+            Some("sha256:1")
+        );
+        assert_eq!(
+            reported_digest(&c, "s", "a", None).unwrap(),
+            None,
+            "rc.3 reports say their version"
+        );
+    }
+}
