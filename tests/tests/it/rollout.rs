@@ -455,4 +455,30 @@ fn a_rollout_is_steered_by_hand_and_refuses_what_it_cannot_do() {
         .map(|t| t["state"].as_str().unwrap())
         .collect();
     assert_eq!(states, ["rolled-back", "cancelled"], "{r}");
+
+    // A device that never reports does not hold a wave forever: at the
+    // wave's timeout it counts as failed and the policy decides (pause).
+    let out = co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--waves",
+        "1,100%",
+        "--wave-timeout",
+        "1s",
+        "--wait",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rollout 2 paused"), "{err}");
+    assert!(err.contains("did not report in time"), "{err}");
+    assert!(err.contains("plant-1/edge-1: timed-out"), "{err}");
+    let r = rollout(co, "2");
+    assert_eq!(
+        r["waves"][1]["state"], "pending",
+        "the second wave is not sent: {r}"
+    );
 }
