@@ -301,6 +301,20 @@ pub(crate) fn set_target(
     Ok(())
 }
 
+/// Mark the deployments of rollout `id` superseded in every other active
+/// rollout that has not finished with them: the newer change wins, and the
+/// older rollout neither sends its own nor judges the device by it.
+pub(crate) fn supersede_others(c: &Connection, id: i64) -> rusqlite::Result<usize> {
+    c.execute(
+        "UPDATE rollout_targets SET state = 'superseded', error = ?2
+         WHERE rollout != ?1
+           AND rollout IN (SELECT id FROM rollouts WHERE state IN ('running', 'paused'))
+           AND state IN ('pending', 'waiting', 'timed-out', 'failed')
+           AND deployment IN (SELECT deployment FROM rollout_targets WHERE rollout = ?1)",
+        params![id, format!("changed by rollout {id}")],
+    )
+}
+
 /// Set every target of `wave` (every wave: 0) in state `from` to `to`.
 pub(crate) fn set_targets(
     c: &Connection,
@@ -439,5 +453,22 @@ mod tests {
         assert!(active(&c).unwrap().is_empty());
         let t = tally(&c, id).unwrap();
         assert!(t.contains(&(2, "pending".to_owned(), 2)), "{t:?}");
+
+        // A newer rollout of `a` takes it from an active older one.
+        set_state(&c, id, "running", None).unwrap();
+        let newer = insert(&mut c, &r, &[target("a", 1)]).unwrap();
+        assert_eq!(supersede_others(&c, newer).unwrap(), 1);
+        let a = targets(&c, id, 0, &["superseded"]).unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].deployment, "a");
+        assert_eq!(
+            a[0].error.as_deref(),
+            Some(format!("changed by rollout {newer}").as_str())
+        );
+        assert_eq!(
+            targets(&c, newer, 0, &["pending"]).unwrap().len(),
+            1,
+            "its own stay"
+        );
     }
 }

@@ -123,6 +123,14 @@ pub(crate) fn commit(
         },
         &targets,
     )?;
+    let taken = db::supersede_others(&store.db(), id)?;
+    if taken > 0 {
+        tracing::info!(
+            rollout = id,
+            taken,
+            "deployments taken over from older rollouts"
+        );
+    }
     store.events().publish(
         "rollout.started",
         &id.to_string(),
