@@ -54,6 +54,18 @@ fn rollout_commits(co: &Co, site: &str, id: &str) -> usize {
         .count()
 }
 
+/// `co list deployments -o json`.
+fn deployments(co: &Co) -> Value {
+    serde_json::from_str(&ok(&co.edgectl(&[
+        "co",
+        "list",
+        "deployments",
+        "-o",
+        "json",
+    ])))
+    .unwrap()
+}
+
 /// `co rollout status ID -o json`.
 fn rollout(co: &Co, id: &str) -> Value {
     serde_json::from_str(&ok(
@@ -210,14 +222,7 @@ fn an_upgrade_rolls_out_in_waves_across_sites_and_a_failing_one_rolls_back() {
 
     // Honest status: the first wave's deployments are at 1.1.0, but what
     // their devices last said is about 1.0.0.
-    let all: Value = serde_json::from_str(&ok(&co.edgectl(&[
-        "co",
-        "list",
-        "deployments",
-        "-o",
-        "json",
-    ])))
-    .unwrap();
+    let all = deployments(&co);
     for d in all.as_array().unwrap() {
         let first = d["device"] == "edge-1" || d["device"] == "edge-4";
         assert_eq!(d["stale"].as_bool().unwrap_or(false), first, "{d}");
@@ -307,14 +312,7 @@ fn an_upgrade_rolls_out_in_waves_across_sites_and_a_failing_one_rolls_back() {
         assert_eq!(t["state"], want, "{t}");
     }
     // Every deployment is at 1.1.0 again, at the CO and on its node.
-    let all: Value = serde_json::from_str(&ok(&co.edgectl(&[
-        "co",
-        "list",
-        "deployments",
-        "-o",
-        "json",
-    ])))
-    .unwrap();
+    let all = deployments(&co);
     assert!(
         all.as_array()
             .unwrap()
@@ -437,14 +435,7 @@ fn a_rollout_is_steered_by_hand_and_refuses_what_it_cannot_do() {
         "cannot resume",
     );
     // The one deployment made is gone again; the one never sent was never made.
-    let all: Value = serde_json::from_str(&ok(&co.edgectl(&[
-        "co",
-        "list",
-        "deployments",
-        "-o",
-        "json",
-    ])))
-    .unwrap();
+    let all = deployments(co);
     assert_eq!(all.as_array().unwrap().len(), 0, "{all}");
     let r = rollout(co, "1");
     assert_eq!(r["state"], "undone");

@@ -245,14 +245,7 @@ pub(crate) fn send_wave(
             superseded.push(t.deployment.clone());
             continue;
         }
-        match (&t.new_doc, row) {
-            (Some(text), previous) => site_change.drafts.push(Draft {
-                doc: parse(text, &t.deployment)?,
-                previous,
-            }),
-            (None, Some(row)) => site_change.removals.push(row),
-            (None, None) => {}
-        }
+        make(site_change, t.new_doc.as_deref(), &t.deployment, row)?;
         sent.push(t);
     }
     let mut out = Vec::new();
@@ -336,14 +329,7 @@ fn roll_back(
         let site_change = by_site
             .entry(t.site.clone())
             .or_insert_with(|| SiteChange::from(Vec::new()));
-        match (&t.old_doc, row) {
-            (Some(text), previous) => site_change.drafts.push(Draft {
-                doc: parse(text, &t.deployment)?,
-                previous,
-            }),
-            (None, Some(row)) => site_change.removals.push(row),
-            (None, None) => {}
-        }
+        make(site_change, t.old_doc.as_deref(), &t.deployment, row)?;
         restored.push((t.deployment.clone(), t.error.clone()));
     }
     for (site, site_change) in by_site {
@@ -467,6 +453,26 @@ fn read(store: &Store, t: &TargetRow) -> Option<String> {
             .join(format!("{}.yaml", t.deployment)),
     )
     .ok()
+}
+
+/// Add to `change` what makes deployment `id` (whose index row is `row`)
+/// be `text`, a recorded document: that document written, or with none,
+/// the deployment removed.
+fn make(
+    change: &mut SiteChange,
+    text: Option<&str>,
+    id: &str,
+    row: Option<crate::co::db::deployments::DeploymentRow>,
+) -> Result<(), ApiError> {
+    match (text, row) {
+        (Some(text), previous) => change.drafts.push(Draft {
+            doc: parse(text, id)?,
+            previous,
+        }),
+        (None, Some(row)) => change.removals.push(row),
+        (None, None) => {}
+    }
+    Ok(())
 }
 
 /// A recorded document.
