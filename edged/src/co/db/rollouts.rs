@@ -234,6 +234,18 @@ pub(crate) fn active(c: &Connection) -> rusqlite::Result<Vec<i64>> {
         .collect()
 }
 
+/// `state IN (…)` over `states` with placeholders from `?first` on (true
+/// when `states` is empty).
+fn state_filter(states: &[&str], first: usize) -> String {
+    if states.is_empty() {
+        return "1".to_owned();
+    }
+    let marks: Vec<String> = (0..states.len())
+        .map(|i| format!("?{}", first + i))
+        .collect();
+    format!("state IN ({})", marks.join(", "))
+}
+
 /// A rollout's targets, in order: of one wave, or all (`wave` 0), in one of
 /// `states` (any when empty).
 pub(crate) fn targets(
@@ -243,45 +255,76 @@ pub(crate) fn targets(
     states: &[&str],
 ) -> rusqlite::Result<Vec<TargetRow>> {
     let mut st = c.prepare(&format!(
-        "SELECT {TARGET_COLUMNS} FROM rollout_targets WHERE rollout = ?1 AND (?2 = 0 OR wave = ?2) ORDER BY ord"
+        "SELECT {TARGET_COLUMNS} FROM rollout_targets WHERE rollout = ?1 AND (?2 = 0 OR wave = ?2) AND {} ORDER BY ord",
+        state_filter(states, 3)
     ))?;
-    let rows: Vec<TargetRow> = st
-        .query_map(params![id, wave], target_row)?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(rows
-        .into_iter()
-        .filter(|t| states.is_empty() || states.contains(&t.state.as_str()))
-        .collect())
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&id, &wave];
+    args.extend(states.iter().map(|s| s as &dyn rusqlite::ToSql));
+    st.query_map(args.as_slice(), target_row)?.collect()
 }
 
-/// What the devices of a rollout's sent targets last reported:
-/// (deployment, target state, the digest the rollout wrote, reported state,
-/// the digest the report is about, reported error).
-pub(crate) type Observed = (
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// Every target of a rollout, in order, without the documents (for
+/// showing it).
+pub(crate) fn listing(c: &Connection, id: i64) -> rusqlite::Result<Vec<TargetRow>> {
+    let mut st = c.prepare(
+        "SELECT deployment, site, device, app, wave, change, from_version, to_version, NULL, new_digest, NULL, state, error
+         FROM rollout_targets WHERE rollout = ?1 ORDER BY ord",
+    )?;
+    st.query_map([id], target_row)?.collect()
+}
+
+/// How many of a rollout's targets (of one wave, or all: `wave` 0) are in
+/// one of `states`.
+pub(crate) fn count(c: &Connection, id: i64, wave: i64, states: &[&str]) -> rusqlite::Result<i64> {
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&id, &wave];
+    args.extend(states.iter().map(|s| s as &dyn rusqlite::ToSql));
+    c.query_row(
+        &format!(
+            "SELECT count(*) FROM rollout_targets WHERE rollout = ?1 AND (?2 = 0 OR wave = ?2) AND {}",
+            state_filter(states, 3)
+        ),
+        args.as_slice(),
+        |r| r.get(0),
+    )
+}
+
+/// A sent target and what its device last reported.
+#[derive(Debug, Clone)]
+pub(crate) struct Observed {
+    pub(crate) deployment: String,
+    pub(crate) site: String,
+    pub(crate) device: String,
+    pub(crate) wave: i64,
+    /// The target's state.
+    pub(crate) state: String,
+    /// The digest of the document the rollout wrote.
+    pub(crate) digest: Option<String>,
+    /// The state reported, if any.
+    pub(crate) reported: Option<String>,
+    /// The digest of the document the report is about.
+    pub(crate) about: Option<String>,
+    pub(crate) error: Option<String>,
+}
 
 /// [`Observed`] for the targets in `waiting`, `timed-out` or `failed`.
 pub(crate) fn observed(c: &Connection, id: i64) -> rusqlite::Result<Vec<Observed>> {
     let mut st = c.prepare(
-        "SELECT t.deployment, t.state, t.new_digest, s.state, s.digest, s.error
+        "SELECT t.deployment, t.site, t.device, t.wave, t.state, t.new_digest, s.state, s.digest, s.error
          FROM rollout_targets t LEFT JOIN deployment_status s ON s.deployment = t.deployment
          WHERE t.rollout = ?1 AND t.state IN ('waiting', 'timed-out', 'failed')",
     )?;
     st.query_map([id], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
+        Ok(Observed {
+            deployment: r.get(0)?,
+            site: r.get(1)?,
+            device: r.get(2)?,
+            wave: r.get(3)?,
+            state: r.get(4)?,
+            digest: r.get(5)?,
+            reported: r.get(6)?,
+            about: r.get(7)?,
+            error: r.get(8)?,
+        })
     })?
     .collect()
 }
@@ -448,7 +491,16 @@ mod tests {
         assert_eq!(get(&c, id).unwrap().unwrap().wave, 1);
         let seen = observed(&c, id).unwrap();
         assert_eq!(seen.len(), 1);
-        assert_eq!(seen[0].3, None, "no report yet");
+        assert_eq!(seen[0].reported, None, "no report yet");
+        assert_eq!(count(&c, id, 0, &["waiting", "pending"]).unwrap(), 3);
+        assert_eq!(count(&c, id, 1, &["waiting"]).unwrap(), 1);
+        let shown = listing(&c, id).unwrap();
+        assert_eq!(shown.len(), 3);
+        assert!(
+            shown
+                .iter()
+                .all(|t| t.new_doc.is_none() && t.old_doc.is_none())
+        );
         set_state(&c, id, "done", None).unwrap();
         assert!(active(&c).unwrap().is_empty());
         let t = tally(&c, id).unwrap();

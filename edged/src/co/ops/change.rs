@@ -316,9 +316,13 @@ pub(crate) fn commit_site(
             return Err(ApiError::internal(&e.into()));
         }
     };
-    let conn = store.db();
+    // The index follows in one transaction (one synchronous write, not one
+    // per deployment); the events go out once it is stored.
+    let mut conn = store.db();
+    let tx = conn.transaction()?;
     let now = crate::clock::now();
     let mut out = Vec::with_capacity(planned.len());
+    let mut events = Vec::new();
     for p in &planned {
         let Some((kind, what)) = &p.change else {
             out.push(summary_of(
@@ -333,33 +337,35 @@ pub(crate) fn commit_site(
             .previous
             .as_ref()
             .map_or_else(|| now.clone(), |r| r.created_at.clone());
-        let row = row_of(&p.draft.doc, site, &commit, created_at);
+        let row = row_of(&p.draft.doc, p.bytes.as_bytes(), site, &commit, created_at);
         match p.draft.previous {
-            Some(_) => db::update_deployment(&conn, &row)?,
-            None => db::insert_deployment(&conn, &row)?,
+            Some(_) => db::update_deployment(&tx, &row)?,
+            None => db::insert_deployment(&tx, &row)?,
         }
-        store.events().publish(
-            &format!("deployment.{kind}"),
-            &row.id,
-            Some(site),
+        events.push((
+            format!("deployment.{kind}"),
+            row.id.clone(),
             serde_json::json!({"app": row.app_id, "version": row.version, "device": row.device,
                                "commit": commit, "changes": what}),
-        );
+        ));
         let mut s = summary_of(p, site, &commit);
         s.created_at = row.created_at;
         out.push(s);
     }
     for r in &removals {
-        db::delete_deployment(&conn, &r.id)?;
-        store.events().publish(
-            "deployment.removed",
-            &r.id,
-            Some(site),
+        db::delete_deployment(&tx, &r.id)?;
+        events.push((
+            "deployment.removed".to_owned(),
+            r.id.clone(),
             serde_json::json!({"app": r.app_id, "device": r.device, "commit": commit}),
-        );
+        ));
         out.push(removed(r, &commit));
     }
+    tx.commit()?;
     drop(conn);
+    for (kind, subject, data) in events {
+        store.events().publish(&kind, &subject, Some(site), data);
+    }
     store.changed(site);
     tracing::info!(site, commit, changed, "deployments changed");
     Ok(out)
@@ -373,9 +379,11 @@ fn removed(r: &DeploymentRow, commit: &str) -> DeploymentSummary {
     s
 }
 
-/// The index row of deployment document `d` at `site`.
+/// The index row of deployment document `d` at `site`, whose file holds
+/// `bytes`.
 pub(crate) fn row_of(
     d: &ApplicationDeployment,
+    bytes: &[u8],
     site: &str,
     commit: &str,
     created_at: String,
@@ -395,9 +403,7 @@ pub(crate) fn row_of(
         commit_id: commit.to_owned(),
         created_at,
         name: name_of(d),
-        digest: edge_model::digest::sha256(d.to_yaml().as_bytes())
-            .as_str()
-            .to_owned(),
+        digest: edge_model::digest::sha256(bytes).as_str().to_owned(),
     }
 }
 
@@ -416,7 +422,13 @@ fn summary_of(p: &Planned, site: &str, commit: &str) -> DeploymentSummary {
         .as_ref()
         .map(|r| r.created_at.clone())
         .unwrap_or_default();
-    let mut s = super::deployments::summary(row_of(&p.draft.doc, site, commit, created_at));
+    let mut s = super::deployments::summary(row_of(
+        &p.draft.doc,
+        p.bytes.as_bytes(),
+        site,
+        commit,
+        created_at,
+    ));
     s.change = Some(
         p.change
             .as_ref()

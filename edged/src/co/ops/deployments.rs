@@ -508,8 +508,9 @@ pub(crate) fn reindex_site(
         let d = doc.document;
         let id = d.id().to_string();
         let previous = old.iter().find(|r| r.id == id);
-        let mut row = change::row_of(
+        let row = change::row_of(
             &d,
+            &bytes,
             site,
             match previous {
                 Some(p) if keep_commits => &p.commit_id,
@@ -517,10 +518,6 @@ pub(crate) fn reindex_site(
             },
             previous.map_or_else(crate::clock::now, |r| r.created_at.clone()),
         );
-        // The digest of the bytes served, whatever wrote them.
-        edge_model::digest::sha256(&bytes)
-            .as_str()
-            .clone_into(&mut row.digest);
         db::insert_deployment(&tx, &row)?;
         out.push(row);
     }

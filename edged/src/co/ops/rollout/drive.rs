@@ -16,7 +16,7 @@
 //! device twice. A deployment changed by someone else since the rollout
 //! recorded it is left alone (`superseded`), never overwritten.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,7 +91,7 @@ fn advance(store: &Store, id: i64) -> Result<Option<i64>, ApiError> {
         return Ok(None);
     }
     if r.wave == 0 {
-        send_wave(store, id, 1)?;
+        send_wave(store, id, 1, &mut HashMap::new())?;
         return Ok(Some(r.timeout_secs));
     }
     let failures = failures(store, id)?;
@@ -105,7 +105,7 @@ fn advance(store: &Store, id: i64) -> Result<Option<i64>, ApiError> {
         .find(|w| w.0 == r.wave)
         .and_then(|w| w.2)
         .unwrap_or_else(crate::clock::unix_now);
-    let waiting = db::targets(&store.db(), id, r.wave, &["waiting"])?.len();
+    let waiting = db::count(&store.db(), id, r.wave, &["waiting"])?;
     let now = crate::clock::unix_now();
     let deadline = sent_at + r.timeout_secs;
     if waiting > 0 && now < deadline {
@@ -145,45 +145,51 @@ fn advance(store: &Store, id: i64) -> Result<Option<i64>, ApiError> {
         tracing::info!(rollout = id, failures, "rollout done");
         return Ok(None);
     }
-    send_wave(store, id, r.wave + 1)?;
+    send_wave(store, id, r.wave + 1, &mut HashMap::new())?;
     Ok(Some(r.timeout_secs))
 }
 
 /// Targets failed or timed out.
 fn failures(store: &Store, id: i64) -> Result<i64, ApiError> {
-    let n = db::targets(&store.db(), id, 0, &["failed", "timed-out"])?.len();
-    Ok(i64::try_from(n).unwrap_or(i64::MAX))
+    Ok(db::count(&store.db(), id, 0, &["failed", "timed-out"])?)
 }
 
 /// Take in what the devices of sent targets reported about the documents
 /// the rollout wrote.
 fn observe(store: &Store, r: &RolloutRow) -> Result<(), ApiError> {
     let seen = db::observed(&store.db(), r.id)?;
-    for (deployment, was, digest, state, about, error) in seen {
-        if digest.is_none() || about != digest {
+    let mut changed = Vec::new();
+    for o in seen {
+        if o.digest.is_none() || o.about != o.digest {
             continue;
         }
-        let now = match state.as_deref() {
+        let now = match o.reported.as_deref() {
             Some("installed") => "healthy",
             Some("failed") => "failed",
             _ => continue,
         };
-        if now == was {
-            continue;
+        if now != o.state {
+            changed.push((o, now));
         }
-        db::set_target(&store.db(), r.id, &deployment, now, error.as_deref())?;
-        let t = db::targets(&store.db(), r.id, 0, &[now])?
-            .into_iter()
-            .find(|t| t.deployment == deployment);
-        if let Some(t) = t {
-            publish(
-                store,
-                r.id,
-                "rollout.device",
-                serde_json::json!({"deployment": t.deployment, "site": t.site, "device": t.device,
-                                   "wave": t.wave, "state": now, "error": error}),
-            );
-        }
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let mut conn = store.db();
+    let tx = conn.transaction()?;
+    for (o, now) in &changed {
+        db::set_target(&tx, r.id, &o.deployment, now, o.error.as_deref())?;
+    }
+    tx.commit()?;
+    drop(conn);
+    for (o, now) in changed {
+        publish(
+            store,
+            r.id,
+            "rollout.device",
+            serde_json::json!({"deployment": o.deployment, "site": o.site, "device": o.device,
+                               "wave": o.wave, "state": now, "error": o.error}),
+        );
     }
     Ok(())
 }
@@ -221,10 +227,14 @@ fn breach(store: &Store, r: &RolloutRow, failures: i64) -> Result<(), ApiError> 
 
 /// Send wave `wave` of rollout `id`: write its recorded documents, one
 /// commit per site (none where they are there already), then record it.
+/// `known` holds documents already parsed, by deployment id (the first
+/// wave's, sent as the rollout is made); the others are read from the
+/// record.
 pub(crate) fn send_wave(
     store: &Store,
     id: i64,
     wave: i64,
+    known: &mut HashMap<String, ApplicationDeployment>,
 ) -> Result<Vec<DeploymentSummary>, ApiError> {
     let Some(r) = db::get(&store.db(), id)? else {
         return Ok(Vec::new());
@@ -245,7 +255,12 @@ pub(crate) fn send_wave(
             superseded.push(t.deployment.clone());
             continue;
         }
-        make(site_change, t.new_doc.as_deref(), &t.deployment, row)?;
+        match known.remove(&t.deployment) {
+            Some(doc) if t.new_doc.is_some() => {
+                site_change.drafts.push(Draft { doc, previous: row });
+            }
+            _ => make(site_change, t.new_doc.as_deref(), &t.deployment, row)?,
+        }
         sent.push(t);
     }
     let mut out = Vec::new();
@@ -266,10 +281,13 @@ pub(crate) fn send_wave(
             false,
         )?);
     }
-    let conn = store.db();
+    // One transaction: a wave's thousand targets are one write, not a
+    // thousand synchronous ones.
+    let mut conn = store.db();
+    let tx = conn.transaction()?;
     for d in &superseded {
         db::set_target(
-            &conn,
+            &tx,
             id,
             d,
             "superseded",
@@ -285,9 +303,10 @@ pub(crate) fn send_wave(
         } else {
             "healthy"
         };
-        db::set_target(&conn, id, &t.deployment, state, None)?;
+        db::set_target(&tx, id, &t.deployment, state, None)?;
     }
-    db::wave_sent(&conn, id, wave, crate::clock::unix_now())?;
+    db::wave_sent(&tx, id, wave, crate::clock::unix_now())?;
+    tx.commit()?;
     drop(conn);
     publish(
         store,
@@ -337,22 +356,24 @@ fn roll_back(
         let by = if by == "rollout" { r.by.as_str() } else { by };
         change::commit_site(store, &site, site_change, &head, by, false)?;
     }
-    let conn = store.db();
+    let mut conn = store.db();
+    let tx = conn.transaction()?;
     // A failure's error stays: it says why the rollout went back.
     for (d, error) in &restored {
-        db::set_target(&conn, r.id, d, "rolled-back", error.as_deref())?;
+        db::set_target(&tx, r.id, d, "rolled-back", error.as_deref())?;
     }
     for d in &moved_on {
         db::set_target(
-            &conn,
+            &tx,
             r.id,
             d,
             "superseded",
             Some("changed by something else since; left as it is"),
         )?;
     }
-    db::set_targets(&conn, r.id, 0, "pending", "cancelled")?;
-    db::set_state(&conn, r.id, state, Some(reason))?;
+    db::set_targets(&tx, r.id, 0, "pending", "cancelled")?;
+    db::set_state(&tx, r.id, state, Some(reason))?;
+    tx.commit()?;
     drop(conn);
     publish(
         store,
@@ -394,7 +415,7 @@ pub(crate) fn act(
             "resume" if r.state == "paused" => {
                 // The failures so far are accepted: the budget counts on from them.
                 let failures = failures(store, r.id)?;
-                let total = db::targets(&store.db(), r.id, 0, &[])?.len();
+                let total = usize::try_from(db::count(&store.db(), r.id, 0, &[])?).unwrap_or(0);
                 let policy: edge_api::types::RolloutPolicy =
                     serde_json::from_str(&r.policy).unwrap_or_default();
                 let given =

@@ -73,7 +73,8 @@ pub(crate) fn commit(
         .map(|s| (s.site.as_str(), s.device.as_str()))
         .collect();
     if policy.is_none() && changed.len() <= 1 {
-        if dry_run {
+        // Nothing changes: what was planned is the answer, and no commit.
+        if dry_run || changed.is_empty() {
             return Ok(planned);
         }
         let mut out = Vec::new();
@@ -138,7 +139,22 @@ pub(crate) fn commit(
         serde_json::json!({"description": description, "total": total, "waves": sizes.len(), "by": by}),
     );
     tracing::info!(rollout = id, total, waves = sizes.len(), "rollout started");
-    let sent = drive::send_wave(store, id, 1)?;
+    // The first wave's documents are at hand: not parsed again from the record.
+    let first: std::collections::HashSet<&str> = targets
+        .iter()
+        .filter(|t| t.wave == 1)
+        .map(|t| t.deployment.as_str())
+        .collect();
+    let mut known: HashMap<String, edge_model::ApplicationDeployment> = HashMap::new();
+    for p in parts {
+        for d in p.change.drafts {
+            let id = d.doc.id().to_string();
+            if first.contains(id.as_str()) {
+                known.insert(id, d.doc);
+            }
+        }
+    }
+    let sent = drive::send_wave(store, id, 1, &mut known)?;
     let commits: HashMap<String, String> = sent.into_iter().map(|s| (s.id, s.commit)).collect();
     for s in &mut out {
         if let Some(w) = waves.get(s.id.as_str()) {
@@ -184,7 +200,7 @@ fn targets_of(
                 .previous
                 .as_ref()
                 .and_then(|_| fs::read_to_string(dir.join(format!("{id}.yaml"))).ok());
-            let row = change::row_of(&d.doc, &p.site, "", String::new());
+            let row = change::row_of(&d.doc, new_doc.as_bytes(), &p.site, "", String::new());
             out.push(TargetRow {
                 deployment: id,
                 site: p.site.clone(),
@@ -444,7 +460,7 @@ fn view(
         })
         .collect();
     let targets = if with_targets {
-        db::targets(conn, r.id, 0, &[])?
+        db::listing(conn, r.id)?
             .into_iter()
             .map(|t| RolloutTarget {
                 deployment: t.deployment,
