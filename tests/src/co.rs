@@ -301,6 +301,12 @@ impl Co {
     pub fn kill(self) {
         self.daemon.kill();
     }
+
+    /// The daemon's process id, while it runs.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.daemon.pid()
+    }
 }
 
 /// A daemon process started by a test: its stderr is kept for diagnostics,

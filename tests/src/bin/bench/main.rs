@@ -7,7 +7,10 @@
 //!   for one change, change latency (`co deploy` to the LO serving it), and
 //!   the rate of `304 Not Modified` answers the LO gives edge nodes;
 //! - `en`: static musl size, WebAssembly cold start, deploy → installed
-//!   through an LO, and an edge node's idle RSS and CPU (see `en.rs`).
+//!   through an LO, and an edge node's idle RSS and CPU (see `en.rs`);
+//! - `fleet`: simulated edge nodes against a real CO and real LOs (see
+//!   `sim.rs`; not run unless named, and it takes options:
+//!   `bench fleet --nodes N --los M --json FILE`).
 //!
 //! Run with `cargo run --release -p edge-tests --bin bench [GROUP...]`
 //! (no group runs them all). It builds the release binaries it measures and
@@ -22,6 +25,7 @@ mod fleet;
 mod history;
 mod lo;
 mod proxy;
+mod sim;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -66,6 +70,10 @@ fn percentiles(mut samples: Vec<Duration>) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("fleet") {
+        sim::run(&args[1..]);
+        return;
+    }
     if let Some(bad) = args.iter().find(|a| !GROUPS.contains(&a.as_str())) {
         panic!(
             "unknown group `{bad}`; usage: bench [{}]... (none runs all)",

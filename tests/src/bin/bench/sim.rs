@@ -1,0 +1,518 @@
+//! `bench fleet`: a fleet of simulated edge nodes against a real CO and real
+//! LOs, all on loopback. Each simulated node has its own identity, enrolled
+//! through the CO's enrolment API, and its own mTLS client, and speaks the
+//! Margo API to its site's LO as `edged --mode en` does: capabilities, the
+//! state manifest by long poll with `If-None-Match`, each deployment fetched
+//! by digest and checked, status reports with `adoptedManifestVersion`. Its
+//! runtime does nothing: `installing`, then `installed` after a set delay
+//! (a set share of nodes report `failed` instead).
+//!
+//! Measured: deploy to every node → every deployment `installed` at the CO
+//! (by the CO's event stream: reports about the current document), an
+//! upgrade rolled out in waves to every node, the CO's intake rate for a
+//! burst of status reports, and the RSS of the CO and each LO. Printed, and
+//! written as JSON with `--json FILE`.
+//!
+//! `bench fleet [--nodes N] [--los M] [--install-ms MS] [--fail P] [--json FILE]`
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use edge_api::mtls::Identity;
+use edge_api::types::{EnrollRequest, Enrollment};
+use edge_tests::co::Co;
+use edge_tests::fleet::{caps_doc, status_doc};
+use edge_tests::lo::Lo;
+use serde_json::{Value, json};
+
+use super::fleet::{ctl, enroll};
+use super::{ms, quantile, release_bin};
+
+/// What one run simulates.
+#[derive(Debug, Clone)]
+struct Options {
+    nodes: usize,
+    los: usize,
+    install: Duration,
+    fail: f64,
+    json: Option<PathBuf>,
+}
+
+fn options(args: &[String]) -> Options {
+    let mut o = Options {
+        nodes: 100,
+        los: 2,
+        install: Duration::from_millis(200),
+        fail: 0.0,
+        json: None,
+    };
+    let mut it = args.iter().filter(|a| *a != "--");
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .unwrap_or_else(|| panic!("{a} needs a value"))
+                .clone()
+        };
+        match a.as_str() {
+            "--nodes" => o.nodes = value().parse().unwrap_or_else(|e| panic!("--nodes: {e}")),
+            "--los" => o.los = value().parse().unwrap_or_else(|e| panic!("--los: {e}")),
+            "--install-ms" => {
+                o.install = Duration::from_millis(
+                    value()
+                        .parse()
+                        .unwrap_or_else(|e| panic!("--install-ms: {e}")),
+                );
+            }
+            "--fail" => o.fail = value().parse().unwrap_or_else(|e| panic!("--fail: {e}")),
+            "--json" => o.json = Some(PathBuf::from(value())),
+            other => panic!("unknown option `{other}` of `bench fleet`"),
+        }
+    }
+    assert!(o.nodes >= 1 && o.los >= 1 && o.los <= o.nodes);
+    o
+}
+
+/// The site of node `i`.
+fn site_of(i: usize, los: usize) -> String {
+    format!("site-{:02}", i % los)
+}
+
+fn device_of(i: usize) -> String {
+    format!("n{i:05}")
+}
+
+/// Resident memory of process `pid`, MB.
+fn rss_mb(pid: u32) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Run the fleet benchmark with `args` (after the group name).
+pub(crate) fn run(args: &[String]) {
+    let o = options(args);
+    let edged = release_bin("edged");
+    let edgectl = release_bin("edgectl");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let co = Co::start_with(&dir.path().join("co"), &[], &edged);
+    ctl(
+        &edgectl,
+        &co,
+        &[
+            "co",
+            "add",
+            "app",
+            "--artifact",
+            "fixtures/packages/hello-wasm",
+        ],
+    );
+    let v11 = hello_wasm_1_1(dir.path());
+    ctl(
+        &edgectl,
+        &co,
+        &["co", "add", "app", "--artifact", &v11.to_string_lossy()],
+    );
+    let api = co.client(Some(&co.token));
+
+    let started = Instant::now();
+    let sites: Vec<String> = (0..o.los).map(|s| format!("site-{s:02}")).collect();
+    for s in &sites {
+        ctl(&edgectl, &co, &["co", "add", "site", s]);
+    }
+    for i in 0..o.nodes {
+        let _: Value = api
+            .post(
+                edge_api::routes::DEVICES,
+                &json!({"id": device_of(i), "site": site_of(i, o.los)}),
+            )
+            .unwrap_or_else(|e| panic!("add device: {e}"));
+    }
+    let registry_s = started.elapsed().as_secs_f64();
+    println!("fleet: {} devices added in {registry_s:.1} s", o.nodes);
+
+    let started = Instant::now();
+    let creds = enroll_all(&co, dir.path(), &o);
+    let enroll_s = started.elapsed().as_secs_f64();
+    println!(
+        "fleet: {} identities enrolled through the API in {enroll_s:.1} s",
+        o.nodes
+    );
+    let los: Vec<Lo> = sites
+        .iter()
+        .map(|s| {
+            let c = enroll(&edgectl, &co, dir.path(), s, None);
+            // Every simulated node connects from 127.0.0.1: the per-peer
+            // limit, meant for one machine's connections, is lifted.
+            Lo::start_with(
+                &c,
+                &dir.path().join(format!("lo-{s}")),
+                &["--listen-limits", "connections=20000,per-peer=20000"],
+                &edged,
+            )
+        })
+        .collect();
+    let lo_urls: Vec<String> = los.iter().map(|l| l.url.clone()).collect();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let reports = Arc::new(AtomicU64::new(0));
+    let burst = Arc::new(tokio::sync::watch::Sender::new(0_u32));
+    runtime.block_on(async {
+        for (i, c) in creds.iter().enumerate() {
+            let node = Node {
+                device: device_of(i),
+                site: site_of(i, o.los),
+                base: lo_urls[i % o.los].clone(),
+                creds: c.clone(),
+                install: o.install,
+                fails: (i as f64) < o.fail * o.nodes as f64,
+                reports: reports.clone(),
+            };
+            tokio::spawn(node.run(burst.subscribe()));
+        }
+    });
+
+    // Deploy to every node: one deploy per site.
+    let events = api.events(None).unwrap_or_else(|e| panic!("{e}"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for e in events.flatten() {
+            if tx.send((Instant::now(), e)).is_err() {
+                break;
+            }
+        }
+    });
+    let t0 = Instant::now();
+    for s in &sites {
+        let _: Value = api
+            .post(
+                edge_api::routes::DEPLOYMENTS,
+                &json!({"app": "hello-wasm", "version": "1.0.0", "site": s}),
+            )
+            .unwrap_or_else(|e| panic!("deploy: {e}"));
+    }
+    let want = o.nodes - (o.fail * o.nodes as f64) as usize;
+    let (deploy_s, per_node) = until_installed(&rx, t0, want, Duration::from_secs(600));
+    println!(
+        "fleet: deploy to {} nodes, all installed at the CO in {deploy_s:.1} s (per node p50 {:.0} ms, p99 {:.0} ms)",
+        o.nodes,
+        ms(quantile(&per_node, 0.5)),
+        ms(quantile(&per_node, 0.99))
+    );
+
+    // An upgrade in waves across the fleet.
+    let t0 = Instant::now();
+    let answer: Vec<Value> = api
+        .post(
+            edge_api::routes::DEPLOYMENTS_UPDATE,
+            &json!({"app": "hello-wasm", "allSites": true, "version": "1.1.0",
+                    "rollout": {"waves": ["1%", "10%", "100%"], "maxFailures": "100%"}}),
+        )
+        .unwrap_or_else(|e| panic!("upgrade: {e}"));
+    let rollout = answer
+        .iter()
+        .find_map(|d| d["rollout"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let upgrade_s = until_rollout_ends(&rx, t0, &rollout, Duration::from_secs(900));
+    println!(
+        "fleet: upgrade rolled out in 3 waves to {} nodes in {upgrade_s:.1} s",
+        o.nodes
+    );
+
+    // Intake: a burst of status reports from every node.
+    let before = reports.load(Ordering::Relaxed);
+    let per = 10_u32;
+    let t0 = Instant::now();
+    burst.send_replace(per);
+    let sent = u64::from(per) * o.nodes as u64;
+    let taken = until_reports(&rx, t0, sent, Duration::from_secs(600));
+    let ingest = sent as f64 / taken;
+    println!(
+        "fleet: {sent} status reports from the nodes taken in by the CO in {taken:.1} s: {ingest:.0} reports/s ({} sent in all)",
+        reports.load(Ordering::Relaxed) - before
+    );
+
+    let co_rss = co.pid().map_or(0.0, rss_mb);
+    let lo_rss: Vec<f64> = los.iter().map(|l| rss_mb(l.pid())).collect();
+    let lo_max = lo_rss.iter().copied().fold(0.0, f64::max);
+    let own = rss_mb(std::process::id());
+    println!(
+        "fleet: RSS CO {co_rss:.0} MB, LO max {lo_max:.0} MB; simulator {own:.0} MB ({:.1} KB per node)",
+        own * 1024.0 / o.nodes as f64
+    );
+    let out = json!({
+        "nodes": o.nodes, "los": o.los, "install_ms": o.install.as_millis() as u64, "fail": o.fail,
+        "registry_s": registry_s, "enroll_s": enroll_s,
+        "deploy_all_installed_s": deploy_s,
+        "deploy_per_node_p50_ms": ms(quantile(&per_node, 0.5)),
+        "deploy_per_node_p99_ms": ms(quantile(&per_node, 0.99)),
+        "upgrade_all_installed_s": upgrade_s,
+        "ingest_reports_per_s": ingest,
+        "co_rss_mb": co_rss, "lo_rss_mb_max": lo_max, "lo_rss_mb": lo_rss,
+        "simulator_rss_mb": own,
+    });
+    if let Some(path) = &o.json {
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&out).unwrap_or_default() + "\n",
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+    println!("{out}");
+    drop(runtime);
+}
+
+/// hello-wasm 1.1.0 (the same module; another version).
+fn hello_wasm_1_1(dir: &Path) -> PathBuf {
+    let pkg = dir.join("hello-wasm-1.1");
+    edge_tests::co::copy_tree(
+        &edge_tests::co::repo_root().join("fixtures/packages/hello-wasm"),
+        &pkg,
+    );
+    let file = pkg.join("margo.yaml");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&file, text.replace("1.0.0", "1.1.0")).unwrap_or_else(|e| panic!("{e}"));
+    pkg
+}
+
+/// Enrol every node through `POST /api/enrollments`, eight at a time; each
+/// node's credentials folder.
+fn enroll_all(co: &Co, dir: &Path, o: &Options) -> Vec<PathBuf> {
+    let next = Arc::new(AtomicU64::new(0));
+    let out: Arc<std::sync::Mutex<HashMap<usize, PathBuf>>> = Arc::default();
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            let (next, out) = (next.clone(), out.clone());
+            s.spawn(move || {
+                let api = co.client(Some(&co.token));
+                loop {
+                    let i =
+                        usize::try_from(next.fetch_add(1, Ordering::Relaxed)).unwrap_or(usize::MAX);
+                    if i >= o.nodes {
+                        break;
+                    }
+                    let site = site_of(i, o.los);
+                    let e: Enrollment = api
+                        .post(
+                            edge_api::routes::ENROLLMENTS,
+                            &EnrollRequest {
+                                site: site.clone(),
+                                device: Some(device_of(i)),
+                                direct: false,
+                            },
+                        )
+                        .unwrap_or_else(|e| panic!("enrol: {e}"));
+                    let folder = dir.join("nodes").join(device_of(i));
+                    std::fs::create_dir_all(&folder).unwrap_or_else(|e| panic!("{e}"));
+                    edge_api::mtls::write_credentials(&folder, &e, &site, "en")
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    out.lock()
+                        .unwrap_or_else(|e| panic!("{e}"))
+                        .insert(i, folder);
+                }
+            });
+        }
+    });
+    let mut map = std::mem::take(&mut *out.lock().unwrap_or_else(|e| panic!("{e}")));
+    (0..o.nodes)
+        .map(|i| {
+            map.remove(&i)
+                .unwrap_or_else(|| panic!("node {i} not enrolled"))
+        })
+        .collect()
+}
+
+type Seen = std::sync::mpsc::Receiver<(Instant, edge_api::types::Event)>;
+
+/// Wait until `want` deployments are reported installed about their current
+/// document; the seconds it took and each one's time from `t0`.
+fn until_installed(rx: &Seen, t0: Instant, want: usize, most: Duration) -> (f64, Vec<Duration>) {
+    let mut done: HashMap<String, Duration> = HashMap::new();
+    while done.len() < want {
+        let left = most.saturating_sub(t0.elapsed());
+        let (at, e) = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("only {} of {want} installed within {most:?}", done.len()));
+        if e.kind == "status" && e.data["state"] == "installed" && e.data["current"] == true {
+            done.entry(e.subject).or_insert(at - t0);
+        }
+    }
+    let mut per: Vec<Duration> = done.into_values().collect();
+    per.sort();
+    (t0.elapsed().as_secs_f64(), per)
+}
+
+/// Wait until rollout `id` ends; the seconds it took.
+fn until_rollout_ends(rx: &Seen, t0: Instant, id: &str, most: Duration) -> f64 {
+    loop {
+        let left = most.saturating_sub(t0.elapsed());
+        let (at, e) = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("rollout {id} did not end within {most:?}"));
+        if e.subject == id
+            && ["rollout.done", "rollout.paused", "rollout.rolled-back"].contains(&e.kind.as_str())
+        {
+            assert_eq!(e.kind, "rollout.done", "{e:?}");
+            return (at - t0).as_secs_f64();
+        }
+    }
+}
+
+/// Wait until the CO has published `want` status events; the seconds it took.
+fn until_reports(rx: &Seen, t0: Instant, want: u64, most: Duration) -> f64 {
+    let mut n = 0;
+    let mut last = t0;
+    while n < want {
+        let left = most.saturating_sub(t0.elapsed());
+        let (at, e) = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("only {n} of {want} reports arrived within {most:?}"));
+        if e.kind == "status" {
+            n += 1;
+            last = at;
+        }
+    }
+    (last - t0).as_secs_f64()
+}
+
+/// One simulated node.
+struct Node {
+    device: String,
+    site: String,
+    base: String,
+    creds: PathBuf,
+    install: Duration,
+    fails: bool,
+    reports: Arc<AtomicU64>,
+}
+
+impl Node {
+    /// Run until the process ends; `burst` asks for that many reports of
+    /// each deployment, at once.
+    async fn run(self, mut burst: tokio::sync::watch::Receiver<u32>) {
+        let id = Identity::load(&self.creds).unwrap_or_else(|e| panic!("{e}"));
+        let config = id
+            .client_config(&id.wfm_id(&self.site))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(config)
+            .timeout(Duration::from_secs(90))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let caps = format!("{}/api/v1/capabilities/{}", self.base, self.device);
+        send(http.put(&caps).json(&caps_doc(&self.device))).await;
+        let mut etag = String::new();
+        let mut known: HashMap<String, String> = HashMap::new();
+        let mut version = 0;
+        loop {
+            tokio::select! {
+                r = burst.changed() => {
+                    if r.is_err() { return; }
+                    let n = *burst.borrow_and_update();
+                    for _ in 0..n {
+                        for d in known.keys() {
+                            self.status(&http, d, "installed", version).await;
+                        }
+                    }
+                }
+                m = self.poll(&http, &etag) => {
+                    let Some((tag, manifest)) = m else { continue };
+                    etag = tag;
+                    version = manifest["manifestVersion"].as_u64().unwrap_or(0);
+                    let listed: HashSet<String> = manifest["deployments"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|d| d["deploymentId"].as_str().map(str::to_owned))
+                        .collect();
+                    known.retain(|d, _| listed.contains(d));
+                    for d in manifest["deployments"].as_array().into_iter().flatten() {
+                        let (Some(dep), Some(digest), Some(url)) =
+                            (d["deploymentId"].as_str(), d["digest"].as_str(), d["url"].as_str())
+                        else {
+                            continue;
+                        };
+                        if known.get(dep).map(String::as_str) == Some(digest) {
+                            continue;
+                        }
+                        let bytes = fetch(&http, &format!("{}{url}", self.base)).await;
+                        let got = edge_model::digest::sha256(&bytes);
+                        assert_eq!(got.as_str(), digest, "digest of {dep}");
+                        self.status(&http, dep, "installing", version).await;
+                        tokio::time::sleep(self.install).await;
+                        let end = if self.fails { "failed" } else { "installed" };
+                        self.status(&http, dep, end, version).await;
+                        known.insert(dep.to_owned(), digest.to_owned());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The manifest by long poll: `(etag, manifest)` when it changed.
+    async fn poll(&self, http: &reqwest::Client, etag: &str) -> Option<(String, Value)> {
+        let mut req = http
+            .get(format!("{}/api/v1/deployments", self.base))
+            .header("prefer", "wait=30")
+            .header("accept", "application/vnd.margo.manifest.v1+json");
+        if !etag.is_empty() {
+            req = req.header("if-none-match", etag);
+        }
+        let r = match req.send().await {
+            Ok(r) => r,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return None;
+            }
+        };
+        if r.status().as_u16() != 200 {
+            return None;
+        }
+        let tag = r.headers().get("etag")?.to_str().ok()?.to_owned();
+        let manifest: Value = r.json().await.ok()?;
+        Some((tag, manifest))
+    }
+
+    async fn status(&self, http: &reqwest::Client, deployment: &str, state: &str, version: u64) {
+        let url = format!("{}/api/v1/deployments/{deployment}/status", self.base);
+        send(
+            http.post(&url)
+                .json(&status_doc(deployment, state, version)),
+        )
+        .await;
+        self.reports.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Send until the server takes it (2xx), backing off on 503.
+async fn send(req: reqwest::RequestBuilder) {
+    for _ in 0..100 {
+        let Some(r) = req.try_clone() else { return };
+        match r.send().await {
+            Ok(resp) if resp.status().is_success() => return,
+            Ok(resp) if resp.status().as_u16() != 503 => {
+                panic!("{} answered {}", resp.url(), resp.status());
+            }
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    panic!("a report was not taken after 100 tries");
+}
+
+async fn fetch(http: &reqwest::Client, url: &str) -> Vec<u8> {
+    for _ in 0..20 {
+        if let Ok(r) = http.get(url).send().await
+            && r.status().is_success()
+            && let Ok(b) = r.bytes().await
+        {
+            return b.to_vec();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("cannot fetch {url}");
+}
