@@ -118,6 +118,9 @@ _edgectl() {
             edgectl__subcmd__co__subcmd__add,device)
                 cmd="edgectl__subcmd__co__subcmd__add__subcmd__device"
                 ;;
+            edgectl__subcmd__co__subcmd__add,devices)
+                cmd="edgectl__subcmd__co__subcmd__add__subcmd__devices"
+                ;;
             edgectl__subcmd__co__subcmd__add,help)
                 cmd="edgectl__subcmd__co__subcmd__add__subcmd__help"
                 ;;
@@ -129,6 +132,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co__subcmd__add__subcmd__help,device)
                 cmd="edgectl__subcmd__co__subcmd__add__subcmd__help__subcmd__device"
+                ;;
+            edgectl__subcmd__co__subcmd__add__subcmd__help,devices)
+                cmd="edgectl__subcmd__co__subcmd__add__subcmd__help__subcmd__devices"
                 ;;
             edgectl__subcmd__co__subcmd__add__subcmd__help,help)
                 cmd="edgectl__subcmd__co__subcmd__add__subcmd__help__subcmd__help"
@@ -210,6 +216,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__co__subcmd__help__subcmd__add,device)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__add__subcmd__device"
+                ;;
+            edgectl__subcmd__co__subcmd__help__subcmd__add,devices)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__add__subcmd__devices"
                 ;;
             edgectl__subcmd__co__subcmd__help__subcmd__add,site)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__add__subcmd__site"
@@ -478,6 +487,9 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__co__subcmd__add,device)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__add__subcmd__device"
                 ;;
+            edgectl__subcmd__help__subcmd__co__subcmd__add,devices)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__add__subcmd__devices"
+                ;;
             edgectl__subcmd__help__subcmd__co__subcmd__add,site)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__add__subcmd__site"
                 ;;
@@ -646,7 +658,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add)
-            opts="-o -h --output --server --token-file --ca-file --help app site device help"
+            opts="-o -h --output --server --token-file --ca-file --help app site device devices help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -767,8 +779,50 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__add__subcmd__devices)
+            opts="-o -h --site --from --output --server --token-file --ca-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --site)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__add__subcmd__help)
-            opts="app site device help"
+            opts="app site device devices help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -796,6 +850,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add__subcmd__help__subcmd__device)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__add__subcmd__help__subcmd__devices)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1206,7 +1274,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help__subcmd__add)
-            opts="app site device"
+            opts="app site device devices"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1234,6 +1302,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help__subcmd__add__subcmd__device)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__add__subcmd__devices)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3458,7 +3540,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co__subcmd__add)
-            opts="app site device"
+            opts="app site device devices"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3486,6 +3568,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co__subcmd__add__subcmd__device)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__add__subcmd__devices)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

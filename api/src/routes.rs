@@ -66,6 +66,8 @@ pub const SITE_LABELS: &str = "/api/sites/{site}/labels";
 pub const DEVICES: &str = "/api/devices";
 /// One device (router pattern).
 pub const DEVICE: &str = "/api/devices/{device}";
+/// Register many devices at once.
+pub const DEVICES_BATCH: &str = "/api/devices/batch";
 /// Labels of a device (router pattern).
 pub const DEVICE_LABELS: &str = "/api/devices/{device}/labels";
 

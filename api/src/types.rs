@@ -141,6 +141,15 @@ pub struct CreateDevice {
     pub labels: BTreeMap<String, String>,
 }
 
+/// `POST /api/devices/batch`: register many devices, all or none, in one
+/// commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateDevices {
+    /// The devices (1 to 10,000).
+    pub devices: Vec<CreateDevice>,
+}
+
 /// A device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

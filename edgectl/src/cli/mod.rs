@@ -706,6 +706,21 @@ pub enum AddCommand {
         #[arg(long = "label", value_name = "KEY=VALUE")]
         labels: Vec<String>,
     },
+    /// Register many devices of a site at once, all or none, in one commit.
+    ///
+    /// FILE has one device per line: its id, then any labels as
+    /// `key=value`; blank lines and lines starting with `#` are skipped. At
+    /// most 10,000 devices per file.
+    ///
+    /// Example: `edgectl co add devices --site plant-1 --from line-2.txt`
+    Devices {
+        /// The site they belong to.
+        #[arg(long)]
+        site: String,
+        /// The file listing them (`-` for standard input).
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
 }
 
 /// What to list.

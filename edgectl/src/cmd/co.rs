@@ -55,6 +55,18 @@ pub(crate) fn co(
             printer.line(&format!("device `{}` added to site `{}`", d.id, d.site));
             printer.data(&d);
         }
+        CoCommand::Add(AddCommand::Devices { site, from }) => {
+            let devices = devices_from(&site, &from)?;
+            let n = devices.len();
+            let added: Vec<Device> = client.post(
+                routes::DEVICES_BATCH,
+                &edge_api::types::CreateDevices { devices },
+            )?;
+            printer.line(&format!(
+                "{n} device(s) added to site `{site}` in one commit"
+            ));
+            printer.data(&added);
+        }
         CoCommand::List(args) => match args.what {
             ListWhat::Apps => list_apps(client, printer)?,
             ListWhat::Sites => {
@@ -563,6 +575,41 @@ pub(super) fn deployment_rows(list: &[DeploymentSummary]) -> Vec<Vec<String>> {
             ]
         })
         .collect()
+}
+
+/// The devices listed in `file` (`-`: standard input) for `site`: an id per
+/// line, then labels `key=value`; blank lines and `#` comments skipped.
+fn devices_from(site: &str, file: &std::path::Path) -> anyhow::Result<Vec<CreateDevice>> {
+    use anyhow::Context as _;
+    let text = if file == std::path::Path::new("-") {
+        use std::io::Read as _;
+        std::io::read_to_string(std::io::stdin().lock().take(4 << 20))
+            .context("cannot read the devices from standard input")?
+    } else {
+        let bytes = edge_workspace::read_bounded(file)
+            .with_context(|| format!("cannot read `{}`", file.display()))?;
+        String::from_utf8(bytes)
+            .with_context(|| format!("`{}` is not UTF-8 text", file.display()))?
+    };
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let id = words.next().unwrap_or_default().to_owned();
+        let labels: Vec<String> = words.map(str::to_owned).collect();
+        let labels =
+            parse_labels(&labels).with_context(|| format!("{}: line {}", file.display(), n + 1))?;
+        out.push(CreateDevice {
+            id,
+            site: site.to_owned(),
+            labels,
+        });
+    }
+    anyhow::ensure!(!out.is_empty(), "`{}` lists no devices", file.display());
+    Ok(out)
 }
 
 pub(super) fn parse_labels(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {

@@ -738,3 +738,84 @@ fn login_keeps_the_token_in_the_keyring_or_a_private_file() {
     fails(&o, "refused the token");
     assert!(!dir.path().join("other/edgectl").exists());
 }
+
+#[test]
+fn a_fleet_of_devices_is_registered_in_one_commit_all_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
+    ok(&co.edgectl(&["co", "add", "device", "edge-0", "--site", "plant-1"]));
+    let commits = || git(&co.data.join("workspace"), &["rev-list", "--count", "HEAD"]);
+    let before = commits();
+    let file = dir.path().join("line-2.txt");
+    let write = |text: &str| std::fs::write(&file, text).unwrap();
+    let add = || {
+        co.edgectl(&[
+            "co",
+            "add",
+            "devices",
+            "--site",
+            "plant-1",
+            "--from",
+            file.to_str().unwrap(),
+        ])
+    };
+
+    // One bad line, a device named twice, one that exists: nothing is registered.
+    write("edge-1 line=2\nedge-2 line=2 zone\n");
+    fails(&add(), "line 2");
+    write("edge-1\nedge-1\n");
+    fails(&add(), "`edge-1` is named twice");
+    write("edge-1\nedge-0\n");
+    fails(&add(), "device `edge-0` exists already");
+    write("edge-1\n../x\n");
+    fails(&add(), "`../x` is not a device id");
+    assert_eq!(commits(), before, "nothing was committed");
+    let list = ok(&co.edgectl(&["co", "list", "devices", "-o", "json"]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&list)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // 2,000 devices with labels, comments and blank lines: one commit.
+    let mut text = String::from("# line 2 of plant 1\n\n");
+    for i in 1..=2000 {
+        text.push_str(&format!("edge-{i} line=2 rack=r{}\n", i % 7));
+    }
+    write(&text);
+    let out = ok(&add());
+    assert!(
+        out.contains("2000 device(s) added to site `plant-1` in one commit"),
+        "{out}"
+    );
+    assert_eq!(
+        commits().trim().parse::<u32>().unwrap(),
+        before.trim().parse::<u32>().unwrap() + 1
+    );
+    let shown = ok(&co.edgectl(&["co", "show", "device", "edge-1999", "-o", "json"]));
+    let d: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(d["labels"]["rack"], "r4", "{d}");
+    assert!(
+        co.data
+            .join("workspace/sites/plant-1/devices/edge-2000.toml")
+            .is_file()
+    );
+
+    // The API refuses more than 10,000 at once.
+    let many: Vec<serde_json::Value> = (0..10_001)
+        .map(|i| serde_json::json!({"id": format!("x-{i}"), "site": "plant-1"}))
+        .collect();
+    let r = co
+        .http()
+        .post(format!("{}/api/devices/batch", co.url))
+        .bearer_auth(&co.token)
+        .json(&serde_json::json!({"devices": many}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().unwrap().contains("1 to 10000 devices"));
+}

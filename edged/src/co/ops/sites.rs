@@ -267,63 +267,129 @@ pub(crate) fn list_devices(store: &Store, site: Option<&str>) -> Result<Vec<Devi
 
 /// Register a device at a site.
 pub(crate) fn create_device(store: &Store, req: &CreateDevice) -> Result<Device, ApiError> {
-    if !DeviceId::is_valid(&req.id) {
+    create_devices(store, std::slice::from_ref(req))?
+        .pop()
+        .ok_or_else(|| ApiError::internal(&anyhow::anyhow!("no device was made")))
+}
+
+/// Most devices one request registers.
+pub(crate) const MAX_DEVICES_AT_ONCE: usize = 10_000;
+
+/// Register devices, all or none, in one commit of the workspace (a fleet
+/// is registered in one go, not one commit per device). Every device is
+/// checked before anything is written; the first problem is named.
+pub(crate) fn create_devices(
+    store: &Store,
+    reqs: &[CreateDevice],
+) -> Result<Vec<Device>, ApiError> {
+    if reqs.is_empty() || reqs.len() > MAX_DEVICES_AT_ONCE {
         return Err(ApiError::bad_request(format!(
-            "`{}` is not a device id: {}",
-            req.id,
-            DeviceId::RULE
+            "register 1 to {MAX_DEVICES_AT_ONCE} devices at once, not {}",
+            reqs.len()
         )));
     }
-    check_labels(&req.labels)?;
+    let mut seen = std::collections::HashSet::new();
+    for req in reqs {
+        if !DeviceId::is_valid(&req.id) {
+            return Err(ApiError::bad_request(format!(
+                "`{}` is not a device id: {}",
+                req.id,
+                DeviceId::RULE
+            )));
+        }
+        check_labels(&req.labels)?;
+        if !seen.insert(req.id.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "device `{}` is named twice; nothing was registered",
+                req.id
+            )));
+        }
+    }
     let _w = store.write_lock();
-    let conn = store.db();
-    if db::site(&conn, &req.site)?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "no site `{}`; create it with `edgectl co add site {}`",
-            req.site, req.site
-        )));
+    let mut conn = store.db();
+    for req in reqs {
+        if db::site(&conn, &req.site)?.is_none() {
+            return Err(ApiError::not_found(format!(
+                "no site `{}`; create it with `edgectl co add site {}`",
+                req.site, req.site
+            )));
+        }
+        if let Some(d) = db::device(&conn, &req.id)? {
+            return Err(ApiError::conflict(format!(
+                "device `{}` exists already (at site `{}`)",
+                req.id, d.site
+            )));
+        }
     }
-    if let Some(d) = db::device(&conn, &req.id)? {
-        return Err(ApiError::conflict(format!(
-            "device `{}` exists already (at site `{}`)",
-            req.id, d.site
-        )));
+    let mut written = Vec::with_capacity(reqs.len());
+    let undo = |written: &[std::path::PathBuf]| {
+        for f in written {
+            let _ = fs::remove_file(f);
+        }
+    };
+    for req in reqs {
+        let file = store
+            .workspace()
+            .join("sites")
+            .join(&req.site)
+            .join("devices")
+            .join(format!("{}.toml", req.id));
+        let wrote = write_toml(
+            &file,
+            &DeviceFile {
+                id: &req.id,
+                site: &req.site,
+                labels: &req.labels,
+            },
+        );
+        if let Err(e) = wrote {
+            undo(&written);
+            return Err(ApiError::internal(&e));
+        }
+        written.push(file);
     }
-    let file = store
-        .workspace()
-        .join("sites")
-        .join(&req.site)
-        .join("devices")
-        .join(format!("{}.toml", req.id));
-    write_toml(
-        &file,
-        &DeviceFile {
-            id: &req.id,
-            site: &req.site,
-            labels: &req.labels,
-        },
-    )?;
-    if let Err(e) = store.commit(&format!("add device {} to site {}", req.id, req.site)) {
-        let _ = fs::remove_file(&file);
+    let message = match reqs {
+        [one] => format!("add device {} to site {}", one.id, one.site),
+        many => {
+            let mut sites: Vec<&str> = many.iter().map(|r| r.site.as_str()).collect();
+            sites.sort_unstable();
+            sites.dedup();
+            format!("add {} devices to site(s) {}", many.len(), sites.join(", "))
+        }
+    };
+    if let Err(e) = store.commit(&message) {
+        undo(&written);
         return Err(e.into());
     }
-    let row = DeviceRow {
-        id: req.id.clone(),
-        site: req.site.clone(),
-        labels: req.labels.clone(),
-        capabilities: None,
-        last_heard: None,
-        created_at: crate::clock::now(),
-    };
-    db::insert_device(&conn, &row)?;
+    let now = crate::clock::now();
+    let rows: Vec<DeviceRow> = reqs
+        .iter()
+        .map(|req| DeviceRow {
+            id: req.id.clone(),
+            site: req.site.clone(),
+            labels: req.labels.clone(),
+            capabilities: None,
+            last_heard: None,
+            created_at: now.clone(),
+        })
+        .collect();
+    let tx = conn.transaction()?;
+    for row in &rows {
+        db::insert_device(&tx, row)?;
+    }
+    tx.commit()?;
     drop(conn);
-    store.events().publish(
-        "device.added",
-        &row.id,
-        Some(&row.site),
-        serde_json::json!({}),
-    );
-    device_view(store, row)
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        store.events().publish(
+            "device.added",
+            &row.id,
+            Some(&row.site),
+            serde_json::json!({}),
+        );
+        out.push(device_view(store, row)?);
+    }
+    Ok(out)
 }
 
 /// One device.

@@ -73,6 +73,7 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
     let (s, p, upload) = routes!(apps::upload_app);
     let (is, ip, intake) = routes!(intake::intake_from_stick);
     let (aps, app, apply) = routes!(deployments::apply);
+    let (db, dp, batch) = routes!(sites::create_devices);
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(status))
@@ -106,6 +107,11 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
         .routes(routes!(sites::show_site))
         .routes(routes!(sites::label_site))
         .routes(routes!(sites::list_devices, sites::create_device))
+        .routes((
+            db,
+            dp,
+            batch.layer(DefaultBodyLimit::max(sites::MAX_DEVICES_BODY)),
+        ))
         .routes(routes!(sites::show_device))
         .routes(routes!(sites::label_device))
         .split_for_parts()

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use axum::extract::{Path as UrlPath, State};
 use axum::response::Response;
-use edge_api::types::{CreateDevice, CreateSite, Device, Labels, Site};
+use edge_api::types::{CreateDevice, CreateDevices, CreateSite, Device, Labels, Site};
 use serde::Deserialize;
 
 use crate::co::ops::sites;
 use crate::co::store::Store;
 use crate::error::ApiError;
-use crate::http::{JsonBody, QueryParams, blocking, created};
+use crate::http::{BoundedBody, JsonBody, QueryParams, blocking, created};
 
 /// List sites.
 #[utoipa::path(get, path = "/api/sites", responses((status = 200, body = Vec<Site>)))]
@@ -89,6 +89,24 @@ pub(crate) async fn create_device(
     let device = blocking(move || sites::create_device(&store, &req)).await?;
     Ok(created(&device))
 }
+
+/// Register many devices at once, all or none, in one commit (at most
+/// 10,000; 4 MiB of JSON).
+#[utoipa::path(post, path = "/api/devices/batch", request_body = CreateDevices,
+    responses((status = 201, body = Vec<Device>), (status = 400, description = "Bad id or labels, a device named twice, or too many"),
+              (status = 404, description = "No such site"), (status = 409, description = "A device exists")))]
+pub(crate) async fn create_devices(
+    State(store): State<Arc<Store>>,
+    BoundedBody(body): BoundedBody<MAX_DEVICES_BODY>,
+) -> Result<Response, ApiError> {
+    let req: CreateDevices = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))?;
+    let devices = blocking(move || sites::create_devices(&store, &req.devices)).await?;
+    Ok(created(&devices))
+}
+
+/// Largest body of a batch of devices.
+pub(crate) const MAX_DEVICES_BODY: usize = 4 * 1024 * 1024;
 
 /// Show a device.
 #[utoipa::path(get, path = "/api/devices/{device}", params(("device" = String, Path, description = "Device id")),
