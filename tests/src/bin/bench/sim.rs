@@ -125,13 +125,14 @@ pub(crate) fn run(args: &[String]) {
     for s in &sites {
         ctl(&edgectl, &co, &["co", "add", "site", s]);
     }
-    for i in 0..o.nodes {
+    // The registry in batches of 10,000, each one commit.
+    let all: Vec<Value> = (0..o.nodes)
+        .map(|i| json!({"id": device_of(i), "site": site_of(i, o.los)}))
+        .collect();
+    for chunk in all.chunks(10_000) {
         let _: Value = api
-            .post(
-                edge_api::routes::DEVICES,
-                &json!({"id": device_of(i), "site": site_of(i, o.los)}),
-            )
-            .unwrap_or_else(|e| panic!("add device: {e}"));
+            .post(edge_api::routes::DEVICES_BATCH, &json!({"devices": chunk}))
+            .unwrap_or_else(|e| panic!("add devices: {e}"));
     }
     let registry_s = started.elapsed().as_secs_f64();
     println!("fleet: {} devices added in {registry_s:.1} s", o.nodes);
