@@ -12,6 +12,7 @@
 
 use crate::bell::spawn;
 
+mod group;
 mod outbox;
 mod store;
 mod sync;

@@ -24,6 +24,7 @@ use edge_workspace::git::Mirror;
 use edge_workspace::stick::{StickError, TrustLists, trust};
 use rusqlite::{Connection, params};
 
+use super::group;
 use super::outbox::{self, Doorbell, Outbox};
 use crate::cas::{FetchBlob as _, FetchError};
 use crate::error::ApiError;
@@ -57,6 +58,8 @@ pub(crate) struct Lo {
     pub(crate) outbox: Outbox,
     pub(crate) doorbell: Doorbell,
     db: Mutex<Connection>,
+    /// Reports waiting to be written together.
+    group: group::Group,
     /// The views served, rebuilt when the mirror moves.
     views: ViewCache,
     /// `trust.json` as last read, with the file's stamp then.
@@ -135,6 +138,7 @@ impl Lo {
             outbox,
             doorbell: Doorbell::default(),
             db: Mutex::new(conn),
+            group: group::Group::default(),
             views,
             trust: RwLock::new((stamp(&data.join(trust::TRUST)), Arc::new(lists))),
         };
@@ -237,6 +241,9 @@ impl Lo {
         )? == 1)
     }
 
+    /// Queue a report in the outbox, written and synced with the others
+    /// arriving meanwhile (one transaction for the batch); whether it is
+    /// the first of its kind and subject.
     fn queue(
         &self,
         kind: &str,
@@ -245,14 +252,52 @@ impl Lo {
         body: &str,
         digest: Option<&str>,
     ) -> Result<bool, ApiError> {
+        let report = group::Report {
+            kind: kind.to_owned(),
+            subject: subject.to_owned(),
+            device: device.to_owned(),
+            body: body.to_owned(),
+            digest: digest.map(str::to_owned),
+        };
+        let outcome = self.group.submit(report, |batch| self.write_batch(batch));
+        if outcome.is_ok() {
+            self.doorbell.ring();
+        }
+        outcome
+    }
+
+    /// Write `batch` in one transaction: each report's outcome (one the
+    /// outbox cannot take fails alone); all fail if the transaction does.
+    fn write_batch(&self, batch: &[group::Report]) -> Vec<group::Outcome> {
         let mut c = self.db();
-        let tx = c.transaction()?;
-        self.outbox.push(&tx, kind, subject, device, body, digest)?;
-        let first = self.first_report(&tx, kind, subject)?;
-        tx.commit()?;
+        let written = (|| -> rusqlite::Result<Vec<group::Outcome>> {
+            let tx = c.transaction()?;
+            let mut out = Vec::with_capacity(batch.len());
+            for r in batch {
+                let one = self
+                    .outbox
+                    .push(
+                        &tx,
+                        &r.kind,
+                        &r.subject,
+                        &r.device,
+                        &r.body,
+                        r.digest.as_deref(),
+                    )
+                    .and_then(|()| Ok(self.first_report(&tx, &r.kind, &r.subject)?));
+                out.push(one);
+            }
+            tx.commit()?;
+            Ok(out)
+        })();
         drop(c);
-        self.doorbell.ring();
-        Ok(first)
+        written.unwrap_or_else(|e| {
+            tracing::error!(error = %e, reports = batch.len(), "cannot write reports to the outbox");
+            batch
+                .iter()
+                .map(|_| Err(ApiError::internal(&anyhow::anyhow!("cannot store the report: {e}"))))
+                .collect()
+        })
     }
 }
 

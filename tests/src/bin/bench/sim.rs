@@ -231,11 +231,20 @@ pub(crate) fn run(args: &[String]) {
     let t0 = Instant::now();
     burst.send_replace(per);
     let sent = u64::from(per) * o.nodes as u64;
+    // When the LOs have taken every report (the nodes' last answer came).
+    let counter = reports.clone();
+    let accepted = std::thread::spawn(move || {
+        while counter.load(Ordering::Relaxed) < before + sent {
+            std::thread::park_timeout(Duration::from_millis(5));
+        }
+        t0.elapsed().as_secs_f64()
+    });
     let taken = until_reports(&rx, t0, sent, Duration::from_secs(600));
+    let at_los = accepted.join().unwrap_or(0.0);
     let ingest = sent as f64 / taken;
     println!(
-        "fleet: {sent} status reports from the nodes taken in by the CO in {taken:.1} s: {ingest:.0} reports/s ({} sent in all)",
-        reports.load(Ordering::Relaxed) - before
+        "fleet: {sent} status reports: taken by the LOs in {at_los:.1} s ({:.0}/s), stored at the CO in {taken:.1} s: {ingest:.0} reports/s",
+        sent as f64 / at_los
     );
 
     let co_rss = co.pid().map_or(0.0, rss_mb);
@@ -254,6 +263,7 @@ pub(crate) fn run(args: &[String]) {
         "deploy_per_node_p99_ms": ms(quantile(&per_node, 0.99)),
         "upgrade_all_installed_s": upgrade_s,
         "ingest_reports_per_s": ingest,
+        "los_accept_reports_per_s": sent as f64 / at_los,
         "co_rss_mb": co_rss, "lo_rss_mb_max": lo_max, "lo_rss_mb": lo_rss,
         "simulator_rss_mb": own,
     });
