@@ -144,14 +144,18 @@ pub(crate) fn run(args: &[String]) {
         "fleet: {} identities enrolled through the API in {enroll_s:.1} s",
         o.nodes
     );
+    let lo_creds: Vec<PathBuf> = sites
+        .iter()
+        .map(|s| enroll(&edgectl, &co, dir.path(), s, None))
+        .collect();
     let los: Vec<Lo> = sites
         .iter()
-        .map(|s| {
-            let c = enroll(&edgectl, &co, dir.path(), s, None);
+        .zip(&lo_creds)
+        .map(|(s, c)| {
             // Every simulated node connects from 127.0.0.1: the per-peer
             // limit, meant for one machine's connections, is lifted.
             Lo::start_with(
-                &c,
+                c,
                 &dir.path().join(format!("lo-{s}")),
                 &["--listen-limits", "connections=20000,per-peer=20000"],
                 &edged,
@@ -247,6 +251,10 @@ pub(crate) fn run(args: &[String]) {
         sent as f64 / at_los
     );
 
+    // The CO's intake alone: batches of 500 reports as an LO forwards them.
+    let co_intake = co_intake(&co, &lo_creds[0], &sites[0]);
+    println!("fleet: the CO stores {co_intake:.0} reports/s sent as an LO's batches of 500");
+
     let co_rss = co.pid().map_or(0.0, rss_mb);
     let lo_rss: Vec<f64> = los.iter().map(|l| rss_mb(l.pid())).collect();
     let lo_max = lo_rss.iter().copied().fold(0.0, f64::max);
@@ -264,6 +272,7 @@ pub(crate) fn run(args: &[String]) {
         "upgrade_all_installed_s": upgrade_s,
         "ingest_reports_per_s": ingest,
         "los_accept_reports_per_s": sent as f64 / at_los,
+        "co_intake_reports_per_s": co_intake,
         "co_rss_mb": co_rss, "lo_rss_mb_max": lo_max, "lo_rss_mb": lo_rss,
         "simulator_rss_mb": own,
     });
@@ -276,6 +285,51 @@ pub(crate) fn run(args: &[String]) {
     }
     println!("{out}");
     drop(runtime);
+}
+
+/// Reports per second the CO stores when `site`'s LO (credentials `creds`)
+/// forwards 100,000 status reports of the site's deployments, 500 a batch,
+/// from an outbox of its own.
+fn co_intake(co: &Co, creds: &Path, site: &str) -> f64 {
+    let api = co.client(Some(&co.token));
+    let list: Vec<Value> = api
+        .get(&format!("{}?site={site}", edge_api::routes::DEPLOYMENTS))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deployments: Vec<(String, String)> = list
+        .iter()
+        .filter_map(|d| Some((d["id"].as_str()?.to_owned(), d["device"].as_str()?.to_owned())))
+        .collect();
+    assert!(!deployments.is_empty());
+    let id = Identity::load(creds).unwrap_or_else(|e| panic!("{e}"));
+    let http = id
+        .blocking_client(&id.wfm_id("co"), Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let south = edge_api::south::South::new(&super::fleet::server_of(creds), http);
+    let epoch = format!("bench-{}", std::process::id());
+    let total = 100_000;
+    let started = Instant::now();
+    let mut seq = 0_i64;
+    while seq < total {
+        let entries = (0..500)
+            .map(|k| {
+                let (dep, device) = &deployments[usize::try_from(seq + k).unwrap_or(0) % deployments.len()];
+                edge_api::types::IntakeEntry {
+                    seq: seq + k + 1,
+                    kind: "status".into(),
+                    device: device.clone(),
+                    body: status_doc(dep, "installed", 1).to_string(),
+                    received_at: "2026-12-07T00:00:00Z".into(),
+                    digest: None,
+                }
+            })
+            .collect();
+        let ack = south
+            .intake(&edge_api::types::IntakeBatch { epoch: epoch.clone(), entries })
+            .unwrap_or_else(|e| panic!("intake: {e}"));
+        seq += 500;
+        assert_eq!(ack.acked, seq);
+    }
+    total as f64 / started.elapsed().as_secs_f64()
 }
 
 /// hello-wasm 1.1.0 (the same module; another version).
