@@ -297,7 +297,12 @@ fn co_intake(co: &Co, creds: &Path, site: &str) -> f64 {
         .unwrap_or_else(|e| panic!("{e}"));
     let deployments: Vec<(String, String)> = list
         .iter()
-        .filter_map(|d| Some((d["id"].as_str()?.to_owned(), d["device"].as_str()?.to_owned())))
+        .filter_map(|d| {
+            Some((
+                d["id"].as_str()?.to_owned(),
+                d["device"].as_str()?.to_owned(),
+            ))
+        })
         .collect();
     assert!(!deployments.is_empty());
     let id = Identity::load(creds).unwrap_or_else(|e| panic!("{e}"));
@@ -312,7 +317,8 @@ fn co_intake(co: &Co, creds: &Path, site: &str) -> f64 {
     while seq < total {
         let entries = (0..500)
             .map(|k| {
-                let (dep, device) = &deployments[usize::try_from(seq + k).unwrap_or(0) % deployments.len()];
+                let (dep, device) =
+                    &deployments[usize::try_from(seq + k).unwrap_or(0) % deployments.len()];
                 edge_api::types::IntakeEntry {
                     seq: seq + k + 1,
                     kind: "status".into(),
@@ -324,7 +330,10 @@ fn co_intake(co: &Co, creds: &Path, site: &str) -> f64 {
             })
             .collect();
         let ack = south
-            .intake(&edge_api::types::IntakeBatch { epoch: epoch.clone(), entries })
+            .intake(&edge_api::types::IntakeBatch {
+                epoch: epoch.clone(),
+                entries,
+            })
             .unwrap_or_else(|e| panic!("intake: {e}"));
         seq += 500;
         assert_eq!(ack.acked, seq);
