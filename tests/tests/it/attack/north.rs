@@ -421,6 +421,15 @@ fn the_apply_update_and_rollout_routes_keep_to_scope_and_bounds() {
     // Steering rollouts needs `deploy`; a policy out of bounds changes nothing.
     assert_eq!(post("/api/rollouts/1/undo", &reader, b"{}".to_vec()), 403);
     assert_eq!(post("/api/rollouts/1/pause", &reader, b"{}".to_vec()), 403);
+    // Registering devices in bulk is for admins; a deploy token may not either.
+    let fleet = br#"{"devices": [{"id": "intruder", "site": "plant-1"}]}"#.to_vec();
+    assert_eq!(post("/api/devices/batch", &reader, fleet.clone()), 403);
+    let deployer = make_token(&co, "deployer", "deploy");
+    assert_eq!(post("/api/devices/batch", &deployer, fleet), 403);
+    let mut huge = br#"{"devices": [], "pad": ""#.to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 5 * 1024 * 1024));
+    huge.extend(br#""}"#);
+    assert_eq!(post("/api/devices/batch", &co.token, huge), 413);
     let waves: Vec<String> = (1..=101).map(|n| n.to_string()).collect();
     let flood = serde_json::to_vec(&serde_json::json!({"app": "hello-wasm", "site": "plant-1",
         "set": {"greeting": "y"}, "rollout": {"waves": waves}}))

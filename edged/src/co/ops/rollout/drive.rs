@@ -214,15 +214,20 @@ fn breach(store: &Store, r: &RolloutRow, failures: i64) -> Result<(), ApiError> 
     if policy.auto_rollback {
         roll_back(store, r, "rolled-back", &reason, "rollout")
     } else {
-        db::set_state(&store.db(), r.id, "paused", Some(&reason))?;
-        publish(
-            store,
-            r.id,
-            "rollout.paused",
-            serde_json::json!({"reason": reason}),
-        );
-        Ok(())
+        pause(store, r.id, &reason)
     }
+}
+
+/// Stop sending waves of rollout `id`, saying why.
+fn pause(store: &Store, id: i64, reason: &str) -> Result<(), ApiError> {
+    db::set_state(&store.db(), id, "paused", Some(reason))?;
+    publish(
+        store,
+        id,
+        "rollout.paused",
+        serde_json::json!({"reason": reason}),
+    );
+    Ok(())
 }
 
 /// Send wave `wave` of rollout `id`: write its recorded documents, one
@@ -402,16 +407,7 @@ pub(crate) fn act(
         let r = super::find(&store.db(), id)?;
         let over = !ACTIVE.contains(&r.state.as_str());
         match action {
-            "pause" if r.state == "running" => {
-                let reason = format!("paused by {by}");
-                db::set_state(&store.db(), r.id, "paused", Some(&reason))?;
-                publish(
-                    store,
-                    r.id,
-                    "rollout.paused",
-                    serde_json::json!({"reason": reason}),
-                );
-            }
+            "pause" if r.state == "running" => pause(store, r.id, &format!("paused by {by}"))?,
             "resume" if r.state == "paused" => {
                 // The failures so far are accepted: the budget counts on from them.
                 let failures = failures(store, r.id)?;
