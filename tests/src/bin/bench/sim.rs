@@ -203,8 +203,9 @@ pub(crate) fn run(args: &[String]) {
     }
     let want = o.nodes - (o.fail * o.nodes as f64) as usize;
     let (deploy_s, per_node) = until_installed(&rx, t0, want, Duration::from_secs(600));
+    let co_rss_deployed = co.pid().map_or(0.0, rss_mb);
     println!(
-        "fleet: deploy to {} nodes, all installed at the CO in {deploy_s:.1} s (per node p50 {:.0} ms, p99 {:.0} ms)",
+        "fleet: deploy to {} nodes, all installed at the CO in {deploy_s:.1} s (per node p50 {:.0} ms, p99 {:.0} ms); CO RSS {co_rss_deployed:.0} MB",
         o.nodes,
         ms(quantile(&per_node, 0.5)),
         ms(quantile(&per_node, 0.99))
@@ -224,8 +225,9 @@ pub(crate) fn run(args: &[String]) {
         .find_map(|d| d["rollout"].as_str().map(str::to_owned))
         .unwrap_or_default();
     let upgrade_s = until_rollout_ends(&rx, t0, &rollout, Duration::from_secs(900));
+    let co_rss_upgraded = co.pid().map_or(0.0, rss_mb);
     println!(
-        "fleet: upgrade rolled out in 3 waves to {} nodes in {upgrade_s:.1} s",
+        "fleet: upgrade rolled out in 3 waves to {} nodes in {upgrade_s:.1} s; CO RSS {co_rss_upgraded:.0} MB",
         o.nodes
     );
 
@@ -273,7 +275,8 @@ pub(crate) fn run(args: &[String]) {
         "ingest_reports_per_s": ingest,
         "los_accept_reports_per_s": sent as f64 / at_los,
         "co_intake_reports_per_s": co_intake,
-        "co_rss_mb": co_rss, "lo_rss_mb_max": lo_max, "lo_rss_mb": lo_rss,
+        "co_rss_mb": co_rss, "co_rss_after_deploy_mb": co_rss_deployed,
+        "co_rss_after_upgrade_mb": co_rss_upgraded, "lo_rss_mb_max": lo_max, "lo_rss_mb": lo_rss,
         "simulator_rss_mb": own,
     });
     if let Some(path) = &o.json {
