@@ -15,10 +15,22 @@ struct Histogram {
     count: u64,
 }
 
+/// Bounds of the intake batch-size histogram, entries.
+const BATCH_BUCKETS: [u64; 8] = [1, 10, 50, 100, 250, 500, 1000, 5000];
+
+/// Intake batches taken (from LOs and sticks) and the entries they held.
+#[derive(Default)]
+struct Intake {
+    counts: [u64; BATCH_BUCKETS.len()],
+    batches: u64,
+    entries: u64,
+}
+
 #[derive(Default)]
 struct Inner {
     requests: BTreeMap<(String, String, u16), u64>,
     latency: BTreeMap<String, Histogram>,
+    intake: Intake,
 }
 
 /// Request metrics.
@@ -45,6 +57,23 @@ impl Metrics {
         }
         h.sum += seconds;
         h.count += 1;
+    }
+
+    /// Record one intake batch applied, holding `entries` entries (those
+    /// stored before, re-sent, included).
+    pub(crate) fn intake(&self, entries: usize) {
+        let mut m = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = u64::try_from(entries).unwrap_or(u64::MAX);
+        for (i, bound) in BATCH_BUCKETS.iter().enumerate() {
+            if n <= *bound {
+                m.intake.counts[i] += 1;
+            }
+        }
+        m.intake.batches += 1;
+        m.intake.entries += n;
     }
 
     /// The text exposition, with `gauges` (name, help, value) appended.
@@ -85,6 +114,19 @@ impl Metrics {
                 h.count
             );
         }
+        out.push_str("# HELP edged_intake_batch_entries Entries per intake batch applied (LO outboxes and sticks).\n# TYPE edged_intake_batch_entries histogram\n");
+        for (bound, c) in BATCH_BUCKETS.iter().zip(m.intake.counts) {
+            let _ = writeln!(
+                out,
+                "edged_intake_batch_entries_bucket{{le=\"{bound}\"}} {c}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "edged_intake_batch_entries_bucket{{le=\"+Inf\"}} {b}\nedged_intake_batch_entries_sum {}\nedged_intake_batch_entries_count {b}",
+            m.intake.entries,
+            b = m.intake.batches
+        );
         for (name, help, value) in gauges {
             let _ = writeln!(
                 out,
@@ -102,7 +144,13 @@ mod tests {
         let m = super::Metrics::default();
         m.observe("GET", "/api/apps", 200, 0.002);
         m.observe("GET", "/api/apps", 200, 0.2);
+        m.intake(500);
+        m.intake(3);
         let text = m.render(&[("edged_apps", "Apps in the store.", 3)]);
+        assert!(text.contains("edged_intake_batch_entries_bucket{le=\"10\"} 1"));
+        assert!(text.contains("edged_intake_batch_entries_bucket{le=\"500\"} 2"));
+        assert!(text.contains("edged_intake_batch_entries_sum 503"));
+        assert!(text.contains("edged_intake_batch_entries_count 2"));
         assert!(text.contains(
             "edged_http_requests_total{method=\"GET\",route=\"/api/apps\",status=\"200\"} 2"
         ));

@@ -227,16 +227,6 @@ pub(crate) fn deployments_of(
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// The site and device deployment `id` is desired at, when it is.
-pub(crate) fn placement(c: &Connection, id: &str) -> rusqlite::Result<Option<(String, String)>> {
-    c.query_row(
-        "SELECT site, device FROM deployments WHERE id = ?1",
-        [id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,15 +73,44 @@ pub(crate) fn states(c: &Connection) -> rusqlite::Result<HashMap<String, StateRo
 /// else (deleted since) where it was last reported from; `None` for a
 /// deployment the CO never knew.
 pub(crate) fn placed(c: &Connection, id: &str) -> rusqlite::Result<Option<(String, String)>> {
-    if let Some(p) = super::deployments::placement(c, id)? {
-        return Ok(Some(p));
+    Ok(placement(c, id)?.map(|p| (p.site, p.device)))
+}
+
+/// Where a deployment is, and the digest of its document now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Placement {
+    pub(crate) site: String,
+    pub(crate) device: String,
+    /// Its document's digest; `None` for a deployment deleted since, or one
+    /// indexed before digests were kept.
+    pub(crate) digest: Option<String>,
+}
+
+/// [`placed`], with the digest of the deployment's document; one cached
+/// statement each (intake asks this for every report).
+pub(crate) fn placement(c: &Connection, id: &str) -> rusqlite::Result<Option<Placement>> {
+    let placed = c
+        .prepare_cached("SELECT site, device, digest FROM deployments WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok(Placement {
+                site: r.get(0)?,
+                device: r.get(1)?,
+                digest: Some(r.get::<_, String>(2)?).filter(|d| !d.is_empty()),
+            })
+        })
+        .optional()?;
+    if placed.is_some() {
+        return Ok(placed);
     }
-    c.query_row(
-        "SELECT site, device FROM deployment_status WHERE deployment = ?1",
-        [id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()
+    c.prepare_cached("SELECT site, device FROM deployment_status WHERE deployment = ?1")?
+        .query_row([id], |r| {
+            Ok(Placement {
+                site: r.get(0)?,
+                device: r.get(1)?,
+                digest: None,
+            })
+        })
+        .optional()
 }
 
 /// Store a status report about the document with `digest` (`None`: an
@@ -98,20 +127,30 @@ pub(crate) fn set_status(
     at: &str,
     digest: Option<&str>,
 ) -> rusqlite::Result<Option<bool>> {
-    let digest = digest.filter(|d| edge_model::Digest::is_valid(d));
     let id = doc.deployment_id.as_str();
     match placed(c, id)? {
         Some((s, d)) if s == site && d == device => {}
         _ => return Ok(None),
     }
-    let reported: Option<String> = c
-        .query_row(
-            "SELECT device FROM deployment_status WHERE deployment = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let existed = reported.is_some();
+    let existed = c
+        .prepare_cached("SELECT 1 FROM deployment_status WHERE deployment = ?1")?
+        .exists([id])?;
+    write_status(c, site, device, doc, at, digest)?;
+    super::sites::heard_from(c, site, device, at)?;
+    Ok(Some(!existed))
+}
+
+/// Write deployment `doc`'s last report, its placement already checked
+/// (`set_status` checks it; intake checks a batch's placements first).
+pub(crate) fn write_status(
+    c: &Connection,
+    site: &str,
+    device: &str,
+    doc: &DeploymentStatusManifest,
+    at: &str,
+    digest: Option<&str>,
+) -> rusqlite::Result<()> {
+    let digest = digest.filter(|d| edge_model::Digest::is_valid(d));
     let error = doc
         .status
         .error
@@ -125,38 +164,36 @@ pub(crate) fn set_status(
                     .map(|m| format!("{}: {m}", c.name))
             })
         });
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO deployment_status (deployment, site, device, state, error, adopted_version, report, updated_at, digest)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (deployment) DO UPDATE SET site = excluded.site, device = excluded.device, state = excluded.state,
            error = excluded.error, adopted_version = excluded.adopted_version, report = excluded.report,
            updated_at = excluded.updated_at, digest = excluded.digest",
-        params![
-            id,
-            site,
-            device,
-            doc.status.state.to_string(),
-            error,
-            doc.adopted_manifest_version.and_then(|v| i64::try_from(v).ok()),
-            serde_json::to_string(doc).unwrap_or_default(),
-            at,
-            digest
-        ],
-    )?;
-    super::sites::heard_from(c, site, device, at)?;
-    Ok(Some(!existed))
+    )?
+    .execute(params![
+        doc.deployment_id.as_str(),
+        site,
+        device,
+        doc.status.state.to_string(),
+        error,
+        doc.adopted_manifest_version.and_then(|v| i64::try_from(v).ok()),
+        serde_json::to_string(doc).unwrap_or_default(),
+        at,
+        digest
+    ])?;
+    Ok(())
 }
 
 /// The last sequence number applied from outbox `epoch` of `site`'s LO (0
 /// before the first).
 pub(crate) fn last_applied(c: &Connection, site: &str, epoch: &str) -> rusqlite::Result<i64> {
-    Ok(c.query_row(
-        "SELECT last_seq FROM intake WHERE site = ?1 AND epoch = ?2",
-        params![site, epoch],
-        |r| r.get(0),
+    Ok(
+        c.prepare_cached("SELECT last_seq FROM intake WHERE site = ?1 AND epoch = ?2")?
+            .query_row(params![site, epoch], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0),
     )
-    .optional()?
-    .unwrap_or(0))
 }
 
 /// Record `last` as the last sequence number applied from outbox `epoch`.
@@ -166,10 +203,10 @@ pub(crate) fn set_last_applied(
     epoch: &str,
     last: i64,
 ) -> rusqlite::Result<()> {
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO intake (site, epoch, last_seq) VALUES (?1, ?2, ?3)
          ON CONFLICT (site, epoch) DO UPDATE SET last_seq = excluded.last_seq",
-        params![site, epoch, last],
-    )?;
+    )?
+    .execute(params![site, epoch, last])?;
     Ok(())
 }

@@ -151,6 +151,14 @@ pub(crate) fn device(c: &Connection, id: &str) -> rusqlite::Result<Option<Device
     .optional()
 }
 
+/// The site of device `id`; `None` for a device the CO does not know (one
+/// cached statement: intake asks it for every report).
+pub(crate) fn site_of(c: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
+    c.prepare_cached("SELECT site FROM devices WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()
+}
+
 /// Store a device's capabilities (`None` forgets them); `None` when the
 /// device is not registered at `site`, else whether it had none before.
 pub(crate) fn set_capabilities(
@@ -184,9 +192,7 @@ pub(crate) fn heard_from(
     device: &str,
     at: &str,
 ) -> rusqlite::Result<()> {
-    c.execute(
-        "UPDATE devices SET last_heard = ?3 WHERE id = ?1 AND site = ?2",
-        params![device, site, at],
-    )?;
+    c.prepare_cached("UPDATE devices SET last_heard = ?3 WHERE id = ?1 AND site = ?2")?
+        .execute(params![device, site, at])?;
     Ok(())
 }

@@ -16,6 +16,8 @@
 //! batch would hold up the LO's outbox forever. So a site's stored reports
 //! are bounded by the deployments the CO placed there.
 
+use std::collections::HashMap;
+
 use edge_api::types::{IntakeBatch, IntakeEntry};
 use edge_model::MargoDocument as _;
 use edge_model::capabilities::DeviceCapabilitiesManifest;
@@ -72,11 +74,22 @@ pub(crate) fn status_event(
     doc: &DeploymentStatusManifest,
     digest: Option<&str>,
 ) -> Published {
-    let current = crate::co::db::deployments::deployment(c, doc.deployment_id.as_str())
+    let now = reports::placement(c, doc.deployment_id.as_str())
         .ok()
         .flatten()
-        .filter(|r| !r.digest.is_empty())
-        .map(|r| Some(r.digest.as_str()) == digest);
+        .and_then(|p| p.digest);
+    status_event_about(device, doc, digest, now.as_deref())
+}
+
+/// [`status_event`] when the digest of the deployment's document `now` is
+/// known (`None`: deleted since, or not known).
+fn status_event_about(
+    device: &str,
+    doc: &DeploymentStatusManifest,
+    digest: Option<&str>,
+    now: Option<&str>,
+) -> Published {
+    let current = now.map(|now| Some(now) == digest);
     let error = doc.components.iter().find_map(|c| {
         c.error
             .as_ref()
@@ -94,7 +107,11 @@ pub(crate) fn status_event(
 /// last sequence number now stored.
 pub(crate) fn apply_batch(store: &Store, site: &str, batch: &IntakeBatch) -> Result<i64, ApiError> {
     let mut published = Vec::new();
-    let last = apply_entries(&mut store.db(), site, batch, &mut published)?;
+    // Bodies are parsed and checked before the database is locked, so
+    // batches from several LOs are read in parallel.
+    let bodies: Vec<Body> = batch.entries.iter().map(Body::read).collect();
+    let last = apply_entries(&mut store.db(), site, batch, bodies, &mut published)?;
+    store.metrics.intake(batch.entries.len());
     for (kind, subject, data) in published {
         store.events().publish(kind, &subject, Some(site), data);
     }
@@ -104,86 +121,155 @@ pub(crate) fn apply_batch(store: &Store, site: &str, batch: &IntakeBatch) -> Res
 /// An event to publish once the batch is stored: kind, subject, details.
 pub(crate) type Published = (&'static str, String, serde_json::Value);
 
+/// An entry's body, read once.
+enum Body {
+    Capabilities(Option<DeviceCapabilitiesManifest>),
+    Status(Result<DeploymentStatusManifest, String>),
+    CapabilitiesDeleted,
+    Unknown,
+}
+
+impl Body {
+    fn read(e: &IntakeEntry) -> Body {
+        match e.kind.as_str() {
+            "capabilities" => Body::Capabilities(
+                DeviceCapabilitiesManifest::from_slice(e.body.as_bytes())
+                    .ok()
+                    .map(|d| d.document)
+                    .filter(|d| d.properties.id.as_str() == e.device),
+            ),
+            "status" => Body::Status(
+                DeploymentStatusManifest::from_slice(e.body.as_bytes())
+                    .map(|d| d.document)
+                    .map_err(|err| err.to_string()),
+            ),
+            "capabilities-deleted" => Body::CapabilitiesDeleted,
+            _ => Body::Unknown,
+        }
+    }
+}
+
+/// What a batch looks up, asked once per device and deployment.
+#[derive(Default)]
+struct Lookups {
+    sites: HashMap<String, Option<String>>,
+    placements: HashMap<String, Option<reports::Placement>>,
+}
+
+impl Lookups {
+    fn site(&mut self, c: &Connection, device: &str) -> rusqlite::Result<Option<&str>> {
+        if !self.sites.contains_key(device) {
+            let site = sites::site_of(c, device)?;
+            self.sites.insert(device.to_owned(), site);
+        }
+        Ok(self.sites.get(device).and_then(Option::as_deref))
+    }
+
+    fn placement(
+        &mut self,
+        c: &Connection,
+        id: &str,
+    ) -> rusqlite::Result<Option<&reports::Placement>> {
+        if !self.placements.contains_key(id) {
+            let p = reports::placement(c, id)?;
+            self.placements.insert(id.to_owned(), p);
+        }
+        Ok(self.placements.get(id).and_then(Option::as_ref))
+    }
+}
+
+/// Store `batch`, whose entries' `bodies` are read, in one transaction.
 fn apply_entries(
     c: &mut Connection,
     site: &str,
     batch: &IntakeBatch,
+    bodies: Vec<Body>,
     published: &mut Vec<Published>,
 ) -> Result<i64, ApiError> {
     let tx = c.transaction()?;
     let mut last = reports::last_applied(&tx, site, &batch.epoch)?;
-    for e in batch.entries.iter().filter(|e| e.seq > last) {
-        refuse_foreign(&tx, site, e)?;
+    let fresh: Vec<(&IntakeEntry, Body)> = batch
+        .entries
+        .iter()
+        .zip(bodies)
+        .filter(|(e, _)| e.seq > last)
+        .collect();
+    let mut seen = Lookups::default();
+    for (e, body) in &fresh {
+        refuse_foreign(&tx, site, e, body, &mut seen)?;
     }
-    for e in &batch.entries {
+    let mut heard: HashMap<&str, &str> = HashMap::new();
+    for (e, body) in fresh {
         if e.seq <= last {
-            continue; // already stored: a batch re-sent after a lost answer
+            continue; // a sequence number repeated within the batch
         }
-        match e.kind.as_str() {
-            "capabilities" => match DeviceCapabilitiesManifest::from_slice(e.body.as_bytes()) {
-                Ok(doc) if doc.document.properties.id.as_str() == e.device => {
-                    let json = serde_json::to_string(&doc.document).unwrap_or_default();
-                    let stored =
-                        sites::set_capabilities(&tx, site, &e.device, Some(&json), &e.received_at)?;
-                    if stored.is_some() {
-                        published.push((
-                            "device.capabilities",
-                            e.device.clone(),
-                            serde_json::json!({}),
-                        ));
-                    }
-                    if stored.is_none() {
-                        tracing::warn!(
-                            site,
-                            device = e.device,
-                            "capabilities for a device the CO does not know; dropped"
-                        );
-                    }
+        match body {
+            Body::Capabilities(Some(doc)) => {
+                let json = serde_json::to_string(&doc).unwrap_or_default();
+                let stored =
+                    sites::set_capabilities(&tx, site, &e.device, Some(&json), &e.received_at)?;
+                if stored.is_some() {
+                    published.push((
+                        "device.capabilities",
+                        e.device.clone(),
+                        serde_json::json!({}),
+                    ));
+                } else {
+                    tracing::warn!(
+                        site,
+                        device = e.device,
+                        "capabilities for a device the CO does not know; dropped"
+                    );
                 }
-                _ => tracing::warn!(
-                    site,
-                    device = e.device,
-                    seq = e.seq,
-                    "unreadable capabilities in intake; dropped"
-                ),
-            },
-            "capabilities-deleted" => {
+            }
+            Body::Capabilities(None) => tracing::warn!(
+                site,
+                device = e.device,
+                seq = e.seq,
+                "unreadable capabilities in intake; dropped"
+            ),
+            Body::CapabilitiesDeleted => {
                 sites::set_capabilities(&tx, site, &e.device, None, &e.received_at)?;
             }
-            "status" => match DeploymentStatusManifest::from_slice(e.body.as_bytes()) {
-                Ok(doc) => {
-                    let stored = reports::set_status(
-                        &tx,
-                        site,
-                        &e.device,
-                        &doc.document,
-                        &e.received_at,
-                        e.digest.as_deref(),
-                    )?;
-                    if stored.is_some() {
-                        published.push(status_event(
+            Body::Status(Ok(doc)) => {
+                let id = doc.deployment_id.as_str();
+                match seen.placement(&tx, id)? {
+                    Some(p) if p.site == site && p.device == e.device => {
+                        reports::write_status(
                             &tx,
+                            site,
                             &e.device,
-                            &doc.document,
+                            &doc,
+                            &e.received_at,
                             e.digest.as_deref(),
+                        )?;
+                        heard.insert(&e.device, &e.received_at);
+                        published.push(status_event_about(
+                            &e.device,
+                            &doc,
+                            e.digest.as_deref(),
+                            p.digest.as_deref(),
                         ));
                     }
-                    if stored.is_none() {
-                        tracing::warn!(site, device = e.device, deployment = %doc.document.deployment_id, "status for a deployment the CO does not know; dropped");
+                    _ => {
+                        tracing::warn!(site, device = e.device, deployment = %doc.deployment_id, "status for a deployment the CO does not know; dropped");
                     }
                 }
-                Err(err) => {
-                    tracing::warn!(site, device = e.device, seq = e.seq, error = %err, "unreadable status in intake; dropped");
-                }
-            },
-            other => tracing::warn!(
+            }
+            Body::Status(Err(err)) => {
+                tracing::warn!(site, device = e.device, seq = e.seq, error = %err, "unreadable status in intake; dropped");
+            }
+            Body::Unknown => tracing::warn!(
                 site,
-                kind = other,
+                kind = e.kind,
                 seq = e.seq,
                 "unknown intake entry; dropped"
             ),
         }
         last = e.seq;
+    }
+    for (device, at) in heard {
+        sites::heard_from(&tx, site, device, at)?;
     }
     reports::set_last_applied(&tx, site, &batch.epoch, last)?;
     tx.commit()?;
@@ -193,15 +279,21 @@ fn apply_entries(
 /// Refuse (403) an entry that speaks for a device of another site, a
 /// device the CO does not know, or a deployment placed at another site or
 /// device.
-fn refuse_foreign(c: &Connection, site: &str, e: &IntakeEntry) -> Result<(), ApiError> {
+fn refuse_foreign(
+    c: &Connection,
+    site: &str,
+    e: &IntakeEntry,
+    body: &Body,
+    seen: &mut Lookups,
+) -> Result<(), ApiError> {
     let refused = |why: String| {
         ApiError::not_authorized(format!(
             "intake entry {}: {why}; the batch is refused (an LO reports for its own site only)",
             e.seq
         ))
     };
-    match sites::device(c, &e.device)? {
-        Some(d) if d.site == site => {}
+    match seen.site(c, &e.device)? {
+        Some(s) if s == site => {}
         Some(_) => {
             return Err(refused(format!(
                 "device `{}` is not a device of site `{site}`",
@@ -210,12 +302,10 @@ fn refuse_foreign(c: &Connection, site: &str, e: &IntakeEntry) -> Result<(), Api
         }
         None => return Err(refused(format!("the CO knows no device `{}`", e.device))),
     }
-    if e.kind == "status"
-        && let Ok(doc) = DeploymentStatusManifest::from_slice(e.body.as_bytes())
-    {
-        let id = doc.document.deployment_id;
-        if let Some((s, d)) = reports::placed(c, id.as_str())?
-            && (s != site || d != e.device)
+    if let Body::Status(Ok(doc)) = body {
+        let id = doc.deployment_id.as_str();
+        if let Some(p) = seen.placement(c, id)?
+            && (p.site != site || p.device != e.device)
         {
             return Err(refused(format!(
                 "deployment `{id}` is not placed on device `{}` of site `{site}`",
@@ -244,6 +334,15 @@ mod tests {
             received_at: format!("2026-11-23T00:00:0{seq}Z"),
             digest: None,
         }
+    }
+
+    fn apply(
+        c: &mut Connection,
+        batch: &IntakeBatch,
+        events: &mut Vec<Published>,
+    ) -> Result<i64, ApiError> {
+        let bodies = batch.entries.iter().map(Body::read).collect();
+        apply_entries(c, "plant-1", batch, bodies, events)
     }
 
     #[test]
@@ -278,10 +377,7 @@ mod tests {
             entry(3, "installed"),
         ]);
         let mut events = Vec::new();
-        assert_eq!(
-            apply_entries(&mut c, "plant-1", &first, &mut events).unwrap(),
-            3
-        );
+        assert_eq!(apply(&mut c, &first, &mut events).unwrap(), 3);
         assert_eq!(state(&c).as_deref(), Some("installed"), "the last one wins");
         let states: Vec<_> = events.iter().map(|e| e.2["state"].clone()).collect();
         assert_eq!(
@@ -293,27 +389,18 @@ mod tests {
         let mut again = first.entries.clone();
         again.push(entry(4, "failed"));
         events.clear();
-        assert_eq!(
-            apply_entries(&mut c, "plant-1", &batch(again), &mut events).unwrap(),
-            4
-        );
+        assert_eq!(apply(&mut c, &batch(again), &mut events).unwrap(), 4);
         assert_eq!(events.len(), 1, "a replayed report is no new event");
         assert_eq!(state(&c).as_deref(), Some("failed"));
         // A replay of old entries changes nothing.
-        assert_eq!(
-            apply_entries(&mut c, "plant-1", &first, &mut events).unwrap(),
-            4
-        );
+        assert_eq!(apply(&mut c, &first, &mut events).unwrap(), 4);
         assert_eq!(state(&c).as_deref(), Some("failed"));
         // Another outbox (a re-installed LO) counts on its own.
         let other = IntakeBatch {
             epoch: "e2".into(),
             entries: vec![entry(1, "installed")],
         };
-        assert_eq!(
-            apply_entries(&mut c, "plant-1", &other, &mut events).unwrap(),
-            1
-        );
+        assert_eq!(apply(&mut c, &other, &mut events).unwrap(), 1);
         assert_eq!(state(&c).as_deref(), Some("installed"));
     }
 }
