@@ -306,27 +306,49 @@ pub(crate) struct Observed {
     pub(crate) error: Option<String>,
 }
 
+/// The columns of [`Observed`], from targets `t` and status `s`.
+const OBSERVED: &str = "SELECT t.deployment, t.site, t.device, t.wave, t.state, t.new_digest, s.state, s.digest, s.error
+     FROM rollout_targets t LEFT JOIN deployment_status s ON s.deployment = t.deployment";
+
+fn observed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Observed> {
+    Ok(Observed {
+        deployment: r.get(0)?,
+        site: r.get(1)?,
+        device: r.get(2)?,
+        wave: r.get(3)?,
+        state: r.get(4)?,
+        digest: r.get(5)?,
+        reported: r.get(6)?,
+        about: r.get(7)?,
+        error: r.get(8)?,
+    })
+}
+
 /// [`Observed`] for the targets in `waiting`, `timed-out` or `failed`.
 pub(crate) fn observed(c: &Connection, id: i64) -> rusqlite::Result<Vec<Observed>> {
-    let mut st = c.prepare(
-        "SELECT t.deployment, t.site, t.device, t.wave, t.state, t.new_digest, s.state, s.digest, s.error
-         FROM rollout_targets t LEFT JOIN deployment_status s ON s.deployment = t.deployment
-         WHERE t.rollout = ?1 AND t.state IN ('waiting', 'timed-out', 'failed')",
-    )?;
-    st.query_map([id], |r| {
-        Ok(Observed {
-            deployment: r.get(0)?,
-            site: r.get(1)?,
-            device: r.get(2)?,
-            wave: r.get(3)?,
-            state: r.get(4)?,
-            digest: r.get(5)?,
-            reported: r.get(6)?,
-            about: r.get(7)?,
-            error: r.get(8)?,
-        })
-    })?
-    .collect()
+    let mut st = c.prepare(&format!(
+        "{OBSERVED} WHERE t.rollout = ?1 AND t.state IN ('waiting', 'timed-out', 'failed')"
+    ))?;
+    st.query_map([id], observed_row)?.collect()
+}
+
+/// [`observed`], of the targets among `deployments` only (one indexed
+/// lookup each).
+pub(crate) fn observed_among<'a>(
+    c: &Connection,
+    id: i64,
+    deployments: impl IntoIterator<Item = &'a String>,
+) -> rusqlite::Result<Vec<Observed>> {
+    let mut st = c.prepare_cached(&format!(
+        "{OBSERVED} WHERE t.rollout = ?1 AND t.deployment = ?2 AND t.state IN ('waiting', 'timed-out', 'failed')"
+    ))?;
+    let mut out = Vec::new();
+    for d in deployments {
+        if let Some(o) = st.query_row(params![id, d], observed_row).optional()? {
+            out.push(o);
+        }
+    }
+    Ok(out)
 }
 
 /// Set one target's state.

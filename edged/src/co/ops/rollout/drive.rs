@@ -16,7 +16,7 @@
 //! device twice. A deployment changed by someone else since the rollout
 //! recorded it is left alone (`superseded`), never overwritten.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,23 +38,42 @@ const IDLE: Duration = Duration::from_secs(30);
 /// Drive every rollout until the process ends: a step on start (a CO that
 /// was killed resumes its rollouts), then one whenever an event is
 /// published or a wave's time runs out.
+///
+/// A step after events judges only the deployments those events reported
+/// on (a 10,000-device rollout is not read whole for every intake batch);
+/// on start, on a timer, and when the ring dropped events the driver did
+/// not see, it judges every target.
 pub(crate) async fn run(store: Arc<Store>) {
     let mut bell = store.events().subscribe();
+    let mut seen = store.events().newest();
+    let mut reported: Option<HashSet<String>> = None;
     loop {
         let s = store.clone();
-        let next = tokio::task::spawn_blocking(move || step(&s))
+        let only = reported.take();
+        let next = tokio::task::spawn_blocking(move || step(&s, only.as_ref()))
             .await
             .unwrap_or(None);
         let wait = next.map_or(IDLE, |d| d.min(IDLE));
         tokio::select! {
-            r = bell.changed() => if r.is_err() { return },
+            r = bell.changed() => {
+                if r.is_err() { return }
+                let (events, gap) = store.events().after(seen);
+                seen = events.last().map_or(seen, |e| e.id);
+                if !gap {
+                    reported = Some(
+                        events.into_iter().filter(|e| e.kind == "status").map(|e| e.subject).collect(),
+                    );
+                }
+            }
             () = tokio::time::sleep(wait) => {}
         }
     }
 }
 
-/// Move every active rollout on; how long until the nearest wave deadline.
-fn step(store: &Store) -> Option<Duration> {
+/// Move every active rollout on, judging the targets among the deployments
+/// `only` names (all of them: `None`); how long until the nearest wave
+/// deadline.
+fn step(store: &Store, only: Option<&HashSet<String>>) -> Option<Duration> {
     // Most events come while no rollout is active: look before locking.
     if db::active(&store.db()).is_ok_and(|ids| ids.is_empty()) {
         return None;
@@ -69,7 +88,7 @@ fn step(store: &Store) -> Option<Duration> {
     };
     let mut next: Option<i64> = None;
     for id in ids {
-        match advance(store, id) {
+        match advance(store, id, only) {
             Ok(Some(left)) => next = Some(next.map_or(left, |n| n.min(left))),
             Ok(None) => {}
             Err(e) => {
@@ -82,11 +101,15 @@ fn step(store: &Store) -> Option<Duration> {
 
 /// Judge rollout `id` from the reports and move it on; the seconds until
 /// its running wave's deadline.
-fn advance(store: &Store, id: i64) -> Result<Option<i64>, ApiError> {
+fn advance(
+    store: &Store,
+    id: i64,
+    only: Option<&HashSet<String>>,
+) -> Result<Option<i64>, ApiError> {
     let Some(r) = db::get(&store.db(), id)? else {
         return Ok(None);
     };
-    observe(store, &r)?;
+    observe(store, &r, only)?;
     if r.state != "running" {
         return Ok(None);
     }
@@ -155,9 +178,13 @@ fn failures(store: &Store, id: i64) -> Result<i64, ApiError> {
 }
 
 /// Take in what the devices of sent targets reported about the documents
-/// the rollout wrote.
-fn observe(store: &Store, r: &RolloutRow) -> Result<(), ApiError> {
-    let seen = db::observed(&store.db(), r.id)?;
+/// the rollout wrote (of the deployments `only` names, when it names some).
+fn observe(store: &Store, r: &RolloutRow, only: Option<&HashSet<String>>) -> Result<(), ApiError> {
+    let seen = match only {
+        None => db::observed(&store.db(), r.id)?,
+        Some(deployments) if deployments.is_empty() => return Ok(()),
+        Some(deployments) => db::observed_among(&store.db(), r.id, deployments)?,
+    };
     let mut changed = Vec::new();
     for o in seen {
         if o.digest.is_none() || o.about != o.digest {
@@ -456,7 +483,7 @@ pub(crate) fn act(
     if action == "resume" {
         let _w = store.write_lock();
         let r = super::find(&store.db(), id)?;
-        advance(store, r.id)?;
+        advance(store, r.id, None)?;
     }
     super::show(store, id)
 }
