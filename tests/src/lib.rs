@@ -18,5 +18,7 @@ pub mod git_http;
 pub mod lo;
 pub mod podman;
 pub mod registry;
+#[allow(clippy::unwrap_used)] // simulated nodes: a failure is the run's failure
+pub mod sim;
 pub mod tmux;
 pub mod wait;

@@ -10,7 +10,10 @@
 //!   through an LO, and an edge node's idle RSS and CPU (see `en.rs`);
 //! - `fleet`: simulated edge nodes against a real CO and real LOs (see
 //!   `sim.rs`; not run unless named, and it takes options:
-//!   `bench fleet --nodes N --los M --json FILE`).
+//!   `bench fleet --nodes N --los M --json FILE`);
+//! - `intake`: the CO's status intake alone, sustained, over N deployments
+//!   (see `intake.rs`; not run unless named:
+//!   `bench intake --deployments N --sites K --secs S`).
 //!
 //! Run with `cargo run --release -p edge-tests --bin bench [GROUP...]`
 //! (no group runs them all). It builds the release binaries it measures and
@@ -23,7 +26,9 @@ mod edgectl;
 mod en;
 mod fleet;
 mod history;
+mod intake;
 mod lo;
+mod probe;
 mod proxy;
 mod sim;
 
@@ -70,9 +75,10 @@ fn percentiles(mut samples: Vec<Duration>) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("fleet") {
-        sim::run(&args[1..]);
-        return;
+    match args.first().map(String::as_str) {
+        Some("fleet") => return sim::run(&args[1..]),
+        Some("intake") => return intake::run(&args[1..]),
+        _ => {}
     }
     if let Some(bad) = args.iter().find(|a| !GROUPS.contains(&a.as_str())) {
         panic!(

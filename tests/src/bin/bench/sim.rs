@@ -8,27 +8,34 @@
 //! (a set share of nodes report `failed` instead).
 //!
 //! Measured: deploy to every node → every deployment `installed` at the CO
-//! (by the CO's event stream: reports about the current document), an
-//! upgrade rolled out in waves to every node, the CO's intake rate for a
-//! burst of status reports, and the RSS of the CO and each LO. Printed, and
-//! written as JSON with `--json FILE`.
+//! (by the CO's event stream: reports about the current document; per node
+//! p50/p99), an upgrade rolled out in waves to every node, a burst of status
+//! reports through the LOs, then the CO's intake alone, sustained (every LO
+//! identity posting at once, `--sustain-secs`, default 60); per phase the CPU
+//! of the CO and each LO, what the LOs served, the CO's intake batch sizes
+//! and the bytes between site 0's LO and the CO (`probe.rs`); the RSS of
+//! each process. Printed, and written as JSON with `--json FILE`.
 //!
-//! `bench fleet [--nodes N] [--los M] [--install-ms MS] [--fail P] [--json FILE]`
+//! `bench fleet [--nodes N] [--los M] [--install-ms MS] [--fail P]
+//! [--sustain-secs S] [--json FILE]`
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use edge_api::mtls::Identity;
 use edge_api::types::{EnrollRequest, Enrollment};
 use edge_tests::co::Co;
-use edge_tests::fleet::{caps_doc, status_doc};
 use edge_tests::lo::Lo;
+use edge_tests::sim::{Counters, SimNode};
 use serde_json::{Value, json};
 
-use super::fleet::{ctl, enroll};
+use super::fleet::{ctl, enroll, pointed_at, server_of};
+use super::intake::{rss_mb, sustained};
+use super::probe::Probe;
+use super::proxy::Proxy;
 use super::{ms, quantile, release_bin};
 
 /// What one run simulates.
@@ -38,6 +45,7 @@ struct Options {
     los: usize,
     install: Duration,
     fail: f64,
+    sustain_s: f64,
     json: Option<PathBuf>,
 }
 
@@ -47,6 +55,7 @@ fn options(args: &[String]) -> Options {
         los: 2,
         install: Duration::from_millis(200),
         fail: 0.0,
+        sustain_s: 60.0,
         json: None,
     };
     let mut it = args.iter().filter(|a| *a != "--");
@@ -67,6 +76,11 @@ fn options(args: &[String]) -> Options {
                 );
             }
             "--fail" => o.fail = value().parse().unwrap_or_else(|e| panic!("--fail: {e}")),
+            "--sustain-secs" => {
+                o.sustain_s = value()
+                    .parse()
+                    .unwrap_or_else(|e| panic!("--sustain-secs: {e}"));
+            }
             "--json" => o.json = Some(PathBuf::from(value())),
             other => panic!("unknown option `{other}` of `bench fleet`"),
         }
@@ -82,16 +96,6 @@ fn site_of(i: usize, los: usize) -> String {
 
 fn device_of(i: usize) -> String {
     format!("n{i:05}")
-}
-
-/// Resident memory of process `pid`, MB.
-fn rss_mb(pid: u32) -> f64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// Run the fleet benchmark with `args` (after the group name).
@@ -148,14 +152,25 @@ pub(crate) fn run(args: &[String]) {
         .iter()
         .map(|s| enroll(&edgectl, &co, dir.path(), s, None))
         .collect();
+    // Site 0's LO talks to the CO through a counting proxy.
+    let south: SocketAddr = server_of(&lo_creds[0])
+        .trim_start_matches("https://")
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let proxy = Proxy::start(south);
+    let proxied = pointed_at(
+        &lo_creds[0],
+        &dir.path().join("lo-0-via-proxy"),
+        &format!("https://{}", proxy.addr),
+    );
     let los: Vec<Lo> = sites
         .iter()
-        .zip(&lo_creds)
-        .map(|(s, c)| {
+        .enumerate()
+        .map(|(i, s)| {
             // Every simulated node connects from 127.0.0.1: the per-peer
             // limit, meant for one machine's connections, is lifted.
             Lo::start_with(
-                c,
+                if i == 0 { &proxied } else { &lo_creds[i] },
                 &dir.path().join(format!("lo-{s}")),
                 &["--listen-limits", "connections=20000,per-peer=20000"],
                 &edged,
@@ -165,22 +180,31 @@ pub(crate) fn run(args: &[String]) {
     let lo_urls: Vec<String> = los.iter().map(|l| l.url.clone()).collect();
 
     let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
-    let reports = Arc::new(AtomicU64::new(0));
+    let counters = Arc::new(Counters::default());
     let burst = Arc::new(tokio::sync::watch::Sender::new(0_u32));
     runtime.block_on(async {
         for (i, c) in creds.iter().enumerate() {
-            let node = Node {
+            let node = SimNode {
                 device: device_of(i),
                 site: site_of(i, o.los),
                 base: lo_urls[i % o.los].clone(),
                 creds: c.clone(),
                 install: o.install,
                 fails: (i as f64) < o.fail * o.nodes as f64,
-                reports: reports.clone(),
+                counters: counters.clone(),
             };
             tokio::spawn(node.run(burst.subscribe()));
         }
     });
+    let probe = Probe {
+        co: &co,
+        los: &los,
+        counters: &counters,
+        proxy: &proxy,
+        at_site_0: o.nodes.div_ceil(o.los),
+    };
+    let polling = wait_polling(&counters, o.nodes);
+    println!("fleet: {polling} nodes holding a long poll at their LO");
 
     // Deploy to every node: one deploy per site.
     let events = api.events(None).unwrap_or_else(|e| panic!("{e}"));
@@ -192,6 +216,7 @@ pub(crate) fn run(args: &[String]) {
             }
         }
     });
+    let mark = probe.mark();
     let t0 = Instant::now();
     for s in &sites {
         let _: Value = api
@@ -203,15 +228,17 @@ pub(crate) fn run(args: &[String]) {
     }
     let want = o.nodes - (o.fail * o.nodes as f64) as usize;
     let (deploy_s, per_node) = until_installed(&rx, t0, want, Duration::from_secs(600));
+    let (deploy, line) = probe.since(&mark);
     let co_rss_deployed = co.pid().map_or(0.0, rss_mb);
     println!(
-        "fleet: deploy to {} nodes, all installed at the CO in {deploy_s:.1} s (per node p50 {:.0} ms, p99 {:.0} ms); CO RSS {co_rss_deployed:.0} MB",
+        "fleet: deploy to {} nodes, all installed at the CO in {deploy_s:.1} s (per node p50 {:.0} ms, p99 {:.0} ms); CO RSS {co_rss_deployed:.0} MB\n  {line}",
         o.nodes,
         ms(quantile(&per_node, 0.5)),
         ms(quantile(&per_node, 0.99))
     );
 
     // An upgrade in waves across the fleet.
+    let mark = probe.mark();
     let t0 = Instant::now();
     let answer: Vec<Value> = api
         .post(
@@ -225,37 +252,45 @@ pub(crate) fn run(args: &[String]) {
         .find_map(|d| d["rollout"].as_str().map(str::to_owned))
         .unwrap_or_default();
     let upgrade_s = until_rollout_ends(&rx, t0, &rollout, Duration::from_secs(900));
+    let (upgrade, line) = probe.since(&mark);
     let co_rss_upgraded = co.pid().map_or(0.0, rss_mb);
     println!(
-        "fleet: upgrade rolled out in 3 waves to {} nodes in {upgrade_s:.1} s; CO RSS {co_rss_upgraded:.0} MB",
+        "fleet: upgrade rolled out in 3 waves to {} nodes in {upgrade_s:.1} s; CO RSS {co_rss_upgraded:.0} MB\n  {line}",
         o.nodes
     );
 
-    // Intake: a burst of status reports from every node.
-    let before = reports.load(Ordering::Relaxed);
+    // A burst of status reports from every node, through the LOs.
+    let before = counters.reports.load(Ordering::Relaxed);
     let per = 10_u32;
+    let mark = probe.mark();
     let t0 = Instant::now();
     burst.send_replace(per);
     let sent = u64::from(per) * o.nodes as u64;
     // When the LOs have taken every report (the nodes' last answer came).
-    let counter = reports.clone();
+    let counter = counters.clone();
     let accepted = std::thread::spawn(move || {
-        while counter.load(Ordering::Relaxed) < before + sent {
+        while counter.reports.load(Ordering::Relaxed) < before + sent {
             std::thread::park_timeout(Duration::from_millis(5));
         }
         t0.elapsed().as_secs_f64()
     });
     let taken = until_reports(&rx, t0, sent, Duration::from_secs(600));
     let at_los = accepted.join().unwrap_or(0.0);
-    let ingest = sent as f64 / taken;
+    let (reports, line) = probe.since(&mark);
+    let through = sent as f64 / taken;
     println!(
-        "fleet: {sent} status reports: taken by the LOs in {at_los:.1} s ({:.0}/s), stored at the CO in {taken:.1} s: {ingest:.0} reports/s",
+        "fleet: {sent} status reports: taken by the LOs in {at_los:.1} s ({:.0}/s), stored at the CO in {taken:.1} s: {through:.0} reports/s\n  {line}",
         sent as f64 / at_los
     );
 
-    // The CO's intake alone: batches of 500 reports as an LO forwards them.
-    let co_intake = co_intake(&co, &lo_creds[0], &sites[0]);
-    println!("fleet: the CO stores {co_intake:.0} reports/s sent as an LO's batches of 500");
+    // The CO's intake alone, sustained: every LO identity posting batches
+    // of 500 at once (the nodes idle, holding their long polls).
+    let lo_pairs: Vec<(PathBuf, String)> = lo_creds.iter().cloned().zip(sites.clone()).collect();
+    let alone = sustained(&co, &lo_pairs, o.sustain_s);
+    println!(
+        "fleet: the CO alone stored {:.0} reports/s for {:.0} s ({} reports from {} LO identities at once in batches of 500; {:.2} cores busy)",
+        alone.per_s, alone.secs, alone.reports, o.los, alone.co_cores
+    );
 
     let co_rss = co.pid().map_or(0.0, rss_mb);
     let lo_rss: Vec<f64> = los.iter().map(|l| rss_mb(l.pid())).collect();
@@ -267,14 +302,19 @@ pub(crate) fn run(args: &[String]) {
     );
     let out = json!({
         "nodes": o.nodes, "los": o.los, "install_ms": o.install.as_millis() as u64, "fail": o.fail,
-        "registry_s": registry_s, "enroll_s": enroll_s,
+        "registry_s": registry_s, "enroll_s": enroll_s, "nodes_polling": polling,
         "deploy_all_installed_s": deploy_s,
         "deploy_per_node_p50_ms": ms(quantile(&per_node, 0.5)),
         "deploy_per_node_p99_ms": ms(quantile(&per_node, 0.99)),
+        "deploy": deploy,
         "upgrade_all_installed_s": upgrade_s,
-        "ingest_reports_per_s": ingest,
+        "upgrade": upgrade,
+        "ingest_reports_per_s": alone.per_s,
+        "ingest_sustained_s": alone.secs,
+        "ingest_co_cores": alone.co_cores,
+        "through_los_reports_per_s": through,
         "los_accept_reports_per_s": sent as f64 / at_los,
-        "co_intake_reports_per_s": co_intake,
+        "reports": reports,
         "co_rss_mb": co_rss, "co_rss_after_deploy_mb": co_rss_deployed,
         "co_rss_after_upgrade_mb": co_rss_upgraded, "lo_rss_mb_max": lo_max, "lo_rss_mb": lo_rss,
         "simulator_rss_mb": own,
@@ -290,58 +330,16 @@ pub(crate) fn run(args: &[String]) {
     drop(runtime);
 }
 
-/// Reports per second the CO stores when `site`'s LO (credentials `creds`)
-/// forwards 100,000 status reports of the site's deployments, 500 a batch,
-/// from an outbox of its own.
-fn co_intake(co: &Co, creds: &Path, site: &str) -> f64 {
-    let api = co.client(Some(&co.token));
-    let list: Vec<Value> = api
-        .get(&format!("{}?site={site}", edge_api::routes::DEPLOYMENTS))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let deployments: Vec<(String, String)> = list
-        .iter()
-        .filter_map(|d| {
-            Some((
-                d["id"].as_str()?.to_owned(),
-                d["device"].as_str()?.to_owned(),
-            ))
-        })
-        .collect();
-    assert!(!deployments.is_empty());
-    let id = Identity::load(creds).unwrap_or_else(|e| panic!("{e}"));
-    let http = id
-        .blocking_client(&id.wfm_id("co"), Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let south = edge_api::south::South::new(&super::fleet::server_of(creds), http);
-    let epoch = format!("bench-{}", std::process::id());
-    let total = 100_000;
-    let started = Instant::now();
-    let mut seq = 0_i64;
-    while seq < total {
-        let entries = (0..500)
-            .map(|k| {
-                let (dep, device) =
-                    &deployments[usize::try_from(seq + k).unwrap_or(0) % deployments.len()];
-                edge_api::types::IntakeEntry {
-                    seq: seq + k + 1,
-                    kind: "status".into(),
-                    device: device.clone(),
-                    body: status_doc(dep, "installed", 1).to_string(),
-                    received_at: "2026-12-07T00:00:00Z".into(),
-                    digest: None,
-                }
-            })
-            .collect();
-        let ack = south
-            .intake(&edge_api::types::IntakeBatch {
-                epoch: epoch.clone(),
-                entries,
-            })
-            .unwrap_or_else(|e| panic!("intake: {e}"));
-        seq += 500;
-        assert_eq!(ack.acked, seq);
+/// Wait until every node holds a long poll (two minutes at most); how many do.
+fn wait_polling(counters: &Counters, nodes: usize) -> i64 {
+    let until = Instant::now() + Duration::from_secs(120);
+    loop {
+        let n = counters.polling.load(Ordering::Relaxed);
+        if usize::try_from(n).unwrap_or(0) >= nodes || Instant::now() > until {
+            return n;
+        }
+        std::thread::park_timeout(Duration::from_millis(20));
     }
-    total as f64 / started.elapsed().as_secs_f64()
 }
 
 /// hello-wasm 1.1.0 (the same module; another version).
@@ -455,141 +453,4 @@ fn until_reports(rx: &Seen, t0: Instant, want: u64, most: Duration) -> f64 {
         }
     }
     (last - t0).as_secs_f64()
-}
-
-/// One simulated node.
-struct Node {
-    device: String,
-    site: String,
-    base: String,
-    creds: PathBuf,
-    install: Duration,
-    fails: bool,
-    reports: Arc<AtomicU64>,
-}
-
-impl Node {
-    /// Run until the process ends; `burst` asks for that many reports of
-    /// each deployment, at once.
-    async fn run(self, mut burst: tokio::sync::watch::Receiver<u32>) {
-        let id = Identity::load(&self.creds).unwrap_or_else(|e| panic!("{e}"));
-        let config = id
-            .client_config(&id.wfm_id(&self.site))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(config)
-            .timeout(Duration::from_secs(90))
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let caps = format!("{}/api/v1/capabilities/{}", self.base, self.device);
-        send(http.put(&caps).json(&caps_doc(&self.device))).await;
-        let mut etag = String::new();
-        let mut known: HashMap<String, String> = HashMap::new();
-        let mut version = 0;
-        loop {
-            tokio::select! {
-                r = burst.changed() => {
-                    if r.is_err() { return; }
-                    let n = *burst.borrow_and_update();
-                    for _ in 0..n {
-                        for d in known.keys() {
-                            self.status(&http, d, "installed", version).await;
-                        }
-                    }
-                }
-                m = self.poll(&http, &etag) => {
-                    let Some((tag, manifest)) = m else { continue };
-                    etag = tag;
-                    version = manifest["manifestVersion"].as_u64().unwrap_or(0);
-                    let listed: HashSet<String> = manifest["deployments"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|d| d["deploymentId"].as_str().map(str::to_owned))
-                        .collect();
-                    known.retain(|d, _| listed.contains(d));
-                    for d in manifest["deployments"].as_array().into_iter().flatten() {
-                        let (Some(dep), Some(digest), Some(url)) =
-                            (d["deploymentId"].as_str(), d["digest"].as_str(), d["url"].as_str())
-                        else {
-                            continue;
-                        };
-                        if known.get(dep).map(String::as_str) == Some(digest) {
-                            continue;
-                        }
-                        let bytes = fetch(&http, &format!("{}{url}", self.base)).await;
-                        let got = edge_model::digest::sha256(&bytes);
-                        assert_eq!(got.as_str(), digest, "digest of {dep}");
-                        self.status(&http, dep, "installing", version).await;
-                        tokio::time::sleep(self.install).await;
-                        let end = if self.fails { "failed" } else { "installed" };
-                        self.status(&http, dep, end, version).await;
-                        known.insert(dep.to_owned(), digest.to_owned());
-                    }
-                }
-            }
-        }
-    }
-
-    /// The manifest by long poll: `(etag, manifest)` when it changed.
-    async fn poll(&self, http: &reqwest::Client, etag: &str) -> Option<(String, Value)> {
-        let mut req = http
-            .get(format!("{}/api/v1/deployments", self.base))
-            .header("prefer", "wait=30")
-            .header("accept", "application/vnd.margo.manifest.v1+json");
-        if !etag.is_empty() {
-            req = req.header("if-none-match", etag);
-        }
-        let r = match req.send().await {
-            Ok(r) => r,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                return None;
-            }
-        };
-        if r.status().as_u16() != 200 {
-            return None;
-        }
-        let tag = r.headers().get("etag")?.to_str().ok()?.to_owned();
-        let manifest: Value = r.json().await.ok()?;
-        Some((tag, manifest))
-    }
-
-    async fn status(&self, http: &reqwest::Client, deployment: &str, state: &str, version: u64) {
-        let url = format!("{}/api/v1/deployments/{deployment}/status", self.base);
-        send(
-            http.post(&url)
-                .json(&status_doc(deployment, state, version)),
-        )
-        .await;
-        self.reports.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Send until the server takes it (2xx), backing off on 503.
-async fn send(req: reqwest::RequestBuilder) {
-    for _ in 0..100 {
-        let Some(r) = req.try_clone() else { return };
-        match r.send().await {
-            Ok(resp) if resp.status().is_success() => return,
-            Ok(resp) if resp.status().as_u16() != 503 => {
-                panic!("{} answered {}", resp.url(), resp.status());
-            }
-            _ => tokio::time::sleep(Duration::from_millis(500)).await,
-        }
-    }
-    panic!("a report was not taken after 100 tries");
-}
-
-async fn fetch(http: &reqwest::Client, url: &str) -> Vec<u8> {
-    for _ in 0..20 {
-        if let Ok(r) = http.get(url).send().await
-            && r.status().is_success()
-            && let Ok(b) = r.bytes().await
-        {
-            return b.to_vec();
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    panic!("cannot fetch {url}");
 }
