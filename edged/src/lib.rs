@@ -49,6 +49,11 @@ pub use cli::Args;
 pub use http::Limits;
 pub use settings::Settings;
 
+/// The most threads the daemon runs blocking work on at once. Reports
+/// waiting on the LO's group commit hold one each, so this also bounds a
+/// group; 64 is enough for tens of thousands of reports a second.
+const BLOCKING: usize = 64;
+
 /// Parse arguments, then run the daemon until SIGTERM/SIGINT.
 pub fn run<I, T>(args: I) -> ExitCode
 where
@@ -81,7 +86,15 @@ where
     // Every listener's connection caps stay well under the open-file limit.
     let files = http::raise_file_limit();
     settings.listen_limits.within_files(files).install();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Blocking work (SQLite, Git, files) runs on at most BLOCKING threads:
+    // a burst of thousands of reports queues for them instead of starting a
+    // thread each (an LO grew to 134 threads and their allocator heaps in
+    // a 1,000-node burst; BENCHMARKS.md, issue 17).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING)
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             let _ = writeln!(
