@@ -283,6 +283,16 @@ pub(crate) fn run(args: &[String]) {
         sent as f64 / at_los
     );
 
+    let lo_rss: Vec<f64> = los.iter().map(|l| rss_mb(l.pid())).collect();
+    let lo_max = lo_rss.iter().copied().fold(0.0, f64::max);
+    let own = rss_mb(std::process::id());
+    println!(
+        "fleet: RSS LO max {lo_max:.0} MB; simulator {own:.0} MB ({:.1} KB per node)",
+        own * 1024.0 / o.nodes as f64
+    );
+    // The events are not read any more.
+    drop(rx);
+
     // The CO's intake alone, sustained: every LO identity posting batches
     // of 500 at once (the nodes idle, holding their long polls).
     let lo_pairs: Vec<(PathBuf, String)> = lo_creds.iter().cloned().zip(sites.clone()).collect();
@@ -293,13 +303,7 @@ pub(crate) fn run(args: &[String]) {
     );
 
     let co_rss = co.pid().map_or(0.0, rss_mb);
-    let lo_rss: Vec<f64> = los.iter().map(|l| rss_mb(l.pid())).collect();
-    let lo_max = lo_rss.iter().copied().fold(0.0, f64::max);
-    let own = rss_mb(std::process::id());
-    println!(
-        "fleet: RSS CO {co_rss:.0} MB, LO max {lo_max:.0} MB; simulator {own:.0} MB ({:.1} KB per node)",
-        own * 1024.0 / o.nodes as f64
-    );
+    println!("fleet: RSS CO {co_rss:.0} MB");
     let out = json!({
         "nodes": o.nodes, "los": o.los, "install_ms": o.install.as_millis() as u64, "fail": o.fail,
         "registry_s": registry_s, "enroll_s": enroll_s, "nodes_polling": polling,
