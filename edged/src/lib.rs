@@ -52,7 +52,7 @@ pub use settings::Settings;
 /// The most threads the daemon runs blocking work on at once. Reports
 /// waiting on the LO's group commit hold one each, so this also bounds a
 /// group; 64 is enough for tens of thousands of reports a second.
-const BLOCKING: usize = 64;
+const BLOCKING: usize = 16;
 
 /// Parse arguments, then run the daemon until SIGTERM/SIGINT.
 pub fn run<I, T>(args: I) -> ExitCode
