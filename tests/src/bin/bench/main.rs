@@ -24,7 +24,6 @@ mod en;
 mod fleet;
 mod history;
 mod lo;
-mod proxy;
 mod sim;
 
 use std::path::PathBuf;
