@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 
 use gix::bstr::{BString, ByteSlice};
 
-use super::{Author, CommitInfo, GitError, describe, open_options};
+use super::{Author, CommitInfo, GitError, describe, open_options, repository_error};
 
 /// A non-bare Git repository whose work tree is the orchestrator's workspace.
 ///
@@ -74,11 +74,7 @@ impl Repo {
     }
 
     fn failed(&self, action: &'static str) -> impl FnOnce(gix::Error) -> GitError + '_ {
-        move |err| GitError::Repository {
-            action,
-            path: self.work_tree.clone(),
-            detail: describe(&err),
-        }
+        move |err| repository_error(action, &self.work_tree, &err)
     }
 
     /// Commit the whole work tree as it is on disk, on top of `HEAD`.
