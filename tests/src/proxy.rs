@@ -3,10 +3,12 @@
 //! direction, and the link can be made to fail. [`Link::Up`] forwards;
 //! [`Link::Drop`] closes every connection as soon as it is accepted (a link
 //! that refuses); [`Link::Stall`] accepts connections and holds them without
-//! forwarding a byte either way (a link that swallows traffic). Each change
-//! of [`Link`] breaks the connections open at that moment, as a link going
-//! down or coming back resets the flows through it. Plain std threads: two
-//! per forwarded connection.
+//! forwarding a byte either way (a link that swallows traffic);
+//! [`Link::Deaf`] forwards what the client sends on the connections already
+//! open but loses every answer (a request that arrives, an answer that
+//! does not). A change to any link but `Deaf` breaks the connections open
+//! at that moment, as a link going down or coming back resets the flows
+//! through it. Plain std threads: two per forwarded connection.
 
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -23,6 +25,9 @@ pub enum Link {
     Drop,
     /// Accept and hold connections, forwarding nothing.
     Stall,
+    /// Forward requests on open connections, lose the answers (new
+    /// connections are held).
+    Deaf,
 }
 
 impl Link {
@@ -30,6 +35,7 @@ impl Link {
         match v {
             1 => Link::Drop,
             2 => Link::Stall,
+            3 => Link::Deaf,
             _ => Link::Up,
         }
     }
@@ -118,6 +124,7 @@ struct Shared {
     open: Mutex<Vec<TcpStream>>,
     dropped: AtomicU64,
     held: AtomicU64,
+    lost: AtomicU64,
 }
 
 /// A running proxy; dropping it stops accepting (open connections run on
@@ -155,9 +162,13 @@ impl Proxy {
         Proxy { addr, shared, stop }
     }
 
-    /// Make the link `link` from now on, breaking the connections open now.
+    /// Make the link `link` from now on, breaking the connections open now
+    /// (unless it is [`Link::Deaf`]).
     pub fn set(&self, link: Link) {
         self.shared.link.store(link as u8, Ordering::SeqCst);
+        if link == Link::Deaf {
+            return;
+        }
         let open = std::mem::take(
             &mut *self
                 .shared
@@ -186,6 +197,12 @@ impl Proxy {
     #[must_use]
     pub fn held(&self) -> u64 {
         self.shared.held.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of answers lost so far ([`Link::Deaf`]).
+    #[must_use]
+    pub fn lost(&self) -> u64 {
+        self.shared.lost.load(Ordering::Relaxed)
     }
 
     fn all(&self) -> Vec<Bytes> {
@@ -267,7 +284,7 @@ fn accept(sh: &Arc<Shared>, client: TcpStream, upstream: SocketAddr) {
             sh.dropped.fetch_add(1, Ordering::Relaxed);
             let _ = client.shutdown(Shutdown::Both);
         }
-        Link::Stall => {
+        Link::Stall | Link::Deaf => {
             sh.held.fetch_add(1, Ordering::Relaxed);
             keep_open(sh, client);
         }
@@ -284,7 +301,7 @@ fn accept(sh: &Arc<Shared>, client: TcpStream, upstream: SocketAddr) {
                 keep_open(sh, c);
                 keep_open(sh, s);
             }
-            pipe(client, server, conn);
+            pipe(client, server, conn, sh.clone());
         }
     }
 }
@@ -296,24 +313,32 @@ fn keep_open(sh: &Shared, s: TcpStream) {
         .push(s);
 }
 
-fn pipe(client: TcpStream, server: TcpStream, conn: Arc<Conn>) {
+fn pipe(client: TcpStream, server: TcpStream, conn: Arc<Conn>, sh: Arc<Shared>) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else {
         return;
     };
     let c2 = conn.clone();
-    std::thread::spawn(move || copy(client, server, &conn.up));
-    std::thread::spawn(move || copy(server2, client2, &c2.down));
+    std::thread::spawn(move || copy(client, server, &conn.up, None));
+    std::thread::spawn(move || copy(server2, client2, &c2.down, Some(&sh)));
 }
 
-fn copy(mut from: TcpStream, mut to: TcpStream, count: &AtomicU64) {
+/// Copy `from` to `to`, counting; answers (`deaf` given) are lost while
+/// the link is [`Link::Deaf`].
+fn copy(mut from: TcpStream, mut to: TcpStream, count: &AtomicU64, deaf: Option<&Shared>) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 count.fetch_add(n as u64, Ordering::Relaxed);
+                if let Some(sh) = deaf
+                    && sh.link.load(Ordering::SeqCst) == Link::Deaf as u8
+                {
+                    sh.lost.fetch_add(n as u64, Ordering::Relaxed);
+                    continue;
+                }
                 if to.write_all(&buf[..n]).is_err() {
                     break;
                 }

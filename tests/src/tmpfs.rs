@@ -22,6 +22,7 @@ impl Tmpfs {
     /// # Panics
     /// When `dir` cannot be made.
     #[must_use]
+    #[allow(clippy::print_stderr)] // a skipped test must say so where it runs
     pub fn mount(dir: &Path, bytes: u64) -> Option<Tmpfs> {
         std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let out = Command::new("mount")
