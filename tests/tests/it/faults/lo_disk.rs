@@ -87,14 +87,19 @@ fn while_full_the_lo_refuses_clearly_and_stays_sound(
         log,
     );
     // The LO tried to fetch the new deployment and could not store it.
-    until_or(
+    let line = until_or(
         "the LO's failed fetch in its log",
         || {
             lo.log()
-                .contains("cannot fetch the site repository")
-                .then_some(())
+                .lines()
+                .find(|l| l.contains("cannot fetch the site repository"))
+                .map(str::to_owned)
         },
         log,
+    );
+    assert!(
+        line.contains("the disk is full") || line.contains("No space left on device"),
+        "the log says why: {line}"
     );
     assert!(row(en, &wasm).is_none(), "{}", listing(en));
     assert!(alive(lo.pid()), "{}", log());
