@@ -5,7 +5,8 @@
 //! tests (`podman`), a loopback TCP proxy that counts bytes and fails on
 //! demand (`proxy`), a small tmpfs to fill (`tmpfs`), a terminal to drive
 //! the TUI in (`tmux`), a ready-made fleet with the Margo checks a device
-//! can make (`fleet`), and waiting with a deadline (`wait`), and forged
+//! can make (`fleet`), an LO cut off from the CO by a failing link with
+//! nothing lost (`outage`), and waiting with a deadline (`wait`), and forged
 //! sticks and certificates for the attack suite (`forge`). It is a
 //! dev-only crate: nothing ships from here, and it must never reach beyond
 //! loopback.
@@ -18,6 +19,8 @@ pub mod fleet;
 pub mod forge;
 pub mod git_http;
 pub mod lo;
+#[allow(clippy::unwrap_used)] // scenario: a failure is the test's failure
+pub mod outage;
 pub mod podman;
 pub mod proxy;
 pub mod registry;

@@ -10,7 +10,10 @@
 //!   through an LO, and an edge node's idle RSS and CPU (see `en.rs`);
 //! - `fleet`: simulated edge nodes against a real CO and real LOs (see
 //!   `sim.rs`; not run unless named, and it takes options:
-//!   `bench fleet --nodes N --los M --json FILE`).
+//!   `bench fleet --nodes N --los M --json FILE`);
+//! - `outage`: an LO cut off from the CO for minutes by a failing link,
+//!   nothing lost (see `outage.rs`; not run unless named:
+//!   `bench outage --minutes N`, 10 by default).
 //!
 //! Run with `cargo run --release -p edge-tests --bin bench [GROUP...]`
 //! (no group runs them all). It builds the release binaries it measures and
@@ -24,6 +27,7 @@ mod en;
 mod fleet;
 mod history;
 mod lo;
+mod outage;
 mod sim;
 
 use std::path::PathBuf;
@@ -71,6 +75,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("fleet") {
         sim::run(&args[1..]);
+        return;
+    }
+    if args.first().map(String::as_str) == Some("outage") {
+        outage::run(&args[1..]);
         return;
     }
     if let Some(bad) = args.iter().find(|a| !GROUPS.contains(&a.as_str())) {
