@@ -116,7 +116,10 @@ pub fn run(f: &Fleet, plan: Plan) -> Outcome {
         |s| s.max_report() > before_outage,
         log,
     );
-    assert!(proxy.lost() > 0, "no answer was lost");
+    // (The CO publishes before it answers: the answer may be on its way.)
+    crate::wait::until_true("the CO's answer lost", CATCH_UP, crate::wait::EVERY, || {
+        proxy.lost() > 0
+    });
     assert!(
         outbox_len(&lo_data).is_some_and(|n| n > 0),
         "the LO holds what the CO stored but never acknowledged"
