@@ -2,14 +2,15 @@
 //! of space part-way: with nothing left, then with a few pages left, then a
 //! few more, so the deploy fails at each of its writes in turn (the
 //! deployment file, the Git objects and the commit, the database) until
-//! there is room enough for all of it.
+//! there is room enough for all of it; then the same for a change in place
+//! (`co set`), which rewrites a deployment's file.
 //!
 //! Nothing half done: each refused deploy is a clear error (`edgectl` exits
 //! 1 with one sentence that says the disk is full, no panic), and the CO
 //! holds exactly what it held before: the same deployments, no rollout, the
 //! site repository at the same commit with a clean work tree, and
 //! `git fsck --strict` passes on it and on the workspace. Once the filler
-//! is deleted the same deploy succeeds, once.
+//! is deleted the same change succeeds, once.
 
 use std::collections::BTreeSet;
 
@@ -37,19 +38,44 @@ fn a_deploy_that_finds_the_co_s_disk_full_is_refused_whole_and_succeeds_after() 
     ok(&co.edgectl(&["co", "add", "device", "edge-1", "--site", "plant-1"]));
     let first = deploy(&co, "first");
     assert_eq!(first.status.code(), Some(0), "{}", co.log());
+    let first: Value = serde_json::from_slice(&first.stdout).unwrap();
+    let first = first[0]["id"].as_str().unwrap().to_owned();
     let site = co.data.join("sites/plant-1");
-    let head = git(&site, &["rev-parse", "HEAD"]);
     let before = deployments(&co);
 
-    let mut refused = Vec::new();
+    // A new deployment (a file created).
+    refused_whole_until_it_fits(&co, &disk, &site, "deploy", || deploy(&co, "second"));
+    let after = deployments(&co);
+    assert_eq!(after.len(), before.len() + 1, "{after:?}");
+    // A change in place (a file rewritten).
+    refused_whole_until_it_fits(&co, &disk, &site, "set", || {
+        co.edgectl(&["co", "set", &first, "greeting=full disk"])
+    });
+    assert_eq!(deployments(&co), after);
+}
+
+/// Run `change` with less and less room left ([`LEAVE_PAGES`]) until it
+/// succeeds: each refusal must be clear and leave nothing half done; then,
+/// with room again, it must succeed (if it has not yet) with a commit.
+#[allow(clippy::print_stderr)] // where each try failed, for the test's log
+fn refused_whole_until_it_fits(
+    co: &Co,
+    disk: &Tmpfs,
+    site: &std::path::Path,
+    what: &str,
+    change: impl Fn() -> std::process::Output,
+) {
+    let head = git(site, &["rev-parse", "HEAD"]);
+    let before = deployments(co);
+    let mut refused = 0;
     let mut done = false;
     for pages in LEAVE_PAGES {
         disk.free();
         let left = disk.fill(pages * 4096);
         let logged = co.log().len();
-        let o = deploy(&co, "second");
+        let o = change();
         if o.status.success() {
-            eprintln!("faults::co_disk: the deploy fits in {left} bytes");
+            eprintln!("faults::co_disk: {what} fits in {left} bytes");
             done = true;
             break;
         }
@@ -60,31 +86,33 @@ fn a_deploy_that_finds_the_co_s_disk_full_is_refused_whole_and_succeeds_after() 
             .find(|l| l.contains("out of disk space"))
             .unwrap_or("no cause logged");
         eprintln!(
-            "faults::co_disk: {left} bytes left: {}\n  {cause}",
+            "faults::co_disk: {what}, {left} bytes left: {}\n  {cause}",
             err.trim()
         );
         disk.free();
-        nothing_half_done(&co, &site, &head, &before, &err);
-        refused.push(left);
+        nothing_half_done(co, site, &head, &before, &err);
+        refused += 1;
     }
     assert!(
-        !refused.is_empty(),
-        "the deploy never met a full disk: the test proves nothing"
+        refused > 0,
+        "{what} never met a full disk: the test proves nothing"
     );
     disk.free();
     if !done {
-        let o = deploy(&co, "second");
+        let o = change();
         assert!(
             o.status.success(),
-            "after freeing space: {}\n{}",
+            "{what} after freeing space: {}\n{}",
             String::from_utf8_lossy(&o.stderr),
             co.log()
         );
     }
-    let after = deployments(&co);
-    assert_eq!(after.len(), before.len() + 1, "{after:?}");
-    assert_ne!(git(&site, &["rev-parse", "HEAD"]), head);
-    fsck(&co, &site);
+    assert_ne!(
+        git(site, &["rev-parse", "HEAD"]),
+        head,
+        "{what} made no commit"
+    );
+    fsck(co, site);
 }
 
 /// `co deploy` of hello-wasm to edge-1 named `name`, as run.
