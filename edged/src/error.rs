@@ -182,7 +182,7 @@ impl ApiError {
             // Something the operator can act on: say so, not "internal".
             tracing::error!(error = format!("{err:#}"), "out of disk space");
             return Self::unavailable(
-                "the server's disk is full: the request was not carried out; free space in its data folder and retry",
+                "the server's disk is full: free space in its data folder and retry",
                 60,
             );
         }

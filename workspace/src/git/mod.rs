@@ -274,8 +274,6 @@ fn http_status(err: &gix::Error) -> Option<u16> {
         .map(|s| s.as_u16())
 }
 
-/// A `gix` error on one line: its outermost message and, when different, its
-/// innermost cause (the chain in between is mostly wrappers).
 /// `err` from doing `action` in `path` as a [`GitError`]: `DiskFull` when
 /// a write ran out of space anywhere beneath it, else `Repository`.
 fn repository_error(action: &'static str, path: &Path, err: &gix::Error) -> GitError {
@@ -305,6 +303,8 @@ fn repository_error(action: &'static str, path: &Path, err: &gix::Error) -> GitE
     }
 }
 
+/// A `gix` error on one line: its outermost message and, when different, its
+/// innermost cause (the chain in between is mostly wrappers).
 fn describe(err: &gix::Error) -> String {
     let top = err.to_string();
     match err.iter_errors().last().map(ToString::to_string) {
