@@ -178,6 +178,14 @@ impl ApiError {
 
     /// 500; the cause is logged, not sent.
     pub(crate) fn internal(err: &anyhow::Error) -> Self {
+        if out_of_space(err) {
+            // Something the operator can act on: say so, not "internal".
+            tracing::error!(error = format!("{err:#}"), "out of disk space");
+            return Self::unavailable(
+                "the server's disk is full: free space in its data folder and retry",
+                60,
+            );
+        }
         tracing::error!(error = format!("{err:#}"), "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -185,6 +193,21 @@ impl ApiError {
             "internal error; the server log has the details",
         )
     }
+}
+
+/// Whether `err` (or one of its causes) is a full disk: `ENOSPC` or a quota
+/// from the file system, `SQLITE_FULL` from SQLite.
+pub(crate) fn out_of_space(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        }) || e
+            .downcast_ref::<rusqlite::Error>()
+            .is_some_and(|db| db.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+    })
 }
 
 impl From<anyhow::Error> for ApiError {
@@ -217,5 +240,29 @@ impl IntoResponse for ApiError {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_a_503_that_says_so_and_other_failures_stay_internal() {
+        let full = anyhow::Error::new(std::io::Error::from_raw_os_error(28)).context("writing");
+        let e = ApiError::internal(&full);
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.detail().contains("disk is full"), "{}", e.detail());
+        let db = anyhow::Error::new(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(13),
+            None,
+        ))
+        .context("database");
+        assert!(out_of_space(&db));
+        let other = anyhow::Error::new(std::io::Error::from_raw_os_error(13));
+        assert_eq!(
+            ApiError::internal(&other).status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

@@ -350,15 +350,21 @@ pub fn registry_app(dir: &Path, from: &str, id: &str, local: &str, repository: &
 }
 
 /// The LO credentials with the CO's address replaced by a closed port.
-pub fn unrouted(creds: &Path, to: &Path) -> std::path::PathBuf {
+pub fn unrouted(creds: &Path, to: &Path) -> PathBuf {
+    pointed_at(creds, to, "https://127.0.0.1:9")
+}
+
+/// A copy of the credentials `creds` at `to` whose `server` is `server`
+/// (an LO talking to the CO through a proxy, or to nothing).
+pub fn pointed_at(creds: &Path, to: &Path, server: &str) -> PathBuf {
     crate::co::copy_tree(creds, to);
     let file = to.join("edged.toml");
     let text = std::fs::read_to_string(&file).unwrap();
-    let text: String = text
+    let text = text
         .lines()
         .map(|l| {
             if l.starts_with("server = ") {
-                "server = \"https://127.0.0.1:9\"".to_owned()
+                format!("server = \"{server}\"")
             } else {
                 l.to_owned()
             }

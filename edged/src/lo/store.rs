@@ -293,10 +293,9 @@ impl Lo {
         drop(c);
         written.unwrap_or_else(|e| {
             tracing::error!(error = %e, reports = batch.len(), "cannot write reports to the outbox");
-            batch
-                .iter()
-                .map(|_| Err(ApiError::internal(&anyhow::anyhow!("cannot store the report: {e}"))))
-                .collect()
+            // The cause kept, so a full disk is answered as one.
+            let e = anyhow::Error::new(e).context("cannot store the report");
+            batch.iter().map(|_| Err(ApiError::internal(&e))).collect()
         })
     }
 }

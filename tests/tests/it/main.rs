@@ -15,6 +15,7 @@ mod deploy;
 mod en;
 mod errors;
 mod events;
+mod faults;
 mod git;
 mod lo;
 mod oci;

@@ -16,7 +16,7 @@ use std::path::Path;
 use gix::ObjectId;
 use gix::objs::Write as _;
 
-use super::{GitError, describe, open_options};
+use super::{GitError, describe, open_options, repository_error};
 
 /// Most objects one carry takes in: a bound on what a stick can make a
 /// Local Orchestrator write.
@@ -41,11 +41,7 @@ fn open(dir: &Path) -> Result<gix::Repository, GitError> {
 }
 
 fn failed<'a>(dir: &'a Path, action: &'static str) -> impl Fn(gix::Error) -> GitError + 'a {
-    move |err| GitError::Repository {
-        action,
-        path: dir.to_owned(),
-        detail: describe(&err),
-    }
+    move |err| repository_error(action, dir, &err)
 }
 
 /// The commit `reference` names in `repo`, if it exists.

@@ -12,7 +12,7 @@ use gix::bstr::ByteSlice as _;
 use gix::protocol::transport::client::blocking_io::Transport;
 use gix::protocol::transport::client::blocking_io::http as gix_http;
 
-use super::{BRANCH, GitError, describe, http_status, open_options};
+use super::{BRANCH, GitError, describe, http_status, open_options, repository_error};
 
 /// The ref the mirror keeps the remote's branch under.
 const TRACKING: &str = "refs/remotes/origin/main";
@@ -95,11 +95,7 @@ impl Mirror {
     }
 
     fn failed(&self, action: &'static str) -> impl FnOnce(gix::Error) -> GitError + '_ {
-        move |err| GitError::Repository {
-            action,
-            path: self.dir.clone(),
-            detail: describe(&err),
-        }
+        move |err| repository_error(action, &self.dir, &err)
     }
 
     /// The commit the mirror holds for the remote's `main`, if any.

@@ -20,7 +20,7 @@
 //! and how a repository is opened.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 mod carry;
 mod download;
@@ -107,6 +107,16 @@ pub enum GitError {
         path: PathBuf,
         /// What `gix` said.
         detail: String,
+    },
+    /// A repository operation could not write: the disk is full.
+    #[error("git could not {action} in `{path}`: the disk is full")]
+    DiskFull {
+        /// What we were doing, in words that follow "could not".
+        action: &'static str,
+        /// The work tree.
+        path: PathBuf,
+        /// The cause (of kind `StorageFull` or `QuotaExceeded`).
+        source: io::Error,
     },
     /// The URL is not an `http://` or `https://` URL.
     #[error(
@@ -262,6 +272,35 @@ fn http_status(err: &gix::Error) -> Option<u16> {
     err.iter_errors()
         .find_map(|cause| cause.downcast_ref::<reqwest::Error>()?.status())
         .map(|s| s.as_u16())
+}
+
+/// `err` from doing `action` in `path` as a [`GitError`]: `DiskFull` when
+/// a write ran out of space anywhere beneath it, else `Repository`.
+fn repository_error(action: &'static str, path: &Path, err: &gix::Error) -> GitError {
+    let full = err.iter_errors().find_map(|e| {
+        std::iter::successors(Some(e), |e| e.source()).find_map(|e| {
+            e.downcast_ref::<io::Error>()
+                .filter(|io| {
+                    matches!(
+                        io.kind(),
+                        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+                    )
+                })
+                .map(io::Error::kind)
+        })
+    });
+    match full {
+        Some(kind) => GitError::DiskFull {
+            action,
+            path: path.to_owned(),
+            source: io::Error::new(kind, describe(err)),
+        },
+        None => GitError::Repository {
+            action,
+            path: path.to_owned(),
+            detail: describe(err),
+        },
+    }
 }
 
 /// A `gix` error on one line: its outermost message and, when different, its

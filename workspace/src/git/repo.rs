@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 
 use gix::bstr::{BString, ByteSlice};
 
-use super::{Author, CommitInfo, GitError, describe, open_options};
+use super::{Author, CommitInfo, GitError, describe, open_options, repository_error};
 
 /// A non-bare Git repository whose work tree is the orchestrator's workspace.
 ///
@@ -74,11 +74,7 @@ impl Repo {
     }
 
     fn failed(&self, action: &'static str) -> impl FnOnce(gix::Error) -> GitError + '_ {
-        move |err| GitError::Repository {
-            action,
-            path: self.work_tree.clone(),
-            detail: describe(&err),
-        }
+        move |err| repository_error(action, &self.work_tree, &err)
     }
 
     /// Commit the whole work tree as it is on disk, on top of `HEAD`.
@@ -151,9 +147,7 @@ impl Repo {
             .map_err(self.failed("write the tree"))?
             .detach();
         index.sort_entries();
-        gix::index::File::from_state(index, repo.index_path())
-            .write(gix::index::write::Options::default())
-            .map_err(self.failed("write the index"))?;
+        let mut index = gix::index::File::from_state(index, repo.index_path());
 
         let head = repo.head().map_err(self.failed("read `HEAD`"))?;
         let parent = head.id().map(gix::Id::detach);
@@ -163,6 +157,9 @@ impl Repo {
                 .and_then(|commit| commit.tree_id())
                 .map_err(self.failed("read the `HEAD` commit"))?;
             if parent_tree == tree {
+                index
+                    .write(gix::index::write::Options::default())
+                    .map_err(self.failed("write the index"))?;
                 return Ok(None);
             }
         }
@@ -180,6 +177,13 @@ impl Repo {
             .commit_as(signature, signature, "HEAD", message, tree, parent)
             .map_err(self.failed("write the commit"))?
             .detach();
+        // The index only once the commit is made: a commit that fails (a
+        // full disk) leaves it matching `HEAD`. Once made, the commit
+        // stands; the index is a cache the next commit writes again, and a
+        // stale one would describe the tree before, so it goes.
+        if index.write(gix::index::write::Options::default()).is_err() {
+            let _ = fs::remove_file(repo.index_path());
+        }
         let commit = repo
             .find_commit(id)
             .map_err(self.failed("read back the new commit"))?;
@@ -296,6 +300,72 @@ impl Repo {
             }
         }
         Ok(id.to_string())
+    }
+
+    /// Take back `made`, the commit [`Repo::commit_all`] just returned, when
+    /// what had to follow it failed (recording it elsewhere): the branch
+    /// goes back to `made`'s parent (or is removed when `made` was the
+    /// first commit), only while it still names `made`, and the index (a
+    /// cache of the work tree) follows. Putting the work tree's files back
+    /// is the caller's part. The commit's objects stay, unreachable.
+    pub fn uncommit(&self, made: &str, author: &Author) -> Result<(), GitError> {
+        use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+        let _serial = COMMIT_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+        let repo = self.open()?;
+        let not_ours = || GitError::UnknownCommit {
+            rev: made.to_owned(),
+        };
+        let id = gix::ObjectId::from_hex(made.as_bytes()).map_err(|_| not_ours())?;
+        let parent = repo
+            .find_commit(id)
+            .map_err(|_| not_ours())?
+            .parent_ids()
+            .next()
+            .map(gix::Id::detach);
+        let expected = PreviousValue::MustExistAndMatch(gix::refs::Target::Object(id));
+        let change = match parent {
+            Some(parent) => Change::Update {
+                log: LogChange {
+                    mode: RefLog::AndReference,
+                    force_create_reflog: false,
+                    message: "edgectl: a change that could not be recorded, taken back".into(),
+                },
+                expected,
+                new: gix::refs::Target::Object(parent),
+            },
+            None => Change::Delete {
+                expected,
+                log: RefLog::AndReference,
+            },
+        };
+        let name = format!("refs/heads/{}", super::BRANCH)
+            .try_into()
+            .map_err(|_| not_ours())?;
+        let signature = gix::actor::Signature {
+            name: author.name.as_str().into(),
+            email: author.email.as_str().into(),
+            time: gix::date::Time::now_local_or_utc(),
+        };
+        let mut time = gix::date::parse::TimeBuf::default();
+        repo.edit_references_as(
+            [RefEdit {
+                change,
+                name,
+                deref: false,
+            }],
+            Some(signature.to_ref(&mut time)),
+        )
+        .map_err(self.failed("take back a commit"))?;
+        // The index, a cache of the work tree, describes the commit taken
+        // back: it becomes the parent's, or goes.
+        let reset = parent
+            .and_then(|p| repo.find_commit(p).ok()?.tree_id().ok())
+            .and_then(|tree| repo.index_from_tree(&tree).ok())
+            .and_then(|mut index| index.write(gix::index::write::Options::default()).ok());
+        if reset.is_none() {
+            let _ = fs::remove_file(repo.index_path());
+        }
+        Ok(())
     }
 
     /// The commit `HEAD` points to, as full hex, or `None` before the first commit.
@@ -442,6 +512,27 @@ mod tests {
     use crate::git::testkit::{author, git, populate, write};
     use std::os::unix::fs::PermissionsExt as _;
     use std::time::Duration;
+
+    #[test]
+    fn a_commit_taken_back_leaves_the_branch_and_a_clean_status_as_before() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ws");
+        let repo = Repo::init_or_open(&dir).unwrap();
+        write(&dir, "a.yaml", "a");
+        let first = repo.commit_all("first", &author()).unwrap().unwrap();
+        write(&dir, "b.yaml", "b");
+        let second = repo.commit_all("second", &author()).unwrap().unwrap();
+        repo.uncommit(&second.id, &author()).unwrap();
+        assert_eq!(repo.head().unwrap().as_deref(), Some(first.id.as_str()));
+        std::fs::remove_file(dir.join("b.yaml")).unwrap();
+        assert_eq!(git(&dir, &["status", "--porcelain"]), "");
+        // Only while the branch still names it.
+        assert!(repo.uncommit(&second.id, &author()).is_err());
+        assert_eq!(repo.head().unwrap().as_deref(), Some(first.id.as_str()));
+        // The first commit taken back: no commit at all, as before it.
+        repo.uncommit(&first.id, &author()).unwrap();
+        assert_eq!(repo.head().unwrap(), None);
+    }
 
     #[test]
     fn first_commit_records_modes_links_and_author_as_git_sees_them() {

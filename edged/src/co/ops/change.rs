@@ -278,12 +278,13 @@ pub(crate) fn commit_site(
         let Some((kind, what)) = &p.change else {
             continue;
         };
-        let old = fs::read(&p.path).ok();
+        // Recorded before writing: a write that fails part-way (a full
+        // disk) leaves a file to undo too.
+        undo.push((p.path.clone(), fs::read(&p.path).ok()));
         if let Err(e) = fs::write(&p.path, &p.bytes) {
             restore(&undo);
             return Err(ApiError::internal(&e.into()));
         }
-        undo.push((p.path.clone(), old));
         let device = device_of(&p.draft.doc);
         lines.push(if what.is_empty() {
             format!("{kind} {} on {device}", p.draft.doc.id())
@@ -317,13 +318,45 @@ pub(crate) fn commit_site(
         }
     };
     // The index follows in one transaction (one synchronous write, not one
-    // per deployment); the events go out once it is stored.
+    // per deployment); the events go out once it is stored. When it cannot
+    // be stored (a full disk), the commit is taken back and the files put
+    // back: the change is refused whole.
+    let mut events = Vec::new();
+    let out = match index_change(store, site, &planned, &removals, &commit, &mut events) {
+        Ok(out) => out,
+        Err(e) => {
+            restore(&undo);
+            if !commit.is_empty()
+                && let Err(undone) = repo.uncommit(&commit, &author())
+            {
+                tracing::error!(site, commit, error = %undone, "cannot take back a commit whose deployments could not be recorded; the next start indexes it");
+            }
+            return Err(e);
+        }
+    };
+    for (kind, subject, data) in events {
+        store.events().publish(&kind, &subject, Some(site), data);
+    }
+    store.changed(site);
+    tracing::info!(site, commit, changed, "deployments changed");
+    Ok(out)
+}
+
+/// Record a committed change of `site` in the index (one transaction); its
+/// summaries, and the events to publish into `events`.
+fn index_change(
+    store: &Store,
+    site: &str,
+    planned: &[Planned],
+    removals: &[DeploymentRow],
+    commit: &str,
+    events: &mut Vec<(String, String, serde_json::Value)>,
+) -> Result<Vec<DeploymentSummary>, ApiError> {
     let mut conn = store.db();
     let tx = conn.transaction()?;
     let now = crate::clock::now();
     let mut out = Vec::with_capacity(planned.len());
-    let mut events = Vec::new();
-    for p in &planned {
+    for p in planned {
         let Some((kind, what)) = &p.change else {
             out.push(summary_of(
                 p,
@@ -337,7 +370,7 @@ pub(crate) fn commit_site(
             .previous
             .as_ref()
             .map_or_else(|| now.clone(), |r| r.created_at.clone());
-        let row = row_of(&p.draft.doc, p.bytes.as_bytes(), site, &commit, created_at);
+        let row = row_of(&p.draft.doc, p.bytes.as_bytes(), site, commit, created_at);
         match p.draft.previous {
             Some(_) => db::update_deployment(&tx, &row)?,
             None => db::insert_deployment(&tx, &row)?,
@@ -348,26 +381,20 @@ pub(crate) fn commit_site(
             serde_json::json!({"app": row.app_id, "version": row.version, "device": row.device,
                                "commit": commit, "changes": what}),
         ));
-        let mut s = summary_of(p, site, &commit);
+        let mut s = summary_of(p, site, commit);
         s.created_at = row.created_at;
         out.push(s);
     }
-    for r in &removals {
+    for r in removals {
         db::delete_deployment(&tx, &r.id)?;
         events.push((
             "deployment.removed".to_owned(),
             r.id.clone(),
             serde_json::json!({"app": r.app_id, "device": r.device, "commit": commit}),
         ));
-        out.push(removed(r, &commit));
+        out.push(removed(r, commit));
     }
     tx.commit()?;
-    drop(conn);
-    for (kind, subject, data) in events {
-        store.events().publish(&kind, &subject, Some(site), data);
-    }
-    store.changed(site);
-    tracing::info!(site, commit, changed, "deployments changed");
     Ok(out)
 }
 

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use edge_api::types::{DeployRequest, DeploymentSummary};
-use edge_tests::co::{Co, copy_tree, git, repo_root};
+use edge_tests::co::{Co, git, repo_root};
 use edge_tests::lo::{Lo, Margo};
 
 use super::history;
@@ -74,26 +74,6 @@ pub(crate) fn server_of(creds: &Path) -> String {
         .find(|l| l.starts_with("server = "))
         .unwrap_or_else(|| panic!("no server in {}", creds.display()));
     line["server = ".len()..].trim_matches('"').to_owned()
-}
-
-/// A copy of `creds` whose `server` is `server`.
-pub(crate) fn pointed_at(creds: &Path, to: &Path, server: &str) -> PathBuf {
-    copy_tree(creds, to);
-    let file = to.join("edged.toml");
-    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{e}"));
-    let text = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("server = ") {
-                format!("server = \"{server}\"")
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&file, text + "\n").unwrap_or_else(|e| panic!("{e}"));
-    to.to_path_buf()
 }
 
 /// Deploy hello-wasm to `device` of `site`; the deployment id.

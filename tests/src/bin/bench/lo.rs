@@ -19,13 +19,14 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use edge_model::MargoDocument as _;
+use edge_tests::fleet::pointed_at;
 use edge_tests::lo::{Lo, Margo};
 
 use super::fleet::{
-    BIG, COMMITS, DEPLOYMENTS, Fleet, PROBE, SITE, SMALL, deploy, dir_size, fleet, kb, pointed_at,
+    BIG, COMMITS, DEPLOYMENTS, Fleet, PROBE, SITE, SMALL, deploy, dir_size, fleet, kb,
 };
-use super::proxy::{Bytes, Moved, Proxy};
 use super::{ms, percentiles, quantile, release_bin};
+use edge_tests::proxy::{Bytes, Moved, Proxy};
 
 /// Changes measured for the delta.
 const CHANGES: usize = 3;

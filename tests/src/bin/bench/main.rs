@@ -13,7 +13,10 @@
 //!   `bench fleet --nodes N --los M --json FILE`);
 //! - `intake`: the CO's status intake alone, sustained, over N deployments
 //!   (see `intake.rs`; not run unless named:
-//!   `bench intake --deployments N --sites K --secs S`).
+//!   `bench intake --deployments N --sites K --secs S`);
+//! - `outage`: an LO cut off from the CO for minutes by a failing link,
+//!   nothing lost (see `outage.rs`; not run unless named:
+//!   `bench outage --minutes N`, 10 by default).
 //!
 //! Run with `cargo run --release -p edge-tests --bin bench [GROUP...]`
 //! (no group runs them all). It builds the release binaries it measures and
@@ -28,8 +31,8 @@ mod fleet;
 mod history;
 mod intake;
 mod lo;
+mod outage;
 mod probe;
-mod proxy;
 mod sim;
 
 use std::path::PathBuf;
@@ -78,6 +81,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("fleet") => return sim::run(&args[1..]),
         Some("intake") => return intake::run(&args[1..]),
+        Some("outage") => return outage::run(&args[1..]),
         _ => {}
     }
     if let Some(bad) = args.iter().find(|a| !GROUPS.contains(&a.as_str())) {

@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use edge_tests::co::Co;
 use edge_tests::lo::Lo;
+use edge_tests::proxy::{Proxy, Snapshot};
 use edge_tests::sim::Counters;
 use serde_json::{Value, json};
 
 use super::intake::{cpu_s, metric};
-use super::proxy::{Proxy, Snapshot};
 
 /// A moment of the run: clocks and counters a phase is measured from.
 pub(crate) struct Mark {

@@ -28,14 +28,15 @@ use std::time::{Duration, Instant};
 
 use edge_api::types::{EnrollRequest, Enrollment};
 use edge_tests::co::Co;
+use edge_tests::fleet::pointed_at;
 use edge_tests::lo::Lo;
+use edge_tests::proxy::Proxy;
 use edge_tests::sim::{Counters, SimNode};
 use serde_json::{Value, json};
 
-use super::fleet::{ctl, enroll, pointed_at, server_of};
+use super::fleet::{ctl, enroll, server_of};
 use super::intake::{rss_mb, sustained};
 use super::probe::Probe;
-use super::proxy::Proxy;
 use super::{ms, quantile, release_bin};
 
 /// What one run simulates.
