@@ -33,6 +33,9 @@ pub(crate) fn open(path: &Path) -> anyhow::Result<Connection> {
     // FULL: reports acknowledged to an LO (which then forgets them) survive power loss.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // 32 MiB of page cache (SQLite's default is 2): with 100,000 deployments
+    // indexed, intake read most pages from the OS on every batch.
+    conn.pragma_update(None, "cache_size", -32_768)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     for schema in [
         apps::SCHEMA,
