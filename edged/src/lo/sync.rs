@@ -43,6 +43,9 @@ pub(crate) fn fetcher(lo: Arc<Lo>, nudges: Receiver<()>, poll: Duration) {
                 if let Some(after) = backoff.succeeded() {
                     tracing::info!(?after, "the site repository is reachable again");
                 }
+                if f.head != lo.served_head() {
+                    tracing::debug!(target: "latency", how = "fetch", took = ?started.elapsed(), "mirror moved");
+                }
                 match lo.rebuild() {
                     Ok(true) => {
                         tracing::info!(objects = f.objects, took = ?started.elapsed(), "fetched a new desired state");
@@ -168,6 +171,7 @@ pub(crate) fn watcher(lo: Arc<Lo>, nudge: Sender<()>) {
                     }
                 }
                 if r.head != have {
+                    tracing::debug!(target: "latency", "nudged");
                     if nudge.send(()).is_err() {
                         return;
                     }

@@ -51,6 +51,13 @@ pub(crate) async fn wait(
         let stale = now.head != have
             || Some(now.revoked.len()) != revoked
             || Some(now.issued.len()) != issued;
+        if stale {
+            tracing::debug!(
+                target: "latency",
+                site,
+                "watch answered"
+            );
+        }
         if stale || tokio::time::Instant::now() >= deadline {
             return Ok(now);
         }
