@@ -15,6 +15,7 @@ mod en;
 mod errors;
 mod events;
 mod git;
+mod latency;
 mod lo;
 mod oci;
 mod pull;
