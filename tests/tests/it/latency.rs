@@ -42,7 +42,7 @@ struct Busy {
 impl Busy {
     fn start() -> Busy {
         let stop = Arc::new(AtomicBool::new(false));
-        let n = std::thread::available_parallelism().map_or(2, |n| n.get()) * 6;
+        let n = std::thread::available_parallelism().map_or(2, std::num::NonZero::get) * 6;
         let threads = (0..n)
             .map(|_| {
                 let stop = stop.clone();
@@ -183,7 +183,7 @@ fn changes_in_quick_bursts_on_a_busy_machine_each_reach_the_node_promptly() {
             let (held, stop, creds, url) =
                 (held.clone(), stop.clone(), f.d1.clone(), lo.url.clone());
             std::thread::spawn(move || {
-                poller(&Margo::new(&creds, &url, "plant-1"), &held, &stop, i * 7)
+                poller(&Margo::new(&creds, &url, "plant-1"), &held, &stop, i * 7);
             })
         })
         .collect();

@@ -18,7 +18,7 @@ pub(crate) enum Who {
 }
 
 /// The stages of one change, in order: (name in the table, who, marker).
-pub(crate) const STAGES: [(&str, Who, &str); 10] = [
+pub(crate) const STAGES: [(&str, Who, &str); 9] = [
     (
         "CO: change committed (render, write, commit; from the POST)",
         Who::Co,
@@ -45,14 +45,18 @@ pub(crate) const STAGES: [(&str, Who, &str); 10] = [
         Who::En,
         "new state manifest",
     ),
-    ("EN: reconciled (module started)", Who::En, "reconciled"),
-    ("EN: report sent to the LO", Who::En, "report sent"),
     (
-        "LO: report forwarded to the CO",
-        Who::Lo,
-        "reports forwarded",
+        "EN: reconciled (module fetched, started, confirmed up; `installed` decided)",
+        Who::En,
+        "reconciled",
     ),
-    ("CO: report taken in", Who::Co, "reports taken in"),
+    ("EN: report sent to the LO", Who::En, "report sent"),
+    // The LO logs its forward once the CO has answered: no stage of its own.
+    (
+        "CO: report taken in (LO outbox, forward, intake)",
+        Who::Co,
+        "reports taken in",
+    ),
 ];
 
 /// Seconds since midnight UTC of `t`.

@@ -277,7 +277,16 @@ fn deploy_to_installed(api: &edge_api::Client, logs: [&dyn Fn() -> String; 3]) {
                 stages[i].push(d);
             }
         }
+        // The next run starts once the node has reported the removal, so
+        // no removal is still on its way through the LO and the node.
+        let events = api.events(None).unwrap_or_else(|e| panic!("{e}"));
         undeploy(api, &id);
+        for e in events {
+            let e = e.unwrap_or_else(|e| panic!("{e}"));
+            if e.kind == "status" && e.subject == id && e.data["state"] == "removed" {
+                break;
+            }
+        }
     }
     let mut sorted = samples.clone();
     sorted.sort();
