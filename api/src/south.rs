@@ -255,7 +255,9 @@ impl South {
 
     /// Wait at the CO up to `wait_secs` for the site's head to differ from
     /// `have`, or its revoked and issued certificates from `counts` in
-    /// number (an issued count of `None`: the LO has no list yet).
+    /// number (an issued count of `None`: the LO has no list yet). With
+    /// `carry`, a new head comes with the Git objects after `have` when they
+    /// are few ([`WatchReply::objects`]).
     ///
     /// # Errors
     /// When the CO cannot be reached, refuses, or answers something else.
@@ -264,8 +266,12 @@ impl South {
         have: Option<&str>,
         (revoked, issued): (usize, Option<usize>),
         wait_secs: u64,
+        carry: bool,
     ) -> Result<WatchReply, CallError> {
         let mut path = format!("{}?revoked={revoked}&wait={wait_secs}", routes::LO_WATCH);
+        if carry {
+            path.push_str("&carry=true");
+        }
         if let Some(n) = issued {
             path.push_str(&format!("&issued={n}"));
         }
@@ -491,7 +497,9 @@ mod tests {
         assert_eq!((start, got.as_str()), (1, "lo"));
         let (start, mut r) = south.open_blob("a", &d, 3).unwrap();
         assert_eq!((start, r.read(&mut [0; 4]).unwrap()), (3, 0));
-        let e = south.watch(Some("abc"), (2, Some(1)), 25).unwrap_err();
+        let e = south
+            .watch(Some("abc"), (2, Some(1)), 25, false)
+            .unwrap_err();
         assert!(
             matches!(e, CallError::Unauthorized { status: 401, .. }),
             "{e}"

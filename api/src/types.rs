@@ -503,6 +503,23 @@ pub struct WatchReply {
     /// issued for the site.
     #[serde(default)]
     pub issued: Vec<String>,
+    /// Asked for (`carry=true`) and when few and small: the Git objects of
+    /// the commits after the LO's `have` up to `head`, so the LO's mirror
+    /// moves without a fetch; absent otherwise (the LO fetches with Git).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<Vec<CarriedObject>>,
+}
+
+/// One Git object riding on a [`WatchReply`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CarriedObject {
+    /// Its id (hex); the receiver checks the content against it.
+    pub id: String,
+    /// `commit`, `tree`, `blob` or `tag`.
+    pub kind: String,
+    /// Its content, zlib-compressed, in base64 (standard alphabet, padded).
+    pub data: String,
 }
 
 /// What an LO forwards from its outbox (`POST /lo/v1/intake`, south

@@ -158,6 +158,7 @@ impl Store {
 
     /// Bump a site's change generation (its LO and long polls notice).
     pub(crate) fn changed(&self, site: &str) {
+        tracing::debug!(target: "latency", site, "site changed");
         self.changes_of(site).send_modify(|n| *n += 1);
     }
 

@@ -88,6 +88,7 @@ pub(crate) fn poller(
                     continue;
                 }
                 node.reconcile(&set);
+                tracing::debug!(target: "latency", version = set.version, "reconciled");
                 if let Err(e) = sync.accept(&state, Some(accepted_file)) {
                     tracing::error!(error = %e, "cannot record the accepted manifest version");
                 }
@@ -141,6 +142,7 @@ pub(crate) fn reporter(node: &Arc<Node>, client: &reqwest::blocking::Client, sch
         };
         let retry = match sent {
             Ok(()) => {
+                tracing::debug!(target: "latency", kind = next.kind, key = next.key, "report sent");
                 backoff.succeeded();
                 node.heard();
                 if let Err(e) = node.db.done(next.seq) {

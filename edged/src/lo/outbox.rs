@@ -171,7 +171,7 @@ pub(crate) fn forward(lo: Arc<Lo>) {
                 if let Some(after) = backoff.succeeded() {
                     tracing::info!(?after, "the CO takes reports again");
                 }
-                tracing::debug!(acked = ack.acked, "reports forwarded");
+                tracing::debug!(target: "latency", acked = ack.acked, "reports forwarded");
                 max_bytes = BATCH_BYTES;
             }
             Err(CallError::TooLarge { .. }) if batch.entries.len() > 1 => {

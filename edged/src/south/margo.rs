@@ -131,8 +131,9 @@ async fn manifest(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (device, mut view) = who(&backend, &caller).await?;
     if !accepts_manifest(&headers) {
+        // Who is asking is checked first: strangers learn nothing.
+        who(&backend, &caller).await?;
         return Err(ApiError::not_acceptable(format!(
             "the state manifest is only available as `{MANIFEST_TYPE}`"
         )));
@@ -141,20 +142,32 @@ async fn manifest(
     // answer until the manifest changes or N seconds pass. Plain Margo
     // clients never send it and are answered at once.
     let wait = prefer_wait(&headers);
-    if let Some(wait) = wait.filter(|_| none_match(&headers, &view.etag)) {
-        let (b, d) = (backend.clone(), device.clone());
-        if let Some(mut rx) = blocking(move || Ok(b.changes(&d))).await? {
-            let deadline = tokio::time::Instant::now() + wait;
-            while none_match(&headers, &view.etag) {
-                if tokio::time::timeout_at(deadline, rx.changed())
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                let (b, d) = (backend.clone(), device.clone());
-                view = blocking(move || b.view(&d)).await?;
+    // Subscribed to changes before the view is read: a rebuild finishing in
+    // between then wakes the wait below instead of being missed (which held
+    // a node on a stale manifest for a whole long poll).
+    let (b, c) = (backend.clone(), caller.clone());
+    let (device, mut view, rx) = blocking(move || {
+        let device = b.device(&c)?;
+        let rx = if wait.is_some() {
+            b.changes(&device)
+        } else {
+            None
+        };
+        let view = b.view(&device)?;
+        Ok((device, view, rx))
+    })
+    .await?;
+    if let Some((wait, mut rx)) = wait.zip(rx).filter(|_| none_match(&headers, &view.etag)) {
+        let deadline = tokio::time::Instant::now() + wait;
+        while none_match(&headers, &view.etag) {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                break;
             }
+            let (b, d) = (backend.clone(), device.clone());
+            view = blocking(move || b.view(&d)).await?;
         }
     }
     let applied = wait.map(|w| format!("wait={}", w.as_secs()));
@@ -387,8 +400,15 @@ async fn status(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use axum::extract::{Extension, State};
+    use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+
     use super::{MAX_WAIT, prefer_wait};
-    use axum::http::{HeaderMap, HeaderValue, header};
+    use crate::error::ApiError;
+    use crate::south::Caller;
+    use crate::south::view::DeviceView;
 
     fn h(name: header::HeaderName, v: &str) -> HeaderMap {
         let mut m = HeaderMap::new();
@@ -443,5 +463,91 @@ mod tests {
             tag
         ));
         assert!(!super::none_match(&HeaderMap::new(), tag));
+    }
+
+    /// A backend whose views are rebuilt right after the first read, the
+    /// way an LO's rebuild can finish while a long poll is starting.
+    struct Racing {
+        views: std::sync::Mutex<(usize, Arc<DeviceView>)>,
+        next: Arc<DeviceView>,
+        changes: tokio::sync::watch::Sender<u64>,
+    }
+
+    impl crate::south::backend::Backend for Racing {
+        fn device(&self, _: &Caller) -> Result<String, ApiError> {
+            Ok("d".into())
+        }
+        fn view(&self, _: &str) -> Result<Arc<DeviceView>, ApiError> {
+            let mut v = self.views.lock().unwrap();
+            let read = v.1.clone();
+            v.0 += 1;
+            if v.0 == 1 {
+                v.1 = self.next.clone();
+                self.changes.send_modify(|n| *n += 1);
+            }
+            Ok(read)
+        }
+        fn owner(&self, _: &str, _: &str) -> Result<Option<String>, ApiError> {
+            Ok(None)
+        }
+        fn capabilities(
+            &self,
+            _: &str,
+            _: &edge_model::capabilities::DeviceCapabilitiesManifest,
+        ) -> Result<bool, ApiError> {
+            Ok(false)
+        }
+        fn delete_capabilities(&self, _: &str) -> Result<bool, ApiError> {
+            Ok(false)
+        }
+        fn status(
+            &self,
+            _: &str,
+            _: &edge_model::status::DeploymentStatusManifest,
+        ) -> Result<bool, ApiError> {
+            Ok(false)
+        }
+        fn changes(&self, _: &str) -> Option<tokio::sync::watch::Receiver<u64>> {
+            Some(self.changes.subscribe())
+        }
+        fn artifact(
+            &self,
+            _: &Caller,
+            _: &str,
+            _: &edge_model::Digest,
+        ) -> Result<Option<std::path::PathBuf>, ApiError> {
+            Ok(None)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rebuild_finishing_as_a_long_poll_starts_wakes_it() {
+        let (old, new) = (
+            Arc::new(crate::south::view::test_view(1)),
+            Arc::new(crate::south::view::test_view(2)),
+        );
+        assert_ne!(old.etag, new.etag);
+        let backend: crate::south::backend::Shared = Arc::new(Racing {
+            views: std::sync::Mutex::new((0, old.clone())),
+            next: new.clone(),
+            changes: tokio::sync::watch::Sender::new(0),
+        });
+        let caller = Caller {
+            fingerprint: String::new(),
+            spiffe_id: None,
+            not_after: i64::MAX,
+        };
+        let mut headers = h(header::IF_NONE_MATCH, &old.etag);
+        headers.insert(
+            header::HeaderName::from_static("prefer"),
+            HeaderValue::from_static("wait=2"),
+        );
+        // Missed, the change would leave this waiting out its 2 s and
+        // answering 304 with the old view.
+        let resp = super::manifest(State(backend), Extension(caller), headers)
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()[header::ETAG], new.etag.as_str());
     }
 }

@@ -3,10 +3,13 @@
 //! caller as read from its certificate, and the Margo Workload Management
 //! API (rc.3) that both serve to edge nodes (`margo`, `blobs`) over the
 //! [`backend::Backend`] each implements, built from per-device views of a
-//! site repository (`view`, with the one cache of them both use).
+//! site repository (`view`, with the one cache of them both use), and the
+//! wire form of Git objects riding on the CO's nudge to an LO (`carried`).
 
 pub(crate) mod backend;
 pub(crate) mod blobs;
+#[cfg(any(feature = "co", feature = "lo"))]
+pub(crate) mod carried;
 pub(crate) mod margo;
 pub(crate) mod view;
 

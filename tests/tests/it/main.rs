@@ -17,6 +17,7 @@ mod errors;
 mod events;
 mod faults;
 mod git;
+mod latency;
 mod lo;
 mod oci;
 mod pull;

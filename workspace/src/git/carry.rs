@@ -33,7 +33,7 @@ pub struct Carried {
     pub objects: usize,
 }
 
-fn open(dir: &Path) -> Result<gix::Repository, GitError> {
+pub(super) fn open(dir: &Path) -> Result<gix::Repository, GitError> {
     gix::open_opts(dir, open_options()).map_err(|err| GitError::Open {
         path: dir.to_owned(),
         detail: describe(&err),
@@ -45,7 +45,11 @@ fn failed<'a>(dir: &'a Path, action: &'static str) -> impl Fn(gix::Error) -> Git
 }
 
 /// The commit `reference` names in `repo`, if it exists.
-fn tip(repo: &gix::Repository, dir: &Path, reference: &str) -> Result<Option<ObjectId>, GitError> {
+pub(super) fn tip(
+    repo: &gix::Repository,
+    dir: &Path,
+    reference: &str,
+) -> Result<Option<ObjectId>, GitError> {
     let found = repo
         .try_find_reference(reference)
         .map_err(failed(dir, "read a branch"))?;
@@ -322,7 +326,7 @@ pub struct LooseObject {
     pub data: Vec<u8>,
 }
 
-fn kind_name(kind: gix::object::Kind) -> &'static str {
+pub(super) fn kind_name(kind: gix::object::Kind) -> &'static str {
     match kind {
         gix::object::Kind::Commit => "commit",
         gix::object::Kind::Tree => "tree",
@@ -413,6 +417,24 @@ pub fn receive_objects(
     if !dir.join("HEAD").is_file() {
         super::Mirror::open_or_init(dir)?;
     }
+    receive(
+        dir,
+        objects,
+        branch_ref,
+        head,
+        gix::refs::transaction::PreviousValue::Any,
+    )
+}
+
+/// [`receive_objects`] into an existing repository, the branch moved only
+/// when it is as `expect` says.
+pub(super) fn receive(
+    dir: &Path,
+    objects: impl IntoIterator<Item = LooseObject>,
+    branch_ref: &str,
+    head: &str,
+    expect: gix::refs::transaction::PreviousValue,
+) -> Result<Carried, GitError> {
     let repo = open(dir)?;
     let mut written = HashSet::new();
     for o in objects {
@@ -436,13 +458,8 @@ pub fn receive_objects(
     let before_this = |id: ObjectId| !written.contains(&id) && repo.has_object(id);
     walk_new(&repo, dir, head_id, &before_this, &mut |_, _, _| Ok(()))?;
     let before = tip(&repo, dir, branch_ref)?;
-    repo.reference(
-        branch_ref,
-        head_id,
-        gix::refs::transaction::PreviousValue::Any,
-        "received",
-    )
-    .map_err(failed(dir, "move the branch"))?;
+    repo.reference(branch_ref, head_id, expect, "received")
+        .map_err(failed(dir, "move the branch"))?;
     Ok(Carried {
         head: head.to_owned(),
         before: before.map(|b| b.to_string()),

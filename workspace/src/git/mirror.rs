@@ -134,6 +134,23 @@ impl Mirror {
         Ok(n)
     }
 
+    /// Take in the objects of the commits after `base` up to `head` (from
+    /// [`super::objects_after`] at the remote) and move the mirror there,
+    /// only from `base`: each object is checked against its id and the
+    /// branch moves once everything `head` names is present.
+    ///
+    /// # Errors
+    /// When an object does not match its id or is missing, or the mirror is
+    /// not at `base`; the mirror's branch does not move then.
+    pub fn receive_after(
+        &self,
+        objects: impl IntoIterator<Item = super::LooseObject>,
+        base: &str,
+        head: &str,
+    ) -> Result<usize, GitError> {
+        Ok(super::receive_after(&self.dir, objects, TRACKING, base, head)?.objects)
+    }
+
     /// Fetch the remote's `main` from `url` (HTTP or HTTPS), moving only the
     /// objects the mirror lacks. `configure` adjusts the HTTP client.
     ///

@@ -15,7 +15,9 @@
 //! limits, `source.rs` the [`SourcePolicy`] (which hosts app sources may
 //! name, how much one may send), `download.rs` the fetch's HTTP transport
 //! under it, `mirror.rs` the LO's [`Mirror`], `carry.rs` [`carry`] and
-//! [`carry_forward`] (history between local repositories, for USB sticks);
+//! [`carry_forward`] (history between local repositories, for USB sticks),
+//! `delta.rs` [`objects_after`] and [`receive_after`] (the objects of a few
+//! new commits, carried on the CO's nudge to an LO);
 //! this file holds what both share: the error type, the commit types
 //! and how a repository is opened.
 
@@ -23,6 +25,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 mod carry;
+mod delta;
 mod download;
 mod fetch;
 mod mirror;
@@ -35,6 +38,7 @@ pub use carry::{
     Carried, LooseObject, carry, carry_forward, check_forward, objects_since, receive_objects,
     tip_of,
 };
+pub use delta::{DeltaLimits, objects_after, receive_after};
 pub use fetch::{CONNECT_TIMEOUT, MAX_PACKAGE_BYTES, MAX_PACKAGE_FILES, fetch_package};
 pub use mirror::{ConfigureClient, Fetched, Mirror, TreeFile};
 pub use repo::Repo;

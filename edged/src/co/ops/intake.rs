@@ -43,7 +43,7 @@ pub(crate) fn read_batch(body: &[u8]) -> Result<IntakeBatch, ApiError> {
 pub(crate) fn from_lo(store: &Store, site: &str, batch: &IntakeBatch) -> Result<i64, ApiError> {
     let started = std::time::Instant::now();
     let acked = apply_batch(store, site, batch)?;
-    tracing::debug!(site, entries = batch.entries.len(), acked, took = ?started.elapsed(), "intake");
+    tracing::debug!(target: "latency", site, entries = batch.entries.len(), acked, took = ?started.elapsed(), "reports taken in");
     Ok(acked)
 }
 

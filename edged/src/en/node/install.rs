@@ -282,7 +282,8 @@ impl Node {
 /// lasted: [`CONFIRM`] (one look later) at the first start, [`SETTLE`] after
 /// a crash (a crash loop passes through `installed` between its crashes).
 fn wait_until_up(running: &dyn Running, timeout: Duration) -> Observed {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     // Up since when, after how many restarts.
     let mut up: Option<(Instant, u32)> = None;
     loop {
@@ -311,9 +312,23 @@ fn wait_until_up(running: &dyn Running, timeout: Duration) -> Observed {
                 restarts: o.restarts,
             };
         }
-        std::thread::park_timeout(Duration::from_millis(25));
+        // Look again when the component may have lasted long enough, or
+        // soon while it is starting (most start within milliseconds), then
+        // every [`LOOK`].
+        let next = match up {
+            Some((since, n)) => {
+                let settle = if n == 0 { CONFIRM } else { SETTLE };
+                settle.saturating_sub(since.elapsed()).min(LOOK)
+            }
+            None if started.elapsed() < LOOK * 4 => LOOK / 10,
+            None => LOOK,
+        };
+        std::thread::park_timeout(next.max(Duration::from_millis(1)));
     }
 }
+
+/// How often a starting component is looked at, at most.
+const LOOK: Duration = Duration::from_millis(25);
 
 /// Unpack a (checked) compose archive into `dir/project`, replacing what an
 /// earlier start left there; returns its top directory. `dir` is the

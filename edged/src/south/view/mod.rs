@@ -411,6 +411,12 @@ impl Staged {
 }
 
 /// The view of a device the site has never given anything (version stored).
+/// A view of nothing at `version`, for tests of the handlers.
+#[cfg(test)]
+pub(crate) fn test_view(version: u64) -> DeviceView {
+    DeviceView::build(version, Prepared::new(Vec::new(), None), None)
+}
+
 pub(crate) fn empty_view(
     c: &Connection,
     scope: &str,

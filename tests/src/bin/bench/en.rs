@@ -35,7 +35,7 @@ use edge_tests::en::En;
 use edge_tests::lo::Lo;
 
 use super::fleet::{ctl, deploy, deploy_app, enroll};
-use super::{ms, percentiles, quantile, release_bin};
+use super::{breakdown, ms, percentiles, quantile, release_bin};
 
 const SITE: &str = "plant-1";
 const DEVICE: &str = "edge-1";
@@ -49,10 +49,23 @@ const WAITS: usize = 50;
 pub(crate) fn run() {
     println!("== en");
     cold_start();
+    run_with(false);
+}
+
+/// Group `change`: only what times one change (deploy → installed with its
+/// breakdown, `co deploy --wait`, upgrade → installed).
+pub(crate) fn change() {
+    println!("== change");
+    run_with(true);
+}
+
+fn run_with(change_only: bool) {
     let edgectl = release_bin("edgectl");
     let edged = release_bin("edged");
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let co = Co::start_with(&dir.path().join("co"), &[], &edged);
+    // The stage markers of the breakdown (debug lines of target `latency`).
+    let log = ["--log", breakdown::LOG];
+    let co = Co::start_with(&dir.path().join("co"), &log, &edged);
     for app in ["hello-wasm", "hello-process"] {
         let pkg = repo_root().join("fixtures/packages").join(app);
         ctl(
@@ -70,7 +83,7 @@ pub(crate) fn run() {
     let creds = dir.path().join("creds");
     let lo_creds = enroll(&edgectl, &co, &creds, SITE, None);
     let en_creds = enroll(&edgectl, &co, &creds, SITE, Some(DEVICE));
-    let lo = Lo::start_with(&lo_creds, &dir.path().join("lo"), &[], &edged);
+    let lo = Lo::start_with(&lo_creds, &dir.path().join("lo"), &log, &edged);
     // EN_EDGED runs the node from another build (such as the static one).
     let en_bin = std::env::var_os("EN_EDGED").map_or_else(|| edged.clone(), PathBuf::from);
     println!("edge node binary: {}", en_bin.display());
@@ -78,15 +91,19 @@ pub(crate) fn run() {
         &en_creds,
         &dir.path().join("en"),
         &lo.url,
-        &[],
+        &log,
         &[],
         &en_bin,
     );
     let api = co.client(Some(&co.token));
 
-    deploy_to_installed(&api);
+    let logs: [&dyn Fn() -> String; 3] = [&|| co.log(), &|| lo.log(), &|| en.log()];
+    deploy_to_installed(&api, logs);
     deploy_wait(&edgectl, &co);
     upgrade_to_installed(&edgectl, &co, dir.path(), &api);
+    if change_only {
+        return;
+    }
     idle(&api, &en);
     sizes();
 }
@@ -227,16 +244,49 @@ fn undeploy(api: &edge_api::Client, id: &str) {
     });
 }
 
-fn deploy_to_installed(api: &edge_api::Client) {
+/// Deploy → installed, `DEPLOYS` times, timed from the POST to the CO's
+/// event stream carrying the node's `installed` (a status event about the
+/// deployment's current document); then where the time went, per stage
+/// (p50 over the runs, from the daemons' stage markers in `logs`).
+fn deploy_to_installed(api: &edge_api::Client, logs: [&dyn Fn() -> String; 3]) {
     let mut samples = Vec::new();
+    let mut posts = Vec::new();
+    let mut stages: Vec<Vec<Duration>> = vec![Vec::new(); breakdown::STAGES.len() + 1];
     for _ in 0..DEPLOYS {
+        let events = api.events(None).unwrap_or_else(|e| panic!("{e}"));
+        let t0 = std::time::SystemTime::now();
         let began = Instant::now();
         let id = deploy(api, SITE, DEVICE);
-        wait_for("installed", Duration::from_secs(60), || {
-            state(api, &id).as_deref() == Some("installed")
-        });
-        samples.push(began.elapsed());
+        posts.push(began.elapsed());
+        for e in events {
+            let e = e.unwrap_or_else(|e| panic!("{e}"));
+            if e.kind != "status" || e.subject != id {
+                continue;
+            }
+            match e.data["state"].as_str() {
+                Some("installed") => break,
+                Some("failed") => panic!("the deploy failed: {}", e.data),
+                _ => {}
+            }
+        }
+        let total = began.elapsed();
+        samples.push(total);
+        let [co, lo, en] = logs.map(|l| l());
+        if let Some(s) = breakdown::stages(t0, total, [&co, &lo, &en]) {
+            for (i, d) in s.into_iter().enumerate() {
+                stages[i].push(d);
+            }
+        }
+        // The next run starts once the node has reported the removal, so
+        // no removal is still on its way through the LO and the node.
+        let events = api.events(None).unwrap_or_else(|e| panic!("{e}"));
         undeploy(api, &id);
+        for e in events {
+            let e = e.unwrap_or_else(|e| panic!("{e}"));
+            if e.kind == "status" && e.subject == id && e.data["state"] == "removed" {
+                break;
+            }
+        }
     }
     let mut sorted = samples.clone();
     sorted.sort();
@@ -245,6 +295,26 @@ fn deploy_to_installed(api: &edge_api::Client) {
         percentiles(samples),
         ms(quantile(&sorted, 0.99))
     );
+    println!("  of which the POST's answer: {}", percentiles(posts));
+    println!(
+        "  where the time goes ({} of {DEPLOYS} runs had every marker), p50 / p95 per stage:",
+        stages[0].len()
+    );
+    let names = breakdown::STAGES
+        .iter()
+        .map(|s| s.0)
+        .chain(["CO: event `installed` seen by the bench"]);
+    for (name, mut s) in names.zip(stages) {
+        if s.is_empty() {
+            continue;
+        }
+        s.sort();
+        println!(
+            "    {name}: {:.1} / {:.1} ms",
+            ms(quantile(&s, 0.5)),
+            ms(quantile(&s, 0.95))
+        );
+    }
 }
 
 /// `co upgrade` of one deployment to `installed` at the CO, alternating

@@ -25,6 +25,7 @@
 // A benchmark's results are its output.
 #![allow(clippy::print_stdout)]
 
+mod breakdown;
 mod edgectl;
 mod en;
 mod fleet;
@@ -41,7 +42,7 @@ use std::time::Duration;
 
 use edge_tests::co::repo_root;
 
-const GROUPS: [&str; 3] = ["edgectl", "lo", "en"];
+const GROUPS: [&str; 4] = ["edgectl", "lo", "en", "change"];
 
 fn release_bin(name: &str) -> PathBuf {
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
@@ -91,6 +92,10 @@ fn main() {
         );
     }
     let wanted = |g: &str| args.is_empty() || args.iter().any(|a| a == g);
+    // `change` is part of `en`; alone it runs only the change latency.
+    if args.iter().any(|a| a == "change") && !wanted("en") {
+        en::change();
+    }
     if wanted("edgectl") {
         edgectl::run();
     }

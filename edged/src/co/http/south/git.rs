@@ -70,8 +70,12 @@ pub(super) async fn git(
         return ApiError::not_found(format!("site `{site}` has no desired state yet"))
             .into_response();
     }
+    let started = std::time::Instant::now();
     match run_backend(&store, site, rest, &query, &method, &headers, body).await {
-        Ok(resp) => resp,
+        Ok(resp) => {
+            tracing::debug!(target: "latency", site, path = rest, took = ?started.elapsed(), "git request");
+            resp
+        }
         Err(e) => ApiError::internal(&e).into_response(),
     }
 }

@@ -1,6 +1,7 @@
 //! What the CO offers LOs besides Git: the nudge (`GET /lo/v1/watch`, a
 //! long poll answered when the site's head, revoked or issued device
-//! certificates differ from what the LO has) and intake (`POST /lo/v1/intake`, batches
+//! certificates differ from what the LO has, carrying the Git objects of a
+//! new head when they are few) and intake (`POST /lo/v1/intake`, batches
 //! from its outbox). The caller must be a site's unrevoked LO.
 
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub(crate) struct WatchQuery {
     issued: Option<usize>,
     /// Seconds to wait for a change (at most 60).
     wait: Option<u64>,
+    /// Carry the Git objects of a new head when they are few.
+    carry: Option<bool>,
 }
 
 /// The nudge: answer at once when the LO's view is stale, else when it
@@ -46,6 +49,7 @@ pub(crate) async fn watch(
         q.have,
         (q.revoked, q.issued),
         q.wait.unwrap_or(0),
+        q.carry.unwrap_or(false),
     )
     .await
     .map(axum::Json)
