@@ -18,7 +18,7 @@ use edge_tests::fleet::status_doc;
 use serde_json::{Value, json};
 
 use super::fleet::{ctl, enroll, server_of};
-use super::release_bin;
+use super::{flag_pairs, parsed, release_bin};
 
 /// Reports in one intake batch, as an LO's outbox sends them.
 const BATCH: usize = 500;
@@ -162,19 +162,12 @@ fn options(args: &[String]) -> Options {
         secs: 60.0,
         json: None,
     };
-    let mut it = args.iter().filter(|a| *a != "--");
-    while let Some(a) = it.next() {
-        let mut value = || {
-            it.next()
-                .unwrap_or_else(|| panic!("{a} needs a value"))
-                .clone()
-        };
-        let bad = |e: &dyn std::fmt::Display| -> ! { panic!("{a}: {e}") };
-        match a.as_str() {
-            "--deployments" => o.deployments = value().parse().unwrap_or_else(|e| bad(&e)),
-            "--sites" => o.sites = value().parse().unwrap_or_else(|e| bad(&e)),
-            "--secs" => o.secs = value().parse().unwrap_or_else(|e| bad(&e)),
-            "--json" => o.json = Some(PathBuf::from(value())),
+    for (flag, value) in flag_pairs(args) {
+        match flag {
+            "--deployments" => o.deployments = parsed(flag, value),
+            "--sites" => o.sites = parsed(flag, value),
+            "--secs" => o.secs = parsed(flag, value),
+            "--json" => o.json = Some(PathBuf::from(value)),
             other => panic!("unknown option `{other}` of `bench intake`"),
         }
     }
@@ -182,15 +175,19 @@ fn options(args: &[String]) -> Options {
     o
 }
 
-/// Run the intake benchmark with `args` (after the group name).
-pub(crate) fn run(args: &[String]) {
-    let o = options(args);
-    let edged = release_bin("edged");
-    let edgectl = release_bin("edgectl");
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let co = Co::start_with(&dir.path().join("co"), &[], &edged);
+/// A release CO holding hello-wasm, with `sites` sites (`site-00`, …) and
+/// `devices` devices (`n00000`, …, device `i` at site `i % sites`)
+/// registered in batches of 10,000 (one commit each): the CO, its sites.
+pub(crate) fn fleet_registry(
+    dir: &Path,
+    edged: &Path,
+    edgectl: &Path,
+    sites: usize,
+    devices: usize,
+) -> (Co, Vec<String>) {
+    let co = Co::start_with(&dir.join("co"), &[], edged);
     ctl(
-        &edgectl,
+        edgectl,
         &co,
         &[
             "co",
@@ -201,18 +198,29 @@ pub(crate) fn run(args: &[String]) {
         ],
     );
     let api = co.client(Some(&co.token));
-    let sites: Vec<String> = (0..o.sites).map(|s| format!("site-{s:02}")).collect();
-    for s in &sites {
-        ctl(&edgectl, &co, &["co", "add", "site", s]);
+    let names: Vec<String> = (0..sites).map(|s| format!("site-{s:02}")).collect();
+    for s in &names {
+        ctl(edgectl, &co, &["co", "add", "site", s]);
     }
-    let all: Vec<Value> = (0..o.deployments)
-        .map(|i| json!({"id": format!("n{i:05}"), "site": sites[i % o.sites]}))
+    let all: Vec<Value> = (0..devices)
+        .map(|i| json!({"id": format!("n{i:05}"), "site": names[i % sites]}))
         .collect();
     for chunk in all.chunks(10_000) {
         let _: Value = api
             .post(edge_api::routes::DEVICES_BATCH, &json!({"devices": chunk}))
             .unwrap_or_else(|e| panic!("add devices: {e}"));
     }
+    (co, names)
+}
+
+/// Run the intake benchmark with `args` (after the group name).
+pub(crate) fn run(args: &[String]) {
+    let o = options(args);
+    let edged = release_bin("edged");
+    let edgectl = release_bin("edgectl");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (co, sites) = fleet_registry(dir.path(), &edged, &edgectl, o.sites, o.deployments);
+    let api = co.client(Some(&co.token));
     for s in &sites {
         let _: Value = api
             .post(

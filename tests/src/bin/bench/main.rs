@@ -56,6 +56,27 @@ fn release_bin(name: &str) -> PathBuf {
     target.join("release").join(name)
 }
 
+/// The `--flag value` pairs of a group's `args` (a lone `--` skipped).
+fn flag_pairs(args: &[String]) -> Vec<(&str, &str)> {
+    let mut it = args.iter().filter(|a| *a != "--");
+    let mut out = Vec::new();
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        out.push((flag.as_str(), value.as_str()));
+    }
+    out
+}
+
+/// `value` of `flag` parsed as a `T`.
+fn parsed<T: std::str::FromStr>(flag: &str, value: &str) -> T
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .unwrap_or_else(|e| panic!("{flag} {value}: {e}"))
+}
+
 /// The sample at quantile `q` (nearest rank on the sorted samples).
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;

@@ -35,9 +35,9 @@ use edge_tests::sim::{Counters, SimNode};
 use serde_json::{Value, json};
 
 use super::fleet::{ctl, enroll, server_of};
-use super::intake::{rss_mb, sustained};
+use super::intake::{fleet_registry, rss_mb, sustained};
 use super::probe::Probe;
-use super::{ms, quantile, release_bin};
+use super::{flag_pairs, ms, parsed, quantile, release_bin};
 
 /// What one run simulates.
 #[derive(Debug, Clone)]
@@ -59,30 +59,14 @@ fn options(args: &[String]) -> Options {
         sustain_s: 60.0,
         json: None,
     };
-    let mut it = args.iter().filter(|a| *a != "--");
-    while let Some(a) = it.next() {
-        let mut value = || {
-            it.next()
-                .unwrap_or_else(|| panic!("{a} needs a value"))
-                .clone()
-        };
-        match a.as_str() {
-            "--nodes" => o.nodes = value().parse().unwrap_or_else(|e| panic!("--nodes: {e}")),
-            "--los" => o.los = value().parse().unwrap_or_else(|e| panic!("--los: {e}")),
-            "--install-ms" => {
-                o.install = Duration::from_millis(
-                    value()
-                        .parse()
-                        .unwrap_or_else(|e| panic!("--install-ms: {e}")),
-                );
-            }
-            "--fail" => o.fail = value().parse().unwrap_or_else(|e| panic!("--fail: {e}")),
-            "--sustain-secs" => {
-                o.sustain_s = value()
-                    .parse()
-                    .unwrap_or_else(|e| panic!("--sustain-secs: {e}"));
-            }
-            "--json" => o.json = Some(PathBuf::from(value())),
+    for (flag, value) in flag_pairs(args) {
+        match flag {
+            "--nodes" => o.nodes = parsed(flag, value),
+            "--los" => o.los = parsed(flag, value),
+            "--install-ms" => o.install = Duration::from_millis(parsed(flag, value)),
+            "--fail" => o.fail = parsed(flag, value),
+            "--sustain-secs" => o.sustain_s = parsed(flag, value),
+            "--json" => o.json = Some(PathBuf::from(value)),
             other => panic!("unknown option `{other}` of `bench fleet`"),
         }
     }
@@ -105,18 +89,10 @@ pub(crate) fn run(args: &[String]) {
     let edged = release_bin("edged");
     let edgectl = release_bin("edgectl");
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let co = Co::start_with(&dir.path().join("co"), &[], &edged);
-    ctl(
-        &edgectl,
-        &co,
-        &[
-            "co",
-            "add",
-            "app",
-            "--artifact",
-            "fixtures/packages/hello-wasm",
-        ],
-    );
+    // The registry in batches of 10,000, each one commit.
+    let started = Instant::now();
+    let (co, sites) = fleet_registry(dir.path(), &edged, &edgectl, o.los, o.nodes);
+    let registry_s = started.elapsed().as_secs_f64();
     let v11 = hello_wasm_1_1(dir.path());
     ctl(
         &edgectl,
@@ -124,22 +100,6 @@ pub(crate) fn run(args: &[String]) {
         &["co", "add", "app", "--artifact", &v11.to_string_lossy()],
     );
     let api = co.client(Some(&co.token));
-
-    let started = Instant::now();
-    let sites: Vec<String> = (0..o.los).map(|s| format!("site-{s:02}")).collect();
-    for s in &sites {
-        ctl(&edgectl, &co, &["co", "add", "site", s]);
-    }
-    // The registry in batches of 10,000, each one commit.
-    let all: Vec<Value> = (0..o.nodes)
-        .map(|i| json!({"id": device_of(i), "site": site_of(i, o.los)}))
-        .collect();
-    for chunk in all.chunks(10_000) {
-        let _: Value = api
-            .post(edge_api::routes::DEVICES_BATCH, &json!({"devices": chunk}))
-            .unwrap_or_else(|e| panic!("add devices: {e}"));
-    }
-    let registry_s = started.elapsed().as_secs_f64();
     println!("fleet: {} devices added in {registry_s:.1} s", o.nodes);
 
     let started = Instant::now();
