@@ -41,6 +41,14 @@ const SITE: &str = "plant-1";
 const DEVICE: &str = "edge-1";
 /// Deploy → installed samples.
 const DEPLOYS: usize = 30;
+
+/// [`DEPLOYS`], or `CHANGE_RUNS` when set (a p99 wants 100 or more).
+fn deploys() -> usize {
+    std::env::var("CHANGE_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEPLOYS)
+}
 /// Cold start samples.
 const STARTS: usize = 30;
 /// `co deploy --wait` samples.
@@ -244,7 +252,7 @@ fn undeploy(api: &edge_api::Client, id: &str) {
     });
 }
 
-/// Deploy → installed, `DEPLOYS` times, timed from the POST to the CO's
+/// Deploy → installed, [`deploys`] times, timed from the POST to the CO's
 /// event stream carrying the node's `installed` (a status event about the
 /// deployment's current document); then where the time went, per stage
 /// (p50 over the runs, from the daemons' stage markers in `logs`).
@@ -252,7 +260,7 @@ fn deploy_to_installed(api: &edge_api::Client, logs: [&dyn Fn() -> String; 3]) {
     let mut samples = Vec::new();
     let mut posts = Vec::new();
     let mut stages: Vec<Vec<Duration>> = vec![Vec::new(); breakdown::STAGES.len() + 1];
-    for _ in 0..DEPLOYS {
+    for _ in 0..deploys() {
         let events = api.events(None).unwrap_or_else(|e| panic!("{e}"));
         let t0 = std::time::SystemTime::now();
         let began = Instant::now();
@@ -297,8 +305,9 @@ fn deploy_to_installed(api: &edge_api::Client, logs: [&dyn Fn() -> String; 3]) {
     );
     println!("  of which the POST's answer: {}", percentiles(posts));
     println!(
-        "  where the time goes ({} of {DEPLOYS} runs had every marker), p50 / p95 per stage:",
-        stages[0].len()
+        "  where the time goes ({} of {} runs had every marker), p50 / p95 per stage:",
+        stages[0].len(),
+        deploys()
     );
     let names = breakdown::STAGES
         .iter()
@@ -337,7 +346,7 @@ fn upgrade_to_installed(edgectl: &Path, co: &Co, dir: &Path, api: &edge_api::Cli
         state(api, &id).as_deref() == Some("installed")
     });
     let mut samples = Vec::new();
-    for i in 0..DEPLOYS {
+    for i in 0..deploys() {
         let version = if i % 2 == 0 { "1.0.0" } else { "1.1.0" };
         let events = api.events(None).unwrap_or_else(|e| panic!("{e}"));
         let began = Instant::now();
