@@ -28,7 +28,7 @@ use crate::printer::Printer;
 /// Run one command.
 pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate(args) => Ok(validate::validate(&args, *printer)),
+        Command::Validate(args) => validate::validate(&args, *printer),
         Command::Completions { shell } => {
             completions::completions(shell, *printer);
             Ok(ExitCode::SUCCESS)

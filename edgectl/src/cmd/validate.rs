@@ -58,7 +58,21 @@ impl FileResult {
     }
 }
 
-pub(crate) fn validate(args: &ValidateArgs, printer: Printer) -> ExitCode {
+/// Check every path named; a path that cannot be read at all is an error
+/// (nothing is checked), not an invalid file.
+pub(crate) fn validate(args: &ValidateArgs, printer: Printer) -> anyhow::Result<ExitCode> {
+    let unreadable: Vec<String> = args
+        .paths
+        .iter()
+        .filter_map(|p| {
+            fs::metadata(p)
+                .err()
+                .map(|e| format!("cannot read `{}`: {e}", p.display()))
+        })
+        .collect();
+    if !unreadable.is_empty() {
+        anyhow::bail!("{}", unreadable.join("; "));
+    }
     let mut results = Vec::new();
     for path in &args.paths {
         check_path(path, &mut results);
@@ -81,11 +95,11 @@ pub(crate) fn validate(args: &ValidateArgs, printer: Printer) -> ExitCode {
             files: results,
         });
     }
-    if valid {
+    Ok(if valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILURE)
-    }
+    })
 }
 
 fn print_human(r: &FileResult, quiet: bool, printer: Printer) {
