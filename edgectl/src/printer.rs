@@ -124,3 +124,12 @@ impl Printer {
         let _ = writeln!(std::io::stderr().lock(), "error: {text}");
     }
 }
+
+/// `n` and its noun, singular for one: `1 report`, `2 reports`.
+pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}

@@ -120,7 +120,12 @@ impl DeployForm {
                 .iter()
                 .map(|s| Choice {
                     key: Some(s.name.clone()),
-                    label: format!("{}  ({} devices)", s.name, s.devices),
+                    label: format!(
+                        "{}  ({} device{})",
+                        s.name,
+                        s.devices,
+                        if s.devices == 1 { "" } else { "s" }
+                    ),
                 })
                 .collect(),
             Step::Device => {

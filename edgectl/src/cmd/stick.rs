@@ -18,7 +18,7 @@ use edge_workspace::git::{self, LooseObject};
 use edge_workspace::stick::{self, StickArtifact, StickManifest};
 
 use crate::cli::{ExportArgs, IdentityArgs};
-use crate::printer::Printer;
+use crate::printer::{Printer, count};
 
 /// Largest tar of Git objects taken for one export.
 const MAX_GIT_TAR: u64 = 1 << 30;
@@ -206,11 +206,11 @@ pub(crate) fn export(client: &Client, printer: Printer, args: &ExportArgs) -> an
     }
     stick::finish(to, &manifest)?;
     printer.line(&format!(
-        "site `{}` at {} written to `{}`: {} new Git objects, {} of {} artifacts new ({} bytes){}",
+        "site `{}` at {} written to `{}`: {}, {} of {} artifacts new ({} bytes){}",
         args.site,
         &head[..head.len().min(12)],
         to.display(),
-        carried.objects,
+        count(carried.objects as u64, "new Git object", "new Git objects"),
         missing.len(),
         manifest.artifacts.len(),
         bytes_written,
@@ -392,8 +392,9 @@ pub(crate) fn import_status(client: &Client, printer: Printer, dir: &Path) -> an
         total += entries;
         summary.push(serde_json::json!({ "site": file.site, "epoch": file.batch.epoch, "reports": entries, "acked": acked }));
         printer.line(&format!(
-            "site `{}`: {entries} reports handed to the CO (it holds everything up to report {acked} of this LO)",
-            file.site
+            "site `{}`: {} handed to the CO (it holds everything up to report {acked} of this LO)",
+            file.site,
+            count(entries as u64, "report", "reports")
         ));
     }
     if summary.is_empty() {
