@@ -133,3 +133,16 @@ pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
         format!("{n} {many}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_takes_the_singular_and_every_other_count_the_plural() {
+        assert_eq!(super::count(1, "report", "reports"), "1 report");
+        assert_eq!(super::count(0, "report", "reports"), "0 reports");
+        assert_eq!(
+            super::count(12, "new Git object", "new Git objects"),
+            "12 new Git objects"
+        );
+    }
+}
