@@ -301,16 +301,17 @@ pub fn row(en: &crate::en::En, id: &str) -> Option<Value> {
         .cloned()
 }
 
+/// The CO's deployments, as `co list deployments -o json` prints them.
+pub fn deployments(co: &Co) -> Vec<Value> {
+    let out = ok(&co.edgectl(&["co", "list", "deployments", "-o", "json"]));
+    match serde_json::from_str(&out).unwrap() {
+        Value::Array(list) => list,
+        other => panic!("not a list: {other}"),
+    }
+}
+
 pub fn co_state(co: &Co, id: &str) -> Option<String> {
-    let list: Value = serde_json::from_str(&ok(&co.edgectl(&[
-        "co",
-        "list",
-        "deployments",
-        "-o",
-        "json",
-    ])))
-    .unwrap();
-    list.as_array()?
+    deployments(co)
         .iter()
         .find(|d| d["id"] == id)?
         .get("state")?

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use edge_model::MargoDocument as _;
 use edge_tests::co::{Co, copy_tree, fails, ok};
 use edge_tests::en::{En, programs};
-use edge_tests::fleet::{Fleet, deploy_to, fleet, row, wait_state};
+use edge_tests::fleet::{Fleet, deploy_to, deployments, fleet, row, wait_state};
 use edge_tests::lo::Lo;
 use edge_tests::wait::until_or;
 use serde_json::Value;
@@ -76,16 +76,6 @@ fn digest(co: &Co, id: &str) -> String {
         .join("sites/plant-1/deployments")
         .join(format!("{id}.yaml"));
     edge_model::digest::sha256(&std::fs::read(&path).unwrap()).to_string()
-}
-
-/// The deployments of the CO, as JSON.
-fn deployments(co: &Co) -> Vec<Value> {
-    let out = ok(&co.edgectl(&["co", "list", "deployments", "-o", "json"]));
-    serde_json::from_str::<Value>(&out)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
 }
 
 /// Whether the node's store holds a blob of `bytes`.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use edge_tests::co::{Co, copy_tree, ok};
 use edge_tests::en::En;
-use edge_tests::fleet::{enroll, row, south_url, wait_state};
+use edge_tests::fleet::{deployments, enroll, row, south_url, wait_state};
 use edge_tests::lo::Lo;
 use edge_tests::wait::until_or;
 use serde_json::Value;
@@ -52,18 +52,6 @@ fn rollout_commits(co: &Co, site: &str, id: &str) -> usize {
         .iter()
         .filter(|c| c["message"].as_str().unwrap_or_default().contains(&needle))
         .count()
-}
-
-/// `co list deployments -o json`.
-fn deployments(co: &Co) -> Value {
-    serde_json::from_str(&ok(&co.edgectl(&[
-        "co",
-        "list",
-        "deployments",
-        "-o",
-        "json",
-    ])))
-    .unwrap()
 }
 
 /// `co rollout status ID -o json`.
@@ -223,7 +211,7 @@ fn an_upgrade_rolls_out_in_waves_across_sites_and_a_failing_one_rolls_back() {
     // Honest status: the first wave's deployments are at 1.1.0, but what
     // their devices last said is about 1.0.0.
     let all = deployments(&co);
-    for d in all.as_array().unwrap() {
+    for d in &all {
         let first = d["device"] == "edge-1" || d["device"] == "edge-4";
         assert_eq!(d["stale"].as_bool().unwrap_or(false), first, "{d}");
         assert_eq!(d["version"], if first { "1.1.0" } else { "1.0.0" }, "{d}");
@@ -313,13 +301,7 @@ fn an_upgrade_rolls_out_in_waves_across_sites_and_a_failing_one_rolls_back() {
     }
     // Every deployment is at 1.1.0 again, at the CO and on its node.
     let all = deployments(&co);
-    assert!(
-        all.as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["version"] == "1.1.0"),
-        "{all}"
-    );
+    assert!(all.iter().all(|d| d["version"] == "1.1.0"), "{all:?}");
     for (d, dep) in &ids {
         let en = &ens.iter().find(|(n, _)| n == d).unwrap().1;
         runs(en, dep, "1.1.0", &log);
@@ -436,7 +418,7 @@ fn a_rollout_is_steered_by_hand_and_refuses_what_it_cannot_do() {
     );
     // The one deployment made is gone again; the one never sent was never made.
     let all = deployments(co);
-    assert_eq!(all.as_array().unwrap().len(), 0, "{all}");
+    assert!(all.is_empty(), "{all:?}");
     let r = rollout(co, "1");
     assert_eq!(r["state"], "undone");
     let states: Vec<&str> = r["targets"]

@@ -15,6 +15,7 @@
 use std::collections::BTreeSet;
 
 use edge_tests::co::{Co, git, ok};
+use edge_tests::fleet;
 use edge_tests::tmpfs::Tmpfs;
 use serde_json::Value;
 
@@ -135,16 +136,7 @@ fn deploy(co: &Co, name: &str) -> std::process::Output {
 
 /// The ids of the CO's deployments.
 fn deployments(co: &Co) -> BTreeSet<String> {
-    let list: Value = serde_json::from_str(&ok(&co.edgectl(&[
-        "co",
-        "list",
-        "deployments",
-        "-o",
-        "json",
-    ])))
-    .unwrap();
-    list.as_array()
-        .unwrap()
+    fleet::deployments(co)
         .iter()
         .map(|d| d["id"].as_str().unwrap().to_owned())
         .collect()

@@ -19,7 +19,6 @@ use edge_tests::en::En;
 use edge_tests::fleet::{deploy_to, fleet, listing};
 use edge_tests::lo::Lo;
 use edge_tests::wait::within;
-use serde_json::Value;
 
 const KILLS: u32 = 20;
 /// The longest random delay between a change and the kill.
@@ -146,17 +145,7 @@ fn an_edge_node_killed_at_twenty_random_points_converges_with_one_process_each()
 
 /// The CO holds exactly `want`, each `installed` about its latest document.
 fn co_current(co: &edge_tests::co::Co, want: &BTreeSet<String>) -> bool {
-    let list: Value = serde_json::from_str(&ok(&co.edgectl(&[
-        "co",
-        "list",
-        "deployments",
-        "-o",
-        "json",
-    ])))
-    .unwrap();
-    let Some(list) = list.as_array() else {
-        return false;
-    };
+    let list = edge_tests::fleet::deployments(co);
     let ids: BTreeSet<String> = list
         .iter()
         .filter_map(|d| d["id"].as_str().map(str::to_owned))
