@@ -437,6 +437,18 @@ mod tests {
             o.restarts == 1 && o.state == State::Installed
         });
         assert!(back.error.is_none());
+        // Stopped only once the new shell greets: before, it has not set up
+        // its SIGTERM handler yet and would die without saying so.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("hi plant 1")
+            .count()
+            < 2
+        {
+            assert!(Instant::now() < deadline, "no second greeting in the log");
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
         let end = r.stop(Duration::from_secs(10));
         assert_eq!((end.state, end.error), (State::Removed, None));
         assert!(

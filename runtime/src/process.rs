@@ -225,7 +225,7 @@ fn spawn(spec: &ProcessSpec) -> std::io::Result<Child> {
         std::os::unix::process::CommandExt::uid(&mut cmd, u.uid);
         cmd.env("USER", &u.name).env("LOGNAME", &u.name);
     }
-    let child = cmd.spawn().map_err(|e| match &spec.user {
+    let child = spawn_when_not_busy(&mut cmd).map_err(|e| match &spec.user {
         Some(u) if e.kind() == std::io::ErrorKind::PermissionDenied => std::io::Error::new(
             e.kind(),
             format!(
@@ -242,6 +242,27 @@ fn spawn(spec: &ProcessSpec) -> std::io::Result<Child> {
         ledger.set_process(key, identify(child.id()).as_ref());
     }
     Ok(child)
+}
+
+/// `cmd.spawn()`, tried again while the program is "text file busy".
+///
+/// The program is a private copy written just before (see the driver). Any
+/// other thread of this daemon that forks in that moment (podman, git, another
+/// workload) holds the copy's write descriptor until its own `exec`, and the
+/// kernel refuses to run a file open for writing. That lasts microseconds, so
+/// a few short tries clear it; a crash-loop restart would be counted instead.
+fn spawn_when_not_busy(cmd: &mut Command) -> std::io::Result<Child> {
+    let mut pause = Duration::from_millis(1);
+    for _ in 0..10 {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            done => return done,
+        }
+    }
+    cmd.spawn()
 }
 
 fn describe_exit(status: std::process::ExitStatus) -> String {
