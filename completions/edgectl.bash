@@ -22,6 +22,9 @@ _edgectl() {
             edgectl,completions)
                 cmd="edgectl__subcmd__completions"
                 ;;
+            edgectl,config)
+                cmd="edgectl__subcmd__config"
+                ;;
             edgectl,en)
                 cmd="edgectl__subcmd__en"
                 ;;
@@ -34,6 +37,9 @@ _edgectl() {
             edgectl,login)
                 cmd="edgectl__subcmd__login"
                 ;;
+            edgectl,logout)
+                cmd="edgectl__subcmd__logout"
+                ;;
             edgectl,package)
                 cmd="edgectl__subcmd__package"
                 ;;
@@ -42,6 +48,9 @@ _edgectl() {
                 ;;
             edgectl,validate)
                 cmd="edgectl__subcmd__validate"
+                ;;
+            edgectl,version)
+                cmd="edgectl__subcmd__version"
                 ;;
             edgectl__subcmd__co,add)
                 cmd="edgectl__subcmd__co__subcmd__add"
@@ -346,6 +355,30 @@ _edgectl() {
             edgectl__subcmd__co__subcmd__token__subcmd__help,revoke)
                 cmd="edgectl__subcmd__co__subcmd__token__subcmd__help__subcmd__revoke"
                 ;;
+            edgectl__subcmd__config,current-context)
+                cmd="edgectl__subcmd__config__subcmd__current__subcmd__context"
+                ;;
+            edgectl__subcmd__config,get-contexts)
+                cmd="edgectl__subcmd__config__subcmd__get__subcmd__contexts"
+                ;;
+            edgectl__subcmd__config,help)
+                cmd="edgectl__subcmd__config__subcmd__help"
+                ;;
+            edgectl__subcmd__config,use-context)
+                cmd="edgectl__subcmd__config__subcmd__use__subcmd__context"
+                ;;
+            edgectl__subcmd__config__subcmd__help,current-context)
+                cmd="edgectl__subcmd__config__subcmd__help__subcmd__current__subcmd__context"
+                ;;
+            edgectl__subcmd__config__subcmd__help,get-contexts)
+                cmd="edgectl__subcmd__config__subcmd__help__subcmd__get__subcmd__contexts"
+                ;;
+            edgectl__subcmd__config__subcmd__help,help)
+                cmd="edgectl__subcmd__config__subcmd__help__subcmd__help"
+                ;;
+            edgectl__subcmd__config__subcmd__help,use-context)
+                cmd="edgectl__subcmd__config__subcmd__help__subcmd__use__subcmd__context"
+                ;;
             edgectl__subcmd__en,help)
                 cmd="edgectl__subcmd__en__subcmd__help"
                 ;;
@@ -394,6 +427,9 @@ _edgectl() {
             edgectl__subcmd__help,completions)
                 cmd="edgectl__subcmd__help__subcmd__completions"
                 ;;
+            edgectl__subcmd__help,config)
+                cmd="edgectl__subcmd__help__subcmd__config"
+                ;;
             edgectl__subcmd__help,en)
                 cmd="edgectl__subcmd__help__subcmd__en"
                 ;;
@@ -406,6 +442,9 @@ _edgectl() {
             edgectl__subcmd__help,login)
                 cmd="edgectl__subcmd__help__subcmd__login"
                 ;;
+            edgectl__subcmd__help,logout)
+                cmd="edgectl__subcmd__help__subcmd__logout"
+                ;;
             edgectl__subcmd__help,package)
                 cmd="edgectl__subcmd__help__subcmd__package"
                 ;;
@@ -414,6 +453,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__help,validate)
                 cmd="edgectl__subcmd__help__subcmd__validate"
+                ;;
+            edgectl__subcmd__help,version)
+                cmd="edgectl__subcmd__help__subcmd__version"
                 ;;
             edgectl__subcmd__help__subcmd__co,add)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__add"
@@ -526,6 +568,15 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__co__subcmd__token,revoke)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__token__subcmd__revoke"
                 ;;
+            edgectl__subcmd__help__subcmd__config,current-context)
+                cmd="edgectl__subcmd__help__subcmd__config__subcmd__current__subcmd__context"
+                ;;
+            edgectl__subcmd__help__subcmd__config,get-contexts)
+                cmd="edgectl__subcmd__help__subcmd__config__subcmd__get__subcmd__contexts"
+                ;;
+            edgectl__subcmd__help__subcmd__config,use-context)
+                cmd="edgectl__subcmd__help__subcmd__config__subcmd__use__subcmd__context"
+                ;;
             edgectl__subcmd__help__subcmd__en,list)
                 cmd="edgectl__subcmd__help__subcmd__en__subcmd__list"
                 ;;
@@ -590,7 +641,7 @@ _edgectl() {
 
     case "${cmd}" in
         edgectl)
-            opts="-o -h -V --output --server --token-file --ca-file --help --version validate co en lo package tui login completions help"
+            opts="-o -h -V --output --server --token-file --ca-file --context --help --version validate co en lo package tui login logout config version completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -616,6 +667,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -624,7 +679,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co)
-            opts="-o -h --output --server --token-file --ca-file --help status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help"
+            opts="-o -h --output --server --token-file --ca-file --context --help status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -650,6 +705,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -658,7 +717,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add)
-            opts="-o -h --output --server --token-file --ca-file --help app site device devices help"
+            opts="-o -h --output --server --token-file --ca-file --context --help app site device devices help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -684,6 +743,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -692,7 +755,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add__subcmd__app)
-            opts="-o -h --artifact --name --ref --output --server --token-file --ca-file --help"
+            opts="-o -h --artifact --name --ref --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -730,6 +793,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -738,7 +805,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add__subcmd__device)
-            opts="-o -h --site --label --output --server --token-file --ca-file --help"
+            opts="-o -h --site --label --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -772,6 +839,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -780,7 +851,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add__subcmd__devices)
-            opts="-o -h --site --from --output --server --token-file --ca-file --help"
+            opts="-o -h --site --from --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -811,6 +882,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -906,7 +981,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__add__subcmd__site)
-            opts="-o -h --label --output --server --token-file --ca-file --help"
+            opts="-o -h --label --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -936,6 +1011,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -944,7 +1023,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__apply)
-            opts="-f -o -h --file --prune --dry-run --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --help"
+            opts="-f -o -h --file --prune --dry-run --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -994,6 +1073,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1002,7 +1085,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__audit)
-            opts="-o -h --limit --after --output --server --token-file --ca-file --help"
+            opts="-o -h --limit --after --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1036,6 +1119,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1044,7 +1131,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__deploy)
-            opts="-o -h --app --app-version --site --device --selector --set --deploytype --name --dry-run --wait --timeout --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --help"
+            opts="-o -h --app --app-version --site --device --selector --set --deploytype --name --dry-run --wait --timeout --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1122,6 +1209,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1130,7 +1221,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__diff)
-            opts="-f -o -h --file --prune --output --server --token-file --ca-file --help"
+            opts="-f -o -h --file --prune --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1164,6 +1255,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1172,7 +1267,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__enroll)
-            opts="-o -h --site --lo --device --direct --out --output --server --token-file --ca-file --help"
+            opts="-o -h --site --lo --device --direct --out --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1210,6 +1305,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1218,7 +1317,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__export)
-            opts="-o -h --site --to --with-credentials --skip-images --output --server --token-file --ca-file --help"
+            opts="-o -h --site --to --with-credentials --skip-images --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1249,6 +1348,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1806,7 +1909,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__history)
-            opts="-o -h --site --limit --output --server --token-file --ca-file --help"
+            opts="-o -h --site --limit --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1840,6 +1943,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1848,7 +1955,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__import__subcmd__status)
-            opts="-o -h --output --server --token-file --ca-file --help"
+            opts="-o -h --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1871,6 +1978,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1882,7 +1993,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__label)
-            opts="-o -h --output --server --token-file --ca-file --help site device help"
+            opts="-o -h --output --server --token-file --ca-file --context --help site device help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1908,6 +2019,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1916,7 +2031,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__label__subcmd__device)
-            opts="-o -h --output --server --token-file --ca-file --help"
+            opts="-o -h --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1939,6 +2054,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2006,7 +2125,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__label__subcmd__site)
-            opts="-o -h --output --server --token-file --ca-file --help"
+            opts="-o -h --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2032,6 +2151,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2040,7 +2163,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__list)
-            opts="-o -h --site --output --server --token-file --ca-file --help apps sites devices deployments"
+            opts="-o -h --site --output --server --token-file --ca-file --context --help apps sites devices deployments"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2070,6 +2193,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2078,7 +2205,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__remove)
-            opts="-o -h --output --server --token-file --ca-file --help app help"
+            opts="-o -h --output --server --token-file --ca-file --context --help app help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2104,6 +2231,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2112,7 +2243,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__remove__subcmd__app)
-            opts="-y -o -h --version --force --yes --output --server --token-file --ca-file --help"
+            opts="-y -o -h --version --force --yes --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2139,6 +2270,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2192,7 +2327,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__revoke)
-            opts="-y -o -h --site --lo --device --yes --output --server --token-file --ca-file --help"
+            opts="-y -o -h --site --lo --device --yes --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2226,6 +2361,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2234,7 +2373,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__rollback)
-            opts="-y -o -h --site --to --yes --output --server --token-file --ca-file --help"
+            opts="-y -o -h --site --to --yes --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2268,6 +2407,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2276,7 +2419,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__rollout)
-            opts="-o -h --output --server --token-file --ca-file --help list status pause resume undo help"
+            opts="-o -h --output --server --token-file --ca-file --context --help list status pause resume undo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2299,6 +2442,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2408,7 +2555,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__rollout__subcmd__list)
-            opts="-o -h --limit --output --server --token-file --ca-file --help"
+            opts="-o -h --limit --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2438,6 +2585,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2446,7 +2597,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__rollout__subcmd__pause)
-            opts="-o -h --output --server --token-file --ca-file --help"
+            opts="-o -h --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2469,6 +2620,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2480,7 +2635,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__rollout__subcmd__resume)
-            opts="-o -h --output --server --token-file --ca-file --help"
+            opts="-o -h --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2506,6 +2661,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2514,7 +2673,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__rollout__subcmd__status)
-            opts="-o -h --wait --timeout --output --server --token-file --ca-file --help"
+            opts="-o -h --wait --timeout --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2544,6 +2703,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2552,7 +2715,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__rollout__subcmd__undo)
-            opts="-y -o -h --yes --output --server --token-file --ca-file --help"
+            opts="-y -o -h --yes --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2578,6 +2741,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2586,7 +2753,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__set)
-            opts="-o -h --app --site --all-sites --device --selector --dry-run --wait --timeout --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --help"
+            opts="-o -h --app --site --all-sites --device --selector --dry-run --wait --timeout --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2648,6 +2815,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2656,7 +2827,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__show)
-            opts="-o -h --output --server --token-file --ca-file --help app site device"
+            opts="-o -h --output --server --token-file --ca-file --context --help app site device"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2679,6 +2850,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2690,7 +2865,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__status)
-            opts="-o -h --output --server --token-file --ca-file --help"
+            opts="-o -h --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2713,6 +2888,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2724,7 +2903,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__token)
-            opts="-o -h --output --server --token-file --ca-file --help create list revoke help"
+            opts="-o -h --output --server --token-file --ca-file --context --help create list revoke help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2750,6 +2929,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2758,7 +2941,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__token__subcmd__create)
-            opts="-o -h --scope --output --server --token-file --ca-file --help"
+            opts="-o -h --scope --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2785,6 +2968,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2866,7 +3053,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__token__subcmd__list)
-            opts="-o -h --output --server --token-file --ca-file --help"
+            opts="-o -h --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2889,6 +3076,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2900,7 +3091,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__token__subcmd__revoke)
-            opts="-o -h --output --server --token-file --ca-file --help"
+            opts="-o -h --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2926,6 +3117,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2934,7 +3129,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__undeploy)
-            opts="-y -o -h --app --site --device --yes --dry-run --wait --timeout --output --server --token-file --ca-file --help"
+            opts="-y -o -h --app --site --device --yes --dry-run --wait --timeout --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2976,6 +3171,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2984,7 +3183,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__upgrade)
-            opts="-o -h --to-version --app --site --all-sites --device --selector --dry-run --wait --timeout --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --help"
+            opts="-o -h --to-version --app --site --all-sites --device --selector --dry-run --wait --timeout --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3050,6 +3249,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -3058,7 +3261,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__watch)
-            opts="-o -h --site --since --output --server --token-file --ca-file --help"
+            opts="-o -h --site --since --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3092,6 +3295,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -3100,7 +3307,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__completions)
-            opts="-o -h --output --server --token-file --ca-file --help bash elvish fish powershell zsh"
+            opts="-o -h --output --server --token-file --ca-file --context --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3126,6 +3333,232 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__config)
+            opts="-o -h --output --server --token-file --ca-file --context --help get-contexts use-context current-context help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__config__subcmd__current__subcmd__context)
+            opts="-o -h --output --server --token-file --ca-file --context --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__config__subcmd__get__subcmd__contexts)
+            opts="-o -h --output --server --token-file --ca-file --context --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__config__subcmd__help)
+            opts="get-contexts use-context current-context help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__config__subcmd__help__subcmd__current__subcmd__context)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__config__subcmd__help__subcmd__get__subcmd__contexts)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__config__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__config__subcmd__help__subcmd__use__subcmd__context)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__config__subcmd__use__subcmd__context)
+            opts="-o -h --output --server --token-file --ca-file --context --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -3134,7 +3567,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en)
-            opts="-o -h --data --output --server --token-file --ca-file --help list start stop restart logs metrics help"
+            opts="-o -h --data --output --server --token-file --ca-file --context --help list start stop restart logs metrics help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3161,6 +3594,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3284,7 +3721,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__list)
-            opts="-o -h --data --output --server --token-file --ca-file --help"
+            opts="-o -h --data --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3311,6 +3748,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3322,7 +3763,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__logs)
-            opts="-f -o -h --follow --data --output --server --token-file --ca-file --help"
+            opts="-f -o -h --follow --data --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3349,6 +3790,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3360,7 +3805,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__metrics)
-            opts="-o -h --data --output --server --token-file --ca-file --help"
+            opts="-o -h --data --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3387,6 +3832,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3398,7 +3847,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__restart)
-            opts="-o -h --data --output --server --token-file --ca-file --help"
+            opts="-o -h --data --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3425,6 +3874,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3436,7 +3889,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__start)
-            opts="-o -h --data --output --server --token-file --ca-file --help"
+            opts="-o -h --data --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3463,6 +3916,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3474,7 +3931,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__stop)
-            opts="-o -h --data --output --server --token-file --ca-file --help"
+            opts="-o -h --data --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3504,6 +3961,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -3512,7 +3973,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help)
-            opts="validate co en lo package tui login completions help"
+            opts="validate co en lo package tui login logout config version completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -4071,6 +4532,62 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__help__subcmd__config)
+            opts="get-contexts use-context current-context"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__config__subcmd__current__subcmd__context)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__config__subcmd__get__subcmd__contexts)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__config__subcmd__use__subcmd__context)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__help__subcmd__en)
             opts="list start stop restart logs metrics"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -4239,6 +4756,20 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__help__subcmd__logout)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__help__subcmd__package)
             opts="push"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -4295,8 +4826,22 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__help__subcmd__version)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__lo)
-            opts="-o -h --output --server --token-file --ca-file --help import export-status help"
+            opts="-o -h --output --server --token-file --ca-file --context --help import export-status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -4322,6 +4867,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -4330,7 +4879,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__lo__subcmd__export__subcmd__status)
-            opts="-o -h --data --to --output --server --token-file --ca-file --help"
+            opts="-o -h --data --to --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -4361,6 +4910,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -4428,7 +4981,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__lo__subcmd__import)
-            opts="-o -h --data --credentials --output --server --token-file --ca-file --help"
+            opts="-o -h --data --credentials --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -4462,6 +5015,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -4470,7 +5027,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__login)
-            opts="-o -h --output --server --token-file --ca-file --help"
+            opts="-o -h --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -4493,6 +5050,48 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__logout)
+            opts="-o -h --output --server --token-file --ca-file --context --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -4504,7 +5103,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__package)
-            opts="-o -h --output --server --token-file --ca-file --help push help"
+            opts="-o -h --output --server --token-file --ca-file --context --help push help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -4527,6 +5126,10 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -4580,7 +5183,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__package__subcmd__push)
-            opts="-o -h --to --insecure-registry --output --server --token-file --ca-file --help"
+            opts="-o -h --to --insecure-registry --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -4614,6 +5217,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -4622,7 +5229,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__tui)
-            opts="-o -h --en-data --output --server --token-file --ca-file --help"
+            opts="-o -h --en-data --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -4652,6 +5259,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -4660,7 +5271,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__validate)
-            opts="-q -o -h --quiet --output --server --token-file --ca-file --help"
+            opts="-q -o -h --quiet --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -4683,6 +5294,48 @@ _edgectl() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__version)
+            opts="-o -h --client --output --server --token-file --ca-file --context --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

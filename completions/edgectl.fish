@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_edgectl_global_optspecs
-    string join \n o/output= server= token-file= ca-file= h/help V/version
+    string join \n o/output= server= token-file= ca-file= context= h/help V/version
 end
 
 function __fish_edgectl_needs_command
@@ -30,6 +30,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_needs_command" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_needs_command" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_needs_command" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_needs_command" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_needs_command" -s V -l version -d 'Print version'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "validate" -d 'Check Margo documents and application packages'
@@ -39,6 +40,9 @@ complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "lo" -d 'Work with a
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "package" -d 'Work with application packages'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "tui" -d 'A live terminal UI: sites, devices, deployments and apps, with states as the CO reports them; deploy and undeploy; a workload\'s log'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "login" -d 'Save the server URL and its token for later commands'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "logout" -d 'Forget a saved login: its token, its CA certificate and its context [default: the current one]'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "config" -d 'Work with the saved logins (contexts), one per orchestrator'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "version" -d 'Print edgectl\'s version and that of the server it talks to'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
@@ -47,6 +51,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -s q -l quiet -d 'Do not print notes (extensions used, older Margo forms converted)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
@@ -55,6 +60,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help" -f -a "status" -d 'Server version, counts and health'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help" -f -a "add" -d 'Add an app, a site or a device'
@@ -85,6 +91,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
@@ -92,6 +99,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -f -a "app" -d 'Add an application package to the app store'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -f -a "site" -d 'Add a site'
@@ -105,6 +113,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
@@ -112,6 +121,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
@@ -119,6 +129,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -f -a "app" -d 'Remove an app from the store (refused while deployed, unless `--force`)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -128,6 +139,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -f -a "site" -d 'Label a site'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -f -a "device" -d 'Label a device'
@@ -151,6 +163,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l dry-run -d 'Print what would change; change nothing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l wait -d 'Wait until every device reports the change done, showing progress; exit 1 with a summary if any fails or the time runs out'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l auto-rollback -d 'When the rollout stops, put the previous deployments back on every device it changed [default: pause, to resume or undo by hand]'
@@ -170,6 +183,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from set" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from set" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from set" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from set" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from set" -l all-sites -d 'Its deployments at every site'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from set" -l dry-run -d 'Print what would change; change nothing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from set" -l wait -d 'Wait until every device reports the change done, showing progress; exit 1 with a summary if any fails or the time runs out'
@@ -191,6 +205,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from upgrade" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from upgrade" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from upgrade" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from upgrade" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from upgrade" -l all-sites -d 'Its deployments at every site'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from upgrade" -l dry-run -d 'Print what would change; change nothing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from upgrade" -l wait -d 'Wait until every device reports the change done, showing progress; exit 1 with a summary if any fails or the time runs out'
@@ -207,6 +222,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -l prune -d 'Also remove deployments made by an earlier apply that no file names'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -l dry-run -d 'Print what would change; change nothing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -l auto-rollback -d 'When the rollout stops, put the previous deployments back on every device it changed [default: pause, to resume or undo by hand]'
@@ -218,6 +234,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from diff" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from diff" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from diff" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from diff" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from diff" -l prune -d 'Also show what `--prune` would remove'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from diff" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l app -d 'Every deployment of this app (id or display name) at `--site`' -r
@@ -230,6 +247,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s y -l yes -d 'Do not ask for confirmation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l dry-run -d 'Print what would be removed; remove nothing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l wait -d 'Wait until every device reports the change done, showing progress; exit 1 with a summary if any fails or the time runs out'
@@ -240,6 +258,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollout" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollout" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollout" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollout" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollout" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollout" -f -a "list" -d 'List rollouts, newest first, with their progress'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollout" -f -a "status" -d 'Show a rollout: each wave\'s progress and each device\'s state'
@@ -256,6 +275,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l lo -d 'The site\'s Local Orchestrator'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l direct -d 'The device attaches to the CO directly (a site without an LO), not to the site\'s LO'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -267,6 +287,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l lo -d 'The site\'s Local Orchestrator'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -s y -l yes -d 'Do not ask for confirmation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -276,6 +297,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -f -a "create" -d 'Make a token; only its hash is kept, the token is printed this once'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -f -a "list" -d 'List tokens (names, scopes, who made them; never the secrets)'
@@ -289,6 +311,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l to -d 'The commit to go back to (see `edgectl co history`)' -r
@@ -298,6 +321,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -s y -l yes -d 'Do not ask for confirmation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l site -d 'Only events of this site' -r
@@ -308,6 +332,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l to -d 'The folder to write (made when missing; an earlier export there is brought up to date)' -r -F
@@ -317,6 +342,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l with-credentials -d 'Also enrol the site\'s LO and put its credentials (a private key) on the stick'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l skip-images -d 'Leave out the container images the CO cannot pull (a warning names each; the site then needs their registry) instead of failing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -326,6 +352,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l limit -d 'Most commits to show' -r
@@ -335,6 +362,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "status" -d 'Server version, counts and health'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add an app, a site or a device'
@@ -366,6 +394,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "list" -d 'The node and its workloads: desired and running version, state, restarts, last error, and when the fleet manager was last heard from'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "start" -d 'Start a workload an operator stopped'
@@ -381,6 +410,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
@@ -389,6 +419,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
@@ -397,6 +428,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
@@ -405,6 +437,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
@@ -413,6 +446,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Keep printing what it writes until interrupted'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
@@ -422,6 +456,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "list" -d 'The node and its workloads: desired and running version, state, restarts, last error, and when the fleet manager was last heard from'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start a workload an operator stopped'
@@ -436,6 +471,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -f -a "import" -d 'Take a site stick into an LO\'s data folder, with no network'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -f -a "export-status" -d 'Write the status and capabilities the site has not yet handed to the CO onto a stick, for `edgectl co import-status` at the CO'
@@ -448,6 +484,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l data -d 'The LO\'s data folder' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l to -d 'The stick folder' -r -F
@@ -457,6 +494,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from help" -f -a "import" -d 'Take a site stick into an LO\'s data folder, with no network'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from help" -f -a "export-status" -d 'Write the status and capabilities the site has not yet handed to the CO onto a stick, for `edgectl co import-status` at the CO'
@@ -467,6 +505,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -f -a "push" -d 'Publish a package folder to an OCI registry as a Margo package artifact'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -478,6 +517,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from help" -f -a "push" -d 'Publish a package folder to an OCI registry as a Margo package artifact'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -488,6 +528,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
@@ -495,23 +536,85 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand login" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand logout" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand logout" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand logout" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand logout" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand logout" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand logout" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -f -a "get-contexts" -d 'List the saved contexts; `*` marks the current one'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -f -a "use-context" -d 'Make a saved context the current one'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -f -a "current-context" -d 'Print the current context\'s name'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from get-contexts" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from get-contexts" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from get-contexts" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from get-contexts" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from get-contexts" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from get-contexts" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from use-context" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from use-context" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from use-context" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from use-context" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from use-context" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from use-context" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from current-context" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from current-context" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from current-context" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from current-context" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from current-context" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from current-context" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "get-contexts" -d 'List the saved contexts; `*` marks the current one'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "use-context" -d 'Make a saved context the current one'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "current-context" -d 'Print the current context\'s name'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand version" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+json\t'Stable JSON for scripts'
+yaml\t'The same structure as JSON, in YAML'"
+complete -c edgectl -n "__fish_edgectl_using_subcommand version" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand version" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand version" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand version" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand version" -l client -d 'Only edgectl\'s own version; do not ask the server'
+complete -c edgectl -n "__fish_edgectl_using_subcommand version" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "validate" -d 'Check Margo documents and application packages'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "co" -d 'Work with a central orchestrator: app store, sites, devices'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "en" -d 'Operate the edge node on this host: what runs, logs, stop and start'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "lo" -d 'Work with a Local Orchestrator\'s data folder on this host: take in a site written to a USB stick by `edgectl co export`'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "package" -d 'Work with application packages'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "tui" -d 'A live terminal UI: sites, devices, deployments and apps, with states as the CO reports them; deploy and undeploy; a workload\'s log'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "login" -d 'Save the server URL and its token for later commands'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login logout config version completions help" -f -a "validate" -d 'Check Margo documents and application packages'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login logout config version completions help" -f -a "co" -d 'Work with a central orchestrator: app store, sites, devices'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login logout config version completions help" -f -a "en" -d 'Operate the edge node on this host: what runs, logs, stop and start'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login logout config version completions help" -f -a "lo" -d 'Work with a Local Orchestrator\'s data folder on this host: take in a site written to a USB stick by `edgectl co export`'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login logout config version completions help" -f -a "package" -d 'Work with application packages'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login logout config version completions help" -f -a "tui" -d 'A live terminal UI: sites, devices, deployments and apps, with states as the CO reports them; deploy and undeploy; a workload\'s log'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login logout config version completions help" -f -a "login" -d 'Save the server URL and its token for later commands'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login logout config version completions help" -f -a "logout" -d 'Forget a saved login: its token, its CA certificate and its context [default: the current one]'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login logout config version completions help" -f -a "config" -d 'Work with the saved logins (contexts), one per orchestrator'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login logout config version completions help" -f -a "version" -d 'Print edgectl\'s version and that of the server it talks to'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login logout config version completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from validate co en lo package tui login logout config version completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "status" -d 'Server version, counts and health'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "add" -d 'Add an app, a site or a device'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from co" -f -a "list" -d 'List apps, sites or devices'
@@ -543,3 +646,6 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_su
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from lo" -f -a "import" -d 'Take a site stick into an LO\'s data folder, with no network'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from lo" -f -a "export-status" -d 'Write the status and capabilities the site has not yet handed to the CO onto a stick, for `edgectl co import-status` at the CO'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from package" -f -a "push" -d 'Publish a package folder to an OCI registry as a Margo package artifact'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "get-contexts" -d 'List the saved contexts; `*` marks the current one'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "use-context" -d 'Make a saved context the current one'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "current-context" -d 'Print the current context\'s name'

@@ -3,8 +3,8 @@
 //! `--token-file` (or `EDGE_TOKEN`), then the login store. A token is never a
 //! command-line value, where every local user could read it.
 //!
-//! The server URL is plain configuration in `$XDG_CONFIG_HOME/edgectl/config.toml`
-//! (or `~/.config/…`). The token goes into the kernel keyring (keyring-core
+//! The server URL is plain configuration, a named context (`contexts`). The
+//! token and CA certificate are kept per server URL. The token goes into the kernel keyring (keyring-core
 //! with the linux-keyutils store, which works headless inside a session
 //! keyring); when that is not available it falls back to a mode 0600 file
 //! next to the configuration, with a warning.
@@ -15,18 +15,10 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
-
 const SERVICE: &str = "edgectl";
 
-/// The stored login.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Config {
-    server: Option<String>,
-}
-
 /// Where configuration lives.
-fn config_dir() -> Option<PathBuf> {
+pub(crate) fn config_dir() -> Option<PathBuf> {
     if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(x).join("edgectl"));
     }
@@ -46,13 +38,6 @@ fn keyring_entry(server: &str) -> Option<keyring_core::Entry> {
     let store = linux_keyutils_keyring_store::Store::new().ok()?;
     keyring_core::set_default_store(store);
     keyring_core::Entry::new(SERVICE, server).ok()
-}
-
-/// The server remembered by `edgectl login`.
-pub(crate) fn stored_server() -> Option<String> {
-    let dir = config_dir()?;
-    let text = fs::read_to_string(dir.join("config.toml")).ok()?;
-    toml::from_str::<Config>(&text).ok()?.server
 }
 
 /// Longest token file read, bytes.
@@ -157,11 +142,6 @@ pub(crate) fn save(server: &str, token: &str) -> anyhow::Result<Saved> {
     let dir =
         config_dir().context("cannot tell where to keep the login: set HOME or XDG_CONFIG_HOME")?;
     fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    let config = toml::to_string(&Config {
-        server: Some(server.to_owned()),
-    })?;
-    fs::write(dir.join("config.toml"), config)
-        .with_context(|| format!("cannot write `{}`", dir.join("config.toml").display()))?;
     if keyring_entry(server).is_some_and(|e| e.set_password(token).is_ok()) {
         let _ = fs::remove_file(token_file(&dir, server));
         return Ok(Saved::Keyring);
@@ -176,4 +156,23 @@ pub(crate) fn save(server: &str, token: &str) -> anyhow::Result<Saved> {
         .with_context(|| format!("cannot write `{}`", path.display()))?;
     writeln!(f, "{token}")?;
     Ok(Saved::File(path))
+}
+
+/// Forget the token and CA certificate saved for `server`; true when there
+/// was anything to forget.
+pub(crate) fn forget(server: &str) -> anyhow::Result<bool> {
+    let mut found = keyring_entry(server).is_some_and(|e| e.delete_credential().is_ok());
+    let Some(dir) = config_dir() else {
+        return Ok(found);
+    };
+    for path in [token_file(&dir, server), ca_file(&dir, server)] {
+        match fs::remove_file(&path) {
+            Ok(()) => found = true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot remove `{}`", path.display()));
+            }
+        }
+    }
+    Ok(found)
 }

@@ -9,6 +9,7 @@
 
 mod cli;
 mod cmd;
+mod contexts;
 mod credentials;
 mod printer;
 

@@ -34,6 +34,7 @@ pub mod profile;
 pub mod render;
 pub mod schema;
 pub mod status;
+pub mod suggest;
 
 pub use app::ApplicationDescription;
 pub use artifact::ArtifactRef;

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod config;
 mod rollout;
 
+pub(crate) use config::ConfigCommand;
 pub(crate) use rollout::{RolloutArgs, RolloutCommand};
 
 /// Orchestrate Margo edge workloads: app store, deployments, live status.
@@ -39,6 +41,12 @@ pub struct Cli {
     /// the one saved by `edgectl login`, and the system's].
     #[arg(long, global = true, env = "EDGE_CA", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+
+    /// Use this saved login (see `edgectl config get-contexts`) instead of
+    /// the current one; with `login`, the name to save it under [default:
+    /// the server's host and port].
+    #[arg(long, global = true, env = "EDGE_CONTEXT", value_name = "NAME")]
+    pub context: Option<String>,
 
     /// The command to run.
     #[command(subcommand)]
@@ -126,8 +134,37 @@ pub enum Command {
     ///
     /// With `--ca-file`, the CA certificate is saved too, for later commands.
     ///
+    /// The login is saved as a context, named after the server's host and
+    /// port unless `--context NAME` names it, and becomes the current one;
+    /// `edgectl config use-context` switches between saved logins.
+    ///
     /// Example: `edgectl login --server https://127.0.0.1:7070 --ca-file co-data/ca/ca.crt < co-data/admin.token`
     Login,
+
+    /// Forget a saved login: its token, its CA certificate and its context
+    /// [default: the current one].
+    ///
+    /// Example: `edgectl logout --context plant-1`
+    Logout,
+
+    /// Work with the saved logins (contexts), one per orchestrator.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl config get-contexts
+    ///
+    ///   edgectl config use-context plant-1
+    #[command(subcommand)]
+    Config(ConfigCommand),
+
+    /// Print edgectl's version and that of the server it talks to.
+    ///
+    /// Exit status 1 when a server is configured but does not answer.
+    Version {
+        /// Only edgectl's own version; do not ask the server.
+        #[arg(long)]
+        client: bool,
+    },
 
     /// Print a shell completion script.
     ///

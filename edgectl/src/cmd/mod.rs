@@ -22,8 +22,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::cli::{Cli, Command, LoCommand};
-use crate::credentials;
 use crate::printer::Printer;
+use crate::{contexts, credentials};
 
 /// Run one command.
 pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
@@ -35,10 +35,22 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
         }
         Command::Login => login::login(
             cli.server,
+            cli.context.as_deref(),
             cli.token_file.as_deref(),
             cli.ca_file.as_deref(),
             *printer,
         ),
+        Command::Logout => login::logout(cli.context.as_deref(), *printer),
+        Command::Config(command) => login::config(command, *printer),
+        Command::Version { client: only } => {
+            let api = client(
+                cli.server,
+                cli.context.as_deref(),
+                cli.token_file.as_deref(),
+                cli.ca_file.as_deref(),
+            );
+            login::version(api, only, *printer)
+        }
         Command::Package(command) => package::package(command, *printer),
         Command::En(args) => en::en(args, *printer),
         Command::Lo(LoCommand::Import {
@@ -57,6 +69,7 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
             tui::tui(
                 client(
                     cli.server,
+                    cli.context.as_deref(),
                     cli.token_file.as_deref(),
                     cli.ca_file.as_deref(),
                 )?,
@@ -67,6 +80,7 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
         Command::Co(command) => {
             let client = client(
                 cli.server,
+                cli.context.as_deref(),
                 cli.token_file.as_deref(),
                 cli.ca_file.as_deref(),
             )?;
@@ -75,16 +89,21 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
     }
 }
 
-/// The API client: the server from `--server`/`EDGE_SERVER`, the token from
-/// `--token-file`/`EDGE_TOKEN`, else both from `edgectl login`.
+/// The API client: the server from `--server`/`EDGE_SERVER`, else from the
+/// context `--context`/`EDGE_CONTEXT` names, else from the current one; the
+/// token from `--token-file`/`EDGE_TOKEN`, else the one saved for that server.
 fn client(
     server: Option<String>,
+    context: Option<&str>,
     token_file: Option<&std::path::Path>,
     ca_file: Option<&std::path::Path>,
 ) -> anyhow::Result<edge_api::Client> {
-    let server = server.or_else(credentials::stored_server).context(
-        "no server given: pass `--server URL`, set `EDGE_SERVER`, or run `edgectl login --server URL` once",
-    )?;
+    let server = match server {
+        Some(s) => s,
+        None => contexts::server(context)?.context(
+            "no server given: pass `--server URL`, set `EDGE_SERVER`, or run `edgectl login --server URL` once",
+        )?,
+    };
     let token = match credentials::given_token(token_file)? {
         Some(t) => Some(t),
         None => credentials::stored_token(&server),

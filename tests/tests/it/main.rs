@@ -9,6 +9,7 @@ mod attach;
 mod attack;
 mod co;
 mod containers;
+mod contexts;
 mod crash;
 mod day2;
 mod deploy;
