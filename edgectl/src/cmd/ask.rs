@@ -25,7 +25,7 @@ pub(crate) fn value_or_choose(
         return Ok(v);
     }
     if !interactive() {
-        bail!("`{flag}` is required (no terminal to ask on)");
+        crate::usage!("`{flag}` is required (no terminal to ask on)");
     }
     let options = options()?;
     if options.is_empty() {

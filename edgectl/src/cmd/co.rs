@@ -625,7 +625,7 @@ pub(super) fn parse_pairs(
         .iter()
         .map(|i| match i.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-            _ => bail!("`{i}` is not {what}"),
+            _ => crate::usage!("`{i}` is not {what}"),
         })
         .collect()
 }
@@ -641,7 +641,11 @@ fn apply_labels(
             let (k, v) = c
                 .split_once('=')
                 .filter(|(k, _)| !k.is_empty())
-                .with_context(|| format!("`{c}` is not a label change; use key=value or key-"))?;
+                .ok_or_else(|| {
+                    anyhow::Error::new(crate::Usage(format!(
+                        "`{c}` is not a label change; use key=value or key-"
+                    )))
+                })?;
             labels.insert(k.to_owned(), v.to_owned());
         }
     }

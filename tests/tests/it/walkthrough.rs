@@ -216,11 +216,17 @@ fn questions_are_asked_on_a_terminal_only() {
 /// No terminal: a missing value is an error naming its flag; undeploying
 /// what is not deployed names it.
 fn without_a_terminal_a_missing_value_is_an_error_naming_its_flag(ctl: &impl Fn(&str) -> Output) {
-    fails(
+    // A value the command line lacks is a usage error (2), as clap's own.
+    usage_error(
         &ctl("co deploy --site demo"),
         "`--app` is required (no terminal to ask on)",
     );
-    fails(&ctl("co undeploy"), "is required (no terminal to ask on)");
+    usage_error(&ctl("co undeploy"), "is required (no terminal to ask on)");
+    usage_error(
+        &ctl("co deploy --app hello-wasm --site demo --set greeting"),
+        "`greeting` is not a parameter value; use NAME=VALUE",
+    );
+    usage_error(&ctl("co label site demo zone"), "is not a label change");
     fails(
         &ctl("co undeploy --app hello-process --site demo --yes"),
         "app `hello-process` is not deployed at site `demo`",
@@ -229,6 +235,13 @@ fn without_a_terminal_a_missing_value_is_an_error_naming_its_flag(ctl: &impl Fn(
         &ctl("co undeploy no-such-id --yes"),
         "no deployment `no-such-id`",
     );
+}
+
+/// Exit status 2 and one `error:` sentence containing `want`.
+fn usage_error(o: &Output, want: &str) {
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.starts_with("error: ") && e.contains(want), "{e}");
 }
 
 /// On a terminal: pick the app from the store, then the site is given.
