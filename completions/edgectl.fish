@@ -24,7 +24,8 @@ function __fish_edgectl_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c edgectl -n "__fish_edgectl_needs_command" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_needs_command" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_needs_command" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -45,7 +46,8 @@ complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "config" -d 'Work wi
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "version" -d 'Print edgectl\'s version and that of the server it talks to'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -54,7 +56,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l ca-file -d 
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -s q -l quiet -d 'Do not print notes (extensions used, older Margo forms converted)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -85,7 +88,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help" -f -a "import-status" -d 'Take in the status a site stick carries back (`edgectl lo export-status`); taking the same stick in twice changes nothing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help" -f -a "history" -d 'The commits of a site\'s desired state, newest first'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and not __fish_seen_subcommand_from status add list show remove label deploy set upgrade apply diff undeploy rollout enroll revoke token audit rollback watch export import-status history help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -93,7 +97,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -107,15 +112,21 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -f -a "devices" -d 'Register many devices of a site at once, all or none, in one commit'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from add" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l site -d 'Only devices or deployments of this site' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -s l -l selector -d 'Only those with these labels, `key=value` (repeatable; a deployment has its device\'s labels)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l sort-by -d 'Order by this column (its header: `last-heard`, `state`, …); numbers by value' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -l reverse -d 'Reverse the order'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -s w -l watch -d 'After the list, print each row again when it changes (and rows added or removed), until interrupted; JSON lines with `-o json`'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -123,7 +134,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -133,7 +145,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -f -a "app" -d 'Remove an app from the store (refused while deployed, unless `--force`)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from remove" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from label" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -157,7 +170,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l batch -d 'Send the change in waves of N devices each' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l max-failures -d 'Devices that may fail, or not report within a wave\'s time, before the rollout stops: a count or a share, `2` or `5%` [default: 0]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l wave-timeout -d 'How long a wave waits for its devices: `90s`, `10m`, `1h` [default: 10m]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from deploy" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -177,7 +191,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from set" -l batch -d 'Send the change in waves of N devices each' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from set" -l max-failures -d 'Devices that may fail, or not report within a wave\'s time, before the rollout stops: a count or a share, `2` or `5%` [default: 0]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from set" -l wave-timeout -d 'How long a wave waits for its devices: `90s`, `10m`, `1h` [default: 10m]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from set" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from set" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from set" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -199,7 +214,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from upgrade" -l batch -d 'Send the change in waves of N devices each' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from upgrade" -l max-failures -d 'Devices that may fail, or not report within a wave\'s time, before the rollout stops: a count or a share, `2` or `5%` [default: 0]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from upgrade" -l wave-timeout -d 'How long a wave waits for its devices: `90s`, `10m`, `1h` [default: 10m]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from upgrade" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from upgrade" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from upgrade" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -216,7 +232,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -l batch -d 'Send the change in waves of N devices each' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -l max-failures -d 'Devices that may fail, or not report within a wave\'s time, before the rollout stops: a count or a share, `2` or `5%` [default: 0]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -l wave-timeout -d 'How long a wave waits for its devices: `90s`, `10m`, `1h` [default: 10m]' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -228,7 +245,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -l auto-rollback -d 'When the rollout stops, put the previous deployments back on every device it changed [default: pause, to resume or undo by hand]'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from apply" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from diff" -s f -l file -d 'A file, or a folder of `.yaml`/`.yml`/`.json` files (repeatable)' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from diff" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from diff" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from diff" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -241,7 +259,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l site -d 'The site of `--app`' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l device -d 'Only on this device' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l timeout -d 'How long `--wait` waits: `90s`, `5m`, `1h` or seconds' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -252,7 +271,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l dry-run -d 'Print what would be removed; remove nothing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -l wait -d 'Wait until every device reports the change done, showing progress; exit 1 with a summary if any fails or the time runs out'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from undeploy" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollout" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollout" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollout" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -269,7 +289,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l device -d 'A device of the site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l out -d 'Folder to write the credentials to (must not exist, or be empty)' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -281,7 +302,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from enroll" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l device -d 'A device of the site' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -291,7 +313,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -l lo -d 'The site\'s Local Orchestrator'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -s y -l yes -d 'Do not ask for confirmation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -305,7 +328,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from token" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -l limit -d 'Show at most this many entries, the newest (1 to 1000)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -l after -d 'Only entries after this position (the `seq` of an earlier entry)' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -315,7 +339,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from audit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l to -d 'The commit to go back to (see `edgectl co history`)' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -326,7 +351,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l site -d 'Only events of this site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l since -d 'Start after this event id (as printed with `-o json`) instead of now' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -336,7 +362,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l to -d 'The folder to write (made when missing; an earlier export there is brought up to date)' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -346,7 +373,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l with-credentials -d 'Also enrol the site\'s LO and put its credentials (a private key) on the stick'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -l skip-images -d 'Leave out the container images the CO cannot pull (a warning names each; the site then needs their registry) instead of failing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -356,7 +384,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from import-status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l site -d 'The site' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l limit -d 'Most commits to show' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from history" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -388,7 +417,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "history" -d 'The commits of a site\'s desired state, newest first'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -404,7 +434,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "metrics" -d 'Memory, CPU time, restarts and log size of a workload'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -413,7 +444,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -422,7 +454,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -431,7 +464,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -440,7 +474,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -450,7 +485,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Keep printing what it writes until interrupted'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from metrics" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -465,7 +501,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Print a workload\'s output (stdout and stderr)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "metrics" -d 'Memory, CPU time, restarts and log size of a workload'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -478,7 +515,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l data -d 'The LO\'s data folder' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l credentials -d 'The LO\'s credentials folder (its `ca.crt` and site); by default those the LO recorded in its data folder when it started' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -488,7 +526,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l data -d 'The LO\'s data folder' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l to -d 'The stick folder' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from export-status" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -499,7 +538,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from help" -f -a "import" -d 'Take a site stick into an LO\'s data folder, with no network'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from help" -f -a "export-status" -d 'Write the status and capabilities the site has not yet handed to the CO onto a stick, for `edgectl co import-status` at the CO'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -511,7 +551,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and not __fish_seen_subcommand_from push help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l to -d 'Registry and repository, optionally with `:TAG` (`oci://` optional)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l insecure-registry -d 'Reach this registry (host:port) over plain HTTP, for a local registry' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from push" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -522,7 +563,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from help" -f -a "push" -d 'Publish a package folder to an OCI registry as a Margo package artifact'
 complete -c edgectl -n "__fish_edgectl_using_subcommand package; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l en-data -d 'An edge node\'s data folder on this host (its socket `DIR/en.sock`), for workload logs' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -530,7 +572,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l token-file -d 'R
 complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand tui" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand login" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand login" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -538,7 +581,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand login" -l token-file -d 
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand logout" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand logout" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand logout" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -546,7 +590,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand logout" -l token-file -d
 complete -c edgectl -n "__fish_edgectl_using_subcommand logout" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand logout" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand logout" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -558,7 +603,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_s
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -f -a "use-context" -d 'Make a saved context the current one'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -f -a "current-context" -d 'Print the current context\'s name'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from get-contexts use-context current-context help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from get-contexts" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from get-contexts" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from get-contexts" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -566,7 +612,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from get-contexts" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from get-contexts" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from get-contexts" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from use-context" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from use-context" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from use-context" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -574,7 +621,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from use-context" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from use-context" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from use-context" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from current-context" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from current-context" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from current-context" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -586,7 +634,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "use-context" -d 'Make a saved context the current one'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "current-context" -d 'Print the current context\'s name'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand version" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand version" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand version" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
@@ -595,7 +644,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand version" -l ca-file -d '
 complete -c edgectl -n "__fish_edgectl_using_subcommand version" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand version" -l client -d 'Only edgectl\'s own version; do not ask the server'
 complete -c edgectl -n "__fish_edgectl_using_subcommand version" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s o -l output -d 'Output format: `table` for people (`wide`: with more columns), `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
+wide\t'Tables with every column (`co list`); otherwise as `table`'
 json\t'Stable JSON for scripts'
 yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r

@@ -20,7 +20,8 @@ pub(crate) use rollout::{RolloutArgs, RolloutCommand};
 #[derive(Debug, Parser)]
 #[command(name = "edgectl", version, max_term_width = 100)]
 pub struct Cli {
-    /// Output format: `table` for people, `json` or `yaml` for scripts.
+    /// Output format: `table` for people (`wide`: with more columns), `json`
+    /// or `yaml` for scripts.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 
@@ -58,6 +59,8 @@ pub struct Cli {
 pub enum OutputFormat {
     /// Lines and tables for people.
     Table,
+    /// Tables with every column (`co list`); otherwise as `table`.
+    Wide,
     /// Stable JSON for scripts.
     Json,
     /// The same structure as JSON, in YAML.
@@ -763,31 +766,50 @@ pub enum AddCommand {
 /// What to list.
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    /// `apps`, `sites` or `devices`.
+    /// `apps`, `sites`, `devices` or `deployments` (singular works too).
     #[arg(value_enum)]
     pub what: ListWhat,
     /// Only devices or deployments of this site.
     #[arg(long)]
     pub site: Option<String>,
+    /// Only those with these labels, `key=value` (repeatable; a deployment
+    /// has its device's labels).
+    #[arg(short = 'l', long = "selector", value_name = "KEY=VALUE")]
+    pub selector: Vec<String>,
+    /// Order by this column (its header: `last-heard`, `state`, …);
+    /// numbers by value.
+    #[arg(long, value_name = "COLUMN")]
+    pub sort_by: Option<String>,
+    /// Reverse the order.
+    #[arg(long)]
+    pub reverse: bool,
+    /// After the list, print each row again when it changes (and rows
+    /// added or removed), until interrupted; JSON lines with `-o json`.
+    #[arg(short, long)]
+    pub watch: bool,
 }
 
 /// Listable things.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListWhat {
     /// Apps in the store.
+    #[value(alias = "app")]
     Apps,
     /// Sites.
+    #[value(alias = "site")]
     Sites,
     /// Devices.
+    #[value(alias = "device")]
     Devices,
     /// Deployments.
+    #[value(alias = "deployment")]
     Deployments,
 }
 
 /// What to show.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
-    /// `app`, `site` or `device`.
+    /// `app`, `site` or `device` (plural works too).
     #[arg(value_enum)]
     pub what: ShowWhat,
     /// Id (apps also by display name, such as "Digitron orchestrator").
@@ -798,10 +820,13 @@ pub struct ShowArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ShowWhat {
     /// An app.
+    #[value(alias = "apps")]
     App,
     /// A site.
+    #[value(alias = "sites")]
     Site,
     /// A device.
+    #[value(alias = "devices")]
     Device,
 }
 

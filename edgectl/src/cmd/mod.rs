@@ -7,6 +7,7 @@ mod co;
 mod completions;
 mod deploy;
 mod en;
+mod list;
 mod login;
 mod package;
 mod rollout;

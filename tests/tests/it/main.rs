@@ -19,6 +19,7 @@ mod events;
 mod faults;
 mod git;
 mod latency;
+mod lists;
 mod lo;
 mod oci;
 mod pull;
