@@ -257,8 +257,7 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
         (clap_complete::Shell::Zsh, "_edgectl"),
         (clap_complete::Shell::Fish, "edgectl.fish"),
     ] {
-        let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut edgectl::Cli::command(), "edgectl", &mut buf);
+        let buf = edgectl::completion_script(shell).unwrap();
         out.push((root().join("completions").join(name), buf));
     }
     let mut cmd = edgectl::Cli::command();

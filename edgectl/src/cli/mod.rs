@@ -46,7 +46,7 @@ pub struct Cli {
     /// Use this saved login (see `edgectl config get-contexts`) instead of
     /// the current one; with `login`, the name to save it under [default:
     /// the server's host and port].
-    #[arg(long, global = true, env = "EDGE_CONTEXT", value_name = "NAME")]
+    #[arg(long, global = true, env = "EDGE_CONTEXT", value_name = "NAME", add = crate::complete::contexts())]
     pub context: Option<String>,
 
     /// The command to run.
@@ -169,9 +169,19 @@ pub enum Command {
         client: bool,
     },
 
-    /// Print a shell completion script.
+    /// Print a shell completion script: commands, flags, and live names
+    /// (apps, sites, devices, deployment ids) asked of the CO of the current
+    /// login as you press Tab (within 100 ms, or none are offered).
     ///
-    /// Example: `edgectl completions bash > ~/.local/share/bash-completion/completions/edgectl`
+    /// The script asks `edgectl` itself, so it stays right after an upgrade.
+    ///
+    /// Examples:
+    ///
+    ///   mkdir -p ~/.local/share/bash-completion/completions && edgectl completions bash > ~/.local/share/bash-completion/completions/edgectl
+    ///
+    ///   echo 'source <(edgectl completions zsh)' >> ~/.zshrc
+    ///
+    ///   edgectl completions fish > ~/.config/fish/completions/edgectl.fish
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
@@ -434,7 +444,7 @@ pub enum CoCommand {
     /// Example: `edgectl co rollback --site plant-1 --to 35a439b6`
     Rollback {
         /// The site.
-        #[arg(long)]
+        #[arg(long, add = crate::complete::sites())]
         site: String,
         /// The commit to go back to (see `edgectl co history`).
         #[arg(long, value_name = "COMMIT")]
@@ -456,7 +466,7 @@ pub enum CoCommand {
     ///   edgectl co watch --site plant-1 -o json | jq .
     Watch {
         /// Only events of this site.
-        #[arg(long)]
+        #[arg(long, add = crate::complete::sites())]
         site: Option<String>,
         /// Start after this event id (as printed with `-o json`) instead of now.
         #[arg(long, value_name = "ID")]
@@ -485,7 +495,7 @@ pub enum CoCommand {
     /// The commits of a site's desired state, newest first.
     History {
         /// The site.
-        #[arg(long)]
+        #[arg(long, add = crate::complete::sites())]
         site: String,
         /// Most commits to show.
         #[arg(long, default_value_t = 20)]
@@ -541,7 +551,7 @@ pub enum LoCommand {
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// The site.
-    #[arg(long)]
+    #[arg(long, add = crate::complete::sites())]
     pub site: String,
     /// The folder to write (made when missing; an earlier export there is brought up to date).
     #[arg(long, value_name = "DIR")]
@@ -559,16 +569,16 @@ pub struct ExportArgs {
 #[derive(Debug, clap::Args)]
 pub struct DeployArgs {
     /// App id or display name [on a terminal, asked when missing].
-    #[arg(long)]
+    #[arg(long, add = crate::complete::apps())]
     pub app: Option<String>,
     /// App version [default: the newest].
     #[arg(long = "app-version", value_name = "VERSION")]
     pub version: Option<String>,
     /// The site [on a terminal, asked when missing].
-    #[arg(long)]
+    #[arg(long, add = crate::complete::sites())]
     pub site: Option<String>,
     /// One device of the site.
-    #[arg(long, conflicts_with = "selector")]
+    #[arg(long, conflicts_with = "selector", add = crate::complete::devices())]
     pub device: Option<String>,
     /// Only devices with these labels, `key=value` (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
@@ -597,16 +607,16 @@ pub struct DeployArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Choice {
     /// The app (id or display name) whose deployments to change.
-    #[arg(long)]
+    #[arg(long, add = crate::complete::apps())]
     pub app: Option<String>,
     /// Its deployments at this site.
-    #[arg(long, requires = "app", conflicts_with = "all_sites")]
+    #[arg(long, requires = "app", conflicts_with = "all_sites", add = crate::complete::sites())]
     pub site: Option<String>,
     /// Its deployments at every site.
     #[arg(long, requires = "app")]
     pub all_sites: bool,
     /// Only on this device.
-    #[arg(long, requires = "app")]
+    #[arg(long, requires = "app", add = crate::complete::devices())]
     pub device: Option<String>,
     /// Only on devices with these labels, `key=value` (repeatable).
     #[arg(long, value_name = "KEY=VALUE", requires = "app")]
@@ -625,7 +635,7 @@ pub struct Choice {
 pub struct SetArgs {
     /// Deployment ids (or unique starts of them), then the values,
     /// `NAME=VALUE`.
-    #[arg(value_name = "DEPLOYMENT|NAME=VALUE", required = true)]
+    #[arg(value_name = "DEPLOYMENT|NAME=VALUE", required = true, add = crate::complete::deployments())]
     pub items: Vec<String>,
     #[command(flatten)]
     pub choice: Choice,
@@ -645,16 +655,16 @@ pub struct UpgradeArgs {
 #[derive(Debug, clap::Args)]
 pub struct UndeployArgs {
     /// Deployment id, or a unique start of one (see `edgectl co list deployments`).
-    #[arg(conflicts_with_all = ["app", "site", "device"])]
+    #[arg(conflicts_with_all = ["app", "site", "device"], add = crate::complete::deployments())]
     pub id: Option<String>,
     /// Every deployment of this app (id or display name) at `--site`.
-    #[arg(long, requires = "site")]
+    #[arg(long, requires = "site", add = crate::complete::apps())]
     pub app: Option<String>,
     /// The site of `--app`.
-    #[arg(long, requires = "app")]
+    #[arg(long, requires = "app", add = crate::complete::sites())]
     pub site: Option<String>,
     /// Only on this device.
-    #[arg(long, requires = "app")]
+    #[arg(long, requires = "app", add = crate::complete::devices())]
     pub device: Option<String>,
     /// Do not ask for confirmation.
     #[arg(short, long)]
@@ -740,7 +750,7 @@ pub enum AddCommand {
         /// Device id (Margo DeviceId).
         id: String,
         /// The site it belongs to.
-        #[arg(long)]
+        #[arg(long, add = crate::complete::sites())]
         site: String,
         /// Labels, `key=value` (repeatable).
         #[arg(long = "label", value_name = "KEY=VALUE")]
@@ -755,7 +765,7 @@ pub enum AddCommand {
     /// Example: `edgectl co add devices --site plant-1 --from line-2.txt`
     Devices {
         /// The site they belong to.
-        #[arg(long)]
+        #[arg(long, add = crate::complete::sites())]
         site: String,
         /// The file listing them (`-` for standard input).
         #[arg(long, value_name = "FILE")]
@@ -770,7 +780,7 @@ pub struct ListArgs {
     #[arg(value_enum)]
     pub what: ListWhat,
     /// Only devices or deployments of this site.
-    #[arg(long)]
+    #[arg(long, add = crate::complete::sites())]
     pub site: Option<String>,
     /// Only those with these labels, `key=value` (repeatable; a deployment
     /// has its device's labels).
@@ -836,6 +846,7 @@ pub enum RemoveCommand {
     /// Remove an app from the store (refused while deployed, unless `--force`).
     App {
         /// App id or display name.
+        #[arg(add = crate::complete::apps())]
         id: String,
         /// Remove only this version.
         #[arg(long)]
@@ -855,6 +866,7 @@ pub enum LabelCommand {
     /// Label a site.
     Site {
         /// Site name.
+        #[arg(add = crate::complete::sites())]
         name: String,
         /// `key=value` to set, `key-` to remove.
         #[arg(required = true, value_name = "KEY=VALUE|KEY-")]
@@ -863,6 +875,7 @@ pub enum LabelCommand {
     /// Label a device.
     Device {
         /// Device id.
+        #[arg(add = crate::complete::devices())]
         id: String,
         /// `key=value` to set, `key-` to remove.
         #[arg(required = true, value_name = "KEY=VALUE|KEY-")]
@@ -907,13 +920,13 @@ pub enum PackageCommand {
 #[derive(Debug, clap::Args)]
 pub struct IdentityArgs {
     /// The site.
-    #[arg(long)]
+    #[arg(long, add = crate::complete::sites())]
     pub site: String,
     /// The site's Local Orchestrator.
     #[arg(long, conflicts_with = "device", required_unless_present = "device")]
     pub lo: bool,
     /// A device of the site.
-    #[arg(long)]
+    #[arg(long, add = crate::complete::devices())]
     pub device: Option<String>,
     /// The device attaches to the CO directly (a site without an LO), not to the site's LO.
     #[arg(long, requires = "device")]
@@ -927,13 +940,13 @@ pub struct IdentityArgs {
 #[derive(Debug, clap::Args)]
 pub struct RevokeArgs {
     /// The site.
-    #[arg(long)]
+    #[arg(long, add = crate::complete::sites())]
     pub site: String,
     /// The site's Local Orchestrator.
     #[arg(long, conflicts_with = "device", required_unless_present = "device")]
     pub lo: bool,
     /// A device of the site.
-    #[arg(long)]
+    #[arg(long, add = crate::complete::devices())]
     pub device: Option<String>,
     /// Do not ask for confirmation.
     #[arg(short, long)]

@@ -31,7 +31,7 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
     match cli.command {
         Command::Validate(args) => validate::validate(&args, *printer),
         Command::Completions { shell } => {
-            completions::completions(shell, *printer);
+            completions::completions(shell, *printer)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Login => login::login(
