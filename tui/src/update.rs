@@ -8,6 +8,7 @@ use edge_api::types::{AppDetail, DeployRequest, DeploymentSummary, Event, Rollou
 use crate::backend::{LogPiece, RolloutAction, Snapshot};
 use crate::form::DeployForm;
 use crate::keys::{self, Action, Mode};
+use crate::lists::ListView;
 use crate::rollouts;
 use crate::state::{Confirm, Conn, LOG_KEEP, LogPane, State, Tab, deployment_label, short};
 
@@ -128,19 +129,12 @@ fn loaded(state: &mut State, result: Result<Snapshot, String>) -> Vec<Cmd> {
     let mut cmds = Vec::new();
     match result {
         Ok(snapshot) => {
-            let before: Vec<Option<String>> = Tab::ALL
-                .iter()
-                .map(|t| state.keys(*t).get(state.selected[t.index()]).cloned())
-                .collect();
+            let before: Vec<Option<String>> =
+                Tab::ALL.iter().map(|t| state.selected_key(*t)).collect();
             state.snapshot = snapshot;
             state.loaded = true;
             for (tab, key) in Tab::ALL.iter().zip(before) {
-                let keys = state.keys(*tab);
-                let at = &mut state.selected[tab.index()];
-                if let Some(i) = key.and_then(|k| keys.iter().position(|x| *x == k)) {
-                    *at = i;
-                }
-                *at = (*at).min(keys.len().saturating_sub(1));
+                state.reselect(*tab, key.as_deref());
             }
             if state.tab == Tab::Apps {
                 cmds.extend(want_selected_app(state));
@@ -218,6 +212,7 @@ fn on_event(state: &mut State, event: &Event) -> Vec<Cmd> {
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         };
+        let selected = state.selected_key(Tab::Deployments);
         if let Some(d) = state
             .snapshot
             .deployments
@@ -227,6 +222,8 @@ fn on_event(state: &mut State, event: &Event) -> Vec<Cmd> {
             d.state = text("state");
             d.error = text("error");
             d.state_at = Some(event.at.clone());
+            // A change of state may move the row (sorted or filtered by it).
+            state.reselect(Tab::Deployments, selected.as_deref());
             return cmds;
         }
         // A deployment this snapshot does not know yet.
@@ -322,7 +319,62 @@ fn on_key(state: &mut State, key: &KeyEvent) -> Vec<Cmd> {
             }
             Vec::new()
         }
+        Mode::Filter => filter_key(state, action, key),
         Mode::Main(tab) => main_key(state, tab, action, key),
+    }
+}
+
+/// Change a tab's filter or sort, keeping the selected row when it is
+/// still shown (else the first row).
+fn relist(state: &mut State, tab: Tab, change: impl FnOnce(&mut ListView)) {
+    let key = state.selected_key(tab);
+    change(&mut state.lists[tab.index()]);
+    state.selected[tab.index()] = 0;
+    state.reselect(tab, key.as_deref());
+}
+
+/// A key while typing the current list's filter: the list narrows with
+/// every character.
+fn filter_key(state: &mut State, action: Action, key: &KeyEvent) -> Vec<Cmd> {
+    let tab = state.tab;
+    match action {
+        Action::Type => {
+            if let KeyCode::Char(c) = key.code {
+                relist(state, tab, |v| v.filter.push(c));
+            }
+        }
+        Action::Erase => relist(state, tab, |v| {
+            v.filter.pop();
+        }),
+        Action::ClearField => relist(state, tab, |v| v.filter.clear()),
+        Action::ClearFilter => {
+            relist(state, tab, |v| v.filter.clear());
+            state.filtering = false;
+        }
+        Action::Close => state.filtering = false,
+        Action::Up | Action::Down => {
+            let rows = state.rows(tab);
+            let at = &mut state.selected[tab.index()];
+            *at = if action == Action::Up {
+                at.saturating_sub(1)
+            } else {
+                (*at + 1).min(rows.saturating_sub(1))
+            };
+        }
+        _ => {}
+    }
+    after_move(state, tab)
+}
+
+/// What the selection moving asks for: the selected app's or rollout's
+/// detail, when the tab shows it.
+fn after_move(state: &mut State, from: Tab) -> Vec<Cmd> {
+    match state.tab {
+        Tab::Apps => want_selected_app(state).into_iter().collect(),
+        Tab::Rollouts => rollouts::follow(state, from != Tab::Rollouts)
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -356,6 +408,16 @@ fn main_key(state: &mut State, tab: Tab, action: Action, key: &KeyEvent) -> Vec<
             state.help = true;
             state.help_scroll = 0;
         }
+        Action::Filter => state.filtering = true,
+        Action::ClearFilter => relist(state, tab, |v| v.filter.clear()),
+        Action::Sort => {
+            let n = crate::lists::sort_columns(tab).len().max(1);
+            relist(state, tab, |v| {
+                v.sort = (v.sort + 1) % n;
+                v.reverse = false;
+            });
+        }
+        Action::Reverse => relist(state, tab, |v| v.reverse = !v.reverse),
         Action::Refresh => {
             state.say("Refreshing…");
             if tab == Tab::Rollouts {
@@ -399,13 +461,7 @@ fn main_key(state: &mut State, tab: Tab, action: Action, key: &KeyEvent) -> Vec<
         }
         _ => {}
     }
-    match state.tab {
-        Tab::Apps => want_selected_app(state).into_iter().collect(),
-        Tab::Rollouts => rollouts::follow(state, tab != Tab::Rollouts)
-            .into_iter()
-            .collect(),
-        _ => Vec::new(),
-    }
+    after_move(state, tab)
 }
 
 /// Open the deploy form, starting from what is selected.
@@ -422,14 +478,10 @@ fn open_form(state: &mut State, tab: Tab) -> Vec<Cmd> {
             )
         }
         Tab::Devices => {
-            let d = snapshot.devices.get(state.cursor());
+            let d = state.selected_device();
             (None, d.map(|d| d.site.clone()), d.map(|d| d.id.clone()))
         }
-        Tab::Sites => (
-            None,
-            snapshot.sites.get(state.cursor()).map(|s| s.name.clone()),
-            None,
-        ),
+        Tab::Sites => (None, state.selected_site().map(|s| s.name.clone()), None),
         Tab::Rollouts => (None, None, None),
     };
     let mut form = DeployForm::new(snapshot, app.as_deref());

@@ -177,7 +177,7 @@ fn the_stream_state_follows_down_and_up() {
 #[test]
 fn the_selection_follows_its_row_across_a_refresh() {
     let mut state = loaded();
-    let _ = update(&mut state, ch('j'));
+    // Sorted by app: hello-wasm on gw-1, hello-wasm on gw-3, sensor-agent.
     let _ = update(&mut state, ch('j'));
     assert_eq!(state.selected_deployment().unwrap().id, D_PENDING);
     let mut fewer = snapshot();
@@ -403,7 +403,7 @@ fn esc_walks_the_form_back_and_closes_it() {
 #[test]
 fn undeploy_asks_first() {
     let mut state = loaded();
-    let _ = update(&mut state, ch('j'));
+    let _ = update(&mut state, ch('G'));
     assert!(update(&mut state, ch('x')).is_empty());
     assert!(matches!(&state.confirm, Some(Confirm::Undeploy { id, .. }) if id == D_FAILED));
     assert!(update(&mut state, press(KeyCode::Esc)).is_empty());
