@@ -2,7 +2,7 @@
 //!
 //! Built Elm-style: one `State` (`state.rs`), messages and a pure `update`
 //! that returns commands (`update.rs`, with the rollouts tab's part in
-//! `rollouts.rs`), a `view` that only draws (`view.rs`, `popup.rs`,
+//! `rollouts.rs` and the log pane's in `logs.rs`), a `view` that only draws (`view.rs`, `popup.rs`,
 //! `rollouts_view.rs`, the detail panes in `detail.rs`, every list through
 //! `table.rs`: columns by width, cells cut with `…`), and keys as one table
 //! (`keys.rs`) read by both the input mapping and the `?` help. Which rows
@@ -17,6 +17,7 @@ mod detail;
 mod form;
 mod keys;
 mod lists;
+mod logs;
 mod popup;
 mod rollouts;
 mod rollouts_view;
@@ -33,11 +34,13 @@ mod keys_tests;
 #[cfg(test)]
 mod lists_tests;
 #[cfg(test)]
+mod logs_tests;
+#[cfg(test)]
 mod rollouts_tests;
 #[cfg(test)]
 mod update_tests;
 #[cfg(test)]
 mod view_tests;
 
-pub use backend::{Backend, LogPiece, RolloutAction, Snapshot};
+pub use backend::{Backend, LocalNode, LogPiece, RolloutAction, Snapshot};
 pub use run::run;

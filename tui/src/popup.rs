@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph, Wrap}
 
 use crate::form::{DeployForm, Step};
 use crate::keys::{self, Ctx, KEYS};
-use crate::state::{Confirm, LogPane, State, short};
+use crate::state::{Confirm, LogAccess, LogPane, State, short};
 
 /// A `width` × `height` rectangle in the middle of `area`, cropped to it.
 pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
@@ -39,7 +39,17 @@ pub(crate) fn logs(frame: &mut Frame<'_>, area: Rect, pane: &LogPane) {
     let [text_area, error_area] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(error_height)]).areas(inner);
     if pane.text.is_empty() {
-        frame.render_widget(Paragraph::new("(no output yet)").dim(), text_area);
+        // An empty pane says why: only a log read and found empty has
+        // no output yet.
+        let (text, dim) = match &pane.access {
+            LogAccess::Asking => ("Finding the edge node on this host…", true),
+            LogAccess::Elsewhere(why) => (why.as_str(), false),
+            LogAccess::Readable if pane.read => ("(no output yet)", true),
+            LogAccess::Readable if pane.error.is_none() => ("Reading the log…", true),
+            LogAccess::Readable => ("", true),
+        };
+        let text = Paragraph::new(text).wrap(Wrap { trim: true });
+        frame.render_widget(if dim { text.dim() } else { text }, text_area);
     } else {
         let lines: Vec<&str> = pane.text.lines().collect();
         let height = usize::from(text_area.height);

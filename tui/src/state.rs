@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use edge_api::types::{AppDetail, DeployRequest, DeploymentSummary, Device, Rollout, Site};
 
-use crate::backend::Snapshot;
+use crate::backend::{LocalNode, Snapshot};
 use crate::form::{DeployForm, Step};
 use crate::keys::Mode;
 use crate::lists::{self, ListView};
@@ -92,13 +92,29 @@ pub(crate) enum Confirm {
     UndoRollout { id: String, label: String },
 }
 
+/// Whether a log pane can read its workload's log from this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LogAccess {
+    /// Waiting to learn which edge node runs on this host.
+    Asking,
+    /// This host's node runs the workload: reads follow its log.
+    Readable,
+    /// It cannot be read from here; why, as the pane says it.
+    Elsewhere(String),
+}
+
 /// A followed log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LogPane {
     pub(crate) deployment: String,
+    /// The device that runs it.
+    pub(crate) device: String,
     /// What the title says it is (app on device).
     pub(crate) label: String,
+    pub(crate) access: LogAccess,
     pub(crate) text: String,
+    /// A read has succeeded: an empty text is an empty log.
+    pub(crate) read: bool,
     /// Where to read from next.
     pub(crate) next: u64,
     /// A read is on its way; the next tick waits for it.
@@ -158,6 +174,10 @@ pub(crate) struct State {
     pub(crate) form: Option<DeployForm>,
     pub(crate) confirm: Option<Confirm>,
     pub(crate) logs: Option<LogPane>,
+    /// The edge node on this host, once asked (`None`: not known yet).
+    pub(crate) node: Option<LocalNode>,
+    /// Asking which node runs here.
+    pub(crate) node_asked: bool,
     pub(crate) help: bool,
     pub(crate) help_scroll: u16,
     pub(crate) note: Option<Note>,
@@ -191,6 +211,8 @@ impl State {
             form: None,
             confirm: None,
             logs: None,
+            node: None,
+            node_asked: false,
             help: false,
             help_scroll: 0,
             note: None,

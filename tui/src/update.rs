@@ -5,12 +5,12 @@
 use crossterm::event::{KeyCode, KeyEvent};
 use edge_api::types::{AppDetail, DeployRequest, DeploymentSummary, Event, Rollout};
 
-use crate::backend::{LogPiece, RolloutAction, Snapshot};
+use crate::backend::{LocalNode, LogPiece, RolloutAction, Snapshot};
 use crate::form::DeployForm;
 use crate::keys::{self, Action, Mode};
 use crate::lists::ListView;
-use crate::rollouts;
-use crate::state::{Confirm, Conn, LOG_KEEP, LogPane, State, Tab, deployment_label, short};
+use crate::state::{Confirm, Conn, State, Tab, deployment_label, short};
+use crate::{logs, rollouts};
 
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,7 @@ pub(crate) enum Msg {
     Deployed(Result<Vec<DeploymentSummary>, String>),
     Undeployed(String, Result<(), String>),
     Logs(String, Result<LogPiece, String>),
+    Node(LocalNode),
     RolloutsLoaded(Result<Vec<Rollout>, String>),
     RolloutLoaded(String, Result<Rollout, String>),
     RolloutActed(String, RolloutAction, Result<Rollout, String>),
@@ -41,6 +42,7 @@ pub(crate) enum Cmd {
     Deploy(Box<DeployRequest>),
     Undeploy(String),
     Logs { deployment: String, from: u64 },
+    AskNode,
     LoadRollouts,
     LoadRollout(String),
     ActOnRollout { id: String, action: RolloutAction },
@@ -92,13 +94,14 @@ pub(crate) fn update(state: &mut State, msg: Msg) -> Vec<Cmd> {
             }
         },
         Msg::Logs(id, result) => {
-            on_logs(state, &id, result);
+            logs::piece(state, &id, result);
             Vec::new()
         }
+        Msg::Node(node) => logs::node_known(state, node),
         Msg::RolloutsLoaded(result) => rollouts::listed(state, result),
         Msg::RolloutLoaded(id, result) => rollouts::detailed(state, id, result),
         Msg::RolloutActed(id, action, result) => rollouts::acted(state, &id, action, result),
-        Msg::Tick => tick(state).into_iter().collect(),
+        Msg::Tick => logs::tick(state).into_iter().collect(),
         Msg::Fatal(why) => {
             state.fatal = Some(why);
             vec![Cmd::Quit]
@@ -255,38 +258,6 @@ fn deployed(state: &mut State, result: Result<Vec<DeploymentSummary>, String>) -
     }
 }
 
-fn on_logs(state: &mut State, id: &str, result: Result<LogPiece, String>) {
-    let Some(pane) = state.logs.as_mut().filter(|p| p.deployment == id) else {
-        return;
-    };
-    pane.waiting = false;
-    match result {
-        Ok(piece) => {
-            pane.error = None;
-            pane.text.push_str(&piece.text);
-            pane.next = piece.next;
-            if pane.text.len() > LOG_KEEP {
-                let mut cut = pane.text.len() - LOG_KEEP;
-                while !pane.text.is_char_boundary(cut) {
-                    cut += 1;
-                }
-                let cut = pane.text[cut..].find('\n').map_or(cut, |n| cut + n + 1);
-                pane.text.drain(..cut);
-            }
-        }
-        Err(e) => pane.error = Some(e),
-    }
-}
-
-fn tick(state: &mut State) -> Option<Cmd> {
-    let pane = state.logs.as_mut().filter(|p| !p.waiting)?;
-    pane.waiting = true;
-    Some(Cmd::Logs {
-        deployment: pane.deployment.clone(),
-        from: pane.next,
-    })
-}
-
 fn on_key(state: &mut State, key: &KeyEvent) -> Vec<Cmd> {
     let mode = state.mode();
     let Some(action) = keys::lookup(mode, key) else {
@@ -435,23 +406,10 @@ fn main_key(state: &mut State, tab: Tab, action: Action, key: &KeyEvent) -> Vec<
             }
         }
         Action::Logs => {
-            let Some(d) = state.selected_deployment() else {
+            let Some(d) = state.selected_deployment().cloned() else {
                 return Vec::new();
             };
-            let deployment = d.id.clone();
-            state.logs = Some(LogPane {
-                deployment: deployment.clone(),
-                label: deployment_label(d),
-                text: String::new(),
-                next: 0,
-                waiting: true,
-                error: None,
-                scroll: 0,
-            });
-            return vec![Cmd::Logs {
-                deployment,
-                from: 0,
-            }];
+            return logs::open(state, &d);
         }
         Action::Details => {
             if let Some(id) = state.selected_app().map(str::to_owned) {

@@ -7,7 +7,7 @@ use crossterm::event::KeyCode;
 use insta::assert_snapshot;
 use ratatui::style::{Color, Modifier};
 
-use crate::backend::LogPiece;
+use crate::backend::{LocalNode, LogPiece};
 use crate::fixture::{
     D_OK, buffer, ch, hello_detail, loaded, on_rollouts, press, render, rollouts, typing,
 };
@@ -17,6 +17,7 @@ use crate::update::{Msg, update};
 fn with_logs() -> State {
     let mut state = loaded();
     let _ = update(&mut state, ch('l'));
+    let _ = update(&mut state, Msg::Node(LocalNode::Device("gw-1".into())));
     let text = (1..=30)
         .map(|i| format!("2025-03-01T10:00:{i:02}Z hello from edgectl wasm #{i}\n"))
         .collect();
