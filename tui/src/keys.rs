@@ -39,6 +39,8 @@ pub(crate) enum Ctx {
     FormText,
     /// A yes/no question.
     Confirm,
+    /// What became of a deploy from the form.
+    Outcome,
     /// The log pane.
     Logs,
     /// The help overlay.
@@ -58,6 +60,7 @@ impl Ctx {
             Self::FormList => "Deploy form: choices",
             Self::FormText => "Deploy form: parameters",
             Self::Confirm => "Questions",
+            Self::Outcome => "Deploy result",
             Self::Logs => "Log pane",
             Self::Help => "This help",
         }
@@ -188,6 +191,8 @@ pub(crate) const KEYS: &[Binding] = &[
     row(&[Key(K::Esc)], C::FormText, A::Back, "back a step", Some("back")),
     row(&[Key(K::Char('y')), Key(K::Enter)], C::Confirm, A::Yes, "yes, do it", Some("yes")),
     row(&[Key(K::Char('n')), Key(K::Esc)], C::Confirm, A::No, "no, cancel", Some("no")),
+    row(&[Key(K::Esc), Key(K::Enter), Key(K::Char('q'))], C::Outcome, A::Close,
+        "close; the list follows on", Some("close")),
     row(&[Key(K::Up), Key(K::Char('k'))], C::Logs, A::Up, "scroll up", None),
     row(&[Key(K::Down), Key(K::Char('j'))], C::Logs, A::Down, "scroll down", None),
     row(&[Key(K::End), Key(K::Char('G'))], C::Logs, A::Follow, "follow the end", Some("follow")),
@@ -207,6 +212,7 @@ pub(crate) enum Mode {
     FormList,
     FormText,
     Confirm,
+    Outcome,
     Logs,
     Help,
 }
@@ -214,7 +220,7 @@ pub(crate) enum Mode {
 impl Mode {
     /// Every mode, for tests and checks.
     #[cfg(test)]
-    pub(crate) const ALL: [Mode; 11] = [
+    pub(crate) const ALL: [Mode; 12] = [
         Mode::Main(Tab::Deployments),
         Mode::Main(Tab::Devices),
         Mode::Main(Tab::Sites),
@@ -224,6 +230,7 @@ impl Mode {
         Mode::FormList,
         Mode::FormText,
         Mode::Confirm,
+        Mode::Outcome,
         Mode::Logs,
         Mode::Help,
     ];
@@ -239,6 +246,7 @@ impl Mode {
             Self::FormList => &[C::FormList, C::Any],
             Self::FormText => &[C::FormText, C::Any],
             Self::Confirm => &[C::Confirm, C::Any],
+            Self::Outcome => &[C::Outcome, C::Any],
             Self::Logs => &[C::Logs, C::Any],
             Self::Help => &[C::Help, C::Any],
         }

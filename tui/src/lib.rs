@@ -2,15 +2,17 @@
 //!
 //! Built Elm-style: one `State` (`state.rs`), messages and a pure `update`
 //! that returns commands (`update.rs`, with the rollouts tab's part in
-//! `rollouts.rs` and the log pane's in `logs.rs`), a `view` that only draws (`view.rs`, `popup.rs`,
-//! `rollouts_view.rs`, the detail panes in `detail.rs`, every list through
-//! `table.rs`: columns by width, cells cut with `…`), and keys as one table
-//! (`keys.rs`) read by both the input mapping and the `?` help. Which rows
-//! a list shows, and in what order (its `/` filter and `s` sort), is
-//! `lists.rs`, asked by `update` and `view` alike. `run.rs` owns the terminal and the
-//! threads. It gets data only through the `Backend` trait implemented by
-//! `edgectl`, so it is tested with ratatui's test backend and no network; it
-//! never makes network calls or reads files itself.
+//! `rollouts.rs`, the log pane's in `logs.rs`, a deploy's result per
+//! device in `outcome.rs`), a `view` that only draws (`view.rs`,
+//! `popup.rs`, `rollouts_view.rs`, the detail panes in `detail.rs`, every
+//! list through `table.rs`: columns by width, cells cut with `…`), and keys
+//! as one table (`keys.rs`) read by both the input mapping and the `?`
+//! help. Which rows a list shows, and in what order (its `/` filter and `s`
+//! sort), is `lists.rs`, asked by `update` and `view` alike. `run.rs` owns
+//! the terminal and the threads. It gets data only through the `Backend`
+//! trait implemented by `edgectl`, so it is tested with ratatui's test
+//! backend and no network; it never makes network calls or reads files
+//! itself.
 
 mod backend;
 mod detail;
@@ -18,6 +20,7 @@ mod form;
 mod keys;
 mod lists;
 mod logs;
+mod outcome;
 mod popup;
 mod rollouts;
 mod rollouts_view;
@@ -35,6 +38,8 @@ mod keys_tests;
 mod lists_tests;
 #[cfg(test)]
 mod logs_tests;
+#[cfg(test)]
+mod outcome_tests;
 #[cfg(test)]
 mod rollouts_tests;
 #[cfg(test)]

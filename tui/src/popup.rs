@@ -10,7 +10,9 @@ use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph, Wrap}
 
 use crate::form::{DeployForm, Step};
 use crate::keys::{self, Ctx, KEYS};
+use crate::outcome::DeployOutcome;
 use crate::state::{Confirm, LogAccess, LogPane, State, short};
+use crate::view::state_style;
 
 /// A `width` × `height` rectangle in the middle of `area`, cropped to it.
 pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
@@ -189,6 +191,52 @@ fn fields(frame: &mut Frame<'_>, area: Rect, form: &DeployForm) {
             help_area,
         );
     }
+}
+
+/// What became of a deploy from the form: a line per device, its state
+/// as reported, and why it failed.
+pub(crate) fn outcome(frame: &mut Frame<'_>, area: Rect, state: &State, outcome: &DeployOutcome) {
+    let steps = outcome.steps(state);
+    let wide = steps
+        .iter()
+        .map(|s| crate::table::width(&s.device))
+        .max()
+        .unwrap_or(0)
+        .min(24);
+    let mut lines = vec![Line::from(outcome.summary(state)).bold(), Line::raw("")];
+    for s in &steps {
+        let mut spans = vec![
+            Span::raw(format!("{} ", crate::table::fit(&s.device, wide))),
+            Span::raw(" ".repeat(wide.saturating_sub(crate::table::width(&s.device)))),
+            Span::styled(s.label.clone(), state_style(s.state.as_deref())),
+        ];
+        if let Some(e) = &s.error {
+            spans.push(Span::raw(": "));
+            spans.push(Span::styled(e.clone(), Style::new().fg(Color::Red)));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::raw(""));
+    lines.push(if outcome.settled(state) {
+        Line::raw("Every device has answered.").dim()
+    } else {
+        Line::raw("Waiting for the devices' reports…").dim()
+    });
+    let height = u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(2);
+    let rect = centered(area, 72, height.max(8));
+    frame.render_widget(Clear, rect);
+    let title = format!(
+        " Deploy {} {} at {} ",
+        outcome.app, outcome.version, outcome.site
+    );
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(boxed(title))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
 }
 
 /// A yes/no question.

@@ -10,6 +10,7 @@ use crate::backend::{LocalNode, Snapshot};
 use crate::form::{DeployForm, Step};
 use crate::keys::Mode;
 use crate::lists::{self, ListView};
+use crate::outcome::DeployOutcome;
 
 /// Keep at most this much of a followed log.
 pub(crate) const LOG_KEEP: usize = 256 * 1024;
@@ -172,6 +173,10 @@ pub(crate) struct State {
     pub(crate) loading: BTreeSet<String>,
     pub(crate) rollouts: Rollouts,
     pub(crate) form: Option<DeployForm>,
+    /// The last deploy from the form, followed device by device.
+    pub(crate) outcome: Option<DeployOutcome>,
+    /// Its popup is open.
+    pub(crate) outcome_shown: bool,
     pub(crate) confirm: Option<Confirm>,
     pub(crate) logs: Option<LogPane>,
     /// The edge node on this host, once asked (`None`: not known yet).
@@ -209,6 +214,8 @@ impl State {
             loading: BTreeSet::new(),
             rollouts: Rollouts::default(),
             form: None,
+            outcome: None,
+            outcome_shown: false,
             confirm: None,
             logs: None,
             node: None,
@@ -236,6 +243,8 @@ impl State {
             } else {
                 Mode::FormList
             }
+        } else if self.outcome_shown && self.outcome.is_some() {
+            Mode::Outcome
         } else if self.logs.is_some() {
             Mode::Logs
         } else if self.filtering {

@@ -4,11 +4,13 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 use edge_api::types::{AppDetail, DeployRequest, DeploymentSummary, Event, Rollout};
+use serde_json::Value;
 
 use crate::backend::{LocalNode, LogPiece, RolloutAction, Snapshot};
 use crate::form::DeployForm;
 use crate::keys::{self, Action, Mode};
 use crate::lists::ListView;
+use crate::outcome::{self, DeployOutcome, plural};
 use crate::state::{Confirm, Conn, State, Tab, deployment_label, short};
 use crate::{logs, rollouts};
 
@@ -129,6 +131,9 @@ fn everything(state: &mut State) -> Vec<Cmd> {
 
 fn loaded(state: &mut State, result: Result<Snapshot, String>) -> Vec<Cmd> {
     state.refresh.in_flight = false;
+    if let Some(o) = state.outcome.as_mut() {
+        o.loads_to_wait = o.loads_to_wait.saturating_sub(1);
+    }
     let mut cmds = Vec::new();
     match result {
         Ok(snapshot) => {
@@ -142,6 +147,7 @@ fn loaded(state: &mut State, result: Result<Snapshot, String>) -> Vec<Cmd> {
             if state.tab == Tab::Apps {
                 cmds.extend(want_selected_app(state));
             }
+            outcome::tell(state);
         }
         Err(e) => state.complain(e),
     }
@@ -215,18 +221,33 @@ fn on_event(state: &mut State, event: &Event) -> Vec<Cmd> {
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         };
+        let (reported, error) = (text("state"), text("error"));
+        // A report about the document before the deployment's latest change.
+        let stale = event.data.get("current").and_then(Value::as_bool) == Some(false);
+        outcome::on_status(
+            state,
+            &event.subject,
+            reported.clone(),
+            error.clone(),
+            stale,
+        );
         let selected = state.selected_key(Tab::Deployments);
-        if let Some(d) = state
+        let row = state
             .snapshot
             .deployments
             .iter_mut()
-            .find(|d| d.id == event.subject)
-        {
-            d.state = text("state");
-            d.error = text("error");
+            .find(|d| d.id == event.subject);
+        let known = row.is_some();
+        if let Some(d) = row {
+            d.state = reported;
+            d.error = error;
             d.state_at = Some(event.at.clone());
+            d.stale = stale;
             // A change of state may move the row (sorted or filtered by it).
             state.reselect(Tab::Deployments, selected.as_deref());
+        }
+        outcome::tell(state);
+        if known {
             return cmds;
         }
         // A deployment this snapshot does not know yet.
@@ -241,11 +262,21 @@ fn on_event(state: &mut State, event: &Event) -> Vec<Cmd> {
 fn deployed(state: &mut State, result: Result<Vec<DeploymentSummary>, String>) -> Vec<Cmd> {
     match result {
         Ok(made) => {
-            let app = made.first().map(|d| d.app.clone()).unwrap_or_default();
             state.form = None;
-            state.say(format!("Deployed {app} to {} device(s).", made.len()));
             state.tab = Tab::Deployments;
-            refresh(state).into_iter().collect()
+            let cmds: Vec<Cmd> = refresh(state).into_iter().collect();
+            // A snapshot asked for before the deploy may come first.
+            let loads = if cmds.is_empty() { 2 } else { 1 };
+            let outcome = DeployOutcome::new(made, loads);
+            state.say(format!(
+                "Deployed {} {} to {}; waiting for their reports.",
+                outcome.app,
+                outcome.version,
+                plural(outcome.made.len(), "device")
+            ));
+            state.outcome = Some(outcome);
+            state.outcome_shown = true;
+            cmds
         }
         Err(e) => {
             if let Some(form) = &mut state.form {
@@ -277,6 +308,12 @@ fn on_key(state: &mut State, key: &KeyEvent) -> Vec<Cmd> {
             Vec::new()
         }
         Mode::Confirm => confirm_key(state, action),
+        Mode::Outcome => {
+            if action == Action::Close {
+                state.outcome_shown = false;
+            }
+            Vec::new()
+        }
         Mode::FormList | Mode::FormText => form_key(state, action, key),
         Mode::Logs => {
             if let Some(pane) = &mut state.logs {

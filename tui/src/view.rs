@@ -48,6 +48,9 @@ pub(crate) fn draw(frame: &mut Frame<'_>, state: &State) {
     if let Some(pane) = &state.logs {
         popup::logs(frame, body, pane);
     }
+    if let Some(outcome) = state.outcome.as_ref().filter(|_| state.outcome_shown) {
+        popup::outcome(frame, frame.area(), state, outcome);
+    }
     if let Some(form) = &state.form {
         popup::form(frame, frame.area(), state, form);
     }
