@@ -46,15 +46,16 @@ fn text(label: &str, value: impl Into<String>) -> Line<'static> {
     field(label, vec![Span::raw(value.into())])
 }
 
-/// A deployment: its id, its state and since when, and its error.
-pub(crate) fn deployment(d: &DeploymentSummary) -> Vec<Line<'static>> {
+/// A deployment: its id, its state and since when, and its error; one
+/// being removed says what it waits for.
+pub(crate) fn deployment(state: &State, d: &DeploymentSummary) -> Vec<Line<'static>> {
     let mut lines = vec![Line::from(vec![
         Span::raw(format!("{}  ", d.id)),
         Span::raw(format!("created {}", when(&d.created_at))).dim(),
     ])];
-    let state = d.state.as_deref().unwrap_or("no report yet");
+    let shown = d.state.as_deref().unwrap_or("no report yet");
     let mut status = vec![Span::styled(
-        state.to_owned(),
+        shown.to_owned(),
         state_style(d.state.as_deref()),
     )];
     if let Some(at) = &d.state_at {
@@ -66,6 +67,12 @@ pub(crate) fn deployment(d: &DeploymentSummary) -> Vec<Line<'static>> {
     lines.push(Line::from(status));
     if let Some(error) = &d.error {
         lines.push(Line::styled(error.clone(), Style::new().fg(Color::Red)));
+    }
+    if crate::removal::is_removing(state, &d.id) {
+        lines.push(Line::from(format!(
+            "Undeployed: listed until {} reports it removed.",
+            d.device
+        )));
     }
     lines
 }

@@ -3,7 +3,8 @@
 //! Built Elm-style: one `State` (`state.rs`), messages and a pure `update`
 //! that returns commands (`update.rs`, with the rollouts tab's part in
 //! `rollouts.rs`, the log pane's in `logs.rs`, a deploy's result per
-//! device in `outcome.rs`), a `view` that only draws (`view.rs`,
+//! device in `outcome.rs`, undeployed rows kept until removed in
+//! `removal.rs`), a `view` that only draws (`view.rs`,
 //! `popup.rs`, `rollouts_view.rs`, the detail panes in `detail.rs`, every
 //! list through `table.rs`: columns by width, cells cut with `…`), and keys
 //! as one table (`keys.rs`) read by both the input mapping and the `?`
@@ -22,6 +23,7 @@ mod lists;
 mod logs;
 mod outcome;
 mod popup;
+mod removal;
 mod rollouts;
 mod rollouts_view;
 mod run;
@@ -40,6 +42,8 @@ mod lists_tests;
 mod logs_tests;
 #[cfg(test)]
 mod outcome_tests;
+#[cfg(test)]
+mod removal_tests;
 #[cfg(test)]
 mod rollouts_tests;
 #[cfg(test)]

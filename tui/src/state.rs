@@ -173,6 +173,9 @@ pub(crate) struct State {
     pub(crate) loading: BTreeSet<String>,
     pub(crate) rollouts: Rollouts,
     pub(crate) form: Option<DeployForm>,
+    /// Undeployed rows kept in the list until their node reports them
+    /// removed, by deployment id (`removal.rs`).
+    pub(crate) removing: BTreeMap<String, DeploymentSummary>,
     /// The last deploy from the form, followed device by device.
     pub(crate) outcome: Option<DeployOutcome>,
     /// Its popup is open.
@@ -214,6 +217,7 @@ impl State {
             loading: BTreeSet::new(),
             rollouts: Rollouts::default(),
             form: None,
+            removing: BTreeMap::new(),
             outcome: None,
             outcome_shown: false,
             confirm: None,

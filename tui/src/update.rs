@@ -12,7 +12,7 @@ use crate::keys::{self, Action, Mode};
 use crate::lists::ListView;
 use crate::outcome::{self, DeployOutcome, plural};
 use crate::state::{Confirm, Conn, State, Tab, deployment_label, short};
-use crate::{logs, rollouts};
+use crate::{logs, removal, rollouts};
 
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,9 +85,10 @@ pub(crate) fn update(state: &mut State, msg: Msg) -> Vec<Cmd> {
         Msg::Undeployed(id, result) => match result {
             Ok(()) => {
                 state.say(format!(
-                    "Undeploy of {} is in the site's desired state.",
+                    "Undeployed {}; listed as removing until its device confirms.",
                     short(&id)
                 ));
+                removal::undeployed(state, &id);
                 refresh(state).into_iter().collect()
             }
             Err(e) => {
@@ -140,6 +141,7 @@ fn loaded(state: &mut State, result: Result<Snapshot, String>) -> Vec<Cmd> {
             let before: Vec<Option<String>> =
                 Tab::ALL.iter().map(|t| state.selected_key(*t)).collect();
             state.snapshot = snapshot;
+            removal::keep(state);
             state.loaded = true;
             for (tab, key) in Tab::ALL.iter().zip(before) {
                 state.reselect(*tab, key.as_deref());
@@ -245,12 +247,16 @@ fn on_event(state: &mut State, event: &Event) -> Vec<Cmd> {
             d.stale = stale;
             // A change of state may move the row (sorted or filtered by it).
             state.reselect(Tab::Deployments, selected.as_deref());
+            removal::reported(state, &event.subject);
         }
         outcome::tell(state);
         if known {
             return cmds;
         }
         // A deployment this snapshot does not know yet.
+    }
+    if event.kind == "deployment.removed" {
+        removal::undeployed(state, &event.subject);
     }
     if event.kind == "app.added" || event.kind == "app.removed" {
         state.apps.remove(&event.subject);
@@ -436,6 +442,15 @@ fn main_key(state: &mut State, tab: Tab, action: Action, key: &KeyEvent) -> Vec<
         Action::Deploy => return open_form(state, tab),
         Action::Undeploy => {
             if let Some(d) = state.selected_deployment() {
+                if removal::is_removing(state, &d.id) {
+                    let text = format!(
+                        "{} is undeployed already; waiting for {} to confirm the removal.",
+                        deployment_label(d),
+                        d.device
+                    );
+                    state.say(text);
+                    return Vec::new();
+                }
                 state.confirm = Some(Confirm::Undeploy {
                     id: d.id.clone(),
                     label: deployment_label(d),

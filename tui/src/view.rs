@@ -224,7 +224,9 @@ pub(crate) fn split_detail(area: Rect, lines: usize) -> (Rect, Rect) {
 
 fn deployments(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let selected = state.selected_deployment();
-    let lines = selected.map(detail::deployment).unwrap_or_default();
+    let lines = selected
+        .map(|d| detail::deployment(state, d))
+        .unwrap_or_default();
     let (list_area, detail_area) = split_detail(area, lines.len().max(3));
     let cols = [
         col("APP", 10, 2, 0),
