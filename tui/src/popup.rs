@@ -312,7 +312,7 @@ pub(crate) fn help_rows() -> Vec<(Ctx, String, &'static str)> {
 }
 
 /// The help overlay: the whole key table, grouped by context, in two
-/// columns when there is room.
+/// columns when there is room (the left one filled first).
 pub(crate) fn help(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let rect = centered(area, 80, area.height);
     frame.render_widget(Clear, rect);
@@ -331,14 +331,25 @@ pub(crate) fn help(frame: &mut Frame<'_>, area: Rect, state: &State) {
             Span::raw(text),
         ]));
     }
-    let scroll = state.help_scroll;
+    let scroll = usize::from(state.help_scroll).min(lines.len().saturating_sub(1));
     if inner.width >= 70 {
-        let half = lines.len().div_ceil(2);
-        let right = lines.split_off(half);
+        // Read like a newspaper: down the left column, on in the right;
+        // when even both are too short, scrolling moves the text through
+        // both. Halves when it all fits, so neither column runs long.
+        let height = usize::from(inner.height).max(1);
+        let rest = lines.split_off(scroll);
+        let take = if rest.len() <= 2 * height {
+            rest.len().div_ceil(2)
+        } else {
+            height
+        };
+        let mut left = rest;
+        let right = left.split_off(take.min(left.len()));
         let [l, r] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(inner);
-        frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), l);
-        frame.render_widget(Paragraph::new(right).scroll((scroll, 0)), r);
+        frame.render_widget(Paragraph::new(left), l);
+        frame.render_widget(Paragraph::new(right), r);
     } else {
+        let scroll = u16::try_from(scroll).unwrap_or(u16::MAX);
         frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
     }
 }
