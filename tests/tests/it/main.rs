@@ -27,6 +27,7 @@ mod pull;
 mod rollout;
 mod south;
 mod stick_images;
+mod tui;
 mod usb;
 mod wait;
 mod walkthrough;

@@ -40,7 +40,7 @@ fn walkthrough() -> Vec<String> {
 
 /// Environment of every command: the workspace's binaries first on PATH, a
 /// private home (the login is kept there), no server from the outside.
-fn env(home: &Path) -> Vec<(String, String)> {
+pub(crate) fn env(home: &Path) -> Vec<(String, String)> {
     let bins = bin("edgectl").parent().unwrap().to_owned();
     let path = format!(
         "{}:{}",
@@ -69,7 +69,7 @@ fn shell(cwd: &Path, env: &[(String, String)], line: &str) -> Output {
 }
 
 /// Start `edged --mode all` as the README line says, on a free port.
-fn demo(cwd: &Path, env: &[(String, String)], line: &str) -> (Daemon, String) {
+pub(crate) fn demo(cwd: &Path, env: &[(String, String)], line: &str) -> (Daemon, String) {
     assert!(bin("edged").is_file());
     let mut cmd = Command::new("sh");
     cmd.args(["-c", &format!("exec {line} --listen 127.0.0.1:0")])
