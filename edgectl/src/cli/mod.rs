@@ -446,7 +446,8 @@ pub enum CoCommand {
         /// The site.
         #[arg(long, add = crate::complete::sites())]
         site: String,
-        /// The commit to go back to (see `edgectl co history`).
+        /// The commit to go back to (see `edgectl co history`): its id, a
+        /// unique start of it, or `HEAD~N` (N commits back).
         #[arg(long, value_name = "COMMIT")]
         to: String,
         /// Do not ask for confirmation.

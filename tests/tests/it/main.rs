@@ -24,6 +24,7 @@ mod lists;
 mod lo;
 mod oci;
 mod pull;
+mod readme;
 mod rollout;
 mod south;
 mod stick_images;
