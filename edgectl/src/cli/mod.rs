@@ -22,11 +22,17 @@ pub(crate) use rollout::{RolloutArgs, RolloutCommand};
 pub struct Cli {
     /// Output format: `table` for people (`wide`: with more columns), `json`
     /// or `yaml` for scripts.
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    #[arg(short = 'o', long, global = true, help_heading = "Global options", value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 
     /// Central orchestrator URL [default: the one saved by `edgectl login`].
-    #[arg(long, global = true, env = "EDGE_SERVER", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "EDGE_SERVER",
+        value_name = "URL"
+    )]
     pub server: Option<String>,
 
     /// Read the API token from this file (mode 0600 recommended) [default:
@@ -34,19 +40,30 @@ pub struct Cli {
     ///
     /// Tokens are never taken as a command-line value: those show in
     /// process listings.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub token_file: Option<PathBuf>,
 
     /// Also trust this CA certificate (PEM) for the server's TLS: the CO's
     /// `DATA/ca/ca.crt` when it issued its own north certificate [default:
     /// the one saved by `edgectl login`, and the system's].
-    #[arg(long, global = true, env = "EDGE_CA", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "EDGE_CA",
+        value_name = "FILE"
+    )]
     pub ca_file: Option<PathBuf>,
 
     /// Use this saved login (see `edgectl config get-contexts`) instead of
     /// the current one; with `login`, the name to save it under [default:
     /// the server's host and port].
-    #[arg(long, global = true, env = "EDGE_CONTEXT", value_name = "NAME", add = crate::complete::contexts())]
+    #[arg(long, global = true, help_heading = "Global options", env = "EDGE_CONTEXT", value_name = "NAME", add = crate::complete::contexts())]
     pub context: Option<String>,
 
     /// The command to run.
