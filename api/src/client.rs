@@ -94,6 +94,30 @@ impl Client {
         token: Option<String>,
         ca_pem: Option<&[u8]>,
     ) -> Result<Self, ClientError> {
+        Self::build(server, token, ca_pem, false)
+    }
+
+    /// A client for `server` that trusts only the CA certificate(s) in
+    /// `ca_pem`, not the system's: no system store is read, which saves
+    /// tens of milliseconds where a person waits on every call (shell
+    /// completion).
+    ///
+    /// # Errors
+    /// As [`Client::with_ca`].
+    pub fn with_ca_only(
+        server: &str,
+        token: Option<String>,
+        ca_pem: &[u8],
+    ) -> Result<Self, ClientError> {
+        Self::build(server, token, Some(ca_pem), true)
+    }
+
+    fn build(
+        server: &str,
+        token: Option<String>,
+        ca_pem: Option<&[u8]>,
+        only: bool,
+    ) -> Result<Self, ClientError> {
         let base = server.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::BadServer(server.to_owned()));
@@ -108,9 +132,11 @@ impl Client {
             if certs.is_empty() {
                 return Err(ClientError::BadCa("it holds no PEM certificate".to_owned()));
             }
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
+            builder = if only {
+                builder.tls_certs_only(certs)
+            } else {
+                builder.tls_certs_merge(certs)
+            };
         }
         let http = builder.build().map_err(|e| ClientError::Unreachable {
             server: base.clone(),

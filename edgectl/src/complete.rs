@@ -82,7 +82,12 @@ fn client() -> Option<edge_api::Client> {
         Some(path) => crate::credentials::read_ca(std::path::Path::new(&path)).ok(),
         None => crate::credentials::stored_ca(&server),
     };
-    edge_api::Client::with_ca(&server, token, ca.as_deref()).ok()
+    // With the CO's own CA known, the system's store is not read (it costs
+    // more than the rest of a completion).
+    match ca {
+        Some(pem) => edge_api::Client::with_ca_only(&server, token, &pem).ok(),
+        None => edge_api::Client::with_ca(&server, token, None).ok(),
+    }
 }
 
 fn get<T: serde::de::DeserializeOwned>(c: &edge_api::Client, route: &str) -> Option<T> {

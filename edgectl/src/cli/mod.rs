@@ -882,6 +882,7 @@ pub enum RemoveCommand {
 #[derive(Debug, Subcommand)]
 pub enum LabelCommand {
     /// Label a site.
+    #[command(alias = "sites")]
     Site {
         /// Site name.
         #[arg(add = crate::complete::sites())]
@@ -891,6 +892,7 @@ pub enum LabelCommand {
         labels: Vec<String>,
     },
     /// Label a device.
+    #[command(alias = "devices")]
     Device {
         /// Device id.
         #[arg(add = crate::complete::devices())]

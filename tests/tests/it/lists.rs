@@ -40,6 +40,8 @@ fn lists_are_narrowed_sorted_widened_and_watched() {
     let plural = ok(&co.edgectl(&["co", "list", "devices"]));
     assert_eq!(ok(&co.edgectl(&["co", "list", "device"])), plural);
     ok(&co.edgectl(&["co", "show", "devices", "edge-1"]));
+    ok(&co.edgectl(&["co", "label", "devices", "edge-1", "rack=r1"]));
+    ok(&co.edgectl(&["co", "label", "sites", "plant-2", "tier=2"]));
 
     // Labels narrow the list, for people and scripts alike.
     let zone_a = ok(&co.edgectl(&["co", "list", "devices", "-l", "zone=a"]));
