@@ -528,8 +528,9 @@ fn devices_from(site: &str, file: &std::path::Path) -> anyhow::Result<Vec<Create
         let mut words = line.split_whitespace();
         let id = words.next().unwrap_or_default().to_owned();
         let labels: Vec<String> = words.map(str::to_owned).collect();
-        let labels =
-            parse_labels(&labels).with_context(|| format!("{}: line {}", file.display(), n + 1))?;
+        // A bad line of a file is bad input (exit 1), not a usage error.
+        let labels = parse_labels(&labels)
+            .map_err(|e| anyhow::anyhow!("{}: line {}: {e}", file.display(), n + 1))?;
         out.push(CreateDevice {
             id,
             site: site.to_owned(),

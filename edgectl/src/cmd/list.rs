@@ -20,10 +20,23 @@ use crate::cli::{ListArgs, ListWhat};
 use crate::printer::Printer;
 use crate::usage;
 
+/// What scripts get of a row: the API's own type, so its fields keep
+/// their order.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Item {
+    App(AppSummary),
+    Site(Site),
+    Device(Device),
+    Deployment(DeploymentSummary),
+    #[cfg(test)]
+    None,
+}
+
 /// One listed thing.
 struct Row {
     /// What scripts get.
-    value: serde_json::Value,
+    value: Item,
     /// What people see, one cell per header (the wide ones last).
     cells: Vec<String>,
     /// The labels `-l` matches (a deployment's are its device's).
@@ -175,10 +188,6 @@ fn fetch(
     Ok(listing)
 }
 
-fn value<T: serde::Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or_default()
-}
-
 fn apps(list: Vec<AppSummary>) -> Listing {
     Listing {
         headers: vec![
@@ -194,7 +203,7 @@ fn apps(list: Vec<AppSummary>) -> Listing {
         rows: list
             .iter()
             .map(|a| Row {
-                value: value(a),
+                value: Item::App(a.clone()),
                 cells: vec![
                     a.id.clone(),
                     a.name.clone(),
@@ -217,7 +226,7 @@ fn sites(list: Vec<Site>, deployments: &[DeploymentSummary]) -> Listing {
         rows: list
             .into_iter()
             .map(|s| Row {
-                value: value(&s),
+                value: Item::Site(s.clone()),
                 cells: vec![
                     s.name.clone(),
                     s.devices.to_string(),
@@ -280,7 +289,7 @@ fn devices(list: Vec<Device>) -> Listing {
             .map(|d| {
                 let (types, size) = capacity(&d);
                 Row {
-                    value: value(&d),
+                    value: Item::Device(d.clone()),
                     cells: vec![
                         d.id.clone(),
                         d.site.clone(),
@@ -319,7 +328,7 @@ fn deployments(list: Vec<DeploymentSummary>, devices: &[Device]) -> Listing {
                     d.state_at.clone().unwrap_or_else(|| "-".into()),
                 ]);
                 Row {
-                    value: value(d),
+                    value: Item::Deployment(d.clone()),
                     cells,
                     labels: labels
                         .get(d.device.as_str())
@@ -397,7 +406,7 @@ fn print_all(printer: Printer, listing: &Listing, watch: bool) {
             printer.record(&r.value);
         }
     } else {
-        let values: Vec<&serde_json::Value> = listing.rows.iter().map(|r| &r.value).collect();
+        let values: Vec<&Item> = listing.rows.iter().map(|r| &r.value).collect();
         printer.data(&values);
     }
     let rows: Vec<Vec<String>> = listing
@@ -449,7 +458,7 @@ mod tests {
             rows: cells
                 .iter()
                 .map(|c| Row {
-                    value: serde_json::Value::Null,
+                    value: Item::None,
                     cells: c.iter().map(|s| (*s).to_owned()).collect(),
                     labels: BTreeMap::new(),
                 })
