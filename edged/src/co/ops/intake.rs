@@ -51,9 +51,7 @@ pub(crate) fn from_lo(store: &Store, site: &str, batch: &IntakeBatch) -> Result<
 /// export-status`, then `edgectl co import-status`): the same batches an LO
 /// forwards, applied once each however often they arrive.
 pub(crate) fn from_stick(store: &Store, site: &str, batch: &IntakeBatch) -> Result<i64, ApiError> {
-    if sites::site(&store.db(), site)?.is_none() {
-        return Err(ApiError::not_found(format!("no site `{site}`")));
-    }
+    super::suggest::known_site(&store.db(), site, "")?;
     let acked = apply_batch(store, site, batch)?;
     tracing::info!(
         site,

@@ -9,7 +9,8 @@
 //! (`direct`), site sticks (`export`), start-up repair (`recovery`),
 //! changes going out in health-gated waves (`rollout`), and the
 //! server's own state (`status`), and who may call the north API, with the
-//! audit log of what they changed (`access`).
+//! audit log of what they changed (`access`), and the "did you mean" of
+//! not-found answers (`suggest`).
 
 pub(crate) mod access;
 pub(crate) mod apply;
@@ -26,4 +27,5 @@ pub(crate) mod recovery;
 pub(crate) mod rollout;
 pub(crate) mod sites;
 pub(crate) mod status;
+pub(crate) mod suggest;
 pub(crate) mod update;
