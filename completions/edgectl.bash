@@ -2827,7 +2827,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__show)
-            opts="-o -h --output --server --token-file --ca-file --context --help app site device"
+            opts="-o -h --output --server --token-file --ca-file --context --help app site device deployment"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -368,6 +368,25 @@ pub struct DeploymentSummary {
     pub stale: bool,
 }
 
+/// `GET /api/deployments/{deployment}`: one deployment in detail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeploymentDetail {
+    /// The deployment as listed, with the state its device last reported.
+    pub summary: DeploymentSummary,
+    /// Its ApplicationDeployment as the site's repository holds it (what
+    /// the site's LO serves), as JSON.
+    #[schema(value_type = Object)]
+    pub document: serde_json::Value,
+    /// Its parameter values, by name (`null` for one without a value).
+    #[schema(value_type = Object)]
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    /// The values set for it (`--set`), as given, by name; the other
+    /// parameters have the app's defaults.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, String>,
+}
+
 /// How a change reaches its devices: in waves, each waiting until its
 /// devices report the change installed (or its time runs out), within a
 /// budget of failures; on a breach the rollout pauses, or rolls back.

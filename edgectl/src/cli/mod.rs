@@ -252,7 +252,13 @@ pub enum CoCommand {
     Add(AddCommand),
     /// List apps, sites or devices.
     List(ListArgs),
-    /// Show one app, site or device.
+    /// Show one app, site, device or deployment.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co show app hello-wasm
+    ///
+    ///   edgectl co show deployment 3f2a -o yaml
     Show(ShowArgs),
     /// Remove an app (or one of its versions).
     #[command(subcommand)]
@@ -787,10 +793,12 @@ pub enum ListWhat {
 /// What to show.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
-    /// `app`, `site` or `device`.
+    /// `app`, `site`, `device` or `deployment`.
     #[arg(value_enum)]
     pub what: ShowWhat,
-    /// Id (apps also by display name, such as "Digitron orchestrator").
+    /// Id (apps also by display name, such as "Digitron orchestrator";
+    /// deployments also by a unique start of their id, at least 4
+    /// characters).
     pub id: String,
 }
 
@@ -803,6 +811,9 @@ pub enum ShowWhat {
     Site,
     /// A device.
     Device,
+    /// A deployment: app, version, place, the state last reported, its
+    /// commit and parameters (`-o json` adds its ApplicationDeployment).
+    Deployment,
 }
 
 /// What to remove.

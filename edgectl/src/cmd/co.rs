@@ -121,6 +121,7 @@ pub(crate) fn co(
         },
         CoCommand::Show(args) => match args.what {
             ShowWhat::App => show_app(client, printer, &args.id)?,
+            ShowWhat::Deployment => super::detail::deployment(client, printer, &args.id)?,
             ShowWhat::Site => {
                 let s: Site = client.get(&fill(routes::SITE, &args.id))?;
                 printer.data(&s);

@@ -6,6 +6,7 @@ mod ask;
 mod co;
 mod completions;
 mod deploy;
+mod detail;
 mod en;
 mod login;
 mod package;

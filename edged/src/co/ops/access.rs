@@ -228,6 +228,7 @@ mod tests {
             Scope::Deploy
         );
         assert_eq!(required_scope("DELETE", routes::DEPLOYMENT), Scope::Deploy);
+        assert_eq!(required_scope("GET", routes::DEPLOYMENT), Scope::Read);
         assert_eq!(required_scope("POST", routes::SITE_ROLLBACK), Scope::Deploy);
         assert_eq!(
             required_scope("POST", routes::ROLLOUT_ACTION),

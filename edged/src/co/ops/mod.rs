@@ -3,7 +3,7 @@
 //! API types and [`ApiError`](crate::error::ApiError) problems, but no HTTP
 //! types. One module per group: the app store (`apps`), sites and devices
 //! (`sites`), deployments and site history (`deployments`, with the
-//! package-local `artifacts` they carry), identities and the caller checks
+//! package-local `artifacts` they carry; one in detail: `detail`), identities and the caller checks
 //! of the south listener (`identities`), observed state (`intake`), the LO's
 //! long poll (`nudge`), the Margo API for directly attached nodes
 //! (`direct`), site sticks (`export`), start-up repair (`recovery`),
@@ -18,6 +18,7 @@ pub(crate) mod apps;
 pub(crate) mod artifacts;
 pub(crate) mod change;
 pub(crate) mod deployments;
+pub(crate) mod detail;
 pub(crate) mod direct;
 pub(crate) mod export;
 pub(crate) mod identities;

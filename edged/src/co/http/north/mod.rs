@@ -87,7 +87,7 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
             app,
             apply.layer(DefaultBodyLimit::max(MAX_APPLY_BYTES)),
         ))
-        .routes(routes!(deployments::undeploy))
+        .routes(routes!(deployments::show_deployment, deployments::undeploy))
         .routes(routes!(deployments::history))
         .routes(routes!(deployments::rollback))
         .routes(routes!(rollouts::list_rollouts))
