@@ -241,6 +241,12 @@ _edgectl() {
             edgectl__subcmd__co__subcmd__help__subcmd__remove,app)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__remove__subcmd__app"
                 ;;
+            edgectl__subcmd__co__subcmd__help__subcmd__remove,device)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__remove__subcmd__device"
+                ;;
+            edgectl__subcmd__co__subcmd__help__subcmd__remove,site)
+                cmd="edgectl__subcmd__co__subcmd__help__subcmd__remove__subcmd__site"
+                ;;
             edgectl__subcmd__co__subcmd__help__subcmd__rollout,list)
                 cmd="edgectl__subcmd__co__subcmd__help__subcmd__rollout__subcmd__list"
                 ;;
@@ -286,14 +292,26 @@ _edgectl() {
             edgectl__subcmd__co__subcmd__remove,app)
                 cmd="edgectl__subcmd__co__subcmd__remove__subcmd__app"
                 ;;
+            edgectl__subcmd__co__subcmd__remove,device)
+                cmd="edgectl__subcmd__co__subcmd__remove__subcmd__device"
+                ;;
             edgectl__subcmd__co__subcmd__remove,help)
                 cmd="edgectl__subcmd__co__subcmd__remove__subcmd__help"
+                ;;
+            edgectl__subcmd__co__subcmd__remove,site)
+                cmd="edgectl__subcmd__co__subcmd__remove__subcmd__site"
                 ;;
             edgectl__subcmd__co__subcmd__remove__subcmd__help,app)
                 cmd="edgectl__subcmd__co__subcmd__remove__subcmd__help__subcmd__app"
                 ;;
+            edgectl__subcmd__co__subcmd__remove__subcmd__help,device)
+                cmd="edgectl__subcmd__co__subcmd__remove__subcmd__help__subcmd__device"
+                ;;
             edgectl__subcmd__co__subcmd__remove__subcmd__help,help)
                 cmd="edgectl__subcmd__co__subcmd__remove__subcmd__help__subcmd__help"
+                ;;
+            edgectl__subcmd__co__subcmd__remove__subcmd__help,site)
+                cmd="edgectl__subcmd__co__subcmd__remove__subcmd__help__subcmd__site"
                 ;;
             edgectl__subcmd__co__subcmd__rollout,help)
                 cmd="edgectl__subcmd__co__subcmd__rollout__subcmd__help"
@@ -543,6 +561,12 @@ _edgectl() {
                 ;;
             edgectl__subcmd__help__subcmd__co__subcmd__remove,app)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__remove__subcmd__app"
+                ;;
+            edgectl__subcmd__help__subcmd__co__subcmd__remove,device)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__remove__subcmd__device"
+                ;;
+            edgectl__subcmd__help__subcmd__co__subcmd__remove,site)
+                cmd="edgectl__subcmd__help__subcmd__co__subcmd__remove__subcmd__site"
                 ;;
             edgectl__subcmd__help__subcmd__co__subcmd__rollout,list)
                 cmd="edgectl__subcmd__help__subcmd__co__subcmd__rollout__subcmd__list"
@@ -1629,7 +1653,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help__subcmd__remove)
-            opts="app"
+            opts="app site device"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1643,6 +1667,34 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__help__subcmd__remove__subcmd__app)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__remove__subcmd__device)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__help__subcmd__remove__subcmd__site)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2205,7 +2257,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__remove)
-            opts="-o -h --output --server --token-file --ca-file --context --help app help"
+            opts="-o -h --output --server --token-file --ca-file --context --help app site device help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2284,8 +2336,46 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__remove__subcmd__device)
+            opts="-y -o -h --force --yes --output --server --token-file --ca-file --context --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__remove__subcmd__help)
-            opts="app help"
+            opts="app site device help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2312,6 +2402,20 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__co__subcmd__remove__subcmd__help__subcmd__device)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__co__subcmd__remove__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
@@ -2319,6 +2423,58 @@ _edgectl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__remove__subcmd__help__subcmd__site)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__co__subcmd__remove__subcmd__site)
+            opts="-y -o -h --force --yes --output --server --token-file --ca-file --context --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -4239,7 +4395,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co__subcmd__remove)
-            opts="app"
+            opts="app site device"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -4253,6 +4409,34 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__co__subcmd__remove__subcmd__app)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__remove__subcmd__device)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__co__subcmd__remove__subcmd__site)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

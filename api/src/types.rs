@@ -173,6 +173,26 @@ pub struct Device {
     pub created_at: String,
 }
 
+/// The answer to removing a site or a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Removal {
+    /// `site` or `device`.
+    pub kind: String,
+    /// The site's name, or the device's id.
+    pub name: String,
+    /// The site (the device's, for a device).
+    pub site: String,
+    /// How many devices were removed (the site's, or the one).
+    pub devices: u64,
+    /// The deployments removed first (`force`), by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undeployed: Vec<String>,
+    /// How many identities were revoked (the device's; a site's LO's and
+    /// its devices').
+    pub revoked: u64,
+}
+
 /// `PUT …/labels`: the complete new label set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -602,7 +622,8 @@ pub struct Event {
     /// Increasing number (the SSE id; resume with `Last-Event-ID`).
     pub id: u64,
     /// `deployment.created`, `deployment.updated` (with `changes`), `deployment.removed`, `status`, `device.added`,
-    /// `device.capabilities`, `site.added`, `app.added`, `app.removed`.
+    /// `device.capabilities`, `device.removed`, `site.added`, `site.removed`, `app.added`,
+    /// `app.removed`.
     pub kind: String,
     /// The deployment, device, site or app it is about.
     pub subject: String,

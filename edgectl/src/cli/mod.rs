@@ -260,7 +260,7 @@ pub enum CoCommand {
     ///
     ///   edgectl co show deployment 3f2a -o yaml
     Show(ShowArgs),
-    /// Remove an app (or one of its versions).
+    /// Remove an app (or one of its versions), a site or a device.
     #[command(subcommand)]
     Remove(RemoveCommand),
     /// Set or remove labels of a site or device (`key=value` sets, `key-` removes).
@@ -827,6 +827,50 @@ pub enum RemoveCommand {
         #[arg(long)]
         version: Option<String>,
         /// Remove even while deployed.
+        #[arg(long)]
+        force: bool,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Remove a site with its devices, and revoke the identities of its LO
+    /// and devices (refused while anything is deployed there, unless
+    /// `--force`).
+    ///
+    /// With `--force`, its deployments are removed first (one commit of
+    /// its desired state). Its LO and devices are locked out at once, so
+    /// they cannot fetch that removal: the workloads keep running at the
+    /// site until stopped on its nodes (`edgectl en stop`). To stop them
+    /// first, run `edgectl co undeploy --app APP --site SITE --wait`, then
+    /// remove the site. Its desired-state history is kept: a site added
+    /// again under the name continues it.
+    ///
+    /// Example: `edgectl co remove site plant-1`
+    Site {
+        /// Site name.
+        name: String,
+        /// Undeploy what runs there first, instead of refusing.
+        #[arg(long)]
+        force: bool,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Remove a device and revoke its identities, so it cannot come back
+    /// with its old certificate (refused while anything is deployed on it,
+    /// unless `--force`).
+    ///
+    /// With `--force`, its deployments are removed first (one commit of
+    /// its site's desired state). The device is locked out at once, so it
+    /// cannot fetch that removal: its workloads keep running until stopped
+    /// on the node (`edgectl en stop`). To stop them first, run `edgectl co
+    /// undeploy ID --wait` for each, then remove the device.
+    ///
+    /// Example: `edgectl co remove device edge-1 --force`
+    Device {
+        /// Device id.
+        id: String,
+        /// Undeploy what runs on it first, instead of refusing.
         #[arg(long)]
         force: bool,
         /// Do not ask for confirmation.

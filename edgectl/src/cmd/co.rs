@@ -178,6 +178,12 @@ pub(crate) fn co(
             printer.line(&format!("{what} removed"));
             printer.data(&serde_json::json!({ "removed": id }));
         }
+        CoCommand::Remove(RemoveCommand::Site { name, force, yes }) => {
+            super::remove::site(client, printer, &name, force, yes)?;
+        }
+        CoCommand::Remove(RemoveCommand::Device { id, force, yes }) => {
+            super::remove::device(client, printer, &id, force, yes)?;
+        }
         CoCommand::Deploy(args) => super::deploy::deploy(client, printer, args)?,
         CoCommand::Set(args) => super::deploy::set(client, printer, args)?,
         CoCommand::Upgrade(args) => super::deploy::upgrade(client, printer, args)?,

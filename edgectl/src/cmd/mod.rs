@@ -10,6 +10,7 @@ mod detail;
 mod en;
 mod login;
 mod package;
+mod remove;
 mod rollout;
 mod stick;
 mod tui;

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use edge_tests::co::{Co, fails, ok};
-use edge_tests::fleet::{deploy_to, deployments, enroll_direct, manifest_with, south_url};
+use edge_tests::fleet::{deploy_to, deployments, enroll, enroll_direct, manifest_with, south_url};
 use edge_tests::lo::Margo;
 use serde_json::{Value, json};
 
@@ -168,4 +168,245 @@ fn a_mistyped_device_is_answered_with_the_nearest_device() {
     );
     assert!(!dir.path().join("creds").exists());
     assert!(deployments(&co).is_empty(), "nothing was deployed");
+}
+
+/// `GET /api/v1/deployments` with `creds` at the CO, its HTTP status.
+fn manifest_status(creds: &Path) -> u16 {
+    manifest_status_at(creds, &south_url(creds))
+}
+
+/// [`manifest_status`] at the CO's south URL `south`.
+fn manifest_status_at(creds: &Path, south: &str) -> u16 {
+    Margo::new(creds, south, "co")
+        .get("/api/v1/deployments", &[])
+        .status
+}
+
+fn workspace_log(co: &Co) -> String {
+    edge_tests::co::git(&co.data.join("workspace"), &["log", "--format=%s"])
+}
+
+/// The next event of `kind` about `subject` the CO published since its start.
+fn event(co: &Co, kind: &str, subject: &str) -> Value {
+    let events = co.client(Some(&co.token)).events(Some(0)).unwrap();
+    for e in events {
+        let e = e.unwrap();
+        if e.kind == kind && e.subject == subject {
+            return serde_json::to_value(e).unwrap();
+        }
+    }
+    panic!("no {kind} event about {subject}");
+}
+
+#[test]
+fn a_device_in_use_is_removed_only_with_force_and_its_identity_is_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = small_fleet(dir.path());
+    let creds = enroll_direct(&co, dir.path(), "plant-1", "edge-1");
+    let id = deploy_to(&co, "hello-wasm", "edge-1", &[]);
+    assert_eq!(manifest_status(&creds), 200);
+
+    // In use: refused, naming how many and `--force`; nothing changes.
+    let commits = workspace_log(&co);
+    fails(
+        &co.edgectl(&["co", "remove", "device", "edge-1", "--yes"]),
+        "device `edge-1` has 1 deployment; undeploy it first, or remove it with `--force`",
+    );
+    assert_eq!(workspace_log(&co), commits);
+    assert_eq!(deployments(&co).len(), 1);
+    assert_eq!(manifest_status(&creds), 200, "not revoked");
+
+    // Forced: its deployment goes first, then the device and its identity.
+    let o = co.edgectl(&["co", "remove", "device", "edge-1", "--force", "--yes"]);
+    let out = ok(&o);
+    assert!(
+        out.contains("device `edge-1` removed; 1 identity revoked; 1 deployment undeployed first"),
+        "{out}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("keep running until stopped there"), "{err}");
+    assert!(deployments(&co).is_empty());
+    fails(
+        &co.edgectl(&["co", "show", "device", "edge-1"]),
+        "no device `edge-1`",
+    );
+    let history = ok(&co.edgectl(&["co", "history", "--site", "plant-1"]));
+    assert!(
+        history.contains("remove device edge-1 from site plant-1"),
+        "{history}"
+    );
+    assert!(workspace_log(&co).starts_with("remove device edge-1 from site plant-1\n"));
+    assert_eq!(
+        manifest_status(&creds),
+        403,
+        "its old certificate is refused"
+    );
+    let e = event(&co, "device.removed", "edge-1");
+    assert_eq!(
+        (e["site"].as_str(), e["data"]["revoked"].as_u64()),
+        (Some("plant-1"), Some(1))
+    );
+    let removed = event(&co, "deployment.removed", &id);
+    assert_eq!(removed["site"], "plant-1");
+
+    // A device with nothing deployed goes without `--force`; as JSON.
+    let r =
+        json_of(&ok(&co.edgectl(&[
+            "co", "remove", "device", "edge-2", "--yes", "-o", "json",
+        ])));
+    assert_eq!(
+        (r["kind"].as_str(), r["devices"].as_u64()),
+        (Some("device"), Some(1))
+    );
+    assert_eq!(r["revoked"], 0);
+
+    // Added again under the same id, it is a new device: enrolled anew, the
+    // old certificate still refused, and all of it survives a restart.
+    ok(&co.edgectl(&["co", "add", "device", "edge-1", "--site", "plant-1"]));
+    let fresh = enroll_direct(&co, &dir.path().join("again"), "plant-1", "edge-1");
+    assert_eq!(manifest_status(&fresh), 200);
+    let data = co.data.clone();
+    assert!(co.stop().success());
+    let co = Co::start(&data, &[]);
+    let devices = ok(&co.edgectl(&["co", "list", "devices"]));
+    assert!(
+        devices.contains("edge-1") && !devices.contains("edge-2"),
+        "{devices}"
+    );
+    // The south port is new: learn it from a new enrolment.
+    let probe = enroll_direct(&co, &dir.path().join("probe"), "plant-2", "edge-9");
+    let south = south_url(&probe);
+    assert_eq!(manifest_status_at(&creds, &south), 403);
+    assert_eq!(manifest_status_at(&fresh, &south), 200);
+}
+
+#[test]
+fn a_site_is_removed_with_its_devices_and_every_identity_of_it_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = small_fleet(dir.path());
+    let lo = enroll(&co, dir.path(), "plant-1", None);
+    // Its LO and edge-2 hold identities; edge-1 none.
+    let d2 = enroll_direct(&co, dir.path(), "plant-1", "edge-2");
+    deploy_to(&co, "hello-wasm", "edge-1", &[]);
+    deploy_to(&co, "hello-wasm", "edge-2", &[]);
+    fails(
+        &co.edgectl(&["co", "remove", "site", "plant-1", "-y"]),
+        "site `plant-1` has 2 deployments; undeploy them first, or remove it with `--force`",
+    );
+    fails(
+        &co.edgectl(&["co", "remove", "site", "plant1", "-y"]),
+        "no site `plant1`; did you mean `plant-1`?",
+    );
+    assert_eq!(deployments(&co).len(), 2);
+
+    let out = ok(&co.edgectl(&["co", "remove", "site", "plant-1", "--force", "-y"]));
+    assert!(
+        out.contains("site `plant-1` removed with its 2 devices; 2 identities revoked; 2 deployments undeployed first"),
+        "{out}"
+    );
+    assert!(deployments(&co).is_empty());
+    let sites = ok(&co.edgectl(&["co", "list", "sites"]));
+    assert!(
+        !sites.contains("plant-1") && sites.contains("plant-2"),
+        "{sites}"
+    );
+    let devices = ok(&co.edgectl(&["co", "list", "devices"]));
+    assert!(
+        !devices.contains("edge-1") && devices.contains("edge-9"),
+        "{devices}"
+    );
+    assert!(!co.data.join("workspace/sites/plant-1").exists());
+    assert!(workspace_log(&co).starts_with("remove site plant-1 with its 2 devices\n"));
+    assert_eq!(manifest_status(&d2), 403);
+    let watch = Margo::new(&lo, &south_url(&lo), "co").get("/lo/v1/watch", &[]);
+    assert_eq!(watch.status, 403, "the site's LO is locked out");
+    event(&co, "site.removed", "plant-1");
+
+    // The history stays; a site added again under the name continues it.
+    ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
+    let history = ok(&co.edgectl(&["co", "history", "--site", "plant-1"]));
+    assert!(
+        history.contains("remove site plant-1: undeploy everything it runs"),
+        "{history}"
+    );
+    let data = co.data.clone();
+    assert!(co.stop().success());
+    let co = Co::start(&data, &[]);
+    let devices = ok(&co.edgectl(&["co", "list", "devices"]));
+    assert!(
+        !devices.contains("edge-1"),
+        "reindexing brings nothing back: {devices}"
+    );
+}
+
+#[test]
+fn removals_need_the_admin_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = small_fleet(dir.path());
+    let out = ok(&co.edgectl(&[
+        "co", "token", "create", "ci", "--scope", "deploy", "-o", "json",
+    ]));
+    let token = json_of(&out)["token"].as_str().unwrap().to_owned();
+    let client = co.client(Some(&token));
+    let refused = client
+        .delete_json::<Value>("/api/devices/edge-9")
+        .unwrap_err();
+    assert!(refused.to_string().contains("admin"), "{refused}");
+    assert!(ok(&co.edgectl(&["co", "list", "devices"])).contains("edge-9"));
+}
+
+#[test]
+fn a_removal_cut_short_by_kill_9_is_finished_or_forgotten_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = small_fleet(dir.path());
+    let c1 = enroll_direct(&co, dir.path(), "plant-1", "edge-1");
+    let c2 = enroll_direct(&co, dir.path(), "plant-1", "edge-2");
+    let c9 = enroll_direct(&co, dir.path(), "plant-2", "edge-9");
+    let data = co.data.clone();
+    co.kill();
+    // Killed while removing edge-2 after its file went (not yet
+    // committed), and while removing edge-9 before its file went; edge-1's
+    // file lost with no removal under way.
+    let db = rusqlite::Connection::open(data.join("edged.db")).unwrap();
+    db.execute_batch(
+        "INSERT INTO removals (kind, name, site, at) VALUES
+           ('device', 'edge-2', 'plant-1', '2026-01-01T00:00:00Z'),
+           ('device', 'edge-9', 'plant-2', '2026-01-01T00:00:00Z');",
+    )
+    .unwrap();
+    drop(db);
+    let devices_dir = data.join("workspace/sites/plant-1/devices");
+    std::fs::remove_file(devices_dir.join("edge-2.toml")).unwrap();
+    std::fs::remove_file(devices_dir.join("edge-1.toml")).unwrap();
+
+    let co = Co::start(&data, &[]);
+    let devices = ok(&co.edgectl(&["co", "list", "devices"]));
+    assert!(!devices.contains("edge-2"), "finished: {devices}");
+    assert!(
+        devices.contains("edge-9"),
+        "forgotten, nothing removed: {devices}"
+    );
+    assert!(
+        devices.contains("edge-1"),
+        "no intent, no removal: {devices}"
+    );
+    event(&co, "device.removed", "edge-2");
+    ok(&co.edgectl(&["co", "add", "device", "probe", "--site", "plant-2"]));
+    let probe = enroll_direct(&co, dir.path(), "plant-2", "probe");
+    let south = south_url(&probe);
+    assert_eq!(manifest_status_at(&c2, &south), 403, "edge-2 revoked");
+    assert_eq!(manifest_status_at(&c9, &south), 200);
+    assert_eq!(
+        manifest_status_at(&c1, &south),
+        200,
+        "a lost file revokes nothing"
+    );
+    let db = rusqlite::Connection::open(data.join("edged.db")).unwrap();
+    let left: i64 = db
+        .query_row("SELECT count(*) FROM removals", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+    // The index row left without its file is removed as any other.
+    ok(&co.edgectl(&["co", "remove", "device", "edge-1", "-y"]));
+    assert_eq!(manifest_status_at(&c1, &south), 403);
 }

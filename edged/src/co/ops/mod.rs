@@ -2,7 +2,7 @@
 //! functions over the [`Store`](super::store::Store) that take and return
 //! API types and [`ApiError`](crate::error::ApiError) problems, but no HTTP
 //! types. One module per group: the app store (`apps`), sites and devices
-//! (`sites`), deployments and site history (`deployments`, with the
+//! (`sites`, and removing one: `remove`), deployments and site history (`deployments`, with the
 //! package-local `artifacts` they carry; one in detail: `detail`), identities and the caller checks
 //! of the south listener (`identities`), observed state (`intake`), the LO's
 //! long poll (`nudge`), the Margo API for directly attached nodes
@@ -25,6 +25,7 @@ pub(crate) mod identities;
 pub(crate) mod intake;
 pub(crate) mod nudge;
 pub(crate) mod recovery;
+pub(crate) mod remove;
 pub(crate) mod rollout;
 pub(crate) mod sites;
 pub(crate) mod status;
