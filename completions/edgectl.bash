@@ -3919,12 +3919,24 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__en__subcmd__logs)
-            opts="-f -o -h --follow --data --output --server --token-file --ca-file --context --help"
+            opts="-f -n -o -h --follow --tail --since --data --output --server --token-file --ca-file --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --tail)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --data)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -402,7 +402,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "start" -d 'Start a workload an operator stopped'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "stop" -d 'Stop a workload (gracefully, then killed); it stays stopped, and is reported `failed` (STOPPED) upward, until started again or the node restarts'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "restart" -d 'Stop a workload and start it again'
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "logs" -d 'Print a workload\'s output (stdout and stderr)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "logs" -d 'Print a workload\'s output (stdout and stderr): its last 256 KiB, or what `--tail` and `--since` choose (both at once: the last N of the lines written since)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "metrics" -d 'Memory, CPU time, restarts and log size of a workload'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and not __fish_seen_subcommand_from list start stop restart logs metrics help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from list" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
@@ -441,6 +441,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -l context -d 'Use this saved login (see `edgectl config get-contexts`) instead of the current one; with `login`, the name to save it under [default: the server\'s host and port]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from restart" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s n -l tail -d 'Only the last N lines (looked for in the log\'s last 32 MiB)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l since -d 'Only the lines written since DURATION ago (`90s`, `5m`, `1h`, `2d`) or since TIME (RFC 3339, `2026-05-01T10:00:00Z`)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -l data -d 'The node\'s data directory (its socket is `DIR/en.sock`)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from logs" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
 json\t'Stable JSON for scripts'
@@ -464,7 +466,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subc
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start a workload an operator stopped'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "stop" -d 'Stop a workload (gracefully, then killed); it stays stopped, and is reported `failed` (STOPPED) upward, until started again or the node restarts'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "restart" -d 'Stop a workload and start it again'
-complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Print a workload\'s output (stdout and stderr)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Print a workload\'s output (stdout and stderr): its last 256 KiB, or what `--tail` and `--since` choose (both at once: the last N of the lines written since)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "metrics" -d 'Memory, CPU time, restarts and log size of a workload'
 complete -c edgectl -n "__fish_edgectl_using_subcommand en; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand lo; and not __fish_seen_subcommand_from import export-status help" -s o -l output -d 'Output format: `table` for people, `json` or `yaml` for scripts' -r -f -a "table\t'Lines and tables for people'
@@ -643,7 +645,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_su
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from en" -f -a "start" -d 'Start a workload an operator stopped'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from en" -f -a "stop" -d 'Stop a workload (gracefully, then killed); it stays stopped, and is reported `failed` (STOPPED) upward, until started again or the node restarts'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from en" -f -a "restart" -d 'Stop a workload and start it again'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from en" -f -a "logs" -d 'Print a workload\'s output (stdout and stderr)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from en" -f -a "logs" -d 'Print a workload\'s output (stdout and stderr): its last 256 KiB, or what `--tail` and `--since` choose (both at once: the last N of the lines written since)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from en" -f -a "metrics" -d 'Memory, CPU time, restarts and log size of a workload'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from lo" -f -a "import" -d 'Take a site stick into an LO\'s data folder, with no network'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from lo" -f -a "export-status" -d 'Write the status and capabilities the site has not yet handed to the CO onto a stick, for `edgectl co import-status` at the CO'

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod config;
 mod rollout;
+mod since;
 
 pub(crate) use config::ConfigCommand;
 pub(crate) use rollout::{RolloutArgs, RolloutCommand};
@@ -215,13 +216,34 @@ pub enum EnCommand {
         /// The workload.
         workload: String,
     },
-    /// Print a workload's output (stdout and stderr).
+    /// Print a workload's output (stdout and stderr): its last 256 KiB, or
+    /// what `--tail` and `--since` choose (both at once: the last N of the
+    /// lines written since).
+    ///
+    /// The lines carry no times of their own: the node notes every second
+    /// how long the log is, so `--since` is precise to about a second and
+    /// may show a line written just before, never miss one written after.
+    /// What a log held when the node started watching it counts as written
+    /// at the log's last change before then.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl en logs hello-wasm --tail 20 --follow
+    ///
+    ///   edgectl en logs hello-process --since 10m
     Logs {
         /// The workload.
         workload: String,
         /// Keep printing what it writes until interrupted.
         #[arg(short, long)]
         follow: bool,
+        /// Only the last N lines (looked for in the log's last 32 MiB).
+        #[arg(short = 'n', long, value_name = "N")]
+        tail: Option<usize>,
+        /// Only the lines written since DURATION ago (`90s`, `5m`, `1h`,
+        /// `2d`) or since TIME (RFC 3339, `2026-05-01T10:00:00Z`).
+        #[arg(long, value_name = "DURATION|TIME", value_parser = since::parse)]
+        since: Option<i64>,
     },
     /// Memory, CPU time, restarts and log size of a workload.
     Metrics {

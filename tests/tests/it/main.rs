@@ -20,6 +20,7 @@ mod faults;
 mod git;
 mod latency;
 mod lo;
+mod logs;
 mod nouns;
 mod oci;
 mod pull;
