@@ -9,6 +9,7 @@
 
 mod cli;
 mod cmd;
+mod complete;
 mod contexts;
 mod credentials;
 mod printer;
@@ -19,12 +20,20 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 pub use cli::Cli;
+pub use complete::script as completion_script;
 use printer::Printer;
 
 /// Exit code when the operation failed.
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for usage errors.
 pub const EXIT_USAGE: u8 = 2;
+
+/// Answer the shell when it asks for completions (`COMPLETE=SHELL` in the
+/// environment; the process then exits); otherwise return at once.
+pub fn complete_if_asked() {
+    use clap::CommandFactory as _;
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
+}
 
 /// Parse `args` and run the command; returns the process exit code.
 pub fn run<I, T>(args: I) -> ExitCode

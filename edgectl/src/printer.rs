@@ -23,7 +23,12 @@ impl Printer {
 
     /// Whether the output is for people.
     pub(crate) fn is_human(self) -> bool {
-        self.format == OutputFormat::Table
+        matches!(self.format, OutputFormat::Table | OutputFormat::Wide)
+    }
+
+    /// Whether people asked for every column (`-o wide`).
+    pub(crate) fn is_wide(self) -> bool {
+        self.format == OutputFormat::Wide
     }
 
     /// One line for people (ignored for machine formats).
@@ -41,7 +46,7 @@ impl Printer {
     /// A value for scripts (ignored for the table format).
     pub(crate) fn data<T: Serialize>(self, value: &T) {
         let text = match self.format {
-            OutputFormat::Table => return,
+            OutputFormat::Table | OutputFormat::Wide => return,
             OutputFormat::Json => serde_json::to_string_pretty(value)
                 .map(|s| s + "\n")
                 .map_err(|e| e.to_string()),
@@ -57,7 +62,7 @@ impl Printer {
     /// YAML document each); ignored for the table format.
     pub(crate) fn record<T: Serialize>(self, value: &T) {
         let text = match self.format {
-            OutputFormat::Table => return,
+            OutputFormat::Table | OutputFormat::Wide => return,
             OutputFormat::Json => serde_json::to_string(value)
                 .map(|s| s + "\n")
                 .map_err(|e| e.to_string()),

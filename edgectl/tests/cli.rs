@@ -26,6 +26,21 @@ fn stdout(o: &Output) -> String {
 }
 
 #[test]
+fn short_help_shows_the_command_s_own_options_before_the_global_ones() {
+    let o = edgectl(&["co", "deploy", "-h"]);
+    assert_eq!(o.status.code(), Some(0));
+    let help = stdout(&o);
+    let at = |text: &str| {
+        help.find(text)
+            .unwrap_or_else(|| panic!("no `{text}`:\n{help}"))
+    };
+    assert!(at("--app <APP>") < at("--timeout"), "{help}");
+    assert!(at("--timeout") < at("Global options:"), "{help}");
+    assert!(at("Global options:") < at("--server <URL>"), "{help}");
+    assert!(at("Global options:") < at("--context <NAME>"), "{help}");
+}
+
+#[test]
 fn usage_errors_exit_2_and_help_exits_0() {
     assert_eq!(edgectl(&[]).status.code(), Some(2));
     assert_eq!(edgectl(&["validate"]).status.code(), Some(2));
@@ -257,8 +272,7 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
         (clap_complete::Shell::Zsh, "_edgectl"),
         (clap_complete::Shell::Fish, "edgectl.fish"),
     ] {
-        let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut edgectl::Cli::command(), "edgectl", &mut buf);
+        let buf = edgectl::completion_script(shell).unwrap();
         out.push((root().join("completions").join(name), buf));
     }
     let mut cmd = edgectl::Cli::command();

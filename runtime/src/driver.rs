@@ -133,6 +133,12 @@ pub trait Running: Send {
     fn pid(&self) -> Option<u32> {
         None
     }
+    /// Whether it has come to rest after starting (see
+    /// [`crate::ledger::resting`]); `None` when the driver cannot tell, and
+    /// wall time alone must do.
+    fn resting(&self) -> Option<bool> {
+        None
+    }
     /// Stop it (gracefully, then forcibly after `grace`).
     fn stop(self: Box<Self>, grace: Duration) -> Observed;
 }
@@ -250,6 +256,11 @@ impl Running for RunningProcess {
 
     fn pid(&self) -> Option<u32> {
         self.supervisor.status().pid
+    }
+
+    fn resting(&self) -> Option<bool> {
+        let pid = self.supervisor.status().pid?;
+        crate::ledger::resting(&std::path::Path::new("/proc").join(pid.to_string()))
     }
 
     fn stop(self: Box<Self>, grace: Duration) -> Observed {

@@ -100,6 +100,33 @@ pub fn parse_stat(stat: &str) -> Option<(u32, u64)> {
     Some((fields.get(2)?.parse().ok()?, fields.get(19)?.parse().ok()?))
 }
 
+/// CPU time after which a task that never waits counts as at rest (busy
+/// by design, not failing on the way up), in clock ticks of 10 ms.
+const BUSY_TICKS: u64 = 5;
+
+/// Whether a task has come to rest, from the text of its `stat`: it sleeps
+/// waiting for something (state `S`: a timer, a socket, a child), or has
+/// used [`BUSY_TICKS`] of CPU. A workload that fails on the way up (a
+/// script's `exit 3`, a module out of fuel) does neither first. Unlike wall
+/// time, this does not pass by itself on a machine too busy to run it.
+#[must_use]
+pub fn resting_from_stat(stat: &str) -> Option<bool> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state (field 3) is index 0, utime (14) index 11,
+    // stime (15) index 12.
+    let state = fields.first()?;
+    let cpu: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(*state == "S" || cpu >= BUSY_TICKS)
+}
+
+/// [`resting_from_stat`] of the task at `proc_dir` (`/proc/<pid>` or
+/// `/proc/self/task/<tid>`); `None` when it cannot be read (it is gone).
+#[must_use]
+pub fn resting(proc_dir: &std::path::Path) -> Option<bool> {
+    resting_from_stat(&std::fs::read_to_string(proc_dir.join("stat")).ok()?)
+}
+
 /// What identifies process `pid` now (`None` when there is none).
 #[must_use]
 pub fn identify(pid: u32) -> Option<Leftover> {
@@ -178,6 +205,21 @@ pub fn pick_account(given: &BTreeMap<String, u32>, key: &str, used: &[u32]) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_task_rests_when_it_sleeps_or_has_worked_a_while() {
+        let line = |state: &str, utime: u64| {
+            format!("42 (odd ) name) {state} 1 42 42 0 -1 0 0 0 0 0 {utime} 0 0 0 20 0 1 0 99")
+        };
+        assert_eq!(resting_from_stat(&line("S", 0)), Some(true));
+        assert_eq!(resting_from_stat(&line("R", 0)), Some(false));
+        assert_eq!(resting_from_stat(&line("R", 5)), Some(true));
+        assert_eq!(resting_from_stat(&line("Z", 0)), Some(false));
+        assert_eq!(resting_from_stat("garbage"), None);
+        // This test's own thread runs: it is not asleep.
+        let me = std::path::Path::new("/proc/thread-self");
+        assert!(resting(me).is_some());
+    }
 
     #[test]
     fn stat_lines_read_past_any_command_name() {

@@ -139,6 +139,8 @@ struct Shared {
     seen: Mutex<Seen>,
     changed: Condvar,
     stop: AtomicBool,
+    /// The running thread's `/proc` folder (`/proc/PID/task/TID`), once known.
+    task: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 impl Shared {
@@ -255,6 +257,15 @@ impl Running for RunningModule {
             .clone()
     }
 
+    /// The module's thread sleeps in a host call (a timer, a socket), or
+    /// has computed a while; a thread not yet started has not.
+    fn resting(&self) -> Option<bool> {
+        match self.shared.task.get() {
+            Some(task) => crate::ledger::resting(task),
+            None => Some(false),
+        }
+    }
+
     fn stop(mut self: Box<Self>, grace: Duration) -> Observed {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.shared.changed.notify_all();
@@ -320,6 +331,7 @@ impl Driver for WasmDriver {
             }),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
+            task: std::sync::OnceLock::new(),
         });
         let memory = w
             .component
@@ -332,6 +344,9 @@ impl Driver for WasmDriver {
         let thread = std::thread::Builder::new()
             .name(format!("wasm-{}", w.component.name))
             .spawn(move || {
+                if let Ok(task) = std::fs::read_link("/proc/thread-self") {
+                    let _ = s.task.set(std::path::Path::new("/proc").join(task));
+                }
                 let mut in_a_row = 0;
                 loop {
                     let started = Instant::now();

@@ -314,6 +314,7 @@ impl Co {
 pub struct Daemon {
     child: Option<Child>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl Daemon {
@@ -347,18 +348,25 @@ impl Daemon {
             });
         }
         let (tx, rx) = mpsc::channel();
+        let stdout = Arc::new(Mutex::new(Vec::new()));
         if let Some(out) = child.stdout.take() {
+            let kept = stdout.clone();
             std::thread::spawn(move || {
                 let mut lines = BufReader::new(out).lines();
                 if let Some(Ok(line)) = lines.next() {
                     let _ = tx.send(line);
                 }
-                for _ in lines {}
+                for line in lines.map_while(Result::ok) {
+                    kept.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(line);
+                }
             });
         }
         let daemon = Daemon {
             child: Some(child),
             stderr,
+            stdout,
         };
         let Ok(line) = rx.recv_timeout(Duration::from_secs(300)) else {
             panic!("{cmd:?} did not report ready:\n{}", daemon.log());
@@ -367,6 +375,15 @@ impl Daemon {
             panic!("unexpected first line: {line}\n{}", daemon.log());
         };
         (daemon, rest.to_owned())
+    }
+
+    /// The stdout lines after the first, so far.
+    #[must_use]
+    pub fn later_lines(&self) -> Vec<String> {
+        self.stdout
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The process id, while it runs.

@@ -29,6 +29,19 @@ pub struct LogPiece {
     pub next: u64,
 }
 
+/// The edge node on this host, the one whose workloads' logs the TUI can
+/// read (it reads them through the node's operations socket, in its data
+/// folder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalNode {
+    /// No node's data folder was named (`edgectl tui` without `--en-data`).
+    Unnamed,
+    /// The node in the named data folder is this device.
+    Device(String),
+    /// A data folder was named but no node answers there: why.
+    Unreachable(String),
+}
+
 /// What the user can do to a rollout (`POST /api/rollouts/{id}/{action}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RolloutAction {
@@ -96,6 +109,10 @@ pub trait Backend: Send + Sync + 'static {
     /// # Errors
     /// The CO's refusal, as a sentence (e.g. not possible in its state).
     fn rollout_action(&self, id: &str, action: RolloutAction) -> Result<Rollout, String>;
+
+    /// Which edge node runs on this host, if any: the TUI reads the logs
+    /// of that device's workloads only.
+    fn local_node(&self) -> LocalNode;
 
     /// The log of a deployment's workload on this host's edge node, from
     /// byte `from` on.

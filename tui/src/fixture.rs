@@ -1,5 +1,6 @@
-//! Test data: a small fleet (two sites, three devices, three deployments in
-//! different states, two apps), three rollouts (running, paused, done) and
+//! Test data: a small fleet (two sites, three devices that reported all,
+//! some or none of their capabilities, three deployments in different
+//! states, two apps), three rollouts (running, paused, done) and
 //! helpers to press keys and render.
 
 use std::collections::BTreeMap;
@@ -49,11 +50,28 @@ fn device(id: &str, site: &str, deployments: &[&str]) -> Device {
         id: id.into(),
         site: site.into(),
         labels: BTreeMap::new(),
-        capabilities: Some(json!({})),
-        last_heard: Some("2025-03-01T10:00:00Z".into()),
+        capabilities: None,
+        last_heard: None,
         deployments: deployments.iter().map(|d| (*d).into()).collect(),
         created_at: "2025-02-01T08:00:00Z".into(),
     }
+}
+
+/// gw-1 reported everything, gw-2 only its deployment types, gw-3 nothing.
+fn devices() -> Vec<Device> {
+    let mut gw1 = device("gw-1", "plant-a", &[D_OK]);
+    gw1.labels = BTreeMap::from([("line".into(), "2".into()), ("zone".into(), "north".into())]);
+    gw1.last_heard = Some("2025-03-01T10:00:00Z".into());
+    gw1.capabilities = Some(json!({"properties": {
+        "id": "gw-1", "vendor": "edged", "modelNumber": "x86_64", "serialNumber": "gw-1",
+        "cpus": [{"cores": 4, "architecture": "amd64"}], "memory": "8Gi", "storage": "1Ti",
+        "supportedRuntimes": ["oci", "custom"],
+        "supportedDeploymentTypes": ["wasm", "process", "container"]
+    }}));
+    let mut gw2 = device("gw-2", "plant-a", &[D_FAILED]);
+    gw2.last_heard = Some("2025-03-01T09:58:00Z".into());
+    gw2.capabilities = Some(json!({"properties": {"supportedDeploymentTypes": ["process"]}}));
+    vec![gw1, gw2, device("gw-3", "lab", &[D_PENDING])]
 }
 
 /// The fleet.
@@ -75,11 +93,7 @@ pub(crate) fn snapshot() -> Snapshot {
                 created_at: "2025-02-01T07:05:00Z".into(),
             },
         ],
-        devices: vec![
-            device("gw-1", "plant-a", &[D_OK]),
-            device("gw-2", "plant-a", &[D_FAILED]),
-            device("gw-3", "lab", &[D_PENDING]),
-        ],
+        devices: devices(),
         deployments: vec![
             deployment(D_OK, "hello-wasm", "gw-1", Some("installed")),
             failed,

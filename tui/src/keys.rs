@@ -31,12 +31,16 @@ pub(crate) enum Ctx {
     Apps,
     /// The rollouts tab.
     Rollouts,
+    /// Typing a list's filter (after `/`).
+    Filter,
     /// A pick-one step of the deploy form (app, site, device, profile).
     FormList,
     /// The parameters step of the deploy form (text fields).
     FormText,
     /// A yes/no question.
     Confirm,
+    /// What became of a deploy from the form.
+    Outcome,
     /// The log pane.
     Logs,
     /// The help overlay.
@@ -52,9 +56,11 @@ impl Ctx {
             Self::Deployments => "Deployments tab",
             Self::Apps => "Apps tab",
             Self::Rollouts => "Rollouts tab",
+            Self::Filter => "Filter",
             Self::FormList => "Deploy form: choices",
             Self::FormText => "Deploy form: parameters",
             Self::Confirm => "Questions",
+            Self::Outcome => "Deploy result",
             Self::Logs => "Log pane",
             Self::Help => "This help",
         }
@@ -92,6 +98,10 @@ pub(crate) enum Action {
     ClearField,
     Type,
     Follow,
+    Filter,
+    ClearFilter,
+    Sort,
+    Reverse,
 }
 
 /// One row of the key table.
@@ -147,6 +157,10 @@ pub(crate) const KEYS: &[Binding] = &[
     row(&[Key(K::End), Key(K::Char('G'))], C::Main, A::Bottom, "last row", None),
     row(&[Key(K::Char('d'))], C::Main, A::Deploy, "deploy an app (a form)", Some("deploy")),
     row(&[Key(K::Char('r'))], C::Main, A::Refresh, "reload everything now", None),
+    row(&[Key(K::Char('/'))], C::Main, A::Filter, "filter as you type", Some("filter")),
+    row(&[Key(K::Esc)], C::Main, A::ClearFilter, "clear the filter", None),
+    row(&[Key(K::Char('s'))], C::Main, A::Sort, "sort by the next column", Some("sort")),
+    row(&[Key(K::Char('S'))], C::Main, A::Reverse, "reverse the sort", None),
     row(&[Key(K::Char('x')), Key(K::Delete)], C::Deployments, A::Undeploy,
         "undeploy (asks first)", Some("undeploy")),
     row(&[Key(K::Char('l')), Key(K::Enter)], C::Deployments, A::Logs,
@@ -157,6 +171,13 @@ pub(crate) const KEYS: &[Binding] = &[
         Some("resume")),
     row(&[Key(K::Char('u'))], C::Rollouts, A::Undo, "undo (asks first)", Some("undo")),
     row(&[Key(K::Enter)], C::Rollouts, A::Details, "reload rollout details", None),
+    row(&[AnyChar], C::Filter, A::Type, "narrow the list", None),
+    row(&[Key(K::Backspace)], C::Filter, A::Erase, "delete a character", None),
+    row(&[Ctrl('u')], C::Filter, A::ClearField, "empty the filter", None),
+    row(&[Key(K::Up)], C::Filter, A::Up, "move up", None),
+    row(&[Key(K::Down)], C::Filter, A::Down, "move down", None),
+    row(&[Key(K::Enter)], C::Filter, A::Close, "keep the filter", Some("keep")),
+    row(&[Key(K::Esc)], C::Filter, A::ClearFilter, "clear the filter", Some("clear")),
     row(&[Key(K::Up), Key(K::Char('k'))], C::FormList, A::Up, "previous choice", None),
     row(&[Key(K::Down), Key(K::Char('j'))], C::FormList, A::Down, "next choice", None),
     row(&[Key(K::Enter)], C::FormList, A::Next, "choose and go on", Some("choose")),
@@ -170,6 +191,8 @@ pub(crate) const KEYS: &[Binding] = &[
     row(&[Key(K::Esc)], C::FormText, A::Back, "back a step", Some("back")),
     row(&[Key(K::Char('y')), Key(K::Enter)], C::Confirm, A::Yes, "yes, do it", Some("yes")),
     row(&[Key(K::Char('n')), Key(K::Esc)], C::Confirm, A::No, "no, cancel", Some("no")),
+    row(&[Key(K::Esc), Key(K::Enter), Key(K::Char('q'))], C::Outcome, A::Close,
+        "close; the list follows on", Some("close")),
     row(&[Key(K::Up), Key(K::Char('k'))], C::Logs, A::Up, "scroll up", None),
     row(&[Key(K::Down), Key(K::Char('j'))], C::Logs, A::Down, "scroll down", None),
     row(&[Key(K::End), Key(K::Char('G'))], C::Logs, A::Follow, "follow the end", Some("follow")),
@@ -185,9 +208,11 @@ pub(crate) const KEYS: &[Binding] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     Main(Tab),
+    Filter,
     FormList,
     FormText,
     Confirm,
+    Outcome,
     Logs,
     Help,
 }
@@ -195,15 +220,17 @@ pub(crate) enum Mode {
 impl Mode {
     /// Every mode, for tests and checks.
     #[cfg(test)]
-    pub(crate) const ALL: [Mode; 10] = [
+    pub(crate) const ALL: [Mode; 12] = [
         Mode::Main(Tab::Deployments),
         Mode::Main(Tab::Devices),
         Mode::Main(Tab::Sites),
         Mode::Main(Tab::Apps),
         Mode::Main(Tab::Rollouts),
+        Mode::Filter,
         Mode::FormList,
         Mode::FormText,
         Mode::Confirm,
+        Mode::Outcome,
         Mode::Logs,
         Mode::Help,
     ];
@@ -215,9 +242,11 @@ impl Mode {
             Self::Main(Tab::Apps) => &[C::Apps, C::Main, C::Any],
             Self::Main(Tab::Rollouts) => &[C::Rollouts, C::Main, C::Any],
             Self::Main(_) => &[C::Main, C::Any],
+            Self::Filter => &[C::Filter, C::Any],
             Self::FormList => &[C::FormList, C::Any],
             Self::FormText => &[C::FormText, C::Any],
             Self::Confirm => &[C::Confirm, C::Any],
+            Self::Outcome => &[C::Outcome, C::Any],
             Self::Logs => &[C::Logs, C::Any],
             Self::Help => &[C::Help, C::Any],
         }

@@ -10,7 +10,9 @@ use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph, Wrap}
 
 use crate::form::{DeployForm, Step};
 use crate::keys::{self, Ctx, KEYS};
-use crate::state::{Confirm, LogPane, State, short};
+use crate::outcome::DeployOutcome;
+use crate::state::{Confirm, LogAccess, LogPane, State, short};
+use crate::view::state_style;
 
 /// A `width` × `height` rectangle in the middle of `area`, cropped to it.
 pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
@@ -39,7 +41,17 @@ pub(crate) fn logs(frame: &mut Frame<'_>, area: Rect, pane: &LogPane) {
     let [text_area, error_area] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(error_height)]).areas(inner);
     if pane.text.is_empty() {
-        frame.render_widget(Paragraph::new("(no output yet)").dim(), text_area);
+        // An empty pane says why: only a log read and found empty has
+        // no output yet.
+        let (text, dim) = match &pane.access {
+            LogAccess::Asking => ("Finding the edge node on this host…", true),
+            LogAccess::Elsewhere(why) => (why.as_str(), false),
+            LogAccess::Readable if pane.read => ("(no output yet)", true),
+            LogAccess::Readable if pane.error.is_none() => ("Reading the log…", true),
+            LogAccess::Readable => ("", true),
+        };
+        let text = Paragraph::new(text).wrap(Wrap { trim: true });
+        frame.render_widget(if dim { text.dim() } else { text }, text_area);
     } else {
         let lines: Vec<&str> = pane.text.lines().collect();
         let height = usize::from(text_area.height);
@@ -181,6 +193,52 @@ fn fields(frame: &mut Frame<'_>, area: Rect, form: &DeployForm) {
     }
 }
 
+/// What became of a deploy from the form: a line per device, its state
+/// as reported, and why it failed.
+pub(crate) fn outcome(frame: &mut Frame<'_>, area: Rect, state: &State, outcome: &DeployOutcome) {
+    let steps = outcome.steps(state);
+    let wide = steps
+        .iter()
+        .map(|s| crate::table::width(&s.device))
+        .max()
+        .unwrap_or(0)
+        .min(24);
+    let mut lines = vec![Line::from(outcome.summary(state)).bold(), Line::raw("")];
+    for s in &steps {
+        let mut spans = vec![
+            Span::raw(format!("{} ", crate::table::fit(&s.device, wide))),
+            Span::raw(" ".repeat(wide.saturating_sub(crate::table::width(&s.device)))),
+            Span::styled(s.label.clone(), state_style(s.state.as_deref())),
+        ];
+        if let Some(e) = &s.error {
+            spans.push(Span::raw(": "));
+            spans.push(Span::styled(e.clone(), Style::new().fg(Color::Red)));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::raw(""));
+    lines.push(if outcome.settled(state) {
+        Line::raw("Every device has answered.").dim()
+    } else {
+        Line::raw("Waiting for the devices' reports…").dim()
+    });
+    let height = u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(2);
+    let rect = centered(area, 72, height.max(8));
+    frame.render_widget(Clear, rect);
+    let title = format!(
+        " Deploy {} {} at {} ",
+        outcome.app, outcome.version, outcome.site
+    );
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(boxed(title))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
 /// A yes/no question.
 pub(crate) fn confirm(frame: &mut Frame<'_>, area: Rect, question: &Confirm) {
     let (title, lines) = match question {
@@ -254,7 +312,7 @@ pub(crate) fn help_rows() -> Vec<(Ctx, String, &'static str)> {
 }
 
 /// The help overlay: the whole key table, grouped by context, in two
-/// columns when there is room.
+/// columns when there is room (the left one filled first).
 pub(crate) fn help(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let rect = centered(area, 80, area.height);
     frame.render_widget(Clear, rect);
@@ -273,14 +331,25 @@ pub(crate) fn help(frame: &mut Frame<'_>, area: Rect, state: &State) {
             Span::raw(text),
         ]));
     }
-    let scroll = state.help_scroll;
+    let scroll = usize::from(state.help_scroll).min(lines.len().saturating_sub(1));
     if inner.width >= 70 {
-        let half = lines.len().div_ceil(2);
-        let right = lines.split_off(half);
+        // Read like a newspaper: down the left column, on in the right;
+        // when even both are too short, scrolling moves the text through
+        // both. Halves when it all fits, so neither column runs long.
+        let height = usize::from(inner.height).max(1);
+        let rest = lines.split_off(scroll);
+        let take = if rest.len() <= 2 * height {
+            rest.len().div_ceil(2)
+        } else {
+            height
+        };
+        let mut left = rest;
+        let right = left.split_off(take.min(left.len()));
         let [l, r] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(inner);
-        frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), l);
-        frame.render_widget(Paragraph::new(right).scroll((scroll, 0)), r);
+        frame.render_widget(Paragraph::new(left), l);
+        frame.render_widget(Paragraph::new(right), r);
     } else {
+        let scroll = u16::try_from(scroll).unwrap_or(u16::MAX);
         frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
     }
 }

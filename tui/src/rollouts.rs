@@ -69,17 +69,12 @@ pub(crate) fn listed(state: &mut State, result: Result<Vec<Rollout>, String>) ->
     let mut cmds = Vec::new();
     match result {
         Ok(list) => {
-            let at = Tab::Rollouts.index();
-            let before = state.selected_rollout().map(|r| r.id.clone());
+            let before = state.selected_key(Tab::Rollouts);
             let r = &mut state.rollouts;
             r.list = list;
             r.loaded = true;
             r.error = None;
-            let cursor = &mut state.selected[at];
-            if let Some(i) = before.and_then(|id| r.list.iter().position(|x| x.id == id)) {
-                *cursor = i;
-            }
-            *cursor = (*cursor).min(r.list.len().saturating_sub(1));
+            state.reselect(Tab::Rollouts, before.as_deref());
             if state.tab == Tab::Rollouts {
                 cmds.extend(follow(state, false));
             }

@@ -8,10 +8,11 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::state::State;
-use crate::view::{table, when};
+use crate::state::{State, Tab};
+use crate::table::{self, Look, Piece, col, plain};
+use crate::view::{list, when};
 
 /// Cells of a wave's progress bar.
 const BAR: usize = 10;
@@ -85,62 +86,43 @@ fn healthy(r: &Rollout) -> u32 {
 }
 
 fn draw_list(frame: &mut Frame<'_>, area: Rect, state: &State) {
-    let narrow = area.width < 60;
-    let rows = state
-        .rollouts
-        .list
-        .iter()
+    let cols = [
+        col("ID", 5, 0, 0),
+        col("STATE", 11, 0, 0),
+        col("WAVE", 5, 0, 1),
+        col("HEALTHY", 7, 0, 1),
+        col("FAILED/BUDGET", 13, 0, 3),
+        col("SITES", 8, 2, 4),
+        col("DESCRIPTION", 12, 3, 2),
+        col("BY", 8, 1, 6),
+        col("UPDATED", 16, 0, 5),
+    ];
+    let all = &state.rollouts.list;
+    let rows: Vec<Vec<Piece>> = state
+        .visible(Tab::Rollouts)
+        .into_iter()
+        .filter_map(|i| all.get(i))
         .map(|r| {
-            let mut cells = vec![
-                Cell::from(r.id.clone()),
-                Cell::from(r.state.clone()).style(rollout_style(&r.state)),
-                Cell::from(format!("{}/{}", r.wave, r.waves.len())),
-                Cell::from(format!("{}/{}", healthy(r), r.total)),
-            ];
-            if !narrow {
-                let failures = Cell::from(format!("{}/{}", r.failures, r.budget));
-                cells.push(if r.failures > 0 {
-                    failures.style(progress_style("failed"))
+            let failures = format!("{}/{}", r.failures, r.budget);
+            vec![
+                plain(r.id.clone()),
+                (r.state.clone(), rollout_style(&r.state)),
+                plain(format!("{}/{}", r.wave, r.waves.len())),
+                plain(format!("{}/{}", healthy(r), r.total)),
+                if r.failures > 0 {
+                    (failures, progress_style("failed"))
                 } else {
-                    failures
-                });
-                cells.push(Cell::from(r.sites.join(",")));
-                cells.push(Cell::from(crate::rollouts::label(r)));
-            }
-            Row::new(cells)
+                    plain(failures)
+                },
+                plain(r.sites.join(",")),
+                plain(r.description.lines().next().unwrap_or("")),
+                plain(r.by.clone()),
+                plain(when(&r.updated_at)),
+            ]
         })
         .collect();
     let empty = "No rollouts yet; deploy or apply with --waves or --batch to start one.";
-    if narrow {
-        let widths = [
-            Constraint::Length(4),
-            Constraint::Length(11),
-            Constraint::Length(5),
-            Constraint::Fill(1),
-        ];
-        let header = ["ID", "STATE", "WAVE", "HEALTHY"];
-        table(frame, area, &header, &widths, rows, state.cursor(), empty);
-    } else {
-        let widths = [
-            Constraint::Length(4),
-            Constraint::Length(11),
-            Constraint::Length(5),
-            Constraint::Length(7),
-            Constraint::Length(13),
-            Constraint::Fill(2),
-            Constraint::Fill(3),
-        ];
-        let header = [
-            "ID",
-            "STATE",
-            "WAVE",
-            "HEALTHY",
-            "FAILED/BUDGET",
-            "SITES",
-            "DESCRIPTION",
-        ];
-        table(frame, area, &header, &widths, rows, state.cursor(), empty);
-    }
+    list(frame, area, state, Tab::Rollouts, &cols, &rows, empty);
 }
 
 /// `wave 1/3 [████░░░░░░] 1/2 healthy, 0 failed, 1 waiting — running`
@@ -255,59 +237,32 @@ fn draw_targets(frame: &mut Frame<'_>, area: Rect, targets: &[RolloutTarget]) {
         0
     };
     shown.truncate(targets.len() - hidden);
-    let narrow = area.width < 60;
-    let mut rows: Vec<Row<'_>> = shown
+    let mut rows: Vec<Vec<Piece>> = shown
         .into_iter()
         .map(|t| {
-            let mut cells = vec![
-                Cell::from(t.wave.to_string()),
-                Cell::from(format!("{}/{}", t.site, t.device)),
-            ];
-            if !narrow {
-                cells.push(Cell::from(t.app.clone()));
-            }
-            cells.push(Cell::from(versions(t)));
-            cells.push(Cell::from(t.state.clone()).style(progress_style(&t.state)));
-            if !narrow {
-                let error = t.error.clone().unwrap_or_default();
-                cells.push(Cell::from(error).style(Style::new().fg(Color::Red)));
-            }
-            Row::new(cells)
+            vec![
+                plain(t.wave.to_string()),
+                plain(format!("{}/{}", t.site, t.device)),
+                plain(t.app.clone()),
+                plain(versions(t)),
+                (t.state.clone(), progress_style(&t.state)),
+                (
+                    t.error.clone().unwrap_or_default(),
+                    Style::new().fg(Color::Red),
+                ),
+            ]
         })
         .collect();
     if hidden > 0 {
-        rows.push(Row::new(vec![
-            Cell::from(""),
-            Cell::from(format!("… {hidden} more")),
-        ]));
+        rows.push(vec![plain(""), plain(format!("… {hidden} more"))]);
     }
-    let (header, widths): (&[&str], Vec<Constraint>) = if narrow {
-        (
-            &["WAVE", "DEVICE", "VERSION", "STATE"],
-            vec![
-                Constraint::Length(4),
-                Constraint::Fill(1),
-                Constraint::Length(15),
-                Constraint::Length(11),
-            ],
-        )
-    } else {
-        (
-            &["WAVE", "DEVICE", "APP", "VERSION", "STATE", "ERROR"],
-            vec![
-                Constraint::Length(4),
-                Constraint::Fill(2),
-                Constraint::Fill(2),
-                Constraint::Length(15),
-                Constraint::Length(11),
-                Constraint::Fill(3),
-            ],
-        )
-    };
-    let header = Row::new(header.iter().map(|h| Cell::from(*h)))
-        .style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
-    frame.render_widget(
-        Table::new(rows, widths).header(header).column_spacing(1),
-        area,
-    );
+    let cols = [
+        col("WAVE", 4, 0, 0),
+        col("DEVICE", 12, 2, 0),
+        col("APP", 10, 2, 3),
+        col("VERSION", 15, 0, 1),
+        col("STATE", 11, 0, 0),
+        col("ERROR", 10, 3, 2),
+    ];
+    table::draw(frame, area, &cols, &rows, Look::default());
 }

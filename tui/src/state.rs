@@ -4,11 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use edge_api::types::{AppDetail, DeployRequest, DeploymentSummary, Rollout};
+use edge_api::types::{AppDetail, DeployRequest, DeploymentSummary, Device, Rollout, Site};
 
-use crate::backend::Snapshot;
+use crate::backend::{LocalNode, Snapshot};
 use crate::form::{DeployForm, Step};
 use crate::keys::Mode;
+use crate::lists::{self, ListView};
+use crate::outcome::DeployOutcome;
 
 /// Keep at most this much of a followed log.
 pub(crate) const LOG_KEEP: usize = 256 * 1024;
@@ -91,13 +93,29 @@ pub(crate) enum Confirm {
     UndoRollout { id: String, label: String },
 }
 
+/// Whether a log pane can read its workload's log from this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LogAccess {
+    /// Waiting to learn which edge node runs on this host.
+    Asking,
+    /// This host's node runs the workload: reads follow its log.
+    Readable,
+    /// It cannot be read from here; why, as the pane says it.
+    Elsewhere(String),
+}
+
 /// A followed log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LogPane {
     pub(crate) deployment: String,
+    /// The device that runs it.
+    pub(crate) device: String,
     /// What the title says it is (app on device).
     pub(crate) label: String,
+    pub(crate) access: LogAccess,
     pub(crate) text: String,
+    /// A read has succeeded: an empty text is an empty log.
+    pub(crate) read: bool,
     /// Where to read from next.
     pub(crate) next: u64,
     /// A read is on its way; the next tick waits for it.
@@ -142,16 +160,32 @@ pub(crate) struct State {
     /// A snapshot has arrived at least once.
     pub(crate) loaded: bool,
     pub(crate) tab: Tab,
-    /// The selected row of each tab, by `Tab::index`.
+    /// The selected row of each tab, by `Tab::index`: a position among
+    /// the rows shown (filtered and sorted, `lists::visible`).
     pub(crate) selected: [usize; 5],
+    /// The filter and sort of each tab's list, by `Tab::index`.
+    pub(crate) lists: [ListView; 5],
+    /// The filter of the current tab has the keyboard (after `/`).
+    pub(crate) filtering: bool,
     /// App details already fetched, by app id.
     pub(crate) apps: BTreeMap<String, AppDetail>,
     /// App details asked for and not yet arrived.
     pub(crate) loading: BTreeSet<String>,
     pub(crate) rollouts: Rollouts,
     pub(crate) form: Option<DeployForm>,
+    /// Undeployed rows kept in the list until their node reports them
+    /// removed, by deployment id (`removal.rs`).
+    pub(crate) removing: BTreeMap<String, DeploymentSummary>,
+    /// The last deploy from the form, followed device by device.
+    pub(crate) outcome: Option<DeployOutcome>,
+    /// Its popup is open.
+    pub(crate) outcome_shown: bool,
     pub(crate) confirm: Option<Confirm>,
     pub(crate) logs: Option<LogPane>,
+    /// The edge node on this host, once asked (`None`: not known yet).
+    pub(crate) node: Option<LocalNode>,
+    /// Asking which node runs here.
+    pub(crate) node_asked: bool,
     pub(crate) help: bool,
     pub(crate) help_scroll: u16,
     pub(crate) note: Option<Note>,
@@ -177,12 +211,19 @@ impl State {
             loaded: false,
             tab: Tab::Deployments,
             selected: [0; 5],
+            lists: Tab::ALL.map(ListView::new),
+            filtering: false,
             apps: BTreeMap::new(),
             loading: BTreeSet::new(),
             rollouts: Rollouts::default(),
             form: None,
+            removing: BTreeMap::new(),
+            outcome: None,
+            outcome_shown: false,
             confirm: None,
             logs: None,
+            node: None,
+            node_asked: false,
             help: false,
             help_scroll: 0,
             note: None,
@@ -206,26 +247,29 @@ impl State {
             } else {
                 Mode::FormList
             }
+        } else if self.outcome_shown && self.outcome.is_some() {
+            Mode::Outcome
         } else if self.logs.is_some() {
             Mode::Logs
+        } else if self.filtering {
+            Mode::Filter
         } else {
             Mode::Main(self.tab)
         }
     }
 
-    /// The rows of a tab.
-    pub(crate) fn rows(&self, tab: Tab) -> usize {
-        match tab {
-            Tab::Deployments => self.snapshot.deployments.len(),
-            Tab::Devices => self.snapshot.devices.len(),
-            Tab::Sites => self.snapshot.sites.len(),
-            Tab::Apps => self.snapshot.apps.len(),
-            Tab::Rollouts => self.rollouts.list.len(),
-        }
+    /// The rows of a tab as shown: indices into its list.
+    pub(crate) fn visible(&self, tab: Tab) -> Vec<usize> {
+        lists::visible(self, tab)
     }
 
-    /// The key (id or name) of each row of a tab.
-    pub(crate) fn keys(&self, tab: Tab) -> Vec<String> {
+    /// How many rows a tab shows.
+    pub(crate) fn rows(&self, tab: Tab) -> usize {
+        self.visible(tab).len()
+    }
+
+    /// The key (id or name) of every row of a tab's list, in the CO's order.
+    pub(crate) fn all_keys(&self, tab: Tab) -> Vec<String> {
         let s = &self.snapshot;
         match tab {
             Tab::Deployments => s.deployments.iter().map(|d| d.id.clone()).collect(),
@@ -236,26 +280,64 @@ impl State {
         }
     }
 
+    /// The key of the selected row of a tab, if it has rows.
+    pub(crate) fn selected_key(&self, tab: Tab) -> Option<String> {
+        let i = self.selected_index(tab)?;
+        self.all_keys(tab).into_iter().nth(i)
+    }
+
+    /// Select the row with `key` when it is shown; otherwise keep the
+    /// position, within the rows there are.
+    pub(crate) fn reselect(&mut self, tab: Tab, key: Option<&str>) {
+        let keys = self.all_keys(tab);
+        let shown = self.visible(tab);
+        let at = &mut self.selected[tab.index()];
+        if let Some(pos) = key.and_then(|k| {
+            shown
+                .iter()
+                .position(|i| keys.get(*i).is_some_and(|x| x == k))
+        }) {
+            *at = pos;
+        }
+        *at = (*at).min(shown.len().saturating_sub(1));
+    }
+
     /// The selected row of the current tab.
+    #[cfg(test)]
     pub(crate) fn cursor(&self) -> usize {
         self.selected[self.tab.index()]
+    }
+
+    /// The selected row of a tab, as an index into its list.
+    pub(crate) fn selected_index(&self, tab: Tab) -> Option<usize> {
+        self.visible(tab).get(self.selected[tab.index()]).copied()
     }
 
     pub(crate) fn selected_deployment(&self) -> Option<&DeploymentSummary> {
         self.snapshot
             .deployments
-            .get(self.selected[Tab::Deployments.index()])
+            .get(self.selected_index(Tab::Deployments)?)
+    }
+
+    pub(crate) fn selected_device(&self) -> Option<&Device> {
+        self.snapshot
+            .devices
+            .get(self.selected_index(Tab::Devices)?)
+    }
+
+    pub(crate) fn selected_site(&self) -> Option<&Site> {
+        self.snapshot.sites.get(self.selected_index(Tab::Sites)?)
     }
 
     pub(crate) fn selected_app(&self) -> Option<&str> {
         self.snapshot
             .apps
-            .get(self.selected[Tab::Apps.index()])
+            .get(self.selected_index(Tab::Apps)?)
             .map(|a| a.id.as_str())
     }
 
     pub(crate) fn selected_rollout(&self) -> Option<&Rollout> {
-        self.rollouts.list.get(self.selected[Tab::Rollouts.index()])
+        self.rollouts.list.get(self.selected_index(Tab::Rollouts)?)
     }
 
     /// The selected rollout's detail (with targets), when it has arrived.

@@ -4,12 +4,15 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 use edge_api::types::{AppDetail, DeployRequest, DeploymentSummary, Event, Rollout};
+use serde_json::Value;
 
-use crate::backend::{LogPiece, RolloutAction, Snapshot};
+use crate::backend::{LocalNode, LogPiece, RolloutAction, Snapshot};
 use crate::form::DeployForm;
 use crate::keys::{self, Action, Mode};
-use crate::rollouts;
-use crate::state::{Confirm, Conn, LOG_KEEP, LogPane, State, Tab, deployment_label, short};
+use crate::lists::ListView;
+use crate::outcome::{self, DeployOutcome, plural};
+use crate::state::{Confirm, Conn, State, Tab, deployment_label, short};
+use crate::{logs, removal, rollouts};
 
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +27,7 @@ pub(crate) enum Msg {
     Deployed(Result<Vec<DeploymentSummary>, String>),
     Undeployed(String, Result<(), String>),
     Logs(String, Result<LogPiece, String>),
+    Node(LocalNode),
     RolloutsLoaded(Result<Vec<Rollout>, String>),
     RolloutLoaded(String, Result<Rollout, String>),
     RolloutActed(String, RolloutAction, Result<Rollout, String>),
@@ -40,6 +44,7 @@ pub(crate) enum Cmd {
     Deploy(Box<DeployRequest>),
     Undeploy(String),
     Logs { deployment: String, from: u64 },
+    AskNode,
     LoadRollouts,
     LoadRollout(String),
     ActOnRollout { id: String, action: RolloutAction },
@@ -80,9 +85,10 @@ pub(crate) fn update(state: &mut State, msg: Msg) -> Vec<Cmd> {
         Msg::Undeployed(id, result) => match result {
             Ok(()) => {
                 state.say(format!(
-                    "Undeploy of {} is in the site's desired state.",
+                    "Undeployed {}; listed as removing until its device confirms.",
                     short(&id)
                 ));
+                removal::undeployed(state, &id);
                 refresh(state).into_iter().collect()
             }
             Err(e) => {
@@ -91,13 +97,14 @@ pub(crate) fn update(state: &mut State, msg: Msg) -> Vec<Cmd> {
             }
         },
         Msg::Logs(id, result) => {
-            on_logs(state, &id, result);
+            logs::piece(state, &id, result);
             Vec::new()
         }
+        Msg::Node(node) => logs::node_known(state, node),
         Msg::RolloutsLoaded(result) => rollouts::listed(state, result),
         Msg::RolloutLoaded(id, result) => rollouts::detailed(state, id, result),
         Msg::RolloutActed(id, action, result) => rollouts::acted(state, &id, action, result),
-        Msg::Tick => tick(state).into_iter().collect(),
+        Msg::Tick => logs::tick(state).into_iter().collect(),
         Msg::Fatal(why) => {
             state.fatal = Some(why);
             vec![Cmd::Quit]
@@ -125,26 +132,24 @@ fn everything(state: &mut State) -> Vec<Cmd> {
 
 fn loaded(state: &mut State, result: Result<Snapshot, String>) -> Vec<Cmd> {
     state.refresh.in_flight = false;
+    if let Some(o) = state.outcome.as_mut() {
+        o.loads_to_wait = o.loads_to_wait.saturating_sub(1);
+    }
     let mut cmds = Vec::new();
     match result {
         Ok(snapshot) => {
-            let before: Vec<Option<String>> = Tab::ALL
-                .iter()
-                .map(|t| state.keys(*t).get(state.selected[t.index()]).cloned())
-                .collect();
+            let before: Vec<Option<String>> =
+                Tab::ALL.iter().map(|t| state.selected_key(*t)).collect();
             state.snapshot = snapshot;
+            removal::keep(state);
             state.loaded = true;
             for (tab, key) in Tab::ALL.iter().zip(before) {
-                let keys = state.keys(*tab);
-                let at = &mut state.selected[tab.index()];
-                if let Some(i) = key.and_then(|k| keys.iter().position(|x| *x == k)) {
-                    *at = i;
-                }
-                *at = (*at).min(keys.len().saturating_sub(1));
+                state.reselect(*tab, key.as_deref());
             }
             if state.tab == Tab::Apps {
                 cmds.extend(want_selected_app(state));
             }
+            outcome::tell(state);
         }
         Err(e) => state.complain(e),
     }
@@ -218,18 +223,40 @@ fn on_event(state: &mut State, event: &Event) -> Vec<Cmd> {
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         };
-        if let Some(d) = state
+        let (reported, error) = (text("state"), text("error"));
+        // A report about the document before the deployment's latest change.
+        let stale = event.data.get("current").and_then(Value::as_bool) == Some(false);
+        outcome::on_status(
+            state,
+            &event.subject,
+            reported.clone(),
+            error.clone(),
+            stale,
+        );
+        let selected = state.selected_key(Tab::Deployments);
+        let row = state
             .snapshot
             .deployments
             .iter_mut()
-            .find(|d| d.id == event.subject)
-        {
-            d.state = text("state");
-            d.error = text("error");
+            .find(|d| d.id == event.subject);
+        let known = row.is_some();
+        if let Some(d) = row {
+            d.state = reported;
+            d.error = error;
             d.state_at = Some(event.at.clone());
+            d.stale = stale;
+            // A change of state may move the row (sorted or filtered by it).
+            state.reselect(Tab::Deployments, selected.as_deref());
+            removal::reported(state, &event.subject);
+        }
+        outcome::tell(state);
+        if known {
             return cmds;
         }
         // A deployment this snapshot does not know yet.
+    }
+    if event.kind == "deployment.removed" {
+        removal::undeployed(state, &event.subject);
     }
     if event.kind == "app.added" || event.kind == "app.removed" {
         state.apps.remove(&event.subject);
@@ -241,11 +268,21 @@ fn on_event(state: &mut State, event: &Event) -> Vec<Cmd> {
 fn deployed(state: &mut State, result: Result<Vec<DeploymentSummary>, String>) -> Vec<Cmd> {
     match result {
         Ok(made) => {
-            let app = made.first().map(|d| d.app.clone()).unwrap_or_default();
             state.form = None;
-            state.say(format!("Deployed {app} to {} device(s).", made.len()));
             state.tab = Tab::Deployments;
-            refresh(state).into_iter().collect()
+            let cmds: Vec<Cmd> = refresh(state).into_iter().collect();
+            // A snapshot asked for before the deploy may come first.
+            let loads = if cmds.is_empty() { 2 } else { 1 };
+            let outcome = DeployOutcome::new(made, loads);
+            state.say(format!(
+                "Deployed {} {} to {}; waiting for their reports.",
+                outcome.app,
+                outcome.version,
+                plural(outcome.made.len(), "device")
+            ));
+            state.outcome = Some(outcome);
+            state.outcome_shown = true;
+            cmds
         }
         Err(e) => {
             if let Some(form) = &mut state.form {
@@ -256,38 +293,6 @@ fn deployed(state: &mut State, result: Result<Vec<DeploymentSummary>, String>) -
             Vec::new()
         }
     }
-}
-
-fn on_logs(state: &mut State, id: &str, result: Result<LogPiece, String>) {
-    let Some(pane) = state.logs.as_mut().filter(|p| p.deployment == id) else {
-        return;
-    };
-    pane.waiting = false;
-    match result {
-        Ok(piece) => {
-            pane.error = None;
-            pane.text.push_str(&piece.text);
-            pane.next = piece.next;
-            if pane.text.len() > LOG_KEEP {
-                let mut cut = pane.text.len() - LOG_KEEP;
-                while !pane.text.is_char_boundary(cut) {
-                    cut += 1;
-                }
-                let cut = pane.text[cut..].find('\n').map_or(cut, |n| cut + n + 1);
-                pane.text.drain(..cut);
-            }
-        }
-        Err(e) => pane.error = Some(e),
-    }
-}
-
-fn tick(state: &mut State) -> Option<Cmd> {
-    let pane = state.logs.as_mut().filter(|p| !p.waiting)?;
-    pane.waiting = true;
-    Some(Cmd::Logs {
-        deployment: pane.deployment.clone(),
-        from: pane.next,
-    })
 }
 
 fn on_key(state: &mut State, key: &KeyEvent) -> Vec<Cmd> {
@@ -309,6 +314,12 @@ fn on_key(state: &mut State, key: &KeyEvent) -> Vec<Cmd> {
             Vec::new()
         }
         Mode::Confirm => confirm_key(state, action),
+        Mode::Outcome => {
+            if action == Action::Close {
+                state.outcome_shown = false;
+            }
+            Vec::new()
+        }
         Mode::FormList | Mode::FormText => form_key(state, action, key),
         Mode::Logs => {
             if let Some(pane) = &mut state.logs {
@@ -322,7 +333,62 @@ fn on_key(state: &mut State, key: &KeyEvent) -> Vec<Cmd> {
             }
             Vec::new()
         }
+        Mode::Filter => filter_key(state, action, key),
         Mode::Main(tab) => main_key(state, tab, action, key),
+    }
+}
+
+/// Change a tab's filter or sort, keeping the selected row when it is
+/// still shown (else the first row).
+fn relist(state: &mut State, tab: Tab, change: impl FnOnce(&mut ListView)) {
+    let key = state.selected_key(tab);
+    change(&mut state.lists[tab.index()]);
+    state.selected[tab.index()] = 0;
+    state.reselect(tab, key.as_deref());
+}
+
+/// A key while typing the current list's filter: the list narrows with
+/// every character.
+fn filter_key(state: &mut State, action: Action, key: &KeyEvent) -> Vec<Cmd> {
+    let tab = state.tab;
+    match action {
+        Action::Type => {
+            if let KeyCode::Char(c) = key.code {
+                relist(state, tab, |v| v.filter.push(c));
+            }
+        }
+        Action::Erase => relist(state, tab, |v| {
+            v.filter.pop();
+        }),
+        Action::ClearField => relist(state, tab, |v| v.filter.clear()),
+        Action::ClearFilter => {
+            relist(state, tab, |v| v.filter.clear());
+            state.filtering = false;
+        }
+        Action::Close => state.filtering = false,
+        Action::Up | Action::Down => {
+            let rows = state.rows(tab);
+            let at = &mut state.selected[tab.index()];
+            *at = if action == Action::Up {
+                at.saturating_sub(1)
+            } else {
+                (*at + 1).min(rows.saturating_sub(1))
+            };
+        }
+        _ => {}
+    }
+    after_move(state, tab)
+}
+
+/// What the selection moving asks for: the selected app's or rollout's
+/// detail, when the tab shows it.
+fn after_move(state: &mut State, from: Tab) -> Vec<Cmd> {
+    match state.tab {
+        Tab::Apps => want_selected_app(state).into_iter().collect(),
+        Tab::Rollouts => rollouts::follow(state, from != Tab::Rollouts)
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -356,6 +422,16 @@ fn main_key(state: &mut State, tab: Tab, action: Action, key: &KeyEvent) -> Vec<
             state.help = true;
             state.help_scroll = 0;
         }
+        Action::Filter => state.filtering = true,
+        Action::ClearFilter => relist(state, tab, |v| v.filter.clear()),
+        Action::Sort => {
+            let n = crate::lists::sort_columns(tab).len().max(1);
+            relist(state, tab, |v| {
+                v.sort = (v.sort + 1) % n;
+                v.reverse = false;
+            });
+        }
+        Action::Reverse => relist(state, tab, |v| v.reverse = !v.reverse),
         Action::Refresh => {
             state.say("Refreshing…");
             if tab == Tab::Rollouts {
@@ -366,6 +442,15 @@ fn main_key(state: &mut State, tab: Tab, action: Action, key: &KeyEvent) -> Vec<
         Action::Deploy => return open_form(state, tab),
         Action::Undeploy => {
             if let Some(d) = state.selected_deployment() {
+                if removal::is_removing(state, &d.id) {
+                    let text = format!(
+                        "{} is undeployed already; waiting for {} to confirm the removal.",
+                        deployment_label(d),
+                        d.device
+                    );
+                    state.say(text);
+                    return Vec::new();
+                }
                 state.confirm = Some(Confirm::Undeploy {
                     id: d.id.clone(),
                     label: deployment_label(d),
@@ -373,23 +458,10 @@ fn main_key(state: &mut State, tab: Tab, action: Action, key: &KeyEvent) -> Vec<
             }
         }
         Action::Logs => {
-            let Some(d) = state.selected_deployment() else {
+            let Some(d) = state.selected_deployment().cloned() else {
                 return Vec::new();
             };
-            let deployment = d.id.clone();
-            state.logs = Some(LogPane {
-                deployment: deployment.clone(),
-                label: deployment_label(d),
-                text: String::new(),
-                next: 0,
-                waiting: true,
-                error: None,
-                scroll: 0,
-            });
-            return vec![Cmd::Logs {
-                deployment,
-                from: 0,
-            }];
+            return logs::open(state, &d);
         }
         Action::Details => {
             if let Some(id) = state.selected_app().map(str::to_owned) {
@@ -399,13 +471,7 @@ fn main_key(state: &mut State, tab: Tab, action: Action, key: &KeyEvent) -> Vec<
         }
         _ => {}
     }
-    match state.tab {
-        Tab::Apps => want_selected_app(state).into_iter().collect(),
-        Tab::Rollouts => rollouts::follow(state, tab != Tab::Rollouts)
-            .into_iter()
-            .collect(),
-        _ => Vec::new(),
-    }
+    after_move(state, tab)
 }
 
 /// Open the deploy form, starting from what is selected.
@@ -422,14 +488,10 @@ fn open_form(state: &mut State, tab: Tab) -> Vec<Cmd> {
             )
         }
         Tab::Devices => {
-            let d = snapshot.devices.get(state.cursor());
+            let d = state.selected_device();
             (None, d.map(|d| d.site.clone()), d.map(|d| d.id.clone()))
         }
-        Tab::Sites => (
-            None,
-            snapshot.sites.get(state.cursor()).map(|s| s.name.clone()),
-            None,
-        ),
+        Tab::Sites => (None, state.selected_site().map(|s| s.name.clone()), None),
         Tab::Rollouts => (None, None, None),
     };
     let mut form = DeployForm::new(snapshot, app.as_deref());

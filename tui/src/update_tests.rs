@@ -1,5 +1,5 @@
 //! Unit tests of `update`: events, refresh coalescing, the deploy form,
-//! confirmations, the log pane, and the key table's consistency.
+//! confirmations, and the key table's consistency.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,13 +9,12 @@ use crossterm::event::KeyCode;
 use edge_api::types::DeployRequest;
 use serde_json::json;
 
-use crate::backend::LogPiece;
 use crate::fixture::{
     D_FAILED, D_OK, D_PENDING, ch, ctrl, event, hello_detail, loaded, press, snapshot, typing,
 };
 use crate::form::Step;
 use crate::keys::Mode;
-use crate::state::{Confirm, Conn, LOG_KEEP, State, Tab};
+use crate::state::{Confirm, Conn, State, Tab};
 use crate::update::{Cmd, Msg, start, update};
 
 #[test]
@@ -177,7 +176,7 @@ fn the_stream_state_follows_down_and_up() {
 #[test]
 fn the_selection_follows_its_row_across_a_refresh() {
     let mut state = loaded();
-    let _ = update(&mut state, ch('j'));
+    // Sorted by app: hello-wasm on gw-1, hello-wasm on gw-3, sensor-agent.
     let _ = update(&mut state, ch('j'));
     assert_eq!(state.selected_deployment().unwrap().id, D_PENDING);
     let mut fewer = snapshot();
@@ -403,7 +402,7 @@ fn esc_walks_the_form_back_and_closes_it() {
 #[test]
 fn undeploy_asks_first() {
     let mut state = loaded();
-    let _ = update(&mut state, ch('j'));
+    let _ = update(&mut state, ch('G'));
     assert!(update(&mut state, ch('x')).is_empty());
     assert!(matches!(&state.confirm, Some(Confirm::Undeploy { id, .. }) if id == D_FAILED));
     assert!(update(&mut state, press(KeyCode::Esc)).is_empty());
@@ -430,69 +429,6 @@ fn undeploy_asks_first() {
             .text
             .contains("no such deployment")
     );
-}
-
-#[test]
-fn the_log_pane_follows_on_ticks_only_while_open() {
-    let mut state = loaded();
-    assert!(update(&mut state, Msg::Tick).is_empty());
-    let first = update(&mut state, ch('l'));
-    assert_eq!(
-        first,
-        vec![Cmd::Logs {
-            deployment: D_OK.into(),
-            from: 0
-        }]
-    );
-    assert!(
-        update(&mut state, Msg::Tick).is_empty(),
-        "waits for the answer"
-    );
-    let piece = LogPiece {
-        text: "one\ntwo\n".into(),
-        next: 8,
-    };
-    let _ = update(&mut state, Msg::Logs(D_OK.into(), Ok(piece)));
-    let stale = LogPiece {
-        text: "other\n".into(),
-        next: 6,
-    };
-    let _ = update(&mut state, Msg::Logs(D_FAILED.into(), Ok(stale)));
-    assert_eq!(state.logs.as_ref().unwrap().text, "one\ntwo\n");
-    assert_eq!(
-        update(&mut state, Msg::Tick),
-        vec![Cmd::Logs {
-            deployment: D_OK.into(),
-            from: 8
-        }]
-    );
-    let _ = update(
-        &mut state,
-        Msg::Logs(D_OK.into(), Err("no edge node here".into())),
-    );
-    assert_eq!(
-        state.logs.as_ref().unwrap().error.as_deref(),
-        Some("no edge node here")
-    );
-    assert_eq!(update(&mut state, Msg::Tick).len(), 1, "tries again");
-    let _ = update(&mut state, press(KeyCode::Esc));
-    assert!(state.logs.is_none());
-    assert!(update(&mut state, Msg::Tick).is_empty());
-}
-
-#[test]
-fn a_long_log_keeps_its_end_from_a_line_start() {
-    let mut state = loaded();
-    let _ = update(&mut state, ch('l'));
-    let line = "é".repeat(40) + "\n";
-    let text = line.repeat(LOG_KEEP / line.len() + 10);
-    let _ = update(
-        &mut state,
-        Msg::Logs(D_OK.into(), Ok(LogPiece { text, next: 1 })),
-    );
-    let kept = &state.logs.as_ref().unwrap().text;
-    assert!(kept.len() <= LOG_KEEP);
-    assert!(kept.starts_with('é') && kept.ends_with('\n'));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use crossterm::event::KeyCode;
 use insta::assert_snapshot;
 use ratatui::style::{Color, Modifier};
 
-use crate::backend::LogPiece;
+use crate::backend::{LocalNode, LogPiece};
 use crate::fixture::{
     D_OK, buffer, ch, hello_detail, loaded, on_rollouts, press, render, rollouts, typing,
 };
@@ -17,6 +17,7 @@ use crate::update::{Msg, update};
 fn with_logs() -> State {
     let mut state = loaded();
     let _ = update(&mut state, ch('l'));
+    let _ = update(&mut state, Msg::Node(LocalNode::Device("gw-1".into())));
     let text = (1..=30)
         .map(|i| format!("2025-03-01T10:00:{i:02}Z hello from edgectl wasm #{i}\n"))
         .collect();
@@ -94,7 +95,7 @@ fn deployments_80x24() {
 #[test]
 fn deployments_failed_selected_reconnecting() {
     let mut state = loaded();
-    let _ = update(&mut state, ch('j'));
+    let _ = update(&mut state, ch('G'));
     let _ = update(
         &mut state,
         Msg::StreamDown("connection reset by peer".into()),
@@ -142,10 +143,79 @@ fn deploy_confirm_80x24() {
     assert_snapshot!(render(&state, 80, 24));
 }
 
+/// The fleet with names longer than their columns.
+fn with_long_names() -> State {
+    let mut state = loaded();
+    let mut snapshot = state.snapshot.clone();
+    let d = &mut snapshot.deployments[0];
+    d.app = "environmental-sensor-aggregator-for-the-east-wing".into();
+    d.device = "gateway-building-7-floor-3-east-wing".into();
+    d.site = "plant-a-building-7".into();
+    snapshot.devices[0].id = "gateway-building-7-floor-3-east-wing".into();
+    snapshot.apps[0].id = "environmental-sensor-aggregator-for-the-east-wing".into();
+    state.refresh.in_flight = true;
+    let _ = update(&mut state, Msg::Loaded(Ok(snapshot)));
+    state
+}
+
+#[test]
+fn long_names_are_cut_with_an_ellipsis() {
+    let mut state = with_long_names();
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("environmental-sensor-aggr…"), "{screen}");
+    assert!(screen.contains("gateway-building-7-floor…"), "{screen}");
+    assert_snapshot!("long_names_80x24", screen);
+    // At 160 columns the names have room.
+    let screen = render(&state, 160, 24);
+    assert!(
+        screen.contains("environmental-sensor-aggregator-for-the-east-wing"),
+        "{screen}"
+    );
+    let _ = update(&mut state, ch('2'));
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("gateway-building-7-floor-3-east-w…"),
+        "{screen}"
+    );
+    let _ = update(&mut state, ch('4'));
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("environmental-sensor-a… 1.0.0"), "{screen}");
+}
+
+#[test]
+fn wide_terminals_show_more_columns_160x40() {
+    let mut state = loaded();
+    let screen = render(&state, 160, 40);
+    for column in ["SINCE", "ERROR", "missing MQTT_URL"] {
+        assert!(screen.contains(column), "{column}: {screen}");
+    }
+    assert_snapshot!("deployments_160x40", screen);
+    let _ = update(&mut state, ch('2'));
+    let screen = render(&state, 160, 40);
+    assert!(screen.contains("LABELS") && screen.contains("line=2,zone=north"));
+    assert_snapshot!("devices_160x40", screen);
+    let _ = update(&mut state, ch('3'));
+    assert_snapshot!("sites_160x40", render(&state, 160, 40));
+    let _ = update(&mut state, ch('4'));
+    let _ = update(
+        &mut state,
+        Msg::AppLoaded("hello-wasm".into(), Ok(hello_detail())),
+    );
+    let screen = render(&state, 160, 40);
+    assert!(screen.contains("NAME") && screen.contains("Sensor agent"));
+    assert_snapshot!("apps_160x40", screen);
+    let mut state = on_rollouts();
+    let screen = render(&state, 160, 40);
+    assert!(screen.contains("UPDATED") && screen.contains("alice"));
+    assert_snapshot!("rollouts_160x40", screen);
+    let _ = update(&mut state, ch('1'));
+    assert!(!render(&state, 80, 24).contains("SINCE"), "not at 80");
+}
+
 #[test]
 fn undeploy_confirm_80x24() {
     let mut state = loaded();
-    let _ = update(&mut state, ch('j'));
+    let _ = update(&mut state, ch('G'));
     let _ = update(&mut state, ch('x'));
     assert_snapshot!(render(&state, 80, 24));
 }
@@ -299,5 +369,79 @@ fn states_are_coloured_with_basic_colours_only() {
         header
             .modifier
             .contains(Modifier::BOLD | Modifier::UNDERLINED)
+    );
+}
+
+#[test]
+fn the_device_pane_says_what_was_not_reported() {
+    let mut state = loaded();
+    let _ = update(&mut state, ch('2'));
+    let _ = update(&mut state, ch('G'));
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains(" device gw-3 "), "{screen}");
+    assert!(screen.contains("capabilities not reported yet"), "{screen}");
+    assert!(screen.contains("last heard   never"), "{screen}");
+    assert!(
+        screen.contains("workloads    hello-wasm pending"),
+        "{screen}"
+    );
+    // Only deployment types reported: no hardware, resources none.
+    let _ = update(&mut state, ch('k'));
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("supports     process"), "{screen}");
+    assert!(screen.contains("resources    none"), "{screen}");
+}
+
+#[test]
+fn site_detail_80x24() {
+    let mut state = loaded();
+    let _ = update(&mut state, ch('3'));
+    let _ = update(&mut state, ch('j'));
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("2: 1 failed, 1 installed"), "{screen}");
+    assert!(
+        screen.contains("sensor-agent on gw-2: component agent: exit status 3"),
+        "{screen}"
+    );
+    assert!(screen.contains("2025-03-01 10:00 from gw-1"), "{screen}");
+    assert_snapshot!(screen);
+}
+
+#[test]
+fn cells_are_cut_to_their_width_with_an_ellipsis() {
+    use crate::table::{col, fit, layout};
+    assert_eq!(fit("hello-wasm", 10), "hello-wasm");
+    assert_eq!(fit("hello-wasm", 6), "hello…");
+    assert_eq!(fit("hello-wasm", 1), "…");
+    assert_eq!(fit("hello-wasm", 0), "");
+    assert_eq!(fit("two\nlines", 20), "two lines");
+    assert_eq!(
+        fit("日本語の名前", 7),
+        "日本語…",
+        "wide characters count twice"
+    );
+    let cols = [col("A", 10, 1, 0), col("B", 10, 0, 2), col("C", 10, 1, 1)];
+    let wants = [10, 10, 10];
+    assert_eq!(layout(&cols, &wants, 32, None), [(0, 10), (1, 10), (2, 10)]);
+    assert_eq!(
+        layout(&cols, &wants, 25, None),
+        [(0, 12), (2, 12)],
+        "B goes first"
+    );
+    assert_eq!(
+        layout(&cols, &wants, 25, Some(1)),
+        [(0, 14), (1, 10)],
+        "not when sorted by"
+    );
+    let wants = [30, 10, 10];
+    assert_eq!(
+        layout(&cols, &wants, 46, None),
+        [(0, 24), (1, 10), (2, 10)],
+        "first to who wants it"
+    );
+    assert_eq!(
+        layout(&cols, &wants, 42, None),
+        [(0, 31), (2, 10)],
+        "a name is cut only when less important columns are gone"
     );
 }

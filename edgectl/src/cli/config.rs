@@ -12,6 +12,7 @@ pub enum ConfigCommand {
     /// Example: `edgectl config use-context plant-1`
     UseContext {
         /// The context's name (see `edgectl config get-contexts`).
+        #[arg(add = crate::complete::contexts())]
         name: String,
     },
     /// Print the current context's name.

@@ -21,12 +21,19 @@ pub(crate) use rollout::{RolloutArgs, RolloutCommand};
 #[derive(Debug, Parser)]
 #[command(name = "edgectl", version, max_term_width = 100)]
 pub struct Cli {
-    /// Output format: `table` for people, `json` or `yaml` for scripts.
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    /// Output format: `table` for people (`wide`: with more columns), `json`
+    /// or `yaml` for scripts.
+    #[arg(short = 'o', long, global = true, help_heading = "Global options", value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 
     /// Central orchestrator URL [default: the one saved by `edgectl login`].
-    #[arg(long, global = true, env = "EDGE_SERVER", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "EDGE_SERVER",
+        value_name = "URL"
+    )]
     pub server: Option<String>,
 
     /// Read the API token from this file (mode 0600 recommended) [default:
@@ -34,19 +41,30 @@ pub struct Cli {
     ///
     /// Tokens are never taken as a command-line value: those show in
     /// process listings.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub token_file: Option<PathBuf>,
 
     /// Also trust this CA certificate (PEM) for the server's TLS: the CO's
     /// `DATA/ca/ca.crt` when it issued its own north certificate [default:
     /// the one saved by `edgectl login`, and the system's].
-    #[arg(long, global = true, env = "EDGE_CA", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "EDGE_CA",
+        value_name = "FILE"
+    )]
     pub ca_file: Option<PathBuf>,
 
     /// Use this saved login (see `edgectl config get-contexts`) instead of
     /// the current one; with `login`, the name to save it under [default:
     /// the server's host and port].
-    #[arg(long, global = true, env = "EDGE_CONTEXT", value_name = "NAME")]
+    #[arg(long, global = true, help_heading = "Global options", env = "EDGE_CONTEXT", value_name = "NAME", add = crate::complete::contexts())]
     pub context: Option<String>,
 
     /// The command to run.
@@ -59,6 +77,8 @@ pub struct Cli {
 pub enum OutputFormat {
     /// Lines and tables for people.
     Table,
+    /// Tables with every column (`co list`); otherwise as `table`.
+    Wide,
     /// Stable JSON for scripts.
     Json,
     /// The same structure as JSON, in YAML.
@@ -167,9 +187,19 @@ pub enum Command {
         client: bool,
     },
 
-    /// Print a shell completion script.
+    /// Print a shell completion script: commands, flags, and live names
+    /// (apps, sites, devices, deployment ids) asked of the CO of the current
+    /// login as you press Tab (within 100 ms, or none are offered).
     ///
-    /// Example: `edgectl completions bash > ~/.local/share/bash-completion/completions/edgectl`
+    /// The script asks `edgectl` itself, so it stays right after an upgrade.
+    ///
+    /// Examples:
+    ///
+    ///   mkdir -p ~/.local/share/bash-completion/completions && edgectl completions bash > ~/.local/share/bash-completion/completions/edgectl
+    ///
+    ///   echo 'source <(edgectl completions zsh)' >> ~/.zshrc
+    ///
+    ///   edgectl completions fish > ~/.config/fish/completions/edgectl.fish
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
@@ -459,9 +489,10 @@ pub enum CoCommand {
     /// Example: `edgectl co rollback --site plant-1 --to 35a439b6`
     Rollback {
         /// The site.
-        #[arg(long)]
+        #[arg(long, add = crate::complete::sites())]
         site: String,
-        /// The commit to go back to (see `edgectl co history`).
+        /// The commit to go back to (see `edgectl co history`): its id, a
+        /// unique start of it, or `HEAD~N` (N commits back).
         #[arg(long, value_name = "COMMIT")]
         to: String,
         /// Do not ask for confirmation.
@@ -481,7 +512,7 @@ pub enum CoCommand {
     ///   edgectl co watch --site plant-1 -o json | jq .
     Watch {
         /// Only events of this site.
-        #[arg(long)]
+        #[arg(long, add = crate::complete::sites())]
         site: Option<String>,
         /// Start after this event id (as printed with `-o json`) instead of now.
         #[arg(long, value_name = "ID")]
@@ -510,7 +541,7 @@ pub enum CoCommand {
     /// The commits of a site's desired state, newest first.
     History {
         /// The site.
-        #[arg(long)]
+        #[arg(long, add = crate::complete::sites())]
         site: String,
         /// Most commits to show.
         #[arg(long, default_value_t = 20)]
@@ -566,7 +597,7 @@ pub enum LoCommand {
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// The site.
-    #[arg(long)]
+    #[arg(long, add = crate::complete::sites())]
     pub site: String,
     /// The folder to write (made when missing; an earlier export there is brought up to date).
     #[arg(long, value_name = "DIR")]
@@ -584,16 +615,16 @@ pub struct ExportArgs {
 #[derive(Debug, clap::Args)]
 pub struct DeployArgs {
     /// App id or display name [on a terminal, asked when missing].
-    #[arg(long)]
+    #[arg(long, add = crate::complete::apps())]
     pub app: Option<String>,
     /// App version [default: the newest].
     #[arg(long = "app-version", value_name = "VERSION")]
     pub version: Option<String>,
     /// The site [on a terminal, asked when missing].
-    #[arg(long)]
+    #[arg(long, add = crate::complete::sites())]
     pub site: Option<String>,
     /// One device of the site.
-    #[arg(long, conflicts_with = "selector")]
+    #[arg(long, conflicts_with = "selector", add = crate::complete::devices())]
     pub device: Option<String>,
     /// Only devices with these labels, `key=value` (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
@@ -622,16 +653,16 @@ pub struct DeployArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Choice {
     /// The app (id or display name) whose deployments to change.
-    #[arg(long)]
+    #[arg(long, add = crate::complete::apps())]
     pub app: Option<String>,
     /// Its deployments at this site.
-    #[arg(long, requires = "app", conflicts_with = "all_sites")]
+    #[arg(long, requires = "app", conflicts_with = "all_sites", add = crate::complete::sites())]
     pub site: Option<String>,
     /// Its deployments at every site.
     #[arg(long, requires = "app")]
     pub all_sites: bool,
     /// Only on this device.
-    #[arg(long, requires = "app")]
+    #[arg(long, requires = "app", add = crate::complete::devices())]
     pub device: Option<String>,
     /// Only on devices with these labels, `key=value` (repeatable).
     #[arg(long, value_name = "KEY=VALUE", requires = "app")]
@@ -650,7 +681,7 @@ pub struct Choice {
 pub struct SetArgs {
     /// Deployment ids (or unique starts of them), then the values,
     /// `NAME=VALUE`.
-    #[arg(value_name = "DEPLOYMENT|NAME=VALUE", required = true)]
+    #[arg(value_name = "DEPLOYMENT|NAME=VALUE", required = true, add = crate::complete::deployments())]
     pub items: Vec<String>,
     #[command(flatten)]
     pub choice: Choice,
@@ -670,16 +701,16 @@ pub struct UpgradeArgs {
 #[derive(Debug, clap::Args)]
 pub struct UndeployArgs {
     /// Deployment id, or a unique start of one (see `edgectl co list deployments`).
-    #[arg(conflicts_with_all = ["app", "site", "device"])]
+    #[arg(conflicts_with_all = ["app", "site", "device"], add = crate::complete::deployments())]
     pub id: Option<String>,
     /// Every deployment of this app (id or display name) at `--site`.
-    #[arg(long, requires = "site")]
+    #[arg(long, requires = "site", add = crate::complete::apps())]
     pub app: Option<String>,
     /// The site of `--app`.
-    #[arg(long, requires = "app")]
+    #[arg(long, requires = "app", add = crate::complete::sites())]
     pub site: Option<String>,
     /// Only on this device.
-    #[arg(long, requires = "app")]
+    #[arg(long, requires = "app", add = crate::complete::devices())]
     pub device: Option<String>,
     /// Do not ask for confirmation.
     #[arg(short, long)]
@@ -765,7 +796,7 @@ pub enum AddCommand {
         /// Device id (Margo DeviceId).
         id: String,
         /// The site it belongs to.
-        #[arg(long)]
+        #[arg(long, add = crate::complete::sites())]
         site: String,
         /// Labels, `key=value` (repeatable).
         #[arg(long = "label", value_name = "KEY=VALUE")]
@@ -780,7 +811,7 @@ pub enum AddCommand {
     /// Example: `edgectl co add devices --site plant-1 --from line-2.txt`
     Devices {
         /// The site they belong to.
-        #[arg(long)]
+        #[arg(long, add = crate::complete::sites())]
         site: String,
         /// The file listing them (`-` for standard input).
         #[arg(long, value_name = "FILE")]
@@ -791,31 +822,50 @@ pub enum AddCommand {
 /// What to list.
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    /// `apps`, `sites` or `devices`.
+    /// `apps`, `sites`, `devices` or `deployments` (singular works too).
     #[arg(value_enum)]
     pub what: ListWhat,
     /// Only devices or deployments of this site.
-    #[arg(long)]
+    #[arg(long, add = crate::complete::sites())]
     pub site: Option<String>,
+    /// Only those with these labels, `key=value` (repeatable; a deployment
+    /// has its device's labels).
+    #[arg(short = 'l', long = "selector", value_name = "KEY=VALUE")]
+    pub selector: Vec<String>,
+    /// Order by this column (its header: `last-heard`, `state`, …);
+    /// numbers by value.
+    #[arg(long, value_name = "COLUMN")]
+    pub sort_by: Option<String>,
+    /// Reverse the order.
+    #[arg(long)]
+    pub reverse: bool,
+    /// After the list, print each row again when it changes (and rows
+    /// added or removed), until interrupted; JSON lines with `-o json`.
+    #[arg(short, long)]
+    pub watch: bool,
 }
 
 /// Listable things.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListWhat {
     /// Apps in the store.
+    #[value(alias = "app")]
     Apps,
     /// Sites.
+    #[value(alias = "site")]
     Sites,
     /// Devices.
+    #[value(alias = "device")]
     Devices,
     /// Deployments.
+    #[value(alias = "deployment")]
     Deployments,
 }
 
 /// What to show.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
-    /// `app`, `site`, `device` or `deployment`.
+    /// `app`, `site`, `device` or `deployment` (plural works too).
     #[arg(value_enum)]
     pub what: ShowWhat,
     /// Id (apps also by display name, such as "Digitron orchestrator";
@@ -828,13 +878,17 @@ pub struct ShowArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ShowWhat {
     /// An app.
+    #[value(alias = "apps")]
     App,
     /// A site.
+    #[value(alias = "sites")]
     Site,
     /// A device.
+    #[value(alias = "devices")]
     Device,
     /// A deployment: app, version, place, the state last reported, its
     /// commit and parameters (`-o json` adds its ApplicationDeployment).
+    #[value(alias = "deployments")]
     Deployment,
 }
 
@@ -844,6 +898,7 @@ pub enum RemoveCommand {
     /// Remove an app from the store (refused while deployed, unless `--force`).
     App {
         /// App id or display name.
+        #[arg(add = crate::complete::apps())]
         id: String,
         /// Remove only this version.
         #[arg(long)]
@@ -870,6 +925,7 @@ pub enum RemoveCommand {
     /// Example: `edgectl co remove site plant-1`
     Site {
         /// Site name.
+        #[arg(add = crate::complete::sites())]
         name: String,
         /// Undeploy what runs there first, instead of refusing.
         #[arg(long)]
@@ -891,6 +947,7 @@ pub enum RemoveCommand {
     /// Example: `edgectl co remove device edge-1 --force`
     Device {
         /// Device id.
+        #[arg(add = crate::complete::devices())]
         id: String,
         /// Undeploy what runs on it first, instead of refusing.
         #[arg(long)]
@@ -907,6 +964,7 @@ pub enum LabelCommand {
     /// Label a site.
     Site {
         /// Site name.
+        #[arg(add = crate::complete::sites())]
         name: String,
         /// `key=value` to set, `key-` to remove.
         #[arg(required = true, value_name = "KEY=VALUE|KEY-")]
@@ -915,6 +973,7 @@ pub enum LabelCommand {
     /// Label a device.
     Device {
         /// Device id.
+        #[arg(add = crate::complete::devices())]
         id: String,
         /// `key=value` to set, `key-` to remove.
         #[arg(required = true, value_name = "KEY=VALUE|KEY-")]
@@ -959,13 +1018,13 @@ pub enum PackageCommand {
 #[derive(Debug, clap::Args)]
 pub struct IdentityArgs {
     /// The site.
-    #[arg(long)]
+    #[arg(long, add = crate::complete::sites())]
     pub site: String,
     /// The site's Local Orchestrator.
     #[arg(long, conflicts_with = "device", required_unless_present = "device")]
     pub lo: bool,
     /// A device of the site.
-    #[arg(long)]
+    #[arg(long, add = crate::complete::devices())]
     pub device: Option<String>,
     /// The device attaches to the CO directly (a site without an LO), not to the site's LO.
     #[arg(long, requires = "device")]
@@ -979,13 +1038,13 @@ pub struct IdentityArgs {
 #[derive(Debug, clap::Args)]
 pub struct RevokeArgs {
     /// The site.
-    #[arg(long)]
+    #[arg(long, add = crate::complete::sites())]
     pub site: String,
     /// The site's Local Orchestrator.
     #[arg(long, conflicts_with = "device", required_unless_present = "device")]
     pub lo: bool,
     /// A device of the site.
-    #[arg(long)]
+    #[arg(long, add = crate::complete::devices())]
     pub device: Option<String>,
     /// Do not ask for confirmation.
     #[arg(short, long)]

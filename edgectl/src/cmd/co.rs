@@ -8,15 +8,13 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use edge_api::routes::{self, fill};
 use edge_api::types::{
-    AddAppRequest, AppDetail, AppSummary, Commit, CreateDevice, CreateSite, DeploymentSummary,
-    Device, EnrollRequest, Enrollment, Labels, RevokeRequest, Revoked, RollbackRequest,
-    ServerStatus, Site, SourceKind,
+    AddAppRequest, AppDetail, Commit, CreateDevice, CreateSite, DeploymentSummary, Device,
+    EnrollRequest, Enrollment, Labels, RevokeRequest, Revoked, RollbackRequest, ServerStatus, Site,
+    SourceKind,
 };
 use edge_api::{Client, ClientError};
 
-use crate::cli::{
-    AddCommand, CoCommand, IdentityArgs, LabelCommand, ListWhat, RemoveCommand, ShowWhat,
-};
+use crate::cli::{AddCommand, CoCommand, IdentityArgs, LabelCommand, RemoveCommand, ShowWhat};
 use crate::printer::Printer;
 
 /// Run one `co` command against `client`.
@@ -67,58 +65,7 @@ pub(crate) fn co(
             ));
             printer.data(&added);
         }
-        CoCommand::List(args) => match args.what {
-            ListWhat::Apps => list_apps(client, printer)?,
-            ListWhat::Sites => {
-                let sites: Vec<Site> = client.get(routes::SITES)?;
-                printer.data(&sites);
-                let rows = sites
-                    .iter()
-                    .map(|s| {
-                        vec![
-                            s.name.clone(),
-                            s.devices.to_string(),
-                            labels_text(&s.labels),
-                            s.created_at.clone(),
-                        ]
-                    })
-                    .collect::<Vec<_>>();
-                printer.table(&["SITE", "DEVICES", "LABELS", "CREATED"], &rows);
-            }
-            ListWhat::Deployments => {
-                let path = match &args.site {
-                    Some(s) => format!("{}?site={}", routes::DEPLOYMENTS, routes::encode(s)),
-                    None => routes::DEPLOYMENTS.to_owned(),
-                };
-                let list: Vec<DeploymentSummary> = client.get(&path)?;
-                printer.data(&list);
-                printer.table(&DEPLOYMENT_HEADER, &deployment_rows(&list));
-            }
-            ListWhat::Devices => {
-                let path = match &args.site {
-                    Some(s) => format!("{}?site={}", routes::DEVICES, routes::encode(s)),
-                    None => routes::DEVICES.to_owned(),
-                };
-                let devices: Vec<Device> = client.get(&path)?;
-                printer.data(&devices);
-                let rows = devices
-                    .iter()
-                    .map(|d| {
-                        vec![
-                            d.id.clone(),
-                            d.site.clone(),
-                            d.deployments.len().to_string(),
-                            d.last_heard.clone().unwrap_or_else(|| "never".into()),
-                            labels_text(&d.labels),
-                        ]
-                    })
-                    .collect::<Vec<_>>();
-                printer.table(
-                    &["DEVICE", "SITE", "DEPLOYMENTS", "LAST HEARD", "LABELS"],
-                    &rows,
-                );
-            }
-        },
+        CoCommand::List(args) => super::list::list(client, printer, &args)?,
         CoCommand::Show(args) => match args.what {
             ShowWhat::App => show_app(client, printer, &args.id)?,
             ShowWhat::Deployment => super::detail::deployment(client, printer, &args.id)?,
@@ -307,25 +254,6 @@ fn status(client: &Client, printer: Printer) -> Result<(), ClientError> {
         s.devices,
         s.deployments
     ));
-    Ok(())
-}
-
-fn list_apps(client: &Client, printer: Printer) -> Result<(), ClientError> {
-    let apps: Vec<AppSummary> = client.get(routes::APPS)?;
-    printer.data(&apps);
-    let rows = apps
-        .iter()
-        .map(|a| {
-            vec![
-                a.id.clone(),
-                a.name.clone(),
-                a.latest.clone(),
-                a.versions.len().to_string(),
-                a.profiles.join(","),
-            ]
-        })
-        .collect::<Vec<_>>();
-    printer.table(&["ID", "NAME", "LATEST", "VERSIONS", "PROFILES"], &rows);
     Ok(())
 }
 
@@ -659,7 +587,7 @@ fn apply_labels(
     Ok(labels)
 }
 
-fn labels_text(labels: &BTreeMap<String, String>) -> String {
+pub(super) fn labels_text(labels: &BTreeMap<String, String>) -> String {
     if labels.is_empty() {
         return "-".to_owned();
     }

@@ -8,6 +8,7 @@ mod completions;
 mod deploy;
 mod detail;
 mod en;
+mod list;
 mod login;
 mod package;
 mod remove;
@@ -32,7 +33,7 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> 
     match cli.command {
         Command::Validate(args) => validate::validate(&args, *printer),
         Command::Completions { shell } => {
-            completions::completions(shell, *printer);
+            completions::completions(shell, *printer)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Login => login::login(

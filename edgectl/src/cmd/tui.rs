@@ -6,13 +6,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use edge_api::node::{LogChunk, OpsClient};
+use edge_api::node::{LogChunk, NodeStatus, OpsClient};
 use edge_api::routes::{self, fill, fill_all};
 use edge_api::types::{
     AppDetail, AppSummary, DeployRequest, DeploymentSummary, Device, Event, Rollout, Site,
 };
 use edge_api::{Client, ClientError};
-use edge_tui::{Backend, LogPiece, RolloutAction, Snapshot};
+use edge_tui::{Backend, LocalNode, LogPiece, RolloutAction, Snapshot};
 
 /// The TUI's view of the world: the CO, and maybe an edge node here.
 struct Live {
@@ -79,6 +79,17 @@ impl Backend for Live {
         self.client
             .post(&path, &serde_json::json!({}))
             .map_err(|e| say(&e))
+    }
+
+    /// The node whose data folder `--en-data` named, as it says who it is.
+    fn local_node(&self) -> LocalNode {
+        let Some(dir) = &self.node else {
+            return LocalNode::Unnamed;
+        };
+        match OpsClient::new(&dir.join("en.sock")).get::<NodeStatus>("/v1/node") {
+            Ok(status) => LocalNode::Device(status.device),
+            Err(e) => LocalNode::Unreachable(format!("{:#}", anyhow::Error::new(e))),
+        }
     }
 
     /// `from` 0 reads the log's tail (the node sends at most its last

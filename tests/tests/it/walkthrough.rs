@@ -1,46 +1,17 @@
-//! The README's walk-through, run as written: the commands between
-//! `<!-- walkthrough -->` and `<!-- /walkthrough -->` are read from README.md
-//! and run in order against `edged --mode all` (on a free port instead of
-//! 7070), each checked for what the README says it shows. `edgectl tui` runs
-//! in a real terminal (tmux, 80x24). A second test drives the questions
-//! `edgectl` asks on a terminal, and checks none are asked without one.
+//! The demo as a newcomer meets it: the TUI of the README's walk-through in a
+//! real terminal (tmux, 80x24; `readme.rs` runs the README), the questions
+//! `edgectl` asks on a terminal and none without one, and a demo that cannot
+//! start saying why.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use edge_tests::co::{Daemon, bin, fails, ok, repo_root};
+use edge_tests::co::{Daemon, bin, fails, ok};
 use edge_tests::tmux::Tmux;
-
-/// The walk-throughs' command lines, comments removed: every block between
-/// `<!-- walkthrough -->` and `<!-- /walkthrough -->`, in order.
-fn walkthrough() -> Vec<String> {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
-    let mut lines = Vec::new();
-    let mut rest = readme.as_str();
-    while let Some(start) = rest.find("<!-- walkthrough -->") {
-        let end = rest[start..]
-            .find("<!-- /walkthrough -->")
-            .expect("every walk-through block is closed")
-            + start;
-        lines.extend(
-            rest[start..end]
-                .lines()
-                .filter(|l| !l.starts_with("```") && !l.starts_with("<!--"))
-                .map(|l| {
-                    // A trailing `# …` is a comment for the reader.
-                    l.split("  #").next().unwrap().trim().to_owned()
-                })
-                .filter(|l| !l.is_empty() && !l.starts_with('#')),
-        );
-        rest = &rest[end..];
-    }
-    assert!(!lines.is_empty(), "README has a walk-through");
-    lines
-}
 
 /// Environment of every command: the workspace's binaries first on PATH, a
 /// private home (the login is kept there), no server from the outside.
-fn env(home: &Path) -> Vec<(String, String)> {
+pub(crate) fn env(home: &Path) -> Vec<(String, String)> {
     let bins = bin("edgectl").parent().unwrap().to_owned();
     let path = format!(
         "{}:{}",
@@ -69,7 +40,7 @@ fn shell(cwd: &Path, env: &[(String, String)], line: &str) -> Output {
 }
 
 /// Start `edged --mode all` as the README line says, on a free port.
-fn demo(cwd: &Path, env: &[(String, String)], line: &str) -> (Daemon, String) {
+pub(crate) fn demo(cwd: &Path, env: &[(String, String)], line: &str) -> (Daemon, String) {
     assert!(bin("edged").is_file());
     let mut cmd = Command::new("sh");
     cmd.args(["-c", &format!("exec {line} --listen 127.0.0.1:0")])
@@ -80,86 +51,10 @@ fn demo(cwd: &Path, env: &[(String, String)], line: &str) -> (Daemon, String) {
     (daemon, url)
 }
 
-#[test]
-fn the_readme_walkthrough_works_as_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let cwd = dir.path().join("work");
-    std::fs::create_dir_all(&cwd).unwrap();
-    let env = env(&dir.path().join("home"));
-    let lines = walkthrough();
-    assert!(lines.len() >= 8, "{lines:?}");
-
-    let mut daemon = None;
-    let mut url = String::new();
-    let mut steps = 0;
-    for line in &lines {
-        if line.starts_with("edged --mode all") {
-            let (d, u) = demo(&cwd, &env, line);
-            daemon = Some(d);
-            url = u;
-            continue;
-        }
-        if line.starts_with("export PATH=") {
-            // The test's PATH already leads to this workspace's binaries.
-            continue;
-        }
-        assert!(daemon.is_some(), "the walk-through starts the demo first");
-        let line = line.replace("https://127.0.0.1:7070", &url);
-        steps += 1;
-        if line.starts_with("edgectl tui") {
-            tui(dir.path(), &cwd, &env, &line);
-            continue;
-        }
-        let out = shell(&cwd, &env, &line);
-        let text = ok(&out);
-        for want in what_the_readme_says_it_shows(&line) {
-            assert!(
-                text.contains(want),
-                "`{line}` did not show `{want}`:\n{text}"
-            );
-        }
-    }
-    assert!(steps >= 8);
-    // Undeployed means gone from the site's desired state, too.
-    let out = ok(&shell(
-        &cwd,
-        &env,
-        &format!("edgectl --server {url} co list deployments --site demo"),
-    ));
-    assert!(!out.contains("hello-wasm"), "{out}");
-    let status = daemon.unwrap().stop();
-    assert!(
-        status.success(),
-        "the demo ends cleanly on SIGTERM: {status}"
-    );
-}
-
-/// What the README says a walk-through line shows.
-fn what_the_readme_says_it_shows(line: &str) -> &'static [&'static str] {
-    match line.split(" --").next().unwrap() {
-        "edgectl login" => &["logged in to"],
-        "edgectl co list apps" => &["hello-process", "hello-compose"],
-        "edgectl co add app" => &["added app `hello-wasm`"],
-        "edgectl co deploy" => &["installed on 1 device(s)"],
-        "edgectl co list deployments" => &["hello-wasm", "installed"],
-        "edgectl en list" => &["hello-wasm", "installed"],
-        "edgectl en logs hello-wasm" => &["hello from edgectl wasm"],
-        "edgectl co undeploy" => &["removed on 1 device(s)"],
-        "edgectl co upgrade" => &["version 1.0.0 → 1.1.0", "rollout 1 done: 1 of 1"],
-        "edgectl co rollout list" => &["done", "1/1"],
-        "edgectl co rollout status 1" => {
-            &["rollout 1: done", "wave 1/1", "1.0.0 → 1.1.0", "healthy"]
-        }
-        "edgectl co rollout undo 1" => &["rollout 1 undone: 1 deployment(s) put back"],
-        other if other.starts_with("cp -r demo/packages/hello-wasm") => &[],
-        other => panic!("the test does not know what `{other}` should show; teach it"),
-    }
-}
-
 /// The TUI in a real 80x24 terminal: the deployment is shown live, `l`
 /// shows its log, `?` lists the keys, `q` quits with status 0 and gives the
 /// terminal back.
-fn tui(dir: &Path, cwd: &Path, env: &[(String, String)], line: &str) {
+pub(crate) fn tui(dir: &Path, cwd: &Path, env: &[(String, String)], line: &str) {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let term = Tmux::start(dir, cwd, &env, line, (80, 24));
     term.wait_for(&["hello-wasm", "installed", "● live"], 30);

@@ -220,7 +220,14 @@ impl Repo {
         let unknown = || GitError::UnknownCommit {
             rev: rev.to_owned(),
         };
-        if rev.len() < 4 || rev.len() > 40 || !rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+        // A commit id (or a start of one), or `HEAD~N`: nothing else of
+        // Git's revision language reaches the parser.
+        let hex = rev.len() >= 4 && rev.len() <= 40 && rev.bytes().all(|b| b.is_ascii_hexdigit());
+        let back = rev == "HEAD"
+            || rev.strip_prefix("HEAD~").is_some_and(|n| {
+                (1..=4).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit())
+            });
+        if !hex && !back {
             return Err(unknown());
         }
         let repo = self.open()?;
@@ -792,7 +799,18 @@ mod tests {
         );
         assert!(git(dir.path(), &["status", "--porcelain"]).is_empty());
 
-        for bad in ["HEAD~1", "zz", "0000000000", "--help"] {
+        // `HEAD~N` counts back from the newest commit.
+        assert_eq!(repo.restore("HEAD~2").unwrap(), first.id);
+        for bad in [
+            "HEAD~",
+            "HEAD~x",
+            "HEAD^",
+            "HEAD~99999",
+            "HEAD~9",
+            "zz",
+            "0000000000",
+            "--help",
+        ] {
             assert!(
                 matches!(repo.restore(bad), Err(GitError::UnknownCommit { .. })),
                 "{bad}"

@@ -280,7 +280,9 @@ impl Node {
 /// Watch a started component until it runs, fails for good, or `timeout`
 /// passes (then `failed`, `TIMEOUT`). Running is believed only once it has
 /// lasted: [`CONFIRM`] (one look later) at the first start, [`SETTLE`] after
-/// a crash (a crash loop passes through `installed` between its crashes).
+/// a crash (a crash loop passes through `installed` between its crashes),
+/// and once the driver sees it at rest (`Running::resting`), which a
+/// starved machine cannot fake by the clock running on.
 fn wait_until_up(running: &dyn Running, timeout: Duration) -> Observed {
     let started = Instant::now();
     let deadline = started + timeout;
@@ -295,7 +297,16 @@ fn wait_until_up(running: &dyn Running, timeout: Duration) -> Observed {
         if o.state == State::Installed {
             let settle = if o.restarts == 0 { CONFIRM } else { SETTLE };
             match up {
-                Some((since, n)) if n == o.restarts && since.elapsed() >= settle => return o,
+                // Lasted, and come to rest (waiting for work, or working a
+                // while): on a busy machine a module that will fail soon
+                // may simply not have run yet.
+                Some((since, n))
+                    if n == o.restarts
+                        && since.elapsed() >= settle
+                        && running.resting() != Some(false) =>
+                {
+                    return o;
+                }
                 Some((_, n)) if n == o.restarts => {}
                 _ => up = Some((Instant::now(), o.restarts)),
             }
@@ -318,7 +329,11 @@ fn wait_until_up(running: &dyn Running, timeout: Duration) -> Observed {
         let next = match up {
             Some((since, n)) => {
                 let settle = if n == 0 { CONFIRM } else { SETTLE };
-                settle.saturating_sub(since.elapsed()).min(LOOK)
+                match settle.saturating_sub(since.elapsed()) {
+                    // Lasted, not yet at rest: soon again.
+                    left if left.is_zero() => LOOK / 10,
+                    left => left.min(LOOK),
+                }
             }
             None if started.elapsed() < LOOK * 4 => LOOK / 10,
             None => LOOK,
