@@ -86,6 +86,10 @@ pub struct LogChunk {
     pub offset: u64,
     /// Offset after it (ask from here to follow).
     pub next: u64,
+    /// The log's length when it was read: `next` short of it means more
+    /// was there already (absent from an older node: 0).
+    #[serde(default)]
+    pub end: u64,
     /// The text (lossy UTF-8).
     pub text: String,
 }

@@ -173,6 +173,26 @@ pub struct Device {
     pub created_at: String,
 }
 
+/// The answer to removing a site or a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Removal {
+    /// `site` or `device`.
+    pub kind: String,
+    /// The site's name, or the device's id.
+    pub name: String,
+    /// The site (the device's, for a device).
+    pub site: String,
+    /// How many devices were removed (the site's, or the one).
+    pub devices: u64,
+    /// The deployments removed first (`force`), by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undeployed: Vec<String>,
+    /// How many identities were revoked (the device's; a site's LO's and
+    /// its devices').
+    pub revoked: u64,
+}
+
 /// `PUT …/labels`: the complete new label set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -366,6 +386,25 @@ pub struct DeploymentSummary {
     /// device yet, and `state` is what it said before.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stale: bool,
+}
+
+/// `GET /api/deployments/{deployment}`: one deployment in detail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeploymentDetail {
+    /// The deployment as listed, with the state its device last reported.
+    pub summary: DeploymentSummary,
+    /// Its ApplicationDeployment as the site's repository holds it (what
+    /// the site's LO serves), as JSON.
+    #[schema(value_type = Object)]
+    pub document: serde_json::Value,
+    /// Its parameter values, by name (`null` for one without a value).
+    #[schema(value_type = Object)]
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    /// The values set for it (`--set`), as given, by name; the other
+    /// parameters have the app's defaults.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, String>,
 }
 
 /// How a change reaches its devices: in waves, each waiting until its
@@ -583,7 +622,8 @@ pub struct Event {
     /// Increasing number (the SSE id; resume with `Last-Event-ID`).
     pub id: u64,
     /// `deployment.created`, `deployment.updated` (with `changes`), `deployment.removed`, `status`, `device.added`,
-    /// `device.capabilities`, `site.added`, `app.added`, `app.removed`.
+    /// `device.capabilities`, `device.removed`, `site.added`, `site.removed`, `app.added`,
+    /// `app.removed`.
     pub kind: String,
     /// The deployment, device, site or app it is about.
     pub subject: String,

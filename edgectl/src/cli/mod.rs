@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod config;
 mod rollout;
+mod since;
 
 pub(crate) use config::ConfigCommand;
 pub(crate) use rollout::{RolloutArgs, RolloutCommand};
@@ -245,13 +246,34 @@ pub enum EnCommand {
         /// The workload.
         workload: String,
     },
-    /// Print a workload's output (stdout and stderr).
+    /// Print a workload's output (stdout and stderr): its last 256 KiB, or
+    /// what `--tail` and `--since` choose (both at once: the last N of the
+    /// lines written since).
+    ///
+    /// The lines carry no times of their own: the node notes every second
+    /// how long the log is, so `--since` is precise to about a second and
+    /// may show a line written just before, never miss one written after.
+    /// What a log held when the node started watching it counts as written
+    /// at the log's last change before then.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl en logs hello-wasm --tail 20 --follow
+    ///
+    ///   edgectl en logs hello-process --since 10m
     Logs {
         /// The workload.
         workload: String,
         /// Keep printing what it writes until interrupted.
         #[arg(short, long)]
         follow: bool,
+        /// Only the last N lines (looked for in the log's last 32 MiB).
+        #[arg(short = 'n', long, value_name = "N")]
+        tail: Option<usize>,
+        /// Only the lines written since DURATION ago (`90s`, `5m`, `1h`,
+        /// `2d`) or since TIME (RFC 3339, `2026-05-01T10:00:00Z`).
+        #[arg(long, value_name = "DURATION|TIME", value_parser = since::parse)]
+        since: Option<i64>,
     },
     /// Memory, CPU time, restarts and log size of a workload.
     Metrics {
@@ -282,9 +304,15 @@ pub enum CoCommand {
     Add(AddCommand),
     /// List apps, sites or devices.
     List(ListArgs),
-    /// Show one app, site or device.
+    /// Show one app, site, device or deployment.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co show app hello-wasm
+    ///
+    ///   edgectl co show deployment 3f2a -o yaml
     Show(ShowArgs),
-    /// Remove an app (or one of its versions).
+    /// Remove an app (or one of its versions), a site or a device.
     #[command(subcommand)]
     Remove(RemoveCommand),
     /// Set or remove labels of a site or device (`key=value` sets, `key-` removes).
@@ -837,10 +865,12 @@ pub enum ListWhat {
 /// What to show.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
-    /// `app`, `site` or `device` (plural works too).
+    /// `app`, `site`, `device` or `deployment` (plural works too).
     #[arg(value_enum)]
     pub what: ShowWhat,
-    /// Id (apps also by display name, such as "Digitron orchestrator").
+    /// Id (apps also by display name, such as "Digitron orchestrator";
+    /// deployments also by a unique start of their id, at least 4
+    /// characters).
     pub id: String,
 }
 
@@ -856,6 +886,10 @@ pub enum ShowWhat {
     /// A device.
     #[value(alias = "devices")]
     Device,
+    /// A deployment: app, version, place, the state last reported, its
+    /// commit and parameters (`-o json` adds its ApplicationDeployment).
+    #[value(alias = "deployments")]
+    Deployment,
 }
 
 /// What to remove.
@@ -870,6 +904,52 @@ pub enum RemoveCommand {
         #[arg(long)]
         version: Option<String>,
         /// Remove even while deployed.
+        #[arg(long)]
+        force: bool,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Remove a site with its devices, and revoke the identities of its LO
+    /// and devices (refused while anything is deployed there, unless
+    /// `--force`).
+    ///
+    /// With `--force`, its deployments are removed first (one commit of
+    /// its desired state). Its LO and devices are locked out at once, so
+    /// they cannot fetch that removal: the workloads keep running at the
+    /// site until stopped on its nodes (`edgectl en stop`). To stop them
+    /// first, run `edgectl co undeploy --app APP --site SITE --wait`, then
+    /// remove the site. Its desired-state history is kept: a site added
+    /// again under the name continues it.
+    ///
+    /// Example: `edgectl co remove site plant-1`
+    Site {
+        /// Site name.
+        #[arg(add = crate::complete::sites())]
+        name: String,
+        /// Undeploy what runs there first, instead of refusing.
+        #[arg(long)]
+        force: bool,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Remove a device and revoke its identities, so it cannot come back
+    /// with its old certificate (refused while anything is deployed on it,
+    /// unless `--force`).
+    ///
+    /// With `--force`, its deployments are removed first (one commit of
+    /// its site's desired state). The device is locked out at once, so it
+    /// cannot fetch that removal: its workloads keep running until stopped
+    /// on the node (`edgectl en stop`). To stop them first, run `edgectl co
+    /// undeploy ID --wait` for each, then remove the device.
+    ///
+    /// Example: `edgectl co remove device edge-1 --force`
+    Device {
+        /// Device id.
+        #[arg(add = crate::complete::devices())]
+        id: String,
+        /// Undeploy what runs on it first, instead of refusing.
         #[arg(long)]
         force: bool,
         /// Do not ask for confirmation.

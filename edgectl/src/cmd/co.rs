@@ -68,6 +68,7 @@ pub(crate) fn co(
         CoCommand::List(args) => super::list::list(client, printer, &args)?,
         CoCommand::Show(args) => match args.what {
             ShowWhat::App => show_app(client, printer, &args.id)?,
+            ShowWhat::Deployment => super::detail::deployment(client, printer, &args.id)?,
             ShowWhat::Site => {
                 let s: Site = client.get(&fill(routes::SITE, &args.id))?;
                 printer.data(&s);
@@ -123,6 +124,12 @@ pub(crate) fn co(
             );
             printer.line(&format!("{what} removed"));
             printer.data(&serde_json::json!({ "removed": id }));
+        }
+        CoCommand::Remove(RemoveCommand::Site { name, force, yes }) => {
+            super::remove::site(client, printer, &name, force, yes)?;
+        }
+        CoCommand::Remove(RemoveCommand::Device { id, force, yes }) => {
+            super::remove::device(client, printer, &id, force, yes)?;
         }
         CoCommand::Deploy(args) => super::deploy::deploy(client, printer, args)?,
         CoCommand::Set(args) => super::deploy::set(client, printer, args)?,

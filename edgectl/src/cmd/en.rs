@@ -93,20 +93,12 @@ pub(crate) fn en(args: EnArgs, printer: Printer) -> anyhow::Result<ExitCode> {
         EnCommand::Start { workload } => act(&ops, &workload, "start", printer)?,
         EnCommand::Stop { workload } => act(&ops, &workload, "stop", printer)?,
         EnCommand::Restart { workload } => act(&ops, &workload, "restart", printer)?,
-        EnCommand::Logs { workload, follow } => {
-            let base = format!("/v1/workloads/{}/logs", segment(&workload));
-            let mut chunk: LogChunk = ops.get(&base)?;
-            loop {
-                printer.raw(chunk.text.as_bytes());
-                if !follow {
-                    break;
-                }
-                if chunk.next == chunk.offset {
-                    std::thread::sleep(Duration::from_millis(500));
-                }
-                chunk = ops.get(&format!("{base}?offset={}", chunk.next))?;
-            }
-        }
+        EnCommand::Logs {
+            workload,
+            follow,
+            tail,
+            since,
+        } => logs(&ops, &workload, follow, tail, since, printer)?,
         EnCommand::Metrics { workload } => {
             let m: WorkloadMetrics =
                 ops.get(&format!("/v1/workloads/{}/metrics", segment(&workload)))?;
@@ -132,6 +124,46 @@ pub(crate) fn en(args: EnArgs, printer: Printer) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Print a workload's log: the last piece, or the lines `tail` and `since`
+/// choose (all of them, in pieces, up to where the log ended when asked);
+/// then, with `follow`, what it writes next.
+fn logs(
+    ops: &OpsClient,
+    workload: &str,
+    follow: bool,
+    tail: Option<usize>,
+    since: Option<i64>,
+    printer: Printer,
+) -> anyhow::Result<()> {
+    let base = format!("/v1/workloads/{}/logs", segment(workload));
+    let mut query = Vec::new();
+    if let Some(n) = tail {
+        query.push(format!("tail={n}"));
+    }
+    if let Some(t) = since {
+        query.push(format!("since={t}"));
+    }
+    let first = if query.is_empty() {
+        base.clone()
+    } else {
+        format!("{base}?{}", query.join("&"))
+    };
+    let mut chunk: LogChunk = ops.get(&first)?;
+    // What the log held when asked, for a window that may span pieces.
+    let end = if query.is_empty() { 0 } else { chunk.end };
+    loop {
+        printer.raw(chunk.text.as_bytes());
+        let more = chunk.next < end && chunk.next > chunk.offset;
+        if !follow && !more {
+            return Ok(());
+        }
+        if !more && chunk.next == chunk.offset {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        chunk = ops.get(&format!("{base}?offset={}", chunk.next))?;
+    }
 }
 
 fn act(ops: &OpsClient, workload: &str, action: &str, printer: Printer) -> anyhow::Result<()> {

@@ -24,6 +24,7 @@
 
 use crate::bell::spawn;
 
+mod logs;
 mod node;
 mod ops;
 mod state;

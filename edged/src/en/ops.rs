@@ -9,29 +9,29 @@
 //!   workload (a stopped one is reported `failed`/`STOPPED` upward, since it
 //!   does not run; it stays stopped until started or the daemon restarts);
 //! - `GET /v1/workloads/{w}/logs?offset=N`: its log from `offset` (follow by
-//!   asking again from `next`);
+//!   asking again from `next`); `?tail=N` its last N lines, `?since=MS` the
+//!   lines written since then (Unix milliseconds), both at once too
+//!   (`logs.rs`); without any, its last 256 KiB;
 //! - `GET /v1/workloads/{w}/metrics`: memory, CPU time, restarts, log size.
 //!
 //! `{w}` is a deployment name, a deployment id or an app id, followed by
 //! `/component` (URL-encoded as `%2F`) when the deployment has several.
 
 use std::collections::HashMap;
-use std::io::{Read as _, Seek as _};
 use std::path::Path;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::routing::{get, post};
 use edge_api::node::{LogChunk, NodeStatus, WorkloadMetrics, WorkloadRow};
 use edge_model::ApplicationDeployment;
 use edge_model::MargoDocument as _;
 
+use super::logs::{self, LogQuery, LogTimes};
 use super::node::{FindError, Node, StartError, WorkloadRef};
 use crate::error::ApiError;
 use crate::http::blocking;
-
-/// Largest piece of log in one answer.
-const MAX_LOG_CHUNK: u64 = 256 * 1024;
 
 /// Bind the socket (replacing a stale one), owner-only.
 pub(crate) fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
@@ -50,12 +50,20 @@ pub(crate) fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListen
     Ok(listener)
 }
 
-/// Serve until dropped.
+/// Serve until dropped; the logs' growth is noted meanwhile (`logs.rs`).
 pub(crate) async fn serve(listener: std::os::unix::net::UnixListener, node: Arc<Node>) {
     let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
         tracing::error!("cannot serve the operations socket");
         return;
     };
+    let times = Arc::new(LogTimes::default());
+    let sampled = crate::bell::spawn("en-logs", {
+        let (node, times) = (Arc::downgrade(&node), times.clone());
+        move || logs::sampler(node, times)
+    });
+    if let Err(e) = sampled {
+        tracing::warn!(error = %e, "log times are not noted; `--since` shows whole logs");
+    }
     let app = axum::Router::new()
         .route("/v1/node", get(status))
         .route("/v1/workloads", get(list))
@@ -63,6 +71,7 @@ pub(crate) async fn serve(listener: std::os::unix::net::UnixListener, node: Arc<
         .route("/v1/workloads/{w}/metrics", get(metrics))
         .route("/v1/workloads/{w}/{action}", post(act))
         .fallback(|| async { ApiError::not_found("no such operation") })
+        .layer(Extension(times))
         .with_state(node);
     crate::http::serve(
         listener,
@@ -161,13 +170,9 @@ async fn act(
     .await
 }
 
-#[derive(serde::Deserialize)]
-struct LogQuery {
-    offset: Option<u64>,
-}
-
 async fn logs(
     State(node): State<Arc<Node>>,
+    Extension(times): Extension<Arc<LogTimes>>,
     UrlPath(w): UrlPath<String>,
     Query(q): Query<LogQuery>,
 ) -> Result<axum::Json<LogChunk>, ApiError> {
@@ -177,37 +182,15 @@ async fn logs(
             return Ok(axum::Json(LogChunk {
                 offset: 0,
                 next: 0,
+                end: 0,
                 text: String::new(),
             }));
         };
-        let mut f = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(_) => {
-                return Ok(axum::Json(LogChunk {
-                    offset: 0,
-                    next: 0,
-                    text: String::new(),
-                }));
-            }
-        };
-        let len = f.metadata().map_or(0, |m| m.len());
-        // Without an offset: the last piece of the log.
-        let offset = q
-            .offset
-            .unwrap_or_else(|| len.saturating_sub(MAX_LOG_CHUNK))
-            .min(len);
-        f.seek(std::io::SeekFrom::Start(offset))
-            .map_err(|e| ApiError::internal(&e.into()))?;
-        let mut bytes = Vec::new();
-        f.take(MAX_LOG_CHUNK)
-            .read_to_end(&mut bytes)
-            .map_err(|e| ApiError::internal(&e.into()))?;
-        let next = offset + bytes.len() as u64;
-        Ok(axum::Json(LogChunk {
-            offset,
-            next,
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-        }))
+        logs::read(&path, q, &times).map(axum::Json).map_err(|e| {
+            ApiError::internal(
+                &anyhow::Error::new(e).context(format!("cannot read the log of `{w}`")),
+            )
+        })
     })
     .await
 }

@@ -22,6 +22,8 @@ mod git;
 mod latency;
 mod lists;
 mod lo;
+mod logs;
+mod nouns;
 mod oci;
 mod pull;
 mod readme;

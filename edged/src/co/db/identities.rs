@@ -14,6 +14,7 @@ CREATE TABLE IF NOT EXISTS identities (
     not_after TEXT NOT NULL,
     revoked_at TEXT
 );
+CREATE INDEX IF NOT EXISTS identities_by_holder ON identities (site, device);
 ";
 
 /// One issued identity.
@@ -85,6 +86,15 @@ pub(crate) fn revoke(
             params![site, now],
         ),
     }
+}
+
+/// Whether device `device` ever held an identity of `site` (revoked or
+/// not): a device removed from the site since, when the CO knows it no more.
+pub(crate) fn ever_held(c: &Connection, site: &str, device: &str) -> rusqlite::Result<bool> {
+    c.prepare_cached("SELECT 1 FROM identities WHERE site = ?1 AND device = ?2 LIMIT 1")?
+        .query_row(params![site, device], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
 }
 
 /// The fingerprints of `site`'s revoked device certificates, sorted (what

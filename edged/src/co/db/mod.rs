@@ -4,7 +4,9 @@
 //! `identities` (issued certificates and revocations), `reports` (reported
 //! deployment status and the intake bookkeeping of LO outboxes), `rollouts`
 //! (changes going out in waves), `access`
-//! (north API tokens and the audit log) — plus the
+//! (north API tokens and the audit log), `names` (bounded reads of known
+//! names for "did you mean"), `removal` (sites and devices leaving the
+//! index, with the intent that makes it survive a crash) — plus the
 //! manifest-version tables the CO shares with the LO
 //! ([`crate::south::view::versions`]). The Git workspace holds the documents;
 //! this holds what is needed to answer queries quickly. Access is
@@ -15,6 +17,8 @@ pub(crate) mod access;
 pub(crate) mod apps;
 pub(crate) mod deployments;
 pub(crate) mod identities;
+pub(crate) mod names;
+pub(crate) mod removal;
 pub(crate) mod reports;
 pub(crate) mod rollouts;
 pub(crate) mod sites;
@@ -46,6 +50,7 @@ pub(crate) fn open(path: &Path) -> anyhow::Result<Connection> {
         reports::SCHEMA,
         rollouts::SCHEMA,
         access::SCHEMA,
+        removal::SCHEMA,
     ] {
         conn.execute_batch(schema)
             .context("cannot create the database schema")?;

@@ -69,6 +69,23 @@ pub(crate) fn states(c: &Connection) -> rusqlite::Result<HashMap<String, StateRo
     .collect()
 }
 
+/// The last reported state of deployment `id`, if any.
+pub(crate) fn state_of(c: &Connection, id: &str) -> rusqlite::Result<Option<StateRow>> {
+    c.query_row(
+        "SELECT state, updated_at, error, digest FROM deployment_status WHERE deployment = ?1",
+        [id],
+        |r| {
+            Ok(StateRow {
+                state: r.get(0)?,
+                at: r.get(1)?,
+                error: r.get(2)?,
+                digest: r.get(3)?,
+            })
+        },
+    )
+    .optional()
+}
+
 /// Where deployment `id` is placed, `(site, device)`: as the CO placed it,
 /// else (deleted since) where it was last reported from; `None` for a
 /// deployment the CO never knew.

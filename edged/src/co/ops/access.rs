@@ -228,6 +228,7 @@ mod tests {
             Scope::Deploy
         );
         assert_eq!(required_scope("DELETE", routes::DEPLOYMENT), Scope::Deploy);
+        assert_eq!(required_scope("GET", routes::DEPLOYMENT), Scope::Read);
         assert_eq!(required_scope("POST", routes::SITE_ROLLBACK), Scope::Deploy);
         assert_eq!(
             required_scope("POST", routes::ROLLOUT_ACTION),
@@ -238,6 +239,9 @@ mod tests {
         assert_eq!(required_scope("DELETE", routes::APP), Scope::Admin);
         assert_eq!(required_scope("POST", routes::ENROLLMENTS), Scope::Admin);
         assert_eq!(required_scope("POST", routes::REVOCATIONS), Scope::Admin);
+        // Removing a site or a device revokes identities: admin, as adding them.
+        assert_eq!(required_scope("DELETE", routes::SITE), Scope::Admin);
+        assert_eq!(required_scope("DELETE", routes::DEVICE), Scope::Admin);
         assert_eq!(required_scope("GET", routes::TOKENS), Scope::Admin);
         assert_eq!(required_scope("GET", routes::AUDIT), Scope::Admin);
         assert_eq!(required_scope("GET", routes::SITE_EXPORT), Scope::Deploy);

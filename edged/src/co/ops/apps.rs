@@ -202,9 +202,11 @@ pub(crate) fn resolve(store: &Store, key: &str) -> Result<String, ApiError> {
     let ids = db::apps_named(&conn, key)?;
     match ids.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(ApiError::not_found(format!(
-            "no app `{key}` in the store (by id or name); `edgectl co list apps` lists them"
-        ))),
+        [] => Err(super::suggest::no_app(
+            &conn,
+            key,
+            " (by id or name); `edgectl co list apps` lists them",
+        )),
         many => Err(ApiError::conflict(format!(
             "`{key}` names several apps ({}); use the id",
             many.join(", ")

@@ -23,6 +23,7 @@ use edge_workspace::git::Repo;
 
 use super::apps::{resolve, stored_description};
 use super::change::{self, open_site_repo};
+use super::suggest::{known_site, no_device, no_site};
 use crate::co::db::apps::versions_of;
 use crate::co::db::deployments::{self as db, DeploymentRow};
 use crate::co::db::reports::states;
@@ -248,22 +249,20 @@ pub(crate) fn place(
 ) -> Result<Vec<DeviceRow>, ApiError> {
     let conn = store.db();
     if sites::site(&conn, &req.site)?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "no site `{}`; `edgectl co list sites` lists them",
-            req.site
-        )));
+        return Err(no_site(
+            &conn,
+            &req.site,
+            "; `edgectl co list sites` lists them",
+        ));
     }
     let mut candidates = sites::devices(&conn, Some(&req.site))?;
-    drop(conn);
     if let Some(d) = &req.device {
         candidates.retain(|c| &c.id == d);
         if candidates.is_empty() {
-            return Err(ApiError::not_found(format!(
-                "no device `{d}` at site `{}`",
-                req.site
-            )));
+            return Err(no_device(&conn, d, Some(&req.site), ""));
         }
     }
+    drop(conn);
     if candidates.is_empty() {
         return Err(ApiError::unprocessable(format!(
             "no device fits: site `{}` has no devices; add one with `edgectl co add device ID --site {}`",
@@ -393,9 +392,7 @@ pub(crate) fn history(
     site: &str,
     limit: Option<usize>,
 ) -> Result<Vec<Commit>, ApiError> {
-    if sites::site(&store.db(), site)?.is_none() {
-        return Err(ApiError::not_found(format!("no site `{site}`")));
-    }
+    known_site(&store.db(), site, "")?;
     let dir = store.site_repo(site);
     if !dir.join(".git").exists() {
         return Ok(Vec::new());
@@ -424,9 +421,7 @@ pub(crate) fn rollback(
     by: &str,
 ) -> Result<Vec<DeploymentSummary>, ApiError> {
     let _w = store.write_lock();
-    if sites::site(&store.db(), site)?.is_none() {
-        return Err(ApiError::not_found(format!("no site `{site}`")));
-    }
+    known_site(&store.db(), site, "")?;
     let dir = store.site_repo(site);
     if !dir.join(".git").exists() {
         return Err(ApiError::not_found(format!(

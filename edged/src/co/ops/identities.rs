@@ -10,7 +10,7 @@ use edge_api::types::{EnrollRequest, Enrollment, RevokeRequest};
 use edge_model::DeviceId;
 
 use crate::co::db::identities::{self as db, IdentityRow};
-use crate::co::db::sites::{device, site};
+use crate::co::db::sites::device;
 use crate::co::store::Store;
 use crate::error::ApiError;
 use crate::south::{Caller, Principal, segment_ok};
@@ -23,9 +23,7 @@ const DEVICE_DAYS: i64 = 30;
 /// Issue an identity for a site's Local Orchestrator, or for a device of the site.
 pub(crate) fn enroll(store: &Store, req: &EnrollRequest) -> Result<Enrollment, ApiError> {
     let conn = store.db();
-    if site(&conn, &req.site)?.is_none() {
-        return Err(ApiError::not_found(format!("no site `{}`", req.site)));
-    }
+    super::suggest::known_site(&conn, &req.site, "")?;
     if let Some(d) = &req.device {
         if !DeviceId::is_valid(d) || !segment_ok(d) {
             return Err(ApiError::bad_request(format!(
@@ -41,10 +39,12 @@ pub(crate) fn enroll(store: &Store, req: &EnrollRequest) -> Result<Enrollment, A
                 )));
             }
             None => {
-                return Err(ApiError::not_found(format!(
-                    "no device `{d}` at site `{}`; add it with `edgectl co add device`",
-                    req.site
-                )));
+                return Err(super::suggest::no_device(
+                    &conn,
+                    d,
+                    Some(&req.site),
+                    "; add it with `edgectl co add device`",
+                ));
             }
         }
     }

@@ -7,7 +7,8 @@
 //! same transaction as the reports, and skips anything at or below it.
 //!
 //! An LO speaks only for its own site: a batch with an entry for a device
-//! of another site (or one the CO does not know), or for a deployment the
+//! of another site (or one the CO does not know, unless it was removed from
+//! this site since: its entries are dropped), or for a deployment the
 //! CO placed at another site or device, is refused whole (403, nothing
 //! stored, no event) — a genuine LO never relays one. A report for a
 //! deployment the CO does not know is dropped alone (not stored, no event,
@@ -24,7 +25,7 @@ use edge_model::capabilities::DeviceCapabilitiesManifest;
 use edge_model::status::DeploymentStatusManifest;
 use rusqlite::Connection;
 
-use crate::co::db::{reports, sites};
+use crate::co::db::{identities, reports, sites};
 use crate::co::store::Store;
 use crate::error::ApiError;
 
@@ -51,9 +52,7 @@ pub(crate) fn from_lo(store: &Store, site: &str, batch: &IntakeBatch) -> Result<
 /// export-status`, then `edgectl co import-status`): the same batches an LO
 /// forwards, applied once each however often they arrive.
 pub(crate) fn from_stick(store: &Store, site: &str, batch: &IntakeBatch) -> Result<i64, ApiError> {
-    if sites::site(&store.db(), site)?.is_none() {
-        return Err(ApiError::not_found(format!("no site `{site}`")));
-    }
+    super::suggest::known_site(&store.db(), site, "")?;
     let acked = apply_batch(store, site, batch)?;
     tracing::info!(
         site,
@@ -300,6 +299,10 @@ fn refuse_foreign(
                 e.device
             )));
         }
+        // Removed from this site since its LO queued the entry: dropped
+        // below (no device, no placement), not refused — refusing would
+        // hold up the LO's outbox for good.
+        None if identities::ever_held(c, site, &e.device)? => {}
         None => return Err(refused(format!("the CO knows no device `{}`", e.device))),
     }
     if let Body::Status(Ok(doc)) = body {
@@ -402,5 +405,43 @@ mod tests {
         };
         assert_eq!(apply(&mut c, &other, &mut events).unwrap(), 1);
         assert_eq!(state(&c).as_deref(), Some("installed"));
+    }
+
+    #[test]
+    fn entries_of_a_device_removed_since_are_dropped_those_of_a_stranger_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = db::open(&dir.path().join("edged.db")).unwrap();
+        sites::insert_site(&c, "plant-1", &Default::default(), "now").unwrap();
+        // edge-1 held an identity of plant-1 and was removed: no device row.
+        c.execute(
+            "INSERT INTO identities (fingerprint, spiffe_id, site, device, issued_at, not_after, revoked_at)
+             VALUES ('f1', 'spiffe://x/margo/wfm/plant-1/client/edge-1', 'plant-1', 'edge-1', 'now', 'later', 'now')",
+            [],
+        )
+        .unwrap();
+        let batch = IntakeBatch {
+            epoch: "e1".into(),
+            entries: vec![entry(1, "installed"), entry(2, "removing")],
+        };
+        let mut events = Vec::new();
+        assert_eq!(
+            apply(&mut c, &batch, &mut events).unwrap(),
+            2,
+            "acknowledged"
+        );
+        assert!(events.is_empty(), "and dropped");
+        assert!(reports::states(&c).unwrap().is_empty());
+        let mut stranger = entry(3, "installed");
+        stranger.device = "edge-7".into();
+        let refused = IntakeBatch {
+            epoch: "e1".into(),
+            entries: vec![stranger],
+        };
+        let e = apply(&mut c, &refused, &mut events).unwrap_err();
+        assert!(
+            e.detail().contains("the CO knows no device `edge-7`"),
+            "{}",
+            e.detail()
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! workspace and the site repositories, which are the truth. Versions on
 //! disk without a row get one, rows without a folder are dropped,
 //! uncommitted changes of the workspace are committed (half-copied packages
-//! dropped first), sites and devices are reindexed, and every site
+//! dropped first), sites and devices are reindexed (and removals a crash
+//! interrupted finished or forgotten), and every site
 //! repository is reset to its `HEAD` and its deployments indexed again.
 
 use std::fs;
@@ -59,6 +60,7 @@ pub(crate) fn reconcile(store: &Store) -> anyhow::Result<()> {
     // and index what is committed.
     drop(db);
     super::sites::reindex(store)?;
+    super::remove::finish_interrupted(store)?;
     for entry in fs::read_dir(store.sites_dir())
         .into_iter()
         .flatten()

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::co::db::deployments::device_deployments;
 use crate::co::db::sites::{self as db, DeviceRow, SiteRow};
+use crate::co::ops::suggest::{no_device, no_site};
 use crate::co::store::Store;
 use crate::error::ApiError;
 
@@ -230,11 +231,11 @@ pub(crate) fn create_site(store: &Store, req: &CreateSite) -> Result<Site, ApiEr
 
 /// One site.
 pub(crate) fn show_site(store: &Store, site: &str) -> Result<Site, ApiError> {
-    db::site(&store.db(), site)?.map(site_view).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "no site `{site}`; `edgectl co list sites` lists them"
-        ))
-    })
+    let conn = store.db();
+    match db::site(&conn, site)? {
+        Some(row) => Ok(site_view(row)),
+        None => Err(no_site(&conn, site, "; `edgectl co list sites` lists them")),
+    }
 }
 
 /// Replace a site's labels.
@@ -247,7 +248,7 @@ pub(crate) fn label_site(
     let _w = store.write_lock();
     let conn = store.db();
     if db::site(&conn, site)?.is_none() {
-        return Err(ApiError::not_found(format!("no site `{site}`")));
+        return Err(no_site(&conn, site, ""));
     }
     write_toml(
         &store.workspace().join("sites").join(site).join("site.toml"),
@@ -309,10 +310,11 @@ pub(crate) fn create_devices(
     let mut conn = store.db();
     for req in reqs {
         if db::site(&conn, &req.site)?.is_none() {
-            return Err(ApiError::not_found(format!(
-                "no site `{}`; create it with `edgectl co add site {}`",
-                req.site, req.site
-            )));
+            return Err(no_site(
+                &conn,
+                &req.site,
+                &format!("; create it with `edgectl co add site {}`", req.site),
+            ));
         }
         if let Some(d) = db::device(&conn, &req.id)? {
             return Err(ApiError::conflict(format!(
@@ -394,11 +396,16 @@ pub(crate) fn create_devices(
 
 /// One device.
 pub(crate) fn show_device(store: &Store, device: &str) -> Result<Device, ApiError> {
-    let row = db::device(&store.db(), device)?.ok_or_else(|| {
-        ApiError::not_found(format!(
-            "no device `{device}`; `edgectl co list devices` lists them"
-        ))
-    })?;
+    let conn = store.db();
+    let Some(row) = db::device(&conn, device)? else {
+        return Err(no_device(
+            &conn,
+            device,
+            None,
+            "; `edgectl co list devices` lists them",
+        ));
+    };
+    drop(conn);
     device_view(store, row)
 }
 
@@ -411,8 +418,9 @@ pub(crate) fn label_device(
     check_labels(labels)?;
     let _w = store.write_lock();
     let conn = store.db();
-    let row = db::device(&conn, device)?
-        .ok_or_else(|| ApiError::not_found(format!("no device `{device}`")))?;
+    let Some(row) = db::device(&conn, device)? else {
+        return Err(no_device(&conn, device, None, ""));
+    };
     let file = store
         .workspace()
         .join("sites")

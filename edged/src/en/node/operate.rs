@@ -191,6 +191,15 @@ impl Node {
             .flatten()
     }
 
+    /// The log of every workload that started here.
+    pub(crate) fn log_paths(&self) -> Vec<PathBuf> {
+        let runs = self.lock();
+        runs.values()
+            .flat_map(|run| &run.comps)
+            .filter_map(|c| c.workload.as_ref().map(|x| x.dir.join("output.log")))
+            .collect()
+    }
+
     /// A workload's state, restarts and process, `None` when it went away.
     pub(crate) fn usage(&self, w: &WorkloadRef) -> Option<Usage> {
         self.with_comp(w, |c| Usage {

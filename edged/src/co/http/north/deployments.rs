@@ -1,6 +1,6 @@
 //! North handlers of deployments and site history (`/api/deployments…`,
 //! `/api/sites/{site}/history`, `…/rollback`); the work is in
-//! `ops::deployments`.
+//! `ops::deployments` (one deployment in detail: `ops::detail`).
 
 use std::sync::Arc;
 
@@ -9,13 +9,14 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use edge_api::types::{
-    ApplyRequest, Commit, DeployRequest, DeploymentSummary, RollbackRequest, UpdateRequest,
+    ApplyRequest, Commit, DeployRequest, DeploymentDetail, DeploymentSummary, RollbackRequest,
+    UpdateRequest,
 };
 use serde::Deserialize;
 
 use crate::co::ops::access::Caller;
 use crate::co::ops::apply::{self, MAX_APPLY_BYTES};
-use crate::co::ops::{deployments, update};
+use crate::co::ops::{deployments, detail, update};
 use crate::co::store::Store;
 use crate::error::ApiError;
 use crate::http::{BoundedBody, JsonBody, QueryParams, blocking, created};
@@ -93,6 +94,21 @@ pub(crate) async fn list_deployments(
     QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<axum::Json<Vec<DeploymentSummary>>, ApiError> {
     blocking(move || deployments::list(&store, q.site.as_deref()))
+        .await
+        .map(axum::Json)
+}
+
+/// One deployment in detail: its summary with the state last reported,
+/// its ApplicationDeployment as the site's repository holds it, and its
+/// parameter values.
+#[utoipa::path(get, path = "/api/deployments/{deployment}", params(("deployment" = String, Path, description = "Deployment id, or a unique start of it (at least 4 characters)")),
+    responses((status = 200, body = DeploymentDetail), (status = 404, description = "No such deployment"),
+              (status = 409, description = "The start of several deployments' ids")))]
+pub(crate) async fn show_deployment(
+    State(store): State<Arc<Store>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<axum::Json<DeploymentDetail>, ApiError> {
+    blocking(move || detail::show(&store, &id))
         .await
         .map(axum::Json)
 }

@@ -87,7 +87,7 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
             app,
             apply.layer(DefaultBodyLimit::max(MAX_APPLY_BYTES)),
         ))
-        .routes(routes!(deployments::undeploy))
+        .routes(routes!(deployments::show_deployment, deployments::undeploy))
         .routes(routes!(deployments::history))
         .routes(routes!(deployments::rollback))
         .routes(routes!(rollouts::list_rollouts))
@@ -104,7 +104,7 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
         .routes(routes!(access::revoke_token))
         .routes(routes!(access::audit))
         .routes(routes!(sites::list_sites, sites::create_site))
-        .routes(routes!(sites::show_site))
+        .routes(routes!(sites::show_site, sites::remove_site))
         .routes(routes!(sites::label_site))
         .routes(routes!(sites::list_devices, sites::create_device))
         .routes((
@@ -112,7 +112,7 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
             dp,
             batch.layer(DefaultBodyLimit::max(sites::MAX_DEVICES_BODY)),
         ))
-        .routes(routes!(sites::show_device))
+        .routes(routes!(sites::show_device, sites::remove_device))
         .routes(routes!(sites::label_device))
         .split_for_parts()
 }

@@ -1,14 +1,16 @@
 //! North handlers of sites and devices (`/api/sites…`, `/api/devices…`);
-//! the work is in `ops::sites`.
+//! the work is in `ops::sites` (removing one: `ops::remove`).
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path as UrlPath, State};
 use axum::response::Response;
-use edge_api::types::{CreateDevice, CreateDevices, CreateSite, Device, Labels, Site};
+use edge_api::types::{CreateDevice, CreateDevices, CreateSite, Device, Labels, Removal, Site};
 use serde::Deserialize;
 
-use crate::co::ops::sites;
+use crate::co::ops::access::Caller;
+use crate::co::ops::{remove, sites};
 use crate::co::store::Store;
 use crate::error::ApiError;
 use crate::http::{BoundedBody, JsonBody, QueryParams, blocking, created};
@@ -42,6 +44,33 @@ pub(crate) async fn show_site(
     UrlPath(site): UrlPath<String>,
 ) -> Result<axum::Json<Site>, ApiError> {
     blocking(move || sites::show_site(&store, &site))
+        .await
+        .map(axum::Json)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RemoveQuery {
+    /// Undeploy what runs there first, instead of refusing.
+    #[serde(default)]
+    force: bool,
+}
+
+/// Remove a site with its devices, revoking the identities of its LO and
+/// devices; refused while anything is deployed there unless `force`, which
+/// undeploys it first (one commit). Its LO, locked out at once, cannot
+/// fetch that commit: workloads at the site keep running as last fetched.
+#[utoipa::path(delete, path = "/api/sites/{site}", params(("site" = String, Path, description = "Site name"), RemoveQuery),
+    responses((status = 200, body = Removal), (status = 404, description = "No such site"),
+              (status = 409, description = "Deployments are there (without `force`), or a rollout is under way there")))]
+pub(crate) async fn remove_site(
+    State(store): State<Arc<Store>>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(site): UrlPath<String>,
+    QueryParams(q): QueryParams<RemoveQuery>,
+) -> Result<axum::Json<Removal>, ApiError> {
+    blocking(move || remove::remove_site(&store, &site, q.force, &caller.actor))
         .await
         .map(axum::Json)
 }
@@ -116,6 +145,24 @@ pub(crate) async fn show_device(
     UrlPath(device): UrlPath<String>,
 ) -> Result<axum::Json<Device>, ApiError> {
     blocking(move || sites::show_device(&store, &device))
+        .await
+        .map(axum::Json)
+}
+
+/// Remove a device, revoking its identities; refused while anything is
+/// deployed on it unless `force`, which undeploys it first (one commit).
+/// Locked out at once, the device cannot fetch that commit: its workloads
+/// keep running as last fetched.
+#[utoipa::path(delete, path = "/api/devices/{device}", params(("device" = String, Path, description = "Device id"), RemoveQuery),
+    responses((status = 200, body = Removal), (status = 404, description = "No such device"),
+              (status = 409, description = "Deployments are there (without `force`), or a rollout is under way there")))]
+pub(crate) async fn remove_device(
+    State(store): State<Arc<Store>>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(device): UrlPath<String>,
+    QueryParams(q): QueryParams<RemoveQuery>,
+) -> Result<axum::Json<Removal>, ApiError> {
+    blocking(move || remove::remove_device(&store, &device, q.force, &caller.actor))
         .await
         .map(axum::Json)
 }

@@ -36,7 +36,6 @@ use edge_workspace::stick;
 
 use self::pull::{Fetch, pull};
 use crate::co::db::identities;
-use crate::co::db::sites::site as site_row;
 use crate::co::store::Store;
 use crate::error::ApiError;
 
@@ -98,9 +97,7 @@ fn registry_reference(kind: ProfileType, c: &Component) -> Option<String> {
 /// The head commit of site `site` (`None` before its first deploy); 404
 /// for no such site.
 fn head_of(store: &Store, site: &str) -> Result<Option<String>, ApiError> {
-    if site_row(&store.db(), site)?.is_none() {
-        return Err(ApiError::not_found(format!("no site `{site}`")));
-    }
+    crate::co::ops::suggest::known_site(&store.db(), site, "")?;
     let git_dir = store.site_repo(site).join(".git");
     if git_dir.exists() {
         git::tip_of(&git_dir, "refs/heads/main").map_err(internal)
@@ -275,9 +272,7 @@ pub(crate) fn git_objects(
     site: &str,
     have: Option<&str>,
 ) -> Result<(String, Vec<u8>), ApiError> {
-    if site_row(&store.db(), site)?.is_none() {
-        return Err(ApiError::not_found(format!("no site `{site}`")));
-    }
+    crate::co::ops::suggest::known_site(&store.db(), site, "")?;
     let git_dir = store.site_repo(site).join(".git");
     if !git_dir.exists() {
         return Err(ApiError::not_found(format!(
