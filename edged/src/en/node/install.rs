@@ -181,6 +181,7 @@ impl Node {
             deployment: id.to_owned(),
             component: plan.clone(),
             artifact,
+            origin: self.origin(&plan),
             dir,
             restart: self.restart,
         };
