@@ -156,6 +156,30 @@ impl Node {
         self.drivers.iter().find(|d| d.kind() == kind).cloned()
     }
 
+    /// The runtime of `kind` components, or why this node cannot run them
+    /// at all: it has no runtime for the type (Helm: there is no Helm
+    /// driver), or the tools the runtime needs are missing. Checked before
+    /// anything is fetched, and again at start.
+    fn runtime(&self, kind: edge_model::ProfileType) -> Result<Arc<dyn Driver>, ComponentError> {
+        let Some(driver) = self.driver(kind) else {
+            let what = match kind {
+                edge_model::ProfileType::Helm => "Helm".to_owned(),
+                other => format!("`{other}`"),
+            };
+            return Err(fail(
+                FailureCode::Unsupported,
+                format!(
+                    "{what} is not supported on this node: it has no `{kind}` runtime (it runs {})",
+                    self.driver_names().join(", ")
+                ),
+            ));
+        };
+        match driver.unavailable() {
+            Some(why) => Err(fail(FailureCode::Unsupported, why)),
+            None => Ok(driver),
+        }
+    }
+
     /// The driver names this node was built with (for capabilities).
     pub(crate) fn driver_names(&self) -> Vec<&'static str> {
         self.drivers.iter().map(|d| d.kind().as_str()).collect()
@@ -249,6 +273,11 @@ impl Node {
                 continue;
             };
             for c in components {
+                if let Err(e) = self.runtime(c.kind) {
+                    blocked.insert(id.clone());
+                    self.refuse(doc, d, set.version, &c.name, e);
+                    break;
+                }
                 match self.fetch(d, c) {
                     Ok(Some(path)) => {
                         artifacts.insert((id.clone(), c.name.clone()), path);
