@@ -944,7 +944,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__apply)
-            opts="-f -o -h --file --prune --dry-run --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --help"
+            opts="-f -o -h --file --prune --dry-run --allow-unreported --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1044,7 +1044,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__deploy)
-            opts="-o -h --app --app-version --site --device --selector --set --deploytype --name --dry-run --wait --timeout --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --help"
+            opts="-o -h --app --app-version --site --device --selector --set --deploytype --name --dry-run --allow-unreported --wait --timeout --waves --batch --max-failures --auto-rollback --wave-timeout --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1130,7 +1130,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__diff)
-            opts="-f -o -h --file --prune --output --server --token-file --ca-file --help"
+            opts="-f -o -h --file --prune --allow-unreported --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -216,6 +216,11 @@ pub struct DeployRequest {
     /// Work out and return the changes without making them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// Also place on devices that have not reported their capabilities
+    /// yet, unchecked (their deployment types and `deviceConstraints` are
+    /// unknown); without it such a device is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unreported: bool,
 }
 
 /// `POST /api/deployments/update`: change deployments in place (`edgectl co
@@ -310,6 +315,10 @@ pub struct ApplyRequest {
     /// Work out and return the changes without making them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// Also place on devices that have not reported their capabilities
+    /// yet, unchecked (see [`DeployRequest::allow_unreported`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unreported: bool,
 }
 
 /// A deployment as the CO records it.

@@ -288,6 +288,10 @@ pub enum CoCommand {
         /// Print what would change; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Also place on devices that have not reported their capabilities
+        /// yet, unchecked.
+        #[arg(long)]
+        allow_unreported: bool,
         #[command(flatten)]
         rollout: RolloutArgs,
     },
@@ -315,6 +319,10 @@ pub enum CoCommand {
         /// Also show what `--prune` would remove.
         #[arg(long)]
         prune: bool,
+        /// Also place on devices that have not reported their capabilities
+        /// yet, as `co apply --allow-unreported` would.
+        #[arg(long)]
+        allow_unreported: bool,
     },
     /// Remove deployments from their site's desired state (a new commit).
     ///
@@ -547,6 +555,11 @@ pub struct DeployArgs {
     /// Print what would change; change nothing.
     #[arg(long, conflicts_with = "wait")]
     pub dry_run: bool,
+    /// Also deploy to devices that have not reported their capabilities
+    /// yet, unchecked (without it such a device is refused: whether it runs
+    /// the profile's type is not known).
+    #[arg(long)]
+    pub allow_unreported: bool,
     #[command(flatten)]
     pub wait: WaitArgs,
     #[command(flatten)]

@@ -80,6 +80,7 @@ pub(crate) fn deploy(client: &Client, printer: Printer, args: DeployArgs) -> any
         name: args.name,
         rollout: args.rollout.policy(),
         dry_run: args.dry_run,
+        allow_unreported: args.allow_unreported,
     };
     // Opened before the change, so no report is missed.
     let events = if args.wait.wait {

@@ -166,11 +166,17 @@ impl Node {
                 edge_model::ProfileType::Helm => "Helm".to_owned(),
                 other => format!("`{other}`"),
             };
+            let usable: Vec<&str> = self
+                .drivers
+                .iter()
+                .filter(|d| d.unavailable().is_none())
+                .map(|d| d.kind().as_str())
+                .collect();
             return Err(fail(
                 FailureCode::Unsupported,
                 format!(
                     "{what} is not supported on this node: it has no `{kind}` runtime (it runs {})",
-                    self.driver_names().join(", ")
+                    usable.join(", ")
                 ),
             ));
         };

@@ -66,6 +66,7 @@ fn a_deploy_is_one_commit_naming_a_margo_document_per_device(co: &Co, repo: &Pat
         "plant-1",
         "--set",
         "greeting=hi there",
+        "--allow-unreported",
     ]));
     assert!(out.contains("to 2 device(s) at site plant-1"), "{out}");
     let list = deployments(co);
@@ -214,7 +215,7 @@ fn device_constraints_need_devices_that_reported_capabilities(co: &Co, dir: &Pat
     co.add_app(pkg.to_str().unwrap());
     fails(
         &co.edgectl(&["co", "deploy", "--app", "hello-big", "--site", "plant-1"]),
-        "`edge-1`: it has not reported its capabilities yet",
+        "devices `edge-1`, `edge-2` have not reported their capabilities yet, so they are not known to run `wasm` deployments or to meet the profile's deviceConstraints",
     );
 }
 
@@ -229,7 +230,8 @@ fn concurrent_deploys_to_one_site_serialize() {
             std::thread::spawn(move || {
                 // Named: eight deployments side by side, not one updated eight times.
                 let req = serde_json::json!({"app": "hello-wasm", "site": "plant-1", "device": "edge-1",
-                                             "name": format!("n{i}"), "set": {"greeting": format!("n{i}")}});
+                                             "name": format!("n{i}"), "set": {"greeting": format!("n{i}")},
+                                             "allowUnreported": true});
                 client.post::<_, serde_json::Value>("/api/deployments", &req).unwrap()
             })
         })
@@ -337,9 +339,18 @@ fn the_index_is_rebuilt_from_the_repositories_at_start() {
     assert_eq!(after[0]["version"], "1.0.0");
 }
 
-/// `edgectl co deploy --app hello-wasm --site SITE EXTRA…`, as it ends.
+/// `edgectl co deploy --app hello-wasm --site SITE --allow-unreported
+/// EXTRA…` (no device here reports its capabilities), as it ends.
 fn deploy_wasm(co: &Co, site: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["co", "deploy", "--app", "hello-wasm", "--site", site];
+    let mut args = vec![
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        site,
+        "--allow-unreported",
+    ];
     args.extend(extra);
     co.edgectl(&args)
 }

@@ -20,6 +20,7 @@ mod git;
 mod latency;
 mod lo;
 mod oci;
+mod placement;
 mod pull;
 mod rollout;
 mod south;

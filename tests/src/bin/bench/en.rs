@@ -400,6 +400,7 @@ fn deploy_wait(edgectl: &Path, co: &Co) {
                 SITE,
                 "--device",
                 DEVICE,
+                "--allow-unreported",
                 "--wait",
                 "-o",
                 "json",
