@@ -171,6 +171,29 @@ pub struct Device {
     pub deployments: Vec<String>,
     /// When it was registered (RFC 3339).
     pub created_at: String,
+    /// Its identity: the newest certificate the CO issued it (enrolling
+    /// again revokes the earlier ones); none before it is enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<DeviceIdentity>,
+}
+
+/// The certificate the CO issued a device last, and its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeviceIdentity {
+    /// `valid`, `revoked` or `expired`: whether the device may still talk
+    /// to its fleet manager with it.
+    pub state: String,
+    /// Its SPIFFE ID (`…/margo/wfm/<site>/client/<device>`, or
+    /// `…/margo/wfm/co/client/<device>` for a node attached to the CO).
+    pub spiffe_id: String,
+    /// When it was issued (RFC 3339).
+    pub issued_at: String,
+    /// The end of its validity (RFC 3339).
+    pub valid_until: String,
+    /// When it was revoked (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
 }
 
 /// `PUT …/labels`: the complete new label set.

@@ -51,6 +51,7 @@ fn device(id: &str, site: &str, deployments: &[&str]) -> Device {
         labels: BTreeMap::new(),
         capabilities: Some(json!({})),
         last_heard: Some("2025-03-01T10:00:00Z".into()),
+        identity: None,
         deployments: deployments.iter().map(|d| (*d).into()).collect(),
         created_at: "2025-02-01T08:00:00Z".into(),
     }

@@ -9,8 +9,8 @@ use anyhow::{Context as _, bail};
 use edge_api::routes::{self, fill};
 use edge_api::types::{
     AddAppRequest, AppDetail, AppSummary, Commit, CreateDevice, CreateSite, DeploymentSummary,
-    Device, EnrollRequest, Enrollment, Labels, RevokeRequest, Revoked, RollbackRequest,
-    ServerStatus, Site, SourceKind,
+    Device, DeviceIdentity, EnrollRequest, Enrollment, Labels, RevokeRequest, Revoked,
+    RollbackRequest, ServerStatus, Site, SourceKind,
 };
 use edge_api::{Client, ClientError};
 
@@ -109,12 +109,20 @@ pub(crate) fn co(
                             d.site.clone(),
                             d.deployments.len().to_string(),
                             d.last_heard.clone().unwrap_or_else(|| "never".into()),
+                            identity_text(d.identity.as_ref()),
                             labels_text(&d.labels),
                         ]
                     })
                     .collect::<Vec<_>>();
                 printer.table(
-                    &["DEVICE", "SITE", "DEPLOYMENTS", "LAST HEARD", "LABELS"],
+                    &[
+                        "DEVICE",
+                        "SITE",
+                        "DEPLOYMENTS",
+                        "LAST HEARD",
+                        "IDENTITY",
+                        "LABELS",
+                    ],
                     &rows,
                 );
             }
@@ -135,14 +143,25 @@ pub(crate) fn co(
             ShowWhat::Device => {
                 let d: Device = client.get(&fill(routes::DEVICE, &args.id))?;
                 printer.data(&d);
+                let identity = match &d.identity {
+                    Some(i) => format!(
+                        "{}\ncertificate:  {} (issued {}, valid until {})",
+                        identity_text(Some(i)),
+                        i.spiffe_id,
+                        i.issued_at,
+                        i.valid_until
+                    ),
+                    None => identity_text(None),
+                };
                 printer.line(&format!(
-                    "device:       {}\nsite:         {}\nlabels:       {}\nlast heard:   {}\ndeployments:  {}\ncapabilities: {}\nregistered:   {}",
+                    "device:       {}\nsite:         {}\nlabels:       {}\nidentity:     {identity}\nlast heard:   {}\ndeployments:  {}\ncapabilities: {}\ndeploy types: {}\nregistered:   {}",
                     d.id,
                     d.site,
                     labels_text(&d.labels),
                     d.last_heard.as_deref().unwrap_or("never"),
                     if d.deployments.is_empty() { "none".to_owned() } else { d.deployments.join(", ") },
                     if d.capabilities.is_some() { "reported" } else { "not reported yet" },
+                    deployment_types(d.capabilities.as_ref()),
                     d.created_at
                 ));
             }
@@ -296,6 +315,35 @@ pub(crate) fn co(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A device's identity in a few words: whether it may still talk to its
+/// fleet manager.
+fn identity_text(identity: Option<&DeviceIdentity>) -> String {
+    match identity {
+        None => "not enrolled".to_owned(),
+        Some(i) => match (i.state.as_str(), &i.revoked_at) {
+            ("revoked", Some(at)) => format!("revoked at {at}"),
+            ("expired", _) => format!("expired at {}", i.valid_until),
+            (state, _) => format!("{state} until {}", i.valid_until),
+        },
+    }
+}
+
+/// The deployment types a device reported it runs.
+fn deployment_types(capabilities: Option<&serde_json::Value>) -> String {
+    let Some(caps) = capabilities else {
+        return "not reported yet".to_owned();
+    };
+    let types: Vec<&str> = caps["properties"]["supportedDeploymentTypes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    if types.is_empty() {
+        "none".to_owned()
+    } else {
+        types.join(", ")
+    }
 }
 
 fn status(client: &Client, printer: Printer) -> Result<(), ClientError> {

@@ -87,6 +87,9 @@ pub(crate) struct Node {
     store_limit: u64,
     /// When the fleet manager last answered (Unix seconds).
     heard: Mutex<Option<i64>>,
+    /// Since when (Unix seconds) and why the fleet manager refuses this
+    /// node's identity (revoked, expired, unknown), while it does.
+    refused: Mutex<Option<(i64, String)>>,
 }
 
 /// A component's failure with `code`.
@@ -125,6 +128,7 @@ impl Node {
             artifact_limit,
             store_limit: artifact_limit.saturating_mul(4),
             heard: Mutex::new(None),
+            refused: Mutex::new(None),
         };
         // What was applied before a restart: nothing of it runs now.
         for (doc, version) in node.db.applied()? {
@@ -195,9 +199,34 @@ impl Node {
     pub(crate) fn heard(&self) {
         self.link.ring();
         *self
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        *self
             .heard
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(crate::clock::unix_now());
+    }
+
+    /// The fleet manager refused this node's identity, saying `reason`
+    /// (its problem detail): kept, with when it started, until it answers.
+    pub(crate) fn refused(&self, reason: &str) {
+        let mut refused = self
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let since = refused
+            .as_ref()
+            .map_or_else(crate::clock::unix_now, |(since, _)| *since);
+        *refused = Some((since, reason.to_owned()));
+    }
+
+    /// Since when and why the fleet manager refuses this node, while it does.
+    pub(crate) fn refusal(&self) -> Option<(i64, String)> {
+        self.refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// When the fleet manager last answered.
