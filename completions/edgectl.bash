@@ -2234,7 +2234,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__co__subcmd__rollback)
-            opts="-y -o -h --site --to --yes --output --server --token-file --ca-file --help"
+            opts="-y -o -h --site --to --dry-run --yes --output --server --token-file --ca-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

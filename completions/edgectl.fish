@@ -301,6 +301,7 @@ yaml\t'The same structure as JSON, in YAML'"
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l server -d 'Central orchestrator URL [default: the one saved by `edgectl login`]' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l token-file -d 'Read the API token from this file (mode 0600 recommended) [default: `EDGE_TOKEN` if set, else the token saved by `edgectl login`]' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l ca-file -d 'Also trust this CA certificate (PEM) for the server\'s TLS: the CO\'s `DATA/ca/ca.crt` when it issued its own north certificate [default: the one saved by `edgectl login`, and the system\'s]' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -l dry-run -d 'Print what would change; change nothing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -s y -l yes -d 'Do not ask for confirmation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from rollback" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c edgectl -n "__fish_edgectl_using_subcommand co; and __fish_seen_subcommand_from watch" -l site -d 'Only events of this site' -r

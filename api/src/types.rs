@@ -727,6 +727,10 @@ pub struct ExportGitQuery {
 pub struct RollbackRequest {
     /// The commit whose desired state to restore (full or abbreviated id).
     pub to: String,
+    /// Work out and return what would change, deployment by deployment,
+    /// without changing anything.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// `POST /api/enrollments`: issue an identity for a site's LO, or for a device.

@@ -399,6 +399,11 @@ pub enum CoCommand {
     },
     /// Restore a site's desired state of an earlier commit, as a new commit.
     ///
+    /// First it prints what will change, deployment by deployment (created,
+    /// updated with what changes, removed; a deployment whose app version is
+    /// no longer in the store is skipped, left as it is), then asks on a
+    /// terminal.
+    ///
     /// Example: `edgectl co rollback --site plant-1 --to 35a439b6`
     Rollback {
         /// The site.
@@ -407,6 +412,9 @@ pub enum CoCommand {
         /// The commit to go back to (see `edgectl co history`).
         #[arg(long, value_name = "COMMIT")]
         to: String,
+        /// Print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Do not ask for confirmation.
         #[arg(short, long)]
         yes: bool,

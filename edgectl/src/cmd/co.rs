@@ -10,7 +10,7 @@ use edge_api::routes::{self, fill};
 use edge_api::types::{
     AddAppRequest, AppDetail, AppSummary, Commit, CreateDevice, CreateSite, DeploymentSummary,
     Device, DeviceIdentity, EnrollRequest, Enrollment, Labels, RevokeRequest, Revoked,
-    RollbackRequest, ServerStatus, Site, SourceKind,
+    ServerStatus, Site, SourceKind,
 };
 use edge_api::{Client, ClientError};
 
@@ -255,22 +255,12 @@ pub(crate) fn co(
             ));
             printer.data(&r);
         }
-        CoCommand::Rollback { site, to, yes } => {
-            super::ask::confirm(
-                yes,
-                &format!("Replace the desired state of site `{site}` with that of {to}?"),
-            )?;
-            let list: Vec<DeploymentSummary> = client.post(
-                &fill(routes::SITE_ROLLBACK, &site),
-                &RollbackRequest { to: to.clone() },
-            )?;
-            printer.data(&list);
-            printer.line(&format!(
-                "site `{site}` is back at the desired state of {to} ({} deployment(s))",
-                list.len()
-            ));
-            printer.table(&DEPLOYMENT_HEADER, &deployment_rows(&list));
-        }
+        CoCommand::Rollback {
+            site,
+            to,
+            dry_run,
+            yes,
+        } => super::rollback::rollback(client, printer, &site, &to, dry_run, yes)?,
         CoCommand::History { site, limit } => {
             let commits: Vec<Commit> = client.get(&format!(
                 "{}?limit={limit}",

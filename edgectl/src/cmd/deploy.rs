@@ -315,7 +315,7 @@ fn finish(
 }
 
 /// Each deployment with its change, as a table for people.
-fn change_table(printer: Printer, list: &[DeploymentSummary]) {
+pub(crate) fn change_table(printer: Printer, list: &[DeploymentSummary]) {
     let mut rows = super::co::deployment_rows(list);
     for (row, d) in rows.iter_mut().zip(list) {
         let change = d.change.clone().unwrap_or_default();

@@ -9,6 +9,7 @@ mod deploy;
 mod en;
 mod login;
 mod package;
+mod rollback;
 mod rollout;
 mod stick;
 mod tui;

@@ -462,66 +462,6 @@ pub(crate) fn history(
         .collect())
 }
 
-/// Restore the desired state of commit `to`, as a new commit; the site's
-/// deployments after it.
-pub(crate) fn rollback(
-    store: &Store,
-    site: &str,
-    to: &str,
-    by: &str,
-) -> Result<Vec<DeploymentSummary>, ApiError> {
-    let _w = store.write_lock();
-    if sites::site(&store.db(), site)?.is_none() {
-        return Err(ApiError::not_found(format!("no site `{site}`")));
-    }
-    let dir = store.site_repo(site);
-    if !dir.join(".git").exists() {
-        return Err(ApiError::not_found(format!(
-            "site `{site}` has no history yet"
-        )));
-    }
-    let repo = open_site_repo(&dir)?;
-    let before = repo
-        .head()
-        .map_err(|e| ApiError::internal(&e.into()))?
-        .unwrap_or_default();
-    let target = match repo.restore(to) {
-        Ok(t) => t,
-        Err(e @ edge_workspace::git::GitError::UnknownCommit { .. }) => {
-            return Err(ApiError::not_found(e.to_string()));
-        }
-        Err(other) => {
-            // A half-restored work tree must not be committed by the next change.
-            let _ = repo.restore(&before);
-            return Err(ApiError::internal(&other.into()));
-        }
-    };
-    let message = format!(
-        "roll back site {site} to {}\n\nby: {by}\nrestores: {target}",
-        &target[..12.min(target.len())]
-    );
-    let commit = match repo.commit_all(&message, &author()) {
-        Ok(Some(c)) => c.id,
-        Ok(None) => before.clone(),
-        Err(e) => {
-            let _ = repo.restore(&before);
-            return Err(ApiError::internal(&e.into()));
-        }
-    };
-    // The index follows the repository: the site's deployments are the files now in it.
-    let rows = reindex_site(&mut store.db(), site, &dir, &commit, false)?;
-    let out: Vec<DeploymentSummary> = rows.into_iter().map(summary).collect();
-    store.changed(site);
-    store.events().publish(
-        "site.rolled-back",
-        site,
-        Some(site),
-        serde_json::json!({"to": target, "commit": commit}),
-    );
-    tracing::info!(site, to = target, commit, "rolled back");
-    Ok(out)
-}
-
 /// Make the index of `site`'s deployments equal to the files in its repository
 /// work tree, in one transaction. Rows for deployments that are still there
 /// keep their creation time, and their commit when `keep_commits` (start-up);

@@ -23,6 +23,7 @@ pub(crate) mod identities;
 pub(crate) mod intake;
 pub(crate) mod nudge;
 pub(crate) mod recovery;
+pub(crate) mod rollback;
 pub(crate) mod rollout;
 pub(crate) mod sites;
 pub(crate) mod status;
