@@ -23,6 +23,13 @@ pub struct NodeStatus {
     pub last_heard: Option<String>,
     /// Seconds since then.
     pub last_heard_seconds: Option<u64>,
+    /// Why the fleet manager refuses this node's identity (its problem
+    /// detail: revoked, expired, not issued by its CA), while it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// Since when it refuses it (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_since: Option<String>,
     /// The desired manifest version kept.
     pub manifest_version: Option<u64>,
     /// Reports waiting to be sent.

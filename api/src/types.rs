@@ -5,6 +5,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod access;
+
+pub use access::{AuditEntry, CreateToken, CreatedToken, Scope, TokenInfo};
+
 /// `GET /api/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -171,6 +175,29 @@ pub struct Device {
     pub deployments: Vec<String>,
     /// When it was registered (RFC 3339).
     pub created_at: String,
+    /// Its identity: the newest certificate the CO issued it (enrolling
+    /// again revokes the earlier ones); none before it is enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<DeviceIdentity>,
+}
+
+/// The certificate the CO issued a device last, and its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeviceIdentity {
+    /// `valid`, `revoked` or `expired`: whether the device may still talk
+    /// to its fleet manager with it.
+    pub state: String,
+    /// Its SPIFFE ID (`…/margo/wfm/<site>/client/<device>`, or
+    /// `…/margo/wfm/co/client/<device>` for a node attached to the CO).
+    pub spiffe_id: String,
+    /// When it was issued (RFC 3339).
+    pub issued_at: String,
+    /// The end of its validity (RFC 3339).
+    pub valid_until: String,
+    /// When it was revoked (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
 }
 
 /// The answer to removing a site or a device.
@@ -236,6 +263,11 @@ pub struct DeployRequest {
     /// Work out and return the changes without making them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// Also place on devices that have not reported their capabilities
+    /// yet, unchecked (their deployment types and `deviceConstraints` are
+    /// unknown); without it such a device is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unreported: bool,
 }
 
 /// `POST /api/deployments/update`: change deployments in place (`edgectl co
@@ -330,6 +362,10 @@ pub struct ApplyRequest {
     /// Work out and return the changes without making them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// Also place on devices that have not reported their capabilities
+    /// yet, unchecked (see [`DeployRequest::allow_unreported`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unreported: bool,
 }
 
 /// A deployment as the CO records it.
@@ -735,6 +771,10 @@ pub struct ExportGitQuery {
 pub struct RollbackRequest {
     /// The commit whose desired state to restore (full or abbreviated id).
     pub to: String,
+    /// Work out and return what would change, deployment by deployment,
+    /// without changing anything.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// `POST /api/enrollments`: issue an identity for a site's LO, or for a device.
@@ -789,91 +829,4 @@ pub struct RevokeRequest {
 pub struct Revoked {
     /// How many identities were revoked.
     pub revoked: u64,
-}
-
-/// What a north API token may do. Each scope includes the ones before it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// Every read: lists, details, status, events, history, metrics.
-    Read,
-    /// Reads, and changing what runs: deploy, undeploy, roll back, label,
-    /// export a site to a stick and take its status back.
-    Deploy,
-    /// Everything: the app store, sites and devices, identities, tokens and
-    /// the audit log.
-    Admin,
-}
-
-impl Scope {
-    /// The scope's name on the wire and the command line.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Read => "read",
-            Self::Deploy => "deploy",
-            Self::Admin => "admin",
-        }
-    }
-}
-
-/// `POST /api/tokens`: create a named token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreateToken {
-    /// A unique name (letters, digits, `.`, `_`, `-`; at most 63).
-    pub name: String,
-    /// What the token may do.
-    pub scope: Scope,
-}
-
-/// A token as listed: never its secret (only a hash of it is kept).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TokenInfo {
-    /// The token's name.
-    pub name: String,
-    /// What it may do.
-    pub scope: Scope,
-    /// When it was made (RFC 3339).
-    pub created_at: String,
-    /// Who made it (a token name).
-    pub created_by: String,
-    /// When it was revoked; absent while it is valid.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoked_at: Option<String>,
-}
-
-/// The answer to `POST /api/tokens`: the secret, shown this once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatedToken {
-    /// The token as stored.
-    #[serde(flatten)]
-    pub info: TokenInfo,
-    /// The bearer token itself; the CO keeps only its hash.
-    pub token: String,
-}
-
-/// One entry of the audit log: a change asked of the north API, or a
-/// refused request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AuditEntry {
-    /// Position in the log (grows by one per entry).
-    pub seq: u64,
-    /// When (RFC 3339).
-    pub at: String,
-    /// Who: the token's name, `admin.token`, or `-` when no valid token was given.
-    pub actor: String,
-    /// The method and path asked for.
-    pub method: String,
-    /// The path, without the query.
-    pub path: String,
-    /// The HTTP status of the answer.
-    pub status: u16,
-    /// The peer's address.
-    pub peer: String,
 }

@@ -105,6 +105,49 @@ fn invalid_fixtures_fail_naming_their_field() {
 }
 
 #[test]
+fn a_wasm_module_that_does_not_parse_is_refused_naming_the_package_file() {
+    let o = edgectl(&["validate", "fixtures/invalid/wasm-module-malformed"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(
+            "fixtures/invalid/wasm-module-malformed/margo.yaml: deploymentProfiles[0].components[0].properties.repository: `./components/hello.wasm` is not a well-formed WebAssembly module: "
+        ),
+        "{out}"
+    );
+    assert!(out.contains("(at byte "), "{out}");
+    // Text is checked too, with where it goes wrong.
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("hello-wasm");
+    copy_dir(&root().join("fixtures/packages/hello-wasm"), &pkg);
+    fs::write(
+        pkg.join("components/hello.wat"),
+        "(module\n  (func (export \"_start\")\n    (call $nowhere)))\n",
+    )
+    .unwrap();
+    let o = edgectl(&["validate", pkg.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("`./components/hello.wat` is not a well-formed WebAssembly text module: ")
+            && out.contains("at line 3, column"),
+        "{out}"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
 fn a_path_that_cannot_be_read_is_an_io_error_and_nothing_is_checked() {
     let o = edgectl(&[
         "validate",

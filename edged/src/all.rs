@@ -169,6 +169,17 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         return Err(failed("edge node", en.await));
     }
 
+    // Ready once the CO knows what this host runs: a deploy places only on
+    // devices that reported their capabilities.
+    let reported = {
+        let (data, device) = (data.clone(), device.clone());
+        tokio::task::spawn_blocking(move || capabilities_reported(&data, north, &device))
+            .await
+            .context("the start-up task failed")?
+    };
+    if let Err(e) = reported {
+        tracing::warn!(error = %format!("{e:#}"), "the demo's node has not reported its capabilities to the CO yet; a deploy is refused until it has");
+    }
     announce(&data, north, &device);
     tracing::info!(%north, %south, lo = %lo_addr, device, "demo ready");
     // Each part stops on the termination signal by itself. One that fails
@@ -259,17 +270,7 @@ fn provision(
         }
     }
 
-    let token_file = data.join("co").join("admin.token");
-    let token = std::fs::read_to_string(&token_file)
-        .with_context(|| format!("cannot read `{}`", token_file.display()))?;
-    let ca = std::fs::read(data.join("co").join("ca").join("ca.crt"))
-        .context("cannot read the CA certificate of the demo's CO")?;
-    let client = Client::with_ca(
-        &format!("https://{north}"),
-        Some(token.trim().to_owned()),
-        Some(&ca),
-    )?;
-
+    let client = north_client(data, north)?;
     let sites: Vec<Site> = client.get(routes::SITES)?;
     if !sites.iter().any(|s| s.name == SITE) {
         let site = CreateSite {
@@ -306,6 +307,41 @@ fn provision(
     }
     Ok(())
 }
+
+/// A client of the demo CO's north API, with its admin token.
+fn north_client(data: &Path, north: SocketAddr) -> anyhow::Result<Client> {
+    let token_file = data.join("co").join("admin.token");
+    let token = std::fs::read_to_string(&token_file)
+        .with_context(|| format!("cannot read `{}`", token_file.display()))?;
+    let ca = std::fs::read(data.join("co").join("ca").join("ca.crt"))
+        .context("cannot read the CA certificate of the demo's CO")?;
+    Ok(Client::with_ca(
+        &format!("https://{north}"),
+        Some(token.trim().to_owned()),
+        Some(&ca),
+    )?)
+}
+
+/// Wait (up to [`REPORT_WAIT`]) until the CO holds `device`'s capabilities,
+/// which its node sends through the LO as it starts.
+fn capabilities_reported(data: &Path, north: SocketAddr, device: &str) -> anyhow::Result<()> {
+    let client = north_client(data, north)?;
+    let path = routes::fill(routes::DEVICE, device);
+    let until = std::time::Instant::now() + REPORT_WAIT;
+    loop {
+        let d: edge_api::types::Device = client.get(&path)?;
+        if d.capabilities.is_some() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= until {
+            anyhow::bail!("no report within {} s", REPORT_WAIT.as_secs());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Longest the demo waits for its node's first capabilities report.
+const REPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Enrol the LO (`device` None) or this host, unless `dir` holds credentials.
 fn enroll(client: &Client, dir: &Path, device: Option<&str>) -> anyhow::Result<()> {

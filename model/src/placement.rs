@@ -1,16 +1,20 @@
-//! Device eligibility (DIGEST §10): does a device's reported capabilities and
-//! labels satisfy a profile's `deviceConstraints`?
+//! Device eligibility (DIGEST §10): can a device, by the capabilities and
+//! labels it reported, take a deployment of a profile?
 //!
-//! Capacity is checked first (cores, architecture, memory, storage); rules
-//! only when capacity passes. Expressions within a selector are AND, a rule
-//! with both selectors needs both, and the list of rules is OR. Strings are
-//! compared exactly. The answer names the first constraint that fails.
+//! [`judge`] asks first whether the device runs the profile's type at all
+//! (its `supportedDeploymentTypes`, any era's spelling), then [`fits`]:
+//! whether it satisfies the profile's `deviceConstraints`. Capacity is
+//! checked first (cores, architecture, memory, storage); rules only when
+//! capacity passes. Expressions within a selector are AND, a rule with both
+//! selectors needs both, and the list of rules is OR. Strings are compared
+//! exactly. The answer names the first requirement that fails and what the
+//! device reported.
 
 use serde_json::Value;
 
 use crate::capabilities::DeviceCapabilitiesManifest;
 use crate::issue::Unfit;
-use crate::profile::{DeviceConstraints, MatchExpression, Operator, Selector};
+use crate::profile::{DeviceConstraints, MatchExpression, Operator, ProfileType, Selector};
 
 /// Bytes of a binary quantity such as `512Mi`.
 #[must_use]
@@ -26,6 +30,45 @@ pub fn quantity_bytes(q: &str) -> Option<u128> {
     let (unit, shift) = units.iter().find(|(u, _)| q.ends_with(u))?;
     let n: u128 = q.strip_suffix(unit)?.parse().ok()?;
     n.checked_mul(1u128 << shift)
+}
+
+/// `Ok` when a device that reported `caps` can take a deployment of type
+/// `kind` with `constraints`: it runs the type ([`runs`]), and it fits the
+/// constraints ([`fits`]).
+///
+/// # Errors
+/// The first requirement the device does not meet, and what it reported.
+pub fn judge(
+    kind: ProfileType,
+    constraints: Option<&DeviceConstraints>,
+    caps: &DeviceCapabilitiesManifest,
+) -> Result<(), Unfit> {
+    runs(kind, caps)?;
+    constraints.map_or(Ok(()), |c| fits(c, caps))
+}
+
+/// `Ok` when the device lists deployment type `kind` among its
+/// `supportedDeploymentTypes`.
+///
+/// # Errors
+/// The type needed and the types the device reported, in a sentence.
+pub fn runs(kind: ProfileType, caps: &DeviceCapabilitiesManifest) -> Result<(), Unfit> {
+    let reported = &caps.properties.supported_deployment_types;
+    if reported.iter().any(|t| ProfileType::parse(t) == Some(kind)) {
+        return Ok(());
+    }
+    let what = match kind {
+        ProfileType::Helm => "Helm is not supported on it".to_owned(),
+        other => format!("it does not run `{other}` deployments"),
+    };
+    let has = if reported.is_empty() {
+        "none".to_owned()
+    } else {
+        reported.join(", ")
+    };
+    Err(Unfit(format!(
+        "{what}: needs deployment type `{kind}`, and its supportedDeploymentTypes are {has}"
+    )))
 }
 
 /// `Ok` when the device fits, else the failing constraint in a sentence.
@@ -180,6 +223,32 @@ mod tests {
 
     fn constraints(json: serde_json::Value) -> DeviceConstraints {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn the_deployment_type_comes_first_and_names_what_was_reported() {
+        let c = caps();
+        assert!(judge(ProfileType::Compose, None, &c).is_ok());
+        let e = judge(ProfileType::Wasm, None, &c).unwrap_err().0;
+        assert_eq!(
+            e,
+            "it does not run `wasm` deployments: needs deployment type `wasm`, and its supportedDeploymentTypes are compose"
+        );
+        let e = judge(ProfileType::Helm, None, &c).unwrap_err().0;
+        assert!(e.starts_with("Helm is not supported on it: "), "{e}");
+        // Before capacity: a device that cannot run the type is not measured.
+        let big = constraints(serde_json::json!({"capacityRequirements": {"cpu": {"cores": 64}}}));
+        let e = judge(ProfileType::Wasm, Some(&big), &c).unwrap_err().0;
+        assert!(e.contains("`wasm`"), "{e}");
+        let e = judge(ProfileType::Compose, Some(&big), &c).unwrap_err().0;
+        assert!(e.starts_with("capacityRequirements.cpu.cores"), "{e}");
+        // Any era's spelling counts; a device reporting none runs nothing.
+        let mut old = c.clone();
+        old.properties.supported_deployment_types = vec!["helm.v3".into()];
+        assert!(runs(ProfileType::Helm, &old).is_ok());
+        old.properties.supported_deployment_types.clear();
+        let e = runs(ProfileType::Helm, &old).unwrap_err().0;
+        assert!(e.ends_with("its supportedDeploymentTypes are none"), "{e}");
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub struct Workload {
     pub component: ComponentPlan,
     /// Its artifact, verified, on local disk.
     pub artifact: PathBuf,
+    /// Where the artifact came from, for people: its registry reference or
+    /// package path and its digest (``from `oci://…:1.0` (sha256:…)``).
+    /// Messages name this rather than the local file; empty when unknown.
+    pub origin: String,
     /// A folder the driver owns for this component (state, logs).
     pub dir: PathBuf,
     /// Restart policy.
@@ -417,6 +421,7 @@ mod tests {
                 artifact: None,
             },
             artifact: fixture(),
+            origin: String::new(),
             dir: dir.path().join("hello"),
             restart: RestartPolicy {
                 interval: Duration::from_millis(50),
@@ -486,6 +491,7 @@ mod tests {
                 artifact: None,
             },
             artifact: dir.path().join("nothing"),
+            origin: String::new(),
             dir: dir.path().join("x"),
             restart: RestartPolicy::default(),
         };
@@ -520,6 +526,7 @@ mod tests {
                 artifact: None,
             },
             artifact: script,
+            origin: String::new(),
             dir: dir.path().join("who"),
             restart: RestartPolicy::default(),
         };
@@ -620,6 +627,7 @@ mod tests {
                 artifact: None,
             },
             artifact: fixture(),
+            origin: String::new(),
             dir: file.join("under-a-file"),
             restart: RestartPolicy::default(),
         };

@@ -302,5 +302,14 @@ mod tests {
             host.capabilities("not a device id!", &["process"], &labels)
                 .is_err()
         );
+        // A `helm` on PATH is not a Helm runtime: the node has no Helm driver.
+        host.tools.push("helm".into());
+        let caps = host
+            .capabilities("edge-1", &["wasm", "process", "compose"], &labels)
+            .unwrap();
+        assert_eq!(
+            caps.properties.supported_deployment_types,
+            ["wasm", "process", "compose"]
+        );
     }
 }

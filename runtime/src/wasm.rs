@@ -242,6 +242,45 @@ fn run_once(
     }
 }
 
+/// Compile the module of `w`. A module that does not compile is named by
+/// its component and where it came from ([`Workload::origin`]), not by the
+/// file in the node's artifact store.
+fn compile(engine: &Engine, w: &Workload) -> Result<Module, ComponentError> {
+    let origin = if w.origin.is_empty() {
+        format!("`{}`", w.artifact.display())
+    } else {
+        w.origin.clone()
+    };
+    let bytes = std::fs::read(&w.artifact).map_err(|e| {
+        ComponentError::new(
+            FailureCode::Artifact,
+            format!(
+                "cannot read the module of component `{}` ({origin}): {e}",
+                w.component.name
+            ),
+        )
+    })?;
+    Module::new(engine, &bytes).map_err(|e| {
+        ComponentError::new(
+            FailureCode::Artifact,
+            format!(
+                "the WebAssembly module of component `{}` ({origin}) does not compile: {}",
+                w.component.name,
+                one_line(&format!("{e:#}"))
+            ),
+        )
+    })
+}
+
+/// A message on one line (wasmtime's may span several).
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 struct RunningModule {
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -311,15 +350,7 @@ impl Driver for WasmDriver {
     fn start(&self, w: &Workload) -> Result<Box<dyn Running>, ComponentError> {
         let fail = ComponentError::new;
         w.make_dir()?;
-        let module = Module::from_file(&self.engine, &w.artifact).map_err(|e| {
-            fail(
-                FailureCode::Artifact,
-                format!(
-                    "`{}` is not a usable WebAssembly module: {e}",
-                    w.artifact.display()
-                ),
-            )
-        })?;
+        let module = compile(&self.engine, w)?;
         let shared = Arc::new(Shared {
             seen: Mutex::new(Seen {
                 observed: Observed {
@@ -435,6 +466,7 @@ mod tests {
                 artifact: None,
             },
             artifact,
+            origin: String::new(),
             dir: dir.join("hello"),
             restart: RestartPolicy {
                 interval: Duration::from_millis(20),
@@ -463,6 +495,28 @@ mod tests {
         let p = dir.join(name);
         std::fs::write(&p, wat).unwrap();
         p
+    }
+
+    #[test]
+    fn a_module_that_does_not_compile_is_named_by_component_and_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = dir.path().join("sha256-blob");
+        std::fs::write(&blob, b"\0asm\x01\0\0\0\x01\xff\xff").unwrap();
+        let d = WasmDriver::new(DEFAULT_MEMORY).unwrap();
+        let mut w = workload(dir.path(), blob, None);
+        w.origin = "from `oci://127.0.0.1:5000/apps/hello:1.0` (sha256:abc)".into();
+        let Err(e) = d.start(&w) else {
+            panic!("a broken module started")
+        };
+        assert_eq!(e.code, FailureCode::Artifact);
+        assert!(
+            e.message.starts_with(
+                "the WebAssembly module of component `hello` (from `oci://127.0.0.1:5000/apps/hello:1.0` (sha256:abc)) does not compile: "
+            ),
+            "{e}"
+        );
+        assert!(!e.message.contains("sha256-blob"), "no cache path: {e}");
+        assert!(!e.message.contains('\n'), "one line: {e}");
     }
 
     #[test]

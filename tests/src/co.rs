@@ -257,14 +257,23 @@ impl Co {
         ok(&self.edgectl(&["co", "add", "app", "--artifact", artifact]))
     }
 
-    /// `edgectl co deploy --app APP --site SITE --device DEVICE`, which must
-    /// succeed; its output.
+    /// `edgectl co deploy --app APP --site SITE --device DEVICE
+    /// --allow-unreported` (the device may not have reported its
+    /// capabilities yet), which must succeed; its output.
     ///
     /// # Panics
     /// When it fails.
     pub fn deploy(&self, app: &str, site: &str, device: &str) -> String {
         ok(&self.edgectl(&[
-            "co", "deploy", "--app", app, "--site", site, "--device", device,
+            "co",
+            "deploy",
+            "--app",
+            app,
+            "--site",
+            site,
+            "--device",
+            device,
+            "--allow-unreported",
         ]))
     }
 

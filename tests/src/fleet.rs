@@ -228,7 +228,7 @@ pub fn status_doc(id: &str, state: &str, version: u64) -> Value {
 pub fn caps_doc(id: &str) -> Value {
     json!({"properties": {"id": id, "vendor": "Acme", "modelNumber": "m1", "serialNumber": "s1",
         "cpus": [{"cores": 4, "architecture": "amd64"}], "memory": "8Gi", "storage": "64Gi",
-        "otelCollector": false, "supportedRuntimes": ["custom"], "supportedDeploymentTypes": ["custom"]}})
+        "otelCollector": false, "supportedRuntimes": ["custom"], "supportedDeploymentTypes": ["wasm", "process"]}})
 }
 
 /// Deploy hello-wasm to `device` of plant-1; returns the deployment id.
@@ -236,11 +236,22 @@ pub fn deploy_hello(co: &Co, device: &str) -> String {
     deploy_to(co, "hello-wasm", device, &[])
 }
 
-/// Deploy `app` to `device` of plant-1 with `extra` arguments (`--set …`);
-/// returns the deployment id.
+/// Deploy `app` to `device` of plant-1 with `extra` arguments (`--set …`),
+/// whether or not the device has reported its capabilities yet
+/// (`--allow-unreported`); returns the deployment id.
 pub fn deploy_to(co: &Co, app: &str, device: &str, extra: &[&str]) -> String {
     let mut args = vec![
-        "co", "deploy", "--app", app, "--site", "plant-1", "--device", device, "-o", "json",
+        "co",
+        "deploy",
+        "--app",
+        app,
+        "--site",
+        "plant-1",
+        "--device",
+        device,
+        "--allow-unreported",
+        "-o",
+        "json",
     ];
     args.extend(extra);
     let out = ok(&co.edgectl(&args));

@@ -52,6 +52,7 @@ fn device(id: &str, site: &str, deployments: &[&str]) -> Device {
         labels: BTreeMap::new(),
         capabilities: None,
         last_heard: None,
+        identity: None,
         deployments: deployments.iter().map(|d| (*d).into()).collect(),
         created_at: "2025-02-01T08:00:00Z".into(),
     }

@@ -288,6 +288,7 @@ impl DeployForm {
             name: None,
             rollout: None,
             dry_run: false,
+            allow_unreported: false,
         })
     }
 }

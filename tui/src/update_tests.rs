@@ -300,6 +300,7 @@ fn the_deploy_form_builds_the_request_from_defaults_and_edits() {
         name: None,
         rollout: None,
         dry_run: false,
+        allow_unreported: false,
     };
     assert_eq!(
         state.confirm,

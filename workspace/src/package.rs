@@ -3,9 +3,10 @@
 //!
 //! [`check_package`] validates the description with the model and then the
 //! files it names: catalog files must exist inside the package, package-local
-//! artifacts must exist, and a compose component folder must follow the Margo
-//! compose archive rules (only `compose.yaml`, no links leaving the folder, no
-//! setuid, setgid or sticky bits). Nothing is written.
+//! artifacts must exist, a `wasm` component's artifact must be a well-formed
+//! WebAssembly module (`module.rs`), and a compose component folder must
+//! follow the Margo compose archive rules (only `compose.yaml`, no links
+//! leaving the folder, no setuid, setgid or sticky bits). Nothing is written.
 
 use std::fs;
 use std::io::Read as _;
@@ -17,6 +18,8 @@ use edge_model::document::{DocumentKind, check_document};
 use edge_model::issue::{Report, Rule};
 use edge_model::load::{LoadError, MAX_DOCUMENT_BYTES};
 use edge_model::{Document, ProfileType};
+
+mod module;
 
 /// The file name of the description in a package.
 pub const DESCRIPTION_FILE: &str = "margo.yaml";
@@ -198,6 +201,11 @@ fn check_files(dir: &Path, app: &ApplicationDescription, r: &mut Report) {
                         format!("`{rel}` is not a file in the package"),
                     ),
                 },
+                ProfileType::Wasm if path.is_file() => {
+                    if let Err(msg) = module::check_module(&path, rel) {
+                        r.error(at, Rule::File, msg);
+                    }
+                }
                 _ => {
                     if !path.is_file() {
                         r.error(

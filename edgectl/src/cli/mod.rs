@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod config;
+mod deploy;
 mod rollout;
 mod since;
 
 pub(crate) use config::ConfigCommand;
+pub(crate) use deploy::{Choice, DeployArgs, SetArgs, UndeployArgs, UpgradeArgs, WaitArgs};
 pub(crate) use rollout::{RolloutArgs, RolloutCommand};
 
 /// Orchestrate Margo edge workloads: app store, deployments, live status.
@@ -383,6 +385,10 @@ pub enum CoCommand {
         /// Print what would change; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Also place on devices that have not reported their capabilities
+        /// yet, unchecked.
+        #[arg(long)]
+        allow_unreported: bool,
         #[command(flatten)]
         rollout: RolloutArgs,
     },
@@ -410,6 +416,10 @@ pub enum CoCommand {
         /// Also show what `--prune` would remove.
         #[arg(long)]
         prune: bool,
+        /// Also place on devices that have not reported their capabilities
+        /// yet, as `co apply --allow-unreported` would.
+        #[arg(long)]
+        allow_unreported: bool,
     },
     /// Remove deployments from their site's desired state (a new commit).
     ///
@@ -486,6 +496,11 @@ pub enum CoCommand {
     },
     /// Restore a site's desired state of an earlier commit, as a new commit.
     ///
+    /// First it prints what will change, deployment by deployment (created,
+    /// updated with what changes, removed; a deployment whose app version is
+    /// no longer in the store is skipped, left as it is), then asks on a
+    /// terminal.
+    ///
     /// Example: `edgectl co rollback --site plant-1 --to 35a439b6`
     Rollback {
         /// The site.
@@ -495,6 +510,9 @@ pub enum CoCommand {
         /// unique start of it, or `HEAD~N` (N commits back).
         #[arg(long, value_name = "COMMIT")]
         to: String,
+        /// Print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Do not ask for confirmation.
         #[arg(short, long)]
         yes: bool,
@@ -609,129 +627,6 @@ pub struct ExportArgs {
     /// each; the site then needs their registry) instead of failing.
     #[arg(long)]
     pub skip_images: bool,
-}
-
-/// Arguments of `edgectl co deploy`.
-#[derive(Debug, clap::Args)]
-pub struct DeployArgs {
-    /// App id or display name [on a terminal, asked when missing].
-    #[arg(long, add = crate::complete::apps())]
-    pub app: Option<String>,
-    /// App version [default: the newest].
-    #[arg(long = "app-version", value_name = "VERSION")]
-    pub version: Option<String>,
-    /// The site [on a terminal, asked when missing].
-    #[arg(long, add = crate::complete::sites())]
-    pub site: Option<String>,
-    /// One device of the site.
-    #[arg(long, conflicts_with = "selector", add = crate::complete::devices())]
-    pub device: Option<String>,
-    /// Only devices with these labels, `key=value` (repeatable).
-    #[arg(long, value_name = "KEY=VALUE")]
-    pub selector: Vec<String>,
-    /// A parameter value, `NAME=VALUE` (repeatable).
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    pub set: Vec<String>,
-    /// Which profile to deploy: helm, compose, wasm or process [default: the app's first].
-    #[arg(long = "deploytype", value_name = "TYPE")]
-    pub deploy_type: Option<String>,
-    /// Name this deployment, to run more than one of the app on a device
-    /// (lower-case letters, digits, dashes); deploying with the same name
-    /// again updates it.
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Print what would change; change nothing.
-    #[arg(long, conflicts_with = "wait")]
-    pub dry_run: bool,
-    #[command(flatten)]
-    pub wait: WaitArgs,
-    #[command(flatten)]
-    pub rollout: RolloutArgs,
-}
-
-/// Which deployments `co set` and `co upgrade` change.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Choice {
-    /// The app (id or display name) whose deployments to change.
-    #[arg(long, add = crate::complete::apps())]
-    pub app: Option<String>,
-    /// Its deployments at this site.
-    #[arg(long, requires = "app", conflicts_with = "all_sites", add = crate::complete::sites())]
-    pub site: Option<String>,
-    /// Its deployments at every site.
-    #[arg(long, requires = "app")]
-    pub all_sites: bool,
-    /// Only on this device.
-    #[arg(long, requires = "app", add = crate::complete::devices())]
-    pub device: Option<String>,
-    /// Only on devices with these labels, `key=value` (repeatable).
-    #[arg(long, value_name = "KEY=VALUE", requires = "app")]
-    pub selector: Vec<String>,
-    /// Print what would change; change nothing.
-    #[arg(long, conflicts_with = "wait")]
-    pub dry_run: bool,
-    #[command(flatten)]
-    pub wait: WaitArgs,
-    #[command(flatten)]
-    pub rollout: RolloutArgs,
-}
-
-/// Arguments of `edgectl co set`.
-#[derive(Debug, clap::Args)]
-pub struct SetArgs {
-    /// Deployment ids (or unique starts of them), then the values,
-    /// `NAME=VALUE`.
-    #[arg(value_name = "DEPLOYMENT|NAME=VALUE", required = true, add = crate::complete::deployments())]
-    pub items: Vec<String>,
-    #[command(flatten)]
-    pub choice: Choice,
-}
-
-/// Arguments of `edgectl co upgrade`.
-#[derive(Debug, clap::Args)]
-pub struct UpgradeArgs {
-    /// The version to move to [default: the app's newest].
-    #[arg(long, value_name = "VERSION")]
-    pub to_version: Option<String>,
-    #[command(flatten)]
-    pub choice: Choice,
-}
-
-/// Arguments of `edgectl co undeploy`.
-#[derive(Debug, clap::Args)]
-pub struct UndeployArgs {
-    /// Deployment id, or a unique start of one (see `edgectl co list deployments`).
-    #[arg(conflicts_with_all = ["app", "site", "device"], add = crate::complete::deployments())]
-    pub id: Option<String>,
-    /// Every deployment of this app (id or display name) at `--site`.
-    #[arg(long, requires = "site", add = crate::complete::apps())]
-    pub app: Option<String>,
-    /// The site of `--app`.
-    #[arg(long, requires = "app", add = crate::complete::sites())]
-    pub site: Option<String>,
-    /// Only on this device.
-    #[arg(long, requires = "app", add = crate::complete::devices())]
-    pub device: Option<String>,
-    /// Do not ask for confirmation.
-    #[arg(short, long)]
-    pub yes: bool,
-    /// Print what would be removed; remove nothing.
-    #[arg(long, conflicts_with = "wait")]
-    pub dry_run: bool,
-    #[command(flatten)]
-    pub wait: WaitArgs,
-}
-
-/// Waiting for devices to report.
-#[derive(Debug, Clone, clap::Args)]
-pub struct WaitArgs {
-    /// Wait until every device reports the change done, showing progress;
-    /// exit 1 with a summary if any fails or the time runs out.
-    #[arg(long)]
-    pub wait: bool,
-    /// How long `--wait` waits: `90s`, `5m`, `1h` or seconds.
-    #[arg(long, value_name = "DURATION", default_value = "5m", requires = "wait", value_parser = parse_duration)]
-    pub timeout: std::time::Duration,
 }
 
 /// `90s`, `5m`, `1h`, or a number of seconds.

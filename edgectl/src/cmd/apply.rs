@@ -330,6 +330,7 @@ fn request(
         prune,
         rollout: flags.or(policy.map(|(_, p)| p)),
         dry_run,
+        allow_unreported: false,
     })
 }
 
@@ -341,8 +342,12 @@ pub(crate) fn apply(
     prune: bool,
     dry_run: bool,
     rollout: Option<RolloutPolicy>,
+    allow_unreported: bool,
 ) -> anyhow::Result<()> {
-    let req = request(paths, prune, dry_run, rollout)?;
+    let req = ApplyRequest {
+        allow_unreported,
+        ..request(paths, prune, dry_run, rollout)?
+    };
     let list: Vec<DeploymentSummary> = client.post(routes::APPLY, &req)?;
     printer.data(&list);
     print_changes(printer, &list, dry_run);
@@ -355,8 +360,9 @@ pub(crate) fn diff(
     printer: Printer,
     paths: &[PathBuf],
     prune: bool,
+    allow_unreported: bool,
 ) -> anyhow::Result<()> {
-    apply(client, printer, paths, prune, true, None)
+    apply(client, printer, paths, prune, true, None, allow_unreported)
 }
 
 /// One line per change, then the tally.

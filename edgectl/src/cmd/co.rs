@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use edge_api::routes::{self, fill};
 use edge_api::types::{
-    AddAppRequest, AppDetail, Commit, CreateDevice, CreateSite, DeploymentSummary, Device,
-    EnrollRequest, Enrollment, Labels, RevokeRequest, Revoked, RollbackRequest, ServerStatus, Site,
-    SourceKind,
+    AddAppRequest, AppDetail, Commit, CreateDevice, CreateSite, DeploymentSummary,
+    Device, DeviceIdentity, EnrollRequest, Enrollment, Labels, RevokeRequest, Revoked,
+    ServerStatus, Site, SourceKind,
 };
 use edge_api::{Client, ClientError};
 
@@ -83,14 +83,25 @@ pub(crate) fn co(
             ShowWhat::Device => {
                 let d: Device = client.get(&fill(routes::DEVICE, &args.id))?;
                 printer.data(&d);
+                let identity = match &d.identity {
+                    Some(i) => format!(
+                        "{}\ncertificate:  {} (issued {}, valid until {})",
+                        identity_text(Some(i)),
+                        i.spiffe_id,
+                        i.issued_at,
+                        i.valid_until
+                    ),
+                    None => identity_text(None),
+                };
                 printer.line(&format!(
-                    "device:       {}\nsite:         {}\nlabels:       {}\nlast heard:   {}\ndeployments:  {}\ncapabilities: {}\nregistered:   {}",
+                    "device:       {}\nsite:         {}\nlabels:       {}\nidentity:     {identity}\nlast heard:   {}\ndeployments:  {}\ncapabilities: {}\ndeploy types: {}\nregistered:   {}",
                     d.id,
                     d.site,
                     labels_text(&d.labels),
                     d.last_heard.as_deref().unwrap_or("never"),
                     if d.deployments.is_empty() { "none".to_owned() } else { d.deployments.join(", ") },
                     if d.capabilities.is_some() { "reported" } else { "not reported yet" },
+                    deployment_types(d.capabilities.as_ref()),
                     d.created_at
                 ));
             }
@@ -138,10 +149,23 @@ pub(crate) fn co(
             files,
             prune,
             dry_run,
+            allow_unreported,
             rollout,
-        } => super::apply::apply(client, printer, &files, prune, dry_run, rollout.policy())?,
+        } => super::apply::apply(
+            client,
+            printer,
+            &files,
+            prune,
+            dry_run,
+            rollout.policy(),
+            allow_unreported,
+        )?,
         CoCommand::Rollout(command) => super::rollout::rollout(client, printer, command)?,
-        CoCommand::Diff { files, prune } => super::apply::diff(client, printer, &files, prune)?,
+        CoCommand::Diff {
+            files,
+            prune,
+            allow_unreported,
+        } => super::apply::diff(client, printer, &files, prune, allow_unreported)?,
         CoCommand::Undeploy(args) => super::undeploy::undeploy(client, printer, args)?,
         CoCommand::Enroll(args) => enroll(client, printer, &args)?,
         CoCommand::Export(args) => super::stick::export(client, printer, &args)?,
@@ -177,22 +201,12 @@ pub(crate) fn co(
             ));
             printer.data(&r);
         }
-        CoCommand::Rollback { site, to, yes } => {
-            super::ask::confirm(
-                yes,
-                &format!("Replace the desired state of site `{site}` with that of {to}?"),
-            )?;
-            let list: Vec<DeploymentSummary> = client.post(
-                &fill(routes::SITE_ROLLBACK, &site),
-                &RollbackRequest { to: to.clone() },
-            )?;
-            printer.data(&list);
-            printer.line(&format!(
-                "site `{site}` is back at the desired state of {to} ({} deployment(s))",
-                list.len()
-            ));
-            printer.table(&DEPLOYMENT_HEADER, &deployment_rows(&list));
-        }
+        CoCommand::Rollback {
+            site,
+            to,
+            dry_run,
+            yes,
+        } => super::rollback::rollback(client, printer, &site, &to, dry_run, yes)?,
         CoCommand::History { site, limit } => {
             let commits: Vec<Commit> = client.get(&format!(
                 "{}?limit={limit}",
@@ -237,6 +251,35 @@ pub(crate) fn co(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A device's identity in a few words: whether it may still talk to its
+/// fleet manager.
+pub(super) fn identity_text(identity: Option<&DeviceIdentity>) -> String {
+    match identity {
+        None => "not enrolled".to_owned(),
+        Some(i) => match (i.state.as_str(), &i.revoked_at) {
+            ("revoked", Some(at)) => format!("revoked at {at}"),
+            ("expired", _) => format!("expired at {}", i.valid_until),
+            (state, _) => format!("{state} until {}", i.valid_until),
+        },
+    }
+}
+
+/// The deployment types a device reported it runs.
+fn deployment_types(capabilities: Option<&serde_json::Value>) -> String {
+    let Some(caps) = capabilities else {
+        return "not reported yet".to_owned();
+    };
+    let types: Vec<&str> = caps["properties"]["supportedDeploymentTypes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    if types.is_empty() {
+        "none".to_owned()
+    } else {
+        types.join(", ")
+    }
 }
 
 fn status(client: &Client, printer: Printer) -> Result<(), ClientError> {

@@ -80,6 +80,7 @@ pub(crate) fn deploy(client: &Client, printer: Printer, args: DeployArgs) -> any
         name: args.name,
         rollout: args.rollout.policy(),
         dry_run: args.dry_run,
+        allow_unreported: args.allow_unreported,
     };
     // Opened before the change, so no report is missed.
     let events = if args.wait.wait {
@@ -314,7 +315,7 @@ fn finish(
 }
 
 /// Each deployment with its change, as a table for people.
-fn change_table(printer: Printer, list: &[DeploymentSummary]) {
+pub(crate) fn change_table(printer: Printer, list: &[DeploymentSummary]) {
     let mut rows = super::co::deployment_rows(list);
     for (row, d) in rows.iter_mut().zip(list) {
         let change = d.change.clone().unwrap_or_default();

@@ -74,6 +74,11 @@ pub(crate) fn en(args: EnArgs, printer: Printer) -> anyhow::Result<ExitCode> {
                     _ => "not since the node started".to_owned(),
                 };
                 printer.line(&format!("node {} polling {}", node.device, node.server));
+                if let (Some(why), Some(since)) = (&node.refused, &node.refused_since) {
+                    printer.line(&format!(
+                        "refused: the fleet manager refuses this node's identity since {since}: {why}"
+                    ));
+                }
                 printer.line(&format!(
                     "last heard: {heard}; manifest version: {}; reports queued: {}",
                     node.manifest_version

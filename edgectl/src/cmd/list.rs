@@ -278,12 +278,13 @@ fn devices(list: Vec<Device>) -> Listing {
             "SITE",
             "DEPLOYMENTS",
             "LAST HEARD",
+            "IDENTITY",
             "LABELS",
             "TYPES",
             "CAPACITY",
             "REGISTERED",
         ],
-        wide_from: 5,
+        wide_from: 6,
         rows: list
             .into_iter()
             .map(|d| {
@@ -295,6 +296,7 @@ fn devices(list: Vec<Device>) -> Listing {
                         d.site.clone(),
                         d.deployments.len().to_string(),
                         d.last_heard.clone().unwrap_or_else(|| "never".into()),
+                        super::co::identity_text(d.identity.as_ref()),
                         super::co::labels_text(&d.labels),
                         types,
                         size,

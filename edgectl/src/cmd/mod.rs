@@ -12,6 +12,7 @@ mod list;
 mod login;
 mod package;
 mod remove;
+mod rollback;
 mod rollout;
 mod stick;
 mod tui;

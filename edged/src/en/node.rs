@@ -87,6 +87,9 @@ pub(crate) struct Node {
     store_limit: u64,
     /// When the fleet manager last answered (Unix seconds).
     heard: Mutex<Option<i64>>,
+    /// Since when (Unix seconds) and why the fleet manager refuses this
+    /// node's identity (revoked, expired, unknown), while it does.
+    refused: Mutex<Option<(i64, String)>>,
 }
 
 /// A component's failure with `code`.
@@ -125,6 +128,7 @@ impl Node {
             artifact_limit,
             store_limit: artifact_limit.saturating_mul(4),
             heard: Mutex::new(None),
+            refused: Mutex::new(None),
         };
         // What was applied before a restart: nothing of it runs now.
         for (doc, version) in node.db.applied()? {
@@ -156,6 +160,36 @@ impl Node {
         self.drivers.iter().find(|d| d.kind() == kind).cloned()
     }
 
+    /// The runtime of `kind` components, or why this node cannot run them
+    /// at all: it has no runtime for the type (Helm: there is no Helm
+    /// driver), or the tools the runtime needs are missing. Checked before
+    /// anything is fetched, and again at start.
+    fn runtime(&self, kind: edge_model::ProfileType) -> Result<Arc<dyn Driver>, ComponentError> {
+        let Some(driver) = self.driver(kind) else {
+            let what = match kind {
+                edge_model::ProfileType::Helm => "Helm".to_owned(),
+                other => format!("`{other}`"),
+            };
+            let usable: Vec<&str> = self
+                .drivers
+                .iter()
+                .filter(|d| d.unavailable().is_none())
+                .map(|d| d.kind().as_str())
+                .collect();
+            return Err(fail(
+                FailureCode::Unsupported,
+                format!(
+                    "{what} is not supported on this node: it has no `{kind}` runtime (it runs {})",
+                    usable.join(", ")
+                ),
+            ));
+        };
+        match driver.unavailable() {
+            Some(why) => Err(fail(FailureCode::Unsupported, why)),
+            None => Ok(driver),
+        }
+    }
+
     /// The driver names this node was built with (for capabilities).
     pub(crate) fn driver_names(&self) -> Vec<&'static str> {
         self.drivers.iter().map(|d| d.kind().as_str()).collect()
@@ -165,9 +199,34 @@ impl Node {
     pub(crate) fn heard(&self) {
         self.link.ring();
         *self
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        *self
             .heard
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(crate::clock::unix_now());
+    }
+
+    /// The fleet manager refused this node's identity, saying `reason`
+    /// (its problem detail): kept, with when it started, until it answers.
+    pub(crate) fn refused(&self, reason: &str) {
+        let mut refused = self
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let since = refused
+            .as_ref()
+            .map_or_else(crate::clock::unix_now, |(since, _)| *since);
+        *refused = Some((since, reason.to_owned()));
+    }
+
+    /// Since when and why the fleet manager refuses this node, while it does.
+    pub(crate) fn refusal(&self) -> Option<(i64, String)> {
+        self.refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// When the fleet manager last answered.
@@ -249,6 +308,11 @@ impl Node {
                 continue;
             };
             for c in components {
+                if let Err(e) = self.runtime(c.kind) {
+                    blocked.insert(id.clone());
+                    self.refuse(doc, d, set.version, &c.name, e);
+                    break;
+                }
                 match self.fetch(d, c) {
                     Ok(Some(path)) => {
                         artifacts.insert((id.clone(), c.name.clone()), path);

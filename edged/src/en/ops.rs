@@ -86,12 +86,17 @@ pub(crate) async fn serve(listener: std::os::unix::net::UnixListener, node: Arc<
 async fn status(State(node): State<Arc<Node>>) -> Result<axum::Json<NodeStatus>, ApiError> {
     blocking(move || {
         let heard = node.last_heard();
+        let refusal = node.refusal();
         let now = crate::clock::unix_now();
         Ok(axum::Json(NodeStatus {
             device: node.device.clone(),
             server: node.server.clone(),
             last_heard: heard.map(crate::clock::format_unix),
             last_heard_seconds: heard.map(|h| u64::try_from(now - h).unwrap_or(0)),
+            refused_since: refusal
+                .as_ref()
+                .map(|(since, _)| crate::clock::format_unix(*since)),
+            refused: refusal.map(|(_, why)| why),
             manifest_version: node.db.meta("desired_version").and_then(|v| v.parse().ok()),
             queued_reports: node.db.queued(),
         }))

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use edge_api::device::{ManifestSync, Poll, SyncError};
-use edge_api::south::South;
+use edge_api::south::{CallError, South};
 
 use super::node::Node;
 use super::state::{DesiredSet, Doc};
@@ -107,6 +107,9 @@ pub(crate) fn poller(
                 node.wake.wait(interval);
             }
             Err(e) => {
+                if let SyncError::Call(CallError::Unauthorized { detail, .. }) = &e {
+                    node.refused(detail);
+                }
                 let pause = backoff.failed().min(interval);
                 if !schedule.in_downtime(crate::clock::unix_now()) {
                     tracing::warn!(error = %chain(&e), retry_in = pause.as_secs(), "cannot poll the state manifest");
@@ -150,13 +153,19 @@ pub(crate) fn reporter(node: &Arc<Node>, client: &reqwest::blocking::Client, sch
                 }
                 continue;
             }
-            Err(e) if e.is_transient() => chain(&e),
             Err(e) => {
-                // Refused for good (a bug, or a deployment it no longer
-                // knows): keeping it would block every later report.
-                tracing::error!(kind = next.kind, key = next.key, error = %e, "a report was refused; dropping it");
-                let _ = node.db.done(next.seq);
-                continue;
+                if let CallError::Unauthorized { detail, .. } = &e {
+                    node.refused(detail);
+                }
+                if e.is_transient() {
+                    chain(&e)
+                } else {
+                    // Refused for good (a bug, or a deployment it no longer
+                    // knows): keeping it would block every later report.
+                    tracing::error!(kind = next.kind, key = next.key, error = %e, "a report was refused; dropping it");
+                    let _ = node.db.done(next.seq);
+                    continue;
+                }
             }
         };
         let pause = backoff.failed();

@@ -166,8 +166,14 @@ async fn manifest(
             {
                 break;
             }
-            let (b, d) = (backend.clone(), device.clone());
-            view = blocking(move || b.view(&d)).await?;
+            // Who is asking is checked again: a revocation (which wakes
+            // this) ends a held poll with its refusal, not a 304.
+            let (b, c, d) = (backend.clone(), caller.clone(), device.clone());
+            view = blocking(move || {
+                b.device(&c)?;
+                b.view(&d)
+            })
+            .await?;
         }
     }
     let applied = wait.map(|w| format!("wait={}", w.as_secs()));

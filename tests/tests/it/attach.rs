@@ -109,6 +109,7 @@ fn an_lo_cannot_write_another_sites_state_through_intake(f: &Fleet, lo_client: &
         "hello-wasm",
         "--site",
         "plant-2",
+        "--allow-unreported",
         "-o",
         "json",
     ]));

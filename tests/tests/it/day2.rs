@@ -52,6 +52,7 @@ fn deploy_process(co: &Co, extra: &[&str]) -> Value {
         "plant-1",
         "--device",
         "edge-1",
+        "--allow-unreported",
         "-o",
         "json",
     ];
@@ -329,6 +330,7 @@ fn bad_changes_are_refused_with_nothing_changed(f: &Fleet, id: &str) {
             "hello-process",
             "--site",
             "plant-1",
+            "--allow-unreported",
             "--name",
             "Bad_Name",
         ]),
@@ -364,7 +366,7 @@ fn apply_diff_and_prune_make_the_fleet_match_files_and_only_once() {
     let counts = || (commits(co, "plant-1").len(), commits(co, "plant-2").len());
 
     // diff: three to create, nothing made.
-    let out = ok(&co.edgectl(&["co", "diff", "-f", dir]));
+    let out = ok(&co.edgectl(&["co", "diff", "--allow-unreported", "-f", dir]));
     assert_eq!(out.matches("+ (new) hello-wasm 1.0.0").count(), 3, "{out}");
     assert!(
         out.contains("3 to create, 0 to update, 0 to remove"),
@@ -373,25 +375,25 @@ fn apply_diff_and_prune_make_the_fleet_match_files_and_only_once() {
     assert_eq!(counts(), (0, 0));
 
     // apply: one commit per site; again: nothing, no commit.
-    let out = ok(&co.edgectl(&["co", "apply", "-f", dir]));
+    let out = ok(&co.edgectl(&["co", "apply", "--allow-unreported", "-f", dir]));
     assert!(out.contains("3 created, 0 updated, 0 removed"), "{out}");
     assert_eq!(counts(), (1, 1));
     let first = deployments(co);
     assert_eq!(first.len(), 3);
-    let out = ok(&co.edgectl(&["co", "apply", "-f", dir]));
+    let out = ok(&co.edgectl(&["co", "apply", "--allow-unreported", "-f", dir]));
     assert!(out.contains("no changes"), "{out}");
     assert_eq!(counts(), (1, 1));
 
     // A changed value: two updates in place, in one commit at plant-1.
     write_a("ho");
-    let out = ok(&co.edgectl(&["co", "diff", "-f", dir]));
+    let out = ok(&co.edgectl(&["co", "diff", "--allow-unreported", "-f", dir]));
     assert_eq!(
         out.matches("parameter greeting \"hi\" → \"ho\"").count(),
         2,
         "{out}"
     );
     assert_eq!(counts(), (1, 1));
-    ok(&co.edgectl(&["co", "apply", "-f", dir]));
+    ok(&co.edgectl(&["co", "apply", "--allow-unreported", "-f", dir]));
     assert_eq!(counts(), (2, 1));
     let ids = |l: &[Value]| {
         let mut v: Vec<String> = l
@@ -413,19 +415,28 @@ fn apply_diff_and_prune_make_the_fleet_match_files_and_only_once() {
         "plant-2",
         "--device",
         "edge-9",
+        "--allow-unreported",
         "--name",
         "by-hand",
     ]));
     assert_eq!(counts(), (2, 2));
     std::fs::remove_file(&b).unwrap();
-    let out = ok(&co.edgectl(&["co", "apply", "-f", dir, "--prune", "--dry-run"]));
+    let out = ok(&co.edgectl(&[
+        "co",
+        "apply",
+        "--allow-unreported",
+        "-f",
+        dir,
+        "--prune",
+        "--dry-run",
+    ]));
     assert!(
         out.contains("0 to create, 0 to update, 1 to remove"),
         "{out}"
     );
     assert!(out.contains("(nine) on plant-2/edge-9"), "{out}");
     assert_eq!(counts(), (2, 2));
-    ok(&co.edgectl(&["co", "apply", "-f", dir, "--prune"]));
+    ok(&co.edgectl(&["co", "apply", "--allow-unreported", "-f", dir, "--prune"]));
     assert_eq!(counts(), (2, 3));
     let left = deployments(co);
     assert_eq!(left.len(), 3, "{left:?}");
@@ -445,7 +456,13 @@ fn bad_files_change_nothing(co: &Co, files: &Path, before: (usize, usize)) {
         "deployments:\n  - {app: hello-wasm, site: plant-1, colour: red}\n  - {site: plant-1}\n",
     )
     .unwrap();
-    let o = co.edgectl(&["co", "apply", "-f", bad.to_str().unwrap()]);
+    let o = co.edgectl(&[
+        "co",
+        "apply",
+        "--allow-unreported",
+        "-f",
+        bad.to_str().unwrap(),
+    ]);
     fails(&o, "2 problem(s) in the files; nothing was sent");
     let err = String::from_utf8_lossy(&o.stderr);
     for want in [
@@ -459,7 +476,13 @@ fn bad_files_change_nothing(co: &Co, files: &Path, before: (usize, usize)) {
         "deployments:\n  - {app: no-such-app, site: plant-1}\n  - {app: hello-wasm, site: plant-1, devices: edge-7}\n  - {app: hello-wasm, site: plant-1, devices: edge-1, name: x, parameters: {greeting: \"\"}}\n",
     )
     .unwrap();
-    let o = co.edgectl(&["co", "apply", "-f", bad.to_str().unwrap()]);
+    let o = co.edgectl(&[
+        "co",
+        "apply",
+        "--allow-unreported",
+        "-f",
+        bad.to_str().unwrap(),
+    ]);
     fails(
         &o,
         "3 problem(s) in the desired deployments; nothing was changed",

@@ -66,6 +66,7 @@ fn a_deploy_is_one_commit_naming_a_margo_document_per_device(co: &Co, repo: &Pat
         "plant-1",
         "--set",
         "greeting=hi there",
+        "--allow-unreported",
     ]));
     assert!(out.contains("to 2 device(s) at site plant-1"), "{out}");
     let list = deployments(co);
@@ -214,7 +215,7 @@ fn device_constraints_need_devices_that_reported_capabilities(co: &Co, dir: &Pat
     co.add_app(pkg.to_str().unwrap());
     fails(
         &co.edgectl(&["co", "deploy", "--app", "hello-big", "--site", "plant-1"]),
-        "`edge-1`: it has not reported its capabilities yet",
+        "devices `edge-1`, `edge-2` have not reported their capabilities yet, so they are not known to run `wasm` deployments or to meet the profile's deviceConstraints",
     );
 }
 
@@ -229,7 +230,8 @@ fn concurrent_deploys_to_one_site_serialize() {
             std::thread::spawn(move || {
                 // Named: eight deployments side by side, not one updated eight times.
                 let req = serde_json::json!({"app": "hello-wasm", "site": "plant-1", "device": "edge-1",
-                                             "name": format!("n{i}"), "set": {"greeting": format!("n{i}")}});
+                                             "name": format!("n{i}"), "set": {"greeting": format!("n{i}")},
+                                             "allowUnreported": true});
                 client.post::<_, serde_json::Value>("/api/deployments", &req).unwrap()
             })
         })
@@ -259,7 +261,17 @@ fn rollback_restores_an_earlier_state_as_a_new_commit() {
     assert_eq!(deployments(&co).len(), 1);
 
     let out = ok(&co.edgectl(&["co", "rollback", "--site", "plant-1", "--to", &first[..10]]));
-    assert!(out.contains("(1 deployment(s))"), "{out}");
+    assert!(
+        out.contains("changes 2 deployment(s): 1 created, 0 updated, 1 removed, 0 unchanged"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "site `plant-1` is back at the desired state of {}",
+            &first[..10]
+        )),
+        "{out}"
+    );
     let now = deployments(&co);
     assert_eq!(now.len(), 1);
     assert_eq!(
@@ -288,6 +300,128 @@ fn rollback_restores_an_earlier_state_as_a_new_commit() {
         "not a commit of this repository",
     );
     assert_eq!(git(&repo, &["rev-list", "--count", "HEAD"]).trim(), "4");
+}
+
+/// Before it changes anything a rollback says what it will change, per
+/// deployment (a parameter back, a deployment removed, one not restored
+/// because its app left the store); a dry run stops there; the rollback
+/// then does exactly that, skipping what it cannot restore, as one commit
+/// naming each change.
+#[test]
+fn a_rollback_says_what_it_changes_first_and_skips_apps_no_longer_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    site_with_devices(&co);
+    co.add_app("fixtures/packages/hello-process");
+    let repo = co.data.join("sites/plant-1");
+    let deploy = |app: &str, device: &str, extra: &[&str]| -> String {
+        let mut args = vec![
+            "co",
+            "deploy",
+            "--app",
+            app,
+            "--site",
+            "plant-1",
+            "--device",
+            device,
+            "--allow-unreported",
+            "-o",
+            "json",
+        ];
+        args.extend(extra);
+        let out = ok(&co.edgectl(&args));
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let wasm = deploy("hello-wasm", "edge-1", &["--set", "greeting=one"]);
+    let process = deploy("hello-process", "edge-2", &[]);
+    let target = git(&repo, &["rev-parse", "HEAD"]).trim().to_owned();
+    ok(&co.edgectl(&["co", "set", &wasm, "greeting=two"]));
+    let later = deploy("hello-wasm", "edge-2", &[]);
+    ok(&co.edgectl(&["co", "undeploy", &process]));
+    ok(&co.edgectl(&["co", "remove", "app", "hello-process"]));
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+
+    let rollback = |extra: &[&str]| {
+        let mut args = vec!["co", "rollback", "--site", "plant-1", "--to", &target[..10]];
+        args.extend(extra);
+        co.edgectl(&args)
+    };
+    let out = ok(&rollback(&["--dry-run"]));
+    assert!(
+        out.contains("dry run, nothing was changed: rolling site `plant-1` back to")
+            && out.contains("would be 0 created, 1 updated, 1 removed, 0 unchanged, 1 skipped"),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"updated: parameter greeting "two" → "one""#),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "skipped: app `hello-process` version `1.0.0` is no longer in the store; not restored"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        git(&repo, &["rev-parse", "HEAD"]),
+        head,
+        "a dry run changes nothing"
+    );
+    let plan: serde_json::Value =
+        serde_json::from_str(&ok(&rollback(&["--dry-run", "-o", "json"]))).unwrap();
+    let changes: Vec<(&str, &str)> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["id"].as_str().unwrap(), d["change"].as_str().unwrap()))
+        .collect();
+    for want in [
+        (wasm.as_str(), "updated"),
+        (process.as_str(), "skipped"),
+        (later.as_str(), "removed"),
+    ] {
+        assert!(changes.contains(&want), "{want:?} in {changes:?}");
+    }
+
+    // Without a terminal it says the same, then does it.
+    let out = ok(&rollback(&[]));
+    assert!(
+        out.contains(
+            "changes 2 deployment(s): 0 created, 1 updated, 1 removed, 0 unchanged, 1 skipped"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("is back at the desired state of"), "{out}");
+    assert!(!out.contains("differs from the plan"), "{out}");
+    let now = deployments(&co);
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_eq!(now[0]["id"], wasm.as_str());
+    let file = fs::read_to_string(repo.join(format!("deployments/{wasm}.yaml"))).unwrap();
+    assert!(file.contains("value: one"), "{file}");
+    let message = git(&repo, &["log", "-1", "--format=%B"]);
+    assert!(
+        message.starts_with("roll back site plant-1 to"),
+        "{message}"
+    );
+    for want in [
+        format!("restores: {target}"),
+        format!("updated {wasm} on edge-1: parameter greeting"),
+        format!("removed {later} on edge-2"),
+        format!(
+            "skipped {process} on edge-2: app `hello-process` version `1.0.0` is no longer in the store"
+        ),
+    ] {
+        assert!(message.contains(&want), "`{want}` in {message}");
+    }
+
+    // Again: nothing to change, no commit.
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let out = ok(&rollback(&[]));
+    assert!(out.contains("nothing to change"), "{out}");
+    assert_eq!(git(&repo, &["rev-parse", "HEAD"]), head);
 }
 
 #[test]
@@ -337,9 +471,18 @@ fn the_index_is_rebuilt_from_the_repositories_at_start() {
     assert_eq!(after[0]["version"], "1.0.0");
 }
 
-/// `edgectl co deploy --app hello-wasm --site SITE EXTRA…`, as it ends.
+/// `edgectl co deploy --app hello-wasm --site SITE --allow-unreported
+/// EXTRA…` (no device here reports its capabilities), as it ends.
 fn deploy_wasm(co: &Co, site: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["co", "deploy", "--app", "hello-wasm", "--site", site];
+    let mut args = vec![
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        site,
+        "--allow-unreported",
+    ];
     args.extend(extra);
     co.edgectl(&args)
 }

@@ -464,3 +464,59 @@ fn a_relative_data_folder_is_made_absolute() {
     let want = format!("data = \"{}\"", dir.path().join("node-data").display());
     assert!(text.contains(&want), "{text}");
 }
+
+/// A node whose identity is revoked says so: on the node (`edgectl en
+/// list`, not only when it last heard from its fleet manager) and at the CO
+/// (`co list devices`, `co show device`, which also name the certificate's
+/// validity and the deployment types the node reported).
+#[test]
+fn a_revoked_node_says_it_is_revoked_on_the_node_and_at_the_co() {
+    let f = fleet();
+    let creds = edge_tests::fleet::enroll_direct(&f.co, f.dir.path(), "plant-1", "edge-1");
+    let south = edge_tests::fleet::south_url(&creds);
+    let en = En::start(&creds, &f.dir.path().join("en"), &south, &[]);
+    let log = || en.log();
+    the_capabilities_reach_the_co_through_the_lo(&f, log);
+    let show = ok(&f.co.edgectl(&["co", "show", "device", "edge-1"]));
+    for want in [
+        "identity:     valid until ",
+        "certificate:  spiffe://edge.local/margo/wfm/co/client/edge-1 (issued ",
+        "deploy types: wasm, process",
+    ] {
+        assert!(show.contains(want), "want `{want}` in\n{show}");
+    }
+
+    ok(&f
+        .co
+        .edgectl(&["co", "revoke", "--site", "plant-1", "--device", "edge-1"]));
+    let human = edge_tests::wait::within(
+        std::time::Duration::from_secs(60),
+        edge_tests::wait::EVERY,
+        || {
+            let out = ok(&en.edgectl(&["list"]));
+            out.contains("refused: the fleet manager refuses this node's identity since ")
+                .then_some(out)
+        },
+    )
+    .unwrap_or_else(|| panic!("the node never said it is refused:\n{}", log()));
+    assert!(human.contains("was revoked at"), "{human}");
+    let node = &listing(&en)["node"];
+    assert!(
+        node["refused"].as_str().unwrap().contains("was revoked at"),
+        "{node}"
+    );
+
+    let list = ok(&f
+        .co
+        .edgectl(&["co", "list", "devices", "--site", "plant-1"]));
+    let row = list.lines().find(|l| l.starts_with("edge-1")).unwrap();
+    assert!(row.contains("revoked at "), "{list}");
+    let d: Value = serde_json::from_str(&ok(&f
+        .co
+        .edgectl(&["co", "show", "device", "edge-1", "-o", "json"])))
+    .unwrap();
+    assert_eq!(d["identity"]["state"], "revoked", "{d}");
+    assert!(d["identity"]["revokedAt"].is_string(), "{d}");
+    let show = ok(&f.co.edgectl(&["co", "show", "device", "edge-1"]));
+    assert!(show.contains("identity:     revoked at "), "{show}");
+}

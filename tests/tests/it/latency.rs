@@ -108,6 +108,8 @@ fn deploy(api: &edge_api::Client) -> String {
         name: None,
         rollout: None,
         dry_run: false,
+        // Placed before (or without) a capabilities report.
+        allow_unreported: true,
     };
     let out: Vec<DeploymentSummary> = api.post(edge_api::routes::DEPLOYMENTS, &req).unwrap();
     out[0].id.clone()

@@ -307,6 +307,7 @@ fn a_deploy_while_the_lo_is_down_reaches_it_when_it_returns(
         "plant-1",
         "--device",
         "edge-1",
+        "--allow-unreported",
         "--set",
         "greeting=again",
         "--name",
@@ -366,6 +367,8 @@ fn a_burst_of_deploys_each_once_the_device_saw_the_last(
                 name: Some(format!("burst-{i}")),
                 rollout: None,
                 dry_run: false,
+                // Placed before (or without) a capabilities report.
+                allow_unreported: true,
             };
             let _: Vec<edge_api::types::DeploymentSummary> =
                 client.post(edge_api::routes::DEPLOYMENTS, &req).unwrap();

@@ -25,6 +25,7 @@ mod lo;
 mod logs;
 mod nouns;
 mod oci;
+mod placement;
 mod pull;
 mod readme;
 mod rollout;

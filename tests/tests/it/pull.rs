@@ -180,3 +180,39 @@ fn an_undeploy_collects_the_pin_and_artifact_no_other_app_names(
         "the wasm app's pin is kept; the forged module was never pinned"
     );
 }
+
+/// A module that does not compile, pulled from a registry (where no package
+/// check saw it): the node reports it naming the component, the reference
+/// and the digest it pulled, not the file in its artifact store.
+#[test]
+fn a_module_that_does_not_compile_is_named_by_component_reference_and_digest() {
+    let registry = edge_tests::registry::start().unwrap();
+    let broken = b"\0asm\x01\0\0\0\x01\xff\xff";
+    let digest = registry.push_blob("apps/broken", "1.0.0", broken, WASM_LAYER);
+    let addr = registry.addr.clone();
+    let insecure = ["--insecure-registries", addr.as_str()];
+    let f = fleet_with(&insecure);
+    let reference = format!("oci://{addr}/apps/broken");
+    let pkg = registry_app(
+        f.dir.path(),
+        "hello-wasm",
+        "broken-wasm",
+        "./components/hello.wat",
+        &reference,
+    );
+    f.co.add_app(&pkg);
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let en = En::start(&f.d1, &f.dir.path().join("en"), &lo.url, &insecure);
+    let log = || format!("--- LO\n{}\n--- EN\n{}", lo.log(), en.log());
+    let id = deploy_to(&f.co, "broken-wasm", "edge-1", &[]);
+    wait_state(&f.co, &id, "failed", log);
+    let listing = ok(&f.co.edgectl(&["co", "list", "deployments", "-o", "json"]));
+    let want = format!(
+        "the WebAssembly module of component `hello` (from `{reference}:1.0.0` ({digest})) does not compile: "
+    );
+    assert!(listing.contains(&want), "want `{want}` in {listing}");
+    assert!(
+        !listing.contains("artifacts/"),
+        "no path of the node's store: {listing}"
+    );
+}

@@ -120,6 +120,7 @@ fn an_upgrade_rolls_out_in_waves_across_sites_and_a_failing_one_rolls_back() {
             "1.0.0",
             "--site",
             site,
+            "--allow-unreported",
             "-o",
             "json",
         ]));
@@ -333,6 +334,7 @@ fn a_rollout_is_steered_by_hand_and_refuses_what_it_cannot_do() {
         "hello-wasm",
         "--site",
         "plant-1",
+        "--allow-unreported",
         "--waves",
         "1,100%",
     ]));
@@ -438,6 +440,7 @@ fn a_rollout_is_steered_by_hand_and_refuses_what_it_cannot_do() {
         "hello-wasm",
         "--site",
         "plant-1",
+        "--allow-unreported",
         "--waves",
         "1,100%",
         "--wave-timeout",

@@ -51,7 +51,15 @@ fn setup(co: &Co) {
     }
     ok(&co.edgectl(&["co", "add", "device", "edge-1", "--site", "plant-1"]));
     ok(&co.edgectl(&["co", "add", "device", "gw1/cam-1", "--site", "plant-1"]));
-    ok(&co.edgectl(&["co", "deploy", "--app", "hello-wasm", "--site", "plant-1"]));
+    ok(&co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "hello-wasm",
+        "--site",
+        "plant-1",
+        "--allow-unreported",
+    ]));
 }
 
 /// `edgectl co enroll --site <site> <who...> --out <out>`.
@@ -153,6 +161,7 @@ fn the_site_lo_clones_and_follows_new_commits(co: &Co, ids: &Ids, dir: &Path) ->
         "edge-1",
         "--name",
         "second",
+        "--allow-unreported",
     ]));
     ok(&git_as(
         Some(&ids.lo1),

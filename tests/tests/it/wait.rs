@@ -22,7 +22,16 @@ fn deploy_and_undeploy_wait_for_the_device_and_fail_with_its_reason() {
 
     let deploy = |app: &str, extra: &[&str]| {
         let mut args = vec![
-            "co", "deploy", "--app", app, "--site", "plant-1", "--device", "edge-1", "--wait",
+            "co",
+            "deploy",
+            "--app",
+            app,
+            "--site",
+            "plant-1",
+            "--device",
+            "edge-1",
+            "--allow-unreported",
+            "--wait",
         ];
         args.extend(extra);
         f.co.edgectl(&args)

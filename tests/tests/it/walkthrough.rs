@@ -105,6 +105,7 @@ fn questions_are_asked_on_a_terminal_only() {
     on_a_terminal_the_app_is_picked_from_the_store(&term);
     a_destructive_command_asks_and_no_changes_nothing(&term, &ctl);
     a_destructive_command_asks_and_yes_removes_it(&term, &ctl);
+    a_rollback_shows_what_it_changes_before_it_asks(&term, &ctl);
     assert!(daemon.stop().success());
 }
 
@@ -173,6 +174,45 @@ fn a_destructive_command_asks_and_yes_removes_it(
     term.wait_for(&["Remove 1 deployment(s)"], 20);
     term.send(&["y"]);
     assert_eq!(term.exit_status(60), 0, "{}", term.screen());
+    drop(term);
+    assert!(!ok(&ctl("co list deployments --site demo")).contains("hello-process"));
+}
+
+/// A rollback prints what it will change before it asks; "no" changes
+/// nothing.
+fn a_rollback_shows_what_it_changes_before_it_asks(
+    term: &impl Fn(&str) -> Tmux,
+    ctl: &impl Fn(&str) -> Output,
+) {
+    let history: serde_json::Value =
+        serde_json::from_str(&ok(&ctl("-o json co history --site demo"))).unwrap();
+    let deployed = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("deploy hello-process")
+        })
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()[..12]
+        .to_owned();
+    let term = term(&format!("edgectl co rollback --site demo --to {deployed}"));
+    term.wait_for(&["Roll site `demo` back to"], 20);
+    let screen = term.screen();
+    let (shown, asked) = screen.split_once("Roll site `demo` back to").unwrap();
+    assert!(
+        shown.contains("changes 1 deployment(s)")
+            && shown.contains("hello-process")
+            && shown.contains("created"),
+        "what changes comes before the question:\n{screen}"
+    );
+    assert!(asked.contains("as shown above?"), "{screen}");
+    term.send(&["n"]);
+    assert_eq!(term.exit_status(10), 1, "{}", term.screen());
     drop(term);
     assert!(!ok(&ctl("co list deployments --site demo")).contains("hello-process"));
 }

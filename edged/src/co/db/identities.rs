@@ -69,6 +69,26 @@ pub(crate) fn identity(c: &Connection, fingerprint: &str) -> rusqlite::Result<Op
     .optional()
 }
 
+/// The newest identity issued to each device (of `site`, when given), by
+/// device id: the one in use, since enrolling again revokes the earlier.
+pub(crate) fn newest_of_devices(
+    c: &Connection,
+    site: Option<&str>,
+) -> rusqlite::Result<std::collections::HashMap<String, IdentityRow>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {IDENTITY_COLUMNS} FROM identities WHERE device IS NOT NULL AND (?1 IS NULL OR site = ?1) ORDER BY issued_at, rowid"
+    ))?;
+    let mut out = std::collections::HashMap::new();
+    for row in st.query_map([site], identity_row)? {
+        let row = row?;
+        if let Some(device) = row.device.clone() {
+            // Later rows are newer: the last one stays.
+            out.insert(device, row);
+        }
+    }
+    Ok(out)
+}
+
 /// Revoke every active identity of `site` (its LO when `device` is `None`).
 pub(crate) fn revoke(
     c: &Connection,

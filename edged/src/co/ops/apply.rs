@@ -87,7 +87,7 @@ pub(crate) fn apply(
                 continue;
             }
         };
-        let devices = match devices_of(store, entry, c) {
+        let devices = match devices_of(store, entry, c, req.allow_unreported) {
             Ok(d) => d,
             Err(e) => {
                 problems.push((at("devices"), e.detail()));
@@ -185,7 +185,12 @@ pub(crate) fn apply(
 }
 
 /// The devices an entry names, or picks by selector or fit.
-fn devices_of(store: &Store, entry: &ApplyEntry, c: &Chosen) -> Result<Vec<String>, ApiError> {
+fn devices_of(
+    store: &Store,
+    entry: &ApplyEntry,
+    c: &Chosen,
+    allow_unreported: bool,
+) -> Result<Vec<String>, ApiError> {
     let ask = |device: Option<String>| DeployRequest {
         app: c.app_id.clone(),
         version: Some(c.version.clone()),
@@ -197,6 +202,7 @@ fn devices_of(store: &Store, entry: &ApplyEntry, c: &Chosen) -> Result<Vec<Strin
         name: None,
         rollout: None,
         dry_run: true,
+        allow_unreported,
     };
     if entry.devices.is_empty() {
         return Ok(place(store, &ask(None), c.profile())?

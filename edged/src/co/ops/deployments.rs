@@ -5,9 +5,12 @@
 //!
 //! Everything is checked before anything is written: the app and version, the
 //! profile, the parameter values against the app's schema (all problems
-//! listed), and placement (explicit device, label selector, and the profile's
-//! `deviceConstraints` against reported capabilities, naming the constraint a
-//! device fails). Writes to one site are serialized by the store's write lock.
+//! listed), and placement (explicit device, label selector, then against the
+//! capabilities each device reported: the profile's deployment type among its
+//! `supportedDeploymentTypes`, and the profile's `deviceConstraints`, naming
+//! what a device fails and what it reported; a device that has not reported
+//! is refused unless the request allows unreported devices). Writes to one
+//! site are serialized by the store's write lock.
 
 use std::fs;
 
@@ -284,9 +287,24 @@ pub(crate) fn place(
             )));
         }
     }
-    let Some(constraints) = &profile.device_constraints else {
-        return Ok(candidates);
-    };
+    judge(candidates, profile, req.allow_unreported)
+}
+
+/// The candidates that can take a deployment of `profile`, by the
+/// capabilities each reported: its deployment types, then the profile's
+/// `deviceConstraints` (`placement::judge`). A device that cannot is left
+/// out; none left is an error naming each device and why. A device that
+/// has not reported yet is unknown: without `allow_unreported` the whole
+/// placement is refused naming it (the operator decides: wait for it, name
+/// other devices, or take it unchecked), with it the device is taken.
+fn judge(
+    mut candidates: Vec<DeviceRow>,
+    profile: &DeploymentProfile,
+    allow_unreported: bool,
+) -> Result<Vec<DeviceRow>, ApiError> {
+    let kind = profile.profile_type;
+    let constraints = profile.device_constraints.as_ref();
+    let mut unreported = Vec::new();
     let mut reasons = Vec::new();
     candidates.retain(|c| {
         let verdict = match c
@@ -294,9 +312,13 @@ pub(crate) fn place(
             .as_deref()
             .map(|t| DeviceCapabilitiesManifest::from_slice(t.as_bytes()))
         {
-            Some(Ok(caps)) => placement::fits(constraints, &caps.document),
+            Some(Ok(caps)) => placement::judge(kind, constraints, &caps.document),
             Some(Err(_)) => Err(Unfit("its stored capabilities do not read".to_owned())),
-            None => Err(Unfit("it has not reported its capabilities yet".to_owned())),
+            None if allow_unreported => Ok(()),
+            None => {
+                unreported.push(format!("`{}`", c.id));
+                return false;
+            }
         };
         match verdict {
             Ok(()) => true,
@@ -306,9 +328,34 @@ pub(crate) fn place(
             }
         }
     });
+    if !unreported.is_empty() {
+        let also = if constraints.is_some() {
+            " or to meet the profile's deviceConstraints"
+        } else {
+            ""
+        };
+        let (who, them) = match unreported.as_slice() {
+            [one] => (
+                format!(
+                    "device {one} has not reported its capabilities yet, so it is not known to run `{kind}` deployments{also}"
+                ),
+                "it",
+            ),
+            many => (
+                format!(
+                    "devices {} have not reported their capabilities yet, so they are not known to run `{kind}` deployments{also}",
+                    many.join(", ")
+                ),
+                "them",
+            ),
+        };
+        return Err(ApiError::unprocessable(format!(
+            "{who}; deploy once reported (`edgectl co show device` says), leave {them} out with --device or --selector, or take {them} unchecked with --allow-unreported"
+        )));
+    }
     if candidates.is_empty() {
         return Err(ApiError::unprocessable(format!(
-            "no device fits the profile's deviceConstraints: {}",
+            "no device can take this `{kind}` deployment: {}",
             reasons.join("; ")
         )));
     }
@@ -410,64 +457,6 @@ pub(crate) fn history(
             time: crate::clock::format_unix(c.time),
         })
         .collect())
-}
-
-/// Restore the desired state of commit `to`, as a new commit; the site's
-/// deployments after it.
-pub(crate) fn rollback(
-    store: &Store,
-    site: &str,
-    to: &str,
-    by: &str,
-) -> Result<Vec<DeploymentSummary>, ApiError> {
-    let _w = store.write_lock();
-    known_site(&store.db(), site, "")?;
-    let dir = store.site_repo(site);
-    if !dir.join(".git").exists() {
-        return Err(ApiError::not_found(format!(
-            "site `{site}` has no history yet"
-        )));
-    }
-    let repo = open_site_repo(&dir)?;
-    let before = repo
-        .head()
-        .map_err(|e| ApiError::internal(&e.into()))?
-        .unwrap_or_default();
-    let target = match repo.restore(to) {
-        Ok(t) => t,
-        Err(e @ edge_workspace::git::GitError::UnknownCommit { .. }) => {
-            return Err(ApiError::not_found(e.to_string()));
-        }
-        Err(other) => {
-            // A half-restored work tree must not be committed by the next change.
-            let _ = repo.restore(&before);
-            return Err(ApiError::internal(&other.into()));
-        }
-    };
-    let message = format!(
-        "roll back site {site} to {}\n\nby: {by}\nrestores: {target}",
-        &target[..12.min(target.len())]
-    );
-    let commit = match repo.commit_all(&message, &author()) {
-        Ok(Some(c)) => c.id,
-        Ok(None) => before.clone(),
-        Err(e) => {
-            let _ = repo.restore(&before);
-            return Err(ApiError::internal(&e.into()));
-        }
-    };
-    // The index follows the repository: the site's deployments are the files now in it.
-    let rows = reindex_site(&mut store.db(), site, &dir, &commit, false)?;
-    let out: Vec<DeploymentSummary> = rows.into_iter().map(summary).collect();
-    store.changed(site);
-    store.events().publish(
-        "site.rolled-back",
-        site,
-        Some(site),
-        serde_json::json!({"to": target, "commit": commit}),
-    );
-    tracing::info!(site, to = target, commit, "rolled back");
-    Ok(out)
 }
 
 /// Make the index of `site`'s deployments equal to the files in its repository

@@ -26,6 +26,7 @@ pub(crate) mod intake;
 pub(crate) mod nudge;
 pub(crate) mod recovery;
 pub(crate) mod remove;
+pub(crate) mod rollback;
 pub(crate) mod rollout;
 pub(crate) mod sites;
 pub(crate) mod status;

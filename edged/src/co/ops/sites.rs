@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use edge_api::types::{CreateDevice, CreateSite, Device, Site};
+use edge_api::types::{CreateDevice, CreateSite, Device, DeviceIdentity, Site};
 use edge_model::DeviceId;
 use serde::Serialize;
 
 use crate::co::db::deployments::device_deployments;
+use crate::co::db::identities::{IdentityRow, newest_of_devices};
 use crate::co::db::sites::{self as db, DeviceRow, SiteRow};
 use crate::co::ops::suggest::{no_device, no_site};
 use crate::co::store::Store;
@@ -168,9 +169,20 @@ fn site_view(r: SiteRow) -> Site {
     }
 }
 
-fn device_view(store: &Store, r: DeviceRow) -> Result<Device, ApiError> {
+/// Device `r` as the API shows it, with its newest identity among
+/// `identities` (by device id).
+fn device_view(
+    store: &Store,
+    r: DeviceRow,
+    identities: &std::collections::HashMap<String, IdentityRow>,
+) -> Result<Device, ApiError> {
     let deployments = device_deployments(&store.db(), &r.id)?;
+    let identity = identities
+        .get(&r.id)
+        .filter(|i| i.site == r.site)
+        .map(identity_view);
     Ok(Device {
+        identity,
         capabilities: r
             .capabilities
             .as_deref()
@@ -182,6 +194,24 @@ fn device_view(store: &Store, r: DeviceRow) -> Result<Device, ApiError> {
         deployments,
         created_at: r.created_at,
     })
+}
+
+/// An issued identity as the API shows it, with its state now.
+fn identity_view(i: &IdentityRow) -> DeviceIdentity {
+    let state = if i.revoked_at.is_some() {
+        "revoked"
+    } else if i.not_after < crate::clock::now() {
+        "expired"
+    } else {
+        "valid"
+    };
+    DeviceIdentity {
+        state: state.to_owned(),
+        spiffe_id: i.spiffe_id.clone(),
+        issued_at: i.issued_at.clone(),
+        valid_until: i.not_after.clone(),
+        revoked_at: i.revoked_at.clone(),
+    }
 }
 
 /// Every site.
@@ -263,7 +293,10 @@ pub(crate) fn label_site(
 /// Every device, or those of `site`.
 pub(crate) fn list_devices(store: &Store, site: Option<&str>) -> Result<Vec<Device>, ApiError> {
     let rows = db::devices(&store.db(), site)?;
-    rows.into_iter().map(|r| device_view(store, r)).collect()
+    let identities = newest_of_devices(&store.db(), site)?;
+    rows.into_iter()
+        .map(|r| device_view(store, r, &identities))
+        .collect()
 }
 
 /// Register a device at a site.
@@ -389,7 +422,7 @@ pub(crate) fn create_devices(
             Some(&row.site),
             serde_json::json!({}),
         );
-        out.push(device_view(store, row)?);
+        out.push(device_view(store, row, &std::collections::HashMap::new())?);
     }
     Ok(out)
 }
@@ -405,8 +438,9 @@ pub(crate) fn show_device(store: &Store, device: &str) -> Result<Device, ApiErro
             "; `edgectl co list devices` lists them",
         ));
     };
+    let identities = newest_of_devices(&conn, Some(&row.site))?;
     drop(conn);
-    device_view(store, row)
+    device_view(store, row, &identities)
 }
 
 /// Replace a device's labels.
@@ -439,6 +473,7 @@ pub(crate) fn label_device(
     db::set_device_labels(&conn, device, labels)?;
     let row =
         db::device(&conn, device)?.ok_or_else(|| ApiError::not_found("the device vanished"))?;
+    let identities = newest_of_devices(&conn, Some(&row.site))?;
     drop(conn);
-    device_view(store, row)
+    device_view(store, row, &identities)
 }

@@ -119,6 +119,24 @@ impl Node {
         }
     }
 
+    /// Where component `c`'s artifact came from, for messages: its package
+    /// path or registry reference, and the digest it was taken as.
+    pub(super) fn origin(&self, c: &ComponentPlan) -> String {
+        let Some(repository) = c.repository.as_deref() else {
+            return String::new();
+        };
+        if let Some(reference) = oci_reference(repository, c.revision.as_deref()) {
+            return match self.cas.pinned(&reference) {
+                Some((digest, _)) => format!("from `oci://{reference}` ({digest})"),
+                None => format!("from `oci://{reference}`"),
+            };
+        }
+        match &c.artifact {
+            Some(digest) => format!("from `{repository}` in the package ({digest})"),
+            None => format!("from `{repository}` in the package"),
+        }
+    }
+
     /// The module or binary at registry `repository` (with the component's
     /// revision) of app `app`, pinned on first pull: from the registry, or
     /// when that fails, from the fleet manager's copy.

@@ -153,15 +153,10 @@ impl Node {
         let Some(plan) = self.update(id, |run| run.comps[i].plan.clone()) else {
             return failed(fail(FailureCode::Removed, "the deployment went away"));
         };
-        let Some(driver) = self.driver(plan.kind) else {
-            return failed(fail(
-                FailureCode::Unsupported,
-                format!("this node has no `{}` runtime", plan.kind),
-            ));
+        let driver = match self.runtime(plan.kind) {
+            Ok(driver) => driver,
+            Err(e) => return failed(e),
         };
-        if let Some(why) = driver.unavailable() {
-            return failed(fail(FailureCode::Unsupported, why));
-        }
         let dir = self.workloads.join(id).join(&plan.name);
         let artifact = match (plan.kind, artifact) {
             (ProfileType::Container, _) => PathBuf::new(),
@@ -181,6 +176,7 @@ impl Node {
             deployment: id.to_owned(),
             component: plan.clone(),
             artifact,
+            origin: self.origin(&plan),
             dir,
             restart: self.restart,
         };

@@ -599,3 +599,52 @@ fn an_update_replaces_only_the_components_that_changed() {
     assert_eq!(last(&r, A)["adoptedManifestVersion"], 2);
     assert!(!dir.path().join("workloads").join(A).join("c").exists());
 }
+
+#[test]
+fn a_helm_deployment_is_refused_as_not_supported_before_anything_is_fetched() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDriver::new();
+    let node = node_in(dir.path(), &fake);
+    let yaml = format!(
+        "apiVersion: application.margo.org/v1alpha1
+kind: ApplicationDeployment
+metadata:
+  annotations:
+    id: {A}
+    applicationId: hello-helm
+  name: hello-helm
+  namespace: margo
+  deviceId: edge-1
+spec:
+  applicationId: hello-helm
+  deploymentProfile:
+    type: helm.v3
+    components:
+      - name: hello
+        properties:
+          repository: oci://northstarida.azurecr.io/charts/hello-world
+          revision: 0.1.0
+"
+    );
+    let bytes = yaml.into_bytes();
+    let helm = Doc {
+        id: A.to_owned(),
+        digest: edge_model::digest::sha256(&bytes).to_string(),
+        bytes,
+    };
+    apply(&node, 1, vec![helm]);
+    assert!(fake.calls().is_empty(), "nothing started");
+    let r = reports(&node);
+    let report = last(&r, A);
+    assert_eq!(
+        states(report),
+        [("failed".to_owned(), Some("UNSUPPORTED".to_owned()))]
+    );
+    let message = report["components"][0]["error"]["message"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        message,
+        "Helm is not supported on this node: it has no `helm` runtime (it runs process)"
+    );
+}

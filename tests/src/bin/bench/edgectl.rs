@@ -138,7 +138,7 @@ fn apply(edgectl: &Path, co: &Co, dir: &Path) {
     let file = file.to_string_lossy().into_owned();
     let apply_file = |file: &str| {
         let mut c = Command::new(edgectl);
-        c.args(["co", "apply", "-f", file])
+        c.args(["co", "apply", "--allow-unreported", "-f", file])
             .env("EDGE_SERVER", &co.url)
             .env("EDGE_TOKEN", &co.token)
             .env("EDGE_CA", co.ca_file());

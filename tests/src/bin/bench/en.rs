@@ -175,6 +175,7 @@ fn wasm_workload(dir: &Path, n: usize) -> Workload {
             artifact: None,
         },
         artifact: repo_root().join("fixtures/packages/hello-wasm/components/hello.wat"),
+        origin: String::new(),
         dir: dir.join(n.to_string()),
         restart: RestartPolicy {
             interval: Duration::from_secs(1),
@@ -399,6 +400,7 @@ fn deploy_wait(edgectl: &Path, co: &Co) {
                 SITE,
                 "--device",
                 DEVICE,
+                "--allow-unreported",
                 "--wait",
                 "-o",
                 "json",

@@ -94,6 +94,8 @@ pub(crate) fn deploy_app(api: &edge_api::Client, app: &str, site: &str, device: 
         name: None,
         rollout: None,
         dry_run: false,
+        // Placed before (or without) a capabilities report.
+        allow_unreported: true,
     };
     let out: Vec<DeploymentSummary> = api
         .post(edge_api::routes::DEPLOYMENTS, &req)
@@ -160,6 +162,7 @@ pub(crate) fn fleet(edgectl: &Path, edged: &Path) -> Fleet {
             SITE,
             "--device",
             "edge-1",
+            "--allow-unreported",
             "-o",
             "json",
         ],

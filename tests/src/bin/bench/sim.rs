@@ -183,7 +183,7 @@ pub(crate) fn run(args: &[String]) {
         let _: Value = api
             .post(
                 edge_api::routes::DEPLOYMENTS,
-                &json!({"app": "hello-wasm", "version": "1.0.0", "site": s}),
+                &json!({"app": "hello-wasm", "version": "1.0.0", "site": s, "allowUnreported": true}),
             )
             .unwrap_or_else(|e| panic!("deploy: {e}"));
     }

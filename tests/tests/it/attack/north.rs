@@ -37,6 +37,7 @@ fn deploy_hello(co: &Co, token: &str) -> std::process::Output {
             "plant-1",
             "--device",
             "edge-1",
+            "--allow-unreported",
         ],
     )
 }

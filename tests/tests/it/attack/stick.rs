@@ -191,6 +191,7 @@ fn a_stick_of_another_site_is_refused(f: &Fleet, creds: &Path) {
         "plant-2",
         "--device",
         "edge-9",
+        "--allow-unreported",
     ]));
     let other = f.dir.path().join("plant-2-stick");
     ok(&f.co.edgectl(&[

@@ -127,6 +127,7 @@ fn deploy(co: &Co, name: &str) -> std::process::Output {
         "plant-1",
         "--device",
         "edge-1",
+        "--allow-unreported",
         "--name",
         name,
         "-o",

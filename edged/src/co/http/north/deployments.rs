@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::co::ops::access::Caller;
 use crate::co::ops::apply::{self, MAX_APPLY_BYTES};
-use crate::co::ops::{deployments, detail, update};
+use crate::co::ops::{deployments, detail, rollback, update};
 use crate::co::store::Store;
 use crate::error::ApiError;
 use crate::http::{BoundedBody, JsonBody, QueryParams, blocking, created};
@@ -146,9 +146,10 @@ pub(crate) async fn history(
         .map(axum::Json)
 }
 
-/// Restore the desired state of an earlier commit, as a new commit.
+/// Restore the desired state of an earlier commit, as a new commit (with
+/// `dryRun`, only say what would change).
 #[utoipa::path(post, path = "/api/sites/{site}/rollback", params(("site" = String, Path, description = "Site name")), request_body = RollbackRequest,
-    responses((status = 200, body = Vec<DeploymentSummary>, description = "The site's deployments after the rollback"),
+    responses((status = 200, body = Vec<DeploymentSummary>, description = "Each deployment with what the rollback does to it: `created`, `updated` (with what changes), `removed`, `unchanged`, or `skipped` (its app version is no longer in the store; left as it is, the reason in `changes`)"),
               (status = 404, description = "No such site or commit")))]
 pub(crate) async fn rollback(
     State(store): State<Arc<Store>>,
@@ -156,7 +157,7 @@ pub(crate) async fn rollback(
     UrlPath(site): UrlPath<String>,
     JsonBody(req): JsonBody<RollbackRequest>,
 ) -> Result<axum::Json<Vec<DeploymentSummary>>, ApiError> {
-    blocking(move || deployments::rollback(&store, &site, &req.to, &caller.actor))
+    blocking(move || rollback::rollback(&store, &site, &req.to, &caller.actor, req.dry_run))
         .await
         .map(axum::Json)
 }
