@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use edge_api::routes::{self, fill};
 use edge_api::types::{
-    AddAppRequest, AppDetail, Commit, CreateDevice, CreateSite, DeploymentSummary,
-    Device, DeviceIdentity, EnrollRequest, Enrollment, Labels, RevokeRequest, Revoked,
-    ServerStatus, Site, SourceKind,
+    AddAppRequest, AppDetail, Commit, CreateDevice, CreateSite, DeploymentSummary, Device,
+    DeviceIdentity, EnrollRequest, Enrollment, Labels, RevokeRequest, Revoked, ServerStatus, Site,
+    SourceKind,
 };
 use edge_api::{Client, ClientError};
 

@@ -296,7 +296,12 @@ fn rollback_restores_an_earlier_state_as_a_new_commit() {
         "not a commit of this repository",
     );
     fails(
-        &co.edgectl(&["co", "rollback", "--site", "plant-1", "--to", "HEAD~2"]),
+        &co.edgectl(&["co", "rollback", "--site", "plant-1", "--to", "main@{1}"]),
+        "not a commit of this repository",
+    );
+    // `HEAD~N` counts back; past the first commit it is refused.
+    fails(
+        &co.edgectl(&["co", "rollback", "--site", "plant-1", "--to", "HEAD~40"]),
         "not a commit of this repository",
     );
     assert_eq!(git(&repo, &["rev-list", "--count", "HEAD"]).trim(), "4");

@@ -24,7 +24,6 @@ use super::change::{describe, open_site_repo, row_of};
 use super::deployments::{reindex_site, summary};
 use crate::co::db::apps::versions_of;
 use crate::co::db::deployments::{self as db, DeploymentRow};
-use crate::co::db::sites;
 use crate::co::store::{Store, author};
 use crate::error::ApiError;
 
