@@ -4,7 +4,7 @@
 //! named deployments each): the first apply, then applying the same file
 //! again, which must change nothing and make no commit. The store is seeded
 //! by writing 10,000 packages into a CO workspace (the CO indexes them at
-//! start).
+//! start). Last, a shell completion of `--device` answered from the CO.
 
 use std::path::Path;
 use std::process::Command;
@@ -101,7 +101,50 @@ pub(crate) fn run() {
         list("json")
     );
     apply(&edgectl, &co, dir.path());
+    complete(&edgectl, &co, dir.path());
     let _ = co.stop();
+}
+
+/// A Tab on `--device d-99`: the shell asks `edgectl`, which asks the CO
+/// for the devices (1,000 more at a site of their own) within its 100 ms.
+fn complete(edgectl: &Path, co: &Co, dir: &Path) {
+    use super::fleet::ctl;
+    ctl(edgectl, co, &["co", "add", "site", "many"]);
+    let list: String = (0..1000).map(|i| format!("d-{i}\n")).collect();
+    let file = dir.join("devices.txt");
+    std::fs::write(&file, list).unwrap_or_else(|e| panic!("{e}"));
+    let file = file.to_string_lossy().into_owned();
+    ctl(
+        edgectl,
+        co,
+        &["co", "add", "devices", "--site", "many", "--from", &file],
+    );
+    let mut offered = 0;
+    let samples: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            let out = Command::new(edgectl)
+                .args(["--", "edgectl", "co", "deploy", "--device", "d-99"])
+                .env("COMPLETE", "bash")
+                .env("_CLAP_COMPLETE_INDEX", "4")
+                .env("EDGE_SERVER", &co.url)
+                .env("EDGE_TOKEN", &co.token)
+                .env("EDGE_CA", co.ca_file())
+                .output()
+                .unwrap_or_else(|e| panic!("run: {e}"));
+            let took = start.elapsed();
+            offered = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .count();
+            took
+        })
+        .collect();
+    // d-99 and d-990 to d-999: the benchmark fails when they were not offered.
+    assert_eq!(offered, 11, "the completion offered {offered} names");
+    println!(
+        "completion of --device (1,100 devices): {}",
+        percentiles(samples)
+    );
 }
 
 /// Devices of the apply benchmark's site, and named deployments on each.
