@@ -2,7 +2,8 @@
 //! an iterator of [`Event`]s: `id:`, `event:` and `data:` fields, events
 //! separated by a blank line, comments (`:` keep-alives) skipped. A `reset`
 //! event (the server dropped events this client missed) comes through with
-//! kind `reset` and id 0.
+//! kind `reset` and id 0; a `shutdown` event (the server is stopping and
+//! ends the stream) as [`ClientError::Stopping`], the stream's last item.
 
 use std::io::{BufRead as _, Read as _};
 use std::time::Duration;
@@ -20,6 +21,8 @@ const MAX_LINE: usize = 1 << 20;
 pub struct Events {
     reader: std::io::BufReader<reqwest::blocking::Response>,
     server: String,
+    /// The server said it stops: nothing more comes.
+    ended: bool,
 }
 
 impl Client {
@@ -40,6 +43,7 @@ impl Client {
         Ok(Events {
             reader: std::io::BufReader::new(resp),
             server: self.server().to_owned(),
+            ended: false,
         })
     }
 }
@@ -48,6 +52,9 @@ impl Iterator for Events {
     type Item = Result<Event, ClientError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
         let mut kind = String::new();
         let mut data = String::new();
         loop {
@@ -71,6 +78,12 @@ impl Iterator for Events {
             if line.is_empty() {
                 if data.is_empty() {
                     continue;
+                }
+                if kind == "shutdown" {
+                    self.ended = true;
+                    return Some(Err(ClientError::Stopping {
+                        server: self.server.clone(),
+                    }));
                 }
                 if kind == "reset" {
                     return Some(Ok(Event {

@@ -302,6 +302,16 @@ impl Co {
         self.daemon.kill();
     }
 
+    /// Send the daemon a signal (`TERM`, `INT`, …) and return at once.
+    pub fn signal(&self, name: &str) {
+        self.daemon.signal(name);
+    }
+
+    /// The daemon's exit status once it has exited, within `limit`.
+    pub fn exited(&mut self, limit: Duration) -> Option<ExitStatus> {
+        self.daemon.exited(limit)
+    }
+
     /// The daemon's process id, while it runs.
     #[must_use]
     pub fn pid(&self) -> Option<u32> {
@@ -407,6 +417,23 @@ impl Daemon {
             let _ = child.kill();
             panic!("the daemon did not stop after SIGTERM:\n{}", self.log());
         })
+    }
+
+    /// Send a signal (`TERM`, `INT`, …) and return at once.
+    pub fn signal(&self, name: &str) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .arg(format!("-{name}"))
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+
+    /// The exit status once the process has exited, within `limit` (the
+    /// log stays readable).
+    pub fn exited(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        within(limit, EVERY, || child.try_wait().ok().flatten())
     }
 
     /// SIGKILL and wait.

@@ -1,10 +1,11 @@
 //! `edgectl co watch`: the CO's event stream as lines, resumed after a lost
-//! connection from the last event seen.
+//! connection from the last event seen. When the CO stops (it ends the
+//! stream saying so), the watch ends too, naming the id to go on from.
 
 use std::time::Duration;
 
-use edge_api::Client;
 use edge_api::types::Event;
+use edge_api::{Client, ClientError};
 
 use crate::printer::Printer;
 
@@ -82,7 +83,18 @@ fn line(e: &Event) -> String {
     format!("{}  {:<20} {}{site}  {detail}", e.at, e.kind, e.subject)
 }
 
-/// Follow the stream until interrupted.
+/// The CO ended the stream because it stops: the watch ends too, saying
+/// how to go on from the last event printed once the CO is back.
+fn stopped(err: &ClientError, last: Option<u64>) -> anyhow::Error {
+    match last {
+        Some(id) => anyhow::anyhow!(
+            "{err}; the watch ended (once it is back, `edgectl co watch --since {id}` goes on after the last event seen)"
+        ),
+        None => anyhow::anyhow!("{err}; the watch ended"),
+    }
+}
+
+/// Follow the stream until interrupted, or until the CO stops.
 pub(crate) fn watch(
     client: &Client,
     printer: Printer,
@@ -100,6 +112,9 @@ pub(crate) fn watch(
                 for e in stream {
                     let e = match e {
                         Ok(e) => e,
+                        Err(err @ ClientError::Stopping { .. }) => {
+                            return Err(stopped(&err, last));
+                        }
                         Err(err) => {
                             printer.warn(&format!("the event stream broke: {err}; resuming"));
                             break;

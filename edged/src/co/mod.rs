@@ -69,11 +69,12 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         listener,
         north_tls.map(tokio_rustls::TlsAcceptor::from),
         crate::http::Limits::current(),
-        crate::shutdown(),
+        crate::stop::requested(),
         move |_| Some(north.clone()),
     )
     .await;
-    south_task.abort();
+    // The south listener drains on the same signal.
+    let _ = south_task.await;
     rollouts.abort();
     tracing::info!("stopped");
     Ok(())

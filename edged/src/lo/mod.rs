@@ -118,8 +118,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let _ = out.flush();
     }
     tracing::info!(site = lo.site, %addr, server = lo.identity.file.server, "local orchestrator ready");
-    crate::shutdown().await;
-    serving.abort();
+    // Serving ends once a stop is asked for: long polls are answered at
+    // once, reports in flight finish.
+    let _ = serving.await;
     tracing::info!("stopped");
     Ok(())
 }

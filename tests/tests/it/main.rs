@@ -18,6 +18,7 @@ mod events;
 mod faults;
 mod git;
 mod latency;
+mod lifecycle;
 mod lo;
 mod oci;
 mod pull;

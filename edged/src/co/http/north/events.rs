@@ -1,6 +1,7 @@
 //! `GET /api/events`: the event ring as Server-Sent Events, resumable with
 //! `Last-Event-ID` (or `?since=ID`); a client that missed events gets one
-//! `reset` event first.
+//! `reset` event first. When the CO stops, every stream ends with one
+//! `shutdown` event, so the drain does not wait on them.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -22,11 +23,30 @@ fn reset() -> SseEvent {
         .data(r#"{"reason":"events were missed; read the state again"}"#)
 }
 
+/// Tells a client the CO is stopping: the stream ends here.
+fn shutdown() -> SseEvent {
+    SseEvent::default()
+        .event("shutdown")
+        .data(r#"{"reason":"the central orchestrator is stopping"}"#)
+}
+
 fn sse(e: &Event) -> SseEvent {
     SseEvent::default()
         .id(e.id.to_string())
         .event(e.kind.clone())
         .data(serde_json::to_string(e).unwrap_or_default())
+}
+
+/// Where one stream is: the last event sent, what waits to be sent, and
+/// whether it ends once that is out.
+struct Follow {
+    store: Arc<Store>,
+    last: u64,
+    bell: tokio::sync::watch::Receiver<u64>,
+    /// Whether to check, once, that the resumed id is still in the ring.
+    check: bool,
+    queue: VecDeque<SseEvent>,
+    ended: bool,
 }
 
 /// Changes as they happen, as Server-Sent Events. Each event's `data` is an
@@ -59,28 +79,43 @@ pub(crate) async fn events(
     if restarted {
         queue.push_back(reset());
     }
-    let state = (store, start, bell, resume.is_some() && !restarted, queue);
-    let stream = futures_util::stream::unfold(
-        state,
-        |(store, mut last, mut bell, mut check, mut queue)| async move {
-            loop {
-                if let Some(e) = queue.pop_front() {
-                    return Some((Ok(e), (store, last, bell, check, queue)));
-                }
-                let (new, gap) = store.events().after(last);
-                if check && gap {
-                    queue.push_back(reset());
-                }
-                check = false;
-                if let Some(e) = new.last() {
-                    last = e.id;
-                }
-                queue.extend(new.iter().map(sse));
-                if queue.is_empty() && bell.changed().await.is_err() {
-                    return None;
+    let state = Follow {
+        store,
+        last: start,
+        bell,
+        check: resume.is_some() && !restarted,
+        queue,
+        ended: false,
+    };
+    let stream = futures_util::stream::unfold(state, |mut f| async move {
+        loop {
+            if let Some(e) = f.queue.pop_front() {
+                return Some((Ok(e), f));
+            }
+            if f.ended {
+                return None;
+            }
+            let (new, gap) = f.store.events().after(f.last);
+            if f.check && gap {
+                f.queue.push_back(reset());
+            }
+            f.check = false;
+            if let Some(e) = new.last() {
+                f.last = e.id;
+            }
+            f.queue.extend(new.iter().map(sse));
+            if f.queue.is_empty() {
+                tokio::select! {
+                    rang = f.bell.changed() => if rang.is_err() {
+                        return None;
+                    },
+                    () = crate::stop::requested() => {
+                        f.queue.push_back(shutdown());
+                        f.ended = true;
+                    }
                 }
             }
-        },
-    );
+        }
+    });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
