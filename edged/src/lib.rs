@@ -35,6 +35,7 @@ mod error;
 mod http;
 #[cfg(feature = "lo")]
 mod lo;
+mod lock;
 mod perms;
 mod settings;
 mod south;
@@ -117,8 +118,15 @@ where
         );
         return ExitCode::from(1);
     }
-    let mode: std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>>>> = match settings.mode
-    {
+    // Before anything in the data folder is opened: one daemon per folder.
+    let lock = match lock::DataLock::take(&settings.data) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let mode: std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>>>> = match settings.mode {
         #[cfg(feature = "co")]
         cli::Mode::Co => Box::pin(co::run(settings)),
         #[cfg(feature = "lo")]
@@ -151,6 +159,8 @@ where
     match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // A start that failed leaves no empty folder of its own behind.
+            lock.abandon();
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(1)
         }

@@ -1,14 +1,17 @@
 //! Starting and stopping daemons: a CO with a `co watch` client stops at
 //! once on SIGTERM and the watch says why it ended; a second signal ends a
-//! drain at once; an LO answers its nodes' long polls when it stops.
+//! drain at once; an LO answers its nodes' long polls when it stops. One
+//! daemon per data folder (a CO's, a demo's and its parts'); a start that
+//! fails leaves no folder it made behind.
 
 use std::io::{BufRead as _, Read as _};
 use std::net::TcpListener;
-use std::process::{Child, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use edge_tests::co::{Co, ok};
+use edge_tests::co::{Co, Daemon, bin, fails, ok};
 use edge_tests::fleet::fleet;
 use edge_tests::lo::{Lo, Margo};
 use edge_tests::wait::{EVERY, LIMIT, until_or, within};
@@ -180,4 +183,189 @@ fn an_lo_answers_its_long_polls_when_it_stops() {
     assert!(asked.elapsed() < PROMPT, "took {:?}", asked.elapsed());
     let answer = poll.join().unwrap().expect("the long poll was answered");
     assert_eq!(answer.status, 304, "{answer:?}");
+}
+
+/// Every path under `dir`, relative, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = e.path();
+            out.push(path.strip_prefix(root).unwrap().display().to_string());
+            if e.file_type().unwrap().is_dir() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// `edged ARGS`, run to its end.
+fn edged(args: &[&str], cwd: &Path) -> Output {
+    Command::new(bin("edged"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("EDGED_MODE")
+        .env_remove("EDGED_DATA")
+        .output()
+        .unwrap()
+}
+
+/// A second start on a held data folder fails naming the folder and the
+/// pid holding it, and changes nothing there.
+fn refused(out: &Output, folder: &Path, pid: u32) {
+    fails(
+        out,
+        &format!(
+            "the data folder `{}` is in use by another edged (pid {pid})",
+            folder.display()
+        ),
+    );
+    assert!(out.stdout.is_empty(), "no readiness line");
+}
+
+#[test]
+fn a_data_folder_serves_one_co_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("co");
+    let co = Co::start(&data, &[]);
+    let pid = co.pid().unwrap();
+    let before = listing(&data);
+    let token = std::fs::read(data.join("admin.token")).unwrap();
+    let second = edged(
+        &[
+            "--mode",
+            "co",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--south-listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    refused(&second, &data, pid);
+    assert_eq!(listing(&data), before);
+    assert_eq!(std::fs::read(data.join("admin.token")).unwrap(), token);
+    assert_eq!(
+        std::fs::read_to_string(data.join("lock")).unwrap().trim(),
+        pid.to_string()
+    );
+    // The first one still serves.
+    ok(&co.edgectl(&["co", "status"]));
+    // Killed, it lets go of the folder (the kernel does): a new start works.
+    co.kill();
+    let again = Co::start(&data, &[]);
+    ok(&again.edgectl(&["co", "status"]));
+}
+
+#[test]
+fn a_demo_folder_serves_one_demo_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let mut cmd = Command::new(bin("edged"));
+    cmd.args(["--mode", "all", "--data"])
+        .arg(&demo)
+        .args(["--listen", "127.0.0.1:0"]);
+    let (daemon, _) = Daemon::spawn(cmd, "edged all listening on ");
+    let pid = daemon.pid().unwrap();
+    let top = std::fs::read_dir(&demo).unwrap().count();
+    let second = edged(
+        &[
+            "--mode",
+            "all",
+            "--data",
+            demo.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    refused(&second, &demo, pid);
+    // Its parts' folders are held too.
+    let co = demo.join("co");
+    let part = edged(
+        &[
+            "--mode",
+            "co",
+            "--data",
+            co.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--south-listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    refused(&part, &co, pid);
+    assert_eq!(std::fs::read_dir(&demo).unwrap().count(), top);
+    assert!(daemon.stop().success(), "the demo stops cleanly");
+}
+
+#[test]
+fn a_failed_start_leaves_no_folder_it_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let new = dir.path().join("new");
+    let co = new.join("co");
+    let co_args = |data: &Path, listen: &str| {
+        let mut a = vec![
+            "--mode".to_owned(),
+            "co".to_owned(),
+            "--data".to_owned(),
+            data.display().to_string(),
+            "--south-listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--listen".to_owned(),
+        ];
+        a.push(listen.to_owned());
+        a
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        edged(&args, dir.path())
+    };
+
+    // A port in use: the start fails before the folder is used, and the
+    // folders it made go again.
+    fails(
+        &run(co_args(&co, &port)),
+        &format!("cannot listen on `{port}`"),
+    );
+    assert!(!new.exists(), "{:?}", listing(dir.path()));
+    // A bad flag value: nothing is made.
+    let mut bad = co_args(&co, "127.0.0.1:0");
+    bad.extend(["--listen-limits".to_owned(), "nope=1".to_owned()]);
+    let out = run(bad);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!new.exists());
+    // An LO whose credentials are missing.
+    let lo = new.join("lo");
+    let out = edged(
+        &[
+            "--mode",
+            "lo",
+            "--credentials",
+            dir.path().join("nowhere").to_str().unwrap(),
+            "--data",
+            lo.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!new.exists());
+    // A folder that was there stays, as it was.
+    let old = dir.path().join("old");
+    std::fs::create_dir(&old).unwrap();
+    fails(
+        &run(co_args(&old, &port)),
+        &format!("cannot listen on `{port}`"),
+    );
+    assert!(old.is_dir());
+    assert_eq!(listing(&old), Vec::<String>::new());
+    drop(taken);
 }
