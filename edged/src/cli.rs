@@ -33,7 +33,7 @@ use clap::{Parser, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "edged", version, max_term_width = 100)]
 pub struct Args {
-    /// Which components to run.
+    /// Which components to run; required (or `mode` in the configuration file).
     #[arg(long, env = "EDGED_MODE", value_enum)]
     pub mode: Option<Mode>,
 

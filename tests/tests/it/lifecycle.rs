@@ -1,8 +1,9 @@
 //! Starting and stopping daemons: a CO with a `co watch` client stops at
 //! once on SIGTERM and the watch says why it ended; a second signal ends a
 //! drain at once; an LO answers its nodes' long polls when it stops. One
-//! daemon per data folder (a CO's, a demo's and its parts'); a start that
-//! fails leaves no folder it made behind.
+//! daemon per data folder (a CO's, a demo's and its parts'); `edged`
+//! without a mode teaches the modes; a start that fails leaves no folder
+//! it made behind.
 
 use std::io::{BufRead as _, Read as _};
 use std::net::TcpListener;
@@ -303,6 +304,23 @@ fn a_demo_folder_serves_one_demo_at_a_time() {
     refused(&part, &co, pid);
     assert_eq!(std::fs::read_dir(&demo).unwrap().count(), top);
     assert!(daemon.stop().success(), "the demo stops cleanly");
+}
+
+#[test]
+fn edged_without_a_mode_lists_the_modes_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&[][..], &["--print-config"][..]] {
+        let out = edged(args, dir.path());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.starts_with("error: edged needs `--mode`"), "{err}");
+        for mode in ["all", "co", "lo", "en"] {
+            assert!(err.contains(&format!("\n  {mode:<4} ")), "{mode}: {err}");
+        }
+        assert!(err.contains("  edged --mode all --data ./demo\n"), "{err}");
+        assert!(out.stdout.is_empty());
+        assert_eq!(listing(dir.path()), Vec::<String>::new(), "nothing made");
+    }
 }
 
 #[test]
