@@ -3,7 +3,8 @@
 //! drain at once; an LO answers its nodes' long polls when it stops. One
 //! daemon per data folder (a CO's, a demo's and its parts'); `edged`
 //! without a mode teaches the modes; a start that fails leaves no folder
-//! it made behind.
+//! it made behind. A clean stop logs no error: not when Git stops reading
+//! a request, nor when Ctrl-C reaches the Git programs the CO runs.
 
 use std::io::{BufRead as _, Read as _};
 use std::net::TcpListener;
@@ -13,7 +14,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use edge_tests::co::{Co, Daemon, bin, fails, ok};
-use edge_tests::fleet::fleet;
+use edge_tests::fleet::{deploy_hello, enroll, fleet, south_url};
 use edge_tests::lo::{Lo, Margo};
 use edge_tests::wait::{EVERY, LIMIT, until_or, within};
 
@@ -386,4 +387,67 @@ fn a_failed_start_leaves_no_folder_it_made() {
     assert!(old.is_dir());
     assert_eq!(listing(&old), Vec::<String>::new());
     drop(taken);
+}
+
+/// Git may stop reading a request once it has seen enough (here: the
+/// first line of a body that is no Git request, larger than a pipe
+/// holds): its answer is passed on, and nothing is logged as an error.
+#[test]
+fn a_request_git_stops_reading_is_answered_and_logs_no_error() {
+    let f = fleet();
+    deploy_hello(&f.co, "edge-1");
+    let lo = Margo::new(&f.lo_creds, &south_url(&f.lo_creds), "co");
+    let answer = lo
+        .send(
+            "POST",
+            "/git/plant-1.git/git-upload-pack",
+            &[("content-type", "application/x-git-upload-pack-request")],
+            Some(vec![b'Y'; 1 << 20]),
+        )
+        .unwrap();
+    assert_ne!(answer.status, 500, "{answer:?}\n{}", f.co.log());
+    assert!(!f.co.log().contains(" ERROR "), "{}", f.co.log());
+}
+
+/// Ctrl-C in the CO's terminal reaches its whole process group (the Git
+/// programs it runs for an LO too): with an LO and a watcher attached, the
+/// CO stops cleanly, logging nothing at WARN or ERROR.
+#[test]
+fn ctrl_c_of_a_co_serving_an_lo_and_a_watcher_logs_no_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut co = Co::start_as_job(&dir.path().join("co"), &[]);
+    co.add_app("fixtures/packages/hello-wasm");
+    ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
+    ok(&co.edgectl(&["co", "add", "device", "edge-1", "--site", "plant-1"]));
+    let creds = enroll(&co, dir.path(), "plant-1", None);
+    let lo = Lo::start(&creds, &dir.path().join("lo"), &[]);
+    let mut watch = Started(
+        co.edgectl_command(&["co", "watch", "-o", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let printed = lines(&mut watch.0);
+    ok(&co.edgectl(&["co", "add", "site", "plant-2"]));
+    printed
+        .recv_timeout(LIMIT)
+        .unwrap_or_else(|_| panic!("the watch printed nothing\n{}", co.log()));
+    deploy_hello(&co, "edge-1");
+    until_or(
+        "the LO to take the deployment",
+        || lo.log().contains("new desired state").then_some(()),
+        || lo.log(),
+    );
+
+    co.interrupt_job();
+    let status = co
+        .exited(PROMPT)
+        .unwrap_or_else(|| panic!("the CO did not stop on Ctrl-C\n{}", co.log()));
+    assert!(status.success(), "{status:?}\n{}", co.log());
+    within(LIMIT, EVERY, || watch.0.try_wait().unwrap())
+        .unwrap_or_else(|| panic!("the watch kept running after the CO stopped"));
+    let log = co.log();
+    assert!(log.contains("signal=\"SIGINT\""), "{log}");
+    assert!(!log.contains(" ERROR ") && !log.contains(" WARN "), "{log}");
 }
