@@ -31,11 +31,28 @@ impl Client {
     /// # Errors
     /// When the server cannot be reached or refuses.
     pub fn events(&self, after: Option<u64>) -> Result<Events, ClientError> {
+        self.site_events(None, after)
+    }
+
+    /// Open the event stream of one site (its events and rollouts', which
+    /// span sites), or of all sites, resuming after event `after`.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or refuses (an unknown site: a
+    /// problem naming the sites there are).
+    pub fn site_events(
+        &self,
+        site: Option<&str>,
+        after: Option<u64>,
+    ) -> Result<Events, ClientError> {
         let mut req = self
             .http()
             .get(format!("{}{}", self.server(), routes::EVENTS))
             .timeout(STREAM_FOR)
             .header("accept", "text/event-stream");
+        if let Some(site) = site {
+            req = req.query(&[("site", site)]);
+        }
         if let Some(id) = after {
             req = req.header("last-event-id", id.to_string());
         }
