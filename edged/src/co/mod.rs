@@ -67,7 +67,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let _ = out.flush();
     }
     tracing::info!(data = %settings.data.display(), %addr, %south_addr, "central orchestrator ready");
-    let north = http::router(store);
+    let north = http::router(store.clone());
     crate::http::serve(
         listener,
         north_tls.map(tokio_rustls::TlsAcceptor::from),
@@ -79,6 +79,8 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     // The south listener drains on the same signal.
     let _ = south_task.await;
     rollouts.abort();
+    // The next start numbers its events on from here.
+    store.events().close();
     tracing::info!("stopped");
     Ok(())
 }

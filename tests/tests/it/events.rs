@@ -1,8 +1,8 @@
 //! The CO's event stream through `edgectl co watch -o json`: changes in the
 //! order they happen (a site, a device, a deployment, the node's status as
 //! it installs, labels), a site filter (an unknown site refused, naming the
-//! known ones), and a watch started again with `--since` getting exactly
-//! what it missed.
+//! known ones), a watch started again with `--since` getting exactly what
+//! it missed, and ids that keep growing across restarts of the CO.
 
 use std::io::BufRead as _;
 use std::process::{Child, Stdio};
@@ -201,4 +201,50 @@ fn an_unknown_site_is_refused_naming_the_sites_there_are() {
         problem["detail"], "no site `nope`; the sites are plant-1, plant-2",
         "{problem}"
     );
+}
+
+#[test]
+fn event_ids_keep_growing_across_restarts_and_resume_correctly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("co");
+    let co = Co::start(&data, &[]);
+    let last = added(&co, "plant-1");
+    assert!(co.stop().success());
+
+    // A clean stop: ids go on, and a client that saw everything missed nothing.
+    let co = Co::start(&data, &[]);
+    let client = co.client(Some(&co.token));
+    let mut stream = client.events(Some(last)).unwrap();
+    ok(&co.edgectl(&["co", "add", "site", "plant-2"]));
+    let next = stream.next().unwrap().unwrap();
+    assert_eq!(
+        (next.kind.as_str(), next.subject.as_str()),
+        ("site.added", "plant-2"),
+        "no reset: nothing was missed"
+    );
+    assert!(next.id > last, "{} after {last}", next.id);
+    drop(stream);
+    let seen = next.id;
+
+    // Killed: ids still grow, and a client resuming from before the crash
+    // is told it may have missed events.
+    co.kill();
+    let co = Co::start(&data, &[]);
+    let client = co.client(Some(&co.token));
+    let mut stream = client.events(Some(seen)).unwrap();
+    ok(&co.edgectl(&["co", "add", "site", "plant-3"]));
+    assert_eq!(stream.next().unwrap().unwrap().kind, "reset");
+    let after = stream.next().unwrap().unwrap();
+    assert_eq!(after.subject, "plant-3");
+    assert!(after.id > seen, "{} after {seen}", after.id);
+}
+
+/// Add site `name`; the id of its event.
+fn added(co: &Co, name: &str) -> u64 {
+    let client = co.client(Some(&co.token));
+    let mut stream = client.events(None).unwrap();
+    ok(&co.edgectl(&["co", "add", "site", name]));
+    let e = stream.next().unwrap().unwrap();
+    assert_eq!(e.subject, name);
+    e.id
 }

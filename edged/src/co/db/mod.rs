@@ -4,7 +4,8 @@
 //! `identities` (issued certificates and revocations), `reports` (reported
 //! deployment status and the intake bookkeeping of LO outboxes), `rollouts`
 //! (changes going out in waves), `access`
-//! (north API tokens and the audit log) — plus the
+//! (north API tokens and the audit log), `events` (where event ids go on
+//! from after a restart) — plus the
 //! manifest-version tables the CO shares with the LO
 //! ([`crate::south::view::versions`]). The Git workspace holds the documents;
 //! this holds what is needed to answer queries quickly. Access is
@@ -14,6 +15,7 @@
 pub(crate) mod access;
 pub(crate) mod apps;
 pub(crate) mod deployments;
+pub(crate) mod events;
 pub(crate) mod identities;
 pub(crate) mod reports;
 pub(crate) mod rollouts;
@@ -46,6 +48,7 @@ pub(crate) fn open(path: &Path) -> anyhow::Result<Connection> {
         reports::SCHEMA,
         rollouts::SCHEMA,
         access::SCHEMA,
+        events::SCHEMA,
     ] {
         conn.execute_batch(schema)
             .context("cannot create the database schema")?;
