@@ -45,14 +45,16 @@ impl Client {
         site: Option<&str>,
         after: Option<u64>,
     ) -> Result<Events, ClientError> {
+        let mut url = reqwest::Url::parse(&format!("{}{}", self.server(), routes::EVENTS))
+            .map_err(|_| ClientError::BadServer(self.server().to_owned()))?;
+        if let Some(site) = site {
+            url.query_pairs_mut().append_pair("site", site);
+        }
         let mut req = self
             .http()
-            .get(format!("{}{}", self.server(), routes::EVENTS))
+            .get(url)
             .timeout(STREAM_FOR)
             .header("accept", "text/event-stream");
-        if let Some(site) = site {
-            req = req.query(&[("site", site)]);
-        }
         if let Some(id) = after {
             req = req.header("last-event-id", id.to_string());
         }
