@@ -11,7 +11,7 @@
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{Read as _, Seek as _, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -33,7 +33,10 @@ pub(crate) struct DataLock {
 }
 
 impl DataLock {
-    /// Make `dir` (and its missing parents, `0700`) if needed and lock it.
+    /// Make `dir` (and its missing parents) if needed and lock it. Folders
+    /// get the process's default mode, as `mkdir -p` gives them: each mode
+    /// makes its own folder private at start (`crate::perms`), and a demo's
+    /// folder must let a node's workload accounts pass.
     ///
     /// # Errors
     /// When another process holds it (naming its pid), or it cannot be made
@@ -110,7 +113,7 @@ fn make_dirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect();
     let mut made = Vec::new();
     for d in missing.into_iter().rev() {
-        match DirBuilder::new().mode(0o700).create(&d) {
+        match DirBuilder::new().create(&d) {
             Ok(()) => made.push(d),
             // Made meanwhile by someone else: theirs, not ours.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

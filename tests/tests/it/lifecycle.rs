@@ -422,14 +422,14 @@ fn ctrl_c_of_a_co_serving_an_lo_and_a_watcher_logs_no_error() {
     let creds = enroll(&co, dir.path(), "plant-1", None);
     let lo = Lo::start(&creds, &dir.path().join("lo"), &[]);
     let mut watch = Started(
-        co.edgectl_command(&["co", "watch", "-o", "json"])
+        co.edgectl_command(&["co", "watch", "--since", "0", "-o", "json"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
+    // Connected once it printed the first event (the app added).
     let printed = lines(&mut watch.0);
-    ok(&co.edgectl(&["co", "add", "site", "plant-2"]));
     printed
         .recv_timeout(LIMIT)
         .unwrap_or_else(|_| panic!("the watch printed nothing\n{}", co.log()));
