@@ -184,8 +184,24 @@ fn an_unknown_site_is_refused_naming_the_sites_there_are() {
     let co = Co::start(&dir.path().join("co"), &[]);
     ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
     ok(&co.edgectl(&["co", "add", "site", "plant-2"]));
-    let out = co.edgectl(&["co", "watch", "--site", "nope"]);
-    fails(&out, "no site `nope`; the sites are plant-1, plant-2");
+    let mut watch = co
+        .edgectl_command(&["co", "watch", "--site", "nope"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ended = edge_tests::wait::within(Duration::from_secs(20), edge_tests::wait::EVERY, || {
+        watch.try_wait().unwrap()
+    });
+    if ended.is_none() {
+        let _ = watch.kill();
+        let _ = watch.wait();
+        panic!("a watch of an unknown site kept running");
+    }
+    fails(
+        &watch.wait_with_output().unwrap(),
+        "no site `nope`; the sites are plant-1, plant-2",
+    );
     // The API says so too, before any stream starts.
     let r = co
         .http()

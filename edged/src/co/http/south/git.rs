@@ -5,8 +5,8 @@
 //! Each `git http-backend` runs in a process group of its own, so the
 //! Ctrl-C that stops a CO in a terminal (sent to the terminal's whole
 //! foreground group) does not kill a request in flight; the CO stops it
-//! itself when it has to. Git may stop reading a request once it has seen
-//! enough (a malformed one, say): its answer is still the answer.
+//! itself when it has to. Git may answer before it read the whole request
+//! (one of the wrong type, say): its answer is still the answer.
 
 use std::process::Stdio;
 use std::sync::Arc;
