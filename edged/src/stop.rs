@@ -2,8 +2,8 @@
 //! part of `--mode all` stops on the same signal.
 //!
 //! The first signal turns the switch: each listener stops accepting and
-//! lets the requests in flight finish (`http::serve`, at most
-//! [`crate::http::DRAIN_TIMEOUT`]), and whatever holds an answer open —
+//! lets the requests in flight finish (`http::serve`, at most its
+//! `DRAIN_TIMEOUT`, 10 s), and whatever holds an answer open —
 //! the CO's event stream, the Margo manifest long poll, an LO's watch of
 //! the CO — ends it at once ([`requested`]), so the drain takes no longer
 //! than the slowest ordinary request. A second signal while stopping ends
