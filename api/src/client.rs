@@ -41,6 +41,12 @@ pub enum ClientError {
         /// The start of the body.
         body: String,
     },
+    /// The server ended a stream because it is stopping.
+    #[error("the central orchestrator at {server} is shutting down")]
+    Stopping {
+        /// The server URL.
+        server: String,
+    },
     /// The server URL is not usable.
     #[error("`{0}` is not a server URL; use something like https://127.0.0.1:7070")]
     BadServer(String),

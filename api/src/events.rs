@@ -2,7 +2,8 @@
 //! an iterator of [`Event`]s: `id:`, `event:` and `data:` fields, events
 //! separated by a blank line, comments (`:` keep-alives) skipped. A `reset`
 //! event (the server dropped events this client missed) comes through with
-//! kind `reset` and id 0.
+//! kind `reset` and id 0; a `shutdown` event (the server is stopping and
+//! ends the stream) as [`ClientError::Stopping`], the stream's last item.
 
 use std::io::{BufRead as _, Read as _};
 use std::time::Duration;
@@ -20,6 +21,8 @@ const MAX_LINE: usize = 1 << 20;
 pub struct Events {
     reader: std::io::BufReader<reqwest::blocking::Response>,
     server: String,
+    /// The server said it stops: nothing more comes.
+    ended: bool,
 }
 
 impl Client {
@@ -28,9 +31,28 @@ impl Client {
     /// # Errors
     /// When the server cannot be reached or refuses.
     pub fn events(&self, after: Option<u64>) -> Result<Events, ClientError> {
+        self.site_events(None, after)
+    }
+
+    /// Open the event stream of one site (its events and rollouts', which
+    /// span sites), or of all sites, resuming after event `after`.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or refuses (an unknown site: a
+    /// problem naming the sites there are).
+    pub fn site_events(
+        &self,
+        site: Option<&str>,
+        after: Option<u64>,
+    ) -> Result<Events, ClientError> {
+        let mut url = reqwest::Url::parse(&format!("{}{}", self.server(), routes::EVENTS))
+            .map_err(|_| ClientError::BadServer(self.server().to_owned()))?;
+        if let Some(site) = site {
+            url.query_pairs_mut().append_pair("site", site);
+        }
         let mut req = self
             .http()
-            .get(format!("{}{}", self.server(), routes::EVENTS))
+            .get(url)
             .timeout(STREAM_FOR)
             .header("accept", "text/event-stream");
         if let Some(id) = after {
@@ -40,6 +62,7 @@ impl Client {
         Ok(Events {
             reader: std::io::BufReader::new(resp),
             server: self.server().to_owned(),
+            ended: false,
         })
     }
 }
@@ -48,6 +71,9 @@ impl Iterator for Events {
     type Item = Result<Event, ClientError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
         let mut kind = String::new();
         let mut data = String::new();
         loop {
@@ -71,6 +97,12 @@ impl Iterator for Events {
             if line.is_empty() {
                 if data.is_empty() {
                     continue;
+                }
+                if kind == "shutdown" {
+                    self.ended = true;
+                    return Some(Err(ClientError::Stopping {
+                        server: self.server.clone(),
+                    }));
                 }
                 if kind == "reset" {
                     return Some(Ok(Event {

@@ -359,6 +359,13 @@ fn completions_and_man_pages_are_current() {
         .collect();
     for entry in fs::read_dir(root().join("man")).unwrap() {
         let path = entry.unwrap().path();
+        // `edged.1` is edged's (edged/tests/cli.rs).
+        if !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("edgectl"))
+        {
+            continue;
+        }
         if bless && !expected.contains(&path) {
             fs::remove_file(&path).unwrap();
         } else {

@@ -101,11 +101,30 @@ const PACKAGES: &[(&str, Files)] = &[
 /// The packages put in the store on first start.
 const PRELOADED: &[&str] = &["hello-process", "hello-compose"];
 
-/// Run the three parts until a termination signal.
+/// Run the three parts until a termination signal. Each part's folder is
+/// locked first, as its own mode would (`DATA` itself is locked by
+/// `crate::run`), so no `edged --mode co --data DATA/co` runs beside it.
 pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
+    let mut locks = Vec::new();
+    for part in ["co", "lo", "en"] {
+        match crate::lock::DataLock::take(&settings.data.join(part)) {
+            Ok(l) => locks.push(l),
+            Err(e) => {
+                locks.into_iter().for_each(crate::lock::DataLock::abandon);
+                return Err(e);
+            }
+        }
+    }
+    let ran = demo(settings).await;
+    if ran.is_err() {
+        // A demo that could not start leaves no empty folder of its own.
+        locks.into_iter().for_each(crate::lock::DataLock::abandon);
+    }
+    ran
+}
+
+async fn demo(settings: Settings) -> anyhow::Result<()> {
     let data = settings.data.clone();
-    std::fs::create_dir_all(&data)
-        .with_context(|| format!("cannot create the data directory `{}`", data.display()))?;
 
     let (ready, addrs) = Ready::channel();
     let co_settings = Settings {

@@ -31,9 +31,20 @@ use clap::{Parser, ValueEnum};
 ///
 ///   edged --mode en --credentials ./edge-1 --data ./en-data --server https://lo-host:7443
 #[derive(Debug, Parser)]
-#[command(name = "edged", version, max_term_width = 100)]
+#[command(
+    name = "edged",
+    version,
+    max_term_width = 100,
+    after_long_help = "One edged runs on a data folder at a time: it holds DATA/lock while it runs, \
+and a second start names the pid holding it.
+
+SIGTERM or Ctrl-C stops it: requests in flight finish (at most 10 s), event streams and long \
+polls are answered at once; a second signal exits at once.
+
+Exit status: 0 stopped cleanly; 1 failed to start or stopped by a second signal; 2 usage."
+)]
 pub struct Args {
-    /// Which components to run.
+    /// Which components to run; required (or `mode` in the configuration file).
     #[arg(long, env = "EDGED_MODE", value_enum)]
     pub mode: Option<Mode>,
 

@@ -35,9 +35,11 @@ mod error;
 mod http;
 #[cfg(feature = "lo")]
 mod lo;
+mod lock;
 mod perms;
 mod settings;
 mod south;
+mod stop;
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -104,28 +106,61 @@ where
             return ExitCode::from(1);
         }
     };
-    let ran = match settings.mode {
+    // Handlers first: a signal that arrives once the daemon serves stops it
+    // cleanly, never by the default action.
+    if let Err(e) = {
+        let _inside = runtime.enter();
+        stop::install()
+    } {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: cannot handle termination signals: {e}"
+        );
+        return ExitCode::from(1);
+    }
+    // Before anything in the data folder is opened: one daemon per folder.
+    let lock = match lock::DataLock::take(&settings.data) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let mode: std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>>>> = match settings.mode {
         #[cfg(feature = "co")]
-        cli::Mode::Co => runtime.block_on(co::run(settings)),
+        cli::Mode::Co => Box::pin(co::run(settings)),
         #[cfg(feature = "lo")]
-        cli::Mode::Lo => runtime.block_on(lo::run(settings)),
+        cli::Mode::Lo => Box::pin(lo::run(settings)),
         #[cfg(feature = "en")]
-        cli::Mode::En => runtime.block_on(en::run(settings)),
+        cli::Mode::En => Box::pin(en::run(settings)),
         #[cfg(all(feature = "co", feature = "lo", feature = "en"))]
-        cli::Mode::All => runtime.block_on(all::run(settings)),
+        cli::Mode::All => Box::pin(all::run(settings)),
         #[allow(unreachable_patterns)]
         other => {
             let mode = format!("{other:?}").to_lowercase();
-            Err(anyhow::anyhow!(
+            Box::pin(std::future::ready(Err(anyhow::anyhow!(
                 "this edged was built without `--mode {mode}` (cargo feature `{mode}`); use a full build"
-            ))
+            ))))
         }
+    };
+    let ran = runtime.block_on(async {
+        tokio::select! {
+            ran = mode => Some(ran),
+            () = stop::forced() => None,
+        }
+    });
+    let Some(ran) = ran else {
+        // A second signal: nothing more is waited for (the log said so).
+        runtime.shutdown_background();
+        return ExitCode::from(1);
     };
     // Blocking worker threads (fetches, long polls) must not hold up exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // A start that failed leaves no empty folder of its own behind.
+            lock.abandon();
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(1)
         }
@@ -149,21 +184,4 @@ fn init_logging(settings: &Settings) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
-}
-
-/// Wait for SIGTERM or SIGINT.
-async fn shutdown() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = term => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::info!("termination signal: draining requests");
 }

@@ -177,6 +177,7 @@ impl Settings {
                 }
             }
         };
+        let mode = args.mode.or(file.mode).ok_or(NoMode)?;
         let listen = args
             .listen
             .clone()
@@ -228,7 +229,6 @@ impl Settings {
                 .map_err(|e| anyhow::anyhow!("the listener limits `{spec}` do not read: {e}"))?,
             None => crate::http::Limits::default(),
         };
-        let mode = args.mode.or(file.mode).unwrap_or(Mode::Co);
         let credentials = args.credentials.clone().or(file.credentials);
         anyhow::ensure!(
             mode != Mode::Lo || credentials.is_some(),
@@ -338,6 +338,37 @@ impl Settings {
         )
     }
 }
+
+/// No mode given, by flag, variable or configuration file: there is no
+/// sensible default (a CO started by accident in the current folder taught
+/// nothing), so the answer is what the modes are and how to start.
+#[derive(Debug)]
+pub(crate) struct NoMode;
+
+impl std::fmt::Display for NoMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum as _;
+        writeln!(f, "edged needs `--mode`, the part to run:")?;
+        writeln!(f)?;
+        // The quickest start first.
+        let mut modes = Mode::value_variants().to_vec();
+        modes.sort_by_key(|m| *m != Mode::All);
+        for m in modes {
+            if let Some(v) = m.to_possible_value() {
+                let help = v.get_help().map(ToString::to_string).unwrap_or_default();
+                writeln!(f, "  {:<4} {help}", v.get_name())?;
+            }
+        }
+        writeln!(f)?;
+        writeln!(f, "To try everything on one machine:")?;
+        writeln!(f)?;
+        writeln!(f, "  edged --mode all --data ./demo")?;
+        writeln!(f)?;
+        write!(f, "More in `edged --help`.")
+    }
+}
+
+impl std::error::Error for NoMode {}
 
 /// Serialize a value as its text.
 fn as_text<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {

@@ -172,7 +172,33 @@ impl Co {
     /// When the daemon does not report ready within 300 seconds.
     #[must_use]
     pub fn start_with(data: &Path, extra: &[&str], edged: &Path) -> Co {
-        let mut cmd = Command::new(edged);
+        Self::start_command(Command::new(edged), data, extra)
+    }
+
+    /// As [`Co::start`], as a shell runs a foreground job: in a process
+    /// group of its own, which [`Co::interrupt_job`] signals as Ctrl-C in
+    /// a terminal does (the CO and every process it started).
+    ///
+    /// # Panics
+    /// When the daemon does not report ready within 300 seconds.
+    #[must_use]
+    pub fn start_as_job(data: &Path, extra: &[&str]) -> Co {
+        use std::os::unix::process::CommandExt as _;
+        let mut cmd = Command::new(bin("edged"));
+        cmd.process_group(0);
+        Self::start_command(cmd, data, extra)
+    }
+
+    /// SIGINT to the CO's process group (see [`Co::start_as_job`]).
+    pub fn interrupt_job(&self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .args(["-INT", "--", &format!("-{pid}")])
+                .status();
+        }
+    }
+
+    fn start_command(mut cmd: Command, data: &Path, extra: &[&str]) -> Co {
         cmd.args(["--mode", "co", "--data"])
             .arg(data)
             .args(["--listen", "127.0.0.1:0"])
@@ -311,6 +337,16 @@ impl Co {
         self.daemon.kill();
     }
 
+    /// Send the daemon a signal (`TERM`, `INT`, …) and return at once.
+    pub fn signal(&self, name: &str) {
+        self.daemon.signal(name);
+    }
+
+    /// The daemon's exit status once it has exited, within `limit`.
+    pub fn exited(&mut self, limit: Duration) -> Option<ExitStatus> {
+        self.daemon.exited(limit)
+    }
+
     /// The daemon's process id, while it runs.
     #[must_use]
     pub fn pid(&self) -> Option<u32> {
@@ -433,6 +469,23 @@ impl Daemon {
             let _ = child.kill();
             panic!("the daemon did not stop after SIGTERM:\n{}", self.log());
         })
+    }
+
+    /// Send a signal (`TERM`, `INT`, …) and return at once.
+    pub fn signal(&self, name: &str) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .arg(format!("-{name}"))
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+
+    /// The exit status once the process has exited, within `limit` (the
+    /// log stays readable).
+    pub fn exited(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        within(limit, EVERY, || child.try_wait().ok().flatten())
     }
 
     /// SIGKILL and wait.

@@ -86,6 +86,15 @@ impl Lo {
         self.daemon.log()
     }
 
+    /// Send SIGTERM and wait (up to 30 s) for the exit status.
+    ///
+    /// # Panics
+    /// When the daemon does not exit in time.
+    #[must_use]
+    pub fn stop(self) -> std::process::ExitStatus {
+        self.daemon.stop()
+    }
+
     /// SIGKILL and wait.
     pub fn kill(self) {
         self.daemon.kill();

@@ -521,7 +521,9 @@ pub enum CoCommand {
     /// devices, sites and apps, one line each (JSON lines with `-o json`).
     ///
     /// Runs until interrupted; a lost connection is resumed where it broke
-    /// (`Last-Event-ID`), so no event is printed twice or missed.
+    /// (`Last-Event-ID`), so no event is printed twice or missed. When the CO
+    /// stops it ends the stream: the watch exits 1, naming the id to go on
+    /// from with `--since` (ids keep growing across restarts of the CO).
     ///
     /// Examples:
     ///
@@ -529,7 +531,8 @@ pub enum CoCommand {
     ///
     ///   edgectl co watch --site plant-1 -o json | jq .
     Watch {
-        /// Only events of this site.
+        /// Only events of this site (and rollouts', which span sites); an
+        /// unknown site is refused, naming the sites there are.
         #[arg(long, add = crate::complete::sites())]
         site: Option<String>,
         /// Start after this event id (as printed with `-o json`) instead of now.

@@ -1,15 +1,26 @@
 //! `edgectl co watch`: the CO's event stream as lines, resumed after a lost
-//! connection from the last event seen.
+//! connection from the last event seen. When the CO stops (it ends the
+//! stream saying so), the watch ends too, naming the id to go on from.
 
 use std::time::Duration;
 
-use edge_api::Client;
 use edge_api::types::Event;
+use edge_api::{Client, ClientError};
 
 use crate::printer::Printer;
 
 /// Longest pause between two attempts to reach the CO again.
 const MOST_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The `changes` an update event lists, comma-separated.
+fn changes(d: &serde_json::Value) -> String {
+    let list: Vec<&str> = d
+        .get("changes")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|c| c.as_str()).collect())
+        .unwrap_or_default();
+    list.join(", ")
+}
 
 /// One event for people: time, kind, subject, and what it says.
 fn line(e: &Event) -> String {
@@ -27,20 +38,14 @@ fn line(e: &Event) -> String {
         "deployment.created" => {
             format!("{} {} to {}", text("app"), text("version"), text("device"))
         }
-        "deployment.updated" => {
-            let changes: Vec<&str> = d
-                .get("changes")
-                .and_then(|v| v.as_array())
-                .map(|a| a.iter().filter_map(|c| c.as_str()).collect())
-                .unwrap_or_default();
-            format!(
-                "{} {} on {}: {}",
-                text("app"),
-                text("version"),
-                text("device"),
-                changes.join(", ")
-            )
-        }
+        "deployment.updated" => format!(
+            "{} {} on {}: {}",
+            text("app"),
+            text("version"),
+            text("device"),
+            changes(d)
+        ),
+        "device.updated" | "site.updated" => changes(d),
         "deployment.removed" => format!("{} from {}", text("app"), text("device")),
         "app.added" => format!("version {}", text("version")),
         "rollout.started" => format!(
@@ -82,7 +87,18 @@ fn line(e: &Event) -> String {
     format!("{}  {:<20} {}{site}  {detail}", e.at, e.kind, e.subject)
 }
 
-/// Follow the stream until interrupted.
+/// The CO ended the stream because it stops: the watch ends too, saying
+/// how to go on from the last event printed once the CO is back.
+fn stopped(err: &ClientError, last: Option<u64>) -> anyhow::Error {
+    match last {
+        Some(id) => anyhow::anyhow!(
+            "{err}; the watch ended (once it is back, `edgectl co watch --since {id}` goes on after the last event seen)"
+        ),
+        None => anyhow::anyhow!("{err}; the watch ended"),
+    }
+}
+
+/// Follow the stream until interrupted, or until the CO stops.
 pub(crate) fn watch(
     client: &Client,
     printer: Printer,
@@ -93,13 +109,16 @@ pub(crate) fn watch(
     let mut backoff = Duration::from_millis(500);
     let mut connected_once = false;
     loop {
-        match client.events(last) {
+        match client.site_events(site, last) {
             Ok(stream) => {
                 connected_once = true;
                 backoff = Duration::from_millis(500);
                 for e in stream {
                     let e = match e {
                         Ok(e) => e,
+                        Err(err @ ClientError::Stopping { .. }) => {
+                            return Err(stopped(&err, last));
+                        }
                         Err(err) => {
                             printer.warn(&format!("the event stream broke: {err}; resuming"));
                             break;
@@ -110,18 +129,13 @@ pub(crate) fn watch(
                         continue;
                     }
                     last = Some(e.id);
-                    // Rollouts span sites: their events pass any site filter.
-                    if site.is_some_and(|s| e.site.as_deref() != Some(s))
-                        && !e.kind.starts_with("rollout.")
-                    {
-                        continue;
-                    }
                     printer.line(&line(&e));
                     printer.record(&e);
                 }
             }
-            // The first connection must work; later ones are retried.
-            Err(err) if !connected_once => return Err(err.into()),
+            // The first connection must work, and a refusal (an unknown
+            // site) is final; a CO that went away is tried again.
+            Err(err) if !connected_once || err.problem().is_some() => return Err(err.into()),
             Err(err) => {
                 printer.warn(&format!(
                     "{err}; retrying in {} s",
@@ -167,6 +181,24 @@ mod tests {
             serde_json::json!({"reason": "1 device(s) failed"}),
         ));
         assert!(back.ends_with("1 device(s) failed"), "{back}");
+    }
+
+    #[test]
+    fn a_label_change_says_which_labels() {
+        let e = Event {
+            id: 8,
+            kind: "device.updated".into(),
+            subject: "edge-1".into(),
+            site: Some("plant-1".into()),
+            at: "2026-12-07T10:00:00Z".into(),
+            data: serde_json::json!({"labels": {"zone": "a"},
+                                     "changes": ["label zone b → a", "label rack removed"]}),
+        };
+        assert!(
+            line(&e).ends_with("edge-1 [plant-1]  label zone b → a, label rack removed"),
+            "{}",
+            line(&e)
+        );
     }
 
     #[test]

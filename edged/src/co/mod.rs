@@ -5,7 +5,8 @@
 //! layout of DESIGN §3, every change a commit), `sites/<site>/` (one repository
 //! per site holding its desired state), `edged.db` (SQLite in WAL mode: the
 //! index of apps, sites, devices, deployments and identities), `ca/` (the CA
-//! key, mode 0600) and `admin.token` (mode 0600). Two listeners: the north API
+//! key, mode 0600), `admin.token` (mode 0600) and `lock` (held while a
+//! daemon runs on the folder, `crate::lock`). Two listeners: the north API
 //! (bearer token) and the south one (mTLS; Git serving for LOs).
 //!
 //! Three layers, whose imports run one way (top to bottom only):
@@ -33,6 +34,11 @@ pub(crate) use http::openapi_json;
 
 /// Run the CO until a termination signal; in-flight requests are drained.
 pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Ports first: one in use fails the start before the data folder is
+    // touched.
+    let (listener, addr) = crate::http::listen(&settings.listen, None).await?;
+    let (south_listener, south_addr) =
+        crate::http::listen(&settings.south_listen, Some("south")).await?;
     let s = settings.clone();
     let store = crate::http::start_blocking(move || {
         let store = store::Store::open(&s)?;
@@ -41,9 +47,6 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     })
     .await?;
     let store = Arc::new(store);
-    let (listener, addr) = crate::http::listen(&settings.listen, None).await?;
-    let (south_listener, south_addr) =
-        crate::http::listen(&settings.south_listen, Some("south")).await?;
     let mut names = vec!["localhost".to_owned(), south_addr.ip().to_string()];
     if !south_addr.ip().is_loopback() {
         names.push("127.0.0.1".to_owned());
@@ -64,17 +67,20 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let _ = out.flush();
     }
     tracing::info!(data = %settings.data.display(), %addr, %south_addr, "central orchestrator ready");
-    let north = http::router(store);
+    let north = http::router(store.clone());
     crate::http::serve(
         listener,
         north_tls.map(tokio_rustls::TlsAcceptor::from),
         crate::http::Limits::current(),
-        crate::shutdown(),
+        crate::stop::requested(),
         move |_| Some(north.clone()),
     )
     .await;
-    south_task.abort();
+    // The south listener drains on the same signal.
+    let _ = south_task.await;
     rollouts.abort();
+    // The next start numbers its events on from here.
+    store.events().close();
     tracing::info!("stopped");
     Ok(())
 }

@@ -93,6 +93,7 @@ impl Store {
         crate::perms::private_file(&data.join("edged.db"))
             .context("cannot make the database private")?;
         let conn = db::open(&data.join("edged.db"))?;
+        let events = Events::open(&data.join("edged.db"))?;
         let sites = data.join("sites");
         fs::create_dir_all(&sites)?;
         let ca = Ca::open_or_create(&data.join("ca"), &settings.trust_domain)?;
@@ -119,7 +120,7 @@ impl Store {
             )
             .map_err(anyhow::Error::msg)?,
             metrics: Metrics::default(),
-            events: Events::default(),
+            events,
             apps_list: Mutex::new((0, None)),
             changes: Mutex::new(HashMap::new()),
             views: Mutex::new(HashMap::new()),

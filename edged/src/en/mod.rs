@@ -188,8 +188,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let _ = out.flush();
     }
     tracing::info!(device, server, "edge node ready");
-    crate::shutdown().await;
-    serving.abort();
+    // The operations socket drains once a stop is asked for.
+    let _ = serving.await;
+    crate::stop::requested().await;
     let n = node.clone();
     let _ = tokio::task::spawn_blocking(move || n.shutdown()).await;
     tracing::info!("stopped");

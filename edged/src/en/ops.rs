@@ -50,7 +50,8 @@ pub(crate) fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListen
     Ok(listener)
 }
 
-/// Serve until dropped; the logs' growth is noted meanwhile (`logs.rs`).
+/// Serve until a stop is asked for, then drain; the logs' growth is noted
+/// meanwhile (`logs.rs`).
 pub(crate) async fn serve(listener: std::os::unix::net::UnixListener, node: Arc<Node>) {
     let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
         tracing::error!("cannot serve the operations socket");
@@ -77,7 +78,7 @@ pub(crate) async fn serve(listener: std::os::unix::net::UnixListener, node: Arc<
         listener,
         None,
         crate::http::Limits::current(),
-        std::future::pending(),
+        crate::stop::requested(),
         move |_| Some(app.clone()),
     )
     .await;

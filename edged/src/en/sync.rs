@@ -111,7 +111,8 @@ pub(crate) fn poller(
                     node.refused(detail);
                 }
                 let pause = backoff.failed().min(interval);
-                if !schedule.in_downtime(crate::clock::unix_now()) {
+                // A stopping process (the LO of `--mode all` too) says nothing.
+                if !schedule.in_downtime(crate::clock::unix_now()) && !crate::stop::is_requested() {
                     tracing::warn!(error = %chain(&e), retry_in = pause.as_secs(), "cannot poll the state manifest");
                 }
                 node.wake.wait(pause);
@@ -169,7 +170,7 @@ pub(crate) fn reporter(node: &Arc<Node>, client: &reqwest::blocking::Client, sch
             }
         };
         let pause = backoff.failed();
-        if !schedule.in_downtime(crate::clock::unix_now()) {
+        if !schedule.in_downtime(crate::clock::unix_now()) && !crate::stop::is_requested() {
             tracing::warn!(
                 queued = node.db.queued(),
                 retry_in = pause.as_secs(),

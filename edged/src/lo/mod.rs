@@ -35,6 +35,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         .context("a local orchestrator needs `--credentials DIR`")?;
     let identity = Identity::load(&creds)?;
     check_expiry(&identity)?;
+    // The port before the data folder: one in use fails the start with
+    // nothing written.
+    let (listener, addr) = crate::http::listen(&settings.listen, None).await?;
     crate::perms::private_dir(&settings.data, crate::perms::DIR).with_context(|| {
         format!(
             "cannot make the data directory `{}` private",
@@ -89,7 +92,6 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             .await
             .context("the first trust task failed")?;
     }
-    let (listener, addr) = crate::http::listen(&settings.listen, None).await?;
     let (nudge, nudges) = std::sync::mpsc::channel();
     let poll = Duration::from_secs(settings.poll_interval);
     spawn("lo-fetch", {
@@ -118,8 +120,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let _ = out.flush();
     }
     tracing::info!(site = lo.site, %addr, server = lo.identity.file.server, "local orchestrator ready");
-    crate::shutdown().await;
-    serving.abort();
+    // Serving ends once a stop is asked for: long polls are answered at
+    // once, reports in flight finish.
+    let _ = serving.await;
     tracing::info!("stopped");
     Ok(())
 }

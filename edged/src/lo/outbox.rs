@@ -182,7 +182,7 @@ pub(crate) fn forward(lo: Arc<Lo>) {
                 );
             }
             Err(e) => {
-                if !backoff.is_down() {
+                if !backoff.is_down() && !crate::stop::is_requested() {
                     tracing::warn!(error = %chain(&e), "cannot forward reports to the CO; they stay queued");
                 }
                 std::thread::sleep(backoff.failed());

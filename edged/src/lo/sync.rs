@@ -115,7 +115,8 @@ pub(crate) fn fetcher(lo: Arc<Lo>, nudges: Receiver<Nudge>, poll: Duration) {
                 poll
             }
             Err(e) => {
-                if !backoff.is_down() {
+                // A stopping process (the CO of `--mode all` too) says nothing.
+                if !backoff.is_down() && !crate::stop::is_requested() {
                     // The CO answers 404 for a site nothing was deployed to yet.
                     if matches!(e, GitError::NotFound { .. }) && lo.served_head().is_none() {
                         tracing::info!(
@@ -257,7 +258,7 @@ pub(crate) fn watcher(lo: Arc<Lo>, nudge: Sender<Nudge>) {
                 }
             }
             Err(e) => {
-                if !backoff.is_down() {
+                if !backoff.is_down() && !crate::stop::is_requested() {
                     tracing::warn!(
                         error = %crate::backoff::chain(&e),
                         "cannot reach the CO for change notices; polling every interval meanwhile"

@@ -139,8 +139,9 @@ async fn manifest(
         )));
     }
     // `Prefer: wait=N` (RFC 7240) with a matching `If-None-Match`: hold the
-    // answer until the manifest changes or N seconds pass. Plain Margo
-    // clients never send it and are answered at once.
+    // answer until the manifest changes or N seconds pass (or the server
+    // stops: then it is answered at once). Plain Margo clients never send
+    // it and are answered at once.
     let wait = prefer_wait(&headers);
     // Subscribed to changes before the view is read: a rebuild finishing in
     // between then wakes the wait below instead of being missed (which held
@@ -159,11 +160,13 @@ async fn manifest(
     .await?;
     if let Some((wait, mut rx)) = wait.zip(rx).filter(|_| none_match(&headers, &view.etag)) {
         let deadline = tokio::time::Instant::now() + wait;
+        tracing::debug!(device = %device, wait = wait.as_secs(), "manifest long poll waiting");
         while none_match(&headers, &view.etag) {
-            if tokio::time::timeout_at(deadline, rx.changed())
-                .await
-                .is_err()
-            {
+            let woke = tokio::select! {
+                changed = tokio::time::timeout_at(deadline, rx.changed()) => changed.is_ok(),
+                () = crate::stop::requested() => false,
+            };
+            if !woke {
                 break;
             }
             // Who is asking is checked again: a revocation (which wakes

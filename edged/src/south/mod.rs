@@ -119,9 +119,9 @@ pub(crate) fn caller_of(conn: &ConnInfo) -> Option<Caller> {
     })
 }
 
-/// Accept mTLS connections until the task is dropped, with the process's
-/// listener limits (`crate::http::serve`); `router` builds the service for
-/// one connection from its caller.
+/// Accept mTLS connections until a stop is asked for (then drain), with the
+/// process's listener limits (`crate::http::serve`); `router` builds the
+/// service for one connection from its caller.
 pub(crate) async fn serve<F>(
     listener: tokio::net::TcpListener,
     config: Arc<rustls::ServerConfig>,
@@ -134,7 +134,7 @@ pub(crate) async fn serve<F>(
         listener,
         Some(acceptor),
         crate::http::Limits::current(),
-        std::future::pending(),
+        crate::stop::requested(),
         move |conn: ConnInfo| caller_of(&conn).map(&router),
     )
     .await;

@@ -648,7 +648,10 @@ fn configuration_precedence_and_print_config() {
     .unwrap();
     let run = |args: &[&str], env: &[(&str, &str)]| {
         let mut c = Command::new(bin("edged"));
-        c.arg("--data").arg(&data).args(args).arg("--print-config");
+        c.args(["--mode", "co", "--data"])
+            .arg(&data)
+            .args(args)
+            .arg("--print-config");
         for (k, v) in env {
             c.env(k, v);
         }
@@ -671,7 +674,7 @@ fn configuration_precedence_and_print_config() {
         "--print-config changes nothing"
     );
     let bad = Command::new(bin("edged"))
-        .arg("--data")
+        .args(["--mode", "co", "--data"])
         .arg(&data)
         .args(["--listen", "nowhere"])
         .output()

@@ -34,5 +34,9 @@ fn a_missing_credentials_folder_names_the_os_error_once() {
             1,
             "{mode}: the OS error once: {err}"
         );
+        assert!(
+            !dir.path().join(format!("data-{mode}")).exists(),
+            "{mode}: no data folder left behind"
+        );
     }
 }

@@ -20,6 +20,7 @@ mod events;
 mod faults;
 mod git;
 mod latency;
+mod lifecycle;
 mod lists;
 mod lo;
 mod logs;

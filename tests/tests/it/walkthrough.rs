@@ -230,4 +230,8 @@ fn a_demo_that_cannot_start_says_why() {
         .unwrap();
     fails(&out, &format!("cannot listen on `{addr}`"));
     assert!(out.stdout.is_empty(), "no readiness line");
+    assert!(
+        !dir.path().join("demo").exists(),
+        "a demo that did not start leaves no folder behind"
+    );
 }

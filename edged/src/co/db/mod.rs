@@ -6,7 +6,8 @@
 //! (changes going out in waves), `access`
 //! (north API tokens and the audit log), `names` (bounded reads of known
 //! names for "did you mean"), `removal` (sites and devices leaving the
-//! index, with the intent that makes it survive a crash) — plus the
+//! index, with the intent that makes it survive a crash), `events` (where
+//! event ids go on from after a restart) — plus the
 //! manifest-version tables the CO shares with the LO
 //! ([`crate::south::view::versions`]). The Git workspace holds the documents;
 //! this holds what is needed to answer queries quickly. Access is
@@ -16,6 +17,7 @@
 pub(crate) mod access;
 pub(crate) mod apps;
 pub(crate) mod deployments;
+pub(crate) mod events;
 pub(crate) mod identities;
 pub(crate) mod names;
 pub(crate) mod removal;
@@ -51,6 +53,7 @@ pub(crate) fn open(path: &Path) -> anyhow::Result<Connection> {
         rollouts::SCHEMA,
         access::SCHEMA,
         removal::SCHEMA,
+        events::SCHEMA,
     ] {
         conn.execute_batch(schema)
             .context("cannot create the database schema")?;

@@ -75,8 +75,9 @@ fn state(
 /// `have`, `revoked` revoked and `issued` issued certificates; both lists
 /// only ever change by enrolling, which adds one issued, or revoking, which
 /// moves one from issued to revoked, so their lengths tell), or after
-/// `wait` seconds (at most [`MAX_WAIT_SECS`]); with `carry`, a new head
-/// comes with its objects when they are few.
+/// `wait` seconds (at most [`MAX_WAIT_SECS`]), or at once when the CO is
+/// stopping; with `carry`, a new head comes with its objects when they are
+/// few.
 pub(crate) async fn wait(
     store: Arc<Store>,
     site: String,
@@ -106,10 +107,12 @@ pub(crate) async fn wait(
         if stale || tokio::time::Instant::now() >= deadline {
             return Ok(now);
         }
-        if tokio::time::timeout_at(deadline, changes.changed())
-            .await
-            .is_err()
-        {
+        // A stopping CO answers with what it has, at once.
+        let woke = tokio::select! {
+            changed = tokio::time::timeout_at(deadline, changes.changed()) => changed.is_ok(),
+            () = crate::stop::requested() => false,
+        };
+        if !woke {
             return Ok(now);
         }
     }

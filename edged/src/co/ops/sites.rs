@@ -219,6 +219,24 @@ pub(crate) fn list_sites(store: &Store) -> Result<Vec<Site>, ApiError> {
     Ok(db::sites(&store.db())?.into_iter().map(site_view).collect())
 }
 
+/// Most site names a "no such site" answer lists.
+const NAMED: usize = 20;
+
+/// `Ok` when `site` exists; else a 404 naming it and the sites there are.
+pub(crate) fn known_site(store: &Store, site: &str) -> Result<(), ApiError> {
+    let rows = db::sites(&store.db())?;
+    if rows.iter().any(|r| r.name == site) {
+        return Ok(());
+    }
+    let names: Vec<&str> = rows.iter().take(NAMED).map(|r| r.name.as_str()).collect();
+    let known = match rows.len() {
+        0 => "there are no sites yet".to_owned(),
+        n if n > NAMED => format!("the sites are {}, and {} more", names.join(", "), n - NAMED),
+        _ => format!("the sites are {}", names.join(", ")),
+    };
+    Err(ApiError::not_found(format!("no site `{site}`; {known}")))
+}
+
 /// Create a site.
 pub(crate) fn create_site(store: &Store, req: &CreateSite) -> Result<Site, ApiError> {
     check_site_name(&req.name)?;
@@ -277,9 +295,9 @@ pub(crate) fn label_site(
     check_labels(labels)?;
     let _w = store.write_lock();
     let conn = store.db();
-    if db::site(&conn, site)?.is_none() {
+    let Some(before) = db::site(&conn, site)? else {
         return Err(no_site(&conn, site, ""));
-    }
+    };
     write_toml(
         &store.workspace().join("sites").join(site).join("site.toml"),
         &SiteFile { name: site, labels },
@@ -287,6 +305,8 @@ pub(crate) fn label_site(
     store.commit(&format!("label site {site}"))?;
     db::set_site_labels(&conn, site, labels)?;
     let row = db::site(&conn, site)?.ok_or_else(|| ApiError::not_found("the site vanished"))?;
+    drop(conn);
+    publish_labels(store, "site.updated", site, site, &before.labels, labels);
     Ok(site_view(row))
 }
 
@@ -471,9 +491,82 @@ pub(crate) fn label_device(
     )?;
     store.commit(&format!("label device {device}"))?;
     db::set_device_labels(&conn, device, labels)?;
-    let row =
+    let after =
         db::device(&conn, device)?.ok_or_else(|| ApiError::not_found("the device vanished"))?;
     let identities = newest_of_devices(&conn, Some(&row.site))?;
     drop(conn);
-    device_view(store, row, &identities)
+    publish_labels(
+        store,
+        "device.updated",
+        device,
+        &row.site,
+        &row.labels,
+        labels,
+    );
+    device_view(store, after, &identities)
+}
+
+/// Publish `kind` about `subject` when its labels changed: the new labels
+/// and each change (`label zone b → a`, `label tier=gold added`, `label
+/// rack removed`).
+fn publish_labels(
+    store: &Store,
+    kind: &str,
+    subject: &str,
+    site: &str,
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) {
+    let changes = label_changes(before, after);
+    if changes.is_empty() {
+        return;
+    }
+    store.events().publish(
+        kind,
+        subject,
+        Some(site),
+        serde_json::json!({"labels": after, "changes": changes}),
+    );
+}
+
+/// What changed from `before` to `after`, key by key, in key order.
+fn label_changes(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    keys.into_iter()
+        .filter_map(|k| match (before.get(k), after.get(k)) {
+            (Some(b), Some(a)) if a != b => Some(format!("label {k} {b} → {a}")),
+            (None, Some(a)) => Some(format!("label {k}={a} added")),
+            (Some(_), None) => Some(format!("label {k} removed")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn label_changes_name_each_key_once_in_order() {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let before = map(&[("rack", "7"), ("zone", "b"), ("os", "x")]);
+        let after = map(&[("tier", "gold"), ("zone", "a"), ("os", "x")]);
+        assert_eq!(
+            super::label_changes(&before, &after),
+            [
+                "label rack removed",
+                "label tier=gold added",
+                "label zone b → a"
+            ]
+        );
+        assert!(super::label_changes(&after, &after).is_empty());
+    }
 }

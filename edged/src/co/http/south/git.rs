@@ -1,6 +1,12 @@
 //! Git smart HTTP for the LOs: `/git/<site>.git/…` served by `git
 //! http-backend` to that site's unrevoked LO only, read-only (pushes
 //! refused).
+//!
+//! Each `git http-backend` runs in a process group of its own, so the
+//! Ctrl-C that stops a CO in a terminal (sent to the terminal's whole
+//! foreground group) does not kill a request in flight; the CO stops it
+//! itself when it has to. Git may answer before it read the whole request
+//! (one of the wrong type, say): its answer is still the answer.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -131,18 +137,34 @@ async fn run_backend(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
+        .process_group(0)
         .spawn()
         .context("cannot run `git http-backend` (is git installed?)")?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(&body)
-            .await
-            .context("cannot send the request to git")?;
+        match stdin.write_all(&body).await {
+            // Git ended before reading all of it: what it says follows.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            written => written.context("cannot send the request to git")?,
+        }
     }
     let out = tokio::time::timeout(GIT_TIMEOUT, child.wait_with_output())
         .await
         .context("git http-backend took too long")?
         .context("git http-backend failed")?;
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&out.status) {
+        // Killed from outside (an operator, the system stopping): no answer
+        // to give, and nothing wrong with the CO.
+        tracing::info!(
+            site,
+            signal,
+            "git http-backend was killed; the request is answered 503"
+        );
+        return Ok(ApiError::unavailable(
+            "the Git request was interrupted on the server; try again",
+            1,
+        )
+        .into_response());
+    }
     let (head, payload) = split_cgi(&out.stdout).context("git http-backend gave no headers")?;
     let mut status = StatusCode::OK;
     let mut builder = Response::builder();

@@ -45,7 +45,7 @@ pub(crate) fn tls_config(
     crate::south::server_config(Arc::new(roots), cert, key)
 }
 
-/// Accept mTLS connections until the task is dropped.
+/// Accept mTLS connections until a stop is asked for, then drain.
 pub(crate) async fn serve(
     store: Arc<Store>,
     listener: tokio::net::TcpListener,
