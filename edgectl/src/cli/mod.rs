@@ -670,6 +670,7 @@ pub enum AddCommand {
     ///   edgectl co add app --artifact https://git.example.com/apps.git --name digitron
     ///
     ///   edgectl co add app --artifact oci://registry.example.com/apps/hello:1.0.0
+    #[command(alias = "apps")]
     App {
         /// Package folder, Git URL or OCI reference.
         #[arg(long, value_name = "SRC")]
@@ -682,6 +683,7 @@ pub enum AddCommand {
         reference: Option<String>,
     },
     /// Add a site.
+    #[command(alias = "sites")]
     Site {
         /// Site name: letters, digits, `-`, `_`, `.`.
         name: String,
@@ -794,6 +796,7 @@ pub enum ShowWhat {
 #[derive(Debug, Subcommand)]
 pub enum RemoveCommand {
     /// Remove an app from the store (refused while deployed, unless `--force`).
+    #[command(alias = "apps")]
     App {
         /// App id or display name.
         #[arg(add = crate::complete::apps())]
@@ -821,6 +824,7 @@ pub enum RemoveCommand {
     /// again under the name continues it.
     ///
     /// Example: `edgectl co remove site plant-1`
+    #[command(alias = "sites")]
     Site {
         /// Site name.
         #[arg(add = crate::complete::sites())]
@@ -843,6 +847,7 @@ pub enum RemoveCommand {
     /// undeploy ID --wait` for each, then remove the device.
     ///
     /// Example: `edgectl co remove device edge-1 --force`
+    #[command(alias = "devices")]
     Device {
         /// Device id.
         #[arg(add = crate::complete::devices())]

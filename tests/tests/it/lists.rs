@@ -42,6 +42,8 @@ fn lists_are_narrowed_sorted_widened_and_watched() {
     ok(&co.edgectl(&["co", "show", "devices", "edge-1"]));
     ok(&co.edgectl(&["co", "label", "devices", "edge-1", "rack=r1"]));
     ok(&co.edgectl(&["co", "label", "sites", "plant-2", "tier=2"]));
+    ok(&co.edgectl(&["co", "add", "sites", "plant-3"]));
+    ok(&co.edgectl(&["co", "remove", "sites", "plant-3", "--yes"]));
 
     // Labels narrow the list, for people and scripts alike.
     let zone_a = ok(&co.edgectl(&["co", "list", "devices", "-l", "zone=a"]));
