@@ -319,26 +319,8 @@ fn a_rollback_says_what_it_changes_first_and_skips_apps_no_longer_in_the_store()
     site_with_devices(&co);
     co.add_app("fixtures/packages/hello-process");
     let repo = co.data.join("sites/plant-1");
-    let deploy = |app: &str, device: &str, extra: &[&str]| -> String {
-        let mut args = vec![
-            "co",
-            "deploy",
-            "--app",
-            app,
-            "--site",
-            "plant-1",
-            "--device",
-            device,
-            "--allow-unreported",
-            "-o",
-            "json",
-        ];
-        args.extend(extra);
-        let out = ok(&co.edgectl(&args));
-        serde_json::from_str::<serde_json::Value>(&out).unwrap()[0]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+    let deploy = |app: &str, device: &str, extra: &[&str]| {
+        edge_tests::fleet::deploy_to(&co, app, device, extra)
     };
     let wasm = deploy("hello-wasm", "edge-1", &["--set", "greeting=one"]);
     let process = deploy("hello-process", "edge-2", &[]);

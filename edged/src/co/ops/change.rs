@@ -264,15 +264,7 @@ pub(crate) fn commit_site(
     let repo = open_site_repo(&repo_dir)?;
     fs::create_dir_all(&dir).map_err(|e| ApiError::internal(&e.into()))?;
     // What each written file held before, to put back if the commit fails.
-    let mut undo: Vec<(PathBuf, Option<Vec<u8>>)> = Vec::new();
-    let restore = |undo: &[(PathBuf, Option<Vec<u8>>)]| {
-        for (p, old) in undo {
-            let _ = match old {
-                Some(b) => fs::write(p, b),
-                None => fs::remove_file(p),
-            };
-        }
-    };
+    let mut undo = FileUndo::default();
     let mut lines = Vec::new();
     for p in &planned {
         let Some((kind, what)) = &p.change else {
@@ -280,9 +272,9 @@ pub(crate) fn commit_site(
         };
         // Recorded before writing: a write that fails part-way (a full
         // disk) leaves a file to undo too.
-        undo.push((p.path.clone(), fs::read(&p.path).ok()));
+        undo.record(&p.path);
         if let Err(e) = fs::write(&p.path, &p.bytes) {
-            restore(&undo);
+            undo.put_back();
             return Err(ApiError::internal(&e.into()));
         }
         let device = device_of(&p.draft.doc);
@@ -302,10 +294,10 @@ pub(crate) fn commit_site(
         if old.is_some()
             && let Err(e) = fs::remove_file(&path)
         {
-            restore(&undo);
+            undo.put_back();
             return Err(ApiError::internal(&e.into()));
         }
-        undo.push((path, old));
+        undo.push(path, old);
         lines.push(format!("removed {} on {}", r.id, r.device));
     }
     let message = format!("{head}\n\nby: {by}\n{}", lines.join("\n"));
@@ -313,7 +305,7 @@ pub(crate) fn commit_site(
         Ok(Some(c)) => c.id,
         Ok(None) => String::new(),
         Err(e) => {
-            restore(&undo);
+            undo.put_back();
             return Err(ApiError::internal(&e.into()));
         }
     };
@@ -325,7 +317,7 @@ pub(crate) fn commit_site(
     let out = match index_change(store, site, &planned, &removals, &commit, &mut events) {
         Ok(out) => out,
         Err(e) => {
-            restore(&undo);
+            undo.put_back();
             if !commit.is_empty()
                 && let Err(undone) = repo.uncommit(&commit, &author())
             {
@@ -473,4 +465,31 @@ fn summary_of(p: &Planned, site: &str, commit: &str) -> DeploymentSummary {
 /// A new deployment id.
 pub(crate) fn new_id() -> Result<DeploymentId, ApiError> {
     DeploymentId::new(uuid::Uuid::new_v4().to_string()).map_err(|e| ApiError::internal(&e.into()))
+}
+
+/// The files a change touched, each with what it held before (`None`: it
+/// did not exist), so a change that fails half-way can be put back whole.
+#[derive(Default)]
+pub(crate) struct FileUndo(Vec<(PathBuf, Option<Vec<u8>>)>);
+
+impl FileUndo {
+    /// Remember what `path` holds now, before it is written or removed.
+    pub(crate) fn record(&mut self, path: &Path) {
+        self.0.push((path.to_owned(), fs::read(path).ok()));
+    }
+
+    /// Remember that `path` held `old` before it was removed.
+    pub(crate) fn push(&mut self, path: PathBuf, old: Option<Vec<u8>>) {
+        self.0.push((path, old));
+    }
+
+    /// Put every file back as it was (best effort: this is the error path).
+    pub(crate) fn put_back(&self) {
+        for (p, old) in &self.0 {
+            let _ = match old {
+                Some(b) => fs::write(p, b),
+                None => fs::remove_file(p),
+            };
+        }
+    }
 }

@@ -14,7 +14,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::path::PathBuf;
 
 use edge_api::types::DeploymentSummary;
 use edge_model::{ApplicationDeployment, MargoDocument as _};
@@ -89,15 +88,7 @@ pub(crate) fn rollback(
     let folder = dir.join("deployments");
     fs::create_dir_all(&folder).map_err(|e| ApiError::internal(&e.into()))?;
     // What each touched file held before, to put back if anything fails.
-    let mut undo: Vec<(PathBuf, Option<Vec<u8>>)> = Vec::new();
-    let put_back = |undo: &[(PathBuf, Option<Vec<u8>>)]| {
-        for (p, old) in undo {
-            let _ = match old {
-                Some(b) => fs::write(p, b),
-                None => fs::remove_file(p),
-            };
-        }
-    };
+    let mut undo = super::change::FileUndo::default();
     let mut lines = Vec::new();
     for step in &steps {
         let (path, bytes) = match step {
@@ -116,13 +107,13 @@ pub(crate) fn rollback(
                 continue;
             }
         };
-        undo.push((path.clone(), fs::read(&path).ok()));
+        undo.record(&path);
         let written = match bytes {
             Some(b) => fs::write(&path, b),
             None => fs::remove_file(&path),
         };
         if let Err(e) = written {
-            put_back(&undo);
+            undo.put_back();
             return Err(ApiError::internal(&e.into()));
         }
         lines.push(line(step));
@@ -135,14 +126,14 @@ pub(crate) fn rollback(
         Ok(Some(c)) => c.id,
         Ok(None) => String::new(),
         Err(e) => {
-            put_back(&undo);
+            undo.put_back();
             return Err(ApiError::internal(&e.into()));
         }
     };
     // The index follows the repository: the site's deployments are the
     // files now in it. When it cannot be stored, the commit is taken back.
     if let Err(e) = reindex_site(&mut store.db(), site, &dir, &commit, false) {
-        put_back(&undo);
+        undo.put_back();
         if !commit.is_empty()
             && let Err(undone) = repo.uncommit(&commit, &author())
         {
