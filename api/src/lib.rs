@@ -27,6 +27,7 @@ pub mod mtls;
 pub mod node;
 pub mod routes;
 pub mod south;
+pub mod trust;
 pub mod types;
 
 pub use client::{Client, ClientError};

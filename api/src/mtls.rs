@@ -89,6 +89,16 @@ impl Identity {
     /// When a file is missing or does not hold what it should, or the
     /// certificate's SPIFFE ID differs from the one `edged.toml` names.
     pub fn load(dir: &Path) -> Result<Self, CredentialsError> {
+        Self::load_trusting(dir, None)
+    }
+
+    /// [`Identity::load`], with the trust anchors given as PEM (a trust
+    /// bundle fetched from the Trust Bundle API, `edge_api::trust`) instead
+    /// of the folder's `ca.crt`, which need not be there then.
+    ///
+    /// # Errors
+    /// As [`Identity::load`]; the anchors must hold a usable certificate.
+    pub fn load_trusting(dir: &Path, anchors: Option<&[u8]>) -> Result<Self, CredentialsError> {
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read(&path).map_err(|source| CredentialsError::Read { path, source })
@@ -106,7 +116,11 @@ impl Identity {
         let key = PrivateKeyDer::from_pem_slice(&read("identity.key")?)
             .map_err(|e| invalid("identity.key", format!("holds no private key: {e}")))?;
         let mut roots = RootCertStore::empty();
-        for ca in CertificateDer::pem_slice_iter(&read("ca.crt")?) {
+        let bundle = match anchors {
+            Some(pem) => pem.to_vec(),
+            None => read("ca.crt")?,
+        };
+        for ca in CertificateDer::pem_slice_iter(&bundle) {
             let ca = ca.map_err(|e| invalid("ca.crt", format!("does not read: {e}")))?;
             roots
                 .add(ca)

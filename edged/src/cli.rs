@@ -158,6 +158,23 @@ pub struct Args {
     #[arg(long, env = "EDGED_SERVER", value_name = "URL")]
     pub server: Option<String>,
 
+    /// Take the trust anchors from the Margo Trust Bundle API at this `https://` URL (a SPIFFE bundle, or a `/.well-known/margo` discovery document naming one), kept current, instead of the credentials' `ca.crt` (en).
+    #[arg(long, env = "EDGED_TRUST_BUNDLE_URI", value_name = "URL")]
+    pub trust_bundle_uri: Option<String>,
+
+    /// Authenticate the trust bundle's server by the SHA-256 of a certificate in its chain, e.g. the CA's that `edgectl co enroll` prints (en) [default: the system's roots].
+    #[arg(
+        long,
+        env = "EDGED_TRUST_BUNDLE_PIN",
+        value_name = "sha256:HEX",
+        conflicts_with = "trust_bundle_ca"
+    )]
+    pub trust_bundle_pin: Option<String>,
+
+    /// Authenticate the trust bundle's server by the roots in this PEM file (en) [default: the system's roots].
+    #[arg(long, env = "EDGED_TRUST_BUNDLE_CA", value_name = "FILE")]
+    pub trust_bundle_ca: Option<PathBuf>,
+
     /// Daily hours in which an edge node may poll, `HH:MM-HH:MM` UTC (en) [default: always].
     #[arg(long, env = "EDGED_POLL_HOURS", value_name = "WINDOW")]
     pub poll_hours: Option<String>,

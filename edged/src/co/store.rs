@@ -20,6 +20,7 @@ use anyhow::Context as _;
 use edge_workspace::git::{Author, Repo};
 use edge_workspace::oci::Registries;
 use rusqlite::Connection;
+use rustls::pki_types::pem::PemObject as _;
 
 use super::ca::Ca;
 use super::db;
@@ -45,6 +46,8 @@ pub(crate) struct Store {
     pub(crate) metrics: Metrics,
     events: Events,
     ca: Ca,
+    /// The Trust Bundle API's documents of the CA (`crate::http::trust`).
+    published: Arc<crate::http::trust::Published>,
     trust_domain: String,
     south_url: Mutex<String>,
     /// The serialized app list and the store generation it was built at.
@@ -98,9 +101,17 @@ impl Store {
         fs::create_dir_all(&sites)?;
         let ca = Ca::open_or_create(&data.join("ca"), &settings.trust_domain)?;
         let cas = crate::cas::Cas::in_data(data)?;
+        let anchor = rustls::pki_types::CertificateDer::from_pem_slice(ca.cert_pem().as_bytes())
+            .context("the CA certificate does not read")?;
+        let published = Arc::new(crate::http::trust::Published::new(
+            &settings.trust_domain,
+            &[anchor],
+            1,
+        )?);
         let store = Self {
             cas,
             ca,
+            published,
             trust_domain: settings.trust_domain.clone(),
             south_url: Mutex::new(String::new()),
             workspace,
@@ -235,6 +246,11 @@ impl Store {
     /// The certificate authority.
     pub(crate) fn ca(&self) -> &Ca {
         &self.ca
+    }
+
+    /// The trust domain's discovery document and SPIFFE bundle.
+    pub(crate) fn published(&self) -> Arc<crate::http::trust::Published> {
+        self.published.clone()
     }
 
     /// The SPIFFE trust domain.

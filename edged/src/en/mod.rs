@@ -29,6 +29,7 @@ mod node;
 mod ops;
 mod state;
 mod sync;
+mod trust;
 pub(crate) mod window;
 
 use std::io::Write as _;
@@ -68,7 +69,17 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         .credentials
         .clone()
         .context("an edge node needs `--credentials DIR`")?;
-    let identity = Identity::load(&creds)?;
+    let identity = match settings.trust_bundle.clone() {
+        // reqwest's blocking client owns a runtime: made outside this one.
+        Some(cfg) => {
+            let (c, data) = (creds.clone(), settings.data.clone());
+            let pem = tokio::task::spawn_blocking(move || trust::anchors(&cfg, &c, &data))
+                .await
+                .context("the trust bundle task failed")??;
+            Identity::load_trusting(&creds, Some(&pem))?
+        }
+        None => Identity::load(&creds)?,
+    };
     let (device, wfm) = device_of(&identity)?;
     let direct = wfm.ends_with("/wfm/co");
     let server = match (&settings.server, direct) {

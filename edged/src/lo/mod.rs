@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use edge_api::mtls::Identity;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 
 use crate::settings::Settings;
 use crate::south::backend::Backend;
@@ -46,11 +48,6 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     })?;
     crate::perms::private_file(&settings.data.join(edge_outbox::DB))
         .context("cannot make the database private")?;
-    let tls = crate::south::server_config(
-        identity.roots.clone(),
-        identity.cert.clone(),
-        identity.key.clone_key(),
-    )?;
     // The site and CA a stick must match, also for `edgectl lo import`.
     let ca_path = identity.dir.join("ca.crt");
     let anchor = edge_workspace::stick::Anchor {
@@ -58,6 +55,18 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         ca: std::fs::read_to_string(&ca_path)
             .with_context(|| format!("cannot read `{}`", ca_path.display()))?,
     };
+    let anchors = CertificateDer::pem_slice_iter(anchor.ca.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("`{}` does not read", ca_path.display()))?;
+    let mut chain = vec![identity.cert.clone()];
+    chain.extend(anchors.iter().cloned());
+    let tls = crate::south::server_config(identity.roots.clone(), chain, identity.key.clone_key())?;
+    let trust_domain = identity.trust_domain().to_owned();
+    let published = Arc::new(crate::http::trust::Published::new(
+        &trust_domain,
+        &anchors,
+        1,
+    )?);
     std::fs::create_dir_all(&settings.data).with_context(|| {
         format!(
             "cannot create the data directory `{}`",
@@ -109,6 +118,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let backend: Arc<dyn Backend> = lo.clone();
     let serving = tokio::spawn(crate::south::serve(listener, tls, move |caller| {
         crate::south::margo::router(backend.clone(), caller)
+            .merge(crate::http::trust::router(published.clone()))
     }));
     if !settings.ready.send(vec![addr]) {
         let mut out = std::io::stdout().lock();

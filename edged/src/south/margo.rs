@@ -101,7 +101,7 @@ fn accepts_manifest(headers: &HeaderMap) -> bool {
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks).
-fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+pub(crate) fn none_match(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()

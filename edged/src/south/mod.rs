@@ -88,10 +88,12 @@ impl Caller {
 }
 
 /// TLS 1.3 only, client certificates required and verified against `roots`;
-/// the server presents `cert` (whose URI SAN is its SPIFFE ID).
+/// the server presents `chain`: its certificate (whose URI SAN is its SPIFFE
+/// ID), then the CA that issued it (so a client bootstrapping its trust with
+/// a pin on that CA can check the chain, `en/trust.rs`).
 pub(crate) fn server_config(
     roots: Arc<rustls::RootCertStore>,
-    cert: CertificateDer<'static>,
+    chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -102,7 +104,7 @@ pub(crate) fn server_config(
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(vec![cert], key)?;
+        .with_single_cert(chain, key)?;
     Ok(Arc::new(config))
 }
 

@@ -32,6 +32,7 @@ mod readme;
 mod rollout;
 mod south;
 mod stick_images;
+mod trust;
 mod tui;
 mod usb;
 mod wait;

@@ -129,6 +129,7 @@ pub(crate) fn router(store: Arc<Store>) -> axum::Router {
             }),
         )
         .route(routes::METRICS, axum::routing::get(metrics))
+        .merge(crate::http::trust::router(store.published()))
         .fallback(|| async {
             ApiError::not_found("no such route; the API is described at /api/openapi.json")
         })
