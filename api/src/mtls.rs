@@ -78,8 +78,61 @@ pub struct Identity {
     pub cert: CertificateDer<'static>,
     /// `identity.key`.
     pub key: PrivateKeyDer<'static>,
-    /// `ca.crt`, the trust bundle.
-    pub roots: Arc<RootCertStore>,
+    /// The trust anchors (`ca.crt`, or a fetched trust bundle), shared by
+    /// every TLS setting made from this identity and replaced in place when
+    /// the trust bundle changes.
+    pub roots: TrustRoots,
+}
+
+/// A set of trust anchors that can be replaced while in use: every clone
+/// sees the newest set, so a TLS verifier made before a trust bundle
+/// changed checks the next handshake against the new one.
+#[derive(Debug, Clone)]
+pub struct TrustRoots(Arc<std::sync::RwLock<(u64, Arc<RootCertStore>)>>);
+
+impl TrustRoots {
+    /// Anchors from `store`.
+    #[must_use]
+    pub fn new(store: RootCertStore) -> Self {
+        Self(Arc::new(std::sync::RwLock::new((0, Arc::new(store)))))
+    }
+
+    /// Anchors from PEM text.
+    ///
+    /// # Errors
+    /// When it holds no usable certificate.
+    pub fn from_pem(pem: &[u8]) -> Result<RootCertStore, String> {
+        let mut roots = RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(pem) {
+            let ca = ca.map_err(|e| format!("does not read: {e}"))?;
+            roots
+                .add(ca)
+                .map_err(|e| format!("holds an unusable CA: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err("holds no certificate".into());
+        }
+        Ok(roots)
+    }
+
+    /// The anchors now, and how many times they were replaced.
+    #[must_use]
+    pub fn current(&self) -> (u64, Arc<RootCertStore>) {
+        let g = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (g.0, g.1.clone())
+    }
+
+    /// Replace the anchors for every holder.
+    pub fn replace(&self, store: RootCertStore) {
+        let mut g = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *g = (g.0 + 1, Arc::new(store));
+    }
 }
 
 impl Identity {
@@ -115,20 +168,11 @@ impl Identity {
             .map_err(|e| invalid("identity.crt", format!("holds no certificate: {e}")))?;
         let key = PrivateKeyDer::from_pem_slice(&read("identity.key")?)
             .map_err(|e| invalid("identity.key", format!("holds no private key: {e}")))?;
-        let mut roots = RootCertStore::empty();
         let bundle = match anchors {
             Some(pem) => pem.to_vec(),
             None => read("ca.crt")?,
         };
-        for ca in CertificateDer::pem_slice_iter(&bundle) {
-            let ca = ca.map_err(|e| invalid("ca.crt", format!("does not read: {e}")))?;
-            roots
-                .add(ca)
-                .map_err(|e| invalid("ca.crt", format!("holds an unusable CA: {e}")))?;
-        }
-        if roots.is_empty() {
-            return Err(invalid("ca.crt", "holds no certificate".into()));
-        }
+        let roots = TrustRoots::from_pem(&bundle).map_err(|e| invalid("ca.crt", e))?;
         match spiffe_id(&cert) {
             Some(id) if id == file.spiffe_id => {}
             Some(id) => {
@@ -146,7 +190,7 @@ impl Identity {
             file,
             cert,
             key,
-            roots: Arc::new(roots),
+            roots: TrustRoots::new(roots),
         })
     }
 
@@ -294,7 +338,7 @@ pub fn not_after(der: &[u8]) -> Option<i64> {
 /// ID; the DNS name the client dialled plays no part (MIAF).
 #[derive(Debug)]
 pub struct SpiffeServerVerifier {
-    roots: Arc<RootCertStore>,
+    roots: TrustRoots,
     expected: String,
     provider: Arc<CryptoProvider>,
 }
@@ -311,7 +355,7 @@ impl ServerCertVerifier for SpiffeServerVerifier {
         let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
         rustls::client::verify_server_cert_signed_by_trust_anchor(
             &parsed,
-            &self.roots,
+            &self.roots.current().1,
             intermediates,
             now,
             self.provider.signature_verification_algorithms.all,

@@ -64,6 +64,10 @@ pub struct Args {
     #[arg(long, env = "EDGED_TRUST_DOMAIN", value_name = "DOMAIN")]
     pub trust_domain: Option<String>,
 
+    /// How often LOs and nodes look for a new trust bundle (the bundle's `spiffe_refresh_hint`), seconds; a staged CA may sign one such interval after staging (co) [default: 3600].
+    #[arg(long, env = "EDGED_TRUST_REFRESH", value_name = "SECS")]
+    pub trust_refresh: Option<u64>,
+
     /// Configuration file [default: DATA/edged.toml when it exists].
     #[arg(long, env = "EDGED_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -31,6 +31,7 @@ struct File {
     log: Option<String>,
     south_listen: Option<String>,
     trust_domain: Option<String>,
+    trust_refresh: Option<u64>,
     credentials: Option<PathBuf>,
     poll_interval: Option<u64>,
     outbox_limit: Option<u64>,
@@ -80,6 +81,8 @@ pub struct Settings {
     pub south_listen: String,
     /// SPIFFE trust domain of the identities the CO issues.
     pub trust_domain: String,
+    /// The trust bundle's refresh hint, seconds (co).
+    pub trust_refresh: u64,
     /// Credentials folder (lo).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<PathBuf>,
@@ -251,6 +254,14 @@ impl Settings {
                 "`{s}` is not a fleet manager address; use https://HOST:PORT"
             );
         }
+        let trust_refresh = args
+            .trust_refresh
+            .or(file.trust_refresh)
+            .unwrap_or(edge_api::trust::REFRESH_HINT);
+        anyhow::ensure!(
+            (1..=7 * 86_400).contains(&trust_refresh),
+            "`--trust-refresh {trust_refresh}` is out of range: 1 second to 7 days"
+        );
         let trust_bundle = TrustBundle::resolve(
             args.trust_bundle_uri.clone().or(file.trust_bundle_uri),
             args.trust_bundle_pin.clone().or(file.trust_bundle_pin),
@@ -325,6 +336,7 @@ impl Settings {
             listen_limits,
             south_listen,
             trust_domain,
+            trust_refresh,
             mode,
             data,
             listen,

@@ -161,6 +161,7 @@ pub(crate) fn co(
             allow_unreported,
         )?,
         CoCommand::Rollout(command) => super::rollout::rollout(client, printer, command)?,
+        CoCommand::Ca(command) => super::ca::ca(client, printer, command)?,
         CoCommand::Diff {
             files,
             prune,

@@ -78,8 +78,17 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
                 .context("the trust bundle task failed")??;
             Identity::load_trusting(&creds, Some(&pem))?
         }
-        None => Identity::load(&creds)?,
+        None => {
+            let identity = Identity::load(&creds)?;
+            // A bundle taken from the fleet manager since enrolment (a CA
+            // rotated) is newer than the credentials' ca.crt.
+            if let Some(k) = crate::anchors::Kept::read_for(&settings.data, &identity.cert) {
+                identity.roots.replace(crate::anchors::store_of(&k.bundle));
+            }
+            identity
+        }
     };
+    let (own_cert, roots) = (identity.cert.clone(), identity.roots.clone());
     let (device, wfm) = device_of(&identity)?;
     let direct = wfm.ends_with("/wfm/co");
     let server = match (&settings.server, direct) {
@@ -187,6 +196,11 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             .ok();
             sync::poller(&node, sync, &accepted_file, interval, &schedule);
         }
+    })?;
+    spawn("en-trust", {
+        let (client, data) = (short.clone(), settings.data.clone());
+        let url = format!("{server}{}", edge_api::trust::BUNDLE_PATH);
+        move || crate::anchors::keep_current(&client, &url, &data, &own_cert, &roots, &|_| {})
     })?;
     spawn("en-report", {
         let (node, schedule) = (node.clone(), schedule.clone());

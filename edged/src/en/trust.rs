@@ -23,7 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use edge_api::trust::{self, Bundle};
+use edge_api::trust;
+
+use crate::anchors::Kept;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject as _;
@@ -32,30 +34,28 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::settings::TrustBundle;
 
-/// The folder of the kept bundle, in the data folder.
-const DIR: &str = "trust";
 /// Longest wait for the bundle's server.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The trust anchors (PEM) to load this node's identity with: fetched from
 /// `cfg.uri` and kept, or the kept ones when the server cannot be reached.
 pub(crate) fn anchors(cfg: &TrustBundle, creds: &Path, data: &Path) -> anyhow::Result<Vec<u8>> {
-    let kept = Kept::read(data);
-    match fetch(cfg, creds, kept.as_ref()) {
-        Ok(Fetched::Same) => {
+    let own = own(creds)?;
+    let kept = Kept::read_for(data, &own.cert);
+    let fetched = fetch(cfg, &own, kept.as_ref()).and_then(|f| match f {
+        None => Ok(None),
+        Some((bytes, etag)) => {
+            let bundle = crate::anchors::judge(&bytes, &own.cert, kept.as_ref())
+                .with_context(|| format!("the trust bundle from {} is not taken", cfg.uri))?;
+            Ok(Some((bytes, etag, bundle)))
+        }
+    });
+    match fetched {
+        Ok(None) => {
             let kept = kept.context("the server said nothing changed, but no bundle is kept")?;
             Ok(kept.bundle.to_pem().into_bytes())
         }
-        Ok(Fetched::New(bytes, bundle, etag)) => {
-            if let Some(k) = &kept
-                && let (Some(was), Some(now)) = (k.bundle.sequence, bundle.sequence)
-                && now < was
-            {
-                anyhow::bail!(
-                    "the trust bundle from {} has spiffe_sequence {now}, lower than the {was} kept: refused as a rollback",
-                    cfg.uri
-                );
-            }
+        Ok(Some((bytes, etag, bundle))) => {
             Kept::write(data, &bytes, &etag)?;
             tracing::info!(
                 uri = cfg.uri,
@@ -82,53 +82,12 @@ pub(crate) fn anchors(cfg: &TrustBundle, creds: &Path, data: &Path) -> anyhow::R
     }
 }
 
-/// The bundle kept in `DATA/trust/`.
-struct Kept {
-    bundle: Bundle,
-    etag: String,
-}
-
-impl Kept {
-    fn read(data: &Path) -> Option<Self> {
-        let dir = data.join(DIR);
-        let bytes = read_bounded(&dir.join("bundle.json")).ok()?;
-        let bundle = trust::parse_bundle(&bytes).ok()?;
-        let etag = std::fs::read_to_string(dir.join("etag")).unwrap_or_default();
-        Some(Self { bundle, etag })
-    }
-
-    fn write(data: &Path, bytes: &[u8], etag: &str) -> anyhow::Result<()> {
-        let dir = data.join(DIR);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create `{}`", dir.display()))?;
-        atomic_write(&dir.join("bundle.json"), bytes)?;
-        atomic_write(&dir.join("etag"), etag.as_bytes())
-    }
-}
-
-fn atomic_write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let tmp = path.with_extension("tmp");
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))
-}
-
 fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)?
         .take(trust::MAX_BUNDLE as u64 + 1)
         .read_to_end(&mut bytes)?;
     Ok(bytes)
-}
-
-enum Fetched {
-    /// `304`: the kept bundle is current.
-    Same,
-    /// A new bundle: its bytes, as read, and its ETag.
-    New(Vec<u8>, Bundle, String),
 }
 
 /// This node's own certificate and key (presented when the server asks,
@@ -159,32 +118,30 @@ fn own(creds: &Path) -> anyhow::Result<Own> {
     })
 }
 
-fn fetch(cfg: &TrustBundle, creds: &Path, kept: Option<&Kept>) -> anyhow::Result<Fetched> {
-    let own = own(creds)?;
-    let client = client(cfg, &own)?;
+/// The bundle's bytes and ETag from `cfg.uri` (through a discovery
+/// document when it is one), or `None` when the kept one is current.
+fn fetch(
+    cfg: &TrustBundle,
+    own: &Own,
+    kept: Option<&Kept>,
+) -> anyhow::Result<Option<(Vec<u8>, String)>> {
+    let client = client(cfg, own)?;
     let etag = kept.map(|k| k.etag.as_str()).filter(|e| !e.is_empty());
-    let (mut bytes, mut tag) = match get(&client, &cfg.uri, etag)? {
-        None => return Ok(Fetched::Same),
-        Some(got) => got,
+    let Some((bytes, tag)) = get(&client, &cfg.uri, etag)? else {
+        return Ok(None);
     };
-    if is_discovery(&cfg.uri, &bytes) {
-        let (td, uri) = trust::parse_discovery(&bytes)
-            .map_err(|e| anyhow::anyhow!("the discovery document at {} {e}", cfg.uri))?;
-        anyhow::ensure!(
-            td == own.trust_domain,
-            "the discovery document at {} describes trust domain `{td}`, not this node's `{}`",
-            cfg.uri,
-            own.trust_domain
-        );
-        (bytes, tag) = match get(&client, &uri, etag)? {
-            None => return Ok(Fetched::Same),
-            Some(got) => got,
-        };
+    if !is_discovery(&cfg.uri, &bytes) {
+        return Ok(Some((bytes, tag)));
     }
-    let bundle = trust::parse_bundle(&bytes)
-        .map_err(|e| anyhow::anyhow!("the trust bundle from {} {e}", cfg.uri))?;
-    issued_by_one_of(&own.cert, &bundle)?;
-    Ok(Fetched::New(bytes, bundle, tag))
+    let (td, uri) = trust::parse_discovery(&bytes)
+        .map_err(|e| anyhow::anyhow!("the discovery document at {} {e}", cfg.uri))?;
+    anyhow::ensure!(
+        td == own.trust_domain,
+        "the discovery document at {} describes trust domain `{td}`, not this node's `{}`",
+        cfg.uri,
+        own.trust_domain
+    );
+    get(&client, &uri, etag)
 }
 
 fn is_discovery(uri: &str, bytes: &[u8]) -> bool {
@@ -235,28 +192,6 @@ fn get(
         trust::MAX_BUNDLE
     );
     Ok(Some((body, tag)))
-}
-
-/// Refuse a bundle none of whose anchors issued this node's certificate:
-/// with it the node could trust neither its fleet manager nor be trusted.
-fn issued_by_one_of(cert: &CertificateDer<'_>, bundle: &Bundle) -> anyhow::Result<()> {
-    let mut roots = RootCertStore::empty();
-    for a in &bundle.anchors {
-        let _ = roots.add(a.clone());
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .context("the bundle's anchors cannot verify certificates")?;
-    verifier
-        .verify_client_cert(cert, &[], UnixTime::now())
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "the trust bundle does not hold the CA that issued this node's identity ({e}): it is another trust domain's, or this identity is no longer trusted"
-            )
-        })?;
-    Ok(())
 }
 
 /// The HTTPS client of first contact: presenting this node's identity, and

@@ -30,30 +30,39 @@ impl Published {
         trust_domain: &str,
         anchors: &[CertificateDer<'_>],
         sequence: u64,
+        refresh_hint: u64,
     ) -> anyhow::Result<Self> {
-        let bundle = trust::bundle_json(anchors, sequence, trust::REFRESH_HINT)?;
-        Ok(Self {
+        let bundle = trust::bundle_json(anchors, sequence, refresh_hint)?;
+        Ok(Self::from_bundle(trust_domain, bundle))
+    }
+
+    /// A bundle as fetched from the CO (an LO serves its very bytes).
+    pub(crate) fn from_bundle(trust_domain: &str, bundle: Vec<u8>) -> Self {
+        Self {
             trust_domain: trust_domain.to_owned(),
             etag: edge_model::digest::etag(&edge_model::digest::sha256(&bundle)),
             bundle,
-        })
+        }
     }
 }
 
+/// Where the documents of the moment come from (they change with a CA
+/// rotation).
+pub(crate) type Source = Arc<dyn Fn() -> Arc<Published> + Send + Sync>;
+
 /// The two routes, open to any caller of the listener they are merged into.
-pub(crate) fn router<S: Clone + Send + Sync + 'static>(
-    published: Arc<Published>,
-) -> axum::Router<S> {
-    let p = published.clone();
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(source: Source) -> axum::Router<S> {
+    let s = source.clone();
     axum::Router::new()
         .route(
             trust::DISCOVERY_PATH,
-            axum::routing::get(move |headers: HeaderMap| async move { discovery(&p, &headers) }),
+            axum::routing::get(move |headers: HeaderMap| async move { discovery(&s(), &headers) }),
         )
         .route(
             trust::BUNDLE_PATH,
             axum::routing::get(move |headers: HeaderMap| async move {
-                answer(&headers, published.bundle.clone(), &published.etag)
+                let p = source();
+                answer(&headers, p.bundle.clone(), &p.etag)
             }),
         )
 }

@@ -18,6 +18,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use edge_api::mtls::TrustRoots;
+
 use crate::http::ConnInfo;
 
 /// Who is calling, from the certificate it presented in the handshake.
@@ -92,20 +94,110 @@ impl Caller {
 /// ID), then the CA that issued it (so a client bootstrapping its trust with
 /// a pin on that CA can check the chain, `en/trust.rs`).
 pub(crate) fn server_config(
-    roots: Arc<rustls::RootCertStore>,
+    roots: TrustRoots,
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
-            .build()
-            .context("cannot set up client certificate verification")?;
+    let verifier = Arc::new(ClientVerifier::new(roots, provider.clone())?);
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
     Ok(Arc::new(config))
+}
+
+/// Client certificates checked against the trust anchors of the moment:
+/// rustls's WebPKI verifier, made again whenever the anchors were replaced
+/// (a trust bundle that changed), so a CA added to the bundle is accepted
+/// from the next handshake on without a restart.
+#[derive(Debug)]
+struct ClientVerifier {
+    roots: TrustRoots,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    made: std::sync::Mutex<(u64, Arc<dyn rustls::server::danger::ClientCertVerifier>)>,
+}
+
+impl ClientVerifier {
+    fn new(
+        roots: TrustRoots,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+    ) -> anyhow::Result<Self> {
+        let (at, store) = roots.current();
+        let first = Self::make(store, &provider)?;
+        Ok(Self {
+            roots,
+            provider,
+            made: std::sync::Mutex::new((at, first)),
+        })
+    }
+
+    fn make(
+        store: Arc<rustls::RootCertStore>,
+        provider: &Arc<rustls::crypto::CryptoProvider>,
+    ) -> anyhow::Result<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+        rustls::server::WebPkiClientVerifier::builder_with_provider(store, provider.clone())
+            .build()
+            .context("cannot set up client certificate verification")
+    }
+
+    /// The verifier for the anchors now.
+    fn now(&self) -> Arc<dyn rustls::server::danger::ClientCertVerifier> {
+        let (at, store) = self.roots.current();
+        let mut made = match self.made.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if made.0 != at {
+            match Self::make(store, &self.provider) {
+                Ok(v) => *made = (at, v),
+                Err(e) => {
+                    tracing::error!(error = %e, "the new trust anchors cannot verify certificates; the earlier ones stay");
+                }
+            }
+        }
+        made.1.clone()
+    }
+}
+
+impl rustls::server::danger::ClientCertVerifier for ClientVerifier {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        // Hints would have to outlive a replacement of the anchors; a Margo
+        // client presents its one identity without them.
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        self.now()
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.now().verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.now().verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.now().supported_verify_schemes()
+    }
 }
 
 /// The caller of a connection, from the client certificate it presented

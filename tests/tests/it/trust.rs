@@ -3,17 +3,19 @@
 //! bundle with ETags and `304`s; an edge node takes its trust anchors from
 //! it instead of a copied `ca.crt`, recognizing the server by a pin on the
 //! CA or by given roots, and never from a server it cannot authenticate.
+//! A CA rotation reaches every LO and node through the bundle before the
+//! new CA signs, so old and new identities work side by side.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use edge_api::trust::{self, BUNDLE_PATH, DISCOVERY_PATH};
-use edge_tests::co::bin;
+use edge_tests::co::{bin, fails, ok};
 use edge_tests::en::En;
-use edge_tests::fleet::{self, deploy_hello, fleet, wait_state};
+use edge_tests::fleet::{self, deploy_hello, deploy_to, enroll, fleet, fleet_with, wait_state};
 use edge_tests::lo::{Lo, Margo};
-use edge_tests::wait::within;
+use edge_tests::wait::{until_or, within};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 
@@ -213,4 +215,95 @@ fn a_node_takes_no_bundle_from_a_server_it_cannot_authenticate() {
     );
     assert!(data.join("trust/bundle.json").exists(), "{}", en.log());
     drop(en);
+}
+
+/// The `spiffe_sequence` of a bundle's bytes.
+fn sequence(bytes: &[u8]) -> Option<u64> {
+    trust::parse_bundle(bytes).ok()?.sequence
+}
+
+#[test]
+fn a_ca_rotation_keeps_every_identity_working_and_new_ones_are_trusted_everywhere() {
+    let f = fleet_with(&["--trust-refresh", "1"]);
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let en1_data = f.dir.path().join("en1");
+    let en1 = En::start(&f.d1, &en1_data, &lo.url, &[]);
+    let logs = || format!("{}\n{}", en1.log(), lo.log());
+    let first = deploy_hello(&f.co, "edge-1");
+    wait_state(&f.co, &first, "installed", logs);
+
+    // Stage: the bundle holds both CAs; the LO and the node take it.
+    let staged: serde_json::Value =
+        serde_json::from_str(&ok(&f.co.edgectl(&["co", "ca", "stage", "-o", "json"]))).unwrap();
+    assert_eq!(staged["sequence"], 2);
+    assert_eq!(staged["anchors"][0]["state"], "active");
+    assert_eq!(staged["anchors"][1]["state"], "staged");
+    let margo = Margo::new(&f.d1, &lo.url, "plant-1");
+    until_or(
+        "the LO serving the bundle with the staged CA",
+        || (sequence(&margo.get(BUNDLE_PATH, &[]).body) == Some(2)).then_some(()),
+        logs,
+    );
+    until_or(
+        "the node keeping the bundle with the staged CA",
+        || {
+            let kept = std::fs::read(en1_data.join("trust/bundle.json")).ok()?;
+            (sequence(&kept) == Some(2)).then_some(())
+        },
+        logs,
+    );
+    assert_eq!(
+        trust::parse_bundle(&margo.get(BUNDLE_PATH, &[]).body)
+            .unwrap()
+            .anchors
+            .len(),
+        2
+    );
+
+    // Activate: a device enrolled now gets an identity of the new CA, and
+    // the LO (enrolled under the old one) takes it at once.
+    // (Refused until one refresh hint, a second here, has passed since staging.)
+    let shown = until_or(
+        "the staged CA activated",
+        || {
+            let out = f.co.edgectl(&["co", "ca", "activate"]);
+            if !out.status.success() {
+                fails(&out, "was staged");
+                return None;
+            }
+            Some(String::from_utf8_lossy(&out.stdout).into_owned())
+        },
+        logs,
+    );
+    assert!(shown.contains("the new CA signs from now on"), "{shown}");
+    let d2 = enroll(
+        &f.co,
+        &f.dir.path().join("after"),
+        "plant-1",
+        Some("edge-2"),
+    );
+    let ca_pem = std::fs::read_to_string(d2.join("ca.crt")).unwrap();
+    assert_eq!(
+        ca_pem.matches("BEGIN CERTIFICATE").count(),
+        2,
+        "a new identity trusts both CAs"
+    );
+    let en2 = En::start(&d2, &f.dir.path().join("en2"), &lo.url, &[]);
+    let second = deploy_hello(&f.co, "edge-2");
+    wait_state(&f.co, &second, "installed", || {
+        format!("{}\n{}", en2.log(), lo.log())
+    });
+
+    // The node of the old CA keeps working through the LO.
+    let third = deploy_to(&f.co, "hello-wasm", "edge-1", &["--name", "again"]);
+    wait_state(&f.co, &third, "installed", logs);
+
+    // Retiring the old CA waits for its identities (the LO's, edge-1's).
+    let out = f.co.edgectl(&["co", "ca", "retire"]);
+    fails(&out, "still valid");
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&f.co.edgectl(&["co", "ca", "show", "-o", "json"]))).unwrap();
+    assert_eq!(shown["anchors"][0]["generation"], 2);
+    assert_eq!(shown["anchors"][1]["state"], "retired");
+    assert_eq!(shown["sequence"], 3);
 }

@@ -77,7 +77,7 @@ fn issued(
         .context("the north key does not read")?;
     // The CA follows, so a device can pin it when it fetches the trust
     // bundle from here (`edged --mode en --trust-bundle-pin`).
-    let ca = CertificateDer::from_pem_slice(store.ca().cert_pem().as_bytes())
+    let ca = CertificateDer::from_pem_slice(store.ca().active_pem().as_bytes())
         .context("the CA certificate does not read")?;
     Ok((vec![cert, ca], key))
 }
