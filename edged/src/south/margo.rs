@@ -375,6 +375,15 @@ async fn status(
         )));
     }
     let doc: DeploymentStatusManifest = document(&body, "deployment status")?;
+    if doc.adopted_manifest_version.is_none() {
+        // Read tolerantly (README "Compatibility"); kept with no version,
+        // so it is tied to no document.
+        tracing::warn!(
+            device,
+            deployment = id,
+            "a status report without adoptedManifestVersion, as clients before rc.3 send: taken, tied to no manifest version"
+        );
+    }
     if doc.deployment_id.as_str() != id {
         return Err(ApiError::unprocessable(format!(
             "`deploymentId` is `{}` but the report was sent for `{id}`",
