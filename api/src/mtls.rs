@@ -6,7 +6,8 @@
 //! against the trust bundle (`ca.crt`) and requires the server certificate's
 //! URI SAN to be exactly the SPIFFE ID it expects (`spiffe://<td>/margo/wfm/<id>`).
 //! That is what [`SpiffeServerVerifier`] does, so an LO listening on any
-//! address works without naming that address in its certificate.
+//! address works without naming that address in its certificate. The
+//! X.509-SVID rules both ends apply to a leaf are in [`svid`].
 
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,8 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::Deserialize;
+
+pub mod svid;
 
 /// What went wrong reading credentials or building TLS settings.
 #[derive(Debug, thiserror::Error)]
@@ -333,9 +336,12 @@ pub fn not_after(der: &[u8]) -> Option<i64> {
     Some(cert.validity().not_after.timestamp())
 }
 
-/// Accepts a server certificate that chains to the trust bundle, is valid
-/// now, allows server authentication and carries exactly the expected SPIFFE
-/// ID; the DNS name the client dialled plays no part (MIAF).
+/// Accepts a server certificate whose leaf is an X.509-SVID
+/// ([`svid::check_leaf`]), chains to the trust bundle (RFC 5280, server
+/// authentication) and carries exactly the expected SPIFFE ID; the DNS
+/// name the client dialled plays no part (MIAF). Every client of a fleet
+/// manager (an edge node, an LO's calls and Git fetches to the CO) checks
+/// its server with this.
 #[derive(Debug)]
 pub struct SpiffeServerVerifier {
     roots: TrustRoots,
@@ -352,6 +358,7 @@ impl ServerCertVerifier for SpiffeServerVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        svid::check_leaf(end_entity, svid::secs(now))?;
         let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
         rustls::client::verify_server_cert_signed_by_trust_anchor(
             &parsed,
@@ -359,14 +366,15 @@ impl ServerCertVerifier for SpiffeServerVerifier {
             intermediates,
             now,
             self.provider.signature_verification_algorithms.all,
-        )?;
+        )
+        .map_err(|e| svid::Refusal::Chain(e.to_string()))?;
         match spiffe_id(end_entity) {
             Some(id) if id == self.expected => Ok(ServerCertVerified::assertion()),
-            other => Err(rustls::Error::General(format!(
-                "the server is `{}`, not `{}`",
-                other.unwrap_or_else(|| "without a SPIFFE ID".into()),
-                self.expected
-            ))),
+            other => Err(svid::Refusal::Unexpected {
+                found: other.unwrap_or_else(|| "without a SPIFFE ID".into()),
+                expected: self.expected.clone(),
+            }
+            .into()),
         }
     }
 

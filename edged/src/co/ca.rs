@@ -324,4 +324,39 @@ mod tests {
             Err(SignatureError::Mismatch)
         );
     }
+
+    #[test]
+    fn what_the_ca_issues_is_an_x509_svid_both_ends_accept() {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, UnixTime};
+
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::open_or_create(&dir.path().join("a"), "edge.local").unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).unwrap())
+            .unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let listener =
+            edge_api::mtls::svid::SvidClientVerifier::new(std::sync::Arc::new(roots), provider)
+                .unwrap();
+        let now = i64::try_from(UnixTime::now().as_secs()).unwrap();
+        for (id, server) in [
+            ("spiffe://edge.local/margo/wfm/co", true),
+            ("spiffe://edge.local/margo/wfm/plant-1", true),
+            ("spiffe://edge.local/margo/wfm/plant-1/client/edge-1", false),
+        ] {
+            let issued = ca.issue(id, 30, &["127.0.0.1".into()], server).unwrap();
+            let der = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).unwrap();
+            let checked = edge_api::mtls::svid::check_leaf(&der, now).unwrap();
+            assert_eq!(checked.wfm, id.split('/').nth(5).unwrap(), "{id}");
+            rustls::server::danger::ClientCertVerifier::verify_client_cert(
+                &listener,
+                &der,
+                &[],
+                UnixTime::now(),
+            )
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! What the CO's south listener and the LO's listener share: mutual TLS 1.3
-//! (rustls; client certificates verified against the trust bundle), the
+//! (rustls; client certificates checked as X.509-SVIDs of the trust bundle), the
 //! caller as read from its certificate, and the Margo Workload Management
 //! API (rc.3) that both serve to edge nodes (`margo`, `blobs`) over the
 //! [`backend::Backend`] each implements, built from per-device views of a
@@ -34,49 +34,10 @@ pub(crate) struct Caller {
 }
 
 /// A SPIFFE ID of a Margo principal, split: `spiffe://<td>/margo/wfm/<wfm>`
-/// or `…/client/<client>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Principal {
-    pub(crate) trust_domain: String,
-    pub(crate) wfm: String,
-    pub(crate) client: Option<String>,
-}
-
-impl Principal {
-    /// Split a SPIFFE ID; `None` when it is not a Margo fleet manager or client.
-    pub(crate) fn parse(id: &str) -> Option<Self> {
-        let rest = id.strip_prefix("spiffe://")?;
-        let mut parts = rest.split('/');
-        let td = parts.next()?;
-        if parts.next()? != "margo" || parts.next()? != "wfm" {
-            return None;
-        }
-        let wfm = parts.next()?;
-        let client = match (parts.next(), parts.next(), parts.next()) {
-            (None, _, _) => None,
-            (Some("client"), Some(c), None) => Some(c.to_owned()),
-            _ => return None,
-        };
-        let ok = segment_ok;
-        if td.is_empty() || !ok(wfm) || !client.as_deref().is_none_or(ok) {
-            return None;
-        }
-        Some(Self {
-            trust_domain: td.to_owned(),
-            wfm: wfm.to_owned(),
-            client,
-        })
-    }
-}
-
-/// Whether `s` can be one path segment of a SPIFFE ID (RFC 3986 unreserved, not `.`/`..`).
-pub(crate) fn segment_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
+/// or `…/client/<client>` (the one parser, with the X.509-SVID rules).
+pub(crate) use edge_api::mtls::svid::MargoId as Principal;
+/// Whether a string can be one path segment of a Margo SPIFFE ID.
+pub(crate) use edge_api::mtls::svid::segment_ok;
 
 impl Caller {
     /// Whether the certificate has expired (checked on every request, not
@@ -89,10 +50,13 @@ impl Caller {
     }
 }
 
-/// TLS 1.3 only, client certificates required and verified against `roots`;
-/// the server presents `chain`: its certificate (whose URI SAN is its SPIFFE
-/// ID), then the CA that issued it (so a client bootstrapping its trust with
-/// a pin on that CA can check the chain, `en/trust.rs`).
+/// TLS 1.3 only, client certificates required: each an X.509-SVID that
+/// chains to `roots` (`edge_api::mtls::svid::SvidClientVerifier`, the rules
+/// every client applies to its fleet manager too, made again when the roots
+/// are replaced); the server presents `chain`: its certificate (whose URI
+/// SAN is its SPIFFE ID), then the CA that issued it (so a client
+/// bootstrapping its trust with a pin on that CA can check the chain,
+/// `en/trust.rs`).
 pub(crate) fn server_config(
     roots: TrustRoots,
     chain: Vec<CertificateDer<'static>>,
@@ -108,7 +72,7 @@ pub(crate) fn server_config(
 }
 
 /// Client certificates checked against the trust anchors of the moment:
-/// rustls's WebPKI verifier, made again whenever the anchors were replaced
+/// the SVID verifier, made again whenever the anchors were replaced
 /// (a trust bundle that changed), so a CA added to the bundle is accepted
 /// from the next handshake on without a restart.
 #[derive(Debug)]
@@ -136,9 +100,9 @@ impl ClientVerifier {
         store: Arc<rustls::RootCertStore>,
         provider: &Arc<rustls::crypto::CryptoProvider>,
     ) -> anyhow::Result<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
-        rustls::server::WebPkiClientVerifier::builder_with_provider(store, provider.clone())
-            .build()
-            .context("cannot set up client certificate verification")
+        let v = edge_api::mtls::svid::SvidClientVerifier::new(store, provider.clone())
+            .context("cannot set up client certificate verification")?;
+        Ok(Arc::new(v))
     }
 
     /// The verifier for the anchors now.
@@ -232,28 +196,4 @@ pub(crate) async fn serve<F>(
         move |conn: ConnInfo| caller_of(&conn).map(&router),
     )
     .await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Principal;
-
-    #[test]
-    fn principals_split_exactly() {
-        let lo = Principal::parse("spiffe://edge.local/margo/wfm/plant-1").unwrap();
-        assert_eq!((lo.wfm.as_str(), lo.client), ("plant-1", None));
-        let en = Principal::parse("spiffe://edge.local/margo/wfm/plant-1/client/press-7").unwrap();
-        assert_eq!(en.client.as_deref(), Some("press-7"));
-        for bad in [
-            "https://edge.local/margo/wfm/a",
-            "spiffe://edge.local/margo/wfm",
-            "spiffe://edge.local/margo/wfm/a/client",
-            "spiffe://edge.local/margo/wfm/a/client/b/c",
-            "spiffe://edge.local/margo/wfm/a/other/b",
-            "spiffe://edge.local/margo/wfm/../client/b",
-            "spiffe:///margo/wfm/a",
-        ] {
-            assert!(Principal::parse(bad).is_none(), "{bad}");
-        }
-    }
 }
