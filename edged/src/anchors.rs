@@ -230,3 +230,94 @@ pub(crate) fn keep_current(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+        KeyUsagePurpose, SanType,
+    };
+
+    use super::*;
+
+    struct Authority {
+        params: CertificateParams,
+        key: KeyPair,
+        der: CertificateDer<'static>,
+    }
+
+    fn authority(name: &str) -> Authority {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let der = params.self_signed(&key).unwrap().der().clone();
+        Authority { params, key, der }
+    }
+
+    fn leaf(ca: &Authority) -> CertificateDer<'static> {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.subject_alt_names.push(SanType::URI(
+            "spiffe://edge.local/margo/wfm/plant-1/client/edge-1"
+                .try_into()
+                .unwrap(),
+        ));
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let issuer = Issuer::new(ca.params.clone(), &ca.key);
+        p.signed_by(&key, &issuer).unwrap().der().clone()
+    }
+
+    fn bundle(anchors: &[&Authority], sequence: u64) -> Vec<u8> {
+        let ders: Vec<_> = anchors.iter().map(|a| a.der.clone()).collect();
+        trust::bundle_json(&ders, sequence, 60).unwrap()
+    }
+
+    #[test]
+    fn a_bundle_is_taken_only_if_it_vouches_for_the_holder_and_does_not_go_back() {
+        let (old, new, foreign) = (authority("old"), authority("new"), authority("foreign"));
+        let own = leaf(&old);
+        let first = judge(&bundle(&[&old], 1), &own, None).unwrap();
+        assert_eq!(first.anchors.len(), 1);
+        let kept = Kept {
+            bundle: first,
+            bytes: bundle(&[&old], 1),
+            etag: String::new(),
+        };
+        // A rotation: the new CA added, the holder's still there.
+        let both = judge(&bundle(&[&old, &new], 2), &own, Some(&kept)).unwrap();
+        assert_eq!(both.anchors.len(), 2);
+        // Another trust domain's bundle, or one without the holder's CA.
+        let e = judge(&bundle(&[&foreign], 3), &own, Some(&kept)).unwrap_err();
+        assert!(e.to_string().contains("does not hold the CA"), "{e}");
+        let e = judge(&bundle(&[&new], 3), &own, Some(&kept)).unwrap_err();
+        assert!(e.to_string().contains("does not hold the CA"), "{e}");
+        // An older sequence is a rollback.
+        let kept = Kept {
+            bundle: both,
+            bytes: bundle(&[&old, &new], 2),
+            etag: String::new(),
+        };
+        let e = judge(&bundle(&[&old], 1), &own, Some(&kept)).unwrap_err();
+        assert!(e.to_string().contains("rollback"), "{e}");
+        // Junk is refused, naming why.
+        assert!(judge(b"{}", &own, None).is_err());
+    }
+
+    #[test]
+    fn what_is_kept_is_read_back_only_for_the_identity_it_vouches_for() {
+        let (ca, other) = (authority("ca"), authority("other"));
+        let dir = tempfile::tempdir().unwrap();
+        Kept::write(dir.path(), &bundle(&[&ca], 4), "\"e\"").unwrap();
+        let kept = Kept::read_for(dir.path(), &leaf(&ca)).unwrap();
+        assert_eq!(
+            (kept.bundle.sequence, kept.etag.as_str()),
+            (Some(4), "\"e\"")
+        );
+        assert!(Kept::read_for(dir.path(), &leaf(&other)).is_none());
+    }
+}
