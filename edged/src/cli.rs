@@ -162,6 +162,10 @@ pub struct Args {
     #[arg(long, env = "EDGED_SERVER", value_name = "URL")]
     pub server: Option<String>,
 
+    /// Serve Prometheus metrics at `http://HOST:PORT/metrics`, plain HTTP: keep it on loopback or a monitoring network (lo, en) [default: none; the CO's are on its north API].
+    #[arg(long, env = "EDGED_METRICS_LISTEN", value_name = "HOST:PORT")]
+    pub metrics_listen: Option<String>,
+
     /// Take the trust anchors from the Margo Trust Bundle API at this `https://` URL (a SPIFFE bundle, or a `/.well-known/margo` discovery document naming one), kept current, instead of the credentials' `ca.crt` (en).
     #[arg(long, env = "EDGED_TRUST_BUNDLE_URI", value_name = "URL")]
     pub trust_bundle_uri: Option<String>,

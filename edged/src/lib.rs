@@ -39,6 +39,7 @@ mod http;
 mod lo;
 mod lock;
 mod perms;
+mod prom;
 mod settings;
 mod south;
 mod stop;

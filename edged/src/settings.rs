@@ -38,6 +38,7 @@ struct File {
     listen_limits: Option<String>,
     server: Option<String>,
     trust_bundle_uri: Option<String>,
+    metrics_listen: Option<String>,
     trust_bundle_pin: Option<String>,
     trust_bundle_ca: Option<PathBuf>,
     poll_hours: Option<String>,
@@ -96,6 +97,9 @@ pub struct Settings {
     /// The fleet manager polled (en).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    /// Where `/metrics` is served, plain HTTP (lo, en).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
     /// Where the trust anchors come from, when not from `ca.crt` (en).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust_bundle: Option<TrustBundle>,
@@ -327,6 +331,7 @@ impl Settings {
             run_as,
             server,
             trust_bundle,
+            metrics_listen: args.metrics_listen.clone().or(file.metrics_listen),
             poll_hours,
             downtime,
             labels: file.labels.unwrap_or_default(),

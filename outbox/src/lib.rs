@@ -136,6 +136,15 @@ impl Outbox {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// Entries queued.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub fn count(c: &Connection) -> Result<u64, OutboxError> {
+        let n: i64 = c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Queue `entry` (in the caller's transaction).
     ///
     /// # Errors

@@ -22,6 +22,7 @@ pub mod lo;
 #[allow(clippy::unwrap_used)] // scenario: a failure is the test's failure
 pub mod outage;
 pub mod podman;
+pub mod prometheus;
 pub mod proxy;
 pub mod registry;
 #[allow(clippy::unwrap_used)] // simulated nodes: a failure is the run's failure

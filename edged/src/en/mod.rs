@@ -25,6 +25,7 @@
 use crate::bell::spawn;
 
 mod logs;
+mod metrics;
 mod node;
 mod ops;
 mod state;
@@ -177,6 +178,11 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         .context("the start-up task failed")??
     };
     let ops = ops::bind(&data.join("en.sock"))?;
+    if let Some(addr) = &settings.metrics_listen {
+        let (n, d) = (node.clone(), data.clone());
+        let bound = crate::prom::serve(addr, Arc::new(move || metrics::page(&n, &d))).await?;
+        tracing::info!(%bound, "metrics at http://{bound}/metrics");
+    }
     // Capabilities first, then what was kept: workloads come back with no network.
     let labels = settings.labels.clone();
     spawn("en-main", {

@@ -257,6 +257,7 @@ impl Node {
 
     /// Bring the node to `set`.
     pub(crate) fn reconcile(&self, set: &DesiredSet) {
+        let _timed = crate::prom::Timer::start(&super::metrics::RECONCILE);
         let mut desired = Vec::new();
         let mut docs = HashMap::new();
         for doc in &set.docs {

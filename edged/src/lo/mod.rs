@@ -13,6 +13,7 @@
 use crate::bell::spawn;
 
 mod group;
+mod metrics;
 mod outbox;
 mod store;
 mod sync;
@@ -134,6 +135,11 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let lo = lo.clone();
         move || outbox::forward(lo)
     })?;
+    if let Some(addr) = &settings.metrics_listen {
+        let (lo, data) = (lo.clone(), settings.data.clone());
+        let bound = crate::prom::serve(addr, Arc::new(move || metrics::page(&lo, &data))).await?;
+        tracing::info!(%bound, "metrics at http://{bound}/metrics");
+    }
     let backend: Arc<dyn Backend> = lo.clone();
     let serving = tokio::spawn(crate::south::serve(listener, tls, move |caller| {
         crate::south::margo::router(backend.clone(), caller).merge(crate::http::trust::router({

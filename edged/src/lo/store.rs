@@ -166,6 +166,7 @@ impl Lo {
         if head == previous.head && head.is_some() {
             return Ok(false);
         }
+        let _timed = crate::prom::Timer::start(&super::metrics::REBUILD);
         // Routing and bundling happen outside the database lock.
         let views = building
             .rebuild(&self.mirror, head.clone(), 1, || self.db())

@@ -13,6 +13,7 @@
 //! body can make it anyone else. Every error is a problem detail with the
 //! Margo type the spec registers for it.
 
+use super::metrics;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -160,6 +161,7 @@ async fn manifest(
     .await?;
     if let Some((wait, mut rx)) = wait.zip(rx).filter(|_| none_match(&headers, &view.etag)) {
         let deadline = tokio::time::Instant::now() + wait;
+        let _held = metrics::HELD.enter();
         tracing::debug!(device = %device, wait = wait.as_secs(), "manifest long poll waiting");
         while none_match(&headers, &view.etag) {
             let woke = tokio::select! {
@@ -188,6 +190,7 @@ async fn manifest(
         common.push((header::HeaderName::from_static("preference-applied"), a));
     }
     if none_match(&headers, &view.etag) {
+        metrics::NOT_MODIFIED.add(1);
         return Ok(with_headers(
             StatusCode::NOT_MODIFIED,
             Body::empty(),
@@ -195,6 +198,7 @@ async fn manifest(
         ));
     }
     common.push((header::CONTENT_TYPE, MANIFEST_TYPE));
+    metrics::MANIFESTS.add(1);
     Ok(with_headers(
         StatusCode::OK,
         Body::from(view.manifest.clone()),
@@ -413,6 +417,7 @@ async fn status(
         }
     }
     let created = blocking(move || backend.status(&device, &doc)).await?;
+    metrics::REPORTS.add(1);
     Ok(created_or_ok(created))
 }
 

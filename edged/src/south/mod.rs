@@ -11,6 +11,7 @@ pub(crate) mod blobs;
 #[cfg(any(feature = "co", feature = "lo"))]
 pub(crate) mod carried;
 pub(crate) mod margo;
+pub(crate) mod metrics;
 pub(crate) mod view;
 
 use std::sync::Arc;

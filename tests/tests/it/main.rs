@@ -25,6 +25,7 @@ mod lifecycle;
 mod lists;
 mod lo;
 mod logs;
+mod metrics;
 mod nouns;
 mod oci;
 mod placement;

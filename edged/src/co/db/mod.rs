@@ -87,6 +87,23 @@ pub(crate) fn counts(c: &Connection) -> Counts {
     }
 }
 
+/// Deployments by their last reported state (`pending` before any report).
+pub(crate) fn deployments_by_state(c: &Connection) -> Vec<(String, u64)> {
+    let Ok(mut st) = c.prepare_cached(
+        "SELECT COALESCE(s.state, 'pending'), count(*) FROM deployments d
+         LEFT JOIN deployment_status s ON s.deployment = d.id GROUP BY 1 ORDER BY 1",
+    ) else {
+        return Vec::new();
+    };
+    st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .map(|rows| {
+            rows.filter_map(Result::ok)
+                .map(|(s, n)| (s, u64::try_from(n).unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Whether the database answers at all.
 pub(crate) fn healthy(c: &Connection) -> bool {
     c.query_row("SELECT 1", [], |_| Ok(())).is_ok()

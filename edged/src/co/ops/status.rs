@@ -29,8 +29,23 @@ pub(crate) fn server_status(store: &Store) -> ServerStatus {
 
 /// The request metrics with the store's gauges, in the text format.
 pub(crate) fn metrics_text(store: &Store) -> String {
-    let counts = db::counts(&store.db());
-    store.metrics.render(&[
+    let (counts, states) = {
+        let c = store.db();
+        (db::counts(&c), db::deployments_by_state(&c))
+    };
+    let mut page = crate::prom::Page::default();
+    #[allow(clippy::cast_precision_loss)]
+    let samples: Vec<(Vec<(&str, &str)>, f64)> = states
+        .iter()
+        .map(|(s, n)| (vec![("state", s.as_str())], *n as f64))
+        .collect();
+    let samples: Vec<_> = samples.iter().map(|(l, n)| (l.as_slice(), *n)).collect();
+    page.gauge(
+        "edged_deployments",
+        "Deployments by the state their device last reported (pending before any report).",
+        &samples,
+    );
+    let text = store.metrics.render(&[
         ("edged_apps", "Applications in the store.", counts.apps),
         (
             "edged_app_versions",
@@ -39,5 +54,6 @@ pub(crate) fn metrics_text(store: &Store) -> String {
         ),
         ("edged_sites", "Sites.", counts.sites),
         ("edged_devices", "Devices.", counts.devices),
-    ])
+    ]);
+    text + &page.into_text()
 }
