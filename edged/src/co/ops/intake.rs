@@ -28,6 +28,7 @@ use rusqlite::Connection;
 use crate::co::db::{identities, reports, sites};
 use crate::co::store::Store;
 use crate::error::ApiError;
+use crate::south::view::client_of;
 
 /// Largest intake batch, bytes of JSON (an LO sends at most 2 MiB of
 /// reports, or one report of at most 1 MiB, escaped).
@@ -291,7 +292,8 @@ fn refuse_foreign(
             e.seq
         ))
     };
-    match seen.site(c, &e.device)? {
+    let known = seen.site(c, &e.device)?.map(str::to_owned);
+    match known.as_deref() {
         Some(s) if s == site => {}
         Some(_) => {
             return Err(refused(format!(
@@ -303,6 +305,10 @@ fn refuse_foreign(
         // below (no device, no placement), not refused — refusing would
         // hold up the LO's outbox for good.
         None if identities::ever_held(c, site, &e.device)? => {}
+        // A child the gateway of this site reports that the CO does not
+        // know (not registered, or removed since): dropped below, as the
+        // LO cannot know the CO's registry.
+        None if e.device.contains('/') && seen.site(c, client_of(&e.device))? == Some(site) => {}
         None => return Err(refused(format!("the CO knows no device `{}`", e.device))),
     }
     if let Body::Status(Ok(doc)) = body {
