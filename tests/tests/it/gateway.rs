@@ -7,10 +7,13 @@
 //! on the child is served in the gateway's manifest; the gateway's status
 //! report for it (`deviceId: gw-1/cam-2`) is the child's state at the CO.
 //! Another device's identity can do none of this for the child (403
-//! `not-authorized`).
+//! `not-authorized`), and the gateway is not removed while the child is
+//! registered. The same holds for a gateway attached to the CO directly.
 
 use edge_tests::co::{Co, fails, ok};
-use edge_tests::fleet::{Fleet, caps_doc, deploy_to, enroll, fleet, manifest_with, wait_state};
+use edge_tests::fleet::{
+    Fleet, caps_doc, deploy_to, enroll, enroll_direct, fleet, manifest_with, south_url, wait_state,
+};
 use edge_tests::lo::{Lo, Margo};
 use edge_tests::wait::until_or;
 use serde_json::Value;
@@ -28,7 +31,60 @@ fn a_gateway_reports_for_and_is_served_the_devices_behind_it() {
     let id = deploy_to(&f.co, "hello-wasm", CHILD, &[]);
     let version = the_gateway_is_served_the_childs_deployment(&f, &m, &lo, &id);
     the_gateway_reports_the_childs_status(&f, &m, &lo, &id, version);
+    fails(
+        &f.co
+            .edgectl(&["co", "remove", "device", "gw-1", "--yes", "--force"]),
+        "is the gateway of `gw-1/cam-2`; remove those first",
+    );
     lo.kill();
+}
+
+#[test]
+fn a_gateway_attached_to_the_co_reports_for_the_devices_behind_it() {
+    let f = fleet();
+    ok(&f
+        .co
+        .edgectl(&["co", "add", "device", "gw-1", "--site", "plant-1"]));
+    ok(&f
+        .co
+        .edgectl(&["co", "add", "device", CHILD, "--site", "plant-1"]));
+    let gw = enroll_direct(&f.co, f.dir.path(), "plant-1", "gw-1");
+    let south = south_url(&gw);
+    let m = Margo::new(&gw, &south, "co");
+    let log = || f.co.log();
+    let encoded = "/api/v1/capabilities/gw-1%2Fcam-2";
+    let r = m.json("PUT", encoded, &caps_doc(CHILD));
+    assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.problem(), "gateway-not-found");
+    assert_eq!(
+        m.json("PUT", "/api/v1/capabilities/gw-1", &caps_doc("gw-1"))
+            .status,
+        201
+    );
+    assert_eq!(m.json("PUT", encoded, &caps_doc(CHILD)).status, 201);
+    assert_eq!(capabilities_of(&f.co, CHILD)["properties"]["id"], CHILD);
+    // A child the CO does not know.
+    let r = m.json(
+        "PUT",
+        "/api/v1/capabilities/gw-1/cam-9",
+        &caps_doc("gw-1/cam-9"),
+    );
+    assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.problem(), "device-not-found");
+    let edge1 = enroll_direct(&f.co, f.dir.path(), "plant-1", "edge-1");
+    let other = Margo::new(&edge1, &south, "co");
+    let r = other.json("PUT", encoded, &caps_doc(CHILD));
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    let id = deploy_to(&f.co, "hello-wasm", CHILD, &[]);
+    let (v, _) = manifest_with(&m, 1, log);
+    assert_eq!(v["deployments"][0]["deploymentId"], id.as_str());
+    let version = v["manifestVersion"].as_u64().unwrap();
+    let path = format!("/api/v1/deployments/{id}/status");
+    let r = other.json("POST", &path, &status_for(&id, Some(CHILD), version));
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    let r = m.json("POST", &path, &status_for(&id, Some(CHILD), version));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    wait_state(&f.co, &id, "installed", log);
 }
 
 /// `co add device gw-1/cam-2` needs `gw-1` at the same site.
