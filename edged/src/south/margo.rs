@@ -377,7 +377,12 @@ async fn delete_capabilities(
     UrlPath(target): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     let device = device(&backend, &caller).await?;
-    if !DeviceId::is_valid(&target) || !speaks_for(&device, &target) {
+    if !DeviceId::is_valid(&target) {
+        return Err(ApiError::bad_request(format!(
+            "`{target}` is not a device id"
+        )));
+    }
+    if !speaks_for(&device, &target) {
         return Err(ApiError::not_authorized(format!(
             "you are device `{device}` and may remove only its own capabilities and those of the devices behind it"
         )));

@@ -158,6 +158,14 @@ fn the_child_reports_only_after_its_gateway(f: &Fleet, m: &Margo, lo: &Lo) {
     assert_eq!(r.problem(), "not-authorized");
     let r = other.send("DELETE", encoded, &[], None).unwrap();
     assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    // The gateway removes the child's capabilities, and reports them again.
+    let r = m.send("DELETE", encoded, &[], None).unwrap();
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    let r = m.send("DELETE", encoded, &[], None).unwrap();
+    assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.problem(), "device-not-found");
+    let r = m.json("PUT", encoded, &caps_doc(CHILD));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     until_or(
         "the child's capabilities at the CO",
         || {
