@@ -85,6 +85,9 @@ pub const MARGO_STATUS: &str = "/api/v1/deployments/{id}/status";
 pub const MARGO_BUNDLE: &str = "/api/v1/bundles/{digest}";
 /// A device's capabilities report (Margo, router pattern).
 pub const MARGO_CAPABILITIES: &str = "/api/v1/capabilities/{device}";
+/// The same route as servers match it: a gateway's child (`gw-1/cam-2`)
+/// arrives as one encoded segment (`gw-1%2Fcam-2`) or as two.
+pub const MARGO_CAPABILITIES_ANY: &str = "/api/v1/capabilities/{*device}";
 /// One artifact of an app by digest, OCI distribution style, single ranges
 /// (south, router pattern).
 pub const BLOB: &str = "/v2/{name}/blobs/{digest}";

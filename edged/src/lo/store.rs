@@ -363,6 +363,13 @@ impl Backend for Lo {
         self.queue("capabilities", device, device, &body, None)
     }
 
+    fn reported(&self, device: &str) -> Result<bool, ApiError> {
+        Ok(self
+            .db()
+            .prepare_cached("SELECT 1 FROM reported WHERE kind = 'capabilities' AND subject = ?1")?
+            .exists([device])?)
+    }
+
     fn delete_capabilities(&self, device: &str) -> Result<bool, ApiError> {
         // One transaction: the deletion is queued exactly when it is recorded.
         let mut c = self.db();

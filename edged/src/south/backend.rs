@@ -19,17 +19,22 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn device(&self, caller: &Caller) -> Result<String, ApiError>;
     /// What `device` is served now.
     fn view(&self, device: &str) -> Result<Arc<DeviceView>, ApiError>;
-    /// The device a deployment was ever served to.
+    /// The device a deployment was ever served for (its `metadata.deviceId`).
     fn owner(&self, device: &str, deployment: &str) -> Result<Option<String>, ApiError>;
-    /// Take a valid capabilities report; `true` when it is the first for `device`.
+    /// Take a valid capabilities report for `device` (the caller, or a child
+    /// behind it); `true` when it is the first for `device`.
     fn capabilities(
         &self,
         device: &str,
         doc: &DeviceCapabilitiesManifest,
     ) -> Result<bool, ApiError>;
+    /// Whether `device` (the caller, or a child behind it) has reported
+    /// capabilities that stand (a child's gateway must have, DIGEST §7.3).
+    fn reported(&self, device: &str) -> Result<bool, ApiError>;
     /// Forget `device`'s capabilities; `false` when there were none.
     fn delete_capabilities(&self, device: &str) -> Result<bool, ApiError>;
-    /// Take a valid status report; `true` when it is the first for the deployment.
+    /// Take a valid status report about `device` (the caller, or a child
+    /// behind it); `true` when it is the first for the deployment.
     fn status(&self, device: &str, doc: &DeploymentStatusManifest) -> Result<bool, ApiError>;
     /// A generation that changes whenever what `device` is served may have
     /// changed; `None` when this server cannot tell (no long polls then).

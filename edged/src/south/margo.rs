@@ -10,10 +10,14 @@
 //!   /api/v1/deployments/{id}/status`: validated, then handed to the owner.
 //!
 //! The caller is the device its certificate names; nothing in the path or
-//! body can make it anyone else. Every error is a problem detail with the
-//! Margo type the spec registers for it.
+//! body can make it anyone else. A see-thru gateway's one client acts for
+//! its children too (DIGEST §1, §7.3): it is served their deployments, and
+//! it reports their capabilities (`PUT /api/v1/capabilities/gw-1/cam-2`,
+//! only after its own: 404 `gateway-not-found` before) and their status
+//! (`deviceId: gw-1/cam-2`); any other device's child is 403
+//! `not-authorized`. Every error is a problem detail with the Margo type
+//! the spec registers for it.
 
-use super::metrics;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -29,7 +33,8 @@ use edge_model::{DeploymentId, DeviceId, MargoDocument};
 
 use super::Caller;
 use super::backend::Shared;
-use super::view::{BUNDLE_TYPE, DeviceView, MANIFEST_TYPE};
+use super::metrics;
+use super::view::{BUNDLE_TYPE, DeviceView, MANIFEST_TYPE, speaks_for};
 use crate::error::ApiError;
 use crate::http::{BoundedBody, blocking};
 
@@ -49,7 +54,7 @@ pub(crate) fn router(backend: Shared, caller: Caller) -> axum::Router {
         .route(routes::BLOB, get(super::blobs::blob))
         .route(routes::PINS, get(super::blobs::pin))
         .route(
-            routes::MARGO_CAPABILITIES,
+            routes::MARGO_CAPABILITIES_ANY,
             put(put_capabilities).delete(delete_capabilities),
         )
         .fallback(|| async { ApiError::not_found("no such route on the Margo API") })
@@ -229,7 +234,7 @@ fn prefer_wait(headers: &HeaderMap) -> Option<std::time::Duration> {
 async fn not_yours(backend: &Shared, device: &str, id: &str, what: &str) -> ApiError {
     let (b, d, i) = (backend.clone(), device.to_owned(), id.to_owned());
     match blocking(move || b.owner(&d, &i)).await {
-        Ok(Some(owner)) if owner != device => {
+        Ok(Some(owner)) if !speaks_for(device, &owner) => {
             ApiError::not_authorized(format!("deployment `{id}` is not one of yours"))
         }
         Err(e) => e,
@@ -317,6 +322,40 @@ fn created_or_ok(created: bool) -> Response {
     }
 }
 
+/// The device `target` a capabilities request of `device` is about: itself,
+/// or a child behind it whose gateway has reported (404
+/// `gateway-not-found` otherwise); any other is 403.
+async fn capabilities_target(backend: &Shared, device: &str, target: &str) -> Result<(), ApiError> {
+    if !DeviceId::is_valid(target) {
+        return Err(ApiError::bad_request(format!(
+            "`{target}` is not a device id"
+        )));
+    }
+    if target == device {
+        return Ok(());
+    }
+    if !speaks_for(device, target) {
+        return Err(ApiError::not_authorized(format!(
+            "you are device `{device}` and may report only for it and the devices behind it, not for `{target}`"
+        )));
+    }
+    let gateway = target
+        .rsplit_once('/')
+        .map_or(device, |(g, _)| g)
+        .to_owned();
+    let b = backend.clone();
+    let g = gateway.clone();
+    if !blocking(move || b.reported(&g)).await? {
+        return Err(ApiError::margo_not_found(
+            "gateway-not-found",
+            format!(
+                "gateway `{gateway}` has reported no capabilities: a gateway reports itself before the devices behind it"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 async fn put_capabilities(
     State(backend): State<Shared>,
     Extension(caller): Extension<Caller>,
@@ -324,24 +363,15 @@ async fn put_capabilities(
     BoundedBody(body): BoundedBody<MAX_BODY>,
 ) -> Result<Response, ApiError> {
     let device = device(&backend, &caller).await?;
-    if !DeviceId::is_valid(&target) {
-        return Err(ApiError::bad_request(format!(
-            "`{target}` is not a device id"
-        )));
-    }
-    if target != device {
-        return Err(ApiError::not_authorized(format!(
-            "you are device `{device}` and may report only for it, not for `{target}`"
-        )));
-    }
+    capabilities_target(&backend, &device, &target).await?;
     let doc: DeviceCapabilitiesManifest = document(&body, "capabilities manifest")?;
-    if doc.properties.id.as_str() != device {
+    if doc.properties.id.as_str() != target {
         return Err(ApiError::unprocessable(format!(
-            "`properties.id` is `{}` but the report is for `{device}`",
+            "`properties.id` is `{}` but the report is for `{target}`",
             doc.properties.id
         )));
     }
-    let created = blocking(move || backend.capabilities(&device, &doc)).await?;
+    let created = blocking(move || backend.capabilities(&target, &doc)).await?;
     Ok(created_or_ok(created))
 }
 
@@ -351,12 +381,18 @@ async fn delete_capabilities(
     UrlPath(target): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     let device = device(&backend, &caller).await?;
-    if target != device {
-        return Err(ApiError::not_authorized(format!(
-            "you are device `{device}` and may remove only its own capabilities"
+    if !DeviceId::is_valid(&target) {
+        return Err(ApiError::bad_request(format!(
+            "`{target}` is not a device id"
         )));
     }
-    let existed = blocking(move || backend.delete_capabilities(&device)).await?;
+    if !speaks_for(&device, &target) {
+        return Err(ApiError::not_authorized(format!(
+            "you are device `{device}` and may remove only its own capabilities and those of the devices behind it"
+        )));
+    }
+    let t = target.clone();
+    let existed = blocking(move || backend.delete_capabilities(&t)).await?;
     if !existed {
         return Err(ApiError::margo_not_found(
             "device-not-found",
@@ -394,16 +430,24 @@ async fn status(
             doc.deployment_id
         )));
     }
-    if let Some(d) = &doc.device_id
-        && d.as_str() != device
-    {
+    // A gateway reports for a child behind it with the child's `deviceId`.
+    let subject = doc
+        .device_id
+        .as_ref()
+        .map_or_else(|| device.clone(), ToString::to_string);
+    if !speaks_for(&device, &subject) {
         return Err(ApiError::not_authorized(format!(
-            "you are device `{device}` and may not report for `{d}`"
+            "you are device `{device}` and may not report for `{subject}`"
         )));
     }
     let (b, dev, i) = (backend.clone(), device.clone(), id.clone());
     match blocking(move || b.owner(&dev, &i)).await? {
-        Some(owner) if owner == device => {}
+        Some(owner) if owner == subject => {}
+        Some(owner) if speaks_for(&device, &owner) => {
+            return Err(ApiError::unprocessable(format!(
+                "deployment `{id}` is for device `{owner}`: report it with `deviceId: {owner}`"
+            )));
+        }
         Some(_) => {
             return Err(ApiError::not_authorized(format!(
                 "deployment `{id}` is not one of yours"
@@ -416,7 +460,7 @@ async fn status(
             ));
         }
     }
-    let created = blocking(move || backend.status(&device, &doc)).await?;
+    let created = blocking(move || backend.status(&subject, &doc)).await?;
     metrics::REPORTS.add(1);
     Ok(created_or_ok(created))
 }
@@ -518,6 +562,9 @@ mod tests {
             _: &str,
             _: &edge_model::capabilities::DeviceCapabilitiesManifest,
         ) -> Result<bool, ApiError> {
+            Ok(false)
+        }
+        fn reported(&self, _: &str) -> Result<bool, ApiError> {
             Ok(false)
         }
         fn delete_capabilities(&self, _: &str) -> Result<bool, ApiError> {

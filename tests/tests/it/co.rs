@@ -436,6 +436,8 @@ fn sites_and_devices() {
     let co = Co::start(&dir.path().join("co"), &[]);
     ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
     bad_sites_and_devices_are_refused_saying_why(&co);
+    // A device behind a gateway is registered behind a device of its site.
+    ok(&co.edgectl(&["co", "add", "device", "gw1", "--site", "plant-1"]));
     ok(&co.edgectl(&[
         "co",
         "add",
@@ -448,13 +450,12 @@ fn sites_and_devices() {
     ]));
     ok(&co.edgectl(&["co", "label", "device", "gw1/cam-1", "zone-", "line=3"]));
     ok(&co.edgectl(&["co", "label", "site", "plant-1", "region=eu"]));
-    ok(&co.edgectl(&["co", "add", "device", "edge-2", "--site", "plant-1"]));
     sites_and_devices_are_listed_and_shown_with_their_labels(&co);
     labels_are_kept_in_the_workspace_files(&co);
 }
 
-/// A site that exists already or is not a name, a device of an unknown site
-/// or that is not an id.
+/// A site that exists already or is not a name, a device of an unknown site,
+/// that is not an id, or behind a gateway that is no device of its site.
 fn bad_sites_and_devices_are_refused_saying_why(co: &Co) {
     fails(
         &co.edgectl(&["co", "add", "site", "plant-1"]),
@@ -471,6 +472,10 @@ fn bad_sites_and_devices_are_refused_saying_why(co: &Co) {
     fails(
         &co.edgectl(&["co", "add", "device", "gw/../x", "--site", "plant-1"]),
         "not a device id",
+    );
+    fails(
+        &co.edgectl(&["co", "add", "device", "gw1/cam-1", "--site", "plant-1"]),
+        "which is no device of site `plant-1`",
     );
 }
 

@@ -50,6 +50,7 @@ fn setup(co: &Co) {
         ok(&co.edgectl(&["co", "add", "site", site]));
     }
     ok(&co.edgectl(&["co", "add", "device", "edge-1", "--site", "plant-1"]));
+    ok(&co.edgectl(&["co", "add", "device", "gw1", "--site", "plant-1"]));
     ok(&co.edgectl(&["co", "add", "device", "gw1/cam-1", "--site", "plant-1"]));
     ok(&co.edgectl(&[
         "co",
@@ -146,7 +147,7 @@ fn the_site_lo_clones_and_follows_new_commits(co: &Co, ids: &Ids, dir: &Path) ->
     ));
     assert_eq!(
         deployments(&clone),
-        2,
+        3,
         "one deployment per device of the site"
     );
     let site_repo = co.data.join("sites/plant-1");
@@ -168,7 +169,7 @@ fn the_site_lo_clones_and_follows_new_commits(co: &Co, ids: &Ids, dir: &Path) ->
         &ids.ca,
         &["-C", clone.to_str().unwrap(), "pull", "-q"],
     ));
-    assert_eq!(deployments(&clone), 3);
+    assert_eq!(deployments(&clone), 4, "edge-1 twice, gw1 and gw1/cam-1");
     assert_eq!(
         edge_tests::co::git(&clone, &["rev-parse", "HEAD"]),
         edge_tests::co::git(&site_repo, &["rev-parse", "HEAD"]),
@@ -272,8 +273,9 @@ fn identities_survive_a_restart_and_bad_enrolments_are_refused() {
 }
 
 /// Enrolments for an unknown site, a device of another site, a device
-/// behind a gateway, or into a non-empty folder are refused, each saying
-/// why, and write no folder.
+/// behind a gateway (it has no client of its own: its gateway's identity
+/// serves it), or into a non-empty folder are refused, each saying why, and
+/// write no folder.
 fn bad_enrolments_are_refused_and_write_nothing(co: &Co, dir: &Path, lo: &Path) {
     fails(
         &enroll(co, "nowhere", &["--lo"], &dir.join("a")),
@@ -285,7 +287,7 @@ fn bad_enrolments_are_refused_and_write_nothing(co: &Co, dir: &Path, lo: &Path) 
     );
     fails(
         &enroll(co, "plant-1", &["--device", "gw1/cam-1"], &dir.join("c")),
-        "cannot be enrolled directly",
+        "the gateway's identity serves it",
     );
     fails(&enroll(co, "plant-1", &["--lo"], lo), "is not empty");
     assert!(!dir.join("a").exists() && !dir.join("b").exists());

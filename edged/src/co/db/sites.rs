@@ -159,6 +159,14 @@ pub(crate) fn site_of(c: &Connection, id: &str) -> rusqlite::Result<Option<Strin
         .optional()
 }
 
+/// The devices behind gateway `id` (`id/…`, any depth), sorted.
+pub(crate) fn children(c: &Connection, id: &str) -> rusqlite::Result<Vec<String>> {
+    let prefix = format!("{id}/");
+    c.prepare_cached("SELECT id FROM devices WHERE substr(id, 1, length(?1)) = ?1 ORDER BY id")?
+        .query_map([prefix], |r| r.get(0))?
+        .collect()
+}
+
 /// Store a device's capabilities (`None` forgets them); `None` when the
 /// device is not registered at `site`, else whether it had none before.
 pub(crate) fn set_capabilities(

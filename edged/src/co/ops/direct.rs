@@ -91,7 +91,19 @@ impl Backend for CoBackend {
         device: &str,
         doc: &DeviceCapabilitiesManifest,
     ) -> Result<bool, ApiError> {
-        let site = self.site_of(device)?;
+        let site = match sites::device(&self.store.db(), device)? {
+            Some(d) => d.site,
+            // A child its gateway reports that the CO does not know.
+            None if device.contains('/') => {
+                return Err(ApiError::margo_not_found(
+                    "device-not-found",
+                    format!(
+                        "no device `{device}` is registered at the CO; add it with `edgectl co add device {device} --site SITE`"
+                    ),
+                ));
+            }
+            None => self.site_of(device)?,
+        };
         let json = serde_json::to_string(doc).unwrap_or_default();
         let first = sites::set_capabilities(
             &self.store.db(),
@@ -110,6 +122,10 @@ impl Backend for CoBackend {
             serde_json::json!({}),
         );
         Ok(first)
+    }
+
+    fn reported(&self, device: &str) -> Result<bool, ApiError> {
+        Ok(sites::device(&self.store.db(), device)?.is_some_and(|d| d.capabilities.is_some()))
     }
 
     fn delete_capabilities(&self, device: &str) -> Result<bool, ApiError> {

@@ -25,9 +25,20 @@ pub(crate) fn enroll(store: &Store, req: &EnrollRequest) -> Result<Enrollment, A
     let conn = store.db();
     super::suggest::known_site(&conn, &req.site, "")?;
     if let Some(d) = &req.device {
+        // A device behind a see-thru gateway has no Margo client of its own
+        // (DIGEST §1, §15.4): the gateway's one client reports for it and is
+        // served its deployments, so enrolling it issues nothing.
+        if let Some((gateway, _)) = d.split_once('/')
+            && DeviceId::is_valid(d)
+        {
+            return Err(ApiError::bad_request(format!(
+                "device `{d}` is behind gateway `{gateway}` and has no Margo client of its own: the gateway's identity serves it (it reports the device's capabilities and status and is served its deployments); no identity was issued — enrol the gateway with `edgectl co enroll --site {} --device {gateway}`",
+                req.site
+            )));
+        }
         if !DeviceId::is_valid(d) || !segment_ok(d) {
             return Err(ApiError::bad_request(format!(
-                "device `{d}` cannot be enrolled directly: its id must be one level of letters, digits and `._~-` (devices behind a gateway are reported by the gateway)"
+                "device `{d}` cannot be enrolled: its id must be letters, digits and `._~-`"
             )));
         }
         match device(&conn, d)? {

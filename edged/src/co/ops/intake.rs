@@ -28,6 +28,7 @@ use rusqlite::Connection;
 use crate::co::db::{identities, reports, sites};
 use crate::co::store::Store;
 use crate::error::ApiError;
+use crate::south::view::client_of;
 
 /// Largest intake batch, bytes of JSON (an LO sends at most 2 MiB of
 /// reports, or one report of at most 1 MiB, escaped).
@@ -291,7 +292,8 @@ fn refuse_foreign(
             e.seq
         ))
     };
-    match seen.site(c, &e.device)? {
+    let known = seen.site(c, &e.device)?.map(str::to_owned);
+    match known.as_deref() {
         Some(s) if s == site => {}
         Some(_) => {
             return Err(refused(format!(
@@ -303,6 +305,10 @@ fn refuse_foreign(
         // below (no device, no placement), not refused — refusing would
         // hold up the LO's outbox for good.
         None if identities::ever_held(c, site, &e.device)? => {}
+        // A child the gateway of this site reports that the CO does not
+        // know (not registered, or removed since): dropped below, as the
+        // LO cannot know the CO's registry.
+        None if e.device.contains('/') && seen.site(c, client_of(&e.device))? == Some(site) => {}
         None => return Err(refused(format!("the CO knows no device `{}`", e.device))),
     }
     if let Body::Status(Ok(doc)) = body {
@@ -440,6 +446,47 @@ mod tests {
         let e = apply(&mut c, &refused, &mut events).unwrap_err();
         assert!(
             e.detail().contains("the CO knows no device `edge-7`"),
+            "{}",
+            e.detail()
+        );
+    }
+
+    #[test]
+    fn an_unknown_child_behind_a_device_of_the_site_is_dropped_one_behind_another_sites_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = db::open(&dir.path().join("edged.db")).unwrap();
+        sites::insert_site(&c, "plant-1", &Default::default(), "now").unwrap();
+        sites::insert_site(&c, "plant-2", &Default::default(), "now").unwrap();
+        c.execute_batch(
+            "INSERT INTO devices (id, site, labels, created_at) VALUES ('gw-1', 'plant-1', '{}', 'now');
+             INSERT INTO devices (id, site, labels, created_at) VALUES ('gw-9', 'plant-2', '{}', 'now');",
+        )
+        .unwrap();
+        let caps = |seq: i64, device: &str| IntakeEntry {
+            seq,
+            kind: "capabilities".into(),
+            device: device.into(),
+            body: serde_json::json!({"properties": {"id": device, "vendor": "v",
+                "modelNumber": "m", "serialNumber": "s"}})
+            .to_string(),
+            received_at: "2026-11-23T00:00:00Z".into(),
+            digest: None,
+        };
+        let mut events = Vec::new();
+        let ours = IntakeBatch {
+            epoch: "e1".into(),
+            entries: vec![caps(1, "gw-1"), caps(2, "gw-1/cam-9")],
+        };
+        assert_eq!(apply(&mut c, &ours, &mut events).unwrap(), 2);
+        assert_eq!(events.len(), 1, "the gateway's report only: {events:?}");
+        assert!(sites::device(&c, "gw-1/cam-9").unwrap().is_none());
+        let theirs = IntakeBatch {
+            epoch: "e1".into(),
+            entries: vec![caps(3, "gw-9/cam-1")],
+        };
+        let e = apply(&mut c, &theirs, &mut events).unwrap_err();
+        assert!(
+            e.detail().contains("the CO knows no device `gw-9/cam-1`"),
             "{}",
             e.detail()
         );

@@ -117,6 +117,18 @@ pub(crate) fn remove_device(
         ));
     };
     let site = row.site;
+    // A gateway goes after the devices behind it: it is their only client.
+    let children = sites_db::children(&conn, device)?;
+    if !children.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "device `{device}` is the gateway of {}; remove those first",
+            children
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     let deployed: Vec<DeploymentRow> = deployments_db::deployments(&conn, Some(&site))?
         .into_iter()
         .filter(|d| d.device == device)

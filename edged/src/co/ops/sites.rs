@@ -319,6 +319,31 @@ pub(crate) fn list_devices(store: &Store, site: Option<&str>) -> Result<Vec<Devi
         .collect()
 }
 
+/// A child behind a see-thru gateway (`gw-1/cam-2`) is registered only
+/// behind a device of its own site: its gateway (`gw-1`), registered
+/// before or in the same request.
+fn check_gateway(
+    conn: &rusqlite::Connection,
+    req: &CreateDevice,
+    reqs: &[CreateDevice],
+) -> Result<(), ApiError> {
+    let Some((gateway, _)) = req.id.rsplit_once('/') else {
+        return Ok(());
+    };
+    match db::device(conn, gateway)? {
+        Some(g) if g.site == req.site => Ok(()),
+        Some(g) => Err(ApiError::bad_request(format!(
+            "device `{}` would be behind gateway `{gateway}`, a device of site `{}`, not `{}`",
+            req.id, g.site, req.site
+        ))),
+        None if reqs.iter().any(|r| r.id == gateway && r.site == req.site) => Ok(()),
+        None => Err(ApiError::not_found(format!(
+            "device `{}` would be behind gateway `{gateway}`, which is no device of site `{}`; add the gateway first with `edgectl co add device {gateway} --site {}`",
+            req.id, req.site, req.site
+        ))),
+    }
+}
+
 /// Register a device at a site.
 pub(crate) fn create_device(store: &Store, req: &CreateDevice) -> Result<Device, ApiError> {
     create_devices(store, std::slice::from_ref(req))?
@@ -375,6 +400,7 @@ pub(crate) fn create_devices(
                 req.id, d.site
             )));
         }
+        check_gateway(&conn, req, reqs)?;
     }
     let mut written = Vec::with_capacity(reqs.len());
     let undo = |written: &[std::path::PathBuf]| {

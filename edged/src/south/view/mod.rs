@@ -1,5 +1,8 @@
 //! Per-device views of a site's desired state: the ApplicationDeployment
-//! files of one commit, grouped by `metadata.deviceId`, turned into what the
+//! files of one commit, grouped by the Margo client that serves their
+//! `metadata.deviceId` (the device itself, or for a child behind a see-thru
+//! gateway, `gw-1/cam-2`, its gateway `gw-1`, whose one client acts for
+//! all its children: DIGEST §1, §7.3), turned into what the
 //! Margo API serves — the state manifest (canonical JSON, its digest as the
 //! ETag), each deployment's exact bytes by digest, and the bundle (a gzip tar
 //! of exactly the listed files).
@@ -44,10 +47,12 @@ pub(crate) const MAX_SITE_FILES: usize = 100_000;
 /// Largest deployment file (the model's document limit).
 pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
-/// One deployment as served: its id, digest and exact bytes.
+/// One deployment as served: its id, the device it is for
+/// (`metadata.deviceId`), digest and exact bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Doc {
     pub(crate) id: String,
+    pub(crate) target: String,
     pub(crate) digest: Digest,
     pub(crate) bytes: Bytes,
 }
@@ -248,7 +253,24 @@ pub(crate) enum RouteError {
     Copy { name: String },
 }
 
-/// Route one deployment file (`<id>.yaml`): its device and the document.
+/// The device whose Margo client is served the deployments of `target`:
+/// the first segment of a hierarchical device id (`gw-1` for `gw-1/cam-2`
+/// and `gw-1/*`), the device itself otherwise.
+pub(crate) fn client_of(target: &str) -> &str {
+    target.split('/').next().unwrap_or(target)
+}
+
+/// Whether the client `client` speaks for `device`: it is that device, or
+/// the gateway (the first segment) of a child behind it.
+pub(crate) fn speaks_for(client: &str, device: &str) -> bool {
+    device == client
+        || device
+            .strip_prefix(client)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Route one deployment file (`<id>.yaml`): the client it is served to
+/// ([`client_of`] its `metadata.deviceId`) and the document.
 pub(crate) fn route_one(name: &str, bytes: Vec<u8>) -> Result<(String, Doc), RouteError> {
     let file = || name.to_owned();
     let (value, _) = edge_model::load::parse_value(&bytes).map_err(|source| RouteError::Load {
@@ -271,9 +293,10 @@ pub(crate) fn route_one(name: &str, bytes: Vec<u8>) -> Result<(String, Doc), Rou
         .filter(|d| DeviceTarget::is_valid(d))
         .ok_or_else(|| RouteError::NoDevice { name: file() })?;
     Ok((
-        device.to_owned(),
+        client_of(device).to_owned(),
         Doc {
             id: id.to_owned(),
+            target: device.to_owned(),
             digest: digest::sha256(&bytes),
             bytes: Bytes::from(bytes),
         },
@@ -396,7 +419,7 @@ impl Staged {
             let ids = prepared
                 .docs
                 .iter()
-                .map(|d| (d.id.as_str(), d.digest.as_str()));
+                .map(|d| (d.id.as_str(), d.digest.as_str(), d.target.as_str()));
             let version = versions::assign(&tx, scope, &device, &prepared.key, floor, ids)?;
             let old = previous.devices.get(&device);
             let view = match old {
@@ -455,6 +478,7 @@ mod tests {
     fn doc(id: &str, body: &str) -> Doc {
         Doc {
             id: id.to_owned(),
+            target: "d".to_owned(),
             digest: digest::sha256(body.as_bytes()),
             bytes: Bytes::from(body.to_owned()),
         }
@@ -582,6 +606,29 @@ mod tests {
             .commit(&mut fresh, "s", &none)
             .unwrap();
         assert!(v5.devices["d"].version >= 12);
+    }
+
+    #[test]
+    fn a_childs_deployments_are_served_to_its_gateway_and_owned_by_the_child() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open(&dir.path().join("v.db"));
+        let none = SiteViews::default();
+        let v = stage(
+            Some("h1".into()),
+            1,
+            vec![yaml(A, "gw-1/cam-2"), yaml(B, "gw-1")],
+            &none,
+        )
+        .unwrap()
+        .commit(&mut c, "s", &none)
+        .unwrap();
+        assert_eq!(v.devices.keys().collect::<Vec<_>>(), ["gw-1"]);
+        assert_eq!(v.devices["gw-1"].docs.len(), 2);
+        assert_eq!(owner(&c, "s", A).unwrap().as_deref(), Some("gw-1/cam-2"));
+        assert_eq!(owner(&c, "s", B).unwrap().as_deref(), Some("gw-1"));
+        assert!(speaks_for("gw-1", "gw-1") && speaks_for("gw-1", "gw-1/cam-2"));
+        assert!(!speaks_for("gw-1", "gw-10/cam-2") && !speaks_for("gw-1/cam-2", "gw-1"));
+        assert!(!speaks_for("gw-1", "edge-1"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `edged.db` or the LO's `lo.db`), per scope (the site): the
 //! `manifest_versions` table (each device's current version and what it
 //! stands for) and the `served` table (which device each deployment was
-//! ever served to, so a report for it can be judged, and the digest of its
+//! ever served for — its `metadata.deviceId`, a gateway's child too, whose
+//! deployments its gateway is served — so a report for it can be judged, and the digest of its
 //! document served last with the manifest version that first carried it,
 //! so a report can be tied to the document it is about: a device that acted
 //! on that version or a later one acted on that document). The only SQL of
@@ -46,7 +47,7 @@ pub(crate) fn migrate(c: &Connection) -> rusqlite::Result<()> {
 }
 
 /// The version for `device` now serving content `key` (made of
-/// `deployments`, as (id, digest)): the stored one when the content is
+/// `deployments`, as (id, digest, the device it is for)): the stored one when the content is
 /// unchanged, else the larger of stored + 1 and `floor`, stored with the
 /// deployments it serves (a deployment whose digest is new gets this
 /// version as its `since`). Run inside the caller's transaction.
@@ -56,7 +57,7 @@ pub(crate) fn assign<'a>(
     device: &str,
     key: &str,
     floor: u64,
-    deployments: impl IntoIterator<Item = (&'a str, &'a str)>,
+    deployments: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
 ) -> rusqlite::Result<u64> {
     let row: Option<(i64, String)> = c
         .query_row(
@@ -76,14 +77,14 @@ pub(crate) fn assign<'a>(
          ON CONFLICT (scope, device) DO UPDATE SET version = excluded.version, content = excluded.content",
         params![scope, device, version, key],
     )?;
-    for (id, digest) in deployments {
+    for (id, digest, target) in deployments {
         c.execute(
             "INSERT INTO served (scope, deployment, device, digest, since) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (scope, deployment) DO UPDATE SET device = excluded.device,
                since = CASE WHEN served.digest IS excluded.digest AND served.since IS NOT NULL
                             THEN served.since ELSE excluded.since END,
                digest = excluded.digest",
-            params![scope, id, device, digest, version],
+            params![scope, id, target, digest, version],
         )?;
     }
     Ok(u64::try_from(version).unwrap_or(1))
@@ -95,7 +96,8 @@ pub(crate) fn devices(c: &Connection, scope: &str) -> rusqlite::Result<Vec<Strin
     st.query_map([scope], |r| r.get(0))?.collect()
 }
 
-/// The device a deployment was ever served to in `scope`.
+/// The device a deployment was ever served for in `scope` (its
+/// `metadata.deviceId`: a gateway's child is served through its gateway).
 pub(crate) fn owner(
     c: &Connection,
     scope: &str,
@@ -150,7 +152,7 @@ mod tests {
             "d",
             "k1",
             1,
-            [("a", "sha256:1"), ("b", "sha256:b")],
+            [("a", "sha256:1", "d"), ("b", "sha256:b", "d")],
         )
         .unwrap();
         assert_eq!(
@@ -164,7 +166,7 @@ mod tests {
             "d",
             "k2",
             1,
-            [("a", "sha256:2"), ("b", "sha256:b")],
+            [("a", "sha256:2", "d"), ("b", "sha256:b", "d")],
         )
         .unwrap();
         assert!(v2 > v1);
@@ -179,14 +181,14 @@ mod tests {
             Some("sha256:b")
         );
         // Something else changes: `a` keeps the version that first carried it.
-        let v3 = assign(&c, "s", "d", "k3", 1, [("a", "sha256:2")]).unwrap();
+        let v3 = assign(&c, "s", "d", "k3", 1, [("a", "sha256:2", "d")]).unwrap();
         assert!(v3 > v2);
         assert_eq!(
             reported_digest(&c, "s", "a", Some(v2)).unwrap().as_deref(),
             Some("sha256:2")
         );
         // Back to the first document (a rollback): only reports from now count.
-        let v4 = assign(&c, "s", "d", "k4", 1, [("a", "sha256:1")]).unwrap();
+        let v4 = assign(&c, "s", "d", "k4", 1, [("a", "sha256:1", "d")]).unwrap();
         assert_eq!(reported_digest(&c, "s", "a", Some(v1)).unwrap(), None);
         assert_eq!(
             reported_digest(&c, "s", "a", Some(v4)).unwrap().as_deref(),
