@@ -142,6 +142,10 @@ pub struct Args {
     #[arg(long, env = "EDGED_LOG", value_name = "FILTER")]
     pub log: Option<String>,
 
+    /// Log lines as text for people, or as one JSON object each for a log collector [default: text].
+    #[arg(long, env = "EDGED_LOG_FORMAT", value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
     /// Credentials folder written by `edgectl co enroll` (lo, en): identity, CA and the CO's address.
     #[arg(long, env = "EDGED_CREDENTIALS", value_name = "DIR")]
     pub credentials: Option<PathBuf>,
@@ -202,6 +206,19 @@ pub struct Args {
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
+}
+
+/// How log lines are written.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Text for people (coloured on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line: timestamp, level, target, fields, span.
+    Json,
 }
 
 /// Daemon modes.

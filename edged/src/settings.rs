@@ -29,6 +29,7 @@ struct File {
     listen: Option<String>,
     insecure_registries: Option<Vec<String>>,
     log: Option<String>,
+    log_format: Option<crate::cli::LogFormat>,
     south_listen: Option<String>,
     trust_domain: Option<String>,
     trust_refresh: Option<u64>,
@@ -78,6 +79,8 @@ pub struct Settings {
     pub north_plain_http: bool,
     /// Log filter.
     pub log: String,
+    /// Text or JSON log lines.
+    pub log_format: crate::cli::LogFormat,
     /// Address of the south API (mTLS: Git serving for LOs).
     pub south_listen: String,
     /// SPIFFE trust domain of the identities the CO issues.
@@ -350,6 +353,7 @@ impl Settings {
                 .clone()
                 .or(file.insecure_registries)
                 .unwrap_or_default(),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log: args
                 .log
                 .clone()

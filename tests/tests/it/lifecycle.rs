@@ -478,3 +478,32 @@ fn ctrl_c_of_a_co_serving_an_lo_and_a_watcher_logs_no_error() {
     assert!(log.contains("signal=\"SIGINT\""), "{log}");
     assert!(!log.contains(" ERROR ") && !log.contains(" WARN "), "{log}");
 }
+
+#[test]
+fn json_logs_are_one_object_a_line_with_level_target_and_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &["--log-format", "json"]);
+    ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
+    let log = until_or(
+        "the CO's log to say it is ready",
+        || {
+            let log = co.log();
+            log.contains("ready").then_some(log)
+        },
+        || co.log(),
+    );
+    let mut seen = 0;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["timestamp"].is_string(), "{line}");
+        assert!(v["level"].is_string(), "{line}");
+        assert!(
+            v["target"].as_str().is_some_and(|t| t.starts_with("edged")),
+            "{line}"
+        );
+        assert!(v["fields"]["message"].is_string(), "{line}");
+        seen += 1;
+    }
+    assert!(seen > 0, "no log lines:\n{log}");
+}
