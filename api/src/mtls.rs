@@ -228,11 +228,14 @@ impl Identity {
             expected: expected_server.to_owned(),
             provider: provider.clone(),
         };
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_client_auth_cert(vec![self.cert.clone()], self.key.clone_key())?;
+        // No session resumption (MIAF): a resumed session would skip the
+        // server's certificate, past its validity or a bundle rotation.
+        config.resumption = rustls::client::Resumption::disabled();
         Ok(config)
     }
 

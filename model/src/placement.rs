@@ -319,4 +319,61 @@ mod tests {
             .is_err()
         );
     }
+
+    #[test]
+    fn every_operator_follows_its_value_rules_and_strings_compare_exactly() {
+        let c = caps();
+        let label = |op: &str, values: serde_json::Value| {
+            let mut e = serde_json::json!({"key": "tier", "operator": op});
+            if !values.is_null() {
+                e["values"] = values;
+            }
+            constraints(
+                serde_json::json!({"eligibilityRules": [{"labelSelector": {"matchExpressions": [e]}}]}),
+            )
+        };
+        let ok = |d: &DeviceConstraints| fits(d, &c).is_ok();
+        // Exists / DoesNotExist take no values.
+        assert!(ok(&label("Exists", serde_json::Value::Null)));
+        assert!(!ok(&label("DoesNotExist", serde_json::Value::Null)));
+        // Gt / Lt: one number, compared as a number.
+        assert!(ok(&label("Lt", serde_json::json!([3]))));
+        assert!(!ok(&label("Lt", serde_json::json!([2]))));
+        assert!(!ok(&label("Gt", serde_json::json!([2]))));
+        // In with a number: by value, not by its text.
+        assert!(ok(&label("In", serde_json::json!([2]))));
+        assert!(!ok(&label("In", serde_json::json!(["2"]))));
+        // Strings compare exactly: case matters.
+        let zone = |v: &str| {
+            constraints(
+                serde_json::json!({"eligibilityRules": [{"labelSelector": {"matchExpressions": [{"key": "site.zone", "operator": "In", "values": [v]}]}}]}),
+            )
+        };
+        assert!(ok(&zone("a")));
+        assert!(!ok(&zone("A")));
+        // A boolean property, by In.
+        let mut with_bool = c.clone();
+        with_bool
+            .labels
+            .insert("gpu".into(), serde_json::json!(true));
+        let gpu = |v: serde_json::Value| {
+            constraints(
+                serde_json::json!({"eligibilityRules": [{"labelSelector": {"matchExpressions": [{"key": "gpu", "operator": "In", "values": [v]}]}}]}),
+            )
+        };
+        assert!(fits(&gpu(serde_json::json!(true)), &with_bool).is_ok());
+        assert!(fits(&gpu(serde_json::json!("true")), &with_bool).is_err());
+        // ContainsAny: one element matching any one expression is enough;
+        // ContainsAll needs one element matching them all.
+        let peripherals = |op: &str| {
+            constraints(
+                serde_json::json!({"eligibilityRules": [{"propertySelector": {"matchExpressions": [
+            {"key": "/peripherals", "operator": op, "itemSelector": {"matchExpressions": [
+                {"key": "/type", "operator": "In", "values": ["camera"]},
+                {"key": "/manufacturer", "operator": "In", "values": ["NVIDIA"]}]}}]}}]}),
+            )
+        };
+        assert!(ok(&peripherals("ContainsAny")));
+        assert!(!ok(&peripherals("ContainsAll")));
+    }
 }

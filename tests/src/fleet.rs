@@ -197,6 +197,17 @@ pub fn check_content(m: &Margo, v: &Value, device: &str) -> Vec<String> {
         assert_eq!(r.status, 200);
         assert_eq!(r.header("content-type"), Some(BUNDLE));
         assert_eq!(sha256(&r.body).to_string(), b["digest"].as_str().unwrap());
+        let tag = format!("\"{}\"", b["digest"].as_str().unwrap());
+        assert_eq!(
+            r.header("etag"),
+            Some(tag.as_str()),
+            "the bundle's ETag is its digest"
+        );
+        assert_eq!(
+            m.get(b["url"].as_str().unwrap(), &[("if-none-match", &tag)])
+                .status,
+            304
+        );
         let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&r.body[..]));
         let mut inside = Vec::new();
         for e in tar.entries().unwrap() {

@@ -65,10 +65,15 @@ pub(crate) fn server_config(
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = Arc::new(ClientVerifier::new(roots, provider.clone())?);
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
+    // No session resumption (MIAF): every connection is a full handshake,
+    // its client certificate checked against the rules and anchors of the
+    // moment, so nothing outlives an SVID's validity or a bundle rotation.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 

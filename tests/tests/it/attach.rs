@@ -336,6 +336,9 @@ fn bad_bodies_and_paths_get_the_right_problem(f: &Fleet, lo: &Lo) {
     let r = m1.get("/api/v1/nothing-here", &[]);
     assert_eq!(r.status, 404);
     assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    // No Margo type for an unknown route: about:blank, titled by the reason phrase.
+    assert_eq!(r.json()["type"], "about:blank");
+    assert_eq!(r.json()["title"], "Not Found");
     assert_eq!(
         m1.send("DELETE", "/api/v1/capabilities/edge-1", &[], None)
             .unwrap()

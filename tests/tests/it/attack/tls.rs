@@ -124,3 +124,55 @@ fn every_tls_listener_refuses_tls_1_2() {
     }
     lo.kill();
 }
+
+/// A handshake with `addr`, a request read to its end (so session tickets
+/// sent after the handshake reach the client), and the handshake's kind.
+fn handshake_kind(config: &Arc<rustls::ClientConfig>, addr: &str) -> rustls::HandshakeKind {
+    use std::io::{Read as _, Write as _};
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+    tls.write_all(b"GET /.well-known/spiffe/bundle.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    conn.handshake_kind().unwrap()
+}
+
+/// MIAF: resumption must not keep a peer authenticated past its SVID or the
+/// bundle. No mTLS listener resumes a session: each connection is a full
+/// handshake, its certificate checked again.
+#[test]
+fn no_mtls_listener_resumes_a_session() {
+    let f = fleet();
+    let device = edge_api::mtls::Identity::load(&f.d1).unwrap();
+    let lo_id = edge_api::mtls::Identity::load(&f.lo_creds).unwrap();
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let south = host_port(&south_url(&f.lo_creds));
+    let lo_port = format!("127.0.0.1:{}", lo.port());
+    for (what, addr, id) in [
+        ("the CO's south port", &south, &lo_id),
+        ("the LO's Margo port", &lo_port, &device),
+    ] {
+        // One client, with rustls's default session cache: it would resume.
+        let config = client(&rustls::version::TLS13, Some(id));
+        assert_eq!(
+            handshake_kind(&config, addr),
+            rustls::HandshakeKind::Full,
+            "{what}"
+        );
+        assert_eq!(
+            handshake_kind(&config, addr),
+            rustls::HandshakeKind::Full,
+            "{what} resumed a session"
+        );
+    }
+    lo.kill();
+}
