@@ -374,4 +374,21 @@ mod tests {
         std::fs::write(&path, "garbage").unwrap();
         assert!(load(&path).is_err());
     }
+
+    #[test]
+    fn size_bytes_is_advisory_and_never_judged() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let text = String::from_utf8(manifest(2, &d)).unwrap();
+        for size in ["0", "1", "18446744073709551615"] {
+            let lying = text.replace(
+                "\"digest\":\"sha256:",
+                &format!("\"sizeBytes\":{size},\"digest\":\"sha256:"),
+            );
+            assert!(lying.contains("sizeBytes"));
+            assert!(
+                check_manifest(lying.as_bytes(), None).is_ok(),
+                "sizeBytes {size} is only advice"
+            );
+        }
+    }
 }

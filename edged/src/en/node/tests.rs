@@ -424,7 +424,11 @@ fn a_component_that_never_comes_up_times_out_and_the_next_is_not_started() {
         report["components"][0]["error"]["message"],
         "not running within 1s"
     );
+    // The sources rc.3 asks for: the deployment's metadata.name overall,
+    // each component's name on its own error.
     assert_eq!(report["status"]["error"]["source"], "app-0a0e5f0c");
+    assert_eq!(report["components"][0]["error"]["source"], "slow");
+    assert_eq!(report["components"][1]["error"]["source"], "next");
     assert!(node.has_failed_installs(), "retried later");
 }
 
