@@ -225,6 +225,43 @@ pub fn deployment(
     }
 }
 
+/// The settings of `app` marked `immutable` whose value would change from
+/// `installed` (the parameters of the deployment as it runs) to `next`,
+/// each as a problem naming both values: such a value is fixed at install.
+#[must_use]
+pub fn immutable_changes(
+    app: &ApplicationDescription,
+    installed: &BTreeMap<String, Parameter>,
+    next: &BTreeMap<String, Parameter>,
+) -> Vec<Issue> {
+    let Some(conf) = &app.configuration else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    for setting in conf.sections.iter().flat_map(|s| &s.settings) {
+        if setting.immutable != Some(true) {
+            continue;
+        }
+        let name = &setting.parameter;
+        let was = installed.get(name).and_then(|p| p.value.as_ref());
+        let now = next.get(name).and_then(|p| p.value.as_ref());
+        if was != now {
+            let show =
+                |v: Option<&Value>| v.map_or_else(|| "unset".to_owned(), ToString::to_string);
+            problems.push(Issue {
+                path: format!("set.{name}"),
+                rule: Rule::SchemaValue,
+                message: format!(
+                    "`{name}` is immutable: it was {} at install and cannot become {}; undeploy and deploy again to change it",
+                    show(was),
+                    show(now)
+                ),
+            });
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,5 +375,41 @@ configuration:
         assert_eq!(coerce(Some(&a), "1,2"), Ok(serde_json::json!([1, 2])));
         assert_eq!(coerce(None, "5"), Ok(Value::from(5)));
         assert_eq!(coerce(None, "hello"), Ok(Value::from("hello")));
+    }
+
+    #[test]
+    fn only_an_immutable_setting_whose_value_moves_is_a_problem() {
+        let mut a = app();
+        if let Some(c) = a.configuration.as_mut() {
+            c.sections[0].settings[1].immutable = Some(true);
+        }
+        let profile = a
+            .profile(crate::profile::ProfileType::Wasm)
+            .unwrap()
+            .clone();
+        let set = |poll: &str| {
+            let mut m = BTreeMap::new();
+            m.insert("poll".to_owned(), poll.to_owned());
+            m.insert("token".to_owned(), "t".to_owned());
+            parameters(&a, &profile, &m).unwrap()
+        };
+        let installed = set("60");
+        assert!(immutable_changes(&a, &installed, &set("60")).is_empty());
+        let mut greeting = set("60");
+        greeting.get_mut("greeting").unwrap().value = Some(Value::from("other"));
+        assert!(
+            immutable_changes(&a, &installed, &greeting).is_empty(),
+            "greeting is not immutable"
+        );
+        let moved = immutable_changes(&a, &installed, &set("90"));
+        assert_eq!(moved.len(), 1);
+        assert_eq!(moved[0].path, "set.poll");
+        assert!(
+            moved[0]
+                .message
+                .contains("it was 60 at install and cannot become 90"),
+            "{}",
+            moved[0].message
+        );
     }
 }

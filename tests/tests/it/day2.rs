@@ -549,3 +549,57 @@ fn an_upgrade_keeps_the_values_of_a_deployment_made_by_an_older_release() {
         r#"{"greeting":"kept"}"#
     );
 }
+
+/// Margo: a setting marked `immutable` keeps the value it had at install.
+/// `co set`, `co upgrade` and deploying again refuse to change it, naming
+/// it, and commit nothing; leaving it as it is is no change.
+#[test]
+fn an_immutable_value_is_fixed_at_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    let pkg = dir.path().join("fixed-wasm");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packages/hello-wasm"),
+        &pkg,
+    );
+    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
+        .unwrap()
+        .replace("id: hello-wasm\n", "id: fixed-wasm\n")
+        .replace(
+            "          schema: greetingText",
+            "          immutable: true\n          schema: greetingText",
+        );
+    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    ok(&co.edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
+    ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
+    ok(&co.edgectl(&["co", "add", "device", "edge-1", "--site", "plant-1"]));
+    let id = deploy_to(&co, "fixed-wasm", "edge-1", &["--set", "greeting=first"]);
+    let before = commits(&co, "plant-1").len();
+
+    let out = co.edgectl(&["co", "set", &id, "greeting=second"]);
+    fails(&out, "would change a value fixed at install");
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("`greeting` is immutable"), "{e}");
+    let out = co.edgectl(&[
+        "co",
+        "deploy",
+        "--app",
+        "fixed-wasm",
+        "--site",
+        "plant-1",
+        "--device",
+        "edge-1",
+        "--set",
+        "greeting=second",
+        "--allow-unreported",
+    ]);
+    fails(&out, "`greeting` is immutable");
+    assert_eq!(
+        commits(&co, "plant-1").len(),
+        before,
+        "nothing was committed"
+    );
+    // The same value again is no change; another setting could still move.
+    ok(&co.edgectl(&["co", "set", &id, "greeting=first"]));
+    assert_eq!(commits(&co, "plant-1").len(), before);
+}

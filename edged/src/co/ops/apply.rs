@@ -139,6 +139,14 @@ pub(crate) fn apply(
                 target,
                 &entry.site,
             );
+            if let Some(p) = &previous
+                && let Some(installed) = change::installed_parameters(store, &entry.site, &p.id)
+            {
+                for i in render::immutable_changes(&c.app, &installed, &doc.spec.parameters) {
+                    let name = i.path.strip_prefix("set.").unwrap_or(&i.path);
+                    problems.push((at(&format!("parameters.{name}")), i.message));
+                }
+            }
             if let Some(a) = stored.get(&akey) {
                 super::artifacts::attach(&mut doc, a);
             }

@@ -24,6 +24,27 @@ use crate::co::db::deployments::{self as db, DeploymentRow};
 use crate::co::store::{Store, author};
 use crate::error::ApiError;
 
+/// The parameters of deployment `id` as its file at `site` holds them now
+/// (what runs, for the `immutable` rule); `None` when it does not read.
+pub(crate) fn installed_parameters(
+    store: &Store,
+    site: &str,
+    id: &str,
+) -> Option<BTreeMap<String, edge_model::profile::Parameter>> {
+    let path = store
+        .site_repo(site)
+        .join("deployments")
+        .join(format!("{id}.yaml"));
+    let bytes = fs::read(path).ok()?;
+    Some(
+        ApplicationDeployment::from_slice(&bytes)
+            .ok()?
+            .document
+            .spec
+            .parameters,
+    )
+}
+
 /// Label holding the name a deployment was given (`--name`).
 pub(crate) const NAME_LABEL: &str = "edgectl.io/name";
 /// Label marking a deployment `edgectl co apply` manages (value `apply`):

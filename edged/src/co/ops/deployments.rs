@@ -110,6 +110,21 @@ pub(crate) fn deploy(
         let target =
             DeviceTarget::new(device.id.clone()).map_err(|e| ApiError::internal(&e.into()))?;
         let mut doc = render::deployment(app, profile, parameters.clone(), id, target, &req.site);
+        if let Some(p) = &previous
+            && let Some(installed) = change::installed_parameters(store, &req.site, &p.id)
+        {
+            let fixed = render::immutable_changes(app, &installed, &doc.spec.parameters);
+            if !fixed.is_empty() {
+                return Err(ApiError::invalid(
+                    format!(
+                        "deployment `{}` on `{}` would change a value fixed at install; nothing was deployed",
+                        p.id, device.id
+                    ),
+                    &fixed,
+                    "parameters",
+                ));
+            }
+        }
         super::artifacts::attach(&mut doc, &artifacts);
         change::label(&mut doc, &name, &req.set);
         drafts.push(change::Draft { doc, previous });

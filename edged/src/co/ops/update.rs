@@ -91,6 +91,17 @@ pub(crate) fn update(
                 "parameters",
             )
         })?;
+        let fixed = render::immutable_changes(app, &old.spec.parameters, &parameters);
+        if !fixed.is_empty() {
+            return Err(ApiError::invalid(
+                format!(
+                    "deployment `{}` ({} {version}) would change a value fixed at install; nothing was changed",
+                    row.id, row.app_id
+                ),
+                &fixed,
+                "parameters",
+            ));
+        }
         let akey = (row.app_id.clone(), version.clone(), kind.to_string());
         if !stored.contains_key(&akey) {
             let dir = store
