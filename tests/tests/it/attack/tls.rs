@@ -176,3 +176,49 @@ fn no_mtls_listener_resumes_a_session() {
     }
     lo.kill();
 }
+
+/// rc.3: the API runs over HTTP/1.1. A client offering HTTP/2 by ALPN is not
+/// given it by any listener (no protocol, or `http/1.1`), and its HTTP/1.1
+/// request is answered.
+#[test]
+fn no_listener_agrees_to_http_2() {
+    use std::io::{Read as _, Write as _};
+    let f = fleet();
+    let device = edge_api::mtls::Identity::load(&f.d1).unwrap();
+    let lo_id = edge_api::mtls::Identity::load(&f.lo_creds).unwrap();
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let north = host_port(&f.co.url);
+    let south = host_port(&south_url(&f.lo_creds));
+    let lo_port = format!("127.0.0.1:{}", lo.port());
+    for (what, addr, id) in [
+        ("the CO's north API", &north, None),
+        ("the CO's south port", &south, Some(&lo_id)),
+        ("the LO's Margo port", &lo_port, Some(&device)),
+    ] {
+        let mut config = (*client(&rustls::version::TLS13, id)).clone();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let config = Arc::new(config);
+        let mut tcp = TcpStream::connect(addr.as_str()).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut conn = rustls::ClientConnection::new(config, name).unwrap();
+        let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+        tls.write_all(
+            b"GET /.well-known/margo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        let mut answer = Vec::new();
+        let _ = tls.read_to_end(&mut answer);
+        assert_ne!(
+            conn.alpn_protocol(),
+            Some(&b"h2"[..]),
+            "{what} agreed to HTTP/2"
+        );
+        assert!(
+            answer.starts_with(b"HTTP/1.1 "),
+            "{what}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    lo.kill();
+}
