@@ -160,3 +160,48 @@ fn a_container_app_is_pulled_from_a_registry_and_survives_kill_9_of_its_node() {
     drop(en);
     podman.clean(&data);
 }
+
+/// Margo compose `wait`: a container that exits non-zero while the app
+/// starts makes the deployment `failed` at once (not retried into
+/// `installed`), with the exit named.
+#[test]
+fn a_compose_container_exiting_at_start_fails_the_deployment() {
+    let podman = Podman::setup();
+    let f = fleet();
+    let pkg = f.dir.path().join("exit-compose");
+    edge_tests::co::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packages/hello-compose"),
+        &pkg,
+    );
+    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
+        .unwrap()
+        .replace("id: hello-compose\n", "id: exit-compose\n");
+    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    let compose = pkg.join("components/hello/compose.yaml");
+    let text = std::fs::read_to_string(&compose).unwrap();
+    let start = text.find("    command:").unwrap();
+    let end = start + text[start..].find('\n').unwrap();
+    let text = format!(
+        "{}    command: [\"sh\", \"-c\", \"exit 3\"]{}",
+        &text[..start],
+        &text[end..]
+    );
+    std::fs::write(&compose, text).unwrap();
+    f.co.add_app(pkg.to_str().unwrap());
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let data = f.dir.path().join("en");
+    let en = node(&f, &data, &lo, &podman);
+    let id = deploy_to(&f.co, "exit-compose", "edge-1", &[]);
+    wait_state(&f.co, &id, "failed", || en.log());
+    let r = row(&en, &id).unwrap();
+    let error = r["lastError"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("exited with status 3 while starting"), "{r}");
+    ok(&f.co.edgectl(&["co", "undeploy", &id]));
+    until_or(
+        "removed",
+        || row(&en, &id).is_none().then_some(()),
+        || en.log(),
+    );
+    drop(en);
+    podman.clean(&data);
+}
