@@ -18,6 +18,7 @@ mod en;
 mod errors;
 mod events;
 mod faults;
+mod foreign;
 mod git;
 mod latency;
 mod lifecycle;
