@@ -29,6 +29,7 @@ pub mod node;
 pub mod retry;
 pub mod routes;
 pub mod south;
+pub mod trust;
 pub mod types;
 
 pub use client::{Client, ClientError};

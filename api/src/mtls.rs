@@ -6,7 +6,8 @@
 //! against the trust bundle (`ca.crt`) and requires the server certificate's
 //! URI SAN to be exactly the SPIFFE ID it expects (`spiffe://<td>/margo/wfm/<id>`).
 //! That is what [`SpiffeServerVerifier`] does, so an LO listening on any
-//! address works without naming that address in its certificate.
+//! address works without naming that address in its certificate. The
+//! X.509-SVID rules both ends apply to a leaf are in [`svid`].
 
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,8 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::Deserialize;
+
+pub mod svid;
 
 /// What went wrong reading credentials or building TLS settings.
 #[derive(Debug, thiserror::Error)]
@@ -78,8 +81,61 @@ pub struct Identity {
     pub cert: CertificateDer<'static>,
     /// `identity.key`.
     pub key: PrivateKeyDer<'static>,
-    /// `ca.crt`, the trust bundle.
-    pub roots: Arc<RootCertStore>,
+    /// The trust anchors (`ca.crt`, or a fetched trust bundle), shared by
+    /// every TLS setting made from this identity and replaced in place when
+    /// the trust bundle changes.
+    pub roots: TrustRoots,
+}
+
+/// A set of trust anchors that can be replaced while in use: every clone
+/// sees the newest set, so a TLS verifier made before a trust bundle
+/// changed checks the next handshake against the new one.
+#[derive(Debug, Clone)]
+pub struct TrustRoots(Arc<std::sync::RwLock<(u64, Arc<RootCertStore>)>>);
+
+impl TrustRoots {
+    /// Anchors from `store`.
+    #[must_use]
+    pub fn new(store: RootCertStore) -> Self {
+        Self(Arc::new(std::sync::RwLock::new((0, Arc::new(store)))))
+    }
+
+    /// Anchors from PEM text.
+    ///
+    /// # Errors
+    /// When it holds no usable certificate.
+    pub fn from_pem(pem: &[u8]) -> Result<RootCertStore, String> {
+        let mut roots = RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(pem) {
+            let ca = ca.map_err(|e| format!("does not read: {e}"))?;
+            roots
+                .add(ca)
+                .map_err(|e| format!("holds an unusable CA: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err("holds no certificate".into());
+        }
+        Ok(roots)
+    }
+
+    /// The anchors now, and how many times they were replaced.
+    #[must_use]
+    pub fn current(&self) -> (u64, Arc<RootCertStore>) {
+        let g = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (g.0, g.1.clone())
+    }
+
+    /// Replace the anchors for every holder.
+    pub fn replace(&self, store: RootCertStore) {
+        let mut g = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *g = (g.0 + 1, Arc::new(store));
+    }
 }
 
 impl Identity {
@@ -89,6 +145,16 @@ impl Identity {
     /// When a file is missing or does not hold what it should, or the
     /// certificate's SPIFFE ID differs from the one `edged.toml` names.
     pub fn load(dir: &Path) -> Result<Self, CredentialsError> {
+        Self::load_trusting(dir, None)
+    }
+
+    /// [`Identity::load`], with the trust anchors given as PEM (a trust
+    /// bundle fetched from the Trust Bundle API, `edge_api::trust`) instead
+    /// of the folder's `ca.crt`, which need not be there then.
+    ///
+    /// # Errors
+    /// As [`Identity::load`]; the anchors must hold a usable certificate.
+    pub fn load_trusting(dir: &Path, anchors: Option<&[u8]>) -> Result<Self, CredentialsError> {
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read(&path).map_err(|source| CredentialsError::Read { path, source })
@@ -105,16 +171,11 @@ impl Identity {
             .map_err(|e| invalid("identity.crt", format!("holds no certificate: {e}")))?;
         let key = PrivateKeyDer::from_pem_slice(&read("identity.key")?)
             .map_err(|e| invalid("identity.key", format!("holds no private key: {e}")))?;
-        let mut roots = RootCertStore::empty();
-        for ca in CertificateDer::pem_slice_iter(&read("ca.crt")?) {
-            let ca = ca.map_err(|e| invalid("ca.crt", format!("does not read: {e}")))?;
-            roots
-                .add(ca)
-                .map_err(|e| invalid("ca.crt", format!("holds an unusable CA: {e}")))?;
-        }
-        if roots.is_empty() {
-            return Err(invalid("ca.crt", "holds no certificate".into()));
-        }
+        let bundle = match anchors {
+            Some(pem) => pem.to_vec(),
+            None => read("ca.crt")?,
+        };
+        let roots = TrustRoots::from_pem(&bundle).map_err(|e| invalid("ca.crt", e))?;
         match spiffe_id(&cert) {
             Some(id) if id == file.spiffe_id => {}
             Some(id) => {
@@ -132,7 +193,7 @@ impl Identity {
             file,
             cert,
             key,
-            roots: Arc::new(roots),
+            roots: TrustRoots::new(roots),
         })
     }
 
@@ -275,12 +336,15 @@ pub fn not_after(der: &[u8]) -> Option<i64> {
     Some(cert.validity().not_after.timestamp())
 }
 
-/// Accepts a server certificate that chains to the trust bundle, is valid
-/// now, allows server authentication and carries exactly the expected SPIFFE
-/// ID; the DNS name the client dialled plays no part (MIAF).
+/// Accepts a server certificate whose leaf is an X.509-SVID
+/// ([`svid::check_leaf`]), chains to the trust bundle (RFC 5280, server
+/// authentication) and carries exactly the expected SPIFFE ID; the DNS
+/// name the client dialled plays no part (MIAF). Every client of a fleet
+/// manager (an edge node, an LO's calls and Git fetches to the CO) checks
+/// its server with this.
 #[derive(Debug)]
 pub struct SpiffeServerVerifier {
-    roots: Arc<RootCertStore>,
+    roots: TrustRoots,
     expected: String,
     provider: Arc<CryptoProvider>,
 }
@@ -294,21 +358,23 @@ impl ServerCertVerifier for SpiffeServerVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        svid::check_leaf(end_entity, svid::secs(now))?;
         let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
         rustls::client::verify_server_cert_signed_by_trust_anchor(
             &parsed,
-            &self.roots,
+            &self.roots.current().1,
             intermediates,
             now,
             self.provider.signature_verification_algorithms.all,
-        )?;
+        )
+        .map_err(|e| svid::Refusal::Chain(e.to_string()))?;
         match spiffe_id(end_entity) {
             Some(id) if id == self.expected => Ok(ServerCertVerified::assertion()),
-            other => Err(rustls::Error::General(format!(
-                "the server is `{}`, not `{}`",
-                other.unwrap_or_else(|| "without a SPIFFE ID".into()),
-                self.expected
-            ))),
+            other => Err(svid::Refusal::Unexpected {
+                found: other.unwrap_or_else(|| "without a SPIFFE ID".into()),
+                expected: self.expected.clone(),
+            }
+            .into()),
         }
     }
 

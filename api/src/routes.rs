@@ -50,6 +50,10 @@ pub const SITE_ROLLBACK: &str = "/api/sites/{site}/rollback";
 pub const ENROLLMENTS: &str = "/api/enrollments";
 /// Revoke identities.
 pub const REVOCATIONS: &str = "/api/revocations";
+/// The CO's CA: its anchors and their states.
+pub const CA: &str = "/api/ca";
+/// A step of a CA rotation: `stage`, `activate` or `retire`.
+pub const CA_STEP: &str = "/api/ca/{step}";
 /// API tokens (admin scope).
 pub const TOKENS: &str = "/api/tokens";
 /// One API token, by name (router pattern).

@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 mod access;
+mod ca;
 
 pub use access::{AuditEntry, CreateToken, CreatedToken, Scope, TokenInfo};
+pub use ca::{CaAnchor, CaInfo, CaStep};
 
 /// `GET /api/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -64,6 +64,10 @@ pub struct Args {
     #[arg(long, env = "EDGED_TRUST_DOMAIN", value_name = "DOMAIN")]
     pub trust_domain: Option<String>,
 
+    /// How often LOs and nodes look for a new trust bundle (the bundle's `spiffe_refresh_hint`), seconds; a staged CA may sign one such interval after staging (co) [default: 3600].
+    #[arg(long, env = "EDGED_TRUST_REFRESH", value_name = "SECS")]
+    pub trust_refresh: Option<u64>,
+
     /// Configuration file [default: DATA/edged.toml when it exists].
     #[arg(long, env = "EDGED_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -157,6 +161,23 @@ pub struct Args {
     /// The fleet manager an edge node polls: its site's LO, `https://HOST:PORT` (en) [default: the CO, for nodes enrolled with `--direct`].
     #[arg(long, env = "EDGED_SERVER", value_name = "URL")]
     pub server: Option<String>,
+
+    /// Take the trust anchors from the Margo Trust Bundle API at this `https://` URL (a SPIFFE bundle, or a `/.well-known/margo` discovery document naming one), kept current, instead of the credentials' `ca.crt` (en).
+    #[arg(long, env = "EDGED_TRUST_BUNDLE_URI", value_name = "URL")]
+    pub trust_bundle_uri: Option<String>,
+
+    /// Authenticate the trust bundle's server by the SHA-256 of a certificate in its chain, e.g. the CA's that `edgectl co enroll` prints (en) [default: the system's roots].
+    #[arg(
+        long,
+        env = "EDGED_TRUST_BUNDLE_PIN",
+        value_name = "sha256:HEX",
+        conflicts_with = "trust_bundle_ca"
+    )]
+    pub trust_bundle_pin: Option<String>,
+
+    /// Authenticate the trust bundle's server by the roots in this PEM file (en) [default: the system's roots].
+    #[arg(long, env = "EDGED_TRUST_BUNDLE_CA", value_name = "FILE")]
+    pub trust_bundle_ca: Option<PathBuf>,
 
     /// Daily hours in which an edge node may poll, `HH:MM-HH:MM` UTC (en) [default: always].
     #[arg(long, env = "EDGED_POLL_HOURS", value_name = "WINDOW")]

@@ -22,6 +22,8 @@
 #[cfg(all(feature = "co", feature = "lo", feature = "en"))]
 mod all;
 #[cfg(any(feature = "lo", feature = "en"))]
+mod anchors;
+#[cfg(any(feature = "lo", feature = "en"))]
 mod backoff;
 mod bell;
 mod cas;

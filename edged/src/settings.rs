@@ -31,11 +31,15 @@ struct File {
     log: Option<String>,
     south_listen: Option<String>,
     trust_domain: Option<String>,
+    trust_refresh: Option<u64>,
     credentials: Option<PathBuf>,
     poll_interval: Option<u64>,
     outbox_limit: Option<u64>,
     listen_limits: Option<String>,
     server: Option<String>,
+    trust_bundle_uri: Option<String>,
+    trust_bundle_pin: Option<String>,
+    trust_bundle_ca: Option<PathBuf>,
     poll_hours: Option<String>,
     downtime: Option<String>,
     labels: Option<std::collections::BTreeMap<String, String>>,
@@ -77,6 +81,8 @@ pub struct Settings {
     pub south_listen: String,
     /// SPIFFE trust domain of the identities the CO issues.
     pub trust_domain: String,
+    /// The trust bundle's refresh hint, seconds (co).
+    pub trust_refresh: u64,
     /// Credentials folder (lo).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<PathBuf>,
@@ -90,6 +96,9 @@ pub struct Settings {
     /// The fleet manager polled (en).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    /// Where the trust anchors come from, when not from `ca.crt` (en).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_bundle: Option<TrustBundle>,
     /// Daily polling period (en).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub poll_hours: Option<String>,
@@ -245,6 +254,19 @@ impl Settings {
                 "`{s}` is not a fleet manager address; use https://HOST:PORT"
             );
         }
+        let trust_refresh = args
+            .trust_refresh
+            .or(file.trust_refresh)
+            .unwrap_or(edge_api::trust::REFRESH_HINT);
+        anyhow::ensure!(
+            (1..=7 * 86_400).contains(&trust_refresh),
+            "`--trust-refresh {trust_refresh}` is out of range: 1 second to 7 days"
+        );
+        let trust_bundle = TrustBundle::resolve(
+            args.trust_bundle_uri.clone().or(file.trust_bundle_uri),
+            args.trust_bundle_pin.clone().or(file.trust_bundle_pin),
+            args.trust_bundle_ca.clone().or(file.trust_bundle_ca),
+        )?;
         let poll_hours = args.poll_hours.clone().or(file.poll_hours);
         let downtime = args.downtime.clone().or(file.downtime);
         #[cfg(feature = "en")]
@@ -304,6 +326,7 @@ impl Settings {
             import: args.import.clone(),
             run_as,
             server,
+            trust_bundle,
             poll_hours,
             downtime,
             labels: file.labels.unwrap_or_default(),
@@ -313,6 +336,7 @@ impl Settings {
             listen_limits,
             south_listen,
             trust_domain,
+            trust_refresh,
             mode,
             data,
             listen,
@@ -380,4 +404,54 @@ fn read_file(path: &Path) -> anyhow::Result<File> {
         .with_context(|| format!("cannot read `{}`", path.display()))?;
     toml::from_str(&text)
         .with_context(|| format!("`{}` is not a valid edged configuration", path.display()))
+}
+
+/// An edge node's Trust Bundle API settings: where its trust anchors come
+/// from, and how that server is authenticated on first contact (never by
+/// trusting whatever it presents).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrustBundle {
+    /// The bundle's, or a discovery document's, `https://` URL.
+    pub uri: String,
+    /// `sha256:HEX` of a certificate the server's chain must hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+    /// PEM roots that authenticate the server instead of the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+}
+
+impl TrustBundle {
+    fn resolve(
+        uri: Option<String>,
+        pin: Option<String>,
+        ca: Option<PathBuf>,
+    ) -> anyhow::Result<Option<Self>> {
+        let Some(uri) = uri else {
+            anyhow::ensure!(
+                pin.is_none() && ca.is_none(),
+                "`--trust-bundle-pin` and `--trust-bundle-ca` authenticate the server of `--trust-bundle-uri`, which is not given"
+            );
+            return Ok(None);
+        };
+        anyhow::ensure!(
+            uri.starts_with("https://") && uri.len() > "https://".len(),
+            "`{uri}` is not an https:// URL: a trust bundle is only taken over authenticated HTTPS"
+        );
+        anyhow::ensure!(
+            pin.is_none() || ca.is_none(),
+            "give `--trust-bundle-pin` or `--trust-bundle-ca`, not both"
+        );
+        if let Some(p) = &pin {
+            let hex = p.strip_prefix("sha256:").unwrap_or_default();
+            anyhow::ensure!(
+                hex.len() == 64
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+                "`{p}` is not a pin: use sha256: and 64 lower-case hex digits (the SHA-256 of a certificate's DER)"
+            );
+        }
+        Ok(Some(Self { uri, pin, ca }))
+    }
 }

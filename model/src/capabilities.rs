@@ -185,23 +185,45 @@ fn check_typed_list(
 }
 
 fn check_quantities(r: &mut Report, m: &Obj, at: &str) {
-    if let Some(s) = opt_str(r, m, at, "memory") {
-        pattern(
-            r,
-            s,
-            &field(at, "memory"),
-            &MEMORY,
+    for (key, re, hint) in [
+        (
+            "memory",
+            &*MEMORY,
             "use a binary quantity such as `512Mi` or `4Gi`",
-        );
-    }
-    if let Some(s) = opt_str(r, m, at, "storage") {
-        pattern(
-            r,
-            s,
-            &field(at, "storage"),
-            &STORAGE,
+        ),
+        (
+            "storage",
+            &*STORAGE,
             "use a binary quantity such as `10Gi` or `1Ti`",
-        );
+        ),
+    ] {
+        let Some(s) = opt_str(r, m, at, key) else {
+            continue;
+        };
+        let tight = tighten(s);
+        if tight != s && re.is_match(&tight) {
+            r.note(
+                field(at, key),
+                Rule::Era,
+                format!("`{s}` has blanks a quantity does not; read as `{tight}`"),
+            );
+        } else {
+            pattern(r, s, &field(at, key), re, hint);
+        }
+    }
+}
+
+/// A quantity without the blanks some clients put around it or between
+/// its number and unit (`59 Gi`); only a reading, the pattern still decides.
+fn tighten(s: &str) -> String {
+    let t = s.trim();
+    let digits = t.len() - t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let (number, unit) = t.split_at(digits);
+    let unit = unit.trim_start();
+    if unit.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        format!("{number}{unit}")
+    } else {
+        s.to_owned()
     }
 }
 
@@ -368,6 +390,11 @@ impl MargoDocument for DeviceCapabilitiesManifest {
         let Some(Value::Object(p)) = m.get_mut("properties") else {
             return m;
         };
+        for key in ["memory", "storage"] {
+            if let Some(Value::String(s)) = p.get_mut(key) {
+                *s = tighten(s);
+            }
+        }
         p.remove("roles");
         if let Some(cpu) = p.remove("cpu") {
             p.insert("cpus".into(), cpu);

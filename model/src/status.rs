@@ -171,9 +171,13 @@ impl MargoDocument for DeploymentStatusManifest {
                     format!("must be a whole number from 1 to 2^64-1, found {v}"),
                 );
             }
-            None if !old => {
-                req(r, m, "", "adoptedManifestVersion");
-            }
+            // The 2025 REST drafts had neither the header nor the field:
+            // such a report is read, not tied to a manifest version.
+            None if !old => r.note(
+                "adoptedManifestVersion",
+                Rule::Era,
+                "is missing, as in reports of clients before rc.3: the report is taken without being tied to a manifest version",
+            ),
             _ => {}
         }
         if let Some(s) = req_obj(r, m, "", "status") {

@@ -1,7 +1,8 @@
 //! What an attacker with a stick, or with the CA key, can make: a stick's
 //! statement signed again (with the CO's CA key read from its data folder,
-//! or with another CA's), and a device certificate for any SPIFFE ID signed
-//! by a CA key but never issued by the CO.
+//! or with another CA's), and a certificate for any SPIFFE ID signed by a
+//! CA key but never issued by the CO, made as the attacker likes (a leaf
+//! that may sign certificates, say).
 
 use std::path::Path;
 
@@ -81,6 +82,21 @@ pub fn write(stick: &Path, m: &StickManifest) {
 /// When the CA does not read or the certificate cannot be made.
 #[must_use]
 pub fn client_cert(ca_cert_pem: &str, ca_key_pem: &str, spiffe_id: &str) -> (String, String) {
+    cert_with(ca_cert_pem, ca_key_pem, spiffe_id, |_| {})
+}
+
+/// [`client_cert`] with its parameters changed by `edit` before signing
+/// (key usages, extended key usages, validity, names).
+///
+/// # Panics
+/// When the CA does not read or the certificate cannot be made.
+#[must_use]
+pub fn cert_with(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    spiffe_id: &str,
+    edit: impl FnOnce(&mut CertificateParams),
+) -> (String, String) {
     let ca_key = KeyPair::from_pem(ca_key_pem).unwrap();
     // The issuer named as the CA certificate names itself.
     let (_, pem) = x509_parser::pem::parse_x509_pem(ca_cert_pem.as_bytes()).unwrap();
@@ -106,6 +122,7 @@ pub fn client_cert(ca_cert_pem: &str, ca_key_pem: &str, spiffe_id: &str) -> (Str
         .push(SanType::URI(spiffe_id.try_into().unwrap()));
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    edit(&mut p);
     let cert = p.signed_by(&key, &issuer).unwrap();
     (cert.pem(), key.serialize_pem())
 }

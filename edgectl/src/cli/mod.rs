@@ -5,11 +5,13 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod ca;
 mod config;
 mod deploy;
 mod rollout;
 mod since;
 
+pub(crate) use ca::CaCommand;
 pub(crate) use config::ConfigCommand;
 pub(crate) use deploy::{Choice, DeployArgs, SetArgs, UndeployArgs, UpgradeArgs, WaitArgs};
 pub(crate) use rollout::{RolloutArgs, RolloutCommand};
@@ -450,6 +452,18 @@ pub enum CoCommand {
     ///   edgectl co rollout undo 7
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// The CA that issues every identity, and its rotation in three steps
+    /// with time between them: stage (trusted, not signing), activate
+    /// (signing; the former CA still trusted), retire (once the identities it
+    /// issued are gone).
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co ca show
+    ///
+    ///   edgectl co ca stage; sleep 3600; edgectl co ca activate
+    #[command(subcommand)]
+    Ca(CaCommand),
     /// Issue an identity for a site's Local Orchestrator or for a device, and
     /// write its credentials folder.
     ///

@@ -161,6 +161,7 @@ pub(crate) fn co(
             allow_unreported,
         )?,
         CoCommand::Rollout(command) => super::rollout::rollout(client, printer, command)?,
+        CoCommand::Ca(command) => super::ca::ca(client, printer, command)?,
         CoCommand::Diff {
             files,
             prune,
@@ -514,7 +515,21 @@ pub(crate) fn enroll(client: &Client, printer: Printer, args: &IdentityArgs) -> 
         e.not_after,
         args.out.display()
     ));
-    printer.data(&serde_json::json!({ "spiffeId": e.spiffe_id, "fingerprint": e.fingerprint, "notAfter": e.not_after, "out": args.out }));
+    // What a node needs to take its trust from the Trust Bundle API
+    // instead of the copied ca.crt: the CO's discovery document, and the
+    // CA's fingerprint to recognize the CO by on first contact.
+    let pin = edge_api::trust::pin_of_first(&e.ca_bundle);
+    let discovery = format!(
+        "{}{}",
+        client.server().trim_end_matches('/'),
+        edge_api::trust::DISCOVERY_PATH
+    );
+    if let Some(pin) = &pin {
+        printer.line(&format!(
+            "trust bundle: {discovery} (pin {pin}; `edged --mode en --trust-bundle-uri {discovery} --trust-bundle-pin {pin}`)"
+        ));
+    }
+    printer.data(&serde_json::json!({ "spiffeId": e.spiffe_id, "fingerprint": e.fingerprint, "notAfter": e.not_after, "out": args.out, "trustBundle": discovery, "caPin": pin }));
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 mod access;
 mod apply;
 mod ask;
+mod ca;
 mod co;
 mod completions;
 mod deploy;

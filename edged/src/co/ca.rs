@@ -20,11 +20,37 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 
-/// The CA: its certificate (PEM) and signing key.
+/// The CA: the generation that signs (its certificate and key), a staged
+/// next generation, and retired ones still trusted, with the bundle's
+/// `spiffe_sequence`. Immutable: a rotation step makes a new `Ca`, written
+/// to disk first (`rotate.rs`).
 pub(crate) struct Ca {
-    trust_domain: String,
+    pub(super) trust_domain: String,
+    pub(super) dir: std::path::PathBuf,
+    pub(super) active: Generation,
+    pub(super) next: Option<Generation>,
+    pub(super) retired: Vec<Retired>,
+    pub(super) sequence: u64,
+    /// The anchors, active first, as PEM: `DATA/ca/ca.crt`, the trust bundle.
     cert_pem: String,
-    key: KeyPair,
+}
+
+/// One CA generation with its key.
+pub(crate) struct Generation {
+    pub(super) number: u32,
+    pub(super) cert_pem: String,
+    pub(super) key: KeyPair,
+    /// When it was staged or made active, seconds since the epoch.
+    pub(super) since: i64,
+}
+
+/// A former signing CA, still in the bundle while identities it issued may
+/// be valid; its key is gone.
+#[derive(Clone)]
+pub(crate) struct Retired {
+    pub(super) number: u32,
+    pub(super) cert_pem: String,
+    pub(super) retired_at: i64,
 }
 
 /// A freshly issued identity.
@@ -36,10 +62,17 @@ pub(crate) struct Issued {
     pub(crate) not_after: String,
 }
 
-fn ca_params(trust_domain: &str) -> CertificateParams {
+/// The CA certificate's parameters of generation `number` (its subject
+/// names the generation from the second on, so anchors are told apart).
+pub(super) fn ca_params(trust_domain: &str, number: u32) -> CertificateParams {
     let mut p = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, format!("edged CA for {trust_domain}"));
+    let name = if number <= 1 {
+        format!("edged CA for {trust_domain}")
+    } else {
+        format!("edged CA for {trust_domain} (generation {number})")
+    };
+    dn.push(DnType::CommonName, name);
     p.distinguished_name = dn;
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     p.key_usages = vec![
@@ -55,12 +88,8 @@ fn ca_params(trust_domain: &str) -> CertificateParams {
 impl Ca {
     /// Open the CA in `dir`, creating it (key mode 0600) on first start.
     pub(crate) fn open_or_create(dir: &Path, trust_domain: &str) -> anyhow::Result<Self> {
-        let (cert_path, key_path, td_path) = (
-            dir.join("ca.crt"),
-            dir.join("ca.key"),
-            dir.join("trust-domain"),
-        );
-        if key_path.exists() {
+        let td_path = dir.join("trust-domain");
+        if td_path.exists() {
             let pinned = fs::read_to_string(&td_path).unwrap_or_default();
             anyhow::ensure!(
                 pinned.trim() == trust_domain,
@@ -68,21 +97,35 @@ impl Ca {
                 pinned.trim(),
                 pinned.trim()
             );
+        }
+        if let Some(ca) = super::rotate::open(dir, trust_domain)? {
+            return Ok(ca);
+        }
+        let (cert_path, key_path) = (dir.join("ca.crt"), dir.join("ca.key"));
+        if key_path.exists() {
             let key_pem = fs::read_to_string(&key_path)
                 .with_context(|| format!("cannot read `{}`", key_path.display()))?;
             let key = KeyPair::from_pem(&key_pem)
                 .with_context(|| format!("`{}` is not a usable key", key_path.display()))?;
             let cert_pem = fs::read_to_string(&cert_path)
                 .with_context(|| format!("cannot read `{}`", cert_path.display()))?;
-            return Ok(Self {
-                trust_domain: trust_domain.to_owned(),
-                cert_pem,
-                key,
-            });
+            return Ok(Self::assemble(
+                trust_domain,
+                dir,
+                Generation {
+                    number: 1,
+                    cert_pem,
+                    key,
+                    since: 0,
+                },
+                None,
+                Vec::new(),
+                1,
+            ));
         }
         fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
         let key = KeyPair::generate().context("cannot generate the CA key")?;
-        let cert = ca_params(trust_domain)
+        let cert = ca_params(trust_domain, 1)
             .self_signed(&key)
             .context("cannot create the CA certificate")?;
         let mut f = fs::OpenOptions::new()
@@ -95,22 +138,72 @@ impl Ca {
         f.sync_all()?;
         fs::write(&cert_path, cert.pem())?;
         fs::write(&td_path, format!("{trust_domain}\n"))?;
-        Ok(Self {
-            trust_domain: trust_domain.to_owned(),
-            cert_pem: cert.pem(),
-            key,
-        })
+        Ok(Self::assemble(
+            trust_domain,
+            dir,
+            Generation {
+                number: 1,
+                cert_pem: cert.pem(),
+                key,
+                since: 0,
+            },
+            None,
+            Vec::new(),
+            1,
+        ))
     }
 
-    /// The CA certificate (the trust bundle), PEM.
+    pub(super) fn assemble(
+        trust_domain: &str,
+        dir: &Path,
+        active: Generation,
+        next: Option<Generation>,
+        retired: Vec<Retired>,
+        sequence: u64,
+    ) -> Self {
+        let mut cert_pem = active.cert_pem.clone();
+        if let Some(n) = &next {
+            cert_pem.push_str(&n.cert_pem);
+        }
+        for r in &retired {
+            cert_pem.push_str(&r.cert_pem);
+        }
+        Self {
+            trust_domain: trust_domain.to_owned(),
+            dir: dir.to_owned(),
+            active,
+            next,
+            retired,
+            sequence,
+            cert_pem,
+        }
+    }
+
+    /// Every trust anchor (active, staged, retired), PEM: the trust bundle
+    /// handed out at enrolment and served by the Trust Bundle API.
     pub(crate) fn cert_pem(&self) -> &str {
         &self.cert_pem
     }
 
-    /// Sign `message` with the CA key (a site stick's statement, which
-    /// starts with its `purpose` so it cannot pass for a certificate).
+    /// The signing CA's certificate, PEM.
+    pub(crate) fn active_pem(&self) -> &str {
+        &self.active.cert_pem
+    }
+
+    /// The trust domain its identities name.
+    pub(crate) fn trust_domain(&self) -> &str {
+        &self.trust_domain
+    }
+
+    /// The bundle's `spiffe_sequence`: one more with every rotation step.
+    pub(crate) fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// Sign `message` with the signing CA's key (a site stick's statement,
+    /// which starts with its `purpose` so it cannot pass for a certificate).
     pub(crate) fn sign(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {
-        rcgen::SigningKey::sign(&self.key, message).context("cannot sign with the CA key")
+        rcgen::SigningKey::sign(&self.active.key, message).context("cannot sign with the CA key")
     }
 
     /// The SPIFFE ID of a site's LO, or of a device at that site.
@@ -161,7 +254,10 @@ impl Ca {
         p.not_before = now - time::Duration::minutes(5);
         p.not_after = now + time::Duration::days(days);
         p.serial_number = Some(SerialNumber::from_slice(uuid::Uuid::new_v4().as_bytes()));
-        let issuer = Issuer::new(ca_params(&self.trust_domain), &self.key);
+        let issuer = Issuer::new(
+            ca_params(&self.trust_domain, self.active.number),
+            &self.active.key,
+        );
         let cert = p
             .signed_by(&key, &issuer)
             .context("cannot sign the certificate")?;
@@ -227,5 +323,40 @@ mod tests {
             verify(ca.cert_pem().as_bytes(), &s, "zz"),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    #[test]
+    fn what_the_ca_issues_is_an_x509_svid_both_ends_accept() {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, UnixTime};
+
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::open_or_create(&dir.path().join("a"), "edge.local").unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).unwrap())
+            .unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let listener =
+            edge_api::mtls::svid::SvidClientVerifier::new(std::sync::Arc::new(roots), provider)
+                .unwrap();
+        let now = i64::try_from(UnixTime::now().as_secs()).unwrap();
+        for (id, server) in [
+            ("spiffe://edge.local/margo/wfm/co", true),
+            ("spiffe://edge.local/margo/wfm/plant-1", true),
+            ("spiffe://edge.local/margo/wfm/plant-1/client/edge-1", false),
+        ] {
+            let issued = ca.issue(id, 30, &["127.0.0.1".into()], server).unwrap();
+            let der = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).unwrap();
+            let checked = edge_api::mtls::svid::check_leaf(&der, now).unwrap();
+            assert_eq!(checked.wfm, id.split('/').nth(5).unwrap(), "{id}");
+            rustls::server::danger::ClientCertVerifier::verify_client_cert(
+                &listener,
+                &der,
+                &[],
+                UnixTime::now(),
+            )
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        }
     }
 }

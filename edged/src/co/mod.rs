@@ -23,6 +23,7 @@ mod events;
 mod http;
 mod metrics;
 mod ops;
+mod rotate;
 mod store;
 
 use std::io::Write as _;

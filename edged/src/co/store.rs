@@ -20,6 +20,7 @@ use anyhow::Context as _;
 use edge_workspace::git::{Author, Repo};
 use edge_workspace::oci::Registries;
 use rusqlite::Connection;
+use rustls::pki_types::pem::PemObject as _;
 
 use super::ca::Ca;
 use super::db;
@@ -44,7 +45,14 @@ pub(crate) struct Store {
     pub(crate) sources: edge_workspace::git::SourcePolicy,
     pub(crate) metrics: Metrics,
     events: Events,
-    ca: Ca,
+    /// The CA, replaced whole by a rotation step (`rotate.rs`).
+    ca: std::sync::RwLock<Arc<Ca>>,
+    /// The Trust Bundle API's documents of the CA (`crate::http::trust`).
+    published: std::sync::RwLock<Arc<crate::http::trust::Published>>,
+    /// The anchors the south listener checks client certificates against.
+    south_roots: edge_api::mtls::TrustRoots,
+    /// `spiffe_refresh_hint` of the bundle, seconds (`--trust-refresh`).
+    pub(crate) trust_refresh: u64,
     trust_domain: String,
     south_url: Mutex<String>,
     /// The serialized app list and the store generation it was built at.
@@ -98,9 +106,13 @@ impl Store {
         fs::create_dir_all(&sites)?;
         let ca = Ca::open_or_create(&data.join("ca"), &settings.trust_domain)?;
         let cas = crate::cas::Cas::in_data(data)?;
+        let (published, south_roots) = published(&ca, settings.trust_refresh)?;
         let store = Self {
             cas,
-            ca,
+            ca: std::sync::RwLock::new(Arc::new(ca)),
+            published: std::sync::RwLock::new(published),
+            south_roots: edge_api::mtls::TrustRoots::new(south_roots),
+            trust_refresh: settings.trust_refresh,
             trust_domain: settings.trust_domain.clone(),
             south_url: Mutex::new(String::new()),
             workspace,
@@ -233,8 +245,40 @@ impl Store {
     }
 
     /// The certificate authority.
-    pub(crate) fn ca(&self) -> &Ca {
-        &self.ca
+    pub(crate) fn ca(&self) -> Arc<Ca> {
+        self.ca
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Take `ca`, already written to disk by a rotation step: what is
+    /// published and what the south listener trusts follow at once.
+    pub(crate) fn set_ca(&self, ca: Ca) -> anyhow::Result<()> {
+        let (published, roots) = published(&ca, self.trust_refresh)?;
+        self.south_roots.replace(roots);
+        *self
+            .published
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = published;
+        *self
+            .ca
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ca);
+        Ok(())
+    }
+
+    /// The trust domain's discovery document and SPIFFE bundle now.
+    pub(crate) fn published(&self) -> Arc<crate::http::trust::Published> {
+        self.published
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The anchors the south listener trusts, replaced with the CA.
+    pub(crate) fn south_roots(&self) -> edge_api::mtls::TrustRoots {
+        self.south_roots.clone()
     }
 
     /// The SPIFFE trust domain.
@@ -315,4 +359,23 @@ fn token(path: &Path) -> anyhow::Result<String> {
     writeln!(f, "{t}")?;
     f.sync_all()?;
     Ok(t)
+}
+
+/// What the Trust Bundle API publishes for `ca`, and its anchors as a store.
+fn published(
+    ca: &Ca,
+    refresh: u64,
+) -> anyhow::Result<(Arc<crate::http::trust::Published>, rustls::RootCertStore)> {
+    let anchors = rustls::pki_types::CertificateDer::pem_slice_iter(ca.cert_pem().as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .context("the CA certificates do not read")?;
+    let mut roots = rustls::RootCertStore::empty();
+    for a in &anchors {
+        roots
+            .add(a.clone())
+            .context("a CA certificate is not usable")?;
+    }
+    let published =
+        crate::http::trust::Published::new(ca.trust_domain(), &anchors, ca.sequence(), refresh)?;
+    Ok((Arc::new(published), roots))
 }

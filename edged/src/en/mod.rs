@@ -29,6 +29,7 @@ mod node;
 mod ops;
 mod state;
 mod sync;
+mod trust;
 pub(crate) mod window;
 
 use std::io::Write as _;
@@ -68,7 +69,26 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         .credentials
         .clone()
         .context("an edge node needs `--credentials DIR`")?;
-    let identity = Identity::load(&creds)?;
+    let identity = match settings.trust_bundle.clone() {
+        // reqwest's blocking client owns a runtime: made outside this one.
+        Some(cfg) => {
+            let (c, data) = (creds.clone(), settings.data.clone());
+            let pem = tokio::task::spawn_blocking(move || trust::anchors(&cfg, &c, &data))
+                .await
+                .context("the trust bundle task failed")??;
+            Identity::load_trusting(&creds, Some(&pem))?
+        }
+        None => {
+            let identity = Identity::load(&creds)?;
+            // A bundle taken from the fleet manager since enrolment (a CA
+            // rotated) is newer than the credentials' ca.crt.
+            if let Some(k) = crate::anchors::Kept::read_for(&settings.data, &identity.cert) {
+                identity.roots.replace(crate::anchors::store_of(&k.bundle));
+            }
+            identity
+        }
+    };
+    let (own_cert, roots) = (identity.cert.clone(), identity.roots.clone());
     let (device, wfm) = device_of(&identity)?;
     let direct = wfm.ends_with("/wfm/co");
     let server = match (&settings.server, direct) {
@@ -176,6 +196,11 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             .ok();
             sync::poller(&node, sync, &accepted_file, interval, &schedule);
         }
+    })?;
+    spawn("en-trust", {
+        let (client, data) = (short.clone(), settings.data.clone());
+        let url = format!("{server}{}", edge_api::trust::BUNDLE_PATH);
+        move || crate::anchors::keep_current(&client, &url, &data, &own_cert, &roots, &|_| {})
     })?;
     spawn("en-report", {
         let (node, schedule) = (node.clone(), schedule.clone());

@@ -7,6 +7,7 @@
 //! the one guarded server loop of `serve` ([`serve()`], [`Limits`]).
 
 mod serve;
+pub(crate) mod trust;
 
 pub use serve::Limits;
 pub(crate) use serve::{ConnInfo, raise_file_limit, serve};

@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use edge_api::mtls::Identity;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 
 use crate::settings::Settings;
 use crate::south::backend::Backend;
@@ -46,18 +48,40 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     })?;
     crate::perms::private_file(&settings.data.join(edge_outbox::DB))
         .context("cannot make the database private")?;
-    let tls = crate::south::server_config(
-        identity.roots.clone(),
-        identity.cert.clone(),
-        identity.key.clone_key(),
-    )?;
-    // The site and CA a stick must match, also for `edgectl lo import`.
+    // The anchors: a trust bundle taken from the CO since enrolment (a CA
+    // rotated), else the credentials' ca.crt. The site and CA(s) a stick
+    // must match follow them, also for `edgectl lo import`.
     let ca_path = identity.dir.join("ca.crt");
-    let anchor = edge_workspace::stick::Anchor {
-        site: identity.file.site.clone(),
-        ca: std::fs::read_to_string(&ca_path)
+    let kept = crate::anchors::Kept::read_for(&settings.data, &identity.cert);
+    let ca_pem = match &kept {
+        Some(k) => {
+            identity.roots.replace(crate::anchors::store_of(&k.bundle));
+            k.bundle.to_pem()
+        }
+        None => std::fs::read_to_string(&ca_path)
             .with_context(|| format!("cannot read `{}`", ca_path.display()))?,
     };
+    let anchor = edge_workspace::stick::Anchor {
+        site: identity.file.site.clone(),
+        ca: ca_pem,
+    };
+    let anchors = CertificateDer::pem_slice_iter(anchor.ca.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("`{}` does not read", ca_path.display()))?;
+    let mut chain = vec![identity.cert.clone()];
+    chain.extend(anchors.iter().cloned());
+    let tls = crate::south::server_config(identity.roots.clone(), chain, identity.key.clone_key())?;
+    let trust_domain = identity.trust_domain().to_owned();
+    let published = match &kept {
+        Some(k) => crate::http::trust::Published::from_bundle(&trust_domain, k.bytes.clone()),
+        None => crate::http::trust::Published::new(
+            &trust_domain,
+            &anchors,
+            1,
+            edge_api::trust::REFRESH_HINT,
+        )?,
+    };
+    let published = Arc::new(std::sync::RwLock::new(Arc::new(published)));
     std::fs::create_dir_all(&settings.data).with_context(|| {
         format!(
             "cannot create the data directory `{}`",
@@ -102,13 +126,24 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let lo = lo.clone();
         move || sync::watcher(lo, nudge)
     })?;
+    spawn("lo-trust", {
+        let (lo, published, data) = (lo.clone(), published.clone(), settings.data.clone());
+        move || trust(&lo, &published, &data)
+    })?;
     spawn("lo-outbox", {
         let lo = lo.clone();
         move || outbox::forward(lo)
     })?;
     let backend: Arc<dyn Backend> = lo.clone();
     let serving = tokio::spawn(crate::south::serve(listener, tls, move |caller| {
-        crate::south::margo::router(backend.clone(), caller)
+        crate::south::margo::router(backend.clone(), caller).merge(crate::http::trust::router({
+            let p = published.clone();
+            Arc::new(move || {
+                p.read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone()
+            })
+        }))
     }));
     if !settings.ready.send(vec![addr]) {
         let mut out = std::io::stdout().lock();
@@ -125,6 +160,53 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let _ = serving.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Keep the CO's trust bundle current: a new one is in force for the
+/// listener and every client at once, served to this site's nodes as the
+/// CO's very bytes, and the anchor of sticks.
+fn trust(
+    lo: &store::Lo,
+    published: &std::sync::RwLock<Arc<crate::http::trust::Published>>,
+    data: &std::path::Path,
+) {
+    let client = match lo
+        .identity
+        .blocking_client(&lo.identity.wfm_id("co"), Duration::from_secs(30))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot keep the trust bundle current");
+            return;
+        }
+    };
+    let url = format!(
+        "{}{}",
+        lo.identity.file.server.trim_end_matches('/'),
+        edge_api::trust::BUNDLE_PATH
+    );
+    let td = lo.identity.trust_domain().to_owned();
+    crate::anchors::keep_current(
+        &client,
+        &url,
+        data,
+        &lo.identity.cert,
+        &lo.identity.roots,
+        &|k| {
+            *published
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(
+                crate::http::trust::Published::from_bundle(&td, k.bytes.clone()),
+            );
+            let anchor = edge_workspace::stick::Anchor {
+                site: lo.site.clone(),
+                ca: k.bundle.to_pem(),
+            };
+            if let Err(e) = edge_workspace::stick::trust::write_anchor(data, &anchor) {
+                tracing::error!(error = %e, "cannot record the new anchors for sticks");
+            }
+        },
+    );
 }
 
 /// Refuse an expired identity (edge nodes would refuse the LO anyway) and

@@ -101,7 +101,7 @@ fn accepts_manifest(headers: &HeaderMap) -> bool {
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks).
-fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+pub(crate) fn none_match(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -375,6 +375,15 @@ async fn status(
         )));
     }
     let doc: DeploymentStatusManifest = document(&body, "deployment status")?;
+    if doc.adopted_manifest_version.is_none() {
+        // Read tolerantly (README "Compatibility"); kept with no version,
+        // so it is tied to no document.
+        tracing::warn!(
+            device,
+            deployment = id,
+            "a status report without adoptedManifestVersion, as clients before rc.3 send: taken, tied to no manifest version"
+        );
+    }
     if doc.deployment_id.as_str() != id {
         return Err(ApiError::unprocessable(format!(
             "`deploymentId` is `{}` but the report was sent for `{id}`",

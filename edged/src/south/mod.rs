@@ -1,5 +1,5 @@
 //! What the CO's south listener and the LO's listener share: mutual TLS 1.3
-//! (rustls; client certificates verified against the trust bundle), the
+//! (rustls; client certificates checked as X.509-SVIDs of the trust bundle), the
 //! caller as read from its certificate, and the Margo Workload Management
 //! API (rc.3) that both serve to edge nodes (`margo`, `blobs`) over the
 //! [`backend::Backend`] each implements, built from per-device views of a
@@ -18,6 +18,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use edge_api::mtls::TrustRoots;
+
 use crate::http::ConnInfo;
 
 /// Who is calling, from the certificate it presented in the handshake.
@@ -32,49 +34,10 @@ pub(crate) struct Caller {
 }
 
 /// A SPIFFE ID of a Margo principal, split: `spiffe://<td>/margo/wfm/<wfm>`
-/// or `…/client/<client>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Principal {
-    pub(crate) trust_domain: String,
-    pub(crate) wfm: String,
-    pub(crate) client: Option<String>,
-}
-
-impl Principal {
-    /// Split a SPIFFE ID; `None` when it is not a Margo fleet manager or client.
-    pub(crate) fn parse(id: &str) -> Option<Self> {
-        let rest = id.strip_prefix("spiffe://")?;
-        let mut parts = rest.split('/');
-        let td = parts.next()?;
-        if parts.next()? != "margo" || parts.next()? != "wfm" {
-            return None;
-        }
-        let wfm = parts.next()?;
-        let client = match (parts.next(), parts.next(), parts.next()) {
-            (None, _, _) => None,
-            (Some("client"), Some(c), None) => Some(c.to_owned()),
-            _ => return None,
-        };
-        let ok = segment_ok;
-        if td.is_empty() || !ok(wfm) || !client.as_deref().is_none_or(ok) {
-            return None;
-        }
-        Some(Self {
-            trust_domain: td.to_owned(),
-            wfm: wfm.to_owned(),
-            client,
-        })
-    }
-}
-
-/// Whether `s` can be one path segment of a SPIFFE ID (RFC 3986 unreserved, not `.`/`..`).
-pub(crate) fn segment_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
+/// or `…/client/<client>` (the one parser, with the X.509-SVID rules).
+pub(crate) use edge_api::mtls::svid::MargoId as Principal;
+/// Whether a string can be one path segment of a Margo SPIFFE ID.
+pub(crate) use edge_api::mtls::svid::segment_ok;
 
 impl Caller {
     /// Whether the certificate has expired (checked on every request, not
@@ -87,23 +50,118 @@ impl Caller {
     }
 }
 
-/// TLS 1.3 only, client certificates required and verified against `roots`;
-/// the server presents `cert` (whose URI SAN is its SPIFFE ID).
+/// TLS 1.3 only, client certificates required: each an X.509-SVID that
+/// chains to `roots` (`edge_api::mtls::svid::SvidClientVerifier`, the rules
+/// every client applies to its fleet manager too, made again when the roots
+/// are replaced); the server presents `chain`: its certificate (whose URI
+/// SAN is its SPIFFE ID), then the CA that issued it (so a client
+/// bootstrapping its trust with a pin on that CA can check the chain,
+/// `en/trust.rs`).
 pub(crate) fn server_config(
-    roots: Arc<rustls::RootCertStore>,
-    cert: CertificateDer<'static>,
+    roots: TrustRoots,
+    chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
-            .build()
-            .context("cannot set up client certificate verification")?;
+    let verifier = Arc::new(ClientVerifier::new(roots, provider.clone())?);
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(vec![cert], key)?;
+        .with_single_cert(chain, key)?;
     Ok(Arc::new(config))
+}
+
+/// Client certificates checked against the trust anchors of the moment:
+/// the SVID verifier, made again whenever the anchors were replaced
+/// (a trust bundle that changed), so a CA added to the bundle is accepted
+/// from the next handshake on without a restart.
+#[derive(Debug)]
+struct ClientVerifier {
+    roots: TrustRoots,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    made: std::sync::Mutex<(u64, Arc<dyn rustls::server::danger::ClientCertVerifier>)>,
+}
+
+impl ClientVerifier {
+    fn new(
+        roots: TrustRoots,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+    ) -> anyhow::Result<Self> {
+        let (at, store) = roots.current();
+        let first = Self::make(store, &provider)?;
+        Ok(Self {
+            roots,
+            provider,
+            made: std::sync::Mutex::new((at, first)),
+        })
+    }
+
+    fn make(
+        store: Arc<rustls::RootCertStore>,
+        provider: &Arc<rustls::crypto::CryptoProvider>,
+    ) -> anyhow::Result<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+        let v = edge_api::mtls::svid::SvidClientVerifier::new(store, provider.clone())
+            .context("cannot set up client certificate verification")?;
+        Ok(Arc::new(v))
+    }
+
+    /// The verifier for the anchors now.
+    fn now(&self) -> Arc<dyn rustls::server::danger::ClientCertVerifier> {
+        let (at, store) = self.roots.current();
+        let mut made = match self.made.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if made.0 != at {
+            match Self::make(store, &self.provider) {
+                Ok(v) => *made = (at, v),
+                Err(e) => {
+                    tracing::error!(error = %e, "the new trust anchors cannot verify certificates; the earlier ones stay");
+                }
+            }
+        }
+        made.1.clone()
+    }
+}
+
+impl rustls::server::danger::ClientCertVerifier for ClientVerifier {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        // Hints would have to outlive a replacement of the anchors; a Margo
+        // client presents its one identity without them.
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        self.now()
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.now().verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.now().verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.now().supported_verify_schemes()
+    }
 }
 
 /// The caller of a connection, from the client certificate it presented
@@ -138,28 +196,4 @@ pub(crate) async fn serve<F>(
         move |conn: ConnInfo| caller_of(&conn).map(&router),
     )
     .await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Principal;
-
-    #[test]
-    fn principals_split_exactly() {
-        let lo = Principal::parse("spiffe://edge.local/margo/wfm/plant-1").unwrap();
-        assert_eq!((lo.wfm.as_str(), lo.client), ("plant-1", None));
-        let en = Principal::parse("spiffe://edge.local/margo/wfm/plant-1/client/press-7").unwrap();
-        assert_eq!(en.client.as_deref(), Some("press-7"));
-        for bad in [
-            "https://edge.local/margo/wfm/a",
-            "spiffe://edge.local/margo/wfm",
-            "spiffe://edge.local/margo/wfm/a/client",
-            "spiffe://edge.local/margo/wfm/a/client/b/c",
-            "spiffe://edge.local/margo/wfm/a/other/b",
-            "spiffe://edge.local/margo/wfm/../client/b",
-            "spiffe:///margo/wfm/a",
-        ] {
-            assert!(Principal::parse(bad).is_none(), "{bad}");
-        }
-    }
 }

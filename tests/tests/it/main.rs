@@ -8,6 +8,7 @@
 mod attach;
 mod attack;
 mod co;
+mod compat;
 mod completion;
 mod containers;
 mod contexts;
@@ -33,6 +34,7 @@ mod readme;
 mod rollout;
 mod south;
 mod stick_images;
+mod trust;
 mod tui;
 mod usb;
 mod wait;

@@ -147,3 +147,18 @@ pub(crate) fn revoke_spiffe_id(
         params![spiffe_id, now],
     )
 }
+
+/// How many identities issued before `before` are unrevoked and valid at
+/// `now` (both RFC 3339 UTC, which compare as text).
+pub(crate) fn valid_issued_before(
+    c: &Connection,
+    before: &str,
+    now: &str,
+) -> rusqlite::Result<u64> {
+    c.query_row(
+        "SELECT COUNT(*) FROM identities WHERE revoked_at IS NULL AND issued_at < ?1 AND not_after > ?2",
+        params![before, now],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| u64::try_from(n).unwrap_or(0))
+}

@@ -16,6 +16,7 @@ pub(crate) mod access;
 pub(crate) mod apply;
 pub(crate) mod apps;
 pub(crate) mod artifacts;
+pub(crate) mod ca;
 pub(crate) mod change;
 pub(crate) mod deployments;
 pub(crate) mod detail;

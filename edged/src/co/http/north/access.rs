@@ -20,8 +20,8 @@ use crate::co::store::Store;
 use crate::error::ApiError;
 use crate::http::{JsonBody, QueryParams, blocking, created};
 
-/// Authenticate, authorize by scope, run, and audit. Health and the OpenAPI
-/// document are open; everything else needs a token whose scope covers the
+/// Authenticate, authorize by scope, run, and audit. Health, the OpenAPI
+/// document and the Trust Bundle API are open; everything else needs a token whose scope covers the
 /// route.
 pub(crate) async fn guard(
     State(store): State<Arc<Store>>,
@@ -29,7 +29,13 @@ pub(crate) async fn guard(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_owned();
-    if path == routes::HEALTH || path == routes::OPENAPI {
+    let open = [
+        routes::HEALTH,
+        routes::OPENAPI,
+        edge_api::trust::DISCOVERY_PATH,
+        edge_api::trust::BUNDLE_PATH,
+    ];
+    if open.contains(&path.as_str()) {
         return next.run(req).await;
     }
     let method = req.method().as_str().to_owned();

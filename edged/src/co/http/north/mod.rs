@@ -100,6 +100,8 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
         .routes((is, ip, intake.layer(DefaultBodyLimit::max(MAX_INTAKE))))
         .routes(routes!(identities::enroll))
         .routes(routes!(identities::revoke))
+        .routes(routes!(identities::show_ca))
+        .routes(routes!(identities::rotate_ca))
         .routes(routes!(access::list_tokens, access::create_token))
         .routes(routes!(access::revoke_token))
         .routes(routes!(access::audit))
@@ -129,6 +131,10 @@ pub(crate) fn router(store: Arc<Store>) -> axum::Router {
             }),
         )
         .route(routes::METRICS, axum::routing::get(metrics))
+        .merge(crate::http::trust::router({
+            let s = store.clone();
+            Arc::new(move || s.published())
+        }))
         .fallback(|| async {
             ApiError::not_found("no such route; the API is described at /api/openapi.json")
         })

@@ -75,7 +75,11 @@ fn issued(
         .context("the north certificate does not read")?;
     let key = PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes())
         .context("the north key does not read")?;
-    Ok((vec![cert], key))
+    // The CA follows, so a device can pin it when it fetches the trust
+    // bundle from here (`edged --mode en --trust-bundle-pin`).
+    let ca = CertificateDer::from_pem_slice(store.ca().active_pem().as_bytes())
+        .context("the CA certificate does not read")?;
+    Ok((vec![cert, ca], key))
 }
 
 fn operator(

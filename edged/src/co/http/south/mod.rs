@@ -31,18 +31,15 @@ pub(crate) fn tls_config(
     store: &Store,
     names: &[String],
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(
-        CertificateDer::from_pem_slice(store.ca().cert_pem().as_bytes())
-            .context("the CA certificate does not read")?,
-    )?;
+    let ca = CertificateDer::from_pem_slice(store.ca().active_pem().as_bytes())
+        .context("the CA certificate does not read")?;
     let spiffe = format!("spiffe://{}/margo/wfm/co", store.trust_domain());
     let issued = store.ca().issue(&spiffe, 365, names, true)?;
     let cert = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes())
         .context("the server certificate does not read")?;
     let key = PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes())
         .context("the server key does not read")?;
-    crate::south::server_config(Arc::new(roots), cert, key)
+    crate::south::server_config(store.south_roots(), vec![cert, ca], key)
 }
 
 /// Accept mTLS connections until a stop is asked for, then drain.
@@ -66,6 +63,10 @@ pub(crate) async fn serve(
             .layer(Extension(caller.clone()))
             .with_state(store.clone());
         lo.merge(crate::south::margo::router(backend.clone(), caller))
+            .merge(crate::http::trust::router({
+                let s = store.clone();
+                Arc::new(move || s.published())
+            }))
     })
     .await;
 }
