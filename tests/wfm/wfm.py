@@ -18,7 +18,8 @@ Standard library and `cryptography` only. It:
 - takes capabilities (PUT) and status reports (POST) and checks them against
   the rc.3 schema rules (enums, required members, no unknown top-level members
   in capabilities), answering 422 with the problems when they fail;
-- can be told how to answer the next manifest polls and status reports (for
+- can be told how to answer the next manifest polls, program fetches and
+  status reports (for
   example 503 with or without Retry-After, 429 with Retry-After, then as
   usual), and to add members the spec does not name and `x-...-extensions`
   to what it serves;
@@ -333,6 +334,7 @@ class Wfm:
         self.log = open(os.path.join(args.dir, "requests.jsonl"), "a", buffering=1)
         self.manifest_plan = parse_plan(args.manifest_answers)
         self.status_plan = parse_plan(args.status_answers)
+        self.blob_plan = parse_plan(args.blob_answers)
         self.known_devices = set()
         self.statuses = set()
 
@@ -467,6 +469,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.problem(404, "Not Found", "invalid-bundle")
         if self.command == "GET" and len(parts) == 5 and parts[1] == "v2" and parts[3] == "blobs":
             # Where edgectl's nodes fetch a package-local artifact by digest.
+            planned = wfm.next_answer(wfm.blob_plan)
+            if planned:
+                return self.refuse(*planned)
             if parts[2] == d.app and parts[4] == sha256(d.program):
                 return self.answer(200, d.program, "application/octet-stream")
             return self.problem(404, "Not Found")
@@ -558,6 +563,8 @@ def main():
                          "sends (the spec requires Retry-After)")
     ap.add_argument("--status-answers", default="", metavar="ANSWER,...",
                     help="the same for the first status reports, such as `429:3`")
+    ap.add_argument("--blob-answers", default="", metavar="ANSWER,...",
+                    help="the same for the first fetches of the program")
     args = ap.parse_args()
     with open(args.program, "rb") as f:
         program = f.read()

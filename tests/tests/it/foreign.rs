@@ -12,7 +12,9 @@
 //! - a status report answered 429 + `Retry-After` comes again only after the
 //!   wait, is accepted once, and the reports arrive in order;
 //! - manifest polls answered 503 come again no sooner than `Retry-After`
-//!   (seconds and HTTP-date), and, without one, further apart each time.
+//!   (seconds and HTTP-date), and, without one, further apart each time;
+//! - an artifact fetch answered 503 + `Retry-After` is tried again no
+//!   sooner, and the deployment is then installed.
 //!
 //! Timing is asserted only as lower bounds on the WFM's record of arrival
 //! times, which load cannot break.
@@ -263,4 +265,35 @@ fn refused_polls_come_again_no_sooner_than_asked_and_further_apart_each_time() {
             log()
         );
     }
+}
+
+#[test]
+fn a_refused_artifact_is_fetched_again_no_sooner_than_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let wfm = Wfm::start(
+        &dir.path().join("wfm"),
+        &program(),
+        &["--blob-answers", "503:4"],
+    );
+    let node = En::start(&wfm.credentials(), &dir.path().join("en"), &wfm.url, &[]);
+    let log = || format!("{}\n--- wfm.py ---\n{}", node.log(), wfm.log());
+    let id = wfm.desired()["deploymentId"].as_str().unwrap().to_owned();
+    wait_for("an accepted `installed` report", &log, || {
+        accepted_statuses(&wfm, &id)
+            .into_iter()
+            .find(|r| r.raw["body"]["status"]["state"] == "installed")
+    });
+    let fetches: Vec<Request> = wfm
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/v2/hello-foreign/blobs/"))
+        .collect();
+    let statuses: Vec<u16> = fetches.iter().map(|f| f.status).collect();
+    assert_eq!(statuses, [503, 200], "{}", log());
+    let gap = fetches[1].t - fetches[0].t;
+    assert!(
+        gap >= 4.0,
+        "fetched again {gap:.2} s after a 503 with Retry-After: 4\n{}",
+        log()
+    );
 }
