@@ -116,8 +116,17 @@ impl MargoDocument for ApplicationDeployment {
         // The top level and `metadata` are open in rc.3 (`spec`, the profile and
         // its components are not): another fleet manager's members are ignored.
         open_keys(r, m, "", &["apiVersion", "kind", "id", "metadata", "spec"]);
-        req_text(r, m, "", "apiVersion");
-        crate::check::kind(r, m, &["ApplicationDeployment"], true);
+        if opt(m, "apiVersion").is_none() && opt(m, "kind").is_none() {
+            // rc.3's `appDeploymentManifest` names neither.
+            r.note(
+                "apiVersion",
+                Rule::Era,
+                "no `apiVersion` or `kind`, as in rc.3's appDeploymentManifest; read as an ApplicationDeployment",
+            );
+        } else {
+            req_text(r, m, "", "apiVersion");
+            crate::check::kind(r, m, &["ApplicationDeployment"], true);
+        }
         let top_id = opt_str(r, m, "", "id");
         if let Some(id) = top_id {
             pattern(r, id, "id", &UUID, DeploymentId::RULE);
@@ -207,6 +216,10 @@ impl MargoDocument for ApplicationDeployment {
     }
 
     fn normalize(mut m: Map<String, Value>) -> Map<String, Value> {
+        if !m.contains_key("apiVersion") && !m.contains_key("kind") {
+            m.insert("apiVersion".into(), DEPLOYMENT_API_VERSION.into());
+            m.insert("kind".into(), "ApplicationDeployment".into());
+        }
         let top_id = m.remove("id");
         let spec_app = m.get("spec").and_then(|s| s.get("applicationId")).cloned();
         let ann_app = m
@@ -279,6 +292,28 @@ mod tests {
                 .extensions
                 .contains_key("x-acme-extensions")
         );
+    }
+
+    #[test]
+    fn a_deployment_in_rc3_s_appdeploymentmanifest_form_has_no_header() {
+        let text = deployment("", "", "");
+        let bare = text
+            .replace("apiVersion: application.margo.org/v1alpha1\n", "")
+            .replace("kind: ApplicationDeployment\n", "");
+        let checked = ApplicationDeployment::from_slice(bare.as_bytes()).unwrap();
+        assert_eq!(checked.document.kind, "ApplicationDeployment");
+        assert_eq!(checked.document.api_version, DEPLOYMENT_API_VERSION);
+        assert!(
+            checked
+                .notes
+                .iter()
+                .any(|n| n.rule == Rule::Era && n.path == "apiVersion")
+        );
+        // One without the other is still refused, as is another kind.
+        let half = text.replace("kind: ApplicationDeployment\n", "");
+        assert!(ApplicationDeployment::from_slice(half.as_bytes()).is_err());
+        let other = text.replace("kind: ApplicationDeployment", "kind: Deployment");
+        assert!(ApplicationDeployment::from_slice(other.as_bytes()).is_err());
     }
 
     #[test]

@@ -22,7 +22,8 @@ Standard library and `cryptography` only. It:
   status reports (for
   example 503 with or without Retry-After, 429 with Retry-After, then as
   usual), and to add members the spec does not name and `x-...-extensions`
-  to what it serves;
+  to what it serves, and serve the deployment in rc.3's appDeploymentManifest
+  form (no apiVersion or kind);
 - records every request, one JSON line each, in DIR/requests.jsonl.
 
 Its first stdout line is `wfm listening on https://127.0.0.1:PORT`.
@@ -172,9 +173,11 @@ def deployment_yaml(dep_id, device, app, program, extras):
     top = "generation: 3\nx-wfm-test-extensions:\n  rollout: canary\n" if extras else ""
     meta = "  uid: 5f0c-foreign\n  creationTimestamp: '2026-01-01T00:00:00Z'\n" if extras else ""
     spec = "  x-wfm-test-extensions:\n    owner: plant-ops\n" if extras else ""
+    # With extras, rc.3's appDeploymentManifest form: no apiVersion or kind.
+    header = "" if extras else (
+        "apiVersion: application.margo.org/v1alpha1\nkind: ApplicationDeployment\n")
     return (
-        "apiVersion: application.margo.org/v1alpha1\n"
-        "kind: ApplicationDeployment\n"
+        f"{header}"
         f"{top}"
         "metadata:\n"
         f"  name: {app}\n"
@@ -555,7 +558,8 @@ def main():
     ap.add_argument("--device", default="edge-1")
     ap.add_argument("--program", required=True, help="the program the deployment runs")
     ap.add_argument("--extras", action="store_true",
-                    help="add members the spec does not name, and x-...-extensions")
+                    help="add members the spec does not name, and x-...-extensions, and "
+                         "serve the deployment without apiVersion and kind")
     ap.add_argument("--manifest-answers", default="", metavar="ANSWER,...",
                     help="how to answer the first manifest polls, in order: `ok`, or "
                          "STATUS[:RETRY] with Retry-After RETRY (seconds, or dateN: an "

@@ -5,7 +5,8 @@
 //!
 //! - it fetches and runs a deployment from a manifest (and a deployment
 //!   document) carrying members the spec does not name and
-//!   `x-…-extensions`, and reports it `installed` with
+//!   `x-…-extensions` (the deployment in rc.3's `appDeploymentManifest`
+//!   form, with no `apiVersion` or `kind`), and reports it `installed` with
 //!   `adoptedManifestVersion`, every report passing the WFM's own rc.3 check;
 //! - its capabilities use only rc.3's vocabularies (our types as `custom`
 //!   plus `x-edgectl-extensions`);
