@@ -159,6 +159,10 @@ impl ManifestSync {
         };
         let resp = req.send().map_err(unreachable)?;
         let status = resp.status().as_u16();
+        if status >= 400 {
+            // Its problem read bounded, with the server's advice on retrying.
+            return Err(crate::south::refused(&url, resp).into());
+        }
         let etag = resp
             .headers()
             .get("etag")
@@ -175,9 +179,6 @@ impl ManifestSync {
             return Err(SyncError::Invalid(format!(
                 "`{url}` is over {MAX_BODY} bytes"
             )));
-        }
-        if status >= 400 {
-            return Err(CallError::from_status(&url, status, &body).into());
         }
         Ok((status, etag, body.to_vec(), held))
     }

@@ -18,13 +18,15 @@
 //! The south side (mutual TLS) is here too: `device` polls the Margo state
 //! manifest, and `south` is every other call of an edge node to its fleet
 //! manager and of an LO to its CO, each failure a typed
-//! [`south::CallError`].
+//! [`south::CallError`] carrying the server's [`retry::Advice`] (when to try
+//! again, and how).
 
 pub mod client;
 pub mod device;
 pub mod events;
 pub mod mtls;
 pub mod node;
+pub mod retry;
 pub mod routes;
 pub mod south;
 pub mod trust;

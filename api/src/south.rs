@@ -6,13 +6,17 @@
 //!
 //! An answer that is not a success becomes a [`CallError`] by its status
 //! alone ([`CallError::from_status`]): callers match `NotFound`,
-//! `Unauthorized`, `TooLarge` or `Status`, never the text of a message.
+//! `Unauthorized`, `TooLarge` or `Status`, never the text of a message. A
+//! `Status` carries the server's [`Advice`] on trying again (its
+//! `Retry-After`, and the problem's `retryable`, `retryAfterSeconds` and
+//! `backoffStrategy`; [`CallError::from_answer`]).
 
 use std::io::Read;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::retry::Advice;
 use crate::routes;
 use crate::types::{ArtifactPin, IntakeAck, IntakeBatch, WatchReply};
 
@@ -67,6 +71,8 @@ pub enum CallError {
         status: u16,
         /// The server's problem detail (or its status line).
         detail: String,
+        /// What the server said about trying again.
+        advice: Advice,
     },
     /// A success answer that does not read as what was asked.
     #[error("the answer of `{url}` does not read: {reason}")]
@@ -83,6 +89,14 @@ impl CallError {
     /// (a problem detail, usually): by the status, never by its text.
     #[must_use]
     pub fn from_status(url: &str, status: u16, body: &[u8]) -> Self {
+        Self::from_answer(url, status, None, body)
+    }
+
+    /// [`CallError::from_status`] for an answer that came with the
+    /// `Retry-After` header `retry_after`: the server's [`Advice`] is read
+    /// from it and from the problem in `body`.
+    #[must_use]
+    pub fn from_answer(url: &str, status: u16, retry_after: Option<&[u8]>, body: &[u8]) -> Self {
         let url = url.to_owned();
         let detail = problem_detail(status, body);
         match status {
@@ -97,19 +111,33 @@ impl CallError {
                 url,
                 status,
                 detail,
+                advice: Advice::read(retry_after, body, std::time::SystemTime::now()),
             },
         }
     }
 
-    /// Worth retrying later as it is: no answer, or one that says the
-    /// server is busy or failing (429, 5xx). Anything else is refused for
-    /// good.
+    /// Worth retrying later as it is: no answer, or one whose problem says
+    /// `retryable: true`, or, when it says nothing, one whose status says
+    /// the server is busy or failing (429, 5xx). Anything else is refused
+    /// for good.
     #[must_use]
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Unreachable { .. } => true,
-            Self::Status { status, .. } => *status == 429 || *status >= 500,
+            Self::Status { status, advice, .. } => {
+                advice.retryable.unwrap_or(*status == 429 || *status >= 500)
+            }
             _ => false,
+        }
+    }
+
+    /// The server's advice on trying again (none without an answer that
+    /// gave some).
+    #[must_use]
+    pub fn advice(&self) -> Advice {
+        match self {
+            Self::Status { advice, .. } => *advice,
+            _ => Advice::default(),
         }
     }
 
@@ -162,6 +190,19 @@ fn read_small(
     Ok(body)
 }
 
+/// The [`CallError`] of `resp`, an answer that is not a success: its
+/// status, its `Retry-After` and its problem detail (read bounded).
+#[must_use]
+pub fn refused(url: &str, resp: reqwest::blocking::Response) -> CallError {
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .map(|v| v.as_bytes().to_vec());
+    let body = read_small(url, resp, MAX_ERROR_BODY).unwrap_or_default();
+    CallError::from_answer(url, status, retry_after.as_deref(), &body)
+}
+
 /// `resp` when it is a success; its [`CallError`] otherwise.
 fn success(
     url: &str,
@@ -171,8 +212,7 @@ fn success(
     if status.is_success() {
         return Ok(resp);
     }
-    let body = read_small(url, resp, MAX_ERROR_BODY).unwrap_or_default();
-    Err(CallError::from_status(url, status.as_u16(), &body))
+    Err(refused(url, resp))
 }
 
 /// The URL of `site`'s repository at the CO `base` (for Git smart HTTP,
@@ -381,11 +421,7 @@ impl South {
             206 if from > 0 => Ok((from, Box::new(resp))),
             200 => Ok((0, Box::new(resp))),
             416 => Ok((from, Box::new(std::io::empty()))),
-            _ => {
-                let status = resp.status().as_u16();
-                let body = read_small(&url, resp, MAX_ERROR_BODY).unwrap_or_default();
-                Err(CallError::from_status(&url, status, &body))
-            }
+            _ => Err(refused(&url, resp)),
         }
     }
 }
@@ -430,6 +466,18 @@ mod tests {
         assert!(!CallError::from_status(u, 404, b"").is_transient());
         // A 404 whose detail speaks of something else is still a 404, and
         // a 500 that quotes "404 Not Found" is not one.
+        // The problem's `retryable` decides over the status; its advice
+        // and the header's are kept.
+        let body = br#"{"type":"about:blank","title":"t","status":503,"retryable":false}"#;
+        assert!(!CallError::from_status(u, 503, body).is_transient());
+        let body = br#"{"type":"about:blank","title":"t","status":409,"retryable":true}"#;
+        assert!(CallError::from_status(u, 409, body).is_transient());
+        let e = CallError::from_answer(u, 429, Some(b"4"), b"");
+        assert_eq!(e.advice().after, Some(std::time::Duration::from_secs(4)));
+        assert_eq!(
+            CallError::from_status(u, 404, b"").advice(),
+            Advice::default()
+        );
         let e = CallError::from_status(u, 500, &problem("internal", "404 Not Found"));
         assert!(matches!(e, CallError::Status { status: 500, .. }));
         assert_eq!(e.status(), Some(500));
@@ -468,6 +516,25 @@ mod tests {
             heads
         });
         (base, t)
+    }
+
+    #[test]
+    fn a_refusal_keeps_its_retry_after_and_its_problem_s_advice() {
+        let body = br#"{"type":"about:blank","title":"Service Unavailable","status":503,
+            "retryable":true,"backoffStrategy":"fixed"}"#;
+        let (base, server) = serve(vec![(
+            "503 Service Unavailable",
+            "retry-after: 2\r\ncontent-type: application/problem+json\r\n",
+            body.to_vec(),
+        )]);
+        let south = South::new(&base, reqwest::blocking::Client::new());
+        let e = south.report_status("d", b"{}".to_vec()).unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        let a = e.advice();
+        assert_eq!(a.after, Some(std::time::Duration::from_secs(2)));
+        assert_eq!(a.strategy, Some(crate::retry::Strategy::Fixed));
+        assert_eq!(a.retryable, Some(true));
+        server.join().unwrap();
     }
 
     #[test]

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 mod access;
 mod ca;
+mod device;
 
 pub use access::{AuditEntry, CreateToken, CreatedToken, Scope, TokenInfo};
 pub use ca::{CaAnchor, CaInfo, CaStep};

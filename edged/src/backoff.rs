@@ -3,8 +3,16 @@
 //! reporter): pauses that double from a first one up to a bound, and the
 //! time the server went away, so each loop warns once when it goes and
 //! says once, with how long it was gone, when it is back.
+//!
+//! [`Backoff::refused`] is the pause after a call the server refused, as it
+//! advised (DIGEST §8.5): never shorter than its `Retry-After` (bounded by
+//! [`edge_api::retry::MAX_WAIT`]), a first pause again and again for
+//! `fixed`, and otherwise the doubling pause with up to a quarter more at
+//! random, so nodes refused together do not come back together.
 
 use std::time::{Duration, Instant};
+
+use edge_api::retry::{Advice, Strategy};
 
 /// Growing pauses between failed tries, and since when they fail.
 #[derive(Debug, Clone)]
@@ -46,12 +54,44 @@ impl Backoff {
         pause
     }
 
+    /// A try was refused or found no server, with the server's `advice`:
+    /// the pause before the next one, at least its `Retry-After`.
+    pub(crate) fn refused(&mut self, advice: &Advice) -> Duration {
+        self.down_since.get_or_insert_with(Instant::now);
+        let grown = match advice.strategy {
+            Some(Strategy::Fixed | Strategy::None) => self.first.min(self.max),
+            Some(Strategy::Exponential) | None => {
+                let pause = self.grow();
+                pause + jitter(pause / 4)
+            }
+        };
+        advice.after.map_or(grown, |after| grown.max(after))
+    }
+
     /// A try succeeded: pauses start over; how long the server was away,
     /// when it was.
     pub(crate) fn succeeded(&mut self) -> Option<Duration> {
         self.next = self.first;
         self.down_since.take().map(|since| since.elapsed())
     }
+}
+
+/// A pause from zero up to `most`, different in each process and call
+/// (from the standard library's per-process random hash keys and the
+/// clock; spreading retries needs no better randomness).
+fn jitter(most: Duration) -> Duration {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let nanos = u64::try_from(most.as_nanos()).unwrap_or(u64::MAX);
+    if nanos == 0 {
+        return Duration::ZERO;
+    }
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    Duration::from_nanos(h.finish() % (nanos + 1))
 }
 
 /// `err` and each of its causes, on one line: what a loop logs when a try
@@ -98,6 +138,55 @@ mod tests {
         assert!(!b.is_down());
         assert_eq!(b.succeeded(), None);
         assert_eq!(b.failed(), 250 * MS);
+    }
+
+    #[test]
+    fn a_refusal_waits_its_retry_after_and_grows_as_the_server_says() {
+        let s = Duration::from_secs;
+        let mut b = Backoff::new(s(1), s(60));
+        // No advice (a 5xx without a problem, or no answer): doubling, with
+        // at most a quarter more.
+        let mut last = Duration::ZERO;
+        for n in 0..6 {
+            let p = b.refused(&Advice::default());
+            let base = s(1 << n);
+            assert!(p >= base && p <= base + base / 4, "{n}: {p:?}");
+            assert!(p > last);
+            last = p;
+        }
+        assert!(b.is_down());
+        // Retry-After is a floor, never cut short by a smaller pause.
+        b.succeeded();
+        let after = Advice {
+            after: Some(s(5)),
+            ..Advice::default()
+        };
+        assert_eq!(b.refused(&after), s(5));
+        assert!(b.refused(&after) >= s(5));
+        // `fixed`: the first pause each time; still at least Retry-After.
+        b.succeeded();
+        let fixed = Advice {
+            strategy: Some(Strategy::Fixed),
+            ..Advice::default()
+        };
+        assert_eq!((b.refused(&fixed), b.refused(&fixed)), (s(1), s(1)));
+        let fixed_after = Advice {
+            after: Some(s(3)),
+            ..fixed
+        };
+        assert_eq!(b.refused(&fixed_after), s(3));
+        // A hostile Retry-After arrives here already bounded.
+        let hostile = Advice::read(Some(b"1000000000"), b"", std::time::SystemTime::now());
+        assert_eq!(b.refused(&hostile), edge_api::retry::MAX_WAIT);
+    }
+
+    #[test]
+    fn jitter_stays_within_its_bound() {
+        for most in [Duration::ZERO, MS, Duration::from_secs(3)] {
+            for _ in 0..50 {
+                assert!(jitter(most) <= most);
+            }
+        }
     }
 
     #[test]

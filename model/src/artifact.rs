@@ -1,19 +1,28 @@
-//! Our component extension, `x-edgectl-extensions`: the one place its JSON
-//! is read and written.
+//! Our extension, `x-edgectl-extensions`: the one place its JSON is read
+//! and written.
 //!
-//! It holds two things. `limits` are what a WebAssembly component asks for
-//! (memory and fuel, written by the package author and checked on load).
-//! `artifact` is written by the fleet manager at deploy time: the digest,
-//! size and media type of a package-local artifact it stored, so edge nodes
-//! fetch exactly those bytes by digest. Everything else reads and writes
-//! them through [`Component::artifact`], [`Component::set_artifact`] and
-//! [`Component::limits`].
+//! On a component it holds two things. `limits` are what a WebAssembly
+//! component asks for (memory and fuel, written by the package author and
+//! checked on load). `artifact` is written by the fleet manager at deploy
+//! time: the digest, size and media type of a package-local artifact it
+//! stored, so edge nodes fetch exactly those bytes by digest. Everything
+//! else reads and writes them through [`Component::artifact`],
+//! [`Component::set_artifact`] and [`Component::limits`].
+//!
+//! On a capabilities report it holds `deploymentTypes`: our own deployment
+//! types (`wasm`, `process`, `container`), which rc.3's
+//! `supportedDeploymentTypes` cannot name; the report lists `custom` there
+//! instead ([`DeviceCapabilitiesManifest::set_deployment_types`]). Fleet
+//! managers read both through [`DeviceCapabilitiesManifest::deployment_types`]
+//! or, from a raw report, [`deployment_types`], which also read a report of
+//! an earlier release that listed our types directly.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Digest;
-use crate::profile::Component;
+use crate::capabilities::DeviceCapabilitiesManifest;
+use crate::profile::{Component, ProfileType};
 
 /// The component extension key edgectl reads and writes.
 pub const EDGECTL_EXTENSION: &str = "x-edgectl-extensions";
@@ -21,6 +30,10 @@ pub const EDGECTL_EXTENSION: &str = "x-edgectl-extensions";
 const ARTIFACT: &str = "artifact";
 /// The key of the limits inside the extension.
 const LIMITS: &str = "limits";
+/// The key of our deployment types inside a capabilities report's extension.
+pub(crate) const DEPLOYMENT_TYPES: &str = "deploymentTypes";
+/// The rc.3 deployment type that stands for ours.
+const CUSTOM: &str = "custom";
 
 /// The largest artifact any tier stores (CO, LO, edge node, a stick).
 pub const MAX_ARTIFACT: u64 = 512 * 1024 * 1024;
@@ -110,6 +123,117 @@ impl Component {
     }
 }
 
+/// The deployment types a device runs, from its `supportedDeploymentTypes`
+/// (`reported`) and its extension (`extension`, the value of
+/// `x-edgectl-extensions`): `custom` stands for the types the extension
+/// names; any other entry is taken as it is (an earlier release listed our
+/// types there directly). Names keep their spelling; repeats are dropped.
+fn merge_types<'a>(
+    reported: impl IntoIterator<Item = &'a str>,
+    extension: Option<&'a Value>,
+) -> Vec<String> {
+    let ours: Vec<&str> = extension
+        .and_then(|e| e.get(DEPLOYMENT_TYPES))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |t: &str| {
+        if !out.iter().any(|o| o == t) {
+            out.push(t.to_owned());
+        }
+    };
+    let mut custom_seen = false;
+    for t in reported {
+        if t == CUSTOM && !ours.is_empty() {
+            custom_seen = true;
+            ours.iter().for_each(|o| push(o));
+        } else {
+            push(t);
+        }
+    }
+    if !custom_seen {
+        // The extension without `custom` listed: still what the node says
+        // it runs.
+        ours.iter().for_each(|o| push(o));
+    }
+    out
+}
+
+/// The deployment types a raw capabilities report (as a fleet manager
+/// stored it) says its device runs; see
+/// [`DeviceCapabilitiesManifest::deployment_types`].
+#[must_use]
+pub fn deployment_types(report: &Value) -> Vec<String> {
+    let reported = report
+        .pointer("/properties/supportedDeploymentTypes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
+    merge_types(reported, report.get(EDGECTL_EXTENSION))
+}
+
+impl DeviceCapabilitiesManifest {
+    /// The deployment types this device runs: its rc.3
+    /// `supportedDeploymentTypes` with `custom` read as the types our
+    /// extension names, and our types listed directly (a node of an earlier
+    /// release) taken as they are.
+    #[must_use]
+    pub fn deployment_types(&self) -> Vec<String> {
+        merge_types(
+            self.properties
+                .supported_deployment_types
+                .iter()
+                .map(String::as_str),
+            self.extensions.get(EDGECTL_EXTENSION),
+        )
+    }
+
+    /// Say that this device runs `types`, in rc.3 words: Margo's types as
+    /// they are, ours as `custom` with their names in
+    /// `x-edgectl-extensions.deploymentTypes`.
+    pub fn set_deployment_types(&mut self, types: &[ProfileType]) {
+        let mut listed: Vec<String> = Vec::new();
+        let mut ours: Vec<Value> = Vec::new();
+        for t in types {
+            let name = if t.is_extension() {
+                ours.push(Value::from(t.as_str()));
+                CUSTOM
+            } else {
+                t.as_str()
+            };
+            if !listed.iter().any(|l| l == name) {
+                listed.push(name.to_owned());
+            }
+        }
+        self.properties.supported_deployment_types = listed;
+        let ext = self.extensions.get_mut(EDGECTL_EXTENSION);
+        match (ext, ours.is_empty()) {
+            (Some(Value::Object(mine)), false) => {
+                mine.insert(DEPLOYMENT_TYPES.to_owned(), Value::Array(ours));
+            }
+            (Some(Value::Object(mine)), true) => {
+                mine.remove(DEPLOYMENT_TYPES);
+                if mine.is_empty() {
+                    self.extensions.remove(EDGECTL_EXTENSION);
+                }
+            }
+            (_, false) => {
+                self.extensions.insert(
+                    EDGECTL_EXTENSION.to_owned(),
+                    serde_json::json!({ DEPLOYMENT_TYPES: ours }),
+                );
+            }
+            (_, true) => {
+                self.extensions.remove(EDGECTL_EXTENSION);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +286,94 @@ mod tests {
         c.set_artifact(&a);
         assert!(c.artifact().is_some_and(|r| r.is_compose()));
         assert_eq!(c.limits(), Limits::default());
+    }
+
+    fn report(types: Value, extension: Option<Value>) -> Value {
+        let mut v = serde_json::json!({"properties": {"id": "edge-1", "vendor": "v",
+            "modelNumber": "m", "serialNumber": "s", "otelCollector": false,
+            "supportedRuntimes": ["custom"], "supportedDeploymentTypes": types}});
+        if let Some(e) = extension {
+            v[EDGECTL_EXTENSION] = e;
+        }
+        v
+    }
+
+    #[test]
+    fn our_deployment_types_are_written_in_rc3_words_and_read_back() {
+        use crate::MargoDocument as _;
+        let mut caps =
+            DeviceCapabilitiesManifest::from_value(report(serde_json::json!(["compose"]), None))
+                .unwrap()
+                .document;
+        caps.set_deployment_types(&[
+            ProfileType::Wasm,
+            ProfileType::Process,
+            ProfileType::Compose,
+            ProfileType::Container,
+        ]);
+        let wire = serde_json::to_value(&caps).unwrap();
+        assert_eq!(
+            wire["properties"]["supportedDeploymentTypes"],
+            serde_json::json!(["custom", "compose"])
+        );
+        assert_eq!(
+            wire[EDGECTL_EXTENSION],
+            serde_json::json!({"deploymentTypes": ["wasm", "process", "container"]})
+        );
+        // The written report passes the model with no error and only
+        // extension notes, and both readers agree.
+        let checked = DeviceCapabilitiesManifest::from_value(wire.clone()).unwrap();
+        assert!(
+            checked
+                .notes
+                .iter()
+                .all(|n| n.rule == crate::Rule::Extension),
+            "{:?}",
+            checked.notes
+        );
+        let want = ["wasm", "process", "container", "compose"];
+        assert_eq!(checked.document.deployment_types(), want);
+        assert_eq!(deployment_types(&wire), want);
+        // Margo's types alone leave no extension behind.
+        caps.set_deployment_types(&[ProfileType::Compose]);
+        assert!(caps.extensions.is_empty());
+        assert_eq!(caps.deployment_types(), ["compose"]);
+    }
+
+    #[test]
+    fn an_earlier_release_s_report_and_a_newer_one_s_are_read() {
+        use crate::MargoDocument as _;
+        // Our types listed directly: read, with a note naming the era.
+        let old = report(serde_json::json!(["wasm", "process"]), None);
+        let checked = DeviceCapabilitiesManifest::from_value(old.clone()).unwrap();
+        assert!(
+            checked
+                .notes
+                .iter()
+                .any(|n| n.rule == crate::Rule::Era && n.message.contains("earlier edgectl")),
+            "{:?}",
+            checked.notes
+        );
+        assert_eq!(deployment_types(&old), ["wasm", "process"]);
+        // A type or member a newer release adds is ignored, not refused.
+        let newer = report(
+            serde_json::json!(["custom"]),
+            Some(serde_json::json!({"deploymentTypes": ["process", "unikernel"], "gpus": 1})),
+        );
+        let checked = DeviceCapabilitiesManifest::from_value(newer.clone()).unwrap();
+        assert_eq!(
+            checked.document.deployment_types(),
+            ["process", "unikernel"]
+        );
+        // A malformed extension is refused.
+        let bad = report(
+            serde_json::json!(["custom"]),
+            Some(serde_json::json!({"deploymentTypes": [3]})),
+        );
+        assert!(DeviceCapabilitiesManifest::from_value(bad).is_err());
+        // Unknown rc.3 types stay refused.
+        let bad = report(serde_json::json!(["unikernel"]), None);
+        assert!(DeviceCapabilitiesManifest::from_value(bad).is_err());
     }
 
     #[test]

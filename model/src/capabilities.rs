@@ -6,14 +6,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::artifact::{DEPLOYMENT_TYPES, EDGECTL_EXTENSION};
 use crate::check::{
-    Obj, keys, list, obj, one_of, opt, opt_bool, opt_list, opt_obj, opt_str, pattern, req_list,
-    req_number, req_obj, req_str, req_text, string,
+    Obj, keys, list, obj, one_of, open_keys, opt, opt_bool, opt_list, opt_obj, opt_str, pattern,
+    req_list, req_number, req_obj, req_str, req_text, shorten, string,
 };
 use crate::document::{DocumentKind, MargoDocument};
 use crate::id::{DeviceId, MEMORY, STORAGE};
 use crate::issue::{Report, Rule, field, index};
-use crate::profile::Extensions;
+use crate::profile::{Extensions, ProfileType};
 
 /// Device capabilities (rc.3 form).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +106,8 @@ const ROLES: [&str; 4] = [
     "Gateway",
 ];
 const RUNTIMES: [&str; 2] = ["oci", "custom"];
+/// rc.3's deployment types, then our own as an earlier release reported them
+/// (read, with a note; never written).
 const DEPLOY_TYPES: [&str; 6] = ["helm", "compose", "custom", "wasm", "process", "container"];
 
 fn check_enum_list(r: &mut Report, m: &Obj, at: &str, key: &str, allowed: &[&str], nonempty: bool) {
@@ -117,6 +120,45 @@ fn check_enum_list(r: &mut Report, m: &Obj, at: &str, key: &str, allowed: &[&str
     for (i, v) in items.into_iter().flatten().enumerate() {
         if let Some(s) = string(r, v, &index(&lat, i)) {
             one_of(r, s, &index(&lat, i), allowed);
+        }
+    }
+}
+
+/// Our extension on a capabilities report: `deploymentTypes`, the edgectl
+/// types `custom` stands for. A member or a type this release does not know
+/// (a newer node's) is ignored with a note.
+fn check_edgectl_extension(r: &mut Report, e: &Obj) {
+    let at = EDGECTL_EXTENSION;
+    open_keys(r, e, at, &[DEPLOYMENT_TYPES]);
+    let lat = field(at, DEPLOYMENT_TYPES);
+    for (i, v) in opt_list(r, e, at, DEPLOYMENT_TYPES)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let iat = index(&lat, i);
+        let Some(t) = string(r, v, &iat) else {
+            continue;
+        };
+        match ProfileType::parse(t) {
+            Some(p) if p.is_extension() => r.note(
+                iat,
+                Rule::Extension,
+                format!("`{t}` is an edgectl deployment type, reported as `custom`"),
+            ),
+            Some(_) => r.note(
+                iat,
+                Rule::Extension,
+                format!("`{t}` is a Margo type; it belongs in `supportedDeploymentTypes`"),
+            ),
+            None => r.note(
+                iat,
+                Rule::Extension,
+                format!(
+                    "`{}` is not a deployment type this release knows; ignored",
+                    shorten(t)
+                ),
+            ),
         }
     }
 }
@@ -328,14 +370,17 @@ impl MargoDocument for DeviceCapabilitiesManifest {
                 .flatten()
                 .enumerate()
             {
-                if matches!(t.as_str(), Some("wasm" | "process" | "container")) {
+                if let Some(t @ ("wasm" | "process" | "container")) = t.as_str() {
                     r.note(
                         index("properties.supportedDeploymentTypes", i),
-                        Rule::Extension,
-                        "`wasm`, `process` and `container` are edgectl extensions to Margo's deployment types",
+                        Rule::Era,
+                        format!("`{t}` here is an earlier edgectl release's report; rc.3 allows only `helm`, `compose` and `custom`, and edgectl now lists `custom` with `{t}` in `{EDGECTL_EXTENSION}.{DEPLOYMENT_TYPES}`"),
                     );
                 }
             }
+        }
+        if let Some(Value::Object(e)) = opt(m, EDGECTL_EXTENSION) {
+            check_edgectl_extension(r, e);
         }
     }
 

@@ -286,6 +286,27 @@ pub(crate) fn keys(r: &mut Report, m: &Obj, path: &str, allowed: &[&str]) {
     }
 }
 
+/// Check the keys of a mapping the rc.3 schema leaves open (no
+/// `additionalProperties: false`): a member it does not name is ignored, with
+/// a note, so a fleet manager that adds one is still understood; a
+/// well-formed `x-…-extensions` key must still hold a mapping.
+pub(crate) fn open_keys(r: &mut Report, m: &Obj, path: &str, known: &[&str]) {
+    for (key, value) in m {
+        if known.contains(&key.as_str()) {
+            continue;
+        }
+        if EXTENSION_KEY.is_match(key) {
+            extension(r, key, value, path);
+        } else {
+            r.note(
+                field(path, key),
+                Rule::UnknownField,
+                format!("`{}` is not a Margo field here; ignored", shorten(key)),
+            );
+        }
+    }
+}
+
 /// Check one specification extension entry.
 pub(crate) fn extension(r: &mut Report, key: &str, value: &Value, path: &str) {
     let at = field(path, key);

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::check::{Obj, keys, opt, opt_obj, opt_str, pattern, req_obj, req_text, string};
+use crate::check::{
+    Obj, keys, open_keys, opt, opt_obj, opt_str, pattern, req_obj, req_text, string,
+};
 use crate::document::{DocumentKind, MargoDocument};
 use crate::id::{APP_ID, AppId, DeploymentId, DeviceTarget, UUID};
 use crate::issue::{Report, Rule, field};
@@ -111,9 +113,20 @@ impl MargoDocument for ApplicationDeployment {
     const KIND: DocumentKind = DocumentKind::ApplicationDeployment;
 
     fn check(r: &mut Report, m: &Obj) {
-        keys(r, m, "", &["apiVersion", "kind", "id", "metadata", "spec"]);
-        req_text(r, m, "", "apiVersion");
-        crate::check::kind(r, m, &["ApplicationDeployment"], true);
+        // The top level and `metadata` are open in rc.3 (`spec`, the profile and
+        // its components are not): another fleet manager's members are ignored.
+        open_keys(r, m, "", &["apiVersion", "kind", "id", "metadata", "spec"]);
+        if opt(m, "apiVersion").is_none() && opt(m, "kind").is_none() {
+            // rc.3's `appDeploymentManifest` names neither.
+            r.note(
+                "apiVersion",
+                Rule::Era,
+                "no `apiVersion` or `kind`, as in rc.3's appDeploymentManifest; read as an ApplicationDeployment",
+            );
+        } else {
+            req_text(r, m, "", "apiVersion");
+            crate::check::kind(r, m, &["ApplicationDeployment"], true);
+        }
         let top_id = opt_str(r, m, "", "id");
         if let Some(id) = top_id {
             pattern(r, id, "id", &UUID, DeploymentId::RULE);
@@ -203,6 +216,10 @@ impl MargoDocument for ApplicationDeployment {
     }
 
     fn normalize(mut m: Map<String, Value>) -> Map<String, Value> {
+        if !m.contains_key("apiVersion") && !m.contains_key("kind") {
+            m.insert("apiVersion".into(), DEPLOYMENT_API_VERSION.into());
+            m.insert("kind".into(), "ApplicationDeployment".into());
+        }
         let top_id = m.remove("id");
         let spec_app = m.get("spec").and_then(|s| s.get("applicationId")).cloned();
         let ann_app = m
@@ -232,5 +249,79 @@ impl MargoDocument for ApplicationDeployment {
             }
         }
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0b0e5f0c-4a3e-4c5e-9d7e-5a1f2b3c4d5e";
+
+    fn deployment(top: &str, metadata: &str, spec: &str) -> String {
+        format!(
+            "apiVersion: application.margo.org/v1alpha1\nkind: ApplicationDeployment\n{top}\
+             metadata:\n  name: hello\n  namespace: acme\n  deviceId: edge-1\n{metadata}\
+             \x20 annotations:\n    id: {ID}\n    applicationId: hello\n\
+             spec:\n  applicationId: hello\n{spec}\
+             \x20 deploymentProfile:\n    type: compose\n    components:\n      - name: web\n        properties:\n          repository: oci://registry.example.com/web\n          revision: 1.0.0\n"
+        )
+    }
+
+    #[test]
+    fn members_another_fleet_manager_adds_at_the_top_and_in_metadata_are_ignored() {
+        let text = deployment(
+            "generation: 7\nx-acme-extensions:\n  rollout: canary\n",
+            "  uid: 1234\n  creationTimestamp: '2026-01-01T00:00:00Z'\n",
+            "  x-acme-extensions:\n    owner: ops\n",
+        );
+        let checked = ApplicationDeployment::from_slice(text.as_bytes()).unwrap();
+        assert_eq!(checked.document.id().as_str(), ID);
+        assert!(
+            checked
+                .notes
+                .iter()
+                .any(|n| n.rule == Rule::UnknownField && n.path == "generation"),
+            "{:?}",
+            checked.notes
+        );
+        assert!(
+            checked
+                .document
+                .spec
+                .extensions
+                .contains_key("x-acme-extensions")
+        );
+    }
+
+    #[test]
+    fn a_deployment_in_rc3_s_appdeploymentmanifest_form_has_no_header() {
+        let text = deployment("", "", "");
+        let bare = text
+            .replace("apiVersion: application.margo.org/v1alpha1\n", "")
+            .replace("kind: ApplicationDeployment\n", "");
+        let checked = ApplicationDeployment::from_slice(bare.as_bytes()).unwrap();
+        assert_eq!(checked.document.kind, "ApplicationDeployment");
+        assert_eq!(checked.document.api_version, DEPLOYMENT_API_VERSION);
+        assert!(
+            checked
+                .notes
+                .iter()
+                .any(|n| n.rule == Rule::Era && n.path == "apiVersion")
+        );
+        // One without the other is still refused, as is another kind.
+        let half = text.replace("kind: ApplicationDeployment\n", "");
+        assert!(ApplicationDeployment::from_slice(half.as_bytes()).is_err());
+        let other = text.replace("kind: ApplicationDeployment", "kind: Deployment");
+        assert!(ApplicationDeployment::from_slice(other.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn spec_and_profile_stay_closed_as_rc3_says() {
+        // `spec` and the profile are `additionalProperties: false` in rc.3:
+        // only extensions may be added there.
+        let text = deployment("", "", "  replicas: 2\n");
+        let e = ApplicationDeployment::from_slice(text.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("spec.replicas"), "{e}");
     }
 }

@@ -1,11 +1,12 @@
 //! The desired state manifest a device polls (`GET /api/v1/deployments`):
 //! a version, an optional bundle of every deployment, and one content-addressed
-//! reference per deployment.
+//! reference per deployment. rc.3 leaves its objects open, so members it
+//! does not name are ignored (with a note); what we serve has none.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::check::{Obj, keys, list, obj, opt_number, req, req_str, shorten};
+use crate::check::{Obj, list, obj, open_keys, opt_number, req, req_str, shorten};
 use crate::document::{DocumentKind, MargoDocument};
 use crate::id::{DIGEST, DeploymentId, Digest, URL_PATH, UUID};
 use crate::issue::{Report, Rule, field, index};
@@ -114,7 +115,9 @@ impl MargoDocument for DesiredStateManifest {
     const KIND: DocumentKind = DocumentKind::DesiredStateManifest;
 
     fn check(r: &mut Report, m: &Obj) {
-        keys(r, m, "", &["manifestVersion", "bundle", "deployments"]);
+        // rc.3 leaves the manifest and its references open: members it does not
+        // name (another fleet manager's) are ignored, never refused.
+        open_keys(r, m, "", &["manifestVersion", "bundle", "deployments"]);
         if let Some(v) = req(r, m, "", "manifestVersion")
             && v.as_u64().is_none_or(|n| n < 1)
         {
@@ -130,7 +133,7 @@ impl MargoDocument for DesiredStateManifest {
         for (i, d) in deployments.into_iter().flatten().enumerate() {
             let at = index("deployments", i);
             let Some(d) = obj(r, d, &at) else { continue };
-            keys(r, d, &at, &["deploymentId", "digest", "sizeBytes", "url"]);
+            open_keys(r, d, &at, &["deploymentId", "digest", "sizeBytes", "url"]);
             if let Some(id) = req_str(r, d, &at, "deploymentId") {
                 if UUID.is_match(id) {
                     ids.push((i, id));
@@ -167,7 +170,7 @@ impl MargoDocument for DesiredStateManifest {
                 if count == 0 && deployments.is_some() {
                     r.error("bundle", Rule::Range, "`bundle` must be null when there are no deployments (an empty archive must not be served)");
                 }
-                keys(r, b, "bundle", &["mediaType", "digest", "sizeBytes", "url"]);
+                open_keys(r, b, "bundle", &["mediaType", "digest", "sizeBytes", "url"]);
                 if let Some(mt) = req_str(r, b, "bundle", "mediaType")
                     && mt != BUNDLE_MEDIA_TYPE
                 {
@@ -186,5 +189,65 @@ impl MargoDocument for DesiredStateManifest {
 
     fn normalize(m: Map<String, Value>) -> Map<String, Value> {
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::issue::Rule;
+
+    const D: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const ID: &str = "0b0e5f0c-4a3e-4c5e-9d7e-5a1f2b3c4d5e";
+
+    fn manifest(extra: &str, in_ref: &str, in_bundle: &str) -> String {
+        format!(
+            r#"{{"manifestVersion": 4 {extra},
+            "bundle": {{"mediaType": "{BUNDLE_MEDIA_TYPE}", "digest": "{D}", "url": "/api/v1/bundles/{D}" {in_bundle}}},
+            "deployments": [{{"deploymentId": "{ID}", "digest": "{D}", "url": "/api/v1/deployments/{ID}/{D}" {in_ref}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn members_another_fleet_manager_adds_are_ignored_with_a_note() {
+        let text = manifest(
+            r#", "generatedBy": "acme-wfm", "x-acme-extensions": {"region": "eu"}"#,
+            r#", "priority": 3, "x-acme-extensions": {"tier": 1}"#,
+            r#", "compression": "gzip""#,
+        );
+        let checked = DesiredStateManifest::from_slice(text.as_bytes()).unwrap();
+        let m = &checked.document;
+        assert_eq!(m.manifest_version, 4);
+        assert_eq!(m.deployments[0].deployment_id.as_str(), ID);
+        let noted: Vec<_> = checked
+            .notes
+            .iter()
+            .filter(|n| n.rule == Rule::UnknownField)
+            .map(|n| n.path.as_str())
+            .collect();
+        assert_eq!(
+            noted,
+            [
+                "generatedBy",
+                "deployments[0].priority",
+                "bundle.compression"
+            ]
+        );
+        // What we serve stays the rc.3 form: the foreign members are not kept.
+        let served = String::from_utf8(m.to_canonical_json()).unwrap();
+        for gone in ["generatedBy", "priority", "compression", "x-acme"] {
+            assert!(!served.contains(gone), "{served}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_extension_or_a_broken_known_member_is_still_refused() {
+        let bad_extension = manifest(r#", "x-acme-extensions": "eu""#, "", "");
+        let e = DesiredStateManifest::from_slice(bad_extension.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("x-acme-extensions"), "{e}");
+        let bad_known = manifest(r#", "unknown": 1"#, "", "")
+            .replace("\"manifestVersion\": 4", "\"manifestVersion\": 0");
+        let e = DesiredStateManifest::from_slice(bad_known.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("manifestVersion"), "{e}");
     }
 }

@@ -2,7 +2,8 @@
 //! labels it reported, take a deployment of a profile?
 //!
 //! [`judge`] asks first whether the device runs the profile's type at all
-//! (its `supportedDeploymentTypes`, any era's spelling), then [`fits`]:
+//! (its `supportedDeploymentTypes`, any era's spelling, with `custom` read
+//! as the edgectl types our extension names), then [`fits`]:
 //! whether it satisfies the profile's `deviceConstraints`. Capacity is
 //! checked first (cores, architecture, memory, storage); rules only when
 //! capacity passes. Expressions within a selector are AND, a rule with both
@@ -47,13 +48,14 @@ pub fn judge(
     constraints.map_or(Ok(()), |c| fits(c, caps))
 }
 
-/// `Ok` when the device lists deployment type `kind` among its
-/// `supportedDeploymentTypes`.
+/// `Ok` when the device runs deployment type `kind`: it is among its
+/// `supportedDeploymentTypes`, our own types read from `custom` and
+/// `x-edgectl-extensions` ([`DeviceCapabilitiesManifest::deployment_types`]).
 ///
 /// # Errors
 /// The type needed and the types the device reported, in a sentence.
 pub fn runs(kind: ProfileType, caps: &DeviceCapabilitiesManifest) -> Result<(), Unfit> {
-    let reported = &caps.properties.supported_deployment_types;
+    let reported = &caps.deployment_types();
     if reported.iter().any(|t| ProfileType::parse(t) == Some(kind)) {
         return Ok(());
     }
@@ -249,6 +251,43 @@ mod tests {
         old.properties.supported_deployment_types.clear();
         let e = runs(ProfileType::Helm, &old).unwrap_err().0;
         assert!(e.ends_with("its supportedDeploymentTypes are none"), "{e}");
+    }
+
+    #[test]
+    fn our_types_place_from_the_extension_and_from_an_earlier_release_s_list() {
+        // This release: `custom` in rc.3 words, our types in the extension.
+        let mut now = caps();
+        now.set_deployment_types(&[
+            ProfileType::Compose,
+            ProfileType::Wasm,
+            ProfileType::Process,
+        ]);
+        assert_eq!(
+            now.properties.supported_deployment_types,
+            ["compose", "custom"]
+        );
+        for t in [
+            ProfileType::Compose,
+            ProfileType::Wasm,
+            ProfileType::Process,
+        ] {
+            assert!(runs(t, &now).is_ok(), "{t}");
+        }
+        let e = runs(ProfileType::Container, &now).unwrap_err().0;
+        assert!(
+            e.ends_with("its supportedDeploymentTypes are compose, wasm, process"),
+            "{e}"
+        );
+        // An earlier release listed them directly: still read.
+        let mut before = caps();
+        before.properties.supported_deployment_types = vec!["wasm".into(), "process".into()];
+        assert!(runs(ProfileType::Process, &before).is_ok());
+        assert!(runs(ProfileType::Compose, &before).is_err());
+        // Another fleet manager's `custom` without our extension runs none of ours.
+        let mut foreign = caps();
+        foreign.properties.supported_deployment_types = vec!["custom".into()];
+        let e = runs(ProfileType::Process, &foreign).unwrap_err().0;
+        assert!(e.ends_with("are custom"), "{e}");
     }
 
     #[test]

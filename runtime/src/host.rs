@@ -1,14 +1,16 @@
 //! What this host offers, for the device capabilities report (DIGEST §7.3):
 //! CPU cores and architecture, memory, storage of the data folder, network
 //! interfaces, and the deployment types and runtimes that are actually usable
-//! here (a tool counts only when it is on `PATH`). Parsing is pure and unit
-//! tested; [`detect`] reads `/proc`, `/sys` and `PATH`.
+//! here (a tool counts only when it is on `PATH`), in rc.3's vocabulary: our
+//! own types as `custom` plus `x-edgectl-extensions.deploymentTypes` (the
+//! model's `set_deployment_types`). Parsing is pure and unit tested;
+//! [`detect`] reads `/proc`, `/sys` and `PATH`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use edge_model::MargoDocument as _;
 use edge_model::capabilities::DeviceCapabilitiesManifest;
+use edge_model::{MargoDocument as _, ProfileType};
 use serde_json::{Value, json};
 
 /// Facts about the host.
@@ -177,7 +179,11 @@ impl Host {
         drivers: &[&str],
         labels: &BTreeMap<String, String>,
     ) -> Result<DeviceCapabilitiesManifest, CapabilitiesError> {
-        let types = self.deployment_types(drivers);
+        let types: Vec<ProfileType> = self
+            .deployment_types(drivers)
+            .iter()
+            .filter_map(|t| ProfileType::parse(t))
+            .collect();
         let mut runtimes = vec!["custom"];
         if self.has("podman") || self.has("docker") {
             runtimes.insert(0, "oci");
@@ -198,7 +204,8 @@ impl Host {
             "interfaces": interfaces,
             "otelCollector": false,
             "supportedRuntimes": runtimes,
-            "supportedDeploymentTypes": types,
+            // Written below, in rc.3 words.
+            "supportedDeploymentTypes": ["custom"],
         });
         if self.memory == 0 {
             props.as_object_mut().map(|p| p.remove("memory"));
@@ -207,11 +214,18 @@ impl Host {
             props.as_object_mut().map(|p| p.remove("storage"));
         }
         let doc = json!({ "properties": props, "labels": labels });
-        DeviceCapabilitiesManifest::from_value(doc)
+        let mut caps = DeviceCapabilitiesManifest::from_value(doc)
             .map(|c| c.document)
             .map_err(|r| CapabilitiesError {
                 problems: r.errors.iter().map(ToString::to_string).collect(),
-            })
+            })?;
+        caps.set_deployment_types(&types);
+        // A host with no usable type at all still says so in rc.3 words
+        // (the list needs one entry): `custom`, with none of ours named.
+        if caps.properties.supported_deployment_types.is_empty() {
+            caps.properties.supported_deployment_types = vec!["custom".to_owned()];
+        }
+        Ok(caps)
     }
 }
 
@@ -237,6 +251,20 @@ mod tests {
             &BTreeMap::new(),
         );
         assert!(doc.is_ok(), "{doc:?} from {host:?}");
+        // Only rc.3's words, whatever this host has.
+        let p = doc.unwrap().properties;
+        assert!(
+            p.supported_deployment_types
+                .iter()
+                .all(|t| ["helm", "compose", "custom"].contains(&t.as_str())),
+            "{p:?}"
+        );
+        assert!(
+            p.supported_runtimes
+                .iter()
+                .all(|t| ["oci", "custom"].contains(&t.as_str())),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -285,18 +313,30 @@ mod tests {
         let p = &caps.properties;
         assert_eq!(p.id.as_str(), "edge-1");
         assert_eq!(
-            p.supported_deployment_types,
+            caps.deployment_types(),
             ["process"],
             "no compose tool, no helm"
         );
+        assert_eq!(p.supported_deployment_types, ["custom"], "rc.3 words");
         assert_eq!(p.supported_runtimes, ["oci", "custom"]);
+        // What is sent reads back through the model as it was made.
+        let wire = serde_json::to_value(&caps).unwrap();
+        assert_eq!(
+            wire["x-edgectl-extensions"],
+            json!({"deploymentTypes": ["process"]})
+        );
+        let back = DeviceCapabilitiesManifest::from_value(wire)
+            .unwrap()
+            .document;
+        assert_eq!(back, caps);
         host.tools.push("podman-compose".into());
         let caps = host
             .capabilities("edge-1", &["process", "compose"], &labels)
             .unwrap();
+        assert_eq!(caps.deployment_types(), ["process", "compose"]);
         assert_eq!(
             caps.properties.supported_deployment_types,
-            ["process", "compose"]
+            ["custom", "compose"]
         );
         assert!(
             host.capabilities("not a device id!", &["process"], &labels)
@@ -307,9 +347,6 @@ mod tests {
         let caps = host
             .capabilities("edge-1", &["wasm", "process", "compose"], &labels)
             .unwrap();
-        assert_eq!(
-            caps.properties.supported_deployment_types,
-            ["wasm", "process", "compose"]
-        );
+        assert_eq!(caps.deployment_types(), ["wasm", "process", "compose"]);
     }
 }

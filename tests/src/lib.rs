@@ -6,7 +6,8 @@
 //! demand (`proxy`), a small tmpfs to fill (`tmpfs`), a terminal to drive
 //! the TUI in (`tmux`), a ready-made fleet with the Margo checks a device
 //! can make (`fleet`), an LO cut off from the CO by a failing link with
-//! nothing lost (`outage`), and waiting with a deadline (`wait`), and forged
+//! nothing lost (`outage`), an independent Margo fleet manager in Python
+//! (`wfm`), and waiting with a deadline (`wait`), and forged
 //! sticks and certificates for the attack suite (`forge`). It is a
 //! dev-only crate: nothing ships from here, and it must never reach beyond
 //! loopback.
@@ -30,3 +31,4 @@ pub mod sim;
 pub mod tmpfs;
 pub mod tmux;
 pub mod wait;
+pub mod wfm;

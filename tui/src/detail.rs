@@ -89,7 +89,8 @@ pub(crate) struct Capabilities {
     pub(crate) architectures: Vec<String>,
     pub(crate) memory: Option<String>,
     pub(crate) storage: Option<String>,
-    /// Deployment types it supports (`wasm`, `process`, …).
+    /// Deployment types it supports (`wasm`, `process`, …; ours read from
+    /// `custom` and the report's extension).
     pub(crate) types: Vec<String>,
     /// Runtimes it names (`oci`, `custom`, …).
     pub(crate) runtimes: Vec<String>,
@@ -143,7 +144,7 @@ pub(crate) fn capabilities(dev: &Device) -> Capabilities {
         architectures,
         memory: string("memory"),
         storage: string("storage"),
-        types: strings("supportedDeploymentTypes"),
+        types: dev.deployment_types(),
         runtimes: strings("supportedRuntimes"),
     }
 }

@@ -58,7 +58,9 @@ fn device(id: &str, site: &str, deployments: &[&str]) -> Device {
     }
 }
 
-/// gw-1 reported everything, gw-2 only its deployment types, gw-3 nothing.
+/// gw-1 reported everything (our types in rc.3 words: `custom` and the
+/// extension), gw-2 only its deployment types (as an earlier release
+/// listed them), gw-3 nothing.
 fn devices() -> Vec<Device> {
     let mut gw1 = device("gw-1", "plant-a", &[D_OK]);
     gw1.labels = BTreeMap::from([("line".into(), "2".into()), ("zone".into(), "north".into())]);
@@ -67,8 +69,8 @@ fn devices() -> Vec<Device> {
         "id": "gw-1", "vendor": "edged", "modelNumber": "x86_64", "serialNumber": "gw-1",
         "cpus": [{"cores": 4, "architecture": "amd64"}], "memory": "8Gi", "storage": "1Ti",
         "supportedRuntimes": ["oci", "custom"],
-        "supportedDeploymentTypes": ["wasm", "process", "container"]
-    }}));
+        "supportedDeploymentTypes": ["custom"]
+    }, "x-edgectl-extensions": {"deploymentTypes": ["wasm", "process", "container"]}}));
     let mut gw2 = device("gw-2", "plant-a", &[D_FAILED]);
     gw2.last_heard = Some("2025-03-01T09:58:00Z".into());
     gw2.capabilities = Some(json!({"properties": {"supportedDeploymentTypes": ["process"]}}));

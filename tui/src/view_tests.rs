@@ -390,6 +390,14 @@ fn the_device_pane_says_what_was_not_reported() {
     let screen = render(&state, 80, 24);
     assert!(screen.contains("supports     process"), "{screen}");
     assert!(screen.contains("resources    none"), "{screen}");
+    // Our types reported as `custom` plus the extension read as themselves.
+    let _ = update(&mut state, ch('k'));
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains(" device gw-1 "), "{screen}");
+    assert!(
+        screen.contains("supports     wasm, process, container"),
+        "{screen}"
+    );
 }
 
 #[test]

@@ -272,10 +272,8 @@ fn deployment_types(capabilities: Option<&serde_json::Value>) -> String {
     let Some(caps) = capabilities else {
         return "not reported yet".to_owned();
     };
-    let types: Vec<&str> = caps["properties"]["supportedDeploymentTypes"]
-        .as_array()
-        .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
-        .unwrap_or_default();
+    // `custom` read as the edgectl types the report's extension names.
+    let types = edge_model::artifact::deployment_types(caps);
     if types.is_empty() {
         "none".to_owned()
     } else {

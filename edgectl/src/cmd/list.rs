@@ -250,14 +250,7 @@ fn capacity(d: &Device) -> (String, String) {
         return ("-".into(), "-".into());
     };
     let props = &c["properties"];
-    let types = props["supportedDeploymentTypes"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        })
+    let types = Some(edge_model::artifact::deployment_types(c).join(","))
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "-".into());
     let r = &props["resources"];

@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use edge_model::status::State;
 use edge_model::{ApplicationDeployment, MargoDocument as _};
@@ -90,6 +90,9 @@ pub(crate) struct Node {
     /// Since when (Unix seconds) and why the fleet manager refuses this
     /// node's identity (revoked, expired, unknown), while it does.
     refused: Mutex<Option<(i64, String)>>,
+    /// No failed install is tried again before this: the fleet manager
+    /// refused an artifact with a `Retry-After`.
+    fetch_after: Mutex<Option<Instant>>,
 }
 
 /// A component's failure with `code`.
@@ -128,6 +131,7 @@ impl Node {
             artifact_limit,
             store_limit: artifact_limit.saturating_mul(4),
             heard: Mutex::new(None),
+            fetch_after: Mutex::new(None),
             refused: Mutex::new(None),
         };
         // What was applied before a restart: nothing of it runs now.
@@ -248,11 +252,31 @@ impl Node {
         if !self.has_failed_installs() {
             return;
         }
+        let held = *self
+            .fetch_after
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.is_some_and(|until| Instant::now() < until) {
+            return;
+        }
         match self.db.desired() {
             Ok(Some(set)) => self.reconcile(&set),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "cannot read the kept desired state"),
         }
+    }
+
+    /// Try no failed install again for `after` (bounded by the caller: a
+    /// refusal's advice already is).
+    pub(crate) fn hold_fetches(&self, after: Duration) {
+        tracing::info!(
+            seconds = after.as_secs_f32(),
+            "the fleet manager asked to wait before fetching again"
+        );
+        *self
+            .fetch_after
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + after);
     }
 
     /// Bring the node to `set`.

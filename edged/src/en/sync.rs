@@ -9,6 +9,14 @@
 //! - [`reporter`]: the outbox, sent oldest first, each report removed only
 //!   once the server took it, with growing pauses while it is away.
 //!
+//! A refusal is retried as the server advised (DIGEST §8.5,
+//! [`Backoff::refused`]): never before its `Retry-After` (a seconds count or
+//! a date, bounded by [`edge_api::retry::MAX_WAIT`], a longer ask logged),
+//! with pauses that grow (exponential, jittered, capped) while it keeps
+//! failing or cannot be reached, or stay the same for `fixed`. A report
+//! refused with 429 or 503 stays first in the outbox and is sent again after
+//! the wait; nothing overtakes it.
+//!
 //! Both keep quiet during the configured downtime window and poll only in
 //! the configured polling period (Margo's extended-downtime rules).
 
@@ -16,12 +24,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use edge_api::device::{ManifestSync, Poll, SyncError};
+use edge_api::retry::Advice;
 use edge_api::south::{CallError, South};
 
 use super::node::Node;
 use super::state::{DesiredSet, Doc};
 use super::window::Schedule;
 use crate::backoff::{Backoff, chain};
+use crate::bell::Bell;
 
 /// Longest a manifest request is held by a server that long-polls.
 const LONG_POLL: Duration = Duration::from_secs(25);
@@ -39,6 +49,38 @@ fn allowed(schedule: &Schedule, polling: bool) {
     }
 }
 
+/// Wait `pause` on `bell`, which may end it early, but not before `floor`
+/// (the server's `Retry-After`) has passed.
+fn pause_on(bell: &Bell, pause: Duration, floor: Option<Duration>) {
+    let start = Instant::now();
+    if let Some(floor) = floor {
+        // Rings during the floor are not for us: the server said when.
+        loop {
+            let left = floor.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left);
+        }
+    }
+    let left = pause.saturating_sub(start.elapsed());
+    if !left.is_zero() {
+        bell.wait(left);
+    }
+}
+
+/// Log a `Retry-After` longer than the longest wait obeyed.
+fn note_cut(advice: &Advice, what: &str) {
+    if let (Some(asked), Some(after)) = (advice.asked, advice.after) {
+        tracing::warn!(
+            asked = asked.as_secs(),
+            waiting = after.as_secs(),
+            what,
+            "the fleet manager asked to wait longer than this node ever waits; retrying sooner"
+        );
+    }
+}
+
 /// Poll for the state manifest forever.
 pub(crate) fn poller(
     node: &Arc<Node>,
@@ -47,7 +89,12 @@ pub(crate) fn poller(
     interval: Duration,
     schedule: &Schedule,
 ) {
-    let mut backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
+    // First the poll interval (at most 2 s), then doubling up to 30 s (the
+    // default interval), or the interval when that is longer.
+    let mut backoff = Backoff::new(
+        interval.min(Duration::from_secs(2)),
+        interval.max(Duration::from_secs(30)),
+    );
     loop {
         allowed(schedule, true);
         let started = Instant::now();
@@ -110,12 +157,17 @@ pub(crate) fn poller(
                 if let SyncError::Call(CallError::Unauthorized { detail, .. }) = &e {
                     node.refused(detail);
                 }
-                let pause = backoff.failed().min(interval);
+                let advice = match &e {
+                    SyncError::Call(c) => c.advice(),
+                    _ => Advice::default(),
+                };
+                let pause = backoff.refused(&advice);
                 // A stopping process (the LO of `--mode all` too) says nothing.
                 if !schedule.in_downtime(crate::clock::unix_now()) && !crate::stop::is_requested() {
-                    tracing::warn!(error = %chain(&e), retry_in = pause.as_secs(), "cannot poll the state manifest");
+                    note_cut(&advice, "manifest poll");
+                    tracing::warn!(error = %chain(&e), retry_in = pause.as_secs_f32(), "cannot poll the state manifest");
                 }
-                node.wake.wait(pause);
+                pause_on(&node.wake, pause, advice.after);
             }
         }
     }
@@ -144,7 +196,7 @@ pub(crate) fn reporter(node: &Arc<Node>, client: &reqwest::blocking::Client, sch
         } else {
             server.report_status(&next.key, next.body.clone())
         };
-        let retry = match sent {
+        let (retry, advice) = match sent {
             Ok(()) => {
                 tracing::debug!(target: "latency", kind = next.kind, key = next.key, "report sent");
                 backoff.succeeded();
@@ -159,7 +211,7 @@ pub(crate) fn reporter(node: &Arc<Node>, client: &reqwest::blocking::Client, sch
                     node.refused(detail);
                 }
                 if e.is_transient() {
-                    chain(&e)
+                    (chain(&e), e.advice())
                 } else {
                     // Refused for good (a bug, or a deployment it no longer
                     // knows): keeping it would block every later report.
@@ -169,16 +221,18 @@ pub(crate) fn reporter(node: &Arc<Node>, client: &reqwest::blocking::Client, sch
                 }
             }
         };
-        let pause = backoff.failed();
+        let pause = backoff.refused(&advice);
         if !schedule.in_downtime(crate::clock::unix_now()) && !crate::stop::is_requested() {
+            note_cut(&advice, "report");
             tracing::warn!(
                 queued = node.db.queued(),
-                retry_in = pause.as_secs(),
+                retry_in = pause.as_secs_f32(),
                 error = retry,
                 "cannot send reports"
             );
         }
-        // New reports do not cut this short; the fleet manager answering does.
-        node.link.wait(pause);
+        // New reports do not cut this short; the fleet manager answering
+        // does, once its Retry-After has passed.
+        pause_on(&node.link, pause, advice.after);
     }
 }

@@ -19,6 +19,7 @@ mod en;
 mod errors;
 mod events;
 mod faults;
+mod foreign;
 mod gateway;
 mod git;
 mod latency;

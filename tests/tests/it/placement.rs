@@ -224,9 +224,10 @@ fn helm_is_not_supported_on_a_node_and_the_co_refuses_it_once_reported() {
                 .co
                 .edgectl(&["co", "show", "device", "edge-1", "-o", "json"])))
             .unwrap();
-            d["capabilities"]["properties"]["supportedDeploymentTypes"]
-                .as_array()
-                .cloned()
+            // This release reports its own types as `custom` plus our
+            // extension; the model reads both.
+            let caps = d.get("capabilities").filter(|c| !c.is_null())?;
+            Some(edge_model::artifact::deployment_types(caps))
         },
         log,
     );

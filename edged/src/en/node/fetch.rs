@@ -27,7 +27,7 @@ use edge_workspace::oci::BlobSource;
 
 use super::{Node, fail};
 use crate::backoff::chain;
-use crate::cas::{CasError, FetchBlob as _};
+use crate::cas::{CasError, FetchBlob as _, FetchError};
 
 /// The package-local artifact a component names, `(digest, size)`.
 fn local_artifact(d: &ApplicationDeployment, component: &str) -> Option<(Digest, u64)> {
@@ -71,8 +71,7 @@ impl Node {
             self.make_room(&digest, size)?;
             let app = d.metadata.annotations.application_id.as_str();
             let path = self
-                .cas
-                .fetch_blob(&self.fleet_manager(), app, &digest, size)
+                .fetch_from_fleet_manager(app, &digest, size)
                 .map_err(|e| fail(FailureCode::Artifact, chain(&e)))?;
             if c.kind == ProfileType::Compose {
                 // Checked whole before anything is extracted or stopped.
@@ -216,6 +215,26 @@ impl Node {
         Ok(path)
     }
 
+    /// App `app`'s artifact `digest` (at most `size` bytes) from the fleet
+    /// manager's blob endpoint into the store; a refusal that says when to
+    /// try again holds back [`Node::retry_failed`] until then.
+    pub(super) fn fetch_from_fleet_manager(
+        &self,
+        app: &str,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<PathBuf, FetchError> {
+        let fetched = self
+            .cas
+            .fetch_blob(&self.fleet_manager(), app, digest, size);
+        if let Err(FetchError::Call(e)) = &fetched
+            && let Some(after) = e.advice().after
+        {
+            self.hold_fetches(after);
+        }
+        fetched
+    }
+
     /// The fleet manager's copy of `reference` (`host/name:tag`) for app
     /// `app`: which digest it holds, then that blob, verified and pinned.
     fn fleet_manager_copy(&self, app: &str, reference: &str) -> Result<PathBuf, ComponentError> {
@@ -238,8 +257,7 @@ impl Node {
         self.make_room(&digest, pin.size)?;
         tracing::info!(reference, digest = %digest, size = pin.size, "fetching the fleet manager's copy");
         let path = self
-            .cas
-            .fetch_blob(&self.fleet_manager(), app, &digest, pin.size)
+            .fetch_from_fleet_manager(app, &digest, pin.size)
             .map_err(|e| artifact(&e))?;
         self.cas
             .pin(reference, &digest, pin.size)

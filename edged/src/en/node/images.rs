@@ -28,7 +28,6 @@ use edge_workspace::image::{
 
 use super::{Node, fail};
 use crate::backoff::chain;
-use crate::cas::FetchBlob as _;
 
 impl Node {
     /// podman holds the image `reference` (`host/name:tag`) of app `app`
@@ -92,10 +91,8 @@ impl Node {
         let mut in_use = HashSet::from([digest.to_string()]);
         let missing = |d: &Digest, size: u64| if self.cas.get(d).is_some() { 0 } else { size };
         self.make_room_keeping(missing(&digest, pin.size), digest.as_str(), &in_use)?;
-        let fleet_manager = self.fleet_manager();
         let get = |digest: &Digest, size: u64| {
-            self.cas
-                .fetch_blob(&fleet_manager, app, digest, size)
+            self.fetch_from_fleet_manager(app, digest, size)
                 .map_err(|e| artifact(&chain(&e)))
         };
         tracing::info!(reference, digest = %digest, "taking the image from the fleet manager");
