@@ -4,13 +4,15 @@
 //! header, range and error code checked), by `skopeo` (Debian's, an
 //! independent Go implementation of the protocol: `inspect` and `copy` of
 //! the package-local artifact with the device's certificate in a
-//! `--cert-dir`), and by another device of the same site, which is served
+//! `--cert-dir`, the LO verified by the host name its certificate names,
+//! `edgectl co enroll --lo --name`), and by another device of the same site, which is served
 //! none of it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use edge_model::digest::sha256;
+use edge_tests::co::{fails, ok};
 use edge_tests::fleet::{Fleet, deploy_hello, fleet, manifest_with};
 use edge_tests::lo::{Lo, Margo, Reply};
 
@@ -60,7 +62,21 @@ struct Scene {
 fn scene() -> Scene {
     let f = fleet();
     let _ = deploy_hello(&f.co, "edge-1");
-    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    // The LO enrolled again naming the address OCI clients dial, so they
+    // can verify it by host name (the earlier identity is revoked).
+    let named = f.dir.path().join("lo-named");
+    ok(&f.co.edgectl(&[
+        "co",
+        "enroll",
+        "--site",
+        "plant-1",
+        "--lo",
+        "--name",
+        "127.0.0.1",
+        "--out",
+        named.to_str().unwrap(),
+    ]));
+    let lo = Lo::start(&named, &f.dir.path().join("lo"), &[]);
     let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
     let (v, _) = manifest_with(&m1, 1, || lo.log());
     let module = std::fs::read(
@@ -306,10 +322,9 @@ fn skopeo_pulls_it(s: &Scene, manifest_digest: &str) {
     let certs = cert_dir(&s.f.d1, &dir.join("certs-1"));
     let at = format!("docker://127.0.0.1:{}/hello-wasm/hello:1.0.0", s.lo.port());
     let cert_arg = format!("--cert-dir={}", certs.display());
-    // The LO's certificate names it by SPIFFE ID only, which Go's TLS
-    // cannot match to a host: the server's identity is not checked here
-    // (the Rust clients above check it); the client certificate is sent.
-    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &cert_arg, &at]);
+    // The server checked too: its certificate names 127.0.0.1 and chains
+    // to the CA in the folder.
+    let raw = skopeo(&["inspect", "--raw", &cert_arg, &at]);
     assert!(
         raw.status.success(),
         "{}\n--- LO\n{}",
@@ -321,7 +336,6 @@ fn skopeo_pulls_it(s: &Scene, manifest_digest: &str) {
     let out = dir.join("copied");
     let copy = skopeo(&[
         "copy",
-        "--src-tls-verify=false",
         &format!("--src-cert-dir={}", certs.display()),
         &at,
         &format!("dir:{}", out.display()),
@@ -343,7 +357,6 @@ fn skopeo_pulls_it(s: &Scene, manifest_digest: &str) {
     let refused = skopeo(&[
         "inspect",
         "--raw",
-        "--tls-verify=false",
         &format!("--cert-dir={}", bare.display()),
         &at,
     ]);
@@ -353,11 +366,31 @@ fn skopeo_pulls_it(s: &Scene, manifest_digest: &str) {
     let other = skopeo(&[
         "inspect",
         "--raw",
-        "--tls-verify=false",
         &format!("--cert-dir={}", certs2.display()),
         &at,
     ]);
     assert!(!other.status.success());
     let text = String::from_utf8_lossy(&other.stderr).to_lowercase();
     assert!(text.contains("manifest unknown"), "{text}");
+
+    // A device's certificate names no server; an LO's takes only host names
+    // and addresses.
+    let refused = s.f.co.edgectl(&[
+        "co",
+        "enroll",
+        "--site",
+        "plant-1",
+        "--lo",
+        "--name",
+        "no_such host",
+        "--out",
+        dir.join("bad-name").to_str().unwrap(),
+    ]);
+    fails(
+        &refused,
+        "`no_such host` is neither an IP address nor a DNS name",
+    );
+    assert!(!dir.join("bad-name").exists(), "nothing written");
+    // Refused before anything was issued: the LO's identity still stands.
+    assert_eq!(s.m1.get("/v2/", &[]).status, 200);
 }

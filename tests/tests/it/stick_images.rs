@@ -363,9 +363,10 @@ fn podman_and_skopeo_pull_it_from_the_lo(s: &Scene, podman: &Podman, lo: &Lo, to
         images: vec![mirrored.clone()],
         data: dir.join("none"),
     };
-    // The LO's certificate names it by SPIFFE ID only, which Go's TLS
-    // cannot match to a host: the client sends its certificate, the
-    // server's is not checked.
+    // This LO was enrolled without `--name`: its certificate names it by
+    // SPIFFE ID only, which Go's TLS cannot match to a host, so the server
+    // is not checked here (the registry scenario checks it); the client
+    // sends its certificate.
     let _ = podman.run(&["pull", "--tls-verify=false", &cert_arg, &mirrored]);
     let digests = podman.run(&[
         "image",
