@@ -91,6 +91,11 @@ pub const MARGO_CAPABILITIES_ANY: &str = "/api/v1/capabilities/{*device}";
 /// One artifact of an app by digest, OCI distribution style, single ranges
 /// (south, router pattern).
 pub const BLOB: &str = "/v2/{name}/blobs/{digest}";
+/// The OCI registry's base (south: `GET /v2/`).
+pub const OCI_BASE: &str = "/v2/";
+/// Every OCI registry path under the base: manifests, blobs, tag lists
+/// (south, router pattern; the name may hold `/`, so one catch-all).
+pub const OCI: &str = "/v2/{*path}";
 /// Which artifact the fleet manager holds for a registry reference
 /// (`?reference=oci://…`; south, router pattern).
 pub const PINS: &str = "/v2/{name}/pins";

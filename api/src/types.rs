@@ -793,6 +793,11 @@ pub struct EnrollRequest {
     /// its SPIFFE ID is `…/margo/wfm/co/client/<device>`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub direct: bool,
+    /// Host names and IP addresses an LO's certificate names besides its
+    /// SPIFFE ID, so OCI clients that check the server by host name
+    /// (podman, skopeo) can verify the LO's registry; an LO only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
 }
 
 /// An enrolment bundle: the only time the private key is sent.

@@ -382,6 +382,7 @@ fn enroll(client: &Client, dir: &Path, device: Option<&str>) -> anyhow::Result<(
         site: SITE.to_owned(),
         device: device.map(str::to_owned),
         direct: false,
+        names: Vec::new(),
     };
     let e: Enrollment = client.post(routes::ENROLLMENTS, &request)?;
     let role = if device.is_some() { "en" } else { "lo" };

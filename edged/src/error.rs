@@ -166,7 +166,6 @@ impl ApiError {
     }
 
     /// The HTTP status.
-    #[cfg(test)]
     pub(crate) fn status(&self) -> StatusCode {
         self.status
     }

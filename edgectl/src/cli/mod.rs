@@ -475,6 +475,10 @@ pub enum CoCommand {
     ///
     ///   edgectl co enroll --site plant-1 --lo --out ./plant-1-lo
     ///
+    /// An LO whose registry podman or skopeo pulls from names its host:
+    ///
+    ///   edgectl co enroll --site plant-1 --lo --name lo.plant-1.example --out ./plant-1-lo
+    ///
     ///   edgectl co enroll --site plant-1 --device edge-1 --out ./edge-1
     ///
     /// A node of a site without an LO attaches to the CO itself:
@@ -948,6 +952,11 @@ pub struct IdentityArgs {
     /// The device attaches to the CO directly (a site without an LO), not to the site's LO.
     #[arg(long, requires = "device")]
     pub direct: bool,
+    /// A host name or IP address the LO is reached at, named in its
+    /// certificate besides its SPIFFE ID so OCI clients that check host
+    /// names (podman, skopeo) can verify its registry; repeatable.
+    #[arg(long = "name", value_name = "HOST", requires = "lo")]
+    pub names: Vec<String>,
     /// Folder to write the credentials to (must not exist, or be empty).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

@@ -493,6 +493,7 @@ pub(crate) fn enroll(client: &Client, printer: Printer, args: &IdentityArgs) -> 
         site: args.site.clone(),
         device: args.device.clone(),
         direct: args.direct,
+        names: args.names.clone(),
     };
     let e: Enrollment = match client.post(routes::ENROLLMENTS, &request) {
         Ok(e) => e,

@@ -184,6 +184,7 @@ pub(crate) fn export(client: &Client, printer: Printer, args: &ExportArgs) -> an
                     lo: true,
                     device: None,
                     direct: false,
+                    names: Vec::new(),
                     out: creds.clone(),
                 },
             )?;

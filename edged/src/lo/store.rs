@@ -28,7 +28,7 @@ use super::group;
 use super::outbox::{self, Doorbell, Outbox};
 use crate::cas::{FetchBlob as _, FetchError};
 use crate::error::ApiError;
-use crate::south::backend::Backend;
+use crate::south::backend::{Backend, Held};
 use crate::south::view::{self, DeviceView, RebuildError, ViewCache};
 use crate::south::{Caller, Principal};
 
@@ -439,7 +439,7 @@ impl Backend for Lo {
         }
     }
 
-    fn pinned(&self, reference: &str) -> Result<Option<(Digest, u64)>, ApiError> {
+    fn pinned(&self, reference: &str) -> Result<Option<Held>, ApiError> {
         let pins = edge_workspace::stick::read_pins(&self.data)
             .map_err(|e| ApiError::internal(&e.into()))?;
         let Some(pin) = pins.pins.get(reference) else {
@@ -449,6 +449,10 @@ impl Backend for Lo {
         Ok(Digest::new(&pin.digest)
             .ok()
             .filter(|d| self.cas.get(d).is_some())
-            .map(|d| (d, pin.size)))
+            .map(|digest| Held {
+                digest,
+                size: pin.size,
+                media_type: pin.media_type.clone(),
+            }))
     }
 }

@@ -48,11 +48,22 @@ pub(crate) trait Backend: Send + Sync + 'static {
         digest: &edge_model::Digest,
     ) -> Result<Option<std::path::PathBuf>, ApiError>;
     /// What this server holds for the registry reference `reference`
-    /// (`oci://…`, carried in on a site stick), `(digest, size)` of an
-    /// artifact it serves by digest; `None` when it holds nothing for it.
-    fn pinned(&self, _reference: &str) -> Result<Option<(edge_model::Digest, u64)>, ApiError> {
+    /// (`oci://…`, carried in on a site stick), an artifact it serves by
+    /// digest; `None` when it holds nothing for it.
+    fn pinned(&self, _reference: &str) -> Result<Option<Held>, ApiError> {
         Ok(None)
     }
+}
+
+/// What a server holds for a registry reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Held {
+    /// The artifact's digest (an image's: its manifest's).
+    pub(crate) digest: edge_model::Digest,
+    /// Its size in bytes.
+    pub(crate) size: u64,
+    /// Its media type (an image manifest's, or a module's or binary's layer).
+    pub(crate) media_type: String,
 }
 
 /// The backend as the handlers hold it.

@@ -1,8 +1,8 @@
-//! `GET /v2/{name}/blobs/{digest}`: artifacts by digest, the blob half of
-//! the OCI distribution API, so edge nodes fetch package-local artifacts
-//! from their LO (which caches them from the CO) and a site needs no outside
-//! registry. Single byte ranges (`Range: bytes=N-` or `N-M`) are honoured,
-//! which is how an interrupted download resumes.
+//! Artifacts by digest under an app's name (`GET /v2/{app}/blobs/{digest}`,
+//! [`by_app`], served by [`super::registry`] with the registry's blobs), so
+//! edge nodes fetch package-local artifacts from their LO (which caches them
+//! from the CO) and a site needs no outside registry; single byte ranges
+//! ([`range`]) are how an interrupted download resumes.
 //!
 //! `GET /v2/{name}/pins?reference=oci://…`: the artifact this server holds
 //! for a registry reference (a module or binary a site stick carried), as
@@ -22,12 +22,8 @@
 //! that is not a device of this server (an LO at the CO) is left to the
 //! [`super::backend::Backend`], which scopes it to its site.
 
-use std::io::{Read as _, Seek as _};
-
-use axum::body::Body;
 use axum::extract::{Extension, Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, header};
 use edge_api::types::{ArtifactPin, PinQuery};
 use edge_model::profile::oci_reference;
 use edge_model::{ApplicationDeployment, Digest, MargoDocument as _, ProfileType};
@@ -39,12 +35,9 @@ use super::view::DeviceView;
 use crate::error::ApiError;
 use crate::http::blocking;
 
-/// Largest range answered in one response; a client asks again for the rest.
-const MAX_CHUNK: u64 = 64 * 1024 * 1024;
-
 /// A single byte range `start..=end` of a `Range` header, `None` when absent
 /// or not of that form (then the whole blob is sent).
-fn range(headers: &HeaderMap, len: u64) -> Option<Result<(u64, u64), ()>> {
+pub(super) fn range(headers: &HeaderMap, len: u64) -> Option<Result<(u64, u64), ()>> {
     let text = headers.get(header::RANGE)?.to_str().ok()?;
     let spec = text.strip_prefix("bytes=")?;
     let (a, b) = spec.split_once('-')?;
@@ -60,74 +53,27 @@ fn range(headers: &HeaderMap, len: u64) -> Option<Result<(u64, u64), ()>> {
     Some(Ok((start, end)))
 }
 
-pub(super) async fn blob(
-    State(backend): State<Shared>,
-    Extension(caller): Extension<Caller>,
-    UrlPath((name, digest)): UrlPath<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let digest = Digest::new(digest).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if !super::segment_ok(&name) {
-        return Err(ApiError::bad_request(format!(
-            "`{name}` is not a repository name"
-        )));
+/// The file of artifact `digest` asked for under the single-segment name
+/// `name` (an app), as edge nodes and LOs have asked for artifacts since
+/// before the registry served manifests: for a device, only what its own
+/// deployments name; another caller (an LO at the CO) is left to the
+/// backend. `None` when there is no such artifact for this caller.
+pub(super) fn by_app(
+    backend: &Shared,
+    caller: &Caller,
+    name: &str,
+    digest: &Digest,
+) -> Result<Option<std::path::PathBuf>, ApiError> {
+    if !super::segment_ok(name) {
+        return Ok(None);
     }
-    let shown = digest.to_string();
-    blocking(move || {
-        let missing = || ApiError::not_found(format!("no artifact {digest} here"));
-        if let Ok(device) = backend.device(&caller) {
-            let view = backend.view(&device)?;
-            if !device_uses(&backend, &caller, &view, &digest)? {
-                return Err(missing());
-            }
+    if let Ok(device) = backend.device(caller) {
+        let view = backend.view(&device)?;
+        if !device_uses(backend, caller, &view, digest)? {
+            return Ok(None);
         }
-        let Some(path) = backend.artifact(&caller, &name, &digest)? else {
-            return Err(missing());
-        };
-        let read = |e: std::io::Error| ApiError::internal(&e.into());
-        let mut file = std::fs::File::open(&path).map_err(read)?;
-        let len = file.metadata().map_err(read)?.len();
-        let (status, start, end) = match range(&headers, len) {
-            None => (StatusCode::OK, 0, len.saturating_sub(1)),
-            Some(Ok((s, e))) => (StatusCode::PARTIAL_CONTENT, s, e),
-            Some(Err(())) => {
-                return Ok(Response::builder()
-                    .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                    .header(header::CONTENT_RANGE, format!("bytes */{len}"))
-                    .body(Body::empty())
-                    .unwrap_or_default());
-            }
-        };
-        let want = if len == 0 { 0 } else { end - start + 1 };
-        if want > MAX_CHUNK && status == StatusCode::OK {
-            // Too large for one answer: the client must ask by ranges.
-            return Err(ApiError::unprocessable(format!(
-                "{shown} is {len} bytes; ask for it in ranges of at most {MAX_CHUNK}"
-            )));
-        }
-        let want = want.min(MAX_CHUNK);
-        file.seek(std::io::SeekFrom::Start(start)).map_err(read)?;
-        let mut bytes = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
-        file.take(want).read_to_end(&mut bytes).map_err(read)?;
-        let mut b = Response::builder()
-            .status(status)
-            .header(header::CONTENT_TYPE, "application/octet-stream")
-            .header("docker-content-digest", shown.as_str())
-            .header(header::ETAG, format!("\"{shown}\""))
-            .header(header::ACCEPT_RANGES, "bytes")
-            .header(
-                header::CACHE_CONTROL,
-                "private, max-age=31536000, immutable",
-            );
-        if status == StatusCode::PARTIAL_CONTENT {
-            b = b.header(
-                header::CONTENT_RANGE,
-                format!("bytes {start}-{}/{len}", start + want - 1),
-            );
-        }
-        Ok(b.body(Body::from(bytes)).unwrap_or_default())
-    })
-    .await
+    }
+    backend.artifact(caller, name, digest)
 }
 
 /// Whether one of `docs` names `digest` as a component's package-local
@@ -197,9 +143,10 @@ fn device_uses(
         }
     }
     for reference in references {
-        let Some((pinned, _)) = backend.pinned(&format!("oci://{reference}"))? else {
+        let Some(pinned) = backend.pinned(&format!("oci://{reference}"))? else {
             continue;
         };
+        let pinned = pinned.digest;
         if pinned == *digest {
             return Ok(true);
         }
@@ -304,7 +251,7 @@ pub(super) async fn pin(
                 "no deployment of app `{name}` on device `{device}` takes a module, binary or image from `{reference}`"
             )));
         }
-        let Some((digest, size)) = backend.pinned(&reference)? else {
+        let Some(super::backend::Held { digest, size, .. }) = backend.pinned(&reference)? else {
             return Err(ApiError::not_found(format!(
                 "this fleet manager holds no copy of `{reference}` (an LO gets one from a site stick exported while the registry was reachable)"
             )));

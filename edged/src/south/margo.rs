@@ -24,7 +24,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Extension, Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use edge_api::routes;
 use edge_model::capabilities::DeviceCapabilitiesManifest;
 use edge_model::document::DocumentError;
@@ -51,8 +51,8 @@ pub(crate) fn router(backend: Shared, caller: Caller) -> axum::Router {
         .route(routes::MARGO_DEPLOYMENT, get(deployment))
         .route(routes::MARGO_STATUS, post(status))
         .route(routes::MARGO_BUNDLE, get(bundle))
-        .route(routes::BLOB, get(super::blobs::blob))
-        .route(routes::PINS, get(super::blobs::pin))
+        .route(routes::OCI_BASE, get(super::registry::base))
+        .route(routes::OCI, any(super::registry::dispatch))
         .route(
             routes::MARGO_CAPABILITIES_ANY,
             put(put_capabilities).delete(delete_capabilities),
@@ -588,6 +588,24 @@ mod tests {
         ) -> Result<Option<std::path::PathBuf>, ApiError> {
             Ok(None)
         }
+    }
+
+    /// The route table builds: axum refuses conflicting routes only when
+    /// it is built, which happens for every connection.
+    #[test]
+    fn the_route_table_builds() {
+        let view = Arc::new(crate::south::view::test_view(1));
+        let backend: crate::south::backend::Shared = Arc::new(Racing {
+            views: std::sync::Mutex::new((0, view.clone())),
+            next: view,
+            changes: tokio::sync::watch::Sender::new(0),
+        });
+        let caller = Caller {
+            fingerprint: String::new(),
+            spiffe_id: None,
+            not_after: 0,
+        };
+        let _ = super::router(backend, caller);
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
 //! What the CO's south listener and the LO's listener share: mutual TLS 1.3
 //! (rustls; client certificates checked as X.509-SVIDs of the trust bundle), the
 //! caller as read from its certificate, and the Margo Workload Management
-//! API (rc.3) that both serve to edge nodes (`margo`, `blobs`) over the
+//! API (rc.3) that both serve to edge nodes (`margo`, `blobs`), with the
+//! read-only OCI registry beside it (`registry`), over the
 //! [`backend::Backend`] each implements, built from per-device views of a
 //! site repository (`view`, with the one cache of them both use), and the
 //! wire form of Git objects riding on the CO's nudge to an LO (`carried`).
@@ -12,6 +13,7 @@ pub(crate) mod blobs;
 pub(crate) mod carried;
 pub(crate) mod margo;
 pub(crate) mod metrics;
+pub(crate) mod registry;
 pub(crate) mod view;
 
 use std::sync::Arc;

@@ -35,6 +35,7 @@ fn enroll_node(api: &edge_api::Client, dir: &Path, site: &str, device: &str) -> 
                 site: site.into(),
                 device: Some(device.into()),
                 direct: false,
+                names: Vec::new(),
             },
         )
         .unwrap();

@@ -33,6 +33,7 @@ mod oci;
 mod placement;
 mod pull;
 mod readme;
+mod registry;
 mod rollout;
 mod south;
 mod stick_images;

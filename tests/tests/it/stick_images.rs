@@ -5,8 +5,9 @@
 //! resolve) deployed from them, `edgectl co export` pulling the images onto the
 //! stick (manifest, config and layers), a stick lacking a layer refused at
 //! the LO, the registry stopped and the image removed from podman, an LO
-//! with no route to the CO taking the stick in, and an edge node running
-//! the container from the LO's copy.
+//! with no route to the CO taking the stick in, an edge node running
+//! the container from the LO's copy, and podman and skopeo pulling the image
+//! from the LO as from a registry mirror, another device refused.
 
 use std::path::Path;
 
@@ -344,5 +345,77 @@ fn the_site_runs_both_from_the_lo_copy(s: &Scene, podman: &Podman, stick: &Path,
         log,
     );
     assert!(exists(podman, &s.composed));
+    podman_and_skopeo_pull_it_from_the_lo(s, podman, &lo, top);
     drop(en);
+}
+
+/// The LO is a registry mirror of what the stick carried: podman pulls the
+/// image from it under its upstream name with edge-1's certificate (the
+/// same manifest digest), skopeo copies every blob of it, and edge-2, whose
+/// deployments do not name it, is refused.
+fn podman_and_skopeo_pull_it_from_the_lo(s: &Scene, podman: &Podman, lo: &Lo, top: &Value) {
+    let dir = s.f.dir.path();
+    let certs = crate::registry::cert_dir(&s.f.d1, &dir.join("certs-1"));
+    let cert_arg = format!("--cert-dir={}", certs.display());
+    let mirrored = format!("127.0.0.1:{}/{}:1.0.0", lo.port(), s.name);
+    let _pulled = Cleanup {
+        podman,
+        images: vec![mirrored.clone()],
+        data: dir.join("none"),
+    };
+    // This LO was enrolled without `--name`: its certificate names it by
+    // SPIFFE ID only, which Go's TLS cannot match to a host, so the server
+    // is not checked here (the registry scenario checks it); the client
+    // sends its certificate.
+    let _ = podman.run(&["pull", "--tls-verify=false", &cert_arg, &mirrored]);
+    let digests = podman.run(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.RepoDigests}}",
+        &mirrored,
+    ]);
+    let want = format!(
+        "127.0.0.1:{}/{}@{}",
+        lo.port(),
+        s.name,
+        top["digest"].as_str().unwrap()
+    );
+    assert!(digests.contains(&want), "{want} in {digests}");
+
+    let out = dir.join("copied-image");
+    let copy = std::process::Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("--src-cert-dir={}", certs.display()))
+        .arg(format!("docker://{mirrored}"))
+        .arg(format!("dir:{}", out.display()))
+        .output()
+        .unwrap();
+    assert!(
+        copy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copy.stderr)
+    );
+    let manifest = std::fs::read(out.join("manifest.json")).unwrap();
+    assert_eq!(
+        edge_model::digest::sha256(&manifest).as_str(),
+        top["digest"].as_str().unwrap()
+    );
+    let parsed = edge_workspace::image::parse_manifest(&manifest, 1 << 30).unwrap();
+    for blob in parsed.parts() {
+        let bytes = std::fs::read(out.join(blob.digest.trim_start_matches("sha256:"))).unwrap();
+        assert_eq!(edge_model::digest::sha256(&bytes).as_str(), blob.digest);
+    }
+
+    let certs2 = crate::registry::cert_dir(&s.f.d2, &dir.join("certs-2"));
+    let refused = podman
+        .cmd()
+        .args(["pull", "--tls-verify=false"])
+        .arg(format!("--cert-dir={}", certs2.display()))
+        .arg(&mirrored)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "edge-2 is served none of it");
+    let text = String::from_utf8_lossy(&refused.stderr).to_lowercase();
+    assert!(text.contains("manifest unknown"), "{text}");
 }

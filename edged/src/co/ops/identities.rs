@@ -19,6 +19,36 @@ use crate::south::{Caller, Principal, segment_ok};
 const LO_DAYS: i64 = 90;
 /// Validity of a device identity, days.
 const DEVICE_DAYS: i64 = 30;
+/// Most host names and addresses an LO's certificate names.
+const MAX_NAMES: usize = 16;
+
+/// The first of `names` that a certificate cannot name as a server (an IP
+/// address, or a DNS name: labels of letters, digits and inner `-`, 1–63
+/// bytes each, 253 in all), with why; `None` when all can.
+fn bad_name(names: &[String]) -> Option<String> {
+    if names.len() > MAX_NAMES {
+        return Some(format!(
+            "{} names; an LO's certificate names at most {MAX_NAMES}",
+            names.len()
+        ));
+    }
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    names.iter().find_map(|n| {
+        let fine =
+            n.parse::<std::net::IpAddr>().is_ok() || (n.len() <= 253 && n.split('.').all(label_ok));
+        (!fine).then(|| {
+            format!(
+                "`{}` is neither an IP address nor a DNS name",
+                n.chars().take(300).collect::<String>()
+            )
+        })
+    })
+}
 
 /// Issue an identity for a site's Local Orchestrator, or for a device of the site.
 pub(crate) fn enroll(store: &Store, req: &EnrollRequest) -> Result<Enrollment, ApiError> {
@@ -65,6 +95,14 @@ pub(crate) fn enroll(store: &Store, req: &EnrollRequest) -> Result<Enrollment, A
             req.site
         )));
     }
+    if !req.names.is_empty() && req.device.is_some() {
+        return Err(ApiError::bad_request(
+            "`names` go into an LO's certificate, which serves; a device's only identifies it",
+        ));
+    }
+    if let Some(why) = bad_name(&req.names) {
+        return Err(ApiError::bad_request(why));
+    }
     if req.direct && req.device.is_none() {
         return Err(ApiError::bad_request(
             "`direct` applies to a device, not to an LO",
@@ -81,7 +119,7 @@ pub(crate) fn enroll(store: &Store, req: &EnrollRequest) -> Result<Enrollment, A
     // An LO serves its site's devices; a device is only ever a client.
     let issued = store
         .ca()
-        .issue(&spiffe_id, days, &[], req.device.is_none())?;
+        .issue(&spiffe_id, days, &req.names, req.device.is_none())?;
     // Enrolling again replaces the identity: its earlier certificates are
     // revoked in the same transaction, so a lost or copied one stops working.
     let tx = conn.unchecked_transaction()?;
@@ -205,4 +243,32 @@ pub(crate) fn direct_device(store: &Store, caller: &Caller) -> Result<String, Ap
         }
     }
     Ok(device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bad_name;
+
+    #[test]
+    fn server_names_are_addresses_or_dns_names() {
+        let v = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            bad_name(&v(&["127.0.0.1", "::1", "lo.plant-1.example", "lo"])),
+            None
+        );
+        for bad in [
+            "",
+            "a..b",
+            "-a",
+            "a-",
+            "a_b",
+            "lo.example.",
+            "a b",
+            "*.example",
+        ] {
+            assert!(bad_name(&v(&[bad])).is_some(), "{bad}");
+        }
+        assert!(bad_name(&v(&[&"a".repeat(64)])).is_some());
+        assert!(bad_name(&vec!["a".to_owned(); 17]).is_some());
+    }
 }

@@ -344,6 +344,7 @@ fn enroll_all(co: &Co, dir: &Path, o: &Options) -> Vec<PathBuf> {
                                 site: site.clone(),
                                 device: Some(device_of(i)),
                                 direct: false,
+                                names: Vec::new(),
                             },
                         )
                         .unwrap_or_else(|e| panic!("enrol: {e}"));
