@@ -86,7 +86,9 @@ pub enum CallError {
 
 impl CallError {
     /// The error for a non-success answer `status` to `url` with `body`
-    /// (a problem detail, usually): by the status, never by its text.
+    /// (a problem detail, usually): by the problem's registered Margo `type`
+    /// when it has one (rc.3: clients branch on `type`), else by the status;
+    /// never by its text.
     #[must_use]
     pub fn from_status(url: &str, status: u16, body: &[u8]) -> Self {
         Self::from_answer(url, status, None, body)
@@ -99,6 +101,37 @@ impl CallError {
     pub fn from_answer(url: &str, status: u16, retry_after: Option<&[u8]>, body: &[u8]) -> Self {
         let url = url.to_owned();
         let detail = problem_detail(status, body);
+        match margo_type(body) {
+            Some("not-authorized") => {
+                return Self::Unauthorized {
+                    url,
+                    status,
+                    detail,
+                };
+            }
+            Some(
+                "device-not-found"
+                | "deployment-not-found"
+                | "gateway-not-found"
+                | "invalid-bundle",
+            ) => {
+                return Self::NotFound { url, detail };
+            }
+            // Registered types of requests that will not pass as they are.
+            Some("invalid-request" | "semantic-error" | "server-cannot-generate-response") => {
+                return Self::Status {
+                    url,
+                    status,
+                    detail,
+                    advice: Advice {
+                        retryable: Some(false),
+                        ..Advice::read(retry_after, body, std::time::SystemTime::now())
+                    },
+                };
+            }
+            // `about:blank`, another vendor's type or none: by the status.
+            _ => {}
+        }
         match status {
             401 | 403 => Self::Unauthorized {
                 url,
@@ -155,6 +188,27 @@ impl CallError {
 
 /// The problem's type (last segment) and detail of an error body, or the
 /// status line when it is not a problem detail.
+/// The registered Margo problem type a problem body names (`not-authorized`
+/// of `https://docs.margo.org/specification/problem-types#not-authorized`),
+/// if any; read as text, never fetched.
+fn margo_type(body: &[u8]) -> Option<&'static str> {
+    const REGISTERED: [&str; 8] = [
+        "invalid-request",
+        "semantic-error",
+        "not-authorized",
+        "gateway-not-found",
+        "device-not-found",
+        "invalid-bundle",
+        "deployment-not-found",
+        "server-cannot-generate-response",
+    ];
+    let p: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let t = p["type"]
+        .as_str()?
+        .strip_prefix(edge_model::problem::MARGO_PROBLEM_BASE)?;
+    REGISTERED.into_iter().find(|r| *r == t)
+}
+
 fn problem_detail(status: u16, body: &[u8]) -> String {
     let p: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let detail = p["detail"].as_str().unwrap_or_default();
@@ -437,6 +491,44 @@ mod tests {
         serde_json::json!({"type": format!("https://margo.org/problems#{kind}"), "title": "t", "status": 0, "detail": detail})
             .to_string()
             .into_bytes()
+    }
+
+    #[test]
+    fn a_registered_margo_type_decides_over_the_status() {
+        let u = "https://lo/x";
+        let margo = |t: &str, status: u16| {
+            format!(
+                r#"{{"type":"{}{t}","title":"x","status":{status}}}"#,
+                edge_model::problem::MARGO_PROBLEM_BASE
+            )
+            .into_bytes()
+        };
+        // The type, whatever status came with it.
+        let e = CallError::from_status(u, 409, &margo("not-authorized", 409));
+        assert!(
+            matches!(e, CallError::Unauthorized { status: 409, .. }),
+            "{e}"
+        );
+        let e = CallError::from_status(u, 500, &margo("deployment-not-found", 500));
+        assert!(matches!(e, CallError::NotFound { .. }), "{e}");
+        let e = CallError::from_status(u, 503, &margo("semantic-error", 503));
+        assert!(
+            !e.is_transient(),
+            "a semantic error will not pass as it is: {e}"
+        );
+        // about:blank, a vendor's type or an unregistered fragment: the status.
+        for t in [
+            "about:blank".to_owned(),
+            "https://vendor.example/problems#not-authorized".to_owned(),
+            format!("{}no-such-type", edge_model::problem::MARGO_PROBLEM_BASE),
+        ] {
+            let body = format!(r#"{{"type":"{t}","title":"x","status":503}}"#);
+            let e = CallError::from_status(u, 503, body.as_bytes());
+            assert!(
+                matches!(e, CallError::Status { status: 503, .. }) && e.is_transient(),
+                "{t}: {e}"
+            );
+        }
     }
 
     #[test]
