@@ -180,6 +180,54 @@ impl Page {
         }
     }
 
+    /// This process's own use of the host, as Prometheus's process
+    /// collectors name it: resident memory, CPU time, open files, threads
+    /// (from `/proc/self`; absent where it cannot be read).
+    #[allow(clippy::cast_precision_loss)]
+    pub(crate) fn process(&mut self) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        if let Some(kb) = field("VmRSS:") {
+            self.gauge(
+                "process_resident_memory_bytes",
+                "Resident memory of this daemon.",
+                &[(&[], (kb * 1024) as f64)],
+            );
+        }
+        if let Some(n) = field("Threads:") {
+            self.gauge(
+                "process_threads",
+                "Threads of this daemon.",
+                &[(&[], n as f64)],
+            );
+        }
+        // utime and stime, fields 14 and 15 of /proc/self/stat, counted
+        // after the command name's closing parenthesis; in USER_HZ (100 a
+        // second for /proc on Linux).
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let ticks: Option<u64> = stat.rsplit_once(')').and_then(|(_, rest)| {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        });
+        if let Some(t) = ticks {
+            self.0.push_str("# HELP process_cpu_seconds_total CPU time of this daemon, user and system.\n# TYPE process_cpu_seconds_total counter\n");
+            self.sample("process_cpu_seconds_total", &[], t as f64 / 100.0);
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            self.gauge(
+                "process_open_fds",
+                "Open file descriptors of this daemon.",
+                &[(&[], fds.count() as f64)],
+            );
+        }
+    }
+
     /// The page's text.
     pub(crate) fn into_text(self) -> String {
         self.0
@@ -267,5 +315,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("edged_z_seconds_count 2\n"), "{text}");
+        let mut p = Page::default();
+        p.process();
+        let text = p.into_text();
+        for name in [
+            "process_resident_memory_bytes",
+            "process_cpu_seconds_total",
+            "process_threads",
+            "process_open_fds",
+        ] {
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name}: {text}");
+        }
     }
 }

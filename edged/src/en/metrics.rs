@@ -66,5 +66,6 @@ pub(crate) fn page(node: &Node, data: &Path) -> String {
             edge_cas::Cas::at(&data.join(edge_cas::DIR)).total() as f64,
         )],
     );
+    p.process();
     p.into_text()
 }

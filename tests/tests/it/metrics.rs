@@ -62,6 +62,8 @@ fn prometheus_scrapes_the_co_an_lo_and_a_node_and_each_shows_the_deploy() {
         ("edged_en_workloads{job=\"en\",state=\"installed\"}", 1.0),
         ("edged_en_reconcile_seconds_count{job=\"en\"}", 1.0),
         ("edged_en_artifact_store_bytes{job=\"en\"}", 1.0),
+        ("process_resident_memory_bytes{job=\"en\"}", 1_000_000.0),
+        ("process_cpu_seconds_total{job=\"lo\"}", 0.01),
     ] {
         until_or(
             &format!("{query} at least {at_least}"),

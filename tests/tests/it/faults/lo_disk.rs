@@ -78,6 +78,18 @@ fn while_full_the_lo_refuses_clearly_and_stays_sound(
         "the answer says why: {} {text}",
         r.status
     );
+    // rc.3: a 503 says when to come back and how (Retry-After, retryable,
+    // exponential back-off).
+    assert_eq!(r.status, 503, "{text}");
+    let wait: u64 = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After in seconds: {:?}", r.header("retry-after")));
+    assert!(wait > 0);
+    let problem = r.json();
+    assert_eq!(problem["retryable"], true, "{text}");
+    assert_eq!(problem["backoffStrategy"], "exponential", "{text}");
+    assert_eq!(problem["retryAfterSeconds"], wait, "{text}");
     // The node's report of an operator stop cannot be queued at the LO.
     ok(&en.edgectl(&["stop", "hello-process"]));
     let wasm = deploy_to(&f.co, "hello-wasm", "edge-1", &[]);
