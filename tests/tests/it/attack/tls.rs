@@ -102,27 +102,52 @@ fn host_port(url: &str) -> String {
         .to_owned()
 }
 
+/// A fleet with its LO running: each TLS listener's address, with the
+/// identity a client presents to it (none for the north API).
+struct Listeners {
+    north: String,
+    south: String,
+    lo_port: String,
+    device: edge_api::mtls::Identity,
+    lo_id: edge_api::mtls::Identity,
+    // Dropped last: the LO, then the fleet's CO and folder.
+    _lo: Lo,
+    _f: edge_tests::fleet::Fleet,
+}
+
+impl Listeners {
+    fn start() -> Self {
+        let f = fleet();
+        let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+        Self {
+            north: host_port(&f.co.url),
+            south: host_port(&south_url(&f.lo_creds)),
+            lo_port: format!("127.0.0.1:{}", lo.port()),
+            device: edge_api::mtls::Identity::load(&f.d1).unwrap(),
+            lo_id: edge_api::mtls::Identity::load(&f.lo_creds).unwrap(),
+            _lo: lo,
+            _f: f,
+        }
+    }
+
+    fn each(&self) -> [(&'static str, &str, Option<&edge_api::mtls::Identity>); 3] {
+        [
+            ("the CO's north API", &self.north, None),
+            ("the CO's south port", &self.south, Some(&self.lo_id)),
+            ("the LO's Margo port", &self.lo_port, Some(&self.device)),
+        ]
+    }
+}
+
 #[test]
 fn every_tls_listener_refuses_tls_1_2() {
-    let f = fleet();
-    let device = edge_api::mtls::Identity::load(&f.d1).unwrap();
-    let lo_id = edge_api::mtls::Identity::load(&f.lo_creds).unwrap();
-    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
-
-    let north = host_port(&f.co.url);
-    let south = host_port(&south_url(&f.lo_creds));
-    let lo_port = format!("127.0.0.1:{}", lo.port());
-    for (what, addr, id) in [
-        ("the CO's north API", &north, None),
-        ("the CO's south port", &south, Some(&lo_id)),
-        ("the LO's Margo port", &lo_port, Some(&device)),
-    ] {
+    let l = Listeners::start();
+    for (what, addr, id) in l.each() {
         let old = client(&rustls::version::TLS12, id);
         assert!(!handshakes(&old, addr), "{what} accepted TLS 1.2");
         let new = client(&rustls::version::TLS13, id);
         assert!(handshakes(&new, addr), "{what} refused TLS 1.3");
     }
-    lo.kill();
 }
 
 /// A handshake with `addr`, a request read to its end (so session tickets
@@ -151,16 +176,10 @@ fn handshake_kind(config: &Arc<rustls::ClientConfig>, addr: &str) -> rustls::Han
 /// handshake, its certificate checked again.
 #[test]
 fn no_mtls_listener_resumes_a_session() {
-    let f = fleet();
-    let device = edge_api::mtls::Identity::load(&f.d1).unwrap();
-    let lo_id = edge_api::mtls::Identity::load(&f.lo_creds).unwrap();
-    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
-    let south = host_port(&south_url(&f.lo_creds));
-    let lo_port = format!("127.0.0.1:{}", lo.port());
-    for (what, addr, id) in [
-        ("the CO's south port", &south, &lo_id),
-        ("the LO's Margo port", &lo_port, &device),
-    ] {
+    let l = Listeners::start();
+    // The mTLS listeners: those a client presents an identity to.
+    for (what, addr, id) in l.each() {
+        let Some(id) = id else { continue };
         // One client, with rustls's default session cache: it would resume.
         let config = client(&rustls::version::TLS13, Some(id));
         assert_eq!(
@@ -174,7 +193,6 @@ fn no_mtls_listener_resumes_a_session() {
             "{what} resumed a session"
         );
     }
-    lo.kill();
 }
 
 /// rc.3: the API runs over HTTP/1.1. A client offering HTTP/2 by ALPN is not
@@ -183,22 +201,12 @@ fn no_mtls_listener_resumes_a_session() {
 #[test]
 fn no_listener_agrees_to_http_2() {
     use std::io::{Read as _, Write as _};
-    let f = fleet();
-    let device = edge_api::mtls::Identity::load(&f.d1).unwrap();
-    let lo_id = edge_api::mtls::Identity::load(&f.lo_creds).unwrap();
-    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
-    let north = host_port(&f.co.url);
-    let south = host_port(&south_url(&f.lo_creds));
-    let lo_port = format!("127.0.0.1:{}", lo.port());
-    for (what, addr, id) in [
-        ("the CO's north API", &north, None),
-        ("the CO's south port", &south, Some(&lo_id)),
-        ("the LO's Margo port", &lo_port, Some(&device)),
-    ] {
+    let l = Listeners::start();
+    for (what, addr, id) in l.each() {
         let mut config = (*client(&rustls::version::TLS13, id)).clone();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let config = Arc::new(config);
-        let mut tcp = TcpStream::connect(addr.as_str()).unwrap();
+        let mut tcp = TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
         let mut conn = rustls::ClientConnection::new(config, name).unwrap();
@@ -220,5 +228,4 @@ fn no_listener_agrees_to_http_2() {
             String::from_utf8_lossy(&answer)
         );
     }
-    lo.kill();
 }
