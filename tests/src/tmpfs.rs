@@ -50,6 +50,25 @@ impl Tmpfs {
         }
     }
 
+    /// Make it `bytes` big (a remount; what it holds stays).
+    ///
+    /// # Panics
+    /// When the remount fails.
+    pub fn resize(&self, bytes: u64) {
+        let out = Command::new("mount")
+            .args(["-o"])
+            .arg(format!("remount,size={bytes}"))
+            .arg(&self.dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run mount: {e}"));
+        assert!(
+            out.status.success(),
+            "remount of {}: {}",
+            self.dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Bytes free now.
     ///
     /// # Panics

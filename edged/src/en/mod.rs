@@ -197,7 +197,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             }
             spawn("en-watch", {
                 let node = node.clone();
-                move || watch(&node, &data, &labels)
+                move || watch(&node, &data, &labels, interval)
             })
             .ok();
             sync::poller(&node, sync, &accepted_file, interval, &schedule);
@@ -274,18 +274,24 @@ fn capabilities(
     }
 }
 
-/// Watch the workloads (twice a second) and the host (every minute).
+/// Watch the workloads (twice a second) and the host (every poll interval,
+/// at most every minute): a capabilities report that differs from the last
+/// one sent goes out again (Margo: whenever they change).
 fn watch(
     node: &Arc<node::Node>,
     data: &std::path::Path,
     labels: &std::collections::BTreeMap<String, String>,
+    every: Duration,
 ) {
+    let host_every = u32::try_from(every.as_millis() / 500)
+        .unwrap_or(120)
+        .clamp(1, 120);
     let mut ticks = 0_u32;
     loop {
         std::thread::sleep(Duration::from_millis(500));
         node.observe();
         ticks = ticks.wrapping_add(1);
-        if ticks.is_multiple_of(120) {
+        if ticks.is_multiple_of(host_every) {
             capabilities(node, data, labels, false);
         }
     }

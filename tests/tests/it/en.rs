@@ -520,3 +520,39 @@ fn a_revoked_node_says_it_is_revoked_on_the_node_and_at_the_co() {
     let show = ok(&f.co.edgectl(&["co", "show", "device", "edge-1"]));
     assert!(show.contains("identity:     revoked at "), "{show}");
 }
+
+/// Margo: capabilities go out again whenever they change, not only at
+/// start. The node's data folder is a tmpfs; grown while the node runs, the
+/// storage it reports grows at the CO without a restart.
+#[test]
+fn capabilities_are_sent_again_when_the_host_changes() {
+    let f = edge_tests::fleet::fleet();
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let data = f.dir.path().join("en");
+    let Some(tmpfs) = edge_tests::tmpfs::Tmpfs::mount(&data, 64 << 20) else {
+        return;
+    };
+    let en = En::start(&f.d1, &data, &lo.url, &[]);
+    let storage = || {
+        let shown: Value = serde_json::from_str(&ok(&f
+            .co
+            .edgectl(&["co", "show", "device", "edge-1", "-o", "json"])))
+        .ok()?;
+        shown["capabilities"]["properties"]["storage"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let log = || format!("{}\n{}", en.log(), lo.log());
+    until_or(
+        "the first report (64Mi of storage) at the CO",
+        || (storage().as_deref() == Some("64Mi")).then_some(()),
+        log,
+    );
+    tmpfs.resize(128 << 20);
+    until_or(
+        "the changed report (128Mi) at the CO, with no restart",
+        || (storage().as_deref() == Some("128Mi")).then_some(()),
+        log,
+    );
+    drop(en);
+}
