@@ -169,7 +169,7 @@ def canonical(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
-def deployment_yaml(dep_id, device, app, program, extras):
+def deployment_yaml(dep_id, device, app, program, extras, revision="1.0.0"):
     top = "generation: 3\nx-wfm-test-extensions:\n  rollout: canary\n" if extras else ""
     meta = "  uid: 5f0c-foreign\n  creationTimestamp: '2026-01-01T00:00:00Z'\n" if extras else ""
     spec = "  x-wfm-test-extensions:\n    owner: plant-ops\n" if extras else ""
@@ -196,7 +196,7 @@ def deployment_yaml(dep_id, device, app, program, extras):
         "      - name: hello\n"
         "        properties:\n"
         "          repository: ./components/hello.sh\n"
-        "          revision: 1.0.0\n"
+        f"          revision: {revision}\n"
         "          wait: true\n"
         "          timeout: 1m0s\n"
         "        x-edgectl-extensions:\n"
@@ -219,17 +219,22 @@ def bundle_of(name, data):
 
 
 class Desired:
-    """One manifest, version 1, listing one deployment."""
+    """One manifest listing one deployment: version 1, or version 2 where
+    the same deployment moved to revision 1.0.1 (a new document, a new
+    digest)."""
 
-    def __init__(self, device, program, extras):
+    def __init__(self, device, program, extras, version=1, dep_id=None):
         self.app = "hello-foreign"
-        self.dep_id = str(uuid.uuid4())
+        self.device = device
+        self.extras = extras
+        self.dep_id = dep_id or str(uuid.uuid4())
         self.program = program
-        self.yaml = deployment_yaml(self.dep_id, device, self.app, program, extras)
+        revision = "1.0.0" if version == 1 else "1.0.1"
+        self.yaml = deployment_yaml(self.dep_id, device, self.app, program, extras, revision)
         self.yaml_digest = sha256(self.yaml)
         self.bundle = bundle_of(f"{self.dep_id}.yaml", self.yaml)
         self.bundle_digest = sha256(self.bundle)
-        self.version = 1
+        self.version = version
         manifest = {
             "manifestVersion": self.version,
             "bundle": {"mediaType": BUNDLE_TYPE, "digest": self.bundle_digest,
@@ -338,6 +343,10 @@ class Wfm:
         self.manifest_plan = parse_plan(args.manifest_answers)
         self.status_plan = parse_plan(args.status_answers)
         self.blob_plan = parse_plan(args.blob_answers)
+        self.yaml_plan = [t for t in (args.second_yaml_answers or "").split(",") if t]
+        for t in self.yaml_plan:
+            if t not in ("ok", "404", "corrupt"):
+                raise SystemExit(f"wfm.py: `{t}`: a document answer is ok, 404 or corrupt")
         self.known_devices = set()
         self.statuses = set()
 
@@ -459,6 +468,14 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, d.manifest, MANIFEST_TYPE, common)
         if self.command == "GET" and len(parts) == 6 and parts[1:4] == ["api", "v1", "deployments"]:
             if parts[4] == d.dep_id and parts[5] == d.yaml_digest:
+                planned = wfm.next_answer(wfm.yaml_plan) if d.version == 2 else None
+                self.entry["planned"] = planned
+                if planned == "404":
+                    return self.problem(404, "Not Found", "deployment-not-found")
+                if planned == "corrupt":
+                    # Bytes that do not match the digest the manifest names.
+                    return self.answer(200, d.yaml[:-1] + b"#", "application/yaml", [
+                        ("ETag", f'"{d.yaml_digest}"')])
                 return self.answer(200, d.yaml, "application/yaml", [
                     ("ETag", f'"{d.yaml_digest}"'),
                     ("Cache-Control", "private, max-age=31536000, immutable"),
@@ -506,9 +523,17 @@ class Handler(BaseHTTPRequestHandler):
             return self.problem(422, "Unprocessable Content", "semantic-error",
                                 "; ".join(problems),
                                 errors=[{"field": "", "message": p} for p in problems])
-        with self.server.wfm.lock:
+        wfm = self.server.wfm
+        with wfm.lock:
             created = key not in seen
             seen.add(key)
+            # --second: once version 1 is reported installed, version 2
+            # is what the manifest says (one swap: readers see one or the other).
+            d = wfm.desired
+            if wfm.args.second and d.version == 1 and isinstance(doc, dict) \
+                    and doc.get("adoptedManifestVersion") == 1 \
+                    and (doc.get("status") or {}).get("state") == "installed":
+                wfm.desired = Desired(d.device, d.program, d.extras, 2, d.dep_id)
         self.entry["accepted"] = True
         return self.answer(201 if created else 200)
 
@@ -569,6 +594,12 @@ def main():
                     help="the same for the first status reports, such as `429:3`")
     ap.add_argument("--blob-answers", default="", metavar="ANSWER,...",
                     help="the same for the first fetches of the program")
+    ap.add_argument("--second", action="store_true",
+                    help="once version 1 is reported installed, serve manifest version 2: "
+                         "the same deployment at revision 1.0.1")
+    ap.add_argument("--second-yaml-answers", default="", metavar="ANSWER,...",
+                    help="how to answer the first fetches of version 2's document: `ok`, "
+                         "`404`, or `corrupt` (bytes that do not match its digest)")
     args = ap.parse_args()
     with open(args.program, "rb") as f:
         program = f.read()

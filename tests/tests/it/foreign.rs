@@ -298,3 +298,64 @@ fn a_refused_artifact_is_fetched_again_no_sooner_than_asked() {
         log()
     );
 }
+
+/// rc.3: a document whose bytes do not match the digest its manifest names
+/// is not used, and a 404 on a digest is not a removal; only absence from
+/// the manifest removes. Version 1 installed, the WFM moves the deployment
+/// to version 2 and answers its document first with other bytes, then 404:
+/// nothing is reported removing or removed at any time, the mismatch is
+/// logged, and version 2 is installed (in place) once its document is
+/// served as named.
+#[test]
+fn a_document_that_fails_its_digest_or_is_missing_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let wfm = Wfm::start(
+        &dir.path().join("wfm"),
+        &program(),
+        &["--second", "--second-yaml-answers", "corrupt,404"],
+    );
+    let data = dir.path().join("en");
+    let node = En::start(&wfm.credentials(), &data, &wfm.url, &[]);
+    let log = || format!("{}\n--- wfm.py ---\n{}", node.log(), wfm.log());
+    let id = wfm.desired()["deploymentId"].as_str().unwrap().to_owned();
+    let installed = |version: u64| {
+        accepted_statuses(&wfm, &id).into_iter().find(|r| {
+            r.raw["body"]["status"]["state"] == "installed"
+                && r.raw["body"]["adoptedManifestVersion"] == version
+        })
+    };
+    wait_for("version 1 installed", &log, || installed(1));
+    let planned = |what: &str| {
+        wfm.requests()
+            .into_iter()
+            .any(|r| r.raw["planned"].as_str() == Some(what))
+    };
+    wait_for("version 2's document served with other bytes", &log, || {
+        planned("corrupt").then_some(())
+    });
+    wait_for("version 2's document answered 404", &log, || {
+        planned("404").then_some(())
+    });
+    assert!(
+        node.log().contains("digest"),
+        "the mismatch is logged: {}",
+        node.log()
+    );
+    wait_for("version 2 installed once served as named", &log, || {
+        installed(2)
+    });
+    let removed: Vec<_> = accepted_statuses(&wfm, &id)
+        .into_iter()
+        .filter(|r| {
+            matches!(
+                r.raw["body"]["status"]["state"].as_str(),
+                Some("removing" | "removed")
+            )
+        })
+        .map(|r| r.raw)
+        .collect();
+    assert!(
+        removed.is_empty(),
+        "nothing was reported removed: {removed:#?}"
+    );
+}
