@@ -594,6 +594,9 @@ def main():
                     help="the same for the first status reports, such as `429:3`")
     ap.add_argument("--blob-answers", default="", metavar="ANSWER,...",
                     help="the same for the first fetches of the program")
+    ap.add_argument("--tls12", action="store_true",
+                    help="speak TLS 1.2 only (a fleet manager a Margo client must not "
+                         "fall back to for its management API in this suite)")
     ap.add_argument("--second", action="store_true",
                     help="once version 1 is reported installed, serve manifest version 2: "
                          "the same deployment at revision 1.0.1")
@@ -605,7 +608,11 @@ def main():
         program = f.read()
     client_id, not_after = mint(args.dir, args.trust_domain, args.wfm_id, args.device)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    if args.tls12:
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+    else:
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_verify_locations(os.path.join(args.dir, "ca.crt"))
     context.load_cert_chain(os.path.join(args.dir, "server.crt"),

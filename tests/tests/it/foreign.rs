@@ -359,3 +359,27 @@ fn a_document_that_fails_its_digest_or_is_missing_changes_nothing() {
         "nothing was reported removed: {removed:#?}"
     );
 }
+
+/// rc.3: TLS 1.3 by default, 1.2 only as a fallback, never older. Our node
+/// speaks TLS 1.3 alone to its fleet manager: against one that offers only
+/// TLS 1.2 it gets no session and sends nothing, and says why.
+#[test]
+fn a_fleet_manager_offering_only_tls_1_2_gets_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let wfm = Wfm::start(&dir.path().join("wfm"), &program(), &["--tls12"]);
+    let data = dir.path().join("en");
+    let node = En::start(&wfm.credentials(), &data, &wfm.url, &[]);
+    let log = || format!("{}\n--- wfm.py ---\n{}", node.log(), wfm.log());
+    wait_for(
+        "the node to say the fleet manager's TLS version is refused",
+        &log,
+        || {
+            node.log()
+                .lines()
+                .any(|l| l.contains("WARN") && l.contains("ProtocolVersion"))
+                .then_some(())
+        },
+    );
+    let answered: Vec<_> = wfm.requests().into_iter().map(|r| r.raw).collect();
+    assert!(answered.is_empty(), "no request got through: {answered:#?}");
+}
