@@ -16,7 +16,11 @@
 //! - A registry reference (`oci://host/name:tag`) that a deployment names,
 //!   as a module, binary or container image, or that the `compose.yaml` of
 //!   one of its compose archives names, and for which this server holds a
-//!   copy (what a stick carried): served as `name:tag`, without the host,
+//!   copy (what a stick carried, or else what it pulls through from the
+//!   reference's registry on this request,
+//!   [`crate::south::backend::Backend::pull_through`]; only
+//!   for a reference the device's own deployments name, so the server is
+//!   no open proxy): served as `name:tag`, without the host,
 //!   as a registry mirror does, so a client's mirror setting maps the
 //!   upstream name onto this registry unchanged. An image is served with
 //!   its own manifest and blobs; a module or binary under a one-layer
@@ -98,7 +102,7 @@ pub(crate) fn entries(
                 }
                 if profile.profile_type == ProfileType::Compose {
                     for image in compose_images(backend, caller, app, &artifact)? {
-                        if let Some(e) = held(backend, caller, &image, name)? {
+                        if let Some(e) = held(backend, caller, &image, name, true)? {
                             push(e);
                         }
                     }
@@ -107,7 +111,13 @@ pub(crate) fn entries(
                 .repository
                 .as_deref()
                 .and_then(|r| oci_reference(r, p.revision.as_deref()))
-                && let Some(e) = held(backend, caller, &r, name)?
+                && let Some(e) = held(
+                    backend,
+                    caller,
+                    &r,
+                    name,
+                    profile.profile_type == ProfileType::Container,
+                )?
             {
                 push(e);
             }
@@ -204,12 +214,14 @@ fn empty_digest() -> Digest {
 }
 
 /// What this server holds for registry reference `reference`
-/// (`host/name:tag`) when it is served under `name`.
+/// (`host/name:tag`, an image when `image`, else a module or binary) when
+/// it is served under `name`; pulled through when it holds nothing yet.
 fn held(
     backend: &Shared,
     caller: &Caller,
     reference: &str,
     name: &str,
+    image: bool,
 ) -> Result<Option<Entry>, ApiError> {
     let Some(split) = grammar::split(reference) else {
         return Ok(None);
@@ -217,8 +229,13 @@ fn held(
     if split.name != name {
         return Ok(None);
     }
-    let Some(pin) = backend.pinned(&format!("oci://{reference}"))? else {
-        return Ok(None);
+    let oci = format!("oci://{reference}");
+    let pin = match backend.pinned(&oci)? {
+        Some(pin) => pin,
+        None => match backend.pull_through(&oci, image)? {
+            Some(pin) => pin,
+            None => return Ok(None),
+        },
     };
     let tag = split.tag.map(str::to_owned);
     if !edge_workspace::image::is_manifest_type(&pin.media_type) {
