@@ -6,8 +6,9 @@
 //! saying so, nothing is kept). Then concurrent first requests cause one
 //! upstream fetch; podman pulls the image through the LO with edge-1's
 //! certificate (the upstream manifest digest), and again with nothing
-//! more asked of the registry; edge-2 is refused, and a name no deployment
-//! of edge-1 names is refused without any request to the registry.
+//! more asked of the registry; edge-2 is refused, and a name or tag no
+//! deployment of edge-1 names is refused without any request to the
+//! registry.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -134,6 +135,16 @@ fn podman_pulls_an_image_through_the_lo_from_a_registry_wanting_credentials() {
     let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
     let url = lo.url.clone();
     let before = asked(&registry, &name).len();
+    // Another tag of the same repository, and the tag list, fetch nothing.
+    let untagged = m1.get(&format!("/v2/{name}/manifests/2.0.0"), &[]);
+    assert_eq!(untagged.status, 404);
+    assert_eq!(untagged.json()["errors"][0]["code"], "MANIFEST_UNKNOWN");
+    assert_eq!(m1.get(&format!("/v2/{name}/tags/list"), &[]).status, 404);
+    assert_eq!(
+        asked(&registry, &name).len(),
+        before,
+        "nothing fetched for a tag no deployment names"
+    );
     let digests: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|_| {
@@ -192,8 +203,8 @@ fn podman_pulls_an_image_through_the_lo_from_a_registry_wanting_credentials() {
         asked(&registry, &name)
     );
 
-    // edge-2's deployments do not name it; edge-1's do not name another
-    // repository: both refused, the registry not asked.
+    // edge-2's deployments do not name it; edge-1's name neither another
+    // repository nor another tag: all refused, the registry not asked.
     let asked_before = registry.requests().len();
     let certs2 = crate::registry::cert_dir(&f.d2, &dir.join("certs-2"));
     let refused = podman
@@ -206,9 +217,14 @@ fn podman_pulls_an_image_through_the_lo_from_a_registry_wanting_credentials() {
     assert!(!refused.status.success(), "edge-2 is served none of it");
     let text = String::from_utf8_lossy(&refused.stderr).to_lowercase();
     assert!(text.contains("manifest unknown"), "{text}");
-    let other = m1.get(&format!("/v2/{name}-other/manifests/1.0.0"), &[]);
-    assert_eq!(other.status, 404);
-    assert_eq!(other.json()["errors"][0]["code"], "MANIFEST_UNKNOWN");
+    for path in [
+        format!("/v2/{name}-other/manifests/1.0.0"),
+        format!("/v2/{name}/manifests/2.0.0"),
+    ] {
+        let other = m1.get(&path, &[]);
+        assert_eq!(other.status, 404, "{path}");
+        assert_eq!(other.json()["errors"][0]["code"], "MANIFEST_UNKNOWN");
+    }
     assert_eq!(
         registry.requests().len(),
         asked_before,
