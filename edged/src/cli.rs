@@ -158,6 +158,10 @@ pub struct Args {
     #[arg(long, env = "EDGED_OUTBOX_LIMIT", value_name = "BYTES")]
     pub outbox_limit: Option<u64>,
 
+    /// Most bytes kept of the images, modules and binaries pulled through from their registries for the site's devices; the least recently used go first (lo) [default: 10737418240].
+    #[arg(long, env = "EDGED_PULL_CACHE_MAX_BYTES", value_name = "BYTES")]
+    pub pull_cache_max_bytes: Option<u64>,
+
     /// Limits of every listener, any of `connections=N,per-peer=N,handshake=10s,header=75s,body=60s` [default: those].
     #[arg(long, env = "EDGED_LISTEN_LIMITS", value_name = "LIMITS")]
     pub listen_limits: Option<String>,

@@ -36,6 +36,7 @@ struct File {
     credentials: Option<PathBuf>,
     poll_interval: Option<u64>,
     outbox_limit: Option<u64>,
+    pull_cache_max_bytes: Option<u64>,
     listen_limits: Option<String>,
     server: Option<String>,
     trust_bundle_uri: Option<String>,
@@ -94,6 +95,8 @@ pub struct Settings {
     pub poll_interval: u64,
     /// Bytes of reports the outbox may hold (lo).
     pub outbox_limit: u64,
+    /// Bytes kept of what is pulled through from registries (lo).
+    pub pull_cache_max_bytes: u64,
     /// Limits of every listener (`connections=…,per-peer=…,handshake=…,header=…,body=…`).
     #[serde(serialize_with = "as_text")]
     pub listen_limits: crate::http::Limits,
@@ -173,6 +176,8 @@ impl std::fmt::Debug for Ready {
 pub(crate) const DEFAULT_POLL_INTERVAL: u64 = 30;
 /// Default outbox bound, bytes (lo).
 pub(crate) const DEFAULT_OUTBOX_LIMIT: u64 = 64 * 1024 * 1024;
+/// Bytes kept of what an LO pulls through for its site: 10 GiB.
+pub(crate) const DEFAULT_PULL_CACHE_MAX_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 
 impl Settings {
     /// Resolve from parsed arguments (clap has already applied `EDGED_…`
@@ -239,6 +244,14 @@ impl Settings {
         anyhow::ensure!(
             outbox_limit >= 64 * 1024,
             "an outbox limit of {outbox_limit} bytes is too small; use at least 65536"
+        );
+        let pull_cache_max_bytes = args
+            .pull_cache_max_bytes
+            .or(file.pull_cache_max_bytes)
+            .unwrap_or(DEFAULT_PULL_CACHE_MAX_BYTES);
+        anyhow::ensure!(
+            pull_cache_max_bytes >= 1024 * 1024,
+            "a pull-through cache of {pull_cache_max_bytes} bytes is too small; use at least 1048576"
         );
         let listen_limits = match args.listen_limits.clone().or(file.listen_limits) {
             Some(spec) => crate::http::Limits::parse(&spec)
@@ -341,6 +354,7 @@ impl Settings {
             credentials,
             poll_interval,
             outbox_limit,
+            pull_cache_max_bytes,
             listen_limits,
             south_listen,
             trust_domain,

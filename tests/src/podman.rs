@@ -117,6 +117,18 @@ impl Podman {
         ]);
     }
 
+    /// [`Podman::push`] to a registry that wants `creds` (`user:password`).
+    pub fn push_as(&self, image: &str, addr: &str, name: &str, creds: &str) {
+        let _ = self.run(&[
+            "push",
+            "--tls-verify=false",
+            "--creds",
+            creds,
+            image,
+            &format!("{addr}/{name}"),
+        ]);
+    }
+
     /// Names of the containers carrying `label`.
     #[must_use]
     pub fn names(&self, label: &str) -> Vec<String> {

@@ -2,7 +2,10 @@
 //!
 //! [`start`] runs `/usr/bin/docker-registry` with a generated configuration:
 //! filesystem storage in a fresh temporary folder, `127.0.0.1` on a port picked
-//! by the kernel, no authentication. It returns once `GET /v2/` answers 200 and
+//! by the kernel, no authentication ([`start_with_auth`]: one user in an
+//! `htpasswd` file made with Debian's `apache2-utils`, and an access log
+//! of every request, [`Registry::requests`]). It returns once `GET /v2/`
+//! answers 200 (401 with authentication) and
 //! fails with the registry's own error output when it exits or does not answer
 //! in time. Dropping the [`Registry`] kills and reaps the process and deletes
 //! its storage. It must never listen beyond loopback, never read or write
@@ -35,12 +38,29 @@ pub struct Registry {
     pub addr: String,
     /// The storage root (`storage.filesystem.rootdirectory`).
     pub root: PathBuf,
+    log: PathBuf,
     child: Child,
     // Dropped after `child` is reaped (see `Drop`), deleting config and storage.
     _dir: tempfile::TempDir,
 }
 
 impl Registry {
+    /// The request lines (`GET /v2/… HTTP/1.1" 200`) of its access log, in
+    /// order (only with [`start_with_auth`]; empty otherwise).
+    #[must_use]
+    pub fn requests(&self) -> Vec<String> {
+        fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let (_, rest) = l.split_once(" \"")?;
+                let (request, after) = rest.split_once('"')?;
+                let status = after.split_whitespace().next()?;
+                Some(format!("{request} {status}"))
+            })
+            .collect()
+    }
+
     /// Where the registry keeps the blob with this `sha256:` digest; tests
     /// overwrite it to simulate a registry serving tampered bytes.
     #[must_use]
@@ -116,6 +136,16 @@ impl Drop for Registry {
 
 /// Start a registry on `127.0.0.1` and wait until it answers.
 pub fn start() -> io::Result<Registry> {
+    start_as(None)
+}
+
+/// [`start`], wanting `user` and `password` for every request (HTTP Basic
+/// against an `htpasswd` file) and logging every request.
+pub fn start_with_auth(user: &str, password: &str) -> io::Result<Registry> {
+    start_as(Some((user, password)))
+}
+
+fn start_as(auth: Option<(&str, &str)>) -> io::Result<Registry> {
     if !Path::new(BINARY).is_file() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
@@ -127,7 +157,7 @@ pub fn start() -> io::Result<Registry> {
     }
     let mut last = None;
     for _ in 0..ATTEMPTS {
-        match start_once() {
+        match start_once(auth) {
             Ok(registry) => return Ok(registry),
             Err(Failure::PortTaken(e)) => last = Some(e),
             Err(Failure::Other(e)) => return Err(e),
@@ -141,20 +171,47 @@ enum Failure {
     Other(io::Error),
 }
 
-fn start_once() -> Result<Registry, Failure> {
+fn start_once(auth: Option<(&str, &str)>) -> Result<Registry, Failure> {
     let dir = tempfile::tempdir().map_err(Failure::Other)?;
     let root = dir.path().join("storage");
     fs::create_dir(&root).map_err(Failure::Other)?;
     let addr = free_port().map_err(Failure::Other)?;
     let config = dir.path().join("config.yml");
+    let auth_section = match auth {
+        None => String::new(),
+        Some((user, password)) => {
+            let file = dir.path().join("htpasswd");
+            let made = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .map_err(|e| {
+                    Failure::Other(io::Error::new(
+                        e.kind(),
+                        format!("cannot run htpasswd (Debian's apache2-utils): {e}"),
+                    ))
+                })?;
+            if !made.status.success() {
+                return Err(Failure::Other(io::Error::other(format!(
+                    "htpasswd failed: {}",
+                    String::from_utf8_lossy(&made.stderr)
+                ))));
+            }
+            fs::write(&file, &made.stdout).map_err(Failure::Other)?;
+            format!(
+                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                file.display()
+            )
+        }
+    };
     fs::write(
         &config,
         format!(
             "version: 0.1\n\
-             log:\n  level: warn\n  accesslog:\n    disabled: true\n\
+             log:\n  level: warn\n  accesslog:\n    disabled: {quiet}\n\
              storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n\
-             http:\n  addr: {addr}\n",
-            root = root.display()
+             http:\n  addr: {addr}\n{auth_section}",
+            root = root.display(),
+            quiet = auth.is_none(),
         ),
     )
     .map_err(Failure::Other)?;
@@ -173,12 +230,13 @@ fn start_once() -> Result<Registry, Failure> {
     let mut registry = Registry {
         addr: addr.to_string(),
         root,
+        log: log_path.clone(),
         child,
         _dir: dir,
     };
     let deadline = Instant::now() + READY_WITHIN;
     loop {
-        if probe(addr) {
+        if probe(addr, auth.is_some()) {
             return Ok(registry);
         }
         let log = || fs::read_to_string(&log_path).unwrap_or_default();
@@ -213,8 +271,8 @@ fn free_port() -> io::Result<SocketAddr> {
     listener.local_addr()
 }
 
-/// Whether `GET /v2/` answers 200.
-fn probe(addr: SocketAddr) -> bool {
+/// Whether `GET /v2/` answers 200 (401 when it wants credentials).
+fn probe(addr: SocketAddr, auth: bool) -> bool {
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
         return false;
     };
@@ -228,5 +286,5 @@ fn probe(addr: SocketAddr) -> bool {
     if stream.read_exact(&mut head).is_err() {
         return false;
     }
-    head.starts_with(b"HTTP/1.") && &head[8..12] == b" 200"
+    head.starts_with(b"HTTP/1.") && &head[8..12] == if auth { b" 401" } else { b" 200" }
 }

@@ -23,6 +23,7 @@ pub(crate) fn package(command: PackageCommand, printer: Printer) -> anyhow::Resu
                 .context("cannot start the network runtime")?;
             let registries = Registries {
                 insecure: insecure_registry,
+                ..Registries::default()
             };
             printer.warn_progress(&format!("pushing `{}` to `{to}`…", dir.display()));
             let digest = runtime.block_on(push_package(&dir, &to, &registries))?;

@@ -124,6 +124,7 @@ impl Store {
             started: Instant::now(),
             registries: Registries {
                 insecure: settings.insecure_registries.clone(),
+                ..Registries::default()
             },
             sources: edge_workspace::git::SourcePolicy::new(
                 &settings.source_allow,

@@ -168,6 +168,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             )?;
             node.registries = edge_workspace::oci::Registries {
                 insecure: insecure_registries,
+                ..edge_workspace::oci::Registries::default()
             };
             let accepted = edge_api::device::load(&accepted_file)
                 .with_context(|| format!("cannot read `{}`", accepted_file.display()))?;

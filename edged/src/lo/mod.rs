@@ -17,6 +17,7 @@ mod metrics;
 mod outbox;
 mod store;
 mod sync;
+mod upstream;
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -108,7 +109,12 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         );
     }
     let (data, limit) = (settings.data.clone(), settings.outbox_limit);
-    let lo = crate::http::start_blocking(move || store::Lo::open(&data, identity, limit)).await?;
+    let pull = store::PullThrough {
+        insecure: settings.insecure_registries.clone(),
+        max_bytes: settings.pull_cache_max_bytes,
+    };
+    let lo =
+        crate::http::start_blocking(move || store::Lo::open(&data, identity, limit, pull)).await?;
     let lo = Arc::new(lo);
     if lo.trust().issued.is_none() {
         // A first start: the identities the CO issued, before any device asks.

@@ -47,6 +47,15 @@ fn stamp(path: &Path) -> Option<Stamp> {
     Some((m.ino(), m.len(), m.modified().ok()?))
 }
 
+/// How the LO reaches upstream registries for what it pulls through.
+#[derive(Debug, Clone)]
+pub(crate) struct PullThrough {
+    /// Registries reached over plain HTTP.
+    pub(crate) insecure: Vec<String>,
+    /// Most bytes kept of what was pulled through.
+    pub(crate) max_bytes: u64,
+}
+
 /// The running LO.
 pub(crate) struct Lo {
     pub(crate) identity: Identity,
@@ -68,6 +77,8 @@ pub(crate) struct Lo {
     cas: crate::cas::Cas,
     /// The data directory (`pins.json` is read from it).
     data: PathBuf,
+    /// What is pulled through from upstream registries for the site.
+    upstream: super::upstream::Upstream,
     /// Bumped whenever the views are replaced (long polls wait on it).
     changes: tokio::sync::watch::Sender<u64>,
 }
@@ -76,7 +87,12 @@ impl Lo {
     /// Open the data directory (creating it) for `identity`, and build the
     /// views from what the mirror already holds, so a restart with the CO
     /// out of reach serves at once.
-    pub(crate) fn open(data: &Path, identity: Identity, outbox_limit: u64) -> anyhow::Result<Self> {
+    pub(crate) fn open(
+        data: &Path,
+        identity: Identity,
+        outbox_limit: u64,
+        pull: PullThrough,
+    ) -> anyhow::Result<Self> {
         anyhow::ensure!(
             identity.file.role == "lo",
             "`{}` holds the credentials of an edge node (role `{}`), not of a local orchestrator; enrol one with `edgectl co enroll --site SITE --lo`",
@@ -127,7 +143,14 @@ impl Lo {
         let outbox = Outbox::load(&conn, outbox_limit)?;
         let cas = crate::cas::Cas::in_data(data)?;
         let views = ViewCache::new(principal.wfm.as_str());
+        let registries = edge_workspace::oci::Registries {
+            insecure: pull.insecure,
+            auth: super::upstream::read_auth(data)?,
+        };
+        let upstream =
+            super::upstream::Upstream::open(data, registries, pull.max_bytes, cas.clone());
         let lo = Self {
+            upstream,
             cas,
             data: data.to_owned(),
             changes: tokio::sync::watch::Sender::new(0),
@@ -443,7 +466,7 @@ impl Backend for Lo {
         let pins = edge_workspace::stick::read_pins(&self.data)
             .map_err(|e| ApiError::internal(&e.into()))?;
         let Some(pin) = pins.pins.get(reference) else {
-            return Ok(None);
+            return Ok(self.upstream.held(reference));
         };
         // Only what was verified into the store on the way in.
         Ok(Digest::new(&pin.digest)
@@ -454,5 +477,9 @@ impl Backend for Lo {
                 size: pin.size,
                 media_type: pin.media_type.clone(),
             }))
+    }
+
+    fn pull_through(&self, reference: &str, image: bool) -> Result<Option<Held>, ApiError> {
+        self.upstream.pull(reference, image).map(Some)
     }
 }

@@ -53,6 +53,14 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn pinned(&self, _reference: &str) -> Result<Option<Held>, ApiError> {
         Ok(None)
     }
+    /// Fetch what the registry reference `reference` (`oci://…`) names from
+    /// its registry into this server's store, for a caller whose own
+    /// deployments name it (the caller checks that), and answer it as
+    /// [`Backend::pinned`] then will: an image (`image`) or a module or
+    /// binary. `None` where this server does not pull through.
+    fn pull_through(&self, _reference: &str, _image: bool) -> Result<Option<Held>, ApiError> {
+        Ok(None)
+    }
 }
 
 /// What a server holds for a registry reference.

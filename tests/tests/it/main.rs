@@ -32,6 +32,7 @@ mod nouns;
 mod oci;
 mod placement;
 mod pull;
+mod pull_through;
 mod readme;
 mod registry;
 mod rollout;

@@ -32,6 +32,7 @@ fn start() -> (Registry, Registries) {
     let reg = registry::start().expect("start docker-registry");
     let registries = Registries {
         insecure: vec![reg.addr.clone()],
+        ..Registries::default()
     };
     (reg, registries)
 }
@@ -403,6 +404,7 @@ async fn pull_reports_missing_tags_and_unreachable_registries() {
     };
     let registries = Registries {
         insecure: vec![closed.clone()],
+        ..Registries::default()
     };
     let started = Instant::now();
     let err = oci::pull_package(&format!("{closed}/apps/wasm:1.0.0"), &dest, &registries)

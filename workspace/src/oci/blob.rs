@@ -16,7 +16,6 @@ use std::pin::Pin;
 use edge_model::digest::sha256;
 use oci_client::client::{BlobResponse, SizedStream};
 use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest};
-use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use super::{OciError, Registries, Target, client, parse_reference};
@@ -43,6 +42,8 @@ pub struct BlobSource {
     pub(super) client: Client,
     pub(super) image: Reference,
     pub(super) at: Target,
+    /// What is presented to the registry.
+    pub(super) auth: oci_client::secrets::RegistryAuth,
 }
 
 impl BlobSource {
@@ -67,6 +68,7 @@ impl BlobSource {
             runtime,
             client,
             at: Target::new(&image),
+            auth: registries.auth_for(image.registry()),
             image,
         })
     }
@@ -78,7 +80,7 @@ impl BlobSource {
             .runtime
             .block_on(self.client.pull_manifest_raw(
                 &self.image,
-                &RegistryAuth::Anonymous,
+                &self.auth,
                 &[OCI_IMAGE_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE],
             ))
             .map_err(|e| self.at.error(e, "fetching the manifest of"))?;

@@ -6,7 +6,6 @@
 
 use edge_model::digest::sha256;
 use oci_client::Reference;
-use oci_client::secrets::RegistryAuth;
 
 use super::{Blob, BlobSource, OciError};
 use crate::image::{
@@ -45,7 +44,7 @@ impl BlobSource {
             .runtime
             .block_on(
                 self.client
-                    .pull_manifest_raw(&self.image, &RegistryAuth::Anonymous, &accept),
+                    .pull_manifest_raw(&self.image, &self.auth, &accept),
             )
             .map_err(|e| self.at.error(e, "fetching the manifest of"))?;
         if body.len() > MAX_MANIFEST {
@@ -71,11 +70,10 @@ impl BlobSource {
             );
             let (one, _) = self
                 .runtime
-                .block_on(self.client.pull_manifest_raw(
-                    &by_digest,
-                    &RegistryAuth::Anonymous,
-                    &accept,
-                ))
+                .block_on(
+                    self.client
+                        .pull_manifest_raw(&by_digest, &self.auth, &accept),
+                )
                 .map_err(|e| self.at.error(e, "fetching the platform manifest of"))?;
             if sha256(&one).as_str() != chosen.digest {
                 return Err(not_image(format!(

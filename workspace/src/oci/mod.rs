@@ -14,9 +14,10 @@
 //! downloading anything, bounds every download by its declared size, verifies
 //! every digest itself, and writes only regular files below the destination,
 //! removing them again when anything fails. It never follows or creates
-//! links, never writes outside the destination, never sends credentials (only
-//! anonymous access so far) and never uses plain HTTP for a registry that is
-//! not listed in [`Registries::insecure`].
+//! links, never writes outside the destination, sends credentials only to the
+//! registry they are configured for ([`Registries::auth`]; anonymous access
+//! otherwise) and never uses plain HTTP for a registry that is not listed in
+//! [`Registries::insecure`].
 //!
 //! `pull.rs` holds [`pull_package`], `push.rs` [`push_package`] and
 //! `blob.rs` [`BlobSource`], an edge node's blocking fetch of a
@@ -32,6 +33,7 @@ use std::time::Duration;
 use edge_model::profile::is_local_path;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 mod blob;
@@ -89,6 +91,52 @@ pub struct Registries {
     /// Registries (`host:port`) reached over plain HTTP, such as a loopback
     /// test registry; every other registry is reached over HTTPS.
     pub insecure: Vec<String>,
+    /// Credentials by registry (`host` or `host:port`, as references name
+    /// it); a registry not listed is reached anonymously.
+    pub auth: std::collections::BTreeMap<String, Credential>,
+}
+
+impl Registries {
+    /// What to present to `registry`.
+    fn auth_for(&self, registry: &str) -> RegistryAuth {
+        match self.auth.get(registry) {
+            Some(Credential::Basic { username, password }) => {
+                RegistryAuth::Basic(username.clone(), password.clone())
+            }
+            Some(Credential::Bearer(token)) => RegistryAuth::Bearer(token.clone()),
+            None => RegistryAuth::Anonymous,
+        }
+    }
+}
+
+/// A credential for one registry: a user name and password (sent as HTTP
+/// Basic, or traded for a bearer token when the registry's challenge names
+/// a token service), or a bearer token sent as it is. Its `Debug` shows no
+/// secret.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// User name and password.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// A bearer token.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+            Self::Bearer(_) => f.debug_tuple("Bearer").field(&"<redacted>").finish(),
+        }
+    }
 }
 
 /// What [`pull_package`] fetched.
@@ -127,7 +175,7 @@ pub enum OciError {
     NotFound { reference: String, registry: String },
     /// The registry wants credentials.
     #[error(
-        "registry `{registry}` refused anonymous access to `{reference}`; only anonymous access is supported so far, use a registry that allows it"
+        "registry `{registry}` refused access to `{reference}`; give it credentials for this registry (an LO reads them from its `registries.toml`) or check the ones given"
     )]
     Unauthorized { reference: String, registry: String },
     /// Any other registry or transport failure.

@@ -13,7 +13,6 @@ use std::task::{Context, Poll};
 use edge_model::digest::sha256;
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest};
-use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
@@ -40,7 +39,11 @@ pub async fn pull_package(
     let at = Target::new(&image);
     let client = client(registries)?;
     let (body, _) = client
-        .pull_manifest_raw(&image, &RegistryAuth::Anonymous, &[OCI_IMAGE_MEDIA_TYPE])
+        .pull_manifest_raw(
+            &image,
+            &registries.auth_for(image.registry()),
+            &[OCI_IMAGE_MEDIA_TYPE],
+        )
         .await
         .map_err(|e| at.error(e, "fetching the manifest of"))?;
     let manifest_digest = sha256(&body).to_string();

@@ -16,7 +16,11 @@
 //! - A registry reference (`oci://host/name:tag`) that a deployment names,
 //!   as a module, binary or container image, or that the `compose.yaml` of
 //!   one of its compose archives names, and for which this server holds a
-//!   copy (what a stick carried): served as `name:tag`, without the host,
+//!   copy (what a stick carried, or else what it pulls through from the
+//!   reference's registry on this request,
+//!   [`crate::south::backend::Backend::pull_through`]; only for a manifest
+//!   request by the very tag or digest of a reference the device's own
+//!   deployments name, so the server is no open proxy): served as `name:tag`, without the host,
 //!   as a registry mirror does, so a client's mirror setting maps the
 //!   upstream name onto this registry unchanged. An image is served with
 //!   its own manifest and blobs; a module or binary under a one-layer
@@ -70,12 +74,15 @@ pub(crate) struct Entry {
     pub(crate) app: String,
 }
 
-/// The entries the deployments in `view` give repository `name`.
+/// The entries the deployments in `view` give repository `name`; a
+/// reference whose tag or digest is `asked` is pulled through when not
+/// held.
 pub(crate) fn entries(
     backend: &Shared,
     caller: &Caller,
     view: &DeviceView,
     name: &str,
+    asked: Option<&str>,
 ) -> Result<Vec<Entry>, ApiError> {
     let mut out: Vec<Entry> = Vec::new();
     let mut push = |e: Entry| {
@@ -98,7 +105,7 @@ pub(crate) fn entries(
                 }
                 if profile.profile_type == ProfileType::Compose {
                     for image in compose_images(backend, caller, app, &artifact)? {
-                        if let Some(e) = held(backend, caller, &image, name)? {
+                        if let Some(e) = held(backend, caller, &image, name, asked, true)? {
                             push(e);
                         }
                     }
@@ -107,7 +114,14 @@ pub(crate) fn entries(
                 .repository
                 .as_deref()
                 .and_then(|r| oci_reference(r, p.revision.as_deref()))
-                && let Some(e) = held(backend, caller, &r, name)?
+                && let Some(e) = held(
+                    backend,
+                    caller,
+                    &r,
+                    name,
+                    asked,
+                    profile.profile_type == ProfileType::Container,
+                )?
             {
                 push(e);
             }
@@ -204,12 +218,16 @@ fn empty_digest() -> Digest {
 }
 
 /// What this server holds for registry reference `reference`
-/// (`host/name:tag`) when it is served under `name`.
+/// (`host/name:tag`, an image when `image`, else a module or binary) when
+/// it is served under `name`; pulled through when it holds nothing yet and
+/// its tag or digest is the one `asked` for.
 fn held(
     backend: &Shared,
     caller: &Caller,
     reference: &str,
     name: &str,
+    asked: Option<&str>,
+    image: bool,
 ) -> Result<Option<Entry>, ApiError> {
     let Some(split) = grammar::split(reference) else {
         return Ok(None);
@@ -217,8 +235,16 @@ fn held(
     if split.name != name {
         return Ok(None);
     }
-    let Some(pin) = backend.pinned(&format!("oci://{reference}"))? else {
-        return Ok(None);
+    let oci = format!("oci://{reference}");
+    let pin = match backend.pinned(&oci)? {
+        Some(pin) => pin,
+        None if asked.is_some() && (asked == split.tag || asked == split.digest) => {
+            match backend.pull_through(&oci, image)? {
+                Some(pin) => pin,
+                None => return Ok(None),
+            }
+        }
+        None => return Ok(None),
     };
     let tag = split.tag.map(str::to_owned);
     if !edge_workspace::image::is_manifest_type(&pin.media_type) {

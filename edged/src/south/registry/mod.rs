@@ -206,16 +206,19 @@ async fn view_of(
         .map_err(|e| OciError::from_api(&e, "NAME_UNKNOWN"))
 }
 
-/// The entries of `name` for the caller (blocking reads).
+/// The entries of `name` for the caller (blocking reads); `asked`, the tag
+/// or digest of a manifest request, may be pulled through.
 async fn entries(
     backend: &Shared,
     caller: &Caller,
     name: &str,
+    asked: Option<&str>,
     unknown: &'static str,
 ) -> Result<Vec<catalog::Entry>, OciError> {
     let view = view_of(backend, caller).await?;
     let (b, c, n) = (backend.clone(), caller.clone(), name.to_owned());
-    blocking(move || catalog::entries(&b, &c, &view, &n))
+    let asked = asked.map(str::to_owned);
+    blocking(move || catalog::entries(&b, &c, &view, &n, asked.as_deref()))
         .await
         .map_err(|e| OciError::from_api(&e, unknown))
 }
@@ -245,7 +248,7 @@ async fn manifest(
                 ),
             ));
         };
-    let entries = entries(backend, caller, name, "MANIFEST_UNKNOWN").await?;
+    let entries = entries(backend, caller, name, Some(reference), "MANIFEST_UNKNOWN").await?;
     let mut found: Vec<&catalog::Entry> = entries
         .iter()
         .filter(|e| match &wanted {
@@ -304,7 +307,7 @@ fn put(h: &mut HeaderMap, name: impl axum::http::header::IntoHeaderName, value: 
 }
 
 async fn tags(backend: &Shared, caller: &Caller, name: &str) -> Result<Response, OciError> {
-    let entries = entries(backend, caller, name, "NAME_UNKNOWN").await?;
+    let entries = entries(backend, caller, name, None, "NAME_UNKNOWN").await?;
     if entries.is_empty() {
         return Err(OciError::new(
             StatusCode::NOT_FOUND,
@@ -355,7 +358,7 @@ async fn blob(
     };
     let mut source = None;
     if is_device {
-        let entries = entries(backend, caller, name, "BLOB_UNKNOWN").await?;
+        let entries = entries(backend, caller, name, None, "BLOB_UNKNOWN").await?;
         if let Some(e) = entries.iter().find(|e| e.blobs.contains(&digest)) {
             source = Some(if digest.as_str() == EMPTY_DIGEST {
                 Source::Empty

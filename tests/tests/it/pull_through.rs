@@ -1,0 +1,235 @@
+//! The LO as a pull-through registry for its site, with real parts: an
+//! image pushed with podman to Debian's docker-registry, which wants a
+//! user and password (`htpasswd`) and logs every request; a `container` app
+//! deployed from it to edge-1; an LO whose `registries.toml` holds the
+//! registry's credentials (first wrong ones: the device gets the OCI error
+//! saying so, nothing is kept). Then concurrent first requests cause one
+//! upstream fetch; podman pulls the image through the LO with edge-1's
+//! certificate (the upstream manifest digest), and again with nothing
+//! more asked of the registry; edge-2 is refused, and a name or tag no
+//! deployment of edge-1 names is refused without any request to the
+//! registry.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use edge_tests::co::ok;
+use edge_tests::fleet::{container_package, deploy_to, fleet_with, manifest_with};
+use edge_tests::lo::{Lo, Margo};
+use edge_tests::podman::{HELLO, Podman};
+
+const USER: &str = "site-puller";
+const PASSWORD: &str = "pw-9f3c1d";
+
+/// Removes the images this test pulled, however it ends.
+struct Images<'a>(&'a Podman, Vec<String>);
+
+impl Drop for Images<'_> {
+    fn drop(&mut self) {
+        for image in &self.1 {
+            let _ = self.0.cmd().args(["rmi", "-f", image]).output();
+        }
+    }
+}
+
+/// `registries.toml` in `data`, owner-only.
+fn credentials(data: &Path, addr: &str, password: &str) {
+    std::fs::create_dir_all(data).unwrap();
+    let file = data.join("registries.toml");
+    std::fs::write(
+        &file,
+        format!("[registry.\"{addr}\"]\nusername = \"{USER}\"\npassword = \"{password}\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// The digest of the manifest the registry holds for `name:tag`.
+fn upstream_digest(addr: &str, name: &str) -> String {
+    let r = reqwest::blocking::Client::new()
+        .get(format!("http://{addr}/v2/{name}/manifests/1.0.0"))
+        .basic_auth(USER, Some(PASSWORD))
+        .header(
+            "accept",
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    edge_model::digest::sha256(&r.bytes().unwrap()).to_string()
+}
+
+/// The registry's requests under `name`.
+fn asked(registry: &edge_tests::registry::Registry, name: &str) -> Vec<String> {
+    registry
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains(&format!("/v2/{name}/")))
+        .collect()
+}
+
+#[test]
+fn podman_pulls_an_image_through_the_lo_from_a_registry_wanting_credentials() {
+    let podman = Podman::setup();
+    let registry = edge_tests::registry::start_with_auth(USER, PASSWORD).unwrap();
+    let addr = registry.addr.clone();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!("upstream/hello-{}-{nanos}", std::process::id());
+    podman.push_as(
+        HELLO,
+        &addr,
+        &format!("{name}:1.0.0"),
+        &format!("{USER}:{PASSWORD}"),
+    );
+    let upstream = upstream_digest(&addr, &name);
+    let pushed = asked(&registry, &name).len();
+
+    let f = fleet_with(&["--insecure-registries", &addr]);
+    let pkg = container_package(f.dir.path(), &format!("{addr}/{name}"));
+    ok(&f
+        .co
+        .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
+    let _ = deploy_to(&f.co, "hello-container", "edge-1", &[]);
+
+    // Wrong credentials: the device is told why, nothing is kept.
+    let data = f.dir.path().join("lo");
+    credentials(&data, &addr, "not-the-password");
+    let lo = Lo::start(&f.lo_creds, &data, &["--insecure-registries", &addr]);
+    let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    let _ = manifest_with(&m1, 1, || lo.log());
+    let path = format!("/v2/{name}/manifests/1.0.0");
+    let refused = m1.get(&path, &[]);
+    assert_eq!(
+        refused.status,
+        502,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    let error = &refused.json()["errors"][0];
+    assert_eq!(error["code"], "UNKNOWN");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("could not pull it from its registry")
+            && message.contains(&format!("registry `{addr}` refused access"))
+            && message.contains("registries.toml"),
+        "{message}"
+    );
+    assert!(!data.join("pulled.json").exists());
+    assert!(
+        asked(&registry, &name).len() > pushed,
+        "the LO asked the registry"
+    );
+    let log = lo.log();
+    assert!(
+        !log.contains("not-the-password") && !log.contains(PASSWORD),
+        "{log}"
+    );
+    let _ = lo.stop();
+
+    // The right ones: four devices' first requests at once, one fetch.
+    credentials(&data, &addr, PASSWORD);
+    let lo = Lo::start(&f.lo_creds, &data, &["--insecure-registries", &addr]);
+    let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    let url = lo.url.clone();
+    let before = asked(&registry, &name).len();
+    // Another tag of the same repository, and the tag list, fetch nothing.
+    let untagged = m1.get(&format!("/v2/{name}/manifests/2.0.0"), &[]);
+    assert_eq!(untagged.status, 404);
+    assert_eq!(untagged.json()["errors"][0]["code"], "MANIFEST_UNKNOWN");
+    assert_eq!(m1.get(&format!("/v2/{name}/tags/list"), &[]).status, 404);
+    assert_eq!(
+        asked(&registry, &name).len(),
+        before,
+        "nothing fetched for a tag no deployment names"
+    );
+    let digests: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let m = Margo::new(&f.d1, &url, "plant-1");
+                    let r = m.get(&path, &[]);
+                    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+                    edge_model::digest::sha256(&r.body).to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        digests.iter().all(|d| *d == upstream),
+        "{digests:?} vs {upstream}"
+    );
+    let fetched = asked(&registry, &name)[before..].to_vec();
+    let manifests = fetched
+        .iter()
+        .filter(|r| r.starts_with(&format!("GET {path} ")) && r.ends_with(" 200"))
+        .count();
+    assert_eq!(manifests, 1, "one fetch of the manifest: {fetched:?}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("pulled.json")).unwrap()).unwrap();
+    let reference = format!("oci://{addr}/{name}:1.0.0");
+    assert_eq!(
+        record["pulled"][reference.as_str()]["digest"],
+        upstream.as_str()
+    );
+
+    // podman pulls it through the LO with edge-1's certificate.
+    let dir = f.dir.path();
+    let certs = crate::registry::cert_dir(&f.d1, &dir.join("certs-1"));
+    let cert_arg = format!("--cert-dir={}", certs.display());
+    let mirrored = format!("127.0.0.1:{}/{name}:1.0.0", lo.port());
+    let _images = Images(&podman, vec![mirrored.clone()]);
+    let asked_before_podman = asked(&registry, &name).len();
+    for _ in 0..2 {
+        let _ = podman.run(&["pull", "--tls-verify=false", &cert_arg, &mirrored]);
+        let digests = podman.run(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.RepoDigests}}",
+            &mirrored,
+        ]);
+        let want = format!("127.0.0.1:{}/{name}@{upstream}", lo.port());
+        assert!(digests.contains(&want), "{want} in {digests}");
+        let _ = podman.run(&["rmi", &mirrored]);
+    }
+    assert_eq!(
+        asked(&registry, &name).len(),
+        asked_before_podman,
+        "served from the LO's copy: {:?}",
+        asked(&registry, &name)
+    );
+
+    // edge-2's deployments do not name it; edge-1's name neither another
+    // repository nor another tag: all refused, the registry not asked.
+    let asked_before = registry.requests().len();
+    let certs2 = crate::registry::cert_dir(&f.d2, &dir.join("certs-2"));
+    let refused = podman
+        .cmd()
+        .args(["pull", "--tls-verify=false"])
+        .arg(format!("--cert-dir={}", certs2.display()))
+        .arg(&mirrored)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "edge-2 is served none of it");
+    let text = String::from_utf8_lossy(&refused.stderr).to_lowercase();
+    assert!(text.contains("manifest unknown"), "{text}");
+    for path in [
+        format!("/v2/{name}-other/manifests/1.0.0"),
+        format!("/v2/{name}/manifests/2.0.0"),
+    ] {
+        let other = m1.get(&path, &[]);
+        assert_eq!(other.status, 404, "{path}");
+        assert_eq!(other.json()["errors"][0]["code"], "MANIFEST_UNKNOWN");
+    }
+    assert_eq!(
+        registry.requests().len(),
+        asked_before,
+        "nothing asked upstream for what no deployment of the caller names"
+    );
+    let log = lo.log();
+    assert!(!log.contains(PASSWORD), "{log}");
+}
