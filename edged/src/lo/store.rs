@@ -76,7 +76,14 @@ impl Lo {
     /// Open the data directory (creating it) for `identity`, and build the
     /// views from what the mirror already holds, so a restart with the CO
     /// out of reach serves at once.
-    pub(crate) fn open(data: &Path, identity: Identity, outbox_limit: u64) -> anyhow::Result<Self> {
+    /// Served deployments name package-local artifacts in the registry at
+    /// `registry_host` (this LO, as its nodes dial it) when one is given.
+    pub(crate) fn open(
+        data: &Path,
+        identity: Identity,
+        outbox_limit: u64,
+        registry_host: Option<String>,
+    ) -> anyhow::Result<Self> {
         anyhow::ensure!(
             identity.file.role == "lo",
             "`{}` holds the credentials of an edge node (role `{}`), not of a local orchestrator; enrol one with `edgectl co enroll --site SITE --lo`",
@@ -126,7 +133,7 @@ impl Lo {
         let lists = trust::read_trust(data)?;
         let outbox = Outbox::load(&conn, outbox_limit)?;
         let cas = crate::cas::Cas::in_data(data)?;
-        let views = ViewCache::new(principal.wfm.as_str());
+        let views = ViewCache::naming_registry(principal.wfm.as_str(), registry_host);
         let lo = Self {
             cas,
             data: data.to_owned(),
