@@ -251,9 +251,10 @@ impl Node {
     /// it there (the manifest, which must name exactly this layer, then the
     /// layer by digest), else, or when the registry serves no such manifest,
     /// from the blob endpoint by digest. Either way the bytes are verified
-    /// by digest as they are stored. The reference's host is what other
-    /// clients dial; the node asks the fleet manager it is connected to,
-    /// which is where its package-local artifacts are.
+    /// by digest as they are stored; one already stored is taken as it is.
+    /// The reference's host is what other clients dial; the node asks the
+    /// fleet manager it is connected to, which is where its package-local
+    /// artifacts are.
     fn fetch_package_local(
         &self,
         app: &str,
@@ -261,6 +262,11 @@ impl Node {
         digest: &Digest,
         size: u64,
     ) -> Result<PathBuf, ComponentError> {
+        // Held already (verified when stored): no network, as after a reboot
+        // with the fleet manager away.
+        if let Some(path) = self.cas.get(digest) {
+            return Ok(path);
+        }
         let artifact = |e: &dyn std::error::Error| fail(FailureCode::Artifact, chain(e));
         if let Some((name, tag)) = c
             .repository
