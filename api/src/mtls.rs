@@ -332,6 +332,35 @@ pub fn spiffe_id(der: &[u8]) -> Option<String> {
     ids.next().is_none().then_some(first)
 }
 
+/// The host names and IP addresses a DER certificate names in its SANs
+/// (what `edgectl co enroll --lo --name` put there), in order.
+#[must_use]
+pub fn host_names(der: &[u8]) -> Vec<String> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return Vec::new();
+    };
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
+            x509_parser::extensions::GeneralName::IPAddress(b) => match b.len() {
+                4 => <[u8; 4]>::try_from(*b)
+                    .ok()
+                    .map(|a| std::net::Ipv4Addr::from(a).to_string()),
+                16 => <[u8; 16]>::try_from(*b)
+                    .ok()
+                    .map(|a| format!("[{}]", std::net::Ipv6Addr::from(a))),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
 /// The end of a DER certificate's validity, in seconds since the epoch.
 #[must_use]
 pub fn not_after(der: &[u8]) -> Option<i64> {

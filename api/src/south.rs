@@ -280,6 +280,17 @@ pub fn site_git_url(base: &str, site: &str) -> String {
     )
 }
 
+/// Largest OCI manifest read from a fleet manager's registry.
+pub const MAX_OCI_MANIFEST: u64 = 4 * 1024 * 1024;
+
+/// `/v2/<name>/<kind>/<reference>`, each segment of `name` and the
+/// reference percent-encoded (a digest keeps its `:`).
+fn oci_path(name: &str, kind: &str, reference: &str) -> String {
+    let name: Vec<String> = name.split('/').map(routes::encode).collect();
+    let reference: Vec<String> = reference.split(':').map(routes::encode).collect();
+    format!("/v2/{}/{kind}/{}", name.join("/"), reference.join(":"))
+}
+
 /// A source of an artifact's bytes, starting at some offset.
 pub type BlobReader = Box<dyn Read + Send>;
 
@@ -442,10 +453,30 @@ impl South {
         Ok(pin)
     }
 
-    /// The URL of app `app`'s artifact `digest`.
+    /// The URL of blob `digest` under repository `name`: an app id (where
+    /// edge nodes fetched package-local artifacts before the registry named
+    /// them) or a registry name such as `<app>/<component>`.
     #[must_use]
-    pub fn blob_url(&self, app: &str, digest: &str) -> String {
-        self.url(&routes::fill_all(routes::BLOB, &[app, digest]))
+    pub fn blob_url(&self, name: &str, digest: &str) -> String {
+        self.url(&oci_path(name, "blobs", digest))
+    }
+
+    /// The manifest the fleet manager's OCI registry serves under repository
+    /// `name` for `reference` (a tag or digest), at most
+    /// [`MAX_OCI_MANIFEST`] bytes: its bytes, unchecked.
+    ///
+    /// # Errors
+    /// [`CallError::NotFound`] when it serves none (its error JSON is not a
+    /// Margo problem: a 404 is taken by its status); otherwise when it
+    /// cannot be reached or refuses.
+    pub fn oci_manifest(&self, name: &str, reference: &str) -> Result<Vec<u8>, CallError> {
+        let url = self.url(&oci_path(name, "manifests", reference));
+        let req = self.http.get(&url).header(
+            reqwest::header::ACCEPT,
+            "application/vnd.oci.image.manifest.v1+json",
+        );
+        let resp = self.send(&url, req)?;
+        read_small(&url, resp, MAX_OCI_MANIFEST)
     }
 
     /// App `app`'s artifact `digest` from byte `from` on (an HTTP range);

@@ -170,6 +170,10 @@ pub struct Args {
     #[arg(long, env = "EDGED_SERVER", value_name = "URL")]
     pub server: Option<String>,
 
+    /// The registry host the LO's nodes dial, `HOST[:PORT]`: served deployments name each package-local artifact as `oci://HOST[:PORT]/<app>/<component>` (lo) [default: the first host name or address in the LO's certificate (`edgectl co enroll --lo --name`) with the port it listens on, else the address it listens on unless that is a wildcard].
+    #[arg(long, env = "EDGED_REGISTRY_HOST", value_name = "HOST[:PORT]")]
+    pub registry_host: Option<String>,
+
     /// Serve Prometheus metrics at `http://HOST:PORT/metrics`, plain HTTP: keep it on loopback or a monitoring network (lo, en) [default: none; the CO's are on its north API].
     #[arg(long, env = "EDGED_METRICS_LISTEN", value_name = "HOST:PORT")]
     pub metrics_listen: Option<String>,

@@ -41,6 +41,7 @@ struct File {
     server: Option<String>,
     trust_bundle_uri: Option<String>,
     metrics_listen: Option<String>,
+    registry_host: Option<String>,
     trust_bundle_pin: Option<String>,
     trust_bundle_ca: Option<PathBuf>,
     poll_hours: Option<String>,
@@ -106,6 +107,9 @@ pub struct Settings {
     /// Where `/metrics` is served, plain HTTP (lo, en).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<String>,
+    /// The registry host served deployments name (lo; `None`: derived).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_host: Option<String>,
     /// Where the trust anchors come from, when not from `ca.crt` (en).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust_bundle: Option<TrustBundle>,
@@ -333,6 +337,14 @@ impl Settings {
             .clone()
             .or(file.north_names)
             .unwrap_or_default();
+        let registry_host = args.registry_host.clone().or(file.registry_host);
+        if let Some(h) = &registry_host
+            && !registry_host_ok(h)
+        {
+            anyhow::bail!(
+                "`{h}` is not a registry host; use HOST or HOST:PORT such as lo.plant-1.example:7443 or 192.0.2.10:7443"
+            );
+        }
         let north_plain_http = args.north_plain_http || file.north_plain_http.unwrap_or(false);
         Ok(Self {
             north_cert,
@@ -348,6 +360,7 @@ impl Settings {
             server,
             trust_bundle,
             metrics_listen: args.metrics_listen.clone().or(file.metrics_listen),
+            registry_host,
             poll_hours,
             downtime,
             labels: file.labels.unwrap_or_default(),
@@ -476,5 +489,68 @@ impl TrustBundle {
             );
         }
         Ok(Some(Self { uri, pin, ca }))
+    }
+}
+
+/// Whether `h` is a registry host as an OCI reference names one: a DNS name
+/// or IPv4 address, or an IPv6 address in brackets, with an optional port.
+pub(crate) fn registry_host_ok(h: &str) -> bool {
+    if h.parse::<SocketAddr>().is_ok_and(|a| a.port() != 0) {
+        return true;
+    }
+    if let Some(inner) = h.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+        return inner.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let (host, port) = match h.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (h, None),
+    };
+    if port.is_some_and(|p| !p.parse::<u16>().is_ok_and(|p| p != 0)) {
+        return false;
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::registry_host_ok;
+
+    #[test]
+    fn registry_hosts_are_names_or_addresses_with_an_optional_port() {
+        for ok in [
+            "lo.plant-1.example",
+            "lo.plant-1.example:7443",
+            "192.0.2.10:7443",
+            "192.0.2.10",
+            "[::1]:7443",
+            "[2001:db8::1]",
+            "localhost",
+        ] {
+            assert!(registry_host_ok(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "lo:0",
+            "lo:99999",
+            "lo:",
+            "-lo.example",
+            "lo..example",
+            "https://lo",
+            "lo/x",
+            "lo example",
+            "[::1",
+            "::1",
+            "lo.example:7443:1",
+        ] {
+            assert!(!registry_host_ok(bad), "{bad}");
+        }
     }
 }

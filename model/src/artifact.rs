@@ -16,6 +16,12 @@
 //! managers read both through [`DeviceCapabilitiesManifest::deployment_types`]
 //! or, from a raw report, [`deployment_types`], which also read a report of
 //! an earlier release that listed our types directly.
+//!
+//! A fleet manager that serves its package-local artifacts from an OCI
+//! registry names them there ([`name_in_registry`]): the component's
+//! `repository` becomes a standard `oci://` reference and the artifact
+//! keeps its digest (and its file name as `title`), so our nodes still
+//! verify by digest and any other client pulls the reference as it is.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -28,6 +34,9 @@ use crate::profile::{Component, ProfileType};
 pub const EDGECTL_EXTENSION: &str = "x-edgectl-extensions";
 /// The key of the artifact reference inside the extension.
 const ARTIFACT: &str = "artifact";
+/// The key of an artifact's file name inside its reference, written when
+/// the artifact is named in a registry.
+const TITLE: &str = "title";
 /// The key of the limits inside the extension.
 const LIMITS: &str = "limits";
 /// The key of our deployment types inside a capabilities report's extension.
@@ -101,6 +110,13 @@ impl Component {
         serde_json::from_value(self.edgectl_extension(ARTIFACT)?.clone()).ok()
     }
 
+    /// The file name of this component's package-local artifact, once its
+    /// `repository` names it in a registry ([`name_in_registry`]).
+    #[must_use]
+    pub fn artifact_title(&self) -> Option<&str> {
+        self.edgectl_extension(ARTIFACT)?.get(TITLE)?.as_str()
+    }
+
     /// Name `artifact` as this component's, beside what else the extension
     /// holds (its limits); an earlier reference is replaced.
     pub fn set_artifact(&mut self, artifact: &ArtifactRef) {
@@ -121,6 +137,70 @@ impl Component {
             }
         }
     }
+}
+
+/// Name each package-local artifact of deployment document `doc` (as JSON)
+/// in the registry at `host` (`host[:port]`): a component whose
+/// `repository` is a package-local path and whose extension names the
+/// artifact by digest gets `repository: oci://<host>/<app>/<component>`
+/// (its `revision` is the tag, unchanged), and the artifact keeps the file
+/// name as `title`. A component is left as written when its revision is
+/// missing or not a tag (`tag_ok`), or its repository name is not one
+/// (`name_ok`): a reference that a registry cannot answer is not made.
+/// Everything else in the document stays as it is. Returns how many
+/// components were named.
+pub fn name_in_registry(
+    doc: &mut Value,
+    host: &str,
+    name_ok: impl Fn(&str) -> bool,
+    tag_ok: impl Fn(&str) -> bool,
+) -> usize {
+    let Some(app) = doc["metadata"]["annotations"]["applicationId"]
+        .as_str()
+        .map(str::to_owned)
+    else {
+        return 0;
+    };
+    let Some(components) = doc
+        .pointer_mut("/spec/deploymentProfile/components")
+        .and_then(Value::as_array_mut)
+    else {
+        return 0;
+    };
+    let mut named = 0;
+    for c in components {
+        let Some(component) = c["name"].as_str() else {
+            continue;
+        };
+        let name = format!("{app}/{component}");
+        let has_digest = c
+            .get(EDGECTL_EXTENSION)
+            .and_then(|e| e.get(ARTIFACT))
+            .and_then(|a| a.get("digest"))
+            .is_some_and(Value::is_string);
+        let props = &c["properties"];
+        let Some(path) = props["repository"]
+            .as_str()
+            .filter(|r| crate::profile::is_local_path(r) && !r.contains(':'))
+        else {
+            continue;
+        };
+        let title = path.rsplit('/').find(|s| !s.is_empty()).map(str::to_owned);
+        let tagged = props["revision"].as_str().is_some_and(&tag_ok);
+        if !has_digest || !tagged || !name_ok(&name) {
+            continue;
+        }
+        c["properties"]["repository"] = Value::String(format!("oci://{host}/{name}"));
+        if let (Some(t), Some(Value::Object(a))) = (
+            title,
+            c.get_mut(EDGECTL_EXTENSION)
+                .and_then(|e| e.get_mut(ARTIFACT)),
+        ) {
+            a.insert(TITLE.to_owned(), Value::String(t));
+        }
+        named += 1;
+    }
+    named
 }
 
 /// The deployment types a device runs, from its `supportedDeploymentTypes`
@@ -255,6 +335,45 @@ mod tests {
             size: 6,
             media_type: FILE_TYPE.to_owned(),
         }
+    }
+
+    #[test]
+    fn package_local_artifacts_are_named_in_a_registry_with_their_digest_kept() {
+        let a = reference();
+        let mut doc = serde_json::json!({
+            "metadata": {"annotations": {"applicationId": "hello-wasm"}},
+            "spec": {"deploymentProfile": {"type": "wasm", "components": [
+                {"name": "hello", "properties": {"repository": "./components/hello.wat", "revision": "1.0.0"},
+                 EDGECTL_EXTENSION: {"artifact": {"digest": a.digest.as_str(), "size": 6, "mediaType": FILE_TYPE}, "limits": {"fuel": 9}}},
+                {"name": "plain", "properties": {"repository": "./components/x", "revision": "1.0.0"}},
+                {"name": "norev", "properties": {"repository": "./components/y"},
+                 EDGECTL_EXTENSION: {"artifact": {"digest": a.digest.as_str(), "size": 6}}},
+                {"name": "remote", "properties": {"repository": "oci://reg/x", "revision": "2.0.0"},
+                 EDGECTL_EXTENSION: {"artifact": {"digest": a.digest.as_str(), "size": 6}}},
+            ]}},
+            "future": {"kept": true},
+        });
+        let before = doc.clone();
+        let n = name_in_registry(&mut doc, "lo.example:7443", |_| true, |t| !t.contains('+'));
+        assert_eq!(n, 1);
+        let c = &doc["spec"]["deploymentProfile"]["components"];
+        assert_eq!(
+            c[0]["properties"]["repository"],
+            "oci://lo.example:7443/hello-wasm/hello"
+        );
+        assert_eq!(c[0]["properties"]["revision"], "1.0.0");
+        let parsed: Component = serde_json::from_value(c[0].clone()).unwrap();
+        assert_eq!(parsed.artifact(), Some(a));
+        assert_eq!(parsed.artifact_title(), Some("hello.wat"));
+        assert_eq!(parsed.limits().fuel, Some(9));
+        for i in 1..4 {
+            assert_eq!(c[i], before["spec"]["deploymentProfile"]["components"][i]);
+        }
+        assert_eq!(doc["future"], before["future"]);
+        // A name the registry refuses is not made.
+        let mut again = before.clone();
+        assert_eq!(name_in_registry(&mut again, "h", |_| false, |_| true), 0);
+        assert_eq!(again, before);
     }
 
     #[test]

@@ -71,6 +71,13 @@ pub enum Format {
     Yaml,
 }
 
+/// `v` as YAML text, as documents are written (`None` only for a value
+/// YAML cannot hold, which JSON read by [`parse_value`] never is).
+#[must_use]
+pub fn value_to_yaml(v: &Value) -> Option<String> {
+    yaml_serde::to_string(v).ok()
+}
+
 /// Read `bytes` as a YAML or JSON document whose top level is a mapping.
 pub fn parse_value(bytes: &[u8]) -> Result<(Value, Format), LoadError> {
     if bytes.len() > MAX_DOCUMENT_BYTES {

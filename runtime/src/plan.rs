@@ -151,9 +151,29 @@ fn remove(a: &Applied) -> Step {
 #[must_use]
 pub fn unchanged(old: &[(ComponentPlan, State)], new: &[ComponentPlan]) -> Vec<String> {
     new.iter()
-        .filter(|n| old.iter().any(|(o, s)| *s == State::Installed && o == *n))
+        .filter(|n| {
+            old.iter()
+                .any(|(o, s)| *s == State::Installed && same_work(o, n))
+        })
         .map(|n| n.name.clone())
         .collect()
+}
+
+/// Whether two plans run the same thing: equal, except that components
+/// whose package-local artifact has the same digest are the same whatever
+/// their `repository` and `revision` call it (an LO names such an artifact
+/// in its registry, so the name changes with its setting or its release
+/// while the bytes do not).
+fn same_work(a: &ComponentPlan, b: &ComponentPlan) -> bool {
+    if a.artifact.is_some() && a.artifact == b.artifact {
+        let unnamed = |p: &ComponentPlan| ComponentPlan {
+            repository: None,
+            revision: None,
+            ..p.clone()
+        };
+        return unnamed(a) == unnamed(b);
+    }
+    a == b
 }
 
 /// The steps that take the node from `applied` to `desired`.
@@ -307,6 +327,16 @@ spec:
         // Same plans: everything stays; a component removed from the new
         // version is simply not kept.
         assert_eq!(unchanged(&installed, &old[..2]), ["first", "second"]);
+        // The same package-local bytes named in a registry now: kept; a
+        // component without a digest whose repository changed: replaced.
+        let mut renamed = old.clone();
+        renamed[0].artifact = Some("sha256:same".into());
+        let mut keep = installed.clone();
+        keep[0].0.artifact = Some("sha256:same".into());
+        renamed[0].repository = Some("oci://lo.example:7443/app/first".into());
+        renamed[0].revision = Some("9.9.9".into());
+        renamed[1].repository = Some("oci://elsewhere/app/second".into());
+        assert_eq!(unchanged(&keep, &renamed), ["first", "third"]);
     }
 
     #[test]

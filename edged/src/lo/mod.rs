@@ -108,13 +108,22 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             "site stick taken in"
         );
     }
+    let registry = registry_host(settings.registry_host.clone(), &identity, addr);
+    match &registry {
+        Some(host) => tracing::info!(host, "package-local artifacts are served as oci://{host}/…"),
+        None => tracing::warn!(
+            "no registry host: the LO listens on a wildcard address and its certificate names no host; package-local artifacts are served as the CO wrote them (set --registry-host)"
+        ),
+    }
     let (data, limit) = (settings.data.clone(), settings.outbox_limit);
     let pull = store::PullThrough {
         insecure: settings.insecure_registries.clone(),
         max_bytes: settings.pull_cache_max_bytes,
     };
-    let lo =
-        crate::http::start_blocking(move || store::Lo::open(&data, identity, limit, pull)).await?;
+    let lo = crate::http::start_blocking(move || {
+        store::Lo::open(&data, identity, limit, pull, registry)
+    })
+    .await?;
     let lo = Arc::new(lo);
     if lo.trust().issued.is_none() {
         // A first start: the identities the CO issued, before any device asks.
@@ -172,6 +181,28 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let _ = serving.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The registry host served deployments name: `configured`, else the first
+/// host name or address in the LO's certificate (what `edgectl co enroll
+/// --lo --name` put there, so a standard client verifies the LO under it)
+/// with the port the LO listens on, else the address it listens on unless
+/// that is a wildcard (no one dials `0.0.0.0`); `None` when nothing fits.
+fn registry_host(
+    configured: Option<String>,
+    identity: &Identity,
+    listening: std::net::SocketAddr,
+) -> Option<String> {
+    if configured.is_some() {
+        return configured;
+    }
+    if let Some(name) = edge_api::mtls::host_names(&identity.cert)
+        .into_iter()
+        .next()
+    {
+        return Some(format!("{name}:{}", listening.port()));
+    }
+    (!listening.ip().is_unspecified()).then(|| listening.to_string())
 }
 
 /// Keep the CO's trust bundle current: a new one is in force for the

@@ -87,11 +87,14 @@ impl Lo {
     /// Open the data directory (creating it) for `identity`, and build the
     /// views from what the mirror already holds, so a restart with the CO
     /// out of reach serves at once.
+    /// Served deployments name package-local artifacts in the registry at
+    /// `registry_host` (this LO, as its nodes dial it) when one is given.
     pub(crate) fn open(
         data: &Path,
         identity: Identity,
         outbox_limit: u64,
         pull: PullThrough,
+        registry_host: Option<String>,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(
             identity.file.role == "lo",
@@ -142,7 +145,7 @@ impl Lo {
         let lists = trust::read_trust(data)?;
         let outbox = Outbox::load(&conn, outbox_limit)?;
         let cas = crate::cas::Cas::in_data(data)?;
-        let views = ViewCache::new(principal.wfm.as_str());
+        let views = ViewCache::naming_registry(principal.wfm.as_str(), registry_host);
         let registries = edge_workspace::oci::Registries {
             insecure: pull.insecure,
             auth: super::upstream::read_auth(data)?,

@@ -6,14 +6,20 @@
 //! the package-local artifact with the device's certificate in a
 //! `--cert-dir`, the LO verified by the host name its certificate names,
 //! `edgectl co enroll --lo --name`), and by another device of the same site, which is served
-//! none of it.
+//! none of it. The deployment the LO serves names the artifact as a
+//! standard reference into the LO (`oci://127.0.0.1:PORT/hello-wasm/hello`,
+//! the host its certificate names): skopeo fetches exactly that reference,
+//! and our node installs it through the registry, its report tied to the
+//! document the CO wrote.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use edge_model::MargoDocument as _;
 use edge_model::digest::sha256;
 use edge_tests::co::{fails, ok};
-use edge_tests::fleet::{Fleet, deploy_hello, fleet, manifest_with};
+use edge_tests::en::En;
+use edge_tests::fleet::{Fleet, deploy_hello, fleet, manifest_with, wait_state};
 use edge_tests::lo::{Lo, Margo, Reply};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -106,6 +112,89 @@ fn the_lo_serves_a_package_local_artifact_as_an_oci_registry() {
     errors_are_the_specs(&s);
     another_device_is_served_none_of_it(&s, &manifest_digest);
     skopeo_pulls_it(&s, &manifest_digest);
+}
+
+#[test]
+fn a_served_deployment_names_its_artifact_in_the_lo_and_a_node_installs_it() {
+    let s = scene();
+    let (v, _) = manifest_with(&s.m1, 1, || s.lo.log());
+    let id = v["deployments"][0]["deploymentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let doc = s.m1.get(v["deployments"][0]["url"].as_str().unwrap(), &[]);
+    assert_eq!(doc.status, 200);
+    let d = edge_model::ApplicationDeployment::from_slice(&doc.body)
+        .unwrap()
+        .document;
+    let c = &d.spec.deployment_profile.components[0];
+    let reference = format!("oci://127.0.0.1:{}/hello-wasm/hello", s.lo.port());
+    assert_eq!(
+        c.properties.repository.as_deref(),
+        Some(reference.as_str()),
+        "{}",
+        String::from_utf8_lossy(&doc.body)
+    );
+    assert_eq!(c.properties.revision.as_deref(), Some("1.0.0"));
+    let artifact = c.artifact().expect("the digest is kept in the extension");
+    assert_eq!(artifact.digest.as_str(), s.digest);
+    assert_eq!(artifact.size, s.module.len() as u64);
+    // The CO's document is another: the LO served its own bytes.
+    let at_co = ok(&s
+        .f
+        .co
+        .edgectl(&["co", "show", "deployment", &id, "-o", "json"]));
+    assert!(!at_co.contains(&reference), "{at_co}");
+
+    // skopeo, given exactly the served reference (as `docker://`), with
+    // edge-1's certificate: the layer is the module.
+    let certs = cert_dir(&s.f.d1, &s.f.dir.path().join("certs-ref"));
+    let at = format!(
+        "docker://{}:{}",
+        reference.trim_start_matches("oci://"),
+        c.properties.revision.as_deref().unwrap()
+    );
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("--cert-dir={}", certs.display()),
+        &at,
+    ]);
+    assert!(
+        raw.status.success(),
+        "{at}: {}\n--- LO\n{}",
+        String::from_utf8_lossy(&raw.stderr),
+        s.lo.log()
+    );
+    let m: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(m["layers"][0]["digest"], s.digest.as_str());
+    let out = s.f.dir.path().join("copied-ref");
+    let copy = skopeo(&[
+        "copy",
+        &format!("--src-cert-dir={}", certs.display()),
+        &at,
+        &format!("dir:{}", out.display()),
+    ]);
+    assert!(
+        copy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copy.stderr)
+    );
+    let hex = s.digest.trim_start_matches("sha256:");
+    assert_eq!(std::fs::read(out.join(hex)).unwrap(), s.module);
+
+    // Our node pulls it through the registry (no fallback to the blob
+    // route) and runs it; the CO sees it installed, the report tied to the
+    // document it wrote.
+    let en = En::start(&s.f.d1, &s.f.dir.path().join("en"), &s.lo.url, &[]);
+    wait_state(&s.f.co, &id, "installed", || {
+        format!("--- node\n{}\n--- LO\n{}", en.log(), s.lo.log())
+    });
+    let log = en.log();
+    assert!(
+        !log.contains("serves no such manifest"),
+        "the node took the registry path: {log}"
+    );
 }
 
 /// Base, manifest by tag and by digest (GET and HEAD), the config and the

@@ -1,8 +1,17 @@
 //! Where a component's artifact comes from, onto local disk and verified:
-//! a package-local artifact from the fleet manager's blob endpoint (the LO's
-//! cache), a WebAssembly module or binary from a registry (`oci://`, one
-//! layer), or nothing to fetch (a container image, which podman pulls,
-//! unless the fleet manager holds a copy podman lacks: `images.rs`).
+//! a package-local artifact from the fleet manager (the LO's cache), a
+//! WebAssembly module or binary from a registry (`oci://`, one layer), or
+//! nothing to fetch (a container image, which podman pulls, unless the
+//! fleet manager holds a copy podman lacks: `images.rs`).
+//!
+//! A package-local artifact is named by digest in our extension. When the
+//! served document also names it as a standard reference into the fleet
+//! manager's own registry (`oci://<its host>/<app>/<component>` and a tag,
+//! as an LO serves it), the node pulls it the way any OCI client does, over
+//! its mTLS connection: the manifest, which must name exactly that layer,
+//! then the layer by digest. A fleet manager whose registry serves no such
+//! manifest (an earlier release) is asked by digest at its blob endpoint,
+//! as before.
 //!
 //! A registry reference is resolved to a digest once and pinned in the
 //! artifact store, so a node that restarts with no network starts the same
@@ -17,7 +26,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use edge_api::south::South;
+use edge_api::south::{CallError, South};
 use edge_model::profile::{Component, oci_reference};
 use edge_model::{ApplicationDeployment, Digest, MargoDocument as _, ProfileType};
 use edge_runtime::plan::ComponentPlan;
@@ -38,6 +47,30 @@ fn local_artifact(d: &ApplicationDeployment, component: &str) -> Option<(Digest,
         .find(|c| c.name.as_str() == component)?
         .artifact()
         .map(|a| (a.digest, a.size))
+}
+
+/// The repository name and tag (or digest) of registry reference
+/// `repository` (`oci://host/name`) with `revision`; `None` for anything
+/// else.
+fn registry_name<'a>(repository: &'a str, revision: Option<&'a str>) -> Option<(&'a str, &'a str)> {
+    let (_host, name) = repository.strip_prefix("oci://")?.split_once('/')?;
+    let revision = revision.filter(|r| !r.is_empty())?;
+    (!name.is_empty()).then_some((name, revision))
+}
+
+/// Whether `manifest` is an image manifest with exactly one layer, `digest`
+/// of `size` bytes; why not, as the end of a sentence.
+fn one_layer(manifest: &[u8], digest: &Digest, size: u64) -> Result<(), String> {
+    let m = edge_workspace::image::parse_manifest(manifest, crate::cas::MAX_ARTIFACT)
+        .map_err(|e| format!("does not read: {e}"))?;
+    match m.layers.as_slice() {
+        [layer] if layer.digest == digest.as_str() && layer.size == size => Ok(()),
+        [layer] => Err(format!(
+            "names {} ({} bytes), not the deployment's {digest} ({size} bytes)",
+            layer.digest, layer.size
+        )),
+        layers => Err(format!("has {} layers, not one", layers.len())),
+    }
 }
 
 /// The registry reference of a wasm or process component pulled from one.
@@ -70,9 +103,7 @@ impl Node {
             }
             self.make_room(&digest, size)?;
             let app = d.metadata.annotations.application_id.as_str();
-            let path = self
-                .fetch_from_fleet_manager(app, &digest, size)
-                .map_err(|e| fail(FailureCode::Artifact, chain(&e)))?;
+            let path = self.fetch_package_local(app, c, &digest, size)?;
             if c.kind == ProfileType::Compose {
                 // Checked whole before anything is extracted or stopped.
                 let bytes =
@@ -215,8 +246,67 @@ impl Node {
         Ok(path)
     }
 
-    /// App `app`'s artifact `digest` (at most `size` bytes) from the fleet
-    /// manager's blob endpoint into the store; a refusal that says when to
+    /// Package-local artifact `digest` (`size` bytes) of component `c` of
+    /// app `app` from the fleet manager: through its registry when `c` names
+    /// it there (the manifest, which must name exactly this layer, then the
+    /// layer by digest), else, or when the registry serves no such manifest,
+    /// from the blob endpoint by digest. Either way the bytes are verified
+    /// by digest as they are stored; one already stored is taken as it is.
+    /// The reference's host is what other clients dial; the node asks the
+    /// fleet manager it is connected to, which is where its package-local
+    /// artifacts are.
+    fn fetch_package_local(
+        &self,
+        app: &str,
+        c: &ComponentPlan,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<PathBuf, ComponentError> {
+        // Held already (verified when stored): no network, as after a reboot
+        // with the fleet manager away.
+        if let Some(path) = self.cas.get(digest) {
+            return Ok(path);
+        }
+        let artifact = |e: &dyn std::error::Error| fail(FailureCode::Artifact, chain(e));
+        if let Some((name, tag)) = c
+            .repository
+            .as_deref()
+            .and_then(|r| registry_name(r, c.revision.as_deref()))
+        {
+            match self.fleet_manager().oci_manifest(name, tag) {
+                Ok(bytes) => {
+                    one_layer(&bytes, digest, size).map_err(|why| {
+                        fail(
+                            FailureCode::Artifact,
+                            format!("the fleet manager's manifest of `{name}:{tag}` {why}"),
+                        )
+                    })?;
+                    return self
+                        .fetch_from_fleet_manager(name, digest, size)
+                        .map_err(|e| artifact(&e));
+                }
+                Err(CallError::NotFound { .. }) => {
+                    tracing::info!(
+                        name,
+                        tag,
+                        "the fleet manager's registry serves no such manifest; fetching the artifact by digest"
+                    );
+                }
+                Err(e) => {
+                    if let Some(after) = e.advice().after {
+                        self.hold_fetches(after);
+                    }
+                    return Err(artifact(&e));
+                }
+            }
+        }
+        self.fetch_from_fleet_manager(app, digest, size)
+            .map_err(|e| artifact(&e))
+    }
+
+    /// Artifact `digest` (at most `size` bytes) under repository `app` (an
+    /// app id, or a registry name) from the fleet manager's blob endpoint
+    /// into the store; a refusal that says when to
     /// try again holds back [`Node::retry_failed`] until then.
     pub(super) fn fetch_from_fleet_manager(
         &self,
@@ -330,5 +420,61 @@ impl Node {
         if freed > 0 {
             tracing::info!(freed, "unused artifacts removed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_into_the_fleet_managers_registry_gives_its_name_and_tag() {
+        assert_eq!(
+            registry_name("oci://lo.example:7443/hello-wasm/hello", Some("1.0.0")),
+            Some(("hello-wasm/hello", "1.0.0"))
+        );
+        assert_eq!(registry_name("./components/hello.wat", Some("1.0.0")), None);
+        assert_eq!(registry_name("oci://lo.example/x", None), None);
+        assert_eq!(registry_name("oci://lo.example/", Some("1")), None);
+        assert_eq!(registry_name("oci://lo.example", Some("1")), None);
+    }
+
+    #[test]
+    fn the_manifest_must_name_exactly_the_deployments_layer() {
+        let d = edge_model::digest::sha256(b"module");
+        let manifest = |layers: serde_json::Value| {
+            serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                    "digest": edge_model::digest::sha256(b"{}").as_str(), "size": 2},
+                "layers": layers,
+            }))
+            .unwrap()
+        };
+        let layer = |digest: &str, size: u64| serde_json::json!({"mediaType": "application/vnd.edgectl.file.v1", "digest": digest, "size": size});
+        assert_eq!(
+            one_layer(&manifest(serde_json::json!([layer(d.as_str(), 6)])), &d, 6),
+            Ok(())
+        );
+        let other = edge_model::digest::sha256(b"other");
+        let e = one_layer(
+            &manifest(serde_json::json!([layer(other.as_str(), 6)])),
+            &d,
+            6,
+        )
+        .unwrap_err();
+        assert!(e.contains(other.as_str()) && e.contains(d.as_str()), "{e}");
+        assert!(one_layer(&manifest(serde_json::json!([layer(d.as_str(), 7)])), &d, 6).is_err());
+        let two = serde_json::json!([layer(d.as_str(), 6), layer(d.as_str(), 6)]);
+        assert_eq!(
+            one_layer(&manifest(two), &d, 6),
+            Err("has 2 layers, not one".to_owned())
+        );
+        assert!(
+            one_layer(b"{}", &d, 6)
+                .unwrap_err()
+                .starts_with("does not read")
+        );
     }
 }

@@ -153,6 +153,8 @@ fn local(app: &str, c: &Component, artifact: &ArtifactRef) -> Entry {
         .properties
         .local_path()
         .and_then(|p| p.rsplit('/').find(|s| !s.is_empty()))
+        // Named in this registry (a served document): the file name kept.
+        .or_else(|| c.artifact_title())
         .unwrap_or(c.name.as_str())
         .to_owned();
     let compose = artifact.is_compose();

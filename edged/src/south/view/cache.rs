@@ -53,10 +53,20 @@ pub(crate) struct Building<'a> {
 impl ViewCache {
     /// No views yet (every device gets an empty manifest until a rebuild).
     pub(crate) fn new(scope: impl Into<String>) -> Self {
+        Self::naming_registry(scope, None)
+    }
+
+    /// As [`ViewCache::new`], its views naming each package-local artifact
+    /// in the registry at `host` (`host[:port]`, what the nodes dial) when
+    /// one is given.
+    pub(crate) fn naming_registry(scope: impl Into<String>, host: Option<String>) -> Self {
         Self {
             scope: scope.into(),
             served: RwLock::new(Arc::new(SiteViews::default())),
-            building: Mutex::new(BuildState::default()),
+            building: Mutex::new(BuildState {
+                routes: RouteCache::naming_registry(host),
+                stamp: 0,
+            }),
         }
     }
 

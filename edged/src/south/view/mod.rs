@@ -22,6 +22,16 @@
 //! stored before a view using them is served: `versions.rs` is where (the
 //! only SQL of the views), and `cache.rs` the one cache of a site's served
 //! views that the CO and the LO both use.
+//!
+//! A server that is its nodes' OCI registry (the LO) serves each
+//! package-local artifact as a standard reference into itself,
+//! `oci://<registry host>/<app>/<component>` tagged with the component's
+//! `revision` (`edge_model::artifact::name_in_registry`; the registry's
+//! grammar decides what is a name and a tag), so the served bytes, and
+//! their digest, differ from the Git file's. Each served document keeps the
+//! digest of the file it came from ([`Doc::source`]); that is what `served`
+//! remembers and what a report is tied to, so the CO compares it with the
+//! digest of the document it wrote.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -48,13 +58,16 @@ pub(crate) const MAX_SITE_FILES: usize = 100_000;
 pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// One deployment as served: its id, the device it is for
-/// (`metadata.deviceId`), digest and exact bytes.
+/// (`metadata.deviceId`), digest and exact bytes, and the digest of the
+/// Git file it was made from (the same unless its artifacts were named in
+/// a registry).
 #[derive(Debug, Clone)]
 pub(crate) struct Doc {
     pub(crate) id: String,
     pub(crate) target: String,
     pub(crate) digest: Digest,
     pub(crate) bytes: Bytes,
+    pub(crate) source: Digest,
 }
 
 /// What one device is served.
@@ -270,13 +283,19 @@ pub(crate) fn speaks_for(client: &str, device: &str) -> bool {
 }
 
 /// Route one deployment file (`<id>.yaml`): the client it is served to
-/// ([`client_of`] its `metadata.deviceId`) and the document.
-pub(crate) fn route_one(name: &str, bytes: Vec<u8>) -> Result<(String, Doc), RouteError> {
+/// ([`client_of`] its `metadata.deviceId`) and the document, its
+/// package-local artifacts named in the registry at `registry` when given.
+pub(crate) fn route_one(
+    name: &str,
+    bytes: Vec<u8>,
+    registry: Option<&str>,
+) -> Result<(String, Doc), RouteError> {
     let file = || name.to_owned();
-    let (value, _) = edge_model::load::parse_value(&bytes).map_err(|source| RouteError::Load {
-        name: file(),
-        source,
-    })?;
+    let (mut value, _) =
+        edge_model::load::parse_value(&bytes).map_err(|source| RouteError::Load {
+            name: file(),
+            source,
+        })?;
     let meta = &value["metadata"];
     let id = meta["annotations"]["id"]
         .as_str()
@@ -292,13 +311,31 @@ pub(crate) fn route_one(name: &str, bytes: Vec<u8>) -> Result<(String, Doc), Rou
         .as_str()
         .filter(|d| DeviceTarget::is_valid(d))
         .ok_or_else(|| RouteError::NoDevice { name: file() })?;
-    Ok((
+    let (client, id, target) = (
         client_of(device).to_owned(),
+        id.to_owned(),
+        device.to_owned(),
+    );
+    let source = digest::sha256(&bytes);
+    let served = registry
+        .filter(|host| {
+            edge_model::artifact::name_in_registry(
+                &mut value,
+                host,
+                crate::south::registry::grammar::name_ok,
+                crate::south::registry::grammar::tag_ok,
+            ) > 0
+        })
+        .and_then(|_| edge_model::load::value_to_yaml(&value))
+        .map_or(bytes, String::into_bytes);
+    Ok((
+        client,
         Doc {
-            id: id.to_owned(),
-            target: device.to_owned(),
-            digest: digest::sha256(&bytes),
-            bytes: Bytes::from(bytes),
+            id,
+            target,
+            digest: digest::sha256(&served),
+            bytes: Bytes::from(served),
+            source,
         },
     ))
 }
@@ -323,9 +360,21 @@ pub(crate) struct Staged {
 /// parses only the files whose blob is new (a change costs what it changes,
 /// not what the site holds). The cache follows the last commit staged.
 #[derive(Debug, Default)]
-pub(crate) struct RouteCache(HashMap<String, (String, Doc)>);
+pub(crate) struct RouteCache {
+    routed: HashMap<String, (String, Doc)>,
+    /// The registry host package-local artifacts are named in, if any.
+    registry: Option<String>,
+}
 
 impl RouteCache {
+    /// Name package-local artifacts in the registry at `host`.
+    pub(crate) fn naming_registry(host: Option<String>) -> Self {
+        Self {
+            routed: HashMap::new(),
+            registry: host,
+        }
+    }
+
     /// Read the deployment files of `head` in `repo`, route them, and stage
     /// the site's views (bundling without any lock). `head` is `None` for a
     /// site without commits.
@@ -336,7 +385,7 @@ impl RouteCache {
         previous: &SiteViews,
     ) -> anyhow::Result<Staged> {
         let Some(h) = head.as_deref() else {
-            self.0.clear();
+            self.routed.clear();
             return Ok(stage_routed(None, 0, BTreeMap::new(), previous));
         };
         let files = repo.files_at_except(
@@ -345,13 +394,13 @@ impl RouteCache {
             ".yaml",
             MAX_SITE_FILES,
             MAX_FILE_BYTES,
-            &|blob| self.0.contains_key(blob),
+            &|blob| self.routed.contains_key(blob),
         )?;
         let mut routed: BTreeMap<String, Vec<Doc>> = BTreeMap::new();
         let mut next = HashMap::with_capacity(files.len());
         for f in files {
-            let (device, doc) = match (f.bytes, self.0.get(&f.blob)) {
-                (Some(bytes), _) => route_one(&f.name, bytes),
+            let (device, doc) = match (f.bytes, self.routed.get(&f.blob)) {
+                (Some(bytes), _) => route_one(&f.name, bytes, self.registry.as_deref()),
                 (None, Some((device, doc))) if f.name == format!("{}.yaml", doc.id) => {
                     Ok((device.clone(), doc.clone()))
                 }
@@ -366,7 +415,7 @@ impl RouteCache {
             next.insert(f.blob, (device.clone(), doc.clone()));
             routed.entry(device).or_default().push(doc);
         }
-        self.0 = next;
+        self.routed = next;
         Ok(stage_routed(head.clone(), repo.depth(h)?, routed, previous))
     }
 }
@@ -419,7 +468,7 @@ impl Staged {
             let ids = prepared
                 .docs
                 .iter()
-                .map(|d| (d.id.as_str(), d.digest.as_str(), d.target.as_str()));
+                .map(|d| (d.id.as_str(), d.source.as_str(), d.target.as_str()));
             let version = versions::assign(&tx, scope, &device, &prepared.key, floor, ids)?;
             let old = previous.devices.get(&device);
             let view = match old {
@@ -459,7 +508,7 @@ mod tests {
     fn route(files: Vec<(String, Vec<u8>)>) -> Result<BTreeMap<String, Vec<Doc>>, RouteError> {
         let mut out: BTreeMap<String, Vec<Doc>> = BTreeMap::new();
         for (name, bytes) in files {
-            let (device, doc) = route_one(&name, bytes)?;
+            let (device, doc) = route_one(&name, bytes, None)?;
             out.entry(device).or_default().push(doc);
         }
         Ok(out)
@@ -481,6 +530,7 @@ mod tests {
             target: "d".to_owned(),
             digest: digest::sha256(body.as_bytes()),
             bytes: Bytes::from(body.to_owned()),
+            source: digest::sha256(body.as_bytes()),
         }
     }
 
@@ -629,6 +679,57 @@ mod tests {
         assert!(speaks_for("gw-1", "gw-1") && speaks_for("gw-1", "gw-1/cam-2"));
         assert!(!speaks_for("gw-1", "gw-10/cam-2") && !speaks_for("gw-1/cam-2", "gw-1"));
         assert!(!speaks_for("gw-1", "edge-1"));
+    }
+
+    #[test]
+    fn package_local_artifacts_are_served_as_references_into_the_registry_and_reports_tie_to_the_git_file()
+     {
+        let artifact = digest::sha256(b"module");
+        let file = format!(
+            "apiVersion: margo.org/v1-alpha1\nkind: ApplicationDeployment\nmetadata:\n  name: hello\n  namespace: default\n  annotations:\n    id: {A}\n    applicationId: hello-wasm\n  deviceId: d\nspec:\n  deploymentProfile:\n    type: wasm\n    components:\n    - name: hello\n      properties:\n        repository: ./components/hello.wat\n        revision: 1.0.0\n      x-edgectl-extensions:\n        artifact: {{digest: '{artifact}', size: 6, mediaType: application/vnd.edgectl.file.v1}}\n"
+        );
+        let git = digest::sha256(file.as_bytes());
+        let name = format!("{A}.yaml");
+        let (_, plain) = route_one(&name, file.clone().into_bytes(), None).unwrap();
+        assert_eq!((&plain.digest, &plain.source), (&git, &git));
+        assert_eq!(plain.bytes.as_ref(), file.as_bytes(), "served as written");
+
+        let (device, served) =
+            route_one(&name, file.clone().into_bytes(), Some("lo.example:7443")).unwrap();
+        assert_eq!(device, "d");
+        assert_eq!(served.source, git);
+        assert_eq!(served.digest, digest::sha256(&served.bytes));
+        assert_ne!(served.digest, git);
+        let d = <edge_model::ApplicationDeployment as edge_model::MargoDocument>::from_slice(
+            &served.bytes,
+        )
+        .unwrap()
+        .document;
+        let c = &d.spec.deployment_profile.components[0];
+        assert_eq!(
+            c.properties.repository.as_deref(),
+            Some("oci://lo.example:7443/hello-wasm/hello")
+        );
+        assert_eq!(c.properties.revision.as_deref(), Some("1.0.0"));
+        assert_eq!(c.artifact().unwrap().digest, artifact);
+
+        // The version follows the served bytes; `served` keeps the Git file's digest.
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = open(&dir.path().join("v.db"));
+        let none = SiteViews::default();
+        let mut routed = BTreeMap::new();
+        routed.insert(device, vec![served.clone()]);
+        let views = stage_routed(Some("h1".into()), 1, routed, &none)
+            .commit(&mut db, "s", &none)
+            .unwrap();
+        let view = &views.devices["d"];
+        assert!(view.doc(A, served.digest.as_str()).is_some());
+        assert_eq!(
+            versions::reported_digest(&db, "s", A, Some(view.version))
+                .unwrap()
+                .as_deref(),
+            Some(git.as_str())
+        );
     }
 
     #[test]

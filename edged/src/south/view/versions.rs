@@ -3,11 +3,13 @@
 //! `manifest_versions` table (each device's current version and what it
 //! stands for) and the `served` table (which device each deployment was
 //! ever served for — its `metadata.deviceId`, a gateway's child too, whose
-//! deployments its gateway is served — so a report for it can be judged, and the digest of its
-//! document served last with the manifest version that first carried it,
-//! so a report can be tied to the document it is about: a device that acted
-//! on that version or a later one acted on that document). The only SQL of
-//! the views.
+//! deployments its gateway is served — so a report for it can be judged, and the digest of the
+//! Git file its document served last came from, with the manifest version
+//! that first carried it, so a report can be tied to the document it is
+//! about: a device that acted on that version or a later one acted on that
+//! document, and the digest is the one the CO wrote, whatever the server
+//! changed in what it served, such as naming artifacts in its registry).
+//! The only SQL of the views.
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 
@@ -47,7 +49,8 @@ pub(crate) fn migrate(c: &Connection) -> rusqlite::Result<()> {
 }
 
 /// The version for `device` now serving content `key` (made of
-/// `deployments`, as (id, digest, the device it is for)): the stored one when the content is
+/// `deployments`, as (id, the digest of its Git file, the device it is
+/// for)): the stored one when the content is
 /// unchanged, else the larger of stored + 1 and `floor`, stored with the
 /// deployments it serves (a deployment whose digest is new gets this
 /// version as its `since`). Run inside the caller's transaction.
