@@ -64,6 +64,27 @@ impl Podman {
         c
     }
 
+    /// `podman pull REFERENCE` from an LO's registry presenting the device
+    /// identity in `cert_dir` (a folder `registry::cert_dir` made); the LO's
+    /// server name is not checked (`--tls-verify=false`: its certificate
+    /// names no host here), its client certificate still presented.
+    ///
+    /// # Panics
+    /// When podman cannot run.
+    #[must_use]
+    pub fn pull_from_lo(
+        &self,
+        cert_dir: &std::path::Path,
+        reference: &str,
+    ) -> std::process::Output {
+        self.cmd()
+            .args(["pull", "--tls-verify=false"])
+            .arg(format!("--cert-dir={}", cert_dir.display()))
+            .arg(reference)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run podman: {e}"))
+    }
+
     /// Run `podman ARGS`, returning stdout; panics on failure.
     #[must_use]
     pub fn run(&self, args: &[&str]) -> String {

@@ -207,13 +207,7 @@ fn podman_pulls_an_image_through_the_lo_from_a_registry_wanting_credentials() {
     // repository nor another tag: all refused, the registry not asked.
     let asked_before = registry.requests().len();
     let certs2 = crate::registry::cert_dir(&f.d2, &dir.join("certs-2"));
-    let refused = podman
-        .cmd()
-        .args(["pull", "--tls-verify=false"])
-        .arg(format!("--cert-dir={}", certs2.display()))
-        .arg(&mirrored)
-        .output()
-        .unwrap();
+    let refused = podman.pull_from_lo(&certs2, &mirrored);
     assert!(!refused.status.success(), "edge-2 is served none of it");
     let text = String::from_utf8_lossy(&refused.stderr).to_lowercase();
     assert!(text.contains("manifest unknown"), "{text}");

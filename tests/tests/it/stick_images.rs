@@ -408,13 +408,7 @@ fn podman_and_skopeo_pull_it_from_the_lo(s: &Scene, podman: &Podman, lo: &Lo, to
     }
 
     let certs2 = crate::registry::cert_dir(&s.f.d2, &dir.join("certs-2"));
-    let refused = podman
-        .cmd()
-        .args(["pull", "--tls-verify=false"])
-        .arg(format!("--cert-dir={}", certs2.display()))
-        .arg(&mirrored)
-        .output()
-        .unwrap();
+    let refused = podman.pull_from_lo(&certs2, &mirrored);
     assert!(!refused.status.success(), "edge-2 is served none of it");
     let text = String::from_utf8_lossy(&refused.stderr).to_lowercase();
     assert!(text.contains("manifest unknown"), "{text}");
