@@ -95,16 +95,24 @@ fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
 struct Own {
     cert: CertificateDer<'static>,
     key: PrivateKeyDer<'static>,
+    /// The two files as read, certificate then key (PEM).
+    pem: Vec<u8>,
     trust_domain: String,
     wfm: String,
 }
 
 fn own(creds: &Path) -> anyhow::Result<Own> {
-    let path = |n: &str| creds.join(n);
-    let cert = CertificateDer::from_pem_file(path("identity.crt"))
-        .with_context(|| format!("cannot read `{}`", path("identity.crt").display()))?;
-    let key = PrivateKeyDer::from_pem_file(path("identity.key"))
-        .with_context(|| format!("cannot read `{}`", path("identity.key").display()))?;
+    let read = |n: &str| {
+        let p = creds.join(n);
+        read_bounded(&p).with_context(|| format!("cannot read `{}`", p.display()))
+    };
+    let (cert_pem, key_pem) = (read("identity.crt")?, read("identity.key")?);
+    let cert =
+        CertificateDer::from_pem_slice(&cert_pem).context("identity.crt holds no certificate")?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).context("identity.key holds no key")?;
+    let mut pem = cert_pem;
+    pem.push(b'\n');
+    pem.extend_from_slice(&key_pem);
     let id =
         edge_api::mtls::spiffe_id(&cert).context("this node's certificate has no SPIFFE ID")?;
     let p = crate::south::Principal::parse(&id)
@@ -113,6 +121,7 @@ fn own(creds: &Path) -> anyhow::Result<Own> {
     Ok(Own {
         cert,
         key,
+        pem,
         wfm: format!("spiffe://{}/margo/wfm/{}", p.trust_domain, p.wfm),
         trust_domain: p.trust_domain,
     })
@@ -205,9 +214,7 @@ fn client(cfg: &TrustBundle, own: &Own) -> anyhow::Result<reqwest::blocking::Cli
         (Some(pin), _) => Trusted::Pin(pin.clone()),
         (None, Some(file)) => Trusted::Roots(roots_from(file)?),
         (None, None) => {
-            let mut pem = trust::pem(own.cert.as_ref()).into_bytes();
-            pem.extend_from_slice(&key_pem(&own.key)?);
-            let identity = reqwest::Identity::from_pem(&pem)
+            let identity = reqwest::Identity::from_pem(&own.pem)
                 .context("this node's certificate and key do not make a TLS identity")?;
             return builder
                 .identity(identity)
@@ -230,24 +237,6 @@ fn client(cfg: &TrustBundle, own: &Own) -> anyhow::Result<reqwest::blocking::Cli
         .use_preconfigured_tls(config)
         .build()
         .context("cannot make an HTTPS client")
-}
-
-fn key_pem(key: &PrivateKeyDer<'_>) -> anyhow::Result<Vec<u8>> {
-    use base64::Engine as _;
-    let label = match key {
-        PrivateKeyDer::Pkcs8(_) => "PRIVATE KEY",
-        PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
-        PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
-        _ => anyhow::bail!("this node's key is of a kind the HTTPS client cannot present"),
-    };
-    let b64 = base64::engine::general_purpose::STANDARD.encode(key.secret_der());
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    Ok(out.into_bytes())
 }
 
 fn roots_from(file: &Path) -> anyhow::Result<RootCertStore> {
