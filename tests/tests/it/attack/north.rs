@@ -469,3 +469,25 @@ fn the_apply_update_and_rollout_routes_keep_to_scope_and_bounds() {
         1
     );
 }
+
+/// The CA's rotation is the admin's alone: a read or deploy token sees the
+/// anchors but cannot stage, activate or retire, and nothing changes.
+#[test]
+fn only_an_admin_token_rotates_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let co = Co::start(&dir.path().join("co"), &[]);
+    let before = std::fs::read(co.data.join("ca/ca.crt")).unwrap();
+    for scope in ["read", "deploy"] {
+        let token = make_token(&co, scope, scope);
+        ok(&as_token(&co, &token, &["co", "ca", "show"]));
+        for step in [
+            &["co", "ca", "stage"][..],
+            &["co", "ca", "activate", "--force"],
+        ] {
+            let out = as_token(&co, &token, step);
+            fails(&out, "needs `admin`");
+        }
+    }
+    assert_eq!(std::fs::read(co.data.join("ca/ca.crt")).unwrap(), before);
+    assert!(!co.data.join("ca/state.json").exists(), "no step was taken");
+}
