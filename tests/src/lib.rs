@@ -7,7 +7,8 @@
 //! the TUI in (`tmux`), a ready-made fleet with the Margo checks a device
 //! can make (`fleet`), an LO cut off from the CO by a failing link with
 //! nothing lost (`outage`), an independent Margo fleet manager in Python
-//! (`wfm`), and waiting with a deadline (`wait`), and forged
+//! (`wfm`), an OTLP receiving end that decodes what arrives (`otlp`),
+//! and waiting with a deadline (`wait`), and forged
 //! sticks and certificates for the attack suite (`forge`). It is a
 //! dev-only crate: nothing ships from here, and it must never reach beyond
 //! loopback.
@@ -20,6 +21,7 @@ pub mod fleet;
 pub mod forge;
 pub mod git_http;
 pub mod lo;
+pub mod otlp;
 #[allow(clippy::unwrap_used)] // scenario: a failure is the test's failure
 pub mod outage;
 pub mod podman;
