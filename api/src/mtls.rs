@@ -361,6 +361,15 @@ pub fn host_names(der: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// A DER certificate's validity, `(not before, not after)` in seconds since
+/// the epoch; `None` when it does not parse.
+#[must_use]
+pub fn validity(der: &[u8]) -> Option<(i64, i64)> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let v = cert.validity();
+    Some((v.not_before.timestamp(), v.not_after.timestamp()))
+}
+
 /// The end of a DER certificate's validity, in seconds since the epoch.
 #[must_use]
 pub fn not_after(der: &[u8]) -> Option<i64> {

@@ -265,6 +265,25 @@ enum Trusted {
     Roots(RootCertStore),
 }
 
+/// A pinned server certificate is taken as it is, but only within its
+/// validity: an expired (or not yet valid) one is refused like any other.
+fn pinned_leaf_valid(der: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+    let (from, until) = edge_api::mtls::validity(der.as_ref())
+        .ok_or_else(|| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    if now > until {
+        return Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Expired,
+        ));
+    }
+    if now < from {
+        return Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidYet,
+        ));
+    }
+    Ok(())
+}
+
 /// The server check of first contact: the chain ends in the pinned
 /// certificate (or is it) or in the given roots, and the certificate names
 /// the URL's host, or is this node's fleet manager by its SPIFFE ID.
@@ -290,7 +309,10 @@ impl ServerCertVerifier for FirstContact {
                     edge_model::digest::sha256(c.as_ref()).as_str() == pin.as_str()
                 };
                 if pinned(&end_entity) {
-                    return Ok(ServerCertVerified::assertion());
+                    // The pin names this very certificate, so no chain is
+                    // checked; its own validity still is.
+                    return pinned_leaf_valid(end_entity, now)
+                        .map(|()| ServerCertVerified::assertion());
                 }
                 let Some(anchor) = intermediates.iter().find(pinned) else {
                     return Err(rustls::Error::General(format!(
@@ -356,5 +378,59 @@ impl ServerCertVerifier for FirstContact {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(from: i64, until: i64) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(vec!["lo.example".into()]).expect("params");
+        params.not_before = time::OffsetDateTime::from_unix_timestamp(from).expect("from");
+        params.not_after = time::OffsetDateTime::from_unix_timestamp(until).expect("until");
+        params.self_signed(&key).expect("cert").der().clone()
+    }
+
+    fn at(secs: u64) -> UnixTime {
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs))
+    }
+
+    #[test]
+    fn a_pinned_leaf_counts_only_within_its_validity() {
+        let der = cert(1_000_000, 2_000_000);
+        assert!(pinned_leaf_valid(&der, at(1_500_000)).is_ok());
+        assert!(matches!(
+            pinned_leaf_valid(&der, at(2_000_001)),
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Expired
+            ))
+        ));
+        assert!(matches!(
+            pinned_leaf_valid(&der, at(999_999)),
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidYet
+            ))
+        ));
+    }
+
+    #[test]
+    fn the_first_contact_check_refuses_an_expired_pinned_leaf() {
+        let der = cert(1_000_000, 2_000_000);
+        let pin = edge_model::digest::sha256(der.as_ref()).as_str().to_owned();
+        let check = FirstContact {
+            trusted: Trusted::Pin(pin),
+            wfm: "spiffe://example/lo/x".into(),
+            provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+        };
+        let name = ServerName::try_from("lo.example").expect("name");
+        assert!(
+            check
+                .verify_server_cert(&der, &[], &name, &[], at(1_500_000))
+                .is_ok()
+        );
+        let expired = check.verify_server_cert(&der, &[], &name, &[], at(3_000_000));
+        assert!(expired.is_err(), "{expired:?}");
     }
 }
