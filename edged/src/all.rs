@@ -382,7 +382,14 @@ fn enroll(client: &Client, dir: &Path, device: Option<&str>) -> anyhow::Result<(
         site: SITE.to_owned(),
         device: device.map(str::to_owned),
         direct: false,
-        names: Vec::new(),
+        // The LO's certificate names the address it listens on, so podman or
+        // skopeo on this host verify it as the site's registry, as they would
+        // an LO enrolled with `co enroll --lo --name`.
+        names: if device.is_none() {
+            vec!["127.0.0.1".to_owned()]
+        } else {
+            Vec::new()
+        },
     };
     let e: Enrollment = client.post(routes::ENROLLMENTS, &request)?;
     let role = if device.is_some() { "en" } else { "lo" };

@@ -300,6 +300,9 @@ fn a_demo_folder_serves_one_demo_at_a_time() {
         .args(["--listen", "127.0.0.1:0"]);
     let (daemon, _) = Daemon::spawn(cmd, "edged all listening on ");
     let pid = daemon.pid().unwrap();
+    // Its LO is named by the address it listens on, as the site's registry.
+    let lo = edge_api::mtls::Identity::load(&demo.join("lo-credentials")).unwrap();
+    assert_eq!(edge_api::mtls::host_names(&lo.cert), ["127.0.0.1"]);
     let top = std::fs::read_dir(&demo).unwrap().count();
     let second = edged(
         &[
