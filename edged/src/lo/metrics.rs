@@ -1,12 +1,14 @@
 //! The LO's `/metrics` (`--metrics-listen`): what its Margo API served
-//! (`south::metrics`), its outbox, the time its views take to rebuild, and
-//! its artifact store. Names in `docs/metrics.md`.
+//! (`south::metrics`), its outbox, the time its views take to rebuild, its
+//! artifact store, and what it pulled through from upstream registries.
+//! Names in `docs/metrics.md`.
 
 use std::path::Path;
 
 use edge_outbox::Outbox;
 
 use super::store::Lo;
+use super::upstream;
 use crate::prom::{Durations, Page};
 use crate::south::metrics::{HELD, MANIFESTS, NOT_MODIFIED, REPORTS};
 
@@ -65,6 +67,30 @@ pub(crate) fn page(lo: &Lo, data: &Path) -> String {
             &[],
             edge_cas::Cas::at(&data.join(edge_cas::DIR)).total() as f64,
         )],
+    );
+    p.counter(
+        "edged_lo_pull_through_total",
+        "Artifacts the site's registry was asked for that are not on a stick, by result: hit (pulled before), pulled (fetched from its registry now), failed.",
+        &[
+            (&[("result", "hit")], upstream::HITS.get()),
+            (&[("result", "pulled")], upstream::PULLS.get()),
+            (&[("result", "failed")], upstream::FAILURES.get()),
+        ],
+    );
+    p.counter(
+        "edged_lo_pull_through_fetched_bytes_total",
+        "Bytes fetched from upstream registries for the site.",
+        &[(&[], upstream::PULLED_BYTES.get())],
+    );
+    p.counter(
+        "edged_lo_pull_through_evictions_total",
+        "Pulled-through artifacts dropped, least recently used first, to stay within --pull-cache-max-bytes.",
+        &[(&[], upstream::EVICTIONS.get())],
+    );
+    p.gauge(
+        "edged_lo_pull_cache_bytes",
+        "Bytes of pulled-through artifacts kept now (bounded by --pull-cache-max-bytes).",
+        &[(&[], lo.pull_cache_bytes() as f64)],
     );
     p.process();
     p.into_text()

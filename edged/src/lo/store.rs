@@ -84,6 +84,11 @@ pub(crate) struct Lo {
 }
 
 impl Lo {
+    /// Bytes of pulled-through artifacts kept now (`/metrics`).
+    pub(crate) fn pull_cache_bytes(&self) -> u64 {
+        self.upstream.kept_bytes()
+    }
+
     /// Open the data directory (creating it) for `identity`, and build the
     /// views from what the mirror already holds, so a restart with the CO
     /// out of reach serves at once.

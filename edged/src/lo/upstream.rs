@@ -197,6 +197,17 @@ struct Record {
     pulled: BTreeMap<String, Pulled>,
 }
 
+/// References answered from what was pulled before (`/metrics`).
+pub(crate) static HITS: crate::prom::Counter = crate::prom::Counter::new();
+/// References fetched from their registry.
+pub(crate) static PULLS: crate::prom::Counter = crate::prom::Counter::new();
+/// Fetches that failed (the registry refused or failed, or a bound).
+pub(crate) static FAILURES: crate::prom::Counter = crate::prom::Counter::new();
+/// Bytes fetched from upstream registries.
+pub(crate) static PULLED_BYTES: crate::prom::Counter = crate::prom::Counter::new();
+/// References dropped to keep `--pull-cache-max-bytes`.
+pub(crate) static EVICTIONS: crate::prom::Counter = crate::prom::Counter::new();
+
 /// The pull-through side of the LO's registry.
 pub(crate) struct Upstream {
     registries: Registries,
@@ -239,6 +250,11 @@ impl Upstream {
             record: Mutex::new(record),
             fetching: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Bytes the recorded pulls keep in the store now.
+    pub(crate) fn kept_bytes(&self) -> u64 {
+        self.record().pulled.values().map(|p| p.bytes).sum()
     }
 
     fn record(&self) -> std::sync::MutexGuard<'_, Record> {
@@ -304,10 +320,16 @@ impl Upstream {
     pub(crate) fn pull(&self, reference: &str, image: bool) -> Result<Held, ApiError> {
         self.one_at_a_time(reference, || {
             if let Some(held) = self.held(reference) {
+                HITS.add(1);
                 return Ok(held);
             }
             let started = std::time::Instant::now();
-            let pulled = self.fetch(reference, image).map_err(|e| e.api(reference))?;
+            let pulled = self.fetch(reference, image).map_err(|e| {
+                FAILURES.add(1);
+                e.api(reference)
+            })?;
+            PULLS.add(1);
+            PULLED_BYTES.add(pulled.bytes);
             tracing::info!(
                 reference,
                 digest = pulled.digest,
@@ -406,6 +428,7 @@ impl Upstream {
                     "dropped from the pull-through cache (least recently used)"
                 );
                 dropped.push(p);
+                EVICTIONS.add(1);
             }
         }
         if dropped.is_empty() {

@@ -131,7 +131,16 @@ fn podman_pulls_an_image_through_the_lo_from_a_registry_wanting_credentials() {
 
     // The right ones: four devices' first requests at once, one fetch.
     credentials(&data, &addr, PASSWORD);
-    let lo = Lo::start(&f.lo_creds, &data, &["--insecure-registries", &addr]);
+    let lo = Lo::start(
+        &f.lo_creds,
+        &data,
+        &[
+            "--insecure-registries",
+            &addr,
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
     let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
     let url = lo.url.clone();
     let before = asked(&registry, &name).len();
@@ -226,4 +235,29 @@ fn podman_pulls_an_image_through_the_lo_from_a_registry_wanting_credentials() {
     );
     let log = lo.log();
     assert!(!log.contains(PASSWORD), "{log}");
+
+    // Its /metrics tells: one fetch from upstream, the rest answered from it.
+    let page = metrics_page(&log);
+    let value = |name: &str| -> f64 {
+        page.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{page}"))
+    };
+    assert_eq!(value("edged_lo_pull_through_total{result=\"pulled\"}"), 1.0);
+    assert_eq!(value("edged_lo_pull_through_total{result=\"failed\"}"), 0.0);
+    assert!(value("edged_lo_pull_through_total{result=\"hit\"}") >= 3.0);
+    assert!(value("edged_lo_pull_through_fetched_bytes_total") > 0.0);
+    assert!(value("edged_lo_pull_cache_bytes") > 0.0);
+}
+
+/// The LO's `/metrics` page, at the address its log names.
+fn metrics_page(log: &str) -> String {
+    let addr = log
+        .lines()
+        .find_map(|l| l.split("metrics at http://").nth(1))
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no metrics address in:\n{log}"));
+    reqwest::blocking::get(format!("http://{addr}/metrics"))
+        .and_then(reqwest::blocking::Response::text)
+        .unwrap()
 }
