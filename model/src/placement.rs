@@ -10,12 +10,19 @@
 //! selectors needs both, and the list of rules is OR. Strings are compared
 //! exactly. The answer names the first requirement that fails and what the
 //! device reported.
+//!
+//! Capacity is what the device reported less what is already promised to
+//! the deployments placed on it ([`Committed`], [`judge_beside`]): cores,
+//! memory and storage a profile requires stay its own after deployment
+//! (DIGEST §15 5.2).
 
 use serde_json::Value;
 
 use crate::capabilities::DeviceCapabilitiesManifest;
 use crate::issue::Unfit;
-use crate::profile::{DeviceConstraints, MatchExpression, Operator, ProfileType, Selector};
+use crate::profile::{
+    CapacityRequirements, DeviceConstraints, MatchExpression, Operator, ProfileType, Selector,
+};
 
 /// Bytes of a binary quantity such as `512Mi`.
 #[must_use]
@@ -31,6 +38,86 @@ pub fn quantity_bytes(q: &str) -> Option<u128> {
     let (unit, shift) = units.iter().find(|(u, _)| q.ends_with(u))?;
     let n: u128 = q.strip_suffix(unit)?.parse().ok()?;
     n.checked_mul(1u128 << shift)
+}
+
+/// The capacity already promised on a device: the sum of the
+/// `capacityRequirements` of the deployments placed on it, and which they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Committed {
+    /// Cores.
+    pub cores: f64,
+    /// Bytes of memory.
+    pub memory: u128,
+    /// Bytes of storage.
+    pub storage: u128,
+    /// The deployments that hold any of it, as the caller names them.
+    pub holders: Vec<String>,
+}
+
+impl Committed {
+    /// Count what `who` requires. Quantities that do not read count as
+    /// nothing (they were refused at placement, or came from before).
+    pub fn add(&mut self, who: &str, need: &CapacityRequirements) {
+        let cores = need.cpu.as_ref().map_or(0.0, |c| c.cores.max(0.0));
+        let memory = need.memory.as_deref().and_then(quantity_bytes).unwrap_or(0);
+        let storage = need
+            .storage
+            .as_deref()
+            .and_then(quantity_bytes)
+            .unwrap_or(0);
+        if cores == 0.0 && memory == 0 && storage == 0 {
+            return;
+        }
+        self.cores += cores;
+        self.memory = self.memory.saturating_add(memory);
+        self.storage = self.storage.saturating_add(storage);
+        self.holders.push(who.to_owned());
+    }
+
+    fn taken(&self, amount: &str) -> String {
+        format!(
+            ", of which {amount} {} promised to what is placed on it: {}",
+            if amount.ends_with('s') || amount.parse::<f64>().is_ok_and(|n| n != 1.0) {
+                "are"
+            } else {
+                "is"
+            },
+            self.holders.join(", ")
+        )
+    }
+}
+
+/// [`judge`] for a device that already runs the deployments `committed`
+/// sums up: the profile's capacity must fit in what is left.
+///
+/// # Errors
+/// The first requirement the device does not meet, and what it reported
+/// and has promised.
+pub fn judge_beside(
+    kind: ProfileType,
+    constraints: Option<&DeviceConstraints>,
+    caps: &DeviceCapabilitiesManifest,
+    committed: &Committed,
+) -> Result<(), Unfit> {
+    runs(kind, caps)?;
+    constraints.map_or(Ok(()), |c| first_unmet(c, caps, committed).map_err(Unfit))
+}
+
+/// `bytes` as the largest binary unit that divides it (`1Gi`, `1536Mi`).
+fn quantity(bytes: u128) -> String {
+    for (unit, shift) in [
+        ("Ei", 60u32),
+        ("Pi", 50),
+        ("Ti", 40),
+        ("Gi", 30),
+        ("Mi", 20),
+        ("Ki", 10),
+    ] {
+        if bytes >= 1u128 << shift && bytes.is_multiple_of(1u128 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
 }
 
 /// `Ok` when a device that reported `caps` can take a deployment of type
@@ -78,17 +165,26 @@ pub fn runs(kind: ProfileType, caps: &DeviceCapabilitiesManifest) -> Result<(), 
 /// # Errors
 /// The first constraint the device does not meet.
 pub fn fits(c: &DeviceConstraints, caps: &DeviceCapabilitiesManifest) -> Result<(), Unfit> {
-    first_unmet(c, caps).map_err(Unfit)
+    first_unmet(c, caps, &Committed::default()).map_err(Unfit)
 }
 
-fn first_unmet(c: &DeviceConstraints, caps: &DeviceCapabilitiesManifest) -> Result<(), String> {
+fn first_unmet(
+    c: &DeviceConstraints,
+    caps: &DeviceCapabilitiesManifest,
+    committed: &Committed,
+) -> Result<(), String> {
     let p = &caps.properties;
     if let Some(cap) = &c.capacity_requirements {
         if let Some(cpu) = &cap.cpu {
             let cores: f64 = p.cpus.iter().map(|c| c.cores).sum();
-            if cores < cpu.cores {
+            if cores - committed.cores < cpu.cores {
+                let taken = if committed.cores > 0.0 {
+                    committed.taken(&committed.cores.to_string())
+                } else {
+                    String::new()
+                };
                 return Err(format!(
-                    "capacityRequirements.cpu.cores: needs {} cores, has {cores}",
+                    "capacityRequirements.cpu.cores: needs {} cores, has {cores}{taken}",
                     cpu.cores
                 ));
             }
@@ -105,21 +201,26 @@ fn first_unmet(c: &DeviceConstraints, caps: &DeviceCapabilitiesManifest) -> Resu
                 ));
             }
         }
-        for (what, need, has) in [
-            ("memory", &cap.memory, &p.memory),
-            ("storage", &cap.storage, &p.storage),
+        for (what, need, has, promised) in [
+            ("memory", &cap.memory, &p.memory, committed.memory),
+            ("storage", &cap.storage, &p.storage, committed.storage),
         ] {
             let Some(need) = need else { continue };
             let ok = match (
                 quantity_bytes(need),
                 has.as_deref().and_then(quantity_bytes),
             ) {
-                (Some(n), Some(h)) => h >= n,
+                (Some(n), Some(h)) => h.saturating_sub(promised) >= n,
                 _ => false,
             };
             if !ok {
+                let taken = if promised > 0 && has.is_some() {
+                    committed.taken(&quantity(promised))
+                } else {
+                    String::new()
+                };
                 return Err(format!(
-                    "capacityRequirements.{what}: needs {need}, has {}",
+                    "capacityRequirements.{what}: needs {need}, has {}{taken}",
                     has.as_deref().unwrap_or("none reported")
                 ));
             }
@@ -317,6 +418,46 @@ mod tests {
         .unwrap_err()
         .0;
         assert!(e.contains("storage: needs 1Ti, has 32Gi"), "{e}");
+    }
+
+    #[test]
+    fn capacity_promised_to_placed_deployments_is_not_offered_again() {
+        let c = caps();
+        let three = constraints(
+            serde_json::json!({"capacityRequirements": {"cpu": {"cores": 3}, "memory": "1Gi"}}),
+        );
+        let need = three.capacity_requirements.clone().unwrap();
+        let mut held = Committed::default();
+        assert!(judge_beside(ProfileType::Compose, Some(&three), &c, &held).is_ok());
+        held.add("`a` (app x)", &need);
+        let e = judge_beside(ProfileType::Compose, Some(&three), &c, &held)
+            .unwrap_err()
+            .0;
+        assert_eq!(
+            e,
+            "capacityRequirements.cpu.cores: needs 3 cores, has 4, of which 3 are promised to what is placed on it: `a` (app x)"
+        );
+        // One core and 3Gi are left.
+        let one = constraints(
+            serde_json::json!({"capacityRequirements": {"cpu": {"cores": 1}, "memory": "3Gi"}}),
+        );
+        assert!(judge_beside(ProfileType::Compose, Some(&one), &c, &held).is_ok());
+        held.add("`b` (app y)", &one.capacity_requirements.clone().unwrap());
+        let small = constraints(serde_json::json!({"capacityRequirements": {"memory": "1Ki"}}));
+        let e = judge_beside(ProfileType::Compose, Some(&small), &c, &held)
+            .unwrap_err()
+            .0;
+        assert_eq!(
+            e,
+            "capacityRequirements.memory: needs 1Ki, has 4Gi, of which 4Gi is promised to what is placed on it: `a` (app x), `b` (app y)"
+        );
+        // What requires nothing holds nothing, and the type still comes first.
+        held.add("`c`", &CapacityRequirements::default());
+        assert_eq!(held.holders.len(), 2);
+        assert!(judge_beside(ProfileType::Wasm, None, &c, &Committed::default()).is_err());
+        assert_eq!(quantity(1536 << 20), "1536Mi");
+        assert_eq!(quantity(3 << 30), "3Gi");
+        assert_eq!(quantity(1000), "1000");
     }
 
     #[test]

@@ -153,6 +153,44 @@ fn reported_capabilities_decide_where_device_constraints_place() {
     let m1 = capabilities_reach_the_co_through_the_lo_and_directly(&f, &lo);
     a_device_lacking_the_cores_is_refused(&f);
     only_the_device_whose_capabilities_fit_is_placed(&f, &lo, &m1);
+    capacity_promised_to_a_deployment_stays_its_own(&f);
+}
+
+/// edge-1 reported 4 cores; each hello-big needs 2. Deploying again in the
+/// same place replaces the deployment (its cores are not counted twice), a
+/// second one beside it fits, a third does not, naming what holds them.
+fn capacity_promised_to_a_deployment_stays_its_own(f: &Fleet) {
+    let deploy = |name: Option<&str>| {
+        let mut args = vec![
+            "co",
+            "deploy",
+            "--app",
+            "hello-big",
+            "--site",
+            "plant-1",
+            "--device",
+            "edge-1",
+        ];
+        if let Some(n) = name {
+            args.extend(["--name", n]);
+        }
+        f.co.edgectl(&args)
+    };
+    ok(&deploy(None));
+    ok(&deploy(Some("second")));
+    let third = deploy(Some("third"));
+    edge_tests::co::fails(&third, "needs 2 cores, has 4, of which 4 are promised");
+    let refused = String::from_utf8_lossy(&third.stderr);
+    assert_eq!(refused.matches("(hello-big 1.0.0)").count(), 2, "{refused}");
+    let listed: Value = serde_json::from_str(&ok(&f.co.edgectl(&[
+        "co",
+        "list",
+        "deployments",
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
 }
 
 /// edge-1 reports through the LO (forwarded from its outbox), edge-2 to the

@@ -12,6 +12,7 @@
 //! is refused unless the request allows unreported devices). Writes to one
 //! site are serialized by the store's write lock.
 
+use std::collections::HashMap;
 use std::fs;
 
 use edge_api::types::{Commit, DeployRequest, DeploymentSummary};
@@ -302,7 +303,60 @@ pub(crate) fn place(
             )));
         }
     }
-    judge(candidates, profile, req.allow_unreported)
+    let committed = match profile
+        .device_constraints
+        .as_ref()
+        .and_then(|c| c.capacity_requirements.as_ref())
+    {
+        Some(_) => {
+            let app_id = resolve(store, &req.app).unwrap_or_else(|_| req.app.clone());
+            committed(
+                store,
+                &req.site,
+                &app_id,
+                req.name.as_deref().unwrap_or_default(),
+            )?
+        }
+        None => HashMap::new(),
+    };
+    judge(candidates, profile, req.allow_unreported, &committed)
+}
+
+/// The capacity the deployments placed at `site` already hold, by device:
+/// the sum of their profiles' `capacityRequirements`. The deployment at
+/// `(app_id, name)` on a device is left out: deploying there replaces it.
+fn committed(
+    store: &Store,
+    site: &str,
+    app_id: &str,
+    name: &str,
+) -> Result<HashMap<String, placement::Committed>, ApiError> {
+    let rows = db::deployments(&store.db(), Some(site))?;
+    let mut apps: HashMap<(String, String), Option<ApplicationDescription>> = HashMap::new();
+    let mut out: HashMap<String, placement::Committed> = HashMap::new();
+    for r in rows {
+        if r.app_id == app_id && r.name == name {
+            continue;
+        }
+        let app = apps
+            .entry((r.app_id.clone(), r.version.clone()))
+            .or_insert_with(|| stored_description(store, &r.app_id, &r.version).ok());
+        let need = app.as_ref().and_then(|a| {
+            a.deployment_profiles
+                .iter()
+                .find(|p| p.profile_type.as_str() == r.profile)?
+                .device_constraints
+                .as_ref()?
+                .capacity_requirements
+                .as_ref()
+        });
+        if let Some(need) = need {
+            let short = r.id.get(..8).unwrap_or(&r.id);
+            let who = format!("{short} ({} {})", r.app_id, r.version);
+            out.entry(r.device).or_default().add(&who, need);
+        }
+    }
+    Ok(out)
 }
 
 /// The candidates that can take a deployment of `profile`, by the
@@ -316,7 +370,9 @@ fn judge(
     mut candidates: Vec<DeviceRow>,
     profile: &DeploymentProfile,
     allow_unreported: bool,
+    committed: &HashMap<String, placement::Committed>,
 ) -> Result<Vec<DeviceRow>, ApiError> {
+    let nothing = placement::Committed::default();
     let kind = profile.profile_type;
     let constraints = profile.device_constraints.as_ref();
     let mut unreported = Vec::new();
@@ -327,7 +383,12 @@ fn judge(
             .as_deref()
             .map(|t| DeviceCapabilitiesManifest::from_slice(t.as_bytes()))
         {
-            Some(Ok(caps)) => placement::judge(kind, constraints, &caps.document),
+            Some(Ok(caps)) => placement::judge_beside(
+                kind,
+                constraints,
+                &caps.document,
+                committed.get(&c.id).unwrap_or(&nothing),
+            ),
             Some(Err(_)) => Err(Unfit("its stored capabilities do not read".to_owned())),
             None if allow_unreported => Ok(()),
             None => {
