@@ -4,7 +4,10 @@
 //! filesystem storage in a fresh temporary folder, `127.0.0.1` on a port picked
 //! by the kernel, no authentication ([`start_with_auth`]: one user in an
 //! `htpasswd` file made with Debian's `apache2-utils`, and an access log
-//! of every request, [`Registry::requests`]). It returns once `GET /v2/`
+//! of every request, [`Registry::requests`]; [`start_with_token`]: bearer
+//! tokens from `tests/registry/token_server.py`, the token server of the registry's
+//! token authentication, trading that one user's credentials for a signed
+//! JWT). It returns once `GET /v2/`
 //! answers 200 (401 with authentication) and
 //! fails with the registry's own error output when it exits or does not answer
 //! in time. Dropping the [`Registry`] kills and reaps the process and deletes
@@ -40,8 +43,64 @@ pub struct Registry {
     pub root: PathBuf,
     log: PathBuf,
     child: Child,
+    token: Option<TokenServer>,
     // Dropped after `child` is reaped (see `Drop`), deleting config and storage.
     _dir: tempfile::TempDir,
+}
+
+/// The token server of a registry started with [`start_with_token`].
+pub struct TokenServer {
+    /// `http://127.0.0.1:PORT`; tokens are asked at `/token`.
+    pub url: String,
+    dir: PathBuf,
+    _daemon: crate::co::Daemon,
+}
+
+impl std::fmt::Debug for TokenServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenServer")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+/// The `service` the registry names in its challenges.
+pub const TOKEN_SERVICE: &str = "edge-test-registry";
+
+impl Registry {
+    /// The token requests its token server answered, in order: `user` (empty
+    /// for none, `?` for wrong credentials) and the `access` granted.
+    ///
+    /// # Panics
+    /// When the registry has no token server.
+    #[must_use]
+    pub fn token_requests(&self) -> Vec<serde_json::Value> {
+        let server = self.token.as_ref().expect("a registry with a token server");
+        fs::read_to_string(server.dir.join("token-requests.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// A token for `scope` (`repository:NAME:pull`) from its token server,
+    /// asked with `user` and `password`, as a client would ask.
+    ///
+    /// # Panics
+    /// When the registry has no token server or the server refuses.
+    #[must_use]
+    pub fn issue_token(&self, user: &str, password: &str, scope: &str) -> String {
+        let server = self.token.as_ref().expect("a registry with a token server");
+        let answer: serde_json::Value = reqwest::blocking::Client::new()
+            .get(format!("{}/token", server.url))
+            .query(&[("service", TOKEN_SERVICE), ("scope", scope)])
+            .basic_auth(user, Some(password))
+            .send()
+            .and_then(reqwest::blocking::Response::error_for_status)
+            .and_then(reqwest::blocking::Response::json)
+            .expect("a token from the token server");
+        answer["token"].as_str().expect("a token").to_owned()
+    }
 }
 
 impl Registry {
@@ -136,16 +195,33 @@ impl Drop for Registry {
 
 /// Start a registry on `127.0.0.1` and wait until it answers.
 pub fn start() -> io::Result<Registry> {
-    start_as(None)
+    start_as(Auth::Open)
 }
 
 /// [`start`], wanting `user` and `password` for every request (HTTP Basic
 /// against an `htpasswd` file) and logging every request.
 pub fn start_with_auth(user: &str, password: &str) -> io::Result<Registry> {
-    start_as(Some((user, password)))
+    start_as(Auth::Basic(user, password))
 }
 
-fn start_as(auth: Option<(&str, &str)>) -> io::Result<Registry> {
+/// [`start`], wanting a bearer token from its own token server for every
+/// request (the registry's `auth.token`: the realm, its service and issuer,
+/// and the server's certificate as the root bundle); the server gives
+/// `user` with `password` pull and push on any repository. Logs every
+/// request.
+pub fn start_with_token(user: &str, password: &str) -> io::Result<Registry> {
+    start_as(Auth::Token(user, password))
+}
+
+/// How a registry wants callers to authenticate.
+#[derive(Debug, Clone, Copy)]
+enum Auth<'a> {
+    Open,
+    Basic(&'a str, &'a str),
+    Token(&'a str, &'a str),
+}
+
+fn start_as(auth: Auth<'_>) -> io::Result<Registry> {
     if !Path::new(BINARY).is_file() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
@@ -171,15 +247,36 @@ enum Failure {
     Other(io::Error),
 }
 
-fn start_once(auth: Option<(&str, &str)>) -> Result<Registry, Failure> {
+fn start_once(auth: Auth<'_>) -> Result<Registry, Failure> {
     let dir = tempfile::tempdir().map_err(Failure::Other)?;
     let root = dir.path().join("storage");
     fs::create_dir(&root).map_err(Failure::Other)?;
     let addr = free_port().map_err(Failure::Other)?;
     let config = dir.path().join("config.yml");
+    let mut token = None;
     let auth_section = match auth {
-        None => String::new(),
-        Some((user, password)) => {
+        Auth::Open => String::new(),
+        Auth::Token(user, password) => {
+            let mut cmd = Command::new("/usr/bin/python3");
+            cmd.arg(crate::co::repo_root().join("tests/registry/token_server.py"))
+                .arg("--dir")
+                .arg(dir.path())
+                .args(["--user", user, "--password", password])
+                .args(["--service", TOKEN_SERVICE, "--issuer", "edge-test-issuer"]);
+            let (daemon, url) = crate::co::Daemon::spawn(cmd, "token server listening on ");
+            let section = format!(
+                "auth:\n  token:\n    realm: {url}/token\n    service: {TOKEN_SERVICE}\n    \
+                 issuer: edge-test-issuer\n    rootcertbundle: {}\n",
+                dir.path().join("root.crt").display()
+            );
+            token = Some(TokenServer {
+                url,
+                dir: dir.path().to_owned(),
+                _daemon: daemon,
+            });
+            section
+        }
+        Auth::Basic(user, password) => {
             let file = dir.path().join("htpasswd");
             let made = Command::new("htpasswd")
                 .args(["-Bbn", user, password])
@@ -211,7 +308,7 @@ fn start_once(auth: Option<(&str, &str)>) -> Result<Registry, Failure> {
              storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n\
              http:\n  addr: {addr}\n{auth_section}",
             root = root.display(),
-            quiet = auth.is_none(),
+            quiet = matches!(auth, Auth::Open),
         ),
     )
     .map_err(Failure::Other)?;
@@ -232,11 +329,12 @@ fn start_once(auth: Option<(&str, &str)>) -> Result<Registry, Failure> {
         root,
         log: log_path.clone(),
         child,
+        token,
         _dir: dir,
     };
     let deadline = Instant::now() + READY_WITHIN;
     loop {
-        if probe(addr, auth.is_some()) {
+        if probe(addr, !matches!(auth, Auth::Open)) {
             return Ok(registry);
         }
         let log = || fs::read_to_string(&log_path).unwrap_or_default();

@@ -8,7 +8,9 @@
 //! certificate (the upstream manifest digest), and again with nothing
 //! more asked of the registry; edge-2 is refused, and a name or tag no
 //! deployment of edge-1 names is refused without any request to the
-//! registry.
+//! registry. A registry using token authentication (its own token server,
+//! `tests/registry/token_server.py`) is pulled from with a user and password the
+//! LO trades for a token, and with a token given as is.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -46,9 +48,16 @@ fn credentials(data: &Path, addr: &str, password: &str) {
 
 /// The digest of the manifest the registry holds for `name:tag`.
 fn upstream_digest(addr: &str, name: &str) -> String {
-    let r = reqwest::blocking::Client::new()
-        .get(format!("http://{addr}/v2/{name}/manifests/1.0.0"))
-        .basic_auth(USER, Some(PASSWORD))
+    upstream_digest_as(addr, name, |r| r.basic_auth(USER, Some(PASSWORD)))
+}
+
+/// [`upstream_digest`], authenticating the request with `auth`.
+fn upstream_digest_as(
+    addr: &str,
+    name: &str,
+    auth: impl FnOnce(reqwest::blocking::RequestBuilder) -> reqwest::blocking::RequestBuilder,
+) -> String {
+    let r = auth(reqwest::blocking::Client::new().get(format!("http://{addr}/v2/{name}/manifests/1.0.0")))
         .header(
             "accept",
             "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
@@ -260,4 +269,133 @@ fn metrics_page(log: &str) -> String {
     reqwest::blocking::get(format!("http://{addr}/metrics"))
         .and_then(reqwest::blocking::Response::text)
         .unwrap()
+}
+
+/// `registries.toml` in `data` naming a bearer token, owner-only.
+fn token_credentials(data: &Path, addr: &str, token: &str) {
+    std::fs::create_dir_all(data).unwrap();
+    let file = data.join("registries.toml");
+    std::fs::write(
+        &file,
+        format!("[registry.\"{addr}\"]\ntoken = \"{token}\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[test]
+fn the_lo_pulls_through_a_registry_that_wants_bearer_tokens() {
+    let podman = Podman::setup();
+    let registry = edge_tests::registry::start_with_token(USER, PASSWORD).unwrap();
+    let addr = registry.addr.clone();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!("upstream/token-{}-{nanos}", std::process::id());
+    podman.push_as(
+        HELLO,
+        &addr,
+        &format!("{name}:1.0.0"),
+        &format!("{USER}:{PASSWORD}"),
+    );
+    let scope = format!("repository:{name}:pull");
+    let pull_token = registry.issue_token(USER, PASSWORD, &scope);
+    let upstream = upstream_digest_as(&addr, &name, |r| r.bearer_auth(&pull_token));
+    // Without a token the registry answers nothing.
+    let anonymous =
+        reqwest::blocking::get(format!("http://{addr}/v2/{name}/manifests/1.0.0")).unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+
+    let f = fleet_with(&["--insecure-registries", &addr]);
+    let pkg = container_package(f.dir.path(), &format!("{addr}/{name}"));
+    ok(&f
+        .co
+        .edgectl(&["co", "add", "app", "--artifact", pkg.to_str().unwrap()]));
+    let _ = deploy_to(&f.co, "hello-container", "edge-1", &[]);
+    let path = format!("/v2/{name}/manifests/1.0.0");
+    let granted_pull = |t: &serde_json::Value| {
+        t["user"] == USER
+            && t["access"][0]["name"] == name.as_str()
+            && t["access"][0]["actions"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == "pull"))
+    };
+
+    // A user and password: the LO trades them for a token at the realm the
+    // registry's challenge names.
+    let data = f.dir.path().join("lo");
+    credentials(&data, &addr, PASSWORD);
+    let lo = Lo::start(&f.lo_creds, &data, &["--insecure-registries", &addr]);
+    let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    let _ = manifest_with(&m1, 1, || lo.log());
+    let asked_before = registry
+        .token_requests()
+        .iter()
+        .filter(|t| granted_pull(t))
+        .count();
+    let got = m1.get(&path, &[]);
+    assert_eq!(
+        got.status,
+        200,
+        "{}\n{}",
+        String::from_utf8_lossy(&got.body),
+        lo.log()
+    );
+    assert_eq!(edge_model::digest::sha256(&got.body).to_string(), upstream);
+    assert!(
+        registry
+            .token_requests()
+            .iter()
+            .filter(|t| granted_pull(t))
+            .count()
+            > asked_before,
+        "the LO asked the token server: {:?}",
+        registry.token_requests()
+    );
+    assert!(!lo.log().contains(PASSWORD));
+    let _ = lo.stop();
+
+    // A token given as is: used, nothing asked of the token server.
+    let data = f.dir.path().join("lo-token");
+    token_credentials(&data, &addr, &pull_token);
+    let lo = Lo::start(&f.lo_creds, &data, &["--insecure-registries", &addr]);
+    let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    let _ = manifest_with(&m1, 1, || lo.log());
+    let tokens_before = registry.token_requests().len();
+    let got = m1.get(&path, &[]);
+    assert_eq!(
+        got.status,
+        200,
+        "{}\n{}",
+        String::from_utf8_lossy(&got.body),
+        lo.log()
+    );
+    assert_eq!(edge_model::digest::sha256(&got.body).to_string(), upstream);
+    assert_eq!(registry.token_requests().len(), tokens_before);
+    assert!(!lo.log().contains(&pull_token));
+    let _ = lo.stop();
+
+    // Wrong credentials: the token server refuses, the device is told why.
+    let data = f.dir.path().join("lo-wrong");
+    credentials(&data, &addr, "not-the-password");
+    let lo = Lo::start(&f.lo_creds, &data, &["--insecure-registries", &addr]);
+    let m1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    let _ = manifest_with(&m1, 1, || lo.log());
+    let refused = m1.get(&path, &[]);
+    assert_eq!(
+        refused.status,
+        502,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    let message = refused.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("could not pull it from its registry"),
+        "{message}"
+    );
+    assert!(!data.join("pulled.json").exists());
 }
