@@ -510,3 +510,35 @@ fn the_device_client_verifies_refuses_replays_and_resumes_from_its_saved_state()
     let e = ahead.poll().unwrap_err();
     assert!(matches!(e, SyncError::NotNewer { accepted: 99, .. }), "{e}");
 }
+
+/// Margo's port (DIGEST §15.1, 1.4): an LO told to listen on port 443 serves
+/// a real node whose `--server` names no port, so the node's client uses
+/// https's own. The address is a loopback one of its own (127.X.Y.Z), so
+/// that no other test or service on 443 is in the way; binding it needs
+/// root or CAP_NET_BIND_SERVICE, as the suite has.
+#[test]
+fn an_lo_on_port_443_serves_a_node_whose_server_names_no_port() {
+    let f = fleet();
+    let n = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+    let host = format!(
+        "127.{}.{}.{}",
+        100 + n % 100,
+        (n >> 8) % 250 + 1,
+        (n >> 16) % 250 + 1
+    );
+    let lo = Lo::start(
+        &f.lo_creds,
+        &f.dir.path().join("lo"),
+        &["--listen", &format!("{host}:443")],
+    );
+    assert_eq!(lo.url, format!("https://{host}:443"));
+    let server = format!("https://{host}");
+    let en = edge_tests::en::En::start(&f.d1, &f.dir.path().join("en"), &server, &[]);
+    let logs = || format!("{}\n{}", en.log(), lo.log());
+    let id = deploy_hello(&f.co, "edge-1");
+    wait_state(&f.co, &id, "installed", logs);
+}
