@@ -85,7 +85,9 @@ pub(crate) fn perform(node: &Node, times: &LogTimes, op: &OpRequest) -> OpResult
             let Some(path) = node.log_path(&found) else {
                 return OpResult::failed(
                     FailureCode::NoLog,
-                    format!("`{name}` keeps no log here (it has not started, or its runtime keeps none)"),
+                    format!(
+                        "`{name}` keeps no log here (it has not started, or its runtime keeps none)"
+                    ),
                 );
             };
             if let Some(offset) = op.offset {

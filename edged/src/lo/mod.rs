@@ -157,7 +157,13 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let bound = crate::prom::serve(addr, Arc::new(move || metrics::page(&lo, &data))).await?;
         tracing::info!(%bound, "metrics at http://{bound}/metrics");
     }
-    let relay = relay::Relay::new(lo.clone())?;
+    // A blocking client is made (and may be dropped) off the runtime only.
+    let relay = {
+        let lo = lo.clone();
+        tokio::task::spawn_blocking(move || relay::Relay::new(lo))
+            .await
+            .context("the relay task failed")??
+    };
     spawn("lo-ops", {
         let relay = relay.clone();
         move || relay::forward(relay)
@@ -167,13 +173,13 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         crate::south::margo::router(backend.clone(), caller.clone())
             .merge(relay::router(relay.clone(), caller))
             .merge(crate::http::trust::router({
-            let p = published.clone();
-            Arc::new(move || {
-                p.read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .clone()
-            })
-        }))
+                let p = published.clone();
+                Arc::new(move || {
+                    p.read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone()
+                })
+            }))
     }));
     if !settings.ready.send(vec![addr]) {
         let mut out = std::io::stdout().lock();

@@ -94,12 +94,17 @@ impl Relay {
         let refused = self.refusal(&op).or_else(|| {
             let deadline = tokio::time::Instant::now() + OP_DEADLINE;
             let device = op.device.clone();
-            self.board.queue(&device, op.clone(), deadline, false).err().map(|_| {
-                OpResult::failed(
-                    FailureCode::Failed,
-                    format!("too many operations wait for device `{device}`; try again shortly"),
-                )
-            })
+            self.board
+                .queue(&device, op.clone(), deadline, false)
+                .err()
+                .map(|_| {
+                    OpResult::failed(
+                        FailureCode::Failed,
+                        format!(
+                            "too many operations wait for device `{device}`; try again shortly"
+                        ),
+                    )
+                })
         });
         if let Some(result) = refused {
             tracing::info!(op = op.id, device = op.device, deployment = op.deployment, why = ?result.failure, "remote operation not relayed");

@@ -255,9 +255,10 @@ impl Board {
     /// Whether `scope` polls now or did within [`GRACE`].
     pub(crate) fn connected(&self, scope: &str) -> bool {
         let inner = self.lock();
-        inner.polls.get(scope).is_some_and(|p| {
-            p.open > 0 || p.last.is_some_and(|l| l.elapsed() < GRACE)
-        })
+        inner
+            .polls
+            .get(scope)
+            .is_some_and(|p| p.open > 0 || p.last.is_some_and(|l| l.elapsed() < GRACE))
     }
 }
 

@@ -149,10 +149,9 @@ fn failure(row: &DeploymentRow, result: &OpResult) -> Option<ApiError> {
         FailureCode::NoComponent | FailureCode::NoLog => {
             ApiError::not_found(format!("{at}: {}", f.message))
         }
-        FailureCode::Offline => ApiError::gateway_timeout(format!(
-            "{at} is not connected to its LO: {}",
-            f.message
-        )),
+        FailureCode::Offline => {
+            ApiError::gateway_timeout(format!("{at} is not connected to its LO: {}", f.message))
+        }
         FailureCode::Refused => ApiError::upstream(format!(
             "the LO of site `{}` refused the request: {}",
             row.site, f.message
@@ -209,7 +208,12 @@ pub(crate) async fn restart(
         Ok(row)
     })
     .await?;
-    tracing::info!(deployment = row.id, device = row.device, site = row.site, "restart asked through the LO");
+    tracing::info!(
+        deployment = row.id,
+        device = row.device,
+        site = row.site,
+        "restart asked through the LO"
+    );
     let op = OpRequest {
         id: opboard::new_id(),
         device: row.device.clone(),
@@ -241,7 +245,12 @@ pub(crate) async fn take(store: &Store, site: &str, wait: u64) -> Vec<OpRequest>
 
 /// The LO of `site` answers operation `id`: handed to the waiting request
 /// when the site took it and it is well formed.
-pub(crate) fn answer(store: &Store, site: &str, id: &str, result: OpResult) -> Result<(), ApiError> {
+pub(crate) fn answer(
+    store: &Store,
+    site: &str,
+    id: &str,
+    result: OpResult,
+) -> Result<(), ApiError> {
     if !result.well_formed() {
         return Err(ApiError::bad_request(
             "a result holds exactly one of `log` (at most 64 KiB of the log), `workloads` or `failure`",
