@@ -142,8 +142,9 @@ pub enum Command {
     /// A live terminal UI: sites, devices, deployments and apps, with states
     /// as the CO reports them; deploy and undeploy; a workload's log.
     ///
-    /// Keys are listed on `?`; `q` quits. Logs come from an edge node on this
-    /// host, named by its data folder.
+    /// Keys are listed on `?`; `q` quits. A workload's log is read from the
+    /// edge node on this host when it runs it (named by its data folder),
+    /// else from its device through the CO and the site's LO (as `co logs`).
     ///
     /// Example: `edgectl tui --en-data ./demo/en`
     Tui {
