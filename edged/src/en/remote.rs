@@ -12,6 +12,7 @@
 //! routes (a CO serving a node attached directly, an older LO) is asked
 //! again only every [`ABSENT_PAUSE`].
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use edge_api::remote::{FailureCode, MAX_LOG_TEXT, OpKind, OpRequest, OpResult};
@@ -32,7 +33,7 @@ const FOLLOW_STEP: Duration = Duration::from_millis(100);
 const ABSENT_PAUSE: Duration = Duration::from_secs(300);
 
 /// Poll, do and answer until the process ends.
-pub(crate) fn poller(node: &Node, times: &LogTimes, server: &South) {
+pub(crate) fn poller(node: &Arc<Node>, times: &Arc<LogTimes>, server: &South) {
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     loop {
         if crate::stop::is_requested() {
@@ -41,10 +42,19 @@ pub(crate) fn poller(node: &Node, times: &LogTimes, server: &South) {
         match server.ops(routes::NODE_OPS, POLL_WAIT_SECS) {
             Ok(ops) => {
                 backoff.succeeded();
+                // Each on a thread of its own, so a slow restart holds up
+                // neither a log read nor the next poll (at most a poll's
+                // batch at once per poll; the LO bounds what waits).
                 for op in ops {
-                    let result = perform(node, times, &op);
-                    if let Err(e) = server.answer(routes::NODE_OP, &op.id, &result) {
-                        tracing::warn!(op = op.id, error = %crate::backoff::chain(&e), "cannot post the result of a remote operation");
+                    let (node, times, server) = (node.clone(), times.clone(), server.clone());
+                    let spawned = crate::bell::spawn("en-remote-op", move || {
+                        let result = perform(&node, &times, &op);
+                        if let Err(e) = server.answer(routes::NODE_OP, &op.id, &result) {
+                            tracing::warn!(op = op.id, error = %crate::backoff::chain(&e), "cannot post the result of a remote operation");
+                        }
+                    });
+                    if let Err(e) = spawned {
+                        tracing::warn!(error = %e, "cannot start a remote operation");
                     }
                 }
             }

@@ -168,6 +168,10 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let relay = relay.clone();
         move || relay::forward(relay)
     })?;
+    spawn("lo-ops-expire", {
+        let relay = relay.clone();
+        move || relay::expire(relay)
+    })?;
     let backend: Arc<dyn Backend> = lo.clone();
     let serving = tokio::spawn(crate::south::serve(listener, tls, move |caller| {
         crate::south::margo::router(backend.clone(), caller.clone())

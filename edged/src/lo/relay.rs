@@ -34,6 +34,9 @@ use crate::south::opboard::{self, Board};
 const POLL_WAIT_SECS: u64 = 25;
 /// How long an operation waits here for its node (the CO waits 20 s).
 const OP_DEADLINE: Duration = Duration::from_secs(20);
+/// Longest an operation waits for its node to take it (a connected node
+/// polls again at once after taking some).
+const TAKE_WITHIN: Duration = Duration::from_secs(5);
 /// Most operations waiting for one device, and in all.
 const PER_DEVICE: usize = 16;
 const TOTAL: usize = 512;
@@ -110,6 +113,28 @@ impl Relay {
             tracing::info!(op = op.id, device = op.device, deployment = op.deployment, why = ?result.failure, "remote operation not relayed");
             if let Err(e) = self.co.answer(routes::LO_OP, &op.id, &result) {
                 tracing::warn!(error = %crate::backoff::chain(&e), "cannot tell the CO why an operation was not relayed");
+            }
+        }
+    }
+}
+
+/// Tell the CO of each operation its node did not take in time, until the
+/// process ends.
+pub(crate) fn expire(relay: Arc<Relay>) {
+    while !crate::stop::is_requested() {
+        std::thread::sleep(Duration::from_secs(1));
+        for op in relay.board.untaken_for(TAKE_WITHIN) {
+            let result = OpResult::failed(
+                FailureCode::Offline,
+                format!(
+                    "device `{}` did not take the request within {} s: it is offline or not polling the LO of site `{}`",
+                    op.device,
+                    TAKE_WITHIN.as_secs(),
+                    relay.lo.site
+                ),
+            );
+            if let Err(e) = relay.co.answer(routes::LO_OP, &op.id, &result) {
+                tracing::debug!(error = %crate::backoff::chain(&e), "cannot tell the CO an operation was not taken");
             }
         }
     }

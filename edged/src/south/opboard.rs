@@ -44,6 +44,7 @@ pub(crate) enum Stage {
 struct Entry {
     scope: String,
     op: OpRequest,
+    queued: Instant,
     deadline: Instant,
     taken: bool,
     reply: Option<oneshot::Sender<OpResult>>,
@@ -142,6 +143,7 @@ impl Board {
             Entry {
                 scope: scope.to_owned(),
                 op,
+                queued: Instant::now(),
                 deadline,
                 taken: false,
                 reply: tx,
@@ -252,6 +254,34 @@ impl Board {
         }
     }
 
+    /// Where operation `id` is, leaving it there.
+    pub(crate) fn stage(&self, id: &str) -> Stage {
+        let inner = self.lock();
+        match inner.entries.get(id) {
+            Some(e) if e.taken => Stage::Taken,
+            Some(_) => Stage::Queued,
+            None => Stage::Gone,
+        }
+    }
+
+    /// Take off the board the operations queued longer than `age` that no
+    /// poll took: their scope is not there to take them.
+    pub(crate) fn untaken_for(&self, age: Duration) -> Vec<OpRequest> {
+        let mut inner = self.lock();
+        inner.purge(Instant::now());
+        let old: Vec<String> = inner
+            .entries
+            .iter()
+            .filter(|(_, e)| !e.taken && e.queued.elapsed() >= age)
+            .map(|(id, _)| id.clone())
+            .collect();
+        inner.order.retain(|id| !old.contains(id));
+        old.iter()
+            .filter_map(|id| inner.entries.remove(id))
+            .map(|e| e.op)
+            .collect()
+    }
+
     /// Whether `scope` polls now or did within [`GRACE`].
     pub(crate) fn connected(&self, scope: &str) -> bool {
         let inner = self.lock();
@@ -335,6 +365,11 @@ mod tests {
             board.queue("c", op("5", "c"), later(), false).unwrap_err(),
             Refused::Full
         );
+        assert_eq!(board.stage("4"), Stage::Queued);
+        assert!(board.untaken_for(Duration::from_secs(60)).is_empty());
+        assert_eq!(board.untaken_for(Duration::ZERO).len(), 3);
+        assert_eq!(board.stage("4"), Stage::Gone);
+        board.queue("b", op("4", "b"), later(), false).unwrap();
         assert_eq!(board.withdraw("4"), Stage::Queued);
         assert_eq!(board.withdraw("4"), Stage::Gone);
         board

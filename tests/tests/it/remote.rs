@@ -2,8 +2,8 @@
 //! the site's LO and an edge node behind it running a process workload
 //! that writes lines when the test tells it to. The node is never dialled:
 //! it polls its LO, which polls the CO. Logs with `--tail`, `--since` and
-//! `--follow`, a restart (the process changes), the node going away (a
-//! quick error naming the device), and the attacks: a read token cannot
+//! `--follow`, a restart (the process changes), the node and then the LO
+//! going away (a quick error naming the hop), and the attacks: a read token cannot
 //! restart, an unknown deployment or component is refused, a device cannot
 //! take or answer another device's operations nor act as an LO, a device of
 //! another site cannot use this LO.
@@ -231,7 +231,24 @@ fn logs_and_restart_reach_a_node_behind_its_lo() {
     assert!(stderr(&o).contains("edge-1"), "{}", stderr(&o));
     eprintln!("the node's absence told after {:?}", started.elapsed());
     assert!(
-        started.elapsed() < Duration::from_secs(25),
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The LO goes away too: the error names the LO's hop, as quickly.
+    lo.kill();
+    let started = Instant::now();
+    let o = co_logs(co, &id, &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("LO of site `plant-1`"),
+        "{}",
+        stderr(&o)
+    );
+    eprintln!("the LO's absence told after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
         "{:?}",
         started.elapsed()
     );

@@ -27,6 +27,9 @@ use crate::south::opboard::{self, Refused, Stage};
 
 /// Longest a north request waits for its operation's result.
 pub(crate) const WAIT: Duration = Duration::from_secs(20);
+/// Longest an operation waits for the LO to take it (a connected LO polls
+/// again at once after each answer).
+pub(crate) const TAKE_WITHIN: Duration = Duration::from_secs(5);
 
 /// What a log request asks for.
 #[derive(Debug, Default, Clone)]
@@ -115,18 +118,28 @@ async fn run(store: &Store, row: &DeploymentRow, op: OpRequest) -> Result<OpResu
             ));
         }
     };
+    let mut rx = rx;
+    let taken_by = tokio::time::Instant::now() + TAKE_WITHIN;
     let got = tokio::select! {
-        r = tokio::time::timeout_at(deadline, rx) => r.ok().and_then(Result::ok),
+        r = tokio::time::timeout_at(taken_by, &mut rx) => r.ok().and_then(Result::ok),
         () = crate::stop::requested() => None,
+    };
+    let got = match got {
+        Some(result) => Some(result),
+        None if board.stage(&id) == Stage::Taken => tokio::select! {
+            r = tokio::time::timeout_at(deadline, rx) => r.ok().and_then(Result::ok),
+            () = crate::stop::requested() => None,
+        },
+        None => None,
     };
     if let Some(result) = got {
         return Ok(result);
     }
     Err(match board.withdraw(&id) {
         Stage::Queued => ApiError::gateway_timeout(format!(
-            "the LO of site `{}` did not take the request within {} s; it may have lost its connection to the CO",
+            "the LO of site `{}` did not take the request within {} s; it has lost its connection to the CO",
             row.site,
-            WAIT.as_secs()
+            TAKE_WITHIN.as_secs()
         )),
         Stage::Taken | Stage::Gone => ApiError::gateway_timeout(format!(
             "device `{}` did not answer within {} s: it is offline or not polling the LO of site `{}`",
