@@ -5,8 +5,9 @@
 //! `--follow`, a restart (the process changes), the node and then the LO
 //! going away (a quick error naming the hop), and the attacks: a read token cannot
 //! restart, an unknown deployment or component is refused, a device cannot
-//! take or answer another device's operations nor act as an LO, a device of
-//! another site cannot use this LO.
+//! take or answer another device's operations (a real one's id too) nor act
+//! as an LO, a device of another site cannot use this LO, and an oversized
+//! answer is refused.
 
 use std::io::BufRead as _;
 use std::process::{Output, Stdio};
@@ -234,6 +235,47 @@ fn logs_and_restart_reach_a_node_behind_its_lo() {
         started.elapsed() < Duration::from_secs(10),
         "{:?}",
         started.elapsed()
+    );
+
+    // With the node gone, its operation waits at the LO for edge-1: edge-2
+    // cannot take it nor answer it by its real id; what edge-1's identity
+    // answers is what `co logs` prints.
+    let asking = {
+        let mut cmd = co.edgectl_command(&["co", "logs", &id]);
+        std::thread::spawn(move || cmd.output().unwrap())
+    };
+    let as_d1 = Margo::new(&f.d1, &lo.url, "plant-1");
+    let ops = until_or(
+        "edge-1's operation at the LO",
+        || {
+            let r = as_d1.get("/x-edgectl/v1/ops?wait=5", &[]);
+            assert_eq!(r.status, 200);
+            let v = r.json();
+            (!v.as_array()?.is_empty()).then_some(v)
+        },
+        String::new,
+    );
+    assert_eq!(ops[0]["deployment"], id.as_str(), "{ops}");
+    assert_eq!(ops[0]["kind"], "logs", "{ops}");
+    let op = ops[0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/x-edgectl/v1/ops/{op}");
+    assert_eq!(
+        d2.get("/x-edgectl/v1/ops?wait=0", &[]).json(),
+        serde_json::json!([])
+    );
+    let r = d2.json("POST", &path, &fake);
+    assert_eq!(r.status, 404, "{}", r.problem());
+    let bad = serde_json::json!({"log": {"offset": 0, "next": 70000, "end": 0, "text": ""}});
+    assert_eq!(as_d1.json("POST", &path, &bad).status, 400);
+    let forged = serde_json::json!({"log": {"offset": 0, "next": 7, "end": 7, "text": "forged\n"}});
+    let r = as_d1.json("POST", &path, &forged);
+    assert_eq!(r.status, 204, "{}", r.problem());
+    let o = asking.join().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "forged\n",
+        "{}",
+        stderr(&o)
     );
 
     // The LO goes away too: the error names the LO's hop, as quickly.
