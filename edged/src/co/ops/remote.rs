@@ -9,7 +9,8 @@
 //! result back (`POST /lo/v1/ops/{id}`, [`answer`]). The north request waits
 //! at most [`WAIT`]; every way it can fail names the hop: no LO of the site
 //! connected (503), the LO not taking it or the node not answering in time
-//! (504), the node not running the deployment (409), no such component or
+//! (504), the LO not serving it to the device or the node not running it
+//! (409, not placed yet), no such component or
 //! no log (404), the restart failing there (502).
 
 use std::time::Duration;
@@ -165,9 +166,10 @@ fn failure(row: &DeploymentRow, result: &OpResult) -> Option<ApiError> {
         FailureCode::Offline => {
             ApiError::gateway_timeout(format!("{at} is not connected to its LO: {}", f.message))
         }
-        FailureCode::Refused => ApiError::upstream(format!(
-            "the LO of site `{}` refused the request: {}",
-            row.site, f.message
+        // The LO does not serve it to that device (yet): not placed there.
+        FailureCode::Refused => ApiError::conflict(format!(
+            "deployment `{}` is not placed on {at} yet: {}",
+            row.id, f.message
         )),
         FailureCode::Failed => ApiError::upstream(format!("{at}: {}", f.message)),
     })
