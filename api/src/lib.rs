@@ -26,6 +26,7 @@ pub mod device;
 pub mod events;
 pub mod mtls;
 pub mod node;
+pub mod remote;
 pub mod retry;
 pub mod routes;
 pub mod south;

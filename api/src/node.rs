@@ -37,7 +37,7 @@ pub struct NodeStatus {
 }
 
 /// One workload (a component of a deployment).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadRow {
     /// How to name it to `edgectl en`: the deployment name, plus
@@ -86,7 +86,7 @@ pub struct WorkloadMetrics {
 }
 
 /// A piece of a workload's log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogChunk {
     /// Offset of `text` in the log.

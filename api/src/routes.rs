@@ -108,6 +108,18 @@ pub const GIT: &str = "/git/{*path}";
 pub const LO_WATCH: &str = "/lo/v1/watch";
 /// Batches of an LO's outbox (CO south).
 pub const LO_INTAKE: &str = "/lo/v1/intake";
+/// The LO's long poll for remote operations on its site's nodes (CO south).
+pub const LO_OPS: &str = "/lo/v1/ops";
+/// The result of one remote operation, posted by the LO (CO south).
+pub const LO_OP: &str = "/lo/v1/ops/{id}";
+/// An edge node's long poll for remote operations on it (LO, mutual TLS).
+pub const NODE_OPS: &str = "/x-edgectl/v1/ops";
+/// The result of one remote operation, posted by the node (LO, mutual TLS).
+pub const NODE_OP: &str = "/x-edgectl/v1/ops/{id}";
+/// A deployment's log, read from its device through the site's LO (north).
+pub const DEPLOYMENT_LOGS: &str = "/api/deployments/{deployment}/logs";
+/// Restart a deployment's workload on its device, through the LO (north).
+pub const DEPLOYMENT_RESTART: &str = "/api/deployments/{deployment}/restart";
 
 /// Put `value` into a `{name}` pattern, percent-encoding it.
 #[must_use]

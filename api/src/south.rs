@@ -298,7 +298,7 @@ pub type BlobReader = Box<dyn Read + Send>;
 #[derive(Debug, Clone)]
 pub struct South {
     base: String,
-    http: reqwest::blocking::Client,
+    pub(crate) http: reqwest::blocking::Client,
 }
 
 impl South {
@@ -323,7 +323,7 @@ impl South {
         format!("{}{path}", self.base)
     }
 
-    fn send(
+    pub(crate) fn send(
         &self,
         url: &str,
         req: reqwest::blocking::RequestBuilder,
@@ -335,7 +335,7 @@ impl South {
         success(url, resp)
     }
 
-    fn json<T: DeserializeOwned>(
+    pub(crate) fn json<T: DeserializeOwned>(
         url: &str,
         resp: reqwest::blocking::Response,
     ) -> Result<T, CallError> {
@@ -346,7 +346,7 @@ impl South {
         })
     }
 
-    fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+    pub(crate) fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,

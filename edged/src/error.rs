@@ -170,6 +170,12 @@ impl ApiError {
         self.status
     }
 
+    /// 504: a peer that must answer did not in time (a remote operation's
+    /// LO or edge node).
+    pub(crate) fn gateway_timeout(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, None, detail)
+    }
+
     /// 502: a remote source (Git, registry) failed.
     pub(crate) fn upstream(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, None, detail)

@@ -121,6 +121,15 @@ pub trait Backend: Send + Sync + 'static {
     /// When no edge node runs here, or it does not run that deployment.
     fn logs(&self, deployment: &str, from: u64) -> Result<LogPiece, String>;
 
+    /// The log of a deployment's workload on whatever device runs it, read
+    /// there through the CO and the site's LO (`GET
+    /// /api/deployments/{id}/logs`), from byte `from` on (0: its end).
+    ///
+    /// # Errors
+    /// Why it cannot be had, as the CO says it (the LO or the device not
+    /// reachable, not placed yet, no log, …).
+    fn remote_logs(&self, deployment: &str, from: u64) -> Result<LogPiece, String>;
+
     /// Follow the CO's event stream after event `after`, handing each event
     /// to `sink` until it returns `false` (then `Ok`) or the stream breaks
     /// (then `Err`; the caller reconnects, resuming after the last id).

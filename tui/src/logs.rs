@@ -1,8 +1,9 @@
 //! The log pane's part of `update`: open it on a deployment, learn which
-//! edge node runs on this host (the only one whose logs can be read here),
-//! follow the log on ticks while it is readable, and otherwise say why it
-//! cannot be: no node's data folder named, the workload on another device,
-//! or the named node not answering (asked again on ticks). Pure like the
+//! edge node runs on this host, and follow the log on ticks: from that node
+//! when it runs the workload, else from whatever device does, through the
+//! CO and the site's LO. When a remote read fails before any text came, the
+//! pane says why as the CO put it (the LO or the device not reachable, the
+//! deployment not placed yet, no log) and asks again on ticks. Pure like the
 //! rest of `update`.
 
 use edge_api::types::DeploymentSummary;
@@ -57,32 +58,26 @@ fn decide(state: &mut State) -> Vec<Cmd> {
     let Some(pane) = state.logs.as_mut() else {
         return Vec::new();
     };
-    let device = &pane.device;
     pane.access = match &state.node {
         None => LogAccess::Asking,
-        Some(LocalNode::Unnamed) => LogAccess::Elsewhere(format!(
-            "No edge node was named, and logs are read from the node's data folder: \
-             run `edgectl tui --en-data DIR` on device {device}, the node that runs \
-             this workload."
-        )),
-        Some(LocalNode::Device(here)) if here == device => LogAccess::Readable,
-        Some(LocalNode::Device(here)) => LogAccess::Elsewhere(format!(
-            "This workload runs on device {device}; its logs are on that node. \
-             The edge node on this host is {here}."
-        )),
-        Some(LocalNode::Unreachable(why)) => LogAccess::Elsewhere(format!(
-            "The edge node named with --en-data does not answer, so its logs cannot \
-             be read: {why}. Trying again."
-        )),
+        Some(LocalNode::Device(here)) if *here == pane.device => LogAccess::Readable,
+        Some(_) => LogAccess::Remote,
     };
-    if pane.access != LogAccess::Readable || pane.waiting {
+    if pane.access == LogAccess::Asking || pane.waiting {
         return Vec::new();
     }
     pane.waiting = true;
-    vec![Cmd::Logs {
-        deployment: pane.deployment.clone(),
-        from: pane.next,
-    }]
+    vec![read(pane)]
+}
+
+/// The read that goes on from where the pane is.
+fn read(pane: &LogPane) -> Cmd {
+    let (deployment, from) = (pane.deployment.clone(), pane.next);
+    if pane.access == LogAccess::Readable {
+        Cmd::Logs { deployment, from }
+    } else {
+        Cmd::RemoteLogs { deployment, from }
+    }
 }
 
 /// A piece of the log arrived (or did not).
@@ -94,6 +89,9 @@ pub(crate) fn piece(state: &mut State, id: &str, result: Result<LogPiece, String
     match result {
         Ok(piece) => {
             pane.error = None;
+            if matches!(pane.access, LogAccess::Unavailable(_)) {
+                pane.access = LogAccess::Remote;
+            }
             pane.read = true;
             pane.text.push_str(&piece.text);
             pane.next = piece.next;
@@ -106,29 +104,24 @@ pub(crate) fn piece(state: &mut State, id: &str, result: Result<LogPiece, String
                 pane.text.drain(..cut);
             }
         }
+        // Nothing read yet through the CO: the pane says why instead.
+        Err(e) if !pane.read && pane.access != LogAccess::Readable => {
+            pane.access = LogAccess::Unavailable(e);
+        }
         Err(e) => pane.error = Some(e),
     }
 }
 
-/// A tick: read on while the log is readable; while the named node does
-/// not answer, ask it again.
+/// A tick: read on (from this host's node or through the CO), one read at
+/// a time; while this host's node is not known yet, ask again.
 pub(crate) fn tick(state: &mut State) -> Option<Cmd> {
     let pane = state.logs.as_mut()?;
     match pane.access {
-        LogAccess::Readable if !pane.waiting => {
+        LogAccess::Asking => ask(state),
+        _ if pane.waiting => None,
+        _ => {
             pane.waiting = true;
-            Some(Cmd::Logs {
-                deployment: pane.deployment.clone(),
-                from: pane.next,
-            })
-        }
-        LogAccess::Readable => None,
-        LogAccess::Asking | LogAccess::Elsewhere(_) => {
-            if matches!(state.node, None | Some(LocalNode::Unreachable(_))) {
-                ask(state)
-            } else {
-                None
-            }
+            Some(read(pane))
         }
     }
 }

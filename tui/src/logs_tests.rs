@@ -1,6 +1,7 @@
-//! Tests of the log pane: it reads only the logs of this host's edge node,
-//! follows them on ticks, and otherwise says why it cannot read them; `(no
-//! output yet)` only when a read found the log empty.
+//! Tests of the log pane: it reads this host's edge node's logs there and
+//! any other device's through the CO, follows them on ticks, and says why
+//! when a log cannot be had; `(no output yet)` only when a read found the
+//! log empty.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,6 +15,13 @@ use crate::update::{Cmd, Msg, update};
 
 fn read(deployment: &str, from: u64) -> Cmd {
     Cmd::Logs {
+        deployment: deployment.into(),
+        from,
+    }
+}
+
+fn remote(deployment: &str, from: u64) -> Cmd {
+    Cmd::RemoteLogs {
         deployment: deployment.into(),
         from,
     }
@@ -104,49 +112,68 @@ fn no_output_yet_only_once_a_read_found_the_log_empty() {
 }
 
 #[test]
-fn without_en_data_the_pane_says_where_logs_are_read() {
+fn without_en_data_the_log_is_read_through_the_co_and_the_pane_says_why_not() {
     let mut state = opened();
-    assert!(update(&mut state, Msg::Node(LocalNode::Unnamed)).is_empty());
-    assert!(matches!(
+    assert_eq!(
+        update(&mut state, Msg::Node(LocalNode::Unnamed)),
+        vec![remote(D_OK, 0)]
+    );
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("Asking the CO for the log"), "{screen}");
+    assert!(
+        update(&mut state, Msg::Tick).is_empty(),
+        "waits for the answer"
+    );
+    let why = "device `gw-1` did not answer within 20 s: it is offline or not polling the LO of site `plant-1`";
+    let _ = update(&mut state, Msg::Logs(D_OK.into(), Err(why.into())));
+    assert_eq!(
         state.logs.as_ref().unwrap().access,
-        LogAccess::Elsewhere(_)
-    ));
-    assert!(update(&mut state, Msg::Tick).is_empty(), "nothing to read");
+        LogAccess::Unavailable(why.into())
+    );
     let screen = render(&state, 80, 24);
     assert!(!screen.contains("no output yet"), "{screen}");
-    assert!(screen.contains("edgectl tui --en-data DIR"), "{screen}");
-    assert_snapshot!("log_pane_without_a_node_80x24", screen);
+    assert!(screen.contains("offline or not polling the LO"), "{screen}");
+    assert_snapshot!("log_pane_device_offline_80x24", screen);
+    // Asked again on ticks; once text comes, it is followed from there.
+    assert_eq!(update(&mut state, Msg::Tick), vec![remote(D_OK, 0)]);
+    let piece = LogPiece {
+        text: "one\n".into(),
+        next: 4,
+    };
+    let _ = update(&mut state, Msg::Logs(D_OK.into(), Ok(piece)));
+    assert_eq!(state.logs.as_ref().unwrap().access, LogAccess::Remote);
+    assert_eq!(update(&mut state, Msg::Tick), vec![remote(D_OK, 4)]);
+    // A later failure keeps the text and shows beside it.
+    let _ = update(&mut state, Msg::Logs(D_OK.into(), Err("LO away".into())));
+    let pane = state.logs.as_ref().unwrap();
+    assert_eq!(
+        (pane.text.as_str(), pane.error.as_deref()),
+        ("one\n", Some("LO away"))
+    );
 }
 
 #[test]
-fn a_workload_on_another_device_says_its_logs_are_on_that_node() {
+fn a_workload_on_another_device_is_read_through_the_co() {
     let mut state = opened();
-    assert!(update(&mut state, here("gw-2")).is_empty());
-    assert!(update(&mut state, Msg::Tick).is_empty(), "nothing to read");
+    assert_eq!(update(&mut state, here("gw-2")), vec![remote(D_OK, 0)]);
+    let why = "deployment `d1` is not placed on device `gw-1` (site `plant-1`) yet: device `gw-1` does not run it";
+    let _ = update(&mut state, Msg::Logs(D_OK.into(), Err(why.into())));
     let screen = render(&state, 80, 24);
-    assert!(
-        screen.contains("This workload runs on device gw-1; its logs are on that node."),
-        "{screen}"
-    );
-    assert_snapshot!("log_pane_of_another_device_80x24", screen);
-    // gw-2's own workload is read.
+    assert!(screen.contains("is not placed on device"), "{screen}");
+    assert_snapshot!("log_pane_not_placed_80x24", screen);
+    // gw-2's own workload is read from this host's node.
     let _ = update(&mut state, press(KeyCode::Esc));
     let _ = update(&mut state, ch('G'));
     assert_eq!(update(&mut state, ch('l')), vec![read(D_FAILED, 0)]);
 }
 
 #[test]
-fn a_named_node_that_does_not_answer_is_asked_again_on_ticks() {
+fn a_named_node_that_does_not_answer_leaves_the_co_to_read_from() {
     let mut state = opened();
     let down = LocalNode::Unreachable("connection refused".into());
-    assert!(update(&mut state, Msg::Node(down)).is_empty());
-    let screen = render(&state, 80, 24);
-    assert!(screen.contains("does not answer"), "{screen}");
-    assert!(screen.contains("connection refused"), "{screen}");
-    assert_eq!(update(&mut state, Msg::Tick), vec![Cmd::AskNode]);
+    assert_eq!(update(&mut state, Msg::Node(down)), vec![remote(D_OK, 0)]);
     assert!(
         update(&mut state, Msg::Tick).is_empty(),
-        "one question at a time"
+        "one read at a time"
     );
-    assert_eq!(update(&mut state, here("gw-1")), vec![read(D_OK, 0)]);
 }

@@ -45,8 +45,9 @@ pub(crate) fn logs(frame: &mut Frame<'_>, area: Rect, pane: &LogPane) {
         // no output yet.
         let (text, dim) = match &pane.access {
             LogAccess::Asking => ("Finding the edge node on this host…", true),
-            LogAccess::Elsewhere(why) => (why.as_str(), false),
-            LogAccess::Readable if pane.read => ("(no output yet)", true),
+            LogAccess::Unavailable(why) => (why.as_str(), false),
+            _ if pane.read => ("(no output yet)", true),
+            LogAccess::Remote => ("Asking the CO for the log (through the site's LO)…", true),
             LogAccess::Readable if pane.error.is_none() => ("Reading the log…", true),
             LogAccess::Readable => ("", true),
         };

@@ -155,6 +155,10 @@ fn execute(cmd: Cmd, backend: &Arc<dyn Backend>, tx: &Sender<Msg>) {
                 let result = backend.logs(&deployment, from);
                 Msg::Logs(deployment, result)
             }
+            Cmd::RemoteLogs { deployment, from } => {
+                let result = backend.remote_logs(&deployment, from);
+                Msg::Logs(deployment, result)
+            }
             Cmd::AskNode => Msg::Node(backend.local_node()),
             Cmd::LoadRollouts => Msg::RolloutsLoaded(backend.rollouts(ROLLOUT_LIMIT)),
             Cmd::LoadRollout(id) => {

@@ -93,15 +93,19 @@ pub(crate) enum Confirm {
     UndoRollout { id: String, label: String },
 }
 
-/// Whether a log pane can read its workload's log from this host.
+/// How a log pane reads its workload's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LogAccess {
     /// Waiting to learn which edge node runs on this host.
     Asking,
-    /// This host's node runs the workload: reads follow its log.
+    /// This host's node runs the workload: reads follow its log there.
     Readable,
-    /// It cannot be read from here; why, as the pane says it.
-    Elsewhere(String),
+    /// Another device runs it (or no node was named here): reads go through
+    /// the CO and the site's LO to that device.
+    Remote,
+    /// A remote read failed before any text came; why, as the pane says it
+    /// (asked again on ticks).
+    Unavailable(String),
 }
 
 /// A followed log.

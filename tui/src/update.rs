@@ -43,11 +43,22 @@ pub(crate) enum Cmd {
     LoadApp(String),
     Deploy(Box<DeployRequest>),
     Undeploy(String),
-    Logs { deployment: String, from: u64 },
+    Logs {
+        deployment: String,
+        from: u64,
+    },
+    /// Read a deployment's log on its device through the CO (and the site's LO).
+    RemoteLogs {
+        deployment: String,
+        from: u64,
+    },
     AskNode,
     LoadRollouts,
     LoadRollout(String),
-    ActOnRollout { id: String, action: RolloutAction },
+    ActOnRollout {
+        id: String,
+        action: RolloutAction,
+    },
     Quit,
 }
 

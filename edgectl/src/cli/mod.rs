@@ -8,12 +8,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod ca;
 mod config;
 mod deploy;
+mod remote;
 mod rollout;
 mod since;
 
 pub(crate) use ca::CaCommand;
 pub(crate) use config::ConfigCommand;
 pub(crate) use deploy::{Choice, DeployArgs, SetArgs, UndeployArgs, UpgradeArgs, WaitArgs};
+pub(crate) use remote::{RemoteLogsArgs, RestartArgs};
 pub(crate) use rollout::{RolloutArgs, RolloutCommand};
 
 /// Orchestrate Margo edge workloads: app store, deployments, live status.
@@ -140,8 +142,9 @@ pub enum Command {
     /// A live terminal UI: sites, devices, deployments and apps, with states
     /// as the CO reports them; deploy and undeploy; a workload's log.
     ///
-    /// Keys are listed on `?`; `q` quits. Logs come from an edge node on this
-    /// host, named by its data folder.
+    /// Keys are listed on `?`; `q` quits. A workload's log is read from the
+    /// edge node on this host when it runs it (named by its data folder),
+    /// else from its device through the CO and the site's LO (as `co logs`).
     ///
     /// Example: `edgectl tui --en-data ./demo/en`
     Tui {
@@ -577,6 +580,30 @@ pub enum CoCommand {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+    /// Print a deployment's workload output from its device, wherever it is:
+    /// asked through the site's LO, which the node polls (no connection is
+    /// made to the node). `--tail`, `--since` and `--follow` as for
+    /// `edgectl en logs`.
+    ///
+    /// Exit status 3 when the device cannot be reached (the message names
+    /// the hop: the site's LO or the device), 4 when there is nothing to
+    /// read (no such deployment or component, not placed on its device yet,
+    /// no log).
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co logs 3f2a --tail 20 --follow
+    ///
+    ///   edgectl co logs 3f2a --component api --since 10m
+    Logs(RemoteLogsArgs),
+    /// Restart a deployment's workload on its device, through the site's LO
+    /// (needs a token of scope `deploy`; audited). Exit status as for
+    /// `co logs`.
+    ///
+    /// Examples:
+    ///
+    ///   edgectl co restart 3f2a
+    Restart(RestartArgs),
     /// The commits of a site's desired state, newest first.
     History {
         /// The site.

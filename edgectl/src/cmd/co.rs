@@ -208,6 +208,8 @@ pub(crate) fn co(
             dry_run,
             yes,
         } => super::rollback::rollback(client, printer, &site, &to, dry_run, yes)?,
+        CoCommand::Logs(args) => return super::remote::logs(client, printer, &args),
+        CoCommand::Restart(args) => return super::remote::restart(client, printer, &args),
         CoCommand::History { site, limit } => {
             let commits: Vec<Commit> = client.get(&format!(
                 "{}?limit={limit}",

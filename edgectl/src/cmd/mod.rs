@@ -12,6 +12,7 @@ mod en;
 mod list;
 mod login;
 mod package;
+mod remote;
 mod remove;
 mod rollback;
 mod rollout;

@@ -117,6 +117,22 @@ impl Backend for Live {
         })
     }
 
+    /// `from` 0 reads the log's end (the node sends at most its last
+    /// 64 KiB); later calls follow from the offset given back.
+    fn remote_logs(&self, deployment: &str, from: u64) -> Result<LogPiece, String> {
+        let base = fill(routes::DEPLOYMENT_LOGS, deployment);
+        let target = if from == 0 {
+            base
+        } else {
+            format!("{base}?offset={from}")
+        };
+        let chunk: LogChunk = self.client.get(&target).map_err(|e| say(&e))?;
+        Ok(LogPiece {
+            text: chunk.text,
+            next: chunk.next,
+        })
+    }
+
     fn events(
         &self,
         after: Option<u64>,

@@ -65,7 +65,14 @@ pub(crate) struct Store {
     views: Mutex<HashMap<String, Arc<ViewCache>>>,
     /// Package-local artifacts of what was deployed (`artifacts/`).
     cas: crate::cas::Cas,
+    /// Remote operations waiting for a site's LO (`ops::remote`).
+    pub(crate) remote: Arc<crate::south::opboard::Board>,
 }
+
+/// Most remote operations waiting for one site's LO.
+const REMOTE_PER_SITE: usize = 64;
+/// Most remote operations waiting in all.
+const REMOTE_TOTAL: usize = 1024;
 
 /// The author of commits the CO makes on behalf of the admin token.
 pub(crate) fn author() -> Author {
@@ -137,6 +144,7 @@ impl Store {
             apps_list: Mutex::new((0, None)),
             changes: Mutex::new(HashMap::new()),
             views: Mutex::new(HashMap::new()),
+            remote: crate::south::opboard::Board::new(REMOTE_PER_SITE, REMOTE_TOTAL),
         };
         Ok(store)
     }

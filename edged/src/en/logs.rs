@@ -215,6 +215,16 @@ pub(crate) fn line_start(f: &mut File, floor: u64, offset: u64) -> io::Result<u6
 
 /// The piece of the log at `path` that `q` asks for.
 pub(crate) fn read(path: &Path, q: LogQuery, times: &LogTimes) -> io::Result<LogChunk> {
+    read_up_to(path, q, times, MAX_LOG_CHUNK)
+}
+
+/// [`read`], at most `max` bytes of the log (a remote answer's bound).
+pub(crate) fn read_up_to(
+    path: &Path,
+    q: LogQuery,
+    times: &LogTimes,
+    max: u64,
+) -> io::Result<LogChunk> {
     let mut f = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -236,7 +246,7 @@ pub(crate) fn read(path: &Path, q: LogQuery, times: &LogTimes) -> io::Result<Log
             tail: None,
             since: None,
             ..
-        } => len.saturating_sub(MAX_LOG_CHUNK),
+        } => len.saturating_sub(max),
         LogQuery { tail, since, .. } => {
             let floor = match since {
                 Some(t) => {
@@ -253,7 +263,7 @@ pub(crate) fn read(path: &Path, q: LogQuery, times: &LogTimes) -> io::Result<Log
     };
     f.seek(SeekFrom::Start(offset))?;
     let mut bytes = Vec::new();
-    f.take(MAX_LOG_CHUNK).read_to_end(&mut bytes)?;
+    f.take(max).read_to_end(&mut bytes)?;
     Ok(LogChunk {
         offset,
         next: offset + bytes.len() as u64,

@@ -28,6 +28,7 @@ mod logs;
 mod metrics;
 mod node;
 mod ops;
+mod remote;
 mod state;
 mod sync;
 mod trust;
@@ -209,11 +210,17 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let url = format!("{server}{}", edge_api::trust::BUNDLE_PATH);
         move || crate::anchors::keep_current(&client, &url, &data, &own_cert, &roots, &|_| {})
     })?;
+    let remote_client = edge_api::south::South::new(&server, short.clone());
     spawn("en-report", {
         let (node, schedule) = (node.clone(), schedule.clone());
         move || sync::reporter(&node, &short, &schedule)
     })?;
-    let serving = tokio::spawn(ops::serve(ops, node.clone()));
+    let times = ops::log_times(&node);
+    spawn("en-remote", {
+        let (node, times, client) = (node.clone(), times.clone(), remote_client);
+        move || remote::poller(&node, &times, &client)
+    })?;
+    let serving = tokio::spawn(ops::serve(ops, node.clone(), times));
     if !settings.ready.send(Vec::new()) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "edged en {device} polling {server}");

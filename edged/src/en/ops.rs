@@ -50,21 +50,30 @@ pub(crate) fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListen
     Ok(listener)
 }
 
-/// Serve until a stop is asked for, then drain; the logs' growth is noted
-/// meanwhile (`logs.rs`).
-pub(crate) async fn serve(listener: std::os::unix::net::UnixListener, node: Arc<Node>) {
-    let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
-        tracing::error!("cannot serve the operations socket");
-        return;
-    };
+/// When the logs grew, noted from now on by a thread of its own
+/// (`logs.rs`); shared by the socket and remote operations (`remote.rs`).
+pub(crate) fn log_times(node: &Arc<Node>) -> Arc<LogTimes> {
     let times = Arc::new(LogTimes::default());
     let sampled = crate::bell::spawn("en-logs", {
-        let (node, times) = (Arc::downgrade(&node), times.clone());
+        let (node, times) = (Arc::downgrade(node), times.clone());
         move || logs::sampler(node, times)
     });
     if let Err(e) = sampled {
         tracing::warn!(error = %e, "log times are not noted; `--since` shows whole logs");
     }
+    times
+}
+
+/// Serve until a stop is asked for, then drain.
+pub(crate) async fn serve(
+    listener: std::os::unix::net::UnixListener,
+    node: Arc<Node>,
+    times: Arc<LogTimes>,
+) {
+    let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
+        tracing::error!("cannot serve the operations socket");
+        return;
+    };
     let app = axum::Router::new()
         .route("/v1/node", get(status))
         .route("/v1/workloads", get(list))
@@ -120,7 +129,7 @@ fn desired_versions(node: &Node) -> HashMap<String, String> {
         .collect()
 }
 
-fn rows(node: &Node) -> Vec<WorkloadRow> {
+pub(crate) fn rows(node: &Node) -> Vec<WorkloadRow> {
     node.workloads(&desired_versions(node))
 }
 
@@ -144,19 +153,33 @@ async fn act(
 ) -> Result<axum::Json<Vec<WorkloadRow>>, ApiError> {
     blocking(move || {
         let found = find(&node, &w)?;
-        let stop = matches!(action.as_str(), "stop" | "restart");
-        let start = matches!(action.as_str(), "start" | "restart");
+        act_on(&node, &found, &w, &action)?;
+        Ok(axum::Json(rows(&node)))
+    })
+    .await
+}
+
+/// Stop, start or restart (`action`) the workload `found` (named `w`).
+pub(crate) fn act_on(
+    node: &Node,
+    found: &WorkloadRef,
+    w: &str,
+    action: &str,
+) -> Result<(), ApiError> {
+    {
+        let stop = matches!(action, "stop" | "restart");
+        let start = matches!(action, "start" | "restart");
         if !stop && !start {
             return Err(ApiError::not_found(format!(
                 "`{action}` is not an operation; use stop, start or restart"
             )));
         }
         if stop {
-            node.stop_workload(&found);
+            node.stop_workload(found);
             tracing::info!(workload = w, "stopped by an operator");
         }
         if start {
-            let started = node.start_workload(&found).map_err(|e| match e {
+            let started = node.start_workload(found).map_err(|e| match e {
                 StartError::Gone => ApiError::not_found(format!("`{w}` went away")),
                 StartError::NeverStarted => ApiError::conflict(format!(
                     "`{w}` was never started on this node; it starts when its deployment is installed"
@@ -171,9 +194,8 @@ async fn act(
             }
         }
         node.observe();
-        Ok(axum::Json(rows(&node)))
-    })
-    .await
+        Ok(())
+    }
 }
 
 async fn logs(

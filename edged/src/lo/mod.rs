@@ -3,7 +3,8 @@
 //! Margo state manifest per device and served to the site's edge nodes over
 //! mutual TLS; their status and capabilities go into a durable outbox that is
 //! forwarded to the CO. It keeps serving from its mirror while the CO is
-//! away, for as long as that takes.
+//! away, for as long as that takes. Remote operations (logs, restarts asked
+//! at the CO) reach the nodes through it (`relay`).
 //!
 //! Data directory: `site.git` (bare mirror), `lo.db` (SQLite, WAL),
 //! `artifacts/`. A site stick (`--import DIR`, or `edgectl lo import` while
@@ -15,6 +16,7 @@ use crate::bell::spawn;
 mod group;
 mod metrics;
 mod outbox;
+mod relay;
 mod store;
 mod sync;
 mod upstream;
@@ -155,16 +157,33 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         let bound = crate::prom::serve(addr, Arc::new(move || metrics::page(&lo, &data))).await?;
         tracing::info!(%bound, "metrics at http://{bound}/metrics");
     }
+    // A blocking client is made (and may be dropped) off the runtime only.
+    let relay = {
+        let lo = lo.clone();
+        tokio::task::spawn_blocking(move || relay::Relay::new(lo))
+            .await
+            .context("the relay task failed")??
+    };
+    spawn("lo-ops", {
+        let relay = relay.clone();
+        move || relay::forward(relay)
+    })?;
+    spawn("lo-ops-expire", {
+        let relay = relay.clone();
+        move || relay::expire(relay)
+    })?;
     let backend: Arc<dyn Backend> = lo.clone();
     let serving = tokio::spawn(crate::south::serve(listener, tls, move |caller| {
-        crate::south::margo::router(backend.clone(), caller).merge(crate::http::trust::router({
-            let p = published.clone();
-            Arc::new(move || {
-                p.read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .clone()
-            })
-        }))
+        crate::south::margo::router(backend.clone(), caller.clone())
+            .merge(relay::router(relay.clone(), caller))
+            .merge(crate::http::trust::router({
+                let p = published.clone();
+                Arc::new(move || {
+                    p.read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone()
+                })
+            }))
     }));
     if !settings.ready.send(vec![addr]) {
         let mut out = std::io::stdout().lock();

@@ -5,7 +5,8 @@
 //! read-only OCI registry beside it (`registry`), over the
 //! [`backend::Backend`] each implements, built from per-device views of a
 //! site repository (`view`, with the one cache of them both use), and the
-//! wire form of Git objects riding on the CO's nudge to an LO (`carried`).
+//! wire form of Git objects riding on the CO's nudge to an LO (`carried`),
+//! and the waiting room of remote operations both keep (`opboard`).
 
 pub(crate) mod backend;
 pub(crate) mod blobs;
@@ -13,6 +14,8 @@ pub(crate) mod blobs;
 pub(crate) mod carried;
 pub(crate) mod margo;
 pub(crate) mod metrics;
+#[cfg(any(feature = "co", feature = "lo"))]
+pub(crate) mod opboard;
 pub(crate) mod registry;
 pub(crate) mod view;
 

@@ -30,7 +30,7 @@ while :; do sleep 1 & wait $!; done
 "#;
 
 /// The `logger` app: hello-process running [`SCRIPT`].
-fn logger_package(dir: &Path) -> PathBuf {
+pub(crate) fn logger_package(dir: &Path) -> PathBuf {
     let pkg = dir.join("logger");
     copy_tree(&fixture("hello-process"), &pkg);
     let script = pkg.join("components/hello.sh");
@@ -44,7 +44,7 @@ fn logger_package(dir: &Path) -> PathBuf {
 }
 
 /// Unix seconds as RFC 3339 (by `date`, as a user would write it).
-fn rfc3339(secs: u64) -> String {
+pub(crate) fn rfc3339(secs: u64) -> String {
     let o = std::process::Command::new("date")
         .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%SZ"])
         .output()
@@ -52,7 +52,7 @@ fn rfc3339(secs: u64) -> String {
     String::from_utf8(o.stdout).unwrap().trim().to_owned()
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -35,6 +35,7 @@ mod pull;
 mod pull_through;
 mod readme;
 mod registry;
+mod remote;
 mod rollout;
 mod south;
 mod stick_images;

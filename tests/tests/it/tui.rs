@@ -1,6 +1,7 @@
 //! `edgectl tui` in a real terminal (tmux, 160x40) against `edged --mode
 //! all`: the apps list filtered with `/`, a deploy from the form followed
-//! to its result on the device, the workload's log, the device's detail
+//! to its result on the device, the workload's log (read on this host's
+//! node, and in a second TUI naming no node, through the CO), the device's detail
 //! pane, a filter that matches nothing, a sort key, and an undeploy whose
 //! row goes once the node has removed it.
 
@@ -26,6 +27,19 @@ fn the_tui_filters_deploys_with_a_result_and_shows_a_devices_detail() {
     the_apps_list_narrows_as_a_filter_is_typed(&term);
     a_deploy_from_the_form_shows_the_devices_result(&term);
     the_log_pane_reads_the_workload_on_this_node(&term);
+    {
+        // A second TUI naming no node here: the log comes through the CO
+        // and the LO from the node that runs it.
+        let line = format!(
+            "edgectl --server {url} --token-file demo/co/admin.token --ca-file demo/co/ca/ca.crt tui"
+        );
+        let there = dir.path().join("remote");
+        std::fs::create_dir_all(&there).unwrap();
+        let remote = Tmux::start(&there, &cwd, &env, &line, (160, 40));
+        the_log_pane_reads_the_workload_through_the_co(&remote);
+        remote.send(&["q"]);
+        assert_eq!(remote.exit_status(10), 0, "{}", remote.screen());
+    }
     the_device_pane_shows_what_the_node_reported(&term);
     an_undeployed_row_goes_once_the_node_removed_it(&term);
 
@@ -80,6 +94,21 @@ fn a_deploy_from_the_form_shows_the_devices_result(term: &Tmux) {
 /// The workload runs on this host's node: its log shows our greeting.
 fn the_log_pane_reads_the_workload_on_this_node(term: &Tmux) {
     term.wait_for(&["hello-process", "installed"], 10);
+    term.send(&["l"]);
+    term.wait_for(
+        &[
+            "log: hello-process",
+            "hello from edgectl process: from the tui",
+        ],
+        30,
+    );
+    term.send(&["Escape"]);
+    term.wait_until(|s| !s.contains("log: hello-process"), 10);
+}
+
+/// No node named here: the pane reads the workload's log through the CO.
+fn the_log_pane_reads_the_workload_through_the_co(term: &Tmux) {
+    term.wait_for(&["● live", "hello-process", "installed"], 30);
     term.send(&["l"]);
     term.wait_for(
         &[

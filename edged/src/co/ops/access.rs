@@ -68,6 +68,7 @@ pub(crate) fn required_scope(method: &str, route: &str) -> Scope {
         | routes::DEPLOYMENTS_UPDATE
         | routes::APPLY
         | routes::DEPLOYMENT
+        | routes::DEPLOYMENT_RESTART
         | routes::SITE_ROLLBACK
         | routes::ROLLOUT_ACTION
         | routes::SITE_LABELS

@@ -6,7 +6,8 @@
 //! package-local `artifacts` they carry; one in detail: `detail`), identities and the caller checks
 //! of the south listener (`identities`), observed state (`intake`), the LO's
 //! long poll (`nudge`), the Margo API for directly attached nodes
-//! (`direct`), site sticks (`export`), start-up repair (`recovery`),
+//! (`direct`), logs and restarts on a node through its LO (`remote`),
+//! site sticks (`export`), start-up repair (`recovery`),
 //! changes going out in health-gated waves (`rollout`), and the
 //! server's own state (`status`), and who may call the north API, with the
 //! audit log of what they changed (`access`), and the "did you mean" of
@@ -26,6 +27,7 @@ pub(crate) mod identities;
 pub(crate) mod intake;
 pub(crate) mod nudge;
 pub(crate) mod recovery;
+pub(crate) mod remote;
 pub(crate) mod remove;
 pub(crate) mod rollback;
 pub(crate) mod rollout;

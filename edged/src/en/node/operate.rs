@@ -21,6 +21,13 @@ pub(crate) struct WorkloadRef {
     index: usize,
 }
 
+impl WorkloadRef {
+    /// The id of the deployment it belongs to.
+    pub(crate) fn deployment(&self) -> &str {
+        &self.id
+    }
+}
+
 /// Why a workload name names no one component.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FindError {

@@ -25,6 +25,7 @@ mod events;
 mod export;
 mod identities;
 mod intake;
+mod remote;
 mod rollouts;
 mod sites;
 pub(crate) mod tls;
@@ -90,6 +91,8 @@ fn build() -> (axum::Router<Arc<Store>>, utoipa::openapi::OpenApi) {
         .routes(routes!(deployments::show_deployment, deployments::undeploy))
         .routes(routes!(deployments::history))
         .routes(routes!(deployments::rollback))
+        .routes(routes!(remote::deployment_logs))
+        .routes(routes!(remote::restart_deployment))
         .routes(routes!(rollouts::list_rollouts))
         .routes(routes!(rollouts::show_rollout))
         .routes(routes!(rollouts::act_on_rollout))

@@ -2,7 +2,8 @@
 //! (the server presents `…/margo/wfm/co`). For a site's Local Orchestrator it
 //! serves the site's desired-state repository read-only over Git smart HTTP
 //! (`/git/<site>.git/…`, through `git http-backend`; pushes refused), the
-//! nudge (`/lo/v1/watch`) and status intake (`/lo/v1/intake`); for edge nodes
+//! nudge (`/lo/v1/watch`), status intake (`/lo/v1/intake`) and remote
+//! operations on its nodes (`/lo/v1/ops`); for edge nodes
 //! attached directly, the Margo API (`/api/v1/…`). The caller is recognized by
 //! its certificate's fingerprint on every request, so a revocation takes
 //! effect at once.
@@ -18,6 +19,7 @@ use rustls::pki_types::pem::PemObject as _;
 
 mod git;
 mod lo;
+mod ops;
 
 use crate::co::ops::direct::CoBackend;
 use crate::co::ops::intake::MAX_INTAKE;
@@ -59,6 +61,12 @@ pub(crate) async fn serve(
             .route(
                 routes::LO_INTAKE,
                 axum::routing::post(lo::intake).layer(DefaultBodyLimit::max(MAX_INTAKE)),
+            )
+            .route(routes::LO_OPS, axum::routing::get(ops::ops))
+            .route(
+                routes::LO_OP,
+                axum::routing::post(ops::answer)
+                    .layer(DefaultBodyLimit::max(edge_api::remote::MAX_RESULT)),
             )
             .layer(Extension(caller.clone()))
             .with_state(store.clone());
