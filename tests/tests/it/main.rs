@@ -38,6 +38,7 @@ mod registry;
 mod rollout;
 mod south;
 mod stick_images;
+mod traces;
 mod trust;
 mod tui;
 mod usb;
