@@ -100,10 +100,13 @@ pub(crate) fn report_taken(device: &str, parent: Option<Traceparent>) -> tracing
         tracing::info_span!("lo.status", device, trace_id = Empty),
         parent,
     );
-    if parent.is_some()
-        && let Some(tp) = Traceparent::of(&span)
-    {
-        REPORTS.note(device, "", tp);
+    if !enabled() {
+        return span;
+    }
+    match parent.and_then(|_| Traceparent::of(&span)) {
+        Some(tp) => REPORTS.note(device, "", tp),
+        // A report outside the trace: what is forwarded next is not in it.
+        None => REPORTS.forget(device),
     }
     span
 }
@@ -114,6 +117,9 @@ pub(crate) fn report_taken(device: &str, parent: Option<Traceparent>) -> tracing
 pub(crate) fn forwarding<'a>(
     devices: impl IntoIterator<Item = &'a str>,
 ) -> Option<(tracing::Span, String)> {
+    if !enabled() {
+        return None;
+    }
     let mut contexts = devices.into_iter().filter_map(|d| REPORTS.get(d, ""));
     let parent = contexts.next()?;
     let span = adopt(

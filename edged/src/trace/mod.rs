@@ -29,6 +29,7 @@ pub(crate) use hooks::{
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Whether spans are exported (so have contexts worth carrying).
 pub(crate) fn enabled() -> bool {
@@ -192,10 +193,17 @@ pub(crate) fn adopt(span: tracing::Span, parent: Option<Traceparent>) -> tracing
 /// context only breaks a trace, never a deploy).
 const MEMO_MAX: usize = 65_536;
 
+/// How long a [`Memo`] answers for what it was told: what happens later
+/// (a report an hour after the deploy) is not part of that trace.
+const MEMO_TTL: Duration = Duration::from_secs(600);
+
+/// What a [`Memo`] holds for a key: the tag, the context, when told.
+type Entry = (String, Traceparent, Instant);
+
 /// Contexts by key (a site, a device, a deployment), each with a tag (what
 /// it is the context of, e.g. the ETag of a manifest) that a reader must
-/// name to get it.
-pub(crate) struct Memo(Mutex<Option<HashMap<String, (String, Traceparent)>>>);
+/// name to get it, for [`MEMO_TTL`].
+pub(crate) struct Memo(Mutex<Option<HashMap<String, Entry>>>);
 
 impl Memo {
     const fn new() -> Self {
@@ -212,10 +220,10 @@ impl Memo {
         if map.len() >= MEMO_MAX && !map.contains_key(key) {
             map.clear();
         }
-        map.insert(key.to_owned(), (tag.to_owned(), tp));
+        map.insert(key.to_owned(), (tag.to_owned(), tp, Instant::now()));
     }
 
-    /// What `key` has for `tag`.
+    /// What `key` has for `tag`, if told within [`MEMO_TTL`].
     pub(crate) fn get(&self, key: &str, tag: &str) -> Option<Traceparent> {
         let g = self
             .0
@@ -223,8 +231,19 @@ impl Memo {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         g.as_ref()?
             .get(key)
-            .filter(|(t, _)| t == tag)
-            .map(|(_, tp)| *tp)
+            .filter(|(t, _, at)| t == tag && at.elapsed() < MEMO_TTL)
+            .map(|(_, tp, _)| *tp)
+    }
+
+    /// Forget what `key` has (what follows is not in its trace).
+    pub(crate) fn forget(&self, key: &str) {
+        let mut g = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(map) = g.as_mut() {
+            map.remove(key);
+        }
     }
 }
 
@@ -319,5 +338,7 @@ mod tests {
         assert_eq!(m.get("edge-1", "a"), Some(tp));
         assert_eq!(m.get("edge-1", "b"), None);
         assert_eq!(m.get("edge-2", "a"), None);
+        m.forget("edge-1");
+        assert_eq!(m.get("edge-1", "a"), None);
     }
 }
