@@ -22,7 +22,8 @@ pub(crate) fn synced(
         "lo.sync",
         site,
         head = head.unwrap_or("none"),
-        trace_id = Empty
+        trace_id = Empty,
+        span_id = Empty
     );
     let parent = if enabled() {
         head.and_then(|h| mirror.message(h).ok())
@@ -54,7 +55,7 @@ pub(crate) fn note_served(
 /// context, for the answer's `traceparent` header.
 pub(crate) fn served_span(device: &str, tp: Traceparent) -> Option<String> {
     let span = adopt(
-        tracing::info_span!("manifest.serve", device, trace_id = Empty),
+        tracing::info_span!("manifest.serve", device, trace_id = Empty, span_id = Empty),
         Some(tp),
     );
     Traceparent::of(&span).map(|t| t.to_string())
@@ -69,7 +70,7 @@ pub(crate) fn applying<'a>(
     deployments: impl IntoIterator<Item = &'a str>,
 ) -> tracing::Span {
     let span = adopt(
-        tracing::info_span!("en.apply", version, trace_id = Empty),
+        tracing::info_span!("en.apply", version, trace_id = Empty, span_id = Empty),
         parent,
     );
     if let Some(tp) = Traceparent::of(&span) {
@@ -85,7 +86,7 @@ pub(crate) fn applying<'a>(
 pub(crate) fn reporting(deployment: &str) -> Option<(tracing::Span, String)> {
     let parent = APPLIED.get(deployment, "")?;
     let span = adopt(
-        tracing::info_span!("en.report", deployment, trace_id = Empty),
+        tracing::info_span!("en.report", deployment, trace_id = Empty, span_id = Empty),
         Some(parent),
     );
     let tp = Traceparent::of(&span)?;
@@ -97,7 +98,7 @@ pub(crate) fn reporting(deployment: &str) -> Option<(tracing::Span, String)> {
 /// follows it.
 pub(crate) fn report_taken(device: &str, parent: Option<Traceparent>) -> tracing::Span {
     let span = adopt(
-        tracing::info_span!("lo.status", device, trace_id = Empty),
+        tracing::info_span!("lo.status", device, trace_id = Empty, span_id = Empty),
         parent,
     );
     if !enabled() {
@@ -123,7 +124,7 @@ pub(crate) fn forwarding<'a>(
     let mut contexts = devices.into_iter().filter_map(|d| REPORTS.get(d, ""));
     let parent = contexts.next()?;
     let span = adopt(
-        tracing::info_span!("lo.forward", trace_id = Empty),
+        tracing::info_span!("lo.forward", trace_id = Empty, span_id = Empty),
         Some(parent),
     );
     #[cfg(feature = "otel")]

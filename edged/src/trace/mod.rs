@@ -109,6 +109,11 @@ impl Traceparent {
         self.trace_id.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The parent (span) id, 16 hex digits.
+    pub(crate) fn span_id(&self) -> String {
+        self.span_id.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The context of `span`, when it has one (spans are exported).
     pub(crate) fn of(span: &tracing::Span) -> Option<Self> {
         #[cfg(feature = "otel")]
@@ -173,9 +178,9 @@ pub(crate) fn with_trailer(message: String) -> String {
 }
 
 /// Make `span` a child of `parent` (a context from another process) before
-/// it starts, and record its `trace_id` field (for JSON log lines) when it
-/// has one. Without a parent the span starts a trace of its own or, inside
-/// another span, continues that one.
+/// it starts, and record its `trace_id` and `span_id` fields (for JSON log
+/// lines) when it has them. Without a parent the span starts a trace of its
+/// own or, inside another span, continues that one.
 pub(crate) fn adopt(span: tracing::Span, parent: Option<Traceparent>) -> tracing::Span {
     #[cfg(feature = "otel")]
     if let Some(p) = parent {
@@ -185,6 +190,7 @@ pub(crate) fn adopt(span: tracing::Span, parent: Option<Traceparent>) -> tracing
     let _ = parent;
     if let Some(tp) = Traceparent::of(&span) {
         span.record("trace_id", tp.trace_id());
+        span.record("span_id", tp.span_id());
     }
     span
 }
@@ -267,6 +273,7 @@ mod tests {
         let tp = Traceparent::parse(GOOD).unwrap();
         assert_eq!(tp.to_string(), GOOD);
         assert_eq!(tp.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(tp.span_id(), "00f067aa0ba902b7");
         assert_eq!(Traceparent::parse(&format!(" {GOOD}\t")), Some(tp));
     }
 

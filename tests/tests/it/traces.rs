@@ -141,11 +141,12 @@ fn one_deploy_is_one_trace_across_the_co_the_lo_and_the_node() {
     assert_eq!(lo_span.resource["edged.site"], "plant-1");
     let en_span = trace.values().find(|s| service(s) == "edged-en").unwrap();
     assert_eq!(en_span.resource["edged.device"], "edge-1");
-    // The LO's JSON log lines name the trace of the span they are in.
+    // The LO's JSON log lines name the trace and span they are in.
+    let named = format!("\"trace_id\":\"{}\"", deploy.trace_id);
     assert!(
         lo.log()
             .lines()
-            .any(|l| l.starts_with('{') && l.contains(&deploy.trace_id)),
+            .any(|l| l.starts_with('{') && l.contains(&named) && l.contains("\"span_id\":\"")),
         "{}",
         lo.log()
     );

@@ -105,7 +105,8 @@ pub(crate) async fn wait(
                         "co.watch.answer",
                         site,
                         head,
-                        trace_id = tracing::field::Empty
+                        trace_id = tracing::field::Empty,
+                        span_id = tracing::field::Empty
                     ),
                     Some(tp),
                 );

@@ -42,7 +42,8 @@ pub(crate) async fn deploy(
             "co.deploy",
             app = req.app,
             site = req.site,
-            trace_id = tracing::field::Empty
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty
         ),
         crate::trace::Traceparent::from_headers(&headers),
     );

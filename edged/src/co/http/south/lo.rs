@@ -68,7 +68,8 @@ pub(crate) async fn intake(
         tracing::info_span!(
             "co.intake",
             entries = batch.entries.len(),
-            trace_id = tracing::field::Empty
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty
         ),
         crate::trace::Traceparent::from_headers(&headers),
     );
