@@ -3,7 +3,8 @@
 //! end (`tests/otel/sink.py`), and the spans of the deploy, its commit, the
 //! LO's sync and manifest, the node's apply and reports, the LO's status
 //! intake and forward, and the CO's intake all share one trace id, each
-//! with its parent in that trace.
+//! with its parent in that trace. A client's `traceparent` is continued by
+//! the CO's deploy, and a malformed one ignored.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -149,5 +150,56 @@ fn one_deploy_is_one_trace_across_the_co_the_lo_and_the_node() {
             .any(|l| l.starts_with('{') && l.contains(&named) && l.contains("\"span_id\":\"")),
         "{}",
         lo.log()
+    );
+
+    // A client's traceparent is continued by the deploy; a malformed one
+    // is ignored: the request works, and the deploy starts a trace.
+    let deploy_with = |traceparent: &str| {
+        let r =
+            f.co.http()
+                .post(format!("{}/api/deployments", f.co.url))
+                .bearer_auth(&f.co.token)
+                .header("traceparent", traceparent)
+                .json(&serde_json::json!({
+                    "app": "hello-wasm", "site": "plant-1", "device": "edge-1", "dryRun": true
+                }))
+                .send()
+                .unwrap();
+        assert!(r.status().is_success(), "{:?}", r.text());
+    };
+    let deploys = || -> Vec<Span> {
+        sink.spans()
+            .into_iter()
+            .filter(|s| service(s) == "edged-co" && s.name == "co.deploy")
+            .collect()
+    };
+    let bad_trace = "0af7651916cd43dd8448eb211c803190";
+    deploy_with(&format!("00-{bad_trace}-0000000000000000-01"));
+    until_or(
+        "a second deploy span, a root",
+        || {
+            (deploys()
+                .iter()
+                .filter(|s| s.parent_span_id.is_empty())
+                .count()
+                == 2)
+                .then_some(())
+        },
+        logs,
+    );
+    assert!(deploys().iter().all(|s| s.trace_id != bad_trace));
+    deploy_with("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    until_or(
+        "the deploy span in the client's trace",
+        || {
+            deploys()
+                .iter()
+                .any(|s| {
+                    s.trace_id == "0af7651916cd43dd8448eb211c80319c"
+                        && s.parent_span_id == "b7ad6b7169203331"
+                })
+                .then_some(())
+        },
+        logs,
     );
 }
