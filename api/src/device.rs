@@ -53,6 +53,9 @@ pub struct NewState {
     pub etag: String,
     /// Deployments in manifest order.
     pub deployments: Vec<Verified>,
+    /// The `traceparent` header the manifest came with, as sent (at most
+    /// 64 bytes; the caller validates it): the trace of the change.
+    pub traceparent: Option<String>,
 }
 
 /// What a poll found.
@@ -117,6 +120,15 @@ pub fn check_manifest(
     Ok(m)
 }
 
+/// One answer of the fleet manager.
+struct Answer {
+    status: u16,
+    etag: Option<String>,
+    body: Vec<u8>,
+    held: bool,
+    traceparent: Option<String>,
+}
+
 /// Polls one fleet manager for one device.
 #[derive(Debug)]
 pub struct ManifestSync {
@@ -143,11 +155,7 @@ impl ManifestSync {
         self.accepted.as_ref()
     }
 
-    fn get(
-        &self,
-        path: &str,
-        headers: &[(&str, &str)],
-    ) -> Result<(u16, Option<String>, Vec<u8>, bool), SyncError> {
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<Answer, SyncError> {
         let url = format!("{}{path}", self.base);
         let mut req = self.client.get(&url);
         for (n, v) in headers {
@@ -169,6 +177,12 @@ impl ManifestSync {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let held = resp.headers().contains_key("preference-applied");
+        let traceparent = resp
+            .headers()
+            .get(crate::south::TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= 64)
+            .map(str::to_owned);
         if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
             return Err(SyncError::Invalid(format!(
                 "`{url}` is over {MAX_BODY} bytes"
@@ -180,7 +194,13 @@ impl ManifestSync {
                 "`{url}` is over {MAX_BODY} bytes"
             )));
         }
-        Ok((status, etag, body.to_vec(), held))
+        Ok(Answer {
+            status,
+            etag,
+            body: body.to_vec(),
+            held,
+            traceparent,
+        })
     }
 
     /// Ask for the manifest; when it is new, fetch and verify every
@@ -212,7 +232,13 @@ impl ManifestSync {
         if let Some(p) = &prefer {
             headers.push(("prefer", p.as_str()));
         }
-        let (status, etag, body, held) = self.get(routes::MARGO_MANIFEST, &headers)?;
+        let Answer {
+            status,
+            etag,
+            body,
+            held,
+            traceparent,
+        } = self.get(routes::MARGO_MANIFEST, &headers)?;
         if status == 304 {
             return Ok((Poll::Unchanged, held));
         }
@@ -220,7 +246,7 @@ impl ManifestSync {
         let etag = etag.unwrap_or_else(|| digest::etag(&digest::sha256(&body)));
         let mut deployments = Vec::with_capacity(m.deployments.len());
         for d in &m.deployments {
-            let (_, _, bytes, _) = self.get(&d.url, &[])?;
+            let bytes = self.get(&d.url, &[])?.body;
             if !digest::verify(&bytes, &d.digest) {
                 return Err(SyncError::DigestMismatch {
                     url: d.url.clone(),
@@ -239,6 +265,7 @@ impl ManifestSync {
                 version: m.manifest_version,
                 etag,
                 deployments,
+                traceparent,
             }),
             held,
         ))

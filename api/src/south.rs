@@ -20,6 +20,9 @@ use crate::retry::Advice;
 use crate::routes;
 use crate::types::{ArtifactPin, IntakeAck, IntakeBatch, WatchReply};
 
+/// The W3C Trace Context header a request may carry.
+pub const TRACEPARENT: &str = "traceparent";
+
 /// Most bytes of an error body read.
 const MAX_ERROR_BODY: u64 = 64 * 1024;
 /// Most bytes of a JSON answer read (a watch reply lists every revoked
@@ -399,6 +402,25 @@ impl South {
         self.post_json(routes::LO_INTAKE, batch)
     }
 
+    /// [`South::intake`], with a W3C `traceparent` header when given (the
+    /// trace the batch continues).
+    ///
+    /// # Errors
+    /// As [`South::intake`].
+    pub fn intake_traced(
+        &self,
+        batch: &IntakeBatch,
+        traceparent: Option<&str>,
+    ) -> Result<IntakeAck, CallError> {
+        let url = self.url(routes::LO_INTAKE);
+        let mut req = self.http.post(&url).json(batch);
+        if let Some(tp) = traceparent {
+            req = req.header(TRACEPARENT, tp);
+        }
+        let resp = self.send(&url, req)?;
+        Self::json(&url, resp)
+    }
+
     // --- an edge node and its fleet manager ---
 
     /// Report `device`'s capabilities (a Margo capabilities document).
@@ -420,12 +442,29 @@ impl South {
     /// # Errors
     /// When the fleet manager cannot be reached or refuses.
     pub fn report_status(&self, deployment: &str, body: Vec<u8>) -> Result<(), CallError> {
+        self.report_status_traced(deployment, body, None)
+    }
+
+    /// [`South::report_status`], with a W3C `traceparent` header when given
+    /// (the trace the report belongs to).
+    ///
+    /// # Errors
+    /// As [`South::report_status`].
+    pub fn report_status_traced(
+        &self,
+        deployment: &str,
+        body: Vec<u8>,
+        traceparent: Option<&str>,
+    ) -> Result<(), CallError> {
         let url = self.url(&routes::fill_all(routes::MARGO_STATUS, &[deployment]));
-        let req = self
+        let mut req = self
             .http
             .post(&url)
             .header("content-type", "application/json")
             .body(body);
+        if let Some(tp) = traceparent {
+            req = req.header(TRACEPARENT, tp);
+        }
         self.send(&url, req).map(drop)
     }
 

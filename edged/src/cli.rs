@@ -41,6 +41,11 @@ and a second start names the pid holding it.
 SIGTERM or Ctrl-C stops it: requests in flight finish (at most 10 s), event streams and long \
 polls are answered at once; a second signal exits at once.
 
+With OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) set, spans are \
+exported over OTLP/HTTP, as service OTEL_SERVICE_NAME (default edged-co, edged-lo, edged-en) \
+with OTEL_RESOURCE_ATTRIBUTES; one `edgectl co deploy` is one trace across the CO, the LO and \
+the node (docs/telemetry.md).
+
 Exit status: 0 stopped cleanly; 1 failed to start or stopped by a second signal; 2 usage."
 )]
 pub struct Args {

@@ -43,6 +43,7 @@ mod prom;
 mod settings;
 mod south;
 mod stop;
+mod trace;
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -87,7 +88,7 @@ where
         let _ = std::io::stdout().write_all(settings.to_toml().as_bytes());
         return ExitCode::SUCCESS;
     }
-    init_logging(&settings);
+    let export = init_logging(&settings);
     // Every listener's connection caps stay well under the open-file limit.
     let files = http::raise_file_limit();
     settings.listen_limits.within_files(files).install();
@@ -159,6 +160,13 @@ where
     };
     // Blocking worker threads (fetches, long polls) must not hold up exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    // The spans of the last moments go out before the process ends.
+    #[cfg(feature = "otel")]
+    if let Some(export) = export {
+        export.shutdown();
+    }
+    #[cfg(not(feature = "otel"))]
+    let _ = export;
     match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -178,21 +186,59 @@ pub fn openapi_json() -> String {
     co::openapi_json()
 }
 
-fn init_logging(settings: &Settings) {
+/// Logging to stderr, and span export when the environment asks for it
+/// (`trace::export`); the exporter returned is shut down (flushed) at exit.
+#[cfg(feature = "otel")]
+type Export = Option<trace::export::Export>;
+#[cfg(not(feature = "otel"))]
+type Export = Option<std::convert::Infallible>;
+
+fn init_logging(settings: &Settings) -> Export {
     use std::io::IsTerminal as _;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = match settings.log_format {
-        cli::LogFormat::Text => tracing_subscriber::fmt()
-            .with_env_filter(filter)
+    let fmt = match settings.log_format {
+        cli::LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
-        cli::LogFormat::Json => tracing_subscriber::fmt()
+            .with_filter(filter)
+            .boxed(),
+        cli::LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
-            .with_env_filter(filter)
             .with_writer(std::io::stderr)
             .with_current_span(true)
-            .try_init(),
+            .with_filter(filter)
+            .boxed(),
     };
+    #[cfg(feature = "otel")]
+    {
+        let mode = format!("{:?}", settings.mode).to_lowercase();
+        // Spans (info and above) and warnings and errors in them, whatever
+        // the log filter: the log's level does not cut traces short.
+        let (otel, export) = match trace::export::layer(&mode, settings.credentials.as_deref()) {
+            Some((layer, export)) => (
+                Some(
+                    layer.with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                        (m.is_span() && *m.level() <= tracing::Level::INFO)
+                            || *m.level() <= tracing::Level::WARN
+                    })),
+                ),
+                Some(export),
+            ),
+            None => (None, None),
+        };
+        let _ = tracing_subscriber::registry()
+            .with(fmt)
+            .with(otel)
+            .try_init();
+        export
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        let _ = tracing_subscriber::registry().with(fmt).try_init();
+        None
+    }
 }

@@ -175,6 +175,18 @@ impl Co {
         Self::start_command(Command::new(edged), data, extra)
     }
 
+    /// As [`Co::start`], with environment variables (such as
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    ///
+    /// # Panics
+    /// When the daemon does not report ready within 300 seconds.
+    #[must_use]
+    pub fn start_with_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Co {
+        let mut cmd = Command::new(bin("edged"));
+        cmd.envs(env.iter().copied());
+        Self::start_command(cmd, data, extra)
+    }
+
     /// As [`Co::start`], as a shell runs a foreground job: in a process
     /// group of its own, which [`Co::interrupt_job`] signals as Ctrl-C in
     /// a terminal does (the CO and every process it started).

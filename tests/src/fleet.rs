@@ -73,8 +73,13 @@ pub fn fleet() -> Fleet {
 
 /// [`fleet`], its CO started with `co_args` too.
 pub fn fleet_with(co_args: &[&str]) -> Fleet {
+    fleet_with_env(co_args, &[])
+}
+
+/// [`fleet_with`], its CO started with environment variables `env` too.
+pub fn fleet_with_env(co_args: &[&str], env: &[(&str, &str)]) -> Fleet {
     let dir = tempfile::tempdir().unwrap();
-    let co = Co::start(&dir.path().join("co"), co_args);
+    let co = Co::start_with_env(&dir.path().join("co"), co_args, env);
     co.add_app("fixtures/packages/hello-wasm");
     ok(&co.edgectl(&["co", "add", "site", "plant-1"]));
     ok(&co.edgectl(&["co", "add", "site", "plant-2"]));

@@ -37,7 +37,22 @@ impl Lo {
     /// When the daemon does not report ready.
     #[must_use]
     pub fn start_with(creds: &Path, data: &Path, extra: &[&str], edged: &Path) -> Lo {
-        let mut cmd = Command::new(edged);
+        Self::start_command(Command::new(edged), creds, data, extra)
+    }
+
+    /// As [`Lo::start`], with environment variables (such as
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    ///
+    /// # Panics
+    /// When the daemon does not report ready.
+    #[must_use]
+    pub fn start_with_env(creds: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Lo {
+        let mut cmd = Command::new(bin("edged"));
+        cmd.envs(env.iter().copied());
+        Self::start_command(cmd, creds, data, extra)
+    }
+
+    fn start_command(mut cmd: Command, creds: &Path, data: &Path, extra: &[&str]) -> Lo {
         cmd.args(["--mode", "lo", "--credentials"])
             .arg(creds)
             .arg("--data")

@@ -129,6 +129,15 @@ pub(crate) fn poller(
                         })
                         .collect(),
                 };
+                let span = crate::trace::applying(
+                    set.version,
+                    state
+                        .traceparent
+                        .as_deref()
+                        .and_then(crate::trace::Traceparent::parse),
+                    set.docs.iter().map(|d| d.id.as_str()),
+                );
+                let _in = span.enter();
                 if let Err(e) = node.db.set_desired(&set) {
                     tracing::error!(error = %e, "cannot keep the new desired state; not applying it");
                     node.wake.wait(interval);
@@ -194,7 +203,13 @@ pub(crate) fn reporter(node: &Arc<Node>, client: &reqwest::blocking::Client, sch
         let sent = if next.kind == "capabilities" {
             server.report_capabilities(node.device.as_str(), next.body.clone())
         } else {
-            server.report_status(&next.key, next.body.clone())
+            let traced = crate::trace::reporting(&next.key);
+            let _in = traced.as_ref().map(|(span, _)| span.enter());
+            server.report_status_traced(
+                &next.key,
+                next.body.clone(),
+                traced.as_ref().map(|(_, tp)| tp.as_str()),
+            )
         };
         let (retry, advice) = match sent {
             Ok(()) => {

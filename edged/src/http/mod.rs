@@ -33,7 +33,9 @@ pub(crate) const MAX_JSON_BYTES: usize = 64 * 1024;
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
+    // The work stays inside the caller's span (its trace).
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
         .await
         .map_err(|e| ApiError::internal(&anyhow::Error::new(e).context("a worker task failed")))?
 }

@@ -160,7 +160,15 @@ pub(crate) fn forward(lo: Arc<Lo>) {
             epoch: lo.epoch.clone(),
             entries,
         };
-        match co.intake(&batch) {
+        let traced = crate::trace::forwarding(
+            batch
+                .entries
+                .iter()
+                .filter(|e| e.kind == "status")
+                .map(|e| e.device.as_str()),
+        );
+        let _in = traced.as_ref().map(|(span, _)| span.enter());
+        match co.intake_traced(&batch, traced.as_ref().map(|(_, tp)| tp.as_str())) {
             Ok(ack) => {
                 if let Err(e) = lo.outbox.acked(&lo.db(), ack.acked) {
                     // The CO skips what it has; retrying resends, never duplicates.

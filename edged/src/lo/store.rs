@@ -198,6 +198,8 @@ impl Lo {
             return Ok(false);
         }
         let _timed = crate::prom::Timer::start(&super::metrics::REBUILD);
+        let span = crate::trace::synced(&self.mirror, &self.site, head.as_deref());
+        let _in = span.enter();
         // Routing and bundling happen outside the database lock.
         let views = building
             .rebuild(&self.mirror, head.clone(), 1, || self.db())
@@ -209,6 +211,7 @@ impl Lo {
                 other => other.into(),
             })?;
         let devices = views.devices.len();
+        crate::trace::note_served(&span, &previous.devices, &views.devices);
         self.changes.send_modify(|n| *n += 1);
         tracing::info!(
             site = self.site,

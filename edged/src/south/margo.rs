@@ -203,6 +203,13 @@ async fn manifest(
         ));
     }
     common.push((header::CONTENT_TYPE, MANIFEST_TYPE));
+    // A new manifest carries the context of the change that made it.
+    let traced = crate::trace::SERVED
+        .get(&device, &view.etag)
+        .and_then(|tp| crate::trace::served_span(&device, tp));
+    if let Some(t) = &traced {
+        common.push((header::HeaderName::from_static(crate::trace::HEADER), t));
+    }
     metrics::MANIFESTS.add(1);
     Ok(with_headers(
         StatusCode::OK,
@@ -406,6 +413,7 @@ async fn status(
     State(backend): State<Shared>,
     Extension(caller): Extension<Caller>,
     UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
     BoundedBody(body): BoundedBody<MAX_BODY>,
 ) -> Result<Response, ApiError> {
     let device = device(&backend, &caller).await?;
@@ -460,7 +468,11 @@ async fn status(
             ));
         }
     }
-    let created = blocking(move || backend.status(&subject, &doc)).await?;
+    let span =
+        crate::trace::report_taken(&subject, crate::trace::Traceparent::from_headers(&headers));
+    let created =
+        tracing::Instrument::instrument(blocking(move || backend.status(&subject, &doc)), span)
+            .await?;
     metrics::REPORTS.add(1);
     Ok(created_or_ok(created))
 }

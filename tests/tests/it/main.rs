@@ -39,6 +39,7 @@ mod remote;
 mod rollout;
 mod south;
 mod stick_images;
+mod traces;
 mod trust;
 mod tui;
 mod usb;

@@ -17,6 +17,9 @@ use super::{BRANCH, GitError, describe, http_status, open_options, repository_er
 /// The ref the mirror keeps the remote's branch under.
 const TRACKING: &str = "refs/remotes/origin/main";
 
+/// The most of a commit message [`Mirror::message`] reads.
+const MAX_MESSAGE: usize = 64 * 1024;
+
 /// A function that adjusts the HTTP client, for example to present a client
 /// certificate (`reqwest::blocking::ClientBuilder::use_preconfigured_tls`).
 pub type ConfigureClient =
@@ -108,6 +111,23 @@ impl Mirror {
             .try_find_reference(TRACKING)
             .map_err(self.failed("read the tracking branch"))?;
         Ok(found.and_then(|r| r.target().try_id().map(|id| id.to_hex().to_string())))
+    }
+
+    /// The message of `commit`, at most its first 64 KiB,
+    /// read as UTF-8 (lossily).
+    ///
+    /// # Errors
+    /// When the commit is unknown or does not read.
+    pub fn message(&self, commit: &str) -> Result<String, GitError> {
+        let repo = self.open()?;
+        let unknown = || GitError::UnknownCommit {
+            rev: commit.to_owned(),
+        };
+        let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|_| unknown())?;
+        let found = repo.find_commit(id).map_err(|_| unknown())?;
+        let decoded = found.decode().map_err(|_| unknown())?;
+        let text = decoded.message;
+        Ok(String::from_utf8_lossy(&text[..text.len().min(MAX_MESSAGE)]).into_owned())
     }
 
     /// How many commits the first-parent history of `commit` holds (1 for a

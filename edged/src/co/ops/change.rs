@@ -241,6 +241,7 @@ pub(crate) fn commit_site(
     dry_run: bool,
 ) -> Result<Vec<DeploymentSummary>, ApiError> {
     let SiteChange { drafts, removals } = change.into();
+    let _span = tracing::info_span!("co.commit", site, dry_run).entered();
     let repo_dir = store.site_repo(site);
     let dir = repo_dir.join("deployments");
     let mut planned = Vec::with_capacity(drafts.len());
@@ -321,7 +322,7 @@ pub(crate) fn commit_site(
         undo.push(path, old);
         lines.push(format!("removed {} on {}", r.id, r.device));
     }
-    let message = format!("{head}\n\nby: {by}\n{}", lines.join("\n"));
+    let message = crate::trace::with_trailer(format!("{head}\n\nby: {by}\n{}", lines.join("\n")));
     let commit = match repo.commit_all(&message, &author()) {
         Ok(Some(c)) => c.id,
         Ok(None) => String::new(),
@@ -349,6 +350,9 @@ pub(crate) fn commit_site(
     };
     for (kind, subject, data) in events {
         store.events().publish(&kind, &subject, Some(site), data);
+    }
+    if let Some(tp) = crate::trace::Traceparent::current() {
+        crate::trace::SITES.note(site, &commit, tp);
     }
     store.changed(site);
     tracing::info!(site, commit, changed, "deployments changed");

@@ -97,6 +97,21 @@ pub(crate) async fn wait(
             || Some(now.revoked.len()) != revoked
             || Some(now.issued.len()) != issued;
         if stale {
+            if let Some(head) = &now.head
+                && let Some(tp) = crate::trace::SITES.get(&site, head)
+            {
+                let span = crate::trace::adopt(
+                    tracing::info_span!(
+                        "co.watch.answer",
+                        site,
+                        head,
+                        trace_id = tracing::field::Empty,
+                        span_id = tracing::field::Empty
+                    ),
+                    Some(tp),
+                );
+                span.in_scope(|| tracing::debug!("a site's LO told of its new head"));
+            }
             tracing::debug!(
                 target: "latency",
                 site,

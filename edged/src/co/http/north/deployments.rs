@@ -32,10 +32,24 @@ use crate::http::{BoundedBody, JsonBody, QueryParams, blocking, created};
 pub(crate) async fn deploy(
     State(store): State<Arc<Store>>,
     Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
     JsonBody(req): JsonBody<DeployRequest>,
 ) -> Result<Response, ApiError> {
+    use tracing::Instrument as _;
     let dry = req.dry_run;
-    let out = blocking(move || deployments::deploy(&store, &req, &caller.actor)).await?;
+    let span = crate::trace::adopt(
+        tracing::info_span!(
+            "co.deploy",
+            app = req.app,
+            site = req.site,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty
+        ),
+        crate::trace::Traceparent::from_headers(&headers),
+    );
+    let out = blocking(move || deployments::deploy(&store, &req, &caller.actor))
+        .instrument(span)
+        .await?;
     if !dry && out.iter().any(|d| d.change.as_deref() == Some("created")) {
         Ok(created(&out))
     } else {

@@ -59,13 +59,25 @@ pub(crate) async fn watch(
 pub(crate) async fn intake(
     State(store): State<Arc<Store>>,
     Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
     BoundedBody(body): BoundedBody<MAX_INTAKE>,
 ) -> Result<axum::Json<IntakeAck>, ApiError> {
+    use tracing::Instrument as _;
     let batch = intake::read_batch(&body)?;
+    let span = crate::trace::adopt(
+        tracing::info_span!(
+            "co.intake",
+            entries = batch.entries.len(),
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty
+        ),
+        crate::trace::Traceparent::from_headers(&headers),
+    );
     blocking(move || {
         let site = lo_site(&store, &caller)?;
         let acked = intake::from_lo(&store, &site, &batch)?;
         Ok(axum::Json(IntakeAck { acked }))
     })
+    .instrument(span)
     .await
 }
