@@ -66,6 +66,7 @@ pub(crate) fn page(lo: &Lo, data: &Path) -> String {
             edge_cas::Cas::at(&data.join(edge_cas::DIR)).total() as f64,
         )],
     );
+    super::otlp::metrics(&mut p);
     p.process();
     p.into_text()
 }

@@ -14,6 +14,7 @@ use crate::bell::spawn;
 
 mod group;
 mod metrics;
+mod otlp;
 mod outbox;
 mod store;
 mod sync;
@@ -156,15 +157,22 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         tracing::info!(%bound, "metrics at http://{bound}/metrics");
     }
     let backend: Arc<dyn Backend> = lo.clone();
+    let exporter = settings
+        .otlp_export
+        .as_deref()
+        .map(otlp::Exporter::start)
+        .transpose()?;
     let serving = tokio::spawn(crate::south::serve(listener, tls, move |caller| {
-        crate::south::margo::router(backend.clone(), caller).merge(crate::http::trust::router({
-            let p = published.clone();
-            Arc::new(move || {
-                p.read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .clone()
-            })
-        }))
+        crate::south::margo::router(backend.clone(), caller.clone())
+            .merge(otlp::router(backend.clone(), exporter.clone(), caller))
+            .merge(crate::http::trust::router({
+                let p = published.clone();
+                Arc::new(move || {
+                    p.read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone()
+                })
+            }))
     }));
     if !settings.ready.send(vec![addr]) {
         let mut out = std::io::stdout().lock();
