@@ -38,10 +38,13 @@ static REFUSED: AtomicU64 = AtomicU64::new(0);
 /// Bytes waiting now.
 static QUEUED: AtomicU64 = AtomicU64::new(0);
 
+/// Requests waiting, oldest first, and their bytes.
+type Queue = (VecDeque<(Signal, Vec<u8>)>, usize);
+
 /// The exporter: a bounded queue and the thread that empties it.
 pub(crate) struct Exporter {
     url: String,
-    queue: Mutex<(VecDeque<(Signal, Vec<u8>)>, usize)>,
+    queue: Mutex<Queue>,
     bell: crate::bell::Bell,
 }
 
@@ -59,7 +62,7 @@ impl Exporter {
         Ok(e)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (VecDeque<(Signal, Vec<u8>)>, usize)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -182,9 +182,12 @@ fn attribute(kv: &[u8]) -> Result<(&str, Option<&str>), WireError> {
     Ok((key.unwrap_or_default(), value))
 }
 
+/// An entry of a request: its resource's bytes and its other fields.
+type Entry<'a> = (Vec<u8>, Vec<Field<'a>>);
+
 /// The entries (`Resource*` messages) of a request, each split into its
 /// resource (every occurrence, joined) and its other fields.
-fn entries(body: &[u8]) -> Result<Vec<(Vec<u8>, Vec<Field<'_>>)>, WireError> {
+fn entries(body: &[u8]) -> Result<Vec<Entry<'_>>, WireError> {
     let mut out = Vec::new();
     for f in fields(body)? {
         if f.number != 1 || f.wire != WIRE_LEN {

@@ -268,8 +268,8 @@ fn answer(status: StatusCode, message: &str) -> Response {
 }
 
 /// The request body decoded: as it came, or gunzipped to at most
-/// [`MAX_REQUEST`] bytes.
-fn decoded(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, Response> {
+/// [`MAX_REQUEST`] bytes; else the answer's status and why.
+fn decoded(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, (StatusCode, String)> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
@@ -281,22 +281,22 @@ fn decoded(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, Response> {
                 .take(MAX_REQUEST as u64 + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| {
-                    answer(
+                    (
                         StatusCode::BAD_REQUEST,
-                        &format!("the gzip body does not decompress: {e}"),
+                        format!("the gzip body does not decompress: {e}"),
                     )
                 })?;
             if out.len() > MAX_REQUEST {
-                return Err(answer(
+                return Err((
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!("the request is over {MAX_REQUEST} bytes once decompressed"),
+                    format!("the request is over {MAX_REQUEST} bytes once decompressed"),
                 ));
             }
             Ok(out)
         }
-        Some(other) => Err(answer(
+        Some(other) => Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &format!("content encoding `{other}` is not supported; use gzip or none"),
+            format!("content encoding `{other}` is not supported; use gzip or none"),
         )),
     }
 }
@@ -348,7 +348,7 @@ async fn receive(
     }
     let body = match decoded(&headers, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err((status, why)) => return answer(status, &why),
     };
     let stamped = match wire::stamp(&body, &c.attributes(&deployment, &component)) {
         Ok(s) => s,
