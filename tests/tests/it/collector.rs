@@ -508,10 +508,25 @@ fn the_receiver_and_the_lo_refuse_what_they_must() {
         400,
     );
     let after = sample(&metrics, "edged_en_otlp_received_total").unwrap();
-    // Only the probe's own (one a second at most) came in meanwhile; none
-    // of the refused five would have been counted.
-    let probe_meanwhile = after - before;
-    assert!(probe_meanwhile < 30.0, "{before} → {after}");
+    // Only the probe's own (one a second at most) came in meanwhile.
+    assert!(after - before < 30.0, "{before} → {after}");
+    // Nothing refused is in the buffer: no garbage, nothing large.
+    let db = rusqlite::Connection::open_with_flags(
+        en.data.join("en.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let (rows, garbage, largest): (i64, i64, i64) = db
+        .query_row(
+            "SELECT count(*), COALESCE(SUM(instr(body, CAST('not protobuf' AS BLOB)) > 0), 0),
+                    COALESCE(MAX(length(body)), 0) FROM otlp_buffer",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert!(rows >= 2, "the taken requests are kept: {rows}");
+    assert_eq!(garbage, 0, "a refused body was stored");
+    assert!(largest < 64 * 1024, "a {largest}-byte body was stored");
 
     // At the LO: edge-2 posting edge-1's telemetry is refused, and so is
     // garbage; its own is refused only because the LO exports nothing.
