@@ -167,6 +167,18 @@ pub struct Args {
     #[arg(long, env = "EDGED_PULL_CACHE_MAX_BYTES", value_name = "BYTES")]
     pub pull_cache_max_bytes: Option<u64>,
 
+    /// The node's OpenTelemetry collector, an OTLP/HTTP receiver whose endpoint every workload gets: `HOST:PORT`, `auto` (loopback, the port kept across restarts) or `off` (en) [default: auto].
+    #[arg(long, env = "EDGED_OTLP_LISTEN", value_name = "HOST:PORT|auto|off")]
+    pub otlp_listen: Option<String>,
+
+    /// Most bytes of workload telemetry a node keeps for its fleet manager; the oldest go first (en) [default: 8388608].
+    #[arg(long, env = "EDGED_OTLP_BUFFER_MAX_BYTES", value_name = "BYTES")]
+    pub otlp_buffer_max_bytes: Option<u64>,
+
+    /// Export the site's workload telemetry to this OTLP/HTTP endpoint (`URL/v1/traces`, …); without it the LO refuses its nodes' telemetry and they keep it (lo).
+    #[arg(long, env = "EDGED_OTLP_EXPORT", value_name = "URL")]
+    pub otlp_export: Option<String>,
+
     /// Limits of every listener, any of `connections=N,per-peer=N,handshake=10s,header=75s,body=60s` [default: those].
     #[arg(long, env = "EDGED_LISTEN_LIMITS", value_name = "LIMITS")]
     pub listen_limits: Option<String>,

@@ -38,6 +38,8 @@ mod http;
 #[cfg(feature = "lo")]
 mod lo;
 mod lock;
+#[cfg(any(feature = "lo", feature = "en"))]
+mod otlp;
 mod perms;
 mod prom;
 mod settings;

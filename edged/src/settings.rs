@@ -55,6 +55,9 @@ struct File {
     source_allow: Option<Vec<String>>,
     source_deny: Option<Vec<String>>,
     source_max_bytes: Option<u64>,
+    otlp_listen: Option<String>,
+    otlp_buffer_max_bytes: Option<u64>,
+    otlp_export: Option<String>,
 }
 
 /// Resolved settings.
@@ -128,6 +131,13 @@ pub struct Settings {
     pub source_allow: Vec<String>,
     /// Hosts app sources may not name (co).
     pub source_deny: Vec<String>,
+    /// The node's OTLP/HTTP receiver: an address, `auto` (loopback) or `off` (en).
+    pub otlp_listen: String,
+    /// Bytes of telemetry the node buffers for its fleet manager (en).
+    pub otlp_buffer_max_bytes: u64,
+    /// The OTLP/HTTP endpoint the LO exports its nodes' telemetry to (lo).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_export: Option<String>,
     /// Most bytes one Git app-source fetch downloads (co).
     pub source_max_bytes: u64,
     /// A site stick to take in before serving (lo; command line only).
@@ -182,6 +192,8 @@ pub(crate) const DEFAULT_POLL_INTERVAL: u64 = 30;
 pub(crate) const DEFAULT_OUTBOX_LIMIT: u64 = 64 * 1024 * 1024;
 /// Bytes kept of what an LO pulls through for its site: 10 GiB.
 pub(crate) const DEFAULT_PULL_CACHE_MAX_BYTES: u64 = 10 * 1024 * 1024 * 1024;
+/// Bytes of telemetry a node buffers for its fleet manager by default.
+pub(crate) const DEFAULT_OTLP_BUFFER_MAX_BYTES: u64 = 8 * 1024 * 1024;
 
 impl Settings {
     /// Resolve from parsed arguments (clap has already applied `EDGED_…`
@@ -346,7 +358,36 @@ impl Settings {
             );
         }
         let north_plain_http = args.north_plain_http || file.north_plain_http.unwrap_or(false);
+        let otlp_listen = args
+            .otlp_listen
+            .clone()
+            .or(file.otlp_listen)
+            .unwrap_or_else(|| "auto".to_owned());
+        anyhow::ensure!(
+            matches!(otlp_listen.as_str(), "auto" | "off")
+                || otlp_listen.parse::<std::net::SocketAddr>().is_ok(),
+            "`{otlp_listen}` is not an OTLP listening address; use HOST:PORT (an IP address), `auto` or `off`"
+        );
+        let otlp_buffer_max_bytes = args
+            .otlp_buffer_max_bytes
+            .or(file.otlp_buffer_max_bytes)
+            .unwrap_or(DEFAULT_OTLP_BUFFER_MAX_BYTES);
+        anyhow::ensure!(
+            otlp_buffer_max_bytes >= 1024,
+            "a telemetry buffer of {otlp_buffer_max_bytes} bytes is too small; use at least 1024"
+        );
+        let otlp_export = args.otlp_export.clone().or(file.otlp_export);
+        if let Some(url) = &otlp_export {
+            anyhow::ensure!(
+                (url.starts_with("http://") || url.starts_with("https://"))
+                    && reqwest::Url::parse(url).is_ok_and(|u| u.host_str().is_some()),
+                "`{url}` is not an OTLP/HTTP endpoint; use http(s)://HOST:PORT[/PATH] (signals go to PATH/v1/traces, …)"
+            );
+        }
         Ok(Self {
+            otlp_listen,
+            otlp_buffer_max_bytes,
+            otlp_export,
             north_cert,
             north_key,
             north_names,

@@ -44,6 +44,10 @@ pub struct Workload {
     pub dir: PathBuf,
     /// Restart policy.
     pub restart: RestartPolicy,
+    /// Variables the node sets besides the parameters (the OpenTelemetry
+    /// collector's endpoint and resource attributes); they come after the
+    /// parameters, so a parameter of the same name does not replace them.
+    pub env: Vec<(String, String)>,
 }
 
 impl Workload {
@@ -113,12 +117,15 @@ pub trait Driver: Send + Sync {
 }
 
 /// A component's parameter values as environment variables (text as it is,
-/// other JSON values in their JSON form).
+/// other JSON values in their JSON form), then the node's own
+/// ([`Workload::env`]); a name set twice keeps its last value.
 #[must_use]
 pub fn env_of(w: &Workload) -> Vec<(String, String)> {
-    w.component
+    let mut env: Vec<(String, String)> = w
+        .component
         .settings
         .iter()
+        .filter(|(k, _)| !w.env.iter().any(|(n, _)| n == *k))
         .map(|(k, v)| {
             let text = match v {
                 serde_json::Value::String(s) => s.clone(),
@@ -126,7 +133,9 @@ pub fn env_of(w: &Workload) -> Vec<(String, String)> {
             };
             (k.clone(), text)
         })
-        .collect()
+        .collect();
+    env.extend(w.env.iter().cloned());
+    env
 }
 
 /// A started component.
@@ -423,6 +432,7 @@ mod tests {
             artifact: fixture(),
             origin: String::new(),
             dir: dir.path().join("hello"),
+            env: Vec::new(),
             restart: RestartPolicy {
                 interval: Duration::from_millis(50),
                 limit: 3,
@@ -493,6 +503,7 @@ mod tests {
             artifact: dir.path().join("nothing"),
             origin: String::new(),
             dir: dir.path().join("x"),
+            env: Vec::new(),
             restart: RestartPolicy::default(),
         };
         let e = ProcessDriver::default().start(&w).err().unwrap();
@@ -528,6 +539,7 @@ mod tests {
             artifact: script,
             origin: String::new(),
             dir: dir.path().join("who"),
+            env: Vec::new(),
             restart: RestartPolicy::default(),
         };
         let d = ProcessDriver::new(
@@ -629,6 +641,7 @@ mod tests {
             artifact: fixture(),
             origin: String::new(),
             dir: file.join("under-a-file"),
+            env: Vec::new(),
             restart: RestartPolicy::default(),
         };
         let e = w.make_dir().unwrap_err();

@@ -28,6 +28,9 @@ pub struct Host {
     pub interfaces: Vec<String>,
     /// Tools found on `PATH` (`podman`, `podman-compose`, `docker`, `helm`).
     pub tools: Vec<String>,
+    /// Whether the node's OpenTelemetry collector runs (reported as
+    /// `otelCollector`); [`detect`] leaves it `false`, the node sets it.
+    pub otel_collector: bool,
 }
 
 /// Margo's name for a Rust target architecture.
@@ -144,6 +147,7 @@ pub fn detect(data: &Path) -> Host {
         storage,
         interfaces,
         tools,
+        otel_collector: false,
     }
 }
 
@@ -202,7 +206,7 @@ impl Host {
             "memory": binary_size(self.memory, "Gi"),
             "storage": binary_size(self.storage, "Ti"),
             "interfaces": interfaces,
-            "otelCollector": false,
+            "otelCollector": self.otel_collector,
             "supportedRuntimes": runtimes,
             // Written below, in rc.3 words.
             "supportedDeploymentTypes": ["custom"],

@@ -179,12 +179,8 @@ fn run_once(
     wasi.stdout(OutputFile::new(log))
         .stderr(OutputFile::new(err_log))
         .arg(&w.component.name);
-    for (k, v) in &w.component.settings {
-        let text = match v {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        wasi.env(k, text);
+    for (k, v) in crate::driver::env_of(w) {
+        wasi.env(k, v);
     }
     let host = Host {
         wasi: wasi.build_p1(),
@@ -468,6 +464,7 @@ mod tests {
             artifact,
             origin: String::new(),
             dir: dir.join("hello"),
+            env: Vec::new(),
             restart: RestartPolicy {
                 interval: Duration::from_millis(20),
                 limit: 2,

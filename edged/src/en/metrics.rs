@@ -13,7 +13,7 @@ pub(crate) static RECONCILE: Durations = Durations::new();
 
 /// The page now.
 #[allow(clippy::cast_precision_loss)]
-pub(crate) fn page(node: &Node, data: &Path) -> String {
+pub(crate) fn page(node: &Node, data: &Path, telemetry: Option<&super::otlp::Buffer>) -> String {
     let rows = node.workloads(&HashMap::new());
     let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
     for r in &rows {
@@ -66,6 +66,9 @@ pub(crate) fn page(node: &Node, data: &Path) -> String {
             edge_cas::Cas::at(&data.join(edge_cas::DIR)).total() as f64,
         )],
     );
+    if let Some(b) = telemetry {
+        super::otlp::metrics(&mut p, b);
+    }
     p.process();
     p.into_text()
 }

@@ -28,6 +28,7 @@ mod logs;
 mod metrics;
 mod node;
 mod ops;
+mod otlp;
 mod remote;
 mod state;
 mod sync;
@@ -123,12 +124,26 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             .transpose()?,
     };
     let accepted_file = data.join("accepted.json");
+    let collector = match otlp::wanted(&settings.otlp_listen) {
+        Some(listen) => Some(
+            otlp::Collector::start(
+                listen,
+                &data,
+                &device,
+                &identity.file.site,
+                settings.otlp_buffer_max_bytes,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     // reqwest's blocking clients own a runtime of their own: made (and
     // dropped) outside the async one.
     let (node, sync, short) = {
         let (data, accepted_file) = (data.clone(), accepted_file.clone());
         let (device, server) = (device.clone(), server.clone());
         let insecure_registries = settings.insecure_registries.clone();
+        let collector = collector.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let short = identity.blocking_client(&wfm, Duration::from_secs(300))?;
             let long = identity.blocking_client(&wfm, Duration::from_secs(90))?;
@@ -167,6 +182,11 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
                 },
                 crate::cas::MAX_ARTIFACT,
             )?;
+            if let Some(c) = collector {
+                node.workload_env = Some(Arc::new(move |d: &str, comp: &str, kind| {
+                    c.env_for(d, comp, kind)
+                }));
+            }
             node.registries = edge_workspace::oci::Registries {
                 insecure: insecure_registries,
                 ..edge_workspace::oci::Registries::default()
@@ -182,7 +202,12 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let ops = ops::bind(&data.join("en.sock"))?;
     if let Some(addr) = &settings.metrics_listen {
         let (n, d) = (node.clone(), data.clone());
-        let bound = crate::prom::serve(addr, Arc::new(move || metrics::page(&n, &d))).await?;
+        let buffer = collector.as_ref().map(|c| c.buffer.clone());
+        let bound = crate::prom::serve(
+            addr,
+            Arc::new(move || metrics::page(&n, &d, buffer.as_deref())),
+        )
+        .await?;
         tracing::info!(%bound, "metrics at http://{bound}/metrics");
     }
     // Capabilities first, then what was kept: workloads come back with no network.
@@ -211,6 +236,10 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         move || crate::anchors::keep_current(&client, &url, &data, &own_cert, &roots, &|_| {})
     })?;
     let remote_client = edge_api::south::South::new(&server, short.clone());
+    if let Some(c) = collector.clone() {
+        let (client, server) = (short.clone(), server.clone());
+        spawn("en-otlp", move || c.forward(&client, &server))?;
+    }
     spawn("en-report", {
         let (node, schedule) = (node.clone(), schedule.clone());
         move || sync::reporter(&node, &short, &schedule)
@@ -254,7 +283,8 @@ fn capabilities(
     labels: &std::collections::BTreeMap<String, String>,
     always: bool,
 ) {
-    let host = edge_runtime::host::detect(data);
+    let mut host = edge_runtime::host::detect(data);
+    host.otel_collector = node.workload_env.is_some();
     let doc = match host.capabilities(&node.device, &node.driver_names(), labels) {
         Ok(d) => d,
         Err(e) => {

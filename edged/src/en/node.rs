@@ -74,6 +74,9 @@ pub(crate) struct Node {
     client: reqwest::blocking::Client,
     /// Registries reached over plain HTTP.
     pub(crate) registries: edge_workspace::oci::Registries,
+    /// The variables the node's collector gives a component
+    /// (deployment, component, type); `None` while it runs none.
+    pub(crate) workload_env: Option<WorkloadEnv>,
     workloads: PathBuf,
     /// Wakes the reporter (a report was queued).
     pub(crate) bell: crate::bell::Bell,
@@ -94,6 +97,10 @@ pub(crate) struct Node {
     /// refused an artifact with a `Retry-After`.
     fetch_after: Mutex<Option<Instant>>,
 }
+
+/// What gives a component its collector variables.
+pub(crate) type WorkloadEnv =
+    Arc<dyn Fn(&str, &str, edge_model::ProfileType) -> Vec<(String, String)> + Send + Sync>;
 
 /// A component's failure with `code`.
 fn fail(code: FailureCode, message: impl Into<String>) -> ComponentError {
@@ -123,6 +130,7 @@ impl Node {
             outbox: report::Outbox::default(),
             client,
             registries: edge_workspace::oci::Registries::default(),
+            workload_env: None,
             workloads,
             bell: crate::bell::Bell::default(),
             wake: crate::bell::Bell::default(),

@@ -92,6 +92,7 @@ pub(crate) fn page(lo: &Lo, data: &Path) -> String {
         "Bytes of pulled-through artifacts kept now (bounded by --pull-cache-max-bytes).",
         &[(&[], lo.pull_cache_bytes() as f64)],
     );
+    super::otlp::metrics(&mut p);
     p.process();
     p.into_text()
 }

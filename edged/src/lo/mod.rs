@@ -15,6 +15,7 @@ use crate::bell::spawn;
 
 mod group;
 mod metrics;
+mod otlp;
 mod outbox;
 mod relay;
 mod store;
@@ -173,9 +174,15 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         move || relay::expire(relay)
     })?;
     let backend: Arc<dyn Backend> = lo.clone();
+    let exporter = settings
+        .otlp_export
+        .as_deref()
+        .map(otlp::Exporter::start)
+        .transpose()?;
     let serving = tokio::spawn(crate::south::serve(listener, tls, move |caller| {
         crate::south::margo::router(backend.clone(), caller.clone())
-            .merge(relay::router(relay.clone(), caller))
+            .merge(relay::router(relay.clone(), caller.clone()))
+            .merge(otlp::router(backend.clone(), exporter.clone(), caller))
             .merge(crate::http::trust::router({
                 let p = published.clone();
                 Arc::new(move || {

@@ -8,6 +8,7 @@
 mod attach;
 mod attack;
 mod co;
+mod collector;
 mod compat;
 mod completion;
 mod containers;

@@ -179,6 +179,11 @@ impl Node {
             origin: self.origin(&plan),
             dir,
             restart: self.restart,
+            env: self
+                .workload_env
+                .as_ref()
+                .map(|f| f(id, &plan.name, plan.kind))
+                .unwrap_or_default(),
         };
         let running = match driver.start(&workload) {
             Ok(r) => r,

@@ -177,6 +177,7 @@ fn wasm_workload(dir: &Path, n: usize) -> Workload {
         artifact: repo_root().join("fixtures/packages/hello-wasm/components/hello.wat"),
         origin: String::new(),
         dir: dir.join(n.to_string()),
+        env: Vec::new(),
         restart: RestartPolicy {
             interval: Duration::from_secs(1),
             limit: 0,
