@@ -588,7 +588,19 @@ fn host_metrics_interval(v: &str) -> anyhow::Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::registry_host_ok;
+    use super::{host_metrics_interval, registry_host_ok};
+
+    #[test]
+    fn host_metrics_intervals_are_seconds_or_off() {
+        assert_eq!(host_metrics_interval("60").unwrap(), 60);
+        assert_eq!(host_metrics_interval("1").unwrap(), 1);
+        assert_eq!(host_metrics_interval("off").unwrap(), 0);
+        assert_eq!(host_metrics_interval("0").unwrap(), 0);
+        for bad in ["", "-1", "1.5", "60s", "86401", "never"] {
+            let e = host_metrics_interval(bad).unwrap_err().to_string();
+            assert!(e.contains("from 1 to 86400"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn registry_hosts_are_names_or_addresses_with_an_optional_port() {

@@ -127,10 +127,13 @@ fn boot_nanos() -> u64 {
         .map_or(0, |s| s.saturating_mul(1_000_000_000))
 }
 
+/// A `/proc` file's parser: its metrics, or `None` when it does not parse.
+type Parser = fn(&str) -> Option<Vec<Metric>>;
+
 /// Every metric whose source reads and parses now.
 fn collect(data: &Path, logged: &Logged) -> Vec<Metric> {
     let mut out = Vec::new();
-    let sources: [(&str, fn(&str) -> Option<Vec<Metric>>); 4] = [
+    let sources: [(&str, Parser); 4] = [
         ("/proc/stat", |s| cpu_time(s).map(|m| vec![m])),
         ("/proc/meminfo", |s| memory(s).map(|m| vec![m])),
         ("/proc/loadavg", load_average),
