@@ -175,6 +175,10 @@ pub struct Args {
     #[arg(long, env = "EDGED_OTLP_BUFFER_MAX_BYTES", value_name = "BYTES")]
     pub otlp_buffer_max_bytes: Option<u64>,
 
+    /// Seconds between the host metrics (CPU, memory, the data folder's filesystem, load, network) the node's collector sends its fleet manager as OTLP: a number of seconds or `off` (en) [default: 60].
+    #[arg(long, env = "EDGED_HOST_METRICS_INTERVAL", value_name = "SECONDS|off")]
+    pub host_metrics_interval: Option<String>,
+
     /// Export the site's workload telemetry to this OTLP/HTTP endpoint (`URL/v1/traces`, …); without it the LO refuses its nodes' telemetry and they keep it (lo).
     #[arg(long, env = "EDGED_OTLP_EXPORT", value_name = "URL")]
     pub otlp_export: Option<String>,

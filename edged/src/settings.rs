@@ -58,6 +58,7 @@ struct File {
     otlp_listen: Option<String>,
     otlp_buffer_max_bytes: Option<u64>,
     otlp_export: Option<String>,
+    host_metrics_interval: Option<String>,
 }
 
 /// Resolved settings.
@@ -135,6 +136,8 @@ pub struct Settings {
     pub otlp_listen: String,
     /// Bytes of telemetry the node buffers for its fleet manager (en).
     pub otlp_buffer_max_bytes: u64,
+    /// Seconds between host-metrics requests of the node's collector; 0: none (en).
+    pub host_metrics_interval: u64,
     /// The OTLP/HTTP endpoint the LO exports its nodes' telemetry to (lo).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otlp_export: Option<String>,
@@ -376,6 +379,12 @@ impl Settings {
             otlp_buffer_max_bytes >= 1024,
             "a telemetry buffer of {otlp_buffer_max_bytes} bytes is too small; use at least 1024"
         );
+        let host_metrics_interval = host_metrics_interval(
+            args.host_metrics_interval
+                .as_deref()
+                .or(file.host_metrics_interval.as_deref())
+                .unwrap_or("60"),
+        )?;
         let otlp_export = args.otlp_export.clone().or(file.otlp_export);
         if let Some(url) = &otlp_export {
             anyhow::ensure!(
@@ -387,6 +396,7 @@ impl Settings {
         Ok(Self {
             otlp_listen,
             otlp_buffer_max_bytes,
+            host_metrics_interval,
             otlp_export,
             north_cert,
             north_key,
@@ -560,9 +570,37 @@ pub(crate) fn registry_host_ok(h: &str) -> bool {
         })
 }
 
+/// `--host-metrics-interval`: seconds (1 to 86400) or `off`/`0` (none).
+fn host_metrics_interval(v: &str) -> anyhow::Result<u64> {
+    match v.trim() {
+        "off" | "0" => Ok(0),
+        s => s
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=86_400).contains(n))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "`{v}` is not a host-metrics interval; use a number of seconds from 1 to 86400, or `off`"
+                )
+            }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::registry_host_ok;
+    use super::{host_metrics_interval, registry_host_ok};
+
+    #[test]
+    fn host_metrics_intervals_are_seconds_or_off() {
+        assert_eq!(host_metrics_interval("60").unwrap(), 60);
+        assert_eq!(host_metrics_interval("1").unwrap(), 1);
+        assert_eq!(host_metrics_interval("off").unwrap(), 0);
+        assert_eq!(host_metrics_interval("0").unwrap(), 0);
+        for bad in ["", "-1", "1.5", "60s", "86401", "never"] {
+            let e = host_metrics_interval(bad).unwrap_err().to_string();
+            assert!(e.contains("from 1 to 86400"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn registry_hosts_are_names_or_addresses_with_an_optional_port() {

@@ -237,6 +237,13 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     })?;
     let remote_client = edge_api::south::South::new(&server, short.clone());
     if let Some(c) = collector.clone() {
+        if settings.host_metrics_interval > 0 {
+            let (c, data) = (c.clone(), settings.data.clone());
+            let every = Duration::from_secs(settings.host_metrics_interval);
+            spawn("en-host-metrics", move || {
+                otlp::host::run(&c, &data, every);
+            })?;
+        }
         let (client, server) = (short.clone(), server.clone());
         spawn("en-otlp", move || c.forward(&client, &server))?;
     }

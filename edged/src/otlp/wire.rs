@@ -134,6 +134,13 @@ pub(crate) fn put_uint(out: &mut Vec<u8>, number: u64, v: u64) {
     put_varint(out, v);
 }
 
+/// Append I64 field `number` (`fixed64`, `sfixed64` or, by its bits, a
+/// `double`).
+pub(crate) fn put_fixed64(out: &mut Vec<u8>, number: u64, v: u64) {
+    put_varint(out, (number << 3) | u64::from(WIRE_I64));
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
 /// An attribute `KeyValue` with a string value.
 pub(crate) fn key_value(key: &str, value: &str) -> Vec<u8> {
     let mut any = Vec::new();

@@ -627,3 +627,87 @@ fn a_wasm_module_sees_the_collector_variables() {
     );
     assert_eq!(code, 200);
 }
+
+/// The node's own host metrics (Margo: "host metrics MUST be collected")
+/// reach the LO's exporter every `--host-metrics-interval`, under the
+/// node's resource attributes, with sane values.
+#[test]
+fn host_metrics_reach_the_lo_s_exporter_under_the_node_s_resource() {
+    let f = fleet();
+    let sink = Sink::start();
+    let lo = Lo::start(
+        &f.lo_creds,
+        &f.dir.path().join("lo"),
+        &["--otlp-export", &sink.url],
+    );
+    let en = En::start(
+        &f.d1,
+        &f.dir.path().join("en"),
+        &lo.url,
+        &["--host-metrics-interval", "1"],
+    );
+    let log = || {
+        format!(
+            "--- EN\n{}\n--- LO\n{}\n--- SINK\n{}",
+            en.log(),
+            lo.log(),
+            sink.log()
+        )
+    };
+    let wanted = [
+        "system.cpu.time",
+        "system.memory.usage",
+        "system.filesystem.usage",
+    ];
+    let found = until_or(
+        "the node's host metrics at the sink",
+        || {
+            let all = sink.metrics();
+            let found: Vec<_> = wanted
+                .iter()
+                .filter_map(|w| all.iter().find(|m| m.name == *w).cloned())
+                .collect();
+            (found.len() == wanted.len()).then_some(found)
+        },
+        log,
+    );
+    for m in &found {
+        assert_eq!(
+            m.resource.get("edge.device.id").map(String::as_str),
+            Some("edge-1"),
+            "{m:?}"
+        );
+        assert_eq!(
+            m.resource.get("edge.site").map(String::as_str),
+            Some("plant-1"),
+            "{m:?}"
+        );
+        assert_eq!(
+            m.resource.get("service.name").map(String::as_str),
+            Some("edged-en"),
+            "{m:?}"
+        );
+    }
+    // Memory in use is above zero; the sum is not monotonic. Values are
+    // int64, which the protobuf JSON mapping writes as strings.
+    let memory = &found[1].raw["sum"];
+    assert_eq!(memory["isMonotonic"].as_bool(), None, "{memory}");
+    let used: u64 = memory["dataPoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["attributes"].to_string().contains("\"used\""))
+        .and_then(|p| p["asInt"].as_str())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no used memory in {memory}"));
+    assert!(used > 0, "{memory}");
+    let cpu = &found[0].raw["sum"];
+    assert_eq!(cpu["isMonotonic"].as_bool(), Some(true), "{cpu}");
+    assert_eq!(
+        cpu["aggregationTemporality"].as_str(),
+        Some("AGGREGATION_TEMPORALITY_CUMULATIVE"),
+        "{cpu}"
+    );
+    let fs = found[2].raw["sum"]["dataPoints"].to_string();
+    assert!(fs.contains("system.filesystem.mountpoint"), "{fs}");
+}

@@ -19,6 +19,7 @@
 
 mod buffer;
 mod forward;
+pub(crate) mod host;
 
 use std::collections::HashMap;
 use std::io::Read as _;
