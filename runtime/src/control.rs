@@ -126,6 +126,34 @@ impl ControlDir {
         }
     }
 
+    /// Write `bytes` into it as `name`, a new file `0600` (whatever was
+    /// there is removed first, never written through); its path.
+    ///
+    /// # Errors
+    /// When it cannot be written.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+        use std::io::Write as _;
+        self.unlink(name)?;
+        let fd = rustix::fs::openat(
+            &self.fd,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?;
+        let mut f = File::from(fd);
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        Ok(self.path.join(name))
+    }
+
+    /// Remove `name` from it, if it is there.
+    ///
+    /// # Errors
+    /// When it is there and cannot be removed.
+    pub fn remove(&self, name: &str) -> io::Result<()> {
+        self.unlink(name)
+    }
+
     /// Open its log file `name` for appending (see [`append_log`]); one that
     /// is a link or not the daemon's is replaced by a new, empty one.
     ///

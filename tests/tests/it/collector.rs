@@ -711,3 +711,111 @@ fn host_metrics_reach_the_lo_s_exporter_under_the_node_s_resource() {
     let fs = found[2].raw["sum"]["dataPoints"].to_string();
     assert!(fs.contains("system.filesystem.mountpoint"), "{fs}");
 }
+
+/// A compose app of two services whose compose file names none of the
+/// collector's variables (one sets Margo's endpoint itself): both services
+/// get all of them from the node, its own value replaced, while the
+/// `greeting` parameter still reaches `${GREETING}`. And a container on
+/// podman's default network (where container workloads run) reaches the
+/// receiver at that endpoint: it posts a small OTLP logs request there with
+/// busybox `wget`, which the node receives.
+#[test]
+fn every_compose_service_gets_the_collector_variables() {
+    use edge_tests::podman::{BUSYBOX, Podman};
+    let podman = Podman::setup();
+    let f = fleet();
+    let pkg = f.dir.path().join("otel-compose");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/packages/hello-compose"),
+        &pkg,
+    );
+    let yaml = std::fs::read_to_string(pkg.join("margo.yaml"))
+        .unwrap()
+        .replace("id: hello-compose\n", "id: otel-compose\n");
+    std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
+    let sleep = r#"command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]"#;
+    // An ExportLogsServiceRequest of one ResourceLogs whose resource has
+    // `a=b`, printed by busybox `printf` (busybox `wget` stops at a NUL).
+    assert_eq!(
+        request(&[("a", "b")]),
+        b"\n\x0c\n\n\n\x08\n\x01a\x12\x03\n\x01b"
+    );
+    let post = "printf '\\n\\014\\n\\n\\n\\010\\n\\001a\\022\\003\\n\\001b' > /b && wget -q -O /dev/null --header 'Content-Type: application/x-protobuf' --post-file /b \"$E/v1/logs\" && echo posted";
+    std::fs::write(
+        pkg.join("components/hello/compose.yaml"),
+        format!(
+            "services:\n  front:\n    image: {BUSYBOX}\n    {sleep}\n    environment:\n      - GREETING=${{GREETING:-hello}}\n      - HTTP_OTEL_EXPORTER_OTLP_ENDPOINT=mine\n  back:\n    image: {BUSYBOX}\n    {sleep}\n"
+        ),
+    )
+    .unwrap();
+    f.co.add_app(pkg.to_str().unwrap());
+    let lo = Lo::start(&f.lo_creds, &f.dir.path().join("lo"), &[]);
+    let data = f.dir.path().join("en");
+    let en = En::start_with_env(
+        &f.d1,
+        &data,
+        &lo.url,
+        &["--metrics-listen", "127.0.0.1:0"],
+        &[("CONTAINERS_CONF", &podman.conf)],
+    );
+    let log = || format!("--- EN\n{}\n--- LO\n{}", en.log(), lo.log());
+    let id = deploy_to(
+        &f.co,
+        "otel-compose",
+        "edge-1",
+        &["--set", "greeting=from plant one"],
+    );
+    edge_tests::fleet::wait_state(&f.co, &id, "installed", log);
+    let short: String = id.chars().filter(char::is_ascii_hexdigit).take(8).collect();
+    let project = format!("com.docker.compose.project=edged-{short}-hello");
+    let names = podman.names(&project);
+    assert_eq!(names.len(), 2, "{names:?}\n{}", log());
+    let mut endpoints = Vec::new();
+    for name in &names {
+        let env = podman.run(&[
+            "inspect",
+            "--format",
+            "{{range .Config.Env}}{{println .}}{{end}}",
+            name,
+        ]);
+        let get = |k: &str| {
+            env.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .unwrap_or_else(|| panic!("no {k} in {name}: {env}"))
+                .to_owned()
+        };
+        let endpoint = get("HTTP_OTEL_EXPORTER_OTLP_ENDPOINT");
+        assert!(
+            endpoint.starts_with("http://host.containers.internal:") && endpoint.contains("/w/"),
+            "{name}: {endpoint}"
+        );
+        assert_eq!(get("OTEL_EXPORTER_OTLP_ENDPOINT"), endpoint);
+        assert_eq!(get("OTEL_EXPORTER_OTLP_PROTOCOL"), "http/protobuf");
+        assert_eq!(
+            get("OTEL_RESOURCE_ATTRIBUTES"),
+            format!(
+                "edge.device.id=edge-1,edge.site=plant-1,edge.deployment.id={id},edge.component=hello"
+            )
+        );
+        if name.contains("front") {
+            assert_eq!(get("GREETING"), "from plant one");
+        }
+        endpoints.push(endpoint);
+    }
+    assert_eq!(endpoints[0], endpoints[1], "one token per component");
+    let metrics = metrics_addr(&en.log());
+    assert_eq!(sample(&metrics, "edged_en_otlp_received_total"), Some(0.0));
+    let env = format!("E={}", endpoints[0]);
+    let out = podman.run(&["run", "--rm", "-e", &env, BUSYBOX, "sh", "-c", post]);
+    assert!(out.contains("posted"), "{out}");
+    assert_eq!(sample(&metrics, "edged_en_otlp_received_total"), Some(1.0));
+    ok(&f.co.edgectl(&["co", "undeploy", &id]));
+    until_or(
+        "removed",
+        || edge_tests::fleet::row(&en, &id).is_none().then_some(()),
+        log,
+    );
+    assert!(podman.names(&project).is_empty(), "nothing left running");
+    drop(en);
+    podman.clean(&data);
+}

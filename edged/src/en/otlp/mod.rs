@@ -17,6 +17,7 @@
 //! `Retry-After` while the buffer is busy; error bodies are a
 //! `google.rpc.Status`.
 
+mod bridge;
 mod buffer;
 mod forward;
 pub(crate) mod host;
@@ -48,6 +49,8 @@ pub(crate) struct Collector {
     secret: Vec<u8>,
     /// Where the receiver listens.
     pub(crate) addr: SocketAddr,
+    /// Where it listens for containers too (see `bridge`), when it does.
+    containers: Option<SocketAddr>,
     device: String,
     site: String,
     /// Tokens given out: token → (deployment, component).
@@ -103,9 +106,30 @@ impl Collector {
             Ok((Arc::new(Buffer::open(&db, max_bytes)?), secret(&key)?))
         })
         .await?;
+        let door = if addr.ip().is_loopback() && edge_runtime::host::on_path("podman") {
+            match bridge::gateway().await {
+                Ok(ip) => match bridge::listen(ip, addr.port()) {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        tracing::warn!("containers cannot reach the OTLP collector: {e:#}");
+                        None
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(
+                        "containers cannot reach the OTLP collector on loopback, and podman's bridge gateway is unknown: {e:#}"
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let containers = door.as_ref().and_then(|l| l.local_addr().ok());
         let collector = Arc::new(Self {
             secret,
             addr,
+            containers,
             device: device.to_owned(),
             site: site.to_owned(),
             known: Mutex::new(HashMap::new()),
@@ -117,14 +141,17 @@ impl Collector {
             .fallback(|| async { answer(StatusCode::NOT_FOUND, "no such OTLP path") })
             .layer(DefaultBodyLimit::max(MAX_REQUEST))
             .with_state(collector.clone());
-        tokio::spawn(crate::http::serve(
-            listener,
-            None,
-            crate::http::Limits::current(),
-            crate::stop::requested(),
-            move |_conn: crate::http::ConnInfo| Some(router.clone()),
-        ));
-        tracing::info!(%addr, "OTLP/HTTP collector listening");
+        for l in std::iter::once(listener).chain(door) {
+            let router = router.clone();
+            tokio::spawn(crate::http::serve(
+                l,
+                None,
+                crate::http::Limits::current(),
+                crate::stop::requested(),
+                move |_conn: crate::http::ConnInfo| Some(router.clone()),
+            ));
+        }
+        tracing::info!(%addr, ?containers, "OTLP/HTTP collector listening");
         Ok(collector)
     }
 
@@ -149,7 +176,8 @@ impl Collector {
     /// The variables a workload of `kind` gets: its endpoint (Margo's
     /// `HTTP_OTEL_EXPORTER_OTLP_ENDPOINT` and the SDKs' standard one), the
     /// protocol, and its resource attributes. A container dials the host
-    /// by podman's name for it.
+    /// by podman's name for it, on the port of the receiver's door for
+    /// containers when there is one.
     pub(crate) fn env_for(
         &self,
         deployment: &str,
@@ -167,7 +195,11 @@ impl Collector {
             (_, IpAddr::V6(ip)) => format!("[{ip}]"),
             (_, ip) => ip.to_string(),
         };
-        let endpoint = format!("http://{host}:{}/w/{token}", self.addr.port());
+        let port = match (kind, self.containers) {
+            (ProfileType::Container | ProfileType::Compose, Some(door)) => door.port(),
+            _ => self.addr.port(),
+        };
+        let endpoint = format!("http://{host}:{port}/w/{token}");
         let attributes = self
             .attributes(deployment, component)
             .iter()
