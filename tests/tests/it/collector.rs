@@ -20,6 +20,8 @@ use edge_tests::lo::{Lo, Margo};
 use edge_tests::otlp::{Sink, python};
 use edge_tests::wait::until_or;
 
+use crate::metrics::metrics_addr;
+
 /// The probe: one span named `probe-span-<pid>` at start, then a counter
 /// `probe.ticks` exported every second, all through the SDK's OTLP/HTTP
 /// exporters with no endpoint of their own (they read the variables). Its
@@ -95,15 +97,6 @@ fn env_wasm_package(dir: &Path) -> PathBuf {
         .replace("id: hello-wasm\n", "id: env-wasm\n");
     std::fs::write(pkg.join("margo.yaml"), yaml).unwrap();
     pkg
-}
-
-/// The address a daemon's log says its metrics are served at.
-fn metrics_addr(log: &str) -> String {
-    log.lines()
-        .find_map(|l| l.split("metrics at http://").nth(1))
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no metrics address in:\n{log}"))
-        .to_owned()
 }
 
 /// The value of an unlabelled sample on a `/metrics` page.

@@ -10,7 +10,7 @@ use edge_tests::prometheus::Prometheus;
 use edge_tests::wait::until_or;
 
 /// The address a daemon's log says its metrics are served at.
-fn metrics_addr(log: &str) -> String {
+pub(crate) fn metrics_addr(log: &str) -> String {
     log.lines()
         .find_map(|l| l.split("metrics at http://").nth(1))
         .and_then(|rest| rest.split('/').next())

@@ -261,11 +261,7 @@ fn podman_pulls_an_image_through_the_lo_from_a_registry_wanting_credentials() {
 
 /// The LO's `/metrics` page, at the address its log names.
 fn metrics_page(log: &str) -> String {
-    let addr = log
-        .lines()
-        .find_map(|l| l.split("metrics at http://").nth(1))
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no metrics address in:\n{log}"));
+    let addr = crate::metrics::metrics_addr(log);
     reqwest::blocking::get(format!("http://{addr}/metrics"))
         .and_then(reqwest::blocking::Response::text)
         .unwrap()
