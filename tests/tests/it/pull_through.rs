@@ -77,22 +77,29 @@ fn asked(registry: &edge_tests::registry::Registry, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Push the test image to the registry at `addr` (as `USER`) under a name
+/// of its own, `upstream/PREFIX-…:1.0.0`; returns the name.
+fn push_hello(podman: &Podman, addr: &str, prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!("upstream/{prefix}-{}-{nanos}", std::process::id());
+    podman.push_as(
+        HELLO,
+        addr,
+        &format!("{name}:1.0.0"),
+        &format!("{USER}:{PASSWORD}"),
+    );
+    name
+}
+
 #[test]
 fn podman_pulls_an_image_through_the_lo_from_a_registry_wanting_credentials() {
     let podman = Podman::setup();
     let registry = edge_tests::registry::start_with_auth(USER, PASSWORD).unwrap();
     let addr = registry.addr.clone();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let name = format!("upstream/hello-{}-{nanos}", std::process::id());
-    podman.push_as(
-        HELLO,
-        &addr,
-        &format!("{name}:1.0.0"),
-        &format!("{USER}:{PASSWORD}"),
-    );
+    let name = push_hello(&podman, &addr, "hello");
     let upstream = upstream_digest(&addr, &name);
     let pushed = asked(&registry, &name).len();
 
@@ -284,17 +291,7 @@ fn the_lo_pulls_through_a_registry_that_wants_bearer_tokens() {
     let podman = Podman::setup();
     let registry = edge_tests::registry::start_with_token(USER, PASSWORD).unwrap();
     let addr = registry.addr.clone();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let name = format!("upstream/token-{}-{nanos}", std::process::id());
-    podman.push_as(
-        HELLO,
-        &addr,
-        &format!("{name}:1.0.0"),
-        &format!("{USER}:{PASSWORD}"),
-    );
+    let name = push_hello(&podman, &addr, "token");
     let scope = format!("repository:{name}:pull");
     let pull_token = registry.issue_token(USER, PASSWORD, &scope);
     let upstream = upstream_digest_as(&addr, &name, |r| r.bearer_auth(&pull_token));
